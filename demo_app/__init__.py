@@ -1,0 +1,1 @@
+def main(global_config, **settings): pass

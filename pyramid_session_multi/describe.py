@@ -1,0 +1,43 @@
+"""Describing the registered namespaces for people: psessions and the panel."""
+from typing import Any
+from typing import Dict
+from typing import List
+from typing import Optional
+
+from .config import SessionMultiManagerConfig
+from .cookies import COOKIE_ATTRIBUTES
+from .cookies import discover_cookie
+
+
+def callable_name(obj: Any) -> Optional[str]:
+    """Return ``module.qualname`` of ``obj``, its repr as a fallback."""
+    if obj is None:
+        return None
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if module and qualname:
+        return f"{module}.{qualname}"
+    return repr(obj)
+
+
+def describe_namespaces(config: SessionMultiManagerConfig) -> List[Dict[str, Any]]:
+    """Return one row per namespace: names of its parts and cookie attributes.
+
+    Attributes a library does not expose are ``None``.
+    """
+    rows = []
+    for namespace in config.namespaces:
+        namespace_config = config.get(namespace)
+        assert namespace_config is not None
+        cookie = discover_cookie(namespace_config.factory) or {}
+        row: Dict[str, Any] = {
+            "namespace": namespace,
+            "cookie_name": namespace_config.cookie_name,
+            "factory": callable_name(namespace_config.factory),
+            "discriminator": callable_name(namespace_config.discriminator),
+            "validator": callable_name(namespace_config.validator),
+        }
+        for attribute in COOKIE_ATTRIBUTES:
+            row[attribute] = cookie.get(attribute)
+        rows.append(row)
+    return rows

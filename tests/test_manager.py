@@ -1,0 +1,321 @@
+"""request.session_multi through the real router: laziness, caching, errors."""
+import gc
+import weakref
+
+import pytest
+from pyramid import testing
+
+from pyramid_session_multi import SessionMultiManager
+from pyramid_session_multi import UnregisteredSession
+from pyramid_session_multi import new_session_multi
+from pyramid_session_multi import register_session_factory
+from tests.conftest import build_app, set_cookie_names, signed_factory
+
+
+class CountingFactory:
+    """A real SignedCookie factory that counts its calls."""
+
+    def __init__(self, cookie_name, **kwargs):
+        self.inner = signed_factory(cookie_name, **kwargs)
+        self.cookie_name = cookie_name
+        self.calls = 0
+
+    def __call__(self, request):
+        self.calls += 1
+        return self.inner(request)
+
+
+def two_namespaces(config):
+    config.register_session_factory("a", signed_factory("cookie_a"))
+    config.register_session_factory("b", signed_factory("cookie_b"))
+
+
+def test_touching_session_multi_creates_no_session_and_no_cookie():
+    factory = CountingFactory("cookie_a")
+    app = build_app(lambda c: c.register_session_factory("a", factory))
+    response = app.get("/loaded")
+    assert response.json == {"keys": [], "len": 0, "namespaces": ["a"]}
+    assert factory.calls == 0
+    assert set_cookie_names(response) == []
+
+
+def test_only_written_namespaces_set_a_cookie():
+    app = build_app(two_namespaces)
+    response = app.post("/s/a", {"value": "1"})
+    assert set_cookie_names(response) == ["cookie_a"]
+    response = app.get("/s/b")
+    assert response.json["value"] is None
+    assert set_cookie_names(response) == []
+    assert app.get("/s/a").json["value"] == "1"
+
+
+def test_namespaces_are_isolated_across_requests():
+    app = build_app(two_namespaces)
+    app.post("/s/a", {"value": "for-a"})
+    app.post("/s/b", {"value": "for-b"})
+    assert app.get("/s/a").json["value"] == "for-a"
+    assert app.get("/s/b").json["value"] == "for-b"
+
+
+def test_factory_is_called_once_per_request():
+    factory = CountingFactory("cookie_a")
+
+    def view(request):
+        first = request.session_multi["a"]
+        second = request.session_multi["a"]
+        third = request.session_multi.get("a")
+        return {"same": first is second is third}
+
+    def setup(config):
+        config.register_session_factory("a", factory)
+        config.add_route("twice", "/twice")
+        config.add_view(view, route_name="twice", renderer="json")
+
+    app = build_app(setup)
+    assert app.get("/twice").json == {"same": True}
+    assert factory.calls == 1
+    app.get("/twice")
+    assert factory.calls == 2
+
+
+def test_discriminator_called_once_and_falsy_mounts_none_without_cookie():
+    calls = []
+
+    def discriminator(request):
+        calls.append(request)
+        return request.params.get("allow")
+
+    def view(request):
+        first = request.session_multi["d"]
+        second = request.session_multi["d"]
+        if first is not None:
+            first["x"] = 1
+        return {"none": first is None, "same": first is second}
+
+    def setup(config):
+        config.register_session_factory(
+            "d", signed_factory("cookie_d"), discriminator=discriminator
+        )
+        config.add_route("d", "/d")
+        config.add_view(view, route_name="d", renderer="json")
+
+    app = build_app(setup)
+    response = app.get("/d")
+    assert response.json == {"none": True, "same": True}
+    assert set_cookie_names(response) == []
+    assert len(calls) == 1
+    assert calls[0].path == "/d"
+    response = app.get("/d", {"allow": "1"})
+    assert response.json == {"none": False, "same": True}
+    assert set_cookie_names(response) == ["cookie_d"]
+    assert len(calls) == 2
+
+
+def test_unknown_namespace_raises_unregistered_session_naming_it():
+    def view(request):
+        with pytest.raises(UnregisteredSession) as info:
+            request.session_multi["nope"]
+        assert isinstance(info.value, KeyError)
+        assert "nope" in str(info.value)
+        return {"default": request.session_multi.get("nope", "dflt"),
+                "none": request.session_multi.get("nope")}
+
+    def setup(config):
+        two_namespaces(config)
+        config.add_route("u", "/u")
+        config.add_view(view, route_name="u", renderer="json")
+
+    assert build_app(setup).get("/u").json == {"default": "dflt", "none": None}
+
+
+def test_mapping_reports_loaded_namespaces_only():
+    def view(request):
+        manager = request.session_multi
+        before = ("a" in manager, len(manager), list(manager), manager.keys())
+        manager["a"]
+        after = ("a" in manager, "b" in manager, len(manager), list(manager),
+                 manager.keys())
+        return {"before": before, "after": after,
+                "namespaces": manager.namespaces,
+                "values": [v is not None for v in manager.values()],
+                "items": [k for k, v in manager.items()]}
+
+    def setup(config):
+        two_namespaces(config)
+        config.add_route("m", "/m")
+        config.add_view(view, route_name="m", renderer="json")
+
+    result = build_app(setup).get("/m").json
+    assert result["before"] == [False, 0, [], []]
+    assert result["after"] == [True, False, 1, ["a"], ["a"]]
+    assert result["namespaces"] == ["a", "b"]
+    assert result["values"] == [True]
+    assert result["items"] == ["a"]
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda m: m.__setitem__("a", {}),
+    lambda m: m.__delitem__("a"),
+    lambda m: m.pop("a"),
+    lambda m: m.popitem(),
+    lambda m: m.clear(),
+    lambda m: m.update({"a": {}}),
+    lambda m: m.setdefault("a", {}),
+])
+def test_every_mutation_raises_value_error_and_changes_nothing(mutate):
+    def view(request):
+        manager = request.session_multi
+        session = manager["a"]
+        with pytest.raises(ValueError, match="read-only"):
+            mutate(manager)
+        return {"keys": manager.keys(), "same": manager["a"] is session}
+
+    def setup(config):
+        two_namespaces(config)
+        config.add_route("m", "/m")
+        config.add_view(view, route_name="m", renderer="json")
+
+    assert build_app(setup).get("/m").json == {"keys": ["a"], "same": True}
+
+
+def test_invalidate_clears_every_namespace_and_skips_discriminated():
+    def setup(config):
+        two_namespaces(config)
+        config.register_session_factory(
+            "off", signed_factory("cookie_off"), discriminator=lambda r: False
+        )
+
+    app = build_app(setup)
+    app.post("/s/a", {"value": "1"})
+    app.post("/s/b", {"value": "2"})
+    app.get("/invalidate")
+    assert app.get("/s/a").json["value"] is None
+    assert app.get("/s/b").json["value"] is None
+    assert app.get("/s/off").json["session"] is None
+
+
+def test_invalidate_tries_all_namespaces_then_raises_the_first_error():
+    def broken(request):
+        raise RuntimeError("backend down")
+    broken.cookie_name = "cookie_broken"
+
+    def setup(config):
+        config.register_session_factory("a", signed_factory("cookie_a"))
+        config.register_session_factory("broken", broken)
+        config.register_session_factory("b", signed_factory("cookie_b"))
+
+    app = build_app(setup)
+    app.post("/s/a", {"value": "1"})
+    app.post("/s/b", {"value": "2"})
+    with pytest.raises(RuntimeError, match="backend down") as info:
+        app.get("/invalidate")
+    assert any("'broken'" in note for note in info.value.__notes__)
+
+
+def test_introspection_matches_on_manager_and_utility():
+    discriminator = lambda request: True  # noqa: E731
+    factory_a = signed_factory("cookie_a")
+
+    def setup(config):
+        config.register_session_factory("a", factory_a, discriminator=discriminator)
+        config.register_session_factory("b", signed_factory("b_cookie"), cookie_name="b_cookie")
+
+    app = build_app(setup)
+    registry = app.app.registry
+    request = testing.DummyRequest()
+    request.registry = registry
+    manager = new_session_multi(request)
+    from pyramid_session_multi import ISessionMultiManagerConfig
+    utility = registry.getUtility(ISessionMultiManagerConfig)
+    for subject in (manager, utility):
+        assert subject.namespaces == ["a", "b"]
+        assert subject.discriminators == ["a"]
+        assert subject.namespaces_to_cookienames == {"a": "cookie_a", "b": "b_cookie"}
+        assert subject.has_namespace("a") and not subject.has_namespace("zz")
+        assert subject.get_namespace_config("a") is factory_a
+        assert subject.get_namespace_config("zz") is None
+        assert subject.get_namespace_cookiename("b") == "b_cookie"
+        assert subject.get_namespace_cookiename("zz") is None
+        assert subject.get_namespace_discriminator("a") is discriminator
+        assert subject.get_namespace_discriminator("b") is None
+        assert subject.get_namespace_discriminator("zz") is None
+
+
+def test_new_session_multi_works_with_dummy_request():
+    config = testing.setUp()
+    try:
+        config.include("pyramid_session_multi")
+        register_session_factory(config, "a", signed_factory("cookie_a"))
+        request = testing.DummyRequest()
+        manager = new_session_multi(request)
+        assert isinstance(manager, SessionMultiManager)
+        manager["a"]["k"] = "v"
+        assert manager["a"]["k"] == "v"
+        assert manager.keys() == ["a"]
+    finally:
+        testing.tearDown()
+
+
+@pytest.mark.parametrize("role", ["factory", "discriminator"])
+def test_errors_propagate_with_the_namespace_named(role):
+    def boom(request):
+        raise LookupError("kaput")
+
+    def setup(config):
+        if role == "factory":
+            boom.cookie_name = "cookie_boom"
+            config.register_session_factory("exploding", boom)
+        else:
+            config.register_session_factory(
+                "exploding", signed_factory("cookie_x"), discriminator=boom
+            )
+
+    app = build_app(setup)
+    with pytest.raises(LookupError, match="kaput") as info:
+        app.get("/s/exploding")
+    notes = " ".join(info.value.__notes__)
+    assert "'exploding'" in notes and role in notes
+
+
+def _request_is_collected_after(app, path, **kwargs):
+    refs = []
+
+    def capture(event):
+        refs.append(weakref.ref(event.request))
+
+    from pyramid.events import NewRequest
+    app.app.registry.registerHandler(capture, (NewRequest,))
+    gc.collect()
+    gc.disable()
+    try:
+        app.get(path, **kwargs) if not kwargs.get("params") else app.post(path, kwargs["params"])
+        return refs[-1]() is None
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("path,params", [
+    ("/s/a", None),                 # read only: the session keeps its request
+    ("/s/a", {"value": "written"}),  # written: a response callback is involved
+    ("/loaded", None),
+])
+def test_no_reference_cycle_keeps_the_request_alive(path, params):
+    app = build_app(two_namespaces)
+    if params:
+        assert _request_is_collected_after(app, path, params=params)
+    else:
+        assert _request_is_collected_after(app, path)
+
+
+def test_the_cycle_check_can_fail():
+    # A view that ties the request into a cycle is reported as leaking:
+    # the check above is meaningful.
+    def leaky(request):
+        request.self_ref = request
+        return {}
+
+    def setup(config):
+        config.add_route("leaky", "/leaky")
+        config.add_view(leaky, route_name="leaky", renderer="json")
+
+    assert not _request_is_collected_after(build_app(setup), "/leaky")
