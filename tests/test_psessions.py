@@ -1,0 +1,81 @@
+"""psessions CONFIG_URI: the table, the JSON, and the errors."""
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pyramid_session_multi.scripts.psessions import main
+
+
+def write_ini(tmp_path, factory):
+    ini = tmp_path / "app.ini"
+    ini.write_text(f"[app:main]\nuse = call:tests.psessions_apps:{factory}\n")
+    return str(ini)
+
+
+def run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    status = main(argv, out=out, err=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_table(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "with_namespaces")])
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "Namespace", "Cookie", "Name", "Factory", "Discriminator", "Validator",
+        "Secure", "Httponly", "Samesite", "Max", "Age", "Path", "Domain"]
+    prefs = next(line for line in lines if line.startswith("prefs"))
+    assert prefs.split()[:2] == ["prefs", "prefs"]
+    assert "pyramid.session.BaseCookieSessionFactory.<locals>.CookieSession" in prefs
+    assert "Lax" in prefs and "3600" in prefs
+    account = next(line for line in lines if line.startswith("account"))
+    assert "tests.dotted.only_https" in account
+    assert "tests.dotted.always_valid" in account
+    assert "True" in account
+
+
+def test_json(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "with_namespaces"), "--format", "json"])
+    assert status == 0, err
+    rows = {row["namespace"]: row for row in json.loads(out)}
+    assert rows["prefs"]["cookie_name"] == "prefs"
+    assert rows["prefs"]["httponly"] is True
+    assert rows["prefs"]["samesite"] == "Lax"
+    assert rows["prefs"]["discriminator"] is None
+    assert rows["account"]["secure"] is True
+    assert rows["account"]["discriminator"] == "tests.dotted.only_https"
+    assert rows["account"]["validator"] == "tests.dotted.always_valid"
+
+
+def test_nothing_registered(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "included_only")])
+    assert status == 0
+    assert "No session_multi namespaces" in out
+
+
+def test_not_included(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "not_included")])
+    assert status == 1
+    assert 'config.include("pyramid_session_multi")' in err
+
+
+@pytest.mark.parametrize("content", [None, "[app:main]\nuse = call:tests.nowhere:main\n", "not an ini"])
+def test_bad_ini(tmp_path, content):
+    ini = tmp_path / "bad.ini"
+    if content is not None:
+        ini.write_text(content)
+    status, out, err = run([str(ini)])
+    assert status == 2
+    assert err.startswith(f"psessions: cannot load '{ini}'")
+
+
+def test_console_script_is_installed(tmp_path):
+    script = sys.executable.rsplit("/", 1)[0] + "/psessions"
+    result = subprocess.run([script, write_ini(tmp_path, "with_namespaces"), "--format", "json"],
+                            capture_output=True, text=True, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert {row["namespace"] for row in json.loads(result.stdout)} == {"prefs", "account"}
