@@ -13,6 +13,7 @@ from .config import setup_manager_config
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
 from .interfaces import ISessionMultiObserver
+from .manager import ManagerFactory
 from .manager import SessionMultiManager
 from .manager import UnregisteredSession
 from .manager import new_session_multi
@@ -32,7 +33,9 @@ __all__ = [
 
 def includeme(config: Configurator) -> None:
     """Set up ``request.session_multi`` and the registration directive."""
-    setup_manager_config(config)
+    manager_config = setup_manager_config(config)
     config.add_directive("register_session_factory", register_session_factory)
-    config.add_request_method(new_session_multi, "session_multi", reify=True)
+    config.add_request_method(
+        ManagerFactory(manager_config), "session_multi", reify=True
+    )
     check_all_against_session_factory(config)

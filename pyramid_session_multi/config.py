@@ -45,14 +45,15 @@ class SessionMultiManagerConfig:
     """
 
     def __init__(self) -> None:
-        self._configs: Dict[str, NamespaceConfig] = {}
+        #: namespace -> :class:`NamespaceConfig`; read it, change it with add()
+        self.configs: Dict[str, NamespaceConfig] = {}
         self._cookie_owners: Dict[str, str] = {}
         self._factory_owners: Dict[int, str] = {}
 
     def add(self, config: NamespaceConfig) -> None:
         """Add ``config``, or raise ConfigurationError if it clashes."""
         namespace = config.namespace
-        if namespace in self._configs:
+        if namespace in self.configs:
             raise ConfigurationError(
                 f"pyramid_session_multi: namespace {namespace!r} is already "
                 "registered; give this session factory another namespace."
@@ -71,43 +72,43 @@ class SessionMultiManagerConfig:
                 f"{config.cookie_name!r}, which namespace {owner!r} uses "
                 "already; give one of them another cookie_name."
             )
-        self._configs[namespace] = config
+        self.configs[namespace] = config
         self._factory_owners[id(config.factory)] = namespace
         self._cookie_owners[config.cookie_name] = namespace
 
     def get(self, namespace: str) -> Optional[NamespaceConfig]:
         """Return the :class:`NamespaceConfig` of ``namespace``, or ``None``."""
-        return self._configs.get(namespace)
+        return self.configs.get(namespace)
 
     @property
     def namespaces(self) -> List[str]:
-        return list(self._configs)
+        return list(self.configs)
 
     @property
     def discriminators(self) -> List[str]:
-        return [ns for ns, c in self._configs.items() if c.discriminator is not None]
+        return [ns for ns, c in self.configs.items() if c.discriminator is not None]
 
     @property
     def namespaces_to_cookienames(self) -> Dict[str, str]:
-        return {ns: c.cookie_name for ns, c in self._configs.items()}
+        return {ns: c.cookie_name for ns, c in self.configs.items()}
 
     def has_namespace(self, namespace: str) -> bool:
-        return namespace in self._configs
+        return namespace in self.configs
 
     def get_namespace_config(self, namespace: str) -> Optional[Callable[[Any], Any]]:
-        config = self._configs.get(namespace)
+        config = self.configs.get(namespace)
         return None if config is None else config.factory
 
     def get_namespace_cookiename(self, namespace: str) -> Optional[str]:
-        config = self._configs.get(namespace)
+        config = self.configs.get(namespace)
         return None if config is None else config.cookie_name
 
     def get_namespace_discriminator(self, namespace: str) -> Optional[Discriminator]:
-        config = self._configs.get(namespace)
+        config = self.configs.get(namespace)
         return None if config is None else config.discriminator
 
     def get_namespace_validator(self, namespace: str) -> Optional[Validator]:
-        config = self._configs.get(namespace)
+        config = self.configs.get(namespace)
         return None if config is None else config.validator
 
 

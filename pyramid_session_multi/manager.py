@@ -45,12 +45,18 @@ class SessionMultiManager:
     The manager holds its request weakly, so it never keeps it alive.
     """
 
-    def __init__(self, request: Request) -> None:
+    __slots__ = ("_request_ref", "_config", "_configs", "_sessions", "_observers",
+                 "_release_scheduled")
+
+    def __init__(self, request: Request,
+                 config: Optional[SessionMultiManagerConfig] = None) -> None:
         self._request_ref = weakref.ref(request)
-        config = get_manager_config(request.registry)
         if config is None:
-            config = SessionMultiManagerConfig()
+            config = get_manager_config(request.registry)
+            if config is None:
+                config = SessionMultiManagerConfig()
         self._config = config
+        self._configs = config.configs
         self._sessions: Dict[str, Any] = {}
         self._observers: List[Any] = []
         self._release_scheduled = False
@@ -58,22 +64,20 @@ class SessionMultiManager:
     # loading
 
     def __getitem__(self, namespace: str) -> Any:
-        try:
-            return self._sessions[namespace]
-        except KeyError:
-            pass
-        namespace_config = self._config.get(namespace)
+        session = self._sessions.get(namespace, _MISSING)
+        if session is _MISSING:
+            session = self._load(namespace)
+        return session
+
+    def _load(self, namespace: str) -> Any:
+        namespace_config = self._configs.get(namespace)
         if namespace_config is None:
             raise UnregisteredSession(namespace)
-        return self._load(namespace_config)
-
-    def _load(self, namespace_config: NamespaceConfig) -> Any:
         request = self._request_ref()
         if request is None:
             raise RuntimeError(
                 "pyramid_session_multi: the request of this manager is gone"
             )
-        namespace = namespace_config.namespace
         session = None
         discriminator = namespace_config.discriminator
         if discriminator is None or _call(
@@ -81,19 +85,25 @@ class SessionMultiManager:
         ):
             if not self._release_scheduled:
                 # Sessions commonly hold their request; forget them once the
-                # request is over so that nothing cyclic outlives it.
-                request.add_finished_callback(self._release)
+                # request is over so that nothing cyclic outlives it.  (The
+                # deque add_finished_callback appends to, minus a call: this
+                # is the per-request hot path.)
+                request.finished_callbacks.append(self._release)
                 self._release_scheduled = True
-            session = _call("session factory", namespace,
-                            namespace_config.factory, request)
+            try:
+                session = namespace_config.factory(request)
+            except Exception as exc:
+                _add_note(exc, "session factory", namespace)
+                raise
             validator = namespace_config.validator
             if validator is not None and not _call(
                 "validator", namespace, validator, request, session
             ):
                 session.invalidate()
         self._sessions[namespace] = session
-        for observer in self._observers:
-            observer.namespace_loaded(namespace, session)
+        if self._observers:
+            for observer in self._observers:
+                observer.namespace_loaded(namespace, session)
         return session
 
     def _release(self, request: Request) -> None:
@@ -203,19 +213,37 @@ class SessionMultiManager:
         return self._config.get_namespace_validator(namespace)
 
 
+def _add_note(exc: BaseException, role: str, namespace: str) -> None:
+    exc.add_note(f"pyramid_session_multi: raised by the {role} of "
+                 f"namespace {namespace!r}")
+
+
 def _call(role: str, namespace: str, func: Any, *args: Any) -> Any:
     try:
         return func(*args)
     except Exception as exc:
-        exc.add_note(f"pyramid_session_multi: raised by the {role} of "
-                     f"namespace {namespace!r}")
+        _add_note(exc, role, namespace)
         raise
 
 
 def new_session_multi(request: Request) -> SessionMultiManager:
     """Return a new :class:`SessionMultiManager` for ``request``.
 
-    This is what ``request.session_multi`` is reified from; call it directly
-    to give a ``pyramid.testing.DummyRequest`` one.
+    Call it to give a ``pyramid.testing.DummyRequest`` a manager; it looks
+    the configuration up in ``request.registry``.
     """
     return SessionMultiManager(request)
+
+
+class ManagerFactory:
+    """What ``request.session_multi`` is reified from.
+
+    It holds the registry's configuration, sparing every request the
+    utility lookup :func:`new_session_multi` does.
+    """
+
+    def __init__(self, config: SessionMultiManagerConfig) -> None:
+        self.config = config
+
+    def __call__(self, request: Request) -> SessionMultiManager:
+        return SessionMultiManager(request, self.config)

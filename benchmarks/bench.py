@@ -1,0 +1,169 @@
+"""Measure what pyramid_session_multi costs per request.
+
+    make bench            # or: .venv/bin/python benchmarks/bench.py [--rounds N]
+
+Each comparison builds two WSGI apps and calls them directly (no HTTP), in
+interleaved rounds so that drift of the machine hits both sides alike; the
+figure is the median over rounds of (time of the candidate / time of the
+baseline).  Every app already has one reified request property, as most
+apps do, so neither side pays Pyramid's first-extension cost alone.
+"""
+import argparse
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Tuple
+
+from pyramid.config import Configurator
+from pyramid.response import Response
+from pyramid.session import SignedCookieSessionFactory
+
+WSGIApp = Callable[..., object]
+
+
+def factory(cookie_name: str = "main") -> object:
+    return SignedCookieSessionFactory("benchmark-secret", cookie_name=cookie_name)
+
+
+def base_config(settings: Dict[str, str] = {}) -> Configurator:
+    config = Configurator(settings=dict(settings))
+    config.add_request_method(lambda request: "someone", "user", reify=True)
+    return config
+
+
+def finish(config: Configurator, view: Callable[..., Response]) -> WSGIApp:
+    config.add_route("home", "/")
+    config.add_view(view, route_name="home")
+    return config.make_wsgi_app()
+
+
+def write_multi(request: object) -> Response:
+    request.session_multi["main"]["n"] = 1  # type: ignore[attr-defined]
+    return Response("ok")
+
+
+def write_session(request: object) -> Response:
+    request.session["n"] = 1  # type: ignore[attr-defined]
+    return Response("ok")
+
+
+def plain(request: object) -> Response:
+    request.user  # type: ignore[attr-defined]
+    return Response("ok")
+
+
+def multi_app(namespaces: int, view: Callable[..., Response] = write_multi,
+              settings: Dict[str, str] = {}) -> WSGIApp:
+    config = base_config(settings)
+    config.include("pyramid_session_multi")
+    config.register_session_factory("main", factory())
+    for index in range(1, namespaces):
+        config.register_session_factory(f"ns{index}", factory(f"ns{index}"))
+    return finish(config, view)
+
+
+def session_app() -> WSGIApp:
+    config = base_config()
+    config.set_session_factory(factory())
+    return finish(config, write_session)
+
+
+def bare_app() -> WSGIApp:
+    return finish(base_config(), plain)
+
+
+def toolbar_app(with_panel: bool) -> WSGIApp:
+    settings = {
+        "debugtoolbar.hosts": "0.0.0.0/0",
+        "debugtoolbar.show_on_exc_only": "false",
+    }
+    if with_panel:
+        settings["debugtoolbar.includes"] = "pyramid_session_multi.debugtoolbar"
+    config = base_config(settings)
+    config.include("pyramid_debugtoolbar")
+    config.include("pyramid_session_multi")
+    config.register_session_factory("main", factory())
+    return finish(config, write_multi)
+
+
+COMPARISONS: Dict[str, Tuple[str, Callable[[], WSGIApp], Callable[[], WSGIApp], float]] = {
+    "session_multi['main'] vs request.session": (
+        "write one key", lambda: multi_app(1), session_app, 1.05),
+    "100 namespaces vs 1": (
+        "write 'main'", lambda: multi_app(100), lambda: multi_app(1), 1.05),
+    "included, 10 untouched vs not included": (
+        "no session", lambda: multi_app(10, plain), bare_app, 1.03),
+    "toolbar with panel (inactive) vs without": (
+        "write 'main'", lambda: toolbar_app(True), lambda: toolbar_app(False), 1.10),
+}
+
+
+def environ() -> Dict[str, object]:
+    import io
+    return {
+        "REQUEST_METHOD": "GET", "PATH_INFO": "/", "SCRIPT_NAME": "",
+        "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+        "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
+        "wsgi.multithread": False, "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+def run_batch(app: WSGIApp, requests: int) -> float:
+    def start_response(status: str, headers: List[Tuple[str, str]], exc_info: object = None) -> None:
+        assert status.startswith("200"), status
+
+    started = time.perf_counter()
+    for _ in range(requests):
+        body = app(environ(), start_response)
+        for _chunk in body:  # type: ignore[attr-defined]
+            pass
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    return time.perf_counter() - started
+
+
+def compare(candidate: WSGIApp, baseline: WSGIApp, rounds: int, requests: int) -> Tuple[float, float, float]:
+    run_batch(candidate, requests)  # warm up both
+    run_batch(baseline, requests)
+    ratios = []
+    cand_times, base_times = [], []
+    for index in range(rounds):
+        pair = [(candidate, cand_times), (baseline, base_times)]
+        if index % 2:
+            pair.reverse()
+        for app, times in pair:
+            times.append(run_batch(app, requests))
+        ratios.append(cand_times[-1] / base_times[-1])
+    per_request = lambda times: statistics.median(times) / requests * 1e6  # noqa: E731
+    return statistics.median(ratios), per_request(cand_times), per_request(base_times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=31)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--only", help="run only comparisons containing this text")
+    args = parser.parse_args()
+    failed = False
+    print(f"{'comparison':45} {'candidate':>10} {'baseline':>10} {'ratio':>7} {'limit':>6}")
+    for name, (what, make_candidate, make_baseline, limit) in COMPARISONS.items():
+        if args.only and args.only not in name:
+            continue
+        try:
+            candidate, baseline = make_candidate(), make_baseline()
+        except ImportError as exc:
+            print(f"{name:45} skipped: {exc}")
+            continue
+        ratio, cand_us, base_us = compare(candidate, baseline, args.rounds, args.requests)
+        verdict = "ok" if ratio <= limit else "OVER"
+        failed |= ratio > limit
+        print(f"{name:45} {cand_us:8.1f}us {base_us:8.1f}us {ratio:7.3f} {limit:6.2f} {verdict}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
