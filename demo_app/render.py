@@ -1,0 +1,75 @@
+"""Small HTML helpers: every value goes through html.escape."""
+from html import escape
+from typing import Any, Iterable
+
+from pyramid.csrf import get_csrf_token
+
+from .sessions import DESCRIPTIONS, SERVER_ONLY_KEYS
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; }
+body.dark { background: #1e1f24; color: #e8e8e8; }
+body.dark a { color: #8ab4f8; }
+nav a { margin-right: 1rem; }
+table { border-collapse: collapse; margin: 1rem 0; }
+td, th { border: 1px solid #999; padding: .3rem .6rem; text-align: left; vertical-align: top; }
+.error { color: #b00020; font-weight: bold; }
+.notice { color: #0a7d2c; }
+code { font-size: 95%; }
+"""
+
+
+def page(request: Any, title: str, body: str, message: str = "", error: str = "") -> str:
+    prefs = request.session_multi["prefs"]
+    theme = prefs.get("theme", "light")
+    language = prefs.get("language", "en")
+    notes = ""
+    if error:
+        notes += f'<p class="error" id="error">{escape(error)}</p>'
+    if message:
+        notes += f'<p class="notice" id="message">{escape(message)}</p>'
+    return f"""<!DOCTYPE html>
+<html lang="{escape(language)}"><head><meta charset="utf-8">
+<title>{escape(title)} · pyramid_session_multi demo</title><style>{STYLE}</style></head>
+<body class="{escape(theme)}">
+<nav><a href="/">Home</a><a href="/preferences">Preferences</a><a href="/account">Account</a>
+<a href="/secure">Secure</a></nav>
+<h1>{escape(title)}</h1>{notes}{body}
+</body></html>"""
+
+
+def csrf_field(request: Any) -> str:
+    return f'<input type="hidden" name="csrf_token" value="{escape(get_csrf_token(request))}">'
+
+
+def shown_value(key: str, value: Any) -> str:
+    if key in SERVER_ONLY_KEYS:
+        return "<em>(kept on the server, never shown)</em>"
+    return f"<code>{escape(repr(value))}</code>"
+
+
+def namespace_table(request: Any, namespaces: Iterable[str]) -> str:
+    manager = request.session_multi
+    rows = []
+    for namespace in namespaces:
+        session = manager[namespace]
+        cookie = manager.get_namespace_cookiename(namespace)
+        received = "yes" if cookie in request.cookies else "no"
+        if session is None:
+            values = "<code>None</code> (not available over this scheme)"
+        elif not session:
+            values = "<em>empty</em>"
+        else:
+            values = "<br>".join(
+                f"{escape(str(k))}: {shown_value(str(k), v)}" for k, v in sorted(session.items())
+            )
+        rows.append(
+            f'<tr id="ns-{escape(namespace)}"><th>{escape(namespace)}</th>'
+            f"<td>{escape(DESCRIPTIONS.get(namespace, ''))}</td>"
+            f"<td><code>{escape(str(cookie))}</code> (sent by your browser: {received})</td>"
+            f"<td>{values}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>namespace</th><th>kind</th><th>cookie</th>"
+        "<th>values</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )

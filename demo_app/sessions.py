@@ -1,0 +1,50 @@
+"""The demo's three namespaces: prefs, account and secure."""
+from typing import Any, Dict
+
+from pyramid.config import Configurator
+from pyramid.session import SignedCookieSessionFactory
+from pyramid_session_redis import RedisSessionFactory
+
+from pyramid_session_multi import NamespaceCSRFStoragePolicy
+
+from .redis_embedded import EmbeddedRedis, redis_url_from
+
+#: What each namespace stands for, shown on the pages.
+DESCRIPTIONS = {
+    "prefs": "client-side signed cookie: theme and language",
+    "account": "server-side on Redis: login state and a third-party token",
+    "secure": "https-only: secure cookie, mounted only when request.scheme is https",
+}
+
+#: Keys that stay on the server: pages show that they exist, never their value.
+SERVER_ONLY_KEYS = {"api_token", "_csrft_"}
+
+
+def https_only(request: Any) -> bool:
+    return bool(request.scheme == "https")
+
+
+def register_namespaces(config: Configurator, settings: Dict[str, Any]) -> None:
+    secret = settings.get("demo.secret", "demo-secret-change-me")
+    config.register_session_factory(
+        "prefs",
+        SignedCookieSessionFactory(secret + "-prefs", cookie_name="demo_prefs",
+                                   max_age=365 * 24 * 3600, samesite="Lax"),
+    )
+    redis_url = redis_url_from(settings)
+    redis_options: Dict[str, Any] = {"redis_url": redis_url}
+    if redis_url is None:
+        redis_options = {"redis_client_callable": EmbeddedRedis().client_callable()}
+    config.register_session_factory(
+        "account",
+        RedisSessionFactory(secret=secret + "-account", cookie_name="demo_account",
+                            timeout=3600, cookie_samesite="Lax", **redis_options),
+    )
+    config.register_session_factory(
+        "secure",
+        SignedCookieSessionFactory(secret + "-secure", cookie_name="demo_secure",
+                                   secure=True, samesite="Strict"),
+        discriminator=https_only,
+    )
+    config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("account"))
+    config.set_default_csrf_options(require_csrf=True)

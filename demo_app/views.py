@@ -1,0 +1,144 @@
+"""The demo's pages."""
+import re
+import secrets
+from html import escape
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.response import Response
+
+from .render import csrf_field, namespace_table, page
+
+THEMES = ("light", "dark")
+LANGUAGES = {"en": "English", "fr": "Français", "de": "Deutsch"}
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+NOTE_LIMIT = 200
+
+
+def html(text: str, status: int = 200) -> Response:
+    return Response(text, status=status, content_type="text/html", charset="utf-8")
+
+
+def redirect(location: str, message: str) -> HTTPSeeOther:
+    return HTTPSeeOther(location=f"{location}?message={message}")
+
+
+def flash_message(request: Any) -> str:
+    return str(request.GET.get("message", ""))[:100]
+
+
+def home(request: Any) -> Response:
+    manager = request.session_multi
+    prefs, account = manager["prefs"], manager["account"]
+    prefs["visits"] = prefs.get("visits", 0) + 1
+    account["visits"] = account.get("visits", 0) + 1
+    user = account.get("user")
+    greeting = f"Logged in as <strong id='user'>{escape(user)}</strong>." if user else "Not logged in."
+    body = f"""
+<p>Visits counted client-side (<code>prefs</code>): <strong id="prefs-visits">{prefs['visits']}</strong>;
+server-side (<code>account</code>): <strong id="account-visits">{account['visits']}</strong>. {greeting}</p>
+{namespace_table(request, manager.namespaces)}
+<form method="post" action="/logout">{csrf_field(request)}
+<button id="logout" type="submit">Log out everywhere</button>
+<small>calls <code>request.session_multi.invalidate()</code></small></form>"""
+    return html(page(request, "pyramid_session_multi demo", body, flash_message(request)))
+
+
+def preferences_form(request: Any, theme: str, language: str, error: str = "") -> str:
+    theme_options = "".join(
+        f'<option value="{t}"{" selected" if t == theme else ""}>{t}</option>' for t in THEMES)
+    language_options = "".join(
+        f'<option value="{code}"{" selected" if code == language else ""}>{escape(name)}</option>'
+        for code, name in LANGUAGES.items())
+    body = f"""<p>Stored in <code>prefs</code>, a signed cookie: the browser holds the data.</p>
+<form method="post" id="prefs-form">{csrf_field(request)}
+<label>Theme <select name="theme" id="theme">{theme_options}</select></label>
+<label>Language <select name="language" id="language">{language_options}</select></label>
+<button type="submit" id="save-prefs">Save</button></form>
+{namespace_table(request, ["prefs"])}"""
+    return page(request, "Preferences", body, flash_message(request), error)
+
+
+def preferences(request: Any) -> Response:
+    prefs = request.session_multi["prefs"]
+    theme, language = prefs.get("theme", "light"), prefs.get("language", "en")
+    if request.method == "POST":
+        wanted_theme = request.POST.get("theme", "")
+        wanted_language = request.POST.get("language", "")
+        if wanted_theme not in THEMES or wanted_language not in LANGUAGES:
+            error = (f"Unknown theme {wanted_theme!r} or language {wanted_language!r}: "
+                     f"choose a theme of {', '.join(THEMES)} and a language of "
+                     f"{', '.join(LANGUAGES)}. Your preferences were not changed.")
+            return html(preferences_form(request, theme, language, error), status=400)
+        prefs["theme"], prefs["language"] = wanted_theme, wanted_language
+        return redirect("/preferences", "Preferences saved.")
+    return html(preferences_form(request, theme, language))
+
+
+def account_page(request: Any, error: str = "", typed: str = "") -> str:
+    account = request.session_multi["account"]
+    user = account.get("user")
+    if user:
+        state = (f"<p>Logged in as <strong id='user'>{escape(user)}</strong>. A third-party "
+                 "API token was stored server-side for you; it never leaves Redis.</p>")
+    else:
+        state = f"""<form method="post" id="login-form">{csrf_field(request)}
+<label>User name <input name="username" id="username" value="{escape(typed)}"
+ maxlength="64"></label> <button type="submit" id="login">Log in</button></form>"""
+    body = f"""<p>Stored in <code>account</code>, on Redis: the browser holds only a signed id.</p>
+{state}{namespace_table(request, ["account"])}"""
+    return page(request, "Account", body, flash_message(request), error)
+
+
+def account(request: Any) -> Response:
+    if request.method == "POST":
+        username = request.POST.get("username", "").strip()
+        if not USERNAME.match(username):
+            error = ("A user name is 1 to 32 letters, digits, '.', '_' or '-'. "
+                     "You are not logged in; nothing else changed.")
+            return html(account_page(request, error, username[:64]), status=400)
+        session = request.session_multi["account"]
+        session["user"] = username
+        session["api_token"] = "tok_" + secrets.token_hex(16)
+        return redirect("/account", "Logged in.")
+    return html(account_page(request))
+
+
+def logout(request: Any) -> Response:
+    request.session_multi.invalidate()
+    return redirect("/", "Logged out everywhere: every namespace was invalidated.")
+
+
+def secure(request: Any) -> Response:
+    session = request.session_multi["secure"]
+    error = ""
+    if session is None:
+        body = ("<p id='secure-state'><code>request.session_multi['secure']</code> is "
+                "<code>None</code>: this namespace only exists over https, so no cookie "
+                "was or will be sent over http.</p>")
+    else:
+        if request.method == "POST":
+            note = request.POST.get("note", "")
+            if not note or len(note) > NOTE_LIMIT:
+                error = f"A note is 1 to {NOTE_LIMIT} characters; the saved note was kept."
+            else:
+                session["note"] = note
+        body = f"""<p id='secure-state'>Over https: the namespace is a session with a
+secure cookie.</p><form method="post">{csrf_field(request)}
+<label>Note <input name="note" maxlength="{NOTE_LIMIT}"></label>
+<button type="submit">Save</button></form>"""
+    body += namespace_table(request, ["secure"])
+    return html(page(request, "Secure", body, error=error), status=400 if error else 200)
+
+
+def includeme(config: Configurator) -> None:
+    for name, path, view in (
+        ("home", "/", home),
+        ("preferences", "/preferences", preferences),
+        ("account", "/account", account),
+        ("logout", "/logout", logout),
+        ("secure", "/secure", secure),
+    ):
+        config.add_route(name, path)
+        config.add_view(view, route_name=name)

@@ -1,0 +1,134 @@
+"""What the SessionMulti panel records, kept apart from how it is shown.
+
+Nothing here changes what the application sends:
+
+- ingress is read from a *detached* copy of the request (same cookies,
+  registry and scheme, empty body): the session the factory builds there
+  registers its callbacks on that copy, which is never finished, so it
+  cannot set a cookie or write to a backend;
+- egress is read from the live sessions' raw storage, never through the
+  accessors that mark a session accessed (and would re-issue its cookie).
+"""
+import io
+from typing import Any, Dict, List, Optional, Tuple
+
+from pyramid.interfaces import IRequestExtensions
+from pyramid.request import Request
+from pyramid.request import apply_request_extensions
+
+from ..config import NamespaceConfig
+
+#: Browsers keep at most this many bytes of one cookie (name and value).
+COOKIE_SIZE_LIMIT = 4096
+
+#: A value's repr is cut past this many characters.
+REPR_LIMIT = 2000
+
+#: Keys Beaker keeps beside the user's data.
+_BOOKKEEPING = frozenset({"_accessed_time", "_creation_time"})
+
+
+def safe_repr(value: Any) -> str:
+    """``repr(value)``, cut to :data:`REPR_LIMIT`; never raises."""
+    try:
+        text = repr(value)
+    except Exception as exc:
+        return f"<repr failed: {type(exc).__name__}: {exc}>"
+    if len(text) > REPR_LIMIT:
+        return f"{text[:REPR_LIMIT]}… ({len(text)} characters in all)"
+    return text
+
+
+def describe_error(exc: BaseException) -> str:
+    notes = " ".join(getattr(exc, "__notes__", []))
+    return f"{type(exc).__name__}: {safe_repr(str(exc))[1:-1]} {notes}".strip()
+
+
+def detached_request(request: Request) -> Request:
+    """A copy of ``request`` whose callbacks nothing will ever run."""
+    environ = dict(request.environ)
+    environ["wsgi.input"] = io.BytesIO(b"")
+    environ["CONTENT_LENGTH"] = "0"
+    environ["REQUEST_METHOD"] = "GET"
+    copy = Request(environ)
+    copy.registry = request.registry
+    extensions = request.registry.queryUtility(IRequestExtensions)
+    if extensions is not None:
+        apply_request_extensions(copy, extensions=extensions)
+    return copy
+
+
+def raw_items(session: Any) -> Optional[Dict[str, str]]:
+    """The session's data without touching its accessors, or ``None``.
+
+    ``None`` means the data cannot be read without side effects: a lazy
+    session the application never loaded, or an invalidated server-side one.
+    """
+    if isinstance(session, dict):  # pyramid's cookie sessions, NaCl
+        items = list(dict.items(session))
+    elif hasattr(type(session), "_session_state"):  # pyramid_session_redis
+        state = session.__dict__.get("_session_state")
+        # no state: invalidated, and asking for one would create a new session
+        items = [] if state is None else list(state.managed_dict.items())
+    elif "_sess" in getattr(session, "__dict__", {}):  # pyramid_beaker
+        loaded = session.__dict__["_sess"]
+        if loaded is None:
+            return None
+        items = list(dict.items(loaded))
+    else:
+        return None
+    return {safe_repr(key): safe_repr(value) for key, value in items
+            if key not in _BOOKKEEPING}
+
+
+def read_detached(request: Request, config: NamespaceConfig) -> Tuple[Any, Optional[Dict[str, str]]]:
+    """Call ``config``'s discriminator and factory on a detached request.
+
+    Returns ``(discriminator result, data)``; data is ``None`` when the
+    discriminator turns the request away.  Exceptions propagate.
+    """
+    copy = detached_request(request)
+    allowed: Any = True
+    if config.discriminator is not None:
+        allowed = config.discriminator(copy)
+        if not allowed:
+            return allowed, None
+    session = config.factory(copy)
+    data = raw_items(session)
+    if data is None and hasattr(session, "items"):
+        # A lazy session on a detached request: loading it is harmless here.
+        data = {safe_repr(k): safe_repr(v) for k, v in session.items()}
+    return allowed, data
+
+
+def compare(ingress: Optional[Dict[str, str]], egress: Optional[Dict[str, str]]) -> List[Tuple[str, str]]:
+    """Each key with ``added``, ``changed``, ``removed`` or ``""``."""
+    before, after = ingress or {}, egress if egress is not None else (ingress or {})
+    marks = []
+    for key in sorted(set(before) | set(after)):
+        if key not in before:
+            mark = "added"
+        elif key not in after:
+            mark = "removed"
+        elif before[key] != after[key]:
+            mark = "changed"
+        else:
+            mark = ""
+        marks.append((key, mark))
+    return marks
+
+
+def cookie_outcome(response: Any, cookie_name: str) -> Tuple[str, Optional[int]]:
+    """``("set" | "deleted" | "none", size in bytes)`` for ``cookie_name``."""
+    outcome, size = "none", None
+    for header in response.headers.getall("Set-Cookie"):
+        name, _, rest = header.strip().partition("=")
+        if name != cookie_name:
+            continue
+        value = rest.split(";", 1)[0]
+        attributes = rest.lower()
+        expired = "max-age=0" in attributes or "expires=thu, 01-jan-1970" in attributes \
+            or "expires=thu, 01 jan 1970" in attributes
+        outcome = "deleted" if expired or not value else "set"
+        size = len(name) + 1 + len(value)
+    return outcome, size

@@ -1,0 +1,138 @@
+"""The SessionMulti panel of pyramid_debugtoolbar."""
+from typing import Any, Callable, Dict, List, Optional
+
+from pyramid.request import Request
+from zope.interface import implementer
+
+from ..config import get_manager_config
+from ..describe import describe_namespaces
+from ..interfaces import ISessionMultiObserver
+from . import capture
+
+try:
+    from pyramid_debugtoolbar.panels import DebugPanel
+except ImportError:  # pragma: no cover - the toolbar is an optional extra
+    DebugPanel = object
+
+
+@implementer(ISessionMultiObserver)
+class NamespaceRecorder:
+    """Told by the manager about each namespace the application loads."""
+
+    def __init__(self, on_load: Callable[[str, Any], None]) -> None:
+        self.on_load = on_load
+
+    def namespace_loaded(self, namespace: str, session: Any) -> None:
+        self.on_load(namespace, session)
+
+
+class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
+    """Every namespace's configuration, ingress and egress for one request.
+
+    It observes through :meth:`SessionMultiManager.add_observer` and reads
+    through :mod:`.capture`; the response the application sends is the
+    same with the panel active, inactive or absent.
+    """
+
+    name = "session_multi"
+    title = "SessionMulti"
+    nav_title = title
+    template = "pyramid_session_multi.debugtoolbar:templates/session_multi.dbtmako"
+    user_activate = True
+    has_content = True
+
+    def __init__(self, request: Request) -> None:
+        self._request: Optional[Request] = request
+        self._sessions: Dict[str, Any] = {}
+        self._reports: Dict[str, Dict[str, Any]] = {}
+        self.data: Dict[str, Any] = {
+            "included": False,
+            "is_active": False,
+            "configuration": [],
+            "namespaces": self._reports,
+            "cookie_limit": capture.COOKIE_SIZE_LIMIT,
+            "egress_captured": False,
+        }
+        config = get_manager_config(request.registry)
+        if config is None:
+            return
+        self._config = config
+        self.data["included"] = True
+        self.data["configuration"] = describe_namespaces(config)
+        if config.namespaces:
+            request.session_multi.add_observer(NamespaceRecorder(self._namespace_loaded))
+
+    @property
+    def nav_subtitle(self) -> str:
+        if not self.data["included"]:
+            return ""
+        touched = sum(1 for r in self._reports.values() if r["accessed"])
+        return f"{touched}/{len(self.data['configuration'])}"
+
+    def _report(self, namespace: str, accessed: bool) -> Dict[str, Any]:
+        report: Dict[str, Any] = {
+            "namespace": namespace,
+            "cookie_name": self._config.get_namespace_cookiename(namespace),
+            "accessed": accessed,
+            "has_discriminator": self._config.get_namespace_discriminator(namespace) is not None,
+            "discriminator": None,
+            "mounted": None,
+            "ingress": None,
+            "egress": None,
+            "changes": [],
+            "cookie": "none",
+            "cookie_size": None,
+            "error": None,
+        }
+        self._reports[namespace] = report
+        return report
+
+    def _read_ingress(self, report: Dict[str, Any]) -> None:
+        namespace_config = self._config.get(report["namespace"])
+        assert namespace_config is not None and self._request is not None
+        try:
+            allowed, report["ingress"] = capture.read_detached(self._request, namespace_config)
+        except Exception as exc:
+            report["error"] = capture.describe_error(exc)
+            return
+        if report["has_discriminator"]:
+            report["discriminator"] = capture.safe_repr(allowed)
+
+    def _namespace_loaded(self, namespace: str, session: Any) -> None:
+        report = self._report(namespace, accessed=True)
+        report["mounted"] = session is not None
+        self._sessions[namespace] = session
+        self._read_ingress(report)
+
+    def process_response(self, response: Any) -> None:
+        request = self._request
+        if request is None or not self.data["included"]:
+            return
+        self.data["is_active"] = self.is_active
+        if self.is_active:
+            for namespace in self._config.namespaces:
+                if namespace not in self._reports:
+                    report = self._report(namespace, accessed=False)
+                    self._read_ingress(report)
+                    report["mounted"] = report["error"] is None and (
+                        report["ingress"] is not None or not report["has_discriminator"])
+        # Session cookies are set by response callbacks, after the toolbar's
+        # tween: look at the response once they have run (this one is last).
+        request.add_response_callback(self._capture_egress)
+
+    def _capture_egress(self, request: Request, response: Any) -> None:
+        for namespace, report in self._reports.items():
+            if namespace in self._sessions and self._sessions[namespace] is not None:
+                report["egress"] = capture.raw_items(self._sessions[namespace])
+            report["changes"] = capture.compare(report["ingress"], report["egress"])
+            report["cookie"], report["cookie_size"] = capture.cookie_outcome(
+                response, report["cookie_name"])
+        self.data["egress_captured"] = True
+        self._sessions = {}
+        self._request = None
+
+    def render_vars(self, request: Request) -> Dict[str, Any]:
+        return {"reports": list(self._reports.values())}
+
+
+__all__: List[str] = ["SessionMultiDebugPanel"]
