@@ -80,7 +80,7 @@ class SessionMultiManager:
             )
         session = None
         discriminator = namespace_config.discriminator
-        if discriminator is None or _call(
+        if discriminator is None or call_for_namespace(
             "discriminator", namespace, discriminator, request
         ):
             if not self._release_scheduled:
@@ -96,7 +96,7 @@ class SessionMultiManager:
                 _add_note(exc, "session factory", namespace)
                 raise
             validator = namespace_config.validator
-            if validator is not None and not _call(
+            if validator is not None and not call_for_namespace(
                 "validator", namespace, validator, request, session
             ):
                 session.invalidate()
@@ -218,7 +218,8 @@ def _add_note(exc: BaseException, role: str, namespace: str) -> None:
                  f"namespace {namespace!r}")
 
 
-def _call(role: str, namespace: str, func: Any, *args: Any) -> Any:
+def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:
+    """Call ``func(*args)``; an exception gets a note naming ``namespace``."""
     try:
         return func(*args)
     except Exception as exc:

@@ -17,6 +17,7 @@ from pyramid.request import Request
 from pyramid.request import apply_request_extensions
 
 from ..config import NamespaceConfig
+from ..manager import call_for_namespace
 
 #: Browsers keep at most this many bytes of one cookie (name and value).
 COOKIE_SIZE_LIMIT = 4096
@@ -90,10 +91,11 @@ def read_detached(request: Request, config: NamespaceConfig) -> Tuple[Any, Optio
     copy = detached_request(request)
     allowed: Any = True
     if config.discriminator is not None:
-        allowed = config.discriminator(copy)
+        allowed = call_for_namespace("discriminator", config.namespace,
+                                     config.discriminator, copy)
         if not allowed:
             return allowed, None
-    session = config.factory(copy)
+    session = call_for_namespace("session factory", config.namespace, config.factory, copy)
     data = raw_items(session)
     if data is None and hasattr(session, "items"):
         # A lazy session on a detached request: loading it is harmless here.

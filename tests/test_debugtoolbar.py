@@ -1,0 +1,251 @@
+"""The SessionMulti panel through pyramid_debugtoolbar and WebTest."""
+import time
+
+import pyramid_beaker
+import pytest
+import redis
+from pyramid_session_redis import RedisSessionFactory
+
+from pyramid_session_multi.debugtoolbar import capture
+from tests.conftest import signed_factory
+from tests.toolbar import cookie_shape, panel_html, text_of, toolbar_app
+
+MODES = ["off", "inactive", "active"]
+
+
+class BadRepr:
+    """A picklable value whose repr raises."""
+
+    def __repr__(self):
+        raise RuntimeError("no repr for you")
+
+
+def namespaces(redis_url, tmp_path):
+    def setup(config):
+        # reissue_time=0: any read through the accessors re-issues the cookie
+        config.register_session_factory("signed", signed_factory("signed", reissue_time=0))
+        config.register_session_factory(
+            "redis", RedisSessionFactory(secret="s", cookie_name="redis", redis_url=redis_url,
+                                         timeout=600))
+        config.register_session_factory(
+            "beaker", pyramid_beaker.BeakerSessionFactoryConfig(
+                type="file", data_dir=str(tmp_path / "beaker"),
+                lock_dir=str(tmp_path / "lock"), key="beaker"))
+        config.register_session_factory(
+            "https", signed_factory("https"), discriminator=lambda r: r.scheme == "https")
+
+        def touch(request):
+            request.session_multi[request.matchdict["ns"]]
+            return {"touched": True}
+
+        def hostile(request):
+            session = request.session_multi["redis"]
+            session["script"] = "<script>alert('x')</script>"
+            session["huge"] = "y" * 100_000
+            session["bad"] = BadRepr()
+            return {}
+
+        def drop(request):
+            request.session_multi["redis"].invalidate()
+            return {}
+
+        for name, view in (("touch", touch), ("hostile", hostile), ("drop", drop)):
+            config.add_route(name, f"/{name}" + ("/{ns}" if name == "touch" else ""))
+            config.add_view(view, route_name=name, renderer="json")
+    return setup
+
+
+@pytest.fixture
+def make(redis_db, tmp_path):
+    def make(mode, include=True):
+        return toolbar_app(namespaces(redis_db, tmp_path / mode), mode, include=include)
+    return make
+
+
+def write_counts(url):
+    client = redis.StrictRedis.from_url(url)
+    stats = client.info("commandstats")
+    client.close()
+    return {k: v["calls"] for k, v in stats.items()
+            if k.split("_", 1)[1] in {"set", "setex", "expire", "del", "pexpire", "getex"}}
+
+
+SCENARIO = [
+    ("post", "/s/signed", {"value": "1"}),
+    ("post", "/s/redis", {"value": "2"}),
+    ("post", "/s/beaker", {"value": "3"}),
+    ("sleep", 1.1, None),               # past reissue_time=0: a read re-issues
+    ("get", "/touch/signed", None),     # touched, nothing read: no reissue
+    ("get", "/touch/redis", None),
+    ("get", "/touch/beaker", None),
+    ("get", "/plain", None),            # nothing touched
+    ("get", "/s/signed", None),         # read: reissued by the app itself
+    ("get", "/s/https", None),
+    ("get", "/drop", None),             # invalidated: cookie deleted
+    ("post", "/s/redis", {"value": "again"}),
+]
+
+
+def run_scenario(app, redis_url):
+    outcomes = []
+    for method, path, params in SCENARIO:
+        if method == "sleep":
+            time.sleep(path)
+            continue
+        before = write_counts(redis_url)
+        response = app.post(path, params) if method == "post" else app.get(path)
+        writes = {k: v - before.get(k, 0) for k, v in write_counts(redis_url).items()}
+        writes = {k: v for k, v in writes.items() if v}
+        outcomes.append((path, response.status, response.body, cookie_shape(response), writes))
+    return outcomes
+
+
+def test_zero_side_effects_off_inactive_active(make, redis_db):
+    results = {mode: run_scenario(make(mode), redis_db) for mode in MODES}
+    for step, off in enumerate(results["off"]):
+        for mode in ("inactive", "active"):
+            assert results[mode][step] == off, (mode, off[0])
+    # the scenario does exercise cookies that a careless read would add
+    shapes = {path: shape for path, _, _, shape, _ in results["off"]}
+    assert shapes["/touch/signed"] == []
+    assert [s[0] for s in shapes["/s/signed"]] == ["signed"]
+
+
+def test_untouched_namespaces_shown_only_when_active(make):
+    for mode, expected in (("inactive", False), ("active", True)):
+        app = make(mode)
+        app.post("/s/signed", {"value": "kept"})
+        app.get("/touch/redis")
+        text = text_of(panel_html(app))
+        assert "redis accessed by the app" in text
+        assert ("signed not accessed by the app" in text) is expected
+        assert ("was active" in text) is expected
+        if expected:
+            assert "'kept'" in text  # read from a detached request
+
+
+def test_ingress_egress_and_marks(make):
+    app = make("inactive")
+    app.post("/s/redis", {"value": "first"})
+    assert "redis accessed by the app Set-Cookie: set" in text_of(panel_html(app))
+    app.post("/s/redis", {"value": "second"})
+    text = text_of(panel_html(app))
+    assert "'value' changed 'first' 'second'" in text
+    assert "redis accessed by the app Set-Cookie: none" in text  # the id cookie stays
+    app.post("/s/signed", {"value": "new"})
+    assert "'value' added 'new'" in text_of(panel_html(app))
+
+
+def test_deleted_cookie_and_removed_keys(make):
+    app = make("inactive")
+    app.post("/s/redis", {"value": "gone soon"})
+    app.get("/drop")
+    text = text_of(panel_html(app))
+    assert "Set-Cookie: deleted" in text
+    assert "'value' removed 'gone soon'" in text
+
+
+def test_cookie_size_against_the_limit(make):
+    app = make("inactive")
+    response = app.post("/s/signed", {"value": "x" * 100})
+    cookie = response.headers["Set-Cookie"].split(";")[0]
+    text = text_of(panel_html(app))
+    assert f"{len(cookie)} of 4096 bytes" in text
+
+
+def test_discriminator_result_is_shown(make):
+    app = make("inactive")
+    app.get("/s/https")
+    text = text_of(panel_html(app))
+    assert "discriminator returned False" in text and "mounted None" in text
+
+
+def test_hostile_values_are_escaped_and_contained(make):
+    app = make("inactive")
+    app.get("/hostile")
+    html = panel_html(app)
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html \
+        or "&lt;script&gt;alert(\\&#39;x\\&#39;)&lt;/script&gt;" in html
+    assert "repr failed: RuntimeError: no repr for you" in text_of(html)
+    assert "100002 characters in all" in text_of(html)
+    assert len(html) < 50_000
+
+
+def test_failing_factory_is_shown_and_the_response_unchanged(redis_db, tmp_path):
+    def broken(request):
+        raise ConnectionError("backend unreachable")
+    broken.cookie_name = "broken"
+
+    def setup(config):
+        namespaces(redis_db, tmp_path)(config)
+        config.register_session_factory("broken", broken)
+
+    shapes = {}
+    for mode in MODES:
+        app = toolbar_app(setup, mode)
+        response = app.post("/s/signed", {"value": "v"})
+        shapes[mode] = (response.status, response.json, cookie_shape(response))
+        if mode == "active":
+            text = text_of(panel_html(app))
+            assert "Reading this namespace raised ConnectionError: backend unreachable" in text
+            assert "'broken'" in text
+    assert shapes["off"] == shapes["inactive"] == shapes["active"]
+
+
+def test_failing_discriminator_is_contained(redis_db, tmp_path):
+    calls = []
+
+    def picky(request):
+        calls.append(request)
+        raise ValueError("cannot decide")
+
+    def setup(config):
+        config.register_session_factory("picky", signed_factory("picky"), discriminator=picky)
+
+    app = toolbar_app(setup, "active")
+    assert app.get("/plain").json == {"plain": True}
+    assert "ValueError: cannot decide" in text_of(panel_html(app))
+
+
+@pytest.mark.parametrize("include", [True, False])
+def test_works_with_nothing_registered_or_not_included(include):
+    for mode in ("inactive", "active"):
+        app = toolbar_app(lambda config: None, mode, include=include)
+        assert app.get("/plain").json == {"plain": True}
+        text = text_of(panel_html(app))
+        if include:
+            assert "No namespaces are registered" in text
+        else:
+            assert 'config.include("pyramid_session_multi")' in text
+
+
+def test_configuration_table(make):
+    app = make("inactive")
+    app.get("/plain")
+    text = text_of(panel_html(app))
+    assert "signed signed pyramid.session.BaseCookieSessionFactory.<locals>.CookieSession" in text
+    assert "redis redis pyramid_session_redis.RedisSessionFactory" in text
+
+
+def test_panel_tab_title(make):
+    app = make("inactive")
+    app.get("/touch/signed")
+    request_id = app.app.registry.pdtb_history.last(1)[0][0]
+    page = app.get(f"/_debug_toolbar/{request_id}").text
+    assert 'id="pDebugPanel-session_multi"' in page
+    assert "SessionMulti" in page
+
+
+class TestCaptureHelpers:
+    def test_safe_repr(self):
+        assert capture.safe_repr(BadRepr()).startswith("<repr failed: RuntimeError")
+        assert capture.safe_repr("a") == "'a'"
+
+    def test_compare_marks(self):
+        marks = dict(capture.compare({"a": "1", "b": "2", "c": "3"},
+                                     {"a": "1", "b": "9", "d": "4"}))
+        assert marks == {"a": "", "b": "changed", "c": "removed", "d": "added"}
+
+    def test_compare_without_egress_is_unchanged(self):
+        assert capture.compare({"a": "1"}, None) == [("a", "")]

@@ -1,0 +1,58 @@
+"""Driving pyramid_debugtoolbar from tests: apps with it, and the panel's HTML."""
+import re
+from html import unescape
+from typing import Any, Callable, Optional
+
+import webtest
+from pyramid.config import Configurator
+
+from tests.conftest import build_app
+
+LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
+
+
+def toolbar_app(setup: Callable[[Configurator], None], mode: str,
+                include: bool = True) -> webtest.TestApp:
+    """``mode``: "off" (no toolbar), "inactive" or "active" (the panel)."""
+    settings = {}
+    if mode != "off":
+        settings = {
+            "pyramid.includes": "pyramid_debugtoolbar",
+            "debugtoolbar.hosts": "127.0.0.1",
+            "debugtoolbar.includes": "pyramid_session_multi.debugtoolbar",
+            "debugtoolbar.show_on_exc_only": "false",
+            "debugtoolbar.intercept_redirects": "false",
+        }
+    app = build_app(setup, settings=settings, include=include)
+    app.extra_environ = dict(LOCAL)
+    if mode == "active":
+        app.set_cookie("pdtb_active", "session_multi")
+    return app
+
+
+def panel_html(app: webtest.TestApp) -> str:
+    """The SessionMulti panel's HTML for the last request the app handled."""
+    request_id = app.app.registry.pdtb_history.last(1)[0][0]
+    page = app.get(f"/_debug_toolbar/{request_id}").text
+    start = page.index('id="pDebugPanel-session_multi-content"')
+    end = page.find('<div id="pDebugPanel-', start + 10)
+    return page[start:end if end > 0 else None]
+
+
+def text_of(html: str) -> str:
+    """The panel's text, tags dropped, entities decoded, white space folded."""
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+def cookie_shape(response: Any) -> list:
+    """Set-Cookie headers without their values, which carry timestamps."""
+    shapes = []
+    for header in response.headers.getall("Set-Cookie"):
+        name, _, rest = header.strip().partition("=")
+        value, _, attributes = rest.partition(";")
+        attributes = re.sub(r"expires=[^;]+", "expires=*", attributes.strip(), flags=re.I)
+        shapes.append((name, bool(value), attributes))
+    return sorted(shapes)
+
+
+__all__ = ["Optional", "cookie_shape", "panel_html", "text_of", "toolbar_app"]
