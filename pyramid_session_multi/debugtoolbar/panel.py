@@ -48,7 +48,6 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         self.data: Dict[str, Any] = {
             "included": False,
             "is_active": False,
-            "configuration": [],
             "namespaces": self._reports,
             "cookie_limit": capture.COOKIE_SIZE_LIMIT,
             "egress_captured": False,
@@ -58,7 +57,6 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
             return
         self._config = config
         self.data["included"] = True
-        self.data["configuration"] = describe_namespaces(config)
         if config.namespaces:
             request.session_multi.add_observer(NamespaceRecorder(self._namespace_loaded))
 
@@ -67,7 +65,7 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         if not self.data["included"]:
             return ""
         touched = sum(1 for r in self._reports.values() if r["accessed"])
-        return f"{touched}/{len(self.data['configuration'])}"
+        return f"{touched}/{len(self._config.namespaces)}"
 
     def _report(self, namespace: str, accessed: bool) -> Dict[str, Any]:
         report: Dict[str, Any] = {
@@ -101,8 +99,16 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
     def _namespace_loaded(self, namespace: str, session: Any) -> None:
         report = self._report(namespace, accessed=True)
         report["mounted"] = session is not None
+        if report["has_discriminator"]:
+            report["discriminator"] = repr(session is not None)
+        if session is None:
+            return
         self._sessions[namespace] = session
-        self._read_ingress(report)
+        # The live session's storage, read raw, is the ingress; a lazy one
+        # the panel must not load is read again from a detached request.
+        report["ingress"] = capture.raw_items(session)
+        if report["ingress"] is None:
+            self._read_ingress(report)
 
     def process_response(self, response: Any) -> None:
         request = self._request
@@ -132,7 +138,10 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         self._request = None
 
     def render_vars(self, request: Request) -> Dict[str, Any]:
-        return {"reports": list(self._reports.values())}
+        configuration = []
+        if self.data["included"]:
+            configuration = describe_namespaces(self._config)
+        return {"reports": list(self._reports.values()), "configuration": configuration}
 
 
 __all__: List[str] = ["SessionMultiDebugPanel"]
