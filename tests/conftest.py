@@ -48,7 +48,16 @@ def build_app(
     settings: Optional[dict] = None,
     include: bool = True,
 ) -> webtest.TestApp:
-    """A real WSGI app with the add-on and the views above."""
+    """A real WSGI app with the add-on and the views above, in WebTest."""
+    return webtest.TestApp(build_wsgi(setup, settings, include))
+
+
+def build_wsgi(
+    setup: Optional[Callable[[Configurator], None]] = None,
+    settings: Optional[dict] = None,
+    include: bool = True,
+) -> Any:
+    """The WSGI app of :func:`build_app`."""
     config = Configurator(settings=settings or {})
     if include:
         config.include("pyramid_session_multi")
@@ -62,13 +71,13 @@ def build_app(
     config.add_view(invalidate_view, route_name="invalidate", renderer="json")
     config.add_route("plain", "/plain")
     config.add_view(lambda request: {"plain": True}, route_name="plain", renderer="json")
-    return webtest.TestApp(config.make_wsgi_app())
+    return config.make_wsgi_app()
 
 
 def set_cookie_names(response: Any) -> list:
     """The cookie names in the response's Set-Cookie headers, sorted."""
     return sorted(
-        value.split("=", 1)[0] for name, value in response.headerlist
+        value.strip().split("=", 1)[0] for name, value in response.headerlist
         if name.lower() == "set-cookie"
     )
 

@@ -1,0 +1,66 @@
+"""One app, five namespaces on five real session stores.
+
+Used in-process by the backend tests and, through ``python -m
+tests.backend_app``, as a waitress worker process for the scale-out and
+reliability tests.
+"""
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyramid_beaker
+from pyramid.session import SignedCookieSessionFactory
+from pyramid_nacl_session import EncryptedCookieSessionFactory
+from pyramid_session_redis import RedisSessionFactory
+
+from tests.conftest import build_wsgi
+
+NACL_SECRET = bytes(range(32))
+NAMESPACES = ("signed", "nacl", "redis", "beaker", "database")
+COOKIE_NAMESPACES = ("signed", "nacl")
+
+
+def database_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'sessions.sqlite'}"
+
+
+def register_backends(config: Any, redis_url: str, data_dir: Path) -> None:
+    config.register_session_factory(
+        "signed", SignedCookieSessionFactory("signed-secret", cookie_name="signed"))
+    config.register_session_factory(
+        "nacl", EncryptedCookieSessionFactory(NACL_SECRET, cookie_name="nacl"))
+    config.register_session_factory(
+        "redis", RedisSessionFactory(secret="redis-secret", cookie_name="redis",
+                                     redis_url=redis_url, timeout=600))
+    config.register_session_factory(
+        "beaker", pyramid_beaker.BeakerSessionFactoryConfig(
+            type="file", data_dir=str(data_dir / "beaker"),
+            lock_dir=str(data_dir / "beaker-lock"), key="beaker"))
+    config.register_session_factory(
+        "database", pyramid_beaker.BeakerSessionFactoryConfig(
+            type="ext:database", url=database_url(data_dir),
+            table_name="beaker_sessions", lock_dir=str(data_dir / "db-lock"),
+            key="database"))
+
+
+def make_wsgi(redis_url: str, data_dir: Path) -> Any:
+    return build_wsgi(lambda config: register_backends(config, redis_url, Path(data_dir)))
+
+
+def main(argv: Any = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args(argv)
+    import waitress
+
+    waitress.serve(make_wsgi(args.redis_url, Path(args.data_dir)), host="127.0.0.1",
+                   port=args.port, threads=args.threads, _quiet=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

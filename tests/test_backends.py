@@ -1,0 +1,85 @@
+"""Real session libraries side by side: SignedCookie, NaCl, Redis, Beaker."""
+import base64
+import pickle
+import sqlite3
+
+import pytest
+import webtest
+
+from tests.backend_app import COOKIE_NAMESPACES, NAMESPACES, make_wsgi
+from tests.conftest import set_cookie_names
+from tests.http_client import CookieClient, start_worker, stop
+from tests.redis_server import free_port
+
+
+@pytest.fixture
+def app(redis_db, tmp_path):
+    return webtest.TestApp(make_wsgi(redis_db, tmp_path))
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_each_namespace_sets_only_its_own_cookie(app, namespace):
+    response = app.post(f"/s/{namespace}", {"value": f"hello {namespace}"})
+    assert set_cookie_names(response) == [namespace]
+    assert app.get(f"/s/{namespace}").json["value"] == f"hello {namespace}"
+
+
+def test_all_namespaces_round_trip_across_requests(app):
+    for namespace in NAMESPACES:
+        app.post(f"/s/{namespace}", {"value": f"v-{namespace}"})
+    assert sorted(app.cookies) == sorted(NAMESPACES)
+    for _ in range(2):
+        for namespace in NAMESPACES:
+            assert app.get(f"/s/{namespace}").json["value"] == f"v-{namespace}"
+    fresh = webtest.TestApp(app.app)
+    for namespace in NAMESPACES:
+        assert fresh.get(f"/s/{namespace}").json["value"] is None
+
+
+def test_redis_holds_the_data_and_the_cookie_only_an_id(app, redis_db):
+    import redis
+    app.post("/s/redis", {"value": "server side secret"})
+    client = redis.StrictRedis.from_url(redis_db)
+    keys = client.keys()
+    assert len(keys) == 1
+    assert b"server side secret" in client.get(keys[0])
+    assert "secret" not in app.cookies["redis"]
+    client.close()
+
+
+def test_database_rows_really_land_in_the_table(app, tmp_path):
+    app.post("/s/database", {"value": "in a row"})
+    session_id = app.cookies["database"]
+    rows = sqlite3.connect(tmp_path / "sessions.sqlite").execute(
+        "select namespace, data from beaker_sessions").fetchall()
+    assert [row[0] for row in rows] == [session_id]
+    # Beaker pickles {"session": base64(pickle(data))} into the row
+    stored = pickle.loads(bytes(rows[0][1]))["session"]
+    assert pickle.loads(base64.b64decode(stored))["value"] == "in a row"
+
+
+def test_invalidate_reaches_every_backend(app):
+    for namespace in NAMESPACES:
+        app.post(f"/s/{namespace}", {"value": "x"})
+    app.get("/invalidate")
+    for namespace in NAMESPACES:
+        assert app.get(f"/s/{namespace}").json["value"] is None
+
+
+def test_two_workers_share_redis(redis_db, tmp_path):
+    ports = [free_port(), free_port()]
+    workers = [start_worker("tests.backend_app", port, "--redis-url", redis_db,
+                            "--data-dir", str(tmp_path)) for port in ports]
+    try:
+        client = CookieClient(ports[0])
+        for namespace in ("redis",) + COOKIE_NAMESPACES:
+            status, _, _ = client.post(f"/s/{namespace}", {"value": f"via {ports[0]}"})
+            assert status == 200
+        for namespace in ("redis",) + COOKIE_NAMESPACES:
+            status, payload, _ = client.get(f"/s/{namespace}", port=ports[1])
+            assert (status, payload["value"]) == (200, f"via {ports[0]}")
+        client.post("/s/redis", {"value": "changed on the second"}, port=ports[1])
+        assert client.get("/s/redis")[1]["value"] == "changed on the second"
+    finally:
+        for worker in workers:
+            stop(worker)
