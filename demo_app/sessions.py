@@ -1,4 +1,5 @@
 """The demo's three namespaces: prefs, account and secure."""
+from pathlib import Path
 from typing import Any, Dict
 
 from pyramid.config import Configurator
@@ -7,7 +8,7 @@ from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import NamespaceCSRFStoragePolicy
 
-from .redis_embedded import EmbeddedRedis, redis_url_from
+from .redis_embedded import DATA_DIR, EmbeddedRedis, redis_url_from
 
 #: What each namespace stands for, shown on the pages.
 DESCRIPTIONS = {
@@ -34,7 +35,8 @@ def register_namespaces(config: Configurator, settings: Dict[str, Any]) -> None:
     redis_url = redis_url_from(settings)
     redis_options: Dict[str, Any] = {"redis_url": redis_url}
     if redis_url is None:
-        redis_options = {"redis_client_callable": EmbeddedRedis().client_callable()}
+        embedded = EmbeddedRedis(Path(settings.get("redis.embedded_dir", DATA_DIR)))
+        redis_options = {"redis_client_callable": embedded.client_callable()}
     config.register_session_factory(
         "account",
         RedisSessionFactory(secret=secret + "-account", cookie_name="demo_account",

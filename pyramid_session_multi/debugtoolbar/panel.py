@@ -5,6 +5,7 @@ from pyramid.request import Request
 from zope.interface import implementer
 
 from ..config import get_manager_config
+from ..cookies import COOKIE_ATTRIBUTES
 from ..describe import describe_namespaces
 from ..interfaces import ISessionMultiObserver
 from . import capture
@@ -141,7 +142,8 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         configuration = []
         if self.data["included"]:
             configuration = describe_namespaces(self._config)
-        return {"reports": list(self._reports.values()), "configuration": configuration}
+        return {"reports": list(self._reports.values()), "configuration": configuration,
+                "attributes": COOKIE_ATTRIBUTES}
 
 
 __all__: List[str] = ["SessionMultiDebugPanel"]

@@ -1,0 +1,47 @@
+"""The demo app for tests: built from development.ini, Redis from the fixture."""
+import threading
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from pyramid.paster import get_appsettings
+
+import demo_app
+
+INI = str(Path(demo_app.__file__).resolve().parent / "development.ini")
+
+
+def demo_settings(redis_url: Optional[str] = None, toolbar: bool = True, **extra: str) -> Dict[str, Any]:
+    settings = dict(get_appsettings(INI))
+    if not toolbar:
+        settings.pop("pyramid.includes", None)
+    if redis_url:
+        settings["redis.url"] = redis_url
+    settings.update(extra)
+    return settings
+
+
+def make_demo(redis_url: Optional[str] = None, toolbar: bool = True, **extra: str) -> Any:
+    return demo_app.main({}, **demo_settings(redis_url, toolbar, **extra))
+
+
+class ServedApp:
+    """A WSGI app served by waitress on a loopback port, in a thread."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        import waitress
+
+        self.port = port
+        self.server = waitress.create_server(app, host="127.0.0.1", port=port, threads=4)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "ServedApp":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.close()
+        self.thread.join(5)

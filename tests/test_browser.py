@@ -1,0 +1,88 @@
+"""The demo and the panel in headless Chromium (Debian's), via Playwright."""
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.browser import browser  # noqa: F401  (the fixture)
+from tests.demo import ServedApp, make_demo
+from tests.redis_server import free_port
+from tests.test_demo import stored_tokens
+
+pytestmark = pytest.mark.browser
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+@pytest.fixture
+def demo(redis_db):
+    with ServedApp(make_demo(redis_db), free_port()) as served:
+        yield served
+
+
+def test_preferences_login_and_the_token_never_shown(browser, demo, redis_db):  # noqa: F811
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(demo.url + "/")
+    assert page.text_content("#prefs-visits") == "1"
+    assert {c["name"] for c in context.cookies()} >= {"demo_prefs", "demo_account"}
+
+    page.goto(demo.url + "/preferences")
+    page.select_option("#theme", "dark")
+    page.select_option("#language", "de")
+    page.click("#save-prefs")
+    page.wait_for_url(re.compile(r".*/preferences\?message=.*"))
+    assert page.text_content("#message") == "Preferences saved."
+
+    page.goto(demo.url + "/account")
+    page.fill("#username", "bad name!")
+    page.click("#login")
+    assert "A user name is 1 to 32" in page.text_content("#error")
+    page.fill("#username", "alice")
+    page.click("#login")
+    page.wait_for_url(re.compile(r".*/account\?message=.*"))
+    assert page.text_content("#user") == "alice"
+
+    tokens = stored_tokens(redis_db)
+    assert len(tokens) == 1
+    for path in ("/", "/preferences", "/account", "/secure"):
+        page.goto(demo.url + path)
+        assert page.get_attribute("body", "class") == "dark"
+        assert page.get_attribute("html", "lang") == "de"
+        assert tokens[0] not in page.content()
+    # the loop ended on /secure, which is None over http
+    assert page.text_content("#secure-state").strip().startswith(
+        "request.session_multi['secure'] is None")
+    page.goto(demo.url + "/")
+    assert page.text_content("#user") == "alice"
+    assert int(page.text_content("#account-visits")) >= 2
+    assert all(tokens[0] not in c["value"] for c in context.cookies())
+
+    page.click("#logout")
+    page.wait_for_url(re.compile(r".*/\?message=.*"))
+    assert "Not logged in" in page.content()
+    assert page.get_attribute("body", "class") == "light"
+    context.close()
+
+
+def test_panel_screenshot(browser, demo):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(demo.url + "/")
+    page.goto(demo.url + "/preferences")
+    page.select_option("#theme", "dark")
+    page.click("#save-prefs")
+    page.wait_for_url(re.compile(r".*/preferences\?message=.*"))
+    page.goto(demo.url + "/")  # a second visit: both counters change
+    toolbar_link = page.get_attribute("#pShowToolBarButton", "href")
+    assert toolbar_link and "/_debug_toolbar/" in toolbar_link
+    page.goto(toolbar_link)
+    page.click("#pDebugPanel-session_multi a")
+    content = page.locator("#pDebugPanel-session_multi-content")
+    content.wait_for(state="visible")
+    text = content.text_content()
+    assert "Configuration" in text and "demo_prefs" in text
+    assert "accessed by the app" in text and "changed" in text and "Set-Cookie: set" in text
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "panel.png"), full_page=False)
+    assert (DOCS / "panel.png").stat().st_size > 10_000
+    context.close()

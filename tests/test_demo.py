@@ -1,0 +1,175 @@
+"""The demo through WebTest: every page, every namespace."""
+import os
+import pickle
+import socket
+import subprocess
+import sys
+
+import pytest
+import redis
+import webtest
+
+from tests.conftest import set_cookie_names
+from tests.demo import INI, make_demo
+from tests.http_client import ROOT, wait_for_port
+
+HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost:443"}
+
+
+@pytest.fixture
+def app(redis_db):
+    return webtest.TestApp(make_demo(redis_db, toolbar=False))
+
+
+def stored_tokens(redis_url):
+    client = redis.StrictRedis.from_url(redis_url)
+    tokens = []
+    for key in client.keys():
+        payload = pickle.loads(client.get(key))
+        tokens.append(payload.get("m", {}).get("api_token"))
+    client.close()
+    return [t for t in tokens if t]
+
+
+def test_first_visit_sets_both_counting_cookies(app):
+    response = app.get("/")
+    assert set_cookie_names(response) == ["demo_account", "demo_prefs"]
+    assert 'id="prefs-visits">1<' in response.text
+    assert 'id="account-visits">1<' in response.text
+    response = app.get("/")
+    assert 'id="prefs-visits">2<' in response.text
+    assert 'id="account-visits">2<' in response.text
+    assert "Not logged in" in response.text
+
+
+def test_every_namespace_is_shown_with_its_cookie(app):
+    text = app.get("/").text
+    for namespace, cookie in (("prefs", "demo_prefs"), ("account", "demo_account"),
+                              ("secure", "demo_secure")):
+        assert f'id="ns-{namespace}"' in text
+        assert f"<code>{cookie}</code>" in text
+    assert "<code>None</code> (not available over this scheme)" in text
+
+
+def test_preferences_are_saved_and_shown_everywhere(app):
+    form = app.get("/preferences").forms["prefs-form"]
+    form["theme"], form["language"] = "dark", "fr"
+    response = form.submit().follow()
+    assert "Preferences saved." in response.text
+    for path in ("/", "/account", "/secure", "/preferences"):
+        text = app.get(path).text
+        assert '<body class="dark">' in text and '<html lang="fr">' in text
+
+
+def test_bad_preferences_are_refused_and_nothing_lost(app):
+    form = app.get("/preferences").forms["prefs-form"]
+    form["theme"] = "dark"
+    form.submit()
+    form = app.get("/preferences").forms["prefs-form"]
+    form["theme"].force_value("<neon>")
+    response = form.submit(status=400)
+    assert "Unknown theme &#x27;&lt;neon&gt;&#x27;" in response.text
+    assert "<neon>" not in response.text
+    assert '<body class="dark">' in app.get("/").text
+
+
+def test_login_keeps_the_token_server_side(app, redis_db):
+    form = app.get("/account").forms["login-form"]
+    form["username"] = "alice"
+    response = form.submit().follow()
+    assert "Logged in as <strong id='user'>alice</strong>" in response.text
+    tokens = stored_tokens(redis_db)
+    assert len(tokens) == 1 and tokens[0].startswith("tok_")
+    for path in ("/", "/account", "/preferences", "/secure"):
+        response = app.get(path)
+        assert tokens[0] not in response.text
+        assert "(kept on the server, never shown)" in response.text or path in ("/preferences", "/secure")
+    assert all(tokens[0] not in value for value in app.cookies.values())
+
+
+def test_bad_user_name_is_refused_and_what_was_typed_kept(app):
+    form = app.get("/account").forms["login-form"]
+    form["username"] = "<bob>"
+    response = form.submit(status=400)
+    assert "A user name is 1 to 32 letters" in response.text
+    assert 'value="&lt;bob&gt;"' in response.text
+    assert "Not logged in" in app.get("/").text
+
+
+def test_secure_namespace_is_none_over_http_and_a_session_over_https(app):
+    response = app.get("/secure")
+    assert "is <code>None</code>" in response.text
+    assert "demo_secure" not in set_cookie_names(response)
+    response = app.get("/secure", extra_environ=HTTPS)
+    form = response.forms[0]
+    form["note"] = "over tls"
+    response = form.submit(extra_environ=HTTPS)
+    secure_cookie = [h for h in response.headers.getall("Set-Cookie") if h.startswith("demo_secure=")]
+    assert len(secure_cookie) == 1 and "secure" in secure_cookie[0].lower()
+    assert "over tls" in app.get("/secure", extra_environ=HTTPS).text
+    # replayed over http, the namespace stays None and nothing is sent
+    response = app.get("/secure")
+    assert "is <code>None</code>" in response.text
+    assert "demo_secure" not in set_cookie_names(response)
+
+
+def test_log_out_everywhere(app):
+    app.get("/")
+    form = app.get("/account").forms["login-form"]
+    form["username"] = "carol"
+    form.submit()
+    prefs_form = app.get("/preferences").forms["prefs-form"]
+    prefs_form["theme"] = "dark"
+    prefs_form.submit()
+    response = app.get("/").forms[0].submit().follow()
+    assert "Logged out everywhere" in response.text
+    assert "Not logged in" in response.text
+    assert '<body class="light">' in response.text
+
+
+def test_posts_need_the_csrf_token(app):
+    app.get("/")
+    app.post("/account", {"username": "mallory"}, status=400)
+    assert "Not logged in" in app.get("/").text
+
+
+def test_embedded_redis_when_no_url(tmp_path, monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    app = webtest.TestApp(make_demo(None, toolbar=False,
+                                    **{"redis.embedded_dir": str(tmp_path)}))
+    form = app.get("/account").forms["login-form"]
+    form["username"] = "dave"
+    form.submit()
+    assert "Logged in as" in app.get("/account").text
+    assert (tmp_path / "demo-redis.rdb").exists() or any(tmp_path.iterdir())
+
+
+def test_demo_with_the_toolbar_and_panel(redis_db):
+    app = webtest.TestApp(make_demo(redis_db), extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+    response = app.get("/")
+    assert 'id="pDebug"' in response.text
+    request_id = app.app.registry.pdtb_history.last(1)[0][0]
+    assert "SessionMulti" in app.get(f"/_debug_toolbar/{request_id}").text
+
+
+@pytest.mark.parametrize("command", [
+    [sys.executable, "-m", "demo_app"],
+    [os.path.join(os.path.dirname(sys.executable), "pserve"), INI],
+])
+def test_demo_serves_on_6543(command, redis_db):
+    port = 6543
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            pytest.skip("something already listens on 127.0.0.1:6543")
+    env = dict(os.environ, REDIS_URL=redis_db)
+    process = subprocess.Popen(command, cwd=str(ROOT), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process)
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
+            assert b"pyramid_session_multi demo" in response.read()
+    finally:
+        process.terminate()
+        process.wait(10)
+
