@@ -12,6 +12,7 @@ from pyramid.interfaces import ISessionFactory
 from pyramid.registry import Registry
 from zope.interface import implementer
 
+from .cookies import cookie_name_problem
 from .cookies import discover_cookie_name
 from .interfaces import ISessionMultiManagerConfig
 
@@ -185,6 +186,13 @@ def register_session_factory(
                 f"of namespace {namespace!r} writes; pass cookie_name=... "
                 "to register_session_factory."
             )
+    problem = cookie_name_problem(cookie_name)
+    if problem is not None:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r} cannot use cookie "
+            f"{cookie_name!r}: {problem}, and setting it would fail at run "
+            "time; choose another cookie_name (and the factory's own)."
+        )
     namespace_config = NamespaceConfig(
         namespace=namespace,
         factory=session_factory,

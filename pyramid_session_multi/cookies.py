@@ -6,6 +6,7 @@ pyramid_beaker in the class's ``_options``, pyramid_session_redis in the
 closure of the factory function.  Each reader below knows one of them.
 """
 import inspect
+import re
 from typing import Any
 from typing import Callable
 from typing import Dict
@@ -15,6 +16,23 @@ from typing import Optional
 COOKIE_ATTRIBUTES = ("secure", "httponly", "samesite", "max_age", "path", "domain")
 
 CookieInfo = Dict[str, Any]
+
+# RFC 6265 token characters; WebOb refuses anything else at response time.
+_TOKEN = re.compile(r"^[!#%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Names WebOb reads as cookie attributes: setting such a cookie fails.
+_RESERVED = frozenset({"domain", "samesite", "max-age", "path", "expires",
+                       "comment", "secure", "httponly", "version"})
+
+
+def cookie_name_problem(name: str) -> Optional[str]:
+    """Why ``name`` cannot be a cookie name, or ``None`` if it can."""
+    if not isinstance(name, str) or not _TOKEN.match(name):
+        return "a cookie name is letters, digits and !#%&'*+-.^_`|~ only"
+    if name.lower() in _RESERVED:
+        return f"{name!r} is a cookie attribute name"
+    if name.startswith("$"):
+        return "a cookie name may not start with '$'"
+    return None
 
 
 def _from_pyramid_cookie_session(factory: Any) -> Optional[CookieInfo]:

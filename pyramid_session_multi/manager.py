@@ -1,4 +1,5 @@
 """The per-request lazy mapping behind ``request.session_multi``."""
+import logging
 import weakref
 from typing import Any
 from typing import Dict
@@ -16,6 +17,8 @@ from .config import Validator
 from .config import get_manager_config
 
 _MISSING: Any = object()
+
+logger = logging.getLogger("pyramid_session_multi")
 
 
 class UnregisteredSession(KeyError):
@@ -216,6 +219,9 @@ class SessionMultiManager:
 def _add_note(exc: BaseException, role: str, namespace: str) -> None:
     exc.add_note(f"pyramid_session_multi: raised by the {role} of "
                  f"namespace {namespace!r}")
+    # Operators see which store failed even where the traceback is not logged.
+    logger.error("the %s of namespace %r raised %s: %s", role, namespace,
+                 type(exc).__name__, exc)
 
 
 def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:

@@ -44,8 +44,27 @@ def register_backends(config: Any, redis_url: str, data_dir: Path) -> None:
             key="database"))
 
 
+def multi_view(request: Any) -> Any:
+    """POST ``value`` into every namespace named in ``ns``; GET reads them."""
+    namespaces = request.params.get("ns", ",".join(NAMESPACES)).split(",")
+    values = {}
+    for namespace in namespaces:
+        session = request.session_multi[namespace]
+        if session is None:
+            values[namespace] = None
+            continue
+        if request.method == "POST":
+            session["value"] = request.POST["value"]
+        values[namespace] = session.get("value")
+    return values
+
+
 def make_wsgi(redis_url: str, data_dir: Path) -> Any:
-    return build_wsgi(lambda config: register_backends(config, redis_url, Path(data_dir)))
+    def setup(config: Any) -> None:
+        register_backends(config, redis_url, Path(data_dir))
+        config.add_route("multi", "/multi")
+        config.add_view(multi_view, route_name="multi", renderer="json")
+    return build_wsgi(setup)
 
 
 def main(argv: Any = None) -> int:

@@ -202,3 +202,13 @@ def test_include_twice_keeps_registrations(config):
     config.commit()
     from pyramid_session_multi import ISessionMultiManagerConfig
     assert config.registry.getUtility(ISessionMultiManagerConfig).namespaces == ["a"]
+
+
+@pytest.mark.parametrize("name", ["secure", "Path", "max-age", "has space", "semi;colon", "$dollar", ""])
+def test_cookie_names_webob_cannot_set_are_refused(autocommit, name):
+    with pytest.raises(ConfigurationError, match="cannot use cookie|pass cookie_name"):
+        autocommit.register_session_factory("ns", custom_factory, cookie_name=name or None)
+
+
+def test_ordinary_cookie_names_are_accepted(autocommit):
+    autocommit.register_session_factory("ns", custom_factory, cookie_name="my.app-session_1")
