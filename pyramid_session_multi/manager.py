@@ -11,7 +11,6 @@ from typing import Tuple
 from pyramid.request import Request
 
 from .config import Discriminator
-from .config import NamespaceConfig
 from .config import SessionMultiManagerConfig
 from .config import Validator
 from .config import get_manager_config

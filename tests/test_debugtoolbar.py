@@ -249,3 +249,14 @@ class TestCaptureHelpers:
 
     def test_compare_without_egress_is_unchanged(self):
         assert capture.compare({"a": "1"}, None) == [("a", "")]
+
+
+def test_introspection_panel_lists_the_namespaces(make):
+    app = make("inactive")
+    app.get("/plain")
+    request_id = app.app.registry.pdtb_history.last(1)[0][0]
+    page = app.get(f"/_debug_toolbar/{request_id}").text
+    text = text_of(page[page.index('id="pDebugPanel-introspection-content"'):])
+    assert "Session_multi namespaces" in text  # the panel capitalizes categories
+    for namespace in ("signed", "redis", "beaker", "https"):
+        assert f"session_multi namespace {namespace}" in text

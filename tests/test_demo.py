@@ -81,9 +81,8 @@ def test_login_keeps_the_token_server_side(app, redis_db):
     tokens = stored_tokens(redis_db)
     assert len(tokens) == 1 and tokens[0].startswith("tok_")
     for path in ("/", "/account", "/preferences", "/secure"):
-        response = app.get(path)
-        assert tokens[0] not in response.text
-        assert "(kept on the server, never shown)" in response.text or path in ("/preferences", "/secure")
+        assert tokens[0] not in app.get(path).text
+    assert "api_token: <em>(kept on the server, never shown)</em>" in app.get("/account").text
     assert all(tokens[0] not in value for value in app.cookies.values())
 
 
@@ -169,6 +168,13 @@ def test_demo_serves_on_6543(command, redis_db):
         import urllib.request
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
             assert b"pyramid_session_multi demo" in response.read()
+        # as a local TLS-terminating proxy would send it, from 127.0.0.1
+        proxied = urllib.request.Request(f"http://127.0.0.1:{port}/secure",
+                                         headers={"X-Forwarded-Proto": "https"})
+        with urllib.request.urlopen(proxied) as response:
+            assert b"Over https" in response.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/secure") as response:
+            assert b"is <code>None</code>" in response.read()
     finally:
         process.terminate()
         process.wait(10)

@@ -1,7 +1,7 @@
 """Driving pyramid_debugtoolbar from tests: apps with it, and the panel's HTML."""
 import re
 from html import unescape
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import webtest
 from pyramid.config import Configurator
@@ -54,5 +54,3 @@ def cookie_shape(response: Any) -> list:
         shapes.append((name, bool(value), attributes))
     return sorted(shapes)
 
-
-__all__ = ["Optional", "cookie_shape", "panel_html", "text_of", "toolbar_app"]
