@@ -25,7 +25,7 @@ def database_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'sessions.sqlite'}"
 
 
-def register_backends(config: Any, redis_url: str, data_dir: Path) -> None:
+def register_signed_nacl_redis(config: Any, redis_url: str) -> None:
     config.register_session_factory(
         "signed", SignedCookieSessionFactory("signed-secret", cookie_name="signed"))
     config.register_session_factory(
@@ -33,6 +33,10 @@ def register_backends(config: Any, redis_url: str, data_dir: Path) -> None:
     config.register_session_factory(
         "redis", RedisSessionFactory(secret="redis-secret", cookie_name="redis",
                                      redis_url=redis_url, timeout=600))
+
+
+def register_backends(config: Any, redis_url: str, data_dir: Path) -> None:
+    register_signed_nacl_redis(config, redis_url)
     config.register_session_factory(
         "beaker", pyramid_beaker.BeakerSessionFactoryConfig(
             type="file", data_dir=str(data_dir / "beaker"),

@@ -8,7 +8,7 @@ from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi.debugtoolbar import capture
 from tests.conftest import signed_factory
-from tests.toolbar import cookie_shape, panel_html, text_of, toolbar_app
+from tests.toolbar import cookie_shape, panel_html, text_of, toolbar_app, toolbar_page
 
 MODES = ["off", "inactive", "active"]
 
@@ -193,6 +193,39 @@ def test_failing_factory_is_shown_and_the_response_unchanged(redis_db, tmp_path)
     assert shapes["off"] == shapes["inactive"] == shapes["active"]
 
 
+class OddSession(dict):
+    """A session type the panel's raw reader chokes on (see the test)."""
+
+    def invalidate(self):
+        self.clear()
+
+
+def odd_factory(request):
+    return OddSession()
+
+
+odd_factory.cookie_name = "odd"
+
+
+def test_a_session_the_panel_cannot_read_never_breaks_the_response(monkeypatch):
+    def setup(config):
+        config.register_session_factory("odd", odd_factory)
+
+    real_raw_items = capture.raw_items
+
+    def choking_raw_items(session):
+        if isinstance(session, OddSession):
+            raise RuntimeError("storage exploded")
+        return real_raw_items(session)
+
+    monkeypatch.setattr(capture, "raw_items", choking_raw_items)
+    for mode in MODES:
+        app = toolbar_app(setup, mode)
+        assert app.get("/s/odd").json == {"ns": "odd", "session": "present", "value": None}
+        if mode != "off":
+            assert "RuntimeError: storage exploded" in text_of(panel_html(app))
+
+
 def test_failing_discriminator_is_contained(redis_db, tmp_path):
     calls = []
 
@@ -231,8 +264,7 @@ def test_configuration_table(make):
 def test_panel_tab_title(make):
     app = make("inactive")
     app.get("/touch/signed")
-    request_id = app.app.registry.pdtb_history.last(1)[0][0]
-    page = app.get(f"/_debug_toolbar/{request_id}").text
+    page = toolbar_page(app)
     assert 'id="pDebugPanel-session_multi"' in page
     assert "SessionMulti" in page
 
@@ -254,8 +286,7 @@ class TestCaptureHelpers:
 def test_introspection_panel_lists_the_namespaces(make):
     app = make("inactive")
     app.get("/plain")
-    request_id = app.app.registry.pdtb_history.last(1)[0][0]
-    page = app.get(f"/_debug_toolbar/{request_id}").text
+    page = toolbar_page(app)
     text = text_of(page[page.index('id="pDebugPanel-introspection-content"'):])
     assert "Session_multi namespaces" in text  # the panel capitalizes categories
     for namespace in ("signed", "redis", "beaker", "https"):

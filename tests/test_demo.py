@@ -12,6 +12,7 @@ import webtest
 from tests.conftest import set_cookie_names
 from tests.demo import INI, make_demo
 from tests.http_client import ROOT, wait_for_port
+from tests.toolbar import toolbar_page
 
 HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost:443"}
 
@@ -147,8 +148,7 @@ def test_demo_with_the_toolbar_and_panel(redis_db):
     app = webtest.TestApp(make_demo(redis_db), extra_environ={"REMOTE_ADDR": "127.0.0.1"})
     response = app.get("/")
     assert 'id="pDebug"' in response.text
-    request_id = app.app.registry.pdtb_history.last(1)[0][0]
-    assert "SessionMulti" in app.get(f"/_debug_toolbar/{request_id}").text
+    assert "SessionMulti" in toolbar_page(app)
 
 
 @pytest.mark.parametrize("command", [

@@ -8,10 +8,8 @@ import webtest
 
 from pyramid_session_multi import SessionMultiManager
 import pyramid_beaker
-from pyramid_nacl_session import EncryptedCookieSessionFactory
-from pyramid_session_redis import RedisSessionFactory
 
-from tests.backend_app import NACL_SECRET, multi_view
+from tests.backend_app import multi_view, register_signed_nacl_redis
 from tests.conftest import build_wsgi, signed_factory
 from tests.http_client import CookieClient, start_worker, stop
 from tests.redis_server import free_port
@@ -81,12 +79,7 @@ def resident_kib():
 def memory_app(redis_url):
     """Five namespaces: the fast real stores, so 20,000 requests fit in CI."""
     def setup(config):
-        config.register_session_factory("signed", signed_factory("signed"))
-        config.register_session_factory(
-            "nacl", EncryptedCookieSessionFactory(NACL_SECRET, cookie_name="nacl"))
-        config.register_session_factory(
-            "redis", RedisSessionFactory(secret="s", cookie_name="redis",
-                                         redis_url=redis_url, timeout=600))
+        register_signed_nacl_redis(config, redis_url)
         config.register_session_factory(
             "beaker", pyramid_beaker.BeakerSessionFactoryConfig(type="memory", key="beaker"))
         config.register_session_factory(

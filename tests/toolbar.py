@@ -30,10 +30,15 @@ def toolbar_app(setup: Callable[[Configurator], None], mode: str,
     return app
 
 
+def toolbar_page(app: webtest.TestApp) -> str:
+    """The toolbar's page for the last request the app handled."""
+    request_id = app.app.registry.pdtb_history.last(1)[0][0]
+    return str(app.get(f"/_debug_toolbar/{request_id}").text)
+
+
 def panel_html(app: webtest.TestApp) -> str:
     """The SessionMulti panel's HTML for the last request the app handled."""
-    request_id = app.app.registry.pdtb_history.last(1)[0][0]
-    page = app.get(f"/_debug_toolbar/{request_id}").text
+    page = toolbar_page(app)
     start = page.index('id="pDebugPanel-session_multi-content"')
     end = page.find('<div id="pDebugPanel-', start + 10)
     return page[start:end if end > 0 else None]

@@ -107,7 +107,12 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         self._sessions[namespace] = session
         # The live session's storage, read raw, is the ingress; a lazy one
         # the panel must not load is read again from a detached request.
-        report["ingress"] = capture.raw_items(session)
+        # This runs inside the application's request: it must never raise.
+        try:
+            report["ingress"] = capture.raw_items(session)
+        except Exception as exc:
+            report["error"] = capture.describe_error(exc)
+            return
         if report["ingress"] is None:
             self._read_ingress(report)
 
@@ -129,11 +134,14 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
 
     def _capture_egress(self, request: Request, response: Any) -> None:
         for namespace, report in self._reports.items():
-            if namespace in self._sessions and self._sessions[namespace] is not None:
-                report["egress"] = capture.raw_items(self._sessions[namespace])
-            report["changes"] = capture.compare(report["ingress"], report["egress"])
-            report["cookie"], report["cookie_size"] = capture.cookie_outcome(
-                response, report["cookie_name"])
+            try:
+                if namespace in self._sessions:
+                    report["egress"] = capture.raw_items(self._sessions[namespace])
+                report["changes"] = capture.compare(report["ingress"], report["egress"])
+                report["cookie"], report["cookie_size"] = capture.cookie_outcome(
+                    response, report["cookie_name"])
+            except Exception as exc:  # a response callback must not break the response
+                report["error"] = capture.describe_error(exc)
         self.data["egress_captured"] = True
         self._sessions = {}
         self._request = None
