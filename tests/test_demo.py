@@ -4,6 +4,7 @@ import pickle
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import redis
@@ -179,3 +180,42 @@ def test_demo_serves_on_6543(command, redis_db):
         process.terminate()
         process.wait(10)
 
+
+
+def redis_servers():
+    """The pids of every redis-server process, from /proc."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    if b"redis-server" in cmdline.read().split(b"\0")[0]:
+                        pids.add(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def test_embedded_redis_starts_and_stops_with_the_demo():
+    port = 6543
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            pytest.skip("something already listens on 127.0.0.1:6543")
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    before = redis_servers()
+    process = subprocess.Popen([sys.executable, "-m", "demo_app"], cwd=str(ROOT), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process)
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
+            assert b'id="account-visits">1<' in response.read()
+        servers = redis_servers() - before
+        assert len(servers) == 1, "the demo should start one embedded redis-server"
+    finally:
+        process.terminate()
+        process.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and servers & redis_servers():
+        time.sleep(0.1)
+    assert not servers & redis_servers(), "redis-server outlived the demo"
