@@ -82,26 +82,30 @@ class SessionMultiManager:
             )
         session = None
         discriminator = namespace_config.discriminator
-        if discriminator is None or call_for_namespace(
-            "discriminator", namespace, discriminator, request
-        ):
-            if not self._release_scheduled:
-                # Sessions commonly hold their request; forget them once the
-                # request is over so that nothing cyclic outlives it.  (The
-                # deque add_finished_callback appends to, minus a call: this
-                # is the per-request hot path.)
-                request.finished_callbacks.append(self._release)
-                self._release_scheduled = True
-            try:
-                session = namespace_config.factory(request)
-            except Exception as exc:
-                _add_note(exc, "session factory", namespace)
-                raise
-            validator = namespace_config.validator
-            if validator is not None and not call_for_namespace(
-                "validator", namespace, validator, request, session
+        try:
+            if discriminator is None or call_for_namespace(
+                "discriminator", namespace, discriminator, request
             ):
-                session.invalidate()
+                if not self._release_scheduled:
+                    # Sessions commonly hold their request; forget them once
+                    # the request is over so that nothing cyclic outlives it.
+                    # (The deque add_finished_callback appends to, minus a
+                    # call: this is the per-request hot path.)
+                    request.finished_callbacks.append(self._release)
+                    self._release_scheduled = True
+                session = call_for_namespace(
+                    "session factory", namespace, namespace_config.factory, request
+                )
+                validator = namespace_config.validator
+                if validator is not None and not call_for_namespace(
+                    "validator", namespace, validator, request, session
+                ):
+                    session.invalidate()
+        except Exception as exc:
+            # Operators see which store failed even where no traceback is logged.
+            logger.error("namespace %r could not be loaded: %s: %s",
+                         namespace, type(exc).__name__, exc)
+            raise
         self._sessions[namespace] = session
         if self._observers:
             for observer in self._observers:
@@ -215,20 +219,13 @@ class SessionMultiManager:
         return self._config.get_namespace_validator(namespace)
 
 
-def _add_note(exc: BaseException, role: str, namespace: str) -> None:
-    exc.add_note(f"pyramid_session_multi: raised by the {role} of "
-                 f"namespace {namespace!r}")
-    # Operators see which store failed even where the traceback is not logged.
-    logger.error("the %s of namespace %r raised %s: %s", role, namespace,
-                 type(exc).__name__, exc)
-
-
 def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:
     """Call ``func(*args)``; an exception gets a note naming ``namespace``."""
     try:
         return func(*args)
     except Exception as exc:
-        _add_note(exc, role, namespace)
+        exc.add_note(f"pyramid_session_multi: raised by the {role} of "
+                     f"namespace {namespace!r}")
         raise
 
 

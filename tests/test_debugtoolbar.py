@@ -1,4 +1,5 @@
 """The SessionMulti panel through pyramid_debugtoolbar and WebTest."""
+import logging
 import time
 
 import pyramid_beaker
@@ -172,7 +173,7 @@ def test_hostile_values_are_escaped_and_contained(make):
     assert len(html) < 50_000
 
 
-def test_failing_factory_is_shown_and_the_response_unchanged(redis_db, tmp_path):
+def test_failing_factory_is_shown_and_the_response_unchanged(redis_db, tmp_path, caplog):
     def broken(request):
         raise ConnectionError("backend unreachable")
     broken.cookie_name = "broken"
@@ -182,6 +183,7 @@ def test_failing_factory_is_shown_and_the_response_unchanged(redis_db, tmp_path)
         config.register_session_factory("broken", broken)
 
     shapes = {}
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
     for mode in MODES:
         app = toolbar_app(setup, mode)
         response = app.post("/s/signed", {"value": "v"})
@@ -191,6 +193,8 @@ def test_failing_factory_is_shown_and_the_response_unchanged(redis_db, tmp_path)
             assert "Reading this namespace raised ConnectionError: backend unreachable" in text
             assert "'broken'" in text
     assert shapes["off"] == shapes["inactive"] == shapes["active"]
+    # the application never loaded 'broken': only the panel's read failed
+    assert [r for r in caplog.records if r.name == "pyramid_session_multi"] == []
 
 
 class OddSession(dict):
