@@ -6,10 +6,10 @@ import sqlite3
 import pytest
 import webtest
 
-from tests.backend_app import COOKIE_NAMESPACES, NAMESPACES, make_wsgi
-from tests.conftest import set_cookie_names
-from tests.http_client import CookieClient, start_worker, stop
-from tests.redis_server import free_port
+from tests.support.backend_app import COOKIE_NAMESPACES, NAMESPACES, make_wsgi
+from tests.support.apps import set_cookie_names
+from tests.support.http_client import CookieClient, start_worker, stop
+from tests.support.redis_server import free_port
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_invalidate_reaches_every_backend(app):
 
 def test_two_workers_share_redis(redis_db, tmp_path):
     ports = [free_port(), free_port()]
-    workers = [start_worker("tests.backend_app", port, "--redis-url", redis_db,
+    workers = [start_worker("tests.support.backend_app", port, "--redis-url", redis_db,
                             "--data-dir", str(tmp_path)) for port in ports]
     try:
         client = CookieClient(ports[0])

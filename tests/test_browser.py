@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import browser  # noqa: F401  (the fixture)
-from tests.demo import ServedApp, make_demo
-from tests.redis_server import free_port
-from tests.test_demo import stored_tokens
+from tests.support.browser import browser  # noqa: F401  (the fixture)
+from tests.support.demo import ServedApp, make_demo, stored_tokens
+from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.browser
 DOCS = Path(__file__).resolve().parent.parent / "docs"

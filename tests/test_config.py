@@ -7,8 +7,8 @@ from pyramid.exceptions import ConfigurationError
 
 from pyramid_session_multi import register_session_factory
 from pyramid_session_multi.config import INTROSPECTION_CATEGORY
-from tests import dotted
-from tests.conftest import build_app, set_cookie_names, signed_factory
+from tests.support import dotted
+from tests.support.apps import build_app, set_cookie_names, signed_factory
 
 
 @pytest.fixture
@@ -105,9 +105,9 @@ def test_directive_and_function_do_the_same(config):
 def test_dotted_names_are_resolved():
     def setup(config):
         config.register_session_factory(
-            "prefs", "tests.dotted.prefs_factory",
-            discriminator="tests.dotted.only_https",
-            validator="tests.dotted.always_valid",
+            "prefs", "tests.support.dotted.prefs_factory",
+            discriminator="tests.support.dotted.only_https",
+            validator="tests.support.dotted.always_valid",
         )
 
     app = build_app(setup)

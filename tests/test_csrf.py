@@ -5,7 +5,7 @@ from pyramid.csrf import get_csrf_token
 
 from pyramid_session_multi import NamespaceCSRFStoragePolicy
 from pyramid_session_multi.csrf import CSRFNamespaceUnavailable
-from tests.conftest import build_app, set_cookie_names, signed_factory
+from tests.support.apps import build_app, set_cookie_names, signed_factory
 
 
 def csrf_setup(config):

@@ -1,19 +1,17 @@
 """The demo through WebTest: every page, every namespace."""
 import os
-import pickle
 import socket
 import subprocess
 import sys
 import time
 
 import pytest
-import redis
 import webtest
 
-from tests.conftest import set_cookie_names
-from tests.demo import INI, make_demo
-from tests.http_client import ROOT, wait_for_port
-from tests.toolbar import toolbar_page
+from tests.support.apps import set_cookie_names
+from tests.support.demo import INI, make_demo, stored_tokens
+from tests.support.http_client import ROOT, wait_for_port
+from tests.support.toolbar import toolbar_page
 
 HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost:443"}
 
@@ -21,16 +19,6 @@ HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost:443"}
 @pytest.fixture
 def app(redis_db):
     return webtest.TestApp(make_demo(redis_db, toolbar=False))
-
-
-def stored_tokens(redis_url):
-    client = redis.StrictRedis.from_url(redis_url)
-    tokens = []
-    for key in client.keys():
-        payload = pickle.loads(client.get(key))
-        tokens.append(payload.get("m", {}).get("api_token"))
-    client.close()
-    return [t for t in tokens if t]
 
 
 def test_first_visit_sets_both_counting_cookies(app):

@@ -4,8 +4,8 @@ from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import ISessionMultiManagerConfig
 from pyramid_session_multi.describe import callable_name, describe_namespaces
-from tests import dotted
-from tests.conftest import signed_factory
+from tests.support import dotted
+from tests.support.apps import signed_factory
 
 
 def custom(request):
@@ -28,8 +28,8 @@ def test_rows_in_registration_order_with_discovered_attributes():
     assert [row["namespace"] for row in rows] == ["b", "a", "c"]
     b, a, c = rows
     assert (b["cookie_name"], b["secure"], b["max_age"]) == ("b_cookie", True, 5)
-    assert b["discriminator"] == "tests.dotted.only_https" and b["validator"] is None
-    assert (a["path"], a["validator"]) == ("/a", "tests.dotted.always_valid")
+    assert b["discriminator"] == "tests.support.dotted.only_https" and b["validator"] is None
+    assert (a["path"], a["validator"]) == ("/a", "tests.support.dotted.always_valid")
     assert c["factory"] == "tests.test_describe.custom"
     assert c["secure"] is None and c["path"] is None  # nothing to discover
 

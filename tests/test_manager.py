@@ -9,7 +9,7 @@ from pyramid_session_multi import SessionMultiManager
 from pyramid_session_multi import UnregisteredSession
 from pyramid_session_multi import new_session_multi
 from pyramid_session_multi import register_session_factory
-from tests.conftest import build_app, set_cookie_names, signed_factory
+from tests.support.apps import build_app, set_cookie_names, signed_factory
 
 
 class CountingFactory:

@@ -11,7 +11,7 @@ from pyramid_session_multi.scripts.psessions import main
 
 def write_ini(tmp_path, factory):
     ini = tmp_path / "app.ini"
-    ini.write_text(f"[app:main]\nuse = call:tests.psessions_apps:{factory}\n")
+    ini.write_text(f"[app:main]\nuse = call:tests.support.psessions_apps:{factory}\n")
     return str(ini)
 
 
@@ -33,8 +33,8 @@ def test_table(tmp_path):
     assert "pyramid.session.BaseCookieSessionFactory.<locals>.CookieSession" in prefs
     assert "Lax" in prefs and "3600" in prefs
     account = next(line for line in lines if line.startswith("account"))
-    assert "tests.dotted.only_https" in account
-    assert "tests.dotted.always_valid" in account
+    assert "tests.support.dotted.only_https" in account
+    assert "tests.support.dotted.always_valid" in account
     assert "True" in account
 
 
@@ -47,8 +47,8 @@ def test_json(tmp_path):
     assert rows["prefs"]["samesite"] == "Lax"
     assert rows["prefs"]["discriminator"] is None
     assert rows["account"]["secure"] is True
-    assert rows["account"]["discriminator"] == "tests.dotted.only_https"
-    assert rows["account"]["validator"] == "tests.dotted.always_valid"
+    assert rows["account"]["discriminator"] == "tests.support.dotted.only_https"
+    assert rows["account"]["validator"] == "tests.support.dotted.always_valid"
 
 
 def test_nothing_registered(tmp_path):

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import webtest
 
-from tests.conftest import set_cookie_names
+from tests.support.apps import set_cookie_names
 
 README = Path(__file__).resolve().parent.parent / "README.rst"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from webob import Request
 from webob.cookies import SignedSerializer
 
-from tests.backend_app import NAMESPACES, make_wsgi
+from tests.support.backend_app import NAMESPACES, make_wsgi
 
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "60"))
 COOKIE_SAFE = st.characters(min_codepoint=0x21, max_codepoint=0x7E,

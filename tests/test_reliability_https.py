@@ -1,7 +1,7 @@
 """An https-only namespace never exists, and never sends a cookie, over http."""
 import webtest
 
-from tests.conftest import build_app, set_cookie_names, signed_factory
+from tests.support.apps import build_app, set_cookie_names, signed_factory
 
 HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost:443"}
 

@@ -9,10 +9,10 @@ import webtest
 from pyramid_session_multi import SessionMultiManager
 import pyramid_beaker
 
-from tests.backend_app import multi_view, register_signed_nacl_redis
-from tests.conftest import build_wsgi, signed_factory
-from tests.http_client import CookieClient, start_worker, stop
-from tests.redis_server import free_port
+from tests.support.backend_app import multi_view, register_signed_nacl_redis
+from tests.support.apps import build_wsgi, signed_factory
+from tests.support.http_client import CookieClient, start_worker, stop
+from tests.support.redis_server import free_port
 
 CLIENTS = int(os.environ.get("RELIABILITY_CLIENTS", "16"))
 REQUESTS = int(os.environ.get("RELIABILITY_REQUESTS", "500"))
@@ -23,7 +23,7 @@ TIME_LIMIT = 120  # seconds: the loops stop by themselves
 
 def test_concurrent_clients_never_see_each_other(redis_db, tmp_path):
     port = free_port()
-    worker = start_worker("tests.backend_app", port, "--redis-url", redis_db,
+    worker = start_worker("tests.support.backend_app", port, "--redis-url", redis_db,
                           "--data-dir", str(tmp_path), "--threads", "8")
     errors, crosstalk, done = [], [], []
     deadline = time.monotonic() + TIME_LIMIT

@@ -1,6 +1,5 @@
 """Hostile session values through the panel: safe HTML, identical cookies."""
-from tests.test_debugtoolbar import namespaces
-from tests.toolbar import cookie_shape, panel_html, text_of, toolbar_app
+from tests.support.toolbar import cookie_shape, namespaces, panel_html, text_of, toolbar_app
 
 
 def test_hostile_values_render_safely_and_cookies_match_the_toolbar_off_run(redis_db, tmp_path):

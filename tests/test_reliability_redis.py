@@ -5,8 +5,8 @@ import pytest
 import redis
 import webtest
 
-from tests.backend_app import make_wsgi
-from tests.redis_server import RedisServer
+from tests.support.backend_app import make_wsgi
+from tests.support.redis_server import RedisServer
 
 OTHERS = ("signed", "nacl", "beaker", "database")
 

@@ -2,7 +2,7 @@
 import pytest
 from pyramid_session_redis import RedisSessionFactory
 
-from tests.conftest import build_app, set_cookie_names, signed_factory
+from tests.support.apps import build_app, set_cookie_names, signed_factory
 
 CURRENT_VERSION = {"value": "1"}
 

@@ -1,7 +1,7 @@
 """One app, five namespaces on five real session stores.
 
 Used in-process by the backend tests and, through ``python -m
-tests.backend_app``, as a waitress worker process for the scale-out and
+tests.support.backend_app``, as a waitress worker process for the scale-out and
 reliability tests.
 """
 import argparse
@@ -14,7 +14,7 @@ from pyramid.session import SignedCookieSessionFactory
 from pyramid_nacl_session import EncryptedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
-from tests.conftest import build_wsgi
+from tests.support.apps import build_wsgi
 
 NACL_SECRET = bytes(range(32))
 NAMESPACES = ("signed", "nacl", "redis", "beaker", "database")

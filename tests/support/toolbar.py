@@ -3,10 +3,12 @@ import re
 from html import unescape
 from typing import Any, Callable
 
+import pyramid_beaker
 import webtest
 from pyramid.config import Configurator
+from pyramid_session_redis import RedisSessionFactory
 
-from tests.conftest import build_app
+from tests.support.apps import build_app, signed_factory
 
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 
@@ -59,3 +61,44 @@ def cookie_shape(response: Any) -> list:
         shapes.append((name, bool(value), attributes))
     return sorted(shapes)
 
+
+class BadRepr:
+    """A picklable value whose repr raises."""
+
+    def __repr__(self):
+        raise RuntimeError("no repr for you")
+
+
+def namespaces(redis_url, tmp_path):
+    def setup(config):
+        # reissue_time=0: any read through the accessors re-issues the cookie
+        config.register_session_factory("signed", signed_factory("signed", reissue_time=0))
+        config.register_session_factory(
+            "redis", RedisSessionFactory(secret="s", cookie_name="redis", redis_url=redis_url,
+                                         timeout=600))
+        config.register_session_factory(
+            "beaker", pyramid_beaker.BeakerSessionFactoryConfig(
+                type="file", data_dir=str(tmp_path / "beaker"),
+                lock_dir=str(tmp_path / "lock"), key="beaker"))
+        config.register_session_factory(
+            "https", signed_factory("https"), discriminator=lambda r: r.scheme == "https")
+
+        def touch(request):
+            request.session_multi[request.matchdict["ns"]]
+            return {"touched": True}
+
+        def hostile(request):
+            session = request.session_multi["redis"]
+            session["script"] = "<script>alert('x')</script>"
+            session["huge"] = "y" * 100_000
+            session["bad"] = BadRepr()
+            return {}
+
+        def drop(request):
+            request.session_multi["redis"].invalidate()
+            return {}
+
+        for name, view in (("touch", touch), ("hostile", hostile), ("drop", drop)):
+            config.add_route(name, f"/{name}" + ("/{ns}" if name == "touch" else ""))
+            config.add_view(view, route_name=name, renderer="json")
+    return setup

@@ -1,8 +1,10 @@
 """The demo app for tests: built from development.ini, Redis from the fixture."""
+import pickle
 import threading
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import redis
 from pyramid.paster import get_appsettings
 
 import demo_app
@@ -45,3 +47,13 @@ class ServedApp:
     def __exit__(self, *exc: Any) -> None:
         self.server.close()
         self.thread.join(5)
+
+
+def stored_tokens(redis_url):
+    client = redis.StrictRedis.from_url(redis_url)
+    tokens = []
+    for key in client.keys():
+        payload = pickle.loads(client.get(key))
+        tokens.append(payload.get("m", {}).get("api_token"))
+    client.close()
+    return [t for t in tokens if t]

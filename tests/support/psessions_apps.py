@@ -16,8 +16,8 @@ def with_namespaces(global_config, **settings):
         "account",
         RedisSessionFactory(secret="s", cookie_name="account", cookie_secure=True,
                             redis_url="redis://127.0.0.1:1/0"),
-        discriminator="tests.dotted.only_https",
-        validator="tests.dotted.always_valid",
+        discriminator="tests.support.dotted.only_https",
+        validator="tests.support.dotted.always_valid",
     )
     return config.make_wsgi_app()
 
