@@ -2,32 +2,50 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+# A .venv made by another interpreter is rebuilt, not reused.
+PYTHON_ID := $(shell $(PYTHON) -c 'import sys, hashlib; print(hashlib.sha1((sys.executable + sys.version).encode()).hexdigest()[:12])')
+VENV_STAMP := $(VENV)/.python-$(PYTHON_ID)
 
-.PHONY: test demo bench mypy clean
+.PHONY: test check demo docs lint bench clean
 
-$(BIN)/python:
+$(VENV_STAMP):
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	touch $@
 
-# compat mode puts the checkout on sys.path, so demo_app imports everywhere
-$(INSTALLED): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[testing,demo]' \
-		--config-settings editable_mode=compat
-	touch $(INSTALLED)
+# the demo needs the library, the toolbar and its own package: nothing else
+$(VENV)/.demo: $(VENV_STAMP) setup.cfg pyproject.toml demo_app/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e . -e ./demo_app
+	touch $@
 
-test: $(INSTALLED)
+$(VENV)/.dev: $(VENV_STAMP) setup.cfg pyproject.toml demo_app/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[testing,docs]' -e ./demo_app nox uv ruff mypy
+	touch $@
+
+# Everything CI runs: lint, mypy, docs, and the suite against the built wheel
+# on Python 3.11/3.12/3.13, at the dependency floors, from the sdist, and
+# 0.4.0's own tests.
+test: $(VENV)/.dev
+	$(BIN)/nox
+
+# The suite against the checkout, in .venv: the quick loop while working.
+check: $(VENV)/.dev
 	$(BIN)/python -m pytest
-	$(BIN)/python -m mypy --strict pyramid_session_multi
 
-mypy: $(INSTALLED)
-	$(BIN)/python -m mypy --strict pyramid_session_multi
-
-demo: $(INSTALLED)
+demo: $(VENV)/.demo
 	$(BIN)/pserve demo_app/development.ini
 
-bench: $(INSTALLED)
+docs: $(VENV)/.dev
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict pyramid_session_multi
+
+bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .mypy_cache .pytest_cache
+	rm -rf $(VENV) .nox docs/_build *.egg-info demo_app/*.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -8,12 +8,13 @@ figure is the median over rounds of (time of the candidate / time of the
 baseline).  Every app already has one reified request property, as most
 apps do, so neither side pays Pyramid's first-extension cost alone.
 """
+
 import argparse
 import gc
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
 
 from pyramid.config import Configurator
 from pyramid.response import Response
@@ -26,7 +27,7 @@ def factory(cookie_name: str = "main") -> object:
     return SignedCookieSessionFactory("benchmark-secret", cookie_name=cookie_name)
 
 
-def base_config(settings: Optional[Dict[str, str]] = None) -> Configurator:
+def base_config(settings: dict[str, str] | None = None) -> Configurator:
     config = Configurator(settings=dict(settings or {}))
     config.add_request_method(lambda request: "someone", "user", reify=True)
     return config
@@ -52,8 +53,11 @@ def plain(request: object) -> Response:
     return Response(request.user)  # type: ignore[attr-defined]
 
 
-def multi_app(namespaces: int, view: Callable[..., Response] = write_multi,
-              settings: Optional[Dict[str, str]] = None) -> WSGIApp:
+def multi_app(
+    namespaces: int,
+    view: Callable[..., Response] = write_multi,
+    settings: dict[str, str] | None = None,
+) -> WSGIApp:
     config = base_config(settings)
     config.include("pyramid_session_multi")
     config.register_session_factory("main", factory())
@@ -87,31 +91,44 @@ def toolbar_app(with_panel: bool) -> WSGIApp:
 
 
 #: name: (candidate, baseline, the ratio it should stay under)
-COMPARISONS: Dict[str, Tuple[Callable[[], WSGIApp], Callable[[], WSGIApp], float]] = {
+COMPARISONS: dict[str, tuple[Callable[[], WSGIApp], Callable[[], WSGIApp], float]] = {
     "session_multi['main'] vs request.session": (lambda: multi_app(1), session_app, 1.05),
     "100 namespaces vs 1": (lambda: multi_app(100), lambda: multi_app(1), 1.05),
-    "included, 10 untouched vs not included": (
-        lambda: multi_app(10, plain), bare_app, 1.03),
+    "included, 10 untouched vs not included": (lambda: multi_app(10, plain), bare_app, 1.03),
     "toolbar with panel (inactive) vs without": (
-        lambda: toolbar_app(True), lambda: toolbar_app(False), 1.10),
+        lambda: toolbar_app(True),
+        lambda: toolbar_app(False),
+        1.10,
+    ),
 }
 
 
-def environ() -> Dict[str, object]:
+def environ() -> dict[str, object]:
     import io
+
     return {
-        "REQUEST_METHOD": "GET", "PATH_INFO": "/", "SCRIPT_NAME": "",
-        "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
-        "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "127.0.0.1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
-        "wsgi.multithread": False, "wsgi.multiprocess": False,
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
 
 
 def run_batch(app: WSGIApp, requests: int) -> float:
-    def start_response(status: str, headers: List[Tuple[str, str]], exc_info: object = None) -> None:
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: object = None
+    ) -> None:
         assert status.startswith("200"), status
 
     gc.collect()  # start every batch from the same heap: less noise from the toolbar's history
@@ -126,7 +143,9 @@ def run_batch(app: WSGIApp, requests: int) -> float:
     return time.perf_counter() - started
 
 
-def compare(candidate: WSGIApp, baseline: WSGIApp, rounds: int, requests: int) -> Tuple[float, float, float]:
+def compare(
+    candidate: WSGIApp, baseline: WSGIApp, rounds: int, requests: int
+) -> tuple[float, float, float]:
     run_batch(candidate, requests)  # warm up both
     run_batch(baseline, requests)
     ratios = []

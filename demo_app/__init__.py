@@ -1,4 +1,5 @@
 """A runnable demo of pyramid_session_multi: ``make demo``."""
+
 from typing import Any
 
 from pyramid.config import Configurator

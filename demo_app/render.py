@@ -1,6 +1,8 @@
 """Small HTML helpers: every value goes through html.escape."""
+
+from collections.abc import Iterable
 from html import escape
-from typing import Any, Iterable
+from typing import Any
 
 from pyramid.csrf import get_csrf_token
 

@@ -1,6 +1,7 @@
 """The demo's three namespaces: prefs, account and secure."""
+
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 from pyramid.config import Configurator
 from pyramid.session import SignedCookieSessionFactory
@@ -8,7 +9,7 @@ from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import NamespaceCSRFStoragePolicy
 
-from .redis_embedded import DATA_DIR, EmbeddedRedis, redis_url_from
+from .redis_embedded import DATA_DIR, EmbeddedRedis, install_sigterm_handler, redis_url_from
 
 #: What each namespace stands for, shown on the pages.
 DESCRIPTIONS = {
@@ -25,27 +26,35 @@ def https_only(request: Any) -> bool:
     return bool(request.scheme == "https")
 
 
-def register_namespaces(config: Configurator, settings: Dict[str, Any]) -> None:
+def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
     secret = settings.get("demo.secret", "demo-secret-change-me")
     config.register_session_factory(
         "prefs",
-        SignedCookieSessionFactory(secret + "-prefs", cookie_name="demo_prefs",
-                                   max_age=365 * 24 * 3600, samesite="Lax"),
+        SignedCookieSessionFactory(
+            secret + "-prefs", cookie_name="demo_prefs", max_age=365 * 24 * 3600, samesite="Lax"
+        ),
     )
     redis_url = redis_url_from(settings)
-    redis_options: Dict[str, Any] = {"redis_url": redis_url}
+    redis_options: dict[str, Any] = {"redis_url": redis_url}
     if redis_url is None:
         embedded = EmbeddedRedis(Path(settings.get("redis.embedded_dir", DATA_DIR)))
+        install_sigterm_handler()
         redis_options = {"redis_client_callable": embedded.client_callable()}
     config.register_session_factory(
         "account",
-        RedisSessionFactory(secret=secret + "-account", cookie_name="demo_account",
-                            timeout=3600, cookie_samesite="Lax", **redis_options),
+        RedisSessionFactory(
+            secret=secret + "-account",
+            cookie_name="demo_account",
+            timeout=3600,
+            cookie_samesite="Lax",
+            **redis_options,
+        ),
     )
     config.register_session_factory(
         "secure",
-        SignedCookieSessionFactory(secret + "-secure", cookie_name="demo_secure",
-                                   secure=True, samesite="Strict"),
+        SignedCookieSessionFactory(
+            secret + "-secure", cookie_name="demo_secure", secure=True, samesite="Strict"
+        ),
         discriminator=https_only,
     )
     config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("account"))

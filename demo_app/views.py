@@ -1,4 +1,5 @@
 """The demo's pages."""
+
 import re
 import secrets
 from html import escape
@@ -34,10 +35,14 @@ def home(request: Any) -> Response:
     prefs["visits"] = prefs.get("visits", 0) + 1
     account["visits"] = account.get("visits", 0) + 1
     user = account.get("user")
-    greeting = f"Logged in as <strong id='user'>{escape(user)}</strong>." if user else "Not logged in."
+    greeting = (
+        f"Logged in as <strong id='user'>{escape(user)}</strong>." if user else "Not logged in."
+    )
     body = f"""
-<p>Visits counted client-side (<code>prefs</code>): <strong id="prefs-visits">{prefs['visits']}</strong>;
-server-side (<code>account</code>): <strong id="account-visits">{account['visits']}</strong>. {greeting}</p>
+<p>Visits counted client-side (<code>prefs</code>):
+<strong id="prefs-visits">{prefs["visits"]}</strong>;
+server-side (<code>account</code>):
+<strong id="account-visits">{account["visits"]}</strong>. {greeting}</p>
 {namespace_table(request, manager.namespaces)}
 <form method="post" action="/logout">{csrf_field(request)}
 <button id="logout" type="submit">Log out everywhere</button>
@@ -47,10 +52,12 @@ server-side (<code>account</code>): <strong id="account-visits">{account['visits
 
 def preferences_form(request: Any, theme: str, language: str, error: str = "") -> str:
     theme_options = "".join(
-        f'<option value="{t}"{" selected" if t == theme else ""}>{t}</option>' for t in THEMES)
+        f'<option value="{t}"{" selected" if t == theme else ""}>{t}</option>' for t in THEMES
+    )
     language_options = "".join(
         f'<option value="{code}"{" selected" if code == language else ""}>{escape(name)}</option>'
-        for code, name in LANGUAGES.items())
+        for code, name in LANGUAGES.items()
+    )
     body = f"""<p>Stored in <code>prefs</code>, a signed cookie: the browser holds the data.</p>
 <form method="post" id="prefs-form">{csrf_field(request)}
 <label>Theme <select name="theme" id="theme">{theme_options}</select></label>
@@ -67,9 +74,11 @@ def preferences(request: Any) -> Response:
         wanted_theme = request.POST.get("theme", "")
         wanted_language = request.POST.get("language", "")
         if wanted_theme not in THEMES or wanted_language not in LANGUAGES:
-            error = (f"Unknown theme {wanted_theme!r} or language {wanted_language!r}: "
-                     f"choose a theme of {', '.join(THEMES)} and a language of "
-                     f"{', '.join(LANGUAGES)}. Your preferences were not changed.")
+            error = (
+                f"Unknown theme {wanted_theme!r} or language {wanted_language!r}: "
+                f"choose a theme of {', '.join(THEMES)} and a language of "
+                f"{', '.join(LANGUAGES)}. Your preferences were not changed."
+            )
             return html(preferences_form(request, theme, language, error), status=400)
         prefs["theme"], prefs["language"] = wanted_theme, wanted_language
         return redirect("/preferences", "Preferences saved.")
@@ -80,8 +89,10 @@ def account_page(request: Any, error: str = "", typed: str = "") -> str:
     account = request.session_multi["account"]
     user = account.get("user")
     if user:
-        state = (f"<p>Logged in as <strong id='user'>{escape(user)}</strong>. A third-party "
-                 "API token was stored server-side for you; it never leaves Redis.</p>")
+        state = (
+            f"<p>Logged in as <strong id='user'>{escape(user)}</strong>. A third-party "
+            "API token was stored server-side for you; it never leaves Redis.</p>"
+        )
     else:
         state = f"""<form method="post" id="login-form">{csrf_field(request)}
 <label>User name <input name="username" id="username" value="{escape(typed)}"
@@ -95,8 +106,10 @@ def account(request: Any) -> Response:
     if request.method == "POST":
         username = request.POST.get("username", "").strip()
         if not USERNAME.match(username):
-            error = ("A user name is 1 to 32 letters, digits, '.', '_' or '-'. "
-                     "You are not logged in; nothing else changed.")
+            error = (
+                "A user name is 1 to 32 letters, digits, '.', '_' or '-'. "
+                "You are not logged in; nothing else changed."
+            )
             return html(account_page(request, error, username[:64]), status=400)
         session = request.session_multi["account"]
         session["user"] = username
@@ -114,9 +127,11 @@ def secure(request: Any) -> Response:
     session = request.session_multi["secure"]
     error = ""
     if session is None:
-        body = ("<p id='secure-state'><code>request.session_multi['secure']</code> is "
-                "<code>None</code>: this namespace only exists over https, so no cookie "
-                "was or will be sent over http.</p>")
+        body = (
+            "<p id='secure-state'><code>request.session_multi['secure']</code> is "
+            "<code>None</code>: this namespace only exists over https, so no cookie "
+            "was or will be sent over http.</p>"
+        )
     else:
         if request.method == "POST":
             note = request.POST.get("note", "")

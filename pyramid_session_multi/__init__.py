@@ -4,24 +4,35 @@
 ``config.register_session_factory(namespace, factory)``; the sessions are
 at ``request.session_multi[namespace]``.
 """
+
+from importlib.metadata import PackageNotFoundError, version
+
 from pyramid.config import Configurator
 
-from .config import SessionMultiManagerConfig
-from .config import check_all_against_session_factory
-from .config import register_session_factory
-from .config import setup_manager_config
+from .config import (
+    NotIncludedError,
+    SessionMultiManagerConfig,
+    check_all_against_session_factory,
+    register_session_factory,
+    setup_manager_config,
+)
 from .csrf import NamespaceCSRFStoragePolicy
-from .interfaces import ISessionMultiManagerConfig
-from .interfaces import ISessionMultiObserver
-from .manager import ManagerFactory
-from .manager import SessionMultiManager
-from .manager import UnregisteredSession
-from .manager import new_session_multi
+from .interfaces import ISessionMultiManagerConfig, ISessionMultiObserver
+from .manager import ManagerFactory, SessionMultiManager, UnregisteredSession, new_session_multi
+
+try:
+    __version__ = version("pyramid_session_multi")
+except PackageNotFoundError:  # pragma: no cover - a checkout that was never installed
+    __version__ = "0+unknown"
+
+#: The installed version, under the name 0.4 used.
+__VERSION__ = __version__
 
 __all__ = [
     "ISessionMultiManagerConfig",
     "ISessionMultiObserver",
     "NamespaceCSRFStoragePolicy",
+    "NotIncludedError",
     "SessionMultiManager",
     "SessionMultiManagerConfig",
     "UnregisteredSession",
@@ -35,7 +46,5 @@ def includeme(config: Configurator) -> None:
     """Set up ``request.session_multi`` and the registration directive."""
     manager_config = setup_manager_config(config)
     config.add_directive("register_session_factory", register_session_factory)
-    config.add_request_method(
-        ManagerFactory(manager_config), "session_multi", reify=True
-    )
+    config.add_request_method(ManagerFactory(manager_config), "session_multi", reify=True)
     check_all_against_session_factory(config)

@@ -1,20 +1,19 @@
 """Registering namespaces: the directive, its actions and its checks."""
+
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from typing import Callable
-from typing import Dict
-from typing import List
-from typing import Optional
 
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
-from pyramid.interfaces import ISessionFactory
+from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 from pyramid.registry import Registry
 from zope.interface import implementer
 
-from .cookies import cookie_name_problem
-from .cookies import discover_cookie_name
+from .cookies import cookie_name_problem, discover_cookie, discover_cookie_name
+from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
+from .libraries import is_beaker_factory, make_invalidate_destroy
 
 #: The introspection category of registered namespaces.
 INTROSPECTION_CATEGORY = "session_multi namespaces"
@@ -33,8 +32,20 @@ class NamespaceConfig:
     namespace: str
     factory: Callable[[Any], Any]
     cookie_name: str
-    discriminator: Optional[Discriminator] = None
-    validator: Optional[Validator] = None
+    discriminator: Discriminator | None = None
+    validator: Validator | None = None
+    #: the cookie's Path and Domain, to delete it when the session is gone
+    cookie_path: str = "/"
+    cookie_domain: str | None = None
+    #: called on each session the factory returns (library-specific set-up)
+    prepare: Callable[[Any], None] | None = None
+
+
+class NotIncludedError(ConfigurationError, AttributeError):  # type: ignore[misc]
+    """A namespace was registered before ``config.include("pyramid_session_multi")``.
+
+    Also an ``AttributeError``, which is what 0.4 raised.
+    """
 
 
 @implementer(ISessionMultiManagerConfig)
@@ -45,11 +56,12 @@ class SessionMultiManagerConfig:
     namespace, a factory object or a cookie name that is already in use.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, config: Configurator | None = None) -> None:
+        # ``config`` is accepted, and unused, as 0.4's constructor took it.
         #: namespace -> :class:`NamespaceConfig`; read it, change it with add()
-        self.configs: Dict[str, NamespaceConfig] = {}
-        self._cookie_owners: Dict[str, str] = {}
-        self._factory_owners: Dict[int, str] = {}
+        self.configs: dict[str, NamespaceConfig] = {}
+        self._cookie_owners: dict[str, str] = {}
+        self._factory_owners: dict[int, str] = {}
 
     def add(self, config: NamespaceConfig) -> None:
         """Add ``config``, or raise ConfigurationError if it clashes."""
@@ -77,54 +89,68 @@ class SessionMultiManagerConfig:
         self._factory_owners[id(config.factory)] = namespace
         self._cookie_owners[config.cookie_name] = namespace
 
-    def get(self, namespace: str) -> Optional[NamespaceConfig]:
+    def register_session_factory(
+        self,
+        namespace: str,
+        session_factory: Any,
+        discriminator: Any = None,
+        cookie_name: str | None = None,
+    ) -> bool:
+        """Add a namespace at once, bypassing Pyramid's actions (0.4's API).
+
+        Prefer the ``config.register_session_factory`` directive, which
+        detects conflicts and supports overrides; this method makes the
+        same checks on its arguments and returns ``True``.
+        """
+        self.add(build_namespace_config(namespace, session_factory, discriminator, cookie_name))
+        return True
+
+    def get(self, namespace: str) -> NamespaceConfig | None:
         """Return the :class:`NamespaceConfig` of ``namespace``, or ``None``."""
         return self.configs.get(namespace)
 
     @property
-    def namespaces(self) -> List[str]:
+    def namespaces(self) -> list[str]:
         return list(self.configs)
 
     @property
-    def discriminators(self) -> List[str]:
+    def discriminators(self) -> list[str]:
         return [ns for ns, c in self.configs.items() if c.discriminator is not None]
 
     @property
-    def namespaces_to_cookienames(self) -> Dict[str, str]:
+    def namespaces_to_cookienames(self) -> dict[str, str]:
         return {ns: c.cookie_name for ns, c in self.configs.items()}
 
     def has_namespace(self, namespace: str) -> bool:
         return namespace in self.configs
 
-    def get_namespace_config(self, namespace: str) -> Optional[Callable[[Any], Any]]:
+    def get_namespace_config(self, namespace: str) -> Callable[[Any], Any] | None:
         config = self.configs.get(namespace)
         return None if config is None else config.factory
 
-    def get_namespace_cookiename(self, namespace: str) -> Optional[str]:
+    def get_namespace_cookiename(self, namespace: str) -> str | None:
         config = self.configs.get(namespace)
         return None if config is None else config.cookie_name
 
-    def get_namespace_discriminator(self, namespace: str) -> Optional[Discriminator]:
+    def get_namespace_discriminator(self, namespace: str) -> Discriminator | None:
         config = self.configs.get(namespace)
         return None if config is None else config.discriminator
 
-    def get_namespace_validator(self, namespace: str) -> Optional[Validator]:
+    def get_namespace_validator(self, namespace: str) -> Validator | None:
         config = self.configs.get(namespace)
         return None if config is None else config.validator
 
 
-def get_manager_config(registry: Registry) -> Optional[SessionMultiManagerConfig]:
+def get_manager_config(registry: Registry) -> SessionMultiManagerConfig | None:
     """Return the utility of ``registry``, or ``None`` if not included."""
-    utility: Optional[SessionMultiManagerConfig] = registry.queryUtility(
-        ISessionMultiManagerConfig
-    )
+    utility: SessionMultiManagerConfig | None = registry.queryUtility(ISessionMultiManagerConfig)
     return utility
 
 
 def _require_manager_config(registry: Registry) -> SessionMultiManagerConfig:
     utility = get_manager_config(registry)
     if utility is None:
-        raise ConfigurationError(
+        raise NotIncludedError(
             "pyramid_session_multi is not set up: call "
             'config.include("pyramid_session_multi") before registering '
             "session factories."
@@ -132,12 +158,91 @@ def _require_manager_config(registry: Registry) -> SessionMultiManagerConfig:
     return utility
 
 
+def _resolve(
+    namespace: str, argument: str, value: Any, resolve: Callable[[Any], Any] | None
+) -> Any:
+    if isinstance(value, str):
+        if resolve is None:
+            raise ConfigurationError(
+                f"pyramid_session_multi: namespace {namespace!r}: {argument} is the "
+                f"dotted name {value!r}; pass the object itself here, or use the "
+                "config.register_session_factory directive, which resolves names."
+            )
+        try:
+            value = resolve(value)
+        except Exception as exc:
+            raise ConfigurationError(
+                f"pyramid_session_multi: namespace {namespace!r}: the {argument} "
+                f"{value!r} cannot be imported ({type(exc).__name__}: {exc}); "
+                "check the dotted name (package.module:name or package.module.name)."
+            ) from exc
+    if value is not None and not callable(value):
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: the {argument} must be "
+            f"callable (or a dotted name to a callable), not {value!r}."
+        )
+    return value
+
+
+def build_namespace_config(
+    namespace: Any,
+    session_factory: Any,
+    discriminator: Any = None,
+    cookie_name: str | None = None,
+    validator: Any = None,
+    resolve: Callable[[Any], Any] | None = None,
+) -> NamespaceConfig:
+    """Check and resolve one registration's arguments into a NamespaceConfig.
+
+    Every problem is a :class:`~pyramid.exceptions.ConfigurationError` that
+    names the namespace and the argument.  ``resolve`` turns dotted names
+    into objects (the configurator's ``maybe_dotted``).
+    """
+    if not namespace or not isinstance(namespace, str):
+        raise ConfigurationError(
+            f"pyramid_session_multi: the namespace must be a non-empty string, not {namespace!r}."
+        )
+    if session_factory is None:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r} needs a session factory, got None."
+        )
+    session_factory = _resolve(namespace, "session factory", session_factory, resolve)
+    discriminator = _resolve(namespace, "discriminator", discriminator, resolve)
+    validator = _resolve(namespace, "validator", validator, resolve)
+    cookie = discover_cookie(session_factory) or {}
+    if cookie_name is None:
+        cookie_name = cookie.get("name")
+        if cookie_name is None:
+            raise ConfigurationError(
+                f"pyramid_session_multi: cannot tell which cookie the factory "
+                f"of namespace {namespace!r} writes; pass cookie_name=... "
+                "to register_session_factory."
+            )
+    problem = cookie_name_problem(cookie_name)
+    if problem is not None:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r} cannot use cookie "
+            f"{cookie_name!r}: {problem}, and setting it would fail at run "
+            "time; choose another cookie_name (and the factory's own)."
+        )
+    return NamespaceConfig(
+        namespace=namespace,
+        factory=session_factory,
+        cookie_name=cookie_name,
+        discriminator=discriminator,
+        validator=validator,
+        cookie_path=cookie.get("path") or "/",
+        cookie_domain=cookie.get("domain"),
+        prepare=make_invalidate_destroy if is_beaker_factory(session_factory) else None,
+    )
+
+
 def register_session_factory(
     config: Configurator,
     namespace: str,
     session_factory: Any,
     discriminator: Any = None,
-    cookie_name: Optional[str] = None,
+    cookie_name: str | None = None,
     validator: Any = None,
 ) -> None:
     """Mount ``session_factory`` at ``request.session_multi[namespace]``.
@@ -163,43 +268,11 @@ def register_session_factory(
     namespace conflict, an including configuration overrides an included
     one, and the cookie and factory checks run on the final set.
     """
-    if not namespace or not isinstance(namespace, str):
-        raise ConfigurationError(
-            "pyramid_session_multi: the namespace must be a non-empty string, "
-            f"not {namespace!r}."
-        )
-    if session_factory is None:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r} needs a session "
-            "factory, got None."
-        )
-    registry = config.registry
-    manager_config = _require_manager_config(registry)
-    session_factory = config.maybe_dotted(session_factory)
-    discriminator = config.maybe_dotted(discriminator)
-    validator = config.maybe_dotted(validator)
-    if cookie_name is None:
-        cookie_name = discover_cookie_name(session_factory)
-        if cookie_name is None:
-            raise ConfigurationError(
-                f"pyramid_session_multi: cannot tell which cookie the factory "
-                f"of namespace {namespace!r} writes; pass cookie_name=... "
-                "to register_session_factory."
-            )
-    problem = cookie_name_problem(cookie_name)
-    if problem is not None:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r} cannot use cookie "
-            f"{cookie_name!r}: {problem}, and setting it would fail at run "
-            "time; choose another cookie_name (and the factory's own)."
-        )
-    namespace_config = NamespaceConfig(
-        namespace=namespace,
-        factory=session_factory,
-        cookie_name=cookie_name,
-        discriminator=discriminator,
-        validator=validator,
+    manager_config = _require_manager_config(config.registry)
+    namespace_config = build_namespace_config(
+        namespace, session_factory, discriminator, cookie_name, validator, config.maybe_dotted
     )
+    registry = config.registry
 
     def register() -> None:
         manager_config.add(namespace_config)
@@ -212,18 +285,14 @@ def register_session_factory(
         "session_multi namespace",
     )
     intr["namespace"] = namespace
-    intr["factory"] = session_factory
-    intr["discriminator"] = discriminator
-    intr["cookie_name"] = cookie_name
-    intr["validator"] = validator
-    config.action(
-        ("pyramid_session_multi", namespace), register, introspectables=(intr,)
-    )
+    intr["factory"] = namespace_config.factory
+    intr["discriminator"] = namespace_config.discriminator
+    intr["cookie_name"] = namespace_config.cookie_name
+    intr["validator"] = namespace_config.validator
+    config.action(("pyramid_session_multi", namespace), register, introspectables=(intr,))
 
 
-def _check_against_session_factory(
-    registry: Registry, namespace_config: NamespaceConfig
-) -> None:
+def _check_against_session_factory(registry: Registry, namespace_config: NamespaceConfig) -> None:
     session_factory = registry.queryUtility(ISessionFactory)
     if session_factory is None:
         return
@@ -260,9 +329,24 @@ def check_all_against_session_factory(config: Configurator) -> None:
             namespace_config = manager_config.get(namespace)
             assert namespace_config is not None
             _check_against_session_factory(registry, namespace_config)
+        _check_csrf_namespace(registry, manager_config)
 
-    config.action(("pyramid_session_multi", "check-session-factory"), check,
-                  order=_LATE_ORDER)
+    config.action(("pyramid_session_multi", "check-session-factory"), check, order=_LATE_ORDER)
+
+
+def _check_csrf_namespace(registry: Registry, manager_config: SessionMultiManagerConfig) -> None:
+    policy = registry.queryUtility(ICSRFStoragePolicy)
+    if not isinstance(policy, NamespaceCSRFStoragePolicy):
+        return
+    namespace = policy.namespace
+    if manager_config.has_namespace(namespace):
+        return
+    raise ConfigurationError(
+        f"pyramid_session_multi: the CSRF storage policy keeps its token in namespace "
+        f"{namespace!r}, which is not registered (registered: "
+        f"{', '.join(manager_config.namespaces) or 'none'}); register it with "
+        "config.register_session_factory or name a registered namespace."
+    )
 
 
 def setup_manager_config(config: Configurator) -> SessionMultiManagerConfig:

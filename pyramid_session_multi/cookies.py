@@ -5,26 +5,26 @@ cookie sessions (and so pyramid_nacl_session) on the session class,
 pyramid_beaker in the class's ``_options``, pyramid_session_redis in the
 closure of the factory function.  Each reader below knows one of them.
 """
+
 import inspect
 import re
+from collections.abc import Callable
 from typing import Any
-from typing import Callable
-from typing import Dict
-from typing import Optional
 
 #: The attributes :func:`discover_cookie_attributes` reports, in order.
 COOKIE_ATTRIBUTES = ("secure", "httponly", "samesite", "max_age", "path", "domain")
 
-CookieInfo = Dict[str, Any]
+CookieInfo = dict[str, Any]
 
 # RFC 6265 token characters; WebOb refuses anything else at response time.
 _TOKEN = re.compile(r"^[!#%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Names WebOb reads as cookie attributes: setting such a cookie fails.
-_RESERVED = frozenset({"domain", "samesite", "max-age", "path", "expires",
-                       "comment", "secure", "httponly", "version"})
+_RESERVED = frozenset(
+    {"domain", "samesite", "max-age", "path", "expires", "comment", "secure", "httponly", "version"}
+)
 
 
-def cookie_name_problem(name: str) -> Optional[str]:
+def cookie_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a cookie name, or ``None`` if it can."""
     if not isinstance(name, str) or not _TOKEN.match(name):
         return "a cookie name is letters, digits and !#%&'*+-.^_`|~ only"
@@ -35,7 +35,7 @@ def cookie_name_problem(name: str) -> Optional[str]:
     return None
 
 
-def _from_pyramid_cookie_session(factory: Any) -> Optional[CookieInfo]:
+def _from_pyramid_cookie_session(factory: Any) -> CookieInfo | None:
     # pyramid.session.BaseCookieSessionFactory returns a class with these.
     name = getattr(factory, "_cookie_name", None)
     if not isinstance(name, str):
@@ -51,7 +51,7 @@ def _from_pyramid_cookie_session(factory: Any) -> Optional[CookieInfo]:
     }
 
 
-def _from_beaker(factory: Any) -> Optional[CookieInfo]:
+def _from_beaker(factory: Any) -> CookieInfo | None:
     # pyramid_beaker.BeakerSessionFactoryConfig returns a SessionObject
     # subclass whose ``_options`` are Beaker's session options.
     options = getattr(factory, "_options", None)
@@ -70,12 +70,12 @@ def _from_beaker(factory: Any) -> Optional[CookieInfo]:
     }
 
 
-def _from_redis_closure(factory: Any) -> Optional[CookieInfo]:
+def _from_redis_closure(factory: Any) -> CookieInfo | None:
     # pyramid_session_redis.RedisSessionFactory returns a closure over its
     # arguments; the cookie settings are among its free variables.
     if not inspect.isfunction(factory) or factory.__closure__ is None:
         return None
-    free = dict(zip(factory.__code__.co_freevars, factory.__closure__))
+    free = dict(zip(factory.__code__.co_freevars, factory.__closure__, strict=False))
     cell = free.get("cookie_name")
     if cell is None:
         return None
@@ -94,7 +94,7 @@ def _from_redis_closure(factory: Any) -> Optional[CookieInfo]:
     return info
 
 
-def _from_plain_attribute(factory: Any) -> Optional[CookieInfo]:
+def _from_plain_attribute(factory: Any) -> CookieInfo | None:
     # A hand-written factory may simply say ``factory.cookie_name = "x"``.
     name = getattr(factory, "cookie_name", None)
     if isinstance(name, str):
@@ -102,7 +102,7 @@ def _from_plain_attribute(factory: Any) -> Optional[CookieInfo]:
     return None
 
 
-_READERS: "tuple[Callable[[Any], Optional[CookieInfo]], ...]" = (
+_READERS: "tuple[Callable[[Any], CookieInfo | None], ...]" = (
     _from_pyramid_cookie_session,
     _from_beaker,
     _from_redis_closure,
@@ -110,7 +110,7 @@ _READERS: "tuple[Callable[[Any], Optional[CookieInfo]], ...]" = (
 )
 
 
-def discover_cookie(factory: Any) -> Optional[CookieInfo]:
+def discover_cookie(factory: Any) -> CookieInfo | None:
     """Return what can be learnt of the cookie ``factory`` writes.
 
     The result is a dict with ``name`` and whichever of
@@ -124,7 +124,7 @@ def discover_cookie(factory: Any) -> Optional[CookieInfo]:
     return None
 
 
-def discover_cookie_name(factory: Any) -> Optional[str]:
+def discover_cookie_name(factory: Any) -> str | None:
     """Return the name of the cookie ``factory`` writes, or ``None``."""
     info = discover_cookie(factory)
     return None if info is None else str(info["name"])

@@ -1,11 +1,11 @@
 """Keeping Pyramid's CSRF token in one namespace of ``request.session_multi``."""
+
 import uuid
 from typing import Any
 
 from pyramid.interfaces import ICSRFStoragePolicy
 from pyramid.request import Request
-from pyramid.util import bytes_
-from pyramid.util import strings_differ
+from pyramid.util import bytes_, strings_differ
 from zope.interface import implementer
 
 

@@ -1,15 +1,12 @@
 """Describing the registered namespaces for people: psessions and the panel."""
+
 from typing import Any
-from typing import Dict
-from typing import List
-from typing import Optional
 
 from .config import SessionMultiManagerConfig
-from .cookies import COOKIE_ATTRIBUTES
-from .cookies import discover_cookie
+from .cookies import COOKIE_ATTRIBUTES, discover_cookie
 
 
-def callable_name(obj: Any) -> Optional[str]:
+def callable_name(obj: Any) -> str | None:
     """Return ``module.qualname`` of ``obj``, its repr as a fallback."""
     if obj is None:
         return None
@@ -20,7 +17,7 @@ def callable_name(obj: Any) -> Optional[str]:
     return repr(obj)
 
 
-def describe_namespaces(config: SessionMultiManagerConfig) -> List[Dict[str, Any]]:
+def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any]]:
     """Return one row per namespace: names of its parts and cookie attributes.
 
     Attributes a library does not expose are ``None``.
@@ -30,7 +27,7 @@ def describe_namespaces(config: SessionMultiManagerConfig) -> List[Dict[str, Any
         namespace_config = config.get(namespace)
         assert namespace_config is not None
         cookie = discover_cookie(namespace_config.factory) or {}
-        row: Dict[str, Any] = {
+        row: dict[str, Any] = {
             "namespace": namespace,
             "cookie_name": namespace_config.cookie_name,
             "factory": callable_name(namespace_config.factory),

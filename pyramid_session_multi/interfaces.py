@@ -1,6 +1,6 @@
 """The contracts of pyramid_session_multi, as zope interfaces."""
-from zope.interface import Attribute
-from zope.interface import Interface
+
+from zope.interface import Attribute, Interface
 
 
 class ISessionMultiManagerConfig(Interface):  # type: ignore[misc]
@@ -44,4 +44,11 @@ class ISessionMultiObserver(Interface):  # type: ignore[misc]
 
         ``session`` is the ISession the namespace mounts, or ``None`` when
         the discriminator turned it away.
+        """
+
+    def cookie_refused(namespace, size, limit):  # type: ignore[no-untyped-def]
+        """Called when the response failed because the cookie of ``namespace``
+        would be ``size`` bytes, over ``limit``.
+
+        Optional: the manager calls it only on observers that have it.
         """

@@ -1,21 +1,30 @@
 """The per-request lazy mapping behind ``request.session_multi``."""
+
 import logging
+import re
+import sys
 import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from typing import Dict
-from typing import Iterator
-from typing import List
-from typing import Optional
-from typing import Tuple
 
 from pyramid.request import Request
 
-from .config import Discriminator
-from .config import SessionMultiManagerConfig
-from .config import Validator
-from .config import get_manager_config
+from .config import (
+    Discriminator,
+    NamespaceConfig,
+    SessionMultiManagerConfig,
+    Validator,
+    get_manager_config,
+)
+from .libraries import raw_data
 
 _MISSING: Any = object()
+
+#: Browsers keep at most this many bytes of one cookie (name and value).
+COOKIE_SIZE_LIMIT = 4096
+
+# WebOb's and pyramid's refusal of a cookie value over their limit.
+_TOO_LONG = re.compile(r"Cookie value is too long to store \((\d+) bytes\)")
 
 logger = logging.getLogger("pyramid_session_multi")
 
@@ -34,34 +43,74 @@ class UnregisteredSession(KeyError):
         )
 
 
-class SessionMultiManager:
+class _StrongRef:
+    """Quacks like ``weakref.ref`` but keeps its object alive."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __call__(self) -> Any:
+        return self.obj
+
+
+class SessionMultiManager(Mapping[str, Any]):
     """The sessions of one request, one per namespace, created on demand.
 
     ``manager[namespace]`` calls that namespace's discriminator (if any) and
     factory the first time it is asked for, and returns the same session for
-    the rest of the request; a namespace whose discriminator says no mounts
-    ``None``.  ``in``, ``len``, iteration and ``keys()`` speak of the
-    namespaces loaded so far; :attr:`namespaces` lists every registered one.
-    The mapping itself is read-only: every mutation raises ``ValueError``.
+    the rest of the request, finished callbacks included; a namespace whose
+    discriminator says no mounts ``None``.
 
-    The manager holds its request weakly, so it never keeps it alive.
+    It is a read-only :class:`collections.abc.Mapping` of the namespaces
+    *loaded so far*: ``in``, ``len``, iteration, ``keys()``, ``values()``,
+    ``items()``, ``==`` and :meth:`copy` speak of those, while
+    :attr:`namespaces` lists every registered one.  Every mutation raises
+    ``ValueError``.
+
+    ``request.session_multi`` holds its request weakly, so it never keeps it
+    alive; a manager made by :func:`new_session_multi` holds it strongly, so
+    that it works for as long as the caller keeps the manager.
     """
 
-    __slots__ = ("_request_ref", "_config", "_configs", "_sessions", "_observers",
-                 "_release_scheduled")
+    __slots__ = (
+        "_config",
+        "_configs",
+        "_observers",
+        "_release_scheduled",
+        "_request_ref",
+        "_sessions",
+    )
 
-    def __init__(self, request: Request,
-                 config: Optional[SessionMultiManagerConfig] = None) -> None:
-        self._request_ref = weakref.ref(request)
+    def __init__(
+        self,
+        request: Request,
+        config: SessionMultiManagerConfig | None = None,
+        *,
+        weak: bool = True,
+    ) -> None:
+        self._request_ref: Callable[[], Any] = weakref.ref(request) if weak else _StrongRef(request)
         if config is None:
             config = get_manager_config(request.registry)
             if config is None:
                 config = SessionMultiManagerConfig()
         self._config = config
         self._configs = config.configs
-        self._sessions: Dict[str, Any] = {}
-        self._observers: List[Any] = []
+        self._sessions: dict[str, Any] = {}
+        self._observers: list[Any] = []
         self._release_scheduled = False
+
+    @property
+    def request(self) -> Request:
+        """The request of this manager (as 0.4's ``manager.request``)."""
+        return self._live_request()
+
+    def _live_request(self) -> Request:
+        request = self._request_ref()
+        if request is None:
+            raise RuntimeError("pyramid_session_multi: the request of this manager is gone")
+        return request
 
     # loading
 
@@ -75,11 +124,7 @@ class SessionMultiManager:
         namespace_config = self._configs.get(namespace)
         if namespace_config is None:
             raise UnregisteredSession(namespace)
-        request = self._request_ref()
-        if request is None:
-            raise RuntimeError(
-                "pyramid_session_multi: the request of this manager is gone"
-            )
+        request = self._live_request()
         session = None
         discriminator = namespace_config.discriminator
         try:
@@ -96,6 +141,8 @@ class SessionMultiManager:
                 session = call_for_namespace(
                     "session factory", namespace, namespace_config.factory, request
                 )
+                if namespace_config.prepare is not None:
+                    namespace_config.prepare(session)
                 validator = namespace_config.validator
                 if validator is not None and not call_for_namespace(
                     "validator", namespace, validator, request, session
@@ -103,8 +150,9 @@ class SessionMultiManager:
                     session.invalidate()
         except Exception as exc:
             # Operators see which store failed even where no traceback is logged.
-            logger.error("namespace %r could not be loaded: %s: %s",
-                         namespace, type(exc).__name__, exc)
+            logger.error(
+                "namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc
+            )
             raise
         self._sessions[namespace] = session
         if self._observers:
@@ -113,9 +161,60 @@ class SessionMultiManager:
         return session
 
     def _release(self, request: Request) -> None:
+        callbacks = request.finished_callbacks
+        if callbacks and any(
+            getattr(callback, "__func__", None) is not _RELEASE for callback in callbacks
+        ):
+            # Finished callbacks queued after this one may still use the
+            # sessions: go last, and let them see the objects the view used.
+            callbacks.append(self._release)
+            return
+        failure = sys.exc_info()[1]
+        if failure is not None:
+            self._explain_failed_response(failure)
         self._sessions.clear()
         del self._observers[:]
         self._release_scheduled = False
+
+    def _explain_failed_response(self, failure: BaseException) -> None:
+        # A session whose cookie is over the size browsers keep makes WebOb
+        # (or pyramid's cookie session) raise from a response callback, with
+        # no word of which session: find the cookie in the traceback.
+        match = _TOO_LONG.search(str(failure)) if isinstance(failure, ValueError) else None
+        if match is None:
+            return
+        namespace = self._namespace_in_traceback(failure)
+        if namespace is None:
+            return
+        cookie_name = self._configs[namespace].cookie_name
+        size = len(cookie_name) + 1 + int(match.group(1))
+        message = (
+            f"pyramid_session_multi: the cookie {cookie_name!r} of namespace "
+            f"{namespace!r} would be {size} bytes, over the {COOKIE_SIZE_LIMIT}-byte "
+            "limit of one cookie; keep less in this namespace or move it to a "
+            "server-side store"
+        )
+        failure.add_note(message)
+        logger.error("%s", message)
+        for observer in self._observers:
+            cookie_refused = getattr(observer, "cookie_refused", None)
+            if cookie_refused is not None:
+                cookie_refused(namespace, size, COOKIE_SIZE_LIMIT)
+
+    def _namespace_in_traceback(self, failure: BaseException) -> str | None:
+        by_cookie = {config.cookie_name: ns for ns, config in self._configs.items()}
+        traceback = failure.__traceback__
+        while traceback is not None:
+            frame_locals = traceback.tb_frame.f_locals
+            for candidate in (
+                frame_locals.get("name"),
+                getattr(frame_locals.get("self"), "_cookie_name", None),
+                getattr(frame_locals.get("self"), "cookie_name", None),
+            ):
+                if isinstance(candidate, str) and candidate in by_cookie:
+                    return by_cookie[candidate]
+            traceback = traceback.tb_next
+        return None
 
     def add_observer(self, observer: Any) -> None:
         """Tell ``observer`` about every namespace loaded from now on.
@@ -133,24 +232,53 @@ class SessionMultiManager:
         except UnregisteredSession:
             return default
 
-    def invalidate(self) -> None:
-        """Invalidate the session of every namespace available to the request.
+    def invalidate(self, *, raise_errors: bool = False) -> dict[str, Exception]:
+        """Log the client out of every namespace it holds.
 
-        Namespaces turned away by their discriminator are skipped.  Every
-        namespace is tried even if one fails; the first error is raised
-        afterwards, with its namespace named.
+        The namespaces invalidated are those loaded in this request and those
+        whose cookie the request carries; a namespace the client never had is
+        left alone (no cookie, no backend I/O), and so is one its
+        discriminator turns away.  For pyramid_beaker the old file or row is
+        deleted at once, as pyramid_session_redis deletes its key.  A
+        namespace that is still empty when the response goes out has its
+        cookie deleted.
+
+        A namespace whose ``invalidate()`` raises (its store is down, say)
+        does not stop the others: the error is logged with the namespace
+        named, the namespace's cookie is deleted anyway, so the client no
+        longer presents it, and the failures are returned as a dict of
+        namespace to exception, empty when all went well.  With
+        ``raise_errors=True`` the first failure is raised after every
+        namespace was tried; the cookies still go out if an exception view
+        renders the response.
         """
-        first_error: Optional[BaseException] = None
-        for namespace in self._config.namespaces:
+        request = self._live_request()
+        cookies = request.cookies
+        failures: dict[str, Exception] = {}
+        for namespace, namespace_config in self._configs.items():
+            if namespace not in self._sessions and namespace_config.cookie_name not in cookies:
+                continue
+            session = None
             try:
                 session = self[namespace]
-                if session is not None:
-                    session.invalidate()
+                if session is None:
+                    continue
+                session.invalidate()
             except Exception as exc:
-                if first_error is None:
-                    first_error = exc
-        if first_error is not None:
-            raise first_error
+                exc.add_note(f"pyramid_session_multi: invalidating namespace {namespace!r} failed")
+                logger.error(
+                    "namespace %r could not be invalidated; its cookie is deleted "
+                    "but its stored data may remain: %s: %s",
+                    namespace,
+                    type(exc).__name__,
+                    exc,
+                )
+                failures[namespace] = exc
+                session = None
+            request.add_response_callback(_CookieExpiry(namespace_config, session))
+        if failures and raise_errors:
+            raise next(iter(failures.values()))
+        return failures
 
     # what has been loaded so far
 
@@ -163,14 +291,9 @@ class SessionMultiManager:
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._sessions))
 
-    def keys(self) -> List[str]:
-        return list(self._sessions)
-
-    def values(self) -> List[Any]:
-        return list(self._sessions.values())
-
-    def items(self) -> List[Tuple[str, Any]]:
-        return list(self._sessions.items())
+    def copy(self) -> dict[str, Any]:
+        """A plain ``dict`` of the namespaces loaded so far and their sessions."""
+        return dict(self._sessions)
 
     def __repr__(self) -> str:
         return (
@@ -192,15 +315,15 @@ class SessionMultiManager:
     # the same introspection as the registry utility
 
     @property
-    def namespaces(self) -> List[str]:
+    def namespaces(self) -> list[str]:
         return self._config.namespaces
 
     @property
-    def discriminators(self) -> List[str]:
+    def discriminators(self) -> list[str]:
         return self._config.discriminators
 
     @property
-    def namespaces_to_cookienames(self) -> Dict[str, str]:
+    def namespaces_to_cookienames(self) -> dict[str, str]:
         return self._config.namespaces_to_cookienames
 
     def has_namespace(self, namespace: str) -> bool:
@@ -209,14 +332,42 @@ class SessionMultiManager:
     def get_namespace_config(self, namespace: str) -> Any:
         return self._config.get_namespace_config(namespace)
 
-    def get_namespace_cookiename(self, namespace: str) -> Optional[str]:
+    def get_namespace_cookiename(self, namespace: str) -> str | None:
         return self._config.get_namespace_cookiename(namespace)
 
-    def get_namespace_discriminator(self, namespace: str) -> Optional[Discriminator]:
+    def get_namespace_discriminator(self, namespace: str) -> Discriminator | None:
         return self._config.get_namespace_discriminator(namespace)
 
-    def get_namespace_validator(self, namespace: str) -> Optional[Validator]:
+    def get_namespace_validator(self, namespace: str) -> Validator | None:
         return self._config.get_namespace_validator(namespace)
+
+
+_RELEASE = SessionMultiManager._release
+
+
+class _CookieExpiry:
+    """A response callback deleting an invalidated namespace's cookie.
+
+    It runs after the session's own callbacks.  A session the application
+    wrote to again after invalidating keeps the cookie its library set; one
+    that stayed empty (or failed) has the cookie deleted instead of
+    re-issued as an empty session.
+    """
+
+    __slots__ = ("namespace_config", "session")
+
+    def __init__(self, namespace_config: NamespaceConfig, session: Any) -> None:
+        self.namespace_config = namespace_config
+        self.session = session
+
+    def __call__(self, request: Request, response: Any) -> None:
+        if self.session is not None and raw_data(self.session) != {}:
+            return
+        config = self.namespace_config
+        response.unset_cookie(config.cookie_name, strict=False)
+        response.delete_cookie(
+            config.cookie_name, path=config.cookie_path, domain=config.cookie_domain
+        )
 
 
 def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:
@@ -224,8 +375,7 @@ def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:
     try:
         return func(*args)
     except Exception as exc:
-        exc.add_note(f"pyramid_session_multi: raised by the {role} of "
-                     f"namespace {namespace!r}")
+        exc.add_note(f"pyramid_session_multi: raised by the {role} of namespace {namespace!r}")
         raise
 
 
@@ -233,9 +383,10 @@ def new_session_multi(request: Request) -> SessionMultiManager:
     """Return a new :class:`SessionMultiManager` for ``request``.
 
     Call it to give a ``pyramid.testing.DummyRequest`` a manager; it looks
-    the configuration up in ``request.registry``.
+    the configuration up in ``request.registry``.  The manager keeps the
+    request alive, so ``new_session_multi(DummyRequest())`` works alone.
     """
-    return SessionMultiManager(request)
+    return SessionMultiManager(request, weak=False)
 
 
 class ManagerFactory:

@@ -1,10 +1,30 @@
 """Shared fixtures: a real redis-server for the suites that need one."""
+
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
+import pyramid_session_multi
 from tests.support.redis_server import RedisServer
+
+_PACKAGE = os.path.dirname(pyramid_session_multi.__file__)
+
+
+def pytest_report_header() -> str:
+    return f"pyramid_session_multi from {_PACKAGE}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # nox's sessions test the installed wheel: a copy of the package beside
+    # the tests would shadow it and hide files the wheel leaves out.
+    if os.environ.get("PSM_EXPECT_INSTALLED") == "1":
+        rootdir = str(session.config.rootpath)
+        if os.path.commonpath([rootdir, _PACKAGE]) == rootdir:
+            raise pytest.UsageError(
+                f"pyramid_session_multi was imported from {_PACKAGE}, inside "
+                f"{rootdir}, not from the installed distribution"
+            )
 
 
 @pytest.fixture(scope="session")
@@ -32,4 +52,3 @@ def redis_db(redis_url: str) -> Iterator[str]:
     yield redis_url
     client.flushdb()
     client.close()
-

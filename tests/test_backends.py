@@ -1,4 +1,5 @@
 """Real session libraries side by side: SignedCookie, NaCl, Redis, Beaker."""
+
 import base64
 import pickle
 import sqlite3
@@ -6,8 +7,8 @@ import sqlite3
 import pytest
 import webtest
 
-from tests.support.backend_app import COOKIE_NAMESPACES, NAMESPACES, make_wsgi
 from tests.support.apps import set_cookie_names
+from tests.support.backend_app import COOKIE_NAMESPACES, NAMESPACES, make_wsgi
 from tests.support.http_client import CookieClient, start_worker, stop
 from tests.support.redis_server import free_port
 
@@ -38,6 +39,7 @@ def test_all_namespaces_round_trip_across_requests(app):
 
 def test_redis_holds_the_data_and_the_cookie_only_an_id(app, redis_db):
     import redis
+
     app.post("/s/redis", {"value": "server side secret"})
     client = redis.StrictRedis.from_url(redis_db)
     keys = client.keys()
@@ -50,8 +52,11 @@ def test_redis_holds_the_data_and_the_cookie_only_an_id(app, redis_db):
 def test_database_rows_really_land_in_the_table(app, tmp_path):
     app.post("/s/database", {"value": "in a row"})
     session_id = app.cookies["database"]
-    rows = sqlite3.connect(tmp_path / "sessions.sqlite").execute(
-        "select namespace, data from beaker_sessions").fetchall()
+    rows = (
+        sqlite3.connect(tmp_path / "sessions.sqlite")
+        .execute("select namespace, data from beaker_sessions")
+        .fetchall()
+    )
     assert [row[0] for row in rows] == [session_id]
     # Beaker pickles {"session": base64(pickle(data))} into the row
     stored = pickle.loads(bytes(rows[0][1]))["session"]
@@ -68,14 +73,18 @@ def test_invalidate_reaches_every_backend(app):
 
 def test_two_workers_share_redis(redis_db, tmp_path):
     ports = [free_port(), free_port()]
-    workers = [start_worker("tests.support.backend_app", port, "--redis-url", redis_db,
-                            "--data-dir", str(tmp_path)) for port in ports]
+    workers = [
+        start_worker(
+            "tests.support.backend_app", port, "--redis-url", redis_db, "--data-dir", str(tmp_path)
+        )
+        for port in ports
+    ]
     try:
         client = CookieClient(ports[0])
-        for namespace in ("redis",) + COOKIE_NAMESPACES:
+        for namespace in ("redis", *COOKIE_NAMESPACES):
             status, _, _ = client.post(f"/s/{namespace}", {"value": f"via {ports[0]}"})
             assert status == 200
-        for namespace in ("redis",) + COOKIE_NAMESPACES:
+        for namespace in ("redis", *COOKIE_NAMESPACES):
             status, payload, _ = client.get(f"/s/{namespace}", port=ports[1])
             assert (status, payload["value"]) == (200, f"via {ports[0]}")
         client.post("/s/redis", {"value": "changed on the second"}, port=ports[1])

@@ -1,4 +1,5 @@
 """The demo and the panel in headless Chromium (Debian's), via Playwright."""
+
 import re
 from pathlib import Path
 
@@ -49,8 +50,11 @@ def test_preferences_login_and_the_token_never_shown(browser, demo, redis_db):  
         assert page.get_attribute("html", "lang") == "de"
         assert tokens[0] not in page.content()
     # the loop ended on /secure, which is None over http
-    assert page.text_content("#secure-state").strip().startswith(
-        "request.session_multi['secure'] is None")
+    assert (
+        page.text_content("#secure-state")
+        .strip()
+        .startswith("request.session_multi['secure'] is None")
+    )
     page.goto(demo.url + "/")
     assert page.text_content("#user") == "alice"
     assert int(page.text_content("#account-visits")) >= 2

@@ -1,9 +1,9 @@
 """Registration: the directive, dotted names, actions, conflicts, checks."""
+
 import pytest
 from pyramid import testing
 from pyramid.config import Configurator
-from pyramid.exceptions import ConfigurationConflictError
-from pyramid.exceptions import ConfigurationError
+from pyramid.exceptions import ConfigurationConflictError, ConfigurationError
 
 from pyramid_session_multi import register_session_factory
 from pyramid_session_multi.config import INTROSPECTION_CATEGORY
@@ -33,32 +33,45 @@ def custom_factory(request):
 BAD_REGISTRATIONS = {
     "empty namespace": (
         lambda c: register_session_factory(c, "", signed_factory("x")),
-        "non-empty string"),
+        "non-empty string",
+    ),
     "null namespace": (
         lambda c: register_session_factory(c, None, signed_factory("x")),
-        "non-empty string"),
-    "null factory": (
-        lambda c: register_session_factory(c, "a", None),
-        "needs a session factory"),
+        "non-empty string",
+    ),
+    "null factory": (lambda c: register_session_factory(c, "a", None), "needs a session factory"),
     "namespace twice": (
-        lambda c: [register_session_factory(c, "a", signed_factory("x")),
-                   register_session_factory(c, "a", signed_factory("y"))],
-        "already registered"),
+        lambda c: [
+            register_session_factory(c, "a", signed_factory("x")),
+            register_session_factory(c, "a", signed_factory("y")),
+        ],
+        "already registered",
+    ),
     "factory object twice": (
-        lambda c: [register_session_factory(c, "a", f := signed_factory("x")),
-                   register_session_factory(c, "b", f)],
-        "same session factory object"),
+        lambda c: [
+            register_session_factory(c, "a", f := signed_factory("x")),
+            register_session_factory(c, "b", f),
+        ],
+        "same session factory object",
+    ),
     "cookie twice": (
-        lambda c: [register_session_factory(c, "a", signed_factory("x")),
-                   register_session_factory(c, "b", signed_factory("x"))],
-        "uses cookie 'x'"),
+        lambda c: [
+            register_session_factory(c, "a", signed_factory("x")),
+            register_session_factory(c, "b", signed_factory("x")),
+        ],
+        "uses cookie 'x'",
+    ),
     "explicit cookie twice": (
-        lambda c: [register_session_factory(c, "a", custom_factory, cookie_name="k"),
-                   register_session_factory(c, "b", signed_factory("y"), cookie_name="k")],
-        "another cookie_name"),
+        lambda c: [
+            register_session_factory(c, "a", custom_factory, cookie_name="k"),
+            register_session_factory(c, "b", signed_factory("y"), cookie_name="k"),
+        ],
+        "another cookie_name",
+    ),
     "no cookie name": (
         lambda c: register_session_factory(c, "a", custom_factory),
-        "pass cookie_name="),
+        "pass cookie_name=",
+    ),
 }
 
 
@@ -97,22 +110,24 @@ def test_directive_and_function_do_the_same(config):
     config.register_session_factory("directive", signed_factory("d_cookie"))
     config.commit()
     from pyramid_session_multi import ISessionMultiManagerConfig
+
     utility = config.registry.getUtility(ISessionMultiManagerConfig)
-    assert utility.namespaces_to_cookienames == {
-        "fn": "fn_cookie", "directive": "d_cookie"}
+    assert utility.namespaces_to_cookienames == {"fn": "fn_cookie", "directive": "d_cookie"}
 
 
 def test_dotted_names_are_resolved():
     def setup(config):
         config.register_session_factory(
-            "prefs", "tests.support.dotted.prefs_factory",
+            "prefs",
+            "tests.support.dotted.prefs_factory",
             discriminator="tests.support.dotted.only_https",
             validator="tests.support.dotted.always_valid",
         )
 
     app = build_app(setup)
     utility = app.app.registry.getUtility(
-        __import__("pyramid_session_multi").ISessionMultiManagerConfig)
+        __import__("pyramid_session_multi").ISessionMultiManagerConfig
+    )
     assert utility.get_namespace_config("prefs") is dotted.prefs_factory
     assert utility.get_namespace_discriminator("prefs") is dotted.only_https
     assert utility.get_namespace_validator("prefs") is dotted.always_valid
@@ -128,7 +143,8 @@ def test_including_configuration_overrides_included_addon():
 
     app = build_app(setup)
     utility = app.app.registry.getUtility(
-        __import__("pyramid_session_multi").ISessionMultiManagerConfig)
+        __import__("pyramid_session_multi").ISessionMultiManagerConfig
+    )
     assert utility.namespaces_to_cookienames == {"shared": "app_shared"}
     response = app.post("/s/shared", {"value": "v"})
     assert set_cookie_names(response) == ["app_shared"]
@@ -201,12 +217,15 @@ def test_include_twice_keeps_registrations(config):
     config.include("pyramid_session_multi")
     config.commit()
     from pyramid_session_multi import ISessionMultiManagerConfig
+
     assert config.registry.getUtility(ISessionMultiManagerConfig).namespaces == ["a"]
 
 
-@pytest.mark.parametrize("name", ["secure", "Path", "max-age", "has space", "semi;colon", "$dollar", ""])
+@pytest.mark.parametrize(
+    "name", ["secure", "Path", "max-age", "has space", "semi;colon", "$dollar", ""]
+)
 def test_cookie_names_webob_cannot_set_are_refused(autocommit, name):
-    with pytest.raises(ConfigurationError, match="cannot use cookie|pass cookie_name"):
+    with pytest.raises(ConfigurationError, match=r"cannot use cookie|pass cookie_name"):
         autocommit.register_session_factory("ns", custom_factory, cookie_name=name or None)
 
 

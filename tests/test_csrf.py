@@ -1,7 +1,7 @@
 """NamespaceCSRFStoragePolicy with check_csrf_token and require_csrf views."""
+
 import pytest
-from pyramid.csrf import check_csrf_token
-from pyramid.csrf import get_csrf_token
+from pyramid.csrf import check_csrf_token, get_csrf_token
 
 from pyramid_session_multi import NamespaceCSRFStoragePolicy
 from pyramid_session_multi.csrf import CSRFNamespaceUnavailable
@@ -10,19 +10,27 @@ from tests.support.apps import build_app, set_cookie_names, signed_factory
 
 def csrf_setup(config):
     config.register_session_factory(
-        "secure", signed_factory("secure_cookie"),
-        discriminator=lambda request: request.scheme == "https")
+        "secure",
+        signed_factory("secure_cookie"),
+        discriminator=lambda request: request.scheme == "https",
+    )
     config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("secure"))
     config.set_default_csrf_options(require_csrf=True)
     config.add_route("token", "/token")
-    config.add_view(lambda request: {"token": get_csrf_token(request)},
-                    route_name="token", renderer="json")
+    config.add_view(
+        lambda request: {"token": get_csrf_token(request)}, route_name="token", renderer="json"
+    )
     config.add_route("protected", "/protected")
-    config.add_view(lambda request: {"ok": True}, route_name="protected",
-                    renderer="json", request_method="POST")
+    config.add_view(
+        lambda request: {"ok": True}, route_name="protected", renderer="json", request_method="POST"
+    )
     config.add_route("manual", "/manual")
-    config.add_view(lambda request: {"ok": check_csrf_token(request, raises=False)},
-                    route_name="manual", renderer="json", require_csrf=False)
+    config.add_view(
+        lambda request: {"ok": check_csrf_token(request, raises=False)},
+        route_name="manual",
+        renderer="json",
+        require_csrf=False,
+    )
 
 
 HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "example.com"}
@@ -44,11 +52,11 @@ def test_token_lives_in_the_namespace(app):
 def test_require_csrf_accepts_the_token_and_refuses_others(app):
     token = app.get("/token", extra_environ=HTTPS).json["token"]
     headers = {"Referer": "https://example.com/"}
-    ok = app.post("/protected", {"csrf_token": token}, extra_environ=HTTPS,
-                  headers=headers)
+    ok = app.post("/protected", {"csrf_token": token}, extra_environ=HTTPS, headers=headers)
     assert ok.json == {"ok": True}
-    app.post("/protected", {"csrf_token": "wrong"}, extra_environ=HTTPS,
-             headers=headers, status=400)
+    app.post(
+        "/protected", {"csrf_token": "wrong"}, extra_environ=HTTPS, headers=headers, status=400
+    )
     app.post("/protected", {}, extra_environ=HTTPS, headers=headers, status=400)
 
 
@@ -74,8 +82,15 @@ def test_new_token_replaces_the_old_one():
             policy = NamespaceCSRFStoragePolicy("secure")
             old = policy.get_csrf_token(request)
             new = policy.new_csrf_token(request)
-            return {"changed": old != new, "stored": request.session_multi["secure"]["_csrft_"] == new}
+            return {
+                "changed": old != new,
+                "stored": request.session_multi["secure"]["_csrft_"] == new,
+            }
+
         config.add_route("rotate", "/rotate")
         config.add_view(rotate, route_name="rotate", renderer="json")
 
-    assert build_app(setup).get("/rotate", extra_environ=HTTPS).json == {"changed": True, "stored": True}
+    assert build_app(setup).get("/rotate", extra_environ=HTTPS).json == {
+        "changed": True,
+        "stored": True,
+    }

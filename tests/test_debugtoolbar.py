@@ -1,4 +1,5 @@
 """The SessionMulti panel through pyramid_debugtoolbar and WebTest."""
+
 import logging
 import time
 
@@ -24,6 +25,7 @@ MODES = ["off", "inactive", "active"]
 def make(redis_db, tmp_path):
     def make(mode, include=True):
         return toolbar_app(namespaces(redis_db, tmp_path / mode), mode, include=include)
+
     return make
 
 
@@ -31,22 +33,25 @@ def write_counts(url):
     client = redis.StrictRedis.from_url(url)
     stats = client.info("commandstats")
     client.close()
-    return {k: v["calls"] for k, v in stats.items()
-            if k.split("_", 1)[1] in {"set", "setex", "expire", "del", "pexpire", "getex"}}
+    return {
+        k: v["calls"]
+        for k, v in stats.items()
+        if k.split("_", 1)[1] in {"set", "setex", "expire", "del", "pexpire", "getex"}
+    }
 
 
 SCENARIO = [
     ("post", "/s/signed", {"value": "1"}),
     ("post", "/s/redis", {"value": "2"}),
     ("post", "/s/beaker", {"value": "3"}),
-    ("sleep", 1.1, None),               # past reissue_time=0: a read re-issues
-    ("get", "/touch/signed", None),     # touched, nothing read: no reissue
+    ("sleep", 1.1, None),  # past reissue_time=0: a read re-issues
+    ("get", "/touch/signed", None),  # touched, nothing read: no reissue
     ("get", "/touch/redis", None),
     ("get", "/touch/beaker", None),
-    ("get", "/plain", None),            # nothing touched
-    ("get", "/s/signed", None),         # read: reissued by the app itself
+    ("get", "/plain", None),  # nothing touched
+    ("get", "/s/signed", None),  # read: reissued by the app itself
     ("get", "/s/https", None),
-    ("get", "/drop", None),             # invalidated: cookie deleted
+    ("get", "/drop", None),  # invalidated: cookie deleted
     ("post", "/s/redis", {"value": "again"}),
 ]
 
@@ -130,8 +135,10 @@ def test_hostile_values_are_escaped_and_contained(make):
     app.get("/hostile")
     html = panel_html(app)
     assert "<script>alert" not in html
-    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html \
+    assert (
+        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
         or "&lt;script&gt;alert(\\&#39;x\\&#39;)&lt;/script&gt;" in html
+    )
     assert "repr failed: RuntimeError: no repr for you" in text_of(html)
     assert "100002 characters in all" in text_of(html)
     assert len(html) < 50_000
@@ -140,6 +147,7 @@ def test_hostile_values_are_escaped_and_contained(make):
 def test_failing_factory_is_shown_and_the_response_unchanged(redis_db, tmp_path, caplog):
     def broken(request):
         raise ConnectionError("backend unreachable")
+
     broken.cookie_name = "broken"
 
     def setup(config):
@@ -243,8 +251,9 @@ class TestCaptureHelpers:
         assert capture.safe_repr("a") == "'a'"
 
     def test_compare_marks(self):
-        marks = dict(capture.compare({"a": "1", "b": "2", "c": "3"},
-                                     {"a": "1", "b": "9", "d": "4"}))
+        marks = dict(
+            capture.compare({"a": "1", "b": "2", "c": "3"}, {"a": "1", "b": "9", "d": "4"})
+        )
         assert marks == {"a": "", "b": "changed", "c": "removed", "d": "added"}
 
     def test_compare_without_egress_is_unchanged(self):
@@ -255,7 +264,7 @@ def test_introspection_panel_lists_the_namespaces(make):
     app = make("inactive")
     app.get("/plain")
     page = toolbar_page(app)
-    text = text_of(page[page.index('id="pDebugPanel-introspection-content"'):])
+    text = text_of(page[page.index('id="pDebugPanel-introspection-content"') :])
     assert "Session_multi namespaces" in text  # the panel capitalizes categories
     for namespace in ("signed", "redis", "beaker", "https"):
         assert f"session_multi namespace {namespace}" in text

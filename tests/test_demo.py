@@ -1,4 +1,5 @@
 """The demo through WebTest: every page, every namespace."""
+
 import os
 import socket
 import subprocess
@@ -34,8 +35,11 @@ def test_first_visit_sets_both_counting_cookies(app):
 
 def test_every_namespace_is_shown_with_its_cookie(app):
     text = app.get("/").text
-    for namespace, cookie in (("prefs", "demo_prefs"), ("account", "demo_account"),
-                              ("secure", "demo_secure")):
+    for namespace, cookie in (
+        ("prefs", "demo_prefs"),
+        ("account", "demo_account"),
+        ("secure", "demo_secure"),
+    ):
         assert f'id="ns-{namespace}"' in text
         assert f"<code>{cookie}</code>" in text
     assert "<code>None</code> (not available over this scheme)" in text
@@ -93,7 +97,9 @@ def test_secure_namespace_is_none_over_http_and_a_session_over_https(app):
     form = response.forms[0]
     form["note"] = "over tls"
     response = form.submit(extra_environ=HTTPS)
-    secure_cookie = [h for h in response.headers.getall("Set-Cookie") if h.startswith("demo_secure=")]
+    secure_cookie = [
+        h for h in response.headers.getall("Set-Cookie") if h.startswith("demo_secure=")
+    ]
     assert len(secure_cookie) == 1 and "secure" in secure_cookie[0].lower()
     assert "over tls" in app.get("/secure", extra_environ=HTTPS).text
     # replayed over http, the namespace stays None and nothing is sent
@@ -124,8 +130,7 @@ def test_posts_need_the_csrf_token(app):
 
 def test_embedded_redis_when_no_url(tmp_path, monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
-    app = webtest.TestApp(make_demo(None, toolbar=False,
-                                    **{"redis.embedded_dir": str(tmp_path)}))
+    app = webtest.TestApp(make_demo(None, toolbar=False, **{"redis.embedded_dir": str(tmp_path)}))
     form = app.get("/account").forms["login-form"]
     form["username"] = "dave"
     form.submit()
@@ -140,26 +145,32 @@ def test_demo_with_the_toolbar_and_panel(redis_db):
     assert "SessionMulti" in toolbar_page(app)
 
 
-@pytest.mark.parametrize("command", [
-    [sys.executable, "-m", "demo_app"],
-    [os.path.join(os.path.dirname(sys.executable), "pserve"), INI],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "demo_app"],
+        [os.path.join(os.path.dirname(sys.executable), "pserve"), INI],
+    ],
+)
 def test_demo_serves_on_6543(command, redis_db):
     port = 6543
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             pytest.skip("something already listens on 127.0.0.1:6543")
     env = dict(os.environ, REDIS_URL=redis_db)
-    process = subprocess.Popen(command, cwd=str(ROOT), env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for_port(port, process)
         import urllib.request
+
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
             assert b"pyramid_session_multi demo" in response.read()
         # as a local TLS-terminating proxy would send it, from 127.0.0.1
-        proxied = urllib.request.Request(f"http://127.0.0.1:{port}/secure",
-                                         headers={"X-Forwarded-Proto": "https"})
+        proxied = urllib.request.Request(
+            f"http://127.0.0.1:{port}/secure", headers={"X-Forwarded-Proto": "https"}
+        )
         with urllib.request.urlopen(proxied) as response:
             assert b"Over https" in response.read()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/secure") as response:
@@ -167,7 +178,6 @@ def test_demo_serves_on_6543(command, redis_db):
     finally:
         process.terminate()
         process.wait(10)
-
 
 
 def redis_servers():
@@ -191,11 +201,17 @@ def test_embedded_redis_starts_and_stops_with_the_demo():
             pytest.skip("something already listens on 127.0.0.1:6543")
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     before = redis_servers()
-    process = subprocess.Popen([sys.executable, "-m", "demo_app"], cwd=str(ROOT), env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "demo_app"],
+        cwd=str(ROOT),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, process)
         import urllib.request
+
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
             assert b'id="account-visits">1<' in response.read()
         servers = redis_servers() - before

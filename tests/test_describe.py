@@ -1,4 +1,5 @@
 """Describing namespaces for people (psessions and the panel share it)."""
+
 from pyramid import testing
 from pyramid_session_redis import RedisSessionFactory
 
@@ -16,11 +17,14 @@ def test_rows_in_registration_order_with_discovered_attributes():
     config = testing.setUp()
     try:
         config.include("pyramid_session_multi")
-        config.register_session_factory("b", signed_factory("b_cookie", secure=True, max_age=5),
-                                        discriminator=dotted.only_https)
         config.register_session_factory(
-            "a", RedisSessionFactory(secret="s", cookie_name="a_cookie", cookie_path="/a"),
-            validator=dotted.always_valid)
+            "b", signed_factory("b_cookie", secure=True, max_age=5), discriminator=dotted.only_https
+        )
+        config.register_session_factory(
+            "a",
+            RedisSessionFactory(secret="s", cookie_name="a_cookie", cookie_path="/a"),
+            validator=dotted.always_valid,
+        )
         config.register_session_factory("c", custom, cookie_name="c_cookie")
         rows = describe_namespaces(config.registry.getUtility(ISessionMultiManagerConfig))
     finally:

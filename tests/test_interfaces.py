@@ -1,11 +1,14 @@
 """The implementations provide the interfaces they claim."""
+
 from pyramid.interfaces import ICSRFStoragePolicy
 from zope.interface.verify import verifyObject
 
-from pyramid_session_multi import ISessionMultiManagerConfig
-from pyramid_session_multi import ISessionMultiObserver
-from pyramid_session_multi import NamespaceCSRFStoragePolicy
-from pyramid_session_multi import SessionMultiManagerConfig
+from pyramid_session_multi import (
+    ISessionMultiManagerConfig,
+    ISessionMultiObserver,
+    NamespaceCSRFStoragePolicy,
+    SessionMultiManagerConfig,
+)
 from pyramid_session_multi.debugtoolbar.panel import NamespaceRecorder
 
 
@@ -15,7 +18,9 @@ def test_manager_config():
 
 def test_panel_recorder_is_an_observer():
     seen = []
-    recorder = NamespaceRecorder(lambda namespace, session: seen.append((namespace, session)))
+    recorder = NamespaceRecorder(
+        lambda namespace, session: seen.append((namespace, session)), lambda *refused: None
+    )
     assert verifyObject(ISessionMultiObserver, recorder)
     recorder.namespace_loaded("ns", None)
     assert seen == [("ns", None)]

@@ -1,14 +1,17 @@
 """request.session_multi through the real router: laziness, caching, errors."""
+
 import gc
 import weakref
 
 import pytest
 from pyramid import testing
 
-from pyramid_session_multi import SessionMultiManager
-from pyramid_session_multi import UnregisteredSession
-from pyramid_session_multi import new_session_multi
-from pyramid_session_multi import register_session_factory
+from pyramid_session_multi import (
+    SessionMultiManager,
+    UnregisteredSession,
+    new_session_multi,
+    register_session_factory,
+)
 from tests.support.apps import build_app, set_cookie_names, signed_factory
 
 
@@ -117,8 +120,10 @@ def test_unknown_namespace_raises_unregistered_session_naming_it():
             request.session_multi["nope"]
         assert isinstance(info.value, KeyError)
         assert "nope" in str(info.value)
-        return {"default": request.session_multi.get("nope", "dflt"),
-                "none": request.session_multi.get("nope")}
+        return {
+            "default": request.session_multi.get("nope", "dflt"),
+            "none": request.session_multi.get("nope"),
+        }
 
     def setup(config):
         two_namespaces(config)
@@ -131,14 +136,16 @@ def test_unknown_namespace_raises_unregistered_session_naming_it():
 def test_mapping_reports_loaded_namespaces_only():
     def view(request):
         manager = request.session_multi
-        before = ("a" in manager, len(manager), list(manager), manager.keys())
+        before = ("a" in manager, len(manager), list(manager), list(manager.keys()))
         manager["a"]
-        after = ("a" in manager, "b" in manager, len(manager), list(manager),
-                 manager.keys())
-        return {"before": before, "after": after,
-                "namespaces": manager.namespaces,
-                "values": [v is not None for v in manager.values()],
-                "items": [k for k, v in manager.items()]}
+        after = ("a" in manager, "b" in manager, len(manager), list(manager), list(manager.keys()))
+        return {
+            "before": before,
+            "after": after,
+            "namespaces": manager.namespaces,
+            "values": [v is not None for v in manager.values()],
+            "items": [k for k, v in manager.items()],
+        }
 
     def setup(config):
         two_namespaces(config)
@@ -153,22 +160,25 @@ def test_mapping_reports_loaded_namespaces_only():
     assert result["items"] == ["a"]
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda m: m.__setitem__("a", {}),
-    lambda m: m.__delitem__("a"),
-    lambda m: m.pop("a"),
-    lambda m: m.popitem(),
-    lambda m: m.clear(),
-    lambda m: m.update({"a": {}}),
-    lambda m: m.setdefault("a", {}),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda m: m.__setitem__("a", {}),
+        lambda m: m.__delitem__("a"),
+        lambda m: m.pop("a"),
+        lambda m: m.popitem(),
+        lambda m: m.clear(),
+        lambda m: m.update({"a": {}}),
+        lambda m: m.setdefault("a", {}),
+    ],
+)
 def test_every_mutation_raises_value_error_and_changes_nothing(mutate):
     def view(request):
         manager = request.session_multi
         session = manager["a"]
         with pytest.raises(ValueError, match="read-only"):
             mutate(manager)
-        return {"keys": manager.keys(), "same": manager["a"] is session}
+        return {"keys": list(manager.keys()), "same": manager["a"] is session}
 
     def setup(config):
         two_namespaces(config)
@@ -194,21 +204,44 @@ def test_invalidate_clears_every_namespace_and_skips_discriminated():
     assert app.get("/s/off").json["session"] is None
 
 
-def test_invalidate_tries_all_namespaces_then_raises_the_first_error():
+def test_invalidate_with_a_failing_namespace_logs_out_of_the_others(caplog):
     def broken(request):
         raise RuntimeError("backend down")
+
     broken.cookie_name = "cookie_broken"
+
+    def invalidate(request):
+        failures = request.session_multi.invalidate()
+        return {"failed": sorted(failures)}
+
+    def invalidate_strict(request):
+        request.session_multi.invalidate(raise_errors=True)
+        return {}
 
     def setup(config):
         config.register_session_factory("a", signed_factory("cookie_a"))
         config.register_session_factory("broken", broken)
         config.register_session_factory("b", signed_factory("cookie_b"))
+        config.add_route("logout", "/logout")
+        config.add_view(invalidate, route_name="logout", renderer="json")
+        config.add_route("strict", "/strict")
+        config.add_view(invalidate_strict, route_name="strict", renderer="json")
 
     app = build_app(setup)
     app.post("/s/a", {"value": "1"})
     app.post("/s/b", {"value": "2"})
+    app.set_cookie("cookie_broken", "whatever")
+    # no exception view in this app: the logout still forms a response
+    response = app.get("/logout")
+    assert response.json == {"failed": ["broken"]}
+    assert set_cookie_names(response) == ["cookie_a", "cookie_b", "cookie_broken"]
+    assert all("Max-Age=0" in v for k, v in response.headerlist if k == "Set-Cookie")
+    assert "cookie_a" not in app.cookies and "cookie_b" not in app.cookies
+    assert app.get("/s/a").json["value"] is None
+    assert "namespace 'broken' could not be invalidated" in caplog.text
+    app.set_cookie("cookie_broken", "whatever")
     with pytest.raises(RuntimeError, match="backend down") as info:
-        app.get("/invalidate")
+        app.get("/strict")
     assert any("'broken'" in note for note in info.value.__notes__)
 
 
@@ -226,6 +259,7 @@ def test_introspection_matches_on_manager_and_utility():
     request.registry = registry
     manager = new_session_multi(request)
     from pyramid_session_multi import ISessionMultiManagerConfig
+
     utility = registry.getUtility(ISessionMultiManagerConfig)
     for subject in (manager, utility):
         assert subject.namespaces == ["a", "b"]
@@ -251,7 +285,7 @@ def test_new_session_multi_works_with_dummy_request():
         assert isinstance(manager, SessionMultiManager)
         manager["a"]["k"] = "v"
         assert manager["a"]["k"] == "v"
-        assert manager.keys() == ["a"]
+        assert list(manager.keys()) == ["a"]
     finally:
         testing.tearDown()
 
@@ -284,6 +318,7 @@ def _request_is_collected_after(app, path, **kwargs):
         refs.append(weakref.ref(event.request))
 
     from pyramid.events import NewRequest
+
     app.app.registry.registerHandler(capture, (NewRequest,))
     gc.collect()
     gc.disable()
@@ -294,11 +329,14 @@ def _request_is_collected_after(app, path, **kwargs):
         gc.enable()
 
 
-@pytest.mark.parametrize("path,params", [
-    ("/s/a", None),                 # read only: the session keeps its request
-    ("/s/a", {"value": "written"}),  # written: a response callback is involved
-    ("/loaded", None),
-])
+@pytest.mark.parametrize(
+    "path,params",
+    [
+        ("/s/a", None),  # read only: the session keeps its request
+        ("/s/a", {"value": "written"}),  # written: a response callback is involved
+        ("/loaded", None),
+    ],
+)
 def test_no_reference_cycle_keeps_the_request_alive(path, params):
     app = build_app(two_namespaces)
     if params:

@@ -1,12 +1,15 @@
 """psessions CONFIG_URI: the table, the JSON, and the errors."""
+
 import io
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from pyramid_session_multi.scripts.psessions import main
+from tests.support.http_client import ROOT
 
 
 def write_ini(tmp_path, factory):
@@ -26,8 +29,20 @@ def test_table(tmp_path):
     assert status == 0, err
     lines = out.splitlines()
     assert lines[0].split() == [
-        "Namespace", "Cookie", "Name", "Factory", "Discriminator", "Validator",
-        "Secure", "Httponly", "Samesite", "Max", "Age", "Path", "Domain"]
+        "Namespace",
+        "Cookie",
+        "Name",
+        "Factory",
+        "Discriminator",
+        "Validator",
+        "Secure",
+        "Httponly",
+        "Samesite",
+        "Max",
+        "Age",
+        "Path",
+        "Domain",
+    ]
     prefs = next(line for line in lines if line.startswith("prefs"))
     assert prefs.split()[:2] == ["prefs", "prefs"]
     assert "pyramid.session.BaseCookieSessionFactory.<locals>.CookieSession" in prefs
@@ -52,30 +67,39 @@ def test_json(tmp_path):
 
 
 def test_nothing_registered(tmp_path):
-    status, out, err = run([write_ini(tmp_path, "included_only")])
+    status, out, _err = run([write_ini(tmp_path, "included_only")])
     assert status == 0
     assert "No session_multi namespaces" in out
 
 
 def test_not_included(tmp_path):
-    status, out, err = run([write_ini(tmp_path, "not_included")])
+    status, _out, err = run([write_ini(tmp_path, "not_included")])
     assert status == 1
     assert 'config.include("pyramid_session_multi")' in err
 
 
-@pytest.mark.parametrize("content", [None, "[app:main]\nuse = call:tests.nowhere:main\n", "not an ini"])
+@pytest.mark.parametrize(
+    "content", [None, "[app:main]\nuse = call:tests.nowhere:main\n", "not an ini"]
+)
 def test_bad_ini(tmp_path, content):
     ini = tmp_path / "bad.ini"
     if content is not None:
         ini.write_text(content)
-    status, out, err = run([str(ini)])
+    status, _out, err = run([str(ini)])
     assert status == 2
     assert err.startswith(f"psessions: cannot load '{ini}'")
 
 
 def test_console_script_is_installed(tmp_path):
     script = sys.executable.rsplit("/", 1)[0] + "/psessions"
-    result = subprocess.run([script, write_ini(tmp_path, "with_namespaces"), "--format", "json"],
-                            capture_output=True, text=True, cwd=str(tmp_path))
+    # the ini names apps in tests.support: the script must be able to import them
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [script, write_ini(tmp_path, "with_namespaces"), "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert {row["namespace"] for row in json.loads(result.stdout)} == {"prefs", "account"}

@@ -1,4 +1,5 @@
 """The README's quickstart runs as written (with the test Redis)."""
+
 from pathlib import Path
 
 import webtest
@@ -10,8 +11,8 @@ README = Path(__file__).resolve().parent.parent / "README.rst"
 
 def quickstart_code():
     text = README.read_text()
-    section = text[text.index("Quickstart\n"):]
-    block = section[section.index(".. code-block:: python"):].split("\n\n", 1)[1]
+    section = text[text.index("Quickstart\n") :]
+    block = section[section.index(".. code-block:: python") :].split("\n\n", 1)[1]
     lines = []
     for line in block.splitlines():
         if line and not line.startswith("   "):

@@ -3,6 +3,7 @@
 Never a 5xx; the namespace with the bad cookie starts fresh; the other
 namespaces keep their data.
 """
+
 import base64
 import os
 
@@ -15,8 +16,7 @@ from webob.cookies import SignedSerializer
 from tests.support.backend_app import NAMESPACES, make_wsgi
 
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "60"))
-COOKIE_SAFE = st.characters(min_codepoint=0x21, max_codepoint=0x7E,
-                            blacklist_characters=';,"\\')
+COOKIE_SAFE = st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters=';,"\\')
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +41,16 @@ def garbage_for(valid):
     return st.one_of(
         st.binary(max_size=300).map(lambda b: base64.urlsafe_b64encode(b).decode()),
         st.text(COOKIE_SAFE, max_size=300),
-        st.integers(1, len(valid) - 1).map(lambda n: valid[:n]),          # truncated
-        st.integers(2, 6).map(lambda k: valid * k),                       # oversized
+        st.integers(1, len(valid) - 1).map(lambda n: valid[:n]),  # truncated
+        st.integers(2, 6).map(lambda k: valid * k),  # oversized
         st.just("A" * 8000),
-        st.integers(0, len(valid) - 1).map(                               # bad signature
-            lambda i: valid[:i] + ("A" if valid[i] != "A" else "B") + valid[i + 1:]),
+        st.integers(0, len(valid) - 1).map(  # bad signature
+            lambda i: valid[:i] + ("A" if valid[i] != "A" else "B") + valid[i + 1 :]
+        ),
         st.text(COOKIE_SAFE, max_size=50).map(lambda t: valid[:20] + "!@#$%" + t),  # bad base64
         st.sampled_from([[], [1, 2], "x", {"a": 1}, [None, None, None], ["x", "y", {}]]).map(
-            lambda payload: signer.dumps(payload).decode()),              # wrong shape, wrong key
+            lambda payload: signer.dumps(payload).decode()
+        ),  # wrong shape, wrong key
     )
 
 
@@ -63,8 +65,12 @@ def values_with(wsgi, cookies):
 def test_a_garbage_cookie_starts_only_its_namespace_fresh(seeded, namespace):
     wsgi, valid = seeded
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(data=st.data())
     def check(data):
         bad = data.draw(garbage_for(valid[namespace]))
@@ -94,5 +100,3 @@ def test_valid_cookies_still_read_back(seeded):
     status, values = values_with(wsgi, valid)
     assert status == 200
     assert values == {ns: f"kept-{ns}" for ns in NAMESPACES}
-
-

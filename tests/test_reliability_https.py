@@ -1,4 +1,5 @@
 """An https-only namespace never exists, and never sends a cookie, over http."""
+
 import webtest
 
 from tests.support.apps import build_app, set_cookie_names, signed_factory
@@ -23,8 +24,10 @@ def make():
 
     def setup(config):
         config.register_session_factory(
-            "secure", factory, discriminator=lambda request: request.scheme == "https")
+            "secure", factory, discriminator=lambda request: request.scheme == "https"
+        )
         config.register_session_factory("plain", signed_factory("plain"))
+
     return build_app(setup), factory
 
 

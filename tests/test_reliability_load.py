@@ -1,16 +1,16 @@
 """Load and memory: waitress with 8 threads, 16 clients; 20,000 requests."""
+
 import gc
 import os
 import threading
 import time
 
+import pyramid_beaker
 import webtest
 
 from pyramid_session_multi import SessionMultiManager
-import pyramid_beaker
-
-from tests.support.backend_app import multi_view, register_signed_nacl_redis
 from tests.support.apps import build_wsgi, signed_factory
+from tests.support.backend_app import multi_view, register_signed_nacl_redis
 from tests.support.http_client import CookieClient, start_worker, stop
 from tests.support.redis_server import free_port
 
@@ -23,8 +23,16 @@ TIME_LIMIT = 120  # seconds: the loops stop by themselves
 
 def test_concurrent_clients_never_see_each_other(redis_db, tmp_path):
     port = free_port()
-    worker = start_worker("tests.support.backend_app", port, "--redis-url", redis_db,
-                          "--data-dir", str(tmp_path), "--threads", "8")
+    worker = start_worker(
+        "tests.support.backend_app",
+        port,
+        "--redis-url",
+        redis_db,
+        "--data-dir",
+        str(tmp_path),
+        "--threads",
+        "8",
+    )
     errors, crosstalk, done = [], [], []
     deadline = time.monotonic() + TIME_LIMIT
 
@@ -41,7 +49,7 @@ def test_concurrent_clients_never_see_each_other(redis_db, tmp_path):
                     errors.append((index, status))
                     continue
                 status, values, _ = http.get(f"/multi?ns={LOAD_NAMESPACES}")
-            except Exception as exc:  # noqa: BLE001 - counted, then asserted
+            except Exception as exc:
                 errors.append((index, repr(exc)))
                 continue
             if status != 200:
@@ -60,9 +68,11 @@ def test_concurrent_clients_never_see_each_other(redis_db, tmp_path):
     finally:
         stop(worker)
     elapsed = time.monotonic() - started
-    print(f"\n{CLIENTS} clients x {REQUESTS} requests in {elapsed:.1f}s "
-          f"({CLIENTS * REQUESTS / elapsed:.0f} requests/s): "
-          f"{len(errors)} errors, {len(crosstalk)} cross-talk")
+    print(
+        f"\n{CLIENTS} clients x {REQUESTS} requests in {elapsed:.1f}s "
+        f"({CLIENTS * REQUESTS / elapsed:.0f} requests/s): "
+        f"{len(errors)} errors, {len(crosstalk)} cross-talk"
+    )
     assert errors == []
     assert crosstalk == []
     assert sorted(done) == list(range(CLIENTS))
@@ -78,15 +88,20 @@ def resident_kib():
 
 def memory_app(redis_url):
     """Five namespaces: the fast real stores, so 20,000 requests fit in CI."""
+
     def setup(config):
         register_signed_nacl_redis(config, redis_url)
         config.register_session_factory(
-            "beaker", pyramid_beaker.BeakerSessionFactoryConfig(type="memory", key="beaker"))
+            "beaker", pyramid_beaker.BeakerSessionFactoryConfig(type="memory", key="beaker")
+        )
         config.register_session_factory(
-            "tls", signed_factory("tls", secure=True),
-            discriminator=lambda request: request.scheme == "https")
+            "tls",
+            signed_factory("tls", secure=True),
+            discriminator=lambda request: request.scheme == "https",
+        )
         config.add_route("multi", "/multi")
         config.add_view(multi_view, route_name="multi", renderer="json")
+
     return webtest.TestApp(build_wsgi(setup))
 
 
@@ -108,8 +123,10 @@ def test_memory_is_flat_and_nothing_waits_for_the_cycle_collector(redis_db):
     batch(MEMORY_REQUESTS)
     gc.collect()
     growth_kib = resident_kib() - before
-    print(f"\n{MEMORY_REQUESTS} requests in {time.monotonic() - started:.1f}s: "
-          f"resident memory grew {growth_kib} KiB")
+    print(
+        f"\n{MEMORY_REQUESTS} requests in {time.monotonic() - started:.1f}s: "
+        f"resident memory grew {growth_kib} KiB"
+    )
     assert growth_kib <= 5 * 1024
 
     def managers():

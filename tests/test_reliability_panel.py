@@ -1,4 +1,5 @@
 """Hostile session values through the panel: safe HTML, identical cookies."""
+
 from tests.support.toolbar import cookie_shape, namespaces, panel_html, text_of, toolbar_app
 
 
@@ -6,8 +7,12 @@ def test_hostile_values_render_safely_and_cookies_match_the_toolbar_off_run(redi
     shapes = {}
     for mode in ("off", "inactive", "active"):
         app = toolbar_app(namespaces(redis_db, tmp_path / mode), mode)
-        steps = [app.get("/hostile"), app.get("/s/redis"), app.post("/s/signed", {"value": "<b>x</b>"}),
-                 app.get("/drop")]
+        steps = [
+            app.get("/hostile"),
+            app.get("/s/redis"),
+            app.post("/s/signed", {"value": "<b>x</b>"}),
+            app.get("/drop"),
+        ]
         shapes[mode] = [(r.status, r.body, cookie_shape(r)) for r in steps]
         if mode != "off":
             app.get("/hostile")

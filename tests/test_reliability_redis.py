@@ -1,4 +1,5 @@
 """Redis stops under a running app, then comes back on the same port and data."""
+
 import logging
 
 import pytest
@@ -22,7 +23,7 @@ def server(tmp_path):
 
 def test_outage_is_contained_and_nothing_is_lost(server, tmp_path, caplog):
     app = webtest.TestApp(make_wsgi(server.url, tmp_path))
-    for namespace in ("redis",) + OTHERS:
+    for namespace in ("redis", *OTHERS):
         app.post(f"/s/{namespace}", {"value": f"before-{namespace}"})
     cookies_before = dict(app.cookies)
 

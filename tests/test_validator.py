@@ -1,4 +1,5 @@
 """Validation on load: a session that no longer validates is dropped."""
+
 import pytest
 from pyramid_session_redis import RedisSessionFactory
 
@@ -30,6 +31,7 @@ def make_app(factory, calls):
         config.register_session_factory("account", factory, validator=validator)
         config.add_route("account", "/account")
         config.add_view(versioned_view, route_name="account", renderer="json")
+
     return build_app(setup)
 
 
@@ -38,8 +40,9 @@ def factory(request):
     if request.param == "signed":
         return signed_factory("account_cookie")
     redis_url = request.getfixturevalue("redis_db")
-    return RedisSessionFactory(secret="s", cookie_name="account_cookie",
-                               redis_url=redis_url, timeout=60)
+    return RedisSessionFactory(
+        secret="s", cookie_name="account_cookie", redis_url=redis_url, timeout=60
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
 """The SessionMulti panel: ``debugtoolbar.includes = pyramid_session_multi.debugtoolbar``."""
+
 from typing import Any
 
 from .panel import SessionMultiDebugPanel

@@ -9,24 +9,26 @@ Nothing here changes what the application sends:
 - egress is read from the live sessions' raw storage, never through the
   accessors that mark a session accessed (and would re-issue its cookie).
 """
+
 import io
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from pyramid.interfaces import IRequestExtensions
-from pyramid.request import Request
-from pyramid.request import apply_request_extensions
+from pyramid.request import Request, apply_request_extensions
 
 from ..config import NamespaceConfig
-from ..manager import call_for_namespace
+from ..libraries import beaker_loaded_data, is_beaker_factory, raw_data
+from ..manager import COOKIE_SIZE_LIMIT, call_for_namespace
 
-#: Browsers keep at most this many bytes of one cookie (name and value).
-COOKIE_SIZE_LIMIT = 4096
+__all__ = ["COOKIE_SIZE_LIMIT", "NotReadable", "raw_items", "read_detached", "safe_repr"]
+
+
+class NotReadable(Exception):
+    """An untouched namespace the panel will not read (it says why)."""
+
 
 #: A value's repr is cut past this many characters.
 REPR_LIMIT = 2000
-
-#: Keys Beaker keeps beside the user's data.
-_BOOKKEEPING = frozenset({"_accessed_time", "_creation_time"})
 
 
 def safe_repr(value: Any) -> str:
@@ -59,30 +61,27 @@ def detached_request(request: Request) -> Request:
     return copy
 
 
-def raw_items(session: Any) -> Optional[Dict[str, str]]:
-    """The session's data without touching its accessors, or ``None``.
+def raw_items(session: Any) -> dict[str, str] | None:
+    """The session's data, as reprs, without touching its accessors, or ``None``.
 
     ``None`` means the data cannot be read without side effects: a lazy
     session the application never loaded, or an invalidated server-side one.
     """
-    if isinstance(session, dict):  # pyramid's cookie sessions, NaCl
-        items = list(dict.items(session))
-    elif hasattr(type(session), "_session_state"):  # pyramid_session_redis
-        state = session.__dict__.get("_session_state")
-        # no state: invalidated, and asking for one would create a new session
-        items = [] if state is None else list(state.managed_dict.items())
-    elif "_sess" in getattr(session, "__dict__", {}):  # pyramid_beaker
-        loaded = session.__dict__["_sess"]
-        if loaded is None:
-            return None
-        items = list(dict.items(loaded))
-    else:
+    data = raw_data(session)
+    if data is None:
         return None
-    return {safe_repr(key): safe_repr(value) for key, value in items
-            if key not in _BOOKKEEPING}
+    return {safe_repr(key): safe_repr(value) for key, value in data.items()}
 
 
-def read_detached(request: Request, config: NamespaceConfig) -> Tuple[Any, Optional[Dict[str, str]]]:
+def beaker_ingress(session: Any) -> dict[str, str] | None:
+    """What a pyramid_beaker session held when the application loaded it."""
+    data = beaker_loaded_data(session)
+    if data is None:
+        return None
+    return {safe_repr(key): safe_repr(value) for key, value in data.items()}
+
+
+def read_detached(request: Request, config: NamespaceConfig) -> tuple[Any, dict[str, str] | None]:
     """Call ``config``'s discriminator and factory on a detached request.
 
     Returns ``(discriminator result, data)``; data is ``None`` when the
@@ -91,10 +90,18 @@ def read_detached(request: Request, config: NamespaceConfig) -> Tuple[Any, Optio
     copy = detached_request(request)
     allowed: Any = True
     if config.discriminator is not None:
-        allowed = call_for_namespace("discriminator", config.namespace,
-                                     config.discriminator, copy)
+        allowed = call_for_namespace("discriminator", config.namespace, config.discriminator, copy)
         if not allowed:
             return allowed, None
+    if is_beaker_factory(config.factory):
+        if config.cookie_name not in request.cookies:
+            return allowed, {}  # Beaker would only mint a new id
+        # Loading it would create lock files, directories or the SQL table
+        # for whatever id the client sent: the panel leaves the store alone.
+        raise NotReadable(
+            "not read: the application did not load this pyramid_beaker namespace, "
+            "and reading it here would touch its store"
+        )
     session = call_for_namespace("session factory", config.namespace, config.factory, copy)
     data = raw_items(session)
     if data is None and hasattr(session, "items"):
@@ -103,7 +110,7 @@ def read_detached(request: Request, config: NamespaceConfig) -> Tuple[Any, Optio
     return allowed, data
 
 
-def compare(ingress: Optional[Dict[str, str]], egress: Optional[Dict[str, str]]) -> List[Tuple[str, str]]:
+def compare(ingress: dict[str, str] | None, egress: dict[str, str] | None) -> list[tuple[str, str]]:
     """Each key with ``added``, ``changed``, ``removed`` or ``""``."""
     before, after = ingress or {}, egress if egress is not None else (ingress or {})
     marks = []
@@ -120,7 +127,7 @@ def compare(ingress: Optional[Dict[str, str]], egress: Optional[Dict[str, str]])
     return marks
 
 
-def cookie_outcome(response: Any, cookie_name: str) -> Tuple[str, Optional[int]]:
+def cookie_outcome(response: Any, cookie_name: str) -> tuple[str, int | None]:
     """``("set" | "deleted" | "none", size in bytes)`` for ``cookie_name``."""
     outcome, size = "none", None
     for header in response.headers.getall("Set-Cookie"):
@@ -129,8 +136,11 @@ def cookie_outcome(response: Any, cookie_name: str) -> Tuple[str, Optional[int]]
             continue
         value = rest.split(";", 1)[0]
         attributes = rest.lower()
-        expired = "max-age=0" in attributes or "expires=thu, 01-jan-1970" in attributes \
+        expired = (
+            "max-age=0" in attributes
+            or "expires=thu, 01-jan-1970" in attributes
             or "expires=thu, 01 jan 1970" in attributes
+        )
         outcome = "deleted" if expired or not value else "set"
         size = len(name) + 1 + len(value)
     return outcome, size

@@ -1,5 +1,7 @@
 """The SessionMulti panel of pyramid_debugtoolbar."""
-from typing import Any, Callable, Dict, List, Optional
+
+from collections.abc import Callable
+from typing import Any
 
 from pyramid.request import Request
 from zope.interface import implementer
@@ -8,6 +10,7 @@ from ..config import get_manager_config
 from ..cookies import COOKIE_ATTRIBUTES
 from ..describe import describe_namespaces
 from ..interfaces import ISessionMultiObserver
+from ..libraries import is_beaker_session
 from . import capture
 
 try:
@@ -20,11 +23,19 @@ except ImportError:  # pragma: no cover - the toolbar is an optional extra
 class NamespaceRecorder:
     """Told by the manager about each namespace the application loads."""
 
-    def __init__(self, on_load: Callable[[str, Any], None]) -> None:
+    def __init__(
+        self,
+        on_load: Callable[[str, Any], None],
+        on_refused: Callable[[str, int, int], None],
+    ) -> None:
         self.on_load = on_load
+        self.on_refused = on_refused
 
     def namespace_loaded(self, namespace: str, session: Any) -> None:
         self.on_load(namespace, session)
+
+    def cookie_refused(self, namespace: str, size: int, limit: int) -> None:
+        self.on_refused(namespace, size, limit)
 
 
 class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
@@ -43,10 +54,10 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
     has_content = True
 
     def __init__(self, request: Request) -> None:
-        self._request: Optional[Request] = request
-        self._sessions: Dict[str, Any] = {}
-        self._reports: Dict[str, Dict[str, Any]] = {}
-        self.data: Dict[str, Any] = {
+        self._request: Request | None = request
+        self._sessions: dict[str, Any] = {}
+        self._reports: dict[str, dict[str, Any]] = {}
+        self.data: dict[str, Any] = {
             "included": False,
             "is_active": False,
             "namespaces": self._reports,
@@ -59,7 +70,9 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         self._config = config
         self.data["included"] = True
         if config.namespaces:
-            request.session_multi.add_observer(NamespaceRecorder(self._namespace_loaded))
+            request.session_multi.add_observer(
+                NamespaceRecorder(self._namespace_loaded, self._cookie_refused)
+            )
 
     @property
     def nav_subtitle(self) -> str:
@@ -68,8 +81,8 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         touched = sum(1 for r in self._reports.values() if r["accessed"])
         return f"{touched}/{len(self._config.namespaces)}"
 
-    def _report(self, namespace: str, accessed: bool) -> Dict[str, Any]:
-        report: Dict[str, Any] = {
+    def _report(self, namespace: str, accessed: bool) -> dict[str, Any]:
+        report: dict[str, Any] = {
             "namespace": namespace,
             "cookie_name": self._config.get_namespace_cookiename(namespace),
             "accessed": accessed,
@@ -82,15 +95,20 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
             "cookie": "none",
             "cookie_size": None,
             "error": None,
+            "note": None,
+            "beaker_pending": False,
         }
         self._reports[namespace] = report
         return report
 
-    def _read_ingress(self, report: Dict[str, Any]) -> None:
+    def _read_ingress(self, report: dict[str, Any]) -> None:
         namespace_config = self._config.get(report["namespace"])
         assert namespace_config is not None and self._request is not None
         try:
             allowed, report["ingress"] = capture.read_detached(self._request, namespace_config)
+        except capture.NotReadable as exc:
+            report["note"] = str(exc)
+            return
         except Exception as exc:
             report["error"] = capture.describe_error(exc)
             return
@@ -114,7 +132,21 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
             report["error"] = capture.describe_error(exc)
             return
         if report["ingress"] is None:
-            self._read_ingress(report)
+            if is_beaker_session(session):
+                # read what it loaded, if the application loads it, at egress
+                report["beaker_pending"] = True
+            else:
+                self._read_ingress(report)
+
+    def _cookie_refused(self, namespace: str, size: int, limit: int) -> None:
+        report = self._reports.get(namespace)
+        if report is not None:
+            report["cookie"] = "refused"
+            report["cookie_size"] = size
+            report["error"] = (
+                f"the cookie would be {size} bytes, over the {limit}-byte limit: "
+                "the response failed"
+            )
 
     def process_response(self, response: Any) -> None:
         request = self._request
@@ -127,7 +159,8 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
                     report = self._report(namespace, accessed=False)
                     self._read_ingress(report)
                     report["mounted"] = report["error"] is None and (
-                        report["ingress"] is not None or not report["has_discriminator"])
+                        report["ingress"] is not None or not report["has_discriminator"]
+                    )
         # Session cookies are set by response callbacks, after the toolbar's
         # tween: look at the response once they have run (this one is last).
         request.add_response_callback(self._capture_egress)
@@ -135,23 +168,31 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
     def _capture_egress(self, request: Request, response: Any) -> None:
         for namespace, report in self._reports.items():
             try:
+                if report["beaker_pending"]:
+                    report["ingress"] = capture.beaker_ingress(self._sessions[namespace])
+                    if report["ingress"] is None:
+                        report["note"] = "not read: the application never used this session"
                 if namespace in self._sessions:
                     report["egress"] = capture.raw_items(self._sessions[namespace])
                 report["changes"] = capture.compare(report["ingress"], report["egress"])
                 report["cookie"], report["cookie_size"] = capture.cookie_outcome(
-                    response, report["cookie_name"])
+                    response, report["cookie_name"]
+                )
             except Exception as exc:  # a response callback must not break the response
                 report["error"] = capture.describe_error(exc)
         self.data["egress_captured"] = True
         self._sessions = {}
         self._request = None
 
-    def render_vars(self, request: Request) -> Dict[str, Any]:
+    def render_vars(self, request: Request) -> dict[str, Any]:
         configuration = []
         if self.data["included"]:
             configuration = describe_namespaces(self._config)
-        return {"reports": list(self._reports.values()), "configuration": configuration,
-                "attributes": COOKIE_ATTRIBUTES}
+        return {
+            "reports": list(self._reports.values()),
+            "configuration": configuration,
+            "attributes": COOKIE_ATTRIBUTES,
+        }
 
 
-__all__: List[str] = ["SessionMultiDebugPanel"]
+__all__: list[str] = ["SessionMultiDebugPanel"]

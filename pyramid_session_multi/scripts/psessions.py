@@ -1,23 +1,28 @@
 """``psessions CONFIG_URI``: list the namespaces an application registers."""
+
 import argparse
 import json
 import sys
-from typing import Any
-from typing import Dict
-from typing import List
-from typing import Optional
-from typing import Sequence
-from typing import TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
-from pyramid.paster import bootstrap
-from pyramid.paster import setup_logging
+from pyramid.paster import bootstrap, setup_logging
 
 from ..config import get_manager_config
 from ..describe import describe_namespaces
 
 COLUMNS = (
-    "namespace", "cookie_name", "factory", "discriminator", "validator",
-    "secure", "httponly", "samesite", "max_age", "path", "domain",
+    "namespace",
+    "cookie_name",
+    "factory",
+    "discriminator",
+    "validator",
+    "secure",
+    "httponly",
+    "samesite",
+    "max_age",
+    "path",
+    "domain",
 )
 
 
@@ -29,8 +34,12 @@ def _parser() -> argparse.ArgumentParser:
         "the cookie attributes that can be discovered.",
     )
     parser.add_argument("config_uri", help="the PasteDeploy ini, e.g. development.ini")
-    parser.add_argument("--format", choices=("table", "json"), default="table",
-                        help="output format (default: table)")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="output format (default: table)",
+    )
     return parser
 
 
@@ -38,20 +47,21 @@ def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def format_table(rows: List[Dict[str, Any]]) -> str:
+def format_table(rows: list[dict[str, Any]]) -> str:
     """Return ``rows`` as an aligned text table, like ``proutes`` prints."""
     cells = [[_cell(row[column]) for column in COLUMNS] for row in rows]
     header = [column.replace("_", " ").title() for column in COLUMNS]
-    widths = [max(len(line[i]) for line in [header] + cells) for i in range(len(COLUMNS))]
-    lines = [header, ["-" * width for width in widths]] + cells
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(COLUMNS))]
+    lines = [header, ["-" * width for width in widths], *cells]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip()
         for line in lines
     )
 
 
-def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
-         err: TextIO = sys.stderr) -> int:
+def main(
+    argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Run psessions; return the exit status."""
     args = _parser().parse_args(argv)
     try:

@@ -1,17 +1,16 @@
 """Real WSGI apps with the add-on, driven through WebTest by most test modules."""
-from typing import Any, Callable, Optional
+
+from collections.abc import Callable
+from typing import Any
 
 import webtest
 from pyramid.config import Configurator
 from pyramid.session import SignedCookieSessionFactory
 
 
-
 def signed_factory(cookie_name: str, **kwargs: Any) -> Any:
     """A real pyramid SignedCookie factory writing ``cookie_name``."""
-    return SignedCookieSessionFactory(
-        "secret-" + cookie_name, cookie_name=cookie_name, **kwargs
-    )
+    return SignedCookieSessionFactory("secret-" + cookie_name, cookie_name=cookie_name, **kwargs)
 
 
 def session_view(request: Any) -> Any:
@@ -40,8 +39,8 @@ def invalidate_view(request: Any) -> Any:
 
 
 def build_app(
-    setup: Optional[Callable[[Configurator], None]] = None,
-    settings: Optional[dict] = None,
+    setup: Callable[[Configurator], None] | None = None,
+    settings: dict | None = None,
     include: bool = True,
 ) -> webtest.TestApp:
     """A real WSGI app with the add-on and the views above, in WebTest."""
@@ -49,8 +48,8 @@ def build_app(
 
 
 def build_wsgi(
-    setup: Optional[Callable[[Configurator], None]] = None,
-    settings: Optional[dict] = None,
+    setup: Callable[[Configurator], None] | None = None,
+    settings: dict | None = None,
     include: bool = True,
 ) -> Any:
     """The WSGI app of :func:`build_app`."""
@@ -73,6 +72,7 @@ def build_wsgi(
 def set_cookie_names(response: Any) -> list:
     """The cookie names in the response's Set-Cookie headers, sorted."""
     return sorted(
-        value.strip().split("=", 1)[0] for name, value in response.headerlist
+        value.strip().split("=", 1)[0]
+        for name, value in response.headerlist
         if name.lower() == "set-cookie"
     )

@@ -4,6 +4,7 @@ Used in-process by the backend tests and, through ``python -m
 tests.support.backend_app``, as a waitress worker process for the scale-out and
 reliability tests.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -27,25 +28,40 @@ def database_url(data_dir: Path) -> str:
 
 def register_signed_nacl_redis(config: Any, redis_url: str) -> None:
     config.register_session_factory(
-        "signed", SignedCookieSessionFactory("signed-secret", cookie_name="signed"))
+        "signed", SignedCookieSessionFactory("signed-secret", cookie_name="signed")
+    )
     config.register_session_factory(
-        "nacl", EncryptedCookieSessionFactory(NACL_SECRET, cookie_name="nacl"))
+        "nacl", EncryptedCookieSessionFactory(NACL_SECRET, cookie_name="nacl")
+    )
     config.register_session_factory(
-        "redis", RedisSessionFactory(secret="redis-secret", cookie_name="redis",
-                                     redis_url=redis_url, timeout=600))
+        "redis",
+        RedisSessionFactory(
+            secret="redis-secret", cookie_name="redis", redis_url=redis_url, timeout=600
+        ),
+    )
 
 
 def register_backends(config: Any, redis_url: str, data_dir: Path) -> None:
     register_signed_nacl_redis(config, redis_url)
     config.register_session_factory(
-        "beaker", pyramid_beaker.BeakerSessionFactoryConfig(
-            type="file", data_dir=str(data_dir / "beaker"),
-            lock_dir=str(data_dir / "beaker-lock"), key="beaker"))
+        "beaker",
+        pyramid_beaker.BeakerSessionFactoryConfig(
+            type="file",
+            data_dir=str(data_dir / "beaker"),
+            lock_dir=str(data_dir / "beaker-lock"),
+            key="beaker",
+        ),
+    )
     config.register_session_factory(
-        "database", pyramid_beaker.BeakerSessionFactoryConfig(
-            type="ext:database", url=database_url(data_dir),
-            table_name="beaker_sessions", lock_dir=str(data_dir / "db-lock"),
-            key="database"))
+        "database",
+        pyramid_beaker.BeakerSessionFactoryConfig(
+            type="ext:database",
+            url=database_url(data_dir),
+            table_name="beaker_sessions",
+            lock_dir=str(data_dir / "db-lock"),
+            key="database",
+        ),
+    )
 
 
 def multi_view(request: Any) -> Any:
@@ -68,6 +84,7 @@ def make_wsgi(redis_url: str, data_dir: Path) -> Any:
         register_backends(config, redis_url, Path(data_dir))
         config.add_route("multi", "/multi")
         config.add_view(multi_view, route_name="multi", renderer="json")
+
     return build_wsgi(setup)
 
 
@@ -80,8 +97,13 @@ def main(argv: Any = None) -> int:
     args = parser.parse_args(argv)
     import waitress
 
-    waitress.serve(make_wsgi(args.redis_url, Path(args.data_dir)), host="127.0.0.1",
-                   port=args.port, threads=args.threads, _quiet=True)
+    waitress.serve(
+        make_wsgi(args.redis_url, Path(args.data_dir)),
+        host="127.0.0.1",
+        port=args.port,
+        threads=args.threads,
+        _quiet=True,
+    )
     return 0
 
 

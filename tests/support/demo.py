@@ -1,8 +1,9 @@
 """The demo app for tests: built from development.ini, Redis from the fixture."""
+
 import pickle
 import threading
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import redis
 from pyramid.paster import get_appsettings
@@ -12,7 +13,9 @@ import demo_app
 INI = str(Path(demo_app.__file__).resolve().parent / "development.ini")
 
 
-def demo_settings(redis_url: Optional[str] = None, toolbar: bool = True, **extra: str) -> Dict[str, Any]:
+def demo_settings(
+    redis_url: str | None = None, toolbar: bool = True, **extra: str
+) -> dict[str, Any]:
     settings = dict(get_appsettings(INI))
     if not toolbar:
         settings.pop("pyramid.includes", None)
@@ -22,7 +25,7 @@ def demo_settings(redis_url: Optional[str] = None, toolbar: bool = True, **extra
     return settings
 
 
-def make_demo(redis_url: Optional[str] = None, toolbar: bool = True, **extra: str) -> Any:
+def make_demo(redis_url: str | None = None, toolbar: bool = True, **extra: str) -> Any:
     return demo_app.main({}, **demo_settings(redis_url, toolbar, **extra))
 
 
@@ -52,7 +55,7 @@ class ServedApp:
 def stored_tokens(redis_url):
     client = redis.StrictRedis.from_url(redis_url)
     tokens = []
-    for key in client.keys():
+    for key in client.keys():  # noqa: SIM118 (a Redis client, not a dict)
         payload = pickle.loads(client.get(key))
         tokens.append(payload.get("m", {}).get("api_token"))
     client.close()

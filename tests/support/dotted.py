@@ -1,4 +1,5 @@
 """Objects the tests name by dotted name, as an ini or an include would."""
+
 from pyramid.session import SignedCookieSessionFactory
 
 prefs_factory = SignedCookieSessionFactory("dotted-secret", cookie_name="dotted_prefs")

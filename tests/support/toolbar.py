@@ -1,7 +1,9 @@
 """Driving pyramid_debugtoolbar from tests: apps with it, and the panel's HTML."""
+
 import re
+from collections.abc import Callable
 from html import unescape
-from typing import Any, Callable
+from typing import Any
 
 import pyramid_beaker
 import webtest
@@ -13,8 +15,9 @@ from tests.support.apps import build_app, signed_factory
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 
 
-def toolbar_app(setup: Callable[[Configurator], None], mode: str,
-                include: bool = True) -> webtest.TestApp:
+def toolbar_app(
+    setup: Callable[[Configurator], None], mode: str, include: bool = True
+) -> webtest.TestApp:
     """``mode``: "off" (no toolbar), "inactive" or "active" (the panel)."""
     settings = {}
     if mode != "off":
@@ -43,7 +46,7 @@ def panel_html(app: webtest.TestApp) -> str:
     page = toolbar_page(app)
     start = page.index('id="pDebugPanel-session_multi-content"')
     end = page.find('<div id="pDebugPanel-', start + 10)
-    return page[start:end if end > 0 else None]
+    return page[start : end if end > 0 else None]
 
 
 def text_of(html: str) -> str:
@@ -74,14 +77,21 @@ def namespaces(redis_url, tmp_path):
         # reissue_time=0: any read through the accessors re-issues the cookie
         config.register_session_factory("signed", signed_factory("signed", reissue_time=0))
         config.register_session_factory(
-            "redis", RedisSessionFactory(secret="s", cookie_name="redis", redis_url=redis_url,
-                                         timeout=600))
+            "redis",
+            RedisSessionFactory(secret="s", cookie_name="redis", redis_url=redis_url, timeout=600),
+        )
         config.register_session_factory(
-            "beaker", pyramid_beaker.BeakerSessionFactoryConfig(
-                type="file", data_dir=str(tmp_path / "beaker"),
-                lock_dir=str(tmp_path / "lock"), key="beaker"))
+            "beaker",
+            pyramid_beaker.BeakerSessionFactoryConfig(
+                type="file",
+                data_dir=str(tmp_path / "beaker"),
+                lock_dir=str(tmp_path / "lock"),
+                key="beaker",
+            ),
+        )
         config.register_session_factory(
-            "https", signed_factory("https"), discriminator=lambda r: r.scheme == "https")
+            "https", signed_factory("https"), discriminator=lambda r: r.scheme == "https"
+        )
 
         def touch(request):
             request.session_multi[request.matchdict["ns"]]
@@ -101,4 +111,5 @@ def namespaces(redis_url, tmp_path):
         for name, view in (("touch", touch), ("hostile", hostile), ("drop", drop)):
             config.add_route(name, f"/{name}" + ("/{ns}" if name == "touch" else ""))
             config.add_view(view, route_name=name, renderer="json")
+
     return setup

@@ -1,0 +1,84 @@
+"""What the add-on knows about the inside of each session library it supports.
+
+Cookie discovery lives in :mod:`.cookies`; this module holds the rest: how
+to read a session's data without the side effects of its accessors, and
+how pyramid_beaker's sessions are made to forget their old data when
+invalidated.  Anything not recognised here is left to its own ``ISession``
+methods.
+"""
+
+import inspect
+from typing import Any
+
+#: Keys pyramid_beaker keeps beside the application's data.
+BEAKER_BOOKKEEPING = frozenset({"_accessed_time", "_creation_time", "_domain", "_path"})
+
+
+def is_beaker_factory(factory: Any) -> bool:
+    """Whether ``factory`` is a pyramid_beaker session class."""
+    return inspect.isclass(factory) and any(
+        cls.__module__.startswith("beaker.") for cls in factory.__mro__
+    )
+
+
+def is_beaker_session(session: Any) -> bool:
+    """Whether ``session`` is a pyramid_beaker (lazy Beaker) session."""
+    return "_sess" in getattr(session, "__dict__", {}) and is_beaker_factory(type(session))
+
+
+def raw_data(session: Any) -> dict[Any, Any] | None:
+    """The session's data without touching its accessors, or ``None``.
+
+    ``None`` means the data cannot be read without side effects: a lazy
+    session nobody loaded yet, or an invalidated server-side one.  Beaker's
+    bookkeeping keys are left out.
+    """
+    if isinstance(session, dict):  # pyramid's cookie sessions, NaCl
+        return dict(dict.items(session))
+    if hasattr(type(session), "_session_state"):  # pyramid_session_redis
+        state = session.__dict__.get("_session_state")
+        # no state: invalidated, and asking for one would create a new session
+        return {} if state is None else dict(state.managed_dict)
+    if is_beaker_session(session):
+        loaded = session.__dict__["_sess"]
+        if loaded is None:
+            return None
+        return {k: v for k, v in dict.items(loaded) if k not in BEAKER_BOOKKEEPING}
+    return None
+
+
+def beaker_loaded_data(session: Any) -> dict[Any, Any] | None:
+    """The data a pyramid_beaker session held when it was loaded, if it was."""
+    loaded = session.__dict__.get("_sess")
+    if loaded is None:
+        return None
+    return {k: v for k, v in loaded.accessed_dict.items() if k not in BEAKER_BOOKKEEPING}
+
+
+def destroy_beaker_storage(session: Any) -> None:
+    """Delete the stored data of a pyramid_beaker ``session`` at once.
+
+    Beaker's own ``invalidate()`` only starts a new id: the old file or row
+    stays, and replaying the old cookie would bring the session back.
+    """
+    inner = session._session()
+    namespace = getattr(inner, "namespace", None)
+    if namespace is not None and not inner.is_new:
+        namespace.remove()
+
+
+def make_invalidate_destroy(session: Any) -> None:
+    """Make ``session.invalidate()`` delete its old stored data first.
+
+    Applied to the pyramid_beaker sessions the manager loads, so that an
+    application calling ``request.session_multi[ns].invalidate()`` directly
+    gets the same protection as the manager's :meth:`invalidate`.
+    """
+
+    def invalidate() -> None:
+        destroy_beaker_storage(session)
+        session._session().invalidate()
+
+    # pyramid_beaker's session proxies attribute writes to the Beaker
+    # session it wraps; this instance attribute must stay on the proxy.
+    session.__dict__["invalidate"] = invalidate
