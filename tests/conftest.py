@@ -8,6 +8,9 @@ import pytest
 import pyramid_session_multi
 from tests.support.redis_server import RedisServer
 
+# the fixtures the package offers its users, tested here as they would use them
+pytest_plugins = ["pyramid_session_multi.pytest_plugin"]
+
 _PACKAGE = os.path.dirname(pyramid_session_multi.__file__)
 
 

@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 import webtest
 
-from tests.support.apps import set_cookie_names
-from tests.support.backend_app import COOKIE_NAMESPACES, NAMESPACES, make_wsgi
+from tests.support.apps import build_wsgi, set_cookie_names
+from tests.support.backend_app import COOKIE_NAMESPACES, NAMESPACES, make_wsgi, register_backends
 from tests.support.http_client import CookieClient, start_worker, stop
 from tests.support.redis_server import free_port
 
@@ -92,3 +92,52 @@ def test_two_workers_share_redis(redis_db, tmp_path):
     finally:
         for worker in workers:
             stop(worker)
+
+
+def own_invalidate_view(request):
+    request.session_multi[request.matchdict["ns"]].invalidate()
+    return {}
+
+
+@pytest.fixture
+def beaker_app(redis_db, tmp_path):
+    def setup(config):
+        register_backends(config, redis_db, tmp_path)
+        config.add_route("own", "/own-invalidate/{ns}")
+        config.add_view(own_invalidate_view, route_name="own", renderer="json")
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
+def stored_beaker_sessions(namespace, data_dir):
+    if namespace == "beaker":
+        return len(list((data_dir / "beaker").rglob("*.cache")))
+    with sqlite3.connect(data_dir / "sessions.sqlite") as db:
+        return db.execute("select count(*) from beaker_sessions").fetchone()[0]
+
+
+@pytest.mark.parametrize("how", ["/invalidate", "/own-invalidate/{ns}"])
+@pytest.mark.parametrize("namespace", ["beaker", "database"])
+def test_beaker_logout_destroys_the_stored_session(beaker_app, tmp_path, namespace, how):
+    beaker_app.post(f"/s/{namespace}", {"value": "logged in"})
+    stolen = beaker_app.cookies[namespace]
+    assert stored_beaker_sessions(namespace, tmp_path) == 1
+    beaker_app.get(how.format(ns=namespace))
+    assert stored_beaker_sessions(namespace, tmp_path) == 0
+    replay = webtest.TestApp(beaker_app.app)
+    replay.set_cookie(namespace, stolen)
+    assert replay.get(f"/s/{namespace}").json["value"] is None
+
+
+def test_redis_logout_replay_yields_an_empty_session(beaker_app, redis_db):
+    import redis
+
+    beaker_app.post("/s/redis", {"value": "logged in"})
+    stolen = beaker_app.cookies["redis"]
+    beaker_app.get("/invalidate")
+    client = redis.StrictRedis.from_url(redis_db)
+    assert client.keys() == []
+    client.close()
+    replay = webtest.TestApp(beaker_app.app)
+    replay.set_cookie("redis", stolen)
+    assert replay.get("/s/redis").json["value"] is None

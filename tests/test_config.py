@@ -5,7 +5,11 @@ from pyramid import testing
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationConflictError, ConfigurationError
 
-from pyramid_session_multi import register_session_factory
+from pyramid_session_multi import (
+    NamespaceCSRFStoragePolicy,
+    SessionMultiManagerConfig,
+    register_session_factory,
+)
 from pyramid_session_multi.config import INTROSPECTION_CATEGORY
 from tests.support import dotted
 from tests.support.apps import build_app, set_cookie_names, signed_factory
@@ -72,6 +76,32 @@ BAD_REGISTRATIONS = {
         lambda c: register_session_factory(c, "a", custom_factory),
         "pass cookie_name=",
     ),
+    "factory not callable": (
+        lambda c: register_session_factory(c, "a", 42, cookie_name="k"),
+        r"namespace 'a': the session factory must be callable",
+    ),
+    "discriminator not callable": (
+        lambda c: register_session_factory(c, "a", signed_factory("x"), discriminator=True),
+        r"namespace 'a': the discriminator must be callable",
+    ),
+    "validator not callable": (
+        lambda c: register_session_factory(c, "a", signed_factory("x"), validator=[1]),
+        r"namespace 'a': the validator must be callable",
+    ),
+    "factory dotted name that does not resolve": (
+        lambda c: register_session_factory(c, "a", "tests.support.nosuch.factory"),
+        r"namespace 'a': the session factory 'tests.support.nosuch.factory' cannot be imported",
+    ),
+    "discriminator dotted name that does not resolve": (
+        lambda c: register_session_factory(
+            c, "a", signed_factory("x"), discriminator="tests.support.dotted.nosuch"
+        ),
+        r"namespace 'a': the discriminator 'tests.support.dotted.nosuch' cannot be imported",
+    ),
+    "validator dotted name that does not resolve": (
+        lambda c: register_session_factory(c, "a", signed_factory("x"), validator="nosuchpkg:v"),
+        r"namespace 'a': the validator 'nosuchpkg:v' cannot be imported",
+    ),
 }
 
 
@@ -101,8 +131,37 @@ def test_namespace_twice_is_a_conflict_naming_both_call_sites(config):
 
 def test_registering_without_include_says_to_include():
     config = Configurator()
-    with pytest.raises(ConfigurationError, match=r'include\("pyramid_session_multi"\)'):
+    with pytest.raises(ConfigurationError, match=r'include\("pyramid_session_multi"\)') as info:
         register_session_factory(config, "a", signed_factory("x"))
+    # what 0.4 raised, and what its users catch
+    assert isinstance(info.value, AttributeError)
+
+
+def test_csrf_policy_on_an_unregistered_namespace_is_refused_at_commit(config):
+    config.register_session_factory("a", signed_factory("x"))
+    config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("nosuch"))
+    with pytest.raises(ConfigurationError, match=r"namespace 'nosuch', which is not registered"):
+        config.commit()
+
+
+def test_csrf_policy_on_a_registered_namespace_is_accepted(config):
+    config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("a"))
+    config.register_session_factory("a", signed_factory("x"))
+    config.commit()
+
+
+def test_utility_keeps_the_04_registration_method():
+    registry_config = Configurator()
+    utility = SessionMultiManagerConfig(registry_config)
+    assert utility.register_session_factory("a", signed_factory("x")) is True
+    assert utility.namespaces == ["a"]
+    assert utility.get_namespace_cookiename("a") == "x"
+    with pytest.raises(ConfigurationError, match="already registered"):
+        utility.register_session_factory("a", signed_factory("y"))
+    with pytest.raises(ConfigurationError, match="uses cookie 'x'"):
+        utility.register_session_factory("b", signed_factory("x"))
+    with pytest.raises(ConfigurationError, match="pass the object itself"):
+        utility.register_session_factory("c", "tests.support.dotted.prefs_factory")
 
 
 def test_directive_and_function_do_the_same(config):

@@ -3,6 +3,7 @@
 import logging
 import time
 
+import pyramid_beaker
 import pytest
 import redis
 
@@ -268,3 +269,71 @@ def test_introspection_panel_lists_the_namespaces(make):
     assert "Session_multi namespaces" in text  # the panel capitalizes categories
     for namespace in ("signed", "redis", "beaker", "https"):
         assert f"session_multi namespace {namespace}" in text
+
+
+def test_beaker_bookkeeping_is_hidden_and_a_read_shows_no_change(make):
+    app = make("inactive")
+    app.post("/s/beaker", {"value": "kept"})
+    app.get("/s/beaker")
+    text = text_of(panel_html(app))
+    assert "'value' 'kept' 'kept'" in text
+    for hidden in ("_accessed_time", "_creation_time", "_domain", "_path"):
+        assert hidden not in text
+    assert "removed" not in text and "changed" not in text and "added" not in text
+
+
+def beaker_stores(tmp_path):
+    def setup(config):
+        config.register_session_factory(
+            "file",
+            pyramid_beaker.BeakerSessionFactoryConfig(
+                type="file",
+                data_dir=str(tmp_path / "data"),
+                lock_dir=str(tmp_path / "lock"),
+                key="file",
+            ),
+        )
+        config.register_session_factory(
+            "sql",
+            pyramid_beaker.BeakerSessionFactoryConfig(
+                type="ext:database",
+                url=f"sqlite:///{tmp_path / 'sessions.sqlite'}",
+                lock_dir=str(tmp_path / "sql-lock"),
+                key="sql",
+            ),
+        )
+
+    return setup
+
+
+def test_active_panel_touches_no_beaker_store_for_a_forged_cookie(tmp_path):
+    app = toolbar_app(beaker_stores(tmp_path), "active")
+    app.set_cookie("file", "f" * 32)
+    app.set_cookie("sql", "a" * 32)
+    app.get("/plain")
+    assert list(tmp_path.iterdir()) == []  # no directory, lock file or database
+    text = text_of(panel_html(app))
+    assert "file not accessed by the app" in text
+    assert "reading it here would touch its store" in text
+
+
+def test_oversized_cookie_is_flagged_in_the_panel(tmp_path):
+    def setup(config):
+        config.register_session_factory("small", signed_factory("small"))
+        config.register_session_factory("big", signed_factory("big"))
+
+        def fill(request):
+            request.session_multi["small"]["v"] = 1
+            request.session_multi["big"]["blob"] = "x" * 6000
+            return {}
+
+        config.add_route("fill", "/fill")
+        config.add_view(fill, route_name="fill", renderer="json")
+
+    app = toolbar_app(setup, "inactive")
+    with pytest.raises(ValueError, match="too long"):
+        app.get("/fill")
+    text = text_of(panel_html(app))
+    assert "big accessed by the app Set-Cookie: refused, over the size limit" in text
+    assert "over the 4096-byte limit" in text
+    assert "small accessed by the app Set-Cookie: refused" not in text

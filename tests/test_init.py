@@ -38,3 +38,26 @@ def test_package_is_typed():
     from importlib.resources import files
 
     assert files("pyramid_session_multi").joinpath("py.typed").is_file()
+
+
+def test_version_is_the_installed_one_under_both_names():
+    from importlib.metadata import version
+
+    assert version("pyramid_session_multi") == pyramid_session_multi.__VERSION__
+    assert pyramid_session_multi.__version__ == pyramid_session_multi.__VERSION__
+
+
+def test_panel_importable_from_its_04_module_path():
+    from pyramid_session_multi.debugtoolbar.panel import SessionMultiDebugPanel
+    from pyramid_session_multi.debugtoolbar.panels.session_multi import (
+        SessionMultiDebugPanel as old_path,
+    )
+
+    assert old_path is SessionMultiDebugPanel
+
+
+def test_panel_template_ships_with_the_package():
+    from importlib.resources import files
+
+    templates = files("pyramid_session_multi.debugtoolbar").joinpath("templates")
+    assert templates.joinpath("session_multi.dbtmako").is_file()

@@ -2,6 +2,7 @@
 
 import gc
 import weakref
+from collections.abc import Mapping
 
 import pytest
 from pyramid import testing
@@ -357,3 +358,190 @@ def test_the_cycle_check_can_fail():
         config.add_view(leaky, route_name="leaky", renderer="json")
 
     assert not _request_is_collected_after(build_app(setup), "/leaky")
+
+
+def test_finished_callbacks_see_the_session_the_view_used():
+    factory = CountingFactory("cookie_a")
+    seen = {}
+
+    def early(request):  # registered before the first access
+        seen["early"] = (
+            request.session_multi["a"] is seen["session"],
+            request.session_multi["a"]["k"],
+        )
+
+    def late(request):  # registered after it
+        seen["late"] = (
+            request.session_multi["a"] is seen["session"],
+            request.session_multi["a"]["k"],
+        )
+
+    def later(request):  # registered by a finished callback
+        seen["later"] = request.session_multi["a"] is seen["session"]
+
+    def view(request):
+        request.add_finished_callback(early)
+        session = seen["session"] = request.session_multi["a"]
+        session["k"] = "written by the view"
+        request.add_finished_callback(late)
+        request.add_finished_callback(lambda r: r.add_finished_callback(later))
+        return {}
+
+    def setup(config):
+        config.register_session_factory("a", factory)
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v", renderer="json")
+
+    build_app(setup).get("/v")
+    assert seen["early"] == (True, "written by the view")
+    assert seen["late"] == (True, "written by the view")
+    assert seen["later"] is True
+    assert factory.calls == 1  # the store was not read again
+
+
+def test_sessions_are_released_after_the_last_finished_callback():
+    released = {}
+
+    def view(request):
+        manager = request.session_multi
+        manager["a"]["k"] = 1
+        request.add_finished_callback(lambda r: released.setdefault("during", len(manager)))
+        released["manager"] = manager
+        return {}
+
+    def setup(config):
+        two_namespaces(config)
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v", renderer="json")
+
+    build_app(setup).get("/v")
+    assert released["during"] == 1
+    assert len(released["manager"]) == 0
+
+
+def test_invalidate_leaves_namespaces_the_client_never_had_alone():
+    factory_a = CountingFactory("cookie_a")
+    factory_b = CountingFactory("cookie_b")
+
+    def setup(config):
+        config.register_session_factory("a", factory_a)
+        config.register_session_factory("b", factory_b)
+
+    app = build_app(setup)
+    response = app.get("/invalidate")
+    assert set_cookie_names(response) == []
+    assert (factory_a.calls, factory_b.calls) == (0, 0)
+    app.post("/s/a", {"value": "1"})
+    factory_a.calls = 0
+    response = app.get("/invalidate")
+    assert (factory_a.calls, factory_b.calls) == (1, 0)
+    assert set_cookie_names(response) == ["cookie_a"]
+    assert "Max-Age=0" in response.headers["Set-Cookie"]
+    assert "cookie_a" not in app.cookies
+
+
+def test_invalidate_then_write_keeps_the_new_session():
+    def view(request):
+        request.session_multi.invalidate()
+        request.session_multi["a"]["value"] = "after logout"
+        return {}
+
+    def setup(config):
+        two_namespaces(config)
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v", renderer="json")
+
+    app = build_app(setup)
+    app.post("/s/a", {"value": "before"})
+    response = app.get("/v")
+    assert "Max-Age=0" not in response.headers["Set-Cookie"]
+    assert app.get("/s/a").json["value"] == "after logout"
+
+
+def test_invalidate_with_an_exception_view_still_logs_out_the_others():
+    def broken(request):
+        raise RuntimeError("backend down")
+
+    broken.cookie_name = "cookie_broken"
+
+    def setup(config):
+        config.register_session_factory("a", signed_factory("cookie_a"))
+        config.register_session_factory("broken", broken)
+        config.add_route("strict", "/strict")
+        config.add_view(
+            lambda r: r.session_multi.invalidate(raise_errors=True), route_name="strict"
+        )
+        config.add_view(
+            lambda exc, request: {"error": str(exc)}, context=RuntimeError, renderer="json"
+        )
+
+    app = build_app(setup)
+    app.post("/s/a", {"value": "1"})
+    app.set_cookie("cookie_broken", "x")
+    response = app.get("/strict")
+    assert response.json == {"error": "backend down"}
+    assert set_cookie_names(response) == ["cookie_a", "cookie_broken"]
+    assert app.get("/s/a").json["value"] is None
+
+
+def test_oversized_cookie_names_the_namespace_size_and_limit(caplog):
+    def view(request):
+        request.session_multi["big"]["blob"] = "x" * 6000
+        return {}
+
+    def setup(config):
+        two_namespaces(config)
+        config.register_session_factory("big", signed_factory("cookie_big"))
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v", renderer="json")
+
+    app = build_app(setup)
+    with pytest.raises(ValueError, match="too long") as info:
+        app.get("/v")
+    note = " ".join(info.value.__notes__)
+    assert "namespace 'big'" in note and "'cookie_big'" in note
+    assert "4096-byte limit" in note
+    size = int(note.split(" would be ")[1].split()[0])
+    assert size > 6000
+    assert "namespace 'big'" in caplog.text
+
+
+def test_manager_is_a_read_only_mapping_of_loaded_sessions():
+    def view(request):
+        manager = request.session_multi
+        first = manager["a"]
+        copy = manager.copy()
+        return {
+            "mapping": isinstance(manager, Mapping),
+            "dict": isinstance(manager, dict),
+            "copy": type(copy) is dict and copy == {"a": first},
+            "equal": manager == {"a": first} and manager != {},
+            "request": manager.request is request,
+        }
+
+    def setup(config):
+        two_namespaces(config)
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v", renderer="json")
+
+    assert build_app(setup).get("/v").json == {
+        "mapping": True,
+        "dict": False,
+        "copy": True,
+        "equal": True,
+        "request": True,
+    }
+
+
+def test_new_session_multi_works_without_a_reference_to_the_request():
+    config = testing.setUp()
+    try:
+        config.include("pyramid_session_multi")
+        register_session_factory(config, "a", signed_factory("cookie_a"))
+        manager = new_session_multi(testing.DummyRequest())
+        gc.collect()
+        manager["a"]["k"] = "v"
+        assert manager["a"]["k"] == "v"
+        assert isinstance(manager.request, testing.DummyRequest)
+    finally:
+        testing.tearDown()

@@ -76,3 +76,10 @@ def set_cookie_names(response: Any) -> list:
         for name, value in response.headerlist
         if name.lower() == "set-cookie"
     )
+
+
+def remember_theme(request):
+    """A view under test: reads one namespace, writes another."""
+    theme = request.session_multi["prefs"].get("theme", "light")
+    request.session_multi["account"]["last_theme"] = theme
+    return {"theme": theme, "https": request.session_multi["secure"] is not None}
