@@ -161,6 +161,28 @@ def compare(
     return statistics.median(ratios), per_request(cand_times), per_request(base_times)
 
 
+def cycle_garbage(app: WSGIApp, requests: int) -> float:
+    """Objects per request that only the cycle collector frees."""
+    run_batch(app, 10)
+    gc.collect()
+    gc.disable()
+    try:
+        run_batch_no_gc(app, requests)
+        return gc.collect() / requests
+    finally:
+        gc.enable()
+
+
+def run_batch_no_gc(app: WSGIApp, requests: int) -> None:
+    def start_response(status: str, headers: object, exc_info: object = None) -> None:
+        pass
+
+    for _ in range(requests):
+        body = app(environ(), start_response)
+        for _chunk in body:  # type: ignore[attr-defined]
+            pass
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=31)
@@ -181,6 +203,14 @@ def main() -> int:
         verdict = "ok" if ratio <= limit else "OVER"
         failed |= ratio > limit
         print(f"{name:45} {cand_us:8.1f}us {base_us:8.1f}us {ratio:7.3f} {limit:6.2f} {verdict}")
+    multi = cycle_garbage(multi_app(1), args.requests)
+    native = cycle_garbage(session_app(), args.requests)
+    verdict = "ok" if multi <= native else "OVER"
+    failed |= multi > native
+    print(
+        f"{'cycle garbage per request, multi vs native':45} {multi:10.1f} {native:10.1f}"
+        f" {'':>7} {'equal':>6} {verdict}"
+    )
     return 1 if failed else 0
 
 

@@ -161,7 +161,8 @@ class SessionMultiManager(Mapping[str, Any]):
         return session
 
     def _release(self, request: Request) -> None:
-        callbacks = request.finished_callbacks
+        # the deque _load appended to, without the descriptor walk of an attribute
+        callbacks = request.__dict__.get("finished_callbacks", ())
         if callbacks and any(
             getattr(callback, "__func__", None) is not _RELEASE for callback in callbacks
         ):
@@ -169,7 +170,7 @@ class SessionMultiManager(Mapping[str, Any]):
             # sessions: go last, and let them see the objects the view used.
             callbacks.append(self._release)
             return
-        failure = sys.exc_info()[1]
+        failure = sys.exception()
         if failure is not None:
             self._explain_failed_response(failure)
         self._sessions.clear()
