@@ -84,8 +84,9 @@ def _run_suite(session: nox.Session, tree: Path, *pytest_args: str) -> None:
     )
 
 
-def _install_wheel(session: nox.Session, wheel: str, *uv_args: str) -> None:
-    session.install(*uv_args, f"{wheel}[testing]", "-e", str(ROOT / "demo_app"))
+def _install_wheel(session: nox.Session, wheel: str, *uv_args: str, source: Path = ROOT) -> None:
+    # the demo is its own small distribution; the suite drives it too
+    session.install(*uv_args, f"{wheel}[testing]", "-e", str(source / "demo_app"))
 
 
 @nox.session(python=PYTHONS)
@@ -130,14 +131,14 @@ def sdist(session: nox.Session) -> None:
         archive.extractall(unpacked, filter="data")
     (source,) = unpacked.iterdir()
     from_sdist = _build(session, "--wheel", source=source)
-    _install_wheel(session, _one(f"{from_sdist}/*.whl"))
+    _install_wheel(session, _one(f"{from_sdist}/*.whl"), source=source)
     _run_suite(session, _tree_without_package(source, session))
 
 
 @nox.session(python=OLDEST)
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy --strict."""
-    session.install("ruff>=0.6", "mypy>=1.8", "-e", ".[debugtoolbar]")
+    session.install("ruff>=0.6", "mypy>=1.8", "pytest", "-e", ".[debugtoolbar]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "pyramid_session_multi")
@@ -159,7 +160,7 @@ def compat_04(session: nox.Session) -> None:
     They are taken from 0.4.0's sdist on the package index, not copied here.
     """
     dist = _build(session, "--wheel")
-    session.install(f"{_one(f'{dist}/*.whl')}", "pytest", "typing_extensions")
+    session.install(f"{_one(f'{dist}/*.whl')}", "pytest", "typing_extensions", "pip")
     tmp = Path(session.create_tmp())
     download = tmp / "download"
     shutil.rmtree(download, ignore_errors=True)

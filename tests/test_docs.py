@@ -1,0 +1,63 @@
+"""The code the documentation shows runs: every example under docs/examples/."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import webtest
+
+from tests.support.apps import set_cookie_names
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost:443"}
+
+
+def example(name):
+    """The example's globals; it is imported as a real module (Pyramid looks it up)."""
+    module_name = f"docs_example_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, DOCS / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return vars(module)
+
+
+def test_no_python_block_escapes_the_examples():
+    # Python shown in the docs comes from docs/examples/, which these tests run.
+    for page in DOCS.rglob("*.rst"):
+        assert ".. code-block:: python" not in page.read_text(), page
+
+
+def test_registering():
+    app = webtest.TestApp(example("registering")["main"]())
+    assert app.get("/").json == {"theme": None, "secure": False}
+    assert set_cookie_names(app.get("/")) == []
+    assert app.get("/", extra_environ=HTTPS).json == {"theme": None, "secure": True}
+
+
+def test_logout_deletes_the_cookie_the_client_holds():
+    app = webtest.TestApp(example("logout")["main"]())
+    assert set_cookie_names(app.post("/logout", status=303)) == []  # held nothing
+    app.set_cookie("p", "garbage")
+    response = app.post("/logout", status=303)
+    assert set_cookie_names(response) == ["p"]
+    assert "Max-Age=0" in response.headers["Set-Cookie"]
+
+
+def test_csrf_token_lives_in_the_namespace():
+    app = webtest.TestApp(example("csrf")["main"]())
+    response = app.get("/form")
+    assert set_cookie_names(response) == ["acct"]
+    token = response.json["token"]
+    app.post("/form", status=400)
+    assert app.post("/form", headers={"X-CSRF-Token": token}).json == {"saved": True}
+
+
+@pytest.mark.parametrize("name", ["test_greeting_counts_visits"])
+def test_unit_testing_example(name):
+    example("unit_testing")[name]()
+
+
+def test_unit_testing_example_with_the_fixture(session_multi_request):
+    example("unit_testing")["test_greeting_with_the_fixture"](session_multi_request)
