@@ -1,5 +1,6 @@
 """The demo through WebTest: every page, every namespace."""
 
+import json
 import os
 import socket
 import subprocess
@@ -223,3 +224,16 @@ def test_embedded_redis_starts_and_stops_with_the_demo():
     while time.monotonic() < deadline and servers & redis_servers():
         time.sleep(0.1)
     assert not servers & redis_servers(), "redis-server outlived the demo"
+
+
+def test_psessions_lists_the_demo_without_starting_redis():
+    script = os.path.join(os.path.dirname(sys.executable), "psessions")
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    before = redis_servers()
+    result = subprocess.run(
+        [script, INI, "--format", "json"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {row["namespace"]: row for row in json.loads(result.stdout)}
+    assert sorted(rows) == ["account", "prefs", "secure"]
+    assert redis_servers() - before == set(), "psessions started the embedded Redis"
