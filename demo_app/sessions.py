@@ -1,10 +1,9 @@
-"""The demo's three namespaces: prefs, account and secure."""
+"""The demo's namespace registered in code (account), and its CSRF policy."""
 
 from pathlib import Path
 from typing import Any
 
 from pyramid.config import Configurator
-from pyramid.session import SignedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import NamespaceCSRFStoragePolicy
@@ -28,12 +27,8 @@ def https_only(request: Any) -> bool:
 
 def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
     secret = settings.get("demo.secret", "demo-secret-change-me")
-    config.register_session_factory(
-        "prefs",
-        SignedCookieSessionFactory(
-            secret + "-prefs", cookie_name="demo_prefs", max_age=365 * 24 * 3600, samesite="Lax"
-        ),
-    )
+    # "prefs" and "secure" are declared in development.ini (session_multi.*);
+    # "account" is registered here, where its Redis may be the embedded one.
     redis_url = redis_url_from(settings)
     redis_options: dict[str, Any] = {"redis_url": redis_url}
     if redis_url is None:
@@ -49,13 +44,6 @@ def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
             cookie_samesite="Lax",
             **redis_options,
         ),
-    )
-    config.register_session_factory(
-        "secure",
-        SignedCookieSessionFactory(
-            secret + "-secure", cookie_name="demo_secure", secure=True, samesite="Strict"
-        ),
-        discriminator=https_only,
     )
     config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("account"))
     config.set_default_csrf_options(require_csrf=True)

@@ -19,6 +19,7 @@ from .config import (
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig, ISessionMultiObserver
 from .manager import ManagerFactory, SessionMultiManager, UnregisteredSession, new_session_multi
+from .settings import register_from_settings
 
 try:
     __version__ = version("pyramid_session_multi")
@@ -48,3 +49,4 @@ def includeme(config: Configurator) -> None:
     config.add_directive("register_session_factory", register_session_factory)
     config.add_request_method(ManagerFactory(manager_config), "session_multi", reify=True)
     check_all_against_session_factory(config)
+    register_from_settings(config)

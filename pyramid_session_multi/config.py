@@ -19,7 +19,7 @@ from .libraries import is_beaker_factory, make_invalidate_destroy
 INTROSPECTION_CATEGORY = "session_multi namespaces"
 
 #: Runs after every ordinary action, so it sees the final session factory.
-_LATE_ORDER = 10000
+LATE_ORDER = 10000
 
 Discriminator = Callable[[Any], Any]
 Validator = Callable[[Any, Any], Any]
@@ -331,7 +331,7 @@ def check_all_against_session_factory(config: Configurator) -> None:
             _check_against_session_factory(registry, namespace_config)
         _check_csrf_namespace(registry, manager_config)
 
-    config.action(("pyramid_session_multi", "check-session-factory"), check, order=_LATE_ORDER)
+    config.action(("pyramid_session_multi", "check-session-factory"), check, order=LATE_ORDER)
 
 
 def _check_csrf_namespace(registry: Registry, manager_config: SessionMultiManagerConfig) -> None:

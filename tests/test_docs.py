@@ -61,3 +61,24 @@ def test_unit_testing_example(name):
 
 def test_unit_testing_example_with_the_fixture(session_multi_request):
     example("unit_testing")["test_greeting_with_the_fixture"](session_multi_request)
+
+
+def test_the_settings_example_runs(tmp_path, monkeypatch):
+    page = (DOCS / "narr" / "settings.rst").read_text()
+    block = page.split(".. code-block:: ini\n\n", 1)[1]
+    settings = {}
+    for line in block.splitlines():
+        if line and not line.startswith("   "):
+            break  # the end of the indented block
+        if line.strip():
+            key, _, value = line.strip().partition(" = ")
+            settings[key] = value.replace("%(here)s", str(tmp_path))
+    monkeypatch.setenv("PREFS_SECRET", "prefs-secret-of-32-bytes-or-more!")
+    monkeypatch.setenv("ACCOUNT_SECRET", "account-secret-of-32-bytes-or-more")
+    from tests.support.apps import build_wsgi
+
+    app = webtest.TestApp(build_wsgi(settings=settings, include=False))
+    for namespace, cookie in (("prefs", "prefs"), ("account", "account")):
+        response = app.post(f"/s/{namespace}", {"value": "x"})
+        assert set_cookie_names(response) == [cookie]
+        assert app.get(f"/s/{namespace}").json["value"] == "x"

@@ -103,3 +103,34 @@ def test_console_script_is_installed(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert {row["namespace"] for row in json.loads(result.stdout)} == {"prefs", "account"}
+
+
+def test_namespaces_declared_in_the_ini_are_listed(tmp_path):
+    ini = tmp_path / "app.ini"
+    ini.write_text(
+        "[app:main]\n"
+        "use = call:tests.support.psessions_apps:included_only\n"
+        "session_multi.namespaces = prefs\n"
+        "session_multi.prefs.factory = signed\n"
+        "session_multi.prefs.secret = from-the-ini-secret-of-32-bytes!\n"
+        "session_multi.prefs.cookie_name = ini_prefs\n"
+        "session_multi.prefs.secure = true\n"
+    )
+    status, out, err = run([str(ini), "--format", "json"])
+    assert status == 0, err
+    (row,) = json.loads(out)
+    assert (row["namespace"], row["cookie_name"], row["secure"]) == ("prefs", "ini_prefs", True)
+
+
+def test_a_settings_mistake_exits_2_naming_the_key(tmp_path):
+    ini = tmp_path / "app.ini"
+    ini.write_text(
+        "[app:main]\n"
+        "use = call:tests.support.psessions_apps:included_only\n"
+        "session_multi.namespaces = prefs\n"
+        "session_multi.prefs.factory = signed\n"
+        "session_multi.prefs.secrte = typo\n"
+    )
+    status, _out, err = run([str(ini)])
+    assert status == 2
+    assert "session_multi.prefs.secrte" in err

@@ -24,3 +24,8 @@ def addon_same_cookie(config):
     config.register_session_factory(
         "other", SignedCookieSessionFactory("addon", cookie_name="cookie_a")
     )
+
+
+def settings_factory(options):
+    """A factory kind named by dotted name in settings: gets the options as text."""
+    return SignedCookieSessionFactory(options["secret"], cookie_name=options["cookie"])
