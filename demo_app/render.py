@@ -6,6 +6,8 @@ from typing import Any
 
 from pyramid.csrf import get_csrf_token
 
+from pyramid_session_multi.libraries import BEAKER_BOOKKEEPING
+
 from .sessions import DESCRIPTIONS, SERVER_ONLY_KEYS
 
 STYLE = """
@@ -35,7 +37,7 @@ def page(request: Any, title: str, body: str, message: str = "", error: str = ""
 <title>{escape(title)} · pyramid_session_multi demo</title><style>{STYLE}</style></head>
 <body class="{escape(theme)}">
 <nav><a href="/">Home</a><a href="/preferences">Preferences</a><a href="/account">Account</a>
-<a href="/secure">Secure</a></nav>
+<a href="/secure">Secure</a><a href="/history">History</a></nav>
 <h1>{escape(title)}</h1>{notes}{body}
 </body></html>"""
 
@@ -63,7 +65,9 @@ def namespace_table(request: Any, namespaces: Iterable[str]) -> str:
             values = "<em>empty</em>"
         else:
             values = "<br>".join(
-                f"{escape(str(k))}: {shown_value(str(k), v)}" for k, v in sorted(session.items())
+                f"{escape(str(k))}: {shown_value(str(k), v)}"
+                for k, v in sorted(session.items())
+                if k not in BEAKER_BOOKKEEPING
             )
         rows.append(
             f'<tr id="ns-{escape(namespace)}"><th>{escape(namespace)}</th>'

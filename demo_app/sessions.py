@@ -1,8 +1,10 @@
 """The demo's namespace registered in code (account), and its CSRF policy."""
 
+import os
 from pathlib import Path
 from typing import Any
 
+import pyramid_beaker
 from pyramid.config import Configurator
 from pyramid_session_redis import RedisSessionFactory
 
@@ -15,6 +17,7 @@ DESCRIPTIONS = {
     "prefs": "client-side signed cookie: theme and language",
     "account": "server-side on Redis: login state and a third-party token",
     "secure": "https-only: secure cookie, mounted only when request.scheme is https",
+    "history": "server-side in SQL (Beaker ext:database): SQLite, or PostgreSQL via DATABASE_URL",
 }
 
 #: Keys that stay on the server: pages show that they exist, never their value.
@@ -23,6 +26,16 @@ SERVER_ONLY_KEYS = {"api_token", "_csrft_"}
 
 def https_only(request: Any) -> bool:
     return bool(request.scheme == "https")
+
+
+def database_url_from(settings: dict[str, Any]) -> str:
+    """``DATABASE_URL`` wins over ``sql.url``; SQLite under ``var/`` otherwise."""
+    url = os.environ.get("DATABASE_URL") or settings.get("sql.url")
+    if url:
+        return str(url)
+    directory = Path(settings.get("sql.embedded_dir", DATA_DIR))
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'demo-sessions.sqlite'}"
 
 
 def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
@@ -43,6 +56,18 @@ def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
             timeout=3600,
             cookie_samesite="Lax",
             **redis_options,
+        ),
+    )
+    config.register_session_factory(
+        "history",
+        pyramid_beaker.BeakerSessionFactoryConfig(
+            type="ext:database",
+            url=database_url_from(settings),
+            table_name="demo_sessions",
+            key="demo_history",
+            secret=secret + "-history",
+            httponly=True,
+            samesite="Lax",
         ),
     )
     config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("account"))

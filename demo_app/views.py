@@ -147,6 +147,24 @@ secure cookie.</p><form method="post">{csrf_field(request)}
     return html(page(request, "Secure", body, error=error), status=400 if error else 200)
 
 
+def history(request: Any) -> Response:
+    session = request.session_multi["history"]
+    if request.method == "POST":
+        session["pages"] = []
+        return redirect("/history", "History cleared.")
+    pages = session.setdefault("pages", [])
+    pages.append(request.path_qs[:100])
+    del pages[:-10]
+    session.save()
+    items = "".join(f"<li>{escape(str(p))}</li>" for p in pages)
+    body = f"""<p>Kept in <code>history</code>, a row of an SQL table (SQLite by default,
+PostgreSQL when <code>DATABASE_URL</code> is set): the browser holds only a signed id.
+Reload to add a visit.</p><ol id="history">{items}</ol>
+<form method="post">{csrf_field(request)}<button type="submit" id="clear">Clear</button></form>
+{namespace_table(request, ["history"])}"""
+    return html(page(request, "History", body, flash_message(request)))
+
+
 def includeme(config: Configurator) -> None:
     for name, path, view in (
         ("home", "/", home),
@@ -154,6 +172,7 @@ def includeme(config: Configurator) -> None:
         ("account", "/account", account),
         ("logout", "/logout", logout),
         ("secure", "/secure", secure),
+        ("history", "/history", history),
     ):
         config.add_route(name, path)
         config.add_view(view, route_name=name)

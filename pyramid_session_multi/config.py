@@ -13,7 +13,7 @@ from zope.interface import implementer
 from .cookies import cookie_name_problem, discover_cookie, discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
-from .libraries import is_beaker_factory, make_invalidate_destroy
+from .libraries import is_beaker_factory, prepare_beaker_session
 
 #: The introspection category of registered namespaces.
 INTROSPECTION_CATEGORY = "session_multi namespaces"
@@ -37,8 +37,9 @@ class NamespaceConfig:
     #: the cookie's Path and Domain, to delete it when the session is gone
     cookie_path: str = "/"
     cookie_domain: str | None = None
-    #: called on each session the factory returns (library-specific set-up)
-    prepare: Callable[[Any], None] | None = None
+    #: called with the namespace and each session the factory returns
+    #: (what a session library needs set up; see :mod:`.libraries`)
+    prepare: Callable[[str, Any], None] | None = None
 
 
 class NotIncludedError(ConfigurationError, AttributeError):  # type: ignore[misc]
@@ -233,7 +234,7 @@ def build_namespace_config(
         validator=validator,
         cookie_path=cookie.get("path") or "/",
         cookie_domain=cookie.get("domain"),
-        prepare=make_invalidate_destroy if is_beaker_factory(session_factory) else None,
+        prepare=prepare_beaker_session if is_beaker_factory(session_factory) else None,
     )
 
 

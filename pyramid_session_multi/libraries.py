@@ -8,7 +8,10 @@ methods.
 """
 
 import inspect
+import logging
 from typing import Any
+
+logger = logging.getLogger("pyramid_session_multi")
 
 #: Keys pyramid_beaker keeps beside the application's data.
 BEAKER_BOOKKEEPING = frozenset({"_accessed_time", "_creation_time", "_domain", "_path"})
@@ -67,13 +70,42 @@ def destroy_beaker_storage(session: Any) -> None:
         namespace.remove()
 
 
-def make_invalidate_destroy(session: Any) -> None:
-    """Make ``session.invalidate()`` delete its old stored data first.
+def prepare_beaker_session(namespace: str, session: Any) -> None:
+    """Set up a pyramid_beaker session the manager has just created.
 
-    Applied to the pyramid_beaker sessions the manager loads, so that an
-    application calling ``request.session_multi[ns].invalidate()`` directly
-    gets the same protection as the manager's :meth:`invalidate`.
+    - ``session.invalidate()`` deletes the old stored data first, so that an
+      application calling ``request.session_multi[ns].invalidate()`` directly
+      is as safe as the manager's ``invalidate()``;
+    - Beaker loads lazily, on the first read: an error of its store then
+      gets the same note naming the namespace, and the same log line, as an
+      error of the factory.
     """
+    _make_invalidate_destroy(session)
+    _name_load_errors(namespace, session)
+
+
+def _name_load_errors(namespace: str, session: Any) -> None:
+    load = session._session
+
+    def named_load() -> Any:
+        if session.__dict__["_sess"] is not None:
+            return load()
+        try:
+            return load()
+        except Exception as exc:
+            exc.add_note(
+                f"pyramid_session_multi: raised while loading the session of "
+                f"namespace {namespace!r}"
+            )
+            logger.error(
+                "namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc
+            )
+            raise
+
+    session.__dict__["_session"] = named_load
+
+
+def _make_invalidate_destroy(session: Any) -> None:
 
     def invalidate() -> None:
         destroy_beaker_storage(session)

@@ -142,7 +142,7 @@ class SessionMultiManager(Mapping[str, Any]):
                     "session factory", namespace, namespace_config.factory, request
                 )
                 if namespace_config.prepare is not None:
-                    namespace_config.prepare(session)
+                    namespace_config.prepare(namespace, session)
                 validator = namespace_config.validator
                 if validator is not None and not call_for_namespace(
                     "validator", namespace, validator, request, session

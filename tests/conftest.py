@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 import pyramid_session_multi
+from tests.support.postgres_server import PostgresServer, missing_reason
 from tests.support.redis_server import RedisServer
 
 # the fixtures the package offers its users, tested here as they would use them
@@ -55,3 +56,47 @@ def redis_db(redis_url: str) -> Iterator[str]:
     yield redis_url
     client.flushdb()
     client.close()
+
+
+def _server_unavailable(reason: str) -> None:
+    # CI must run what needs a server; a developer without one sees why it skipped
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"a server the suite needs is unavailable in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole run."""
+    reason = missing_reason()
+    if reason is not None:
+        _server_unavailable(reason)
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:
+            server.remove()
+
+
+@pytest.fixture
+def postgresql_url(postgresql_server: PostgresServer) -> Iterator[str]:
+    """The server's URL, every table emptied before and after the test.
+
+    Emptied, not dropped: Beaker remembers per process which tables exist.
+    """
+    import sqlalchemy
+
+    def empty_tables() -> None:
+        engine = sqlalchemy.create_engine(postgresql_server.url)
+        with engine.begin() as connection:
+            for table in sqlalchemy.inspect(connection).get_table_names():
+                connection.execute(sqlalchemy.text(f'delete from "{table}"'))
+        engine.dispose()
+
+    empty_tables()
+    yield postgresql_server.url
+    empty_tables()

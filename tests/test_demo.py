@@ -235,5 +235,31 @@ def test_psessions_lists_the_demo_without_starting_redis():
     )
     assert result.returncode == 0, result.stderr
     rows = {row["namespace"]: row for row in json.loads(result.stdout)}
-    assert sorted(rows) == ["account", "prefs", "secure"]
+    assert sorted(rows) == ["account", "history", "prefs", "secure"]
     assert redis_servers() - before == set(), "psessions started the embedded Redis"
+
+
+def test_history_is_kept_in_sqlite_by_default(redis_db, tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = webtest.TestApp(
+        make_demo(redis_db, toolbar=False, **{"sql.embedded_dir": str(tmp_path)})
+    )
+    app.get("/history")
+    response = app.get("/history?again=1")
+    assert "/history?again=1" in response.text and "demo_history" in app.cookies
+    assert (tmp_path / "demo-sessions.sqlite").exists()
+
+
+@pytest.mark.postgresql
+def test_database_url_moves_history_to_postgresql(redis_db, postgresql_url, monkeypatch):
+    import sqlalchemy
+
+    monkeypatch.setenv("DATABASE_URL", postgresql_url)
+    app = webtest.TestApp(make_demo(redis_db, toolbar=False))
+    app.get("/history")
+    engine = sqlalchemy.create_engine(postgresql_url)
+    with engine.connect() as connection:
+        stored = connection.execute(sqlalchemy.text("select namespace from demo_sessions"))
+        (session_id,) = [row[0] for row in stored]
+    assert app.cookies["demo_history"].endswith(session_id)  # signed: signature + id
+    engine.dispose()

@@ -41,7 +41,10 @@ def register_signed_nacl_redis(config: Any, redis_url: str) -> None:
     )
 
 
-def register_backends(config: Any, redis_url: str, data_dir: Path) -> None:
+def register_backends(
+    config: Any, redis_url: str, data_dir: Path, sql_url: str | None = None
+) -> None:
+    """The five namespaces; "database" is on ``sql_url``, SQLite by default."""
     register_signed_nacl_redis(config, redis_url)
     config.register_session_factory(
         "beaker",
@@ -56,7 +59,7 @@ def register_backends(config: Any, redis_url: str, data_dir: Path) -> None:
         "database",
         pyramid_beaker.BeakerSessionFactoryConfig(
             type="ext:database",
-            url=database_url(data_dir),
+            url=sql_url or database_url(data_dir),
             table_name="beaker_sessions",
             lock_dir=str(data_dir / "db-lock"),
             key="database",
@@ -79,9 +82,9 @@ def multi_view(request: Any) -> Any:
     return values
 
 
-def make_wsgi(redis_url: str, data_dir: Path) -> Any:
+def make_wsgi(redis_url: str, data_dir: Path, sql_url: str | None = None) -> Any:
     def setup(config: Any) -> None:
-        register_backends(config, redis_url, Path(data_dir))
+        register_backends(config, redis_url, Path(data_dir), sql_url)
         config.add_route("multi", "/multi")
         config.add_view(multi_view, route_name="multi", renderer="json")
 
@@ -94,11 +97,12 @@ def main(argv: Any = None) -> int:
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--database-url", default=None, help="SQLAlchemy URL; SQLite if absent")
     args = parser.parse_args(argv)
     import waitress
 
     waitress.serve(
-        make_wsgi(args.redis_url, Path(args.data_dir)),
+        make_wsgi(args.redis_url, Path(args.data_dir), args.database_url),
         host="127.0.0.1",
         port=args.port,
         threads=args.threads,
