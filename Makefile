@@ -45,7 +45,7 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy --strict pyramid_session_multi
 
 bench: $(VENV)/.dev
-	$(BIN)/python benchmarks/bench.py
+	PYTHONPATH=. $(BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf $(VENV) .nox docs/_build *.egg-info demo_app/*.egg-info .mypy_cache .pytest_cache .ruff_cache

