@@ -3,12 +3,12 @@
 import logging
 import time
 
-import pyramid_beaker
 import pytest
 import redis
 
 from pyramid_session_multi.debugtoolbar import capture
 from tests.support.apps import signed_factory
+from tests.support.backend_app import beaker_file, beaker_sql
 from tests.support.toolbar import (
     BadRepr,
     cookie_shape,
@@ -284,23 +284,9 @@ def test_beaker_bookkeeping_is_hidden_and_a_read_shows_no_change(make):
 
 def beaker_stores(tmp_path):
     def setup(config):
+        config.register_session_factory("file", beaker_file(tmp_path, "file"))
         config.register_session_factory(
-            "file",
-            pyramid_beaker.BeakerSessionFactoryConfig(
-                type="file",
-                data_dir=str(tmp_path / "data"),
-                lock_dir=str(tmp_path / "lock"),
-                key="file",
-            ),
-        )
-        config.register_session_factory(
-            "sql",
-            pyramid_beaker.BeakerSessionFactoryConfig(
-                type="ext:database",
-                url=f"sqlite:///{tmp_path / 'sessions.sqlite'}",
-                lock_dir=str(tmp_path / "sql-lock"),
-                key="sql",
-            ),
+            "sql", beaker_sql(f"sqlite:///{tmp_path / 'sessions.sqlite'}", tmp_path, "sql")
         )
 
     return setup

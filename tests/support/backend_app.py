@@ -26,6 +26,24 @@ def database_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'sessions.sqlite'}"
 
 
+def beaker_file(directory: Path, key: str) -> Any:
+    """A pyramid_beaker factory on files under ``directory``, cookie ``key``."""
+    return pyramid_beaker.BeakerSessionFactoryConfig(
+        type="file", data_dir=str(directory / key), lock_dir=str(directory / f"{key}-lock"), key=key
+    )
+
+
+def beaker_sql(url: str, directory: Path, key: str, table_name: str = "beaker_sessions") -> Any:
+    """A pyramid_beaker factory on Beaker's ext:database at ``url``, cookie ``key``."""
+    return pyramid_beaker.BeakerSessionFactoryConfig(
+        type="ext:database",
+        url=url,
+        table_name=table_name,
+        lock_dir=str(directory / f"{key}-lock"),
+        key=key,
+    )
+
+
 def register_signed_nacl_redis(config: Any, redis_url: str) -> None:
     config.register_session_factory(
         "signed", SignedCookieSessionFactory("signed-secret", cookie_name="signed")
@@ -46,24 +64,9 @@ def register_backends(
 ) -> None:
     """The five namespaces; "database" is on ``sql_url``, SQLite by default."""
     register_signed_nacl_redis(config, redis_url)
+    config.register_session_factory("beaker", beaker_file(data_dir, "beaker"))
     config.register_session_factory(
-        "beaker",
-        pyramid_beaker.BeakerSessionFactoryConfig(
-            type="file",
-            data_dir=str(data_dir / "beaker"),
-            lock_dir=str(data_dir / "beaker-lock"),
-            key="beaker",
-        ),
-    )
-    config.register_session_factory(
-        "database",
-        pyramid_beaker.BeakerSessionFactoryConfig(
-            type="ext:database",
-            url=sql_url or database_url(data_dir),
-            table_name="beaker_sessions",
-            lock_dir=str(data_dir / "db-lock"),
-            key="database",
-        ),
+        "database", beaker_sql(sql_url or database_url(data_dir), data_dir, "database")
     )
 
 

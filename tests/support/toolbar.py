@@ -5,12 +5,12 @@ from collections.abc import Callable
 from html import unescape
 from typing import Any
 
-import pyramid_beaker
 import webtest
 from pyramid.config import Configurator
 from pyramid_session_redis import RedisSessionFactory
 
 from tests.support.apps import build_app, signed_factory
+from tests.support.backend_app import beaker_file
 
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 
@@ -80,15 +80,7 @@ def namespaces(redis_url, tmp_path):
             "redis",
             RedisSessionFactory(secret="s", cookie_name="redis", redis_url=redis_url, timeout=600),
         )
-        config.register_session_factory(
-            "beaker",
-            pyramid_beaker.BeakerSessionFactoryConfig(
-                type="file",
-                data_dir=str(tmp_path / "beaker"),
-                lock_dir=str(tmp_path / "lock"),
-                key="beaker",
-            ),
-        )
+        config.register_session_factory("beaker", beaker_file(tmp_path, "beaker"))
         config.register_session_factory(
             "https", signed_factory("https"), discriminator=lambda r: r.scheme == "https"
         )
