@@ -39,7 +39,7 @@ def database_url_from(settings: dict[str, Any]) -> str:
 
 
 def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
-    secret = settings.get("demo.secret", "demo-secret-change-me")
+    secret = settings.get("demo.secret", "demo-secret-change-me-0123456789abcdef")
     # "prefs" and "secure" are declared in development.ini (session_multi.*);
     # "account" is registered here, where its Redis may be the embedded one.
     redis_url = redis_url_from(settings)
@@ -66,6 +66,7 @@ def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
             table_name="demo_sessions",
             key="demo_history",
             secret=secret + "-history",
+            timeout=7 * 24 * 3600,
             httponly=True,
             samesite="Lax",
         ),

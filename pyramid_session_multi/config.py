@@ -10,7 +10,7 @@ from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 from pyramid.registry import Registry
 from zope.interface import implementer
 
-from .cookies import cookie_name_problem, discover_cookie, discover_cookie_name
+from .cookies import browser_refusal, cookie_name_problem, discover_cookie, discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_beaker_factory, prepare_beaker_session
@@ -225,6 +225,11 @@ def build_namespace_config(
             f"pyramid_session_multi: namespace {namespace!r} cannot use cookie "
             f"{cookie_name!r}: {problem}, and setting it would fail at run "
             "time; choose another cookie_name (and the factory's own)."
+        )
+    refusal = browser_refusal(cookie_name, cookie)
+    if refusal is not None:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}, cookie {cookie_name!r}: {refusal}."
         )
     return NamespaceConfig(
         namespace=namespace,

@@ -128,3 +128,26 @@ def discover_cookie_name(factory: Any) -> str | None:
     """Return the name of the cookie ``factory`` writes, or ``None``."""
     info = discover_cookie(factory)
     return None if info is None else str(info["name"])
+
+
+def browser_refusal(name: str, cookie: CookieInfo) -> str | None:
+    """Why browsers would refuse cookie ``name`` with attributes ``cookie``.
+
+    ``cookie`` is what :func:`discover_cookie` found; a rule whose attribute
+    could not be read is not applied.  Returns ``None`` when browsers keep it.
+    """
+    secure = cookie.get("secure")
+    samesite = cookie.get("samesite")
+    known_insecure = "secure" in cookie and not secure
+    if isinstance(samesite, str) and samesite.lower() == "none" and known_insecure:
+        return "browsers refuse SameSite=None without Secure; set secure=True or SameSite=Lax"
+    if name.startswith("__Host-"):
+        if known_insecure:
+            return "browsers refuse a __Host- cookie without Secure; set secure=True"
+        if cookie.get("domain"):
+            return "browsers refuse a __Host- cookie with a Domain; leave the domain unset"
+        if cookie.get("path") not in (None, "/"):
+            return "browsers refuse a __Host- cookie whose Path is not /; set path='/'"
+    if name.startswith("__Secure-") and known_insecure:
+        return "browsers refuse a __Secure- cookie without Secure; set secure=True"
+    return None

@@ -114,3 +114,65 @@ def _make_invalidate_destroy(session: Any) -> None:
     # pyramid_beaker's session proxies attribute writes to the Beaker
     # session it wraps; this instance attribute must stay on the proxy.
     session.__dict__["invalidate"] = invalidate
+
+
+#: What :func:`security_facts` could not read.
+UNKNOWN: Any = object()
+
+
+def _closure(func: Any) -> dict[str, Any]:
+    code = getattr(func, "__code__", None)
+    cells = getattr(func, "__closure__", None)
+    if code is None or cells is None:
+        return {}
+    values = {}
+    for name, cell in zip(code.co_freevars, cells, strict=True):
+        try:
+            values[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    return values
+
+
+def security_facts(factory: Any) -> dict[str, Any]:
+    """What the deploy checks need to know of ``factory``, where it can be read.
+
+    Keys: ``library`` (``"pyramid cookie"``, ``"redis"``, ``"beaker"`` or
+    ``None``), ``client_side`` (the data travels in the cookie),
+    ``serializer`` (the class name of what turns the data into bytes, for
+    client-side sessions), ``timeout`` (the idle timeout in seconds, ``None``
+    for none) and ``secret`` (the signing or encryption secret). A value
+    that cannot be read is :data:`UNKNOWN`.
+    """
+    facts: dict[str, Any] = {
+        "library": None,
+        "client_side": UNKNOWN,
+        "serializer": UNKNOWN,
+        "timeout": UNKNOWN,
+        "secret": UNKNOWN,
+    }
+    if isinstance(getattr(factory, "_cookie_name", None), str) and hasattr(factory, "_set_cookie"):
+        # pyramid.session.BaseCookieSessionFactory: signed, or NaCl-encrypted
+        facts.update(library="pyramid cookie", client_side=True)
+        facts["timeout"] = getattr(factory, "_timeout", UNKNOWN)
+        outer = _closure(factory._set_cookie).get("serializer")
+        if outer is not None:
+            inner = getattr(outer, "serializer", outer)
+            facts["serializer"] = type(inner).__name__
+            if hasattr(outer, "secret"):  # webob's SignedSerializer
+                facts["secret"] = outer.secret
+            elif hasattr(outer, "box"):  # pyramid_nacl_session: a 32-byte key
+                facts["secret"] = bytes(outer.box)
+        return facts
+    if is_beaker_factory(factory):
+        options = factory._options
+        facts.update(library="beaker", client_side=options.get("type") == "cookie")
+        facts["timeout"] = options.get("timeout")
+        facts["secret"] = options.get("secret")
+        facts["serializer"] = options.get("data_serializer", "pickle")
+        return facts
+    closure = _closure(factory)
+    if "cookie_name" in closure and "_cookie_signer" in closure:  # pyramid_session_redis
+        facts.update(library="redis", client_side=False, timeout=closure.get("timeout"))
+        facts["secret"] = getattr(closure["_cookie_signer"], "secret", UNKNOWN)
+    return facts

@@ -1,9 +1,12 @@
 """Registration: the directive, dotted names, actions, conflicts, checks."""
 
+import pyramid_beaker
 import pytest
 from pyramid import testing
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationConflictError, ConfigurationError
+from pyramid_nacl_session import EncryptedCookieSessionFactory
+from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import (
     NamespaceCSRFStoragePolicy,
@@ -290,3 +293,68 @@ def test_cookie_names_webob_cannot_set_are_refused(autocommit, name):
 
 def test_ordinary_cookie_names_are_accepted(autocommit):
     autocommit.register_session_factory("ns", custom_factory, cookie_name="my.app-session_1")
+
+
+BROWSER_REFUSALS = {
+    "SameSite=None without Secure": (
+        lambda: signed_factory("x", samesite="None"),
+        "x",
+        "SameSite=None without Secure",
+    ),
+    "__Host- without Secure": (
+        lambda: signed_factory("__Host-x"),
+        "__Host-x",
+        "__Host- cookie without Secure",
+    ),
+    "__Host- with a Domain": (
+        lambda: signed_factory("__Host-x", secure=True, domain="example.com"),
+        "__Host-x",
+        "__Host- cookie with a Domain",
+    ),
+    "__Host- with another Path": (
+        lambda: signed_factory("__Host-x", secure=True, path="/app"),
+        "__Host-x",
+        "__Host- cookie whose Path is not /",
+    ),
+    "__Secure- without Secure": (
+        lambda: signed_factory("__Secure-x"),
+        "__Secure-x",
+        "__Secure- cookie without Secure",
+    ),
+    "redis: SameSite=None without Secure": (
+        lambda: RedisSessionFactory(
+            secret="s", cookie_name="r", redis_url="redis://127.0.0.1:1/0", cookie_samesite="None"
+        ),
+        "r",
+        "SameSite=None without Secure",
+    ),
+    "beaker: __Host- with a Domain": (
+        lambda: pyramid_beaker.BeakerSessionFactoryConfig(
+            type="file",
+            data_dir="/nonexistent",
+            key="__Host-b",
+            secure=True,
+            cookie_domain="example.com",
+        ),
+        "__Host-b",
+        "__Host- cookie with a Domain",
+    ),
+    "nacl: __Secure- without Secure": (
+        lambda: EncryptedCookieSessionFactory(bytes(32), cookie_name="__Secure-n"),
+        "__Secure-n",
+        "__Secure- cookie without Secure",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROWSER_REFUSALS))
+def test_cookies_a_browser_would_refuse_are_refused(autocommit, case):
+    make, cookie, rule = BROWSER_REFUSALS[case]
+    with pytest.raises(ConfigurationError, match=rf"namespace 'ns', cookie '{cookie}': .*{rule}"):
+        autocommit.register_session_factory("ns", make())
+
+
+def test_cookies_browsers_keep_are_accepted(autocommit):
+    autocommit.register_session_factory("a", signed_factory("__Host-a", secure=True))
+    autocommit.register_session_factory("b", signed_factory("__Secure-b", secure=True))
+    autocommit.register_session_factory("c", signed_factory("c", secure=True, samesite="None"))

@@ -323,3 +323,26 @@ def test_oversized_cookie_is_flagged_in_the_panel(tmp_path):
     assert "big accessed by the app Set-Cookie: refused, over the size limit" in text
     assert "over the 4096-byte limit" in text
     assert "small accessed by the app Set-Cookie: refused" not in text
+
+
+def test_deploy_findings_at_the_top_and_beside_each_namespace(make):
+    app = make("inactive")
+    app.get("/s/redis")
+    html = panel_html(app)
+    top = html[html.index('id="session-multi-findings"') : html.index("Configuration")]
+    assert "psm.W001" in top and "psm.I001" in top  # signed is neither Secure nor server-side
+    text = text_of(html)
+    assert "redis accessed by the app Set-Cookie: none psm.W001" in text
+
+
+def test_no_findings_says_so(tmp_path):
+    def setup(config):
+        config.register_session_factory(
+            "good",
+            signed_factory("good", secure=True, httponly=True, samesite="Lax", timeout=60),
+        )
+
+    settings_app = toolbar_app(setup, "inactive")
+    settings_app.app.registry.settings["session_multi.check.silence"] = "psm.I001 psm.W007"
+    settings_app.get("/s/good")
+    assert 'id="session-multi-no-findings"' in panel_html(settings_app)

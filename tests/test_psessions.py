@@ -134,3 +134,40 @@ def test_a_settings_mistake_exits_2_naming_the_key(tmp_path):
     status, _out, err = run([str(ini)])
     assert status == 2
     assert "session_multi.prefs.secrte" in err
+
+
+def test_check_reports_findings_and_exits_1(tmp_path):
+    status, out, err = run(["--check", write_ini(tmp_path, "badly_configured")])
+    assert status == 1, err
+    assert "psm.E001 error   fixable:" in out and "session fixation" in out
+    assert "psm.W002 warning loose:" in out and "fix: set httponly=True" in out
+    assert out.rstrip().endswith("(silence ids with session_multi.check.silence).")
+
+
+def test_check_as_json_with_fail_level(tmp_path):
+    ini = write_ini(tmp_path, "badly_configured")
+    status, out, _ = run(["--check", ini, "--format", "json", "--fail-level", "error"])
+    findings = json.loads(out)
+    assert status == 1  # psm.E001 is an error
+    assert {f["id"] for f in findings} >= {"psm.E001", "psm.W001", "psm.W002", "psm.W007"}
+    assert set(findings[0]) == {"id", "level", "namespace", "message", "hint"}
+
+
+def test_check_passes_below_the_fail_level_and_honours_silence(tmp_path):
+    ini = tmp_path / "app.ini"
+    ini.write_text(
+        "[app:main]\nuse = call:tests.support.psessions_apps:badly_configured\n"
+        "session_multi.check.silence = psm.E001 psm.W006\n"
+    )
+    status, out, _ = run(["--check", str(ini), "--fail-level", "error"])
+    assert status == 0
+    assert "psm.E001" not in out and "psm.W006" not in out and "psm.W002" in out
+
+
+def test_check_on_the_demo_is_clean_but_for_information(tmp_path):
+    from tests.support.demo import INI
+
+    status, out, err = run(["--check", INI])
+    assert status == 0, err
+    assert out.count("psm.I001 info") == 2  # prefs and secure are client-side
+    assert "warning" not in out.split("findings:")[0] and "error " not in out

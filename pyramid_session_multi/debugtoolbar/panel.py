@@ -6,6 +6,7 @@ from typing import Any
 from pyramid.request import Request
 from zope.interface import implementer
 
+from ..checks import Finding, run_checks
 from ..config import get_manager_config
 from ..cookies import COOKIE_ATTRIBUTES
 from ..describe import describe_namespaces
@@ -68,6 +69,7 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         if config is None:
             return
         self._config = config
+        self._settings = request.registry.settings
         self.data["included"] = True
         if config.namespaces:
             request.session_multi.add_observer(
@@ -185,13 +187,21 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         self._request = None
 
     def render_vars(self, request: Request) -> dict[str, Any]:
-        configuration = []
+        configuration: list[dict[str, Any]] = []
+        findings: list[Finding] = []
         if self.data["included"]:
             configuration = describe_namespaces(self._config)
+            # the toolbar renders with its own request: use the application's settings
+            findings = run_checks(self._config, self._settings)
+        by_namespace: dict[str, list[Finding]] = {}
+        for finding in findings:
+            by_namespace.setdefault(finding.namespace, []).append(finding)
         return {
             "reports": list(self._reports.values()),
             "configuration": configuration,
             "attributes": COOKIE_ATTRIBUTES,
+            "findings": findings,
+            "findings_by_namespace": by_namespace,
         }
 
 

@@ -1,4 +1,7 @@
-"""``psessions CONFIG_URI``: list the namespaces an application registers."""
+"""``psessions CONFIG_URI``: list the namespaces an application registers.
+
+``psessions --check CONFIG_URI`` audits them instead (see :mod:`..checks`).
+"""
 
 import argparse
 import json
@@ -8,6 +11,7 @@ from typing import Any, TextIO
 
 from pyramid.paster import bootstrap, setup_logging
 
+from ..checks import LEVELS, SILENCE_SETTING, Finding, at_or_above, run_checks
 from ..config import get_manager_config
 from ..describe import describe_namespaces
 
@@ -39,6 +43,17 @@ def _parser() -> argparse.ArgumentParser:
         choices=("table", "json"),
         default="table",
         help="output format (default: table)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="audit every namespace for deployment instead of listing them",
+    )
+    parser.add_argument(
+        "--fail-level",
+        choices=LEVELS,
+        default="warning",
+        help="with --check: the lowest level that makes the exit status 1 (default: warning)",
     )
     return parser
 
@@ -79,9 +94,14 @@ def main(
                 file=err,
             )
             return 1
-        rows = describe_namespaces(config)
+        if args.check:
+            findings = run_checks(config, env["registry"].settings)
+        else:
+            rows = describe_namespaces(config)
     finally:
         env["closer"]()
+    if args.check:
+        return _report(findings, args.format, args.fail_level, out)
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str), file=out)
     elif rows:
@@ -89,6 +109,26 @@ def main(
     else:
         print("No session_multi namespaces are registered.", file=out)
     return 0
+
+
+def _report(findings: list[Finding], output: str, fail_level: str, out: TextIO) -> int:
+    if output == "json":
+        print(json.dumps([finding.as_dict() for finding in findings], indent=2), file=out)
+    elif findings:
+        for finding in findings:
+            print(
+                f"{finding.id} {finding.level:7} {finding.namespace}: {finding.message}", file=out
+            )
+            print(f"    fix: {finding.hint}", file=out)
+        counts = {level: sum(f.level == level for f in findings) for level in LEVELS}
+        print(
+            f"{len(findings)} findings: {counts['error']} errors, {counts['warning']} warnings, "
+            f"{counts['info']} info (silence ids with {SILENCE_SETTING}).",
+            file=out,
+        )
+    else:
+        print("No findings.", file=out)
+    return 1 if at_or_above(findings, fail_level) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

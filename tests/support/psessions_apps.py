@@ -33,3 +33,19 @@ def included_only(global_config, **settings):
 
 def not_included(global_config, **settings):
     return Configurator(settings=settings).make_wsgi_app()
+
+
+def badly_configured(global_config, **settings):
+    """One namespace with every cookie-attribute problem, one Beaker without a secret."""
+    import pyramid_beaker
+
+    config = Configurator(settings=settings)
+    config.include("pyramid_session_multi")
+    config.register_session_factory(
+        "loose", SignedCookieSessionFactory("short", cookie_name="loose", httponly=False)
+    )
+    config.register_session_factory(
+        "fixable",
+        pyramid_beaker.BeakerSessionFactoryConfig(type="file", data_dir="/nonexistent", key="fx"),
+    )
+    return config.make_wsgi_app()

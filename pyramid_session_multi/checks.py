@@ -1,0 +1,180 @@
+"""The deploy audit of every namespace: ``psessions --check`` and the panel.
+
+Each :class:`Finding` has a stable id (``psm.E…`` errors, ``psm.W…``
+warnings, ``psm.I…`` information), the namespace, what is wrong and how to
+fix it.  The ids are listed, with their meaning, in the documentation's
+"Cookie hygiene" page; ``session_multi.check.silence`` (a setting, ids
+separated by spaces) silences chosen ones.
+"""
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pyramid.settings import aslist
+
+from .config import NamespaceConfig, SessionMultiManagerConfig
+from .cookies import discover_cookie
+from .libraries import UNKNOWN, security_facts
+
+#: The levels, lowest first; ``--fail-level`` takes one of them.
+LEVELS = ("info", "warning", "error")
+
+#: The setting listing the ids to silence.
+SILENCE_SETTING = "session_multi.check.silence"
+
+#: Shortest secret the checks accept, in bytes.
+MIN_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in one namespace's configuration."""
+
+    id: str
+    level: str
+    namespace: str
+    message: str
+    hint: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.level}) [{self.namespace}] {self.message} Fix: {self.hint}"
+
+
+Check = Callable[[NamespaceConfig, dict[str, Any], dict[str, Any]], Iterable[Finding]]
+
+
+def _cookie_attributes(
+    config: NamespaceConfig, cookie: dict[str, Any], facts: dict[str, Any]
+) -> Iterator[Finding]:
+    namespace = config.namespace
+    if "secure" in cookie and not cookie["secure"]:
+        yield Finding(
+            "psm.W001", "warning", namespace,
+            "the cookie is sent without Secure, so also over plain http.",
+            "set secure=True (cookie_secure for pyramid_session_redis) when served over https.",
+        )  # fmt: skip
+    if "httponly" in cookie and not cookie["httponly"]:
+        yield Finding(
+            "psm.W002", "warning", namespace,
+            "the cookie is readable by scripts in the page (no HttpOnly).",
+            "set httponly=True (cookie_httponly for pyramid_session_redis).",
+        )  # fmt: skip
+    if "samesite" in cookie and not cookie["samesite"]:
+        yield Finding(
+            "psm.W003", "warning", namespace,
+            "the cookie has no SameSite attribute and travels with cross-site requests.",
+            "set samesite='Lax' (or 'Strict'; cookie_samesite for pyramid_session_redis).",
+        )  # fmt: skip
+    if cookie.get("domain"):
+        yield Finding(
+            "psm.W004", "warning", namespace,
+            f"the cookie has Domain={cookie['domain']}, so every subdomain receives it.",
+            "leave the domain unset unless subdomains must share this session.",
+        )  # fmt: skip
+
+
+def _serialization(
+    config: NamespaceConfig, cookie: dict[str, Any], facts: dict[str, Any]
+) -> Iterator[Finding]:
+    serializer = facts["serializer"]
+    if (
+        facts["client_side"] is True
+        and isinstance(serializer, str)
+        and "pickle" in serializer.lower()
+    ):
+        yield Finding(
+            "psm.W005", "warning", config.namespace,
+            "a client-side session is serialized with pickle: whoever learns the secret "
+            "can run code on the server.",
+            "use pyramid.session.JSONSerializer (serializer=JSONSerializer()).",
+        )  # fmt: skip
+    if facts["timeout"] is None:
+        yield Finding(
+            "psm.W006", "warning", config.namespace,
+            "the session has no idle timeout: it lives until the browser drops it.",
+            "set timeout= (seconds of inactivity after which the session ends).",
+        )  # fmt: skip
+
+
+def _secrets(
+    config: NamespaceConfig, cookie: dict[str, Any], facts: dict[str, Any]
+) -> Iterator[Finding]:
+    secret = facts["secret"]
+    if facts["library"] == "beaker" and not secret:
+        yield Finding(
+            "psm.E001", "error", config.namespace,
+            "a pyramid_beaker namespace without a secret: its cookie is the bare session "
+            "id, and Beaker adopts an id the client chose (session fixation).",
+            "set secret= (session_multi.NAME.secret, or secret in the Beaker options).",
+        )  # fmt: skip
+    elif secret not in (UNKNOWN, None) and _length(secret) < MIN_SECRET_BYTES:
+        yield Finding(
+            "psm.W007", "warning", config.namespace,
+            f"the secret is {_length(secret)} bytes, shorter than {MIN_SECRET_BYTES}.",
+            f"use a random secret of at least {MIN_SECRET_BYTES} bytes "
+            "(python -c 'import secrets; print(secrets.token_hex(32))').",
+        )  # fmt: skip
+    if facts["client_side"] is True:
+        yield Finding(
+            "psm.I001", "info", config.namespace,
+            "a client-side session: a cookie copied before logout stays valid until its "
+            "timeout, since there is no server-side state to destroy.",
+            "keep login state server-side, or give this namespace a short timeout.",
+        )  # fmt: skip
+
+
+def _length(secret: Any) -> int:
+    return len(secret.encode() if isinstance(secret, str) else bytes(secret))
+
+
+#: Every per-namespace check, in the order findings are reported.
+CHECKS: tuple[Check, ...] = (_cookie_attributes, _serialization, _secrets)
+
+
+def _shared_secrets(
+    configs: list[NamespaceConfig], facts: Mapping[str, dict[str, Any]]
+) -> Iterator[Finding]:
+    owners: dict[Any, str] = {}
+    for config in configs:
+        secret = facts[config.namespace]["secret"]
+        if secret in (UNKNOWN, None):
+            continue
+        key = secret.encode() if isinstance(secret, str) else bytes(secret)
+        if key in owners:
+            yield Finding(
+                "psm.W008", "warning", config.namespace,
+                f"the secret is the same as namespace {owners[key]!r}'s.",
+                "give each namespace its own secret.",
+            )  # fmt: skip
+        else:
+            owners[key] = config.namespace
+
+
+def run_checks(
+    manager_config: SessionMultiManagerConfig, settings: Mapping[str, Any] | None = None
+) -> list[Finding]:
+    """Every finding for the registered namespaces, less the silenced ids."""
+    silenced = set(aslist((settings or {}).get(SILENCE_SETTING, "")))
+    configs = [manager_config.configs[ns] for ns in manager_config.namespaces]
+    facts = {config.namespace: security_facts(config.factory) for config in configs}
+    findings: list[Finding] = []
+    for config in configs:
+        cookie = {
+            key: value
+            for key, value in (discover_cookie(config.factory) or {}).items()
+            if value is not None or key in ("samesite", "domain")
+        }
+        for check in CHECKS:
+            findings.extend(check(config, cookie, facts[config.namespace]))
+    findings.extend(_shared_secrets(configs, facts))
+    return [finding for finding in findings if finding.id not in silenced]
+
+
+def at_or_above(findings: Iterable[Finding], level: str) -> list[Finding]:
+    """The findings whose level is ``level`` or higher."""
+    floor = LEVELS.index(level)
+    return [finding for finding in findings if LEVELS.index(finding.level) >= floor]
