@@ -51,8 +51,9 @@ class PostgresServer:
             raise RuntimeError(missing_reason())
         self.binaries = binaries
         self.port = port or free_port()
-        # /tmp, not pytest's tmp_path: the postgres user must reach it
-        self.directory = Path(tempfile.mkdtemp(prefix="psm-postgres-"))
+        # /tmp itself, not pytest's tmp_path nor nox's TMPDIR (both inside
+        # directories only root may enter): the postgres user must reach it
+        self.directory = Path(tempfile.mkdtemp(prefix="psm-postgres-", dir="/tmp"))
         self.data = self.directory / "data"
         self.run_as = "postgres" if os.geteuid() == 0 else None
         if self.run_as:
@@ -69,9 +70,11 @@ class PostgresServer:
         command = [str(self.binaries / tool), *args]
         if self.run_as:
             command = ["runuser", "-u", self.run_as, "--", *command]
-        subprocess.run(
-            command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120
+        result = subprocess.run(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
 
     def start(self) -> None:
         options = (
