@@ -10,10 +10,11 @@ from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 from pyramid.registry import Registry
 from zope.interface import implementer
 
+from .budget import CookieBudget, budgeted_cookie_session
 from .cookies import browser_refusal, cookie_name_problem, discover_cookie, discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
-from .libraries import is_beaker_factory, prepare_beaker_session
+from .libraries import is_beaker_factory, is_pyramid_cookie_factory, prepare_beaker_session
 
 #: The introspection category of registered namespaces.
 INTROSPECTION_CATEGORY = "session_multi namespaces"
@@ -40,6 +41,13 @@ class NamespaceConfig:
     #: called with the namespace and each session the factory returns
     #: (what a session library needs set up; see :mod:`.libraries`)
     prepare: Callable[[str, Any], None] | None = None
+    #: what the manager calls to make a session: the factory, or for
+    #: pyramid's cookie sessions a subclass keeping to the cookie budget
+    loader: Callable[[Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.loader is None:
+            object.__setattr__(self, "loader", self.factory)
 
 
 class NotIncludedError(ConfigurationError, AttributeError):  # type: ignore[misc]
@@ -192,12 +200,14 @@ def build_namespace_config(
     cookie_name: str | None = None,
     validator: Any = None,
     resolve: Callable[[Any], Any] | None = None,
+    budget: CookieBudget | None = None,
 ) -> NamespaceConfig:
     """Check and resolve one registration's arguments into a NamespaceConfig.
 
     Every problem is a :class:`~pyramid.exceptions.ConfigurationError` that
     names the namespace and the argument.  ``resolve`` turns dotted names
-    into objects (the configurator's ``maybe_dotted``).
+    into objects (the configurator's ``maybe_dotted``); ``budget`` is the
+    cookie budget pyramid's cookie sessions keep to (the defaults if omitted).
     """
     if not namespace or not isinstance(namespace, str):
         raise ConfigurationError(
@@ -240,6 +250,11 @@ def build_namespace_config(
         cookie_path=cookie.get("path") or "/",
         cookie_domain=cookie.get("domain"),
         prepare=prepare_beaker_session if is_beaker_factory(session_factory) else None,
+        loader=(
+            budgeted_cookie_session(session_factory, namespace, budget or CookieBudget())
+            if is_pyramid_cookie_factory(session_factory)
+            else None
+        ),
     )
 
 
@@ -276,7 +291,13 @@ def register_session_factory(
     """
     manager_config = _require_manager_config(config.registry)
     namespace_config = build_namespace_config(
-        namespace, session_factory, discriminator, cookie_name, validator, config.maybe_dotted
+        namespace,
+        session_factory,
+        discriminator,
+        cookie_name,
+        validator,
+        config.maybe_dotted,
+        CookieBudget.from_settings(config.registry.settings),
     )
     registry = config.registry
 

@@ -17,6 +17,16 @@ logger = logging.getLogger("pyramid_session_multi")
 BEAKER_BOOKKEEPING = frozenset({"_accessed_time", "_creation_time", "_domain", "_path"})
 
 
+def is_pyramid_cookie_factory(factory: Any) -> bool:
+    """Whether ``factory`` is a session class of ``pyramid.session.BaseCookieSessionFactory``
+    (pyramid's signed sessions and pyramid_nacl_session's encrypted ones)."""
+    return (
+        inspect.isclass(factory)
+        and isinstance(getattr(factory, "_cookie_name", None), str)
+        and hasattr(factory, "_set_cookie")
+    )
+
+
 def is_beaker_factory(factory: Any) -> bool:
     """Whether ``factory`` is a pyramid_beaker session class."""
     return inspect.isclass(factory) and any(

@@ -1,7 +1,6 @@
 """The per-request lazy mapping behind ``request.session_multi``."""
 
 import logging
-import re
 import sys
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -9,6 +8,7 @@ from typing import Any
 
 from pyramid.request import Request
 
+from .budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge
 from .config import (
     Discriminator,
     NamespaceConfig,
@@ -20,11 +20,6 @@ from .libraries import raw_data
 
 _MISSING: Any = object()
 
-#: Browsers keep at most this many bytes of one cookie (name and value).
-COOKIE_SIZE_LIMIT = 4096
-
-# WebOb's and pyramid's refusal of a cookie value over their limit.
-_TOO_LONG = re.compile(r"Cookie value is too long to store \((\d+) bytes\)")
 
 logger = logging.getLogger("pyramid_session_multi")
 
@@ -139,7 +134,7 @@ class SessionMultiManager(Mapping[str, Any]):
                     request.finished_callbacks.append(self._release)
                     self._release_scheduled = True
                 session = call_for_namespace(
-                    "session factory", namespace, namespace_config.factory, request
+                    "session factory", namespace, namespace_config.loader, request
                 )
                 if namespace_config.prepare is not None:
                     namespace_config.prepare(namespace, session)
@@ -178,10 +173,13 @@ class SessionMultiManager(Mapping[str, Any]):
         self._release_scheduled = False
 
     def _explain_failed_response(self, failure: BaseException) -> None:
-        # A session whose cookie is over the size browsers keep makes WebOb
-        # (or pyramid's cookie session) raise from a response callback, with
-        # no word of which session: find the cookie in the traceback.
-        match = _TOO_LONG.search(str(failure)) if isinstance(failure, ValueError) else None
+        if isinstance(failure, CookieTooLarge):  # the budget's own error says it all
+            logger.error("%s", failure)
+            return
+        # Another library's cookie over WebOb's limit makes it raise from a
+        # response callback, with no word of which session: find the cookie
+        # in the traceback.
+        match = TOO_LONG.search(str(failure)) if isinstance(failure, ValueError) else None
         if match is None:
             return
         namespace = self._namespace_in_traceback(failure)
@@ -189,12 +187,7 @@ class SessionMultiManager(Mapping[str, Any]):
             return
         cookie_name = self._configs[namespace].cookie_name
         size = len(cookie_name) + 1 + int(match.group(1))
-        message = (
-            f"pyramid_session_multi: the cookie {cookie_name!r} of namespace "
-            f"{namespace!r} would be {size} bytes, over the {COOKIE_SIZE_LIMIT}-byte "
-            "limit of one cookie; keep less in this namespace or move it to a "
-            "server-side store"
-        )
+        message = str(CookieTooLarge(namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
         failure.add_note(message)
         logger.error("%s", message)
         for observer in self._observers:
@@ -216,6 +209,11 @@ class SessionMultiManager(Mapping[str, Any]):
                     return by_cookie[candidate]
             traceback = traceback.tb_next
         return None
+
+    @property
+    def observers(self) -> tuple[Any, ...]:
+        """The observers added for this request."""
+        return tuple(self._observers)
 
     def add_observer(self, observer: Any) -> None:
         """Tell ``observer`` about every namespace loaded from now on.

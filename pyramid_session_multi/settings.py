@@ -42,7 +42,9 @@ from .config import (
 PREFIX = "session_multi."
 
 #: Keys under the prefix that are not namespaces.
-GLOBAL_KEYS = frozenset({"namespaces", "check.silence"})
+GLOBAL_KEYS = frozenset(
+    {"namespaces", "check.silence", "cookie_limit", "oversize", "cookie_header_limit"}
+)
 
 #: The add-on's own keys in a namespace; every other key is the library's.
 #: ``cookie_name`` is both: the library is told it too (Beaker as ``key``).

@@ -16,9 +16,10 @@ from typing import Any
 from pyramid.interfaces import IRequestExtensions
 from pyramid.request import Request, apply_request_extensions
 
+from ..budget import COOKIE_SIZE_LIMIT
 from ..config import NamespaceConfig
 from ..libraries import beaker_loaded_data, is_beaker_factory, raw_data
-from ..manager import COOKIE_SIZE_LIMIT, call_for_namespace
+from ..manager import call_for_namespace
 
 __all__ = ["COOKIE_SIZE_LIMIT", "NotReadable", "raw_items", "read_detached", "safe_repr"]
 

@@ -6,6 +6,7 @@ from typing import Any
 from pyramid.request import Request
 from zope.interface import implementer
 
+from ..budget import COOKIE_HEADER_LIMIT, CookieBudget, header_total
 from ..checks import Finding, run_checks
 from ..config import get_manager_config
 from ..cookies import COOKIE_ATTRIBUTES
@@ -63,6 +64,8 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
             "is_active": False,
             "namespaces": self._reports,
             "cookie_limit": capture.COOKIE_SIZE_LIMIT,
+            "header_limit": COOKIE_HEADER_LIMIT,
+            "header_total": None,
             "egress_captured": False,
         }
         config = get_manager_config(request.registry)
@@ -71,6 +74,12 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         self._config = config
         self._settings = request.registry.settings
         self.data["included"] = True
+        try:
+            budget = CookieBudget.from_settings(self._settings)
+        except Exception:  # the application refused them at start-up already
+            budget = CookieBudget()
+        self.data["cookie_limit"] = budget.cookie_limit
+        self.data["header_limit"] = budget.header_limit
         if config.namespaces:
             request.session_multi.add_observer(
                 NamespaceRecorder(self._namespace_loaded, self._cookie_refused)
@@ -182,6 +191,12 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
                 )
             except Exception as exc:  # a response callback must not break the response
                 report["error"] = capture.describe_error(exc)
+        try:
+            self.data["header_total"] = header_total(
+                request, response, self._config.namespaces_to_cookienames
+            )
+        except Exception:  # a response callback must not break the response
+            self.data["header_total"] = None
         self.data["egress_captured"] = True
         self._sessions = {}
         self._request = None

@@ -1,0 +1,208 @@
+"""The cookie budget: one cookie's size, and the Cookie header all of them make.
+
+A browser keeps at most 4096 bytes of one cookie (name and value); proxies
+and servers refuse a request whose Cookie header passes about 8 KB (nginx's
+default buffer, Apache's ``LimitRequestFieldSize`` of 8190).  Settings:
+
+``session_multi.cookie_limit``
+    bytes of one namespace's cookie, name and value (default 4096);
+``session_multi.oversize``
+    ``raise`` (default): a cookie over the limit is a :class:`CookieTooLarge`
+    error naming the namespace, the size and the limit; ``drop``: it is
+    logged, not sent (the client keeps its previous cookie), and every other
+    cookie goes out as usual;
+``session_multi.cookie_header_limit``
+    bytes of the Cookie header the client will send back (default 8190):
+    over it, a warning is logged and the panel shows it.
+
+Only client-side sessions (pyramid's cookie sessions, pyramid_nacl_session)
+have cookies that grow with their data, so the budget is enforced where they
+set their cookie; server-side namespaces' cookies hold only an id, and they
+count towards the header total.
+"""
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid.exceptions import ConfigurationError
+
+logger = logging.getLogger("pyramid_session_multi")
+
+#: Browsers keep at most this many bytes of one cookie (name and value).
+COOKIE_SIZE_LIMIT = 4096
+
+#: The Cookie header size proxies and servers commonly accept.
+COOKIE_HEADER_LIMIT = 8190
+
+# WebOb's and pyramid's refusal of a cookie value over their own limit.
+TOO_LONG = re.compile(r"Cookie value is too long to store \((\d+) bytes\)")
+
+POLICIES = ("raise", "drop")
+
+# Room left for the id cookies of server-side namespaces, which the budget
+# does not see being set: a signed id is about 100 bytes.
+ID_COOKIES_ROOM = 1024
+
+# Where a request keeps the bytes of cookie-session cookies set so far.
+_SPENT = "pyramid_session_multi.cookie_bytes_set"
+
+
+class CookieTooLarge(ValueError):
+    """A namespace's cookie is over the per-cookie limit (``raise`` policy)."""
+
+    def __init__(self, namespace: str, cookie_name: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"pyramid_session_multi: the cookie {cookie_name!r} of namespace {namespace!r} "
+            f"would be {size} bytes, over the {limit}-byte limit of one cookie; keep less "
+            "in this namespace or move it to a server-side store"
+        )
+        self.namespace = namespace
+        self.cookie_name = cookie_name
+        self.size = size
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class CookieBudget:
+    """The limits and the policy, read once from the settings."""
+
+    cookie_limit: int = COOKIE_SIZE_LIMIT
+    oversize: str = "raise"
+    header_limit: int = COOKIE_HEADER_LIMIT
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> "CookieBudget":
+        settings = settings or {}
+        values: dict[str, Any] = {}
+        for key, field in (
+            ("session_multi.cookie_limit", "cookie_limit"),
+            ("session_multi.cookie_header_limit", "header_limit"),
+        ):
+            if key in settings:
+                try:
+                    values[field] = int(settings[key])
+                except (TypeError, ValueError):
+                    raise ConfigurationError(
+                        f"{key} = {settings[key]!r} is not a whole number of bytes"
+                    ) from None
+        if "session_multi.oversize" in settings:
+            policy = str(settings["session_multi.oversize"]).strip()
+            if policy not in POLICIES:
+                raise ConfigurationError(
+                    f"session_multi.oversize = {policy!r}: use one of {', '.join(POLICIES)}"
+                )
+            values["oversize"] = policy
+        return cls(**values)
+
+    def refuse(self, request: Any, namespace: str, cookie_name: str, size: int) -> bool:
+        """Apply the policy to a cookie over the limit; ``False`` when dropped."""
+        _tell_observers(request, "cookie_refused", namespace, size, self.cookie_limit)
+        if self.oversize == "raise":
+            raise CookieTooLarge(namespace, cookie_name, size, self.cookie_limit)
+        logger.error(
+            "namespace %r: cookie %r dropped, %d bytes over the %d-byte limit; the client "
+            "keeps its previous cookie",
+            namespace,
+            cookie_name,
+            size,
+            self.cookie_limit,
+        )
+        return False
+
+    def check_header(self, request: Any, response: Any, manager: Any) -> None:
+        """Warn when the namespace cookies the client will hold pass the header limit."""
+        total = header_total(request, response, manager.namespaces_to_cookienames)
+        if total > self.header_limit:
+            logger.warning(
+                "the session cookies this client will send back total %d bytes, over the "
+                "Cookie header budget of %d bytes; servers and proxies may refuse its requests",
+                total,
+                self.header_limit,
+            )
+            _tell_observers(request, "cookie_header_over", total, self.header_limit)
+
+
+def set_cookie_sizes(response: Any) -> dict[str, int]:
+    """Each cookie the response sets, with its size; a deletion counts 0."""
+    sizes = {}
+    for name, header in response.headerlist:
+        if name.lower() != "set-cookie":
+            continue
+        pair, _, attributes = header.partition(";")
+        cookie, _, value = pair.strip().partition("=")
+        lowered = attributes.lower()
+        deleted = not value or "max-age=0" in lowered or "01-jan-1970" in lowered
+        sizes[cookie] = 0 if deleted else len(cookie) + 1 + len(value)
+    return sizes
+
+
+def header_total(request: Any, response: Any, cookie_names: Mapping[str, str]) -> int:
+    """Bytes of the namespace cookies in the client's next Cookie header."""
+    setting = set_cookie_sizes(response)
+    cookies = request.cookies
+    sizes = []
+    for cookie_name in cookie_names.values():
+        if cookie_name in setting:
+            size = setting[cookie_name]
+        elif cookie_name in cookies:
+            size = len(cookie_name) + 1 + len(cookies[cookie_name])
+        else:
+            continue
+        if size:
+            sizes.append(size)
+    return sum(sizes) + 2 * max(len(sizes) - 1, 0)  # "; " between cookies
+
+
+def _tell_observers(request: Any, method: str, *args: Any) -> None:
+    manager = request.__dict__.get("session_multi") if request is not None else None
+    for observer in getattr(manager, "observers", ()):
+        notify = getattr(observer, method, None)
+        if notify is not None:
+            notify(*args)
+
+
+def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) -> Any:
+    """A subclass of a pyramid cookie-session class that keeps to ``budget``.
+
+    It looks the same as ``factory``'s class from outside (same name and
+    module); only setting the cookie differs.
+    """
+    cookie_name = factory._cookie_name
+    cookie_limit = budget.cookie_limit
+    # Below this, the header cannot pass the budget: what the client sent,
+    # plus the cookie sessions' cookies set so far in this response, plus room
+    # for server-side namespaces' id cookies set after them.
+    header_threshold = budget.header_limit - ID_COOKIES_ROOM
+
+    class Budgeted(factory):  # type: ignore[misc]
+        def _set_cookie(self, response: Any) -> Any:
+            request = self.request
+            try:
+                done = super()._set_cookie(response)
+            except ValueError as exc:
+                match = TOO_LONG.search(str(exc))
+                if match is None:
+                    raise
+                size = len(cookie_name) + 1 + int(match.group(1))
+                return budget.refuse(request, namespace, cookie_name, size)
+            if done:
+                size = response.headerlist[-1][1].find(";")
+                if size > cookie_limit:
+                    response.unset_cookie(cookie_name, strict=False)
+                    return budget.refuse(request, namespace, cookie_name, size)
+                environ = request.environ
+                spent = environ.get(_SPENT, 0) + size
+                environ[_SPENT] = spent
+                if len(environ.get("HTTP_COOKIE", "")) + spent > header_threshold:
+                    manager = request.__dict__.get("session_multi")
+                    if manager is not None:
+                        budget.check_header(request, response, manager)
+            return done
+
+    Budgeted.__name__ = factory.__name__
+    Budgeted.__qualname__ = factory.__qualname__
+    Budgeted.__module__ = factory.__module__
+    return Budgeted

@@ -1,0 +1,129 @@
+"""The cookie budget: per-cookie limit with raise or drop, and the Cookie header budget."""
+
+import logging
+
+import pytest
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+from pyramid_nacl_session import EncryptedCookieSessionFactory
+
+from pyramid_session_multi.budget import CookieTooLarge
+from tests.support.apps import build_app, set_cookie_names, signed_factory
+from tests.support.toolbar import panel_html, text_of, toolbar_app
+
+
+def fill_view(request):
+    """POST ``ns`` and ``size``: write that many bytes into that namespace."""
+    for namespace in request.POST.getall("ns"):
+        request.session_multi[namespace]["blob"] = "x" * int(request.POST["size"])
+    return {}
+
+
+def setup_with(*namespaces, nacl=False):
+    def setup(config):
+        for namespace in namespaces:
+            config.register_session_factory(namespace, signed_factory(namespace))
+        if nacl:
+            config.register_session_factory(
+                "nacl", EncryptedCookieSessionFactory(bytes(range(32)), cookie_name="nacl")
+            )
+        config.add_route("fill", "/fill")
+        config.add_view(fill_view, route_name="fill", renderer="json")
+
+    return setup
+
+
+def test_raise_is_the_default_and_names_namespace_size_and_limit():
+    app = build_app(setup_with("a"), settings={"session_multi.cookie_limit": "1000"})
+    app.post("/fill", {"ns": "a", "size": "100"})
+    with pytest.raises(CookieTooLarge) as info:
+        app.post("/fill", {"ns": "a", "size": "2000"})
+    error = info.value
+    assert (error.namespace, error.limit) == ("a", 1000) and error.size > 2000
+    assert "namespace 'a'" in str(error) and "1000-byte limit" in str(error)
+
+
+@pytest.mark.parametrize("size", ["2000", "6000"])  # over our limit; over WebOb's as well
+def test_drop_keeps_the_previous_cookie_and_sends_the_others(size, caplog):
+    settings = {"session_multi.cookie_limit": "1000", "session_multi.oversize": "drop"}
+    app = build_app(setup_with("a", "b", nacl=True), settings=settings)
+    app.post("/fill", {"ns": ["a", "b", "nacl"], "size": "10"})
+    before = dict(app.cookies)
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+    response = app.post("/fill", {"ns": ["b", "a", "nacl"], "size": size})
+    assert set_cookie_names(response) == []  # all three over: all dropped
+    response = app.post("/fill", {"ns": ["a"], "size": size})
+    assert set_cookie_names(response) == []
+    assert app.cookies["a"] == before["a"]  # the client keeps its previous cookie
+    response = app.post("/fill", {"ns": ["a", "b"], "size": "20"})
+    assert set_cookie_names(response) == ["a", "b"]
+    assert "namespace 'a': cookie 'a' dropped" in caplog.text and "1000-byte limit" in caplog.text
+    assert "namespace 'nacl': cookie 'nacl' dropped" in caplog.text
+
+
+def test_drop_sends_every_other_namespace_normally():
+    settings = {"session_multi.cookie_limit": "1000", "session_multi.oversize": "drop"}
+
+    def setup(config):
+        setup_with("small", "big")(config)
+
+        def mixed(request):
+            request.session_multi["small"]["v"] = "kept"
+            request.session_multi["big"]["blob"] = "x" * 3000
+            return {}
+
+        config.add_route("mixed", "/mixed")
+        config.add_view(mixed, route_name="mixed", renderer="json")
+
+    app = build_app(setup, settings=settings)
+    assert set_cookie_names(app.get("/mixed")) == ["small"]
+
+
+def test_cookie_header_budget_warns(caplog):
+    settings = {"session_multi.cookie_header_limit": "5000"}
+    app = build_app(setup_with("a", "b", "c"), settings=settings)
+    caplog.set_level(logging.WARNING, logger="pyramid_session_multi")
+    for namespace in ("a", "b"):
+        app.post("/fill", {"ns": namespace, "size": "1500"})
+    assert "Cookie header budget" not in caplog.text
+    app.post("/fill", {"ns": "c", "size": "1500"})
+    assert "over the Cookie header budget of 5000 bytes" in caplog.text
+
+
+def test_panel_shows_sizes_and_the_total_against_both_limits():
+    settings = {"session_multi.cookie_header_limit": "3000", "session_multi.cookie_limit": "2500"}
+
+    def setup(config):
+        setup_with("a", "b")(config)
+        config.registry.settings.update(settings)
+
+    app = toolbar_app(setup, "inactive")
+    app.post("/fill", {"ns": "a", "size": "1200"})
+    app.post("/fill", {"ns": "b", "size": "1200"})
+    text = text_of(panel_html(app))
+    assert "of 2500 bytes" in text
+    total = int(text.split("send back: ")[1].split()[0])
+    assert total > 3000 and "of 3000 bytes of a Cookie header over the Cookie header budget" in text
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("session_multi.cookie_limit", "big", "session_multi.cookie_limit = 'big'"),
+        ("session_multi.cookie_header_limit", "8k", "session_multi.cookie_header_limit = '8k'"),
+        ("session_multi.oversize", "truncate", "session_multi.oversize = 'truncate'"),
+    ],
+)
+def test_budget_settings_mistakes_name_the_key(key, value, message):
+    config = Configurator(settings={key: value})
+    config.include("pyramid_session_multi")
+    with pytest.raises(ConfigurationError, match=message):
+        config.register_session_factory("a", signed_factory("a"))
+
+
+def test_cookie_header_budget_counts_cookies_set_in_the_same_response(caplog):
+    settings = {"session_multi.cookie_header_limit": "5000"}
+    app = build_app(setup_with("a", "b", "c"), settings=settings)
+    caplog.set_level(logging.WARNING, logger="pyramid_session_multi")
+    app.post("/fill", {"ns": ["a", "b", "c"], "size": "1500"})  # a client that sent nothing
+    assert "over the Cookie header budget of 5000 bytes" in caplog.text
