@@ -82,3 +82,16 @@ def test_the_settings_example_runs(tmp_path, monkeypatch):
         response = app.post(f"/s/{namespace}", {"value": "x"})
         assert set_cookie_names(response) == [cookie]
         assert app.get(f"/s/{namespace}").json["value"] == "x"
+
+
+def test_every_check_id_is_documented_and_every_documented_id_exists():
+    import re
+
+    import pyramid_session_multi.checks as checks
+
+    documented = set(
+        re.findall(r"^(psm\.[EWI]\d{3}) ", (DOCS / "narr" / "cookies.rst").read_text(), re.M)
+    )
+    source = Path(checks.__file__).read_text()
+    emitted = set(re.findall(r'"(psm\.[EWI]\d{3})"', source))
+    assert documented == emitted and len(emitted) == 10
