@@ -158,10 +158,8 @@ def header_total(request: Any, response: Any, cookie_names: Mapping[str, str]) -
 
 def _tell_observers(request: Any, method: str, *args: Any) -> None:
     manager = request.__dict__.get("session_multi") if request is not None else None
-    for observer in getattr(manager, "observers", ()):
-        notify = getattr(observer, method, None)
-        if notify is not None:
-            notify(*args)
+    if manager is not None:
+        manager.tell_observers(method, *args)
 
 
 def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) -> Any:

@@ -52,3 +52,10 @@ class ISessionMultiObserver(Interface):  # type: ignore[misc]
 
         Optional: the manager calls it only on observers that have it.
         """
+
+    def cookie_header_over(total, limit):  # type: ignore[no-untyped-def]
+        """Called when the session cookies the client will send back total
+        ``total`` bytes, over the Cookie header budget ``limit``.
+
+        Optional, like :meth:`cookie_refused`.
+        """

@@ -190,10 +190,7 @@ class SessionMultiManager(Mapping[str, Any]):
         message = str(CookieTooLarge(namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
         failure.add_note(message)
         logger.error("%s", message)
-        for observer in self._observers:
-            cookie_refused = getattr(observer, "cookie_refused", None)
-            if cookie_refused is not None:
-                cookie_refused(namespace, size, COOKIE_SIZE_LIMIT)
+        self.tell_observers("cookie_refused", namespace, size, COOKIE_SIZE_LIMIT)
 
     def _namespace_in_traceback(self, failure: BaseException) -> str | None:
         by_cookie = {config.cookie_name: ns for ns, config in self._configs.items()}
@@ -210,10 +207,17 @@ class SessionMultiManager(Mapping[str, Any]):
             traceback = traceback.tb_next
         return None
 
-    @property
-    def observers(self) -> tuple[Any, ...]:
-        """The observers added for this request."""
-        return tuple(self._observers)
+    def tell_observers(self, method: str, *args: Any) -> None:
+        """Call ``method(*args)`` on each observer that has it.
+
+        ``namespace_loaded`` is required of an observer; the others of
+        :class:`~pyramid_session_multi.interfaces.ISessionMultiObserver` are
+        optional.
+        """
+        for observer in self._observers:
+            notify = getattr(observer, method, None)
+            if notify is not None:
+                notify(*args)
 
     def add_observer(self, observer: Any) -> None:
         """Tell ``observer`` about every namespace loaded from now on.

@@ -39,6 +39,10 @@ class NamespaceRecorder:
     def cookie_refused(self, namespace: str, size: int, limit: int) -> None:
         self.on_refused(namespace, size, limit)
 
+    def cookie_header_over(self, total: int, limit: int) -> None:
+        # the panel measures the total itself once the response is complete
+        pass
+
 
 class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
     """Every namespace's configuration, ingress and egress for one request.
