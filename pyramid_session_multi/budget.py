@@ -46,8 +46,8 @@ POLICIES = ("raise", "drop")
 # does not see being set: a signed id is about 100 bytes.
 ID_COOKIES_ROOM = 1024
 
-# Where a request keeps the bytes of cookie-session cookies set so far.
-_SPENT = "pyramid_session_multi.cookie_bytes_set"
+# Pyramid refuses a cookie-session value over this many bytes by itself.
+PYRAMID_VALUE_LIMIT = 4064
 
 
 class CookieTooLarge(ValueError):
@@ -162,18 +162,30 @@ def _tell_observers(request: Any, method: str, *args: Any) -> None:
         manager.tell_observers(method, *args)
 
 
-def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) -> Any:
+def budget_limit_of(cookie_name: str) -> int:
+    """The cookie size pyramid refuses on its own for ``cookie_name``."""
+    return len(cookie_name) + 1 + PYRAMID_VALUE_LIMIT
+
+
+def budgeted_cookie_session(
+    factory: Any, namespace: str, budget: CookieBudget, cookie_sessions: int = 1
+) -> Any:
     """A subclass of a pyramid cookie-session class that keeps to ``budget``.
 
     It looks the same as ``factory``'s class from outside (same name and
-    module); only setting the cookie differs.
+    module); only setting the cookie differs.  ``cookie_sessions`` is how many
+    such namespaces the application has, which bounds what one response can
+    add to the Cookie header.
+
+    The cost stays off the common path: the cookie is measured only when the
+    limit is below what pyramid and WebOb refuse on their own, and the header
+    is totalled only when what the client sent, plus every cookie session at
+    its largest, could pass the header budget.
     """
     cookie_name = factory._cookie_name
     cookie_limit = budget.cookie_limit
-    # Below this, the header cannot pass the budget: what the client sent,
-    # plus the cookie sessions' cookies set so far in this response, plus room
-    # for server-side namespaces' id cookies set after them.
-    header_threshold = budget.header_limit - ID_COOKIES_ROOM
+    measure = cookie_limit < budget_limit_of(cookie_name)
+    header_room = budget.header_limit - ID_COOKIES_ROOM - cookie_sessions * cookie_limit
 
     class Budgeted(factory):  # type: ignore[misc]
         def _set_cookie(self, response: Any) -> Any:
@@ -186,18 +198,17 @@ def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) 
                     raise
                 size = len(cookie_name) + 1 + int(match.group(1))
                 return budget.refuse(request, namespace, cookie_name, size)
-            if done:
+            if not done:
+                return done
+            if measure:
                 size = response.headerlist[-1][1].find(";")
                 if size > cookie_limit:
                     response.unset_cookie(cookie_name, strict=False)
                     return budget.refuse(request, namespace, cookie_name, size)
-                environ = request.environ
-                spent = environ.get(_SPENT, 0) + size
-                environ[_SPENT] = spent
-                if len(environ.get("HTTP_COOKIE", "")) + spent > header_threshold:
-                    manager = request.__dict__.get("session_multi")
-                    if manager is not None:
-                        budget.check_header(request, response, manager)
+            if len(request.environ.get("HTTP_COOKIE", "")) > header_room:
+                manager = request.__dict__.get("session_multi")
+                if manager is not None:
+                    budget.check_header(request, response, manager)
             return done
 
     Budgeted.__name__ = factory.__name__

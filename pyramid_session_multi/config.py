@@ -10,7 +10,7 @@ from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 from pyramid.registry import Registry
 from zope.interface import implementer
 
-from .budget import CookieBudget, budgeted_cookie_session
+from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session
 from .cookies import browser_refusal, cookie_name_problem, discover_cookie, discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
@@ -43,6 +43,7 @@ class NamespaceConfig:
     prepare: Callable[[str, Any], None] | None = None
     #: what the manager calls to make a session: the factory, or for
     #: pyramid's cookie sessions a subclass keeping to the cookie budget
+    #: (set when registered, by :func:`apply_cookie_budget`)
     loader: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
@@ -200,14 +201,12 @@ def build_namespace_config(
     cookie_name: str | None = None,
     validator: Any = None,
     resolve: Callable[[Any], Any] | None = None,
-    budget: CookieBudget | None = None,
 ) -> NamespaceConfig:
     """Check and resolve one registration's arguments into a NamespaceConfig.
 
     Every problem is a :class:`~pyramid.exceptions.ConfigurationError` that
     names the namespace and the argument.  ``resolve`` turns dotted names
-    into objects (the configurator's ``maybe_dotted``); ``budget`` is the
-    cookie budget pyramid's cookie sessions keep to (the defaults if omitted).
+    into objects (the configurator's ``maybe_dotted``).
     """
     if not namespace or not isinstance(namespace, str):
         raise ConfigurationError(
@@ -250,11 +249,6 @@ def build_namespace_config(
         cookie_path=cookie.get("path") or "/",
         cookie_domain=cookie.get("domain"),
         prepare=prepare_beaker_session if is_beaker_factory(session_factory) else None,
-        loader=(
-            budgeted_cookie_session(session_factory, namespace, budget or CookieBudget())
-            if is_pyramid_cookie_factory(session_factory)
-            else None
-        ),
     )
 
 
@@ -297,13 +291,15 @@ def register_session_factory(
         cookie_name,
         validator,
         config.maybe_dotted,
-        CookieBudget.from_settings(config.registry.settings),
     )
     registry = config.registry
+    budget = CookieBudget.from_settings(registry.settings)
 
     def register() -> None:
         manager_config.add(namespace_config)
         _check_against_session_factory(registry, namespace_config)
+        # every namespace added changes what the Cookie header may reach
+        apply_cookie_budget(manager_config, budget)
 
     intr = config.introspectable(
         INTROSPECTION_CATEGORY,
@@ -359,6 +355,39 @@ def check_all_against_session_factory(config: Configurator) -> None:
         _check_csrf_namespace(registry, manager_config)
 
     config.action(("pyramid_session_multi", "check-session-factory"), check, order=LATE_ORDER)
+
+
+#: What one server-side namespace's cookie (a signed id) may add to the header.
+ID_COOKIE_BOUND = 256
+
+
+def apply_cookie_budget(manager_config: SessionMultiManagerConfig, budget: CookieBudget) -> None:
+    """Make pyramid's cookie sessions keep to ``budget``, where they need to.
+
+    The budget costs a little on every cookie set, so it is installed only
+    where it can matter: when the policy drops, when the per-cookie limit is
+    below what pyramid and WebOb refuse on their own, or when the namespaces
+    registered could together pass the Cookie header budget.  Otherwise a
+    cookie over the size browsers keep is WebOb's error, with a note naming
+    the namespace.
+    """
+    configs = [manager_config.configs[ns] for ns in manager_config.namespaces]
+    cookie_sessions = [c for c in configs if is_pyramid_cookie_factory(c.factory)]
+    largest_header = len(cookie_sessions) * budget.cookie_limit + ID_COOKIE_BOUND * (
+        len(configs) - len(cookie_sessions)
+    )
+    for namespace_config in cookie_sessions:
+        needed = (
+            budget.oversize != "raise"
+            or budget.cookie_limit < budget_limit_of(namespace_config.cookie_name)
+            or largest_header > budget.header_limit
+        )
+        loader = namespace_config.factory
+        if needed:
+            loader = budgeted_cookie_session(
+                namespace_config.factory, namespace_config.namespace, budget, len(cookie_sessions)
+            )
+        object.__setattr__(namespace_config, "loader", loader)
 
 
 def _check_csrf_namespace(registry: Registry, manager_config: SessionMultiManagerConfig) -> None:

@@ -119,6 +119,7 @@ def test_budget_settings_mistakes_name_the_key(key, value, message):
     config.include("pyramid_session_multi")
     with pytest.raises(ConfigurationError, match=message):
         config.register_session_factory("a", signed_factory("a"))
+        config.commit()
 
 
 def test_cookie_header_budget_counts_cookies_set_in_the_same_response(caplog):
@@ -127,3 +128,30 @@ def test_cookie_header_budget_counts_cookies_set_in_the_same_response(caplog):
     caplog.set_level(logging.WARNING, logger="pyramid_session_multi")
     app.post("/fill", {"ns": ["a", "b", "c"], "size": "1500"})  # a client that sent nothing
     assert "over the Cookie header budget of 5000 bytes" in caplog.text
+
+
+def loader_of(app, namespace):
+    from pyramid_session_multi.config import get_manager_config
+
+    config = get_manager_config(app.app.registry).configs[namespace]
+    return config.loader is not config.factory
+
+
+def test_the_budget_is_installed_only_where_it_can_matter():
+    # one cookie session: pyramid's own 4 KB check is the limit, no header risk
+    assert not loader_of(build_app(setup_with("a")), "a")
+    # two could pass the 8190-byte header together
+    app = build_app(setup_with("a", "b"))
+    assert loader_of(app, "a") and loader_of(app, "b")
+    # a lower limit, or dropping, needs it even alone
+    for settings in ({"session_multi.cookie_limit": "900"}, {"session_multi.oversize": "drop"}):
+        assert loader_of(build_app(setup_with("a"), settings=settings), "a")
+
+
+def test_without_the_budget_the_library_error_names_the_namespace(caplog):
+    app = build_app(setup_with("alone"))
+    with pytest.raises(ValueError, match="too long") as info:
+        app.post("/fill", {"ns": "alone", "size": "6000"})
+    note = " ".join(info.value.__notes__)
+    assert "namespace 'alone'" in note and "4096-byte limit" in note
+    assert "namespace 'alone'" in caplog.text
