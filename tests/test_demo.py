@@ -10,7 +10,7 @@ import time
 import pytest
 import webtest
 
-from demo_app.redis_embedded import DATA_DIR
+from demo_app.redis_embedded import DATA_DIR, EmbeddedRedis
 from tests.support.apps import set_cookie_names
 from tests.support.demo import INI, make_demo, stored_tokens
 from tests.support.http_client import ROOT, wait_for_port
@@ -132,12 +132,26 @@ def test_posts_need_the_csrf_token(app):
 
 def test_embedded_redis_when_no_url(tmp_path, monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
+    started = []
+
+    class Recorded(EmbeddedRedis):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr("demo_app.sessions.EmbeddedRedis", Recorded)
     app = webtest.TestApp(make_demo(None, toolbar=False, **{"redis.embedded_dir": str(tmp_path)}))
-    form = app.get("/account").forms["login-form"]
-    form["username"] = "dave"
-    form.submit()
-    assert "Logged in as" in app.get("/account").text
-    assert (tmp_path / "demo-redis.rdb").exists() or any(tmp_path.iterdir())
+    try:
+        form = app.get("/account").forms["login-form"]
+        form["username"] = "dave"
+        form.submit()
+        assert "Logged in as" in app.get("/account").text
+        assert len(redis_servers(tmp_path)) == 1
+    finally:
+        for embedded in started:
+            embedded.stop()
+    assert [embedded.started for embedded in started] == [False]
+    assert redis_servers(tmp_path) == set(), "stop() left the embedded redis-server running"
 
 
 def test_demo_with_the_toolbar_and_panel(redis_db):
@@ -182,13 +196,14 @@ def test_demo_serves_on_6543(command, redis_db):
         process.wait(10)
 
 
-def redis_servers():
-    """The pids of the redis-servers working in the demo's data directory.
+def redis_servers(directory=DATA_DIR):
+    """The pids of the redis-servers working in ``directory``.
 
-    The embedded server runs in the directory of its data file; other tests
-    (or other runs on a busy machine) start servers elsewhere.
+    The embedded server runs in the directory of its data file (the demo's
+    ``var/`` unless configured); other tests (or other runs on a busy
+    machine) start servers elsewhere.
     """
-    demo_data = os.path.realpath(DATA_DIR)
+    demo_data = os.path.realpath(directory)
     pids = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
