@@ -6,7 +6,7 @@ from typing import Any
 
 from pyramid.csrf import get_csrf_token
 
-from pyramid_session_multi.libraries import BEAKER_BOOKKEEPING
+from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING
 
 from .sessions import DESCRIPTIONS, SERVER_ONLY_KEYS
 

@@ -12,12 +12,13 @@ from pyramid.config import Configurator
 from .config import (
     NotIncludedError,
     SessionMultiManagerConfig,
+    add_session_library,
     check_all_against_session_factory,
     register_session_factory,
     setup_manager_config,
 )
 from .csrf import NamespaceCSRFStoragePolicy
-from .interfaces import ISessionMultiManagerConfig, ISessionMultiObserver
+from .interfaces import ISessionLibrary, ISessionMultiManagerConfig, ISessionMultiObserver
 from .manager import ManagerFactory, SessionMultiManager, UnregisteredSession, new_session_multi
 from .settings import register_from_settings
 
@@ -30,6 +31,7 @@ except PackageNotFoundError:  # pragma: no cover - a checkout that was never ins
 __VERSION__ = __version__
 
 __all__ = [
+    "ISessionLibrary",
     "ISessionMultiManagerConfig",
     "ISessionMultiObserver",
     "NamespaceCSRFStoragePolicy",
@@ -37,6 +39,7 @@ __all__ = [
     "SessionMultiManager",
     "SessionMultiManagerConfig",
     "UnregisteredSession",
+    "add_session_library",
     "includeme",
     "new_session_multi",
     "register_session_factory",
@@ -47,6 +50,7 @@ def includeme(config: Configurator) -> None:
     """Set up ``request.session_multi`` and the registration directive."""
     manager_config = setup_manager_config(config)
     config.add_directive("register_session_factory", register_session_factory)
+    config.add_directive("add_session_library", add_session_library)
     config.add_request_method(ManagerFactory(manager_config), "session_multi", reify=True)
     check_all_against_session_factory(config)
     register_from_settings(config)

@@ -14,8 +14,7 @@ from typing import Any
 from pyramid.settings import aslist
 
 from .config import NamespaceConfig, SessionMultiManagerConfig
-from .cookies import discover_cookie
-from .libraries import UNKNOWN, security_facts
+from .libraries import UNKNOWN
 
 #: The levels, lowest first; ``--fail-level`` takes one of them.
 LEVELS = ("info", "warning", "error")
@@ -160,12 +159,12 @@ def run_checks(
     """Every finding for the registered namespaces, less the silenced ids."""
     silenced = set(aslist((settings or {}).get(SILENCE_SETTING, "")))
     configs = [manager_config.configs[ns] for ns in manager_config.namespaces]
-    facts = {config.namespace: security_facts(config.factory) for config in configs}
+    facts = {config.namespace: config.library.facts(config.factory) for config in configs}
     findings: list[Finding] = []
     for config in configs:
         cookie = {
             key: value
-            for key, value in (discover_cookie(config.factory) or {}).items()
+            for key, value in (config.library.cookie(config.factory) or {}).items()
             if value is not None or key in ("samesite", "domain")
         }
         for check in CHECKS:

@@ -14,7 +14,7 @@ from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session
 from .cookies import browser_refusal, cookie_name_problem, discover_cookie, discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
-from .libraries import is_beaker_factory, is_pyramid_cookie_factory, prepare_beaker_session
+from .libraries import is_pyramid_cookie_factory, library_for
 
 #: The introspection category of registered namespaces.
 INTROSPECTION_CATEGORY = "session_multi namespaces"
@@ -45,10 +45,19 @@ class NamespaceConfig:
     #: pyramid's cookie sessions a subclass keeping to the cookie budget
     #: (set when registered, by :func:`apply_cookie_budget`)
     loader: Callable[[Any], Any] | None = None
+    #: the :class:`~pyramid_session_multi.interfaces.ISessionLibrary` adapter
+    #: of the factory (looked up from the factory if not given)
+    library: Any = None
+    #: the namespace this one is bound to, if any
+    bound_to: str | None = None
 
     def __post_init__(self) -> None:
         if self.loader is None:
             object.__setattr__(self, "loader", self.factory)
+        if self.library is None:
+            object.__setattr__(self, "library", library_for(self.factory))
+        if self.prepare is None and getattr(self.library, "has_prepare", True):
+            object.__setattr__(self, "prepare", self.library.prepare)
 
 
 class NotIncludedError(ConfigurationError, AttributeError):  # type: ignore[misc]
@@ -70,6 +79,8 @@ class SessionMultiManagerConfig:
         # ``config`` is accepted, and unused, as 0.4's constructor took it.
         #: namespace -> :class:`NamespaceConfig`; read it, change it with add()
         self.configs: dict[str, NamespaceConfig] = {}
+        #: the session library adapters the application added, newest first
+        self.libraries: list[Any] = []
         self._cookie_owners: dict[str, str] = {}
         self._factory_owners: dict[int, str] = {}
 
@@ -112,7 +123,11 @@ class SessionMultiManagerConfig:
         detects conflicts and supports overrides; this method makes the
         same checks on its arguments and returns ``True``.
         """
-        self.add(build_namespace_config(namespace, session_factory, discriminator, cookie_name))
+        self.add(
+            build_namespace_config(
+                namespace, session_factory, discriminator, cookie_name, libraries=self.libraries
+            )
+        )
         return True
 
     def get(self, namespace: str) -> NamespaceConfig | None:
@@ -201,12 +216,16 @@ def build_namespace_config(
     cookie_name: str | None = None,
     validator: Any = None,
     resolve: Callable[[Any], Any] | None = None,
+    bound_to: str | None = None,
+    libraries: list[Any] | None = None,
 ) -> NamespaceConfig:
     """Check and resolve one registration's arguments into a NamespaceConfig.
 
     Every problem is a :class:`~pyramid.exceptions.ConfigurationError` that
     names the namespace and the argument.  ``resolve`` turns dotted names
-    into objects (the configurator's ``maybe_dotted``).
+    into objects (the configurator's ``maybe_dotted``); ``libraries`` are the
+    application's session library adapters, tried before the built-in ones.
+    Whether ``bound_to`` names a registered namespace is checked at commit.
     """
     if not namespace or not isinstance(namespace, str):
         raise ConfigurationError(
@@ -219,7 +238,13 @@ def build_namespace_config(
     session_factory = _resolve(namespace, "session factory", session_factory, resolve)
     discriminator = _resolve(namespace, "discriminator", discriminator, resolve)
     validator = _resolve(namespace, "validator", validator, resolve)
-    cookie = discover_cookie(session_factory) or {}
+    if bound_to is not None and (not bound_to or not isinstance(bound_to, str)):
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: bound_to is the namespace "
+            f"it is bound to, a non-empty string, not {bound_to!r}."
+        )
+    library = library_for(session_factory, libraries or ())
+    cookie = discover_cookie(session_factory, libraries or ()) or {}
     if cookie_name is None:
         cookie_name = cookie.get("name")
         if cookie_name is None:
@@ -248,7 +273,8 @@ def build_namespace_config(
         validator=validator,
         cookie_path=cookie.get("path") or "/",
         cookie_domain=cookie.get("domain"),
-        prepare=prepare_beaker_session if is_beaker_factory(session_factory) else None,
+        library=library,
+        bound_to=bound_to,
     )
 
 
@@ -259,6 +285,7 @@ def register_session_factory(
     discriminator: Any = None,
     cookie_name: str | None = None,
     validator: Any = None,
+    bound_to: str | None = None,
 ) -> None:
     """Mount ``session_factory`` at ``request.session_multi[namespace]``.
 
@@ -278,6 +305,11 @@ def register_session_factory(
     :param validator: optional callable (or dotted name) taking the request
         and the freshly loaded session; a falsy result invalidates that
         session, and the namespace goes on with a new, empty one.
+    :param bound_to: optional name of another namespace (the *partner*):
+        this namespace's session is then valid only beside the partner
+        session it was written with, and is invalidated on load otherwise
+        (see :doc:`/narr/identity`).  The partner must be registered; bindings
+        may chain but not loop.
 
     Registration goes through Pyramid's actions: two registrations of one
     namespace conflict, an including configuration overrides an included
@@ -291,11 +323,20 @@ def register_session_factory(
         cookie_name,
         validator,
         config.maybe_dotted,
+        bound_to,
+        manager_config.libraries,
     )
     registry = config.registry
     budget = CookieBudget.from_settings(registry.settings)
 
     def register() -> None:
+        library = library_for(namespace_config.factory, manager_config.libraries)
+        if library is not namespace_config.library:
+            raise ConfigurationError(
+                f"pyramid_session_multi: namespace {namespace!r} was registered before "
+                f"the session library {library!r} that claims its factory was added; "
+                "call config.add_session_library before registering its namespaces."
+            )
         manager_config.add(namespace_config)
         _check_against_session_factory(registry, namespace_config)
         # every namespace added changes what the Cookie header may reach
@@ -312,6 +353,8 @@ def register_session_factory(
     intr["discriminator"] = namespace_config.discriminator
     intr["cookie_name"] = namespace_config.cookie_name
     intr["validator"] = namespace_config.validator
+    intr["bound_to"] = bound_to
+    intr["library"] = namespace_config.library.name
     config.action(("pyramid_session_multi", namespace), register, introspectables=(intr,))
 
 
@@ -353,6 +396,7 @@ def check_all_against_session_factory(config: Configurator) -> None:
             assert namespace_config is not None
             _check_against_session_factory(registry, namespace_config)
         _check_csrf_namespace(registry, manager_config)
+        check_bindings(manager_config)
 
     config.action(("pyramid_session_multi", "check-session-factory"), check, order=LATE_ORDER)
 
@@ -388,6 +432,75 @@ def apply_cookie_budget(manager_config: SessionMultiManagerConfig, budget: Cooki
                 namespace_config.factory, namespace_config.namespace, budget, len(cookie_sessions)
             )
         object.__setattr__(namespace_config, "loader", loader)
+
+
+def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
+    """Refuse a ``bound_to`` naming an unregistered namespace, itself, or a loop."""
+    configs = manager_config.configs
+    for namespace, namespace_config in configs.items():
+        seen = [namespace]
+        partner = namespace_config.bound_to
+        while partner is not None:
+            if partner not in configs:
+                raise ConfigurationError(
+                    f"pyramid_session_multi: namespace {seen[-1]!r} is bound_to "
+                    f"{partner!r}, which is not registered (registered: "
+                    f"{', '.join(configs)}); register it or bind to a registered namespace."
+                )
+            if partner in seen:
+                loop = " -> ".join([*seen, partner])
+                raise ConfigurationError(
+                    f"pyramid_session_multi: bound_to makes a loop ({loop}); "
+                    "a namespace cannot be bound to itself, even through others."
+                )
+            seen.append(partner)
+            partner = configs[partner].bound_to
+
+
+def add_session_library(config: Configurator, library: Any) -> None:
+    """Teach the add-on a session library: ``config.add_session_library(library)``.
+
+    ``library`` (an object, a class to instantiate, or a dotted name to
+    either) provides
+    :class:`~pyramid_session_multi.interfaces.ISessionLibrary`; subclass
+    :class:`pyramid_session_multi.libraries.SessionLibrary`.  It is tried
+    before the built-in libraries, the last one added first, for every
+    namespace registered *after* this call; registering a namespace it
+    claims before adding it is a ConfigurationError at commit.
+    """
+    manager_config = _require_manager_config(config.registry)
+    library = config.maybe_dotted(library)
+    if isinstance(library, type):
+        library = library()
+    missing = [
+        name
+        for name in (
+            "claims",
+            "cookie",
+            "facts",
+            "prepare",
+            "read",
+            "loaded_data",
+            "load",
+            "session_id",
+            "rotate",
+        )
+        if not callable(getattr(library, name, None))
+    ]
+    if missing:
+        raise ConfigurationError(
+            f"pyramid_session_multi: the session library {library!r} lacks "
+            f"{', '.join(missing)}; subclass pyramid_session_multi.libraries.SessionLibrary."
+        )
+    manager_config.libraries.insert(0, library)
+    intr = config.introspectable(
+        "session_multi libraries",
+        id(library),
+        getattr(library, "name", repr(library)),
+        "session_multi library",
+    )
+    intr["library"] = library
+    config.action(None, introspectables=(intr,))
 
 
 def _check_csrf_namespace(registry: Registry, manager_config: SessionMultiManagerConfig) -> None:

@@ -3,7 +3,7 @@
 from typing import Any
 
 from .config import SessionMultiManagerConfig
-from .cookies import COOKIE_ATTRIBUTES, discover_cookie
+from .cookies import COOKIE_ATTRIBUTES
 
 
 def callable_name(obj: Any) -> str | None:
@@ -26,10 +26,13 @@ def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any
     for namespace in config.namespaces:
         namespace_config = config.get(namespace)
         assert namespace_config is not None
-        cookie = discover_cookie(namespace_config.factory) or {}
+        library = namespace_config.library
+        cookie = library.cookie(namespace_config.factory) or {}
         row: dict[str, Any] = {
             "namespace": namespace,
             "cookie_name": namespace_config.cookie_name,
+            "library": getattr(library, "name", None),
+            "bound_to": namespace_config.bound_to,
             "factory": callable_name(namespace_config.factory),
             "discriminator": callable_name(namespace_config.discriminator),
             "validator": callable_name(namespace_config.validator),

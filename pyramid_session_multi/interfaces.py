@@ -59,3 +59,92 @@ class ISessionMultiObserver(Interface):  # type: ignore[misc]
 
         Optional, like :meth:`cookie_refused`.
         """
+
+    def namespace_rotated(namespace):  # type: ignore[no-untyped-def]
+        """Called when :meth:`~pyramid_session_multi.SessionMultiManager.rotate`
+        rotated ``namespace``.  Optional."""
+
+    def namespace_invalidated(namespace):  # type: ignore[no-untyped-def]
+        """Called when :meth:`~pyramid_session_multi.SessionMultiManager.invalidate`
+        invalidated ``namespace``.  Optional."""
+
+    def namespace_rejected(namespace, reason):  # type: ignore[no-untyped-def]
+        """Called when a loaded session of ``namespace`` was thrown away;
+        ``reason`` is ``"validator"`` or ``"binding"``.  Optional."""
+
+
+class ISessionLibrary(Interface):  # type: ignore[misc]
+    """Everything the add-on knows about one session library.
+
+    Built in: pyramid's cookie sessions (and pyramid_nacl_session),
+    pyramid_session_redis and pyramid_beaker.  An application teaches the
+    add-on another library with ``config.add_session_library(library)``;
+    :class:`pyramid_session_multi.libraries.SessionLibrary` is the base to
+    start from, and what a factory no library claims gets.
+    """
+
+    name = Attribute("A short name for the library, shown by the panel and the checks.")
+    reads_store_when_loaded = Attribute(
+        "True when making a session for a request that carries a cookie touches "
+        "the store (the panel then leaves an untouched namespace unread)."
+    )
+
+    def claims(factory):  # type: ignore[no-untyped-def]
+        """Whether ``factory`` makes this library's sessions."""
+
+    def cookie(factory):  # type: ignore[no-untyped-def]
+        """A dict with the cookie's ``name`` and whichever of ``secure``,
+        ``httponly``, ``samesite``, ``max_age``, ``path`` and ``domain`` can be
+        read from ``factory``; ``None`` if not even the name can."""
+
+    def facts(factory):  # type: ignore[no-untyped-def]
+        """What the deploy checks need: see
+        :meth:`pyramid_session_multi.libraries.SessionLibrary.facts`."""
+
+    def prepare(namespace, session):  # type: ignore[no-untyped-def]
+        """Set up a session the factory has just made for ``namespace``."""
+
+    def read(session):  # type: ignore[no-untyped-def]
+        """The session's data as a dict without side effects, or ``None``."""
+
+    def loaded_data(session):  # type: ignore[no-untyped-def]
+        """The data a lazy session held when it was loaded, or ``None``."""
+
+    def load(session):  # type: ignore[no-untyped-def]
+        """Make a lazy session load from its store now; nothing for others."""
+
+    def session_id(session):  # type: ignore[no-untyped-def]
+        """The session's id if the library has one and it can be read without
+        side effects, else ``None``."""
+
+    def rotate(session):  # type: ignore[no-untyped-def]
+        """Give ``session`` a new id, keep its data, send the new cookie and
+        destroy the old server-side state at once."""
+
+
+class ISessionEvent(Interface):  # type: ignore[misc]
+    """Something happened to one namespace's session in a request."""
+
+    request = Attribute("The request.")
+    namespace = Attribute("The namespace.")
+    session = Attribute("The namespace's session, or ``None`` where there is none.")
+    session_id_hash = Attribute(
+        "A salted hash of the session id, for logs, or ``None`` where the "
+        "library has no id or it could not be read without side effects."
+    )
+
+
+class ISessionLoaded(ISessionEvent):
+    """A namespace was loaded for the first time in the request."""
+
+
+class ISessionRotated(ISessionEvent):
+    """A namespace's session got a new id; ``old_id_hash`` is the old one's hash."""
+
+
+class ISessionInvalidated(ISessionEvent):
+    """``request.session_multi.invalidate()`` invalidated a namespace."""
+
+
+class ISessionRejected(ISessionEvent):
+    """A loaded session was thrown away: ``reason`` is ``"validator"`` or ``"binding"``."""

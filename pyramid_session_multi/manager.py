@@ -8,6 +8,7 @@ from typing import Any
 
 from pyramid.request import Request
 
+from .binding import BindingStamp, belongs
 from .budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge
 from .config import (
     Discriminator,
@@ -16,7 +17,14 @@ from .config import (
     Validator,
     get_manager_config,
 )
-from .libraries import raw_data
+from .events import (
+    SessionInvalidated,
+    SessionLoaded,
+    SessionRejected,
+    SessionRotated,
+    has_subscribers,
+    hash_session_id,
+)
 
 _MISSING: Any = object()
 
@@ -120,11 +128,16 @@ class SessionMultiManager(Mapping[str, Any]):
         if namespace_config is None:
             raise UnregisteredSession(namespace)
         request = self._live_request()
-        session = None
+        session = partner = None
         discriminator = namespace_config.discriminator
+        bound_to = namespace_config.bound_to
+        if bound_to is not None:
+            # a bound namespace exists only where its partner does
+            partner = self[bound_to]
         try:
-            if discriminator is None or call_for_namespace(
-                "discriminator", namespace, discriminator, request
+            if (bound_to is None or partner is not None) and (
+                discriminator is None
+                or call_for_namespace("discriminator", namespace, discriminator, request)
             ):
                 if not self._release_scheduled:
                     # Sessions commonly hold their request; forget them once
@@ -142,7 +155,9 @@ class SessionMultiManager(Mapping[str, Any]):
                 if validator is not None and not call_for_namespace(
                     "validator", namespace, validator, request, session
                 ):
-                    session.invalidate()
+                    self._reject(namespace, session, "validator")
+                if bound_to is not None:
+                    self._check_binding(namespace_config, session, partner)
         except Exception as exc:
             # Operators see which store failed even where no traceback is logged.
             logger.error(
@@ -153,7 +168,59 @@ class SessionMultiManager(Mapping[str, Any]):
         if self._observers:
             for observer in self._observers:
                 observer.namespace_loaded(namespace, session)
+        if has_subscribers(request.registry, SessionLoaded):
+            self._notify(SessionLoaded, namespace, session)
         return session
+
+    def _reject(self, namespace: str, session: Any, reason: str) -> None:
+        session_id = self._configs[namespace].library.session_id(session)
+        session.invalidate()
+        self.tell_observers("namespace_rejected", namespace, reason)
+        self._notify(SessionRejected, namespace, session, session_id, reason=reason)
+
+    def _check_binding(self, namespace_config: NamespaceConfig, session: Any, partner: Any) -> None:
+        library = namespace_config.library
+        namespace = namespace_config.namespace
+        if not belongs(library, session, partner):
+            self._reject(namespace, session, "binding")
+
+        def broken() -> None:
+            # the partner lost its token in this request (a logout)
+            self._reject(namespace, session, "binding")
+            self._live_request().add_response_callback(_CookieExpiry(namespace_config, session))
+
+        stamp = BindingStamp(library, session, partner, broken)
+        # before the callbacks that save either session or set its cookie
+        self._live_request().response_callbacks.appendleft(stamp)
+
+    def _notify(
+        self,
+        event_class: type,
+        namespace: str,
+        session: Any,
+        session_id: str | None = _MISSING,
+        **extra: Any,
+    ) -> None:
+        """Build and send ``event_class`` if anything subscribes to it."""
+        registry = self._live_request().registry
+        if not has_subscribers(registry, event_class):
+            return
+        if session_id is _MISSING:
+            session_id = None if session is None else self._session_id(namespace, session)
+        settings = registry.settings
+        if "old_id" in extra:
+            extra["old_id_hash"] = hash_session_id(settings, extra.pop("old_id"))
+        event = event_class(
+            self._live_request(), namespace, session, hash_session_id(settings, session_id), **extra
+        )
+        registry.notify(event)
+
+    def _session_id(self, namespace: str, session: Any) -> str | None:
+        try:
+            session_id = self._configs[namespace].library.session_id(session)
+        except Exception:  # an event must not break the request
+            return None
+        return session_id if isinstance(session_id, str) else None
 
     def _release(self, request: Request) -> None:
         # the deque _load appended to, without the descriptor walk of an attribute
@@ -235,6 +302,65 @@ class SessionMultiManager(Mapping[str, Any]):
         except UnregisteredSession:
             return default
 
+    def rotate(self, *namespaces: str, raise_errors: bool = False) -> dict[str, Exception]:
+        """Give sessions new ids, keeping their data: call it at login.
+
+        With no argument, every namespace loaded in this request or whose
+        cookie the request carries is rotated (one its discriminator turns
+        away is skipped); name namespaces to rotate only those.  Each gets a
+        new id and sends its new cookie; for server-side stores the old key,
+        file or row is deleted at once, so the cookie the client held before
+        brings back nothing.  Writes after ``rotate()`` are kept.  How each
+        library rotates is its adapter's
+        :meth:`~pyramid_session_multi.libraries.SessionLibrary.rotate`.
+
+        A namespace that fails to rotate does not stop the others: the error
+        gets a note naming it and is logged, the namespace's cookie is
+        deleted (so the client does not keep an id that outlived the
+        privilege change), and the failures are returned as a dict of
+        namespace to exception.  ``raise_errors=True`` raises the first
+        after every namespace was tried.
+        """
+        request = self._live_request()
+        for namespace in namespaces:
+            if namespace not in self._configs:
+                raise UnregisteredSession(namespace)
+        chosen = namespaces or tuple(self._carried(request))
+        failures: dict[str, Exception] = {}
+        for namespace in chosen:
+            namespace_config = self._configs[namespace]
+            try:
+                session = self[namespace]
+                if session is None:
+                    continue
+                library = namespace_config.library
+                library.load(session)
+                old_id = library.session_id(session)
+                library.rotate(session)
+            except Exception as exc:
+                exc.add_note(f"pyramid_session_multi: rotating namespace {namespace!r} failed")
+                logger.error(
+                    "namespace %r could not be rotated; its cookie is deleted: %s: %s",
+                    namespace,
+                    type(exc).__name__,
+                    exc,
+                )
+                failures[namespace] = exc
+                request.add_response_callback(_CookieExpiry(namespace_config, None))
+                continue
+            self.tell_observers("namespace_rotated", namespace)
+            self._notify(SessionRotated, namespace, session, old_id=old_id)
+        if failures and raise_errors:
+            raise next(iter(failures.values()))
+        return failures
+
+    def _carried(self, request: Request) -> Iterator[str]:
+        """The namespaces loaded so far or whose cookie ``request`` carries."""
+        cookies = request.cookies
+        for namespace, namespace_config in self._configs.items():
+            if namespace in self._sessions or namespace_config.cookie_name in cookies:
+                yield namespace
+
     def invalidate(self, *, raise_errors: bool = False) -> dict[str, Exception]:
         """Log the client out of every namespace it holds.
 
@@ -256,17 +382,19 @@ class SessionMultiManager(Mapping[str, Any]):
         renders the response.
         """
         request = self._live_request()
-        cookies = request.cookies
         failures: dict[str, Exception] = {}
-        for namespace, namespace_config in self._configs.items():
-            if namespace not in self._sessions and namespace_config.cookie_name not in cookies:
-                continue
+        for namespace in list(self._carried(request)):
+            namespace_config = self._configs[namespace]
             session = None
             try:
                 session = self[namespace]
                 if session is None:
                     continue
+                namespace_config.library.load(session)
+                old_id = self._session_id(namespace, session)
                 session.invalidate()
+                self.tell_observers("namespace_invalidated", namespace)
+                self._notify(SessionInvalidated, namespace, session, old_id)
             except Exception as exc:
                 exc.add_note(f"pyramid_session_multi: invalidating namespace {namespace!r} failed")
                 logger.error(
@@ -364,9 +492,9 @@ class _CookieExpiry:
         self.session = session
 
     def __call__(self, request: Request, response: Any) -> None:
-        if self.session is not None and raw_data(self.session) != {}:
-            return
         config = self.namespace_config
+        if self.session is not None and config.library.read(self.session) != {}:
+            return
         response.unset_cookie(config.cookie_name, strict=False)
         response.delete_cookie(
             config.cookie_name, path=config.cookie_path, domain=config.cookie_domain

@@ -14,7 +14,7 @@
 that takes the namespace's options (a dict of strings) and returns a session
 factory.  Every other key is the chosen library's own option, converted from
 text by that library's own settings reader where it has one; ``discriminator``,
-``validator`` and ``cookie_name`` are the add-on's.  A value ``env:NAME`` is
+``validator``, ``bound_to`` and ``cookie_name`` are the add-on's.  A value ``env:NAME`` is
 read from the environment variable ``NAME``.  Each namespace is registered
 through the :func:`~pyramid_session_multi.register_session_factory` directive,
 so conflicts, overrides and introspection treat it like one registered in code.
@@ -43,12 +43,19 @@ PREFIX = "session_multi."
 
 #: Keys under the prefix that are not namespaces.
 GLOBAL_KEYS = frozenset(
-    {"namespaces", "check.silence", "cookie_limit", "oversize", "cookie_header_limit"}
+    {
+        "namespaces",
+        "check.silence",
+        "cookie_limit",
+        "oversize",
+        "cookie_header_limit",
+        "id_hash_key",
+    }
 )
 
 #: The add-on's own keys in a namespace; every other key is the library's.
 #: ``cookie_name`` is both: the library is told it too (Beaker as ``key``).
-ADDON_KEYS = frozenset({"factory", "discriminator", "validator"})
+ADDON_KEYS = frozenset({"factory", "discriminator", "validator", "bound_to"})
 
 #: A value with this prefix names an environment variable.
 ENV_PREFIX = "env:"
@@ -331,6 +338,7 @@ def register_from_settings(config: Configurator) -> None:
                 discriminator=options.get("discriminator"),
                 cookie_name=options.get("cookie_name"),
                 validator=options.get("validator"),
+                bound_to=options.get("bound_to"),
             )
         finally:
             config.info = info

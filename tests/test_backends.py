@@ -141,3 +141,39 @@ def test_redis_logout_replay_yields_an_empty_session(beaker_app, redis_db):
     replay = webtest.TestApp(beaker_app.app)
     replay.set_cookie("redis", stolen)
     assert replay.get("/s/redis").json["value"] is None
+
+
+def stored_sessions(namespace, redis_db, data_dir):
+    """How many sessions the server-side store of ``namespace`` holds."""
+    if namespace == "redis":
+        import redis
+
+        client = redis.StrictRedis.from_url(redis_db)
+        try:
+            return len(client.keys())
+        finally:
+            client.close()
+    return stored_beaker_sessions(namespace, data_dir)
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_rotate_gives_a_new_cookie_keeps_the_data_and_destroys_the_old_id(
+    beaker_app, redis_db, tmp_path, namespace
+):
+    beaker_app.post(f"/s/{namespace}", {"value": "before login"})
+    old = beaker_app.cookies[namespace]
+    response = beaker_app.get("/rotate", {"after": "logged in"})
+    assert response.json == {"failed": []}
+    assert set_cookie_names(response) == [namespace]
+    assert beaker_app.cookies[namespace] != old
+    read = beaker_app.get(f"/s/{namespace}").json
+    assert (read["value"], read["after"]) == ("before login", "logged in")
+    replay = webtest.TestApp(beaker_app.app)
+    replay.set_cookie(namespace, old)
+    if namespace in COOKIE_NAMESPACES:
+        # a client-side session cannot be revoked: the old value stays valid
+        # (without the writes made after the rotation) until it times out
+        assert replay.get(f"/s/{namespace}").json["value"] == "before login"
+        return
+    assert stored_sessions(namespace, redis_db, tmp_path) == 1, "the old id was left behind"
+    assert replay.get(f"/s/{namespace}").json["value"] is None

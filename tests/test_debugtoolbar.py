@@ -190,10 +190,10 @@ def test_a_session_the_panel_cannot_read_never_breaks_the_response(monkeypatch):
 
     real_raw_items = capture.raw_items
 
-    def choking_raw_items(session):
+    def choking_raw_items(library, session):
         if isinstance(session, OddSession):
             raise RuntimeError("storage exploded")
-        return real_raw_items(session)
+        return real_raw_items(library, session)
 
     monkeypatch.setattr(capture, "raw_items", choking_raw_items)
     for mode in MODES:
@@ -346,3 +346,47 @@ def test_no_findings_says_so(tmp_path):
     settings_app.app.registry.settings["session_multi.check.silence"] = "psm.I001 psm.W007"
     settings_app.get("/s/good")
     assert 'id="session-multi-no-findings"' in panel_html(settings_app)
+
+
+def identity_marks(html, namespace):
+    start = html.index(f'id="session-multi-{namespace}"')
+    header = html[start : html.index("</h5>", start)]
+    marks = header.split('session-multi-identity">')[1:]
+    return [text_of(mark.split("</span>")[0]) for mark in marks]
+
+
+def test_rotated_invalidated_and_rejected_are_shown_per_namespace(make):
+    app = make("active")
+    app.post("/s/redis", {"value": "1"})
+    app.post("/s/beaker", {"value": "2"})
+    app.get("/rotate", {"ns": "redis"})
+    html = panel_html(app)
+    assert identity_marks(html, "redis") == ["rotated"]
+    assert identity_marks(html, "beaker") == []
+    app.get("/invalidate")
+    html = panel_html(app)
+    assert identity_marks(html, "redis") == ["invalidated"]
+    assert identity_marks(html, "beaker") == ["invalidated"]
+
+
+def test_a_rejected_namespace_is_flagged(redis_db):
+    def setup(config):
+        config.register_session_factory(
+            "picky", signed_factory("picky"), validator=lambda request, session: False
+        )
+
+    app = toolbar_app(setup, "active")
+    app.get("/s/picky")
+    assert identity_marks(panel_html(app), "picky") == ["rejected (validator)"]
+
+
+def test_the_configuration_names_the_library_and_the_binding(redis_db):
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="main")
+
+    app = toolbar_app(setup, "inactive")
+    app.get("/plain")
+    text = text_of(panel_html(app))
+    assert "admin bound to main admin" in text
+    assert "pyramid cookie" in text

@@ -10,6 +10,21 @@ from pyramid_session_multi import (
     SessionMultiManagerConfig,
 )
 from pyramid_session_multi.debugtoolbar.panel import NamespaceRecorder
+from pyramid_session_multi.events import (
+    SessionInvalidated,
+    SessionLoaded,
+    SessionRejected,
+    SessionRotated,
+)
+from pyramid_session_multi.interfaces import (
+    ISessionEvent,
+    ISessionInvalidated,
+    ISessionLibrary,
+    ISessionLoaded,
+    ISessionRejected,
+    ISessionRotated,
+)
+from pyramid_session_multi.libraries import BUILTIN_LIBRARIES, GENERIC
 
 
 def test_manager_config():
@@ -19,11 +34,32 @@ def test_manager_config():
 def test_panel_recorder_is_an_observer():
     seen = []
     recorder = NamespaceRecorder(
-        lambda namespace, session: seen.append((namespace, session)), lambda *refused: None
+        lambda namespace, session: seen.append((namespace, session)),
+        lambda *refused: None,
+        lambda namespace, what: seen.append((namespace, what)),
     )
     assert verifyObject(ISessionMultiObserver, recorder)
     recorder.namespace_loaded("ns", None)
-    assert seen == [("ns", None)]
+    recorder.namespace_rotated("ns")
+    recorder.namespace_rejected("ns", "binding")
+    assert seen == [("ns", None), ("ns", "rotated"), ("ns", "rejected (binding)")]
+
+
+def test_every_library_adapter_is_an_isessionlibrary():
+    for library in (*BUILTIN_LIBRARIES, GENERIC):
+        assert verifyObject(ISessionLibrary, library)
+
+
+def test_events_provide_their_interfaces():
+    for event_class, interface in (
+        (SessionLoaded, ISessionLoaded),
+        (SessionRotated, ISessionRotated),
+        (SessionInvalidated, ISessionInvalidated),
+        (SessionRejected, ISessionRejected),
+    ):
+        event = event_class(None, "ns", None)
+        assert verifyObject(interface, event)
+        assert ISessionEvent.providedBy(event)
 
 
 def test_csrf_policy():

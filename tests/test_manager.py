@@ -247,6 +247,91 @@ def test_invalidate_with_a_failing_namespace_logs_out_of_the_others(caplog):
     assert any("'broken'" in note for note in info.value.__notes__)
 
 
+class FailingSession(dict):
+    """A session whose store is down: invalidating it fails."""
+
+    def __init__(self, request):
+        super().__init__()
+
+    def invalidate(self):
+        raise RuntimeError("store down")
+
+    def changed(self):
+        pass
+
+
+FailingSession.cookie_name = "cookie_failing"
+
+
+def test_rotate_changes_the_cookie_and_keeps_the_data():
+    app = build_app(two_namespaces)
+    app.post("/s/a", {"value": "kept"})
+    before = app.cookies["cookie_a"]
+    response = app.get("/rotate", {"after": "written after"})
+    assert response.json == {"failed": []}
+    # only the namespace the client carries: b was never used
+    assert set_cookie_names(response) == ["cookie_a"]
+    assert app.cookies["cookie_a"] != before
+    assert app.get("/s/a").json["value"] == "kept"
+    assert app.get("/s/b").json["value"] is None
+
+
+def test_rotate_skips_what_the_client_never_had_and_what_is_discriminated_out():
+    factory = CountingFactory("cookie_b")
+
+    def setup(config):
+        config.register_session_factory("a", signed_factory("cookie_a"))
+        config.register_session_factory("b", factory)
+        config.register_session_factory(
+            "off", signed_factory("cookie_off"), discriminator=lambda r: False
+        )
+
+    app = build_app(setup)
+    app.post("/s/a", {"value": "1"})
+    app.set_cookie("cookie_off", "stale")
+    response = app.get("/rotate")
+    assert set_cookie_names(response) == ["cookie_a"]
+    assert factory.calls == 0
+
+
+def test_rotate_named_namespaces_only_and_refuse_unregistered():
+    app = build_app(two_namespaces)
+    app.post("/s/a", {"value": "1"})
+    app.post("/s/b", {"value": "2"})
+    response = app.get("/rotate", {"ns": "b"})
+    assert set_cookie_names(response) == ["cookie_b"]
+    with pytest.raises(UnregisteredSession, match="'nope'"):
+        app.get("/rotate", {"ns": "a,nope"})
+
+
+def test_rotate_with_a_failing_namespace_rotates_the_others(caplog):
+    def strict(request):
+        request.session_multi.rotate(raise_errors=True)
+        return {}
+
+    def setup(config):
+        config.register_session_factory("a", signed_factory("cookie_a"))
+        config.register_session_factory("failing", FailingSession)
+        config.add_route("strict", "/strict")
+        config.add_view(strict, route_name="strict", renderer="json")
+
+    app = build_app(setup)
+    app.post("/s/a", {"value": "1"})
+    before = app.cookies["cookie_a"]
+    app.set_cookie("cookie_failing", "old id")
+    response = app.get("/rotate")
+    assert response.json == {"failed": ["failing"]}
+    assert app.cookies["cookie_a"] != before
+    # the client does not keep an id that outlived the privilege change
+    deleted = [v for k, v in response.headerlist if v.startswith("cookie_failing=")]
+    assert len(deleted) == 1 and "Max-Age=0" in deleted[0]
+    assert "namespace 'failing' could not be rotated" in caplog.text
+    app.set_cookie("cookie_failing", "old id")
+    with pytest.raises(RuntimeError, match="store down") as info:
+        app.get("/strict")
+    assert any("rotating namespace 'failing'" in note for note in info.value.__notes__)
+
+
 def test_introspection_matches_on_manager_and_utility():
     discriminator = lambda request: True  # noqa: E731
     factory_a = signed_factory("cookie_a")

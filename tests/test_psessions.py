@@ -32,6 +32,9 @@ def test_table(tmp_path):
         "Namespace",
         "Cookie",
         "Name",
+        "Library",
+        "Bound",
+        "To",
         "Factory",
         "Discriminator",
         "Validator",
@@ -44,7 +47,7 @@ def test_table(tmp_path):
         "Domain",
     ]
     prefs = next(line for line in lines if line.startswith("prefs"))
-    assert prefs.split()[:2] == ["prefs", "prefs"]
+    assert prefs.split()[:4] == ["prefs", "prefs", "pyramid", "cookie"]
     assert "pyramid.session.BaseCookieSessionFactory.<locals>.CookieSession" in prefs
     assert "Lax" in prefs and "3600" in prefs
     account = next(line for line in lines if line.startswith("account"))

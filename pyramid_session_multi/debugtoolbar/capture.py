@@ -18,10 +18,16 @@ from pyramid.request import Request, apply_request_extensions
 
 from ..budget import COOKIE_SIZE_LIMIT
 from ..config import NamespaceConfig
-from ..libraries import beaker_loaded_data, is_beaker_factory, raw_data
 from ..manager import call_for_namespace
 
-__all__ = ["COOKIE_SIZE_LIMIT", "NotReadable", "raw_items", "read_detached", "safe_repr"]
+__all__ = [
+    "COOKIE_SIZE_LIMIT",
+    "NotReadable",
+    "loaded_items",
+    "raw_items",
+    "read_detached",
+    "safe_repr",
+]
 
 
 class NotReadable(Exception):
@@ -62,24 +68,26 @@ def detached_request(request: Request) -> Request:
     return copy
 
 
-def raw_items(session: Any) -> dict[str, str] | None:
+def _reprs(data: dict[Any, Any] | None) -> dict[str, str] | None:
+    if data is None:
+        return None
+    return {safe_repr(key): safe_repr(value) for key, value in data.items()}
+
+
+def raw_items(library: Any, session: Any) -> dict[str, str] | None:
     """The session's data, as reprs, without touching its accessors, or ``None``.
 
-    ``None`` means the data cannot be read without side effects: a lazy
-    session the application never loaded, or an invalidated server-side one.
+    ``None`` means the library cannot read it without side effects (see
+    :meth:`~pyramid_session_multi.libraries.SessionLibrary.read`): a lazy
+    session the application never loaded, or a library the add-on does not
+    know.
     """
-    data = raw_data(session)
-    if data is None:
-        return None
-    return {safe_repr(key): safe_repr(value) for key, value in data.items()}
+    return _reprs(library.read(session))
 
 
-def beaker_ingress(session: Any) -> dict[str, str] | None:
-    """What a pyramid_beaker session held when the application loaded it."""
-    data = beaker_loaded_data(session)
-    if data is None:
-        return None
-    return {safe_repr(key): safe_repr(value) for key, value in data.items()}
+def loaded_items(library: Any, session: Any) -> dict[str, str] | None:
+    """What a lazy session held when the application loaded it, as reprs."""
+    return _reprs(library.loaded_data(session))
 
 
 def read_detached(request: Request, config: NamespaceConfig) -> tuple[Any, dict[str, str] | None]:
@@ -94,17 +102,18 @@ def read_detached(request: Request, config: NamespaceConfig) -> tuple[Any, dict[
         allowed = call_for_namespace("discriminator", config.namespace, config.discriminator, copy)
         if not allowed:
             return allowed, None
-    if is_beaker_factory(config.factory):
+    library = config.library
+    if library.reads_store_when_loaded:
         if config.cookie_name not in request.cookies:
-            return allowed, {}  # Beaker would only mint a new id
+            return allowed, {}  # the library would only mint a new id
         # Loading it would create lock files, directories or the SQL table
         # for whatever id the client sent: the panel leaves the store alone.
         raise NotReadable(
-            "not read: the application did not load this pyramid_beaker namespace, "
+            f"not read: the application did not load this {library.name} namespace, "
             "and reading it here would touch its store"
         )
     session = call_for_namespace("session factory", config.namespace, config.factory, copy)
-    data = raw_items(session)
+    data = raw_items(library, session)
     if data is None and hasattr(session, "items"):
         # A lazy session on a detached request: loading it is harmless here.
         data = {safe_repr(k): safe_repr(v) for k, v in session.items()}

@@ -12,7 +12,6 @@ from ..config import get_manager_config
 from ..cookies import COOKIE_ATTRIBUTES
 from ..describe import describe_namespaces
 from ..interfaces import ISessionMultiObserver
-from ..libraries import is_beaker_session
 from . import capture
 
 try:
@@ -29,12 +28,23 @@ class NamespaceRecorder:
         self,
         on_load: Callable[[str, Any], None],
         on_refused: Callable[[str, int, int], None],
+        on_identity: Callable[[str, str], None],
     ) -> None:
         self.on_load = on_load
         self.on_refused = on_refused
+        self.on_identity = on_identity
 
     def namespace_loaded(self, namespace: str, session: Any) -> None:
         self.on_load(namespace, session)
+
+    def namespace_rotated(self, namespace: str) -> None:
+        self.on_identity(namespace, "rotated")
+
+    def namespace_invalidated(self, namespace: str) -> None:
+        self.on_identity(namespace, "invalidated")
+
+    def namespace_rejected(self, namespace: str, reason: str) -> None:
+        self.on_identity(namespace, f"rejected ({reason})")
 
     def cookie_refused(self, namespace: str, size: int, limit: int) -> None:
         self.on_refused(namespace, size, limit)
@@ -63,6 +73,9 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         self._request: Request | None = request
         self._sessions: dict[str, Any] = {}
         self._reports: dict[str, dict[str, Any]] = {}
+        # rotated / invalidated / rejected, per namespace; a rejection comes
+        # before the namespace has a report, while it loads
+        self._marks: dict[str, list[str]] = {}
         self.data: dict[str, Any] = {
             "included": False,
             "is_active": False,
@@ -86,7 +99,7 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         self.data["header_limit"] = budget.header_limit
         if config.namespaces:
             request.session_multi.add_observer(
-                NamespaceRecorder(self._namespace_loaded, self._cookie_refused)
+                NamespaceRecorder(self._namespace_loaded, self._cookie_refused, self._identity)
             )
 
     @property
@@ -111,7 +124,8 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
             "cookie_size": None,
             "error": None,
             "note": None,
-            "beaker_pending": False,
+            "ingress_pending": False,
+            "identity": self._marks.setdefault(namespace, []),
         }
         self._reports[namespace] = report
         return report
@@ -142,16 +156,26 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         # the panel must not load is read again from a detached request.
         # This runs inside the application's request: it must never raise.
         try:
-            report["ingress"] = capture.raw_items(session)
+            report["ingress"] = capture.raw_items(self._library(namespace), session)
         except Exception as exc:
             report["error"] = capture.describe_error(exc)
             return
         if report["ingress"] is None:
-            if is_beaker_session(session):
+            if self._library(namespace).reads_store_when_loaded:
                 # read what it loaded, if the application loads it, at egress
-                report["beaker_pending"] = True
+                report["ingress_pending"] = True
             else:
                 self._read_ingress(report)
+
+    def _library(self, namespace: str) -> Any:
+        namespace_config = self._config.get(namespace)
+        assert namespace_config is not None
+        return namespace_config.library
+
+    def _identity(self, namespace: str, what: str) -> None:
+        marks = self._marks.setdefault(namespace, [])
+        if what not in marks:
+            marks.append(what)
 
     def _cookie_refused(self, namespace: str, size: int, limit: int) -> None:
         report = self._reports.get(namespace)
@@ -183,12 +207,13 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
     def _capture_egress(self, request: Request, response: Any) -> None:
         for namespace, report in self._reports.items():
             try:
-                if report["beaker_pending"]:
-                    report["ingress"] = capture.beaker_ingress(self._sessions[namespace])
+                library = self._library(namespace)
+                if report["ingress_pending"]:
+                    report["ingress"] = capture.loaded_items(library, self._sessions[namespace])
                     if report["ingress"] is None:
                         report["note"] = "not read: the application never used this session"
                 if namespace in self._sessions:
-                    report["egress"] = capture.raw_items(self._sessions[namespace])
+                    report["egress"] = capture.raw_items(library, self._sessions[namespace])
                 report["changes"] = capture.compare(report["ingress"], report["egress"])
                 report["cookie"], report["cookie_size"] = capture.cookie_outcome(
                     response, report["cookie_name"]

@@ -18,6 +18,8 @@ from ..describe import describe_namespaces
 COLUMNS = (
     "namespace",
     "cookie_name",
+    "library",
+    "bound_to",
     "factory",
     "discriminator",
     "validator",

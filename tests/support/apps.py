@@ -14,14 +14,18 @@ def signed_factory(cookie_name: str, **kwargs: Any) -> Any:
 
 
 def session_view(request: Any) -> Any:
-    """GET reads ``key`` of namespace ``ns``; POST ``value`` writes it."""
+    """GET reads ``value`` (and ``after``, if set) of namespace ``ns``; POST
+    ``value`` writes it."""
     ns = request.matchdict["ns"]
     session = request.session_multi[ns]
     if session is None:
         return {"ns": ns, "session": None}
     if request.method == "POST":
         session["value"] = request.POST["value"]
-    return {"ns": ns, "session": "present", "value": session.get("value")}
+    read = {"ns": ns, "session": "present", "value": session.get("value")}
+    if "after" in session:
+        read["after"] = session["after"]
+    return read
 
 
 def loaded_view(request: Any) -> Any:
@@ -36,6 +40,19 @@ def loaded_view(request: Any) -> Any:
 def invalidate_view(request: Any) -> Any:
     request.session_multi.invalidate()
     return {"invalidated": True}
+
+
+def rotate_view(request: Any) -> Any:
+    """Rotate the namespaces named in ``ns`` (all carried ones if absent),
+    then, given ``after``, write it into each of them."""
+    names = [ns for ns in request.params.get("ns", "").split(",") if ns]
+    failures = request.session_multi.rotate(*names)
+    if "after" in request.params:
+        for ns in names or list(request.session_multi):
+            session = request.session_multi[ns]
+            if session is not None and ns not in failures:
+                session["after"] = request.params["after"]
+    return {"failed": sorted(failures)}
 
 
 def build_app(
@@ -64,6 +81,8 @@ def build_wsgi(
     config.add_view(loaded_view, route_name="loaded", renderer="json")
     config.add_route("invalidate", "/invalidate")
     config.add_view(invalidate_view, route_name="invalidate", renderer="json")
+    config.add_route("rotate_sessions", "/rotate")
+    config.add_view(rotate_view, route_name="rotate_sessions", renderer="json")
     config.add_route("plain", "/plain")
     config.add_view(lambda request: {"plain": True}, route_name="plain", renderer="json")
     return config.make_wsgi_app()

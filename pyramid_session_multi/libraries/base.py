@@ -1,0 +1,127 @@
+"""The generic session library: what the add-on does with a factory it does not know."""
+
+from typing import Any
+
+from zope.interface import implementer
+
+from ..interfaces import ISessionLibrary
+
+#: The cookie attributes :meth:`SessionLibrary.cookie` may report, in order.
+COOKIE_ATTRIBUTES = ("secure", "httponly", "samesite", "max_age", "path", "domain")
+
+#: What :meth:`SessionLibrary.facts` could not read.
+UNKNOWN: Any = object()
+
+
+def closure_of(func: Any) -> dict[str, Any]:
+    """The free variables of ``func`` and their values (empty cells left out)."""
+    code = getattr(func, "__code__", None)
+    cells = getattr(func, "__closure__", None)
+    if code is None or cells is None:
+        return {}
+    values = {}
+    for name, cell in zip(code.co_freevars, cells, strict=True):
+        try:
+            values[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    return values
+
+
+@implementer(ISessionLibrary)
+class SessionLibrary:
+    """The fallback for any :class:`~pyramid.interfaces.ISession`, and the base
+    class of every library the add-on knows.
+
+    What the fallback can do is what ``ISession`` promises, no more:
+
+    - the cookie: only its name, from a ``cookie_name`` attribute or closure
+      variable of the factory (else
+      ``register_session_factory`` needs ``cookie_name=...``);
+    - reading without side effects: only a session that is a ``dict``
+      subclass; the panel reads any other through its accessors, on a
+      detached copy of the request;
+    - the session id: unknown, so events carry no id hash;
+    - :meth:`rotate`: copy the data, ``invalidate()``, write the data back.
+      Whether that gives a new id, and whether the old server-side state is
+      destroyed, is up to the library's own ``invalidate()``.
+
+    To teach the add-on a library, subclass this, override what the library
+    allows, and add an instance with ``config.add_session_library()``.
+    """
+
+    name = "unknown"
+    reads_store_when_loaded = False
+
+    def claims(self, factory: Any) -> bool:
+        """Whether ``factory`` makes this library's sessions (never, here)."""
+        return False
+
+    def cookie(self, factory: Any) -> dict[str, Any] | None:
+        """The cookie ``factory`` writes: ``{"name": ...}`` and what else is known.
+
+        Here: a ``cookie_name`` attribute of the factory, or a ``cookie_name``
+        variable a factory function closes over.
+        """
+        name = getattr(factory, "cookie_name", None)
+        if not isinstance(name, str):
+            name = closure_of(factory).get("cookie_name")
+        if isinstance(name, str):
+            return {"name": name}
+        return None
+
+    def facts(self, factory: Any) -> dict[str, Any]:
+        """What the deploy checks need to know of ``factory``.
+
+        Keys: ``library`` (this library's :attr:`name`, ``None`` when
+        unknown), ``client_side`` (the data travels in the cookie),
+        ``serializer`` (the class name of what turns the data into bytes),
+        ``timeout`` (the idle timeout in seconds, ``None`` for none) and
+        ``secret`` (the signing or encryption secret). A value that cannot be
+        read is :data:`UNKNOWN`.
+        """
+        return {
+            "library": None,
+            "client_side": UNKNOWN,
+            "serializer": UNKNOWN,
+            "timeout": UNKNOWN,
+            "secret": UNKNOWN,
+        }
+
+    def prepare(self, namespace: str, session: Any) -> None:
+        """Set up a session just made for ``namespace`` (nothing, here)."""
+
+    #: Whether :meth:`prepare` does anything; the manager skips it if not.
+    has_prepare = False
+
+    def read(self, session: Any) -> dict[Any, Any] | None:
+        """The session's data without side effects, or ``None`` if that is impossible.
+
+        Here: a session that is a ``dict`` subclass is read as a dict;
+        anything else is ``None``.
+        """
+        if isinstance(session, dict):
+            return dict(dict.items(session))
+        return None
+
+    def loaded_data(self, session: Any) -> dict[Any, Any] | None:
+        """The data the session held when it was loaded, if the library keeps it."""
+        return None
+
+    def load(self, session: Any) -> None:
+        """Make a lazy session load from its store now (nothing, here).
+
+        The manager calls it before rotating or invalidating, which load the
+        session anyway, so that the old id is known for the events.
+        """
+
+    def session_id(self, session: Any) -> str | None:
+        """The session's id, if it has one that can be read without side effects."""
+        return None
+
+    def rotate(self, session: Any) -> None:
+        """Copy the data, invalidate the session, write the data back."""
+        data = dict(session.items())
+        session.invalidate()
+        session.update(data)
+        session.changed()

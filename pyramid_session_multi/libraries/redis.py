@@ -1,0 +1,62 @@
+"""pyramid_session_redis: the data in Redis under a random id, the id in a signed cookie.
+
+``RedisSessionFactory`` returns a closure over its arguments, so the cookie
+settings are read from its free variables.  A session's state is a
+reified attribute that ``invalidate()`` deletes (after deleting the Redis
+key); asking for it again starts a new session with a new id.
+"""
+
+import inspect
+from typing import Any
+
+from .base import COOKIE_ATTRIBUTES, UNKNOWN, SessionLibrary, closure_of
+
+
+class RedisLibrary(SessionLibrary):
+    """pyramid_session_redis.
+
+    :meth:`rotate` copies the data, calls the session's ``invalidate()``
+    (which deletes the old key at once) and writes the data back: the
+    library gives the session a new id and sets its cookie.
+    """
+
+    name = "redis"
+
+    def claims(self, factory: Any) -> bool:
+        if not inspect.isfunction(factory):
+            return False
+        closure = closure_of(factory)
+        return isinstance(closure.get("cookie_name"), str) and "_cookie_signer" in closure
+
+    def cookie(self, factory: Any) -> dict[str, Any] | None:
+        closure = closure_of(factory)
+        info: dict[str, Any] = {"name": closure["cookie_name"]}
+        kwargs = closure.get("set_cookie_kwargs")
+        if isinstance(kwargs, dict):
+            for attribute in COOKIE_ATTRIBUTES:
+                info[attribute] = kwargs.get(attribute)
+        return info
+
+    def facts(self, factory: Any) -> dict[str, Any]:
+        facts = super().facts(factory)
+        closure = closure_of(factory)
+        facts.update(library=self.name, client_side=False, timeout=closure.get("timeout"))
+        facts["secret"] = getattr(closure["_cookie_signer"], "secret", UNKNOWN)
+        return facts
+
+    def read(self, session: Any) -> dict[Any, Any] | None:
+        state = session.__dict__.get("_session_state")
+        # no state: invalidated, and asking for one would create a new session
+        return {} if state is None else dict(state.managed_dict)
+
+    def session_id(self, session: Any) -> str | None:
+        state = session.__dict__.get("_session_state")
+        session_id = getattr(state, "session_id", None)
+        return session_id if isinstance(session_id, str) else None
+
+    def rotate(self, session: Any) -> None:
+        data = self.read(session) or {}
+        session.invalidate()
+        if data:
+            session.update(data)
+            session.ensure_id()

@@ -1,0 +1,199 @@
+"""Bound namespaces through the real router: signed cookies, Redis and Beaker."""
+
+import pytest
+import webtest
+from pyramid.exceptions import ConfigurationError
+from pyramid_session_redis import RedisSessionFactory
+
+from pyramid_session_multi.binding import BINDING_KEY
+from pyramid_session_multi.events import SessionRejected
+from tests.support.apps import build_app, build_wsgi, set_cookie_names, signed_factory
+from tests.support.backend_app import beaker_file
+
+
+def own_invalidate(request):
+    request.session_multi[request.matchdict["ns"]].invalidate()
+    return {}
+
+
+def logout_partner_then_read_admin(request):
+    # the bound session is loaded, then its partner logs out
+    admin = request.session_multi["admin"]
+    request.session_multi["main"].invalidate()
+    return {"admin": admin.get("value")}
+
+
+def bound_app(rejected, main_factory=None, admin_factory=None, discriminator=None):
+    def setup(config):
+        config.register_session_factory(
+            "main", main_factory or signed_factory("main"), discriminator=discriminator
+        )
+        config.register_session_factory(
+            "admin", admin_factory or signed_factory("admin"), bound_to="main"
+        )
+        config.add_subscriber(rejected.append, SessionRejected)
+        config.add_route("own", "/own-invalidate/{ns}")
+        config.add_view(own_invalidate, route_name="own", renderer="json")
+        config.add_route("partner_logout", "/partner-logout")
+        config.add_view(
+            logout_partner_then_read_admin, route_name="partner_logout", renderer="json"
+        )
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
+def log_in(app):
+    app.post("/s/main", {"value": "alice"})
+    app.post("/s/admin", {"value": "admin mode"})
+
+
+@pytest.fixture
+def rejected():
+    return []
+
+
+def test_a_bound_session_written_beside_its_partner_is_kept(rejected):
+    app = bound_app(rejected)
+    log_in(app)
+    assert app.get("/s/admin").json["value"] == "admin mode"
+    assert rejected == []
+
+
+def test_another_clients_bound_cookie_is_rejected(rejected):
+    app = bound_app(rejected)
+    log_in(app)
+    mallory = webtest.TestApp(app.app)
+    mallory.post("/s/main", {"value": "mallory"})
+    # alice's admin cookie next to mallory's own main session
+    mallory.set_cookie("admin", app.cookies["admin"])
+    assert mallory.get("/s/admin").json["value"] is None
+    assert [(event.namespace, event.reason) for event in rejected] == [("admin", "binding")]
+    # and alice's main cookie with nothing bound is fine for alice still
+    assert app.get("/s/admin").json["value"] == "admin mode"
+
+
+def test_a_bound_cookie_without_any_partner_is_rejected(rejected):
+    app = bound_app(rejected)
+    log_in(app)
+    thief = webtest.TestApp(app.app)
+    thief.set_cookie("admin", app.cookies["admin"])
+    assert thief.get("/s/admin").json["value"] is None
+    assert len(rejected) == 1
+
+
+def test_logging_out_of_the_partner_rejects_the_bound_session(rejected):
+    app = bound_app(rejected)
+    log_in(app)
+    admin_cookie = app.cookies["admin"]
+    app.get("/own-invalidate/main")
+    app.set_cookie("admin", admin_cookie)  # kept, or replayed
+    assert app.get("/s/admin").json["value"] is None
+    assert [event.reason for event in rejected] == ["binding"]
+
+
+def test_a_partner_logout_in_the_same_request_deletes_the_bound_cookie(rejected):
+    app = bound_app(rejected)
+    log_in(app)
+    response = app.get("/partner-logout")
+    assert response.json == {"admin": "admin mode"}  # read before the logout
+    admin = [v for k, v in response.headerlist if k == "Set-Cookie" and v.startswith("admin=")]
+    assert len(admin) == 1 and "Max-Age=0" in admin[0]
+    assert [event.reason for event in rejected] == ["binding"]
+
+
+def test_rotating_the_partner_keeps_the_binding(rejected):
+    app = bound_app(rejected)
+    log_in(app)
+    before = app.cookies["main"]
+    app.get("/rotate", {"ns": "main"})
+    assert app.cookies["main"] != before
+    assert app.get("/s/admin").json["value"] == "admin mode"
+    app.get("/rotate")
+    assert app.get("/s/admin").json["value"] == "admin mode"
+    assert rejected == []
+
+
+def test_reading_an_empty_bound_namespace_writes_nothing(rejected):
+    app = bound_app(rejected)
+    response = app.get("/s/admin")
+    assert response.json["value"] is None
+    assert set_cookie_names(response) == []
+
+
+def test_the_first_write_binds_both_sessions(rejected):
+    app = bound_app(rejected)
+    response = app.post("/s/admin", {"value": "v"})
+    # the partner had no token yet: it gets one, so it is written too
+    assert set_cookie_names(response) == ["admin", "main"]
+    assert app.get("/s/admin").json["value"] == "v"
+
+
+def test_a_bound_namespace_exists_only_where_its_partner_does(rejected):
+    app = bound_app(rejected, discriminator=lambda request: request.scheme == "https")
+    assert app.get("/s/admin").json["session"] is None
+    assert app.get("/s/admin", extra_environ={"wsgi.url_scheme": "https"}).json["session"]
+
+
+def test_server_side_partner_and_bound_session(rejected, redis_db, tmp_path):
+    main = RedisSessionFactory(secret="s", cookie_name="main", redis_url=redis_db, timeout=600)
+    app = bound_app(rejected, main_factory=main, admin_factory=beaker_file(tmp_path, "admin"))
+    log_in(app)
+    assert app.get("/s/admin").json["value"] == "admin mode"
+    stolen_admin = app.cookies["admin"]
+    mallory = webtest.TestApp(app.app)
+    mallory.post("/s/main", {"value": "mallory"})
+    mallory.set_cookie("admin", stolen_admin)
+    assert mallory.get("/s/admin").json["value"] is None
+    assert [event.reason for event in rejected] == ["binding"]
+    # the rejection destroyed the stored bound session: alice is out of admin too
+    assert app.get("/s/admin").json["value"] is None
+
+
+def test_the_token_is_what_the_docs_say(rejected):
+    captured = {}
+
+    def peek(request):
+        captured.update(
+            main=request.session_multi["main"].get(BINDING_KEY),
+            admin=request.session_multi["admin"].get(BINDING_KEY),
+        )
+        return {}
+
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="main")
+        config.add_route("peek", "/peek")
+        config.add_view(peek, route_name="peek", renderer="json")
+
+    app = build_app(setup)
+    app.post("/s/admin", {"value": "v"})
+    app.get("/peek")
+    assert captured["main"] == captured["admin"]
+    assert isinstance(captured["main"], str) and len(captured["main"]) >= 20
+
+
+@pytest.mark.parametrize(
+    ("bindings", "message"),
+    [
+        ({"admin": "nobody"}, "bound_to 'nobody', which is not registered"),
+        ({"admin": "admin"}, "loop \\(admin -> admin\\)"),
+        ({"admin": "audit", "audit": "admin"}, "loop \\(admin -> audit -> admin\\)"),
+    ],
+)
+def test_bindings_that_cannot_work_are_refused_at_commit(bindings, message):
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        for namespace, partner in bindings.items():
+            config.register_session_factory(namespace, signed_factory(namespace), bound_to=partner)
+
+    with pytest.raises(ConfigurationError, match=message):
+        build_app(setup)
+
+
+def test_bound_to_must_be_a_namespace_name():
+    with pytest.raises(ConfigurationError, match="bound_to is the namespace"):
+        build_app(
+            lambda config: config.register_session_factory(
+                "admin", signed_factory("admin"), bound_to=["main"]
+            )
+        )

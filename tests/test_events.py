@@ -1,0 +1,129 @@
+"""Lifecycle events through Pyramid's event system, on real backends."""
+
+import pytest
+import webtest
+
+from pyramid_session_multi import events
+from pyramid_session_multi.events import (
+    SessionInvalidated,
+    SessionLoaded,
+    SessionRejected,
+    SessionRotated,
+    hash_session_id,
+)
+from pyramid_session_multi.interfaces import ISessionEvent
+from tests.support.apps import build_app, build_wsgi, signed_factory
+from tests.support.backend_app import register_backends
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, event):
+        self.events.append(event)
+
+    def of(self, event_class):
+        return [(e.namespace, e) for e in self.events if isinstance(e, event_class)]
+
+
+@pytest.fixture
+def recorder():
+    return Recorder()
+
+
+@pytest.fixture
+def app(recorder, redis_db, tmp_path):
+    def setup(config):
+        register_backends(config, redis_db, tmp_path)
+        config.add_subscriber(recorder, ISessionEvent)
+
+    return webtest.TestApp(build_wsgi(setup, {events.ID_HASH_SETTING: "log-key"}))
+
+
+def test_loaded_once_per_namespace_per_request(app, recorder):
+    app.post("/s/redis", {"value": "v"})
+    loaded = recorder.of(SessionLoaded)
+    assert [namespace for namespace, _ in loaded] == ["redis"]
+    event = loaded[0][1]
+    assert event.session is not None and event.request is not None
+    assert event.session_id_hash is None  # a new session: no id yet
+
+
+def test_rotated_carries_hashes_of_both_ids_never_the_ids(app, recorder, redis_db):
+    app.post("/s/redis", {"value": "v"})
+    app.get("/s/redis")
+    old_id = recorder.of(SessionLoaded)[-1][1].session.session_id
+    app.get("/rotate", {"ns": "redis"})
+    [(namespace, event)] = recorder.of(SessionRotated)
+    new_id = event.session.session_id
+    assert namespace == "redis" and new_id != old_id
+    assert event.old_id_hash == hash_session_id({events.ID_HASH_SETTING: "log-key"}, old_id)
+    assert event.session_id_hash == hash_session_id({events.ID_HASH_SETTING: "log-key"}, new_id)
+    assert old_id not in (event.old_id_hash, event.session_id_hash)
+    assert len(event.session_id_hash) == 16
+
+
+def test_rotated_for_a_client_side_session_has_no_id(app, recorder):
+    app.post("/s/signed", {"value": "v"})
+    app.get("/rotate")
+    [(_, event)] = recorder.of(SessionRotated)
+    assert (event.old_id_hash, event.session_id_hash) == (None, None)
+
+
+def test_invalidated_for_each_namespace_the_client_had(app, recorder):
+    app.post("/s/beaker", {"value": "v"})
+    app.post("/s/signed", {"value": "v"})
+    app.get("/invalidate")
+    invalidated = recorder.of(SessionInvalidated)
+    assert sorted(namespace for namespace, _ in invalidated) == ["beaker", "signed"]
+    beaker = dict(invalidated)["beaker"]
+    assert beaker.session_id_hash is not None
+
+
+def test_rejected_when_the_validator_says_no(recorder):
+    def setup(config):
+        config.register_session_factory(
+            "a", signed_factory("cookie_a"), validator=lambda request, session: False
+        )
+        config.add_subscriber(recorder, SessionRejected)
+
+    app = build_app(setup)
+    app.get("/s/a")
+    [(namespace, event)] = recorder.of(SessionRejected)
+    assert (namespace, event.reason) == ("a", "validator")
+
+
+def test_nothing_is_built_when_nobody_listens(monkeypatch):
+    built = []
+    original = events.SessionEvent.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(type(self))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(events.SessionEvent, "__init__", counting)
+
+    def quiet(config):
+        config.register_session_factory("a", signed_factory("cookie_a"))
+        config.add_subscriber(lambda event: None, "pyramid.events.NewRequest")
+
+    app = build_app(quiet)
+    app.post("/s/a", {"value": "v"})
+    app.get("/rotate")
+    app.get("/invalidate")
+    assert built == []
+    heard = Recorder()
+
+    def listening(config):
+        quiet(config)
+        config.add_subscriber(heard, SessionLoaded)
+
+    build_app(listening).get("/s/a")
+    assert built == [SessionLoaded]
+
+
+def test_without_a_key_hashes_agree_within_the_process_only():
+    assert hash_session_id({}, "abc") == hash_session_id(None, "abc")
+    assert hash_session_id({}, "abc") != hash_session_id({events.ID_HASH_SETTING: "k"}, "abc")
+    assert hash_session_id({}, None) is None

@@ -1,0 +1,209 @@
+"""The session library adapters, and teaching the add-on a library it does not know."""
+
+from typing import ClassVar
+
+import pytest
+from pyramid.exceptions import ConfigurationError
+from pyramid.session import SignedCookieSessionFactory
+from pyramid_nacl_session import EncryptedCookieSessionFactory
+from pyramid_session_redis import RedisSessionFactory
+
+from pyramid_session_multi.libraries import (
+    GENERIC,
+    BeakerLibrary,
+    PyramidCookieLibrary,
+    RedisLibrary,
+    SessionLibrary,
+    library_for,
+)
+from tests.support.apps import build_app, set_cookie_names, signed_factory
+from tests.support.backend_app import NACL_SECRET, beaker_file
+from tests.support.toolbar import panel_html, toolbar_app
+
+
+def test_each_real_factory_gets_its_library(tmp_path):
+    assert isinstance(library_for(signed_factory("s")), PyramidCookieLibrary)
+    assert isinstance(
+        library_for(EncryptedCookieSessionFactory(NACL_SECRET, cookie_name="n")),
+        PyramidCookieLibrary,
+    )
+    redis = RedisSessionFactory(secret="s", cookie_name="r", redis_url="redis://127.0.0.1:1/0")
+    assert isinstance(library_for(redis), RedisLibrary)
+    assert isinstance(library_for(beaker_file(tmp_path, "b")), BeakerLibrary)
+    assert library_for(lambda request: {}) is GENERIC
+
+
+class NotebookSession(dict):
+    """A session library the add-on has never heard of: the data in a
+    server-side dict, the id in a plain cookie named by the factory."""
+
+    store: ClassVar[dict] = {}
+
+    def __init__(self, request, factory):
+        self.factory = factory
+        self.id = request.cookies.get(factory.notebook_cookie) or f"id-{len(self.store) + 1}"
+        super().__init__(self.store.get(self.id, {}))
+        self.new = self.id not in self.store
+        request.add_response_callback(self._save)
+
+    def _save(self, request, response):
+        if dict(self):
+            self.store[self.id] = dict(self)
+            response.set_cookie(self.factory.notebook_cookie, self.id)
+
+    def changed(self):
+        pass
+
+    def invalidate(self):
+        self.store.pop(self.id, None)
+        self.clear()
+
+
+class NotebookFactory:
+    def __init__(self, notebook_cookie):
+        self.notebook_cookie = notebook_cookie
+
+    def __call__(self, request):
+        return NotebookSession(request, self)
+
+
+class NotebookLibrary(SessionLibrary):
+    name = "notebook"
+
+    def claims(self, factory):
+        return isinstance(factory, NotebookFactory)
+
+    def cookie(self, factory):
+        return {"name": factory.notebook_cookie, "httponly": True}
+
+    def read(self, session):
+        return {key: value for key, value in dict.items(session) if key != "hidden"}
+
+    def session_id(self, session):
+        return session.id
+
+    def rotate(self, session):
+        data = dict(session)
+        session.invalidate()
+        session.id = f"rotated-{session.id}"
+        session.update(data)
+
+
+@pytest.fixture
+def notebook():
+    NotebookSession.store = {}
+    return NotebookSession.store
+
+
+def notebook_app(**kwargs):
+    def setup(config):
+        config.add_session_library(NotebookLibrary)
+        config.register_session_factory("notes", NotebookFactory("notebook_id"))
+
+    return build_app(setup, **kwargs)
+
+
+def test_an_added_library_finds_the_cookie_and_rotates(notebook):
+    app = notebook_app()
+    app.post("/s/notes", {"value": "v"})
+    assert app.cookies["notebook_id"] == "id-1"
+    response = app.get("/rotate")
+    assert set_cookie_names(response) == ["notebook_id"]
+    assert app.cookies["notebook_id"] == "rotated-id-1"
+    assert list(notebook) == ["rotated-id-1"]
+    assert app.get("/s/notes").json["value"] == "v"
+
+
+def test_an_added_library_reads_for_the_panel(notebook):
+    def setup(config):
+        config.add_session_library(NotebookLibrary())
+        config.register_session_factory("notes", NotebookFactory("notebook_id"))
+
+    app = toolbar_app(setup, "active")
+    app.post("/s/notes", {"value": "on the page"})
+    html = panel_html(app)
+    assert "on the page" in html and "notebook" in html
+
+
+def test_the_library_is_a_dotted_name_too(notebook):
+    def setup(config):
+        config.add_session_library("tests.test_libraries.NotebookLibrary")
+        config.register_session_factory("notes", NotebookFactory("notebook_id"))
+
+    build_app(setup).post("/s/notes", {"value": "v"})
+    assert list(notebook) == ["id-1"]
+
+
+def test_without_the_library_the_factory_needs_a_cookie_name():
+    with pytest.raises(ConfigurationError, match="pass cookie_name"):
+        build_app(lambda config: config.register_session_factory("notes", NotebookFactory("x")))
+
+
+def test_a_library_added_after_its_namespace_is_refused_at_commit():
+    def setup(config):
+        config.register_session_factory(
+            "notes", NotebookFactory("notebook_id"), cookie_name="notebook_id"
+        )
+        config.add_session_library(NotebookLibrary)
+
+    with pytest.raises(ConfigurationError, match="before registering its namespaces"):
+        build_app(setup)
+
+
+def test_an_object_that_is_not_a_library_is_refused():
+    class Half:
+        def claims(self, factory):
+            return False
+
+    with pytest.raises(ConfigurationError, match="lacks cookie, facts, prepare"):
+        build_app(lambda config: config.add_session_library(Half()))
+
+
+def test_added_libraries_are_introspectable():
+    from pyramid.config import Configurator
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.add_session_library(NotebookLibrary)
+    config.commit()
+    entries = config.registry.introspector.get_category("session_multi libraries")
+    assert [entry["introspectable"].title for entry in entries] == ["notebook"]
+
+
+class PlainSession(dict):
+    """An ISession the add-on knows nothing of, whose invalidate starts afresh."""
+
+    def __init__(self, request):
+        super().__init__()
+        self.invalidated = 0
+
+    def invalidate(self):
+        self.invalidated += 1
+        self.clear()
+
+    def changed(self):
+        self.changed_called = True
+
+
+def test_the_generic_fallback_rotates_by_copy_invalidate_write_back():
+    session = PlainSession(None)
+    session["user"] = "alice"
+    GENERIC.rotate(session)
+    assert (dict(session), session.invalidated) == ({"user": "alice"}, 1)
+    assert GENERIC.read(session) == {"user": "alice"}
+    assert GENERIC.session_id(session) is None
+    assert GENERIC.read(object()) is None
+
+
+def test_signed_cookie_rotation_changes_the_value_without_a_write():
+    factory = SignedCookieSessionFactory("secret", cookie_name="signed")
+
+    def setup(config):
+        config.register_session_factory("signed", factory)
+
+    app = build_app(setup)
+    app.post("/s/signed", {"value": "v"})
+    before = app.cookies["signed"]
+    app.get("/rotate")  # at once, in the same second
+    assert app.cookies["signed"] != before
+    assert app.get("/s/signed").json["value"] == "v"
