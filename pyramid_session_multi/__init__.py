@@ -19,7 +19,12 @@ from .config import (
 )
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionLibrary, ISessionMultiManagerConfig, ISessionMultiObserver
-from .manager import ManagerFactory, SessionMultiManager, UnregisteredSession, new_session_multi
+from .manager import (
+    SessionMultiManager,
+    UnregisteredSession,
+    manager_class_for,
+    new_session_multi,
+)
 from .settings import register_from_settings
 
 try:
@@ -51,6 +56,6 @@ def includeme(config: Configurator) -> None:
     manager_config = setup_manager_config(config)
     config.add_directive("register_session_factory", register_session_factory)
     config.add_directive("add_session_library", add_session_library)
-    config.add_request_method(ManagerFactory(manager_config), "session_multi", reify=True)
+    config.add_request_method(manager_class_for(manager_config), "session_multi", reify=True)
     check_all_against_session_factory(config)
     register_from_settings(config)

@@ -167,25 +167,26 @@ def budget_limit_of(cookie_name: str) -> int:
     return len(cookie_name) + 1 + PYRAMID_VALUE_LIMIT
 
 
-def budgeted_cookie_session(
-    factory: Any, namespace: str, budget: CookieBudget, cookie_sessions: int = 1
-) -> Any:
+#: Where a request keeps the bytes of the cookie-session cookies set so far.
+_SPENT = "pyramid_session_multi.cookie_bytes_set"
+
+
+def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) -> Any:
     """A subclass of a pyramid cookie-session class that keeps to ``budget``.
 
     It looks the same as ``factory``'s class from outside (same name and
-    module); only setting the cookie differs.  ``cookie_sessions`` is how many
-    such namespaces the application has, which bounds what one response can
-    add to the Cookie header.
+    module); only setting the cookie differs.
 
-    The cost stays off the common path: the cookie is measured only when the
-    limit is below what pyramid and WebOb refuse on their own, and the header
-    is totalled only when what the client sent, plus every cookie session at
-    its largest, could pass the header budget.
+    The cost stays off the common path: the cookie is refused by size only
+    when the limit is below what pyramid and WebOb refuse on their own, and
+    the header is totalled only when what the client sent, plus the cookie
+    sessions' cookies set so far in this response, plus room for id cookies,
+    could pass the header budget.
     """
     cookie_name = factory._cookie_name
     cookie_limit = budget.cookie_limit
     measure = cookie_limit < budget_limit_of(cookie_name)
-    header_room = budget.header_limit - ID_COOKIES_ROOM - cookie_sessions * cookie_limit
+    header_room = budget.header_limit - ID_COOKIES_ROOM
 
     class Budgeted(factory):  # type: ignore[misc]
         def _set_cookie(self, response: Any) -> Any:
@@ -200,12 +201,14 @@ def budgeted_cookie_session(
                 return budget.refuse(request, namespace, cookie_name, size)
             if not done:
                 return done
-            if measure:
-                size = response.headerlist[-1][1].find(";")
-                if size > cookie_limit:
-                    response.unset_cookie(cookie_name, strict=False)
-                    return budget.refuse(request, namespace, cookie_name, size)
-            if len(request.environ.get("HTTP_COOKIE", "")) > header_room:
+            size = response.headerlist[-1][1].find(";")
+            if measure and size > cookie_limit:
+                response.unset_cookie(cookie_name, strict=False)
+                return budget.refuse(request, namespace, cookie_name, size)
+            environ = request.environ
+            spent = environ.get(_SPENT, 0) + size
+            environ[_SPENT] = spent
+            if len(environ.get("HTTP_COOKIE", "")) + spent > header_room:
                 manager = request.__dict__.get("session_multi")
                 if manager is not None:
                     budget.check_header(request, response, manager)

@@ -1,7 +1,7 @@
 """Registering namespaces: the directive, its actions and its checks."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyramid.config import Configurator
@@ -50,6 +50,9 @@ class NamespaceConfig:
     library: Any = None
     #: the namespace this one is bound to, if any
     bound_to: str | None = None
+    #: no discriminator, validator, binding or preparation: the manager's
+    #: fast path (computed)
+    plain: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         if self.loader is None:
@@ -58,6 +61,13 @@ class NamespaceConfig:
             object.__setattr__(self, "library", library_for(self.factory))
         if self.prepare is None and getattr(self.library, "has_prepare", True):
             object.__setattr__(self, "prepare", self.library.prepare)
+        plain = (
+            self.discriminator is None
+            and self.validator is None
+            and self.bound_to is None
+            and self.prepare is None
+        )
+        object.__setattr__(self, "plain", plain)
 
 
 class NotIncludedError(ConfigurationError, AttributeError):  # type: ignore[misc]
@@ -429,7 +439,7 @@ def apply_cookie_budget(manager_config: SessionMultiManagerConfig, budget: Cooki
         loader = namespace_config.factory
         if needed:
             loader = budgeted_cookie_session(
-                namespace_config.factory, namespace_config.namespace, budget, len(cookie_sessions)
+                namespace_config.factory, namespace_config.namespace, budget
             )
         object.__setattr__(namespace_config, "loader", loader)
 

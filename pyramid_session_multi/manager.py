@@ -77,6 +77,9 @@ class SessionMultiManager(Mapping[str, Any]):
     that it works for as long as the caller keeps the manager.
     """
 
+    #: the configuration used when none is given (see :func:`manager_class_for`)
+    _default_config: SessionMultiManagerConfig | None = None
+
     __slots__ = (
         "_config",
         "_configs",
@@ -95,13 +98,14 @@ class SessionMultiManager(Mapping[str, Any]):
     ) -> None:
         self._request_ref: Callable[[], Any] = weakref.ref(request) if weak else _StrongRef(request)
         if config is None:
-            config = get_manager_config(request.registry)
+            config = self._default_config or get_manager_config(request.registry)
             if config is None:
                 config = SessionMultiManagerConfig()
         self._config = config
         self._configs = config.configs
         self._sessions: dict[str, Any] = {}
-        self._observers: list[Any] = []
+        # a list once an observer is added; a shared empty tuple until then
+        self._observers: list[Any] | tuple[()] = ()
         self._release_scheduled = False
 
     @property
@@ -119,33 +123,63 @@ class SessionMultiManager(Mapping[str, Any]):
 
     def __getitem__(self, namespace: str) -> Any:
         session = self._sessions.get(namespace, _MISSING)
-        if session is _MISSING:
-            session = self._load(namespace)
-        return session
-
-    def _load(self, namespace: str) -> Any:
+        if session is not _MISSING:
+            return session
+        # Loading, inlined: this runs on every request that uses a session.
         namespace_config = self._configs.get(namespace)
         if namespace_config is None:
             raise UnregisteredSession(namespace)
-        request = self._live_request()
+        request = self._request_ref()
+        if request is None:
+            request = self._live_request()  # raises
+        if namespace_config.plain:
+            # no discriminator, validator, binding or preparation: the
+            # common case, and the hot path
+            if not self._release_scheduled:
+                request.finished_callbacks.append(self._release)
+                self._release_scheduled = True
+            try:
+                session = namespace_config.loader(request)  # type: ignore[misc]
+            except Exception as exc:
+                exc.add_note(
+                    "pyramid_session_multi: raised by the session factory of "
+                    f"namespace {namespace!r}"
+                )
+                _log_load_error(namespace, exc)
+                raise
+        else:
+            session = self._load_in_full(namespace_config, request)
+        self._sessions[namespace] = session
+        if self._observers:
+            for observer in self._observers:
+                observer.namespace_loaded(namespace, session)
+        if request.registry.has_listeners and has_subscribers(request.registry, SessionLoaded):
+            self._notify(SessionLoaded, namespace, session)
+        return session
+
+    def _schedule_release(self, request: Request) -> None:
+        if not self._release_scheduled:
+            # Sessions commonly hold their request; forget them once the
+            # request is over so that nothing cyclic outlives it.  (The deque
+            # add_finished_callback appends to, minus a call.)
+            request.finished_callbacks.append(self._release)
+            self._release_scheduled = True
+
+    def _load_in_full(self, namespace_config: NamespaceConfig, request: Request) -> Any:
+        namespace = namespace_config.namespace
         session = partner = None
         discriminator = namespace_config.discriminator
         bound_to = namespace_config.bound_to
         if bound_to is not None:
             # a bound namespace exists only where its partner does
             partner = self[bound_to]
+            if partner is None:
+                return None
         try:
-            if (bound_to is None or partner is not None) and (
-                discriminator is None
-                or call_for_namespace("discriminator", namespace, discriminator, request)
+            if discriminator is None or call_for_namespace(
+                "discriminator", namespace, discriminator, request
             ):
-                if not self._release_scheduled:
-                    # Sessions commonly hold their request; forget them once
-                    # the request is over so that nothing cyclic outlives it.
-                    # (The deque add_finished_callback appends to, minus a
-                    # call: this is the per-request hot path.)
-                    request.finished_callbacks.append(self._release)
-                    self._release_scheduled = True
+                self._schedule_release(request)
                 session = call_for_namespace(
                     "session factory", namespace, namespace_config.loader, request
                 )
@@ -159,17 +193,8 @@ class SessionMultiManager(Mapping[str, Any]):
                 if bound_to is not None:
                     self._check_binding(namespace_config, session, partner)
         except Exception as exc:
-            # Operators see which store failed even where no traceback is logged.
-            logger.error(
-                "namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc
-            )
+            _log_load_error(namespace, exc)
             raise
-        self._sessions[namespace] = session
-        if self._observers:
-            for observer in self._observers:
-                observer.namespace_loaded(namespace, session)
-        if has_subscribers(request.registry, SessionLoaded):
-            self._notify(SessionLoaded, namespace, session)
         return session
 
     def _reject(self, namespace: str, session: Any, reason: str) -> None:
@@ -236,7 +261,7 @@ class SessionMultiManager(Mapping[str, Any]):
         if failure is not None:
             self._explain_failed_response(failure)
         self._sessions.clear()
-        del self._observers[:]
+        self._observers = ()
         self._release_scheduled = False
 
     def _explain_failed_response(self, failure: BaseException) -> None:
@@ -293,7 +318,7 @@ class SessionMultiManager(Mapping[str, Any]):
         :class:`~pyramid_session_multi.interfaces.ISessionMultiObserver`.
         Observers are forgotten when the request finishes.
         """
-        self._observers.append(observer)
+        self._observers = [*self._observers, observer]
 
     def get(self, namespace: str, default: Any = None) -> Any:
         """Return the session of ``namespace``, ``default`` if unregistered."""
@@ -501,6 +526,11 @@ class _CookieExpiry:
         )
 
 
+def _log_load_error(namespace: str, exc: Exception) -> None:
+    # Operators see which store failed even where no traceback is logged.
+    logger.error("namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc)
+
+
 def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:
     """Call ``func(*args)``; an exception gets a note naming ``namespace``."""
     try:
@@ -520,15 +550,14 @@ def new_session_multi(request: Request) -> SessionMultiManager:
     return SessionMultiManager(request, weak=False)
 
 
-class ManagerFactory:
-    """What ``request.session_multi`` is reified from.
+def manager_class_for(config: SessionMultiManagerConfig) -> type[SessionMultiManager]:
+    """The class ``request.session_multi`` is reified from.
 
-    It holds the registry's configuration, sparing every request the
-    utility lookup :func:`new_session_multi` does.
+    A subclass of :class:`SessionMultiManager` whose managers use ``config``
+    unless given another: it spares every request the utility lookup of
+    :func:`new_session_multi`, and a call.
     """
-
-    def __init__(self, config: SessionMultiManagerConfig) -> None:
-        self.config = config
-
-    def __call__(self, request: Request) -> SessionMultiManager:
-        return SessionMultiManager(request, self.config)
+    attributes = {"__slots__": (), "_default_config": config, "__module__": __name__}
+    cls = type("SessionMultiManager", (SessionMultiManager,), attributes)
+    cls.__qualname__ = SessionMultiManager.__qualname__
+    return cls
