@@ -6,6 +6,7 @@ from typing import Any
 
 from pyramid.csrf import get_csrf_token
 
+from pyramid_session_multi.binding import BINDING_KEY
 from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING
 
 from .sessions import DESCRIPTIONS, SERVER_ONLY_KEYS
@@ -37,7 +38,7 @@ def page(request: Any, title: str, body: str, message: str = "", error: str = ""
 <title>{escape(title)} · pyramid_session_multi demo</title><style>{STYLE}</style></head>
 <body class="{escape(theme)}">
 <nav><a href="/">Home</a><a href="/preferences">Preferences</a><a href="/account">Account</a>
-<a href="/secure">Secure</a><a href="/history">History</a></nav>
+<a href="/admin">Admin</a><a href="/secure">Secure</a><a href="/history">History</a></nav>
 <h1>{escape(title)}</h1>{notes}{body}
 </body></html>"""
 
@@ -49,6 +50,9 @@ def csrf_field(request: Any) -> str:
 def shown_value(key: str, value: Any) -> str:
     if key in SERVER_ONLY_KEYS:
         return "<em>(kept on the server, never shown)</em>"
+    if key == BINDING_KEY:
+        # the same token in account and admin is what binds them
+        return f"<code class='binding'>{escape(str(value)[:8])}…</code> (binding token)"
     return f"<code>{escape(repr(value))}</code>"
 
 

@@ -1,4 +1,4 @@
-"""The demo's namespace registered in code (account), and its CSRF policy."""
+"""The demo's namespaces registered in code (account, history, admin), and its CSRF policy."""
 
 import os
 from pathlib import Path
@@ -6,6 +6,7 @@ from typing import Any
 
 import pyramid_beaker
 from pyramid.config import Configurator
+from pyramid.session import SignedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import NamespaceCSRFStoragePolicy
@@ -18,6 +19,7 @@ DESCRIPTIONS = {
     "account": "server-side on Redis: login state and a third-party token",
     "secure": "https-only: secure cookie, mounted only when request.scheme is https",
     "history": "server-side in SQL (Beaker ext:database): SQLite, or PostgreSQL via DATABASE_URL",
+    "admin": "client-side signed cookie, bound to account: rejected beside any other account",
 }
 
 #: Keys that stay on the server: pages show that they exist, never their value.
@@ -70,6 +72,17 @@ def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
             httponly=True,
             samesite="Lax",
         ),
+    )
+    config.register_session_factory(
+        "admin",
+        SignedCookieSessionFactory(
+            secret + "-admin",
+            cookie_name="demo_admin",
+            timeout=1800,
+            httponly=True,
+            samesite="Strict",
+        ),
+        bound_to="account",
     )
     config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("account"))
     config.set_default_csrf_options(require_csrf=True)

@@ -4,6 +4,7 @@ import re
 import secrets
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPSeeOther
@@ -22,7 +23,7 @@ def html(text: str, status: int = 200) -> Response:
 
 
 def redirect(location: str, message: str) -> HTTPSeeOther:
-    return HTTPSeeOther(location=f"{location}?message={message}")
+    return HTTPSeeOther(location=f"{location}?{urlencode({'message': message})}")
 
 
 def flash_message(request: Any) -> str:
@@ -111,11 +112,36 @@ def account(request: Any) -> Response:
                 "You are not logged in; nothing else changed."
             )
             return html(account_page(request, error, username[:64]), status=400)
+        # a privilege change: every namespace the browser holds gets a new id
+        # (the old Redis key and SQL row are deleted), then the login is written
+        request.session_multi.rotate(raise_errors=True)
         session = request.session_multi["account"]
         session["user"] = username
         session["api_token"] = "tok_" + secrets.token_hex(16)
-        return redirect("/account", "Logged in.")
+        return redirect("/account", "Logged in; every session id was rotated.")
     return html(account_page(request))
+
+
+def admin(request: Any) -> Response:
+    user = request.session_multi["account"].get("user")
+    session = request.session_multi["admin"]
+    if request.method == "POST" and user:
+        session["admin_since"] = request.POST.get("since", "now")[:40] or "now"
+        return redirect("/admin", "Admin mode on, bound to your account session.")
+    if not user:
+        state = "<p id='admin-state'>Log in first: admin mode needs an account session.</p>"
+    elif session.get("admin_since"):
+        state = (
+            "<p id='admin-state'>Admin mode is <strong>on</strong>. Its cookie is only valid "
+            "beside the account session it was written with: present it with another "
+            "account cookie, or after logging out, and it is rejected.</p>"
+        )
+    else:
+        state = f"""<p id='admin-state'>Admin mode is off.</p><form method="post">
+{csrf_field(request)}<button type="submit" id="enter-admin">Enter admin mode</button></form>"""
+    body = f"""<p>Kept in <code>admin</code>, a client-side signed cookie registered with
+<code>bound_to="account"</code>.</p>{state}{namespace_table(request, ["admin", "account"])}"""
+    return html(page(request, "Admin", body, flash_message(request)))
 
 
 def logout(request: Any) -> Response:
@@ -170,6 +196,7 @@ def includeme(config: Configurator) -> None:
         ("home", "/", home),
         ("preferences", "/preferences", preferences),
         ("account", "/account", account),
+        ("admin", "/admin", admin),
         ("logout", "/logout", logout),
         ("secure", "/secure", secure),
         ("history", "/history", history),

@@ -117,12 +117,13 @@ def _secrets(
             f"use a random secret of at least {MIN_SECRET_BYTES} bytes "
             "(python -c 'import secrets; print(secrets.token_hex(32))').",
         )  # fmt: skip
-    if facts["client_side"] is True:
+    if facts["client_side"] is True and not facts.get("bound_server_side"):
         yield Finding(
             "psm.I001", "info", config.namespace,
             "a client-side session: a cookie copied before logout stays valid until its "
             "timeout, since there is no server-side state to destroy.",
-            "keep login state server-side, or give this namespace a short timeout.",
+            "keep login state server-side, bind this namespace to a server-side one "
+            "(bound_to=...), or give it a short timeout.",
         )  # fmt: skip
 
 
@@ -153,6 +154,21 @@ def _shared_secrets(
             owners[key] = config.namespace
 
 
+def _bound_server_side(
+    manager_config: SessionMultiManagerConfig,
+    facts: dict[str, dict[str, Any]],
+    partner: str | None,
+) -> bool:
+    # a client-side copy is revoked with its partner if a partner up the chain is server-side
+    seen = set()
+    while partner is not None and partner in facts and partner not in seen:
+        if facts[partner]["client_side"] is False:
+            return True
+        seen.add(partner)
+        partner = manager_config.configs[partner].bound_to
+    return False
+
+
 def run_checks(
     manager_config: SessionMultiManagerConfig, settings: Mapping[str, Any] | None = None
 ) -> list[Finding]:
@@ -160,6 +176,10 @@ def run_checks(
     silenced = set(aslist((settings or {}).get(SILENCE_SETTING, "")))
     configs = [manager_config.configs[ns] for ns in manager_config.namespaces]
     facts = {config.namespace: config.library.facts(config.factory) for config in configs}
+    for config in configs:
+        facts[config.namespace]["bound_server_side"] = _bound_server_side(
+            manager_config, facts, config.bound_to
+        )
     findings: list[Finding] = []
     for config in configs:
         cookie = {

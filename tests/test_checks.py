@@ -86,6 +86,19 @@ def test_client_side_namespaces_are_noted_as_info_only():
     assert at_or_above(findings, "warning") == []
 
 
+def test_a_client_side_namespace_bound_to_a_server_side_one_is_not_noted():
+    def register(config):
+        well_configured(config)
+        config.register_session_factory("admin", good_signed("admin"), bound_to="account")
+        # bound through admin: still revoked with account
+        config.register_session_factory("audit", good_signed("audit"), bound_to="admin")
+        config.register_session_factory("loose", good_signed("loose"))
+        config.register_session_factory("pair", good_signed("pair"), bound_to="loose")
+
+    assert ids(findings_for(register)) == ["psm.I001", "psm.I001"]
+    assert {f.namespace for f in findings_for(register)} == {"loose", "pair"}
+
+
 PROBLEMS = {
     "psm.W001": lambda: good_signed(secure=False),
     "psm.W002": lambda: good_signed(httponly=False),

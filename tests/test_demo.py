@@ -82,6 +82,39 @@ def test_login_keeps_the_token_server_side(app, redis_db):
     assert all(tokens[0] not in value for value in app.cookies.values())
 
 
+def log_in(app, username):
+    form = app.get("/account").forms["login-form"]
+    form["username"] = username
+    return form.submit().follow()
+
+
+def test_login_rotates_every_session_id(app, redis_db):
+    app.get("/")  # an anonymous account session (the visit counter)
+    anonymous = app.cookies["demo_account"]
+    response = log_in(app, "dave")
+    assert "every session id was rotated" in response.text
+    assert app.cookies["demo_account"] != anonymous
+    planted = webtest.TestApp(app.app)
+    planted.set_cookie("demo_account", anonymous)
+    page = planted.get("/account").text
+    assert 'id="login-form"' in page and "dave" not in page
+
+
+def test_admin_mode_is_bound_to_the_account_session(app):
+    assert "Log in first" in app.get("/admin").text
+    log_in(app, "erin")
+    app.get("/admin").forms[0].submit().follow()
+    page = app.get("/admin").text
+    assert "Admin mode is <strong>on</strong>" in page
+    assert page.count("(binding token)") == 2  # the same token in admin and account
+    mallory = webtest.TestApp(app.app)
+    log_in(mallory, "mallory")
+    mallory.set_cookie("demo_admin", app.cookies["demo_admin"])
+    assert "Admin mode is off" in mallory.get("/admin").text
+    app.get("/").forms[0].submit()  # log out everywhere
+    assert "Log in first" in app.get("/admin").text
+
+
 def test_bad_user_name_is_refused_and_what_was_typed_kept(app):
     form = app.get("/account").forms["login-form"]
     form["username"] = "<bob>"
@@ -258,7 +291,7 @@ def test_psessions_lists_the_demo_without_starting_redis():
     )
     assert result.returncode == 0, result.stderr
     rows = {row["namespace"]: row for row in json.loads(result.stdout)}
-    assert sorted(rows) == ["account", "history", "prefs", "secure"]
+    assert sorted(rows) == ["account", "admin", "history", "prefs", "secure"]
     assert redis_servers() - before == set(), "psessions started the embedded Redis"
 
 

@@ -95,3 +95,23 @@ def test_every_check_id_is_documented_and_every_documented_id_exists():
     source = Path(checks.__file__).read_text()
     emitted = set(re.findall(r'"(psm\.[EWI]\d{3})"', source))
     assert documented == emitted and len(emitted) == 10
+
+
+def test_login_rotates_binds_and_logout_invalidates(redis_db):
+    app = webtest.TestApp(example("login")["main"](redis_url=redis_db))
+    app.post("/cart", {"item": "book"})
+    anonymous = app.cookies["acct"]  # a fixation attacker could have planted it
+    app.post("/login", {"username": "alice"}, status=303)
+    assert app.cookies["acct"] != anonymous  # rotated at login, data kept
+    app.post("/admin")
+    assert app.get("/whoami").json == {"userid": "alice", "cart": "book", "admin": True}
+    planted = webtest.TestApp(app.app)
+    planted.set_cookie("acct", anonymous)
+    assert planted.get("/whoami").json == {"userid": None, "cart": None, "admin": False}
+    # alice's admin cookie does not make mallory an admin
+    mallory = webtest.TestApp(app.app)
+    mallory.post("/login", {"username": "mallory"}, status=303)
+    mallory.set_cookie("adm", app.cookies["adm"])
+    assert mallory.get("/whoami").json["admin"] is False
+    app.post("/logout", status=303)
+    assert app.get("/whoami").json == {"userid": None, "cart": None, "admin": False}
