@@ -37,8 +37,11 @@ def belongs(library: Any, session: Any, partner: Any) -> bool:
     data = data_of(library, session)
     if not data:
         return True
-    token = data.get(BINDING_KEY)
-    partner_token = partner.get(BINDING_KEY)
+    return same_token(data.get(BINDING_KEY), partner.get(BINDING_KEY))
+
+
+def same_token(token: Any, partner_token: Any) -> bool:
+    """Whether two stored tokens are the same token (compared in constant time)."""
     return (
         isinstance(token, str)
         and isinstance(partner_token, str)
@@ -71,11 +74,7 @@ class BindingStamp:
         token = data.get(BINDING_KEY)
         partner_token = self.partner.get(BINDING_KEY)
         if token is not None:
-            if not (
-                isinstance(partner_token, str)
-                and isinstance(token, str)
-                and hmac.compare_digest(token, partner_token)
-            ):
+            if not same_token(token, partner_token):
                 self.on_broken()
             return
         if not isinstance(partner_token, str):

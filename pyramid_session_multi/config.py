@@ -11,7 +11,7 @@ from pyramid.registry import Registry
 from zope.interface import implementer
 
 from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session
-from .cookies import browser_refusal, cookie_name_problem, discover_cookie, discover_cookie_name
+from .cookies import browser_refusal, cookie_name_problem, discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
@@ -254,7 +254,7 @@ def build_namespace_config(
             f"it is bound to, a non-empty string, not {bound_to!r}."
         )
     library = library_for(session_factory, libraries or ())
-    cookie = discover_cookie(session_factory, libraries or ()) or {}
+    cookie = library.cookie(session_factory) or {}
     if cookie_name is None:
         cookie_name = cookie.get("name")
         if cookie_name is None:

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from zope.interface import implementedBy, implementer
@@ -52,76 +53,56 @@ def has_subscribers(registry: Any, event_class: type) -> bool:
     return bool(registry.adapters.subscriptions((implementedBy(event_class),), None))
 
 
+@dataclass(repr=False)
 class SessionEvent:
     """What every event of this module has."""
 
-    def __init__(
-        self,
-        request: Any,
-        namespace: str,
-        session: Any,
-        session_id_hash: str | None = None,
-    ) -> None:
-        #: the request
-        self.request = request
-        #: the namespace
-        self.namespace = namespace
-        #: the namespace's session, ``None`` where there is none
-        self.session = session
-        #: a keyed hash of the session id, ``None`` where it is not known
-        self.session_id_hash = session_id_hash
+    #: the request
+    request: Any
+    #: the namespace
+    namespace: str
+    #: the namespace's session, ``None`` where there is none
+    session: Any
+    #: a keyed hash of the session id, ``None`` where it is not known
+    session_id_hash: str | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} namespace={self.namespace!r}>"
 
 
 @implementer(ISessionLoaded)
+@dataclass(repr=False)
 class SessionLoaded(SessionEvent):
     """A namespace was loaded, once per request; ``session`` is ``None``
     when its discriminator (or its partner's) turned the request away."""
 
 
 @implementer(ISessionRotated)
+@dataclass(repr=False)
 class SessionRotated(SessionEvent):
     """:meth:`~pyramid_session_multi.SessionMultiManager.rotate` gave the
-    namespace's session a new id; ``old_id_hash`` is the old id's hash."""
+    namespace's session a new id; ``old_id_hash`` is the old one's hash."""
 
-    def __init__(
-        self,
-        request: Any,
-        namespace: str,
-        session: Any,
-        session_id_hash: str | None = None,
-        old_id_hash: str | None = None,
-    ) -> None:
-        super().__init__(request, namespace, session, session_id_hash)
-        #: the hash of the id the session had before
-        self.old_id_hash = old_id_hash
+    #: the hash of the id the session had before
+    old_id_hash: str | None = None
 
 
 @implementer(ISessionInvalidated)
+@dataclass(repr=False)
 class SessionInvalidated(SessionEvent):
     """:meth:`~pyramid_session_multi.SessionMultiManager.invalidate`
     invalidated the namespace; ``session_id_hash`` is the old id's hash."""
 
 
 @implementer(ISessionRejected)
+@dataclass(repr=False)
 class SessionRejected(SessionEvent):
     """A session was thrown away on load: ``reason`` is ``"validator"`` (the
     namespace's validator said no) or ``"binding"`` (it does not belong with
     its partner's session); ``session_id_hash`` is the rejected id's hash."""
 
-    def __init__(
-        self,
-        request: Any,
-        namespace: str,
-        session: Any,
-        session_id_hash: str | None = None,
-        reason: str = "validator",
-    ) -> None:
-        super().__init__(request, namespace, session, session_id_hash)
-        #: ``"validator"`` or ``"binding"``
-        self.reason = reason
+    #: ``"validator"`` or ``"binding"``
+    reason: str = "validator"
 
 
 __all__ = [

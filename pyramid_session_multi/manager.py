@@ -153,7 +153,7 @@ class SessionMultiManager(Mapping[str, Any]):
         if self._observers:
             for observer in self._observers:
                 observer.namespace_loaded(namespace, session)
-        if request.registry.has_listeners and has_subscribers(request.registry, SessionLoaded):
+        if request.registry.has_listeners:  # one attribute when nothing subscribes
             self._notify(SessionLoaded, namespace, session)
         return session
 
@@ -198,7 +198,7 @@ class SessionMultiManager(Mapping[str, Any]):
         return session
 
     def _reject(self, namespace: str, session: Any, reason: str) -> None:
-        session_id = self._configs[namespace].library.session_id(session)
+        session_id = self._session_id(namespace, session)
         session.invalidate()
         self.tell_observers("namespace_rejected", namespace, reason)
         self._notify(SessionRejected, namespace, session, session_id, reason=reason)
@@ -360,7 +360,7 @@ class SessionMultiManager(Mapping[str, Any]):
                     continue
                 library = namespace_config.library
                 library.load(session)
-                old_id = library.session_id(session)
+                old_id = self._session_id(namespace, session)
                 library.rotate(session)
             except Exception as exc:
                 exc.add_note(f"pyramid_session_multi: rotating namespace {namespace!r} failed")

@@ -96,13 +96,14 @@ def test_rejected_when_the_validator_says_no(recorder):
 
 def test_nothing_is_built_when_nobody_listens(monkeypatch):
     built = []
-    original = events.SessionEvent.__init__
+    for event_class in (SessionLoaded, SessionRotated, SessionInvalidated, SessionRejected):
 
-    def counting(self, *args, **kwargs):
-        built.append(type(self))
-        original(self, *args, **kwargs)
+        class Counting(event_class):
+            def __init__(self, *args, counted=event_class, **kwargs):
+                built.append(counted)
+                super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(events.SessionEvent, "__init__", counting)
+        monkeypatch.setattr(f"pyramid_session_multi.manager.{event_class.__name__}", Counting)
 
     def quiet(config):
         config.register_session_factory("a", signed_factory("cookie_a"))
