@@ -5,7 +5,9 @@ The mechanism is a random token (16 bytes, URL-safe text) kept under
 bound session is written beside it; the bound session gets a copy.  On
 load, a bound session whose token differs from its partner's (another
 client's partner cookie, or a partner invalidated since: a logout) is
-invalidated.  Rotating either keeps the data, so it keeps the binding.
+rejected; one whose partner is invalidated during the request is
+invalidated with it when the request ends (see :func:`settle`).  Rotating
+either keeps the data, so it keeps the binding.
 """
 
 import hmac
@@ -49,35 +51,27 @@ def same_token(token: Any, partner_token: Any) -> bool:
     )
 
 
-class BindingStamp:
-    """A response callback binding a session written in this request to its partner.
+def settle(library: Any, session: Any, partner: Any) -> bool:
+    """Bind a bound ``session`` to ``partner`` as the request ends.
 
-    It is put at the front of the response callbacks when the bound
-    namespace loads, so that it runs before the callbacks that save either
-    session or set their cookies.
+    A session with no data needs no token.  One without a token (written in
+    this request) gets the partner's, and the partner gets one first if it
+    has none.  Returns ``False`` when the session carries a token its
+    partner no longer has: the partner was invalidated in this request (a
+    load-time mismatch was rejected already), so the binding is broken.
+
+    Call it partners first along a chain, so that every namespace of the
+    chain ends up with the one token of its root.
     """
-
-    __slots__ = ("library", "on_broken", "partner", "session")
-
-    def __init__(self, library: Any, session: Any, partner: Any, on_broken: Any) -> None:
-        self.library = library
-        self.session = session
-        self.partner = partner
-        #: called with no argument when the partner changed under a bound
-        #: session that was bound at load (its token is gone: a logout)
-        self.on_broken = on_broken
-
-    def __call__(self, request: Any, response: Any) -> None:
-        data = data_of(self.library, self.session)
-        if not data:
-            return
-        token = data.get(BINDING_KEY)
-        partner_token = self.partner.get(BINDING_KEY)
-        if token is not None:
-            if not same_token(token, partner_token):
-                self.on_broken()
-            return
-        if not isinstance(partner_token, str):
-            partner_token = secrets.token_urlsafe(16)
-            self.partner[BINDING_KEY] = partner_token
-        self.session[BINDING_KEY] = partner_token
+    data = data_of(library, session)
+    if not data:
+        return True
+    token = data.get(BINDING_KEY)
+    partner_token = partner.get(BINDING_KEY)
+    if token is not None:
+        return same_token(token, partner_token)
+    if not isinstance(partner_token, str):
+        partner_token = secrets.token_urlsafe(16)
+        partner[BINDING_KEY] = partner_token
+    session[BINDING_KEY] = partner_token
+    return True

@@ -10,7 +10,7 @@ from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 from pyramid.registry import Registry
 from zope.interface import implementer
 
-from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session
+from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session, named_cookie_session
 from .cookies import browser_refusal, cookie_name_problem, discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
@@ -50,8 +50,16 @@ class NamespaceConfig:
     library: Any = None
     #: the namespace this one is bound to, if any
     bound_to: str | None = None
-    #: no discriminator, validator, binding or preparation: the manager's
-    #: fast path (computed)
+    #: whether the end of each request that loads it is the add-on's to run
+    #: (see :mod:`.lifecycle.ending`): every namespace but a client-side one
+    #: with no validator and no binding either way (computed; a namespace
+    #: another is bound to is made so at commit)
+    contained: bool = field(init=False, default=True)
+    #: how many bindings lead from this namespace to an unbound one: partners
+    #: come first when the request ends (set at commit)
+    binding_depth: int = field(init=False, default=0)
+    #: no discriminator, validator, binding, preparation or end of request
+    #: to run: the manager's fast path (computed)
     plain: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
@@ -61,11 +69,22 @@ class NamespaceConfig:
             object.__setattr__(self, "library", library_for(self.factory))
         if self.prepare is None and getattr(self.library, "has_prepare", True):
             object.__setattr__(self, "prepare", self.library.prepare)
+        try:
+            client_side = self.library.facts(self.factory).get("client_side") is True
+        except Exception:
+            client_side = False
+        contained = not client_side or self.validator is not None or self.bound_to is not None
+        self.set_contained(contained)
+
+    def set_contained(self, contained: bool) -> None:
+        """Say whether the end of request is the add-on's (a partner's is)."""
+        object.__setattr__(self, "contained", contained)
         plain = (
             self.discriminator is None
             and self.validator is None
             and self.bound_to is None
             and self.prepare is None
+            and not contained
         )
         object.__setattr__(self, "plain", plain)
 
@@ -91,6 +110,8 @@ class SessionMultiManagerConfig:
         self.configs: dict[str, NamespaceConfig] = {}
         #: the session library adapters the application added, newest first
         self.libraries: list[Any] = []
+        #: the cookie budget, from the settings (see :mod:`.budget`)
+        self.budget = CookieBudget()
         self._cookie_owners: dict[str, str] = {}
         self._factory_owners: dict[int, str] = {}
 
@@ -255,8 +276,16 @@ def build_namespace_config(
         )
     library = library_for(session_factory, libraries or ())
     cookie = library.cookie(session_factory) or {}
+    written = cookie.get("name")
+    if cookie_name is not None and written is not None and cookie_name != written:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r} was given cookie_name="
+            f"{cookie_name!r}, but its session factory writes the cookie {written!r}; "
+            "logout and rotate() would expire the wrong cookie. Leave cookie_name out "
+            "(it is read from the factory) or make the two agree."
+        )
     if cookie_name is None:
-        cookie_name = cookie.get("name")
+        cookie_name = written
         if cookie_name is None:
             raise ConfigurationError(
                 f"pyramid_session_multi: cannot tell which cookie the factory "
@@ -436,16 +465,22 @@ def apply_cookie_budget(manager_config: SessionMultiManagerConfig, budget: Cooki
             or budget.cookie_limit < budget_limit_of(namespace_config.cookie_name)
             or largest_header > budget.header_limit
         )
-        loader = namespace_config.factory
         if needed:
             loader = budgeted_cookie_session(
                 namespace_config.factory, namespace_config.namespace, budget
             )
+        else:
+            loader = named_cookie_session(namespace_config.factory, namespace_config.namespace)
         object.__setattr__(namespace_config, "loader", loader)
+    manager_config.budget = budget
 
 
 def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
-    """Refuse a ``bound_to`` naming an unregistered namespace, itself, or a loop."""
+    """Refuse a ``bound_to`` naming an unregistered namespace, itself, or a loop.
+
+    Then note, on each namespace, how deep it sits in its chain, and make
+    every partner's end of request the add-on's: its token is written there.
+    """
     configs = manager_config.configs
     for namespace, namespace_config in configs.items():
         seen = [namespace]
@@ -465,6 +500,10 @@ def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
                 )
             seen.append(partner)
             partner = configs[partner].bound_to
+        object.__setattr__(namespace_config, "binding_depth", len(seen) - 1)
+    partners = {c.bound_to for c in configs.values() if c.bound_to is not None}
+    for partner in partners:
+        configs[partner].set_contained(True)
 
 
 def add_session_library(config: Configurator, library: Any) -> None:

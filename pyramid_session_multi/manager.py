@@ -1,15 +1,17 @@
-"""The per-request lazy mapping behind ``request.session_multi``."""
+"""The per-request lazy mapping behind ``request.session_multi``.
+
+It loads namespaces on demand and takes the application's ``rotate()`` and
+``invalidate()``; what each namespace then ends as is
+:mod:`.lifecycle.ending`'s to apply.
+"""
 
 import logging
-import sys
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pyramid.request import Request
 
-from .binding import BindingStamp, belongs
-from .budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge
 from .config import (
     Discriminator,
     NamespaceConfig,
@@ -18,15 +20,25 @@ from .config import (
     get_manager_config,
 )
 from .events import (
-    SessionInvalidated,
     SessionLoaded,
     SessionRejected,
-    SessionRotated,
+    deliver,
     has_subscribers,
     hash_session_id,
 )
+from .lifecycle.changes import invalidate, rotate
+from .lifecycle.ending import REJECTED, NamespaceEnd, RequestEnd
+from .lifecycle.loading import call_for_namespace, first_rejection, log_load_error, make_session
 
 _MISSING: Any = object()
+
+__all__ = [
+    "SessionMultiManager",
+    "UnregisteredSession",
+    "call_for_namespace",
+    "manager_class_for",
+    "new_session_multi",
+]
 
 
 logger = logging.getLogger("pyramid_session_multi")
@@ -83,6 +95,7 @@ class SessionMultiManager(Mapping[str, Any]):
     __slots__ = (
         "_config",
         "_configs",
+        "_end",
         "_observers",
         "_release_scheduled",
         "_request_ref",
@@ -107,6 +120,8 @@ class SessionMultiManager(Mapping[str, Any]):
         # a list once an observer is added; a shared empty tuple until then
         self._observers: list[Any] | tuple[()] = ()
         self._release_scheduled = False
+        # the end of the request, made when a namespace first needs one
+        self._end: RequestEnd | None = None
 
     @property
     def request(self) -> Request:
@@ -132,12 +147,15 @@ class SessionMultiManager(Mapping[str, Any]):
         request = self._request_ref()
         if request is None:
             request = self._live_request()  # raises
+        if not self._release_scheduled:
+            # Sessions commonly hold their request; forget them once the
+            # request is over so that nothing cyclic outlives it.  (The deque
+            # add_finished_callback appends to, minus a call.)
+            request.finished_callbacks.append(self._release)
+            self._release_scheduled = True
         if namespace_config.plain:
-            # no discriminator, validator, binding or preparation: the
-            # common case, and the hot path
-            if not self._release_scheduled:
-                request.finished_callbacks.append(self._release)
-                self._release_scheduled = True
+            # a client-side session with nothing to check and nothing to
+            # end: the common case, and the hot path
             try:
                 session = namespace_config.loader(request)  # type: ignore[misc]
             except Exception as exc:
@@ -145,100 +163,120 @@ class SessionMultiManager(Mapping[str, Any]):
                     "pyramid_session_multi: raised by the session factory of "
                     f"namespace {namespace!r}"
                 )
-                _log_load_error(namespace, exc)
+                log_load_error(namespace, exc)
                 raise
+            self._sessions[namespace] = session
+            if self._observers:
+                for observer in self._observers:
+                    observer.namespace_loaded(namespace, session)
         else:
             session = self._load_in_full(namespace_config, request)
-        self._sessions[namespace] = session
-        if self._observers:
-            for observer in self._observers:
-                observer.namespace_loaded(namespace, session)
         if request.registry.has_listeners:  # one attribute when nothing subscribes
-            self._notify(SessionLoaded, namespace, session)
+            self._send(SessionLoaded, namespace, session)
         return session
-
-    def _schedule_release(self, request: Request) -> None:
-        if not self._release_scheduled:
-            # Sessions commonly hold their request; forget them once the
-            # request is over so that nothing cyclic outlives it.  (The deque
-            # add_finished_callback appends to, minus a call.)
-            request.finished_callbacks.append(self._release)
-            self._release_scheduled = True
 
     def _load_in_full(self, namespace_config: NamespaceConfig, request: Request) -> Any:
+        """Load through :mod:`.lifecycle.loading`'s steps; enlist what needs an end."""
         namespace = namespace_config.namespace
-        session = partner = None
-        discriminator = namespace_config.discriminator
-        bound_to = namespace_config.bound_to
-        if bound_to is not None:
-            # a bound namespace exists only where its partner does
-            partner = self[bound_to]
-            if partner is None:
-                return None
+        partner = None
+        rejected: tuple[str, str | None] | None = None
         try:
-            if discriminator is None or call_for_namespace(
-                "discriminator", namespace, discriminator, request
-            ):
-                self._schedule_release(request)
-                session = call_for_namespace(
-                    "session factory", namespace, namespace_config.loader, request
-                )
-                if namespace_config.prepare is not None:
-                    namespace_config.prepare(namespace, session)
-                validator = namespace_config.validator
-                if validator is not None and not call_for_namespace(
-                    "validator", namespace, validator, request, session
-                ):
-                    self._reject(namespace, session, "validator")
-                if bound_to is not None:
-                    self._check_binding(namespace_config, session, partner)
+            if namespace_config.bound_to is not None:
+                # a bound namespace exists only where its partner does
+                partner = self[namespace_config.bound_to]
+            session = None
+            if namespace_config.bound_to is None or partner is not None:
+                session = make_session(namespace_config, request)
+            if session is not None:
+                # observers see what the client sent, before any check ends it
+                self._tell_loaded(namespace, session)
+                reason = first_rejection(namespace_config, request, session, partner)
+                if reason is not None:
+                    rejected = (reason, self._session_id(namespace, session))
+                    session.invalidate()
         except Exception as exc:
-            _log_load_error(namespace, exc)
+            log_load_error(namespace, exc)
             raise
+        self._sessions[namespace] = session
+        if session is None:
+            self._tell_loaded(namespace, None)
+            return None
+        if namespace_config.contained:
+            state = self._end_of(namespace_config, session)
+            if rejected is not None:
+                state.ended = REJECTED
+        if rejected is not None:
+            reason, old_id = rejected
+            self.tell_observers("namespace_rejected", namespace, reason)
+            self._send(SessionRejected, namespace, session, old_id, reason=reason)
         return session
 
-    def _reject(self, namespace: str, session: Any, reason: str) -> None:
-        session_id = self._session_id(namespace, session)
-        session.invalidate()
-        self.tell_observers("namespace_rejected", namespace, reason)
-        self._notify(SessionRejected, namespace, session, session_id, reason=reason)
+    def _tell_loaded(self, namespace: str, session: Any) -> None:
+        for observer in self._observers:
+            observer.namespace_loaded(namespace, session)
 
-    def _check_binding(self, namespace_config: NamespaceConfig, session: Any, partner: Any) -> None:
-        library = namespace_config.library
-        namespace = namespace_config.namespace
-        if not belongs(library, session, partner):
-            self._reject(namespace, session, "binding")
+    def _ending(self, request: Request) -> RequestEnd:
+        ending = self._end
+        if ending is None:
+            ending = self._end = RequestEnd(self)
+        return ending
 
-        def broken() -> None:
-            # the partner lost its token in this request (a logout)
-            self._reject(namespace, session, "binding")
-            self._live_request().add_response_callback(_CookieExpiry(namespace_config, session))
+    def _end_of(self, namespace_config: NamespaceConfig, session: Any) -> NamespaceEnd:
+        """The end of ``namespace_config``'s namespace in this request, enlisted."""
+        request = self._live_request()
+        return self._ending(request).enlist(request, namespace_config, session)
 
-        stamp = BindingStamp(library, session, partner, broken)
-        # before the callbacks that save either session or set its cookie
-        self._live_request().response_callbacks.appendleft(stamp)
+    def loaded(self, namespace: str) -> Any:
+        """The session ``namespace`` loaded in this request, ``None`` if it did not."""
+        return self._sessions.get(namespace)
 
-    def _notify(
+    def _send(
         self,
         event_class: type,
         namespace: str,
         session: Any,
         session_id: str | None = _MISSING,
         **extra: Any,
-    ) -> None:
-        """Build and send ``event_class`` if anything subscribes to it."""
+    ) -> list[Exception]:
+        """Build and deliver ``event_class`` if anything subscribes to it.
+
+        Each subscriber is called on its own (see
+        :func:`~pyramid_session_multi.events.deliver`); their errors are
+        logged and returned, never raised here.
+        """
+        return self._deliver([self._event(event_class, namespace, session, session_id, **extra)])
+
+    def _event(
+        self,
+        event_class: type,
+        namespace: str,
+        session: Any,
+        session_id: str | None = _MISSING,
+        **extra: Any,
+    ) -> Any:
+        """``event_class`` for ``namespace``, or ``None`` when nothing subscribes to it."""
         registry = self._live_request().registry
         if not has_subscribers(registry, event_class):
-            return
+            return None
         if session_id is _MISSING:
             session_id = None if session is None else self._session_id(namespace, session)
         settings = registry.settings
         if "old_id" in extra:
             extra["old_id_hash"] = hash_session_id(settings, extra.pop("old_id"))
-        event = event_class(
+        return event_class(
             self._live_request(), namespace, session, hash_session_id(settings, session_id), **extra
         )
-        registry.notify(event)
+
+    def _deliver(self, events: list[Any]) -> list[Exception]:
+        failures: list[Exception] = []
+        registry = None
+        for event in events:
+            if event is None:
+                continue
+            if registry is None:
+                registry = self._live_request().registry
+            failures.extend(deliver(registry, event))
+        return failures
 
     def _session_id(self, namespace: str, session: Any) -> str | None:
         try:
@@ -257,59 +295,28 @@ class SessionMultiManager(Mapping[str, Any]):
             # sessions: go last, and let them see the objects the view used.
             callbacks.append(self._release)
             return
-        failure = sys.exception()
-        if failure is not None:
-            self._explain_failed_response(failure)
         self._sessions.clear()
         self._observers = ()
         self._release_scheduled = False
-
-    def _explain_failed_response(self, failure: BaseException) -> None:
-        if isinstance(failure, CookieTooLarge):  # the budget's own error says it all
-            logger.error("%s", failure)
-            return
-        # Another library's cookie over WebOb's limit makes it raise from a
-        # response callback, with no word of which session: find the cookie
-        # in the traceback.
-        match = TOO_LONG.search(str(failure)) if isinstance(failure, ValueError) else None
-        if match is None:
-            return
-        namespace = self._namespace_in_traceback(failure)
-        if namespace is None:
-            return
-        cookie_name = self._configs[namespace].cookie_name
-        size = len(cookie_name) + 1 + int(match.group(1))
-        message = str(CookieTooLarge(namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
-        failure.add_note(message)
-        logger.error("%s", message)
-        self.tell_observers("cookie_refused", namespace, size, COOKIE_SIZE_LIMIT)
-
-    def _namespace_in_traceback(self, failure: BaseException) -> str | None:
-        by_cookie = {config.cookie_name: ns for ns, config in self._configs.items()}
-        traceback = failure.__traceback__
-        while traceback is not None:
-            frame_locals = traceback.tb_frame.f_locals
-            for candidate in (
-                frame_locals.get("name"),
-                getattr(frame_locals.get("self"), "_cookie_name", None),
-                getattr(frame_locals.get("self"), "cookie_name", None),
-            ):
-                if isinstance(candidate, str) and candidate in by_cookie:
-                    return by_cookie[candidate]
-            traceback = traceback.tb_next
-        return None
+        if self._end is not None:
+            self._end.forget()
+            self._end = None
 
     def tell_observers(self, method: str, *args: Any) -> None:
         """Call ``method(*args)`` on each observer that has it.
 
         ``namespace_loaded`` is required of an observer; the others of
         :class:`~pyramid_session_multi.interfaces.ISessionMultiObserver` are
-        optional.
+        optional.  An observer that raises is logged, never the request's
+        problem.
         """
         for observer in self._observers:
             notify = getattr(observer, method, None)
             if notify is not None:
-                notify(*args)
+                try:
+                    notify(*args)
+                except Exception:
+                    logger.exception("session_multi observer %r failed in %s", observer, method)
 
     def add_observer(self, observer: Any) -> None:
         """Tell ``observer`` about every namespace loaded from now on.
@@ -343,48 +350,18 @@ class SessionMultiManager(Mapping[str, Any]):
         gets a note naming it and is logged, the namespace's cookie is
         deleted (so the client does not keep an id that outlived the
         privilege change), and the failures are returned as a dict of
-        namespace to exception.  ``raise_errors=True`` raises the first
-        after every namespace was tried.
+        namespace to exception.
+
+        :class:`~pyramid_session_multi.events.SessionRotated` is sent once
+        every namespace is done, to each subscriber on its own: one that
+        raises cannot undo a rotation, and its error is logged naming the
+        namespace and the subscriber.  ``raise_errors=True`` raises the
+        first failure, a namespace's before a subscriber's, after all that.
         """
-        request = self._live_request()
         for namespace in namespaces:
             if namespace not in self._configs:
                 raise UnregisteredSession(namespace)
-        chosen = namespaces or tuple(self._carried(request))
-        failures: dict[str, Exception] = {}
-        for namespace in chosen:
-            namespace_config = self._configs[namespace]
-            try:
-                session = self[namespace]
-                if session is None:
-                    continue
-                library = namespace_config.library
-                library.load(session)
-                old_id = self._session_id(namespace, session)
-                library.rotate(session)
-            except Exception as exc:
-                exc.add_note(f"pyramid_session_multi: rotating namespace {namespace!r} failed")
-                logger.error(
-                    "namespace %r could not be rotated; its cookie is deleted: %s: %s",
-                    namespace,
-                    type(exc).__name__,
-                    exc,
-                )
-                failures[namespace] = exc
-                request.add_response_callback(_CookieExpiry(namespace_config, None))
-                continue
-            self.tell_observers("namespace_rotated", namespace)
-            self._notify(SessionRotated, namespace, session, old_id=old_id)
-        if failures and raise_errors:
-            raise next(iter(failures.values()))
-        return failures
-
-    def _carried(self, request: Request) -> Iterator[str]:
-        """The namespaces loaded so far or whose cookie ``request`` carries."""
-        cookies = request.cookies
-        for namespace, namespace_config in self._configs.items():
-            if namespace in self._sessions or namespace_config.cookie_name in cookies:
-                yield namespace
+        return rotate(self, namespaces, raise_errors)
 
     def invalidate(self, *, raise_errors: bool = False) -> dict[str, Exception]:
         """Log the client out of every namespace it holds.
@@ -392,49 +369,26 @@ class SessionMultiManager(Mapping[str, Any]):
         The namespaces invalidated are those loaded in this request and those
         whose cookie the request carries; a namespace the client never had is
         left alone (no cookie, no backend I/O), and so is one its
-        discriminator turns away.  For pyramid_beaker the old file or row is
+        discriminator turns away.  Every one of them is loaded first, then
+        each is invalidated, so a namespace bound to another is logged out
+        with it, not rejected.  For pyramid_beaker the old file or row is
         deleted at once, as pyramid_session_redis deletes its key.  A
         namespace that is still empty when the response goes out has its
-        cookie deleted.
+        cookie deleted; one written again after the logout sends its new
+        cookie, or, if none can go out, has the old one deleted.
 
         A namespace whose ``invalidate()`` raises (its store is down, say)
         does not stop the others: the error is logged with the namespace
         named, the namespace's cookie is deleted anyway, so the client no
         longer presents it, and the failures are returned as a dict of
-        namespace to exception, empty when all went well.  With
-        ``raise_errors=True`` the first failure is raised after every
+        namespace to exception, empty when all went well.
+        :class:`~pyramid_session_multi.events.SessionInvalidated` is sent
+        once every namespace is done, as :meth:`rotate` sends its events.
+        With ``raise_errors=True`` the first failure is raised after every
         namespace was tried; the cookies still go out if an exception view
         renders the response.
         """
-        request = self._live_request()
-        failures: dict[str, Exception] = {}
-        for namespace in list(self._carried(request)):
-            namespace_config = self._configs[namespace]
-            session = None
-            try:
-                session = self[namespace]
-                if session is None:
-                    continue
-                namespace_config.library.load(session)
-                old_id = self._session_id(namespace, session)
-                session.invalidate()
-                self.tell_observers("namespace_invalidated", namespace)
-                self._notify(SessionInvalidated, namespace, session, old_id)
-            except Exception as exc:
-                exc.add_note(f"pyramid_session_multi: invalidating namespace {namespace!r} failed")
-                logger.error(
-                    "namespace %r could not be invalidated; its cookie is deleted "
-                    "but its stored data may remain: %s: %s",
-                    namespace,
-                    type(exc).__name__,
-                    exc,
-                )
-                failures[namespace] = exc
-                session = None
-            request.add_response_callback(_CookieExpiry(namespace_config, session))
-        if failures and raise_errors:
-            raise next(iter(failures.values()))
-        return failures
+        return invalidate(self, raise_errors)
 
     # what has been loaded so far
 
@@ -472,72 +426,41 @@ class SessionMultiManager(Mapping[str, Any]):
 
     @property
     def namespaces(self) -> list[str]:
+        """Every registered namespace, in registration order, loaded or not."""
         return self._config.namespaces
 
     @property
     def discriminators(self) -> list[str]:
+        """The registered namespaces that have a discriminator."""
         return self._config.discriminators
 
     @property
     def namespaces_to_cookienames(self) -> dict[str, str]:
+        """A new dict of each registered namespace to the name of its cookie."""
         return self._config.namespaces_to_cookienames
 
     def has_namespace(self, namespace: str) -> bool:
+        """Whether ``namespace`` is registered (loaded or not: see ``in`` for that)."""
         return self._config.has_namespace(namespace)
 
     def get_namespace_config(self, namespace: str) -> Any:
+        """The session factory registered for ``namespace``, or ``None``."""
         return self._config.get_namespace_config(namespace)
 
     def get_namespace_cookiename(self, namespace: str) -> str | None:
+        """The name of the cookie ``namespace`` writes, or ``None`` if unregistered."""
         return self._config.get_namespace_cookiename(namespace)
 
     def get_namespace_discriminator(self, namespace: str) -> Discriminator | None:
+        """The discriminator of ``namespace``, or ``None`` if it has none or is unregistered."""
         return self._config.get_namespace_discriminator(namespace)
 
     def get_namespace_validator(self, namespace: str) -> Validator | None:
+        """The validator of ``namespace``, or ``None`` if it has none or is unregistered."""
         return self._config.get_namespace_validator(namespace)
 
 
 _RELEASE = SessionMultiManager._release
-
-
-class _CookieExpiry:
-    """A response callback deleting an invalidated namespace's cookie.
-
-    It runs after the session's own callbacks.  A session the application
-    wrote to again after invalidating keeps the cookie its library set; one
-    that stayed empty (or failed) has the cookie deleted instead of
-    re-issued as an empty session.
-    """
-
-    __slots__ = ("namespace_config", "session")
-
-    def __init__(self, namespace_config: NamespaceConfig, session: Any) -> None:
-        self.namespace_config = namespace_config
-        self.session = session
-
-    def __call__(self, request: Request, response: Any) -> None:
-        config = self.namespace_config
-        if self.session is not None and config.library.read(self.session) != {}:
-            return
-        response.unset_cookie(config.cookie_name, strict=False)
-        response.delete_cookie(
-            config.cookie_name, path=config.cookie_path, domain=config.cookie_domain
-        )
-
-
-def _log_load_error(namespace: str, exc: Exception) -> None:
-    # Operators see which store failed even where no traceback is logged.
-    logger.error("namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc)
-
-
-def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:
-    """Call ``func(*args)``; an exception gets a note naming ``namespace``."""
-    try:
-        return func(*args)
-    except Exception as exc:
-        exc.add_note(f"pyramid_session_multi: raised by the {role} of namespace {namespace!r}")
-        raise
 
 
 def new_session_multi(request: Request) -> SessionMultiManager:

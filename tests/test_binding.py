@@ -1,12 +1,14 @@
 """Bound namespaces through the real router: signed cookies, Redis and Beaker."""
 
+import itertools
+
 import pytest
 import webtest
 from pyramid.exceptions import ConfigurationError
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi.binding import BINDING_KEY
-from pyramid_session_multi.events import SessionRejected
+from pyramid_session_multi.events import SessionInvalidated, SessionRejected
 from tests.support.apps import build_app, build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import beaker_file
 
@@ -23,15 +25,32 @@ def logout_partner_then_read_admin(request):
     return {"admin": admin.get("value")}
 
 
-def bound_app(rejected, main_factory=None, admin_factory=None, discriminator=None):
+def bound_app(
+    rejected,
+    main_factory=None,
+    admin_factory=None,
+    discriminator=None,
+    invalidated=None,
+    admin_first=False,
+):
     def setup(config):
-        config.register_session_factory(
-            "main", main_factory or signed_factory("main"), discriminator=discriminator
-        )
-        config.register_session_factory(
-            "admin", admin_factory or signed_factory("admin"), bound_to="main"
-        )
+        def main():
+            config.register_session_factory(
+                "main", main_factory or signed_factory("main"), discriminator=discriminator
+            )
+
+        def admin():
+            config.register_session_factory(
+                "admin", admin_factory or signed_factory("admin"), bound_to="main"
+            )
+
+        for register in (admin, main) if admin_first else (main, admin):
+            register()
         config.add_subscriber(rejected.append, SessionRejected)
+        if invalidated is not None:
+            config.add_subscriber(
+                lambda event: invalidated.append(event.namespace), SessionInvalidated
+            )
         config.add_route("own", "/own-invalidate/{ns}")
         config.add_view(own_invalidate, route_name="own", renderer="json")
         config.add_route("partner_logout", "/partner-logout")
@@ -92,13 +111,70 @@ def test_logging_out_of_the_partner_rejects_the_bound_session(rejected):
 
 
 def test_a_partner_logout_in_the_same_request_deletes_the_bound_cookie(rejected):
-    app = bound_app(rejected)
+    invalidated = []
+    app = bound_app(rejected, invalidated=invalidated)
     log_in(app)
     response = app.get("/partner-logout")
     assert response.json == {"admin": "admin mode"}  # read before the logout
     admin = [v for k, v in response.headerlist if k == "Set-Cookie" and v.startswith("admin=")]
     assert len(admin) == 1 and "Max-Age=0" in admin[0]
-    assert [event.reason for event in rejected] == ["binding"]
+    # the logout ended it: an invalidation, not a false alarm
+    assert rejected == []
+    assert invalidated == ["admin"]
+
+
+@pytest.mark.parametrize("registered_first", ["main", "admin"])
+def test_an_ordinary_logout_is_no_rejection(rejected, registered_first):
+    invalidated = []
+    app = bound_app(rejected, invalidated=invalidated, admin_first=registered_first == "admin")
+    log_in(app)
+    response = app.get("/invalidate")
+    assert rejected == []
+    assert sorted(invalidated) == ["admin", "main"]
+    assert set_cookie_names(response) == ["admin", "main"]
+    assert all("Max-Age=0" in v for k, v in response.headerlist if k == "Set-Cookie")
+
+
+CHAIN = ("account", "admin", "audit")
+
+
+def chain_app(rejected, order):
+    """audit bound to admin bound to account; one view writes all three in ``order``."""
+
+    def write_all(request):
+        for namespace in order:
+            request.session_multi[namespace]["value"] = namespace
+        return {}
+
+    def read_all(request):
+        return {ns: request.session_multi[ns].get("value") for ns in CHAIN}
+
+    def setup(config):
+        config.register_session_factory("account", signed_factory("account"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="account")
+        config.register_session_factory("audit", signed_factory("audit"), bound_to="admin")
+        config.add_subscriber(rejected.append, SessionRejected)
+        config.add_route("write_all", "/write-all")
+        config.add_view(write_all, route_name="write_all", renderer="json")
+        config.add_route("read_all", "/read-all")
+        config.add_view(read_all, route_name="read_all", renderer="json")
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(CHAIN)), ids="-".join)
+def test_a_chain_written_in_one_request_verifies_on_the_next(rejected, order):
+    app = chain_app(rejected, order)
+    app.get("/write-all")
+    assert app.get("/read-all").json == {ns: ns for ns in CHAIN}
+    assert rejected == []
+    # and the chain still protects: another client's account breaks it
+    mallory = webtest.TestApp(app.app)
+    mallory.post("/s/account", {"value": "mallory"})
+    mallory.set_cookie("admin", app.cookies["admin"])
+    mallory.set_cookie("audit", app.cookies["audit"])
+    assert mallory.get("/read-all").json == {"account": "mallory", "admin": None, "audit": None}
+    assert sorted(event.namespace for event in rejected) == ["admin", "audit"]
 
 
 def test_rotating_the_partner_keeps_the_binding(rejected):

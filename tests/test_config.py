@@ -71,7 +71,7 @@ BAD_REGISTRATIONS = {
     "explicit cookie twice": (
         lambda c: [
             register_session_factory(c, "a", custom_factory, cookie_name="k"),
-            register_session_factory(c, "b", signed_factory("y"), cookie_name="k"),
+            register_session_factory(c, "b", signed_factory("k"), cookie_name="k"),
         ],
         "another cookie_name",
     ),
@@ -254,7 +254,7 @@ def test_same_factory_as_request_session_is_refused(autocommit):
     factory = signed_factory("one")
     autocommit.set_session_factory(factory)
     with pytest.raises(ConfigurationError, match="set_session_factory"):
-        autocommit.register_session_factory("ns", factory, cookie_name="other")
+        autocommit.register_session_factory("ns", factory)
 
 
 def test_one_introspectable_per_namespace(config):

@@ -390,3 +390,23 @@ def test_the_configuration_names_the_library_and_the_binding(redis_db):
     text = text_of(panel_html(app))
     assert "admin bound to main admin" in text
     assert "pyramid cookie" in text
+
+
+def test_a_rejected_namespace_shows_what_came_in_and_that_it_was_deleted():
+    def setup(config):
+        config.register_session_factory(
+            "picky",
+            signed_factory("picky"),
+            validator=lambda request, session: session.get("value") != "forged",
+        )
+
+    app = toolbar_app(setup, "active")
+    app.post("/s/picky", {"value": "forged"})
+    response = app.get("/s/picky")
+    assert response.json["value"] is None
+    html = panel_html(app)
+    assert identity_marks(html, "picky") == ["rejected (validator)"]
+    section = text_of(html[html.index('id="session-multi-picky"') :])
+    assert "'forged'" in section  # the ingress: what the client sent
+    assert "Empty session." not in section.split("SessionMulti")[0]
+    assert "deleted" in section

@@ -1,0 +1,119 @@
+"""What the application asks of every namespace at once: rotate, invalidate.
+
+Each works the same way: do the change in every namespace, a failure
+contained to its namespace (its cookie is then deleted at the end of the
+request), then tell observers and event subscribers, each on its own, once
+every namespace is done.  :meth:`SessionMultiManager.rotate` and
+:meth:`SessionMultiManager.invalidate` are the public faces of these
+functions, and document them.
+"""
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from ..events import SessionInvalidated, SessionRotated
+from .ending import INVALIDATED
+
+logger = logging.getLogger("pyramid_session_multi")
+
+
+def carried(manager: Any, request: Any) -> list[str]:
+    """The namespaces loaded so far or whose cookie ``request`` carries, partners first."""
+    cookies = request.cookies
+    found = [
+        namespace_config
+        for namespace, namespace_config in manager._configs.items()
+        if manager.loaded(namespace) is not None or namespace_config.cookie_name in cookies
+    ]
+    found.sort(key=lambda namespace_config: namespace_config.binding_depth)
+    return [namespace_config.namespace for namespace_config in found]
+
+
+def rotate(manager: Any, namespaces: Sequence[str], raise_errors: bool) -> dict[str, Exception]:
+    """Rotate ``namespaces`` (every carried one if empty); see ``SessionMultiManager.rotate``."""
+    request = manager._live_request()
+    failures: dict[str, Exception] = {}
+    events = []
+    for namespace in namespaces or carried(manager, request):
+        namespace_config = manager._configs[namespace]
+        session = None
+        try:
+            session = manager[namespace]
+            if session is None:
+                continue
+            library = namespace_config.library
+            library.load(session)
+            old_id = manager._session_id(namespace, session)
+            library.rotate(session)
+        except Exception as exc:
+            exc.add_note(f"pyramid_session_multi: rotating namespace {namespace!r} failed")
+            logger.error(
+                "namespace %r could not be rotated; its cookie is deleted: %s: %s",
+                namespace,
+                type(exc).__name__,
+                exc,
+            )
+            failures[namespace] = exc
+            manager._end_of(namespace_config, session).drop_cookie = True
+            continue
+        manager._end_of(namespace_config, session)
+        manager.tell_observers("namespace_rotated", namespace)
+        events.append(manager._event(SessionRotated, namespace, session, old_id=old_id))
+    return _tell(manager, failures, events, raise_errors)
+
+
+def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
+    """Log out of every carried namespace; see ``SessionMultiManager.invalidate``."""
+    request = manager._live_request()
+    failures: dict[str, Exception] = {}
+    loaded: dict[str, Any] = {}
+    # every one loaded before any is invalidated: a bound namespace is then
+    # checked against its partner as the client sent it, not as logged out
+    for namespace in carried(manager, request):
+        try:
+            session = manager[namespace]
+        except Exception as exc:
+            _logout_failed(manager, namespace, exc, failures)
+            continue
+        if session is not None:
+            loaded[namespace] = session
+    events = []
+    for namespace, session in loaded.items():
+        namespace_config = manager._configs[namespace]
+        try:
+            namespace_config.library.load(session)
+            old_id = manager._session_id(namespace, session)
+            session.invalidate()
+        except Exception as exc:
+            _logout_failed(manager, namespace, exc, failures)
+            continue
+        manager._end_of(namespace_config, session).ended = INVALIDATED
+        manager.tell_observers("namespace_invalidated", namespace)
+        events.append(manager._event(SessionInvalidated, namespace, session, old_id))
+    return _tell(manager, failures, events, raise_errors)
+
+
+def _logout_failed(
+    manager: Any, namespace: str, exc: Exception, failures: dict[str, Exception]
+) -> None:
+    exc.add_note(f"pyramid_session_multi: invalidating namespace {namespace!r} failed")
+    logger.error(
+        "namespace %r could not be invalidated; its cookie is deleted "
+        "but its stored data may remain: %s: %s",
+        namespace,
+        type(exc).__name__,
+        exc,
+    )
+    failures[namespace] = exc
+    manager._end_of(manager._configs[namespace], None).drop_cookie = True
+
+
+def _tell(
+    manager: Any, failures: dict[str, Exception], events: list[Any], raise_errors: bool
+) -> dict[str, Exception]:
+    """Send ``events`` now that the work is done; raise the first failure if asked to."""
+    subscriber_failures = manager._deliver(events)
+    if raise_errors and (failures or subscriber_failures):
+        raise next(iter([*failures.values(), *subscriber_failures]))
+    return failures

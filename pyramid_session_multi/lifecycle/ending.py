@@ -1,0 +1,304 @@
+"""The end of a request: decide what each namespace ends as, then apply it.
+
+A session library saves its session and sets its cookie in callbacks it
+adds to the request.  Left alone, those run one after another in Pyramid's
+router: one that raises (its store went away after the session loaded)
+takes the whole response down, and nothing knows which namespace failed.
+For every namespace whose end of request is the add-on's (see
+:attr:`~pyramid_session_multi.config.NamespaceConfig.contained`), one
+response callback, :class:`RequestEnd`, does instead:
+
+1. *decide*: bound sessions are settled against their partners, partners
+   first, so a chain of any length shares one token, and a session whose
+   partner was invalidated in this request is invalidated with it;
+2. *claim*: the callbacks each session's library queued are taken out of
+   Pyramid's queues, each to its namespace;
+3. *apply*, namespace by namespace, each contained: a session that ended
+   (invalidated or rejected) and stayed empty has its cookie deleted and
+   nothing saved; any other runs its library's callbacks.  One that raises
+   loses what it added to the response and is logged, named; the others
+   go out.  A namespace that ended and sends no new cookie (its library
+   failed, or the cookie budget dropped it) has the client's old one
+   deleted: after a logout nothing from before it survives client-side;
+4. *tell*: observers and event subscribers hear of what the request ended
+   as, once it is final.
+
+A library's *finished* callbacks (pyramid_session_redis saves there) stay
+finished callbacks, each wrapped so that its failure is logged with the
+namespace named and the cookie it would have kept pointing at unsaved
+data is taken back out of the response.
+
+The cookie budget's own errors (a cookie over the limit under the
+``raise`` policy) still fail the response, as documented, once every
+other namespace has been applied.
+"""
+
+import functools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..binding import data_of, settle
+from ..budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge
+from ..events import SessionInvalidated
+
+logger = logging.getLogger("pyramid_session_multi")
+
+#: A session the application (or a logout of its partner) invalidated.
+INVALIDATED = "invalidated"
+
+#: A session a load check threw away (see :mod:`.loading`).
+REJECTED = "rejected"
+
+
+@dataclass(eq=False)
+class NamespaceEnd:
+    """What one namespace ends as in this request."""
+
+    #: the namespace's :class:`~pyramid_session_multi.config.NamespaceConfig`
+    config: Any
+    #: its session, ``None`` when it could not be loaded
+    session: Any
+    #: :data:`INVALIDATED` or :data:`REJECTED` when what the client held ended
+    ended: str | None = None
+    #: delete the cookie whatever the session holds (a rotate or logout failed)
+    drop_cookie: bool = False
+    #: the response callbacks its library queued
+    callbacks: list[Any] = field(default_factory=list)
+    #: the finished callbacks its library queued
+    finished: list[Any] = field(default_factory=list)
+
+
+class RequestEnd:
+    """The response callback that ends the request for the enlisted namespaces."""
+
+    __slots__ = ("manager", "namespaces", "scheduled")
+
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+        self.namespaces: dict[str, NamespaceEnd] = {}
+        self.scheduled = False
+
+    def enlist(self, request: Any, namespace_config: Any, session: Any) -> NamespaceEnd:
+        """The end of ``namespace_config``'s namespace, scheduled if it was not."""
+        namespace = namespace_config.namespace
+        state = self.namespaces.get(namespace)
+        if state is None:
+            state = self.namespaces[namespace] = NamespaceEnd(namespace_config, session)
+        elif session is not None:
+            state.session = session
+        queue = request.response_callbacks
+        if not self.scheduled:
+            queue.append(self)
+            self.scheduled = True
+        if session is not None:
+            self._run_before(queue, {id(session): state})
+        return state
+
+    def _run_before(self, queue: Any, owners: dict[int, "NamespaceEnd"]) -> None:
+        """Move this callback before any callback ``owners``' sessions queued already.
+
+        A library that queued its callback when the session was made (or when
+        it was first changed) would otherwise save it before the end is
+        decided; callbacks queued later come after this one anyway.
+        """
+        position = queue.index(self)
+        for index, callback in enumerate(queue):
+            if index >= position:
+                return
+            if _owner(callback, owners) is not None:
+                del queue[position]
+                queue.insert(index, self)
+                return
+
+    def forget(self) -> None:
+        """Drop every reference to the sessions (the request is over)."""
+        self.namespaces = {}
+        self.scheduled = False
+
+    def __call__(self, request: Any, response: Any) -> None:
+        states = sorted(self.namespaces.values(), key=lambda state: state.config.binding_depth)
+        self.forget()
+        ended_now: list[NamespaceEnd] = []
+        for state in states:
+            if self._settle_binding(state):
+                ended_now.append(state)
+        _claim_callbacks(request, states)
+        fatal: BaseException | None = None
+        for state in states:
+            error = self._apply(request, response, state)
+            fatal = fatal or error
+        budget = getattr(self.manager._config, "budget", None)
+        if budget is not None:
+            budget.check_header_once(request, response, self.manager)
+        for state in ended_now:
+            self.manager.tell_observers("namespace_invalidated", state.config.namespace)
+            self.manager._send(SessionInvalidated, state.config.namespace, state.session)
+        if fatal is not None:
+            raise fatal
+
+    def _settle_binding(self, state: NamespaceEnd) -> bool:
+        """Bind or end a bound session; ``True`` when it is ended here."""
+        namespace_config = state.config
+        session = state.session
+        if namespace_config.bound_to is None or session is None or state.drop_cookie:
+            return False
+        partner = self.manager.loaded(namespace_config.bound_to)
+        if partner is None:
+            return False
+        try:
+            if settle(namespace_config.library, session, partner):
+                return False
+            # its partner was invalidated in this request: a logout, not an attack
+            session.invalidate()
+        except Exception as exc:
+            _failed(namespace_config.namespace, exc, "could not be bound to its partner")
+            state.drop_cookie = True
+            return False
+        state.ended = INVALIDATED
+        return True
+
+    def _apply(self, request: Any, response: Any, state: NamespaceEnd) -> BaseException | None:
+        """Save ``state``'s session and set or delete its cookie; contained.
+
+        Returns the cookie budget's error, which the caller raises once
+        every namespace is applied.
+        """
+        namespace_config = state.config
+        headers = response.headerlist
+        start = len(headers)
+        try:
+            gone = state.drop_cookie or (
+                state.ended is not None and not data_of(namespace_config.library, state.session)
+            )
+            if gone:
+                delete_cookie(response, namespace_config)
+                return None
+            for callback in state.callbacks:
+                callback(request, response)
+        except Exception as exc:
+            if _is_budget_error(exc):
+                return _budget_error(self.manager, namespace_config, exc)
+            del headers[start:]
+            _failed(namespace_config.namespace, exc, "could not be saved; its cookie is unchanged")
+            self.manager.tell_observers("namespace_failed", namespace_config.namespace, exc)
+            if state.ended is not None:
+                delete_cookie(response, namespace_config)
+            return None
+        if state.ended is not None and not _sets_cookie(
+            headers, start, namespace_config.cookie_name
+        ):
+            delete_cookie(response, namespace_config)
+        for callback in state.finished:
+            request.finished_callbacks.append(ContainedFinish(namespace_config, callback, response))
+        return None
+
+
+class ContainedFinish:
+    """A library's finished callback whose failure is its namespace's alone."""
+
+    __slots__ = ("callback", "config", "response")
+
+    def __init__(self, namespace_config: Any, callback: Any, response: Any) -> None:
+        self.config = namespace_config
+        self.callback = callback
+        self.response = response
+
+    def __call__(self, request: Any) -> None:
+        try:
+            self.callback(request)
+        except Exception as exc:
+            _failed(self.config.namespace, exc, "could not be saved; no new cookie is sent")
+            # the cookie would point at data the store does not have
+            self.response.unset_cookie(self.config.cookie_name, strict=False)
+
+
+def delete_cookie(response: Any, namespace_config: Any) -> None:
+    """Take the namespace's cookie out of ``response`` and tell the client to delete it."""
+    response.unset_cookie(namespace_config.cookie_name, strict=False)
+    response.delete_cookie(
+        namespace_config.cookie_name,
+        path=namespace_config.cookie_path,
+        domain=namespace_config.cookie_domain,
+    )
+
+
+def _sets_cookie(headers: list[tuple[str, str]], start: int, cookie_name: str) -> bool:
+    prefix = cookie_name + "="
+    return any(
+        name.lower() == "set-cookie" and value.startswith(prefix) for name, value in headers[start:]
+    )
+
+
+def _failed(namespace: str, exc: Exception, what: str) -> None:
+    exc.add_note(f"pyramid_session_multi: namespace {namespace!r} {what}")
+    logger.error("namespace %r %s: %s: %s", namespace, what, type(exc).__name__, exc, exc_info=exc)
+
+
+def _is_budget_error(exc: Exception) -> bool:
+    return isinstance(exc, CookieTooLarge) or (
+        isinstance(exc, ValueError) and TOO_LONG.search(str(exc)) is not None
+    )
+
+
+def _budget_error(manager: Any, namespace_config: Any, exc: Exception) -> Exception:
+    if isinstance(exc, CookieTooLarge):  # the budget named the namespace and logged it
+        return exc
+    match = TOO_LONG.search(str(exc))
+    assert match is not None
+    cookie_name = namespace_config.cookie_name
+    size = len(cookie_name) + 1 + int(match.group(1))
+    message = str(CookieTooLarge(namespace_config.namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
+    exc.add_note(message)
+    logger.error("%s", message)
+    manager.tell_observers("cookie_refused", namespace_config.namespace, size, COOKIE_SIZE_LIMIT)
+    return exc
+
+
+def _references(callback: Any) -> Iterator[Any]:
+    """The objects a callback is bound to, called with, or closes over."""
+    while True:
+        yield getattr(callback, "__self__", None)
+        if isinstance(callback, functools.partial):
+            yield from callback.args
+            yield from callback.keywords.values()
+            callback = callback.func
+            continue
+        for cell in getattr(callback, "__closure__", None) or ():
+            try:
+                yield cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+        return
+
+
+def _owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:
+    for referent in _references(callback):
+        if referent is not None:
+            owner = owners.get(id(referent))
+            if owner is not None:
+                return owner
+    return None
+
+
+def _claim_callbacks(request: Any, states: list[NamespaceEnd]) -> None:
+    """Move each session's queued callbacks from the request to its namespace."""
+    owners = {id(state.session): state for state in states if state.session is not None}
+    if not owners:
+        return
+    for queue, into in (
+        (request.__dict__.get("response_callbacks"), "callbacks"),
+        (request.__dict__.get("finished_callbacks"), "finished"),
+    ):
+        if not queue:
+            continue
+        kept = []
+        while queue:
+            callback = queue.popleft()
+            owner = _owner(callback, owners)
+            if owner is None:
+                kept.append(callback)
+            else:
+                getattr(owner, into).append(callback)
+        queue.extend(kept)

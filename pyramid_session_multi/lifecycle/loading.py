@@ -1,0 +1,76 @@
+"""Loading one namespace: the factory, then the checks that may reject the session.
+
+Each check is a small function taking the namespace's configuration, the
+request, the new session and its partner's session (``None`` when not
+bound), and returning ``None`` to keep the session or a reason to reject
+it.  Adding a check is adding a function to :data:`CHECKS`, not a branch in
+the manager.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..binding import belongs
+
+logger = logging.getLogger("pyramid_session_multi")
+
+Check = Callable[[Any, Any, Any, Any], str | None]
+
+
+def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:
+    """Call ``func(*args)``; an exception gets a note naming ``namespace``."""
+    try:
+        return func(*args)
+    except Exception as exc:
+        exc.add_note(f"pyramid_session_multi: raised by the {role} of namespace {namespace!r}")
+        raise
+
+
+def log_load_error(namespace: str, exc: Exception) -> None:
+    """Log that ``namespace`` could not be loaded, so operators see which store failed."""
+    logger.error("namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc)
+
+
+def validator_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+    """Reject a session the namespace's validator says no to."""
+    validator = namespace_config.validator
+    if validator is None:
+        return None
+    if call_for_namespace("validator", namespace_config.namespace, validator, request, session):
+        return None
+    return "validator"
+
+
+def binding_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+    """Reject a bound session that was not written beside this partner session."""
+    if partner is None or belongs(namespace_config.library, session, partner):
+        return None
+    return "binding"
+
+
+#: The checks a loaded session goes through, in order; the first reason ends it.
+CHECKS: tuple[Check, ...] = (validator_check, binding_check)
+
+
+def make_session(namespace_config: Any, request: Any) -> Any:
+    """Ask the namespace's discriminator, then its factory: the session, or ``None``."""
+    namespace = namespace_config.namespace
+    discriminator = namespace_config.discriminator
+    if discriminator is not None and not call_for_namespace(
+        "discriminator", namespace, discriminator, request
+    ):
+        return None
+    session = call_for_namespace("session factory", namespace, namespace_config.loader, request)
+    if namespace_config.prepare is not None:
+        namespace_config.prepare(namespace, session)
+    return session
+
+
+def first_rejection(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+    """The reason the first of :data:`CHECKS` gives to reject ``session``, if any."""
+    for check in CHECKS:
+        reason = check(namespace_config, request, session, partner)
+        if reason is not None:
+            return reason
+    return None

@@ -1,0 +1,289 @@
+"""The end of a request: failures contained per namespace, events after the work is done.
+
+Real libraries and a real redis-server; the store is stopped in the middle of
+a request where the issue says a store goes away.
+"""
+
+import logging
+
+import pytest
+import redis
+import webtest
+from pyramid_session_redis import RedisSessionFactory
+
+from pyramid_session_multi.events import (
+    SessionInvalidated,
+    SessionLoaded,
+    SessionRejected,
+    SessionRotated,
+)
+from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
+from tests.support.redis_server import RedisServer
+
+
+@pytest.fixture
+def server(tmp_path):
+    server = RedisServer(tmp_path / "redis-data")
+    server.directory.mkdir()
+    server.start()
+    yield server
+    server.stop()
+
+
+def redis_factory(url, cookie_name="cart"):
+    return RedisSessionFactory(
+        secret="a-secret-long-enough-for-the-signer",
+        cookie_name=cookie_name,
+        redis_url=url,
+        timeout=600,
+    )
+
+
+def keys(url):
+    client = redis.StrictRedis.from_url(url)
+    try:
+        return client.keys("*")
+    finally:
+        client.close()
+
+
+def cookie_headers(response, name):
+    return [v for k, v in response.headerlist if k == "Set-Cookie" and v.startswith(name + "=")]
+
+
+def two_stores_app(server, setup_more=None):
+    """``cart`` on Redis, ``prefs`` a signed cookie; views that lose Redis midway."""
+
+    def write_after_outage(request):
+        cart = request.session_multi["cart"]
+        cart.get("value")  # loaded while the store was up
+        server.stop()
+        cart["value"] = "written after the store died"
+        request.session_multi["prefs"]["value"] = "prefs written too"
+        return {}
+
+    def logout_after_outage(request):
+        request.session_multi["cart"].get("value")
+        request.session_multi["prefs"].get("value")
+        server.stop()
+        failures = request.session_multi.invalidate()
+        return {"failed": sorted(failures)}
+
+    def setup(config):
+        config.register_session_factory("cart", redis_factory(server.url))
+        config.register_session_factory("prefs", signed_factory("prefs"))
+        config.add_route("write_after_outage", "/write-after-outage")
+        config.add_view(write_after_outage, route_name="write_after_outage", renderer="json")
+        config.add_route("logout_after_outage", "/logout-after-outage")
+        config.add_view(logout_after_outage, route_name="logout_after_outage", renderer="json")
+        if setup_more is not None:
+            setup_more(config)
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
+def test_a_store_lost_after_loading_fails_its_namespace_alone(server, caplog):
+    app = two_stores_app(server)
+    app.post("/s/cart", {"value": "in the cart"})
+    cart_cookie = app.cookies["cart"]
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+
+    response = app.get("/write-after-outage")
+
+    assert response.status_int == 200
+    # the other namespace's cookie goes out; the failed one's is left as it was
+    assert set_cookie_names(response) == ["prefs"]
+    assert app.cookies["cart"] == cart_cookie
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("namespace 'cart'" in m and "could not be saved" in m for m in messages)
+    server.start()
+    assert app.get("/s/cart").json["value"] == "in the cart"  # nothing was deleted
+    assert app.get("/s/prefs").json["value"] == "prefs written too"
+
+
+def test_a_new_session_on_a_lost_store_sends_no_cookie(server, caplog):
+    def write_new(request):
+        server.stop()
+        request.session_multi["cart"]["value"] = "never stored"
+        request.session_multi["prefs"]["value"] = "kept"
+        return {}
+
+    def setup(config):
+        config.add_route("write_new", "/write-new")
+        config.add_view(write_new, route_name="write_new", renderer="json")
+
+    app = two_stores_app(server, setup)
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+    response = app.get("/write-new")
+    assert response.status_int == 200
+    assert set_cookie_names(response) == ["prefs"]
+    assert "namespace 'cart'" in caplog.text
+
+
+def test_a_logout_on_a_lost_store_still_logs_out_everywhere(server):
+    app = two_stores_app(server)
+    app.post("/s/cart", {"value": "in the cart"})
+    app.post("/s/prefs", {"value": "dark"})
+
+    response = app.get("/logout-after-outage")
+
+    assert response.json == {"failed": ["cart"]}
+    for name in ("cart", "prefs"):
+        (header,) = cookie_headers(response, name)
+        assert "Max-Age=0" in header
+    assert "cart" not in app.cookies and "prefs" not in app.cookies
+
+
+def raising(record):
+    def subscriber(event):
+        record.append((type(event).__name__, event.namespace))
+        raise RuntimeError(f"subscriber failed on {event.namespace}")
+
+    return subscriber
+
+
+def subscribed_app(redis_url, event_class, record, view):
+    def setup(config):
+        config.register_session_factory("cart", redis_factory(redis_url))
+        config.register_session_factory("prefs", signed_factory("prefs"))
+        config.add_subscriber(raising(record), event_class)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act", renderer="json")
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
+def rotate_raising(request):
+    try:
+        failures = request.session_multi.rotate(raise_errors=True)
+    except RuntimeError as exc:
+        return {"raised": str(exc), "notes": exc.__notes__}
+    return {"raised": None, "failed": sorted(failures)}
+
+
+def test_a_raising_rotated_subscriber_cannot_half_do_a_rotation(redis_db, caplog):
+    record = []
+    app = subscribed_app(redis_db, SessionRotated, record, rotate_raising)
+    app.post("/s/cart", {"value": "in the cart"})
+    app.post("/s/prefs", {"value": "dark"})
+    before = dict(app.cookies)
+    (old_key,) = keys(redis_db)
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+
+    response = app.get("/act")
+
+    # every namespace was rotated, and every subscriber heard of it
+    assert sorted(record) == [("SessionRotated", "cart"), ("SessionRotated", "prefs")]
+    assert set_cookie_names(response) == ["cart", "prefs"]
+    assert app.cookies["cart"] != before["cart"] and app.cookies["prefs"] != before["prefs"]
+    assert keys(redis_db) != [old_key] and len(keys(redis_db)) == 1
+    assert app.get("/s/cart").json["value"] == "in the cart"
+    assert app.get("/s/prefs").json["value"] == "dark"
+    # the error surfaced after the work, naming the subscriber and the namespace
+    assert response.json["raised"] == "subscriber failed on cart"
+    assert any("raising.<locals>.subscriber" in note for note in response.json["notes"])
+    assert any("namespace 'cart'" in note for note in response.json["notes"])
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("namespace 'prefs'" in m and "subscriber" in m for m in logged)
+
+
+def test_without_raise_errors_a_subscriber_error_is_only_logged(redis_db, caplog):
+    record = []
+
+    def rotate(request):
+        return {"failed": sorted(request.session_multi.rotate())}
+
+    app = subscribed_app(redis_db, SessionRotated, record, rotate)
+    app.post("/s/cart", {"value": "in the cart"})
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+    assert app.get("/act").json == {"failed": []}
+    assert record == [("SessionRotated", "cart")]
+    assert "subscriber failed on cart" in caplog.text
+
+
+def test_a_raising_invalidated_subscriber_cannot_stop_a_logout(redis_db, caplog):
+    record = []
+
+    def logout(request):
+        return {"failed": sorted(request.session_multi.invalidate())}
+
+    app = subscribed_app(redis_db, SessionInvalidated, record, logout)
+    app.post("/s/cart", {"value": "in the cart"})
+    app.post("/s/prefs", {"value": "dark"})
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+    response = app.get("/act")
+    assert sorted(record) == [("SessionInvalidated", "cart"), ("SessionInvalidated", "prefs")]
+    # the logout itself did not fail: the subscriber did, and is named for it
+    assert response.json["failed"] == []
+    assert "could not be invalidated" not in caplog.text
+    assert "raising.<locals>.subscriber" in caplog.text
+    assert keys(redis_db) == []
+    assert all("Max-Age=0" in v for k, v in response.headerlist if k == "Set-Cookie")
+    assert "cart" not in app.cookies and "prefs" not in app.cookies
+
+
+def test_a_raising_loaded_subscriber_does_not_break_the_request(redis_db, caplog):
+    record = []
+
+    def read(request):
+        return {"value": request.session_multi["cart"].get("value")}
+
+    app = subscribed_app(redis_db, SessionLoaded, record, read)
+    app.post("/s/cart", {"value": "in the cart"})
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+    assert app.get("/act").json == {"value": "in the cart"}
+    assert "subscriber failed on cart" in caplog.text
+
+
+def test_oversize_drop_after_a_logout_leaves_no_old_cookie():
+    def logout_then_write_big(request):
+        request.session_multi.invalidate()
+        request.session_multi["prefs"]["value"] = "x" * 2000
+        return {}
+
+    def setup(config):
+        config.register_session_factory("prefs", signed_factory("prefs"))
+        config.add_route("big", "/big")
+        config.add_view(logout_then_write_big, route_name="big", renderer="json")
+
+    settings = {"session_multi.cookie_limit": "1000", "session_multi.oversize": "drop"}
+    app = webtest.TestApp(build_wsgi(setup, settings=settings))
+    app.post("/s/prefs", {"value": "before the logout"})
+    response = app.get("/big")
+    (header,) = cookie_headers(response, "prefs")
+    assert "Max-Age=0" in header
+    assert "prefs" not in app.cookies
+    assert app.get("/s/prefs").json["value"] is None
+
+
+def test_a_real_rejection_deletes_the_cookie_it_rejected():
+    rejected = []
+
+    def setup(config):
+        config.register_session_factory(
+            "prefs",
+            signed_factory("prefs"),
+            validator=lambda request, session: session.get("value") != "forbidden",
+        )
+        config.add_subscriber(rejected.append, SessionRejected)
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/prefs", {"value": "forbidden"})
+    response = app.get("/s/prefs")
+    assert response.json["value"] is None
+    (header,) = cookie_headers(response, "prefs")
+    assert "Max-Age=0" in header  # deleted, not re-issued empty
+    assert [event.reason for event in rejected] == ["validator"]
+
+
+def test_the_server_side_id_cookies_count_towards_the_header_budget(redis_db, caplog):
+    def setup(config):
+        for name in ("one", "two", "three"):
+            config.register_session_factory(name, redis_factory(redis_db, name))
+
+    settings = {"session_multi.cookie_header_limit": "200"}
+    app = webtest.TestApp(build_wsgi(setup, settings=settings))
+    caplog.set_level(logging.WARNING, logger="pyramid_session_multi")
+    for name in ("one", "two", "three"):
+        app.post(f"/s/{name}", {"value": "v"})
+    assert "over the Cookie header budget of 200 bytes" in caplog.text
