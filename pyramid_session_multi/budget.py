@@ -27,8 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyramid.exceptions import ConfigurationError
-
 logger = logging.getLogger("pyramid_session_multi")
 
 #: Browsers keep at most this many bytes of one cookie (name and value).
@@ -75,6 +73,15 @@ class CookieBudget:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> "CookieBudget":
+        """The budget the settings describe (the defaults where they say nothing).
+
+        The limits are positive whole numbers of bytes, as text or, from code,
+        integers; ``oversize`` is one of :data:`POLICIES`, any case.  A mistake
+        is a :class:`~pyramid_session_multi.settings.SettingsError` naming the key.
+        """
+        # imported here: the settings module builds on the modules that import this one
+        from .settings import SettingsError
+
         settings = settings or {}
         values: dict[str, Any] = {}
         for key, field in (
@@ -82,17 +89,25 @@ class CookieBudget:
             ("session_multi.cookie_header_limit", "header_limit"),
         ):
             if key in settings:
-                try:
-                    values[field] = int(settings[key])
-                except (TypeError, ValueError):
-                    raise ConfigurationError(
-                        f"{key} = {settings[key]!r} is not a whole number of bytes"
-                    ) from None
+                value = settings[key]
+                if isinstance(value, str) and value.strip().isdigit():
+                    number = int(value)
+                elif isinstance(value, int) and not isinstance(value, bool):
+                    number = value
+                else:
+                    number = 0
+                if number < 1:
+                    raise SettingsError(
+                        f"{key} = {value!r} is not valid: it takes a positive whole number of bytes"
+                    )
+                values[field] = number
         if "session_multi.oversize" in settings:
-            policy = str(settings["session_multi.oversize"]).strip()
+            given = settings["session_multi.oversize"]
+            policy = given.strip().lower() if isinstance(given, str) else given
             if policy not in POLICIES:
-                raise ConfigurationError(
-                    f"session_multi.oversize = {policy!r}: use one of {', '.join(POLICIES)}"
+                raise SettingsError(
+                    f"session_multi.oversize = {given!r} is not valid: it takes "
+                    f"{', '.join(POLICIES)}"
                 )
             values["oversize"] = policy
         return cls(**values)
@@ -101,7 +116,9 @@ class CookieBudget:
         """Apply the policy to a cookie over the limit; ``False`` when dropped."""
         _tell_observers(request, "cookie_refused", namespace, size, self.cookie_limit)
         if self.oversize == "raise":
-            raise CookieTooLarge(namespace, cookie_name, size, self.cookie_limit)
+            error = CookieTooLarge(namespace, cookie_name, size, self.cookie_limit)
+            logger.error("%s", error)
+            raise error
         logger.error(
             "namespace %r: cookie %r dropped, %d bytes over the %d-byte limit; the client "
             "keeps its previous cookie",
@@ -112,8 +129,26 @@ class CookieBudget:
         )
         return False
 
+    def check_header_once(self, request: Any, response: Any, manager: Any) -> None:
+        """:meth:`check_header`, once per request, and only where it may be passed.
+
+        What the client sent plus every cookie set so far bounds what it will
+        send back: only when that bound passes the limit are the namespace
+        cookies totalled exactly.
+        """
+        environ = request.environ
+        if environ.get(_HEADER_CHECKED):
+            return
+        bound = len(environ.get("HTTP_COOKIE", ""))
+        for name, value in response.headerlist:
+            if name.lower() == "set-cookie":
+                bound += len(value)
+        if bound > self.header_limit:
+            self.check_header(request, response, manager)
+
     def check_header(self, request: Any, response: Any, manager: Any) -> None:
         """Warn when the namespace cookies the client will hold pass the header limit."""
+        request.environ[_HEADER_CHECKED] = True
         total = header_total(request, response, manager.namespaces_to_cookienames)
         if total > self.header_limit:
             logger.warning(
@@ -170,6 +205,45 @@ def budget_limit_of(cookie_name: str) -> int:
 #: Where a request keeps the bytes of the cookie-session cookies set so far.
 _SPENT = "pyramid_session_multi.cookie_bytes_set"
 
+#: Set in a request's environ once its Cookie header total was checked.
+_HEADER_CHECKED = "pyramid_session_multi.cookie_header_checked"
+
+
+def too_long_error(request: Any, namespace: str, cookie_name: str, exc: Exception) -> None:
+    """Name the namespace in WebOb's or pyramid's refusal of a cookie over their limit."""
+    match = TOO_LONG.search(str(exc))
+    if match is None:
+        return
+    size = len(cookie_name) + 1 + int(match.group(1))
+    message = str(CookieTooLarge(namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
+    exc.add_note(message)
+    logger.error("%s", message)
+    _tell_observers(request, "cookie_refused", namespace, size, COOKIE_SIZE_LIMIT)
+
+
+def named_cookie_session(factory: Any, namespace: str) -> Any:
+    """A subclass of a pyramid cookie-session class whose refusals name ``namespace``.
+
+    What a cookie session gets when the budget is not needed: a cookie over
+    what WebOb accepts is still WebOb's error, with a note naming the
+    namespace and its size.
+    """
+    cookie_name = factory._cookie_name
+    set_cookie = factory._set_cookie
+
+    class Named(factory):  # type: ignore[misc]
+        def _set_cookie(self, response: Any) -> Any:
+            try:
+                return set_cookie(self, response)
+            except ValueError as exc:
+                too_long_error(self.request, namespace, cookie_name, exc)
+                raise
+
+    Named.__name__ = factory.__name__
+    Named.__qualname__ = factory.__qualname__
+    Named.__module__ = factory.__module__
+    return Named
+
 
 def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) -> Any:
     """A subclass of a pyramid cookie-session class that keeps to ``budget``.
@@ -211,7 +285,7 @@ def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) 
             if len(environ.get("HTTP_COOKIE", "")) + spent > header_room:
                 manager = request.__dict__.get("session_multi")
                 if manager is not None:
-                    budget.check_header(request, response, manager)
+                    budget.check_header_once(request, response, manager)
             return done
 
     Budgeted.__name__ = factory.__name__

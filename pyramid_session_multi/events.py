@@ -8,19 +8,20 @@ application that listens to none pays one registry lookup per load.
 Events never carry a session id: where the library has one, they carry
 :attr:`SessionEvent.session_id_hash`, a keyed hash fit for logs.  The key
 is the ``session_multi.id_hash_key`` setting (``env:NAME`` reads it from
-the environment), so hashes agree across processes; without it each
-process draws a random key at start-up, and hashes only compare within one
-process.
+the environment; unset or empty is an error at start-up), so hashes agree
+across processes; without it each process draws a random key at start-up,
+and hashes only compare within one process.
 """
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from zope.interface import implementedBy, implementer
+from zope.interface import implementedBy, implementer, providedBy
 
 from .interfaces import (
     ISessionInvalidated,
@@ -35,14 +36,51 @@ ID_HASH_SETTING = "session_multi.id_hash_key"
 _PROCESS_KEY = secrets.token_bytes(32)
 
 
+def id_hash_key(settings: Any) -> bytes:
+    """The key of :func:`hash_session_id`: the ``session_multi.id_hash_key``
+    setting (``env:NAME``: the environment variable ``NAME``), else this
+    process's random key.
+
+    Raises :class:`ValueError`, naming the setting, when the variable is not
+    set, or the key is empty or not text; the add-on checks it at start-up.
+    """
+    configured = (settings or {}).get(ID_HASH_SETTING)
+    if configured is None:
+        return _PROCESS_KEY
+    if isinstance(configured, bytes):
+        key = configured
+    elif not isinstance(configured, str):
+        raise ValueError(
+            f"{ID_HASH_SETTING} is not text but {type(configured).__name__}: it takes text"
+        )
+    elif configured.startswith("env:"):
+        variable = configured[4:]
+        value = os.environ.get(variable)
+        if value is None:
+            raise ValueError(
+                f"{ID_HASH_SETTING} = {configured}: the environment variable "
+                f"{variable!r} is not set"
+            )
+        if not value.strip():
+            raise ValueError(
+                f"{ID_HASH_SETTING} = {configured}: the environment variable {variable!r} is empty"
+            )
+        key = value.encode()
+    else:
+        key = configured.encode()
+    if not key.strip():
+        raise ValueError(f"{ID_HASH_SETTING} is empty: leave it out for a per-process key")
+    return key
+
+
 def hash_session_id(settings: Any, session_id: str | None) -> str | None:
-    """A keyed SHA-256 hash of ``session_id`` (16 hex digits), or ``None``."""
+    """A keyed SHA-256 hash of ``session_id`` (16 hex digits), or ``None``.
+
+    The key is :func:`id_hash_key`'s.
+    """
     if session_id is None:
         return None
-    configured = (settings or {}).get(ID_HASH_SETTING)
-    if isinstance(configured, str) and configured.startswith("env:"):
-        configured = os.environ.get(configured[4:])
-    key = configured.encode() if isinstance(configured, str) else _PROCESS_KEY
+    key = id_hash_key(settings)
     return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()[:16]
 
 
@@ -105,6 +143,44 @@ class SessionRejected(SessionEvent):
     reason: str = "validator"
 
 
+logger = logging.getLogger("pyramid_session_multi")
+
+
+def deliver(registry: Any, event: SessionEvent) -> list[Exception]:
+    """Call every subscriber of ``event``, each on its own; return their errors.
+
+    The change an event tells of is complete before it is sent, so a
+    subscriber that raises cannot undo or half-do it, nor keep the other
+    subscribers from hearing of it.  Each error gets a note naming the
+    subscriber and the namespace, is logged, and is returned for the caller
+    to raise once its own work is done (``raise_errors=True``).
+    """
+    failures: list[Exception] = []
+    for subscriber in registry.adapters.subscriptions((providedBy(event),), None):
+        try:
+            subscriber(event)
+        except Exception as exc:
+            name = getattr(subscriber, "__qualname__", None) or repr(subscriber)
+            module = getattr(subscriber, "__module__", None)
+            if module:
+                name = f"{module}.{name}"
+            exc.add_note(
+                f"pyramid_session_multi: raised by the subscriber {name} to "
+                f"{type(event).__name__} of namespace {event.namespace!r}"
+            )
+            logger.error(
+                "namespace %r: the subscriber %s to %s raised %s: %s; the change it was "
+                "told of stands",
+                event.namespace,
+                name,
+                type(event).__name__,
+                type(exc).__name__,
+                exc,
+            )
+            failures.append(exc)
+    return failures
+
+
 __all__ = [
     "ID_HASH_SETTING",
     "SessionEvent",
@@ -112,6 +188,8 @@ __all__ = [
     "SessionLoaded",
     "SessionRejected",
     "SessionRotated",
+    "deliver",
     "has_subscribers",
     "hash_session_id",
+    "id_hash_key",
 ]

@@ -8,18 +8,41 @@
     session_multi.prefs.max_age = 31536000
     session_multi.account.factory = redis
     session_multi.account.secret = env:ACCOUNT_SECRET
-    session_multi.account.url = redis://127.0.0.1:6379/0
+    session_multi.account.redis_url = redis://127.0.0.1:6379/0
 
 ``factory`` is one of :data:`FACTORY_KINDS` or a dotted name of a callable
 that takes the namespace's options (a dict of strings) and returns a session
-factory.  Every other key is the chosen library's own option, converted from
-text by that library's own settings reader where it has one; ``discriminator``,
-``validator``, ``bound_to`` and ``cookie_name`` are the add-on's.  A value ``env:NAME`` is
-read from the environment variable ``NAME``.  Each namespace is registered
-through the :func:`~pyramid_session_multi.register_session_factory` directive,
-so conflicts, overrides and introspection treat it like one registered in code.
+factory.  Every other key is the chosen library's own option, handed to that
+library's own settings reader where it has one; ``discriminator``,
+``validator``, ``bound_to`` and ``cookie_name`` are the add-on's.
+
+Every value is checked at start-up, before any library sees it, and a
+mistake is a :class:`SettingsError` naming the key and what it takes:
+
+- a value ``env:NAME`` is read from the environment variable ``NAME``, which
+  must be set and not empty;
+- a secret (``secret``, and Beaker's ``validate_key`` and ``encrypt_key``)
+  must not be empty, blank or the word ``none``; it is never shown in an error;
+- a boolean takes Pyramid's :func:`~pyramid.settings.asbool` words
+  (:data:`BOOLEAN_WORDS`, any case) and nothing else;
+- a number of seconds is a whole number, 0 or more (``none`` where the
+  library allows no limit): ``3600s`` is refused;
+- ``samesite`` (redis: ``cookie_samesite``) takes ``Strict``, ``Lax`` or
+  ``None``, any case; ``None`` sends the attribute ``SameSite=None`` (which
+  needs ``secure = true``). An empty value sends no SameSite attribute at
+  all; leaving the key out keeps the library's default (``Lax`` for signed,
+  nacl and beaker, none for redis);
+- ``cookie_name`` is the one name of the namespace's cookie: the add-on
+  registers it and the library writes it (for Beaker it is ``key``; both
+  given and different is an error).
+
+Values handed in from code may be numbers and booleans where the option is
+one.  Each namespace is registered through the
+:func:`~pyramid_session_multi.register_session_factory` directive, so
+conflicts, overrides and introspection treat it like one registered in code.
 """
 
+import hashlib
 import inspect
 import os
 from collections.abc import Callable, Mapping
@@ -29,14 +52,18 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.config.actions import ActionInfo
 from pyramid.exceptions import ConfigurationError
-from pyramid.settings import asbool, aslist
+from pyramid.session import JSONSerializer
+from pyramid.settings import aslist, falsey, truthy
 
+from .budget import CookieBudget
 from .config import (
     INTROSPECTION_CATEGORY,
     LATE_ORDER,
     get_manager_config,
     register_session_factory,
 )
+from .cookies import discover_cookie
+from .events import id_hash_key
 
 #: The prefix of every key this module reads.
 PREFIX = "session_multi."
@@ -101,23 +128,228 @@ def _parameters(func: Any) -> set[str]:
     }
 
 
-def _optional_int(text: str) -> int | None:
-    return None if text.strip().lower() == "none" else int(text)
+# -- reading one value ---------------------------------------------------------------
+#
+# Each reader takes what the settings hold (text from an .ini file, or a
+# number or boolean handed in from code) and returns what the library wants,
+# or raises _Refused saying what it takes; _convert names the key.
+
+#: The words a boolean option takes: Pyramid's ``asbool`` words, any case.
+BOOLEAN_WORDS = "true, yes, on, y, t, 1 or false, no, off, n, f, 0"
+
+#: What ``samesite`` takes, normalised to the attribute's own spelling.
+_SAMESITE_VALUES = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+#: The options that hold a secret: never shown in an error, never empty.
+_SECRET_OPTIONS = frozenset({"secret", "validate_key", "encrypt_key"})
 
 
-def _optional_str(text: str) -> str | None:
-    return None if text.strip().lower() == "none" else text
+class _Refused(ValueError):
+    """A value an option does not take: ``accepts`` says what it takes, or
+    ``problem`` says all there is to say after the key."""
+
+    def __init__(self, accepts: str = "", problem: str | None = None) -> None:
+        super().__init__(accepts)
+        self.accepts = accepts
+        self.problem = problem
 
 
-_SIGNED_CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "max_age": _optional_int,
-    "timeout": _optional_int,
-    "reissue_time": _optional_int,
-    "secure": asbool,
-    "httponly": asbool,
-    "set_on_exception": asbool,
-    "domain": _optional_str,
-    "samesite": _optional_str,
+Reader = Callable[[Any], Any]
+
+
+def _as_boolean(value: Any) -> bool:
+    """``True`` or ``False`` from one of :data:`BOOLEAN_WORDS` (or a bool, 0 or 1)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | str):
+        word = str(value).strip().lower()
+        if word in truthy:
+            return True
+        if word in falsey:
+            return False
+    raise _Refused(BOOLEAN_WORDS)
+
+
+def _whole(value: Any, accepts: str, minimum: int = 0) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+    else:
+        raise _Refused(accepts)
+    if number < minimum:
+        raise _Refused(accepts)
+    return number
+
+
+def _as_seconds(value: Any) -> int:
+    """A whole number of seconds, 0 or more."""
+    return _whole(value, "a whole number of seconds (0 or more)")
+
+
+def _as_optional_seconds(value: Any) -> int | None:
+    """A whole number of seconds, or ``None`` for ``none``."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    return _whole(value, "a whole number of seconds (0 or more), or none")
+
+
+def _as_count(value: Any) -> int:
+    """A whole number, 0 or more."""
+    return _whole(value, "a whole number (0 or more)")
+
+
+def _as_samesite(value: Any) -> str | None:
+    """``Strict``, ``Lax`` or ``None`` (the attribute, literally), any case;
+    an empty value is ``None`` the Python value: no SameSite attribute."""
+    accepts = "Strict, Lax, None (any case), or nothing for no SameSite attribute"
+    if not isinstance(value, str):
+        raise _Refused(accepts)
+    word = value.strip().lower()
+    if not word:
+        return None
+    if word not in _SAMESITE_VALUES:
+        raise _Refused(accepts)
+    return _SAMESITE_VALUES[word]
+
+
+def _as_text(value: Any) -> str:
+    """Text, without the spaces around it."""
+    if not isinstance(value, str):
+        raise _Refused("text")
+    return value.strip()
+
+
+def _as_optional_text(value: Any) -> str | None:
+    """Text, or ``None`` for ``none`` or nothing."""
+    text = _as_text(value)
+    return None if text.lower() in ("", "none") else text
+
+
+def _as_secret(value: Any) -> str:
+    """A secret: text that is neither empty nor the word ``none``.  Kept as given."""
+    if not isinstance(value, str):
+        raise _Refused("text")
+    if not value.strip():
+        raise _Refused(
+            problem="is empty: anyone could forge or read this namespace's cookies; "
+            "set a long random value"
+        )
+    if value.strip().lower() == "none":
+        raise _Refused(
+            problem="is the word 'none', a placeholder rather than a secret; "
+            "set a long random value"
+        )
+    return value
+
+
+def _as_nacl_secret(value: Any) -> str | bytes:
+    """pyramid_nacl_session's key: 64 hexadecimal characters (or, from code, 32 bytes)."""
+    accepts = (
+        "64 hexadecimal characters (32 bytes; make one with pyramid_nacl_session's gen-secret)"
+    )
+    if isinstance(value, bytes) and len(value) == 32:
+        return value
+    text = _as_secret(value).strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise _Refused(accepts) from None
+    if len(key) != 32:
+        raise _Refused(accepts)
+    return text
+
+
+def _as_hash_algorithm(value: Any) -> str:
+    """The name of a :mod:`hashlib` algorithm."""
+    accepts = f"a hashlib algorithm, such as {', '.join(sorted(hashlib.algorithms_guaranteed))}"
+    name = _as_text(value) if isinstance(value, str) else ""
+    try:
+        hashlib.new(name)
+    except (ValueError, TypeError):
+        raise _Refused(accepts) from None
+    return name
+
+
+def _pickle_serializer() -> Any:
+    # looked up when asked for: pyramid warns on every lookup of this name
+    return import_module("pyramid.session").PickleSerializer()
+
+
+def _serializer_reader(resolve: Callable[[Any], Any], words: Mapping[str, Reader]) -> Reader:
+    """A reader of ``serializer``: one of ``words`` (any case; each maps the
+    word to what the library takes), or a dotted name of a serializer."""
+    accepts = (
+        f"{', '.join(words)}, or the dotted name of a serializer (a class, or an object "
+        "with loads and dumps)"
+    )
+
+    def read(value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in words:
+            word = value.strip().lower()
+            return words[word](word)
+        if not isinstance(value, str):
+            found = value
+        elif "." in value or ":" in value:
+            try:
+                found = resolve(value.strip())
+            except Exception as exc:
+                raise _Refused(f"{accepts}; importing it failed: {exc}") from exc
+        else:
+            raise _Refused(accepts)
+        try:
+            serializer = found() if inspect.isclass(found) else found
+        except Exception as exc:
+            raise _Refused(f"{accepts}; making it failed: {exc}") from exc
+        if not (hasattr(serializer, "loads") and hasattr(serializer, "dumps")):
+            raise _Refused(accepts)
+        return serializer
+
+    return read
+
+
+def _shown(option: str, value: Any) -> str:
+    return "..." if option in _SECRET_OPTIONS else repr(value)
+
+
+def _convert(namespace: str, options: Options, readers: Mapping[str, Reader]) -> Options:
+    """``options`` with each value read by its reader; a refusal names the key."""
+    converted = dict(options)
+    for option, value in options.items():
+        reader = readers.get(option)
+        if reader is None:
+            continue
+        try:
+            converted[option] = reader(value)
+        except _Refused as refused:
+            key = _key(namespace, option)
+            if refused.problem is not None:
+                raise SettingsError(f"{key} {refused.problem}") from None
+            raise SettingsError(
+                f"{key} = {_shown(option, value)} is not valid: it takes {refused.accepts}"
+            ) from None
+    return converted
+
+
+def _require_option(namespace: str, options: Options, option: str, why: str) -> None:
+    if option not in options:
+        raise SettingsError(f"{_key(namespace, option)} is required {why}")
+
+
+# -- the factory kinds -------------------------------------------------------------------
+
+#: The cookie options pyramid's cookie sessions share (signed and nacl).
+_COOKIE_SESSION_READERS: dict[str, Reader] = {
+    "cookie_name": _as_text,
+    "max_age": _as_optional_seconds,
+    "timeout": _as_optional_seconds,
+    "reissue_time": _as_optional_seconds,
+    "path": _as_text,
+    "domain": _as_optional_text,
+    "secure": _as_boolean,
+    "httponly": _as_boolean,
+    "set_on_exception": _as_boolean,
+    "samesite": _as_samesite,
 }
 
 
@@ -125,23 +357,18 @@ def _signed(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> 
     from pyramid.session import SignedCookieSessionFactory
 
     _unknown_options(namespace, "signed", options, _parameters(SignedCookieSessionFactory))
-    kwargs: Options = {}
-    for option, text in options.items():
-        converter = _SIGNED_CONVERTERS.get(option)
-        try:
-            if option == "serializer":
-                kwargs[option] = resolve(text)() if isinstance(text, str) else text
-            elif converter is not None:
-                kwargs[option] = converter(text)
-            else:
-                kwargs[option] = text
-        except (ValueError, TypeError, ImportError) as exc:
-            raise SettingsError(
-                f"{_key(namespace, option)} = {text!r} is not a valid value: {exc}"
-            ) from exc
-    if "secret" not in kwargs:
-        raise SettingsError(f"{_key(namespace, 'secret')} is required for signed sessions")
-    return SignedCookieSessionFactory(**kwargs)
+    _require_option(namespace, options, "secret", "for signed sessions")
+    readers = {
+        **_COOKIE_SESSION_READERS,
+        "secret": _as_secret,
+        "salt": _as_text,
+        "hashalg": _as_hash_algorithm,
+        "serializer": _serializer_reader(
+            resolve,
+            {"json": lambda word: JSONSerializer(), "pickle": lambda word: _pickle_serializer()},
+        ),
+    }
+    return SignedCookieSessionFactory(**_convert(namespace, options, readers))
 
 
 def _with_library_reader(
@@ -151,7 +378,11 @@ def _with_library_reader(
     prefix: str,
     read: Callable[[dict[str, Any]], Any],
 ) -> Any:
-    """Call a library's own settings reader; a failure names the key to blame."""
+    """Call a library's own settings reader; a failure names the key to blame.
+
+    The add-on has read every value it knows first, so a refusal here is one
+    the library alone knows of.
+    """
 
     def attempt(subset: Options) -> Any:
         return read({prefix + option: value for option, value in subset.items()})
@@ -168,39 +399,69 @@ def _with_library_reader(
                 attempt({**required, option: value})
             except Exception as option_exc:
                 raise SettingsError(
-                    f"{_key(namespace, option)} = {value!r} is not accepted by the {kind} "
-                    f"library's settings reader: {type(option_exc).__name__}: {option_exc}"
+                    f"{_key(namespace, option)} = {_shown(option, value)} is not accepted "
+                    f"by the {kind} library's settings reader: "
+                    f"{type(option_exc).__name__}: {option_exc}"
                 ) from exc
         raise SettingsError(
             f"{PREFIX}{namespace}: the {kind} library's settings reader refused these "
-            f"options: {type(exc).__name__}: {exc}"
+            f"options ({', '.join(sorted(options))}): {type(exc).__name__}: {exc}"
         ) from exc
 
 
 def _nacl(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> Any:
     nacl = _require("nacl", "pyramid_nacl_session", "nacl", namespace)
     _unknown_options(namespace, "nacl", options, _parameters(nacl.EncryptedCookieSessionFactory))
-    # Its reader converts booleans, the serializer and the hex secret but
-    # leaves numbers as text, which fails on the first request: convert them.
-    options = dict(options)
-    for option in ("max_age", "timeout", "reissue_time"):
-        if option in options:
-            try:
-                options[option] = _optional_int(options[option])
-            except ValueError as exc:
-                raise SettingsError(
-                    f"{_key(namespace, option)} = {options[option]!r} is not a whole number"
-                ) from exc
+    _require_option(namespace, options, "secret", "for nacl sessions")
+    # Its reader converts with a lenient asbool, passes an unknown serializer
+    # through and leaves numbers as text: every value is read here first.
+    readers = {
+        **_COOKIE_SESSION_READERS,
+        "secret": _as_nacl_secret,
+        # its reader knows these words
+        "serializer": _serializer_reader(resolve, {"json": str, "pickle": str}),
+    }
     return _with_library_reader(
-        namespace, "nacl", options, "session.", nacl.session_factory_from_settings
+        namespace,
+        "nacl",
+        _convert(namespace, options, readers),
+        "session.",
+        nacl.session_factory_from_settings,
     )
+
+
+def _none_for_redis(read: Reader) -> Reader:
+    # pyramid_session_redis's reader takes the text "None" for no limit
+    def reader(value: Any) -> Any:
+        number = read(value)
+        return "None" if number is None else number
+
+    return reader
 
 
 def _redis(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> Any:
     redis_sessions = _require("redis", "pyramid_session_redis", "redis", namespace)
     util = import_module("pyramid_session_redis.util")
     _unknown_options(namespace, "redis", options, _parameters(redis_sessions.RedisSessionFactory))
-    options = dict(options)
+    if "secret" in options and "cookie_signer" in options:
+        raise SettingsError(
+            f"{_key(namespace, 'secret')} and {_key(namespace, 'cookie_signer')}: "
+            "redis sessions take one of them, not both"
+        )
+    if "cookie_signer" not in options:
+        _require_option(namespace, options, "secret", "for redis sessions (or cookie_signer)")
+    # the library's own lists of what its reader converts, read with the add-on's readers
+    readers: dict[str, Reader] = {option: _as_text for option in getattr(util, "configs_str", ())}
+    readers.update({option: _as_boolean for option in getattr(util, "configs_bool", ())})
+    readers.update({option: _as_count for option in getattr(util, "configs_int", ())})
+    readers.update(
+        {
+            option: _none_for_redis(_as_optional_seconds)
+            for option in getattr(util, "configs_int_none", ())
+        }
+    )
+    readers.update(secret=_as_secret, cookie_samesite=_as_samesite, cookie_domain=_as_optional_text)
+    options = _convert(namespace, options, readers)
     for option in util.configs_dotable:  # as the library's own includeme does
         if option in options:
             options[option] = resolve(options[option])
@@ -216,28 +477,129 @@ def _redis(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> A
 _BEAKER_OWN_OPTIONS = {"cookie_on_exception", "constant_csrf_token", "auto", "session_class"}
 
 
+def _beaker_cookie_expires(value: Any) -> bool | int:
+    try:
+        return _as_boolean(value)
+    except _Refused:
+        pass
+    try:
+        return _as_seconds(value)
+    except _Refused:
+        raise _Refused(f"{BOOLEAN_WORDS}, or a whole number of seconds") from None
+
+
+_BEAKER_READERS: dict[str, Reader] = {
+    "secret": _as_secret,
+    "validate_key": _as_secret,
+    "encrypt_key": _as_secret,
+    "key": _as_text,
+    "timeout": _as_optional_seconds,
+    "cookie_expires": _beaker_cookie_expires,
+    "cookie_domain": _as_optional_text,
+    "cookie_path": _as_text,
+    "secure": _as_boolean,
+    "httponly": _as_boolean,
+    "samesite": _as_samesite,
+    "save_accessed_time": _as_boolean,
+    "auto": _as_boolean,
+    "invalidate_corrupt": _as_boolean,
+    "use_cookies": _as_boolean,
+    "cookie_on_exception": _as_boolean,
+    "encrypt_nonce_bits": _as_count,
+    "data_dir": _as_text,
+    "lock_dir": _as_text,
+    "url": _as_text,
+    "table_name": _as_text,
+}
+
+#: What a Beaker type needs beside the options its storage class requires:
+#: each entry is one option, or options of which one will do.
+_BEAKER_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "cookie": (("validate_key",),),
+    "file": (("data_dir", "file_dir"),),
+    "dbm": (("data_dir", "dbm_dir"),),
+    "ext:database": (("url",),),
+    "database": (("url",),),
+}
+
+
+def _beaker_type(namespace: str, options: Options) -> tuple[str, Any]:
+    """The Beaker session type the options name, and its storage class
+    (``None`` for ``cookie``, which keeps the data in the cookie)."""
+    from beaker.cache import clsmap
+
+    given = options.get("type")
+    if given is None:
+        implied = "file" if options.get("data_dir") else "memory"
+        return implied, clsmap[implied]
+    text = given.strip() if isinstance(given, str) else ""
+    for kind in (text, text.lower()):
+        if kind == "cookie":
+            return kind, None
+        try:
+            return kind, clsmap[kind]
+        except Exception:
+            continue
+    # a failed lookup has loaded every installed back end into the map
+    known = sorted({"cookie", *getattr(clsmap, "_clsmap", ())})
+    raise SettingsError(
+        f"{_key(namespace, 'type')} = {given!r} is not valid: it takes one of "
+        f"{', '.join(known)} (the Beaker session types installed)"
+    )
+
+
 def _beaker(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> Any:
     pyramid_beaker = _require("beaker", "pyramid_beaker", "beaker", namespace)
-    from beaker.cache import clsmap
-    from beaker.session import Session
+    from beaker.session import CookieSession, Session
 
     options = dict(options)
     if "cookie_name" in options:
-        options.setdefault("key", options.pop("cookie_name"))
+        cookie_name = options.pop("cookie_name")
+        if "key" in options and options["key"] != cookie_name:
+            raise SettingsError(
+                f"{_key(namespace, 'cookie_name')} = {cookie_name!r} and "
+                f"{_key(namespace, 'key')} = {options['key']!r} name two cookies; Beaker "
+                "writes its key: give one of them, or the same name to both"
+            )
+        options["key"] = cookie_name
+    kind, namespace_class = _beaker_type(namespace, options)
+    if "type" in options:
+        options["type"] = kind
     known = _parameters(Session.__init__) - {"self", "request"} | _BEAKER_OWN_OPTIONS
-    kind = options.get("type") or ("file" if options.get("data_dir") else "memory")
-    try:
-        namespace_class = clsmap[kind]
-    except Exception as exc:
-        raise SettingsError(
-            f"{_key(namespace, 'type')} = {kind!r} is not a Beaker session type: {exc}"
-        ) from exc
-    init = namespace_class.__init__
-    known |= _parameters(init) - {"self", "namespace"}
+    needs = list(_BEAKER_NEEDS.get(kind, ()))
+    if namespace_class is None:
+        known |= _parameters(CookieSession.__init__) - {"self", "request"}
+    else:
+        init = inspect.signature(namespace_class.__init__).parameters
+        known |= _parameters(namespace_class.__init__) - {"self", "namespace"}
+        needs += [
+            (name,)
+            for name, parameter in init.items()
+            if name not in ("self", "namespace")
+            and parameter.default is parameter.empty
+            and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+        ]
     _unknown_options(namespace, "beaker", options, known)
+    for choices in needs:
+        if not any(option in options for option in choices):
+            keys = " or ".join(_key(namespace, option) for option in choices)
+            raise SettingsError(f"{keys} is required for type = {kind} (Beaker)")
+    readers = dict(_BEAKER_READERS)
+    readers["data_serializer"] = _beaker_serializer
     return _with_library_reader(
-        namespace, "beaker", options, "session.", pyramid_beaker.session_factory_from_settings
+        namespace,
+        "beaker",
+        _convert(namespace, options, readers),
+        "session.",
+        pyramid_beaker.session_factory_from_settings,
     )
+
+
+def _beaker_serializer(value: Any) -> str:
+    word = _as_text(value).lower() if isinstance(value, str) else None
+    if word not in ("pickle", "json"):
+        raise _Refused("pickle or json")
+    return word
 
 
 #: ``factory = KIND`` values and what each builds.
@@ -250,15 +612,16 @@ FACTORY_KINDS: dict[str, Builder] = {
 
 
 def _value(key: str, text: str) -> str:
+    """``text``, or for ``env:NAME`` the variable's value: unset or empty is an error."""
     if not text.startswith(ENV_PREFIX):
         return text
     variable = text[len(ENV_PREFIX) :]
-    try:
-        return os.environ[variable]
-    except KeyError:
-        raise SettingsError(
-            f"{key} = {text}: the environment variable {variable!r} is not set"
-        ) from None
+    value = os.environ.get(variable)
+    if value is None:
+        raise SettingsError(f"{key} = {text}: the environment variable {variable!r} is not set")
+    if not value.strip():
+        raise SettingsError(f"{key} = {text}: the environment variable {variable!r} is empty")
+    return value
 
 
 def namespace_options(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -267,7 +630,8 @@ def namespace_options(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     Returns ``{namespace: {option: value}}`` in the order of
     ``session_multi.namespaces``; raises :class:`SettingsError` for a
     namespace listed without ``factory``, options of an unlisted namespace,
-    or an ``env:`` variable that is not set.
+    a key that is neither one of :data:`GLOBAL_KEYS` nor a namespace's, or an
+    ``env:`` variable that is not set or is empty.
     """
     listed = aslist(settings.get(PREFIX + "namespaces", ""))
     found: dict[str, dict[str, Any]] = {namespace: {} for namespace in listed}
@@ -276,7 +640,10 @@ def namespace_options(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         namespace, dot, option = key[len(PREFIX) :].partition(".")
         if not dot or not option:
-            raise SettingsError(f"{key}: expected {PREFIX}NAMESPACE.OPTION")
+            raise SettingsError(
+                f"{key} is not a setting of the add-on: expected {PREFIX}NAMESPACE.OPTION "
+                f"or one of {', '.join(PREFIX + name for name in sorted(GLOBAL_KEYS))}"
+            )
         if namespace not in found:
             raise SettingsError(
                 f"{key}: namespace {namespace!r} is not listed in {PREFIX}namespaces "
@@ -294,14 +661,14 @@ def namespace_options(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def build_factory(namespace: str, options: Mapping[str, Any], resolve: Callable[[Any], Any]) -> Any:
     """The session factory that ``options`` (one namespace's settings) describe."""
-    kind = options["factory"]
+    given = options["factory"]
+    kind = given.strip() if isinstance(given, str) else given
     library_options = {k: v for k, v in options.items() if k not in ADDON_KEYS}
-    builder = FACTORY_KINDS.get(kind)
-    if builder is not None:
-        return builder(namespace, library_options, resolve)
-    if ":" not in kind and "." not in kind:
+    if isinstance(kind, str) and kind.lower() in FACTORY_KINDS:
+        return FACTORY_KINDS[kind.lower()](namespace, library_options, resolve)
+    if not isinstance(kind, str) or (":" not in kind and "." not in kind):
         raise SettingsError(
-            f"{_key(namespace, 'factory')} = {kind!r} is not a factory kind "
+            f"{_key(namespace, 'factory')} = {given!r} is not a factory kind "
             f"({', '.join(FACTORY_KINDS)}) nor a dotted name"
         )
     try:
@@ -313,30 +680,85 @@ def build_factory(namespace: str, options: Mapping[str, Any], resolve: Callable[
     return make(library_options)
 
 
-def register_from_settings(config: Configurator) -> None:
-    """Register every namespace the settings declare, through the directive.
+class _SettingsActionInfo(ActionInfo):  # type: ignore[misc]
+    """Where a namespace declared in the settings comes from, as Pyramid's
+    conflict reports and the debug toolbar's introspection panel show it::
 
-    A namespace declared in the settings and also registered in code is a
+        Key session_multi.prefs.factory of the settings:
+            session_multi.prefs.factory = signed
+
+    ``file`` is ``"the settings"`` and ``line`` 0, for tools that read them.
+    """
+
+    def __init__(self, key: str, value: str) -> None:
+        super().__init__("the settings", 0, "", f"{key} = {value}")
+        #: the settings key that declared the namespace
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"Key {self.key} of the settings:\n    {self.src}"
+
+
+def _check_global_settings(settings: Mapping[str, Any]) -> None:
+    """Check the add-on's settings that are not a namespace's, at start-up.
+
+    The cookie budget's (see :class:`~pyramid_session_multi.budget.CookieBudget`)
+    and ``session_multi.id_hash_key`` (see :mod:`~pyramid_session_multi.events`);
+    a mistake is a :class:`SettingsError` naming the key.
+    """
+    CookieBudget.from_settings(settings)
+    try:
+        id_hash_key(settings)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _cookie_told(
+    namespace: str, options: Mapping[str, Any], factory: Any, libraries: Any
+) -> str | None:
+    """The ``cookie_name`` to register: ``None`` where the factory's own is found,
+    which must then be the one the settings name."""
+    told = options.get("cookie_name")
+    cookie = discover_cookie(factory, libraries)
+    if cookie is None:
+        return told
+    if told is not None and (not isinstance(told, str) or told.strip() != cookie["name"]):
+        raise SettingsError(
+            f"{_key(namespace, 'cookie_name')} = {told!r}, but the factory "
+            f"{options['factory']!r} writes the cookie {cookie['name']!r}: the add-on "
+            "would end a cookie the library never writes; name the same cookie in both"
+        )
+    return None
+
+
+def register_from_settings(config: Configurator) -> None:
+    """Check the add-on's settings and register every namespace they declare,
+    through the directive.
+
+    Every mistake is a :class:`SettingsError` at start-up naming the key.  A
+    namespace declared in the settings and also registered in code is a
     :class:`~pyramid.exceptions.ConfigurationError` at commit that names the
     settings key and the code's call site, wherever that code sits: an
     operator's settings are never silently overridden.
     """
     settings = config.registry.settings or {}
+    _check_global_settings(settings)
+    manager_config = get_manager_config(config.registry)
+    libraries = manager_config.libraries if manager_config is not None else ()
     declared: dict[str, Any] = {}
     info = config.info
     for namespace, options in namespace_options(settings).items():
         factory = declared[namespace] = build_factory(namespace, options, config.maybe_dotted)
-        # conflict reports name the settings, not this module
-        config.info = ActionInfo(
-            "the settings", 0, "", f"{_key(namespace, 'factory')} = {options['factory']}"
-        )
+        cookie_name = _cookie_told(namespace, options, factory, libraries)
+        # conflict reports and introspection name the settings, not this module
+        config.info = _SettingsActionInfo(_key(namespace, "factory"), options["factory"])
         try:
             register_session_factory(
                 config,
                 namespace,
                 factory,
                 discriminator=options.get("discriminator"),
-                cookie_name=options.get("cookie_name"),
+                cookie_name=cookie_name,
                 validator=options.get("validator"),
                 bound_to=options.get("bound_to"),
             )

@@ -116,8 +116,8 @@ def test_panel_shows_sizes_and_the_total_against_both_limits():
 )
 def test_budget_settings_mistakes_name_the_key(key, value, message):
     config = Configurator(settings={key: value})
-    config.include("pyramid_session_multi")
     with pytest.raises(ConfigurationError, match=message):
+        config.include("pyramid_session_multi")
         config.register_session_factory("a", signed_factory("a"))
         config.commit()
 
@@ -134,7 +134,12 @@ def loader_of(app, namespace):
     from pyramid_session_multi.config import get_manager_config
 
     config = get_manager_config(app.app.registry).configs[namespace]
-    return config.loader is not config.factory
+    # without the budget, the loader only names the namespace in WebOb's errors
+    return "Budgeted" in {
+        cls.__dict__.get("_set_cookie").__qualname__.split(".")[-2]
+        for cls in config.loader.__mro__
+        if "_set_cookie" in cls.__dict__
+    }
 
 
 def test_the_budget_is_installed_only_where_it_can_matter():
@@ -155,3 +160,34 @@ def test_without_the_budget_the_library_error_names_the_namespace(caplog):
     note = " ".join(info.value.__notes__)
     assert "namespace 'alone'" in note and "4096-byte limit" in note
     assert "namespace 'alone'" in caplog.text
+
+
+@pytest.mark.parametrize("key", ["session_multi.cookie_limit", "session_multi.cookie_header_limit"])
+@pytest.mark.parametrize("value", ["0", "-5", "4kb", "4096 bytes", "", True, 0, 2.5])
+def test_limits_are_positive_whole_numbers_naming_the_key(key, value):
+    from pyramid_session_multi.budget import CookieBudget
+    from pyramid_session_multi.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=rf"{key} = .* it takes a positive whole number"):
+        CookieBudget.from_settings({key: value})
+
+
+def test_limits_from_code_and_oversize_words_are_taken_as_meant():
+    from pyramid_session_multi.budget import CookieBudget
+
+    budget = CookieBudget.from_settings(
+        {
+            "session_multi.cookie_limit": 3000,
+            "session_multi.cookie_header_limit": " 6000 ",
+            "session_multi.oversize": " Drop ",
+        }
+    )
+    assert (budget.cookie_limit, budget.header_limit, budget.oversize) == (3000, 6000, "drop")
+
+
+def test_a_bad_limit_is_refused_at_start_up_even_without_namespaces():
+    from pyramid_session_multi.settings import SettingsError
+
+    config = Configurator(settings={"session_multi.cookie_limit": "-5"})
+    with pytest.raises(SettingsError, match=r"session_multi\.cookie_limit"):
+        config.include("pyramid_session_multi")

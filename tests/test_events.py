@@ -1,5 +1,7 @@
 """Lifecycle events through Pyramid's event system, on real backends."""
 
+import importlib
+
 import pytest
 import webtest
 
@@ -103,7 +105,13 @@ def test_nothing_is_built_when_nobody_listens(monkeypatch):
                 built.append(counted)
                 super().__init__(*args, **kwargs)
 
-        monkeypatch.setattr(f"pyramid_session_multi.manager.{event_class.__name__}", Counting)
+        for module in (
+            "pyramid_session_multi.manager",
+            "pyramid_session_multi.lifecycle.changes",
+            "pyramid_session_multi.lifecycle.ending",
+        ):
+            if hasattr(importlib.import_module(module), event_class.__name__):
+                monkeypatch.setattr(f"{module}.{event_class.__name__}", Counting)
 
     def quiet(config):
         config.register_session_factory("a", signed_factory("cookie_a"))
@@ -128,3 +136,36 @@ def test_without_a_key_hashes_agree_within_the_process_only():
     assert hash_session_id({}, "abc") == hash_session_id(None, "abc")
     assert hash_session_id({}, "abc") != hash_session_id({events.ID_HASH_SETTING: "k"}, "abc")
     assert hash_session_id({}, None) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("env:PSM_NO_SUCH_HASH_KEY", "is not set"),
+        ("env:PSM_EMPTY_HASH_KEY", "is empty"),
+        ("", "is empty"),
+        ("  ", "is empty"),
+    ],
+)
+def test_an_unusable_id_hash_key_is_an_error_at_start_up(monkeypatch, value, problem):
+    from pyramid.config import Configurator
+
+    from pyramid_session_multi.settings import SettingsError
+
+    monkeypatch.delenv("PSM_NO_SUCH_HASH_KEY", raising=False)
+    monkeypatch.setenv("PSM_EMPTY_HASH_KEY", "")
+    config = Configurator(settings={events.ID_HASH_SETTING: value})
+    with pytest.raises(SettingsError, match=rf"session_multi\.id_hash_key\b.*{problem}"):
+        config.include("pyramid_session_multi")
+
+
+def test_an_id_hash_key_from_the_environment_keys_the_hashes(monkeypatch):
+    monkeypatch.setenv("PSM_HASH_KEY", "from-the-environment")
+    settings = {events.ID_HASH_SETTING: "env:PSM_HASH_KEY"}
+    build_app(settings=settings)  # accepted at start-up
+    assert hash_session_id(settings, "abc") == hash_session_id(
+        {events.ID_HASH_SETTING: "from-the-environment"}, "abc"
+    )
+    monkeypatch.delenv("PSM_HASH_KEY")
+    with pytest.raises(ValueError, match="PSM_HASH_KEY"):  # never a silent random key
+        hash_session_id(settings, "abc")
