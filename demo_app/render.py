@@ -24,10 +24,15 @@ code { font-size: 95%; }
 """
 
 
+#: What every page's title ends with; the home page's title is this alone.
+SITE_TITLE = "pyramid_session_multi demo"
+
+
 def page(request: Any, title: str, body: str, message: str = "", error: str = "") -> str:
     prefs = request.session_multi["prefs"]
     theme = prefs.get("theme", "light")
     language = prefs.get("language", "en")
+    head_title = title if title == SITE_TITLE else f"{title} · {SITE_TITLE}"
     notes = ""
     if error:
         notes += f'<p class="error" id="error">{escape(error)}</p>'
@@ -35,7 +40,7 @@ def page(request: Any, title: str, body: str, message: str = "", error: str = ""
         notes += f'<p class="notice" id="message">{escape(message)}</p>'
     return f"""<!DOCTYPE html>
 <html lang="{escape(language)}"><head><meta charset="utf-8">
-<title>{escape(title)} · pyramid_session_multi demo</title><style>{STYLE}</style></head>
+<title>{escape(head_title)}</title><style>{STYLE}</style></head>
 <body class="{escape(theme)}">
 <nav><a href="/">Home</a><a href="/preferences">Preferences</a><a href="/account">Account</a>
 <a href="/admin">Admin</a><a href="/secure">Secure</a><a href="/history">History</a></nav>

@@ -10,7 +10,7 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.response import Response
 
-from .render import csrf_field, namespace_table, page
+from .render import SITE_TITLE, csrf_field, namespace_table, page
 
 THEMES = ("light", "dark")
 LANGUAGES = {"en": "English", "fr": "Français", "de": "Deutsch"}
@@ -48,7 +48,7 @@ server-side (<code>account</code>):
 <form method="post" action="/logout">{csrf_field(request)}
 <button id="logout" type="submit">Log out everywhere</button>
 <small>calls <code>request.session_multi.invalidate()</code></small></form>"""
-    return html(page(request, "pyramid_session_multi demo", body, flash_message(request)))
+    return html(page(request, SITE_TITLE, body, flash_message(request)))
 
 
 def preferences_form(request: Any, theme: str, language: str, error: str = "") -> str:

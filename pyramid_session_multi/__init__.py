@@ -5,31 +5,30 @@
 at ``request.session_multi[namespace]``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+# Everything imported here under a plain name is public API (listed in
+# __all__); what the module only uses is imported under a private name.
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
-from pyramid.config import Configurator
+from pyramid.config import Configurator as _Configurator
 
 from .config import (
     NotIncludedError,
     SessionMultiManagerConfig,
     add_session_library,
-    check_all_against_session_factory,
     register_session_factory,
-    setup_manager_config,
 )
+from .config import check_all_against_session_factory as _check_all_against_session_factory
+from .config import setup_manager_config as _setup_manager_config
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionLibrary, ISessionMultiManagerConfig, ISessionMultiObserver
-from .manager import (
-    SessionMultiManager,
-    UnregisteredSession,
-    manager_class_for,
-    new_session_multi,
-)
-from .settings import register_from_settings
+from .manager import SessionMultiManager, UnregisteredSession, new_session_multi
+from .manager import manager_class_for as _manager_class_for
+from .settings import register_from_settings as _register_from_settings
 
 try:
-    __version__ = version("pyramid_session_multi")
-except PackageNotFoundError:  # pragma: no cover - a checkout that was never installed
+    __version__ = _version("pyramid_session_multi")
+except _PackageNotFoundError:  # pragma: no cover - a checkout that was never installed
     __version__ = "0+unknown"
 
 #: The installed version, under the name 0.4 used.
@@ -51,11 +50,19 @@ __all__ = [
 ]
 
 
-def includeme(config: Configurator) -> None:
-    """Set up ``request.session_multi`` and the registration directive."""
-    manager_config = setup_manager_config(config)
+def includeme(config: _Configurator) -> None:
+    """Set up ``request.session_multi`` and the directives.
+
+    Called by ``config.include("pyramid_session_multi")`` (or
+    ``pyramid.includes = pyramid_session_multi`` in the settings). It adds
+    the directives ``config.register_session_factory`` and
+    ``config.add_session_library``, the reified ``request.session_multi``, and
+    registers the namespaces declared in the settings (see
+    :doc:`/narr/settings`).
+    """
+    manager_config = _setup_manager_config(config)
     config.add_directive("register_session_factory", register_session_factory)
     config.add_directive("add_session_library", add_session_library)
-    config.add_request_method(manager_class_for(manager_config), "session_multi", reify=True)
-    check_all_against_session_factory(config)
-    register_from_settings(config)
+    config.add_request_method(_manager_class_for(manager_config), "session_multi", reify=True)
+    _check_all_against_session_factory(config)
+    _register_from_settings(config)

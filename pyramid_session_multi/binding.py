@@ -6,7 +6,7 @@ bound session is written beside it; the bound session gets a copy.  On
 load, a bound session whose token differs from its partner's (another
 client's partner cookie, or a partner invalidated since: a logout) is
 rejected; one whose partner is invalidated during the request is
-invalidated with it when the request ends (see :func:`settle`).  Rotating
+invalidated with it when the request ends (see ``settle``).  Rotating
 either keeps the data, so it keeps the binding.
 """
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from pyramid.settings import aslist
 
+from .budget import CookieBudget
 from .config import NamespaceConfig, SessionMultiManagerConfig
-from .libraries import UNKNOWN
+from .libraries import UNKNOWN, is_pyramid_cookie_factory
 
 #: The levels, lowest first; ``--fail-level`` takes one of them.
 LEVELS = ("info", "warning", "error")
@@ -102,21 +103,32 @@ def _serialization(
 def _secrets(
     config: NamespaceConfig, cookie: dict[str, Any], facts: dict[str, Any]
 ) -> Iterator[Finding]:
-    secret = facts["secret"]
-    if facts["library"] == "beaker" and not secret:
+    namespace = config.namespace
+    if facts["library"] == "beaker" and facts["client_side"] is False and facts["secret"] is None:
         yield Finding(
-            "psm.E001", "error", config.namespace,
+            "psm.E001", "error", namespace,
             "a pyramid_beaker namespace without a secret: its cookie is the bare session "
             "id, and Beaker adopts an id the client chose (session fixation).",
             "set secret= (session_multi.NAME.secret, or secret in the Beaker options).",
         )  # fmt: skip
-    elif secret not in (UNKNOWN, None) and _length(secret) < MIN_SECRET_BYTES:
-        yield Finding(
-            "psm.W007", "warning", config.namespace,
-            f"the secret is {_length(secret)} bytes, shorter than {MIN_SECRET_BYTES}.",
-            f"use a random secret of at least {MIN_SECRET_BYTES} bytes "
-            "(python -c 'import secrets; print(secrets.token_hex(32))').",
-        )  # fmt: skip
+    for option, secret in _named_secrets(facts).items():
+        what = "the secret" if option == "secret" else f"the {option}"
+        size = _length(secret)
+        if size == 0:
+            yield Finding(
+                "psm.E002", "error", namespace,
+                f"{what} is empty, so it protects nothing: anyone can make a cookie this "
+                "namespace accepts as its own.",
+                f"set {option} to a random secret of at least {MIN_SECRET_BYTES} bytes "
+                "(python -c 'import secrets; print(secrets.token_hex(32))').",
+            )  # fmt: skip
+        elif size < MIN_SECRET_BYTES:
+            yield Finding(
+                "psm.W007", "warning", namespace,
+                f"{what} is {size} bytes, shorter than {MIN_SECRET_BYTES}.",
+                f"use a random {option} of at least {MIN_SECRET_BYTES} bytes "
+                "(python -c 'import secrets; print(secrets.token_hex(32))').",
+            )  # fmt: skip
     if facts["client_side"] is True and not facts.get("bound_server_side"):
         yield Finding(
             "psm.I001", "info", config.namespace,
@@ -127,31 +139,96 @@ def _secrets(
         )  # fmt: skip
 
 
+def _named_secrets(facts: dict[str, Any]) -> dict[str, Any]:
+    """The secrets the library could read, by option name (``secret`` alone
+    for a library reporting one)."""
+    secrets = facts.get("secrets", UNKNOWN)
+    if not isinstance(secrets, Mapping):
+        secrets = {"secret": facts["secret"]}
+    return {
+        option: secret
+        for option, secret in secrets.items()
+        if isinstance(secret, str | bytes | bytearray | memoryview)
+    }
+
+
+def _as_bytes(secret: Any) -> bytes:
+    return secret.encode() if isinstance(secret, str) else bytes(secret)
+
+
 def _length(secret: Any) -> int:
-    return len(secret.encode() if isinstance(secret, str) else bytes(secret))
+    return len(_as_bytes(secret))
 
 
 #: Every per-namespace check, in the order findings are reported.
 CHECKS: tuple[Check, ...] = (_cookie_attributes, _serialization, _secrets)
 
 
+def _secret_forms(secret: Any) -> tuple[set[bytes], set[bytes]]:
+    """The bytes ``secret`` is, and those it stands for as hex text.
+
+    One value given to two libraries arrives differently: pyramid's signed
+    sessions sign with the text, pyramid_nacl_session decodes the same text
+    from hex into its 32-byte key.
+    """
+    raw = _as_bytes(secret)
+    try:
+        decoded = {bytes.fromhex(raw.decode("ascii"))} if raw else set()
+    except ValueError:  # not hex text (or not ASCII)
+        decoded = set()
+    return {raw}, decoded
+
+
 def _shared_secrets(
     configs: list[NamespaceConfig], facts: Mapping[str, dict[str, Any]]
 ) -> Iterator[Finding]:
-    owners: dict[Any, str] = {}
+    seen: list[tuple[str, set[bytes], set[bytes]]] = []
     for config in configs:
-        secret = facts[config.namespace]["secret"]
-        if secret in (UNKNOWN, None):
-            continue
-        key = secret.encode() if isinstance(secret, str) else bytes(secret)
-        if key in owners:
-            yield Finding(
-                "psm.W008", "warning", config.namespace,
-                f"the secret is the same as namespace {owners[key]!r}'s.",
-                "give each namespace its own secret.",
-            )  # fmt: skip
-        else:
-            owners[key] = config.namespace
+        raw: set[bytes] = set()
+        decoded: set[bytes] = set()
+        for secret in _named_secrets(facts[config.namespace]).values():
+            if _length(secret):  # an empty one is psm.E002
+                forms = _secret_forms(secret)
+                raw |= forms[0]
+                decoded |= forms[1]
+        for owner, owner_raw, owner_decoded in seen:
+            if raw & owner_raw or raw & owner_decoded or decoded & owner_raw:
+                yield Finding(
+                    "psm.W008", "warning", config.namespace,
+                    f"namespace {owner!r} uses the same secret.",
+                    "give each namespace its own secret.",
+                )  # fmt: skip
+                break
+        seen.append((config.namespace, raw, decoded))
+
+
+def _cookie_header(
+    configs: list[NamespaceConfig],
+    facts: Mapping[str, dict[str, Any]],
+    settings: Mapping[str, Any],
+) -> Iterator[Finding]:
+    budget = CookieBudget.from_settings(settings)
+    sizes: dict[str, int] = {}
+    for config in configs:
+        value_size = facts[config.namespace].get("cookie_value_size", UNKNOWN)
+        if not isinstance(value_size, int):
+            continue  # a library that does not say: not counted
+        size = len(config.cookie_name) + 1 + value_size
+        if is_pyramid_cookie_factory(config.factory):
+            size = min(size, budget.cookie_limit)  # the budget refuses more
+        sizes[config.namespace] = size
+    total = sum(sizes.values()) + 2 * max(len(sizes) - 1, 0)  # "; " between cookies
+    if total > budget.header_limit:
+        parts = ", ".join(f"{namespace} {size}" for namespace, size in sizes.items())
+        yield Finding(
+            "psm.W009", "warning", "*",
+            f"the namespaces' cookies could together reach {total} bytes of the Cookie "
+            f"header (at most {parts}), over session_multi.cookie_header_limit = "
+            f"{budget.header_limit}: servers and proxies may refuse the requests.",
+            "lower session_multi.cookie_limit so that the cookies in the data fit, keep "
+            "data server-side, or raise session_multi.cookie_header_limit to what your "
+            "servers accept.",
+        )  # fmt: skip
 
 
 def _bound_server_side(
@@ -190,6 +267,7 @@ def run_checks(
         for check in CHECKS:
             findings.extend(check(config, cookie, facts[config.namespace]))
     findings.extend(_shared_secrets(configs, facts))
+    findings.extend(_cookie_header(configs, facts, settings or {}))
     return [finding for finding in findings if finding.id not in silenced]
 
 

@@ -10,7 +10,7 @@ import sqlalchemy
 import webtest
 
 from tests.support.apps import set_cookie_names
-from tests.support.backend_app import make_wsgi
+from tests.support.backend_app import make_wsgi, orphans_after_steps
 from tests.support.http_client import CookieClient, start_worker, stop
 from tests.support.redis_server import free_port
 
@@ -49,6 +49,13 @@ def test_logout_leaves_no_row_and_a_replay_is_empty(app, postgresql_url):
     replay = webtest.TestApp(app.app)
     replay.set_cookie("database", stolen)
     assert replay.get("/s/database").json["value"] is None
+
+
+def test_no_sequence_in_one_request_leaves_a_row(app, postgresql_url):
+    """Write, rotate and invalidate in any order, repeated, in one request: no
+    row is left that no cookie reaches with data (issue 20, item 9)."""
+    orphans = orphans_after_steps(app.app, "database", lambda: len(rows(postgresql_url)))
+    assert orphans == [], "\n".join(map(str, orphans))
 
 
 def test_sixteen_concurrent_clients_see_only_their_own(redis_db, tmp_path, postgresql_url):

@@ -95,8 +95,9 @@ def test_a_client_side_namespace_bound_to_a_server_side_one_is_not_noted():
         config.register_session_factory("loose", good_signed("loose"))
         config.register_session_factory("pair", good_signed("pair"), bound_to="loose")
 
-    assert ids(findings_for(register)) == ["psm.I001", "psm.I001"]
-    assert {f.namespace for f in findings_for(register)} == {"loose", "pair"}
+    settings = {"session_multi.check.silence": "psm.W009"}  # four cookie sessions: 16 KB
+    assert ids(findings_for(register, settings)) == ["psm.I001", "psm.I001"]
+    assert {f.namespace for f in findings_for(register, settings)} == {"loose", "pair"}
 
 
 PROBLEMS = {
@@ -151,7 +152,173 @@ def test_a_secret_shared_by_two_namespaces():
         ]
     )
     (shared,) = [f for f in findings if f.id == "psm.W008"]
-    assert shared.namespace == "two" and "'one'" in shared.message
+    assert shared.namespace == "two"
+    assert shared.message == "namespace 'one' uses the same secret."  # not "'one''s"
+
+
+def settings_of(namespaces, **options):
+    settings = {"session_multi.namespaces": " ".join(namespaces)}
+    settings.update({f"session_multi.{key.replace('__', '.')}": v for key, v in options.items()})
+    return settings
+
+
+def test_one_env_secret_shared_by_a_signed_and_a_nacl_namespace(monkeypatch):
+    """pyramid_nacl_session decodes the hex text its key is given; signed
+    sessions sign with the text itself: still one secret (issue 20, item 13)."""
+    shared = "5f" * 32
+    monkeypatch.setenv("PSM_SHARED_SECRET", shared)
+    settings = settings_of(
+        ["signed", "nacl"],
+        signed__factory="signed",
+        signed__secret="env:PSM_SHARED_SECRET",
+        signed__cookie_name="signed",
+        nacl__factory="nacl",
+        nacl__cookie_name="nacl",
+        nacl__secret="env:PSM_SHARED_SECRET",
+    )
+    findings = findings_for(lambda config: None, settings)
+    (shared_finding,) = [f for f in findings if f.id == "psm.W008"]
+    assert shared_finding.namespace == "nacl" and "'signed'" in shared_finding.message
+    printed = " ".join(str(f) for f in findings) + repr(findings)
+    assert shared not in printed and bytes.fromhex(shared).decode("latin-1") not in printed
+
+
+def test_the_same_secret_as_text_and_as_bytes_is_shared():
+    def register(config):
+        config.register_session_factory("text", good_signed("text", secret=GOOD_SECRET))
+        config.register_session_factory("bytes", good_signed("bytes", secret=GOOD_SECRET.encode()))
+        config.register_session_factory("other", good_signed("other"))
+
+    findings = findings_for(register)
+    assert [(f.id, f.namespace) for f in findings if f.id == "psm.W008"] == [("psm.W008", "bytes")]
+
+
+def test_different_nacl_and_signed_secrets_are_not_shared():
+    nacl = EncryptedCookieSessionFactory(bytes(range(32)), cookie_name="nacl")
+    signed = good_signed("signed", secret=bytes(range(32, 64)).hex())
+    findings = findings_for(
+        lambda c: [
+            c.register_session_factory("nacl", nacl),
+            c.register_session_factory("signed", signed),
+        ]
+    )
+    assert "psm.W008" not in ids(findings)
+
+
+def beaker_cookie(**options):
+    defaults = {"key": "crumbs", "secure": True, "httponly": True, "timeout": 600}
+    options = defaults | {"data_serializer": "json"} | options
+    return pyramid_beaker.BeakerSessionFactoryConfig(type="cookie", **options)
+
+
+def test_beaker_cookie_sessions_have_no_fixation_finding():
+    """A cookie session's data is signed into the cookie: there is no
+    server-side id to fix, so psm.E001 does not apply (issue 20, item 5)."""
+    factory = beaker_cookie(validate_key=GOOD_SECRET)
+    findings = findings_for(lambda c: c.register_session_factory("crumbs", factory))
+    assert ids(findings) == ["psm.I001"]
+
+
+@pytest.mark.parametrize(
+    ("options", "weak"),
+    [
+        ({"validate_key": "k"}, "validate_key"),
+        ({"validate_key": GOOD_SECRET, "encrypt_key": "short"}, "encrypt_key"),
+    ],
+)
+def test_weak_beaker_cookie_keys_are_flagged(options, weak):
+    factory = beaker_cookie(**options)
+    findings = findings_for(lambda c: c.register_session_factory("crumbs", factory))
+    (finding,) = [f for f in findings if f.id == "psm.W007"]
+    assert f"the {weak} is" in finding.message and weak in finding.hint
+
+
+@pytest.mark.parametrize("option", ["secret", "validate_key", "encrypt_key"])
+def test_weak_beaker_server_side_keys_are_flagged(option):
+    options = {"secret": GOOD_SECRET, "validate_key": GOOD_SECRET + "v"} | {option: "x"}
+    factory = pyramid_beaker.BeakerSessionFactoryConfig(
+        type="file", data_dir="/nonexistent", key="b", secure=True, httponly=True,
+        timeout=60, **options,
+    )  # fmt: skip
+    findings = findings_for(lambda c: c.register_session_factory("b", factory))
+    assert ids(findings) == ["psm.W007"]
+
+
+EMPTY_SECRETS = {
+    "signed": lambda: good_signed(secret=""),
+    "signed, bytes": lambda: good_signed(secret=b""),
+    "beaker secret": lambda: pyramid_beaker.BeakerSessionFactoryConfig(
+        type="file", data_dir="/nonexistent", key="good", secret="", timeout=60
+    ),
+    "beaker validate_key": lambda: beaker_cookie(key="good", validate_key=""),
+    "beaker encrypt_key": lambda: beaker_cookie(
+        key="good", validate_key=GOOD_SECRET, encrypt_key=""
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EMPTY_SECRETS))
+def test_an_empty_secret_is_an_error(kind):
+    """Registered in code, an empty secret the adapter can read is psm.E002,
+    never a mere "short" warning (issue 20, item 1)."""
+    factory = EMPTY_SECRETS[kind]()
+    findings = findings_for(lambda c: c.register_session_factory("good", factory))
+    (error,) = at_or_above(findings, "error")
+    assert (error.id, error.namespace) == ("psm.E002", "good")
+    assert "empty" in error.message
+    assert "psm.W007" not in ids(findings) and "psm.W008" not in ids(findings)
+
+
+def redis_namespace(config, name):
+    factory = RedisSessionFactory(
+        secret=GOOD_SECRET + name, cookie_name=name, redis_url=REDIS, cookie_secure=True,
+        cookie_httponly=True, cookie_samesite="Lax", timeout=600,
+    )  # fmt: skip
+    config.register_session_factory(name, factory)
+
+
+def test_server_side_id_cookies_count_towards_the_header_budget():
+    """Fifty pyramid_session_redis ids (about 175 bytes each) pass a header
+    budget of 8190 bytes; no cookie session is involved (issue 20, item 12)."""
+
+    def register(config, count):
+        for index in range(count):
+            redis_namespace(config, f"ns{index:02}")
+
+    assert findings_for(lambda c: register(c, 40)) == []
+    (finding,) = findings_for(lambda c: register(c, 50))
+    assert (finding.id, finding.level, finding.namespace) == ("psm.W009", "warning", "*")
+    assert "ns49 " in finding.message and "8190" in finding.message
+
+
+def test_beaker_id_cookies_count_with_their_signature():
+    def register(config):
+        for index in range(3):
+            config.register_session_factory(
+                f"b{index}",
+                pyramid_beaker.BeakerSessionFactoryConfig(
+                    type="file", data_dir="/nonexistent", key=f"b{index}",
+                    secret=GOOD_SECRET + str(index), secure=True, httponly=True, timeout=60,
+                ),
+            )  # fmt: skip
+
+    # three "bN=" + 40 hex digits of signature + a 32-digit id, and two "; "
+    limit = 3 * (3 + 72) + 2 * 2
+    assert findings_for(register, {"session_multi.cookie_header_limit": str(limit)}) == []
+    settings = {"session_multi.cookie_header_limit": str(limit - 1)}
+    assert ids(findings_for(register, settings)) == ["psm.W009"]
+
+
+def test_cookie_sessions_count_up_to_the_cookie_limit():
+    def register(config):
+        config.register_session_factory("one", good_signed("one"))
+        config.register_session_factory("two", good_signed("two"))
+        redis_namespace(config, "account")
+
+    silence = {"session_multi.check.silence": "psm.I001"}
+    (finding,) = findings_for(register, silence)
+    assert finding.id == "psm.W009" and "one 4068" in finding.message
+    assert findings_for(register, silence | {"session_multi.cookie_limit": "3500"}) == []
 
 
 def test_silenced_ids_are_left_out():

@@ -317,3 +317,36 @@ def test_database_url_moves_history_to_postgresql(redis_db, postgresql_url, monk
         (session_id,) = [row[0] for row in stored]
     assert app.cookies["demo_history"].endswith(session_id)  # signed: signature + id
     engine.dispose()
+
+
+def test_the_home_page_names_the_demo_once_in_its_title(app):
+    text = app.get("/").text
+    assert "<title>pyramid_session_multi demo</title>" in text
+    assert "<title>Preferences · pyramid_session_multi demo</title>" in app.get("/preferences").text
+
+
+@pytest.mark.parametrize("active", [False, True])
+def test_the_panel_asks_to_be_activated_only_while_inactive(redis_db, active):
+    from tests.support.toolbar import panel_html, text_of
+
+    app = webtest.TestApp(make_demo(redis_db, toolbar=True))
+    app.extra_environ = {"REMOTE_ADDR": "127.0.0.1"}
+    if active:
+        app.set_cookie("pdtb_active", "session_multi")
+    app.get("/")
+    text = text_of(panel_html(app))
+    assert ("was active" in text) is active
+    assert ("Activate it in the toolbar's Settings tab" in text) is not active
+
+
+def test_the_ini_counts_the_namespaces_it_describes():
+    from pathlib import Path
+
+    from demo_app import sessions
+
+    text = Path(INI).read_text()
+    in_code = {"account", "history", "admin"}
+    assert set(sessions.DESCRIPTIONS) == in_code | {"prefs", "secure"}
+    assert "Two of the demo's five namespaces are declared here" in text
+    for namespace in in_code:
+        assert f'"{namespace}"' in text.split("session_multi.namespaces")[0]

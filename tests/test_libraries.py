@@ -2,6 +2,7 @@
 
 from typing import ClassVar
 
+import pyramid_beaker
 import pytest
 from pyramid.exceptions import ConfigurationError
 from pyramid.session import SignedCookieSessionFactory
@@ -17,8 +18,15 @@ from pyramid_session_multi.libraries import (
     library_for,
 )
 from tests.support.apps import build_app, set_cookie_names, signed_factory
-from tests.support.backend_app import NACL_SECRET, beaker_file
+from tests.support.backend_app import (
+    NACL_SECRET,
+    add_steps_view,
+    beaker_file,
+    orphans_after_steps,
+)
 from tests.support.toolbar import panel_html, toolbar_app
+
+BEAKER_VALIDATE_KEY = "a-validate-key-of-at-least-32-bytes!"
 
 
 def test_each_real_factory_gets_its_library(tmp_path):
@@ -207,3 +215,56 @@ def test_signed_cookie_rotation_changes_the_value_without_a_write():
     app.get("/rotate")  # at once, in the same second
     assert app.cookies["signed"] != before
     assert app.get("/s/signed").json["value"] == "v"
+
+
+def own_invalidate_view(request):
+    request.session_multi[request.matchdict["ns"]].invalidate()
+    return {}
+
+
+def beaker_cookie_app(**options):
+    """pyramid_beaker with ``type = cookie``: the data signed into the cookie."""
+    options = {"validate_key": BEAKER_VALIDATE_KEY, "timeout": 600, **options}
+
+    def setup(config):
+        factory = pyramid_beaker.BeakerSessionFactoryConfig(type="cookie", key="crumbs", **options)
+        config.register_session_factory("crumbs", factory)
+        config.add_route("own", "/own-invalidate/{ns}")
+        config.add_view(own_invalidate_view, route_name="own", renderer="json")
+        add_steps_view(config)
+
+    return build_app(setup)
+
+
+@pytest.mark.parametrize("rotations", ["crumbs", "crumbs,crumbs"])
+def test_beaker_cookie_sessions_rotate_keeping_the_data(rotations):
+    app = beaker_cookie_app()
+    app.post("/s/crumbs", {"value": "before login"})
+    before = app.cookies["crumbs"]
+    response = app.get("/rotate", {"ns": rotations, "after": "logged in"})
+    assert response.json == {"failed": []}
+    assert set_cookie_names(response) == ["crumbs"]
+    assert app.cookies["crumbs"] != before
+    read = app.get("/s/crumbs").json
+    assert (read["value"], read["after"]) == ("before login", "logged in")
+
+
+@pytest.mark.parametrize("how", ["/invalidate", "/own-invalidate/crumbs"])
+def test_a_beaker_cookie_session_logout_ends_the_data(how):
+    app = beaker_cookie_app()
+    app.post("/s/crumbs", {"value": "logged in"})
+    app.get(how)
+    assert app.get("/s/crumbs").json["value"] is None
+
+
+def test_any_sequence_in_one_request_leaves_a_beaker_cookie_session_as_expected():
+    assert orphans_after_steps(beaker_cookie_app().app, "crumbs", None) == []
+
+
+@pytest.mark.filterwarnings("ignore:Invalidating corrupt session")
+def test_a_garbage_beaker_cookie_is_a_new_session_and_rotates():
+    app = beaker_cookie_app(invalidate_corrupt=True)
+    app.set_cookie("crumbs", "0" * 40 + "not-signed-by-us")
+    assert app.get("/s/crumbs").json["value"] is None
+    assert app.get("/rotate", {"ns": "crumbs", "after": "x"}).json == {"failed": []}
+    assert app.get("/s/crumbs").json["after"] == "x"

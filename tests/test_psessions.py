@@ -174,3 +174,40 @@ def test_check_on_the_demo_is_clean_but_for_information(tmp_path):
     assert status == 0, err
     assert out.count("psm.I001 info") == 2  # prefs and secure are client-side
     assert "warning" not in out.split("findings:")[0] and "error " not in out
+
+
+def test_key_value_overrides_after_the_config_uri_fill_the_ini(tmp_path):
+    # as proutes and pviews accept them: psessions development.ini http_port=8080
+    ini = tmp_path / "app.ini"
+    ini.write_text(
+        "[app:main]\n"
+        "use = call:tests.support.psessions_apps:included_only\n"
+        "session_multi.namespaces = prefs\n"
+        "session_multi.prefs.factory = signed\n"
+        "session_multi.prefs.secret = from-the-ini-secret-of-32-bytes!\n"
+        "session_multi.prefs.cookie_name = %(cookie)s\n"
+    )
+    status, out, err = run([str(ini), "cookie=from_the_command_line", "--format", "json"])
+    assert status == 0, err
+    assert json.loads(out)[0]["cookie_name"] == "from_the_command_line"
+    # options may come first, and --check takes them too
+    status, out, err = run(["--format", "json", "--check", str(ini), "cookie=other"])
+    assert status == 1, err
+    assert {finding["namespace"] for finding in json.loads(out)} == {"prefs"}
+
+
+def test_a_config_var_without_equals_exits_2(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "with_namespaces"), "http_port"])
+    assert status == 2 and out == ""
+    assert "http_port" in err and "name=value" in err
+
+
+def test_one_finding_is_counted_in_the_singular(tmp_path):
+    ini = tmp_path / "app.ini"
+    ini.write_text(
+        "[app:main]\nuse = call:tests.support.psessions_apps:badly_configured\n"
+        "session_multi.check.silence = psm.E001 psm.W001 psm.W002 psm.W003 psm.W007 psm.I001\n"
+    )
+    status, out, _ = run(["--check", str(ini)])
+    assert status == 1
+    assert out.splitlines()[-1].startswith("1 finding: 0 errors, 1 warning, 0 info"), out

@@ -57,9 +57,10 @@ class NamespaceRecorder:
 class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
     """Every namespace's configuration, ingress and egress for one request.
 
-    It observes through :meth:`SessionMultiManager.add_observer` and reads
-    through :mod:`.capture`; the response the application sends is the
-    same with the panel active, inactive or absent.
+    It observes through
+    :meth:`~pyramid_session_multi.SessionMultiManager.add_observer` and reads
+    through ``capture``; the response the application sends is the same with
+    the panel active, inactive or absent.
     """
 
     name = "session_multi"

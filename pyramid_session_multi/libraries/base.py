@@ -76,9 +76,13 @@ class SessionLibrary:
         Keys: ``library`` (this library's :attr:`name`, ``None`` when
         unknown), ``client_side`` (the data travels in the cookie),
         ``serializer`` (the class name of what turns the data into bytes),
-        ``timeout`` (the idle timeout in seconds, ``None`` for none) and
-        ``secret`` (the signing or encryption secret). A value that cannot be
-        read is :data:`UNKNOWN`.
+        ``timeout`` (the idle timeout in seconds, ``None`` for none),
+        ``secret`` (the signing or encryption secret), ``secrets`` (every
+        secret the factory uses, by the name of its option, where there is
+        more than one) and ``cookie_value_size`` (the most bytes the
+        cookie's value can take: an id's size, or the library's own limit
+        for data in the cookie). A value that cannot be read is
+        :data:`UNKNOWN`.
         """
         return {
             "library": None,
@@ -86,6 +90,8 @@ class SessionLibrary:
             "serializer": UNKNOWN,
             "timeout": UNKNOWN,
             "secret": UNKNOWN,
+            "secrets": UNKNOWN,
+            "cookie_value_size": UNKNOWN,
         }
 
     def prepare(self, namespace: str, session: Any) -> None:

@@ -5,11 +5,24 @@
 use, from the store, and saves it in a response callback.  Beaker's own
 ``invalidate()`` only starts a new id, leaving the old data in the store;
 the add-on makes it delete that data first (see :meth:`BeakerLibrary.prepare`).
+
+With ``type = cookie`` the proxy wraps a Beaker ``CookieSession`` instead:
+the data is signed (and with ``encrypt_key`` encrypted) into the cookie, and
+the "id" is only a random ``_id`` kept among that data.
 """
 
 import inspect
 import logging
+import uuid
 from typing import Any
+
+try:
+    from beaker.session import CookieSession
+except ImportError:  # pragma: no cover - pyramid_beaker is an optional extra
+
+    class CookieSession:  # type: ignore[no-redef]
+        """Stands in while Beaker is not installed: no session is one."""
+
 
 from .base import SessionLibrary
 
@@ -17,6 +30,20 @@ logger = logging.getLogger("pyramid_session_multi")
 
 #: Keys pyramid_beaker keeps beside the application's data.
 BEAKER_BOOKKEEPING = frozenset({"_accessed_time", "_creation_time", "_domain", "_path"})
+
+#: What a ``type = cookie`` session keeps beside them: its random id.
+BEAKER_COOKIE_BOOKKEEPING = BEAKER_BOOKKEEPING | {"_id"}
+
+#: The options holding a Beaker secret, in the order the checks report them.
+BEAKER_SECRET_OPTIONS = ("secret", "validate_key", "encrypt_key")
+
+#: The longest cookie value Beaker writes for a ``type = cookie`` session.
+BEAKER_COOKIE_VALUE_LIMIT = 4064
+
+#: A server-side session's id: 32 hex digits (a UUID), behind a 40-digit
+#: signature when there is a ``secret``.
+BEAKER_ID_LENGTH = 32
+BEAKER_SIGNATURE_LENGTH = 40
 
 
 def is_beaker_factory(factory: Any) -> bool:
@@ -26,8 +53,18 @@ def is_beaker_factory(factory: Any) -> bool:
     )
 
 
-def _without_bookkeeping(data: Any) -> dict[Any, Any]:
-    return {k: v for k, v in dict.items(data) if k not in BEAKER_BOOKKEEPING}
+def is_cookie_type(factory: Any) -> bool:
+    """Whether the pyramid_beaker ``factory`` keeps its data in the cookie."""
+    options = factory._options
+    session_class = options.get("session_class")
+    if isinstance(session_class, type):
+        return issubclass(session_class, CookieSession)
+    return bool(options.get("type") == "cookie")
+
+
+def _without_bookkeeping(data: Any, in_cookie: bool) -> dict[Any, Any]:
+    hidden = BEAKER_COOKIE_BOOKKEEPING if in_cookie else BEAKER_BOOKKEEPING
+    return {k: v for k, v in dict.items(data) if k not in hidden}
 
 
 def destroy_beaker_storage(session: Any) -> None:
@@ -43,7 +80,9 @@ class BeakerLibrary(SessionLibrary):
 
     :meth:`rotate` deletes the old file or row, gives the Beaker session a
     new id (Beaker's ``regenerate_id()``) and marks it to be saved, so the
-    data is written under the new id and the new cookie is sent.
+    data is written under the new id and the new cookie is sent.  A
+    ``type = cookie`` session has nothing stored to delete: it gets a new
+    ``_id`` and its data goes out in a new cookie value.
     """
 
     name = "beaker"
@@ -68,10 +107,21 @@ class BeakerLibrary(SessionLibrary):
     def facts(self, factory: Any) -> dict[str, Any]:
         facts = super().facts(factory)
         options = factory._options
-        facts.update(library=self.name, client_side=options.get("type") == "cookie")
+        in_cookie = is_cookie_type(factory)
+        facts.update(library=self.name, client_side=in_cookie)
         facts["timeout"] = options.get("timeout")
-        facts["secret"] = options.get("secret")
         facts["serializer"] = options.get("data_serializer", "pickle")
+        # a cookie session ignores ``secret``: validate_key signs its cookie
+        used = BEAKER_SECRET_OPTIONS[1:] if in_cookie else BEAKER_SECRET_OPTIONS
+        facts["secrets"] = {
+            option: options[option] for option in used if options.get(option) is not None
+        }
+        facts["secret"] = options.get("validate_key" if in_cookie else "secret")
+        if in_cookie:
+            facts["cookie_value_size"] = BEAKER_COOKIE_VALUE_LIMIT
+        else:
+            signed = isinstance(options.get("secret"), str) and bool(options["secret"])
+            facts["cookie_value_size"] = BEAKER_ID_LENGTH + BEAKER_SIGNATURE_LENGTH * signed
         return facts
 
     def prepare(self, namespace: str, session: Any) -> None:
@@ -80,35 +130,52 @@ class BeakerLibrary(SessionLibrary):
         - ``session.invalidate()`` deletes the old stored data first, so that
           an application calling ``request.session_multi[ns].invalidate()``
           directly is as safe as the manager's ``invalidate()``;
+        - a session that no store holds yet (new, invalidated, or rotated
+          from either) and that ends the request without application data is
+          not written: Beaker would otherwise store an empty session under an
+          id no client keeps, one orphan file or row per logout;
         - Beaker loads lazily, on the first read: an error of its store then
           gets the same note naming the namespace, and the same log line, as
           an error of the factory.
         """
         _make_invalidate_destroy(session)
         _name_load_errors(namespace, session)
+        if not is_cookie_type(session):
+            _skip_saving_empty_new(session)
 
     def read(self, session: Any) -> dict[Any, Any] | None:
         loaded = session.__dict__.get("_sess")
         # not loaded yet: reading would load it from the store
-        return None if loaded is None else _without_bookkeeping(loaded)
+        if loaded is None:
+            return None
+        return _without_bookkeeping(loaded, isinstance(loaded, CookieSession))
 
     def loaded_data(self, session: Any) -> dict[Any, Any] | None:
         loaded = session.__dict__.get("_sess")
         if loaded is None:
             return None
-        return _without_bookkeeping(loaded.accessed_dict)
+        return _without_bookkeeping(loaded.accessed_dict, isinstance(loaded, CookieSession))
 
     def load(self, session: Any) -> None:
         session._session()
 
     def session_id(self, session: Any) -> str | None:
         loaded = session.__dict__.get("_sess")
-        session_id = getattr(loaded, "id", None)
+        if isinstance(loaded, CookieSession):
+            # its ``id`` property raises KeyError once the data is cleared
+            session_id = dict.get(loaded, "_id")
+        else:
+            session_id = getattr(loaded, "id", None)
         return session_id if isinstance(session_id, str) else None
 
     def rotate(self, session: Any) -> None:
-        destroy_beaker_storage(session)
-        session._session().regenerate_id()
+        loaded = session._session()
+        if isinstance(loaded, CookieSession):
+            # ``regenerate_id()`` cannot set a cookie session's id, a property
+            loaded["_id"] = uuid.uuid4().hex
+        else:
+            destroy_beaker_storage(session)
+            loaded.regenerate_id()
         session.save()
 
 
@@ -133,10 +200,26 @@ def _name_load_errors(namespace: str, session: Any) -> None:
     session.__dict__["_session"] = named_load
 
 
+def _skip_saving_empty_new(session: Any) -> None:
+    persist = session.persist
+
+    def persist_unless_empty_and_new() -> None:
+        loaded = session.__dict__["_sess"]
+        if loaded is not None and loaded.is_new and not _without_bookkeeping(loaded, False):
+            return
+        persist()
+
+    # pyramid_beaker's response callback calls ``self.persist()``
+    session.__dict__["persist"] = persist_unless_empty_and_new
+
+
 def _make_invalidate_destroy(session: Any) -> None:
     def invalidate() -> None:
         destroy_beaker_storage(session)
         session._session().invalidate()
+        # Saved as it now is: unsaved, pyramid_beaker would write back the
+        # data loaded before the logout (a cookie session's whole data).
+        session.save()
 
     # pyramid_beaker's session proxies attribute writes to the Beaker
     # session it wraps; this instance attribute must stay on the proxy.

@@ -9,6 +9,7 @@ import inspect
 import time
 from typing import Any
 
+from ..budget import PYRAMID_VALUE_LIMIT
 from .base import UNKNOWN, SessionLibrary, closure_of
 
 
@@ -51,6 +52,7 @@ class PyramidCookieLibrary(SessionLibrary):
         facts = super().facts(factory)
         facts.update(library=self.name, client_side=True)
         facts["timeout"] = getattr(factory, "_timeout", UNKNOWN)
+        facts["cookie_value_size"] = PYRAMID_VALUE_LIMIT
         outer = closure_of(factory._set_cookie).get("serializer")
         if outer is not None:
             inner = getattr(outer, "serializer", outer)

@@ -41,7 +41,13 @@ class RedisLibrary(SessionLibrary):
         facts = super().facts(factory)
         closure = closure_of(factory)
         facts.update(library=self.name, client_side=False, timeout=closure.get("timeout"))
-        facts["secret"] = getattr(closure["_cookie_signer"], "secret", UNKNOWN)
+        signer = closure["_cookie_signer"]
+        facts["secret"] = getattr(signer, "secret", UNKNOWN)
+        try:
+            # the signed id of a session the factory would make
+            facts["cookie_value_size"] = len(signer.dumps(closure["id_generator"]()))
+        except Exception:  # an application's own signer or id generator
+            pass
         return facts
 
     def read(self, session: Any) -> dict[Any, Any] | None:

@@ -227,7 +227,8 @@ def delete_cookie(response: Any, namespace_config: Any) -> None:
 def _sets_cookie(headers: list[tuple[str, str]], start: int, cookie_name: str) -> bool:
     prefix = cookie_name + "="
     return any(
-        name.lower() == "set-cookie" and value.startswith(prefix) for name, value in headers[start:]
+        name.lower() == "set-cookie" and value.lstrip().startswith(prefix)
+        for name, value in headers[start:]
     )
 
 

@@ -1,6 +1,8 @@
-"""``psessions CONFIG_URI``: list the namespaces an application registers.
+"""``psessions CONFIG_URI [name=value ...]``: list the namespaces an application registers.
 
 ``psessions --check CONFIG_URI`` audits them instead (see :mod:`..checks`).
+As with ``proutes`` and ``pviews``, ``name=value`` pairs after the config
+URI fill the ini file's ``%(name)s`` variables.
 """
 
 import argparse
@@ -10,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from pyramid.paster import bootstrap, setup_logging
+from pyramid.scripts.common import parse_vars
 
 from ..checks import LEVELS, SILENCE_SETTING, Finding, at_or_above, run_checks
 from ..config import get_manager_config
@@ -40,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         "the cookie attributes that can be discovered.",
     )
     parser.add_argument("config_uri", help="the PasteDeploy ini, e.g. development.ini")
+    parser.add_argument(
+        "config_vars",
+        nargs="*",
+        default=(),
+        metavar="name=value",
+        help="variables the ini file uses: http_port=8080 fills %%(http_port)s",
+    )
     parser.add_argument(
         "--format",
         choices=("table", "json"),
@@ -80,10 +90,17 @@ def main(
     argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Run psessions; return the exit status."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)
     try:
-        setup_logging(args.config_uri)
-        env = bootstrap(args.config_uri)
+        config_vars = parse_vars(args.config_vars)
+    except ValueError:
+        bad = next(var for var in args.config_vars if "=" not in var)
+        print(f"psessions: {bad!r} is not a name=value variable for the ini file.", file=err)
+        return 2
+    config_vars.setdefault("__script__", "psessions")
+    try:
+        setup_logging(args.config_uri, global_conf=config_vars)
+        env = bootstrap(args.config_uri, options=config_vars)
     except Exception as exc:
         print(f"psessions: cannot load {args.config_uri!r}: {exc}", file=err)
         return 2
@@ -113,6 +130,10 @@ def main(
     return 0
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _report(findings: list[Finding], output: str, fail_level: str, out: TextIO) -> int:
     if output == "json":
         print(json.dumps([finding.as_dict() for finding in findings], indent=2), file=out)
@@ -124,8 +145,9 @@ def _report(findings: list[Finding], output: str, fail_level: str, out: TextIO) 
             print(f"    fix: {finding.hint}", file=out)
         counts = {level: sum(f.level == level for f in findings) for level in LEVELS}
         print(
-            f"{len(findings)} findings: {counts['error']} errors, {counts['warning']} warnings, "
-            f"{counts['info']} info (silence ids with {SILENCE_SETTING}).",
+            f"{_count(len(findings), 'finding')}: {_count(counts['error'], 'error')}, "
+            f"{_count(counts['warning'], 'warning')}, {counts['info']} info "
+            f"(silence ids with {SILENCE_SETTING}).",
             file=out,
         )
     else:

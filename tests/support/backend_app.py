@@ -85,11 +85,95 @@ def multi_view(request: Any) -> Any:
     return values
 
 
+#: What :func:`steps_view` can do to a session, by name.
+STEPS = ("write", "rotate", "invalidate", "own-invalidate")
+
+
+def steps_view(request: Any) -> Any:
+    """Apply ``steps`` (names of :data:`STEPS`, comma-separated) in order to
+    namespace ``ns``, in this one request: ``write`` sets ``value`` to the
+    step's position, ``rotate`` and ``invalidate`` go through the manager,
+    ``own-invalidate`` calls the session's own ``invalidate()``."""
+    namespace = request.matchdict["ns"]
+    manager = request.session_multi
+    for position, step in enumerate(request.params["steps"].split(",")):
+        if step == "write":
+            manager[namespace]["value"] = f"step {position}"
+        elif step == "rotate":
+            assert manager.rotate(namespace) == {}
+        elif step == "invalidate":
+            assert manager.invalidate() == {}
+        elif step == "own-invalidate":
+            manager[namespace].invalidate()
+        else:
+            raise ValueError(f"unknown step {step!r}; use one of {STEPS}")
+    return {}
+
+
+def add_steps_view(config: Any) -> None:
+    """Serve :func:`steps_view` at ``/steps/{ns}?steps=...``."""
+    config.add_route("steps", "/steps/{ns}")
+    config.add_view(steps_view, route_name="steps", renderer="json")
+
+
+def every_sequence(steps: tuple[str, ...], longest: int) -> list[tuple[str, ...]]:
+    """Every sequence of 1 to ``longest`` of ``steps``, repeats allowed."""
+    found: list[tuple[str, ...]] = []
+    sequences: list[tuple[str, ...]] = [()]
+    for _ in range(longest):
+        sequences = [(*sequence, step) for sequence in sequences for step in steps]
+        found += sequences
+    return found
+
+
+def value_after_steps(sequence: tuple[str, ...], start: str | None) -> str | None:
+    """What ``value`` is once :func:`steps_view` ran ``sequence`` on a session
+    holding ``start`` (``None``: nothing)."""
+    value = start
+    for position, step in enumerate(sequence):
+        if step == "write":
+            value = f"step {position}"
+        elif step in ("invalidate", "own-invalidate"):
+            value = None
+    return value
+
+
+def orphans_after_steps(app: Any, namespace: str, stored: Any, longest: int = 3) -> list[Any]:
+    """Run every sequence of :data:`STEPS` up to ``longest`` long on ``namespace``
+    of ``app`` (a WebTest app with :func:`add_steps_view`), each in one request
+    of a new client, on a new session and on one holding data.
+
+    ``stored()`` counts the sessions the store holds (``None``: there is no
+    store, only the reads are checked).  Returns ``(sequence, start, sessions
+    left)`` wherever the store gained or kept a session beyond the one the
+    client's cookie still reaches with data; each client's next request must
+    read what the sequence left.
+    """
+    import webtest
+
+    orphans = []
+    for sequence in every_sequence(STEPS, longest):
+        for start in (None, "logged in"):
+            client = webtest.TestApp(app)
+            if start is not None:
+                client.post(f"/s/{namespace}", {"value": start})
+            others = 0 if stored is None else stored() - (start is not None)
+            client.get(f"/steps/{namespace}", {"steps": ",".join(sequence)})
+            expected = value_after_steps(sequence, start)
+            left = 0 if stored is None else stored() - others
+            if stored is not None and left != (expected is not None):
+                orphans.append((sequence, start, left))
+            read = client.get(f"/s/{namespace}").json["value"]
+            assert read == expected, (sequence, start, read)
+    return orphans
+
+
 def make_wsgi(redis_url: str, data_dir: Path, sql_url: str | None = None) -> Any:
     def setup(config: Any) -> None:
         register_backends(config, redis_url, Path(data_dir), sql_url)
         config.add_route("multi", "/multi")
         config.add_view(multi_view, route_name="multi", renderer="json")
+        add_steps_view(config)
 
     return build_wsgi(setup)
 
