@@ -287,3 +287,42 @@ def test_the_server_side_id_cookies_count_towards_the_header_budget(redis_db, ca
     for name in ("one", "two", "three"):
         app.post(f"/s/{name}", {"value": "v"})
     assert "over the Cookie header budget of 200 bytes" in caplog.text
+
+
+def test_logging_out_and_in_again_in_one_request_keeps_every_redis_namespace(redis_db):
+    # each Redis cookie callback rewrites the response's Vary header in place
+    def relogin(request):
+        request.session_multi.invalidate()
+        for name in ("cart", "wish"):
+            request.session_multi[name]["value"] = "bob"
+        return {}
+
+    def setup(config):
+        config.register_session_factory("cart", redis_factory(redis_db, "cart"))
+        config.register_session_factory("wish", redis_factory(redis_db, "wish"))
+        config.add_route("relogin", "/relogin")
+        config.add_view(relogin, route_name="relogin", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/cart", {"value": "alice"})
+    app.post("/s/wish", {"value": "alice"})
+    response = app.get("/relogin")
+    assert not any("Max-Age=0" in v for k, v in response.headerlist if k == "Set-Cookie")
+    assert app.get("/s/cart").json["value"] == "bob"
+    assert app.get("/s/wish").json["value"] == "bob"
+    assert len(keys(redis_db)) == 2  # the two new sessions, nothing orphaned
+
+
+def test_a_rotation_whose_response_never_forms_leaves_no_orphan(redis_db):
+    record = []
+    app = subscribed_app(redis_db, SessionRotated, record, rotate_raising_out)
+    app.post("/s/cart", {"value": "in the cart"})
+    with pytest.raises(RuntimeError, match="subscriber failed"):
+        app.get("/act")
+    # the old key went at rotate(); the new id never reached the client
+    assert keys(redis_db) == []
+
+
+def rotate_raising_out(request):
+    request.session_multi.rotate(raise_errors=True)
+    return {}

@@ -57,7 +57,7 @@ def rotate(manager: Any, namespaces: Sequence[str], raise_errors: bool) -> dict[
             failures[namespace] = exc
             manager._end_of(namespace_config, session).drop_cookie = True
             continue
-        manager._end_of(namespace_config, session)
+        manager._end_of(namespace_config, session).rotated = True
         manager.tell_observers("namespace_rotated", namespace)
         events.append(manager._event(SessionRotated, namespace, session, old_id=old_id))
     return _tell(manager, failures, events, raise_errors)

@@ -64,6 +64,8 @@ class NamespaceEnd:
     ended: str | None = None
     #: delete the cookie whatever the session holds (a rotate or logout failed)
     drop_cookie: bool = False
+    #: rotated in this request: its new id needs the response to reach the client
+    rotated: bool = False
     #: the response callbacks its library queued
     callbacks: list[Any] = field(default_factory=list)
     #: the finished callbacks its library queued
@@ -91,6 +93,8 @@ class RequestEnd:
         queue = request.response_callbacks
         if not self.scheduled:
             queue.append(self)
+            # first of the finished callbacks: sees whether a response went out
+            request.finished_callbacks.appendleft(self.unsent)
             self.scheduled = True
         if session is not None:
             self._run_before(queue, {id(session): state})
@@ -111,6 +115,28 @@ class RequestEnd:
                 del queue[position]
                 queue.insert(index, self)
                 return
+
+    def unsent(self, request: Any) -> None:
+        """Run first among the finished callbacks of a request that formed no response.
+
+        Nothing of the end of request ran.  A session rotated in it would be
+        kept by its store under a new id that no cookie will ever carry (the
+        old one is deleted already): it is invalidated and left unsaved instead.
+        """
+        rotated = [state for state in self.namespaces.values() if state.rotated]
+        if not rotated:
+            return
+        _claim_callbacks(request, rotated, finished_only=True)
+        for state in rotated:
+            try:
+                state.session.invalidate()
+            except Exception as exc:
+                _failed(state.config.namespace, exc, "could not drop its unsent new session")
+            logger.warning(
+                "namespace %r was rotated but no response went out; its new session is not saved",
+                state.config.namespace,
+            )
+        self.forget()
 
     def forget(self) -> None:
         """Drop every reference to the sessions (the request is over)."""
@@ -166,8 +192,9 @@ class RequestEnd:
         every namespace is applied.
         """
         namespace_config = state.config
-        headers = response.headerlist
-        start = len(headers)
+        # what the response held before this namespace's callbacks: a library
+        # may also rewrite headers it finds there (Vary), so compare, not count
+        before = list(response.headerlist)
         try:
             gone = state.drop_cookie or (
                 state.ended is not None and not data_of(namespace_config.library, state.session)
@@ -180,14 +207,14 @@ class RequestEnd:
         except Exception as exc:
             if _is_budget_error(exc):
                 return _budget_error(self.manager, namespace_config, exc)
-            del headers[start:]
+            response.headerlist[:] = before
             _failed(namespace_config.namespace, exc, "could not be saved; its cookie is unchanged")
             self.manager.tell_observers("namespace_failed", namespace_config.namespace, exc)
             if state.ended is not None:
                 delete_cookie(response, namespace_config)
             return None
-        if state.ended is not None and not _sets_cookie(
-            headers, start, namespace_config.cookie_name
+        if state.ended is not None and not _sets_new_cookie(
+            before, response.headerlist, namespace_config.cookie_name
         ):
             delete_cookie(response, namespace_config)
         for callback in state.finished:
@@ -224,12 +251,22 @@ def delete_cookie(response: Any, namespace_config: Any) -> None:
     )
 
 
-def _sets_cookie(headers: list[tuple[str, str]], start: int, cookie_name: str) -> bool:
+def _cookie_headers(headers: list[tuple[str, str]], cookie_name: str) -> list[str]:
     prefix = cookie_name + "="
-    return any(
-        name.lower() == "set-cookie" and value.lstrip().startswith(prefix)
-        for name, value in headers[start:]
-    )
+    return [
+        value
+        for name, value in headers
+        if name.lower() == "set-cookie" and value.lstrip().startswith(prefix)
+    ]
+
+
+def _sets_new_cookie(
+    before: list[tuple[str, str]], after: list[tuple[str, str]], cookie_name: str
+) -> bool:
+    """Whether ``after`` sets ``cookie_name`` in a way ``before`` did not."""
+    old = _cookie_headers(before, cookie_name)
+    new = _cookie_headers(after, cookie_name)
+    return len(new) > len(old) or new != old
 
 
 def _failed(namespace: str, exc: Exception, what: str) -> None:
@@ -283,15 +320,15 @@ def _owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | Non
     return None
 
 
-def _claim_callbacks(request: Any, states: list[NamespaceEnd]) -> None:
+def _claim_callbacks(request: Any, states: list[NamespaceEnd], finished_only: bool = False) -> None:
     """Move each session's queued callbacks from the request to its namespace."""
     owners = {id(state.session): state for state in states if state.session is not None}
     if not owners:
         return
-    for queue, into in (
-        (request.__dict__.get("response_callbacks"), "callbacks"),
-        (request.__dict__.get("finished_callbacks"), "finished"),
-    ):
+    queues = [(request.__dict__.get("finished_callbacks"), "finished")]
+    if not finished_only:
+        queues.insert(0, (request.__dict__.get("response_callbacks"), "callbacks"))
+    for queue, into in queues:
         if not queue:
             continue
         kept = []
