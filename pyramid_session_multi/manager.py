@@ -28,7 +28,14 @@ from .events import (
 )
 from .lifecycle.changes import invalidate, rotate
 from .lifecycle.ending import REJECTED, NamespaceEnd, RequestEnd
-from .lifecycle.loading import call_for_namespace, first_rejection, log_load_error, make_session
+from .lifecycle.loading import (
+    AFTER_MAKE,
+    REASON_EVENTS,
+    call_for_namespace,
+    first_rejection,
+    log_load_error,
+    make_session,
+)
 
 _MISSING: Any = object()
 
@@ -178,7 +185,7 @@ class SessionMultiManager(Mapping[str, Any]):
     def _load_in_full(self, namespace_config: NamespaceConfig, request: Request) -> Any:
         """Load through :mod:`.lifecycle.loading`'s steps; enlist what needs an end."""
         namespace = namespace_config.namespace
-        partner = None
+        partner = state = None
         rejected: tuple[str, str | None] | None = None
         try:
             if namespace_config.bound_to is not None:
@@ -188,12 +195,18 @@ class SessionMultiManager(Mapping[str, Any]):
             if namespace_config.bound_to is None or partner is not None:
                 session = make_session(namespace_config, request)
             if session is not None:
+                if namespace_config.contained:
+                    state = self._end_of(namespace_config, session)
+                for step in AFTER_MAKE:
+                    step(self, namespace_config, request, session, state)
                 # observers see what the client sent, before any check ends it
                 self._tell_loaded(namespace, session)
                 reason = first_rejection(namespace_config, request, session, partner)
                 if reason is not None:
                     rejected = (reason, self._session_id(namespace, session))
                     session.invalidate()
+                    if state is not None:
+                        state.ended = REJECTED
         except Exception as exc:
             log_load_error(namespace, exc)
             raise
@@ -201,14 +214,11 @@ class SessionMultiManager(Mapping[str, Any]):
         if session is None:
             self._tell_loaded(namespace, None)
             return None
-        if namespace_config.contained:
-            state = self._end_of(namespace_config, session)
-            if rejected is not None:
-                state.ended = REJECTED
         if rejected is not None:
             reason, old_id = rejected
             self.tell_observers("namespace_rejected", namespace, reason)
-            self._send(SessionRejected, namespace, session, old_id, reason=reason)
+            event_class = REASON_EVENTS.get(reason, SessionRejected)
+            self._send(event_class, namespace, session, old_id, reason=reason)
         return session
 
     def _tell_loaded(self, namespace: str, session: Any) -> None:

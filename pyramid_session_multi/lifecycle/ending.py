@@ -66,6 +66,10 @@ class NamespaceEnd:
     drop_cookie: bool = False
     #: rotated in this request: its new id needs the response to reach the client
     rotated: bool = False
+    #: called with the response before its library's callbacks run
+    before_save: list[Any] = field(default_factory=list)
+    #: called with the response once the session is saved, or gone (a logout)
+    after_save: list[Any] = field(default_factory=list)
     #: the response callbacks its library queued
     callbacks: list[Any] = field(default_factory=list)
     #: the finished callbacks its library queued
@@ -201,7 +205,11 @@ class RequestEnd:
             )
             if gone:
                 delete_cookie(response, namespace_config)
+                if state.ended is not None:
+                    _run_hooks(namespace_config, state.after_save, response)
                 return None
+            for hook in state.before_save:
+                hook(response)
             for callback in state.callbacks:
                 callback(request, response)
         except Exception as exc:
@@ -217,20 +225,29 @@ class RequestEnd:
             before, response.headerlist, namespace_config.cookie_name
         ):
             delete_cookie(response, namespace_config)
-        for callback in state.finished:
-            request.finished_callbacks.append(ContainedFinish(namespace_config, callback, response))
+        if not state.finished:
+            _run_hooks(namespace_config, state.after_save, response)
+        for index, callback in enumerate(state.finished, 1):
+            then = state.after_save if index == len(state.finished) else []
+            request.finished_callbacks.append(
+                ContainedFinish(namespace_config, callback, response, then)
+            )
         return None
 
 
 class ContainedFinish:
     """A library's finished callback whose failure is its namespace's alone."""
 
-    __slots__ = ("callback", "config", "response")
+    __slots__ = ("callback", "config", "response", "then")
 
-    def __init__(self, namespace_config: Any, callback: Any, response: Any) -> None:
+    def __init__(
+        self, namespace_config: Any, callback: Any, response: Any, then: list[Any] | None = None
+    ) -> None:
         self.config = namespace_config
         self.callback = callback
         self.response = response
+        #: the namespace's after-save hooks, run once this callback succeeded
+        self.then = then or []
 
     def __call__(self, request: Any) -> None:
         try:
@@ -239,6 +256,17 @@ class ContainedFinish:
             _failed(self.config.namespace, exc, "could not be saved; no new cookie is sent")
             # the cookie would point at data the store does not have
             self.response.unset_cookie(self.config.cookie_name, strict=False)
+            return
+        _run_hooks(self.config, self.then, self.response)
+
+
+def _run_hooks(namespace_config: Any, hooks: list[Any], response: Any) -> None:
+    """Call each hook with ``response``; one that raises is logged, named."""
+    for hook in hooks:
+        try:
+            hook(response)
+        except Exception as exc:
+            _failed(namespace_config.namespace, exc, "could not finish its end of request")
 
 
 def delete_cookie(response: Any, namespace_config: Any) -> None:

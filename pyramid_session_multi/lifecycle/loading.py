@@ -50,7 +50,19 @@ def binding_check(namespace_config: Any, request: Any, session: Any, partner: An
 
 
 #: The checks a loaded session goes through, in order; the first reason ends it.
-CHECKS: tuple[Check, ...] = (validator_check, binding_check)
+CHECKS: list[Check] = [validator_check, binding_check]
+
+#: The event a reason to end a session is told with, where it is not
+#: :class:`~pyramid_session_multi.events.SessionRejected`.
+REASON_EVENTS: dict[str, type] = {}
+
+#: What runs on a session the factory has just made, before observers see it
+#: and before :data:`CHECKS`: each step is called with the manager, the
+#: namespace's configuration, the request, the session, and the namespace's
+#: :class:`~pyramid_session_multi.lifecycle.ending.NamespaceEnd` (``None``
+#: for a namespace whose end of request is not the add-on's).
+Step = Callable[[Any, Any, Any, Any, Any], None]
+AFTER_MAKE: list[Step] = []
 
 
 def make_session(namespace_config: Any, request: Any) -> Any:
