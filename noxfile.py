@@ -9,14 +9,20 @@ so an import can only find the installed package.
     nox -s tests-3.12       # one of them
 """
 
+import email.parser
 import glob
+import json
 import os
 import shutil
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import nox
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent
 PYTHONS = ["3.11", "3.12", "3.13"]
@@ -84,9 +90,11 @@ def _run_suite(session: nox.Session, tree: Path, *pytest_args: str) -> None:
     )
 
 
-def _install_wheel(session: nox.Session, wheel: str, *uv_args: str, source: Path = ROOT) -> None:
+def _install_wheel(
+    session: nox.Session, wheel: str, *uv_args: str, source: Path = ROOT, extras: str = "testing"
+) -> None:
     # the demo is its own small distribution; the suite drives it too
-    session.install(*uv_args, f"{wheel}[testing]", "-e", str(source / "demo_app"))
+    session.install(*uv_args, f"{wheel}[{extras}]", "-e", str(source / "demo_app"))
 
 
 @nox.session(python=PYTHONS)
@@ -97,35 +105,95 @@ def tests(session: nox.Session) -> None:
     _run_suite(session, _tree_without_package(ROOT, session))
 
 
-@nox.session(python=OLDEST)
-def floors(session: nox.Session) -> None:
-    """The whole suite with every direct dependency at its lowest allowed version.
+# Built and tested at the newest releases by the docs session, not at floors.
+UNFLOORED_EXTRAS = {"docs"}
 
-    Pyramid 2.0 imports ``pkg_resources``, which setuptools 81 removed: the
-    setuptools of Pyramid 2.0's day is pinned beside it.
+# Pyramid 2.0 imports pkg_resources: setuptools 82 removed it, so the floors
+# keep a setuptools that still has it (81 has it, but warns that it will go).
+SETUPTOOLS_WITH_PKG_RESOURCES = "setuptools<82"
+
+
+def _declared_floors(session: nox.Session, wheel: str) -> tuple[list[str], dict[str, str]]:
+    """The extras to install and ``{name: floor}`` for every requirement in them.
+
+    Read from the wheel's own metadata (``Requires-Dist``), so ``setup.cfg``
+    stays the one place that names a floor: the floor is the version of a
+    requirement's ``>=`` (or ``==`` / ``~=``) bound. A requirement without one,
+    or a package given different floors in two extras, fails the session.
     """
-    if session.venv_backend != "uv":
-        session.error("the floors session resolves with uv: pip install uv")
-    dist = _build(session, "--wheel")
-    # a constraint, not a requirement: lowest-direct would pick setuptools 0.7
-    constraints = Path(session.create_tmp()) / "constraints.txt"
-    constraints.write_text("setuptools<81\n")
-    _install_wheel(
-        session, _one(f"{dist}/*.whl"), "--resolution", "lowest-direct", "-c", str(constraints)
-    )
-    session.run(  # the versions tested, for the log
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = (n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = email.parser.BytesParser().parsebytes(archive.read(name))
+    extras = [e for e in metadata.get_all("Provides-Extra", []) if e not in UNFLOORED_EXTRAS]
+    by_project: dict[str, str] = {}
+    for line in metadata.get_all("Requires-Dist", []):
+        requirement = Requirement(line)
+        marker = requirement.marker
+        if marker is not None and not any(marker.evaluate({"extra": e}) for e in ["", *extras]):
+            continue
+        bounds = [s.version for s in requirement.specifier if s.operator in (">=", "==", "~=")]
+        if not bounds:
+            session.error(f"{line!r} declares no floor: give it a >= bound in setup.cfg")
+        floor = max(bounds, key=Version)
+        project = canonicalize_name(requirement.name)
+        if by_project.setdefault(project, floor) != floor:
+            session.error(f"{project} has two floors, {by_project[project]} and {floor}")
+    return extras, by_project
+
+
+def _installed_versions(session: nox.Session) -> dict[str, str]:
+    """``{name: version}`` of every distribution in the session's virtualenv."""
+    found = Path(session.create_tmp()) / "installed.json"
+    session.run(
         "python",
         "-c",
-        "import importlib.metadata as m; print(*sorted("
-        "f'{d.name}=={d.version}' for d in m.distributions()), sep='\\n')",
+        "import importlib.metadata as m, json, sys; json.dump({d.name: d.version"
+        " for d in m.distributions()}, open(sys.argv[1], 'w'))",
+        str(found),
+        silent=True,
     )
+    return {canonicalize_name(k): v for k, v in json.loads(found.read_text()).items()}
+
+
+@nox.session(python=OLDEST)
+def floors(session: nox.Session) -> None:
+    """The whole suite with every declared dependency at its declared floor.
+
+    The floors are read from the built wheel's metadata: ``install_requires``
+    and every extra but ``docs`` (the ``testing`` extra among them), each
+    pinned with ``==floor`` as a constraint. The packages those pull in are
+    the newest that they allow. The versions are printed, and the session fails
+    before running the suite if any installed version is not its floor.
+    """
+    dist = _build(session, "--wheel")
+    wheel = _one(f"{dist}/*.whl")
+    extras, declared = _declared_floors(session, wheel)
+    constraints = Path(session.create_tmp()) / "floors.txt"
+    pins = [f"{project}=={floor}" for project, floor in sorted(declared.items())]
+    constraints.write_text("\n".join([*pins, SETUPTOOLS_WITH_PKG_RESOURCES, ""]))
+    _install_wheel(session, wheel, "-c", str(constraints), extras=",".join(extras))
+
+    installed = _installed_versions(session)
+    wrong = []
+    session.log("declared dependencies: floor, installed")
+    for project, floor in sorted(declared.items()):
+        version = installed.get(project, "not installed")
+        same = project in installed and Version(version) == Version(floor)
+        session.log(f"  {project:24} {floor:14} {version}{'' if same else '   <- not the floor'}")
+        if not same:
+            wrong.append(f"{project} {version} (floor {floor})")
+    others = sorted(f"{p}=={v}" for p, v in installed.items() if p not in declared)
+    session.log("also installed: " + ", ".join(others))
+    if wrong:
+        session.error("not at the declared floor: " + "; ".join(wrong))
+
     _run_suite(
         session,
         _tree_without_package(ROOT, session),
         "-W",
         "ignore::DeprecationWarning",
         "-W",
-        "ignore::UserWarning:pyramid",
+        "ignore:pkg_resources is deprecated as an API:UserWarning",
     )
 
 
@@ -154,13 +222,35 @@ def lint(session: nox.Session) -> None:
     session.run("mypy", "--strict", "pyramid_session_multi")
 
 
-@nox.session(python=OLDEST)
+# the Python .readthedocs.yaml builds the documentation with
+DOCS_PYTHON = "3.12"
+
+
+@nox.session(python=DOCS_PYTHON)
 def docs(session: nox.Session) -> None:
-    """The Sphinx documentation, warnings as errors."""
-    session.install("-e", ".[docs,debugtoolbar]")
+    """The documentation as Read the Docs builds it, then every code block it shows, run.
+
+    The pinned ``docs/requirements.txt``, a nitpicky build with warnings as
+    errors; then ``tests/test_docs.py`` and ``tests/test_readme.py``, which
+    build it again and run each Python block of the pages and the README (the
+    wheel sessions, without Sphinx, skip the tests that need the build).
+    """
+    session.install("-r", "docs/requirements.txt")
+    session.install("-e", ".[testing]")
     out = Path(session.create_tmp()) / "html"
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "-q", "docs", str(out))
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("sphinx-build", "-n", "-W", "--keep-going", "-b", "html", "-q", "docs", str(out))
     session.log(f"docs built in {out}")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_docs.py",
+        "tests/test_readme.py",
+        *session.posargs,
+    )
 
 
 @nox.session(python=OLDEST, name="compat-0.4")
