@@ -76,6 +76,15 @@ def multi_app(
     return finish(config, view)
 
 
+def fallback_app() -> WSGIApp:
+    """One namespace with a fallback (an old secret) that no request needs."""
+    config = base_config()
+    config.include("pyramid_session_multi")
+    old = SignedCookieSessionFactory("the-old-benchmark-secret", cookie_name="main")
+    config.register_session_factory("main", factory(), fallbacks=[old])
+    return finish(config, write_multi)
+
+
 def session_app() -> WSGIApp:
     config = base_config()
     config.set_session_factory(factory())
@@ -105,6 +114,7 @@ COMPARISONS: dict[str, tuple[Callable[[], WSGIApp], Callable[[], WSGIApp], float
     "session_multi['main'] vs request.session": (lambda: multi_app(1), session_app, 1.05),
     "100 namespaces vs 1": (lambda: multi_app(100), lambda: multi_app(1), 1.05),
     "included, 10 untouched vs not included": (lambda: multi_app(10, plain), bare_app, 1.03),
+    "with a fallback (unused) vs without": (fallback_app, lambda: multi_app(1), 1.05),
     "toolbar with panel (inactive) vs without": (
         lambda: toolbar_app(True),
         lambda: toolbar_app(False),

@@ -22,6 +22,7 @@ from .config import check_all_against_session_factory as _check_all_against_sess
 from .config import setup_manager_config as _setup_manager_config
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionLibrary, ISessionMultiManagerConfig, ISessionMultiObserver
+from .lifecycle.fallbacks import Fallback
 from .manager import SessionMultiManager, UnregisteredSession, new_session_multi
 from .manager import manager_class_for as _manager_class_for
 from .settings import register_from_settings as _register_from_settings
@@ -35,6 +36,7 @@ except _PackageNotFoundError:  # pragma: no cover - a checkout that was never in
 __VERSION__ = __version__
 
 __all__ = [
+    "Fallback",
     "ISessionLibrary",
     "ISessionMultiManagerConfig",
     "ISessionMultiObserver",

@@ -160,8 +160,39 @@ def _length(secret: Any) -> int:
     return len(_as_bytes(secret))
 
 
+def _fallbacks(
+    config: NamespaceConfig, cookie: dict[str, Any], facts: dict[str, Any]
+) -> Iterator[Finding]:
+    own = {option: _length(secret) for option, secret in _named_secrets(facts).items()}
+    for fallback in config.fallbacks:
+        yield Finding(
+            "psm.I002", "info", config.namespace,
+            f"{fallback.describe()} still reads sessions the namespace's own factory "
+            "cannot, and moves them.",
+            "remove it once every session it could read has moved or expired (after the "
+            "longest session lifetime): until then its secret or store stays trusted.",
+        )  # fmt: skip
+        if fallback.library is not config.library:
+            continue
+        try:
+            theirs = _named_secrets(fallback.library.facts(fallback.factory))
+        except Exception:
+            continue
+        for option, secret in theirs.items():
+            # weaker: shorter than the current one where that matters, under the minimum
+            if option in own and _length(secret) < min(own[option], MIN_SECRET_BYTES):
+                yield Finding(
+                    "psm.W010", "warning", config.namespace,
+                    f"the {option} of {fallback.describe()} is {_length(secret)} bytes, "
+                    f"weaker than the namespace's own ({own[option]} bytes) and under "
+                    f"{MIN_SECRET_BYTES}: a cookie forged with it is still accepted and moved.",
+                    "retire the fallback as soon as sessions have moved; if its secret "
+                    "leaked, remove it now (its sessions are then logged out).",
+                )  # fmt: skip
+
+
 #: Every per-namespace check, in the order findings are reported.
-CHECKS: tuple[Check, ...] = (_cookie_attributes, _serialization, _secrets)
+CHECKS: tuple[Check, ...] = (_cookie_attributes, _serialization, _secrets, _fallbacks)
 
 
 def _secret_forms(secret: Any) -> tuple[set[bytes], set[bytes]]:

@@ -15,6 +15,7 @@ from .cookies import browser_refusal, cookie_name_problem, discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
+from .lifecycle.fallbacks import build_fallbacks
 
 #: The introspection category of registered namespaces.
 INTROSPECTION_CATEGORY = "session_multi namespaces"
@@ -50,6 +51,18 @@ class NamespaceConfig:
     library: Any = None
     #: the namespace this one is bound to, if any
     bound_to: str | None = None
+    #: the :class:`~pyramid_session_multi.lifecycle.fallbacks.FallbackConfig`
+    #: of each fallback, in the order they are tried
+    fallbacks: tuple[Any, ...] = ()
+    #: seconds of disuse after which a session ends on load, ``None`` for no limit
+    idle_timeout: int | None = None
+    #: seconds after its creation (or last rotation) after which a session
+    #: ends on load however busy, ``None`` for no limit
+    absolute_timeout: int | None = None
+    #: whether the add-on keeps lifetime stamps beside the data (see
+    #: :mod:`.lifecycle.lifetime`): a namespace with a timeout, and every
+    #: namespace once a revocation store is set (computed; set at commit)
+    stamped: bool = field(init=False, default=False)
     #: whether the end of each request that loads it is the add-on's to run
     #: (see :mod:`.lifecycle.ending`): every namespace but a client-side one
     #: with no validator and no binding either way (computed; a namespace
@@ -74,6 +87,9 @@ class NamespaceConfig:
         except Exception:
             client_side = False
         contained = not client_side or self.validator is not None or self.bound_to is not None
+        if self.idle_timeout is not None or self.absolute_timeout is not None:
+            object.__setattr__(self, "stamped", True)
+            contained = True
         self.set_contained(contained)
 
     def set_contained(self, contained: bool) -> None:
@@ -84,6 +100,7 @@ class NamespaceConfig:
             and self.validator is None
             and self.bound_to is None
             and self.prepare is None
+            and not self.fallbacks
             and not contained
         )
         object.__setattr__(self, "plain", plain)
@@ -112,7 +129,11 @@ class SessionMultiManagerConfig:
         self.libraries: list[Any] = []
         #: the cookie budget, from the settings (see :mod:`.budget`)
         self.budget = CookieBudget()
+        #: where revocations are kept, ``None`` until one is set (see
+        #: :mod:`pyramid_session_multi.revocation`)
+        self.revocations: Any = None
         self._cookie_owners: dict[str, str] = {}
+        self._fallback_cookie_owners: dict[str, str] = {}
         self._factory_owners: dict[int, str] = {}
 
     def add(self, config: NamespaceConfig) -> None:
@@ -130,16 +151,41 @@ class SessionMultiManagerConfig:
                 f"session factory object as namespace {owner!r}; create a "
                 "separate factory (with its own cookie_name) for each namespace."
             )
-        owner = self._cookie_owners.get(config.cookie_name)
+        owner = self._cookie_owners.get(config.cookie_name) or self._fallback_cookie_owners.get(
+            config.cookie_name
+        )
         if owner is not None:
             raise ConfigurationError(
                 f"pyramid_session_multi: namespace {namespace!r} uses cookie "
                 f"{config.cookie_name!r}, which namespace {owner!r} uses "
                 "already; give one of them another cookie_name."
             )
+        for fallback in config.fallbacks:
+            self._check_fallback(config, fallback)
         self.configs[namespace] = config
         self._factory_owners[id(config.factory)] = namespace
         self._cookie_owners[config.cookie_name] = namespace
+        for fallback in config.fallbacks:
+            self._factory_owners[id(fallback.factory)] = namespace
+            self._fallback_cookie_owners[fallback.cookie_name] = namespace
+
+    def _check_fallback(self, config: NamespaceConfig, fallback: Any) -> None:
+        namespace = config.namespace
+        where = f"namespace {namespace!r}, {fallback.describe()}"
+        owner = self._factory_owners.get(id(fallback.factory))
+        if owner is not None:
+            raise ConfigurationError(
+                f"pyramid_session_multi: {where} uses the same session factory object as "
+                f"namespace {owner!r}; give the fallback its own factory."
+            )
+        cookie = fallback.cookie_name
+        owner = self._cookie_owners.get(cookie) or self._fallback_cookie_owners.get(cookie)
+        if owner is not None and owner != namespace:
+            raise ConfigurationError(
+                f"pyramid_session_multi: {where} reads cookie {cookie!r}, which namespace "
+                f"{owner!r} uses already; the fallback would move another namespace's "
+                "session. Give one of them another cookie name."
+            )
 
     def register_session_factory(
         self,
@@ -249,6 +295,9 @@ def build_namespace_config(
     resolve: Callable[[Any], Any] | None = None,
     bound_to: str | None = None,
     libraries: list[Any] | None = None,
+    fallbacks: Any = None,
+    idle_timeout: Any = None,
+    absolute_timeout: Any = None,
 ) -> NamespaceConfig:
     """Check and resolve one registration's arguments into a NamespaceConfig.
 
@@ -304,9 +353,19 @@ def build_namespace_config(
         raise ConfigurationError(
             f"pyramid_session_multi: namespace {namespace!r}, cookie {cookie_name!r}: {refusal}."
         )
+    fallback_configs = build_fallbacks(
+        namespace, fallbacks, resolve, libraries or (), session_factory, library
+    )
+    for fallback in fallback_configs:
+        problem = cookie_name_problem(fallback.cookie_name)
+        if problem is not None:
+            raise ConfigurationError(
+                f"pyramid_session_multi: namespace {namespace!r}, {fallback.describe()}: {problem}."
+            )
     return NamespaceConfig(
         namespace=namespace,
         factory=session_factory,
+        fallbacks=fallback_configs,
         cookie_name=cookie_name,
         discriminator=discriminator,
         validator=validator,
@@ -314,6 +373,20 @@ def build_namespace_config(
         cookie_domain=cookie.get("domain"),
         library=library,
         bound_to=bound_to,
+        idle_timeout=_timeout(namespace, "idle_timeout", idle_timeout),
+        absolute_timeout=_timeout(namespace, "absolute_timeout", absolute_timeout),
+    )
+
+
+def _timeout(namespace: str, argument: str, value: Any) -> int | None:
+    """A timeout argument: a positive whole number of seconds, or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ConfigurationError(
+        f"pyramid_session_multi: namespace {namespace!r}: {argument} is a positive whole "
+        f"number of seconds (or None for no limit), not {value!r}."
     )
 
 
@@ -325,6 +398,9 @@ def register_session_factory(
     cookie_name: str | None = None,
     validator: Any = None,
     bound_to: str | None = None,
+    fallbacks: Any = None,
+    idle_timeout: int | None = None,
+    absolute_timeout: int | None = None,
 ) -> None:
     """Mount ``session_factory`` at ``request.session_multi[namespace]``.
 
@@ -349,6 +425,19 @@ def register_session_factory(
         session it was written with, and is invalidated on load otherwise
         (see :doc:`/narr/identity`).  The partner must be registered; bindings
         may chain but not loop.
+    :param fallbacks: optional list of session factories (or dotted names,
+        or :class:`~pyramid_session_multi.Fallback` for one whose cookie the
+        add-on cannot find), tried in order when the namespace's own factory
+        finds no session: the first that finds one has its data moved into
+        the namespace's session, and its old copy retired (see
+        :doc:`/narr/fallbacks`).  For a new secret, the same library with the
+        old secret; for a new store, the old store's factory.
+    :param idle_timeout: optional positive number of seconds: a session
+        unused for longer is ended when next loaded, whatever the library
+        (see :doc:`/narr/lifetimes`).
+    :param absolute_timeout: optional positive number of seconds: a session
+        older than this since it was created, or last rotated, is ended when
+        next loaded, however busy.
 
     Registration goes through Pyramid's actions: two registrations of one
     namespace conflict, an including configuration overrides an included
@@ -364,6 +453,9 @@ def register_session_factory(
         config.maybe_dotted,
         bound_to,
         manager_config.libraries,
+        fallbacks,
+        idle_timeout,
+        absolute_timeout,
     )
     registry = config.registry
     budget = CookieBudget.from_settings(registry.settings)
@@ -394,6 +486,9 @@ def register_session_factory(
     intr["validator"] = namespace_config.validator
     intr["bound_to"] = bound_to
     intr["library"] = namespace_config.library.name
+    intr["fallbacks"] = [fallback.describe() for fallback in namespace_config.fallbacks]
+    intr["idle_timeout"] = namespace_config.idle_timeout
+    intr["absolute_timeout"] = namespace_config.absolute_timeout
     config.action(("pyramid_session_multi", namespace), register, introspectables=(intr,))
 
 
@@ -408,7 +503,16 @@ def _check_against_session_factory(registry: Registry, namespace_config: Namespa
             "request.session and the namespace would share one cookie. "
             "Create a separate factory for the namespace."
         )
-    if discover_cookie_name(session_factory) == namespace_config.cookie_name:
+    session_cookie = discover_cookie_name(session_factory)
+    for fallback in namespace_config.fallbacks:
+        if fallback.cookie_name == session_cookie:
+            raise ConfigurationError(
+                f"pyramid_session_multi: namespace {namespace_config.namespace!r}, "
+                f"{fallback.describe()} reads {session_cookie!r}, the cookie of the factory "
+                "set with config.set_session_factory: it would move request.session's "
+                "session. Give one of them another cookie name."
+            )
+    if session_cookie == namespace_config.cookie_name:
         raise ConfigurationError(
             f"pyramid_session_multi: namespace {namespace_config.namespace!r} "
             f"uses cookie {namespace_config.cookie_name!r}, the cookie of the "

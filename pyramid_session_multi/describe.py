@@ -33,6 +33,7 @@ def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any
             "cookie_name": namespace_config.cookie_name,
             "library": getattr(library, "name", None),
             "bound_to": namespace_config.bound_to,
+            "fallbacks": [fallback.describe() for fallback in namespace_config.fallbacks],
             "factory": callable_name(namespace_config.factory),
             "discriminator": callable_name(namespace_config.discriminator),
             "validator": callable_name(namespace_config.validator),

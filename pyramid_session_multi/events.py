@@ -24,8 +24,10 @@ from typing import Any
 from zope.interface import implementedBy, implementer, providedBy
 
 from .interfaces import (
+    ISessionExpired,
     ISessionInvalidated,
     ISessionLoaded,
+    ISessionMigrated,
     ISessionRejected,
     ISessionRotated,
 )
@@ -136,11 +138,41 @@ class SessionInvalidated(SessionEvent):
 @dataclass(repr=False)
 class SessionRejected(SessionEvent):
     """A session was thrown away on load: ``reason`` is ``"validator"`` (the
-    namespace's validator said no) or ``"binding"`` (it does not belong with
-    its partner's session); ``session_id_hash`` is the rejected id's hash."""
+    namespace's validator said no), ``"binding"`` (it does not belong with
+    its partner's session) or ``"revoked"`` (its user's sessions were revoked
+    after it was recorded); ``session_id_hash`` is the rejected id's hash."""
 
-    #: ``"validator"`` or ``"binding"``
+    #: ``"validator"``, ``"binding"`` or ``"revoked"``
     reason: str = "validator"
+
+
+@implementer(ISessionExpired)
+@dataclass(repr=False)
+class SessionExpired(SessionEvent):
+    """A session was ended on load for its age: ``reason`` is ``"idle"`` (unused
+    for longer than the namespace's ``idle_timeout``) or ``"absolute"`` (older
+    than its ``absolute_timeout``); its server-side state is deleted, the
+    namespace goes on with an empty session, and ``session_id_hash`` is the
+    ended id's hash (see :doc:`/narr/lifetimes`)."""
+
+    #: ``"idle"`` or ``"absolute"``
+    reason: str = "idle"
+
+
+@implementer(ISessionMigrated)
+@dataclass(repr=False)
+class SessionMigrated(SessionEvent):
+    """A fallback of the namespace read the client's session, which moved into a
+    session of the namespace's own factory (see
+    :func:`~pyramid_session_multi.register_session_factory`'s ``fallbacks``);
+    ``session_id_hash`` is the new session's id hash, where it has one yet."""
+
+    #: the fallback's position in ``fallbacks``, from 1
+    fallback: int = 0
+    #: what the fallback is: its library and cookie
+    fallback_description: str = ""
+    #: the hash of the id the old copy had, where it had one
+    old_id_hash: str | None = None
 
 
 logger = logging.getLogger("pyramid_session_multi")
@@ -184,8 +216,10 @@ def deliver(registry: Any, event: SessionEvent) -> list[Exception]:
 __all__ = [
     "ID_HASH_SETTING",
     "SessionEvent",
+    "SessionExpired",
     "SessionInvalidated",
     "SessionLoaded",
+    "SessionMigrated",
     "SessionRejected",
     "SessionRotated",
     "deliver",

@@ -70,7 +70,20 @@ class ISessionMultiObserver(Interface):  # type: ignore[misc]
 
     def namespace_rejected(namespace, reason):  # type: ignore[no-untyped-def]
         """Called when a loaded session of ``namespace`` was thrown away;
-        ``reason`` is ``"validator"`` or ``"binding"``.  Optional."""
+        ``reason`` is ``"validator"``, ``"binding"``, ``"revoked"``, or
+        ``"idle"`` / ``"absolute"`` for one that expired.  Optional."""
+
+    def namespace_migrated(namespace, fallback):  # type: ignore[no-untyped-def]
+        """Called when ``namespace``'s session was moved from a fallback;
+        ``fallback`` describes it (position, library, cookie).  Optional."""
+
+    def namespace_retired(namespace, fallback):  # type: ignore[no-untyped-def]
+        """Called when the old copy a fallback read was retired (its stored
+        state deleted, its cookie deleted where it differs).  Optional."""
+
+    def namespace_failed(namespace, error):  # type: ignore[no-untyped-def]
+        """Called when ``namespace`` could not be saved at the end of the
+        request (its store failed); the response goes out without it.  Optional."""
 
 
 class ISessionLibrary(Interface):  # type: ignore[misc]
@@ -122,6 +135,29 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         destroy the old server-side state at once."""
 
 
+class IRevocationStore(Interface):  # type: ignore[misc]
+    """Where "this user's sessions were revoked at this time" is kept.
+
+    Shared by every process of the application; set with
+    ``config.set_revocation_store(store)`` or the ``session_multi.revocations``
+    setting (see :doc:`/narr/lifetimes`).  Built in:
+    :class:`pyramid_session_multi.revocation.MemoryRevocationStore`,
+    :class:`~pyramid_session_multi.revocation.RedisRevocationStore` and
+    :class:`~pyramid_session_multi.revocation.SQLRevocationStore`.
+    """
+
+    def revoked_at(userid):  # type: ignore[no-untyped-def]
+        """The time (seconds since the epoch, a float) of the latest revocation
+        of ``userid`` (text) still kept, or ``None``.  One round trip at most;
+        raises when the store cannot be reached."""
+
+    def revoke(userid, at, ttl):  # type: ignore[no-untyped-def]
+        """Record that the sessions of ``userid`` recorded before ``at`` are
+        revoked; forget it after ``ttl`` seconds (``None``: keep it until a
+        later revocation of the user replaces it).  Raises when the store
+        cannot be reached."""
+
+
 class ISessionEvent(Interface):  # type: ignore[misc]
     """Something happened to one namespace's session in a request."""
 
@@ -147,4 +183,14 @@ class ISessionInvalidated(ISessionEvent):
 
 
 class ISessionRejected(ISessionEvent):
-    """A loaded session was thrown away: ``reason`` is ``"validator"`` or ``"binding"``."""
+    """A loaded session was thrown away: ``reason`` is ``"validator"``, ``"binding"``
+    or ``"revoked"``."""
+
+
+class ISessionExpired(ISessionEvent):
+    """A loaded session was ended for its age: ``reason`` is ``"idle"`` or ``"absolute"``."""
+
+
+class ISessionMigrated(ISessionEvent):
+    """A namespace's session was read by one of its fallbacks and moved into a
+    session of the namespace's own factory; ``fallback`` says which."""

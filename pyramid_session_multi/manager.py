@@ -199,6 +199,9 @@ class SessionMultiManager(Mapping[str, Any]):
                     state = self._end_of(namespace_config, session)
                 for step in AFTER_MAKE:
                     step(self, namespace_config, request, session, state)
+                if state is None and self._end is not None:
+                    # a step may have enlisted it (a migration)
+                    state = self._end.namespaces.get(namespace)
                 # observers see what the client sent, before any check ends it
                 self._tell_loaded(namespace, session)
                 reason = first_rejection(namespace_config, request, session, partner)
@@ -214,6 +217,9 @@ class SessionMultiManager(Mapping[str, Any]):
         if session is None:
             self._tell_loaded(namespace, None)
             return None
+        if state is not None and state.events:
+            events, state.events = state.events, []
+            self._deliver(events)
         if rejected is not None:
             reason, old_id = rejected
             self.tell_observers("namespace_rejected", namespace, reason)

@@ -36,6 +36,12 @@ mistake is a :class:`SettingsError` naming the key and what it takes:
   registers it and the library writes it (for Beaker it is ``key``; both
   given and different is an error).
 
+Fallbacks (see :func:`build_fallbacks`): ``secret_fallbacks = env:OLD1
+env:OLD2`` reads sessions written under old secrets, and
+``fallback.OPTION = …`` (``fallback.factory``, ``fallback.type``,
+``fallback.key`` …) an old store; typos under either are refused naming
+the key, as everywhere.
+
 Values handed in from code may be numbers and booleans where the option is
 one.  Each namespace is registered through the
 :func:`~pyramid_session_multi.register_session_factory` directive, so
@@ -82,7 +88,14 @@ GLOBAL_KEYS = frozenset(
 
 #: The add-on's own keys in a namespace; every other key is the library's.
 #: ``cookie_name`` is both: the library is told it too (Beaker as ``key``).
-ADDON_KEYS = frozenset({"factory", "discriminator", "validator", "bound_to"})
+ADDON_KEYS = frozenset({"factory", "discriminator", "validator", "bound_to", "secret_fallbacks"})
+
+#: Options under this prefix describe a namespace's fallback store
+#: (``session_multi.NS.fallback.factory = beaker`` …); see :func:`build_fallbacks`.
+FALLBACK_PREFIX = "fallback."
+
+#: The option each factory kind's ``secret_fallbacks`` stand in for.
+_SECRET_OF_KIND = {"signed": "secret", "nacl": "secret", "redis": "secret", "beaker": "secret"}
 
 #: A value with this prefix names an environment variable.
 ENV_PREFIX = "env:"
@@ -649,7 +662,10 @@ def namespace_options(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                 f"{key}: namespace {namespace!r} is not listed in {PREFIX}namespaces "
                 f"({' '.join(listed) or 'empty'}); add it there or remove its options"
             )
-        found[namespace][option] = _value(key, text) if isinstance(text, str) else text
+        if option == "secret_fallbacks" or not isinstance(text, str):
+            found[namespace][option] = text  # each word may be env:, read by build_fallbacks
+        else:
+            found[namespace][option] = _value(key, text)
     for namespace, options in found.items():
         if "factory" not in options:
             raise SettingsError(
@@ -663,7 +679,11 @@ def build_factory(namespace: str, options: Mapping[str, Any], resolve: Callable[
     """The session factory that ``options`` (one namespace's settings) describe."""
     given = options["factory"]
     kind = given.strip() if isinstance(given, str) else given
-    library_options = {k: v for k, v in options.items() if k not in ADDON_KEYS}
+    library_options = {
+        k: v
+        for k, v in options.items()
+        if k not in ADDON_KEYS and not k.startswith(FALLBACK_PREFIX)
+    }
     if isinstance(kind, str) and kind.lower() in FACTORY_KINDS:
         return FACTORY_KINDS[kind.lower()](namespace, library_options, resolve)
     if not isinstance(kind, str) or (":" not in kind and "." not in kind):
@@ -678,6 +698,66 @@ def build_factory(namespace: str, options: Mapping[str, Any], resolve: Callable[
             f"{_key(namespace, 'factory')} = {kind!r} cannot be imported: {exc}"
         ) from exc
     return make(library_options)
+
+
+def build_fallbacks(
+    namespace: str, options: Mapping[str, Any], resolve: Callable[[Any], Any]
+) -> list[Any]:
+    """The fallback factories one namespace's settings describe, in the order tried.
+
+    ``secret_fallbacks = env:OLD1 env:OLD2`` (space-separated, each word
+    ``env:`` or literal) builds one fallback per old secret: the namespace's
+    own kind and options with that secret (Beaker's ``validate_key`` for
+    ``type = cookie``, its ``secret`` otherwise).  ``fallback.OPTION = …``
+    describes one more fallback, a store of its own, with the options a
+    namespace takes (``fallback.factory = beaker``, ``fallback.type = file``,
+    ``fallback.key = old_c`` …); it is tried after the secret fallbacks.
+    Every mistake is a :class:`SettingsError` naming the key.
+    """
+    fallbacks: list[Any] = []
+    own = {
+        k: v
+        for k, v in options.items()
+        if k != "secret_fallbacks" and not k.startswith(FALLBACK_PREFIX)
+    }
+    if "secret_fallbacks" in options:
+        key = _key(namespace, "secret_fallbacks")
+        given = options["secret_fallbacks"]
+        words = aslist(given) if isinstance(given, str) else list(given or ())
+        if not words:
+            raise SettingsError(f"{key} names no secret: give the old secrets, or remove it")
+        kind = str(own.get("factory", "")).strip().lower()
+        option = _SECRET_OF_KIND.get(kind)
+        if option is None:
+            raise SettingsError(
+                f"{key}: secret fallbacks are built for the kinds "
+                f"{', '.join(_SECRET_OF_KIND)}, not {own.get('factory')!r}; describe the "
+                f"old factory with {_key(namespace, 'fallback.factory')} instead"
+            )
+        if kind == "beaker" and str(own.get("type", "")).strip().lower() == "cookie":
+            option = "validate_key"
+        if option not in own:
+            raise SettingsError(
+                f"{key}: the namespace has no {_key(namespace, option)} for the old "
+                "secrets to stand in for"
+            )
+        for position, word in enumerate(words, 1):
+            secret = _value(f"{key} (secret {position})", word) if isinstance(word, str) else word
+            fallbacks.append(
+                build_factory(f"{namespace}.secret_fallbacks", {**own, option: secret}, resolve)
+            )
+    store = {
+        k[len(FALLBACK_PREFIX) :]: v for k, v in options.items() if k.startswith(FALLBACK_PREFIX)
+    }
+    if store:
+        if "factory" not in store:
+            raise SettingsError(
+                f"{_key(namespace, 'fallback.factory')} is missing: say which session library "
+                f"the fallback of namespace {namespace!r} reads ({', '.join(FACTORY_KINDS)} "
+                "or a dotted name)"
+            )
+        fallbacks.append(build_factory(f"{namespace}.fallback", store, resolve))
+    return fallbacks
 
 
 class _SettingsActionInfo(ActionInfo):  # type: ignore[misc]
@@ -761,6 +841,7 @@ def register_from_settings(config: Configurator) -> None:
                 cookie_name=cookie_name,
                 validator=options.get("validator"),
                 bound_to=options.get("bound_to"),
+                fallbacks=build_fallbacks(namespace, options, config.maybe_dotted) or None,
             )
         finally:
             config.info = info

@@ -325,3 +325,34 @@ def test_silenced_ids_are_left_out():
     settings = {"session_multi.check.silence": "psm.W001 psm.I001"}
     register = lambda c: c.register_session_factory("ns", good_signed(secure=False))  # noqa: E731
     assert findings_for(register, settings) == []
+
+
+def test_each_fallback_is_reported_and_a_weaker_secret_warned_of():
+    strong = "a-new-secret-of-more-than-32-bytes-0123456789"
+
+    def register(config):
+        config.register_session_factory(
+            "good",
+            good_signed(secret=strong),
+            fallbacks=[
+                good_signed(secret="old-but-long-enough-secret-0123456789ab"),
+                good_signed(secret="short-old"),
+            ],
+        )
+
+    findings = findings_for(register)
+    assert ids(findings, "good").count("psm.I002") == 2
+    (weak,) = [f for f in findings if f.id == "psm.W010"]
+    assert "fallback 2" in weak.message and "9 bytes" in weak.message
+    assert "short-old" not in str(weak)  # never the secret itself
+
+
+def test_a_fallback_of_another_library_is_not_compared(redis_db):
+    def register(config):
+        config.register_session_factory(
+            "good",
+            good_signed(),
+            fallbacks=[RedisSessionFactory(secret="s", cookie_name="old", redis_url=redis_db)],
+        )
+
+    assert "psm.W010" not in ids(findings_for(register))

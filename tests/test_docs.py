@@ -339,3 +339,26 @@ def test_read_the_docs_builds_from_pinned_requirements_with_a_pinned_python():
         if requirement:
             name = re.split(r"[<>=~!\[ ]", requirement, maxsplit=1)[0]
             assert name.lower().replace(".", "-") in pins, name
+
+
+def test_the_fallbacks_example_moves_a_session_signed_with_the_old_secret():
+    from tests.support.apps import build_wsgi
+
+    module = example("fallbacks")
+    old_factory = module["prefs_factory"](module["OLD_SECRET"])
+    # a client whose cookie the old secret signed, before the change
+    client = webtest.TestApp(
+        build_wsgi(lambda config: config.register_session_factory("prefs", old_factory))
+    )
+    client.post("/s/prefs", {"value": "dark"}, extra_environ=HTTPS)
+    cookie = client.cookies["prefs"]
+    client.app = module["main"]()
+    client.get("/", extra_environ=HTTPS)  # the first request under the new secret
+    client.app = build_wsgi(
+        lambda config: config.register_session_factory(
+            "prefs", module["prefs_factory"](module["NEW_SECRET"])
+        )
+    )
+    # the example wrote it again under the new secret
+    assert client.cookies["prefs"] != cookie
+    assert client.get("/s/prefs", extra_environ=HTTPS).json["value"] == "dark"

@@ -10,14 +10,13 @@ Nothing here changes what the application sends:
   accessors that mark a session accessed (and would re-issue its cookie).
 """
 
-import io
 from typing import Any
 
-from pyramid.interfaces import IRequestExtensions
-from pyramid.request import Request, apply_request_extensions
+from pyramid.request import Request
 
 from ..budget import COOKIE_SIZE_LIMIT
 from ..config import NamespaceConfig
+from ..lifecycle.detached import detached_request
 from ..manager import call_for_namespace
 
 __all__ = [
@@ -52,20 +51,6 @@ def safe_repr(value: Any) -> str:
 def describe_error(exc: BaseException) -> str:
     notes = " ".join(getattr(exc, "__notes__", []))
     return f"{type(exc).__name__}: {safe_repr(str(exc))[1:-1]} {notes}".strip()
-
-
-def detached_request(request: Request) -> Request:
-    """A copy of ``request`` whose callbacks nothing will ever run."""
-    environ = dict(request.environ)
-    environ["wsgi.input"] = io.BytesIO(b"")
-    environ["CONTENT_LENGTH"] = "0"
-    environ["REQUEST_METHOD"] = "GET"
-    copy = Request(environ)
-    copy.registry = request.registry
-    extensions = request.registry.queryUtility(IRequestExtensions)
-    if extensions is not None:
-        apply_request_extensions(copy, extensions=extensions)
-    return copy
 
 
 def _reprs(data: dict[Any, Any] | None) -> dict[str, str] | None:

@@ -46,6 +46,15 @@ class NamespaceRecorder:
     def namespace_rejected(self, namespace: str, reason: str) -> None:
         self.on_identity(namespace, f"rejected ({reason})")
 
+    def namespace_migrated(self, namespace: str, fallback: str) -> None:
+        self.on_identity(namespace, f"moved from {fallback}")
+
+    def namespace_retired(self, namespace: str, fallback: str) -> None:
+        self.on_identity(namespace, f"retired {fallback}")
+
+    def namespace_failed(self, namespace: str, error: Exception) -> None:
+        self.on_identity(namespace, f"not saved: {type(error).__name__}")
+
     def cookie_refused(self, namespace: str, size: int, limit: int) -> None:
         self.on_refused(namespace, size, limit)
 

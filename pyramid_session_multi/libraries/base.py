@@ -125,6 +125,42 @@ class SessionLibrary:
         """The session's id, if it has one that can be read without side effects."""
         return None
 
+    def created(self, session: Any) -> float | None:
+        """When the session was first created (seconds since the epoch), if known.
+
+        Here: a numeric ``created`` attribute, as pyramid's cookie sessions have.
+        """
+        created = getattr(session, "created", None)
+        return float(created) if isinstance(created, int | float) else None
+
+    def set_created(self, session: Any, created: float) -> None:
+        """Give a session the creation time of the one it replaces (a migration).
+
+        Here: set a ``created`` attribute where the session has a writable one.
+        """
+        try:
+            session.created = created
+        except (AttributeError, TypeError):
+            pass
+
+    def raw_storage(self, session: Any) -> dict[Any, Any] | None:
+        """The dict the library saves, to be read and written without its
+        accessors (which would mark the session accessed or changed); loads a
+        lazy session.  ``None`` where there is none.
+
+        The add-on keeps its lifetime stamps there, out of the application's
+        sight (see :mod:`~pyramid_session_multi.lifecycle.lifetime`).  Here: a
+        session that is a ``dict`` subclass is its own storage.
+        """
+        return session if isinstance(session, dict) else None
+
+    def mark_changed(self, session: Any) -> None:
+        """Make the library save the session at the end of the request.
+
+        Here: ``session.changed()``, which ``ISession`` promises.
+        """
+        session.changed()
+
     def rotate(self, session: Any) -> None:
         """Copy the data, invalidate the session, write the data back."""
         data = dict(session.items())

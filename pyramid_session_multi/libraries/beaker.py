@@ -168,6 +168,20 @@ class BeakerLibrary(SessionLibrary):
             session_id = getattr(loaded, "id", None)
         return session_id if isinstance(session_id, str) else None
 
+    def created(self, session: Any) -> float | None:
+        created = dict.get(session._session(), "_creation_time")
+        return float(created) if isinstance(created, int | float) else None
+
+    def set_created(self, session: Any, created: float) -> None:
+        dict.__setitem__(session._session(), "_creation_time", created)
+
+    def raw_storage(self, session: Any) -> dict[Any, Any] | None:
+        loaded: dict[Any, Any] = session._session()
+        return loaded
+
+    def mark_changed(self, session: Any) -> None:
+        session.save()
+
     def rotate(self, session: Any) -> None:
         loaded = session._session()
         if isinstance(loaded, CookieSession):

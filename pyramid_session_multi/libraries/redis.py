@@ -60,6 +60,21 @@ class RedisLibrary(SessionLibrary):
         session_id = getattr(state, "session_id", None)
         return session_id if isinstance(session_id, str) else None
 
+    def set_created(self, session: Any, created: float) -> None:
+        # ``created`` is a read-only property over the session's state
+        state = session.__dict__.get("_session_state")
+        if state is not None:
+            state.created = int(created)
+
+    def raw_storage(self, session: Any) -> dict[Any, Any] | None:
+        # a new state (and id) after invalidate(), as the library's own accessors make
+        managed: dict[Any, Any] = session._session_state.managed_dict
+        return managed
+
+    def mark_changed(self, session: Any) -> None:
+        # the library's own changed() does nothing: its writers set this flag
+        session._session_state.please_persist = True
+
     def rotate(self, session: Any) -> None:
         data = self.read(session) or {}
         session.invalidate()

@@ -70,6 +70,8 @@ class NamespaceEnd:
     before_save: list[Any] = field(default_factory=list)
     #: called with the response once the session is saved, or gone (a logout)
     after_save: list[Any] = field(default_factory=list)
+    #: events of its load (a migration) to send once the load is complete
+    events: list[Any] = field(default_factory=list)
     #: the response callbacks its library queued
     callbacks: list[Any] = field(default_factory=list)
     #: the finished callbacks its library queued

@@ -23,6 +23,7 @@ COLUMNS = (
     "cookie_name",
     "library",
     "bound_to",
+    "fallbacks",
     "factory",
     "discriminator",
     "validator",
@@ -71,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return "; ".join(str(item) for item in value) or "-"
     return "-" if value is None else str(value)
 
 

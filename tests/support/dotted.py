@@ -29,3 +29,9 @@ def addon_same_cookie(config):
 def settings_factory(options):
     """A factory kind named by dotted name in settings: gets the options as text."""
     return SignedCookieSessionFactory(options["secret"], cookie_name=options["cookie"])
+
+
+#: the old-secret factory a fallback test names by dotted name
+old_prefs_factory = SignedCookieSessionFactory(
+    "the-old-secret-0123456789abcdef-0123456789", cookie_name="prefs"
+)

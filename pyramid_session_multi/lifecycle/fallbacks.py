@@ -1,0 +1,243 @@
+"""Fallback factories: change a secret or a store without logging anyone out.
+
+A namespace registered with ``fallbacks=[...]`` tries them, in order, only
+when its own factory finds no session (none with data) for the request and
+the request carries a fallback's cookie.  The first fallback that finds a session wins:
+
+1. its data moves into the session the namespace's own factory made, which
+   is therefore written in this same response (the copy keeps its creation
+   time where both libraries can tell it);
+2. once that session is saved (or logged out in the same request), the old
+   copy is *retired*: its server-side state is deleted and its cookie
+   deleted where its name differs from the namespace's own.
+
+A fallback reads through a detached copy of the request (see
+:mod:`.detached`): whatever its library queues there (saving, setting its
+cookie) never runs, so a fallback never writes a session nor sets a cookie
+except to delete its own.  A fallback that finds nothing costs that read
+only; a request that carries none of the fallbacks' cookies costs nothing.
+
+Two uses:
+
+- a new secret: a fallback of the same library and cookie with the old
+  secret reads what the client still carries, and the namespace writes it
+  again under the new one;
+- a new store: any other factory (a Beaker file session behind a Redis
+  namespace, say) reads the old session, which moves to the new store.
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid.exceptions import ConfigurationError
+
+from ..binding import data_of
+from ..events import SessionMigrated
+from ..libraries import UNKNOWN, library_for
+from .detached import detached_request
+from .ending import delete_cookie
+from .loading import AFTER_MAKE, call_for_namespace
+
+logger = logging.getLogger("pyramid_session_multi")
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A fallback factory and the cookie it reads, for ``fallbacks=[...]``.
+
+    A plain factory in ``fallbacks`` is enough wherever the add-on can tell
+    the cookie it reads (pyramid's cookie sessions, pyramid_nacl_session,
+    pyramid_session_redis, pyramid_beaker); wrap any other in
+    ``Fallback(factory, cookie_name="...")``.
+    """
+
+    #: the session factory, or a dotted name to one
+    factory: Any
+    #: the cookie it reads; found on the factory where the add-on can
+    cookie_name: str | None = None
+
+
+@dataclass(frozen=True)
+class FallbackConfig:
+    """One fallback of a namespace, resolved and checked at registration."""
+
+    #: its position in ``fallbacks``, from 1
+    position: int
+    factory: Any
+    #: its :class:`~pyramid_session_multi.interfaces.ISessionLibrary` adapter
+    library: Any
+    cookie_name: str
+    cookie_path: str = "/"
+    cookie_domain: str | None = None
+
+    def describe(self) -> str:
+        """How logs, events, the panel and ``psessions`` name it."""
+        return f"fallback {self.position} ({self.library.name}, cookie {self.cookie_name!r})"
+
+
+def build_fallbacks(
+    namespace: str,
+    fallbacks: Any,
+    resolve: Any,
+    libraries: Any,
+    own_factory: Any,
+    own_library: Any,
+) -> tuple[FallbackConfig, ...]:
+    """Check and resolve a registration's ``fallbacks``; mistakes are ConfigurationErrors.
+
+    ``resolve`` turns dotted names into objects (``None`` refuses them);
+    ``libraries`` are the application's session library adapters.
+    """
+    if fallbacks is None:
+        return ()
+    if isinstance(fallbacks, str | bytes) or not hasattr(fallbacks, "__iter__"):
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: fallbacks is a list of "
+            f"session factories (or dotted names, or Fallback(...)), not {fallbacks!r}."
+        )
+    own_secret = _secret(own_library, own_factory)
+    built: list[FallbackConfig] = []
+    for position, given in enumerate(fallbacks, 1):
+        spec = given if isinstance(given, Fallback) else Fallback(given)
+        where = f"namespace {namespace!r}: fallback {position}"
+        factory = spec.factory
+        if isinstance(factory, str):
+            if resolve is None:
+                raise ConfigurationError(
+                    f"pyramid_session_multi: {where} is the dotted name {factory!r}; pass "
+                    "the factory itself, or use the config.register_session_factory directive."
+                )
+            try:
+                factory = resolve(factory)
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"pyramid_session_multi: {where}: {factory!r} cannot be imported "
+                    f"({type(exc).__name__}: {exc}); check the dotted name."
+                ) from exc
+        if factory is None or not callable(factory):
+            raise ConfigurationError(
+                f"pyramid_session_multi: {where} must be a session factory, not {factory!r}."
+            )
+        if factory is own_factory:
+            raise ConfigurationError(
+                f"pyramid_session_multi: {where} is the namespace's own factory; a fallback "
+                "is the factory that reads what the namespace's own cannot (an old secret, "
+                "an old store)."
+            )
+        library = library_for(factory, libraries)
+        cookie = library.cookie(factory) or {}
+        found = cookie.get("name")
+        cookie_name = spec.cookie_name or found
+        if spec.cookie_name is not None and found is not None and spec.cookie_name != found:
+            raise ConfigurationError(
+                f"pyramid_session_multi: {where} was given cookie_name={spec.cookie_name!r}, "
+                f"but the factory reads the cookie {found!r}; leave cookie_name out or make "
+                "the two agree."
+            )
+        if not isinstance(cookie_name, str) or not cookie_name:
+            raise ConfigurationError(
+                f"pyramid_session_multi: cannot tell which cookie {where} reads; wrap it as "
+                "pyramid_session_multi.Fallback(factory, cookie_name=...)."
+            )
+        secret = _secret(library, factory)
+        if library is own_library and secret is not None and secret == own_secret:
+            raise ConfigurationError(
+                f"pyramid_session_multi: {where} has the namespace's own secret, so it reads "
+                "only what the namespace reads already; give it the old secret."
+            )
+        built.append(
+            FallbackConfig(
+                position=position,
+                factory=factory,
+                library=library,
+                cookie_name=cookie_name,
+                cookie_path=cookie.get("path") or "/",
+                cookie_domain=cookie.get("domain"),
+            )
+        )
+    return tuple(built)
+
+
+def _secret(library: Any, factory: Any) -> Any:
+    try:
+        secret = library.facts(factory).get("secret")
+    except Exception:
+        return None
+    if secret is UNKNOWN or secret in (None, "", b""):
+        return None
+    return secret.encode() if isinstance(secret, str) else secret
+
+
+class Retirement:
+    """An after-save hook retiring the old copy a fallback read."""
+
+    __slots__ = ("fallback", "manager", "namespace_config", "old")
+
+    def __init__(self, manager: Any, namespace_config: Any, fallback: Any, old: Any) -> None:
+        self.manager = manager
+        self.namespace_config = namespace_config
+        self.fallback = fallback
+        self.old = old
+
+    def __call__(self, response: Any) -> None:
+        fallback = self.fallback
+        if fallback.cookie_name != self.namespace_config.cookie_name:
+            delete_cookie(response, fallback)
+        # its server-side state, deleted on the detached request it was read on
+        self.old.invalidate()
+        self.manager.tell_observers(
+            "namespace_retired", self.namespace_config.namespace, fallback.describe()
+        )
+
+
+def migrate_from_fallbacks(
+    manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
+) -> None:
+    """The load step: move the client's session from the first fallback that finds one."""
+    fallbacks = namespace_config.fallbacks
+    if not fallbacks:
+        return
+    cookies = request.cookies
+    carried = [fallback for fallback in fallbacks if fallback.cookie_name in cookies]
+    if not carried or data_of(namespace_config.library, session):
+        return  # nothing to read, or the namespace's own factory found a session
+    namespace = namespace_config.namespace
+    detached = detached_request(request)
+    for fallback in carried:
+        role = fallback.describe()
+        old = call_for_namespace(role, namespace, fallback.factory, detached)
+        if getattr(fallback.library, "has_prepare", True):
+            fallback.library.prepare(namespace, old)
+        try:
+            data = data_of(fallback.library, old)
+        except Exception as exc:
+            exc.add_note(f"pyramid_session_multi: raised by the {role} of namespace {namespace!r}")
+            raise
+        if not data:
+            continue
+        old_id = fallback.library.session_id(old)
+        for key, value in data.items():
+            session[key] = value
+        created = fallback.library.created(old)
+        if created is not None:
+            namespace_config.library.set_created(session, created)
+        if state is None:  # a client-side namespace: its end is the add-on's from now
+            state = manager._end_of(namespace_config, session)
+        state.after_save.append(Retirement(manager, namespace_config, fallback, old))
+        manager.tell_observers("namespace_migrated", namespace, role)
+        event = manager._event(
+            SessionMigrated,
+            namespace,
+            session,
+            fallback=fallback.position,
+            fallback_description=role,
+            old_id=old_id,
+        )
+        if event is not None:
+            state.events.append(event)
+        logger.info("namespace %r: a session moved from its %s", namespace, role)
+        return
+
+
+AFTER_MAKE.append(migrate_from_fallbacks)

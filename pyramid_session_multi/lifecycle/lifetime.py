@@ -1,0 +1,354 @@
+"""Session lifetimes: the idle and absolute timeouts, and who a session belongs to.
+
+A namespace registered with ``idle_timeout=`` or ``absolute_timeout=`` (or
+any namespace, once a revocation store is set) is *stamped*: beside its data
+the add-on keeps a small record, its :class:`Stamps`:
+
+- ``created``: when the session began, or was last rotated (the absolute
+  clock);
+- ``active``: when it was last seen in use, to the nearest tenth of the idle
+  window (the idle clock);
+- ``userid`` and ``login``: who ``rotate(userid=...)`` recorded, and when
+  (what a revocation compares against).
+
+The record travels with the data, in the library's own storage under
+:data:`LIFETIME_KEY`, so it needs no store of its own and a fallback's
+migration carries it.  It stays out of the application's way: the load step
+takes it out of the raw storage before the application sees the session,
+without marking anything changed, and the end of the request puts it back,
+raw, just before the library saves, so whatever the library writes carries
+it.  Put back where it was (first), and as the same object when unchanged,
+it leaves what a library compares to detect changes (pyramid_session_redis's
+``detect_changes``) as it was loaded.
+
+Activity costs no write per request: the idle clock is moved forward only
+once a tenth (:data:`RESTAMP_FRACTION`) of the idle window has passed since
+it was last moved, as pyramid's ``reissue_time`` and pyramid_session_redis's
+``timeout_trigger`` do; a session is then written to carry the new stamp.
+
+On load, a session unused for longer than its idle timeout, or older than its
+absolute timeout, is ended by :func:`lifetime_check` with the reason
+``"idle"`` or ``"absolute"``, told as
+:class:`~pyramid_session_multi.events.SessionExpired`.
+"""
+
+import functools
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..events import SessionExpired
+from .loading import AFTER_MAKE, CHECKS, REASON_EVENTS
+
+#: The key the record is kept under in the library's raw storage.
+LIFETIME_KEY = "_session_multi_lifetime"
+
+#: The attribute of a loaded session holding its :class:`Lifetime` for the request.
+ATTRIBUTE = "_session_multi_lifetime"
+
+#: The part of the idle window after which use moves the idle clock forward.
+RESTAMP_FRACTION = 0.1
+
+#: The reasons :func:`lifetime_check` gives.
+IDLE = "idle"
+ABSOLUTE = "absolute"
+
+#: The wall clock every stamp is read from; a test may replace it.
+clock: Callable[[], float] = time.time
+
+_issued_lock = threading.Lock()
+_last_issued = 0.0
+
+
+def now() -> float:
+    """The time, in seconds since the epoch, from :data:`clock`."""
+    return clock()
+
+
+def issue_time() -> float:
+    """:func:`now`, but never earlier than a time this process issued before.
+
+    Logins and revocations are stamped with it, so that in one process a
+    login after a revocation is never stamped before it, even within one
+    tick of the clock or across a step back of the wall clock.
+    """
+    global _last_issued
+    with _issued_lock:
+        issued = max(now(), _last_issued)
+        _last_issued = issued
+        return issued
+
+
+@dataclass(frozen=True)
+class Stamps:
+    """What the add-on keeps about a session beside its data."""
+
+    #: when the session began or was last rotated
+    created: float
+    #: when it was last seen in use (moved forward at most once a tenth of the idle window)
+    active: float
+    #: the user ``rotate(userid=...)`` recorded, if any
+    userid: str | int | None = None
+    #: when that user was recorded
+    login: float | None = None
+
+    def as_raw(self) -> dict[str, Any]:
+        """The record as the library stores it (short keys: it rides in cookies)."""
+        raw: dict[str, Any] = {"c": self.created, "a": self.active}
+        if self.userid is not None:
+            raw["u"] = self.userid
+            raw["l"] = self.login
+        return raw
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> "Stamps | None":
+        """The stamps of a stored record, ``None`` if it is not one."""
+        if not isinstance(raw, dict):
+            return None
+        created, active = raw.get("c"), raw.get("a")
+        if not (_is_time(created) and _is_time(active)):
+            return None
+        userid, login = raw.get("u"), raw.get("l")
+        if userid is not None and not (_is_userid(userid) and _is_time(login)):
+            return None
+        return cls(float(created), float(active), userid, None if login is None else float(login))
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_userid(value: Any) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+def check_userid(userid: Any) -> str | int:
+    """``userid`` if a session can record it (text or an integer), else ``ValueError``."""
+    if not _is_userid(userid) or (isinstance(userid, str) and not userid):
+        raise ValueError(
+            f"pyramid_session_multi: a userid is non-empty text or an integer, not {userid!r}"
+        )
+    return userid  # type: ignore[no-any-return]
+
+
+class Lifetime:
+    """One stamped namespace's bookkeeping in one request.
+
+    Kept on the session object (never in its data) for the request; it holds
+    no reference to the session, so the two make no cycle.
+    """
+
+    __slots__ = ("__weakref__", "config", "expired", "loaded", "stamps", "verdict")
+
+    def __init__(self, namespace_config: Any, stamps: Stamps, loaded: Any) -> None:
+        self.config = namespace_config
+        #: the stamps the session goes out with
+        self.stamps = stamps
+        #: the record as it was loaded (the same object goes back when unchanged)
+        self.loaded = loaded
+        #: the reason the session ends on load, if it does
+        self.verdict: str | None = None
+        #: the stamps the session was ended with (for the panel)
+        self.expired: Stamps | None = None
+
+    def reset(self) -> None:
+        """A new session begins (the old one was invalidated): fresh clocks, nobody."""
+        t = now()
+        self.stamps = Stamps(t, t)
+        self.loaded = None
+
+    def record(self) -> Any:
+        """What goes into the raw storage: the loaded record itself when unchanged."""
+        if self.loaded is not None and Stamps.from_raw(self.loaded) == self.stamps:
+            return self.loaded
+        return self.stamps.as_raw()
+
+
+def lifetime_of(session: Any) -> Lifetime | None:
+    """The :class:`Lifetime` of a loaded session of a stamped namespace, else ``None``."""
+    attributes = getattr(session, "__dict__", None)
+    if attributes is None:
+        return None
+    lifetime = attributes.get(ATTRIBUTE)
+    return lifetime if isinstance(lifetime, Lifetime) else None
+
+
+def _carried(namespace_config: Any, request: Any) -> bool:
+    """Whether the request carries a cookie the session may have been read from."""
+    cookies = request.cookies
+    if namespace_config.cookie_name in cookies:
+        return True
+    return any(f.cookie_name in cookies for f in getattr(namespace_config, "fallbacks", ()))
+
+
+def _storage(namespace_config: Any, session: Any) -> dict[Any, Any]:
+    storage = namespace_config.library.raw_storage(session)
+    if not isinstance(storage, dict):
+        raise TypeError(
+            f"pyramid_session_multi: namespace {namespace_config.namespace!r} has timeouts or "
+            f"records its user, but its session library ({namespace_config.library.name}) "
+            "gives no raw storage to keep the stamps in; see SessionLibrary.raw_storage"
+        )
+    return storage
+
+
+def _has_data(namespace_config: Any, session: Any, storage: dict[Any, Any]) -> bool:
+    """Whether the session holds application data (a library's own bookkeeping aside)."""
+    if not storage:
+        return False
+    data = namespace_config.library.read(session)
+    return bool(storage) if data is None else bool(data)
+
+
+def load_lifetime(
+    manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
+) -> None:
+    """The load step: take the stamps out of the data and judge the session by them."""
+    if not namespace_config.stamped or state is None:
+        return
+    attributes = getattr(session, "__dict__", None)
+    if attributes is None:
+        raise TypeError(
+            f"pyramid_session_multi: namespace {namespace_config.namespace!r} has timeouts or "
+            f"records its user, but its sessions ({type(session).__name__}) take no attributes"
+        )
+    t = now()
+    loaded = stamps = None
+    has_data = False
+    if _carried(namespace_config, request):
+        storage = _storage(namespace_config, session)
+        loaded = dict.pop(storage, LIFETIME_KEY, None)
+        stamps = Stamps.from_raw(loaded)
+        has_data = _has_data(namespace_config, session, storage)
+    if stamps is None:
+        # new, or written before the namespace had timeouts: its clocks start now
+        # (the absolute one at the library's own creation time, where it keeps one)
+        created = namespace_config.library.created(session) if has_data else None
+        stamps = Stamps(min(created, t) if created is not None else t, t)
+        loaded = None
+    lifetime = Lifetime(namespace_config, stamps, loaded)
+    attributes[ATTRIBUTE] = lifetime
+    _reset_on_invalidate(session, lifetime)
+    state.before_save.append(functools.partial(_put_back, lifetime, session))
+    state.after_save.append(functools.partial(_take_out, session))
+    if not has_data:
+        return
+    idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
+    if absolute is not None and t - stamps.created > absolute:
+        lifetime.verdict = ABSOLUTE
+    elif idle is not None and t - stamps.active > idle:
+        lifetime.verdict = IDLE
+    if lifetime.verdict is not None:
+        lifetime.expired = stamps
+        return
+    if loaded is None or (idle is not None and t - stamps.active >= idle * RESTAMP_FRACTION):
+        # in use again, or never stamped: written once, to carry the new stamps
+        lifetime.stamps = replace(stamps, active=t)
+        namespace_config.library.mark_changed(session)
+
+
+def _reset_on_invalidate(session: Any, lifetime: Lifetime) -> None:
+    """Make every ``invalidate()`` of the session (the application's own too) start
+    fresh stamps: what follows a logout is a new session, of nobody."""
+    attributes = session.__dict__
+    invalidate = attributes.get("invalidate")
+    if invalidate is None:
+        method = getattr(type(session), "invalidate", None)
+        if method is None:
+            return
+        try:
+            ref = weakref.ref(session)
+        except TypeError:
+            return
+
+        def invalidate(*args: Any, **kwargs: Any) -> Any:
+            return method(ref(), *args, **kwargs)
+
+    def invalidate_and_reset(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return invalidate(*args, **kwargs)
+        finally:
+            lifetime.reset()
+
+    attributes["invalidate"] = invalidate_and_reset
+
+
+def _put_back(lifetime: Lifetime, session: Any, response: Any) -> None:
+    """Before the library saves: the record goes back, first, into a session with data."""
+    storage = _storage(lifetime.config, session)
+    if not _has_data(lifetime.config, session, storage):
+        return  # nothing will be kept: the stamps of an empty session are not written
+    rest = list(dict.items(storage))
+    dict.clear(storage)
+    dict.__setitem__(storage, LIFETIME_KEY, lifetime.record())
+    dict.update(storage, rest)
+
+
+def _take_out(session: Any, response: Any) -> None:
+    """Once saved: the record leaves the data again (later callbacks see the application's)."""
+    lifetime = lifetime_of(session)
+    if lifetime is None:
+        return
+    storage = lifetime.config.library.raw_storage(session)
+    if isinstance(storage, dict):
+        dict.pop(storage, LIFETIME_KEY, None)
+
+
+def lifetime_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+    """End a session idle or old beyond its namespace's timeouts."""
+    if not namespace_config.stamped:
+        return None
+    lifetime = lifetime_of(session)
+    return None if lifetime is None else lifetime.verdict
+
+
+def rotation(session: Any, userid: Any = None) -> Callable[[], None]:
+    """Before a library rotates ``session``: what to call once it has.
+
+    The absolute clock restarts (a login is a new privilege level); the user
+    is the one given, else the one recorded before.
+    """
+    lifetime = lifetime_of(session)
+    if lifetime is None:
+        return _nothing
+    before = lifetime.stamps
+
+    def rotated() -> None:
+        t = issue_time()
+        if userid is not None:
+            lifetime.stamps = Stamps(t, t, userid, t)
+        else:
+            lifetime.stamps = Stamps(t, t, before.userid, before.login)
+
+    return rotated
+
+
+def _nothing() -> None:
+    pass
+
+
+def describe(namespace_config: Any, session: Any, at: float | None = None) -> dict[str, Any] | None:
+    """What the panel shows of a stamped session: seconds left before each
+    expiry (``None`` without that timeout), the recorded user, and the
+    reason it was ended on load, if it was."""
+    lifetime = lifetime_of(session)
+    if lifetime is None:
+        return None
+    t = now() if at is None else at
+    stamps = lifetime.stamps
+    idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
+    return {
+        "idle_left": None if idle is None else max(0.0, stamps.active + idle - t),
+        "absolute_left": None if absolute is None else max(0.0, stamps.created + absolute - t),
+        "userid": stamps.userid,
+        "ended": lifetime.verdict,
+    }
+
+
+REASON_EVENTS[IDLE] = SessionExpired
+REASON_EVENTS[ABSOLUTE] = SessionExpired
+AFTER_MAKE.append(load_lifetime)
+CHECKS.append(lifetime_check)

@@ -1,0 +1,488 @@
+"""Fallback factories: a new secret or a new store without logging anyone out.
+
+Each test first gives a client a session under the *old* configuration, then
+serves it with the new one (the namespace's new factory, the old as a
+fallback), on the real libraries and a real redis-server; what is left in
+each store is counted.
+"""
+
+import binascii
+import os
+
+import pyramid_beaker
+import pytest
+import redis
+import webtest
+from pyramid.exceptions import ConfigurationError
+from pyramid.session import SignedCookieSessionFactory
+from pyramid_nacl_session import EncryptedCookieSessionFactory
+from pyramid_session_redis import RedisSessionFactory
+
+from pyramid_session_multi import Fallback
+from pyramid_session_multi.events import SessionMigrated
+from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
+from tests.support.backend_app import beaker_file
+from tests.support.toolbar import panel_html, text_of, toolbar_app
+
+OLD_SECRET = "the-old-secret-0123456789abcdef-0123456789"
+NEW_SECRET = "the-new-secret-0123456789abcdef-0123456789"
+
+
+def serve(namespace, factory, fallbacks=None, setup_more=None, settings=None):
+    """An app with one namespace (and its fallbacks), the views of tests.support.apps."""
+
+    def setup(config):
+        config.register_session_factory(namespace, factory, fallbacks=fallbacks)
+        if setup_more is not None:
+            setup_more(config)
+
+    return build_wsgi(setup, settings=settings)
+
+
+def redis_keys(url):
+    client = redis.StrictRedis.from_url(url)
+    try:
+        return client.keys("*")
+    finally:
+        client.close()
+
+
+def stored_files(directory):
+    return sorted(p for p in directory.rglob("*") if p.is_file() and "lock" not in str(p))
+
+
+def signed(secret, **kwargs):
+    return SignedCookieSessionFactory(secret, cookie_name="prefs", **kwargs)
+
+
+def nacl(secret):
+    return EncryptedCookieSessionFactory(
+        binascii.unhexlify(secret), cookie_name="prefs", secure=False
+    )
+
+
+def redis_factory(url, secret, cookie_name="cart"):
+    return RedisSessionFactory(secret=secret, cookie_name=cookie_name, redis_url=url, timeout=600)
+
+
+def beaker_signed_file(directory, secret, key="cart"):
+    return pyramid_beaker.BeakerSessionFactoryConfig(
+        type="file",
+        data_dir=str(directory / "data"),
+        lock_dir=str(directory / "lock"),
+        key=key,
+        secret=secret,
+    )
+
+
+def beaker_cookie(validate_key):
+    # a cookie signed with another key is an error to Beaker unless told otherwise
+    return pyramid_beaker.BeakerSessionFactoryConfig(
+        type="cookie", key="crumbs", validate_key=validate_key, invalidate_corrupt=True
+    )
+
+
+def migrate(old_wsgi, new_wsgi, namespace, value="kept across the change"):
+    """Write ``value`` under the old app; return the client moved to the new one."""
+    client = webtest.TestApp(old_wsgi)
+    client.post(f"/s/{namespace}", {"value": value})
+    old_cookies = dict(client.cookies)
+    client.app = new_wsgi
+    return client, old_cookies
+
+
+NACL_OLD = binascii.hexlify(os.urandom(32)).decode()
+NACL_NEW = binascii.hexlify(os.urandom(32)).decode()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (lambda: signed(OLD_SECRET), lambda: signed(NEW_SECRET)),
+        (lambda: nacl(NACL_OLD), lambda: nacl(NACL_NEW)),
+        (lambda: beaker_cookie(OLD_SECRET), lambda: beaker_cookie(NEW_SECRET)),
+    ],
+    ids=["signed", "nacl", "beaker-cookie"],
+)
+def test_a_new_secret_for_a_client_side_session_logs_nobody_out(old, new):
+    namespace = "prefs"
+    client, old_cookies = migrate(
+        serve(namespace, old()), serve(namespace, new(), fallbacks=[old()]), namespace
+    )
+    (cookie_name,) = old_cookies
+    response = client.get(f"/s/{namespace}")
+    assert response.json["value"] == "kept across the change"
+    # written again in this response, under the new secret, though the view only read
+    assert set_cookie_names(response) == [cookie_name]
+    assert client.cookies[cookie_name] != old_cookies[cookie_name]
+    # the new cookie is read by the new factory alone, fallback or not
+    client.app = serve(namespace, new())
+    assert client.get(f"/s/{namespace}").json["value"] == "kept across the change"
+    # and once the fallback is gone, the old cookie is worth nothing
+    stranger = webtest.TestApp(serve(namespace, new()))
+    stranger.set_cookie(cookie_name, old_cookies[cookie_name])
+    assert stranger.get(f"/s/{namespace}").json["value"] is None
+
+
+def test_a_new_redis_secret_moves_the_data_to_a_new_id_and_deletes_the_old_key(redis_db):
+    old_app = serve("cart", redis_factory(redis_db, OLD_SECRET))
+    new_app = serve(
+        "cart",
+        redis_factory(redis_db, NEW_SECRET),
+        fallbacks=[redis_factory(redis_db, OLD_SECRET)],
+    )
+    client, old_cookies = migrate(old_app, new_app, "cart")
+    (old_key,) = redis_keys(redis_db)
+    response = client.get("/s/cart")
+    assert response.json["value"] == "kept across the change"
+    assert set_cookie_names(response) == ["cart"]
+    keys = redis_keys(redis_db)
+    assert len(keys) == 1 and keys != [old_key]  # one key left per session
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+    replay = webtest.TestApp(new_app)
+    replay.set_cookie("cart", old_cookies["cart"])
+    assert replay.get("/s/cart").json["value"] is None
+    assert len(redis_keys(redis_db)) == 1
+
+
+def test_a_new_beaker_secret_moves_the_file(tmp_path):
+    old_app = serve("cart", beaker_signed_file(tmp_path, OLD_SECRET))
+    new_app = serve(
+        "cart",
+        beaker_signed_file(tmp_path, NEW_SECRET),
+        fallbacks=[beaker_signed_file(tmp_path, OLD_SECRET)],
+    )
+    client, _ = migrate(old_app, new_app, "cart")
+    (old_file,) = stored_files(tmp_path / "data")
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+    files = stored_files(tmp_path / "data")
+    assert len(files) == 1 and files != [old_file]
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+
+
+def store_migration_apps(tmp_path, redis_url, setup_more=None):
+    old_app = serve("cart", beaker_file(tmp_path, "old_c"))
+    new_app = serve(
+        "cart",
+        redis_factory(redis_url, NEW_SECRET, "cart_c"),
+        fallbacks=[beaker_file(tmp_path, "old_c")],
+        setup_more=setup_more,
+    )
+    return old_app, new_app
+
+
+def test_a_beaker_file_session_moves_to_redis(tmp_path, redis_db):
+    migrated = []
+    old_app, new_app = store_migration_apps(
+        tmp_path, redis_db, lambda config: config.add_subscriber(migrated.append, SessionMigrated)
+    )
+    client, old_cookies = migrate(old_app, new_app, "cart")
+    assert len(stored_files(tmp_path / "old_c")) == 1 and redis_keys(redis_db) == []
+
+    response = client.get("/s/cart")
+
+    assert response.json["value"] == "kept across the change"
+    headers = {v.split("=", 1)[0].strip(): v for k, v in response.headerlist if k == "Set-Cookie"}
+    assert set(headers) == {"cart_c", "old_c"} and "Max-Age=0" in headers["old_c"]
+    assert "old_c" not in client.cookies and "cart_c" in client.cookies
+    assert stored_files(tmp_path / "old_c") == [] and len(redis_keys(redis_db)) == 1
+    (event,) = migrated
+    assert (event.namespace, event.fallback) == ("cart", 1)
+    assert "beaker" in event.fallback_description and "old_c" in event.fallback_description
+    assert event.old_id_hash is not None
+    # from now on the client carries only the current cookie
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+    assert len(migrated) == 1
+    # a replayed old cookie brings nothing back
+    replay = webtest.TestApp(new_app)
+    replay.set_cookie("old_c", old_cookies["old_c"])
+    response = replay.get("/s/cart")
+    assert response.json["value"] is None
+    assert "cart_c" not in set_cookie_names(response)
+    assert len(redis_keys(redis_db)) == 1
+
+
+def test_a_forged_or_unknown_cookie_matches_no_fallback(tmp_path, redis_db):
+    _, new_app = store_migration_apps(tmp_path, redis_db)
+    client = webtest.TestApp(new_app)
+    for forged in ("0123456789abcdef0123456789abcdef", "garbage!", "x" * 300):
+        client.set_cookie("old_c", forged)
+        response = client.get("/s/cart")
+        assert response.json["value"] is None
+        assert "cart_c" not in set_cookie_names(response)
+    assert redis_keys(redis_db) == [] and stored_files(tmp_path / "old_c") == []
+
+
+def test_a_logout_in_the_migrating_request_leaves_nothing_anywhere(tmp_path, redis_db):
+    def read_then_logout(request):
+        value = request.session_multi["cart"].get("value")
+        request.session_multi.invalidate()
+        return {"value": value}
+
+    def setup(config):
+        config.add_route("logout", "/logout")
+        config.add_view(read_then_logout, route_name="logout", renderer="json")
+
+    old_app, new_app = store_migration_apps(tmp_path, redis_db, setup)
+    client, _ = migrate(old_app, new_app, "cart")
+    response = client.get("/logout")
+    assert response.json["value"] == "kept across the change"
+    assert all("Max-Age=0" in v for k, v in response.headerlist if k == "Set-Cookie")
+    assert set(set_cookie_names(response)) >= {"old_c"}
+    assert client.cookies == {}
+    assert redis_keys(redis_db) == [] and stored_files(tmp_path / "old_c") == []
+
+
+def test_rotating_a_migrated_session_keeps_it_and_one_key(tmp_path, redis_db):
+    def read_then_rotate(request):
+        value = request.session_multi["cart"].get("value")
+        request.session_multi.rotate()
+        return {"value": value}
+
+    def setup(config):
+        config.add_route("login", "/login")
+        config.add_view(read_then_rotate, route_name="login", renderer="json")
+
+    old_app, new_app = store_migration_apps(tmp_path, redis_db, setup)
+    client, _ = migrate(old_app, new_app, "cart")
+    assert client.get("/login").json["value"] == "kept across the change"
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+    assert len(redis_keys(redis_db)) == 1 and stored_files(tmp_path / "old_c") == []
+
+
+def test_a_migrated_session_keeps_its_creation_time():
+    seen = {}
+
+    def created(request):
+        seen[request.params["when"]] = request.session_multi["prefs"].created
+        return {}
+
+    def setup(config):
+        config.add_route("created", "/created")
+        config.add_view(created, route_name="created", renderer="json")
+
+    old_app = serve("prefs", signed(OLD_SECRET), setup_more=setup)
+    new_app = serve("prefs", signed(NEW_SECRET), fallbacks=[signed(OLD_SECRET)], setup_more=setup)
+    client, _ = migrate(old_app, new_app, "prefs")
+    client.app = old_app
+    client.get("/created", {"when": "before"})
+    client.app = new_app
+    client.get("/created", {"when": "after"})
+    assert seen["after"] == seen["before"]
+
+
+def test_fallbacks_are_tried_in_order_until_one_finds_a_session():
+    older = "the-oldest-secret-0123456789abcdef-01234567"
+    new_app = serve("prefs", signed(NEW_SECRET), fallbacks=[signed(OLD_SECRET), signed(older)])
+    for secret in (OLD_SECRET, older):
+        client, _ = migrate(serve("prefs", signed(secret)), new_app, "prefs")
+        assert client.get("/s/prefs").json["value"] == "kept across the change"
+
+
+def test_the_panel_marks_a_session_served_from_a_fallback(tmp_path, redis_db):
+    def setup(config):
+        config.register_session_factory(
+            "cart",
+            redis_factory(redis_db, NEW_SECRET, "cart_c"),
+            fallbacks=[beaker_file(tmp_path, "old_c")],
+        )
+
+    client = webtest.TestApp(serve("cart", beaker_file(tmp_path, "old_c")))
+    client.post("/s/cart", {"value": "v"})
+    app = toolbar_app(setup, "active")
+    app.set_cookie("old_c", client.cookies["old_c"])
+    app.get("/s/cart")
+    text = text_of(panel_html(app))
+    assert "moved from fallback 1 (beaker, cookie 'old_c')" in text
+    assert "retired fallback 1 (beaker, cookie 'old_c')" in text
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "message"),
+    [
+        (lambda own: [own], "the namespace's own factory"),
+        (lambda own: [signed(NEW_SECRET)], "has the namespace's own secret"),
+        (lambda own: [signed_factory("other")], "reads cookie 'other', which namespace 'other'"),
+        (lambda own: [lambda request: None], "wrap it as pyramid_session_multi.Fallback"),
+        (lambda own: [Fallback(signed(OLD_SECRET), cookie_name="elsewhere")], "make the two"),
+        (lambda own: "pkg.module:factory", "is a list of session factories"),
+        (lambda own: [42], "must be a session factory"),
+        (lambda own: [signed_factory("session")], "config.set_session_factory"),
+    ],
+    ids=["own", "same-secret", "clash", "no-cookie", "cookie-disagrees", "str", "int", "session"],
+)
+def test_fallbacks_that_cannot_work_are_refused(fallbacks, message):
+    def setup(config):
+        own = signed(NEW_SECRET)
+        config.set_session_factory(SignedCookieSessionFactory(NEW_SECRET, cookie_name="session"))
+        config.register_session_factory("other", signed_factory("other"))
+        config.register_session_factory("prefs", own, fallbacks=fallbacks(own))
+
+    with pytest.raises(ConfigurationError, match=message):
+        build_wsgi(setup)
+
+
+def test_a_fallback_with_an_undiscoverable_cookie_says_it():
+    def old_factory(request):
+        return SignedCookieSessionFactory(OLD_SECRET, cookie_name="legacy")(request)
+
+    def setup(config):
+        config.register_session_factory(
+            "prefs", signed(NEW_SECRET), fallbacks=[Fallback(old_factory, cookie_name="legacy")]
+        )
+
+    client, _ = migrate(
+        serve("x", SignedCookieSessionFactory(OLD_SECRET, cookie_name="legacy")),
+        build_wsgi(setup),
+        "x",
+    )
+    response = client.get("/s/prefs")
+    assert response.json["value"] == "kept across the change"
+    assert "legacy" not in client.cookies
+
+
+def test_the_directive_resolves_dotted_fallbacks():
+    def setup(config):
+        config.register_session_factory(
+            "prefs",
+            signed(NEW_SECRET),
+            fallbacks=["tests.support.dotted:old_prefs_factory"],
+        )
+
+    client, _ = migrate(serve("prefs", signed(OLD_SECRET)), build_wsgi(setup), "prefs")
+    assert client.get("/s/prefs").json["value"] == "kept across the change"
+
+
+def settings_app(settings):
+    return build_wsgi(None, settings={"session_multi.namespaces": "prefs", **settings})
+
+
+SIGNED_SETTINGS = {
+    "session_multi.prefs.factory": "signed",
+    "session_multi.prefs.cookie_name": "prefs",
+    "session_multi.prefs.secret": NEW_SECRET,
+}
+
+
+def test_secret_fallbacks_from_settings(monkeypatch):
+    older = "the-oldest-secret-0123456789abcdef-01234567"
+    monkeypatch.setenv("PSM_OLD1", OLD_SECRET)
+    monkeypatch.setenv("PSM_OLD2", older)
+    new_app = settings_app(
+        {**SIGNED_SETTINGS, "session_multi.prefs.secret_fallbacks": "env:PSM_OLD1 env:PSM_OLD2"}
+    )
+    for secret in (OLD_SECRET, older):
+        client, _ = migrate(serve("prefs", signed(secret)), new_app, "prefs")
+        assert client.get("/s/prefs").json["value"] == "kept across the change"
+
+
+def test_secret_fallbacks_for_redis_from_settings(redis_db):
+    new_app = build_wsgi(
+        None,
+        settings={
+            "session_multi.namespaces": "cart",
+            "session_multi.cart.factory": "redis",
+            "session_multi.cart.secret": NEW_SECRET,
+            "session_multi.cart.secret_fallbacks": OLD_SECRET,
+            "session_multi.cart.cookie_name": "cart",
+            "session_multi.cart.redis_url": redis_db,
+        },
+    )
+    client, _ = migrate(serve("cart", redis_factory(redis_db, OLD_SECRET)), new_app, "cart")
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+    assert len(redis_keys(redis_db)) == 1
+
+
+def test_a_fallback_store_from_settings(tmp_path, redis_db):
+    new_app = build_wsgi(
+        None,
+        settings={
+            "session_multi.namespaces": "cart",
+            "session_multi.cart.factory": "redis",
+            "session_multi.cart.secret": NEW_SECRET,
+            "session_multi.cart.cookie_name": "cart_c",
+            "session_multi.cart.redis_url": redis_db,
+            "session_multi.cart.fallback.factory": "beaker",
+            "session_multi.cart.fallback.type": "file",
+            "session_multi.cart.fallback.data_dir": str(tmp_path / "old_c"),
+            "session_multi.cart.fallback.lock_dir": str(tmp_path / "old_c-lock"),
+            "session_multi.cart.fallback.key": "old_c",
+        },
+    )
+    client, _ = migrate(serve("cart", beaker_file(tmp_path, "old_c")), new_app, "cart")
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+    assert "old_c" not in client.cookies
+    assert stored_files(tmp_path / "old_c") == [] and len(redis_keys(redis_db)) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"session_multi.prefs.secret_fallbacks": ""}, r"secret_fallbacks names no secret"),
+        (
+            {"session_multi.prefs.secret_fallbacks": "env:PSM_SURELY_UNSET"},
+            r"secret_fallbacks \(secret 1\) = env:PSM_SURELY_UNSET: .* not set",
+        ),
+        (
+            {"session_multi.prefs.secret_fallbacks": "env:PSM_BLANK"},
+            r"secret_fallbacks \(secret 1\) = env:PSM_BLANK: .* is empty",
+        ),
+        ({"session_multi.prefs.secret_fallbacks": "none"}, r"secret_fallbacks\.secret"),
+        ({"session_multi.prefs.secret_fallbacks": NEW_SECRET}, r"the namespace's own secret"),
+        ({"session_multi.prefs.fallback.type": "file"}, r"prefs\.fallback\.factory is missing"),
+        (
+            {"session_multi.prefs.fallback.factroy": "signed"},
+            r"prefs\.fallback\.factory is missing",
+        ),
+        (
+            {
+                "session_multi.prefs.fallback.factory": "signed",
+                "session_multi.prefs.fallback.secret": OLD_SECRET,
+                "session_multi.prefs.fallback.secure": "ture",
+            },
+            r"session_multi\.prefs\.fallback\.secure",
+        ),
+        (
+            {
+                "session_multi.prefs.fallback.factory": "signed",
+                "session_multi.prefs.fallback.secret": OLD_SECRET,
+                "session_multi.prefs.fallback.cookie_name": "other",
+                "session_multi.prefs.fallback.colour": "blue",
+            },
+            r"session_multi\.prefs\.fallback\.colour",
+        ),
+        ({"session_multi.prefs.secret_fallback": OLD_SECRET}, r"prefs\.secret_fallback\b"),
+    ],
+    ids=[
+        "empty",
+        "unset-env",
+        "blank-env",
+        "none",
+        "own-secret",
+        "no-factory",
+        "factory-typo",
+        "boolean-typo",
+        "unknown-option",
+        "key-typo",
+    ],
+)
+def test_fallback_settings_mistakes_name_the_key(monkeypatch, extra, message):
+    monkeypatch.setenv("PSM_BLANK", "  ")
+    monkeypatch.delenv("PSM_SURELY_UNSET", raising=False)
+    with pytest.raises(ConfigurationError, match=message):
+        settings_app({**SIGNED_SETTINGS, **extra})
+
+
+def test_a_client_side_migration_is_told_too():
+    migrated = []
+    new_app = serve(
+        "prefs",
+        signed(NEW_SECRET),
+        fallbacks=[signed(OLD_SECRET)],
+        setup_more=lambda config: config.add_subscriber(migrated.append, SessionMigrated),
+    )
+    client, _ = migrate(serve("prefs", signed(OLD_SECRET)), new_app, "prefs")
+    client.get("/s/prefs")
+    assert [(event.namespace, event.fallback) for event in migrated] == [("prefs", 1)]
+    client.get("/s/prefs")
+    assert len(migrated) == 1
