@@ -486,3 +486,83 @@ def test_a_client_side_migration_is_told_too():
     assert [(event.namespace, event.fallback) for event in migrated] == [("prefs", 1)]
     client.get("/s/prefs")
     assert len(migrated) == 1
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "message"),
+    [
+        (
+            lambda: [signed(OLD_SECRET, path="/app")],
+            "with another path or domain",
+        ),
+        (lambda: [signed(OLD_SECRET), signed(OLD_SECRET)], "list each old secret once"),
+        (
+            lambda: [
+                pyramid_beaker.BeakerSessionFactoryConfig(
+                    type="cookie", key="crumbs", validate_key=OLD_SECRET
+                )
+            ],
+            "invalidate_corrupt=True",
+        ),
+    ],
+    ids=["other-path", "same-secret-twice", "beaker-cookie-strict"],
+)
+def test_more_fallbacks_that_cannot_work_are_refused(fallbacks, message):
+    def setup(config):
+        config.register_session_factory("prefs", signed(NEW_SECRET), fallbacks=fallbacks())
+
+    with pytest.raises(ConfigurationError, match=message):
+        build_wsgi(setup)
+
+
+def test_an_old_copy_moved_by_two_requests_is_kept_by_one(redis_db):
+    """Two processes, two requests carrying the same old cookie: one copy survives."""
+
+    def new_app(setup_more=None):
+        return serve(
+            "cart",
+            redis_factory(redis_db, NEW_SECRET),
+            fallbacks=[redis_factory(redis_db, OLD_SECRET)],
+            setup_more=setup_more,
+        )
+
+    other_process = new_app()
+
+    def read_while_the_other_moves_it(request):
+        value = request.session_multi["cart"].get("value")
+        # meanwhile the other process, serving the same old cookie, moves it first
+        other = webtest.TestApp(other_process)
+        other.set_cookie("cart", request.cookies["cart"])
+        assert other.get("/s/cart").json["value"] == "kept across the change"
+        return {"value": value}
+
+    def setup(config):
+        config.add_route("race", "/race")
+        config.add_view(read_while_the_other_moves_it, route_name="race", renderer="json")
+
+    racer, _ = migrate(serve("cart", redis_factory(redis_db, OLD_SECRET)), new_app(setup), "cart")
+    response = racer.get("/race")
+    assert response.json["value"] == "kept across the change"
+    # the late copy is dropped: its cookie deleted, its key gone
+    (header,) = [v for k, v in response.headerlist if k == "Set-Cookie"]
+    assert "Max-Age=0" in header
+    assert "cart" not in racer.cookies
+    assert len(redis_keys(redis_db)) == 1  # the other process's copy alone
+
+
+def test_an_old_copy_whose_new_cookie_is_dropped_is_kept(tmp_path):
+    settings = {"session_multi.cookie_limit": "1000", "session_multi.oversize": "drop"}
+    new_app = serve(
+        "prefs",
+        signed(NEW_SECRET),
+        fallbacks=[beaker_file(tmp_path, "old_c")],
+        settings=settings,
+    )
+    client, _ = migrate(
+        serve("prefs", beaker_file(tmp_path, "old_c")), new_app, "prefs", value="x" * 2000
+    )
+    response = client.get("/s/prefs")
+    assert response.json["value"] == "x" * 2000
+    # the new cookie could not go out: the old copy and its cookie stay
+    assert set_cookie_names(response) == []
+    assert "old_c" in client.cookies and len(stored_files(tmp_path / "old_c")) == 1

@@ -125,6 +125,21 @@ class SessionLibrary:
         """The session's id, if it has one that can be read without side effects."""
         return None
 
+    def claim(self, session: Any) -> bool:
+        """Delete the session's stored state; ``False`` if it was gone already.
+
+        A fallback's old copy is claimed when the session it moved to is saved:
+        of two requests that moved the same old session, only the one whose
+        claim deletes it keeps its copy.  Here: ``invalidate()``, and ``True``
+        (a library with no atomic delete cannot tell).
+        """
+        session.invalidate()
+        return True
+
+    def fallback_problem(self, factory: Any) -> str | None:
+        """Why ``factory`` cannot serve as a fallback, or ``None`` (nothing, here)."""
+        return None
+
     def created(self, session: Any) -> float | None:
         """When the session was first created (seconds since the epoch), if known.
 

@@ -168,6 +168,15 @@ class BeakerLibrary(SessionLibrary):
             session_id = getattr(loaded, "id", None)
         return session_id if isinstance(session_id, str) else None
 
+    def fallback_problem(self, factory: Any) -> str | None:
+        options = factory._options
+        if options.get("type") == "cookie" and not options.get("invalidate_corrupt"):
+            return (
+                "a Beaker cookie session raises on any cookie it cannot verify, so a forged "
+                "old cookie would fail the request; give it invalidate_corrupt=True"
+            )
+        return None
+
     def created(self, session: Any) -> float | None:
         created = dict.get(session._session(), "_creation_time")
         return float(created) if isinstance(created, int | float) else None

@@ -60,6 +60,15 @@ class RedisLibrary(SessionLibrary):
         session_id = getattr(state, "session_id", None)
         return session_id if isinstance(session_id, str) else None
 
+    def claim(self, session: Any) -> bool:
+        # one DEL: of two requests claiming the same key, one gets 1, the other 0
+        session_id = self.session_id(session)
+        if session_id is None:
+            return False
+        deleted = session.redis.delete(session_id)
+        session.__dict__.pop("_session_state", None)
+        return bool(deleted)
+
     def set_created(self, session: Any, created: float) -> None:
         # ``created`` is a read-only property over the session's state
         state = session.__dict__.get("_session_state")

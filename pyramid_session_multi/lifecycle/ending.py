@@ -68,7 +68,8 @@ class NamespaceEnd:
     rotated: bool = False
     #: called with the response before its library's callbacks run
     before_save: list[Any] = field(default_factory=list)
-    #: called with the response once the session is saved, or gone (a logout)
+    #: called with the response once the session is saved and its new cookie
+    #: went out, or once it is gone (a logout); never when saving failed
     after_save: list[Any] = field(default_factory=list)
     #: events of its load (a migration) to send once the load is complete
     events: list[Any] = field(default_factory=list)
@@ -223,14 +224,16 @@ class RequestEnd:
             if state.ended is not None:
                 delete_cookie(response, namespace_config)
             return None
-        if state.ended is not None and not _sets_new_cookie(
-            before, response.headerlist, namespace_config.cookie_name
-        ):
+        sent = _sets_new_cookie(before, response.headerlist, namespace_config.cookie_name)
+        if state.ended is not None and not sent:
             delete_cookie(response, namespace_config)
+        # what waits for the session to be saved waits for its cookie to go out too
+        # (the cookie budget may have dropped it)
+        after_save = state.after_save if sent or state.ended is not None else []
         if not state.finished:
-            _run_hooks(namespace_config, state.after_save, response)
+            _run_hooks(namespace_config, after_save, response)
         for index, callback in enumerate(state.finished, 1):
-            then = state.after_save if index == len(state.finished) else []
+            then = after_save if index == len(state.finished) else []
             request.finished_callbacks.append(
                 ContainedFinish(namespace_config, callback, response, then)
             )

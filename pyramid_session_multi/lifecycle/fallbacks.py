@@ -97,6 +97,7 @@ def build_fallbacks(
             f"session factories (or dotted names, or Fallback(...)), not {fallbacks!r}."
         )
     own_secret = _secret(own_library, own_factory)
+    own_cookie = own_library.cookie(own_factory) or {}
     built: list[FallbackConfig] = []
     for position, given in enumerate(fallbacks, 1):
         spec = given if isinstance(given, Fallback) else Fallback(given)
@@ -140,7 +141,32 @@ def build_fallbacks(
                 f"pyramid_session_multi: cannot tell which cookie {where} reads; wrap it as "
                 "pyramid_session_multi.Fallback(factory, cookie_name=...)."
             )
+        problem = library.fallback_problem(factory)
+        if problem is not None:
+            raise ConfigurationError(f"pyramid_session_multi: {where}: {problem}.")
+        if (
+            cookie_name == own_cookie.get("name")
+            and (cookie.get("path") or "/", cookie.get("domain"))
+            != (own_cookie.get("path") or "/", own_cookie.get("domain"))
+        ):
+            raise ConfigurationError(
+                f"pyramid_session_multi: {where} reads the namespace's own cookie "
+                f"{cookie_name!r} with another path or domain: the browser would keep both "
+                "cookies and the old one could never be deleted. Give the fallback the "
+                "namespace's path and domain."
+            )
         secret = _secret(library, factory)
+        for earlier in built:
+            if (
+                secret is not None
+                and earlier.library is library
+                and earlier.cookie_name == cookie_name
+                and _secret(library, earlier.factory) == secret
+            ):
+                raise ConfigurationError(
+                    f"pyramid_session_multi: {where} has the same secret and cookie as "
+                    f"fallback {earlier.position}; list each old secret once."
+                )
         if library is own_library and secret is not None and secret == own_secret:
             raise ConfigurationError(
                 f"pyramid_session_multi: {where} has the namespace's own secret, so it reads "
@@ -182,12 +208,28 @@ class Retirement:
 
     def __call__(self, response: Any) -> None:
         fallback = self.fallback
-        if fallback.cookie_name != self.namespace_config.cookie_name:
+        namespace_config = self.namespace_config
+        # its server-side state, deleted on the detached request it was read on;
+        # should that fail, the old cookie stays for the next request to retry
+        claimed = fallback.library.claim(self.old)
+        if fallback.cookie_name != namespace_config.cookie_name:
             delete_cookie(response, fallback)
-        # its server-side state, deleted on the detached request it was read on
-        self.old.invalidate()
+        if not claimed:
+            # another request moved the same old session first: this copy is a
+            # duplicate, which the client must not keep
+            session = self.manager.loaded(namespace_config.namespace)
+            if session is not None:
+                session.invalidate()
+            delete_cookie(response, namespace_config)
+            logger.warning(
+                "namespace %r: the old copy %s read was claimed by another request; "
+                "this request's copy is dropped",
+                namespace_config.namespace,
+                fallback.describe(),
+            )
+            return
         self.manager.tell_observers(
-            "namespace_retired", self.namespace_config.namespace, fallback.describe()
+            "namespace_retired", namespace_config.namespace, fallback.describe()
         )
 
 
