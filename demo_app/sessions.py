@@ -11,7 +11,7 @@ from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import NamespaceCSRFStoragePolicy
 
-from .redis_embedded import DATA_DIR, EmbeddedRedis, install_sigterm_handler, redis_url_from
+from .redis_embedded import DATA_DIR, EmbeddedRedis, external_redis_from, install_sigterm_handler
 
 #: What each namespace stands for, shown on the pages.
 DESCRIPTIONS = {
@@ -44,12 +44,12 @@ def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
     secret = settings.get("demo.secret", "demo-secret-change-me-0123456789abcdef")
     # "prefs" and "secure" are declared in development.ini (session_multi.*);
     # "account" is registered here, where its Redis may be the embedded one.
-    redis_url = redis_url_from(settings)
-    redis_options: dict[str, Any] = {"redis_url": redis_url}
-    if redis_url is None:
+    # REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS; the embedded server otherwise
+    client_callable = external_redis_from(settings)
+    if client_callable is None:
         embedded = EmbeddedRedis(Path(settings.get("redis.embedded_dir", DATA_DIR)))
         install_sigterm_handler()
-        redis_options = {"redis_client_callable": embedded.client_callable()}
+        client_callable = embedded.client_callable()
     config.register_session_factory(
         "account",
         RedisSessionFactory(
@@ -57,8 +57,10 @@ def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
             cookie_name="demo_account",
             timeout=3600,
             cookie_samesite="Lax",
-            **redis_options,
+            redis_client_callable=client_callable,
         ),
+        # "admin" is bound to it: it ends, at the latest, a working day after login
+        absolute_timeout=8 * 3600,
     )
     config.register_session_factory(
         "history",

@@ -25,6 +25,8 @@ from .interfaces import ISessionLibrary, ISessionMultiManagerConfig, ISessionMul
 from .lifecycle.fallbacks import Fallback
 from .manager import SessionMultiManager, UnregisteredSession, new_session_multi
 from .manager import manager_class_for as _manager_class_for
+from .revocation import set_revocation_store
+from .revocation import stamp_every_namespace as _stamp_every_namespace
 from .settings import register_from_settings as _register_from_settings
 
 try:
@@ -49,6 +51,7 @@ __all__ = [
     "includeme",
     "new_session_multi",
     "register_session_factory",
+    "set_revocation_store",
 ]
 
 
@@ -57,14 +60,17 @@ def includeme(config: _Configurator) -> None:
 
     Called by ``config.include("pyramid_session_multi")`` (or
     ``pyramid.includes = pyramid_session_multi`` in the settings). It adds
-    the directives ``config.register_session_factory`` and
-    ``config.add_session_library``, the reified ``request.session_multi``, and
+    the directives ``config.register_session_factory``,
+    ``config.add_session_library`` and ``config.set_revocation_store``, the
+    reified ``request.session_multi``, and
     registers the namespaces declared in the settings (see
     :doc:`/narr/settings`).
     """
     manager_config = _setup_manager_config(config)
     config.add_directive("register_session_factory", register_session_factory)
     config.add_directive("add_session_library", add_session_library)
+    config.add_directive("set_revocation_store", set_revocation_store)
     config.add_request_method(_manager_class_for(manager_config), "session_multi", reify=True)
     _check_all_against_session_factory(config)
+    _stamp_every_namespace(config)
     _register_from_settings(config)

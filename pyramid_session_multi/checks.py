@@ -92,7 +92,7 @@ def _serialization(
             "can run code on the server.",
             "use pyramid.session.JSONSerializer (serializer=JSONSerializer()).",
         )  # fmt: skip
-    if facts["timeout"] is None:
+    if facts["timeout"] is None and config.idle_timeout is None:
         yield Finding(
             "psm.W006", "warning", config.namespace,
             "the session has no idle timeout: it lives until the browser drops it.",
@@ -191,8 +191,54 @@ def _fallbacks(
                 )  # fmt: skip
 
 
+def _redis_connection(
+    config: NamespaceConfig, cookie: dict[str, Any], facts: dict[str, Any]
+) -> Iterator[Finding]:
+    if facts["library"] != "redis":
+        return
+    from .stores.redis import CLUSTER, SINGLE, topology_of  # needs redis-py, as the factory does
+
+    topology = topology_of(config.factory)
+    if topology is None:  # the application's own client callable
+        return
+    if topology.kind == CLUSTER and len(topology.nodes) == 1:
+        yield Finding(
+            "psm.W011", "warning", config.namespace,
+            f"the Redis Cluster is given one start-up node ({topology.addresses[0]}): a "
+            "process that starts while it is down cannot find the cluster, though its "
+            "other nodes are up.",
+            "list several nodes, on different machines (redis_cluster_nodes = host1:port "
+            "host2:port host3:port).",
+        )  # fmt: skip
+    elif topology.kind != SINGLE and len(topology.nodes) == 1:
+        yield Finding(
+            "psm.W011", "warning", config.namespace,
+            f"one sentinel is listed ({topology.addresses[0]}): while it is down the master "
+            "cannot be found, even once the other sentinels have failed it over.",
+            "list every sentinel (redis_sentinels = host1:port host2:port host3:port); run "
+            "at least three, on different machines, so that a majority can agree a master "
+            "is down.",
+        )  # fmt: skip
+    if topology.socket_timeout is None:
+        yield Finding(
+            "psm.W012", "warning", config.namespace,
+            "no socket timeout is set: a Redis node that stops answering (a machine gone, "
+            "a network cut) holds each request to this namespace for as long as the client "
+            "waits, without limit on pyramid_session_redis's own connection and on older "
+            "redis-py versions.",
+            "set redis_socket_timeout (and redis_socket_connect_timeout) to a second or "
+            "two: a dead node then fails the requests that need it, as an outage does.",
+        )  # fmt: skip
+
+
 #: Every per-namespace check, in the order findings are reported.
-CHECKS: tuple[Check, ...] = (_cookie_attributes, _serialization, _secrets, _fallbacks)
+CHECKS: tuple[Check, ...] = (
+    _cookie_attributes,
+    _serialization,
+    _secrets,
+    _fallbacks,
+    _redis_connection,
+)
 
 
 def _secret_forms(secret: Any) -> tuple[set[bytes], set[bytes]]:
@@ -262,6 +308,34 @@ def _cookie_header(
         )  # fmt: skip
 
 
+def _lifetimes(
+    configs: list[NamespaceConfig], facts: Mapping[str, dict[str, Any]]
+) -> Iterator[Finding]:
+    partners = {config.bound_to for config in configs if config.bound_to is not None}
+    for config in configs:
+        if config.namespace in partners and config.absolute_timeout is None:
+            bound = sorted(c.namespace for c in configs if c.bound_to == config.namespace)
+            yield Finding(
+                "psm.W013", "warning", config.namespace,
+                f"namespaces are bound to it ({', '.join(bound)}) and it has no absolute "
+                "timeout: kept busy, it and every session bound to it live for ever.",
+                "set absolute_timeout= on it (OWASP suggests 4 to 8 hours for an "
+                "ordinary application); the bound namespaces end with it.",
+            )  # fmt: skip
+        own: Any = facts[config.namespace].get("timeout")
+        numeric = isinstance(own, int | float) and not isinstance(own, bool)
+        idle = config.idle_timeout
+        if numeric and idle is not None and 0 < own < idle:
+            yield Finding(
+                "psm.I003", "info", config.namespace,
+                f"the library's own timeout ({own:g} s) is shorter than the add-on's "
+                f"idle_timeout ({idle} s): the library ends idle sessions first, silently "
+                "(no SessionExpired, its server-side state left to expire).",
+                "turn the library's timeout off (timeout=None) or make it longer, and let "
+                "idle_timeout and absolute_timeout decide.",
+            )  # fmt: skip
+
+
 def _bound_server_side(
     manager_config: SessionMultiManagerConfig,
     facts: dict[str, dict[str, Any]],
@@ -299,6 +373,7 @@ def run_checks(
             findings.extend(check(config, cookie, facts[config.namespace]))
     findings.extend(_shared_secrets(configs, facts))
     findings.extend(_cookie_header(configs, facts, settings or {}))
+    findings.extend(_lifetimes(configs, facts))
     return [finding for finding in findings if finding.id not in silenced]
 
 

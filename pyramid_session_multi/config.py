@@ -66,7 +66,9 @@ class NamespaceConfig:
     #: whether the end of each request that loads it is the add-on's to run
     #: (see :mod:`.lifecycle.ending`): every namespace but a client-side one
     #: with no validator and no binding either way (computed; a namespace
-    #: another is bound to is made so at commit)
+    #: another is bound to is made so at commit).  When it is enlisted, at
+    #: load or only once something needs it, its load plan says (see
+    #: :func:`.lifecycle.plan.enlists_at_load`)
     contained: bool = field(init=False, default=True)
     #: how many bindings lead from this namespace to an unbound one: partners
     #: come first when the request ends (set at commit)
@@ -74,6 +76,9 @@ class NamespaceConfig:
     #: no discriminator, validator, binding, preparation or end of request
     #: to run: the manager's fast path (computed)
     plain: bool = field(init=False, default=False)
+    #: what loading it runs (a :class:`~pyramid_session_multi.lifecycle.plan.LoadPlan`),
+    #: made at its first load, once the configuration is final
+    load_plan: Any = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.loader is None:
@@ -104,6 +109,7 @@ class NamespaceConfig:
             and not contained
         )
         object.__setattr__(self, "plain", plain)
+        object.__setattr__(self, "load_plan", None)
 
 
 class NotIncludedError(ConfigurationError, AttributeError):  # type: ignore[misc]
@@ -129,6 +135,9 @@ class SessionMultiManagerConfig:
         self.libraries: list[Any] = []
         #: the cookie budget, from the settings (see :mod:`.budget`)
         self.budget = CookieBudget()
+        #: whether the namespaces' cookies together could pass the Cookie header
+        #: budget: only then does the end of request total them
+        self.header_may_pass = False
         #: where revocations are kept, ``None`` until one is set (see
         #: :mod:`pyramid_session_multi.revocation`)
         self.revocations: Any = None
@@ -577,6 +586,7 @@ def apply_cookie_budget(manager_config: SessionMultiManagerConfig, budget: Cooki
             loader = named_cookie_session(namespace_config.factory, namespace_config.namespace)
         object.__setattr__(namespace_config, "loader", loader)
     manager_config.budget = budget
+    manager_config.header_may_pass = largest_header > budget.header_limit
 
 
 def check_bindings(manager_config: SessionMultiManagerConfig) -> None:

@@ -17,6 +17,18 @@ def callable_name(obj: Any) -> str | None:
     return repr(obj)
 
 
+def redis_topology(library: Any, factory: Any) -> str | None:
+    """Where a Redis namespace keeps its data: ``single``, ``cluster`` or
+    ``sentinel master NAME``; ``None`` for other libraries, and for a factory
+    with an application's own ``redis_client_callable``."""
+    if getattr(library, "name", None) != "redis":
+        return None
+    from .stores.redis import topology_of  # needs redis-py, as the factory does
+
+    topology = topology_of(factory)
+    return None if topology is None else topology.describe()
+
+
 def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any]]:
     """Return one row per namespace: names of its parts and cookie attributes.
 
@@ -32,11 +44,14 @@ def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any
             "namespace": namespace,
             "cookie_name": namespace_config.cookie_name,
             "library": getattr(library, "name", None),
+            "topology": redis_topology(library, namespace_config.factory),
             "bound_to": namespace_config.bound_to,
             "fallbacks": [fallback.describe() for fallback in namespace_config.fallbacks],
             "factory": callable_name(namespace_config.factory),
             "discriminator": callable_name(namespace_config.discriminator),
             "validator": callable_name(namespace_config.validator),
+            "idle_timeout": namespace_config.idle_timeout,
+            "absolute_timeout": namespace_config.absolute_timeout,
         }
         for attribute in COOKIE_ATTRIBUTES:
             row[attribute] = cookie.get(attribute)

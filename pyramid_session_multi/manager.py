@@ -12,6 +12,10 @@ from typing import Any
 
 from pyramid.request import Request
 
+# Beyond the validator and the binding, each module adds its load steps and
+# checks to lifecycle.loading when imported, importing the one before it
+# first: fallbacks, lifetimes (the timeouts), then revocations.
+from . import revocation as _revocation
 from .config import (
     Discriminator,
     NamespaceConfig,
@@ -26,16 +30,11 @@ from .events import (
     has_subscribers,
     hash_session_id,
 )
+from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
 from .lifecycle.ending import REJECTED, NamespaceEnd, RequestEnd
-from .lifecycle.loading import (
-    AFTER_MAKE,
-    REASON_EVENTS,
-    call_for_namespace,
-    first_rejection,
-    log_load_error,
-    make_session,
-)
+from .lifecycle.loading import AFTER_MAKE, CHECKS, REASON_EVENTS, call_for_namespace, log_load_error
+from .lifecycle.plan import plan_of
 
 _MISSING: Any = object()
 
@@ -183,34 +182,60 @@ class SessionMultiManager(Mapping[str, Any]):
         return session
 
     def _load_in_full(self, namespace_config: NamespaceConfig, request: Request) -> Any:
-        """Load through :mod:`.lifecycle.loading`'s steps; enlist what needs an end."""
+        """Load through :mod:`.lifecycle.loading`'s steps; enlist what needs an end.
+
+        The steps and checks run are those of the namespace's
+        :class:`~.lifecycle.plan.LoadPlan`; the discriminator and the factory
+        are called here, not through :func:`.call_for_namespace`, a frame less
+        on every load, with the same note on failure.
+        """
         namespace = namespace_config.namespace
-        partner = state = None
+        plan = namespace_config.load_plan
+        if plan is None or plan.steps_seen != len(AFTER_MAKE) or plan.checks_seen != len(CHECKS):
+            plan = plan_of(namespace_config, self._configs)
+        partner = state = session = None
         rejected: tuple[str, str | None] | None = None
+        role: str | None = None
         try:
-            if namespace_config.bound_to is not None:
+            bound_to = namespace_config.bound_to
+            if bound_to is not None:
                 # a bound namespace exists only where its partner does
-                partner = self[namespace_config.bound_to]
-            session = None
-            if namespace_config.bound_to is None or partner is not None:
-                session = make_session(namespace_config, request)
+                partner = self[bound_to]
+            if bound_to is None or partner is not None:
+                discriminator = namespace_config.discriminator
+                role = "discriminator"
+                if discriminator is None or discriminator(request):
+                    role = "session factory"
+                    session = namespace_config.loader(request)  # type: ignore[misc]
+                role = None
             if session is not None:
-                if namespace_config.contained:
-                    state = self._end_of(namespace_config, session)
-                for step in AFTER_MAKE:
+                if namespace_config.prepare is not None:
+                    namespace_config.prepare(namespace, session)
+                if plan.enlist_at_load:
+                    state = self._ending(request).enlist(request, namespace_config, session)
+                for step in plan.steps:
                     step(self, namespace_config, request, session, state)
                 if state is None and self._end is not None:
                     # a step may have enlisted it (a migration)
                     state = self._end.namespaces.get(namespace)
                 # observers see what the client sent, before any check ends it
-                self._tell_loaded(namespace, session)
-                reason = first_rejection(namespace_config, request, session, partner)
-                if reason is not None:
-                    rejected = (reason, self._session_id(namespace, session))
-                    session.invalidate()
-                    if state is not None:
+                if self._observers:
+                    self._tell_loaded(namespace, session)
+                for check in plan.checks:
+                    reason = check(namespace_config, request, session, partner)
+                    if reason is not None:
+                        rejected = (reason, self._session_id(namespace, session))
+                        if state is None:
+                            # what the client holds ends: the add-on's to delete
+                            state = self._ending(request).enlist(request, namespace_config, session)
+                        session.invalidate()
                         state.ended = REJECTED
+                        break
         except Exception as exc:
+            if role is not None:
+                exc.add_note(
+                    f"pyramid_session_multi: raised by the {role} of namespace {namespace!r}"
+                )
             log_load_error(namespace, exc)
             raise
         self._sessions[namespace] = session
@@ -236,6 +261,10 @@ class SessionMultiManager(Mapping[str, Any]):
         if ending is None:
             ending = self._end = RequestEnd(self)
         return ending
+
+    def _mark_rotated(self, state: NamespaceEnd) -> None:
+        request = self._live_request()
+        self._ending(request).mark_rotated(request, state)
 
     def _end_of(self, namespace_config: NamespaceConfig, session: Any) -> NamespaceEnd:
         """The end of ``namespace_config``'s namespace in this request, enlisted."""
@@ -350,7 +379,9 @@ class SessionMultiManager(Mapping[str, Any]):
         except UnregisteredSession:
             return default
 
-    def rotate(self, *namespaces: str, raise_errors: bool = False) -> dict[str, Exception]:
+    def rotate(
+        self, *namespaces: str, raise_errors: bool = False, userid: Any = None
+    ) -> dict[str, Exception]:
         """Give sessions new ids, keeping their data: call it at login.
 
         With no argument, every namespace loaded in this request or whose
@@ -373,11 +404,40 @@ class SessionMultiManager(Mapping[str, Any]):
         raises cannot undo a rotation, and its error is logged naming the
         namespace and the subscriber.  ``raise_errors=True`` raises the
         first failure, a namespace's before a subscriber's, after all that.
+
+        The absolute clock of a namespace with lifetimes restarts (see
+        :doc:`/narr/lifetimes`).  ``userid`` (text or an integer: the
+        application's userid, as its security policy knows it) records, in
+        every namespace rotated that keeps lifetime stamps, who the session
+        now belongs to and since when, for :meth:`revoke`; without it, the
+        user recorded before stays.
         """
         for namespace in namespaces:
             if namespace not in self._configs:
                 raise UnregisteredSession(namespace)
-        return rotate(self, namespaces, raise_errors)
+        if userid is not None:
+            userid = _lifetime.check_userid(userid)
+        return rotate(self, namespaces, raise_errors, userid)
+
+    def revoke(self, userid: Any, keep_current: bool = False) -> None:
+        """Sign ``userid`` out everywhere: every session recorded for that user
+        (by :meth:`rotate`) before now, in every namespace and on every device.
+
+        The revocation is written to the application's revocation store (see
+        :doc:`/narr/lifetimes`); every process then refuses such a session
+        when it is next loaded, client-side cookies included, with
+        :class:`~pyramid_session_multi.events.SessionRejected` (``reason =
+        "revoked"``).  A session recorded after it (a new login) holds.
+
+        In this request, the namespaces recorded for ``userid`` are logged
+        out as :meth:`invalidate` would, unless ``keep_current=True`` ("sign
+        out my other devices"): they are then recorded anew and survive.
+        Raises :class:`~pyramid.exceptions.ConfigurationError` when no store
+        is set, and
+        :class:`~pyramid_session_multi.revocation.RevocationStoreUnavailable`
+        when it cannot be reached: nothing is revoked then.
+        """
+        _revocation.revoke(self, userid, keep_current)
 
     def invalidate(self, *, raise_errors: bool = False) -> dict[str, Exception]:
         """Log the client out of every namespace it holds.

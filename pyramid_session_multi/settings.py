@@ -83,12 +83,23 @@ GLOBAL_KEYS = frozenset(
         "oversize",
         "cookie_header_limit",
         "id_hash_key",
+        "revocations",
     }
 )
 
 #: The add-on's own keys in a namespace; every other key is the library's.
 #: ``cookie_name`` is both: the library is told it too (Beaker as ``key``).
-ADDON_KEYS = frozenset({"factory", "discriminator", "validator", "bound_to", "secret_fallbacks"})
+ADDON_KEYS = frozenset(
+    {
+        "factory",
+        "discriminator",
+        "validator",
+        "bound_to",
+        "secret_fallbacks",
+        "idle_timeout",
+        "absolute_timeout",
+    }
+)
 
 #: Options under this prefix describe a namespace's fallback store
 #: (``session_multi.NS.fallback.factory = beaker`` …); see :func:`build_fallbacks`.
@@ -198,6 +209,24 @@ def _whole(value: Any, accepts: str, minimum: int = 0) -> int:
 def _as_seconds(value: Any) -> int:
     """A whole number of seconds, 0 or more."""
     return _whole(value, "a whole number of seconds (0 or more)")
+
+
+def _as_positive_seconds(value: Any) -> int:
+    """A whole number of seconds, 1 or more."""
+    return _whole(value, "a whole number of seconds, 1 or more (leave it out for no limit)", 1)
+
+
+#: The add-on's lifetime options of a namespace (see :doc:`/narr/lifetimes`).
+_LIFETIME_READERS: dict[str, Reader] = {
+    "idle_timeout": _as_positive_seconds,
+    "absolute_timeout": _as_positive_seconds,
+}
+
+
+def _lifetimes(namespace: str, options: Mapping[str, Any]) -> dict[str, int]:
+    """A namespace's ``idle_timeout`` and ``absolute_timeout``, those it sets."""
+    given = {option: options[option] for option in _LIFETIME_READERS if option in options}
+    return _convert(namespace, given, _LIFETIME_READERS)
 
 
 def _as_optional_seconds(value: Any) -> int | None:
@@ -452,10 +481,35 @@ def _none_for_redis(read: Reader) -> Reader:
     return reader
 
 
+def _redis_connection(namespace: str, options: Options, library_options: set[str]) -> Options:
+    """``options`` with those saying where Redis is read into a topology and
+    replaced by a client callable of it (see :mod:`.stores.redis`); unchanged,
+    but for the add-on's own such options, which are refused, where the
+    application gives its own ``redis_client_callable``."""
+    from .stores.redis import TOPOLOGY_OPTIONS, RedisClientCallable, topology_from_options
+
+    if "redis_client_callable" in options:
+        addon_only = sorted((TOPOLOGY_OPTIONS - library_options) & set(options))
+        if addon_only:
+            raise SettingsError(
+                f"{_key(namespace, addon_only[0])} and {_key(namespace, 'redis_client_callable')}"
+                " are both given: the application's client callable makes its own "
+                "connection; give one of them"
+            )
+        return options
+    topology = topology_from_options(options, key=lambda option: _key(namespace, option))
+    connected = {k: v for k, v in options.items() if k not in TOPOLOGY_OPTIONS}
+    connected["redis_client_callable"] = RedisClientCallable(topology)
+    return connected
+
+
 def _redis(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> Any:
     redis_sessions = _require("redis", "pyramid_session_redis", "redis", namespace)
     util = import_module("pyramid_session_redis.util")
-    _unknown_options(namespace, "redis", options, _parameters(redis_sessions.RedisSessionFactory))
+    from .stores.redis import TOPOLOGY_OPTIONS
+
+    library_options = _parameters(redis_sessions.RedisSessionFactory)
+    _unknown_options(namespace, "redis", options, library_options | TOPOLOGY_OPTIONS)
     if "secret" in options and "cookie_signer" in options:
         raise SettingsError(
             f"{_key(namespace, 'secret')} and {_key(namespace, 'cookie_signer')}: "
@@ -463,6 +517,7 @@ def _redis(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> A
         )
     if "cookie_signer" not in options:
         _require_option(namespace, options, "secret", "for redis sessions (or cookie_signer)")
+    options = _redis_connection(namespace, options, library_options)
     # the library's own lists of what its reader converts, read with the add-on's readers
     readers: dict[str, Reader] = {option: _as_text for option in getattr(util, "configs_str", ())}
     readers.update({option: _as_boolean for option in getattr(util, "configs_bool", ())})
@@ -741,8 +796,15 @@ def build_fallbacks(
                 f"{key}: the namespace has no {_key(namespace, option)} for the old "
                 "secrets to stand in for"
             )
+        seen: dict[Any, int] = {}
         for position, word in enumerate(words, 1):
             secret = _value(f"{key} (secret {position})", word) if isinstance(word, str) else word
+            if secret in seen:
+                raise SettingsError(
+                    f"{key}: secrets {seen[secret]} and {position} are the same secret; "
+                    "list each old secret once"
+                )
+            seen[secret] = position
             fallbacks.append(
                 build_factory(f"{namespace}.secret_fallbacks", {**own, option: secret}, resolve)
             )
@@ -828,6 +890,7 @@ def register_from_settings(config: Configurator) -> None:
     declared: dict[str, Any] = {}
     info = config.info
     for namespace, options in namespace_options(settings).items():
+        lifetimes = _lifetimes(namespace, options)
         factory = declared[namespace] = build_factory(namespace, options, config.maybe_dotted)
         cookie_name = _cookie_told(namespace, options, factory, libraries)
         # conflict reports and introspection name the settings, not this module
@@ -842,9 +905,11 @@ def register_from_settings(config: Configurator) -> None:
                 validator=options.get("validator"),
                 bound_to=options.get("bound_to"),
                 fallbacks=build_fallbacks(namespace, options, config.maybe_dotted) or None,
+                **lifetimes,
             )
         finally:
             config.info = info
+    _revocations_from_settings(config, settings)
     if declared:
         registry = config.registry
 
@@ -852,6 +917,42 @@ def register_from_settings(config: Configurator) -> None:
             _check_settings_kept(registry, declared)
 
         config.action((PREFIX, "settings kept"), check, order=LATE_ORDER)
+
+
+#: The setting naming the revocation store.
+REVOCATIONS_KEY = PREFIX + "revocations"
+
+
+def _revocations_from_settings(config: Configurator, settings: Mapping[str, Any]) -> None:
+    """``session_multi.revocations``: the revocation store's URL, set through the directive."""
+    if REVOCATIONS_KEY not in settings:
+        return
+    from .revocation import set_revocation_store, store_from_url
+
+    given = settings[REVOCATIONS_KEY]
+    text = _value(REVOCATIONS_KEY, given) if isinstance(given, str) else given
+    try:
+        store = store_from_url(text)
+    except ValueError as exc:
+        raise SettingsError(f"{REVOCATIONS_KEY} {exc}") from None
+    info = config.info
+    config.info = _SettingsActionInfo(REVOCATIONS_KEY, store.describe())
+    try:
+        set_revocation_store(config, store)
+    finally:
+        config.info = info
+    registry = config.registry
+
+    def check() -> None:
+        # a store set in code too overrides the include: refused, as for namespaces
+        manager_config = get_manager_config(registry)
+        if manager_config is not None and manager_config.revocations is not store:
+            raise SettingsError(
+                f"{REVOCATIONS_KEY} names a revocation store and the code sets another "
+                "with config.set_revocation_store; remove one of them"
+            )
+
+    config.action((PREFIX, "revocations kept"), check, order=LATE_ORDER)
 
 
 def _check_settings_kept(registry: Any, declared: Mapping[str, Any]) -> None:

@@ -13,6 +13,12 @@ A view that reads ``request.session_multi`` can be unit-tested with a
 
 For pytest, :mod:`pyramid_session_multi.pytest_plugin` offers the same as a
 fixture.
+
+:class:`~pyramid_session_multi.revocation.MemoryRevocationStore` keeps
+revocations in memory, for a test of a view that calls
+``request.session_multi.revoke()``::
+
+    config.set_revocation_store(MemoryRevocationStore())
 """
 
 from collections.abc import Mapping
@@ -22,8 +28,9 @@ from pyramid.testing import DummyRequest, DummySession
 
 from .config import NamespaceConfig, SessionMultiManagerConfig
 from .manager import SessionMultiManager
+from .revocation.memory import MemoryRevocationStore
 
-__all__ = ["attach_session_multi", "dummy_session_multi_config"]
+__all__ = ["MemoryRevocationStore", "attach_session_multi", "dummy_session_multi_config"]
 
 
 def _never(request: Any) -> bool:

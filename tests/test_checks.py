@@ -44,6 +44,7 @@ def well_configured(config):
             cookie_httponly=True,
             cookie_samesite="Lax",
             timeout=1200,
+            redis_socket_timeout=2,
         ),
     )
     config.register_session_factory(
@@ -95,7 +96,8 @@ def test_a_client_side_namespace_bound_to_a_server_side_one_is_not_noted():
         config.register_session_factory("loose", good_signed("loose"))
         config.register_session_factory("pair", good_signed("pair"), bound_to="loose")
 
-    settings = {"session_multi.check.silence": "psm.W009"}  # four cookie sessions: 16 KB
+    # four cookie sessions: 16 KB; partners without an absolute timeout: not this test's
+    settings = {"session_multi.check.silence": "psm.W009 psm.W013"}
     assert ids(findings_for(register, settings)) == ["psm.I001", "psm.I001"]
     assert {f.namespace for f in findings_for(register, settings)} == {"loose", "pair"}
 
@@ -132,7 +134,9 @@ def test_redis_cookie_attributes_and_secret():
         secret="short", cookie_name="r", redis_url=REDIS, cookie_httponly=False, timeout=None
     )
     findings = findings_for(lambda c: c.register_session_factory("r", factory))
-    assert ids(findings) == ["psm.W001", "psm.W002", "psm.W003", "psm.W006", "psm.W007"]
+    assert ids(findings) == [
+        "psm.W001", "psm.W002", "psm.W003", "psm.W006", "psm.W007", "psm.W012",
+    ]  # fmt: skip
 
 
 def test_beaker_without_a_secret_is_an_error_fixation():
@@ -272,7 +276,7 @@ def test_an_empty_secret_is_an_error(kind):
 def redis_namespace(config, name):
     factory = RedisSessionFactory(
         secret=GOOD_SECRET + name, cookie_name=name, redis_url=REDIS, cookie_secure=True,
-        cookie_httponly=True, cookie_samesite="Lax", timeout=600,
+        cookie_httponly=True, cookie_samesite="Lax", timeout=600, redis_socket_timeout=2,
     )  # fmt: skip
     config.register_session_factory(name, factory)
 
@@ -356,3 +360,45 @@ def test_a_fallback_of_another_library_is_not_compared(redis_db):
         )
 
     assert "psm.W010" not in ids(findings_for(register))
+
+
+def redis_on(name, **where):
+    """A well-configured pyramid_session_redis namespace on the topology ``where``
+    describes (see pyramid_session_multi.stores.redis.redis_client_callable)."""
+    from pyramid_session_multi.stores.redis import redis_client_callable
+
+    factory = RedisSessionFactory(
+        secret=GOOD_SECRET + name, cookie_name=name, cookie_secure=True, cookie_httponly=True,
+        cookie_samesite="Lax", timeout=600, redis_client_callable=redis_client_callable(**where),
+    )  # fmt: skip
+    return lambda config: config.register_session_factory(name, factory)
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ({"cluster_nodes": "10.0.0.1:7000 10.0.0.2:7000", "socket_timeout": 1}, []),
+        ({"cluster_nodes": "10.0.0.1:7000", "socket_timeout": 1}, ["psm.W011"]),
+        ({"sentinels": "s1:1 s2:1 s3:1", "sentinel_master": "m", "socket_timeout": 1}, []),
+        ({"sentinels": "s1:26379", "sentinel_master": "m", "socket_timeout": 1}, ["psm.W011"]),
+        ({"url": "redis://cache:6379/0", "socket_timeout": 1}, []),
+        ({"url": "redis://cache:6379/0", "socket_connect_timeout": 1}, ["psm.W012"]),
+        ({"sentinels": "s1:26379", "sentinel_master": "m"}, ["psm.W011", "psm.W012"]),
+    ],
+)
+def test_redis_topologies_without_failover_or_timeouts_are_warned_of(where, expected):
+    findings = findings_for(redis_on("ns", **where))
+    assert ids(findings) == expected
+    for finding in findings:
+        assert finding.level == "warning" and finding.namespace == "ns"
+    if "psm.W011" in expected:
+        (one_node,) = [f for f in findings if f.id == "psm.W011"]
+        assert ("s1:26379" if "sentinels" in where else "10.0.0.1:7000") in one_node.message
+
+
+def test_a_redis_namespace_with_its_own_client_callable_is_not_judged():
+    factory = RedisSessionFactory(
+        secret=GOOD_SECRET, cookie_name="own", cookie_secure=True, cookie_httponly=True,
+        cookie_samesite="Lax", timeout=600, redis_client_callable=lambda request, **kw: None,
+    )  # fmt: skip
+    assert findings_for(lambda c: c.register_session_factory("own", factory)) == []

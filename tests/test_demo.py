@@ -350,3 +350,46 @@ def test_the_ini_counts_the_namespaces_it_describes():
     assert "Two of the demo's five namespaces are declared here" in text
     for namespace in in_code:
         assert f'"{namespace}"' in text.split("session_multi.namespaces")[0]
+
+
+def demo_topology(app):
+    from pyramid_session_multi.config import get_manager_config
+    from pyramid_session_multi.describe import describe_namespaces
+
+    rows = describe_namespaces(get_manager_config(app.registry))
+    return next(row["topology"] for row in rows if row["namespace"] == "account")
+
+
+@pytest.mark.parametrize(
+    ("environment", "topology"),
+    [
+        ({"REDIS_CLUSTER_NODES": "10.9.9.1:7000 10.9.9.2:7000"}, "cluster"),
+        (
+            {"REDIS_SENTINELS": "10.9.9.3:26379", "REDIS_SENTINEL_MASTER": "demo"},
+            "sentinel master demo",
+        ),
+        ({"REDIS_URL": "redis://10.9.9.4:6379/0"}, "single"),
+    ],
+)
+def test_the_demo_takes_a_cluster_or_sentinels_beside_a_url(monkeypatch, environment, topology):
+    from demo_app.redis_embedded import EXTERNAL_REDIS
+
+    for variable, _key, _argument in EXTERNAL_REDIS:
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    # nothing connects: these servers do not exist
+    assert demo_topology(make_demo(None, toolbar=False)) == topology
+
+
+def test_the_demo_refuses_two_redis_at_once(monkeypatch):
+    from pyramid.exceptions import ConfigurationError
+
+    monkeypatch.setenv("REDIS_CLUSTER_NODES", "10.9.9.1:7000")
+    monkeypatch.setenv("REDIS_URL", "redis://10.9.9.4:6379/0")
+    with pytest.raises(ConfigurationError, match="REDIS_URL and REDIS_CLUSTER_NODES"):
+        make_demo(None, toolbar=False)
+    monkeypatch.delenv("REDIS_URL")
+    monkeypatch.setenv("REDIS_CLUSTER_NODES", "10.9.9.1:port")
+    with pytest.raises(ConfigurationError, match=r"REDIS_CLUSTER_NODES.*port 'port'"):
+        make_demo(None, toolbar=False)

@@ -42,3 +42,29 @@ def test_callable_name():
     assert callable_name(None) is None
     assert callable_name(custom) == "tests.test_describe.custom"
     assert callable_name(42) == "42"
+
+
+def test_each_redis_namespace_says_where_its_data_is():
+    from pyramid_session_multi.stores.redis import redis_client_callable
+
+    def redis_factory(name, **options):
+        return RedisSessionFactory(secret="s", cookie_name=name, **options)
+
+    config = testing.setUp()
+    try:
+        config.include("pyramid_session_multi")
+        where = redis_client_callable(sentinels="s1:1 s2:1", sentinel_master="sessions")
+        config.register_session_factory("watched", redis_factory("w", redis_client_callable=where))
+        config.register_session_factory("own", redis_factory("o", redis_url="redis://h:1/0"))
+        custom = redis_factory("c", redis_client_callable=lambda request, **options: None)
+        config.register_session_factory("custom", custom)
+        config.register_session_factory("cookie", signed_factory("cookie"))
+        rows = describe_namespaces(config.registry.getUtility(ISessionMultiManagerConfig))
+    finally:
+        testing.tearDown()
+    assert {row["namespace"]: row["topology"] for row in rows} == {
+        "watched": "sentinel master sessions",
+        "own": "single",
+        "custom": None,  # the application's own connection: unknown
+        "cookie": None,
+    }

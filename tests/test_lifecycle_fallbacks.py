@@ -452,6 +452,10 @@ def test_a_fallback_store_from_settings(tmp_path, redis_db):
             r"session_multi\.prefs\.fallback\.colour",
         ),
         ({"session_multi.prefs.secret_fallback": OLD_SECRET}, r"prefs\.secret_fallback\b"),
+        (
+            {"session_multi.prefs.secret_fallbacks": f"{OLD_SECRET} env:PSM_OLD_AGAIN"},
+            r"secrets 1 and 2 are the same secret",
+        ),
     ],
     ids=[
         "empty",
@@ -464,10 +468,12 @@ def test_a_fallback_store_from_settings(tmp_path, redis_db):
         "boolean-typo",
         "unknown-option",
         "key-typo",
+        "twice",
     ],
 )
 def test_fallback_settings_mistakes_name_the_key(monkeypatch, extra, message):
     monkeypatch.setenv("PSM_BLANK", "  ")
+    monkeypatch.setenv("PSM_OLD_AGAIN", OLD_SECRET)
     monkeypatch.delenv("PSM_SURELY_UNSET", raising=False)
     with pytest.raises(ConfigurationError, match=message):
         settings_app({**SIGNED_SETTINGS, **extra})

@@ -33,11 +33,17 @@ def test_table(tmp_path):
         "Cookie",
         "Name",
         "Library",
+        "Topology",
         "Bound",
         "To",
+        "Fallbacks",
         "Factory",
         "Discriminator",
         "Validator",
+        "Idle",
+        "Timeout",
+        "Absolute",
+        "Timeout",
         "Secure",
         "Httponly",
         "Samesite",
@@ -211,3 +217,44 @@ def test_one_finding_is_counted_in_the_singular(tmp_path):
     status, out, _ = run(["--check", str(ini)])
     assert status == 1
     assert out.splitlines()[-1].startswith("1 finding: 0 errors, 1 warning, 0 info"), out
+
+
+def test_the_topology_of_each_redis_namespace_and_its_checks(tmp_path):
+    # from settings, and nothing connects: these servers do not exist
+    lines = ["[app:main]", "use = call:tests.support.psessions_apps:included_only"]
+    options = {
+        "namespaces": "clustered watched single prefs",
+        "prefs.factory": "signed",
+        "prefs.secret": "prefs-secret-of-at-least-32-bytes!",
+        "prefs.cookie_name": "prefs",
+        "clustered.redis_cluster_nodes": "10.9.9.1:7000 10.9.9.2:7000",
+        "clustered.redis_socket_timeout": "0.5",
+        "watched.redis_sentinels": "10.9.9.3:26379",
+        "watched.redis_sentinel_master": "sessions",
+        "watched.redis_socket_timeout": "0.5",
+        "single.redis_url": "redis://10.9.9.4:6379/0",
+    }
+    for name in ("clustered", "watched", "single"):
+        options[f"{name}.factory"] = "redis"
+        options[f"{name}.secret"] = f"{name}-secret-of-at-least-32-bytes!"
+        options[f"{name}.cookie_name"] = name
+    lines += [f"session_multi.{key} = {value}" for key, value in options.items()]
+    ini = tmp_path / "app.ini"
+    ini.write_text("\n".join(lines) + "\n")
+
+    status, out, err = run([str(ini), "--format", "json"])
+    assert status == 0, err
+    topology = {row["namespace"]: row["topology"] for row in json.loads(out)}
+    assert topology == {
+        "clustered": "cluster",
+        "watched": "sentinel master sessions",
+        "single": "single",
+        "prefs": None,
+    }
+    status, out, err = run([str(ini)])
+    watched = next(line for line in out.splitlines() if line.startswith("watched"))
+    assert "sentinel master sessions" in watched
+    status, out, err = run([str(ini), "--check", "--format", "json"])
+    redis_ids = ("psm.W011", "psm.W012")
+    found = {(f["id"], f["namespace"]) for f in json.loads(out) if f["id"] in redis_ids}
+    assert found == {("psm.W011", "watched"), ("psm.W012", "single")}

@@ -17,6 +17,8 @@ from pyramid.request import Request
 from ..budget import COOKIE_SIZE_LIMIT
 from ..config import NamespaceConfig
 from ..lifecycle.detached import detached_request
+from ..lifecycle.lifetime import LIFETIME_KEY
+from ..lifecycle.lifetime import describe as describe_lifetime
 from ..manager import call_for_namespace
 
 __all__ = [
@@ -56,7 +58,29 @@ def describe_error(exc: BaseException) -> str:
 def _reprs(data: dict[Any, Any] | None) -> dict[str, str] | None:
     if data is None:
         return None
-    return {safe_repr(key): safe_repr(value) for key, value in data.items()}
+    # the add-on's lifetime stamps are shown apart, not as the application's data
+    return {safe_repr(key): safe_repr(value) for key, value in data.items() if key != LIFETIME_KEY}
+
+
+def lifetime_report(config: NamespaceConfig, session: Any) -> dict[str, Any] | None:
+    """Seconds left before idle and absolute expiry and the recorded user, as
+    text, for a namespace that keeps lifetime stamps; ``None`` for another."""
+    described = describe_lifetime(config, session)
+    if described is None:
+        return None
+    left = {
+        kind: None if seconds is None else f"{seconds:.0f} s"
+        for kind, seconds in (
+            ("idle", described["idle_left"]),
+            ("absolute", described["absolute_left"]),
+        )
+    }
+    userid = described["userid"]
+    return {
+        "idle_left": left["idle"],
+        "absolute_left": left["absolute"],
+        "userid": None if userid is None else safe_repr(userid),
+    }
 
 
 def raw_items(library: Any, session: Any) -> dict[str, str] | None:

@@ -44,7 +44,12 @@ class NamespaceRecorder:
         self.on_identity(namespace, "invalidated")
 
     def namespace_rejected(self, namespace: str, reason: str) -> None:
-        self.on_identity(namespace, f"rejected ({reason})")
+        if reason in ("idle", "absolute"):
+            self.on_identity(namespace, f"expired ({reason})")
+        elif reason == "revoked":
+            self.on_identity(namespace, "revoked")
+        else:
+            self.on_identity(namespace, f"rejected ({reason})")
 
     def namespace_migrated(self, namespace: str, fallback: str) -> None:
         self.on_identity(namespace, f"moved from {fallback}")
@@ -136,6 +141,7 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
             "note": None,
             "ingress_pending": False,
             "identity": self._marks.setdefault(namespace, []),
+            "lifetime": None,
         }
         self._reports[namespace] = report
         return report
@@ -224,6 +230,11 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
                         report["note"] = "not read: the application never used this session"
                 if namespace in self._sessions:
                     report["egress"] = capture.raw_items(library, self._sessions[namespace])
+                    namespace_config = self._config.get(namespace)
+                    assert namespace_config is not None
+                    report["lifetime"] = capture.lifetime_report(
+                        namespace_config, self._sessions[namespace]
+                    )
                 report["changes"] = capture.compare(report["ingress"], report["egress"])
                 report["cookie"], report["cookie_size"] = capture.cookie_outcome(
                     response, report["cookie_name"]

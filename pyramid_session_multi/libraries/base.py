@@ -158,6 +158,9 @@ class SessionLibrary:
         except (AttributeError, TypeError):
             pass
 
+    #: Keys of :meth:`raw_storage` that are the library's own, not data.
+    bookkeeping: frozenset[str] = frozenset()
+
     def raw_storage(self, session: Any) -> dict[Any, Any] | None:
         """The dict the library saves, to be read and written without its
         accessors (which would mark the session accessed or changed); loads a

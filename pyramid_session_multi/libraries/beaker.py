@@ -184,6 +184,8 @@ class BeakerLibrary(SessionLibrary):
     def set_created(self, session: Any, created: float) -> None:
         dict.__setitem__(session._session(), "_creation_time", created)
 
+    bookkeeping = BEAKER_COOKIE_BOOKKEEPING
+
     def raw_storage(self, session: Any) -> dict[Any, Any] | None:
         loaded: dict[Any, Any] = session._session()
         return loaded

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..events import SessionInvalidated, SessionRotated
 from .ending import INVALIDATED
+from .lifetime import remember_login, rotation
 
 logger = logging.getLogger("pyramid_session_multi")
 
@@ -30,11 +31,16 @@ def carried(manager: Any, request: Any) -> list[str]:
     return [namespace_config.namespace for namespace_config in found]
 
 
-def rotate(manager: Any, namespaces: Sequence[str], raise_errors: bool) -> dict[str, Exception]:
+def rotate(
+    manager: Any, namespaces: Sequence[str], raise_errors: bool, userid: Any = None
+) -> dict[str, Exception]:
     """Rotate ``namespaces`` (every carried one if empty); see ``SessionMultiManager.rotate``."""
     request = manager._live_request()
     failures: dict[str, Exception] = {}
     events = []
+    if userid is not None and not namespaces:
+        # a login: a namespace first loaded later in this request is new, and the user's
+        remember_login(request, userid)
     for namespace in namespaces or carried(manager, request):
         namespace_config = manager._configs[namespace]
         session = None
@@ -45,7 +51,10 @@ def rotate(manager: Any, namespaces: Sequence[str], raise_errors: bool) -> dict[
             library = namespace_config.library
             library.load(session)
             old_id = manager._session_id(namespace, session)
+            # the absolute clock restarts; the user is recorded, or kept
+            rotated = rotation(session, userid)
             library.rotate(session)
+            rotated()
         except Exception as exc:
             exc.add_note(f"pyramid_session_multi: rotating namespace {namespace!r} failed")
             logger.error(
@@ -57,7 +66,7 @@ def rotate(manager: Any, namespaces: Sequence[str], raise_errors: bool) -> dict[
             failures[namespace] = exc
             manager._end_of(namespace_config, session).drop_cookie = True
             continue
-        manager._end_of(namespace_config, session).rotated = True
+        manager._mark_rotated(manager._end_of(namespace_config, session))
         manager.tell_observers("namespace_rotated", namespace)
         events.append(manager._event(SessionRotated, namespace, session, old_id=old_id))
     return _tell(manager, failures, events, raise_errors)

@@ -35,7 +35,6 @@ other namespace has been applied.
 
 import functools
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +51,7 @@ INVALIDATED = "invalidated"
 REJECTED = "rejected"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class NamespaceEnd:
     """What one namespace ends as in this request."""
 
@@ -82,12 +81,14 @@ class NamespaceEnd:
 class RequestEnd:
     """The response callback that ends the request for the enlisted namespaces."""
 
-    __slots__ = ("manager", "namespaces", "scheduled")
+    __slots__ = ("manager", "namespaces", "scheduled", "watching")
 
     def __init__(self, manager: Any) -> None:
         self.manager = manager
         self.namespaces: dict[str, NamespaceEnd] = {}
         self.scheduled = False
+        #: whether :meth:`unsent` is queued
+        self.watching = False
 
     def enlist(self, request: Any, namespace_config: Any, session: Any) -> NamespaceEnd:
         """The end of ``namespace_config``'s namespace, scheduled if it was not."""
@@ -100,8 +101,6 @@ class RequestEnd:
         queue = request.response_callbacks
         if not self.scheduled:
             queue.append(self)
-            # first of the finished callbacks: sees whether a response went out
-            request.finished_callbacks.appendleft(self.unsent)
             self.scheduled = True
         if session is not None:
             self._run_before(queue, {id(session): state})
@@ -122,6 +121,14 @@ class RequestEnd:
                 del queue[position]
                 queue.insert(index, self)
                 return
+
+    def mark_rotated(self, request: Any, state: "NamespaceEnd") -> None:
+        """Note that ``state``'s session got a new id in this request."""
+        state.rotated = True
+        if not self.watching:
+            # first of the finished callbacks: sees whether a response went out
+            request.finished_callbacks.appendleft(self.unsent)
+            self.watching = True
 
     def unsent(self, request: Any) -> None:
         """Run first among the finished callbacks of a request that formed no response.
@@ -149,6 +156,7 @@ class RequestEnd:
         """Drop every reference to the sessions (the request is over)."""
         self.namespaces = {}
         self.scheduled = False
+        self.watching = False
 
     def __call__(self, request: Any, response: Any) -> None:
         states = sorted(self.namespaces.values(), key=lambda state: state.config.binding_depth)
@@ -162,9 +170,9 @@ class RequestEnd:
         for state in states:
             error = self._apply(request, response, state)
             fatal = fatal or error
-        budget = getattr(self.manager._config, "budget", None)
-        if budget is not None:
-            budget.check_header_once(request, response, self.manager)
+        manager_config = self.manager._config
+        if manager_config.header_may_pass:
+            manager_config.budget.check_header_once(request, response, self.manager)
         for state in ended_now:
             self.manager.tell_observers("namespace_invalidated", state.config.namespace)
             self.manager._send(SessionInvalidated, state.config.namespace, state.session)
@@ -224,12 +232,16 @@ class RequestEnd:
             if state.ended is not None:
                 delete_cookie(response, namespace_config)
             return None
-        sent = _sets_new_cookie(before, response.headerlist, namespace_config.cookie_name)
-        if state.ended is not None and not sent:
-            delete_cookie(response, namespace_config)
-        # what waits for the session to be saved waits for its cookie to go out too
-        # (the cookie budget may have dropped it)
-        after_save = state.after_save if sent or state.ended is not None else []
+        after_save = state.after_save
+        if state.ended is not None:
+            if not _sets_new_cookie(before, response.headerlist, namespace_config.cookie_name):
+                delete_cookie(response, namespace_config)
+        elif after_save and not _sets_new_cookie(
+            before, response.headerlist, namespace_config.cookie_name
+        ):
+            # what waits for the session to be saved waits for its cookie to go out
+            # too (the cookie budget may have dropped it)
+            after_save = []
         if not state.finished:
             _run_hooks(namespace_config, after_save, response)
         for index, callback in enumerate(state.finished, 1):
@@ -327,30 +339,27 @@ def _budget_error(manager: Any, namespace_config: Any, exc: Exception) -> Except
     return exc
 
 
-def _references(callback: Any) -> Iterator[Any]:
-    """The objects a callback is bound to, called with, or closes over."""
+def _owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:
+    """The namespace whose session ``callback`` is bound to, called with, or closes over."""
     while True:
-        yield getattr(callback, "__self__", None)
+        target = getattr(callback, "__self__", None)
+        if target is not None:  # a bound method: its object is all it refers to
+            return owners.get(id(target))
         if isinstance(callback, functools.partial):
-            yield from callback.args
-            yield from callback.keywords.values()
+            for referent in (*callback.args, *callback.keywords.values()):
+                owner = owners.get(id(referent))
+                if owner is not None:
+                    return owner
             callback = callback.func
             continue
         for cell in getattr(callback, "__closure__", None) or ():
             try:
-                yield cell.cell_contents
+                owner = owners.get(id(cell.cell_contents))
             except ValueError:  # an empty cell
                 continue
-        return
-
-
-def _owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:
-    for referent in _references(callback):
-        if referent is not None:
-            owner = owners.get(id(referent))
             if owner is not None:
                 return owner
-    return None
+        return None
 
 
 def _claim_callbacks(request: Any, states: list[NamespaceEnd], finished_only: bool = False) -> None:

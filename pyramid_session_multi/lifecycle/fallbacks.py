@@ -37,7 +37,7 @@ from ..events import SessionMigrated
 from ..libraries import UNKNOWN, library_for
 from .detached import detached_request
 from .ending import delete_cookie
-from .loading import AFTER_MAKE, call_for_namespace
+from .loading import AFTER_MAKE, APPLIES, call_for_namespace
 
 logger = logging.getLogger("pyramid_session_multi")
 
@@ -144,11 +144,10 @@ def build_fallbacks(
         problem = library.fallback_problem(factory)
         if problem is not None:
             raise ConfigurationError(f"pyramid_session_multi: {where}: {problem}.")
-        if (
-            cookie_name == own_cookie.get("name")
-            and (cookie.get("path") or "/", cookie.get("domain"))
-            != (own_cookie.get("path") or "/", own_cookie.get("domain"))
-        ):
+        if cookie_name == own_cookie.get("name") and (
+            cookie.get("path") or "/",
+            cookie.get("domain"),
+        ) != (own_cookie.get("path") or "/", own_cookie.get("domain")):
             raise ConfigurationError(
                 f"pyramid_session_multi: {where} reads the namespace's own cookie "
                 f"{cookie_name!r} with another path or domain: the browser would keep both "
@@ -283,3 +282,4 @@ def migrate_from_fallbacks(
 
 
 AFTER_MAKE.append(migrate_from_fallbacks)
+APPLIES[migrate_from_fallbacks] = lambda namespace_config: bool(namespace_config.fallbacks)

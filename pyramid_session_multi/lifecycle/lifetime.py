@@ -15,11 +15,14 @@ The record travels with the data, in the library's own storage under
 :data:`LIFETIME_KEY`, so it needs no store of its own and a fallback's
 migration carries it.  It stays out of the application's way: the load step
 takes it out of the raw storage before the application sees the session,
-without marking anything changed, and the end of the request puts it back,
-raw, just before the library saves, so whatever the library writes carries
-it.  Put back where it was (first), and as the same object when unchanged,
-it leaves what a library compares to detect changes (pyramid_session_redis's
-``detect_changes``) as it was loaded.
+without marking anything changed, and it goes back, raw, just before the
+library saves, so whatever the library writes carries it: a pyramid cookie
+session puts it into its cookie itself (it is the session's rider, see
+``pyramid_session_multi.budget.RIDER``), so a request that only reads or
+writes it needs no end of request of the add-on's; for any other library the
+end of the request puts it back.  Put back where it was (first), and as the
+same object when unchanged, it leaves what a library compares to detect
+changes (pyramid_session_redis's ``detect_changes``) as it was loaded.
 
 Activity costs no write per request: the idle clock is moved forward only
 once a tenth (:data:`RESTAMP_FRACTION`) of the idle window has passed since
@@ -27,21 +30,22 @@ it was last moved, as pyramid's ``reissue_time`` and pyramid_session_redis's
 ``timeout_trigger`` do; a session is then written to carry the new stamp.
 
 On load, a session unused for longer than its idle timeout, or older than its
-absolute timeout, is ended by :func:`lifetime_check` with the reason
+absolute timeout, is ended by the check ``lifetime_check`` with the reason
 ``"idle"`` or ``"absolute"``, told as
 :class:`~pyramid_session_multi.events.SessionExpired`.
 """
 
-import functools
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
+from ..budget import RIDER
 from ..events import SessionExpired
-from .loading import AFTER_MAKE, CHECKS, REASON_EVENTS
+from . import fallbacks as _fallbacks  # noqa: F401  (its load step comes first)
+from .loading import AFTER_MAKE, APPLIES, CHECKS, REASON_EVENTS
 
 #: The key the record is kept under in the library's raw storage.
 LIFETIME_KEY = "_session_multi_lifetime"
@@ -64,8 +68,12 @@ _last_issued = 0.0
 
 
 def now() -> float:
-    """The time, in seconds since the epoch, from :data:`clock`."""
-    return clock()
+    """The time, in seconds since the epoch, to the millisecond, from :data:`clock`.
+
+    Stamps ride in cookies: a millisecond is fine enough, and three digits
+    fewer than the clock's.
+    """
+    return round(clock(), 3)
 
 
 def issue_time() -> float:
@@ -77,7 +85,7 @@ def issue_time() -> float:
     """
     global _last_issued
     with _issued_lock:
-        issued = max(now(), _last_issued)
+        issued = max(now(), _last_issued)  # both to the millisecond: compared exactly
         _last_issued = issued
         return issued
 
@@ -96,11 +104,16 @@ class Stamps:
     login: float | None = None
 
     def as_raw(self) -> dict[str, Any]:
-        """The record as the library stores it (short keys: it rides in cookies)."""
-        raw: dict[str, Any] = {"c": self.created, "a": self.active}
+        """The record as the library stores it.
+
+        Short keys (it rides in cookies), but none of the one-letter keys
+        pyramid_session_redis wraps the data in: a string met twice is pickled
+        once, and would make the payload's bytes differ after a reload.
+        """
+        raw: dict[str, Any] = {"cr": self.created, "ac": self.active}
         if self.userid is not None:
-            raw["u"] = self.userid
-            raw["l"] = self.login
+            raw["us"] = self.userid
+            raw["li"] = self.login
         return raw
 
     @classmethod
@@ -108,21 +121,24 @@ class Stamps:
         """The stamps of a stored record, ``None`` if it is not one."""
         if not isinstance(raw, dict):
             return None
-        created, active = raw.get("c"), raw.get("a")
+        created: Any = raw.get("cr")
+        active: Any = raw.get("ac")
         if not (_is_time(created) and _is_time(active)):
             return None
-        userid, login = raw.get("u"), raw.get("l")
+        userid: Any = raw.get("us")
+        login: Any = raw.get("li")
         if userid is not None and not (_is_userid(userid) and _is_time(login)):
             return None
-        return cls(float(created), float(active), userid, None if login is None else float(login))
+        return cls(float(created), float(active), userid, float(login) if _is_time(login) else None)
 
 
 def _is_time(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    # what a record holds, then anything else a number (never a bool)
+    return type(value) is float or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def _is_userid(value: Any) -> bool:
-    return isinstance(value, str | int) and not isinstance(value, bool)
+    return type(value) is str or (isinstance(value, str | int) and not isinstance(value, bool))
 
 
 def check_userid(userid: Any) -> str | int:
@@ -137,34 +153,106 @@ def check_userid(userid: Any) -> str | int:
 class Lifetime:
     """One stamped namespace's bookkeeping in one request.
 
-    Kept on the session object (never in its data) for the request; it holds
-    no reference to the session, so the two make no cycle.
+    Kept on the session object (never in its data) for the request, it is
+    also the session's ``invalidate()`` and its namespace's before- and
+    after-save hooks.  It holds its session weakly: the two make no cycle.
     """
 
-    __slots__ = ("__weakref__", "config", "expired", "loaded", "stamps", "verdict")
+    __slots__ = (
+        "__weakref__",
+        "_invalidate",
+        "_session",
+        "config",
+        "expired",
+        "loaded",
+        "loaded_stamps",
+        "stamps",
+        "verdict",
+    )
 
-    def __init__(self, namespace_config: Any, stamps: Stamps, loaded: Any) -> None:
+    def __init__(self, namespace_config: Any, session: Any, stamps: Stamps, loaded: Any) -> None:
         self.config = namespace_config
+        self._session = weakref.ref(session)
         #: the stamps the session goes out with
         self.stamps = stamps
-        #: the record as it was loaded (the same object goes back when unchanged)
+        #: the record as it was loaded, and its stamps (the same record goes back
+        #: while the stamps are these)
         self.loaded = loaded
+        self.loaded_stamps = stamps if loaded is not None else None
         #: the reason the session ends on load, if it does
         self.verdict: str | None = None
         #: the stamps the session was ended with (for the panel)
         self.expired: Stamps | None = None
+        self._invalidate: Any = None
 
     def reset(self) -> None:
         """A new session begins (the old one was invalidated): fresh clocks, nobody."""
         t = now()
         self.stamps = Stamps(t, t)
-        self.loaded = None
+        self.loaded = self.loaded_stamps = None
 
     def record(self) -> Any:
         """What goes into the raw storage: the loaded record itself when unchanged."""
-        if self.loaded is not None and Stamps.from_raw(self.loaded) == self.stamps:
+        if self.stamps is self.loaded_stamps:
             return self.loaded
         return self.stamps.as_raw()
+
+    def wrap_invalidate(self, session: Any) -> None:
+        """Become the session's ``invalidate()``: every one (the application's own
+        too) starts fresh stamps, since what follows a logout is a new session, of
+        nobody."""
+        attributes = session.__dict__
+        self._invalidate = attributes.get("invalidate")
+        if self._invalidate is None and getattr(type(session), "invalidate", None) is None:
+            return
+        attributes["invalidate"] = self.invalidate
+
+    def invalidate(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if self._invalidate is not None:
+                return self._invalidate(*args, **kwargs)
+            session: Any = self._session()
+            return type(session).invalidate(session, *args, **kwargs)
+        finally:
+            self.reset()
+
+    def put_back(self, response: Any) -> None:
+        """Before the library saves: the record goes back into a session with data.
+
+        Last, where it was loaded from (it is written last), so that an
+        unchanged session serializes as it was loaded.
+        """
+        session = self._session()
+        storage = _storage(self.config, session)
+        if _has_data(self.config, storage):
+            dict.__setitem__(storage, LIFETIME_KEY, self.record())
+        # nothing with no data: the stamps of an empty session are not written
+
+    def take_out(self, response: Any) -> None:
+        """Once saved: the record leaves the data again (later callbacks see the
+        application's)."""
+        storage = self.config.library.raw_storage(self._session())
+        if isinstance(storage, dict):
+            dict.pop(storage, LIFETIME_KEY, None)
+
+    def board(self, session: Any) -> str | None:
+        """As a cookie session's :data:`~pyramid_session_multi.budget.RIDER`: the
+        record goes into ``session`` (its own storage) for its cookie to carry,
+        as :meth:`put_back` does; the key it went under, ``None`` if it did not."""
+        if not _has_data(self.config, session):
+            return None
+        dict.__setitem__(session, LIFETIME_KEY, self.record())
+        return LIFETIME_KEY
+
+
+#: Where a request keeps the login ``rotate(userid=...)`` made in it.
+LOGIN_ATTRIBUTE = "_session_multi_login"
+
+
+def remember_login(request: Any, userid: Any) -> None:
+    """A login (``rotate(userid=...)`` of every namespace) in this request: a
+    namespace first loaded after it, with no session yet, is the user's too."""
+    request.__dict__[LOGIN_ATTRIBUTE] = (userid, issue_time())
 
 
 def lifetime_of(session: Any) -> Lifetime | None:
@@ -195,19 +283,33 @@ def _storage(namespace_config: Any, session: Any) -> dict[Any, Any]:
     return storage
 
 
-def _has_data(namespace_config: Any, session: Any, storage: dict[Any, Any]) -> bool:
-    """Whether the session holds application data (a library's own bookkeeping aside)."""
-    if not storage:
+def _has_data(namespace_config: Any, storage: dict[Any, Any]) -> bool:
+    """Whether the raw storage holds application data (a library's own bookkeeping aside).
+
+    Read through ``dict``'s own methods: a session's (pyramid's) would mark it
+    accessed, and re-issue its cookie.
+    """
+    if not dict.__len__(storage):
         return False
-    data = namespace_config.library.read(session)
-    return bool(storage) if data is None else bool(data)
+    bookkeeping = namespace_config.library.bookkeeping
+    if not bookkeeping:
+        return True
+    return any(key not in bookkeeping for key in dict.keys(storage))
 
 
 def load_lifetime(
     manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
 ) -> None:
-    """The load step: take the stamps out of the data and judge the session by them."""
-    if not namespace_config.stamped or state is None:
+    """The load step: take the stamps out of the data and judge the session by them.
+
+    A cookie session that carries a rider (see
+    :data:`~pyramid_session_multi.budget.RIDER`) puts the stamps back into its
+    cookie itself; any other has them put back by its namespace's end of request.
+    """
+    if not namespace_config.stamped:
+        return
+    rides = getattr(session, "_session_multi_takes_riders", False)
+    if state is None and not rides:
         return
     attributes = getattr(session, "__dict__", None)
     if attributes is None:
@@ -218,22 +320,31 @@ def load_lifetime(
     t = now()
     loaded = stamps = None
     has_data = False
-    if _carried(namespace_config, request):
+    # a session with a rider is its own storage, read without I/O: nothing to spare
+    if rides or _carried(namespace_config, request):
         storage = _storage(namespace_config, session)
         loaded = dict.pop(storage, LIFETIME_KEY, None)
-        stamps = Stamps.from_raw(loaded)
-        has_data = _has_data(namespace_config, session, storage)
+        if loaded is not None:
+            stamps = Stamps.from_raw(loaded)
+        has_data = _has_data(namespace_config, storage)
     if stamps is None:
         # new, or written before the namespace had timeouts: its clocks start now
         # (the absolute one at the library's own creation time, where it keeps one)
         created = namespace_config.library.created(session) if has_data else None
         stamps = Stamps(min(created, t) if created is not None else t, t)
         loaded = None
-    lifetime = Lifetime(namespace_config, stamps, loaded)
+        login = None if has_data else request.__dict__.get(LOGIN_ATTRIBUTE)
+        if login is not None:
+            # new in a request that logged in: it begins as the user's
+            stamps = Stamps(t, t, login[0], login[1])
+    lifetime = Lifetime(namespace_config, session, stamps, loaded)
     attributes[ATTRIBUTE] = lifetime
-    _reset_on_invalidate(session, lifetime)
-    state.before_save.append(functools.partial(_put_back, lifetime, session))
-    state.after_save.append(functools.partial(_take_out, session))
+    lifetime.wrap_invalidate(session)
+    if rides:
+        attributes[RIDER] = lifetime
+    else:
+        state.before_save.append(lifetime.put_back)
+        state.after_save.append(lifetime.take_out)
     if not has_data:
         return
     idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
@@ -246,55 +357,8 @@ def load_lifetime(
         return
     if loaded is None or (idle is not None and t - stamps.active >= idle * RESTAMP_FRACTION):
         # in use again, or never stamped: written once, to carry the new stamps
-        lifetime.stamps = replace(stamps, active=t)
+        lifetime.stamps = Stamps(stamps.created, t, stamps.userid, stamps.login)
         namespace_config.library.mark_changed(session)
-
-
-def _reset_on_invalidate(session: Any, lifetime: Lifetime) -> None:
-    """Make every ``invalidate()`` of the session (the application's own too) start
-    fresh stamps: what follows a logout is a new session, of nobody."""
-    attributes = session.__dict__
-    invalidate = attributes.get("invalidate")
-    if invalidate is None:
-        method = getattr(type(session), "invalidate", None)
-        if method is None:
-            return
-        try:
-            ref = weakref.ref(session)
-        except TypeError:
-            return
-
-        def invalidate(*args: Any, **kwargs: Any) -> Any:
-            return method(ref(), *args, **kwargs)
-
-    def invalidate_and_reset(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return invalidate(*args, **kwargs)
-        finally:
-            lifetime.reset()
-
-    attributes["invalidate"] = invalidate_and_reset
-
-
-def _put_back(lifetime: Lifetime, session: Any, response: Any) -> None:
-    """Before the library saves: the record goes back, first, into a session with data."""
-    storage = _storage(lifetime.config, session)
-    if not _has_data(lifetime.config, session, storage):
-        return  # nothing will be kept: the stamps of an empty session are not written
-    rest = list(dict.items(storage))
-    dict.clear(storage)
-    dict.__setitem__(storage, LIFETIME_KEY, lifetime.record())
-    dict.update(storage, rest)
-
-
-def _take_out(session: Any, response: Any) -> None:
-    """Once saved: the record leaves the data again (later callbacks see the application's)."""
-    lifetime = lifetime_of(session)
-    if lifetime is None:
-        return
-    storage = lifetime.config.library.raw_storage(session)
-    if isinstance(storage, dict):
-        dict.pop(storage, LIFETIME_KEY, None)
 
 
 def lifetime_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
@@ -352,3 +416,4 @@ REASON_EVENTS[IDLE] = SessionExpired
 REASON_EVENTS[ABSOLUTE] = SessionExpired
 AFTER_MAKE.append(load_lifetime)
 CHECKS.append(lifetime_check)
+APPLIES[load_lifetime] = APPLIES[lifetime_check] = lambda namespace_config: namespace_config.stamped

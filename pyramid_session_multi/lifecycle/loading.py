@@ -37,9 +37,15 @@ def validator_check(namespace_config: Any, request: Any, session: Any, partner: 
     validator = namespace_config.validator
     if validator is None:
         return None
-    if call_for_namespace("validator", namespace_config.namespace, validator, request, session):
-        return None
-    return "validator"
+    try:
+        valid = validator(request, session)
+    except Exception as exc:
+        exc.add_note(
+            "pyramid_session_multi: raised by the validator of namespace "
+            f"{namespace_config.namespace!r}"
+        )
+        raise
+    return None if valid else "validator"
 
 
 def binding_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
@@ -63,6 +69,15 @@ REASON_EVENTS: dict[str, type] = {}
 #: for a namespace whose end of request is not the add-on's).
 Step = Callable[[Any, Any, Any, Any, Any], None]
 AFTER_MAKE: list[Step] = []
+
+#: Which namespaces a step of :data:`AFTER_MAKE` or a check of :data:`CHECKS`
+#: concerns, where not every one: a predicate taking the namespace's
+#: configuration.  A namespace's load runs only those that concern it (see
+#: :mod:`.plan`); a step or check missing here concerns every namespace.
+APPLIES: dict[Callable[..., Any], Callable[[Any], bool]] = {
+    validator_check: lambda namespace_config: namespace_config.validator is not None,
+    binding_check: lambda namespace_config: namespace_config.bound_to is not None,
+}
 
 
 def make_session(namespace_config: Any, request: Any) -> Any:

@@ -1,11 +1,14 @@
 """``psessions CONFIG_URI [name=value ...]``: list the namespaces an application registers.
 
-``psessions --check CONFIG_URI`` audits them instead (see :mod:`..checks`).
+``psessions --check CONFIG_URI`` audits them instead (see :mod:`..checks`);
+``psessions CONFIG_URI --revoke USERID`` signs a user out everywhere (see
+:doc:`/narr/lifetimes`).
 As with ``proutes`` and ``pviews``, ``name=value`` pairs after the config
 URI fill the ini file's ``%(name)s`` variables.
 """
 
 import argparse
+import datetime
 import json
 import sys
 from collections.abc import Sequence
@@ -22,11 +25,14 @@ COLUMNS = (
     "namespace",
     "cookie_name",
     "library",
+    "topology",
     "bound_to",
     "fallbacks",
     "factory",
     "discriminator",
     "validator",
+    "idle_timeout",
+    "absolute_timeout",
     "secure",
     "httponly",
     "samesite",
@@ -67,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=LEVELS,
         default="warning",
         help="with --check: the lowest level that makes the exit status 1 (default: warning)",
+    )
+    parser.add_argument(
+        "--revoke",
+        metavar="USERID",
+        help="end every session recorded for USERID, on every device, in the "
+        "application's revocation store (exit status 0 once recorded)",
     )
     return parser
 
@@ -116,6 +128,8 @@ def main(
                 file=err,
             )
             return 1
+        if args.revoke is not None:
+            return _revoke(config, args.revoke, out, err)
         if args.check:
             findings = run_checks(config, env["registry"].settings)
         else:
@@ -130,6 +144,26 @@ def main(
         print(format_table(rows), file=out)
     else:
         print("No session_multi namespaces are registered.", file=out)
+    return 0
+
+
+def _revoke(config: Any, userid: str, out: TextIO, err: TextIO) -> int:
+    from ..revocation import describe_store, revoke_user
+
+    if not userid.strip():
+        print("psessions: --revoke needs a userid, not an empty one.", file=err)
+        return 2
+    try:
+        at = revoke_user(config, userid)
+    except Exception as exc:
+        print(f"psessions: {userid!r} was not revoked: {exc}", file=err)
+        return 1
+    when = datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="milliseconds")
+    print(
+        f"Revoked every session of user {userid!r} recorded before {when} "
+        f"(store: {describe_store(config.revocations)}).",
+        file=out,
+    )
     return 0
 
 

@@ -1,0 +1,97 @@
+"""Where "this user was signed out everywhere, at this time" is kept, and how it is used.
+
+See :doc:`/narr/lifetimes`.  A store provides
+:class:`~pyramid_session_multi.interfaces.IRevocationStore`; set one with
+``config.set_revocation_store(store)`` or the ``session_multi.revocations``
+setting (:func:`store_from_url`).
+"""
+
+import re
+from typing import Any
+
+from .core import (
+    REVOKED,
+    RevocationStoreUnavailable,
+    describe_store,
+    record_ttl,
+    revocation_check,
+    revoke,
+    revoke_user,
+    set_revocation_store,
+    stamp_every_namespace,
+)
+from .memory import MemoryRevocationStore
+from .redis import RedisRevocationStore
+from .sql import SQLRevocationStore
+
+#: URL schemes that name a Redis server; any other URL is SQLAlchemy's.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def store_from_url(url: str) -> Any:
+    """The store a ``session_multi.revocations`` URL names.
+
+    ``redis://``, ``rediss://`` or ``unix://``: a
+    :class:`RedisRevocationStore`; ``postgresql://``, ``postgresql+psycopg://``,
+    ``sqlite:///...`` or any other SQLAlchemy URL: an
+    :class:`SQLRevocationStore`.  Nothing is connected yet.  Raises
+    ``ValueError`` saying what is accepted.
+    """
+    accepts = (
+        "a Redis URL (redis://HOST:PORT/DB, rediss://..., unix://...) or an SQLAlchemy "
+        "URL (postgresql+psycopg://USER@HOST/DB, sqlite:///PATH)"
+    )
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"is empty: it takes {accepts}")
+    url = url.strip()
+    shown = _without_password(url)
+    scheme, sep, _rest = url.partition("://")
+    if not sep or not scheme:
+        raise ValueError(f"= {shown!r} is not a URL: it takes {accepts}")
+    if scheme.lower() in REDIS_SCHEMES:
+        try:
+            return RedisRevocationStore.from_url(url)
+        except ImportError as exc:
+            raise ValueError(f"names Redis, but the redis package is not installed: {exc}") from exc
+        except ValueError as exc:
+            raise ValueError(f"= {shown!r} is not a Redis URL: {_hide(exc, url)}") from exc
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError as exc:
+        raise ValueError(
+            f"= {shown!r} names an SQL database, but SQLAlchemy is not installed"
+        ) from exc
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        return SQLRevocationStore(url)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ValueError(
+            f"= {shown!r} is not {accepts}: {type(exc).__name__}: {_hide(exc, url)}"
+        ) from exc
+
+
+def _without_password(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***`` (for error messages)."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _hide(exc: Exception, url: str) -> str:
+    return str(exc).replace(url, _without_password(url))
+
+
+__all__ = [
+    "REVOKED",
+    "MemoryRevocationStore",
+    "RedisRevocationStore",
+    "RevocationStoreUnavailable",
+    "SQLRevocationStore",
+    "describe_store",
+    "record_ttl",
+    "revocation_check",
+    "revoke",
+    "revoke_user",
+    "set_revocation_store",
+    "stamp_every_namespace",
+    "store_from_url",
+]

@@ -1,0 +1,227 @@
+"""Signing a user out everywhere: the load check, ``revoke()`` and the directive.
+
+``rotate(userid=...)`` records, in the stamps of every namespace it rotates
+(see :mod:`..lifecycle.lifetime`), the user and the time.  ``revoke(userid)``
+writes one record to the shared revocation store: *the sessions of this user
+recorded before this time are over*.  Every process then refuses such a
+session when it is next loaded (:func:`revocation_check`), client-side
+cookies included, since the record outlives every session it can match.
+
+A request asks the store once per recorded user at most, and only when it
+loads a session that has a user recorded; a request with none costs nothing.
+"""
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+
+from ..config import LATE_ORDER, _require_manager_config, get_manager_config
+from ..events import SessionInvalidated
+from ..lifecycle.changes import carried
+from ..lifecycle.ending import INVALIDATED
+from ..lifecycle.lifetime import check_userid, issue_time, lifetime_of
+from ..lifecycle.loading import APPLIES, CHECKS
+
+#: The reason a revoked session is rejected with.
+REVOKED = "revoked"
+
+#: Seconds a revocation record is kept beyond the longest absolute timeout.
+TTL_MARGIN = 5
+
+#: Where a request keeps what it asked the store (userid -> time or ``None``).
+_CACHE = "_session_multi_revocations"
+
+
+class RevocationStoreUnavailable(RuntimeError):
+    """The revocation store could not be reached.
+
+    Raised while loading a namespace whose session has a user recorded (the
+    namespace is named, and nothing is deleted: the request fails as it would
+    if the namespace's own store were down), and by ``revoke()``.
+    """
+
+
+def describe_store(store: Any) -> str:
+    """How errors name a store (never with a password)."""
+    describe = getattr(store, "describe", None)
+    if callable(describe):
+        try:
+            return str(describe())
+        except Exception:
+            pass
+    return type(store).__name__
+
+
+def record_ttl(manager_config: Any) -> int | None:
+    """How long a revocation must be kept: until no session it can match is alive.
+
+    That is the longest absolute timeout (with a margin); ``None`` (kept
+    until a later revocation of the same user replaces it: one record per
+    user) when a namespace has none, since a busy session of it never ends.
+    """
+    longest = 0
+    for namespace_config in manager_config.configs.values():
+        if namespace_config.absolute_timeout is None:
+            return None
+        longest = max(longest, namespace_config.absolute_timeout)
+    return longest + TTL_MARGIN if longest else None
+
+
+def _cache(request: Any) -> dict[str, float | None]:
+    cache: dict[str, float | None] | None = request.__dict__.get(_CACHE)
+    if cache is None:
+        cache = request.__dict__[_CACHE] = {}
+    return cache
+
+
+def revocation_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+    """Reject a session recorded for a user revoked since it was recorded."""
+    lifetime = lifetime_of(session)
+    if lifetime is None or lifetime.stamps.userid is None:
+        return None
+    manager = request.__dict__.get("session_multi")
+    manager_config = getattr(manager, "_config", None)
+    if manager_config is None:
+        manager_config = get_manager_config(request.registry)
+    store = None if manager_config is None else manager_config.revocations
+    if store is None:
+        return None
+    userid = str(lifetime.stamps.userid)
+    cache = _cache(request)
+    if userid in cache:
+        revoked = cache[userid]
+    else:
+        try:
+            revoked = store.revoked_at(userid)
+        except Exception as exc:
+            raise RevocationStoreUnavailable(
+                f"pyramid_session_multi: namespace {namespace_config.namespace!r} cannot be "
+                f"loaded: the revocation store ({describe_store(store)}) could not say whether "
+                f"its user was signed out: {type(exc).__name__}: {exc}"
+            ) from exc
+        cache[userid] = revoked
+    login = lifetime.stamps.login
+    if revoked is not None and (login is None or login < revoked):
+        return REVOKED
+    return None
+
+
+def revoke_user(manager_config: Any, userid: Any) -> float:
+    """Record in the store that ``userid``'s sessions recorded before now are over.
+
+    Returns the time of the revocation.  Raises
+    :class:`~pyramid.exceptions.ConfigurationError` when no store is set,
+    :class:`RevocationStoreUnavailable` when the store cannot be reached.
+    """
+    userid = check_userid(userid)
+    store = manager_config.revocations
+    if store is None:
+        raise ConfigurationError(
+            "pyramid_session_multi: revoke() needs a revocation store, shared by every "
+            "process of the application: set session_multi.revocations (a Redis or "
+            "SQLAlchemy URL) or call config.set_revocation_store(...)"
+        )
+    at = issue_time()
+    try:
+        store.revoke(str(userid), at, record_ttl(manager_config))
+    except Exception as exc:
+        raise RevocationStoreUnavailable(
+            f"pyramid_session_multi: the revocation could not be recorded: the revocation "
+            f"store ({describe_store(store)}) failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    return at
+
+
+def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
+    """End ``userid``'s sessions everywhere; see ``SessionMultiManager.revoke``."""
+    userid = check_userid(userid)
+    request = manager._live_request()
+    manager_config = manager._config
+    # what this request carries is loaded, and judged, before the revocation exists
+    sessions = {namespace: manager[namespace] for namespace in carried(manager, request)}
+    at = revoke_user(manager_config, userid)
+    _cache(request)[str(userid)] = at
+    events = []
+    for namespace, session in _recorded_for(sessions, str(userid)):
+        namespace_config = manager._configs[namespace]
+        lifetime = lifetime_of(session)
+        assert lifetime is not None
+        if keep_current:
+            # recorded again at the revocation's own time: not before it, so kept
+            lifetime.stamps = replace(lifetime.stamps, login=at)
+            namespace_config.library.mark_changed(session)
+            continue
+        old_id = manager._session_id(namespace, session)
+        session.invalidate()
+        manager._end_of(namespace_config, session).ended = INVALIDATED
+        manager.tell_observers("namespace_invalidated", namespace)
+        events.append(manager._event(SessionInvalidated, namespace, session, old_id))
+    manager._deliver(events)
+
+
+def _recorded_for(sessions: dict[str, Any], userid: str) -> Iterator[tuple[str, Any]]:
+    for namespace, session in sessions.items():
+        lifetime = lifetime_of(session)
+        if lifetime is None or lifetime.stamps.userid is None:
+            continue
+        if str(lifetime.stamps.userid) == userid:
+            yield namespace, session
+
+
+def set_revocation_store(config: Configurator, store: Any) -> None:
+    """Keep revocations in ``store``: ``config.set_revocation_store(store)``.
+
+    ``store`` (an object, a class to instantiate, or a dotted name to either)
+    provides :class:`~pyramid_session_multi.interfaces.IRevocationStore`;
+    every process of the application must share it.  Once a store is set,
+    every namespace keeps lifetime stamps, so ``rotate(userid=...)`` can
+    record its user.  One store per application: setting it twice at one
+    include level is a conflict, and an including configuration overrides an
+    included one.  The ``session_multi.revocations`` setting calls this
+    with the store its URL names.
+    """
+    manager_config = _require_manager_config(config.registry)
+    store = config.maybe_dotted(store)
+    if isinstance(store, type):
+        store = store()
+    missing = [
+        name for name in ("revoked_at", "revoke") if not callable(getattr(store, name, None))
+    ]
+    if missing:
+        raise ConfigurationError(
+            f"pyramid_session_multi: the revocation store {store!r} lacks "
+            f"{', '.join(missing)}; see pyramid_session_multi.interfaces.IRevocationStore."
+        )
+
+    def register() -> None:
+        manager_config.revocations = store
+
+    intr = config.introspectable(
+        "session_multi revocation store", "revocations", describe_store(store),
+        "session_multi revocation store",
+    )  # fmt: skip
+    intr["store"] = store
+    config.action(("pyramid_session_multi", "revocation store"), register, introspectables=(intr,))
+
+
+def stamp_every_namespace(config: Configurator) -> None:
+    """At commit, once a revocation store is set: every namespace keeps stamps."""
+    registry = config.registry
+
+    def stamp() -> None:
+        manager_config = get_manager_config(registry)
+        if manager_config is None or manager_config.revocations is None:
+            return
+        for namespace_config in manager_config.configs.values():
+            object.__setattr__(namespace_config, "stamped", True)
+            namespace_config.set_contained(True)
+
+    config.action(("pyramid_session_multi", "stamp for revocations"), stamp, order=LATE_ORDER)
+
+
+CHECKS.append(revocation_check)
+# a store stamps every namespace; a session of one that is not stamped records no user
+APPLIES[revocation_check] = lambda namespace_config: namespace_config.stamped

@@ -1,0 +1,136 @@
+"""Revocations in an SQL database through SQLAlchemy: PostgreSQL or SQLite."""
+
+import threading
+from typing import Any
+
+from zope.interface import implementer
+
+from ..interfaces import IRevocationStore
+from ..lifecycle.lifetime import now
+
+#: The table's name unless another is given.
+DEFAULT_TABLE = "session_multi_revocations"
+
+
+@implementer(IRevocationStore)
+class SQLRevocationStore:
+    """Revocations in one table, a row per revoked user, through SQLAlchemy.
+
+    ``engine`` is an SQLAlchemy engine or URL (PostgreSQL and SQLite are
+    tested; another database works where SQLAlchemy does, without the
+    one-statement upsert).  The table is created on first use if missing:
+    ``userid`` (the primary key), ``revoked_at`` and ``expires_at`` (seconds
+    since the epoch; no expiry when null).  A lookup is one ``SELECT``; a
+    revocation deletes the expired rows and upserts the user's in one
+    transaction, so the table holds no more than the users revoked within
+    the longest absolute timeout.  An engine made from a URL checks its
+    connections before use, so the store recovers when the database returns.
+    """
+
+    def __init__(self, engine: Any, table_name: str = DEFAULT_TABLE) -> None:
+        import sqlalchemy as sa
+
+        if isinstance(engine, str):
+            engine = sa.create_engine(engine, pool_pre_ping=True)
+        self.engine = engine
+        self.table = sa.Table(
+            table_name,
+            sa.MetaData(),
+            sa.Column("userid", sa.String(255), primary_key=True),
+            sa.Column("revoked_at", sa.Double(), nullable=False),
+            sa.Column("expires_at", sa.Double(), nullable=True),
+        )
+        self._created = False
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        url = self.engine.url
+        where = url.host or url.database or "?"
+        if url.host and url.port:
+            where = f"{where}:{url.port}"
+        return f"{url.get_backend_name()} at {where}, table {self.table.name}"
+
+    def _create_table(self) -> None:
+        if self._created:
+            return
+        with self._lock:
+            if self._created:
+                return
+            try:
+                self.table.create(self.engine, checkfirst=True)
+            except Exception:
+                # another process created it between the check and the create
+                import sqlalchemy as sa
+
+                if not sa.inspect(self.engine).has_table(self.table.name):
+                    raise
+            self._created = True
+
+    def revoked_at(self, userid: str) -> float | None:
+        import sqlalchemy as sa
+
+        self._create_table()
+        table = self.table
+        query = sa.select(table.c.revoked_at).where(
+            table.c.userid == userid,
+            sa.or_(table.c.expires_at.is_(None), table.c.expires_at > now()),
+        )
+        with self.engine.connect() as connection:
+            value = connection.execute(query).scalar()
+        return None if value is None else float(value)
+
+    def revoke(self, userid: str, at: float, ttl: int | None) -> None:
+        import sqlalchemy as sa
+
+        self._create_table()
+        table = self.table
+        current = now()
+        expires = None if ttl is None else current + ttl
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.delete(table).where(
+                    table.c.expires_at.is_not(None), table.c.expires_at <= current
+                )
+            )
+            dialect = connection.dialect.name
+            if dialect in ("postgresql", "sqlite"):
+                from sqlalchemy.dialects import postgresql, sqlite
+
+                dialect_module: Any = postgresql if dialect == "postgresql" else sqlite
+                statement = dialect_module.insert(table).values(
+                    userid=userid, revoked_at=at, expires_at=expires
+                )
+                later = sa.func.greatest if dialect == "postgresql" else sa.func.max
+                connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[table.c.userid],
+                        set_={
+                            "revoked_at": later(table.c.revoked_at, statement.excluded.revoked_at),
+                            "expires_at": statement.excluded.expires_at,
+                        },
+                    )
+                )
+                return
+            previous = connection.execute(
+                sa.select(table.c.revoked_at).where(table.c.userid == userid).with_for_update()
+            ).scalar()
+            if previous is None:
+                connection.execute(
+                    sa.insert(table).values(userid=userid, revoked_at=at, expires_at=expires)
+                )
+            else:
+                connection.execute(
+                    sa.update(table)
+                    .where(table.c.userid == userid)
+                    .values(revoked_at=max(at, float(previous)), expires_at=expires)
+                )
+
+    def __len__(self) -> int:
+        """How many rows the table holds (expired ones included until the next revoke)."""
+        import sqlalchemy as sa
+
+        self._create_table()
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
+            )

@@ -1,0 +1,428 @@
+"""Session lifetimes: idle and absolute timeouts, enforced alike on every library.
+
+Real libraries (signed cookie, NaCl, Redis, Beaker on files and on SQLite)
+and a real redis-server.  One real-time test per kind of timeout, with short
+timeouts; the others move the add-on's clock (``lifetime.clock``) instead of
+sleeping.
+"""
+
+import sqlite3
+import time
+
+import pytest
+import redis
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+
+from pyramid_session_multi.events import SessionExpired, SessionRejected
+from pyramid_session_multi.lifecycle import lifetime
+from pyramid_session_multi.settings import SettingsError
+from tests.support.lifetime_apps import (
+    CLIENT_SIDE,
+    LIBRARIES,
+    build_lifetime_app,
+    library_factory,
+    set_cookie_headers,
+)
+
+
+class Clock:
+    """The add-on's clock, moved by the test: ``clock.at(seconds)`` from a fixed start."""
+
+    def __init__(self) -> None:
+        self.start = time.time()
+        self.now = self.start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def at(self, offset: float) -> None:
+        self.now = self.start + offset
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    moved = Clock()
+    monkeypatch.setattr(lifetime, "clock", moved)
+    # logins are never stamped before a time issued earlier: start that afresh too
+    monkeypatch.setattr(lifetime, "_last_issued", 0.0)
+    return moved
+
+
+def every_library(redis_url, directory, events=None, **timeouts):
+    def register(config):
+        for name in LIBRARIES:
+            config.register_session_factory(
+                name, library_factory(name, redis_url, directory), **timeouts
+            )
+        if events is not None:
+            config.add_subscriber(lambda event: events.append(event), SessionExpired)
+
+    return register
+
+
+def stored_counts(redis_url, directory):
+    """What the server-side stores hold: Redis keys, Beaker files, SQLite rows."""
+    client = redis.StrictRedis.from_url(redis_url)
+    try:
+        keys = len(client.keys("*"))
+    finally:
+        client.close()
+    files = [path for path in (directory / "beaker").rglob("*") if path.is_file()]
+    database = directory / "sessions.sqlite"
+    rows = 0
+    if database.exists():
+        with sqlite3.connect(database) as connection:
+            rows = connection.execute("select count(*) from beaker_sessions").fetchone()[0]
+    return {"redis": keys, "beaker": len(files), "database": rows}
+
+
+def test_an_idle_session_expires_on_every_library_in_real_time(redis_db, tmp_path):
+    events = []
+    app = build_lifetime_app(every_library(redis_db, tmp_path, events, idle_timeout=1))
+    for name in LIBRARIES:
+        app.get(f"/w/{name}", {"value": name})
+    assert stored_counts(redis_db, tmp_path) == {"redis": 1, "beaker": 1, "database": 1}
+
+    time.sleep(1.3)
+
+    for name in LIBRARIES:
+        response = app.get(f"/r/{name}")
+        assert response.json["value"] is None, name
+        (header,) = set_cookie_headers(response, name)
+        assert "Max-Age=0" in header, name
+    assert sorted((event.namespace, event.reason) for event in events) == sorted(
+        (name, "idle") for name in LIBRARIES
+    )
+    assert all(event.session_id_hash for event in events if event.namespace == "redis")
+    # deleted at once, not left to expire
+    assert stored_counts(redis_db, tmp_path) == {"redis": 0, "beaker": 0, "database": 0}
+    # the namespace goes on with a fresh session
+    for name in LIBRARIES:
+        assert app.get(f"/w/{name}", {"value": "again"}).json == {"value": "again"}
+        assert app.get(f"/r/{name}").json["value"] == "again"
+
+
+def test_a_busy_session_lives_past_its_idle_window_and_ends_at_its_absolute_time(
+    redis_db, tmp_path
+):
+    events = []
+    app = build_lifetime_app(
+        every_library(redis_db, tmp_path, events, idle_timeout=1, absolute_timeout=2)
+    )
+    started = time.monotonic()
+    for name in LIBRARIES:
+        app.get(f"/w/{name}", {"value": name})
+    # in use every 0.3 s: alive well past the first idle window
+    while time.monotonic() - started < 1.6:
+        time.sleep(0.3)
+        for name in LIBRARIES:
+            assert app.get(f"/r/{name}").json["value"] == name, name
+    assert events == []
+    while time.monotonic() - started < 2.2:
+        time.sleep(0.3)
+        for name in LIBRARIES:
+            app.get(f"/r/{name}")
+    assert sorted((event.namespace, event.reason) for event in events) == sorted(
+        (name, "absolute") for name in LIBRARIES
+    )
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] is None
+
+
+def test_the_stamps_stay_out_of_the_applications_sight(redis_db, tmp_path):
+    app = build_lifetime_app(
+        every_library(redis_db, tmp_path, idle_timeout=60, absolute_timeout=600)
+    )
+    for name in LIBRARIES:
+        app.get(f"/w/{name}", {"value": name})
+        seen = app.get(f"/keys/{name}").json
+        for view in ("keys", "items", "iter"):
+            assert lifetime.LIFETIME_KEY not in seen[view], (name, view)
+            assert "value" in seen[view]
+        # Beaker shows its own bookkeeping; the add-on adds nothing to it
+        assert seen["len"] == len(seen["keys"])
+
+
+def write_commands(redis_url):
+    client = redis.StrictRedis.from_url(redis_url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("set", "setex"))
+
+
+def test_a_read_inside_the_window_sends_no_cookie_and_writes_nothing(redis_db, tmp_path):
+    app = build_lifetime_app(
+        every_library(redis_db, tmp_path, idle_timeout=60, absolute_timeout=600)
+    )
+    for name in LIBRARIES:
+        app.get(f"/w/{name}", {"value": name})
+    writes = write_commands(redis_db)
+    files = {
+        path: path.stat().st_mtime_ns for path in (tmp_path / "beaker").rglob("*") if path.is_file()
+    }
+    for name in LIBRARIES:
+        response = app.get(f"/r/{name}")
+        assert set_cookie_headers(response, name) == [], name
+    # pyramid_session_redis compared what it loaded with what it holds: unchanged
+    assert write_commands(redis_db) == writes
+    # Beaker rewrites its file for its own accessed time (save_accessed_time), as without
+    # the add-on; the stamps it carries are the ones it loaded
+    assert set(files) == {path for path in (tmp_path / "beaker").rglob("*") if path.is_file()}
+
+
+def test_use_moves_the_idle_clock_once_a_tenth_of_the_window_has_passed(redis_db, tmp_path, clock):
+    app = build_lifetime_app(every_library(redis_db, tmp_path, idle_timeout=100))
+    for name in LIBRARIES:
+        app.get(f"/w/{name}", {"value": name})
+    writes = write_commands(redis_db)
+    clock.at(9)  # under a tenth of the window: nothing is written
+    for name in CLIENT_SIDE:
+        assert set_cookie_headers(app.get(f"/r/{name}"), name) == []
+    app.get("/r/redis")
+    assert write_commands(redis_db) == writes
+    clock.at(11)  # past it: written once, to carry the new stamp
+    for name in CLIENT_SIDE:
+        assert len(set_cookie_headers(app.get(f"/r/{name}"), name)) == 1
+        assert set_cookie_headers(app.get(f"/r/{name}"), name) == []
+    app.get("/r/redis")
+    assert write_commands(redis_db) == writes + 1
+    for name in ("beaker", "database"):
+        app.get(f"/r/{name}")
+    clock.at(105)  # 94 s after the last stamp: still alive
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] == name, name
+    clock.at(105 + 101)
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] is None, name
+
+
+def test_rotate_restarts_the_absolute_clock(redis_db, tmp_path, clock):
+    events = []
+    app = build_lifetime_app(every_library(redis_db, tmp_path, events, absolute_timeout=100))
+    for name in LIBRARIES:
+        app.get(f"/w/{name}", {"value": name})
+    clock.at(90)
+    app.get("/rotate", {"ns": ",".join(LIBRARIES)})
+    clock.at(150)
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] == name, name
+    assert events == []
+    clock.at(191)
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] is None, name
+    assert {event.reason for event in events} == {"absolute"}
+
+
+def test_a_session_from_before_the_timeouts_starts_its_clocks_when_first_seen(tmp_path, clock):
+    factory = library_factory("signed", "", tmp_path)
+    before = build_lifetime_app(lambda config: config.register_session_factory("signed", factory))
+    before.post("/w/signed", {"value": "old"})
+    cookie = before.cookies["signed"]
+    clock.at(500)
+    after = build_lifetime_app(
+        lambda config: config.register_session_factory(
+            "signed", library_factory("signed", "", tmp_path), idle_timeout=100
+        )
+    )
+    after.set_cookie("signed", cookie)
+    response = after.get("/r/signed")
+    assert response.json["value"] == "old"
+    assert len(set_cookie_headers(response, "signed")) == 1  # stamped, once
+    clock.at(550)
+    assert after.get("/r/signed").json["value"] == "old"
+    clock.at(601 + 100)
+    assert after.get("/r/signed").json["value"] is None
+
+
+def test_a_bound_namespace_follows_its_expired_partner(redis_db, tmp_path, clock):
+    rejected = []
+
+    def register(config):
+        config.register_session_factory(
+            "account", library_factory("redis", redis_db, tmp_path, "account"), absolute_timeout=100
+        )
+        config.register_session_factory(
+            "admin", library_factory("signed", redis_db, tmp_path, "admin"), bound_to="account"
+        )
+        config.add_subscriber(lambda event: rejected.append(event.reason), SessionRejected)
+
+    app = build_lifetime_app(register)
+    app.get("/w/account", {"value": "a"})
+    app.get("/w/admin", {"value": "b"})
+    assert app.get("/r/admin").json["value"] == "b"
+    clock.at(101)
+    assert app.get("/r/admin").json["value"] is None
+    assert rejected == ["binding"]
+    assert app.get("/r/account").json["value"] is None
+
+
+def test_an_invalidated_session_starts_fresh_stamps(tmp_path, clock):
+    def invalidate_and_write(request):
+        session = request.session_multi["signed"]
+        session.invalidate()  # the library's own, not the manager's
+        session["value"] = "after"
+        return {}
+
+    def register(config):
+        config.register_session_factory(
+            "signed", library_factory("signed", "", tmp_path), absolute_timeout=100
+        )
+        config.add_route("again", "/again")
+        config.add_view(invalidate_and_write, route_name="again", renderer="json")
+
+    app = build_lifetime_app(register)
+    app.get("/w/signed", {"value": "before"})
+    clock.at(90)
+    app.get("/again")
+    clock.at(150)  # 150 s after the first session, 60 after the second began
+    assert app.get("/r/signed").json["value"] == "after"
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "10", True])
+@pytest.mark.parametrize("argument", ["idle_timeout", "absolute_timeout"])
+def test_a_timeout_that_is_not_a_positive_whole_number_is_refused(tmp_path, argument, value):
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    with pytest.raises(ConfigurationError) as raised:
+        config.register_session_factory(
+            "prefs", library_factory("signed", "", tmp_path, "prefs"), **{argument: value}
+        )
+    message = str(raised.value)
+    assert "'prefs'" in message and argument in message and "positive whole" in message
+
+
+@pytest.mark.parametrize("value", ["", "0", "-5", "1.5", "10s", "none", "env:PSM_UNSET_TIMEOUT"])
+@pytest.mark.parametrize("option", ["idle_timeout", "absolute_timeout"])
+def test_a_timeout_setting_is_a_positive_whole_number(option, value, monkeypatch):
+    monkeypatch.delenv("PSM_UNSET_TIMEOUT", raising=False)
+    settings = {
+        "session_multi.namespaces": "prefs",
+        "session_multi.prefs.factory": "signed",
+        "session_multi.prefs.secret": "a-secret-of-enough-length-for-the-check",
+        f"session_multi.prefs.{option}": value,
+    }
+    config = Configurator(settings=settings)
+    with pytest.raises(SettingsError) as raised:
+        config.include("pyramid_session_multi")
+    assert f"session_multi.prefs.{option}" in str(raised.value)
+
+
+def test_timeout_settings_reach_the_namespace():
+    settings = {
+        "session_multi.namespaces": "prefs",
+        "session_multi.prefs.factory": "signed",
+        "session_multi.prefs.secret": "a-secret-of-enough-length-for-the-check",
+        "session_multi.prefs.idle_timeout": " 900 ",
+        "session_multi.prefs.absolute_timeout": "28800",
+    }
+    config = Configurator(settings=settings)
+    config.include("pyramid_session_multi")
+    config.commit()
+    from pyramid_session_multi.config import get_manager_config
+
+    namespace_config = get_manager_config(config.registry).get("prefs")
+    assert (namespace_config.idle_timeout, namespace_config.absolute_timeout) == (900, 28800)
+    assert namespace_config.stamped and namespace_config.contained and not namespace_config.plain
+
+
+def namespace_part(html, namespace):
+    start = html.index(f'id="session-multi-{namespace}"')
+    end = html.find('<div class="session-multi-namespace"', start + 1)
+    return html[start : end if end > 0 else None]
+
+
+def test_the_panel_shows_time_left_the_user_and_an_expiry(tmp_path, clock):
+    from tests.support.toolbar import panel_html, text_of, toolbar_app
+
+    def setup(config):
+        config.register_session_factory(
+            "timed", library_factory("signed", "", tmp_path, "timed"),
+            idle_timeout=100, absolute_timeout=1000,
+        )  # fmt: skip
+
+    app = toolbar_app(setup, "active")
+    app.post("/s/timed", {"value": "x"})
+    clock.at(5)
+    app.get("/rotate", {"ns": "timed"})
+    clock.at(14)  # under a tenth of the idle window since the rotation: no new stamp
+    app.get("/s/timed")
+    part = text_of(namespace_part(panel_html(app), "timed"))
+    assert "Idle expiry in 91 s" in part and "absolute expiry in 991 s" in part
+    assert "user none recorded" in part
+    assert lifetime.LIFETIME_KEY not in part
+    clock.at(200)
+    app.get("/s/timed")
+    html = panel_html(app)
+    assert "expired (idle)" in text_of(namespace_part(html, "timed"))
+
+
+def findings_of(register):
+    from pyramid_session_multi.checks import run_checks
+    from pyramid_session_multi.config import get_manager_config
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    register(config)
+    config.commit()
+    return {(f.id, f.namespace) for f in run_checks(get_manager_config(config.registry))}
+
+
+def test_the_checks_warn_of_a_partner_without_an_absolute_timeout(tmp_path):
+    def register(absolute):
+        def setup(config):
+            config.register_session_factory(
+                "account", library_factory("signed", "", tmp_path, "account"),
+                idle_timeout=600, absolute_timeout=absolute,
+            )  # fmt: skip
+            config.register_session_factory(
+                "admin", library_factory("signed", "", tmp_path, "admin"), bound_to="account"
+            )
+
+        return setup
+
+    assert ("psm.W013", "account") in findings_of(register(None))
+    assert ("psm.W013", "account") not in findings_of(register(28800))
+
+
+def test_the_checks_note_a_library_timeout_shorter_than_the_add_ons(tmp_path):
+    from pyramid.session import SignedCookieSessionFactory
+
+    def register(library_timeout, idle):
+        def setup(config):
+            config.register_session_factory(
+                "prefs",
+                SignedCookieSessionFactory("s" * 40, cookie_name="prefs", timeout=library_timeout),
+                idle_timeout=idle,
+            )
+
+        return setup
+
+    assert ("psm.I003", "prefs") in findings_of(register(1200, 1800))
+    assert ("psm.I003", "prefs") not in findings_of(register(None, 1800))
+    assert ("psm.I003", "prefs") not in findings_of(register(3600, 1800))
+    # the add-on's idle timeout is an idle timeout: no W006 for the library's lack of one
+    assert ("psm.W006", "prefs") in findings_of(register(None, None))
+    assert ("psm.W006", "prefs") not in findings_of(register(None, 1800))
+
+
+def test_the_load_step_reads_without_marking_the_session_accessed(tmp_path):
+    from pyramid.session import SignedCookieSessionFactory
+
+    def register(config):
+        # reissue_time=0: any read through the session's accessors re-issues its cookie
+        config.register_session_factory(
+            "signed",
+            SignedCookieSessionFactory("s" * 40, cookie_name="signed", reissue_time=0),
+            idle_timeout=600,
+        )
+
+    app = build_lifetime_app(register)
+    app.get("/w/signed", {"value": "x"})
+    time.sleep(1.1)  # pyramid re-issues once a whole second has passed
+    assert set_cookie_headers(app.get("/t/signed"), "signed") == []
+    response = app.get("/r/signed")
+    assert response.json["value"] == "x"
+    assert len(set_cookie_headers(response, "signed")) == 1  # the view's own read

@@ -1,0 +1,291 @@
+"""What loading a namespace runs (its load plan), and when its end of request is enlisted.
+
+Real pyramid cookie sessions and Redis sessions, driven through a real router:
+a client-side namespace whose end of request is needed only now and then (a
+validator, timeouts) is enlisted only when something needs it, and its
+lifetime stamps ride in its cookie all the same.
+"""
+
+import time
+
+import pytest
+import webtest
+from pyramid.config import Configurator
+from pyramid.response import Response
+from pyramid.session import SignedCookieSessionFactory
+
+from pyramid_session_multi import SessionMultiManagerConfig
+from pyramid_session_multi.config import get_manager_config
+from pyramid_session_multi.events import SessionExpired, SessionRejected
+from pyramid_session_multi.lifecycle import lifetime
+from pyramid_session_multi.lifecycle.ending import RequestEnd
+from pyramid_session_multi.lifecycle.loading import AFTER_MAKE, APPLIES
+from pyramid_session_multi.revocation import MemoryRevocationStore
+
+SECRET = "a-secret-of-enough-length-for-the-plan-tests"
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The add-on's clock, as a list holding the offset from now the test moves."""
+    start = time.time()
+    offset = [0.0]
+    monkeypatch.setattr(lifetime, "clock", lambda: start + offset[0])
+    monkeypatch.setattr(lifetime, "_last_issued", 0.0)
+    return offset
+
+
+def signed(name="prefs", **kwargs):
+    return SignedCookieSessionFactory(SECRET, cookie_name=name, **kwargs)
+
+
+def build(register, settings=None, events=None):
+    """An app whose views note whether the add-on's end of request was enlisted."""
+    config = Configurator(settings=settings or {})
+    config.include("pyramid_session_multi")
+    register(config)
+    seen = {}
+
+    def enlisted(request):
+        return any(isinstance(callback, RequestEnd) for callback in request.response_callbacks)
+
+    def write(request):
+        request.session_multi["prefs"]["n"] = request.params.get("n", "1")
+        seen["enlisted"] = enlisted(request)
+        return Response("written")
+
+    def read(request):
+        value = request.session_multi["prefs"].get("n")
+        seen["enlisted"] = enlisted(request)
+        return Response(str(value))
+
+    def login(request):
+        request.session_multi["prefs"]["n"] = "1"
+        request.session_multi.rotate(userid="alice")
+        seen["enlisted"] = enlisted(request)
+        return Response("in")
+
+    def keys(request):
+        session = request.session_multi["prefs"]
+        session["n"] = "2"
+
+        def after(request, response):
+            seen["keys after its cookie"] = sorted(dict.keys(session))
+
+        request.add_response_callback(after)
+        return Response("ok")
+
+    for name, view in (("write", write), ("read", read), ("login", login), ("keys", keys)):
+        config.add_route(name, f"/{name}")
+        config.add_view(view, route_name=name)
+    if events is not None:
+        for event_class in (SessionExpired, SessionRejected):
+            config.add_subscriber(events.append, event_class)
+    return webtest.TestApp(config.make_wsgi_app()), seen, config
+
+
+def test_a_stamped_cookie_namespace_read_or_written_needs_no_end_of_request(clock):
+    events = []
+    client, seen, _ = build(
+        lambda config: config.register_session_factory("prefs", signed(), idle_timeout=600),
+        events=events,
+    )
+    client.get("/write", params={"n": "7"})
+    assert seen["enlisted"] is False
+    assert client.get("/read").text == "7"
+    assert seen["enlisted"] is False
+    # the stamps rode in the cookie: the idle clock holds, and ends the session
+    clock[0] = 601
+    assert client.get("/read").text == "None"
+    assert [type(event) for event in events] == [SessionExpired]
+    # the expiry is the add-on's to end: enlisted, and the cookie is deleted
+    assert seen["enlisted"] is True
+
+
+def test_an_expired_cookie_session_loses_its_cookie(clock):
+    client, _, _ = build(
+        lambda config: config.register_session_factory("prefs", signed(), absolute_timeout=60)
+    )
+    client.get("/write")
+    assert "prefs" in client.cookies
+    clock[0] = 61
+    response = client.get("/read")
+    assert response.text == "None"
+    assert any(
+        header.startswith("prefs=;") and "Max-Age=0" in header
+        for header in response.headers.getall("Set-Cookie")
+    )
+    assert "prefs" not in client.cookies
+
+
+def test_a_rotation_enlists_a_stamped_cookie_namespace(clock):
+    client, seen, _ = build(
+        lambda config: config.register_session_factory("prefs", signed(), idle_timeout=600)
+    )
+    client.get("/login")
+    assert seen["enlisted"] is True
+    assert client.get("/read").text == "1"
+    assert seen["enlisted"] is False
+
+
+def test_the_application_sees_no_stamps_once_the_cookie_is_made(clock):
+    client, seen, _ = build(
+        lambda config: config.register_session_factory("prefs", signed(), idle_timeout=600)
+    )
+    client.get("/keys")
+    assert seen["keys after its cookie"] == ["n"]
+
+
+@pytest.mark.parametrize("oversize", ["raise", "drop"])
+def test_the_stamps_ride_in_a_budgeted_cookie_too(clock, oversize):
+    # a per-cookie limit below pyramid's own installs the budget's class
+    settings = {"session_multi.cookie_limit": "3000", "session_multi.oversize": oversize}
+    events = []
+    client, seen, config = build(
+        lambda config: config.register_session_factory("prefs", signed(), idle_timeout=600),
+        settings=settings,
+        events=events,
+    )
+    loader = get_manager_config(config.registry).get("prefs").loader
+    assert loader.__mro__[1].__name__ == "CookieSession"  # the budget's subclass
+    client.get("/write", params={"n": "3"})
+    assert seen["enlisted"] is False
+    clock[0] = 59
+    assert client.get("/read").text == "3"
+    clock[0] = 601
+    assert client.get("/read").text == "None"
+    assert [type(event) for event in events] == [SessionExpired]
+
+
+def test_a_cookie_namespace_with_a_validator_is_enlisted_only_when_it_rejects():
+    def register(config):
+        config.register_session_factory(
+            "prefs", signed(), validator=lambda request, session: session.get("n") != "bad"
+        )
+
+    events = []
+    client, seen, _ = build(register, events=events)
+    client.get("/write", params={"n": "bad"})
+    assert seen["enlisted"] is False
+    response = client.get("/read")
+    assert response.text == "None"
+    assert seen["enlisted"] is True
+    assert [event.reason for event in events] == ["validator"]
+    assert "prefs" not in client.cookies
+
+
+def test_a_namespace_without_a_rider_keeps_its_stamps_through_the_end_of_request(clock):
+    # registered through 0.4's API: its loader is the factory itself, which
+    # cannot carry the stamps; a revocation store stamps every namespace
+    def register(config):
+        manager_config = get_manager_config(config.registry)
+        manager_config.register_session_factory("prefs", signed())
+        config.set_revocation_store(MemoryRevocationStore())
+
+    events = []
+    client, seen, config = build(register, events=events)
+    namespace_config = get_manager_config(config.registry).get("prefs")
+    assert isinstance(get_manager_config(config.registry), SessionMultiManagerConfig)
+    client.get("/login")
+    assert namespace_config.load_plan.enlist_at_load is True
+    assert client.get("/read").text == "1"
+    assert seen["enlisted"] is True
+    # the user recorded at login rode in the cookie: a revocation ends it
+    clock[0] = 1
+    get_manager_config(config.registry).revocations.revoke("alice", lifetime.issue_time(), None)
+    assert client.get("/read").text == "None"
+    assert [event.reason for event in events] == ["revoked"]
+
+
+def test_a_server_side_namespace_is_enlisted_when_it_loads(redis_db):
+    from pyramid_session_redis import RedisSessionFactory
+
+    def register(config):
+        config.register_session_factory(
+            "prefs",
+            RedisSessionFactory(secret=SECRET, cookie_name="prefs", redis_url=redis_db),
+        )
+
+    client, seen, _ = build(register)
+    client.get("/read")
+    assert seen["enlisted"] is True
+
+
+def test_only_the_steps_and_checks_that_concern_a_namespace_run():
+    ran = []
+
+    def everyone(manager, namespace_config, request, session, state):
+        ran.append(("everyone", namespace_config.namespace))
+
+    def fallbacks_only(manager, namespace_config, request, session, state):
+        ran.append(("fallbacks only", namespace_config.namespace))
+
+    AFTER_MAKE.extend([everyone, fallbacks_only])
+    APPLIES[fallbacks_only] = lambda namespace_config: bool(namespace_config.fallbacks)
+    try:
+        client, _, _ = build(
+            lambda config: config.register_session_factory(
+                "prefs", signed(), validator=lambda request, session: True
+            )
+        )
+        client.get("/write")
+    finally:
+        AFTER_MAKE.remove(everyone)
+        AFTER_MAKE.remove(fallbacks_only)
+        del APPLIES[fallbacks_only]
+    assert ran == [("everyone", "prefs")]
+
+
+def test_a_step_added_after_the_first_load_runs_from_then_on():
+    ran = []
+
+    def late(manager, namespace_config, request, session, state):
+        ran.append(namespace_config.namespace)
+
+    client, _, _ = build(
+        lambda config: config.register_session_factory(
+            "prefs", signed(), validator=lambda request, session: True
+        )
+    )
+    client.get("/write")
+    AFTER_MAKE.append(late)
+    try:
+        client.get("/read")
+    finally:
+        AFTER_MAKE.remove(late)
+    assert ran == ["prefs"]
+    client.get("/read")
+    assert ran == ["prefs"]
+
+
+def test_a_failing_factory_is_named_once():
+    def broken(request):
+        raise RuntimeError("the store is down")
+
+    def register(config):
+        config.register_session_factory(
+            "prefs", broken, cookie_name="prefs", validator=lambda request, session: True
+        )
+
+    client, _, _ = build(register)
+    with pytest.raises(RuntimeError) as raised:
+        client.get("/read")
+    notes = getattr(raised.value, "__notes__", [])
+    assert notes == ["pyramid_session_multi: raised by the session factory of namespace 'prefs'"]
+
+
+def test_a_failing_discriminator_is_named():
+    def discriminator(request):
+        raise LookupError("no tenant")
+
+    def register(config):
+        config.register_session_factory(
+            "prefs", signed(), discriminator=discriminator, idle_timeout=60
+        )
+
+    client, _, _ = build(register)
+    with pytest.raises(LookupError) as raised:
+        client.get("/read")
+    assert raised.value.__notes__ == [
+        "pyramid_session_multi: raised by the discriminator of namespace 'prefs'"
+    ]

@@ -1,0 +1,504 @@
+"""rotate(userid=...), revoke(), the revocation stores and psessions --revoke.
+
+Real libraries, a real redis-server for the sessions and the Redis store,
+SQLite and a real PostgreSQL server for the SQL store.  Each "device" is a
+WebTest client of its own; two app instances share one store.
+"""
+
+import io
+import time
+
+import pytest
+import redis
+import webtest
+from pyramid.config import Configurator
+from pyramid.exceptions import (
+    ConfigurationConflictError,
+    ConfigurationError,
+    ConfigurationExecutionError,
+)
+
+from pyramid_session_multi.events import SessionInvalidated, SessionRejected
+from pyramid_session_multi.lifecycle import lifetime
+from pyramid_session_multi.revocation import (
+    MemoryRevocationStore,
+    RedisRevocationStore,
+    RevocationStoreUnavailable,
+    SQLRevocationStore,
+    store_from_url,
+)
+from pyramid_session_multi.scripts.psessions import main as psessions
+from pyramid_session_multi.settings import SettingsError
+from pyramid_session_multi.testing import MemoryRevocationStore as ExportedMemoryStore
+from tests.support.lifetime_apps import (
+    build_lifetime_wsgi,
+    library_factory,
+    set_cookie_headers,
+)
+from tests.support.redis_server import RedisServer
+
+#: The namespaces a login rotates: one client-side, one server-side.
+LOGGED_IN = ("signed", "redis")
+
+
+def register_two(redis_url, directory, store=None, absolute_timeout=3600, events=None):
+    def register(config):
+        for name in LOGGED_IN:
+            config.register_session_factory(
+                name,
+                library_factory(name, redis_url, directory),
+                absolute_timeout=absolute_timeout,
+            )
+        config.register_session_factory(
+            "prefs",
+            library_factory("signed", redis_url, directory, "prefs"),
+            absolute_timeout=absolute_timeout,
+        )
+        if store is not None:
+            config.set_revocation_store(store)
+        if events is not None:
+            config.add_subscriber(lambda event: events.append(event), SessionRejected)
+            config.add_subscriber(lambda event: events.append(event), SessionInvalidated)
+
+    return register
+
+
+def device(wsgi):
+    return webtest.TestApp(wsgi)
+
+
+def log_in(client, userid):
+    client.get("/login", {"userid": userid, "ns": ",".join(LOGGED_IN)})
+    for name in LOGGED_IN:
+        assert client.get(f"/r/{name}").json["user"] == userid
+
+
+def logged_in_as(client):
+    return [client.get(f"/r/{name}").json["user"] for name in LOGGED_IN]
+
+
+@pytest.fixture
+def memory_store():
+    return MemoryRevocationStore()
+
+
+def test_revoke_ends_a_users_sessions_on_every_device_and_namespace(
+    redis_db, tmp_path, memory_store
+):
+    events = []
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store, events=events))
+    laptop, phone, bob, admin = device(wsgi), device(wsgi), device(wsgi), device(wsgi)
+    log_in(laptop, "alice")
+    log_in(phone, "alice")
+    log_in(bob, "bob")
+    laptop.get("/w/prefs", {"value": "dark"})  # never recorded for anyone
+    stolen_cookie = phone.cookies["signed"]
+
+    admin.get("/revoke", {"userid": "alice"})
+
+    assert logged_in_as(laptop) == [None, None]
+    assert logged_in_as(phone) == [None, None]
+    assert logged_in_as(bob) == ["bob", "bob"]
+    assert laptop.get("/r/prefs").json["value"] == "dark"
+    rejected = [(e.namespace, e.reason) for e in events if isinstance(e, SessionRejected)]
+    assert sorted(rejected) == sorted([(ns, "revoked") for ns in LOGGED_IN] * 2)
+    # a copy of a client-side cookie cannot bring the session back
+    thief = device(wsgi)
+    thief.set_cookie("signed", stolen_cookie)
+    assert thief.get("/r/signed").json["user"] is None
+    # the Redis key was deleted on rejection
+    client = redis.StrictRedis.from_url(redis_db)
+    assert len(client.keys("*")) == 1  # bob's
+    client.close()
+
+
+def test_a_login_right_after_a_revocation_holds(redis_db, tmp_path, memory_store):
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store))
+    laptop = device(wsgi)
+    log_in(laptop, "alice")
+    # the same client, the same second: revoke, then log in again at once
+    laptop.get("/revoke", {"userid": "alice"})
+    log_in(laptop, "alice")
+    assert logged_in_as(laptop) == ["alice", "alice"]
+
+
+def test_keep_current_signs_out_only_the_other_devices(redis_db, tmp_path, memory_store):
+    events = []
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store, events=events))
+    laptop, phone = device(wsgi), device(wsgi)
+    log_in(laptop, "alice")
+    log_in(phone, "alice")
+
+    laptop.get("/revoke", {"userid": "alice", "keep": "1"})
+
+    assert logged_in_as(laptop) == ["alice", "alice"]
+    assert logged_in_as(phone) == [None, None]
+    assert logged_in_as(laptop) == ["alice", "alice"]
+
+
+def test_revoking_oneself_logs_this_request_out_too(redis_db, tmp_path, memory_store):
+    events = []
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store, events=events))
+    laptop = device(wsgi)
+    log_in(laptop, "alice")
+    response = laptop.get("/revoke", {"userid": "alice"})
+    for name in LOGGED_IN:
+        (header,) = set_cookie_headers(response, name)
+        assert "Max-Age=0" in header
+    assert sorted(e.namespace for e in events if isinstance(e, SessionInvalidated)) == sorted(
+        LOGGED_IN
+    )
+
+
+def test_rotate_without_userid_keeps_the_recorded_user(redis_db, tmp_path, memory_store):
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store))
+    laptop, admin = device(wsgi), device(wsgi)
+    log_in(laptop, "alice")
+    laptop.get("/rotate", {"ns": ",".join(LOGGED_IN)})
+    admin.get("/revoke", {"userid": "alice"})
+    assert logged_in_as(laptop) == [None, None]
+
+
+def test_revoke_without_a_store_says_how_to_set_one(tmp_path):
+    wsgi = build_lifetime_wsgi(
+        lambda config: config.register_session_factory(
+            "signed", library_factory("signed", "", tmp_path), absolute_timeout=60
+        )
+    )
+    with pytest.raises(ConfigurationError, match=r"session_multi\.revocations"):
+        device(wsgi).get("/revoke", {"userid": "alice"})
+
+
+@pytest.mark.parametrize("userid", ["", True, 1.5, None, ["alice"]])
+def test_a_userid_is_text_or_an_integer(memory_store, tmp_path, userid):
+    from pyramid.testing import DummyRequest
+
+    from pyramid_session_multi import new_session_multi
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.set_revocation_store(memory_store)
+    config.commit()
+    request = DummyRequest()
+    request.registry = config.registry
+    with pytest.raises(ValueError, match="userid"):
+        new_session_multi(request).revoke(userid)
+
+
+def test_the_memory_store_forgets_what_can_no_longer_match(monkeypatch):
+    store = ExportedMemoryStore()
+    assert store.revoked_at("alice") is None
+    store.revoke("alice", 10.0, 60)
+    store.revoke("alice", 5.0, 60)  # an earlier time never wins
+    assert store.revoked_at("alice") == 10.0
+    store.revoke("bob", 11.0, None)
+    later = time.time() + 61
+    monkeypatch.setattr(lifetime, "clock", lambda: later)
+    assert store.revoked_at("alice") is None
+    store.revoke("carol", 12.0, 60)
+    assert len(store) == 2  # alice's record is gone; bob's, without a limit, stays
+
+
+def test_records_live_as_long_as_the_longest_absolute_timeout(redis_db, tmp_path):
+    store = RedisRevocationStore.from_url(redis_db, prefix="revoked:")
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, store, absolute_timeout=120))
+    device(wsgi).get("/revoke", {"userid": "alice"})
+    client = redis.StrictRedis.from_url(redis_db)
+    try:
+        ttl = client.ttl("revoked:alice")
+    finally:
+        client.close()
+    assert 120 < ttl <= 125
+
+
+def test_without_an_absolute_timeout_somewhere_a_record_is_kept(redis_db, tmp_path):
+    store = RedisRevocationStore.from_url(redis_db, prefix="revoked:")
+
+    def register(config):
+        register_two(redis_db, tmp_path, store)(config)
+        config.register_session_factory(
+            "busy", library_factory("signed", redis_db, tmp_path, "busy"), idle_timeout=60
+        )
+
+    device(build_lifetime_wsgi(register)).get("/revoke", {"userid": "alice"})
+    client = redis.StrictRedis.from_url(redis_db)
+    try:
+        assert client.ttl("revoked:alice") == -1
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def revocation_server(tmp_path):
+    server = RedisServer(tmp_path / "revocations")
+    server.directory.mkdir()
+    server.start()
+    yield server
+    server.stop()
+
+
+def commands(url, name):
+    client = redis.StrictRedis.from_url(url)
+    try:
+        return client.info("commandstats").get(f"cmdstat_{name}", {}).get("calls", 0)
+    finally:
+        client.close()
+
+
+def test_two_app_instances_share_revocations_through_redis(redis_db, tmp_path, revocation_server):
+    settings = {"session_multi.revocations": revocation_server.url}
+    first = build_lifetime_wsgi(register_two(redis_db, tmp_path), settings)
+    second = build_lifetime_wsgi(register_two(redis_db, tmp_path), settings)
+    on_first, on_second = device(first), device(second)
+    log_in(on_first, "alice")
+    on_second.set_cookie("signed", on_first.cookies["signed"])
+    on_second.set_cookie("redis", on_first.cookies["redis"])
+    assert logged_in_as(on_second) == ["alice", "alice"]
+
+    device(first).get("/revoke", {"userid": "alice"})
+
+    assert logged_in_as(on_second) == [None, None]
+
+
+def test_a_request_asks_the_store_once_and_only_for_a_recorded_session(
+    redis_db, tmp_path, revocation_server
+):
+    settings = {"session_multi.revocations": revocation_server.url}
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path), settings)
+    client = device(wsgi)
+    client.get("/w/prefs", {"value": "x"})
+    client.get("/w/signed", {"value": "anonymous"})
+    asked = commands(revocation_server.url, "get")
+    client.get("/many", {"ns": "prefs,signed"})
+    assert commands(revocation_server.url, "get") == asked  # nobody recorded: no round trip
+    log_in(client, "alice")
+    asked = commands(revocation_server.url, "get")
+    assert client.get("/many", {"ns": "prefs,signed,redis"}).json["redis"] == "alice"
+    assert commands(revocation_server.url, "get") == asked + 1
+
+
+def test_an_unreachable_store_fails_the_recorded_namespaces_and_recovers(
+    redis_db, tmp_path, revocation_server, caplog
+):
+    settings = {"session_multi.revocations": revocation_server.url}
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path), settings)
+    laptop = device(wsgi)
+    log_in(laptop, "alice")
+    laptop.get("/w/prefs", {"value": "dark"})
+    revocation_server.stop()
+
+    with pytest.raises(RevocationStoreUnavailable) as raised:
+        laptop.get("/r/redis")
+    assert "namespace 'redis'" in str(raised.value)
+    assert "revocation store (Redis at 127.0.0.1" in str(raised.value)
+    assert "namespace 'redis' could not be loaded" in caplog.text
+    # a namespace with nobody recorded is not the store's business
+    assert laptop.get("/r/prefs").json["value"] == "dark"
+    # nothing was deleted: the session is back once the store is
+    client = redis.StrictRedis.from_url(redis_db)
+    assert len(client.keys("*")) == 1
+    client.close()
+    with pytest.raises(RevocationStoreUnavailable):
+        laptop.get("/revoke", {"userid": "alice"})
+
+    revocation_server.start()
+    assert logged_in_as(laptop) == ["alice", "alice"]
+
+
+def sql_flow(url, redis_db, tmp_path):
+    store = SQLRevocationStore(url)
+    first = build_lifetime_wsgi(register_two(redis_db, tmp_path, store, absolute_timeout=60))
+    second = build_lifetime_wsgi(
+        register_two(redis_db, tmp_path, SQLRevocationStore(url), absolute_timeout=60)
+    )
+    laptop = device(first)
+    log_in(laptop, "alice")
+    phone = device(second)
+    log_in(phone, "alice")
+    device(second).get("/revoke", {"userid": "alice"})
+    assert logged_in_as(laptop) == [None, None]
+    assert logged_in_as(phone) == [None, None]
+    log_in(laptop, "alice")
+    assert logged_in_as(laptop) == ["alice", "alice"]
+    return store
+
+
+def test_the_sql_store_on_sqlite(redis_db, tmp_path, monkeypatch):
+    store = sql_flow(f"sqlite:///{tmp_path / 'revocations.sqlite'}", redis_db, tmp_path)
+    assert len(store) == 1
+    # expired rows go with the next revocation: the table does not grow
+    later = time.time() + 3600
+    monkeypatch.setattr(lifetime, "clock", lambda: later)
+    assert store.revoked_at("alice") is None
+    store.revoke("bob", later, 60)
+    assert len(store) == 1
+
+
+def test_the_sql_store_on_postgresql(redis_db, tmp_path, postgresql_url):
+    store = sql_flow(postgresql_url, redis_db, tmp_path)
+    store.revoke("alice", 1.0, 60)  # an earlier time never wins
+    assert store.revoked_at("alice") > 1.0
+    assert len(store) == 1
+
+
+def test_the_sql_store_recovers_when_postgresql_returns(redis_db, tmp_path, postgresql_server):
+    store = SQLRevocationStore(postgresql_server.url)
+    store.revoke("dave", lifetime.issue_time(), 60)
+    postgresql_server.stop()
+    try:
+        with pytest.raises(Exception):  # the driver's own error
+            store.revoked_at("dave")
+    finally:
+        postgresql_server.start()
+    assert store.revoked_at("dave") is not None
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("", "is empty"),
+        ("   ", "is empty"),
+        ("redis-server", "is not a URL"),
+        ("nosuch://user:hunter2@host/x", "is not a Redis URL"),
+        ("env:PSM_UNSET_REVOCATIONS", "is not set"),
+    ],
+)
+def test_the_revocations_setting_is_a_redis_or_sqlalchemy_url(value, expected, monkeypatch):
+    monkeypatch.delenv("PSM_UNSET_REVOCATIONS", raising=False)
+    config = Configurator(settings={"session_multi.revocations": value})
+    with pytest.raises(SettingsError) as raised:
+        config.include("pyramid_session_multi")
+    message = str(raised.value)
+    assert "session_multi.revocations" in message and expected in message
+    assert "hunter2" not in message
+
+
+def test_the_revocations_setting_names_each_store(tmp_path):
+    assert isinstance(store_from_url("redis://127.0.0.1:1/0"), RedisRevocationStore)
+    sql = store_from_url(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    assert isinstance(sql, SQLRevocationStore)
+
+
+def test_a_store_set_in_settings_and_in_code_is_refused(memory_store):
+    config = Configurator(settings={"session_multi.revocations": "redis://127.0.0.1:1/0"})
+    config.include("pyramid_session_multi")
+    config.set_revocation_store(memory_store)
+    with pytest.raises(ConfigurationExecutionError, match="remove one of them"):
+        config.commit()
+
+
+def test_a_store_set_twice_in_code_conflicts(memory_store):
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.set_revocation_store(memory_store)
+    config.set_revocation_store(MemoryRevocationStore())
+    with pytest.raises(ConfigurationConflictError):
+        config.commit()
+
+
+def test_a_store_must_look_like_one():
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    with pytest.raises(ConfigurationError, match="lacks revoked_at, revoke"):
+        config.set_revocation_store(object())
+
+
+def test_a_store_makes_every_namespace_keep_stamps(tmp_path, memory_store):
+    from pyramid_session_multi.config import get_manager_config
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("prefs", library_factory("signed", "", tmp_path, "prefs"))
+    config.set_revocation_store(memory_store)
+    config.commit()
+    prefs = get_manager_config(config.registry).get("prefs")
+    assert prefs.stamped and prefs.contained and not prefs.plain
+
+
+def write_ini(tmp_path, redis_db, revocations):
+    ini = tmp_path / "app.ini"
+    ini.write_text(
+        "[app:main]\n"
+        "use = call:tests.support.lifetime_apps:from_settings\n"
+        "session_multi.namespaces = account\n"
+        "session_multi.account.factory = redis\n"
+        "session_multi.account.secret = a-secret-for-the-account-namespace\n"
+        f"session_multi.account.redis_url = {redis_db}\n"
+        "session_multi.account.absolute_timeout = 3600\n"
+        f"session_multi.revocations = {revocations}\n"
+    )
+    return str(ini)
+
+
+def run_psessions(argv):
+    out, err = io.StringIO(), io.StringIO()
+    status = psessions(argv, out=out, err=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_psessions_revokes_from_the_shell(redis_db, tmp_path, revocation_server):
+    ini = write_ini(tmp_path, redis_db, revocation_server.url)
+    from pyramid.paster import get_app
+
+    laptop = webtest.TestApp(get_app(ini))
+    laptop.get("/login", {"userid": "alice", "ns": "account"})
+    assert laptop.get("/r/account").json["user"] == "alice"
+
+    status, out, err = run_psessions([ini, "--revoke", "alice"])
+
+    assert status == 0, err
+    assert "Revoked every session of user 'alice'" in out
+    assert laptop.get("/r/account").json["user"] is None
+    status, out, _err = run_psessions([ini])
+    assert status == 0 and "3600" in out
+
+
+def test_psessions_revoke_fails_when_the_store_is_down(redis_db, tmp_path, revocation_server):
+    ini = write_ini(tmp_path, redis_db, revocation_server.url)
+    revocation_server.stop()
+    try:
+        status, _out, err = run_psessions([ini, "--revoke", "alice"])
+    finally:
+        revocation_server.start()
+    assert status == 1
+    assert "was not revoked" in err and "Redis at 127.0.0.1" in err
+
+
+def test_the_panel_shows_the_recorded_user_and_a_revocation(redis_db, tmp_path, memory_store):
+    from tests.support.lifetime_apps import login_view, revoke_view
+    from tests.support.toolbar import panel_html, text_of, toolbar_app
+
+    def setup(config):
+        config.register_session_factory(
+            "redis", library_factory("redis", redis_db, tmp_path), absolute_timeout=600
+        )
+        config.set_revocation_store(memory_store)
+        for name, view in (("login", login_view), ("revoke", revoke_view)):
+            config.add_route(name, f"/{name}")
+            config.add_view(view, route_name=name, renderer="json")
+
+    app = toolbar_app(setup, "active")
+    app.get("/login", {"userid": "alice", "ns": "redis"})
+    app.get("/s/redis")
+    assert "user 'alice'" in text_of(panel_html(app))
+    other = webtest.TestApp(app.app, extra_environ=app.extra_environ)
+    other.get("/revoke", {"userid": "alice"})
+    app.get("/s/redis")
+    html = panel_html(app)
+    start = html.index('id="session-multi-redis"')
+    assert "revoked" in text_of(html[start : html.index("</h5>", start)])
+
+
+def test_the_lifetimes_example_signs_out_the_other_devices(redis_db, revocation_server):
+    from tests.test_docs import example
+
+    app = example("lifetimes")["main"](
+        redis_url=redis_db, **{"session_multi.revocations": revocation_server.url}
+    )
+    laptop, phone = webtest.TestApp(app), webtest.TestApp(app)
+    for client in (laptop, phone):
+        client.post("/login", {"userid": "alice"})
+        assert client.get("/whoami").json == {"userid": "alice"}
+    laptop.post("/sign-out-other-devices")
+    assert laptop.get("/whoami").json == {"userid": "alice"}
+    assert phone.get("/whoami").json == {"userid": None}
