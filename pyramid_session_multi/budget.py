@@ -90,7 +90,7 @@ class CookieBudget:
         ):
             if key in settings:
                 value = settings[key]
-                if isinstance(value, str) and value.strip().isdigit():
+                if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
                     number = int(value)
                 elif isinstance(value, int) and not isinstance(value, bool):
                     number = value

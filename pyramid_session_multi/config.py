@@ -171,6 +171,9 @@ class SessionMultiManagerConfig:
             )
         for fallback in config.fallbacks:
             self._check_fallback(config, fallback)
+        if self.revocations is not None:
+            # a store was set by an earlier commit: this namespace records users too
+            stamp_for_revocations(config)
         self.configs[namespace] = config
         self._factory_owners[id(config.factory)] = namespace
         self._cookie_owners[config.cookie_name] = namespace
@@ -250,6 +253,12 @@ class SessionMultiManagerConfig:
     def get_namespace_validator(self, namespace: str) -> Validator | None:
         config = self.configs.get(namespace)
         return None if config is None else config.validator
+
+
+def stamp_for_revocations(namespace_config: NamespaceConfig) -> None:
+    """Make ``namespace_config``'s namespace keep lifetime stamps (a store is set)."""
+    object.__setattr__(namespace_config, "stamped", True)
+    namespace_config.set_contained(True)
 
 
 def get_manager_config(registry: Registry) -> SessionMultiManagerConfig | None:
@@ -391,12 +400,17 @@ def _timeout(namespace: str, argument: str, value: Any) -> int | None:
     """A timeout argument: a positive whole number of seconds, or ``None``."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TIMEOUT:
         return value
     raise ConfigurationError(
         f"pyramid_session_multi: namespace {namespace!r}: {argument} is a positive whole "
-        f"number of seconds (or None for no limit), not {value!r}."
+        f"number of seconds up to {MAX_TIMEOUT} (ten years), or None for no limit, "
+        f"not {value!r}."
     )
+
+
+#: The longest timeout taken, in seconds (ten years): every store can hold it.
+MAX_TIMEOUT = 10 * 365 * 24 * 3600
 
 
 def register_session_factory(

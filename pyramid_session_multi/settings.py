@@ -51,6 +51,7 @@ conflicts, overrides and introspection treat it like one registered in code.
 import hashlib
 import inspect
 import os
+import re
 from collections.abc import Callable, Mapping
 from importlib import import_module
 from typing import Any
@@ -194,10 +195,15 @@ def _as_boolean(value: Any) -> bool:
     raise _Refused(BOOLEAN_WORDS)
 
 
+#: A whole number as settings write it: ASCII digits only (``str.isdigit`` takes
+#: superscripts and other scripts' digits).
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def _whole(value: Any, accepts: str, minimum: int = 0) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         number = int(value)
     else:
         raise _Refused(accepts)
@@ -212,8 +218,12 @@ def _as_seconds(value: Any) -> int:
 
 
 def _as_positive_seconds(value: Any) -> int:
-    """A whole number of seconds, 1 or more."""
-    return _whole(value, "a whole number of seconds, 1 or more (leave it out for no limit)", 1)
+    """A whole number of seconds, 1 to ten years."""
+    accepts = "a whole number of seconds, 1 to 315360000 (leave it out for no limit)"
+    number = _whole(value, accepts, 1)
+    if number > 315360000:
+        raise _Refused(accepts)
+    return number
 
 
 #: The add-on's lifetime options of a namespace (see :doc:`/narr/lifetimes`).

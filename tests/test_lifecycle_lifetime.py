@@ -426,3 +426,33 @@ def test_the_load_step_reads_without_marking_the_session_accessed(tmp_path):
     response = app.get("/r/signed")
     assert response.json["value"] == "x"
     assert len(set_cookie_headers(response, "signed")) == 1  # the view's own read
+
+
+@pytest.mark.parametrize("value", ["315360001", "²", "١٠", str(10**17)])
+def test_a_timeout_past_ten_years_or_in_other_digits_is_refused(value):
+    from pyramid_session_multi.settings import SettingsError
+    from tests.support.apps import build_wsgi
+
+    with pytest.raises(SettingsError, match=r"session_multi\.prefs\.idle_timeout"):
+        build_wsgi(
+            None,
+            settings={
+                "session_multi.namespaces": "prefs",
+                "session_multi.prefs.factory": "signed",
+                "session_multi.prefs.secret": "a-secret-of-more-than-32-bytes-0123456789",
+                "session_multi.prefs.idle_timeout": value,
+            },
+        )
+
+
+def test_a_timeout_past_ten_years_is_refused_in_code():
+    from pyramid.exceptions import ConfigurationError
+
+    from tests.support.apps import build_wsgi, signed_factory
+
+    with pytest.raises(ConfigurationError, match="ten years"):
+        build_wsgi(
+            lambda config: config.register_session_factory(
+                "prefs", signed_factory("prefs"), absolute_timeout=10**17
+            )
+        )

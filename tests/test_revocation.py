@@ -502,3 +502,78 @@ def test_the_lifetimes_example_signs_out_the_other_devices(redis_db, revocation_
     laptop.post("/sign-out-other-devices")
     assert laptop.get("/whoami").json == {"userid": "alice"}
     assert phone.get("/whoami").json == {"userid": None}
+
+
+@pytest.mark.parametrize("order", ["store-then-namespaces", "namespaces-then-store"])
+def test_a_store_and_namespaces_set_in_different_commits_still_revoke(
+    redis_db, tmp_path, memory_store, order
+):
+    def register(config):
+        def namespaces():
+            for name in LOGGED_IN:
+                config.register_session_factory(name, library_factory(name, redis_db, tmp_path))
+
+        first, second = (
+            (lambda: config.set_revocation_store(memory_store), namespaces)
+            if order == "store-then-namespaces"
+            else (namespaces, lambda: config.set_revocation_store(memory_store))
+        )
+        first()
+        config.commit()
+        second()
+
+    wsgi = build_lifetime_wsgi(register)
+    laptop, admin = device(wsgi), device(wsgi)
+    log_in(laptop, "alice")
+    admin.get("/revoke", {"userid": "alice"})
+    assert logged_in_as(laptop) == [None, None]
+
+
+def test_a_namespace_first_used_after_keep_current_is_the_users_too(
+    redis_db, tmp_path, memory_store, monkeypatch
+):
+    # a clock a second on at each reading: the login comes before the revocation
+    ticks = iter(range(int(time.time()), int(time.time()) + 10_000))
+    monkeypatch.setattr(lifetime, "clock", lambda: float(next(ticks)))
+    events = []
+
+    def login_keep_then_touch(request):
+        request.session_multi.rotate(userid="alice")  # a login: every namespace
+        request.session_multi.revoke("alice", keep_current=True)
+        request.session_multi["prefs"]["user"] = "alice"  # first used after the revoke
+        return {}
+
+    def register(config):
+        register_two(redis_db, tmp_path, memory_store, events=events)(config)
+        config.add_route("lkt", "/lkt")
+        config.add_view(login_keep_then_touch, route_name="lkt", renderer="json")
+
+    wsgi = build_lifetime_wsgi(register)
+    laptop, phone = device(wsgi), device(wsgi)
+    laptop.get("/lkt")
+    assert [e for e in events if isinstance(e, SessionRejected)] == []
+    assert laptop.get("/r/prefs").json["user"] == "alice"
+    phone.get("/revoke", {"userid": "alice"})  # and a later revocation ends it
+    assert laptop.get("/r/prefs").json["user"] is None
+
+
+@pytest.mark.parametrize("userid", ["x" * 256, "a\x00b", " "])
+def test_a_userid_every_store_can_hold(memory_store, userid):
+    from pyramid.testing import DummyRequest
+
+    from pyramid_session_multi import new_session_multi
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.set_revocation_store(memory_store)
+    config.commit()
+    request = DummyRequest()
+    request.registry = config.registry
+    with pytest.raises(ValueError, match="userid"):
+        new_session_multi(request).revoke(userid)
+
+
+def test_logins_and_revocations_of_one_process_never_share_a_millisecond(monkeypatch):
+    monkeypatch.setattr(lifetime, "clock", lambda: 1_000_000.0)
+    first, second = lifetime.issue_time(), lifetime.issue_time()
+    assert second > first

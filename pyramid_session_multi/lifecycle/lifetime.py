@@ -77,7 +77,7 @@ def now() -> float:
 
 
 def issue_time() -> float:
-    """:func:`now`, but never earlier than a time this process issued before.
+    """:func:`now`, but always later than any time this process issued before.
 
     Logins and revocations are stamped with it, so that in one process a
     login after a revocation is never stamped before it, even within one
@@ -85,7 +85,9 @@ def issue_time() -> float:
     """
     global _last_issued
     with _issued_lock:
-        issued = max(now(), _last_issued)  # both to the millisecond: compared exactly
+        # strictly after the last: of a login and a revocation in one process,
+        # the later is never stamped the same millisecond as the earlier
+        issued = max(now(), round(_last_issued + 0.001, 3))
         _last_issued = issued
         return issued
 
@@ -143,11 +145,21 @@ def _is_userid(value: Any) -> bool:
 
 def check_userid(userid: Any) -> str | int:
     """``userid`` if a session can record it (text or an integer), else ``ValueError``."""
-    if not _is_userid(userid) or (isinstance(userid, str) and not userid):
+    if not _is_userid(userid) or (isinstance(userid, str) and not userid.strip()):
         raise ValueError(
             f"pyramid_session_multi: a userid is non-empty text or an integer, not {userid!r}"
         )
+    text = str(userid)
+    if len(text) > MAX_USERID_LENGTH or not text.isprintable():
+        raise ValueError(
+            f"pyramid_session_multi: a userid is at most {MAX_USERID_LENGTH} printable "
+            f"characters (every revocation store must hold it), not {text[:40]!r}…"
+        )
     return userid  # type: ignore[no-any-return]
+
+
+#: The longest userid a session records: what every revocation store holds.
+MAX_USERID_LENGTH = 255
 
 
 class Lifetime:
@@ -253,6 +265,12 @@ def remember_login(request: Any, userid: Any) -> None:
     """A login (``rotate(userid=...)`` of every namespace) in this request: a
     namespace first loaded after it, with no session yet, is the user's too."""
     request.__dict__[LOGIN_ATTRIBUTE] = (userid, issue_time())
+
+
+def remembered_login(request: Any) -> tuple[Any, float] | None:
+    """The ``(userid, time)`` :func:`remember_login` kept for ``request``, if any."""
+    login: tuple[Any, float] | None = request.__dict__.get(LOGIN_ATTRIBUTE)
+    return login
 
 
 def lifetime_of(session: Any) -> Lifetime | None:

@@ -18,11 +18,22 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 
-from ..config import LATE_ORDER, _require_manager_config, get_manager_config
+from ..config import (
+    LATE_ORDER,
+    _require_manager_config,
+    get_manager_config,
+    stamp_for_revocations,
+)
 from ..events import SessionInvalidated
 from ..lifecycle.changes import carried
 from ..lifecycle.ending import INVALIDATED
-from ..lifecycle.lifetime import check_userid, issue_time, lifetime_of
+from ..lifecycle.lifetime import (
+    check_userid,
+    issue_time,
+    lifetime_of,
+    remember_login,
+    remembered_login,
+)
 from ..lifecycle.loading import APPLIES, CHECKS
 
 #: The reason a revoked session is rejected with.
@@ -144,6 +155,9 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
     sessions = {namespace: manager[namespace] for namespace in carried(manager, request)}
     at = revoke_user(manager_config, userid)
     _cache(request)[str(userid)] = at
+    if keep_current and remembered_login(request) is not None:
+        # a namespace first used later in this request is the user's, after this
+        remember_login(request, userid)
     events = []
     for namespace, session in _recorded_for(sessions, str(userid)):
         namespace_config = manager._configs[namespace]
@@ -198,6 +212,10 @@ def set_revocation_store(config: Configurator, store: Any) -> None:
 
     def register() -> None:
         manager_config.revocations = store
+        # namespaces an earlier commit registered record users too; later ones
+        # are stamped as they are added
+        for namespace_config in manager_config.configs.values():
+            stamp_for_revocations(namespace_config)
 
     intr = config.introspectable(
         "session_multi revocation store", "revocations", describe_store(store),
@@ -216,8 +234,7 @@ def stamp_every_namespace(config: Configurator) -> None:
         if manager_config is None or manager_config.revocations is None:
             return
         for namespace_config in manager_config.configs.values():
-            object.__setattr__(namespace_config, "stamped", True)
-            namespace_config.set_contained(True)
+            stamp_for_revocations(namespace_config)
 
     config.action(("pyramid_session_multi", "stamp for revocations"), stamp, order=LATE_ORDER)
 
