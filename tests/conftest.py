@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +43,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.start()
     try:
         yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, to stop and start again at will."""
+    server = RedisServer(tmp_path / "redis-data")
+    server.directory.mkdir()
+    server.start()
+    try:
+        yield server
     finally:
         server.stop()
 

@@ -7,7 +7,6 @@ a request where the issue says a store goes away.
 import logging
 
 import pytest
-import redis
 import webtest
 from pyramid_session_redis import RedisSessionFactory
 
@@ -18,16 +17,12 @@ from pyramid_session_multi.events import (
     SessionRotated,
 )
 from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import redis_keys as keys
 
 
 @pytest.fixture
-def server(tmp_path):
-    server = RedisServer(tmp_path / "redis-data")
-    server.directory.mkdir()
-    server.start()
-    yield server
-    server.stop()
+def server(own_redis_server):
+    return own_redis_server
 
 
 def redis_factory(url, cookie_name="cart"):
@@ -37,14 +32,6 @@ def redis_factory(url, cookie_name="cart"):
         redis_url=url,
         timeout=600,
     )
-
-
-def keys(url):
-    client = redis.StrictRedis.from_url(url)
-    try:
-        return client.keys("*")
-    finally:
-        client.close()
 
 
 def cookie_headers(response, name):

@@ -11,7 +11,6 @@ import os
 
 import pyramid_beaker
 import pytest
-import redis
 import webtest
 from pyramid.exceptions import ConfigurationError
 from pyramid.session import SignedCookieSessionFactory
@@ -22,6 +21,7 @@ from pyramid_session_multi import Fallback
 from pyramid_session_multi.events import SessionMigrated
 from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import beaker_file
+from tests.support.redis_server import redis_keys
 from tests.support.toolbar import panel_html, text_of, toolbar_app
 
 OLD_SECRET = "the-old-secret-0123456789abcdef-0123456789"
@@ -37,14 +37,6 @@ def serve(namespace, factory, fallbacks=None, setup_more=None, settings=None):
             setup_more(config)
 
     return build_wsgi(setup, settings=settings)
-
-
-def redis_keys(url):
-    client = redis.StrictRedis.from_url(url)
-    try:
-        return client.keys("*")
-    finally:
-        client.close()
 
 
 def stored_files(directory):

@@ -7,18 +7,13 @@ import redis
 import webtest
 
 from tests.support.backend_app import make_wsgi
-from tests.support.redis_server import RedisServer
 
 OTHERS = ("signed", "nacl", "beaker", "database")
 
 
 @pytest.fixture
-def server(tmp_path):
-    server = RedisServer(tmp_path / "redis-data")
-    server.directory.mkdir()
-    server.start()
-    yield server
-    server.stop()
+def server(own_redis_server):
+    return own_redis_server
 
 
 def test_outage_is_contained_and_nothing_is_lost(server, tmp_path, caplog):
