@@ -48,7 +48,7 @@ from . import fallbacks as _fallbacks  # noqa: F401  (its load step comes first)
 from .loading import AFTER_MAKE, APPLIES, CHECKS, REASON_EVENTS
 
 #: The key the record is kept under in the library's raw storage.
-LIFETIME_KEY = "_session_multi_lifetime"
+LIFETIME_KEY = "_psm_t"
 
 #: The attribute of a loaded session holding its :class:`Lifetime` for the request.
 ATTRIBUTE = "_session_multi_lifetime"
@@ -105,33 +105,32 @@ class Stamps:
     #: when that user was recorded
     login: float | None = None
 
-    def as_raw(self) -> dict[str, Any]:
-        """The record as the library stores it.
+    def as_raw(self) -> list[Any]:
+        """The record as the library stores it: a short list, since it rides in cookies.
 
-        Short keys (it rides in cookies), but none of the one-letter keys
-        pyramid_session_redis wraps the data in: a string met twice is pickled
-        once, and would make the payload's bytes differ after a reload.
+        ``[created, active - created]``, then ``userid, login`` once a user is
+        recorded; times to the millisecond.
         """
-        raw: dict[str, Any] = {"cr": self.created, "ac": self.active}
+        raw: list[Any] = [self.created, round(self.active - self.created, 3)]
         if self.userid is not None:
-            raw["us"] = self.userid
-            raw["li"] = self.login
+            raw += [self.userid, self.login]
         return raw
 
     @classmethod
     def from_raw(cls, raw: Any) -> "Stamps | None":
         """The stamps of a stored record, ``None`` if it is not one."""
-        if not isinstance(raw, dict):
+        if not isinstance(raw, list | tuple) or len(raw) not in (2, 4):
             return None
-        created: Any = raw.get("cr")
-        active: Any = raw.get("ac")
-        if not (_is_time(created) and _is_time(active)):
+        created: Any = raw[0]
+        offset: Any = raw[1]
+        if not (_is_time(created) and _is_time(offset)) or offset < 0:
             return None
-        userid: Any = raw.get("us")
-        login: Any = raw.get("li")
+        userid: Any = raw[2] if len(raw) == 4 else None
+        login: Any = raw[3] if len(raw) == 4 else None
         if userid is not None and not (_is_userid(userid) and _is_time(login)):
             return None
-        return cls(float(created), float(active), userid, float(login) if _is_time(login) else None)
+        active = round(float(created) + float(offset), 3)
+        return cls(float(created), active, userid, float(login) if _is_time(login) else None)
 
 
 def _is_time(value: Any) -> bool:
