@@ -106,3 +106,18 @@ def test_pserve_serves_the_readme_app(readme_app_dir, redis_db):
         process.terminate()
         process.wait(timeout=20)
         process.stderr.close()
+
+
+def test_the_readme_renders_without_a_warning():
+    # the package index shows it: a malformed table is an error there
+    import io
+
+    from docutils.core import publish_doctree
+
+    from tests.support.docs import README
+
+    warnings = io.StringIO()
+    publish_doctree(
+        README.read_text(), settings_overrides={"warning_stream": warnings, "report_level": 2}
+    )
+    assert warnings.getvalue() == ""
