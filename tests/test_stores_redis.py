@@ -144,6 +144,30 @@ def test_one_server_from_settings(options, url):
 NS = "session_multi.ns"
 
 MISTAKES = {
+    "an IPv6 node without brackets": (
+        {"redis_cluster_nodes": "fe80::1"},
+        rf"{NS}.redis_cluster_nodes lists 'fe80::1', whose host",
+    ),
+    "nodes joined by a semicolon": (
+        {"redis_cluster_nodes": "a:7000;b:7001"},
+        rf"{NS}.redis_cluster_nodes lists 'a:7000;b:7001', whose host",
+    ),
+    "a URL among the nodes": (
+        {"redis_sentinels": "redis://a:7000", "redis_sentinel_master": "m"},
+        rf"{NS}.redis_sentinels lists 'redis://a:7000', whose host",
+    ),
+    "a port in other digits": (
+        {"redis_cluster_nodes": "a:7²"},
+        rf"{NS}.redis_cluster_nodes lists 'a:7²', whose port",
+    ),
+    "a host with a port": (
+        {"redis_host": "h:6379"},
+        rf"{NS}.redis_host",
+    ),
+    "a database in other digits": (
+        {"redis_host": "h", "redis_db": "²"},
+        rf"{NS}.redis_db",
+    ),
     "a port that is not a number": (
         {"redis_cluster_nodes": "10.0.0.1:7000 10.0.0.2:seven"},
         rf"{NS}.redis_cluster_nodes lists '10.0.0.2:seven', whose port 'seven' is not a number",
@@ -515,3 +539,10 @@ def test_the_documented_example_runs_on_the_sentinels(empty_sentinels, monkeypat
     app = webtest.TestApp(example.main(), extra_environ={"wsgi.url_scheme": "https"})
     assert [app.get("/").json["visits"] for _ in range(3)] == [1, 2, 3]
     assert len(sentinel_keys(empty_sentinels)) == 1
+
+
+def test_a_topology_repr_shows_no_password_of_its_url():
+    from pyramid_session_multi.stores.redis import topology_from_options
+
+    topology = topology_from_options({"redis_url": "redis://u:hunter2@h:1/0"}, "ns")
+    assert "hunter2" not in repr(topology)

@@ -19,6 +19,7 @@ on the master serving the key's hash slot (:class:`SlotTransaction`): the
 library is not patched, it is given a client that does what it asks.
 """
 
+import ipaddress
 import math
 import os
 import threading
@@ -98,8 +99,9 @@ class RedisTopology:
 
     #: :data:`SINGLE`, :data:`SENTINEL` or :data:`CLUSTER`
     kind: str
-    #: one server: its URL (``redis://``, ``rediss://`` or ``unix://``)
-    url: str | None = None
+    #: one server: its URL (``redis://``, ``rediss://`` or ``unix://``); it may
+    #: hold a password, so it is left out of the repr
+    url: str | None = field(default=None, repr=False)
     #: a cluster's start-up nodes, or the sentinels, as ``(host, port)``
     nodes: tuple[Address, ...] = ()
     #: the name the sentinels know the master by
@@ -144,11 +146,43 @@ def _address_text(address: Address) -> str:
 _ADDRESSES = "host:port host:port … (spaces or commas between; [IPv6]:port)"
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes ``²`` and other scripts' digits."""
+    return text.isascii() and text.isdigit()
+
+
+#: What a host name or an IPv4 address is made of.
+_HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+
+
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` (a name, an IPv4 address, or an IPv6 one) is none, or ``None``."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "is not a host name, an IPv4 address or an IPv6 address"
+        return None
+    if not host or not set(host) <= _HOST_CHARACTERS:
+        return "is not a host name or an IP address (no scheme, path or separator)"
+    return None
+
+
+def _as_host(value: Any) -> str:
+    accepts = "a host name or an IP address"
+    text = _as_text(value)
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if _host_problem(text) is not None:
+        raise _Refused(accepts)
+    return text
+
+
 def _as_port(value: Any) -> int:
     accepts = "a port number, 1 to 65535"
     if isinstance(value, int) and not isinstance(value, bool):
         port = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and _is_number(value.strip()):
         port = int(value)
     else:
         raise _Refused(accepts)
@@ -162,13 +196,19 @@ def _as_address(item: Any) -> Address:
         host, port = item
     elif isinstance(item, str):
         text = item.strip()
-        if text.startswith("["):
+        bracketed = text.startswith("[")
+        if bracketed:
             host, _, rest = text[1:].partition("]")
             port = rest[1:] if rest.startswith(":") else None
         else:
             host, _, port = text.rpartition(":")
         if port is None or not host:
             raise _Refused(problem=f"lists {item!r}, which is not host:port; it takes {_ADDRESSES}")
+        problem = _host_problem(host)
+        if problem is None and ":" in host and not bracketed:
+            problem = "has an IPv6 address without brackets"
+        if problem is not None:
+            raise _Refused(problem=f"lists {item!r}, whose host {problem}; it takes {_ADDRESSES}")
     else:
         raise _Refused(_ADDRESSES)
     if not isinstance(host, str) or not host.strip():
@@ -273,7 +313,7 @@ def _as_url(value: Any) -> str:
             raise _Refused(problem=f"has a port that is not a number: it takes {accepts}") from None
         if not parts.hostname:
             raise _Refused(problem=f"names no host: it takes {accepts}")
-        if not parts.path.strip("/").isdigit() and parts.path.strip("/"):
+        if not _is_number(parts.path.strip("/")) and parts.path.strip("/"):
             raise _Refused(problem=f"names a database that is not a number: it takes {accepts}")
     return text
 
@@ -282,7 +322,7 @@ def _as_db(value: Any) -> int:
     accepts = "a database number, 0 or more"
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _is_number(value.strip()):
         return int(value)
     raise _Refused(accepts)
 
@@ -295,7 +335,7 @@ def _as_text(value: Any) -> str:
 
 _READERS: dict[str, Callable[[Any], Any]] = {
     "redis_url": _as_url,
-    "redis_host": _as_text,
+    "redis_host": _as_host,
     "redis_port": _as_port,
     "redis_db": _as_db,
     "redis_unix_socket_path": _as_text,
