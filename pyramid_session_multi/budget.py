@@ -221,41 +221,23 @@ def too_long_error(request: Any, namespace: str, cookie_name: str, exc: Exceptio
     _tell_observers(request, "cookie_refused", namespace, size, COOKIE_SIZE_LIMIT)
 
 
-#: The attribute of a cookie session (of the classes below) holding what rides
-#: in its cookie beside the application's data: an object whose
-#: ``board(session)`` puts it into the session's dict and returns the key it
-#: used (``None`` for nothing to carry); it leaves the dict again once the
-#: cookie is made.  The lifetime stamps ride so (see
-#: :mod:`.lifecycle.lifetime`): a stamped cookie namespace then needs no end of
-#: request of the add-on's to write them.
-RIDER = "_session_multi_rider"
-
-
 def named_cookie_session(factory: Any, namespace: str) -> Any:
     """A subclass of a pyramid cookie-session class whose refusals name ``namespace``.
 
     What a cookie session gets when the budget is not needed: a cookie over
     what WebOb accepts is still WebOb's error, with a note naming the
-    namespace and its size.  Its cookie carries the session's :data:`RIDER`.
+    namespace and its size.
     """
     cookie_name = factory._cookie_name
     set_cookie = factory._set_cookie
 
     class Named(factory):  # type: ignore[misc]
-        #: its cookie carries the session's :data:`RIDER`
-        _session_multi_takes_riders = True
-
         def _set_cookie(self, response: Any) -> Any:
-            rider = self.__dict__.get(RIDER)
-            key = None if rider is None else rider.board(self)
             try:
                 return set_cookie(self, response)
             except ValueError as exc:
                 too_long_error(self.request, namespace, cookie_name, exc)
                 raise
-            finally:
-                if key is not None:
-                    dict.pop(self, key, None)
 
     Named.__name__ = factory.__name__
     Named.__qualname__ = factory.__qualname__
@@ -281,19 +263,7 @@ def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) 
     header_room = budget.header_limit - ID_COOKIES_ROOM
 
     class Budgeted(factory):  # type: ignore[misc]
-        #: its cookie carries the session's :data:`RIDER`
-        _session_multi_takes_riders = True
-
         def _set_cookie(self, response: Any) -> Any:
-            rider = self.__dict__.get(RIDER)
-            key = None if rider is None else rider.board(self)
-            try:
-                return self._set_budgeted_cookie(response)
-            finally:
-                if key is not None:
-                    dict.pop(self, key, None)
-
-        def _set_budgeted_cookie(self, response: Any) -> Any:
             request = self.request
             try:
                 done = super()._set_cookie(response)

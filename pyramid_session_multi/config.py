@@ -15,6 +15,7 @@ from .cookies import browser_refusal, cookie_name_problem, discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
+from .lifecycle.cookie_lifetime import fit_loader
 from .lifecycle.fallbacks import build_fallbacks
 
 #: The introspection category of registered namespaces.
@@ -259,6 +260,7 @@ def stamp_for_revocations(namespace_config: NamespaceConfig) -> None:
     """Make ``namespace_config``'s namespace keep lifetime stamps (a store is set)."""
     object.__setattr__(namespace_config, "stamped", True)
     namespace_config.set_contained(True)
+    fit_loader(namespace_config)
 
 
 def get_manager_config(registry: Registry) -> SessionMultiManagerConfig | None:
@@ -599,6 +601,8 @@ def apply_cookie_budget(manager_config: SessionMultiManagerConfig, budget: Cooki
         else:
             loader = named_cookie_session(namespace_config.factory, namespace_config.namespace)
         object.__setattr__(namespace_config, "loader", loader)
+        object.__setattr__(namespace_config, "load_plan", None)
+        fit_loader(namespace_config)
     manager_config.budget = budget
     manager_config.header_may_pass = largest_header > budget.header_limit
 

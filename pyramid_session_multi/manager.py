@@ -176,18 +176,48 @@ class SessionMultiManager(Mapping[str, Any]):
                 for observer in self._observers:
                     observer.namespace_loaded(namespace, session)
         else:
-            session = self._load_in_full(namespace_config, request)
+            plan = namespace_config.load_plan
+            if (
+                plan is not None
+                and plan.quick
+                and plan.checks_seen == len(CHECKS)
+                and plan.steps_seen == len(AFTER_MAKE)
+            ):
+                # a session that judged itself as it was made: kept unless it
+                # ended on load or records a user a revocation store may know
+                try:
+                    session = namespace_config.loader(request)  # type: ignore[misc]
+                except Exception as exc:
+                    exc.add_note(
+                        "pyramid_session_multi: raised by the session factory of "
+                        f"namespace {namespace!r}"
+                    )
+                    log_load_error(namespace, exc)
+                    raise
+                if session._session_multi_verdict is None and (
+                    session._session_multi_user is None or self._config.revocations is None
+                ):
+                    self._sessions[namespace] = session
+                    if self._observers:
+                        self._tell_loaded(namespace, session)
+                else:
+                    session = self._load_in_full(namespace_config, request, session)
+            else:
+                session = self._load_in_full(namespace_config, request)
         if request.registry.has_listeners:  # one attribute when nothing subscribes
             self._send(SessionLoaded, namespace, session)
         return session
 
-    def _load_in_full(self, namespace_config: NamespaceConfig, request: Request) -> Any:
+    def _load_in_full(
+        self, namespace_config: NamespaceConfig, request: Request, made: Any = _MISSING
+    ) -> Any:
         """Load through :mod:`.lifecycle.loading`'s steps; enlist what needs an end.
 
         The steps and checks run are those of the namespace's
         :class:`~.lifecycle.plan.LoadPlan`; the discriminator and the factory
         are called here, not through :func:`.call_for_namespace`, a frame less
-        on every load, with the same note on failure.
+        on every load, with the same note on failure.  ``made`` is the session
+        of a quick namespace (see :mod:`.lifecycle.plan`), already made.
         """
         namespace = namespace_config.namespace
         plan = namespace_config.load_plan
@@ -201,7 +231,9 @@ class SessionMultiManager(Mapping[str, Any]):
             if bound_to is not None:
                 # a bound namespace exists only where its partner does
                 partner = self[bound_to]
-            if bound_to is None or partner is not None:
+            if made is not _MISSING:
+                session = made
+            elif bound_to is None or partner is not None:
                 discriminator = namespace_config.discriminator
                 role = "discriminator"
                 if discriminator is None or discriminator(request):

@@ -20,24 +20,11 @@ from pyramid_session_multi.settings import SettingsError
 from tests.support.lifetime_apps import (
     CLIENT_SIDE,
     LIBRARIES,
+    Clock,
     build_lifetime_app,
     library_factory,
     set_cookie_headers,
 )
-
-
-class Clock:
-    """The add-on's clock, moved by the test: ``clock.at(seconds)`` from a fixed start."""
-
-    def __init__(self) -> None:
-        self.start = time.time()
-        self.now = self.start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def at(self, offset: float) -> None:
-        self.now = self.start + offset
 
 
 @pytest.fixture
@@ -216,24 +203,52 @@ def test_rotate_restarts_the_absolute_clock(redis_db, tmp_path, clock):
     assert {event.reason for event in events} == {"absolute"}
 
 
-def test_a_session_from_before_the_timeouts_starts_its_clocks_when_first_seen(tmp_path, clock):
-    factory = library_factory("signed", "", tmp_path)
-    before = build_lifetime_app(lambda config: config.register_session_factory("signed", factory))
-    before.post("/w/signed", {"value": "old"})
-    cookie = before.cookies["signed"]
-    clock.at(500)
-    after = build_lifetime_app(
+def written_before_the_timeouts(name, tmp_path, value="old"):
+    """The cookie of a session ``name`` written by the app before it had timeouts."""
+    before = build_lifetime_app(
+        lambda config: config.register_session_factory(name, library_factory(name, "", tmp_path))
+    )
+    before.post(f"/w/{name}", {"value": value})
+    return before.cookies[name]
+
+
+def with_timeouts(name, tmp_path, **timeouts):
+    return build_lifetime_app(
         lambda config: config.register_session_factory(
-            "signed", library_factory("signed", "", tmp_path), idle_timeout=100
+            name, library_factory(name, "", tmp_path), **timeouts
         )
     )
-    after.set_cookie("signed", cookie)
-    response = after.get("/r/signed")
-    assert response.json["value"] == "old"
-    assert len(set_cookie_headers(response, "signed")) == 1  # stamped, once
+
+
+def test_a_session_from_before_the_timeouts_starts_its_clocks_when_first_seen(tmp_path, clock):
+    # Beaker keeps no time the add-on reads as the last use: the idle clock
+    # starts when the session is first seen with timeouts
+    cookie = written_before_the_timeouts("beaker", tmp_path)
+    clock.at(500)
+    after = with_timeouts("beaker", tmp_path, idle_timeout=100)
+    after.set_cookie("beaker", cookie)
+    assert after.get("/r/beaker").json["value"] == "old"
     clock.at(550)
-    assert after.get("/r/signed").json["value"] == "old"
+    assert after.get("/r/beaker").json["value"] == "old"
     clock.at(601 + 100)
+    assert after.get("/r/beaker").json["value"] is None
+
+
+def test_a_pyramid_cookie_from_before_the_timeouts_is_judged_by_its_own_times(tmp_path, clock):
+    # the cookie says when pyramid last issued it: that is the idle clock
+    fresh = written_before_the_timeouts("signed", tmp_path, "fresh")
+    stale = written_before_the_timeouts("signed", tmp_path, "stale")
+    after = with_timeouts("signed", tmp_path, idle_timeout=100, absolute_timeout=1000)
+    clock.at(50)
+    after.set_cookie("signed", fresh)
+    response = after.get("/r/signed")
+    assert response.json["value"] == "fresh"
+    assert len(set_cookie_headers(response, "signed")) == 1  # half the window gone: issued again
+    clock.at(50 + 99)
+    assert after.get("/r/signed").json["value"] == "fresh"
+    clock.at(102)  # 102 s after pyramid issued it, never used since
+    after.reset()
+    after.set_cookie("signed", stale)
     assert after.get("/r/signed").json["value"] is None
 
 

@@ -174,7 +174,7 @@ def test_a_cookie_namespace_with_a_validator_is_enlisted_only_when_it_rejects():
     assert "prefs" not in client.cookies
 
 
-def test_a_namespace_without_a_rider_keeps_its_stamps_through_the_end_of_request(clock):
+def test_a_loader_that_cannot_keep_stamps_keeps_them_through_the_end_of_request(clock):
     # registered through 0.4's API: its loader is the factory itself, which
     # cannot carry the stamps; a revocation store stamps every namespace
     def register(config):

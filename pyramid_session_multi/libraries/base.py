@@ -158,6 +158,15 @@ class SessionLibrary:
         except (AttributeError, TypeError):
             pass
 
+    def lifetime_record(self, session: Any) -> list[Any] | None:
+        """The lifetime stamps a session keeps outside its data, as a raw record.
+
+        A fallback's migration carries them into the session the data moves
+        to (see :class:`~pyramid_session_multi.lifecycle.lifetime.Stamps`).
+        Here: ``None``, the stamps ride in the data itself.
+        """
+        return None
+
     #: Keys of :meth:`raw_storage` that are the library's own, not data.
     bookkeeping: frozenset[str] = frozenset()
 

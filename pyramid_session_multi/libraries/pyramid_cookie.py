@@ -12,6 +12,31 @@ from typing import Any
 from ..budget import PYRAMID_VALUE_LIMIT
 from .base import UNKNOWN, SessionLibrary, closure_of
 
+#: The key the user a login recorded rides under in a pyramid cookie
+#: session's data, out of the application's sight (see
+#: :mod:`~pyramid_session_multi.lifecycle.cookie_lifetime`): the userid
+#: alone when the login was when the session was created, else
+#: ``[userid, login - created]``.
+USER_KEY = "_psm_u"
+
+
+def user_record(userid: Any, login: float, created: float) -> Any:
+    """What :data:`USER_KEY` holds for ``userid`` recorded at ``login``."""
+    offset = round(login - created, 3)
+    return userid if offset == 0 else [userid, offset]
+
+
+def read_user_record(record: Any, created: float) -> tuple[Any, float] | None:
+    """The ``(userid, login)`` a :data:`USER_KEY` record holds, ``None`` if it is not one."""
+    offset: Any = 0
+    if type(record) is list and len(record) == 2:
+        record, offset = record
+        if type(offset) not in (int, float):
+            return None
+    if type(record) not in (str, int):  # never a bool, a list or anything else
+        return None
+    return record, round(created + offset, 3)
+
 
 def is_pyramid_cookie_factory(factory: Any) -> bool:
     """Whether ``factory`` is a session class of ``pyramid.session.BaseCookieSessionFactory``
@@ -63,8 +88,26 @@ class PyramidCookieLibrary(SessionLibrary):
                 facts["secret"] = bytes(outer.box)
         return facts
 
+    #: the recorded user is the add-on's, not the application's data
+    bookkeeping = frozenset({USER_KEY})
+
     def read(self, session: Any) -> dict[Any, Any] | None:
-        return dict(dict.items(session))
+        data = dict(dict.items(session))
+        data.pop(USER_KEY, None)
+        return data
+
+    def lifetime_record(self, session: Any) -> list[Any] | None:
+        """Its creation and last issue, pyramid's own fields, and the user
+        :data:`USER_KEY` holds: what its cookie says of its lifetime."""
+        created = getattr(session, "created", None)
+        renewed = getattr(session, "renewed", None)
+        if type(created) is not float or type(renewed) is not float:
+            return None
+        record: list[Any] = [round(created, 3), max(0.0, round(renewed - created, 3))]
+        user = read_user_record(dict.get(session, USER_KEY), created)
+        if user is not None:
+            record += list(user)
+        return record
 
     def rotate(self, session: Any) -> None:
         # pyramid keeps whole seconds; a float makes the value new at once

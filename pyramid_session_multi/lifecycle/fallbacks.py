@@ -39,6 +39,10 @@ from .detached import detached_request
 from .ending import delete_cookie
 from .loading import AFTER_MAKE, APPLIES, call_for_namespace
 
+#: The key lifetime stamps are kept under in a session's data (see
+#: :data:`.lifetime.LIFETIME_KEY`, which is this).
+LIFETIME_KEY = "_psm_t"
+
 logger = logging.getLogger("pyramid_session_multi")
 
 
@@ -263,6 +267,11 @@ def migrate_from_fallbacks(
         created = fallback.library.created(old)
         if created is not None:
             namespace_config.library.set_created(session, created)
+        record = fallback.library.lifetime_record(old) if namespace_config.stamped else None
+        if record is not None and LIFETIME_KEY not in data:
+            # stamps kept outside the data (pyramid's cookie sessions) move too,
+            # for the namespace's own load step to judge
+            session[LIFETIME_KEY] = record
         if state is None:  # a client-side namespace: its end is the add-on's from now
             state = manager._end_of(namespace_config, session)
         state.after_save.append(Retirement(manager, namespace_config, fallback, old))

@@ -15,14 +15,12 @@ The record travels with the data, in the library's own storage under
 :data:`LIFETIME_KEY`, so it needs no store of its own and a fallback's
 migration carries it.  It stays out of the application's way: the load step
 takes it out of the raw storage before the application sees the session,
-without marking anything changed, and it goes back, raw, just before the
-library saves, so whatever the library writes carries it: a pyramid cookie
-session puts it into its cookie itself (it is the session's rider, see
-``pyramid_session_multi.budget.RIDER``), so a request that only reads or
-writes it needs no end of request of the add-on's; for any other library the
-end of the request puts it back.  Put back where it was (first), and as the
-same object when unchanged, it leaves what a library compares to detect
+without marking anything changed, and the end of the request puts it back,
+raw, just before the library saves.  Put back where it was (first), and as
+the same object when unchanged, it leaves what a library compares to detect
 changes (pyramid_session_redis's ``detect_changes``) as it was loaded.
+pyramid's cookie sessions keep their stamps themselves, in their cookie's
+own fields (see :mod:`~pyramid_session_multi.lifecycle.cookie_lifetime`).
 
 Activity costs no write per request: the idle clock is moved forward only
 once a tenth (:data:`RESTAMP_FRACTION`) of the idle window has passed since
@@ -40,15 +38,14 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from ..budget import RIDER
 from ..events import SessionExpired
-from . import fallbacks as _fallbacks  # noqa: F401  (its load step comes first)
+from . import fallbacks as _fallbacks  # its load step comes first
 from .loading import AFTER_MAKE, APPLIES, CHECKS, REASON_EVENTS
 
 #: The key the record is kept under in the library's raw storage.
-LIFETIME_KEY = "_psm_t"
+LIFETIME_KEY = _fallbacks.LIFETIME_KEY
 
 #: The attribute of a loaded session holding its :class:`Lifetime` for the request.
 ATTRIBUTE = "_session_multi_lifetime"
@@ -246,15 +243,6 @@ class Lifetime:
         if isinstance(storage, dict):
             dict.pop(storage, LIFETIME_KEY, None)
 
-    def board(self, session: Any) -> str | None:
-        """As a cookie session's :data:`~pyramid_session_multi.budget.RIDER`: the
-        record goes into ``session`` (its own storage) for its cookie to carry,
-        as :meth:`put_back` does; the key it went under, ``None`` if it did not."""
-        if not _has_data(self.config, session):
-            return None
-        dict.__setitem__(session, LIFETIME_KEY, self.record())
-        return LIFETIME_KEY
-
 
 #: Where a request keeps the login ``rotate(userid=...)`` made in it.
 LOGIN_ATTRIBUTE = "_session_multi_login"
@@ -272,13 +260,33 @@ def remembered_login(request: Any) -> tuple[Any, float] | None:
     return login
 
 
-def lifetime_of(session: Any) -> Lifetime | None:
-    """The :class:`Lifetime` of a loaded session of a stamped namespace, else ``None``."""
+class SessionLifetime(Protocol):
+    """What the add-on reads and writes of a loaded session's lifetime: a
+    :class:`Lifetime`, or a
+    :class:`~pyramid_session_multi.lifecycle.cookie_lifetime.CookieLifetime`."""
+
+    @property
+    def config(self) -> Any: ...
+
+    stamps: Stamps
+
+    @property
+    def verdict(self) -> str | None: ...
+
+    @property
+    def expired(self) -> Stamps | None: ...
+
+
+def lifetime_of(session: Any) -> SessionLifetime | None:
+    """The lifetime of a loaded session of a stamped namespace, else ``None``."""
     attributes = getattr(session, "__dict__", None)
     if attributes is None:
         return None
     lifetime = attributes.get(ATTRIBUTE)
-    return lifetime if isinstance(lifetime, Lifetime) else None
+    if isinstance(lifetime, Lifetime):
+        return lifetime
+    own = getattr(session, "_session_multi_lifetime", None)
+    return None if own is None else own()
 
 
 def _carried(namespace_config: Any, request: Any) -> bool:
@@ -319,14 +327,11 @@ def load_lifetime(
 ) -> None:
     """The load step: take the stamps out of the data and judge the session by them.
 
-    A cookie session that carries a rider (see
-    :data:`~pyramid_session_multi.budget.RIDER`) puts the stamps back into its
-    cookie itself; any other has them put back by its namespace's end of request.
+    Its namespace's end of request puts them back.  (pyramid's cookie
+    sessions judge themselves: see
+    :mod:`~pyramid_session_multi.lifecycle.cookie_lifetime`.)
     """
-    if not namespace_config.stamped:
-        return
-    rides = getattr(session, "_session_multi_takes_riders", False)
-    if state is None and not rides:
+    if not namespace_config.stamped or state is None:
         return
     attributes = getattr(session, "__dict__", None)
     if attributes is None:
@@ -337,8 +342,7 @@ def load_lifetime(
     t = now()
     loaded = stamps = None
     has_data = False
-    # a session with a rider is its own storage, read without I/O: nothing to spare
-    if rides or _carried(namespace_config, request):
+    if _carried(namespace_config, request):
         storage = _storage(namespace_config, session)
         loaded = dict.pop(storage, LIFETIME_KEY, None)
         if loaded is not None:
@@ -357,11 +361,8 @@ def load_lifetime(
     lifetime = Lifetime(namespace_config, session, stamps, loaded)
     attributes[ATTRIBUTE] = lifetime
     lifetime.wrap_invalidate(session)
-    if rides:
-        attributes[RIDER] = lifetime
-    else:
-        state.before_save.append(lifetime.put_back)
-        state.after_save.append(lifetime.take_out)
+    state.before_save.append(lifetime.put_back)
+    state.after_save.append(lifetime.take_out)
     if not has_data:
         return
     idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
@@ -433,4 +434,9 @@ REASON_EVENTS[IDLE] = SessionExpired
 REASON_EVENTS[ABSOLUTE] = SessionExpired
 AFTER_MAKE.append(load_lifetime)
 CHECKS.append(lifetime_check)
-APPLIES[load_lifetime] = APPLIES[lifetime_check] = lambda namespace_config: namespace_config.stamped
+APPLIES[lifetime_check] = lambda namespace_config: namespace_config.stamped
+# pyramid's cookie sessions take their stamps out and judge themselves as they are made
+APPLIES[load_lifetime] = lambda namespace_config: (
+    namespace_config.stamped
+    and not getattr(namespace_config.loader, "_session_multi_stamps_for", None)
+)

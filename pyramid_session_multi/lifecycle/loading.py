@@ -79,6 +79,11 @@ APPLIES: dict[Callable[..., Any], Callable[[Any], bool]] = {
     binding_check: lambda namespace_config: namespace_config.bound_to is not None,
 }
 
+#: The checks of :data:`CHECKS` a session that keeps its own stamps (see
+#: :mod:`.cookie_lifetime`) settles as it is made, or tells the manager it
+#: cannot: a namespace whose plan has only these is quick (see :mod:`.plan`).
+SELF_JUDGED: set[Check] = set()
+
 
 def make_session(namespace_config: Any, request: Any) -> Any:
     """Ask the namespace's discriminator, then its factory: the session, or ``None``."""

@@ -34,7 +34,7 @@ from ..lifecycle.lifetime import (
     remember_login,
     remembered_login,
 )
-from ..lifecycle.loading import APPLIES, CHECKS
+from ..lifecycle.loading import APPLIES, CHECKS, SELF_JUDGED
 
 #: The reason a revoked session is rejected with.
 REVOKED = "revoked"
@@ -240,5 +240,7 @@ def stamp_every_namespace(config: Configurator) -> None:
 
 
 CHECKS.append(revocation_check)
+# a session keeping its own stamps with a user recorded goes through the checks
+SELF_JUDGED.add(revocation_check)
 # a store stamps every namespace; a session of one that is not stamped records no user
 APPLIES[revocation_check] = lambda namespace_config: namespace_config.stamped

@@ -5,6 +5,7 @@ read, write, log in (``rotate(userid=...)``), log out and revoke.  The
 libraries' own timeouts are off, so that only the add-on's apply.
 """
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,18 @@ def set_cookie_headers(response: Any, name: str) -> list[str]:
 def from_settings(global_config: Any, **settings: Any) -> Any:
     """The app of an ini file: namespaces and revocation store from its settings."""
     return build_lifetime_wsgi(lambda config: None, settings)
+
+
+class Clock:
+    """The add-on's clock, moved by the test: ``clock.at(seconds)`` from a fixed start."""
+
+    def __init__(self) -> None:
+        # a whole second: pyramid's cookies keep the idle clock to the second
+        self.start = float(int(time.time()))
+        self.now = self.start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def at(self, offset: float) -> None:
+        self.now = self.start + offset

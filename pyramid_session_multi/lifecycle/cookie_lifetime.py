@@ -1,0 +1,259 @@
+"""Lifetime stamps that pyramid's cookie sessions keep themselves.
+
+A pyramid cookie session (``SignedCookieSessionFactory``,
+pyramid_nacl_session, anything built on ``BaseCookieSessionFactory``)
+already writes two times into its cookie beside the data: when the session
+was created, and when its cookie was last issued.  A stamped namespace of
+such a session takes them as its clocks, so its cookie grows only by the
+user a login recorded:
+
+- the absolute clock is pyramid's ``created``, restarted at ``rotate()``
+  and at a logout;
+- the idle clock is the time the cookie was last issued: every cookie the
+  session sets carries the time it was set, and a read moves it forward only
+  once a tenth of the idle window has passed
+  (:data:`~pyramid_session_multi.lifecycle.lifetime.RESTAMP_FRACTION`), by
+  issuing the cookie again (to the second from an idle timeout of
+  :data:`WHOLE_SECONDS_FROM` seconds, as pyramid keeps it);
+- the user and login time ride in the data under
+  :data:`~pyramid_session_multi.libraries.pyramid_cookie.USER_KEY`, taken
+  out before the application sees the session and put in only while the
+  cookie is made.
+
+The session's class does the work (``stamped_cookie_session`` makes it when
+the namespace's configuration is final): it judges the session as it is
+made, with nothing to allocate and no end of request to run, which is what
+keeps a stamped cookie namespace about as cheap as a plain one.  For the
+rest of the add-on its ``CookieLifetime`` is the session's lifetime.
+
+A cookie written before the namespace had timeouts is judged by the same
+two times pyramid wrote into it: a session last issued longer ago than the
+idle window ends at its first load, however it was used meanwhile.
+"""
+
+from typing import Any
+
+from ..libraries.pyramid_cookie import (
+    USER_KEY,
+    is_pyramid_cookie_factory,
+    read_user_record,
+    user_record,
+)
+from . import lifetime as _lifetime
+from .lifetime import ABSOLUTE, IDLE, LIFETIME_KEY, LOGIN_ATTRIBUTE, RESTAMP_FRACTION, Stamps
+from .loading import AFTER_MAKE, APPLIES, SELF_JUDGED
+
+#: The class attribute marking a session class as stamping itself: the
+#: namespace configuration it stamps for.
+STAMPS_FOR = "_session_multi_stamps_for"
+
+
+#: The idle timeout from which the idle clock is kept to the second (as
+#: pyramid keeps it): its error is then under 1% of the window.
+WHOLE_SECONDS_FROM = 60
+
+
+def stamps_itself(loader: Any) -> bool:
+    """Whether ``loader`` makes sessions that keep their own stamps."""
+    return getattr(loader, STAMPS_FOR, None) is not None
+
+
+def fit_loader(namespace_config: Any) -> None:
+    """Give a stamped namespace of pyramid's cookie sessions a loader keeping its stamps.
+
+    Its loader must be the add-on's subclass of the factory's class (see
+    :func:`~pyramid_session_multi.config.apply_cookie_budget`); a namespace
+    whose loader is the factory itself (registered through 0.4's API) keeps
+    its stamps as any other library's do.
+    """
+    loader = namespace_config.loader
+    if not namespace_config.stamped or loader is namespace_config.factory:
+        return
+    if stamps_itself(loader) or not is_pyramid_cookie_factory(loader):
+        return
+    object.__setattr__(namespace_config, "loader", stamped_cookie_session(loader, namespace_config))
+    object.__setattr__(namespace_config, "load_plan", None)
+
+
+def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
+    """A subclass of the pyramid cookie-session class ``session_class`` that keeps
+    ``namespace_config``'s lifetime stamps in its own cookie.
+
+    It looks the same as ``session_class`` from outside (same name and module).
+    """
+    idle = namespace_config.idle_timeout
+    absolute = namespace_config.absolute_timeout
+    restamp_after = None if idle is None else idle * RESTAMP_FRACTION
+    # the idle clock to the second, as pyramid keeps it, where that is a
+    # small part of the idle window; to the millisecond under a minute
+    whole_seconds = idle is None or idle >= WHOLE_SECONDS_FROM
+    base_init = session_class.__init__
+    base_set_cookie = session_class._set_cookie
+    base_invalidate = session_class.invalidate
+    # dict's own methods: the session's would mark it accessed or changed
+    dict_pop = dict.pop
+    dict_len = dict.__len__
+    lifetime = _lifetime
+
+    class Stamped(session_class):  # type: ignore[misc]
+        #: the namespace this class keeps stamps for
+        _session_multi_stamps_for = namespace_config
+        #: who ``rotate(userid=...)`` recorded, and when: the record its
+        #: cookie carries under USER_KEY (``None``: nobody), read only when needed
+        _session_multi_user: Any = None
+        #: why the session ended on load (``"idle"``, ``"absolute"``), and the
+        #: stamps it ended with
+        _session_multi_verdict: str | None = None
+        _session_multi_expired: Stamps | None = None
+
+        def __init__(self, request: Any) -> None:
+            base_init(self, request)
+            record = None if self.new else dict_pop(self, USER_KEY, None)
+            if not dict_len(self):
+                # new, emptied or expired by pyramid: fresh clocks, of the
+                # request's login if it made one, from that login
+                login = request.__dict__.get(LOGIN_ATTRIBUTE)
+                if login is None:
+                    self.created = self.renewed = round(lifetime.clock(), 3)
+                else:
+                    self._session_multi_user = login[0]
+                    self.created = self.renewed = login[1]
+                return
+            if record is not None:
+                self._session_multi_user = record
+            t = lifetime.clock()
+            if absolute is not None and t - self.created > absolute:
+                verdict = ABSOLUTE
+            elif idle is not None and t - self.renewed > idle:
+                verdict = IDLE
+            else:
+                if restamp_after is not None and t - self.renewed >= restamp_after:
+                    # in use again: issued once more, to carry the time
+                    self.renewed = t
+                    self.changed()
+                return
+            self._session_multi_verdict = verdict
+            self._session_multi_expired = self._session_multi_stamps()
+
+        def _session_multi_stamps(self) -> Stamps:
+            created = self.created
+            user = read_user_record(self._session_multi_user, created)
+            if user is None:
+                return Stamps(created, self.renewed)
+            return Stamps(created, self.renewed, *user)
+
+        def _session_multi_set_stamps(self, stamps: Stamps) -> None:
+            self.created = created = round(stamps.created, 3)
+            self.renewed = stamps.active
+            userid, login = stamps.userid, stamps.login
+            self._session_multi_user = (
+                None
+                if userid is None
+                else user_record(userid, created if login is None else login, created)
+            )
+
+        def _session_multi_lifetime(self) -> "CookieLifetime":
+            return CookieLifetime(self)
+
+        def invalidate(self) -> Any:
+            # every logout (the application's own too) begins a session of nobody
+            try:
+                return base_invalidate(self)
+            finally:
+                self.created = self.renewed = lifetime.now()
+                self._session_multi_user = None
+
+        def _set_cookie(self, response: Any) -> Any:
+            if not dict_len(self):
+                return base_set_cookie(self, response)
+            # a cookie set is a use: it carries the time it was set
+            t = lifetime.clock()
+            self.accessed = self.renewed = int(t) if whole_seconds else round(t, 3)
+            record = self._session_multi_user
+            if record is None:
+                return base_set_cookie(self, response)
+            dict.__setitem__(self, USER_KEY, record)
+            try:
+                return base_set_cookie(self, response)
+            finally:
+                dict_pop(self, USER_KEY, None)
+
+    Stamped.__name__ = session_class.__name__
+    Stamped.__qualname__ = session_class.__qualname__
+    Stamped.__module__ = session_class.__module__
+    return Stamped
+
+
+class CookieLifetime:
+    """The lifetime of a session that keeps its own stamps, as
+    ``lifetime_of`` gives it: its stamps read from, and
+    written to, the session's own fields."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    @property
+    def config(self) -> Any:
+        """The configuration of the namespace the session belongs to."""
+        return getattr(type(self._session), STAMPS_FOR)
+
+    @property
+    def stamps(self) -> Stamps:
+        """The stamps the session goes out with."""
+        stamps: Stamps = self._session._session_multi_stamps()
+        return stamps
+
+    @stamps.setter
+    def stamps(self, stamps: Stamps) -> None:
+        self._session._session_multi_set_stamps(stamps)
+
+    @property
+    def verdict(self) -> str | None:
+        """The reason the session ended on load, if it did."""
+        verdict: str | None = self._session._session_multi_verdict
+        return verdict
+
+    @property
+    def expired(self) -> Stamps | None:
+        """The stamps the session was ended with."""
+        expired: Stamps | None = self._session._session_multi_expired
+        return expired
+
+
+def adopt_migrated_stamps(
+    manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
+) -> None:
+    """The load step after a fallback's migration: the stamps the old session
+    brought (as a raw record, see
+    :data:`~pyramid_session_multi.lifecycle.lifetime.LIFETIME_KEY`) become the
+    session's own, and judge it, so that no expired session comes back by
+    migrating."""
+    record = dict.pop(session, LIFETIME_KEY, None)
+    if record is None:
+        return
+    stamps = Stamps.from_raw(record)
+    if stamps is None:
+        return
+    lifetime = CookieLifetime(session)
+    t = _lifetime.clock()
+    lifetime.stamps = Stamps(stamps.created, round(t, 3), stamps.userid, stamps.login)
+    idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
+    if absolute is not None and t - stamps.created > absolute:
+        verdict = ABSOLUTE
+    elif idle is not None and t - stamps.active > idle:
+        verdict = IDLE
+    else:
+        return
+    session._session_multi_verdict = verdict
+    session._session_multi_expired = stamps
+
+
+AFTER_MAKE.append(adopt_migrated_stamps)
+APPLIES[adopt_migrated_stamps] = lambda namespace_config: bool(
+    namespace_config.fallbacks and stamps_itself(namespace_config.loader)
+)
+# the session judges its lifetime as it is made; a recorded user while a
+# revocation store is set sends it through the checks
+SELF_JUDGED.add(_lifetime.lifetime_check)
