@@ -325,10 +325,10 @@ def _lifetimes(
         own: Any = facts[config.namespace].get("timeout")
         numeric = isinstance(own, int | float) and not isinstance(own, bool)
         idle = config.idle_timeout
-        if numeric and idle is not None and 0 < own < idle:
+        if numeric and idle is not None and 0 < own <= idle:
             yield Finding(
                 "psm.I003", "info", config.namespace,
-                f"the library's own timeout ({own:g} s) is shorter than the add-on's "
+                f"the library's own timeout ({own:g} s) is not longer than the add-on's "
                 f"idle_timeout ({idle} s): the library ends idle sessions first, silently "
                 "(no SessionExpired, its server-side state left to expire).",
                 "turn the library's timeout off (timeout=None) or make it longer, and let "

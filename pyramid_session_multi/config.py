@@ -175,6 +175,7 @@ class SessionMultiManagerConfig:
         if self.revocations is not None:
             # a store was set by an earlier commit: this namespace records users too
             stamp_for_revocations(config)
+        fit_loader(config)
         self.configs[namespace] = config
         self._factory_owners[id(config.factory)] = namespace
         self._cookie_owners[config.cookie_name] = namespace

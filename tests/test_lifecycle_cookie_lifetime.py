@@ -219,3 +219,30 @@ def test_a_user_record_that_is_not_one_records_nobody(record):
 )
 def test_a_user_record_gives_the_userid_and_login(record, expected):
     assert read_user_record(record, 1000.0) == expected
+
+
+def test_a_userid_of_a_subclass_is_recorded_as_plain_text_and_revoked(tmp_path, clock):
+    # pyramid_nacl_session pickles: a str subclass would come back as itself
+    class UserId(str):
+        pass
+
+    store = MemoryRevocationStore()
+
+    def login_as_a_subclass(request):
+        request.session_multi.rotate(userid=UserId("alice"))
+        request.session_multi["nacl"]["value"] = "x"
+        return {}
+
+    def register(config):
+        config.register_session_factory("nacl", library_factory("nacl", "", tmp_path))
+        config.set_revocation_store(store)
+        config.add_route("subclass", "/subclass")
+        config.add_view(login_as_a_subclass, route_name="subclass", renderer="json")
+
+    wsgi = build_lifetime_wsgi(register)
+    laptop, phone = webtest.TestApp(wsgi), webtest.TestApp(wsgi)
+    laptop.get("/subclass")
+    phone.get("/subclass")
+    clock.at(1)
+    laptop.get("/revoke", {"userid": "alice"})
+    assert phone.get("/r/nacl").json["value"] is None

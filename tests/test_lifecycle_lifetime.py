@@ -416,6 +416,8 @@ def test_the_checks_note_a_library_timeout_shorter_than_the_add_ons(tmp_path):
         return setup
 
     assert ("psm.I003", "prefs") in findings_of(register(1200, 1800))
+    # equal: the library empties the session first, and no SessionExpired is sent
+    assert ("psm.I003", "prefs") in findings_of(register(1800, 1800))
     assert ("psm.I003", "prefs") not in findings_of(register(None, 1800))
     assert ("psm.I003", "prefs") not in findings_of(register(3600, 1800))
     # the add-on's idle timeout is an idle timeout: no W006 for the library's lack of one

@@ -174,9 +174,10 @@ def test_a_cookie_namespace_with_a_validator_is_enlisted_only_when_it_rejects():
     assert "prefs" not in client.cookies
 
 
-def test_a_loader_that_cannot_keep_stamps_keeps_them_through_the_end_of_request(clock):
-    # registered through 0.4's API: its loader is the factory itself, which
-    # cannot carry the stamps; a revocation store stamps every namespace
+def test_a_namespace_registered_through_the_old_api_keeps_its_stamps_itself_too(clock):
+    # registered through 0.4's API: its loader is the factory's class itself,
+    # made to keep the stamps as the directive's namespaces do; a revocation
+    # store stamps every namespace
     def register(config):
         manager_config = get_manager_config(config.registry)
         manager_config.register_session_factory("prefs", signed())
@@ -187,9 +188,10 @@ def test_a_loader_that_cannot_keep_stamps_keeps_them_through_the_end_of_request(
     namespace_config = get_manager_config(config.registry).get("prefs")
     assert isinstance(get_manager_config(config.registry), SessionMultiManagerConfig)
     client.get("/login")
-    assert namespace_config.load_plan.enlist_at_load is True
+    assert namespace_config.load_plan.enlist_at_load is False
+    assert namespace_config.load_plan.quick is True
     assert client.get("/read").text == "1"
-    assert seen["enlisted"] is True
+    assert seen["enlisted"] is False
     # the user recorded at login rode in the cookie: a revocation ends it
     clock[0] = 1
     get_manager_config(config.registry).revocations.revoke("alice", lifetime.issue_time(), None)

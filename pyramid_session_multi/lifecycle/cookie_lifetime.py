@@ -31,6 +31,7 @@ two times pyramid wrote into it: a session last issued longer ago than the
 idle window ends at its first load, however it was used meanwhile.
 """
 
+import math
 from typing import Any
 
 from ..libraries.pyramid_cookie import (
@@ -61,15 +62,14 @@ def stamps_itself(loader: Any) -> bool:
 def fit_loader(namespace_config: Any) -> None:
     """Give a stamped namespace of pyramid's cookie sessions a loader keeping its stamps.
 
-    Its loader must be the add-on's subclass of the factory's class (see
-    :func:`~pyramid_session_multi.config.apply_cookie_budget`); a namespace
-    whose loader is the factory itself (registered through 0.4's API) keeps
-    its stamps as any other library's do.
+    The loader is the namespace's: the factory's class itself (a namespace
+    registered through 0.4's API), or the add-on's subclass of it (see
+    :func:`~pyramid_session_multi.config.apply_cookie_budget`).
     """
     loader = namespace_config.loader
-    if not namespace_config.stamped or loader is namespace_config.factory:
+    if not namespace_config.stamped or stamps_itself(loader):
         return
-    if stamps_itself(loader) or not is_pyramid_cookie_factory(loader):
+    if not is_pyramid_cookie_factory(loader):
         return
     object.__setattr__(namespace_config, "loader", stamped_cookie_session(loader, namespace_config))
     object.__setattr__(namespace_config, "load_plan", None)
@@ -82,8 +82,14 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
     It looks the same as ``session_class`` from outside (same name and module).
     """
     idle = namespace_config.idle_timeout
-    absolute = namespace_config.absolute_timeout
-    restamp_after = None if idle is None else idle * RESTAMP_FRACTION
+    # no limit is an infinite one: one comparison each, whatever is set
+    idle_limit = math.inf if idle is None else idle
+    absolute_limit = (
+        math.inf
+        if namespace_config.absolute_timeout is None
+        else (namespace_config.absolute_timeout)
+    )
+    restamp_after = idle_limit * RESTAMP_FRACTION
     # the idle clock to the second, as pyramid keeps it, where that is a
     # small part of the idle window; to the millisecond under a minute
     whole_seconds = idle is None or idle >= WHOLE_SECONDS_FROM
@@ -108,8 +114,11 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
 
         def __init__(self, request: Any) -> None:
             base_init(self, request)
-            record = None if self.new else dict_pop(self, USER_KEY, None)
-            if not dict_len(self):
+            record = dict_pop(self, USER_KEY, None)
+            if record is not None:
+                # only a session with data carries a user
+                self._session_multi_user = record
+            elif not dict_len(self):
                 # new, emptied or expired by pyramid: fresh clocks, of the
                 # request's login if it made one, from that login
                 login = request.__dict__.get(LOGIN_ATTRIBUTE)
@@ -119,15 +128,14 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
                     self._session_multi_user = login[0]
                     self.created = self.renewed = login[1]
                 return
-            if record is not None:
-                self._session_multi_user = record
             t = lifetime.clock()
-            if absolute is not None and t - self.created > absolute:
+            idle_for = t - self.renewed
+            if t - self.created > absolute_limit:
                 verdict = ABSOLUTE
-            elif idle is not None and t - self.renewed > idle:
+            elif idle_for > idle_limit:
                 verdict = IDLE
             else:
-                if restamp_after is not None and t - self.renewed >= restamp_after:
+                if idle_for >= restamp_after:
                     # in use again: issued once more, to carry the time
                     self.renewed = t
                     self.changed()

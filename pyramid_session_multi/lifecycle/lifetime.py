@@ -140,7 +140,8 @@ def _is_userid(value: Any) -> bool:
 
 
 def check_userid(userid: Any) -> str | int:
-    """``userid`` if a session can record it (text or an integer), else ``ValueError``."""
+    """``userid`` as a plain ``str`` or ``int`` if a session can record it (text or
+    an integer, of any subclass but ``bool``), else ``ValueError``."""
     if not _is_userid(userid) or (isinstance(userid, str) and not userid.strip()):
         raise ValueError(
             f"pyramid_session_multi: a userid is non-empty text or an integer, not {userid!r}"
@@ -151,7 +152,8 @@ def check_userid(userid: Any) -> str | int:
             f"pyramid_session_multi: a userid is at most {MAX_USERID_LENGTH} printable "
             f"characters (every revocation store must hold it), not {text[:40]!r}…"
         )
-    return userid  # type: ignore[no-any-return]
+    # a plain str or int: what every serializer writes and reads back alike
+    return str.__str__(userid) if isinstance(userid, str) else int(userid)
 
 
 #: The longest userid a session records: what every revocation store holds.
