@@ -159,9 +159,21 @@ class SessionMultiManager(Mapping[str, Any]):
             # add_finished_callback appends to, minus a call.)
             request.finished_callbacks.append(self._release)
             self._release_scheduled = True
-        if namespace_config.plain:
-            # a client-side session with nothing to check and nothing to
-            # end: the common case, and the hot path
+        plain = namespace_config.plain
+        if not plain:
+            # a session that judges itself as it is made (see
+            # .lifecycle.plan): made here too, checked in full only if it
+            # ended on load or records a user a revocation store may know
+            plan = namespace_config.load_plan
+            quick = (
+                plan is not None
+                and plan.quick
+                and plan.checks_seen == len(CHECKS)
+                and plan.steps_seen == len(AFTER_MAKE)
+            )
+        if plain or quick:
+            # a client-side session with nothing to end at the end of the
+            # request: the common case, and the hot path
             try:
                 session = namespace_config.loader(request)  # type: ignore[misc]
             except Exception as exc:
@@ -171,39 +183,17 @@ class SessionMultiManager(Mapping[str, Any]):
                 )
                 log_load_error(namespace, exc)
                 raise
-            self._sessions[namespace] = session
-            if self._observers:
-                for observer in self._observers:
-                    observer.namespace_loaded(namespace, session)
-        else:
-            plan = namespace_config.load_plan
-            if (
-                plan is not None
-                and plan.quick
-                and plan.checks_seen == len(CHECKS)
-                and plan.steps_seen == len(AFTER_MAKE)
+            if plain or (
+                session._session_multi_verdict is None
+                and (session._session_multi_user is None or self._config.revocations is None)
             ):
-                # a session that judged itself as it was made: kept unless it
-                # ended on load or records a user a revocation store may know
-                try:
-                    session = namespace_config.loader(request)  # type: ignore[misc]
-                except Exception as exc:
-                    exc.add_note(
-                        "pyramid_session_multi: raised by the session factory of "
-                        f"namespace {namespace!r}"
-                    )
-                    log_load_error(namespace, exc)
-                    raise
-                if session._session_multi_verdict is None and (
-                    session._session_multi_user is None or self._config.revocations is None
-                ):
-                    self._sessions[namespace] = session
-                    if self._observers:
-                        self._tell_loaded(namespace, session)
-                else:
-                    session = self._load_in_full(namespace_config, request, session)
+                self._sessions[namespace] = session
+                if self._observers:
+                    self._tell_loaded(namespace, session)
             else:
-                session = self._load_in_full(namespace_config, request)
+                session = self._load_in_full(namespace_config, request, session)
+        else:
+            session = self._load_in_full(namespace_config, request)
         if request.registry.has_listeners:  # one attribute when nothing subscribes
             self._send(SessionLoaded, namespace, session)
         return session

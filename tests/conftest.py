@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 import pyramid_session_multi
+from pyramid_session_multi.lifecycle import lifetime
+from tests.support.lifetime_apps import Clock
 from tests.support.postgres_server import PostgresServer, missing_reason
 from tests.support.redis_server import RedisServer
 
@@ -113,3 +115,13 @@ def postgresql_url(postgresql_server: PostgresServer) -> Iterator[str]:
     empty_tables()
     yield postgresql_server.url
     empty_tables()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The add-on's clock, moved by the test (see :class:`tests.support.lifetime_apps.Clock`)."""
+    moved = Clock()
+    monkeypatch.setattr(lifetime, "clock", moved)
+    # logins are never stamped before a time issued earlier: start that afresh too
+    monkeypatch.setattr(lifetime, "_last_issued", 0.0)
+    return moved

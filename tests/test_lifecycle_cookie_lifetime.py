@@ -16,7 +16,6 @@ from pyramid_session_multi.libraries.pyramid_cookie import USER_KEY, read_user_r
 from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.testing import MemoryRevocationStore
 from tests.support.lifetime_apps import (
-    Clock,
     build_lifetime_app,
     build_lifetime_wsgi,
     library_factory,
@@ -25,14 +24,6 @@ from tests.support.lifetime_apps import (
 
 OLD_SECRET = "the-old-secret-0123456789abcdef-0123456789"
 NEW_SECRET = "the-new-secret-0123456789abcdef-0123456789"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    moved = Clock()
-    monkeypatch.setattr(lifetime, "clock", moved)
-    monkeypatch.setattr(lifetime, "_last_issued", 0.0)
-    return moved
 
 
 def cookie_value(factory, cookie):

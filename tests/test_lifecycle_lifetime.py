@@ -20,20 +20,10 @@ from pyramid_session_multi.settings import SettingsError
 from tests.support.lifetime_apps import (
     CLIENT_SIDE,
     LIBRARIES,
-    Clock,
     build_lifetime_app,
     library_factory,
     set_cookie_headers,
 )
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    moved = Clock()
-    monkeypatch.setattr(lifetime, "clock", moved)
-    # logins are never stamped before a time issued earlier: start that afresh too
-    monkeypatch.setattr(lifetime, "_last_issued", 0.0)
-    return moved
 
 
 def every_library(redis_url, directory, events=None, **timeouts):
