@@ -237,3 +237,43 @@ def test_a_userid_of_a_subclass_is_recorded_as_plain_text_and_revoked(tmp_path, 
     clock.at(1)
     laptop.get("/revoke", {"userid": "alice"})
     assert phone.get("/r/nacl").json["value"] is None
+
+
+@pytest.mark.parametrize("then", ["read", "rotate", "young"])
+def test_a_session_too_old_does_not_come_back_from_a_redis_fallback(redis_db, clock, then):
+    # Redis keeps no record of the add-on's: its own creation time judges it
+    from pyramid_session_redis import RedisSessionFactory
+
+    def redis_factory():
+        return RedisSessionFactory(secret="redis-secret", cookie_name="old", redis_url=redis_db)
+
+    before = build_lifetime_app(
+        lambda config: config.register_session_factory("old", redis_factory())
+    )
+    before.get("/w/old", {"value": "old"})
+    cookie = before.cookies["old"]
+    events = []
+    after = build_lifetime_app(
+        one_namespace(
+            SignedCookieSessionFactory("s" * 40, cookie_name="signed", timeout=None),
+            events,
+            absolute_timeout=3600,
+            fallbacks=[redis_factory()],
+        )
+    )
+    if then == "young":  # moved, and kept, with its clocks
+        clock.at(100)
+        after.set_cookie("old", cookie)
+        assert after.get("/r/signed").json["value"] == "old"
+        clock.at(3500)
+        assert after.get("/r/signed").json["value"] == "old"
+        assert events == []
+    clock.at(4000)
+    after.set_cookie("old", cookie)
+    if then == "read":
+        assert after.get("/r/signed").json["value"] is None
+    else:
+        after.get("/rotate", {"ns": "signed"})
+    assert [event.reason for event in events] == ["absolute"]
+    clock.at(4001)
+    assert after.get("/r/signed").json["value"] is None

@@ -239,13 +239,16 @@ def adopt_migrated_stamps(
     session's own, and judge it, so that no expired session comes back by
     migrating."""
     record = dict.pop(session, LIFETIME_KEY, None)
-    if record is None:
-        return
-    stamps = Stamps.from_raw(record)
-    if stamps is None:
-        return
-    lifetime = CookieLifetime(session)
+    stamps = None if record is None else Stamps.from_raw(record)
     t = _lifetime.clock()
+    if stamps is None:
+        if not (session.new and dict.__len__(session)):
+            return  # its own session, judged as it was made: nothing moved in
+        # moved from a library that keeps no record the add-on reads: its
+        # creation time (the migration kept it, where the library had one)
+        # still judges it, and its idle clock starts now
+        stamps = Stamps(session.created, t)
+    lifetime = CookieLifetime(session)
     lifetime.stamps = Stamps(stamps.created, round(t, 3), stamps.userid, stamps.login)
     idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
     if absolute is not None and t - stamps.created > absolute:
