@@ -142,6 +142,9 @@ class SessionMultiManagerConfig:
         #: where revocations are kept, ``None`` until one is set (see
         #: :mod:`pyramid_session_multi.revocation`)
         self.revocations: Any = None
+        #: the namespaces whose factory is one of pyramid's cookie sessions
+        #: (the cookie budget wraps them), in the order added
+        self.cookie_sessions: dict[str, None] = {}
         self._cookie_owners: dict[str, str] = {}
         self._fallback_cookie_owners: dict[str, str] = {}
         self._factory_owners: dict[int, str] = {}
@@ -177,6 +180,8 @@ class SessionMultiManagerConfig:
             stamp_for_revocations(config)
         fit_loader(config)
         self.configs[namespace] = config
+        if is_pyramid_cookie_factory(config.factory):
+            self.cookie_sessions[namespace] = None
         self._factory_owners[id(config.factory)] = namespace
         self._cookie_owners[config.cookie_name] = namespace
         for fallback in config.fallbacks:
@@ -212,13 +217,14 @@ class SessionMultiManagerConfig:
 
         Prefer the ``config.register_session_factory`` directive, which
         detects conflicts and supports overrides; this method makes the
-        same checks on its arguments and returns ``True``.
+        same checks on its arguments, holds the namespace to the cookie
+        budget as the directive does, and returns ``True``.
         """
-        self.add(
-            build_namespace_config(
-                namespace, session_factory, discriminator, cookie_name, libraries=self.libraries
-            )
+        namespace_config = build_namespace_config(
+            namespace, session_factory, discriminator, cookie_name, libraries=self.libraries
         )
+        self.add(namespace_config)
+        apply_cookie_budget(self, self.budget, namespace_config)
         return True
 
     def get(self, namespace: str) -> NamespaceConfig | None:
@@ -497,7 +503,7 @@ def register_session_factory(
         manager_config.add(namespace_config)
         _check_against_session_factory(registry, namespace_config)
         # every namespace added changes what the Cookie header may reach
-        apply_cookie_budget(manager_config, budget)
+        apply_cookie_budget(manager_config, budget, namespace_config)
 
     intr = config.introspectable(
         INTROSPECTION_CATEGORY,
@@ -574,7 +580,11 @@ def check_all_against_session_factory(config: Configurator) -> None:
 ID_COOKIE_BOUND = 256
 
 
-def apply_cookie_budget(manager_config: SessionMultiManagerConfig, budget: CookieBudget) -> None:
+def apply_cookie_budget(
+    manager_config: SessionMultiManagerConfig,
+    budget: CookieBudget,
+    added: NamespaceConfig | None = None,
+) -> None:
     """Make pyramid's cookie sessions keep to ``budget``, where they need to.
 
     The budget costs a little on every cookie set, so it is installed only
@@ -583,17 +593,30 @@ def apply_cookie_budget(manager_config: SessionMultiManagerConfig, budget: Cooki
     registered could together pass the Cookie header budget.  Otherwise a
     cookie over the size browsers keep is WebOb's error, with a note naming
     the namespace.
+
+    ``added`` is the namespace just added: when neither the budget nor
+    whether the header may pass changed, only it is fitted, so registering
+    N namespaces costs O(N); otherwise every cookie-session namespace is.
     """
-    configs = [manager_config.configs[ns] for ns in manager_config.namespaces]
-    cookie_sessions = [c for c in configs if is_pyramid_cookie_factory(c.factory)]
-    largest_header = len(cookie_sessions) * budget.cookie_limit + ID_COOKIE_BOUND * (
-        len(configs) - len(cookie_sessions)
+    cookie_sessions = manager_config.cookie_sessions
+    others = len(manager_config.configs) - len(cookie_sessions)
+    largest_header = len(cookie_sessions) * budget.cookie_limit + ID_COOKIE_BOUND * others
+    header_may_pass = largest_header > budget.header_limit
+    unchanged = (
+        added is not None
+        and budget == manager_config.budget
+        and header_may_pass == manager_config.header_may_pass
     )
-    for namespace_config in cookie_sessions:
+    if unchanged:
+        assert added is not None
+        targets = [added] if added.namespace in cookie_sessions else []
+    else:
+        targets = [manager_config.configs[namespace] for namespace in cookie_sessions]
+    for namespace_config in targets:
         needed = (
             budget.oversize != "raise"
             or budget.cookie_limit < budget_limit_of(namespace_config.cookie_name)
-            or largest_header > budget.header_limit
+            or header_may_pass
         )
         if needed:
             loader = budgeted_cookie_session(
@@ -605,7 +628,7 @@ def apply_cookie_budget(manager_config: SessionMultiManagerConfig, budget: Cooki
         object.__setattr__(namespace_config, "load_plan", None)
         fit_loader(namespace_config)
     manager_config.budget = budget
-    manager_config.header_may_pass = largest_header > budget.header_limit
+    manager_config.header_may_pass = header_may_pass
 
 
 def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
@@ -707,4 +730,6 @@ def setup_manager_config(config: Configurator) -> SessionMultiManagerConfig:
     if utility is None:
         utility = SessionMultiManagerConfig()
         registry.registerUtility(utility, ISessionMultiManagerConfig)
+        # namespaces added through 0.4's API keep to the settings' budget too
+        utility.budget = CookieBudget.from_settings(registry.settings)
     return utility

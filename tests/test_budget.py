@@ -191,3 +191,19 @@ def test_a_bad_limit_is_refused_at_start_up_even_without_namespaces():
     config = Configurator(settings={"session_multi.cookie_limit": "-5"})
     with pytest.raises(SettingsError, match=r"session_multi\.cookie_limit"):
         config.include("pyramid_session_multi")
+
+
+def test_namespaces_of_the_04_api_keep_to_the_cookie_limit_as_the_directives_do(caplog):
+    from pyramid_session_multi.config import get_manager_config
+
+    settings = {"session_multi.cookie_limit": "1000", "session_multi.oversize": "drop"}
+
+    def setup(config):
+        setup_with()(config)
+        get_manager_config(config.registry).register_session_factory("old", signed_factory("old"))
+
+    app = build_app(setup, settings=settings)
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+    assert set_cookie_names(app.post("/fill", {"ns": "old", "size": "10"})) == ["old"]
+    assert set_cookie_names(app.post("/fill", {"ns": "old", "size": "2000"})) == []
+    assert "namespace 'old': cookie 'old' dropped" in caplog.text

@@ -358,3 +358,47 @@ def test_cookies_browsers_keep_are_accepted(autocommit):
     autocommit.register_session_factory("a", signed_factory("__Host-a", secure=True))
     autocommit.register_session_factory("b", signed_factory("__Secure-b", secure=True))
     autocommit.register_session_factory("c", signed_factory("c", secure=True, samesite="None"))
+
+
+def test_a_thousand_namespaces_commit_with_work_linear_in_their_number(monkeypatch):
+    import pyramid_session_multi.config as config_module
+
+    fitted = []
+    fit_loader = config_module.fit_loader
+    monkeypatch.setattr(
+        config_module, "fit_loader", lambda c: (fitted.append(c.namespace), fit_loader(c))[1]
+    )
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    for index in range(1000):
+        config.register_session_factory(f"ns{index}", signed_factory(f"c{index}"))
+    with hang_guard(seconds=60):
+        config.commit()
+    manager_config = config.registry.getUtility(config_module.ISessionMultiManagerConfig)
+    assert len(manager_config.namespaces) == 1000
+    # each namespace fitted when added and by the budget, and all once more when
+    # the header could first pass its budget: a quadratic start-up fits ~500,000
+    assert len(fitted) <= 3 * 1000
+    assert all(c.loader is not c.factory for c in manager_config.configs.values())
+
+
+class hang_guard:
+    """Fail, rather than hang the suite, when the block runs past ``seconds``."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import signal
+
+        def expired(signum, frame):
+            raise AssertionError(f"still running after {self.seconds} s")
+
+        self.previous = signal.signal(signal.SIGALRM, expired)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.previous)
