@@ -435,7 +435,8 @@ def main() -> int:
     sizes = "/".join(f"{size:,}" for size in STARTUP_SIZES)
     figures = " ".join(f"{seconds:.3f}s" for seconds in timings)
     print(
-        f"{'commit ' + sizes + ' namespaces':45} {figures}  {STARTUP_LIMIT_1000:.1f}s at 1,000 {verdict}"
+        f"{'commit ' + sizes + ' namespaces':45} {figures}"
+        f"  {STARTUP_LIMIT_1000:.1f}s at 1,000 {verdict}"
     )
     multi = cycle_garbage(multi_app(1), args.requests)
     native = cycle_garbage(session_app(), args.requests)
