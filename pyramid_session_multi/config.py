@@ -11,7 +11,13 @@ from pyramid.registry import Registry
 from zope.interface import implementer
 
 from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session, named_cookie_session
-from .cookies import browser_refusal, cookie_name_problem, discover_cookie_name
+from .cookies import (
+    browser_refusal,
+    cookie_attribute_problem,
+    cookie_name_problem,
+    deletion_secure,
+    discover_cookie_name,
+)
 from .csrf import NamespaceCSRFStoragePolicy
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
@@ -40,6 +46,13 @@ class NamespaceConfig:
     #: the cookie's Path and Domain, to delete it when the session is gone
     cookie_path: str = "/"
     cookie_domain: str | None = None
+    #: whether its deletion carries ``Secure`` (the cookie's own, or what its
+    #: name prefix or ``Partitioned`` requires) and its ``SameSite``: a
+    #: browser ignores a deletion it would not accept as the cookie itself
+    cookie_secure: bool = False
+    cookie_samesite: str | None = None
+    #: whether its cookie, and its deletion, carry ``Partitioned`` (CHIPS)
+    partitioned: bool = False
     #: called with the namespace and each session the factory returns
     #: (what a session library needs set up; see :mod:`.libraries`)
     prepare: Callable[[str, Any], None] | None = None
@@ -92,7 +105,13 @@ class NamespaceConfig:
             client_side = self.library.facts(self.factory).get("client_side") is True
         except Exception:
             client_side = False
-        contained = not client_side or self.validator is not None or self.bound_to is not None
+        # a partitioned cookie gets its attribute at the end of the request
+        contained = (
+            not client_side
+            or self.validator is not None
+            or self.bound_to is not None
+            or self.partitioned
+        )
         if self.idle_timeout is not None or self.absolute_timeout is not None:
             object.__setattr__(self, "stamped", True)
             contained = True
@@ -325,6 +344,7 @@ def build_namespace_config(
     fallbacks: Any = None,
     idle_timeout: Any = None,
     absolute_timeout: Any = None,
+    partitioned: Any = False,
 ) -> NamespaceConfig:
     """Check and resolve one registration's arguments into a NamespaceConfig.
 
@@ -375,7 +395,20 @@ def build_namespace_config(
             f"{cookie_name!r}: {problem}, and setting it would fail at run "
             "time; choose another cookie_name (and the factory's own)."
         )
-    refusal = browser_refusal(cookie_name, cookie)
+    for attribute in ("path", "domain"):
+        problem = cookie_attribute_problem(cookie.get(attribute))
+        if problem is not None:
+            raise ConfigurationError(
+                f"pyramid_session_multi: namespace {namespace!r}, cookie {cookie_name!r}: "
+                f"the factory's cookie {attribute} {cookie[attribute]!r} is refused: {problem}; "
+                "a browser would read it as other attributes or a broken header."
+            )
+    if not isinstance(partitioned, bool):
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: partitioned is True or False, "
+            f"not {partitioned!r}."
+        )
+    refusal = browser_refusal(cookie_name, {**cookie, "partitioned": partitioned})
     if refusal is not None:
         raise ConfigurationError(
             f"pyramid_session_multi: namespace {namespace!r}, cookie {cookie_name!r}: {refusal}."
@@ -398,6 +431,9 @@ def build_namespace_config(
         validator=validator,
         cookie_path=cookie.get("path") or "/",
         cookie_domain=cookie.get("domain"),
+        cookie_secure=deletion_secure(cookie_name, cookie, partitioned),
+        cookie_samesite=cookie.get("samesite"),
+        partitioned=partitioned,
         library=library,
         bound_to=bound_to,
         idle_timeout=_timeout(namespace, "idle_timeout", idle_timeout),
@@ -433,6 +469,7 @@ def register_session_factory(
     fallbacks: Any = None,
     idle_timeout: int | None = None,
     absolute_timeout: int | None = None,
+    partitioned: bool = False,
 ) -> None:
     """Mount ``session_factory`` at ``request.session_multi[namespace]``.
 
@@ -470,6 +507,12 @@ def register_session_factory(
     :param absolute_timeout: optional positive number of seconds: a session
         older than this since it was created, or last rotated, is ended when
         next loaded, however busy.
+    :param partitioned: ``True`` adds ``Partitioned`` (CHIPS: the browser
+        keeps the cookie apart for each top-level site that embeds the
+        application) to the namespace's cookie and to its deletion, whatever
+        the library; WebOb cannot write the attribute, so the add-on appends
+        it to the ``Set-Cookie`` header.  Browsers refuse it without
+        ``Secure``: a factory whose cookie is not secure is refused.
 
     Registration goes through Pyramid's actions: two registrations of one
     namespace conflict, an including configuration overrides an included
@@ -488,6 +531,7 @@ def register_session_factory(
         fallbacks,
         idle_timeout,
         absolute_timeout,
+        partitioned,
     )
     registry = config.registry
     budget = CookieBudget.from_settings(registry.settings)
@@ -521,6 +565,7 @@ def register_session_factory(
     intr["fallbacks"] = [fallback.describe() for fallback in namespace_config.fallbacks]
     intr["idle_timeout"] = namespace_config.idle_timeout
     intr["absolute_timeout"] = namespace_config.absolute_timeout
+    intr["partitioned"] = namespace_config.partitioned
     config.action(("pyramid_session_multi", namespace), register, introspectables=(intr,))
 
 

@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from webob.cookies import make_cookie
+
 from .libraries import library_for
 from .libraries.base import COOKIE_ATTRIBUTES
 
@@ -31,6 +33,98 @@ def cookie_name_problem(name: str) -> str | None:
     if name.startswith("$"):
         return "a cookie name may not start with '$'"
     return None
+
+
+#: Characters that end or split a cookie attribute, or that a header may not carry.
+_ATTRIBUTE_BREAKERS = re.compile(r"[;,\s\x00-\x1f\x7f]")
+
+
+def cookie_attribute_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a cookie's Path or Domain, or ``None`` if it can.
+
+    A ``;`` would add attributes of its own choosing (``Domain=...``), a
+    ``,`` splits the header for some parsers, whitespace and control
+    characters (CR, LF) break or forge headers, and non-ASCII text is
+    encoded differently by every layer on the way.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"it is text, not {type(value).__name__}"
+    if not value.isascii():
+        return "it takes ASCII characters only"
+    match = _ATTRIBUTE_BREAKERS.search(value)
+    if match is not None:
+        return (
+            f"it may not contain {match.group()!r} (no ';', ',', whitespace or control characters)"
+        )
+    return None
+
+
+#: The attribute WebOb cannot write: CHIPS, a cookie kept per top-level site.
+PARTITIONED = "Partitioned"
+
+
+def is_partitioned(header: str) -> bool:
+    """Whether the ``Set-Cookie`` value ``header`` carries ``Partitioned``."""
+    return any(part.strip().lower() == "partitioned" for part in header.split(";")[1:])
+
+
+def partitioned(header: str) -> str:
+    """The ``Set-Cookie`` value ``header`` with ``Partitioned`` added, once."""
+    return header if is_partitioned(header) else f"{header}; {PARTITIONED}"
+
+
+def deletion_header(
+    name: str,
+    *,
+    path: str = "/",
+    domain: str | None = None,
+    secure: bool = False,
+    samesite: str | None = None,
+    partitioned_: bool = False,
+) -> str:
+    """The ``Set-Cookie`` value that makes a browser drop cookie ``name``.
+
+    A browser applies a deletion only to the cookie it would have accepted
+    with those attributes: a ``__Host-``/``__Secure-`` cookie, or one with
+    ``SameSite=None``, needs ``Secure`` on its deletion too, and a
+    partitioned cookie needs ``Partitioned``; ``Path`` and ``Domain`` pick
+    the cookie among those of the same name.
+    """
+    value = str(
+        make_cookie(name, None, path=path, domain=domain, secure=bool(secure), samesite=samesite)
+    )
+    return partitioned(value) if partitioned_ else value
+
+
+def deletion_secure(name: str, cookie: CookieInfo, partitioned_: bool = False) -> bool:
+    """Whether the deletion of cookie ``name`` must carry ``Secure``.
+
+    When the cookie is secure, and wherever a browser would accept the
+    cookie only with ``Secure`` (a ``__Host-`` or ``__Secure-`` name,
+    ``SameSite=None``, ``Partitioned``) even if the library's setting
+    could not be read.
+    """
+    samesite = cookie.get("samesite")
+    return bool(
+        cookie.get("secure")
+        or partitioned_
+        or name.startswith(("__Host-", "__Secure-"))
+        or (isinstance(samesite, str) and samesite.lower() == "none")
+    )
+
+
+def is_deletion(header: str) -> bool:
+    """Whether the ``Set-Cookie`` value ``header`` tells the browser to drop its cookie."""
+    pair, _, attributes = header.partition(";")
+    lowered = attributes.lower().replace(" ", "")
+    return (
+        not pair.partition("=")[2].strip()
+        or "max-age=0" in lowered
+        or "01-jan-1970" in lowered
+        or "01jan1970" in lowered
+    )
 
 
 def discover_cookie(factory: Any, added: Iterable[Any] = ()) -> CookieInfo | None:
@@ -57,6 +151,8 @@ def browser_refusal(name: str, cookie: CookieInfo) -> str | None:
     could not be read is not applied.  Returns ``None`` when browsers keep it.
     """
     secure = cookie.get("secure")
+    if cookie.get("partitioned") and not secure:
+        return "browsers refuse a Partitioned cookie without Secure; set secure=True"
     samesite = cookie.get("samesite")
     known_insecure = "secure" in cookie and not secure
     if isinstance(samesite, str) and samesite.lower() == "none" and known_insecure:
@@ -75,9 +171,16 @@ def browser_refusal(name: str, cookie: CookieInfo) -> str | None:
 
 __all__ = [
     "COOKIE_ATTRIBUTES",
+    "PARTITIONED",
     "CookieInfo",
     "browser_refusal",
+    "cookie_attribute_problem",
     "cookie_name_problem",
+    "deletion_header",
+    "deletion_secure",
     "discover_cookie",
     "discover_cookie_name",
+    "is_deletion",
+    "is_partitioned",
+    "partitioned",
 ]

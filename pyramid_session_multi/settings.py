@@ -69,7 +69,7 @@ from .config import (
     get_manager_config,
     register_session_factory,
 )
-from .cookies import discover_cookie
+from .cookies import cookie_attribute_problem, cookie_name_problem, discover_cookie
 from .events import id_hash_key
 
 #: The prefix of every key this module reads.
@@ -99,6 +99,7 @@ ADDON_KEYS = frozenset(
         "secret_fallbacks",
         "idle_timeout",
         "absolute_timeout",
+        "partitioned",
     }
 )
 
@@ -226,6 +227,35 @@ def _as_positive_seconds(value: Any) -> int:
     return number
 
 
+def _partitioned(namespace: str, options: Mapping[str, Any], factory: Any, libraries: Any) -> bool:
+    """A namespace's ``partitioned`` option; refused where its cookie is not ``Secure``."""
+    if "partitioned" not in options:
+        return False
+    partitioned = bool(
+        _convert(namespace, {"partitioned": options["partitioned"]}, {"partitioned": _as_boolean})[
+            "partitioned"
+        ]
+    )
+    cookie = discover_cookie(factory, libraries) or {}
+    if partitioned and "secure" in cookie and not cookie["secure"]:
+        kind = str(options.get("factory", "")).strip().lower()
+        secure = _key(namespace, _SECURE_OF_KIND.get(kind, "secure"))
+        raise SettingsError(
+            f"{_key(namespace, 'partitioned')} = {options['partitioned']!r} needs a Secure "
+            f"cookie (browsers refuse a Partitioned cookie without it): set {secure} = true"
+        )
+    return partitioned
+
+
+#: The option that makes each factory kind's cookie ``Secure``.
+_SECURE_OF_KIND = {
+    "signed": "secure",
+    "nacl": "secure",
+    "redis": "cookie_secure",
+    "beaker": "secure",
+}
+
+
 #: The add-on's lifetime options of a namespace (see :doc:`/narr/lifetimes`).
 _LIFETIME_READERS: dict[str, Reader] = {
     "idle_timeout": _as_positive_seconds,
@@ -275,6 +305,33 @@ def _as_text(value: Any) -> str:
 def _as_optional_text(value: Any) -> str | None:
     """Text, or ``None`` for ``none`` or nothing."""
     text = _as_text(value)
+    return None if text.lower() in ("", "none") else text
+
+
+def _as_cookie_name(value: Any) -> str:
+    """A cookie name: an RFC 6265 token that WebOb can set."""
+    text = _as_text(value)
+    problem = cookie_name_problem(text)
+    if problem is not None:
+        raise _Refused(problem=f"= {value!r} is not a cookie name: {problem}")
+    return text
+
+
+def _as_cookie_path(value: Any) -> str:
+    """A cookie's Path: ASCII with no ``;``, ``,``, whitespace or control characters."""
+    if not isinstance(value, str):
+        raise _Refused("text")
+    # the spaces around it are the .ini file's; any inside are refused
+    text = value.strip()
+    problem = cookie_attribute_problem(text)
+    if problem is not None:
+        raise _Refused(problem=f"= {value!r} is refused: {problem}")
+    return text
+
+
+def _as_cookie_domain(value: Any) -> str | None:
+    """A cookie's Domain, read as a Path is; ``None`` for ``none`` or nothing."""
+    text = _as_cookie_path(value)
     return None if text.lower() in ("", "none") else text
 
 
@@ -392,12 +449,12 @@ def _require_option(namespace: str, options: Options, option: str, why: str) -> 
 
 #: The cookie options pyramid's cookie sessions share (signed and nacl).
 _COOKIE_SESSION_READERS: dict[str, Reader] = {
-    "cookie_name": _as_text,
+    "cookie_name": _as_cookie_name,
     "max_age": _as_optional_seconds,
     "timeout": _as_optional_seconds,
     "reissue_time": _as_optional_seconds,
-    "path": _as_text,
-    "domain": _as_optional_text,
+    "path": _as_cookie_path,
+    "domain": _as_cookie_domain,
     "secure": _as_boolean,
     "httponly": _as_boolean,
     "set_on_exception": _as_boolean,
@@ -538,7 +595,13 @@ def _redis(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> A
             for option in getattr(util, "configs_int_none", ())
         }
     )
-    readers.update(secret=_as_secret, cookie_samesite=_as_samesite, cookie_domain=_as_optional_text)
+    readers.update(
+        secret=_as_secret,
+        cookie_samesite=_as_samesite,
+        cookie_name=_as_cookie_name,
+        cookie_path=_as_cookie_path,
+        cookie_domain=_as_cookie_domain,
+    )
     options = _convert(namespace, options, readers)
     for option in util.configs_dotable:  # as the library's own includeme does
         if option in options:
@@ -570,11 +633,11 @@ _BEAKER_READERS: dict[str, Reader] = {
     "secret": _as_secret,
     "validate_key": _as_secret,
     "encrypt_key": _as_secret,
-    "key": _as_text,
+    "key": _as_cookie_name,
     "timeout": _as_optional_seconds,
     "cookie_expires": _beaker_cookie_expires,
-    "cookie_domain": _as_optional_text,
-    "cookie_path": _as_text,
+    "cookie_domain": _as_cookie_domain,
+    "cookie_path": _as_cookie_path,
     "secure": _as_boolean,
     "httponly": _as_boolean,
     "samesite": _as_samesite,
@@ -632,6 +695,9 @@ def _beaker(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> 
 
     options = dict(options)
     if "cookie_name" in options:
+        _convert(
+            namespace, {"cookie_name": options["cookie_name"]}, {"cookie_name": _as_cookie_name}
+        )
         cookie_name = options.pop("cookie_name")
         if "key" in options and options["key"] != cookie_name:
             raise SettingsError(
@@ -903,6 +969,7 @@ def register_from_settings(config: Configurator) -> None:
         lifetimes = _lifetimes(namespace, options)
         factory = declared[namespace] = build_factory(namespace, options, config.maybe_dotted)
         cookie_name = _cookie_told(namespace, options, factory, libraries)
+        partitioned = _partitioned(namespace, options, factory, libraries)
         # conflict reports and introspection name the settings, not this module
         config.info = _SettingsActionInfo(_key(namespace, "factory"), options["factory"])
         try:
@@ -915,6 +982,7 @@ def register_from_settings(config: Configurator) -> None:
                 validator=options.get("validator"),
                 bound_to=options.get("bound_to"),
                 fallbacks=build_fallbacks(namespace, options, config.maybe_dotted) or None,
+                partitioned=partitioned,
                 **lifetimes,
             )
         finally:

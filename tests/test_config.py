@@ -402,3 +402,26 @@ class hang_guard:
 
         signal.alarm(0)
         signal.signal(signal.SIGALRM, self.previous)
+
+
+@pytest.mark.parametrize("attribute", ["path", "domain"])
+@pytest.mark.parametrize("given", ["/; Domain=evil.example", "/a,b", "/a b", "/a\r\nX: y", "/é"])
+def test_a_factory_cookie_path_or_domain_that_would_add_attributes_is_refused(
+    autocommit, attribute, given
+):
+    factory = signed_factory("a", **{attribute: given})
+    with pytest.raises(ConfigurationError, match=rf"namespace 'a'.*cookie {attribute} .*refused"):
+        autocommit.register_session_factory("a", factory)
+
+
+def test_partitioned_needs_a_secure_cookie(autocommit):
+    with pytest.raises(ConfigurationError, match="Partitioned cookie without Secure"):
+        autocommit.register_session_factory("a", signed_factory("a"), partitioned=True)
+    autocommit.register_session_factory("b", signed_factory("b", secure=True), partitioned=True)
+
+
+def test_partitioned_is_true_or_false(autocommit):
+    with pytest.raises(ConfigurationError, match="partitioned is True or False, not 'yes'"):
+        autocommit.register_session_factory(
+            "a", signed_factory("a", secure=True), partitioned="yes"
+        )

@@ -592,3 +592,77 @@ def test_a_conflict_report_reads_naturally():
 @pytest.mark.parametrize("word", [" JSON ", "webob.cookies:JSONSerializer"])
 def test_a_serializer_is_a_word_in_any_case_or_a_dotted_name(kind, word):
     round_trip(app_from(namespace_settings(kind, serializer=word)), "ns", "ns")
+
+
+# -- cookie attributes a browser would read otherwise ---------------------------------
+
+#: option names of each kind for a cookie's path, domain and name
+COOKIE_OPTIONS = {
+    "signed": ("path", "domain", "cookie_name"),
+    "nacl": ("path", "domain", "cookie_name"),
+    "redis": ("cookie_path", "cookie_domain", "cookie_name"),
+    "beaker": ("cookie_path", "cookie_domain", "key"),
+}
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "/; Domain=example.com",
+        "/a,b",
+        "/a b",
+        "/a\r\nSet-Cookie: x=1",
+        "/a\tb",
+        "/caf\u00e9",
+        "/\x7f",
+    ],
+)
+@pytest.mark.parametrize("which", [0, 1, 2])
+@pytest.mark.parametrize("kind", list(COOKIE_OPTIONS))
+def test_a_cookie_path_domain_or_name_that_would_add_attributes_is_refused_naming_the_key(
+    redis_db, kind, which, given
+):
+    option = COOKIE_OPTIONS[kind][which]
+    value = given if which < 2 else "ns" + given.lstrip("/")
+    with pytest.raises(SettingsError, match=rf"session_multi\.ns\.{option} = "):
+        start(namespace_settings(kind, redis_url=redis_db, **{option: value}))
+
+
+@pytest.mark.parametrize("kind", list(COOKIE_OPTIONS))
+def test_a_plain_cookie_path_and_domain_are_kept(redis_db, kind):
+    path, domain, _ = COOKIE_OPTIONS[kind]
+    app = app_from(
+        namespace_settings(kind, redis_url=redis_db, **{path: " /s ", domain: "app.example"})
+    )
+    header = app.post("/s/ns", {"value": "v"}, extra_environ={"HTTP_HOST": "app.example"})
+    cookie = header.headers["Set-Cookie"]
+    assert "Path=/s" in cookie and "Domain=app.example" in cookie
+
+
+# -- partitioned cookies (CHIPS) -------------------------------------------------------
+
+SECURE_OPTION = {"signed": "secure", "nacl": "secure", "redis": "cookie_secure", "beaker": "secure"}
+
+
+@pytest.mark.parametrize("kind", list(SECURE_OPTION))
+def test_partitioned_adds_the_attribute_to_the_cookie_of_every_kind(redis_db, kind):
+    settings = namespace_settings(
+        kind, redis_url=redis_db, partitioned="true", **{SECURE_OPTION[kind]: "true"}
+    )
+    header = app_from(settings).post("/s/ns", {"value": "v"}).headers["Set-Cookie"]
+    assert header.endswith("; Partitioned") and "secure" in header.lower()
+
+
+@pytest.mark.parametrize("kind", list(SECURE_OPTION))
+def test_partitioned_without_secure_is_refused_naming_both_keys(redis_db, kind):
+    secure = SECURE_OPTION[kind]
+    with pytest.raises(
+        SettingsError,
+        match=rf"session_multi\.ns\.partitioned = 'yes' needs a Secure.*session_multi\.ns\.{secure}",
+    ):
+        start(namespace_settings(kind, redis_url=redis_db, partitioned="yes"))
+
+
+def test_partitioned_takes_boolean_words_only():
+    with pytest.raises(SettingsError, match=r"session_multi\.ns\.partitioned = 'ture'"):
+        start(namespace_settings("signed", partitioned="ture", secure="true"))

@@ -40,6 +40,7 @@ from typing import Any
 
 from ..binding import data_of, settle
 from ..budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge
+from ..cookies import deletion_header, is_deletion, partitioned
 from ..events import SessionInvalidated
 
 logger = logging.getLogger("pyramid_session_multi")
@@ -223,6 +224,7 @@ class RequestEnd:
                 hook(response)
             for callback in state.callbacks:
                 callback(request, response)
+            fit_new_cookies(before, response, namespace_config)
         except Exception as exc:
             if _is_budget_error(exc):
                 return _budget_error(self.manager, namespace_config, exc)
@@ -286,14 +288,47 @@ def _run_hooks(namespace_config: Any, hooks: list[Any], response: Any) -> None:
             _failed(namespace_config.namespace, exc, "could not finish its end of request")
 
 
-def delete_cookie(response: Any, namespace_config: Any) -> None:
-    """Take the namespace's cookie out of ``response`` and tell the client to delete it."""
-    response.unset_cookie(namespace_config.cookie_name, strict=False)
-    response.delete_cookie(
+def deletion_of(namespace_config: Any) -> str:
+    """The ``Set-Cookie`` value deleting the cookie of ``namespace_config``
+    (a namespace's or a fallback's), with every attribute the browser needs
+    to apply it to that cookie."""
+    return deletion_header(
         namespace_config.cookie_name,
         path=namespace_config.cookie_path,
         domain=namespace_config.cookie_domain,
+        secure=namespace_config.cookie_secure,
+        samesite=namespace_config.cookie_samesite,
+        partitioned_=namespace_config.partitioned,
     )
+
+
+def delete_cookie(response: Any, namespace_config: Any) -> None:
+    """Take the namespace's cookie out of ``response`` and tell the client to delete it."""
+    response.unset_cookie(namespace_config.cookie_name, strict=False)
+    response.headerlist.append(("Set-Cookie", deletion_of(namespace_config)))
+
+
+def fit_new_cookies(before: list[tuple[str, str]], response: Any, namespace_config: Any) -> None:
+    """Give what the library just set of the namespace's cookie the attributes it needs.
+
+    A deletion the library wrote is replaced by :func:`deletion_of` (some
+    libraries delete without ``Secure`` or ``SameSite``, which a browser then
+    ignores); a cookie of a partitioned namespace gets ``Partitioned``.
+    Headers that were in the response before (``before``) are left alone.
+    """
+    prefix = namespace_config.cookie_name + "="
+    seen = [value for name, value in before if name.lower() == "set-cookie"]
+    headers = response.headerlist
+    for index, (name, value) in enumerate(headers):
+        if name.lower() != "set-cookie" or not value.lstrip().startswith(prefix):
+            continue
+        if value in seen:
+            seen.remove(value)
+            continue
+        if is_deletion(value):
+            headers[index] = (name, deletion_of(namespace_config))
+        elif namespace_config.partitioned:
+            headers[index] = (name, partitioned(value))
 
 
 def _cookie_headers(headers: list[tuple[str, str]], cookie_name: str) -> list[str]:

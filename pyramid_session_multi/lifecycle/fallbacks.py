@@ -33,6 +33,7 @@ from typing import Any
 from pyramid.exceptions import ConfigurationError
 
 from ..binding import data_of
+from ..cookies import deletion_secure
 from ..events import SessionMigrated
 from ..libraries import UNKNOWN, library_for
 from .detached import detached_request
@@ -74,6 +75,12 @@ class FallbackConfig:
     cookie_name: str
     cookie_path: str = "/"
     cookie_domain: str | None = None
+    #: what its deletion carries beside Path and Domain (see
+    #: :class:`~pyramid_session_multi.config.NamespaceConfig`); an old
+    #: cookie is never taken as partitioned
+    cookie_secure: bool = False
+    cookie_samesite: str | None = None
+    partitioned: bool = False
 
     def describe(self) -> str:
         """How logs, events, the panel and ``psessions`` name it."""
@@ -183,6 +190,8 @@ def build_fallbacks(
                 cookie_name=cookie_name,
                 cookie_path=cookie.get("path") or "/",
                 cookie_domain=cookie.get("domain"),
+                cookie_secure=deletion_secure(cookie_name, cookie),
+                cookie_samesite=cookie.get("samesite"),
             )
         )
     return tuple(built)

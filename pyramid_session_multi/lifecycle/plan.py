@@ -85,11 +85,17 @@ def enlists_at_load(namespace_config: Any, configs: dict[str, Any]) -> bool:
     it, a rotation, a logout, a fallback's migration, each of which enlists it
     then.  Its lifetime stamps ride in its cookie (see
     :mod:`.cookie_lifetime`): a request that only reads or writes it needs no
-    end of request of the add-on's.
+    end of request of the add-on's.  A partitioned namespace is enlisted
+    always: any request may re-issue its cookie, which gets ``Partitioned``
+    there.
     """
     if not namespace_config.contained:
         return False
-    if namespace_config.bound_to is not None or not _client_side(namespace_config):
+    if (
+        namespace_config.bound_to is not None
+        or namespace_config.partitioned
+        or not _client_side(namespace_config)
+    ):
         return True
     namespace = namespace_config.namespace
     if any(other.bound_to == namespace for other in configs.values()):
