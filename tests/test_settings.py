@@ -658,7 +658,7 @@ def test_partitioned_without_secure_is_refused_naming_both_keys(redis_db, kind):
     secure = SECURE_OPTION[kind]
     with pytest.raises(
         SettingsError,
-        match=rf"session_multi\.ns\.partitioned = 'yes' needs a Secure.*session_multi\.ns\.{secure}",
+        match=rf"session_multi\.ns\.partitioned = .yes. needs a Secure.*ns\.{secure}",
     ):
         start(namespace_settings(kind, redis_url=redis_db, partitioned="yes"))
 
