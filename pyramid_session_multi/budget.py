@@ -40,10 +40,6 @@ TOO_LONG = re.compile(r"Cookie value is too long to store \((\d+) bytes\)")
 
 POLICIES = ("raise", "drop")
 
-# Room left for the id cookies of server-side namespaces, which the budget
-# does not see being set: a signed id is about 100 bytes.
-ID_COOKIES_ROOM = 1024
-
 # Pyramid refuses a cookie-session value over this many bytes by itself.
 PYRAMID_VALUE_LIMIT = 4064
 
@@ -129,35 +125,51 @@ class CookieBudget:
         )
         return False
 
-    def check_header_once(self, request: Any, response: Any, manager: Any) -> None:
-        """:meth:`check_header`, once per request, and only where it may be passed.
+    def schedule_header_check(self, request: Any, manager: Any) -> None:
+        """Check the Cookie header once every cookie of the response is set.
 
-        What the client sent plus every cookie set so far bounds what it will
-        send back: only when that bound passes the limit are the namespace
-        cookies totalled exactly.
+        Called when a request first loads a namespace, during the view: a
+        response callback queued now would run before the cookies of the
+        namespaces loaded after it, so it queues the check itself once the
+        response callbacks run, behind all of them.
         """
-        environ = request.environ
-        if environ.get(_HEADER_CHECKED):
-            return
-        bound = len(environ.get("HTTP_COOKIE", ""))
-        for name, value in response.headerlist:
-            if name.lower() == "set-cookie":
-                bound += len(value)
-        if bound > self.header_limit:
-            self.check_header(request, response, manager)
+
+        def queue_check(request: Any, response: Any) -> None:
+            request.add_response_callback(
+                lambda request, response: self.check_header(request, response, manager)
+            )
+
+        request.add_response_callback(queue_check)
 
     def check_header(self, request: Any, response: Any, manager: Any) -> None:
-        """Warn when the namespace cookies the client will hold pass the header limit."""
-        request.environ[_HEADER_CHECKED] = True
-        total = header_total(request, response, manager.namespaces_to_cookienames)
+        """Warn when the Cookie header the client will send back passes the limit.
+
+        The header is what the client sent with the response's cookies
+        applied: every cookie set replaces or adds its own, every deletion
+        removes one, and cookies the add-on does not know (the
+        application's, a load balancer's) count as well.
+        """
+        total = next_cookie_header(request, response)
         if total > self.header_limit:
             logger.warning(
-                "the session cookies this client will send back total %d bytes, over the "
+                "the cookies this client will send back total %d bytes, over the "
                 "Cookie header budget of %d bytes; servers and proxies may refuse its requests",
                 total,
                 self.header_limit,
             )
             _tell_observers(request, "cookie_header_over", total, self.header_limit)
+
+
+def is_deletion(header: str) -> bool:
+    """Whether the ``Set-Cookie`` value ``header`` tells the browser to drop its cookie."""
+    pair, _, attributes = header.partition(";")
+    lowered = attributes.lower().replace(" ", "")
+    return (
+        not pair.partition("=")[2].strip()
+        or "max-age=0" in lowered
+        or "01-jan-1970" in lowered
+        or "01jan1970" in lowered
+    )
 
 
 def set_cookie_sizes(response: Any) -> dict[str, int]:
@@ -166,12 +178,19 @@ def set_cookie_sizes(response: Any) -> dict[str, int]:
     for name, header in response.headerlist:
         if name.lower() != "set-cookie":
             continue
-        pair, _, attributes = header.partition(";")
-        cookie, _, value = pair.strip().partition("=")
-        lowered = attributes.lower()
-        deleted = not value or "max-age=0" in lowered or "01-jan-1970" in lowered
-        sizes[cookie] = 0 if deleted else len(cookie) + 1 + len(value)
+        pair = header.partition(";")[0].strip()
+        cookie = pair.partition("=")[0]
+        sizes[cookie] = 0 if is_deletion(header) else len(pair)
     return sizes
+
+
+def next_cookie_header(request: Any, response: Any) -> int:
+    """Bytes of the Cookie header the client sends next: every cookie it
+    sent, with what ``response`` sets or deletes applied."""
+    sizes = {name: len(name) + 1 + len(value) for name, value in request.cookies.items()}
+    sizes.update(set_cookie_sizes(response))
+    kept = [size for size in sizes.values() if size]
+    return sum(kept) + 2 * max(len(kept) - 1, 0)  # "; " between cookies
 
 
 def header_total(request: Any, response: Any, cookie_names: Mapping[str, str]) -> int:
@@ -200,13 +219,6 @@ def _tell_observers(request: Any, method: str, *args: Any) -> None:
 def budget_limit_of(cookie_name: str) -> int:
     """The cookie size pyramid refuses on its own for ``cookie_name``."""
     return len(cookie_name) + 1 + PYRAMID_VALUE_LIMIT
-
-
-#: Where a request keeps the bytes of the cookie-session cookies set so far.
-_SPENT = "pyramid_session_multi.cookie_bytes_set"
-
-#: Set in a request's environ once its Cookie header total was checked.
-_HEADER_CHECKED = "pyramid_session_multi.cookie_header_checked"
 
 
 def too_long_error(request: Any, namespace: str, cookie_name: str, exc: Exception) -> None:
@@ -251,16 +263,14 @@ def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) 
     It looks the same as ``factory``'s class from outside (same name and
     module); only setting the cookie differs.
 
-    The cost stays off the common path: the cookie is refused by size only
-    when the limit is below what pyramid and WebOb refuse on their own, and
-    the header is totalled only when what the client sent, plus the cookie
-    sessions' cookies set so far in this response, plus room for id cookies,
-    could pass the header budget.
+    The cost stays off the common path: the cookie is measured only when
+    the limit is below what pyramid and WebOb refuse on their own.  (The
+    Cookie header is checked by the manager, once per request, see
+    :meth:`CookieBudget.schedule_header_check`.)
     """
     cookie_name = factory._cookie_name
     cookie_limit = budget.cookie_limit
     measure = cookie_limit < budget_limit_of(cookie_name)
-    header_room = budget.header_limit - ID_COOKIES_ROOM
 
     class Budgeted(factory):  # type: ignore[misc]
         def _set_cookie(self, response: Any) -> Any:
@@ -273,19 +283,13 @@ def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) 
                     raise
                 size = len(cookie_name) + 1 + int(match.group(1))
                 return budget.refuse(request, namespace, cookie_name, size)
-            if not done:
+            if not done or not measure:
                 return done
-            size = response.headerlist[-1][1].find(";")
-            if measure and size > cookie_limit:
+            # name=value, with or without attributes after it
+            size = len(response.headerlist[-1][1].partition(";")[0].strip())
+            if size > cookie_limit:
                 response.unset_cookie(cookie_name, strict=False)
                 return budget.refuse(request, namespace, cookie_name, size)
-            environ = request.environ
-            spent = environ.get(_SPENT, 0) + size
-            environ[_SPENT] = spent
-            if len(environ.get("HTTP_COOKIE", "")) + spent > header_room:
-                manager = request.__dict__.get("session_multi")
-                if manager is not None:
-                    budget.check_header_once(request, response, manager)
             return done
 
     Budgeted.__name__ = factory.__name__

@@ -156,8 +156,12 @@ class SessionMultiManagerConfig:
         #: the cookie budget, from the settings (see :mod:`.budget`)
         self.budget = CookieBudget()
         #: whether the namespaces' cookies together could pass the Cookie header
-        #: budget: only then does the end of request total them
+        #: budget
         self.header_may_pass = False
+        #: a request whose Cookie header is longer than this may, with every
+        #: namespace's cookie set, send back one over the Cookie header budget:
+        #: the manager then checks its response's
+        self.header_room = self.budget.header_limit
         #: where revocations are kept, ``None`` until one is set (see
         #: :mod:`pyramid_session_multi.revocation`)
         self.revocations: Any = None
@@ -674,6 +678,7 @@ def apply_cookie_budget(
         fit_loader(namespace_config)
     manager_config.budget = budget
     manager_config.header_may_pass = header_may_pass
+    manager_config.header_room = budget.header_limit - largest_header
 
 
 def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
@@ -777,4 +782,5 @@ def setup_manager_config(config: Configurator) -> SessionMultiManagerConfig:
         registry.registerUtility(utility, ISessionMultiManagerConfig)
         # namespaces added through 0.4's API keep to the settings' budget too
         utility.budget = CookieBudget.from_settings(registry.settings)
+        utility.header_room = utility.budget.header_limit
     return utility

@@ -115,18 +115,6 @@ def deletion_secure(name: str, cookie: CookieInfo, partitioned_: bool = False) -
     )
 
 
-def is_deletion(header: str) -> bool:
-    """Whether the ``Set-Cookie`` value ``header`` tells the browser to drop its cookie."""
-    pair, _, attributes = header.partition(";")
-    lowered = attributes.lower().replace(" ", "")
-    return (
-        not pair.partition("=")[2].strip()
-        or "max-age=0" in lowered
-        or "01-jan-1970" in lowered
-        or "01jan1970" in lowered
-    )
-
-
 def discover_cookie(factory: Any, added: Iterable[Any] = ()) -> CookieInfo | None:
     """Return what can be learnt of the cookie ``factory`` writes.
 
@@ -180,7 +168,6 @@ __all__ = [
     "deletion_secure",
     "discover_cookie",
     "discover_cookie_name",
-    "is_deletion",
     "is_partitioned",
     "partitioned",
 ]

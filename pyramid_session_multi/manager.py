@@ -159,6 +159,10 @@ class SessionMultiManager(Mapping[str, Any]):
             # add_finished_callback appends to, minus a call.)
             request.finished_callbacks.append(self._release)
             self._release_scheduled = True
+            config = self._config
+            if len(request.environ.get("HTTP_COOKIE", "")) > config.header_room:
+                # the Cookie header could pass its budget: checked once all is set
+                config.budget.schedule_header_check(request, self)
         plain = namespace_config.plain
         if not plain:
             # a session that judges itself as it is made (see

@@ -207,3 +207,40 @@ def test_namespaces_of_the_04_api_keep_to_the_cookie_limit_as_the_directives_do(
     assert set_cookie_names(app.post("/fill", {"ns": "old", "size": "10"})) == ["old"]
     assert set_cookie_names(app.post("/fill", {"ns": "old", "size": "2000"})) == []
     assert "namespace 'old': cookie 'old' dropped" in caplog.text
+
+
+def test_a_cookie_without_attributes_is_measured_by_its_real_length(caplog):
+    settings = {
+        "session_multi.cookie_limit": "1000",
+        "session_multi.oversize": "drop",
+        "session_multi.namespaces": "bare",
+        "session_multi.bare.factory": "signed",
+        "session_multi.bare.secret": "a-signed-secret",
+        "session_multi.bare.cookie_name": "bare",
+        "session_multi.bare.path": "",
+        "session_multi.bare.samesite": "",
+    }
+    app = build_app(setup_with(), settings=settings)
+    header = app.post("/fill", {"ns": "bare", "size": "10"}).headers["Set-Cookie"]
+    assert ";" not in header  # no attribute at all
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+    assert set_cookie_names(app.post("/fill", {"ns": "bare", "size": "2000"})) == []
+    assert "namespace 'bare': cookie 'bare' dropped" in caplog.text
+
+
+def test_the_cookie_header_check_counts_every_cookie_the_client_will_send_back(caplog):
+    app = build_app(setup_with("a", "b"), settings={"session_multi.cookie_header_limit": "8190"})
+    app.set_cookie("tracker", "t" * 5000)  # the application's, not a namespace's
+    caplog.set_level(logging.WARNING, logger="pyramid_session_multi")
+    app.post("/fill", {"ns": "a", "size": "1000"})
+    assert "Cookie header budget" not in caplog.text
+    app.post("/fill", {"ns": ["b", "a"], "size": "1800"})  # set after the check was due
+    assert "over the Cookie header budget of 8190 bytes" in caplog.text
+
+
+def test_the_cookie_header_check_runs_when_every_namespace_cookie_is_set(caplog):
+    settings = {"session_multi.cookie_header_limit": "5000"}
+    app = build_app(setup_with("a", "b", "c"), settings=settings)
+    caplog.set_level(logging.WARNING, logger="pyramid_session_multi")
+    app.post("/fill", {"ns": ["a", "b", "c"], "size": "1500"})
+    assert "over the Cookie header budget of 5000 bytes" in caplog.text

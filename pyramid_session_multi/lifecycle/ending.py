@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..binding import data_of, settle
-from ..budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge
-from ..cookies import deletion_header, is_deletion, partitioned
+from ..budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge, is_deletion
+from ..cookies import deletion_header, partitioned
 from ..events import SessionInvalidated
 
 logger = logging.getLogger("pyramid_session_multi")
@@ -171,9 +171,6 @@ class RequestEnd:
         for state in states:
             error = self._apply(request, response, state)
             fatal = fatal or error
-        manager_config = self.manager._config
-        if manager_config.header_may_pass:
-            manager_config.budget.check_header_once(request, response, self.manager)
         for state in ended_now:
             self.manager.tell_observers("namespace_invalidated", state.config.namespace)
             self.manager._send(SessionInvalidated, state.config.namespace, state.session)
