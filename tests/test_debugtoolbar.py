@@ -410,3 +410,28 @@ def test_a_rejected_namespace_shows_what_came_in_and_that_it_was_deleted():
     assert "'forged'" in section  # the ingress: what the client sent
     assert "Empty session." not in section.split("SessionMulti")[0]
     assert "deleted" in section
+
+
+def test_a_cookie_dropped_over_the_limit_stays_marked_refused_and_the_response_is_not_failed():
+    def setup(config):
+        config.registry.settings.update(
+            {"session_multi.cookie_limit": "1000", "session_multi.oversize": "drop"}
+        )
+        config.register_session_factory("small", signed_factory("small"))
+        config.register_session_factory("big", signed_factory("big"))
+
+        def fill(request):
+            request.session_multi["small"]["v"] = 1
+            request.session_multi["big"]["blob"] = "x" * 2800
+            return {}
+
+        config.add_route("fill", "/fill")
+        config.add_view(fill, route_name="fill", renderer="json")
+
+    app = toolbar_app(setup, "inactive")
+    assert app.get("/fill").status_int == 200
+    text = text_of(panel_html(app))
+    assert "big accessed by the app Set-Cookie: refused, over the size limit" in text
+    assert "not sent, the client keeps its previous cookie (oversize = drop)" in text
+    assert "the response failed" not in text
+    assert "small accessed by the app Set-Cookie: set" in text

@@ -91,6 +91,8 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         # rotated / invalidated / rejected, per namespace; a rejection comes
         # before the namespace has a report, while it loads
         self._marks: dict[str, list[str]] = {}
+        #: the cookie budget's policy: what a refused cookie means for the response
+        self._oversize = "raise"
         self.data: dict[str, Any] = {
             "included": False,
             "is_active": False,
@@ -110,6 +112,7 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
             budget = CookieBudget.from_settings(self._settings)
         except Exception:  # the application refused them at start-up already
             budget = CookieBudget()
+        self._oversize = budget.oversize
         self.data["cookie_limit"] = budget.cookie_limit
         self.data["header_limit"] = budget.header_limit
         if config.namespaces:
@@ -198,9 +201,12 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         if report is not None:
             report["cookie"] = "refused"
             report["cookie_size"] = size
+            if self._oversize == "drop":
+                outcome = "not sent, the client keeps its previous cookie (oversize = drop)"
+            else:
+                outcome = "the response failed (oversize = raise)"
             report["error"] = (
-                f"the cookie would be {size} bytes, over the {limit}-byte limit: "
-                "the response failed"
+                f"the cookie would be {size} bytes, over the {limit}-byte limit: {outcome}"
             )
 
     def process_response(self, response: Any) -> None:
@@ -236,9 +242,11 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
                         namespace_config, self._sessions[namespace]
                     )
                 report["changes"] = capture.compare(report["ingress"], report["egress"])
-                report["cookie"], report["cookie_size"] = capture.cookie_outcome(
-                    response, report["cookie_name"]
-                )
+                outcome, size = capture.cookie_outcome(response, report["cookie_name"])
+                # a refused cookie is not in the response: what was refused, and
+                # why, is what the panel shows
+                if report["cookie"] != "refused" or outcome != "none":
+                    report["cookie"], report["cookie_size"] = outcome, size
             except Exception as exc:  # a response callback must not break the response
                 report["error"] = capture.describe_error(exc)
         try:
