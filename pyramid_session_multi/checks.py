@@ -77,6 +77,21 @@ def _cookie_attributes(
         )  # fmt: skip
 
 
+def _partitioned(
+    config: NamespaceConfig, cookie: dict[str, Any], facts: dict[str, Any]
+) -> Iterator[Finding]:
+    samesite = cookie.get("samesite")
+    if config.partitioned and not (isinstance(samesite, str) and samesite.lower() == "none"):
+        yield Finding(
+            "psm.W014", "warning", config.namespace,
+            f"the cookie is Partitioned but SameSite={samesite}: browsers partition it only "
+            "where the application is embedded in another site, and there they never send "
+            "a cookie that is not SameSite=None.",
+            "set samesite='None' (cookie_samesite for pyramid_session_redis) for an embedded "
+            "application, or leave partitioned out.",
+        )  # fmt: skip
+
+
 def _serialization(
     config: NamespaceConfig, cookie: dict[str, Any], facts: dict[str, Any]
 ) -> Iterator[Finding]:
@@ -234,6 +249,7 @@ def _redis_connection(
 #: Every per-namespace check, in the order findings are reported.
 CHECKS: tuple[Check, ...] = (
     _cookie_attributes,
+    _partitioned,
     _serialization,
     _secrets,
     _fallbacks,
@@ -336,6 +352,45 @@ def _lifetimes(
             )  # fmt: skip
 
 
+#: The setting naming the URL path where the application logs out.
+LOGOUT_PATH_SETTING = "session_multi.check.logout_path"
+
+
+def path_matches(request_path: str, cookie_path: str) -> bool:
+    """Whether a browser sends a cookie of ``cookie_path`` to ``request_path``
+    (RFC 6265's path-match)."""
+    if request_path == cookie_path:
+        return True
+    return request_path.startswith(cookie_path) and (
+        cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
+    )
+
+
+def _logout_path(
+    configs: list[NamespaceConfig],
+    facts: Mapping[str, dict[str, Any]],
+    settings: Mapping[str, Any],
+) -> Iterator[Finding]:
+    logout = settings.get(LOGOUT_PATH_SETTING)
+    logout = logout.strip() if isinstance(logout, str) and logout.strip() else None
+    for config in configs:
+        path = config.cookie_path or "/"
+        if facts[config.namespace]["client_side"] is not False or path == "/":
+            continue
+        if logout is not None and path_matches(logout, path):
+            continue
+        where = f"at {logout}" if logout is not None else "outside it"
+        yield Finding(
+            "psm.W015", "warning", config.namespace,
+            f"a server-side session whose cookie has Path={path}: a logout {where} never "
+            "receives the cookie, so it cannot load the session to destroy it; the session "
+            "outlives the logout in its store (until its timeout), though the deletion of "
+            "the cookie is still sent.",
+            f"set the cookie path to / (or one that contains the logout URL), or log out "
+            f"under {path}; set {LOGOUT_PATH_SETTING} to the logout URL's path to check it.",
+        )  # fmt: skip
+
+
 def _bound_server_side(
     manager_config: SessionMultiManagerConfig,
     facts: dict[str, dict[str, Any]],
@@ -374,6 +429,7 @@ def run_checks(
     findings.extend(_shared_secrets(configs, facts))
     findings.extend(_cookie_header(configs, facts, settings or {}))
     findings.extend(_lifetimes(configs, facts))
+    findings.extend(_logout_path(configs, facts, settings or {}))
     return [finding for finding in findings if finding.id not in silenced]
 
 

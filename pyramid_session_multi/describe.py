@@ -55,5 +55,7 @@ def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any
         }
         for attribute in COOKIE_ATTRIBUTES:
             row[attribute] = cookie.get(attribute)
+        # the add-on's attribute, not the library's: appended to its Set-Cookie
+        row["partitioned"] = namespace_config.partitioned
         rows.append(row)
     return rows

@@ -80,6 +80,7 @@ GLOBAL_KEYS = frozenset(
     {
         "namespaces",
         "check.silence",
+        "check.logout_path",
         "cookie_limit",
         "oversize",
         "cookie_header_limit",

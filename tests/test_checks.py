@@ -402,3 +402,69 @@ def test_a_redis_namespace_with_its_own_client_callable_is_not_judged():
         cookie_samesite="Lax", timeout=600, redis_client_callable=lambda request, **kw: None,
     )  # fmt: skip
     assert findings_for(lambda c: c.register_session_factory("own", factory)) == []
+
+
+def _findings_of(setup, settings=None):
+    from pyramid.config import Configurator
+
+    from pyramid_session_multi.checks import run_checks
+    from pyramid_session_multi.config import get_manager_config
+
+    config = Configurator(settings=settings or {})
+    config.include("pyramid_session_multi")
+    setup(config)
+    config.commit()
+    return run_checks(get_manager_config(config.registry), config.registry.settings)
+
+
+def _beaker_file(tmp_path, key, path):
+    import pyramid_beaker
+
+    return pyramid_beaker.BeakerSessionFactoryConfig(
+        type="file", data_dir=str(tmp_path / key), secret="s" * 40, key=key, cookie_path=path
+    )
+
+
+def test_a_server_side_cookie_narrower_than_the_logout_path_is_reported(tmp_path):
+    def setup(config):
+        config.register_session_factory("account", _beaker_file(tmp_path, "acc", "/account"))
+        config.register_session_factory("site", _beaker_file(tmp_path, "site", "/"))
+
+    unknown = [f for f in _findings_of(setup) if f.id == "psm.W015"]
+    assert [f.namespace for f in unknown] == ["account"]
+    assert "Path=/account" in unknown[0].message
+    outside = _findings_of(setup, {"session_multi.check.logout_path": "/logout"})
+    assert [(f.namespace, "at /logout" in f.message) for f in outside if f.id == "psm.W015"] == [
+        ("account", True)
+    ]
+    inside = _findings_of(setup, {"session_multi.check.logout_path": "/account/logout"})
+    assert [f for f in inside if f.id == "psm.W015"] == []
+
+
+def test_a_client_side_cookie_with_a_narrow_path_is_not_the_logout_trap():
+    from tests.support.apps import signed_factory
+
+    def setup(config):
+        config.register_session_factory("prefs", signed_factory("prefs", path="/prefs"))
+
+    assert [f for f in _findings_of(setup) if f.id == "psm.W015"] == []
+
+
+def test_a_partitioned_cookie_that_is_not_samesite_none_is_reported():
+    from tests.support.apps import signed_factory
+
+    def setup(config):
+        config.register_session_factory("lax", signed_factory("lax", secure=True), partitioned=True)
+        config.register_session_factory(
+            "embed", signed_factory("embed", secure=True, samesite="None"), partitioned=True
+        )
+
+    assert [f.namespace for f in _findings_of(setup) if f.id == "psm.W014"] == ["lax"]
+
+
+def test_path_match_is_rfc_6265s():
+    from pyramid_session_multi.checks import path_matches
+
+    assert path_matches("/account", "/account") and path_matches("/account/x", "/account")
+    assert path_matches("/a/b", "/a/") and not path_matches("/accounts", "/account")
+    assert not path_matches("/logout", "/account")

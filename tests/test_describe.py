@@ -68,3 +68,17 @@ def test_each_redis_namespace_says_where_its_data_is():
         "custom": None,  # the application's own connection: unknown
         "cookie": None,
     }
+
+
+def test_a_partitioned_namespace_is_described_so():
+    config = testing.setUp()
+    try:
+        config.include("pyramid_session_multi")
+        config.register_session_factory(
+            "embed", signed_factory("embed", secure=True, samesite="None"), partitioned=True
+        )
+        config.register_session_factory("plain", signed_factory("plain"))
+        rows = describe_namespaces(config.registry.getUtility(ISessionMultiManagerConfig))
+    finally:
+        testing.tearDown()
+    assert [row["partitioned"] for row in rows] == [True, False]

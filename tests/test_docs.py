@@ -362,3 +362,16 @@ def test_the_fallbacks_example_moves_a_session_signed_with_the_old_secret():
     # the example wrote it again under the new secret
     assert client.cookies["prefs"] != cookie
     assert client.get("/s/prefs", extra_environ=HTTPS).json["value"] == "dark"
+
+
+def test_the_partitioned_example_sends_a_partitioned_cookie_and_passes_the_checks():
+    from pyramid_session_multi.checks import run_checks
+    from pyramid_session_multi.config import get_manager_config
+
+    wsgi = example("partitioned")["main"]()
+    app = webtest.TestApp(wsgi, extra_environ=HTTPS)
+    header = app.get("/").headers["Set-Cookie"]
+    assert header.startswith("__Host-embed=") and header.endswith("; Partitioned")
+    assert app.get("/").json == {"visits": 2}
+    findings = run_checks(get_manager_config(wsgi.registry))
+    assert [f.id for f in findings] == ["psm.I001"]  # client-side, on purpose

@@ -272,7 +272,7 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         return {
             "reports": list(self._reports.values()),
             "configuration": configuration,
-            "attributes": COOKIE_ATTRIBUTES,
+            "attributes": (*COOKIE_ATTRIBUTES, "partitioned"),
             "findings": findings,
             "findings_by_namespace": by_namespace,
         }
