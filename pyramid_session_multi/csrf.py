@@ -24,6 +24,13 @@ class NamespaceCSRFStoragePolicy:
 
     :param namespace: the registered namespace that keeps the token.
     :param key: the session key of the token.
+    :param new_token_on_rotate: ``True`` (the default): when
+        ``request.session_multi.rotate()`` rotates the namespace (a login), a
+        token the session holds is replaced by a new one, so a token an
+        attacker learnt by planting a session cookie before the victim logged
+        in is worth nothing after.  ``False`` keeps the token through the
+        rotation, as before 0.6; forms rendered before the login then still
+        submit.
 
     When the namespace's discriminator turns the request away, there is
     nowhere to keep a token: :meth:`get_csrf_token` and
@@ -32,9 +39,21 @@ class NamespaceCSRFStoragePolicy:
     ``check_csrf_token`` answer with ``BadCSRFToken``.
     """
 
-    def __init__(self, namespace: str, key: str = "_csrft_") -> None:
+    def __init__(
+        self, namespace: str, key: str = "_csrft_", new_token_on_rotate: bool = True
+    ) -> None:
         self.namespace = namespace
         self.key = key
+        self.new_token_on_rotate = new_token_on_rotate
+
+    def session_rotated(self, namespace: str, session: Any) -> None:
+        """Called by ``rotate()`` for each namespace it rotated: give the
+        token's namespace a new token, where it held one (see
+        ``new_token_on_rotate``)."""
+        if namespace != self.namespace or not self.new_token_on_rotate:
+            return
+        if session.get(self.key, None):
+            session[self.key] = uuid.uuid4().hex
 
     def _session(self, request: Request) -> Any:
         session = request.session_multi[self.namespace]

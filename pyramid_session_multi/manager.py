@@ -418,6 +418,9 @@ class SessionMultiManager(Mapping[str, Any]):
         brings back nothing.  Writes after ``rotate()`` are kept.  How each
         library rotates is its adapter's
         :meth:`~pyramid_session_multi.libraries.SessionLibrary.rotate`.
+        Where :class:`~pyramid_session_multi.NamespaceCSRFStoragePolicy`
+        keeps its token in a namespace rotated, the token is replaced too
+        (unless the policy was made with ``new_token_on_rotate=False``).
 
         A namespace that fails to rotate does not stop the others: the error
         gets a note naming it and is logged, the namespace's cookie is

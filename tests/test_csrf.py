@@ -94,3 +94,62 @@ def test_new_token_replaces_the_old_one():
         "changed": True,
         "stored": True,
     }
+
+
+def login_setup(policy, library="signed", redis_url=None):
+    def setup(config):
+        if library == "redis":
+            from pyramid_session_redis import RedisSessionFactory
+
+            factory = RedisSessionFactory(secret="s", cookie_name="acct", redis_url=redis_url)
+        else:
+            factory = signed_factory("acct")
+        config.register_session_factory("account", factory)
+        config.set_csrf_storage_policy(policy)
+        config.add_route("token", "/token")
+        config.add_view(
+            lambda request: {"token": get_csrf_token(request)}, route_name="token", renderer="json"
+        )
+
+        def login(request):
+            request.session_multi.rotate()
+            request.session_multi["account"]["user"] = "victim"
+            return {}
+
+        config.add_route("login", "/login")
+        config.add_view(login, route_name="login", renderer="json")
+        config.add_route("keys", "/keys")
+        config.add_view(
+            lambda request: sorted(request.session_multi["account"]),
+            route_name="keys",
+            renderer="json",
+        )
+
+    return setup
+
+
+@pytest.mark.parametrize("library", ["signed", "redis"])
+def test_a_csrf_token_planted_before_login_is_worth_nothing_after(library, redis_db):
+    setup = login_setup(NamespaceCSRFStoragePolicy("account"), library, redis_db)
+    attacker = build_app(setup)
+    planted = attacker.get("/token").json["token"]
+    victim = build_app(setup)
+    victim.set_cookie("acct", attacker.cookies["acct"])  # the attacker's cookie, planted
+    assert victim.get("/token").json["token"] == planted
+    victim.get("/login")
+    after = victim.get("/token").json["token"]
+    assert after != planted and len(after) == len(planted)
+
+
+def test_new_token_on_rotate_false_keeps_the_token_through_login():
+    setup = login_setup(NamespaceCSRFStoragePolicy("account", new_token_on_rotate=False))
+    app = build_app(setup)
+    token = app.get("/token").json["token"]
+    app.get("/login")
+    assert app.get("/token").json["token"] == token
+
+
+def test_a_rotation_without_a_token_makes_none():
+    app = build_app(login_setup(NamespaceCSRFStoragePolicy("account")))
+    app.get("/login")
+    assert app.get("/keys").json == ["user"]

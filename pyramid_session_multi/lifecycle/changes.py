@@ -12,6 +12,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from pyramid.interfaces import ICSRFStoragePolicy
+
 from ..events import SessionInvalidated, SessionRotated
 from .ending import INVALIDATED
 from .lifetime import remember_login, rotation
@@ -41,6 +43,10 @@ def rotate(
     if userid is not None and not namespaces:
         # a login: a namespace first loaded later in this request is new, and the user's
         remember_login(request, userid)
+    # a policy keeping its CSRF token in a namespace renews it there (see .csrf)
+    csrf_rotated = getattr(
+        request.registry.queryUtility(ICSRFStoragePolicy), "session_rotated", None
+    )
     for namespace in namespaces or carried(manager, request):
         namespace_config = manager._configs[namespace]
         session = None
@@ -55,6 +61,8 @@ def rotate(
             rotated = rotation(session, userid)
             library.rotate(session)
             rotated()
+            if csrf_rotated is not None:
+                csrf_rotated(namespace, session)
         except Exception as exc:
             exc.add_note(f"pyramid_session_multi: rotating namespace {namespace!r} failed")
             logger.error(
