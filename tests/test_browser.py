@@ -99,3 +99,57 @@ def test_panel_screenshot(browser, demo, tmp_path):  # noqa: F811
     context.close()
     if os.environ.get("UPDATE_PANEL_SCREENSHOT") == "1":
         shutil.copyfile(shot, DOCS / "panel.png")
+
+
+def prefixed_cookie_app(partitioned):
+    """One ``__Host-`` namespace; login rotates and writes, logout invalidates."""
+    from pyramid.config import Configurator
+    from pyramid.session import SignedCookieSessionFactory
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    factory = SignedCookieSessionFactory(
+        "browser-secret-of-32-bytes-or-more",
+        cookie_name="__Host-acct",
+        secure=True,  # Chromium keeps Secure cookies of http://127.0.0.1, a trustworthy origin
+        samesite="None" if partitioned else "Lax",
+    )
+    config.register_session_factory("acct", factory, partitioned=partitioned)
+
+    def login(request):
+        request.session_multi.rotate()
+        request.session_multi["acct"]["user"] = "alice"
+        return {}
+
+    def logout(request):
+        request.session_multi.invalidate()
+        return {}
+
+    def whoami(request):
+        return {"user": request.session_multi["acct"].get("user")}
+
+    for route, view in (("login", login), ("logout", logout), ("whoami", whoami)):
+        config.add_route(route, "/" + route)
+        config.add_view(view, route_name=route, renderer="json")
+    return config.make_wsgi_app()
+
+
+@pytest.mark.parametrize("partitioned", [False, True], ids=["host-prefix", "partitioned"])
+def test_chromium_drops_a_host_prefixed_cookie_at_logout(browser, partitioned):  # noqa: F811
+    import json
+
+    with ServedApp(prefixed_cookie_app(partitioned), free_port()) as served:
+        context = browser.new_context()
+        page = context.new_page()
+
+        def user():
+            page.goto(served.url + "/whoami")
+            return json.loads(page.inner_text("body"))["user"]
+
+        page.goto(served.url + "/login")
+        assert [c["name"] for c in context.cookies()] == ["__Host-acct"]
+        assert user() == "alice"
+        page.goto(served.url + "/logout")
+        assert context.cookies() == []  # the browser applied the deletion
+        assert user() is None
+        context.close()
