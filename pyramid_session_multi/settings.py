@@ -889,6 +889,13 @@ def build_fallbacks(
         k[len(FALLBACK_PREFIX) :]: v for k, v in options.items() if k.startswith(FALLBACK_PREFIX)
     }
     if store:
+        addon_only = sorted((set(store) & ADDON_KEYS) - {"factory"})
+        if addon_only:
+            raise SettingsError(
+                f"{_key(namespace, FALLBACK_PREFIX + addon_only[0])}: a fallback is read with "
+                f"the namespace's own options; {addon_only[0]} is set on the namespace "
+                f"({_key(namespace, addon_only[0])}), not on its fallback"
+            )
         if "factory" not in store:
             raise SettingsError(
                 f"{_key(namespace, 'fallback.factory')} is missing: say which session library "

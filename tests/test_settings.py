@@ -666,3 +666,18 @@ def test_partitioned_without_secure_is_refused_naming_both_keys(redis_db, kind):
 def test_partitioned_takes_boolean_words_only():
     with pytest.raises(SettingsError, match=r"session_multi\.ns\.partitioned = 'ture'"):
         start(namespace_settings("signed", partitioned="ture", secure="true"))
+
+
+@pytest.mark.parametrize("option", ["partitioned", "idle_timeout", "validator", "bound_to"])
+def test_an_option_of_the_add_on_under_fallback_is_refused_naming_the_key(option):
+    settings = namespace_settings(
+        "signed",
+        **{
+            "fallback.factory": "signed",
+            "fallback.secret": "an-old-signed-secret-of-32-bytes-or-more",
+            "fallback.cookie_name": "old",
+            f"fallback.{option}": "true",
+        },
+    )
+    with pytest.raises(SettingsError, match=rf"session_multi\.ns\.fallback\.{option}: "):
+        start(settings)
