@@ -426,6 +426,16 @@ def build_namespace_config(
             raise ConfigurationError(
                 f"pyramid_session_multi: namespace {namespace!r}, {fallback.describe()}: {problem}."
             )
+        for attribute, value in (
+            ("path", fallback.cookie_path),
+            ("domain", fallback.cookie_domain),
+        ):
+            problem = cookie_attribute_problem(value)
+            if problem is not None:
+                raise ConfigurationError(
+                    f"pyramid_session_multi: namespace {namespace!r}, {fallback.describe()}: "
+                    f"the cookie {attribute} {value!r} is refused: {problem}."
+                )
     return NamespaceConfig(
         namespace=namespace,
         factory=session_factory,

@@ -425,3 +425,9 @@ def test_partitioned_is_true_or_false(autocommit):
         autocommit.register_session_factory(
             "a", signed_factory("a", secure=True), partitioned="yes"
         )
+
+
+def test_a_fallback_cookie_path_that_would_add_attributes_is_refused(autocommit):
+    old = signed_factory("old", path="/\r\nSet-Cookie: x=1")
+    with pytest.raises(ConfigurationError, match=r"namespace 'a', fallback 1 .*cookie path"):
+        autocommit.register_session_factory("a", signed_factory("a"), fallbacks=[old])
