@@ -151,3 +151,18 @@ def test_a_failed_rotation_deletes_the_cookie_the_browser_holds(
     failing = build(library, cookie, redis_db, tmp_path, failing_rotation=True)
     visit(failing, jar, "/login", user="mallory")
     assert jar.named(name) == [] and jar.ignored == []
+
+
+@pytest.mark.parametrize("cookie", list(COOKIES))
+def test_a_logout_whose_store_is_down_still_deletes_the_cookie_the_browser_holds(
+    cookie, own_redis_server, tmp_path, caplog
+):
+    name, _, _ = COOKIES[cookie]
+    app = build("redis", cookie, own_redis_server.url, tmp_path)
+    jar = BrowserJar()
+    visit(app, jar, "/login", user="alice")
+    assert len(jar.named(name)) == 1
+    own_redis_server.stop()  # invalidate() cannot delete the key: the logout fails
+    visit(app, jar, "/logout")
+    assert "namespace 'ns' could not be invalidated" in caplog.text
+    assert jar.named(name) == [] and jar.ignored == []
