@@ -13,8 +13,10 @@ default buffer, Apache's ``LimitRequestFieldSize`` of 8190).  Settings:
     cookie goes out as usual;
 ``session_multi.cookie_header_limit``
     bytes of the Cookie header the client will send back (default 8190):
-    over it, a warning is logged and the panel shows it.
+    every cookie it sent, with the response's applied, checked once every
+    cookie is set; over it, a warning is logged and the panel shows it.
 
+A cookie is measured by its name and value, whatever attributes follow.
 Only client-side sessions (pyramid's cookie sessions, pyramid_nacl_session)
 have cookies that grow with their data, so the budget is enforced where they
 set their cookie; server-side namespaces' cookies hold only an id, and they
