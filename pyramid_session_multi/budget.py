@@ -127,7 +127,7 @@ class CookieBudget:
         )
         return False
 
-    def schedule_header_check(self, request: Any, manager: Any) -> None:
+    def schedule_header_check(self, request: Any, manager: Any = None) -> None:
         """Check the Cookie header once every cookie of the response is set.
 
         Called when a request first loads a namespace, during the view: a
@@ -135,21 +135,29 @@ class CookieBudget:
         namespaces loaded after it, so it queues the check itself once the
         response callbacks run, behind all of them.
         """
+        request.add_response_callback(self._queue_header_check)
 
-        def queue_check(request: Any, response: Any) -> None:
-            request.add_response_callback(
-                lambda request, response: self.check_header(request, response, manager)
-            )
+    def _queue_header_check(self, request: Any, response: Any) -> None:
+        request.add_response_callback(self._check_header_if_it_may_pass)
 
-        request.add_response_callback(queue_check)
+    def _check_header_if_it_may_pass(self, request: Any, response: Any) -> None:
+        # what the client sent plus every Set-Cookie bounds what it sends back:
+        # only past the limit are the cookies parsed and totalled exactly
+        bound = len(request.environ.get("HTTP_COOKIE", ""))
+        for name, value in response.headerlist:
+            if name.lower() == "set-cookie":
+                bound += len(value) + 2
+        if bound > self.header_limit:
+            self.check_header(request, response)
 
-    def check_header(self, request: Any, response: Any, manager: Any) -> None:
+    def check_header(self, request: Any, response: Any, manager: Any = None) -> None:
         """Warn when the Cookie header the client will send back passes the limit.
 
         The header is what the client sent with the response's cookies
         applied: every cookie set replaces or adds its own, every deletion
         removes one, and cookies the add-on does not know (the
-        application's, a load balancer's) count as well.
+        application's, a load balancer's) count as well.  (``manager`` is
+        accepted for compatibility and unused.)
         """
         total = next_cookie_header(request, response)
         if total > self.header_limit:
