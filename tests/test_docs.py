@@ -75,13 +75,20 @@ def test_csrf_token_lives_in_the_namespace():
     assert app.post("/form", headers={"X-CSRF-Token": token}).json == {"saved": True}
 
 
-@pytest.mark.parametrize("name", ["test_greeting_counts_visits"])
+@pytest.mark.parametrize(
+    "name", ["test_greeting_counts_visits", "test_logout_empties_every_namespace"]
+)
 def test_unit_testing_example(name):
     example("unit_testing")[name]()
 
 
-def test_unit_testing_example_with_the_fixture(session_multi_request):
-    example("unit_testing")["test_greeting_with_the_fixture"](session_multi_request)
+@pytest.mark.parametrize("name", ["test_greeting_with_the_fixture", "test_logout_with_the_fixture"])
+def test_unit_testing_example_with_the_fixture(session_multi_request, name):
+    example("unit_testing")[name](session_multi_request)
+
+
+def test_the_timeout_testing_example_runs():
+    example("testing_timeouts")["test_a_session_idle_for_longer_than_its_timeout_is_over"]()
 
 
 def test_the_settings_example_runs(tmp_path, monkeypatch):
