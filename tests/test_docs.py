@@ -9,6 +9,7 @@ offers for download.
 import configparser
 import importlib.util
 import re
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -363,3 +364,72 @@ def test_the_fallbacks_example_moves_a_session_signed_with_the_old_secret():
     # the example wrote it again under the new secret
     assert client.cookies["prefs"] != cookie
     assert client.get("/s/prefs", extra_environ=HTTPS).json["value"] == "dark"
+
+
+def _extras():
+    from packaging.requirements import Requirement
+
+    setup = configparser.ConfigParser()
+    setup.read(DOCS.parent / "setup.cfg")
+    declared = {"": setup["options"]["install_requires"]}
+    declared.update(setup["options.extras_require"])
+    return {
+        extra: {
+            Requirement(line).name.lower().replace("_", "-")
+            for line in text.splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        }
+        for extra, text in declared.items()
+    }
+
+
+def test_every_package_the_add_on_imports_is_declared_by_the_extra_that_needs_it():
+    import ast
+    import importlib.metadata
+
+    distributions = importlib.metadata.packages_distributions()
+    imported = set()
+    for path in (DOCS.parent / "pyramid_session_multi").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module)
+    # a namespace package (zope.interface) by its two first parts
+    imported = {
+        ".".join(name.split(".")[:2]) if name.startswith("zope.") else name.split(".")[0]
+        for name in imported
+    }
+    third_party = {
+        name
+        for name in imported
+        if name not in sys.stdlib_module_names
+        # the pytest plugin runs inside the application's own pytest
+        and name not in ("pyramid_session_multi", "pytest")
+    }
+    extras = _extras()
+    for name in sorted(third_party):
+        top = name.split(".")[0]
+        (distribution,) = {
+            d.lower().replace("_", "-")
+            for d in distributions[top]
+            if top != "zope" or d.lower() == name
+        }
+        users = [extra for extra, names in extras.items() if distribution in names]
+        assert set(users) - {"testing", "docs"}, (name, distribution, users)
+    # the imports of the optional features, by the extra a user installs for them
+    assert "redis" in extras["redis"] and "sqlalchemy" in extras["sql"]
+
+
+def test_make_docs_installs_the_docs_extra_only(tmp_path):
+    result = subprocess.run(
+        ["make", "-n", "docs", f"VENV={tmp_path / 'venv'}"],
+        cwd=DOCS.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installs = [line for line in result.stdout.splitlines() if "pip install" in line]
+    assert installs[-1].endswith("pip install --quiet -e '.[docs]'"), installs
+    assert not any("testing" in line or "demo_app" in line for line in installs), installs
+    assert "sphinx-build" in result.stdout.splitlines()[-1]

@@ -416,3 +416,21 @@ def test_a_closed_pipe_ends_the_listing_quietly(tmp_path):
     assert b"Traceback" not in stderr and b"BrokenPipeError" not in stderr, stderr
     assert stderr == b""
     assert status == 141
+
+
+def test_check_warns_of_a_revocation_store_kept_in_memory(tmp_path):
+    status, out, err = run(
+        ["--check", "--format", "json", write_ini(tmp_path, "with_a_memory_revocation_store")]
+    )
+    assert status == 1, err
+    (finding,) = [f for f in json.loads(out) if f["id"] == "psm.W014"]
+    assert (finding["level"], finding["namespace"]) == ("warning", "*")
+    assert "kept in memory" in finding["message"]
+
+
+def test_revoke_refuses_a_revocation_store_kept_in_memory(tmp_path):
+    status, out, err = run(
+        [write_ini(tmp_path, "with_a_memory_revocation_store"), "--revoke", "bob"]
+    )
+    assert status == 1 and out == ""
+    assert "'bob' was not revoked" in err and "session_multi.revocations" in err

@@ -311,11 +311,19 @@ def _silence_closed_pipe(out: TextIO) -> None:
 
 
 def _revoke(config: Any, userid: str, out: TextIO, err: TextIO) -> int:
-    from ..revocation import describe_store, revoke_user
+    from ..revocation import MemoryRevocationStore, describe_store, revoke_user
 
     if not userid.strip():
         print("psessions: --revoke needs a userid, not an empty one.", file=err)
         return 2
+    if isinstance(config.revocations, MemoryRevocationStore):
+        print(
+            f"psessions: {userid!r} was not revoked: the application keeps revocations in "
+            "memory, in each of its processes, and this one ends now; set "
+            "session_multi.revocations to a Redis or SQLAlchemy URL every process shares.",
+            file=err,
+        )
+        return 1
     try:
         at = revoke_user(config, userid)
     except Exception as exc:

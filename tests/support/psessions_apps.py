@@ -89,3 +89,24 @@ def with_control_characters(global_config, **settings):
         validator=_validator,
     )
     return config.make_wsgi_app()
+
+
+def with_a_memory_revocation_store(global_config, **settings):
+    """Revocations kept in each process: fine in a unit test, not deployed."""
+    from pyramid_session_multi.revocation import MemoryRevocationStore
+
+    config = Configurator(settings=settings)
+    config.include("pyramid_session_multi")
+    config.register_session_factory(
+        "account",
+        SignedCookieSessionFactory(
+            "account-secret-of-at-least-32-bytes",
+            cookie_name="account",
+            secure=True,
+            httponly=True,
+            samesite="Lax",
+        ),
+        idle_timeout=600,
+    )
+    config.set_revocation_store(MemoryRevocationStore())
+    return config.make_wsgi_app()
