@@ -822,6 +822,18 @@ def build_fallbacks(
         k[len(FALLBACK_PREFIX) :]: v for k, v in options.items() if k.startswith(FALLBACK_PREFIX)
     }
     if store:
+        misplaced = sorted(
+            option
+            for option in store
+            if (option in ADDON_KEYS and option != "factory") or option.startswith(FALLBACK_PREFIX)
+        )
+        if misplaced:
+            raise SettingsError(
+                f"{_key(namespace, FALLBACK_PREFIX + misplaced[0])}: a fallback is a factory "
+                "that old sessions are read with, and takes that factory's options only; "
+                f"{misplaced[0]!r} is the namespace's own: set "
+                f"{_key(namespace, misplaced[0])} instead, or remove it"
+            )
         if "factory" not in store:
             raise SettingsError(
                 f"{_key(namespace, 'fallback.factory')} is missing: say which session library "

@@ -592,3 +592,18 @@ def test_a_conflict_report_reads_naturally():
 @pytest.mark.parametrize("word", [" JSON ", "webob.cookies:JSONSerializer"])
 def test_a_serializer_is_a_word_in_any_case_or_a_dotted_name(kind, word):
     round_trip(app_from(namespace_settings(kind, serializer=word)), "ns", "ns")
+
+
+@pytest.mark.parametrize(
+    "option", ["idle_timeout", "absolute_timeout", "bound_to", "validator", "fallback.factory"]
+)
+def test_a_fallback_refuses_the_namespaces_own_keys_naming_the_key(option):
+    settings = {
+        **SIGNED,
+        "session_multi.prefs.fallback.factory": "signed",
+        "session_multi.prefs.fallback.secret": "the-old-secret-of-at-least-32-bytes",
+        "session_multi.prefs.fallback.cookie_name": "old_prefs",
+        f"session_multi.prefs.fallback.{option}": "60",
+    }
+    with pytest.raises(SettingsError, match=rf"^session_multi\.prefs\.fallback\.{option}: "):
+        app_from(settings)
