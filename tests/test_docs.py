@@ -301,8 +301,10 @@ def test_the_first_install_command_installs_this_release(page, tmp_path):
     report = tmp_path / "report.json"
     # as a reader runs it in the checkout; resolved, not installed
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--quiet"]
-        + ["--report", str(report), *argv[2:]],
+        [
+            *(sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--quiet"),
+            *("--report", str(report), *argv[2:]),
+        ],
         cwd=DOCS.parent,
         capture_output=True,
         text=True,
@@ -468,3 +470,45 @@ def test_make_docs_installs_the_docs_extra_only(tmp_path):
     assert installs[-1].endswith("pip install --quiet -e '.[docs]'"), installs
     assert not any("testing" in line or "demo_app" in line for line in installs), installs
     assert "sphinx-build" in result.stdout.splitlines()[-1]
+
+
+def test_the_settings_reference_lists_every_key():
+    import inspect
+
+    from pyramid.session import SignedCookieSessionFactory
+    from pyramid_nacl_session import EncryptedCookieSessionFactory
+    from pyramid_session_redis import RedisSessionFactory
+
+    from pyramid_session_multi.settings import (
+        _BEAKER_OWN_OPTIONS,
+        ADDON_KEYS,
+        FALLBACK_PREFIX,
+        GLOBAL_KEYS,
+    )
+    from pyramid_session_multi.stores.redis import TOPOLOGY_OPTIONS
+
+    page = (DOCS / "narr" / "settings_reference.rst").read_text()
+    keys = set(re.findall(r"^   \* - ``(session_multi\.[^`]+)``", page, re.M))
+    for key in GLOBAL_KEYS:
+        assert f"session_multi.{key}" in keys, key
+    for option in [*ADDON_KEYS, "cookie_name", FALLBACK_PREFIX + "OPTION"]:
+        assert f"session_multi.NS.{option}" in keys, option
+
+    def parameters(func):
+        return set(inspect.signature(func).parameters) - {"self", "request", "namespace_args"}
+
+    from beaker.session import Session
+
+    library_options = (
+        parameters(SignedCookieSessionFactory)
+        | parameters(EncryptedCookieSessionFactory)
+        | parameters(RedisSessionFactory)
+        | TOPOLOGY_OPTIONS
+        | parameters(Session.__init__)
+        | _BEAKER_OWN_OPTIONS
+    ) - {"cookie_name", "id", "namespace_class"}
+    for option in sorted(library_options):
+        assert f"session_multi.NS.{option}" in keys, option
+    # and every page that explains settings links to it
+    for name in ("settings", "lifetimes", "fallbacks", "scaling", "deploying", "cookies"):
+        assert ":doc:`settings_reference`" in (DOCS / "narr" / f"{name}.rst").read_text(), name
