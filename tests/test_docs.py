@@ -8,6 +8,7 @@ offers for download.
 
 import configparser
 import importlib.util
+import io
 import json
 import re
 import shlex
@@ -69,13 +70,41 @@ def test_logout_deletes_the_cookie_the_client_holds():
     assert "Max-Age=0" in response.headers["Set-Cookie"]
 
 
+EXAMPLES_WITH_AN_APP = ("registering", "login", "logout", "csrf", "fallbacks", "lifetimes")
+EXAMPLES_WITH_AN_APP += ("scaling", "testing_timeouts")
+
+
+def test_every_example_with_an_app_is_listed_for_the_deploy_check():
+    with_main = {
+        path.stem for path in (DOCS / "examples").glob("*.py") if "\ndef main(" in path.read_text()
+    }
+    assert with_main == set(EXAMPLES_WITH_AN_APP)
+
+
+@pytest.mark.parametrize("name", EXAMPLES_WITH_AN_APP)
+def test_every_example_passes_the_deploy_check_without_a_warning(name, tmp_path, monkeypatch):
+    # loaded from an ini that gives no setting: each example needs none it does not name
+    from pyramid_session_multi.scripts.psessions import main as psessions
+
+    monkeypatch.syspath_prepend(str(DOCS / "examples"))
+    ini = tmp_path / "example.ini"
+    ini.write_text(f"[app:main]\nuse = call:{name}:main\n")
+    out, err = io.StringIO(), io.StringIO()
+    status = psessions(["--check", "--format", "json", str(ini)], out=out, err=err)
+    assert status == 0, err.getvalue() + out.getvalue()
+    findings = json.loads(out.getvalue())
+    assert [f for f in findings if f["level"] != "info"] == []
+
+
 def test_csrf_token_lives_in_the_namespace():
-    app = webtest.TestApp(example("csrf")["main"]())
+    app = webtest.TestApp(example("csrf")["main"](), extra_environ=HTTPS)
     response = app.get("/form")
     assert set_cookie_names(response) == ["acct"]
     token = response.json["token"]
-    app.post("/form", status=400)
-    assert app.post("/form", headers={"X-CSRF-Token": token}).json == {"saved": True}
+    same_origin = {"Origin": "https://localhost"}  # Pyramid checks it over https
+    app.post("/form", headers=same_origin, status=400)
+    headers = {**same_origin, "X-CSRF-Token": token}
+    assert app.post("/form", headers=headers).json == {"saved": True}
 
 
 @pytest.mark.parametrize(
@@ -129,18 +158,18 @@ def test_every_check_id_is_documented_and_every_documented_id_exists():
 
 
 def test_login_rotates_binds_and_logout_invalidates(redis_db):
-    app = webtest.TestApp(example("login")["main"](redis_url=redis_db))
+    app = webtest.TestApp(example("login")["main"](redis_url=redis_db), extra_environ=HTTPS)
     app.post("/cart", {"item": "book"})
     anonymous = app.cookies["acct"]  # a fixation attacker could have planted it
     app.post("/login", {"username": "alice"}, status=303)
     assert app.cookies["acct"] != anonymous  # rotated at login, data kept
     app.post("/admin")
     assert app.get("/whoami").json == {"userid": "alice", "cart": "book", "admin": True}
-    planted = webtest.TestApp(app.app)
+    planted = webtest.TestApp(app.app, extra_environ=HTTPS)
     planted.set_cookie("acct", anonymous)
     assert planted.get("/whoami").json == {"userid": None, "cart": None, "admin": False}
     # alice's admin cookie does not make mallory an admin
-    mallory = webtest.TestApp(app.app)
+    mallory = webtest.TestApp(app.app, extra_environ=HTTPS)
     mallory.post("/login", {"username": "mallory"}, status=303)
     mallory.set_cookie("adm", app.cookies["adm"])
     assert mallory.get("/whoami").json["admin"] is False
@@ -279,7 +308,7 @@ def test_every_install_command_installs_this_release_from_the_checkout():
     texts.update({page: page.read_text() for page in DOCS.rglob("*.rst")})
     commands = []
     for path, text in texts.items():
-        for command in re.findall(r"pip install [^`\n]*", text):
+        for command in re.findall(r"pip\s+install [^`\n]*", text):
             commands.append(command)
             assert "pyramid_session_multi" not in command, (path, command)
             if "[" in command:

@@ -23,6 +23,8 @@ def main(global_config=None, **settings):
         SignedCookieSessionFactory(
             "account-secret-of-32-bytes-or-more",
             cookie_name="account",
+            secure=True,
+            httponly=True,
             serializer=JSONSerializer(),
             timeout=None,  # the add-on's timeouts decide
         ),
@@ -37,7 +39,8 @@ def main(global_config=None, **settings):
 
 
 def test_a_session_idle_for_longer_than_its_timeout_is_over():
-    app = webtest.TestApp(main())
+    # over https, as the Secure cookie is sent back only there
+    app = webtest.TestApp(main(), extra_environ={"wsgi.url_scheme": "https"})
     with time_machine.travel("2030-01-01 09:00:00Z", tick=False) as clock:
         app.get("/remember")
         clock.shift(14 * 60)
