@@ -42,7 +42,7 @@ from ..binding import data_of, settle
 from ..budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge
 from ..events import SessionInvalidated
 
-logger = logging.getLogger("pyramid_session_multi")
+logger = logging.getLogger(__name__)
 
 #: A session the application (or a logout of its partner) invalidated.
 INVALIDATED = "invalidated"

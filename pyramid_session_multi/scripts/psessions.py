@@ -272,7 +272,7 @@ def main(
             )
             return 1
         if args.revoke is not None:
-            return _revoke(config, args.revoke, out, err)
+            return _revoke(config, env["registry"].settings, args.revoke, out, err)
         if args.check:
             findings = run_checks(config, env["registry"].settings)
         else:
@@ -310,8 +310,9 @@ def _silence_closed_pipe(out: TextIO) -> None:
         os.close(devnull)
 
 
-def _revoke(config: Any, userid: str, out: TextIO, err: TextIO) -> int:
+def _revoke(config: Any, settings: Any, userid: str, out: TextIO, err: TextIO) -> int:
     from ..revocation import MemoryRevocationStore, describe_store, revoke_user
+    from ..revocation.core import log_revocation
 
     if not userid.strip():
         print("psessions: --revoke needs a userid, not an empty one.", file=err)
@@ -332,6 +333,7 @@ def _revoke(config: Any, userid: str, out: TextIO, err: TextIO) -> int:
             file=err,
         )
         return 1
+    log_revocation(settings, userid)
     when = datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="milliseconds")
     print(
         f"Revoked every session of user {userid!r} recorded before {when} "
