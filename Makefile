@@ -38,8 +38,10 @@ test: $(VENV)/.dev
 check: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
+# make demo PORT=8080 serves it on another port
+PORT ?= 6543
 demo: $(VENV)/.demo
-	$(BIN)/pserve demo_app/development.ini
+	$(BIN)/pserve demo_app/development.ini http_port=$(PORT)
 
 docs: $(VENV)/.docs
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -207,6 +207,7 @@ def test_check_on_the_demo_is_clean_but_for_information(tmp_path):
     status, out, err = run(["--check", INI])
     assert status == 0, err
     assert out.count("psm.I001 info") == 2  # prefs and secure are client-side
+    assert out.count("psm.I002 info") == 1  # prefs keeps its old secret as a fallback
     assert "warning" not in out.split("findings:")[0] and "error " not in out
 
 
