@@ -19,6 +19,11 @@ $(VENV)/.demo: $(VENV_STAMP) setup.cfg pyproject.toml demo_app/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e . -e ./demo_app
 	touch $@
 
+# the documentation needs the library and the docs extra: nothing else
+$(VENV)/.docs: $(VENV_STAMP) setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $@
+
 $(VENV)/.dev: $(VENV_STAMP) setup.cfg pyproject.toml demo_app/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[testing,docs]' -e ./demo_app nox uv ruff mypy
 	touch $@
@@ -33,10 +38,12 @@ test: $(VENV)/.dev
 check: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
+# make demo PORT=8080 serves it on another port
+PORT ?= 6543
 demo: $(VENV)/.demo
-	$(BIN)/pserve demo_app/development.ini
+	$(BIN)/pserve demo_app/development.ini http_port=$(PORT)
 
-docs: $(VENV)/.dev
+docs: $(VENV)/.docs
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 lint: $(VENV)/.dev

@@ -7,7 +7,9 @@ from typing import Any
 from pyramid.csrf import get_csrf_token
 
 from pyramid_session_multi.binding import BINDING_KEY
+from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING
+from pyramid_session_multi.lifecycle.lifetime import describe
 
 from .sessions import DESCRIPTIONS, SERVER_ONLY_KEYS
 
@@ -43,7 +45,8 @@ def page(request: Any, title: str, body: str, message: str = "", error: str = ""
 <title>{escape(head_title)}</title><style>{STYLE}</style></head>
 <body class="{escape(theme)}">
 <nav><a href="/">Home</a><a href="/preferences">Preferences</a><a href="/account">Account</a>
-<a href="/admin">Admin</a><a href="/secure">Secure</a><a href="/history">History</a></nav>
+<a href="/admin">Admin</a><a href="/secure">Secure</a><a href="/history">History</a>
+<a href="/fallback">Fallback</a></nav>
 <h1>{escape(title)}</h1>{notes}{body}
 </body></html>"""
 
@@ -59,6 +62,49 @@ def shown_value(key: str, value: Any) -> str:
         # the same token in account and admin is what binds them
         return f"<code class='binding'>{escape(str(value)[:8])}…</code> (binding token)"
     return f"<code>{escape(repr(value))}</code>"
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as ``h:mm:ss``."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def lifetime(request: Any, namespace: str, session: Any) -> dict[str, Any] | None:
+    """The add-on's timeouts and recorded user of a loaded session, if it keeps them."""
+    config = get_manager_config(request.registry)
+    namespace_config = None if config is None else config.get(namespace)
+    if namespace_config is None or session is None:
+        return None
+    described = describe(namespace_config, session)
+    if described is None:
+        return None
+    described["idle_timeout"] = namespace_config.idle_timeout
+    described["absolute_timeout"] = namespace_config.absolute_timeout
+    return described
+
+
+def lifetime_cell(request: Any, namespace: str, session: Any) -> str:
+    """What the table shows of a session's timeouts and recorded user."""
+    described = lifetime(request, namespace, session)
+    if described is None:
+        return "-"
+    parts = []
+    for kind in ("idle", "absolute"):
+        timeout, left = described[f"{kind}_timeout"], described[f"{kind}_left"]
+        if timeout is not None:
+            parts.append(
+                f"<span class='{kind}'>{kind}: {duration(left)} left of {duration(timeout)}</span>"
+            )
+    if not parts:
+        parts.append("no timeout")
+    user = described["userid"]
+    parts.append(
+        f"user: <code class='recorded-user'>{escape(str(user))}</code>"
+        if user is not None
+        else "no user recorded"
+    )
+    return "<br>".join(parts)
 
 
 def namespace_table(request: Any, namespaces: Iterable[str]) -> str:
@@ -82,9 +128,11 @@ def namespace_table(request: Any, namespaces: Iterable[str]) -> str:
             f'<tr id="ns-{escape(namespace)}"><th>{escape(namespace)}</th>'
             f"<td>{escape(DESCRIPTIONS.get(namespace, ''))}</td>"
             f"<td><code>{escape(str(cookie))}</code> (sent by your browser: {received})</td>"
-            f"<td>{values}</td></tr>"
+            f"<td>{values}</td><td>{lifetime_cell(request, namespace, session)}</td></tr>"
         )
     return (
         "<table><thead><tr><th>namespace</th><th>kind</th><th>cookie</th>"
-        "<th>values</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<th>values</th><th>timeouts and user</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
     )

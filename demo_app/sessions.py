@@ -10,6 +10,8 @@ from pyramid.session import SignedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import NamespaceCSRFStoragePolicy
+from pyramid_session_multi.events import SessionMigrated
+from pyramid_session_multi.revocation import SQLRevocationStore
 
 from .redis_embedded import DATA_DIR, EmbeddedRedis, external_redis_from, install_sigterm_handler
 
@@ -55,12 +57,14 @@ def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
         RedisSessionFactory(
             secret=secret + "-account",
             cookie_name="demo_account",
-            timeout=3600,
+            timeout=None,  # the add-on's timeouts decide
             cookie_samesite="Lax",
             redis_client_callable=client_callable,
         ),
-        # "admin" is bound to it: it ends, at the latest, a working day after login
-        absolute_timeout=8 * 3600,
+        # unused for half an hour, it ends; and, with "admin" bound to it, at the
+        # latest a working day after login
+        idle_timeout=IDLE_TIMEOUT,
+        absolute_timeout=ABSOLUTE_TIMEOUT,
     )
     config.register_session_factory(
         "history",
@@ -88,3 +92,22 @@ def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
     )
     config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("account"))
     config.set_default_csrf_options(require_csrf=True)
+    # "sign out everywhere" needs a store every process shares: a table beside
+    # the history's (SQLite under var/, or DATABASE_URL's PostgreSQL)
+    config.set_revocation_store(SQLRevocationStore(database_url_from(settings)))
+    config.add_subscriber(remember_migration, SessionMigrated)
+
+
+#: The add-on's timeouts of "account", in seconds.
+IDLE_TIMEOUT = 30 * 60
+ABSOLUTE_TIMEOUT = 8 * 3600
+
+#: Where a request keeps what was moved from a fallback, for the page to say.
+MIGRATED = "demo_migrated"
+
+
+def remember_migration(event: SessionMigrated) -> None:
+    """Note on the request that a namespace's session came from a fallback."""
+    event.request.environ.setdefault(MIGRATED, []).append(
+        (event.namespace, event.fallback_description)
+    )

@@ -9,8 +9,11 @@ from urllib.parse import urlencode
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.response import Response
+from pyramid.session import SignedCookieSessionFactory
+from pyramid.settings import aslist
 
-from .render import SITE_TITLE, csrf_field, namespace_table, page
+from .render import SITE_TITLE, csrf_field, duration, lifetime, namespace_table, page
+from .sessions import MIGRATED
 
 THEMES = ("light", "dark")
 LANGUAGES = {"en": "English", "fr": "Français", "de": "Deutsch"}
@@ -46,8 +49,9 @@ server-side (<code>account</code>):
 <strong id="account-visits">{account["visits"]}</strong>. {greeting}</p>
 {namespace_table(request, manager.namespaces)}
 <form method="post" action="/logout">{csrf_field(request)}
-<button id="logout" type="submit">Log out everywhere</button>
-<small>calls <code>request.session_multi.invalidate()</code></small></form>"""
+<button id="logout" type="submit">Log out of every namespace</button>
+<small>calls <code>request.session_multi.invalidate()</code>: this browser only; to sign
+out on every device, see <a href="/account">Account</a></small></form>"""
     return html(page(request, SITE_TITLE, body, flash_message(request)))
 
 
@@ -90,9 +94,27 @@ def account_page(request: Any, error: str = "", typed: str = "") -> str:
     account = request.session_multi["account"]
     user = account.get("user")
     if user:
+        described = lifetime(request, "account", account) or {}
+        recorded = described.get("userid")
         state = (
             f"<p>Logged in as <strong id='user'>{escape(user)}</strong>. A third-party "
             "API token was stored server-side for you; it never leaves Redis.</p>"
+            "<p>The login recorded the user in every session this browser holds "
+            "(<code>rotate(userid=...)</code>): recorded user "
+            f"<strong id='recorded-user'>{escape(str(recorded))}</strong>. "
+            f"This session ends after <span id='idle-left'>{duration(described['idle_left'])}"
+            "</span> unused (<code>idle_timeout</code>), and at the latest in "
+            f"<span id='absolute-left'>{duration(described['absolute_left'])}</span> "
+            "(<code>absolute_timeout</code>).</p>"
+            f"""<form method="post" action="/sign-out" id="sign-out-everywhere">
+{csrf_field(request)}<button type="submit" id="sign-out-all">Sign out everywhere</button>
+<small>calls <code>request.session_multi.revoke(user)</code>: every session recorded for
+{escape(user)}, in every namespace and on every device, ends</small></form>
+<form method="post" action="/sign-out" id="sign-out-others">{csrf_field(request)}
+<input type="hidden" name="keep" value="1">
+<button type="submit" id="sign-out-other-devices">Sign out my other devices</button>
+<small><code>revoke(user, keep_current=True)</code>: this browser stays signed in</small>
+</form>"""
         )
     else:
         state = f"""<form method="post" id="login-form">{csrf_field(request)}
@@ -114,7 +136,8 @@ def account(request: Any) -> Response:
             return html(account_page(request, error, username[:64]), status=400)
         # a privilege change: every namespace the browser holds gets a new id
         # (the old Redis key and SQL row are deleted), then the login is written
-        request.session_multi.rotate(raise_errors=True)
+        # and records who the sessions now belong to, for revoke()
+        request.session_multi.rotate(userid=username, raise_errors=True)
         session = request.session_multi["account"]
         session["user"] = username
         session["api_token"] = "tok_" + secrets.token_hex(16)
@@ -146,7 +169,55 @@ def admin(request: Any) -> Response:
 
 def logout(request: Any) -> Response:
     request.session_multi.invalidate()
-    return redirect("/", "Logged out everywhere: every namespace was invalidated.")
+    return redirect("/", "Logged out: every namespace of this browser was invalidated.")
+
+
+def sign_out(request: Any) -> Response:
+    user = request.session_multi["account"].get("user")
+    if not user:
+        return redirect("/account", "Log in first: nobody is signed in here.")
+    keep = bool(request.POST.get("keep"))
+    request.session_multi.revoke(user, keep_current=keep)
+    if keep:
+        return redirect("/account", f"Every other device of {user} was signed out.")
+    return redirect("/account", f"{user} was signed out everywhere, this browser included.")
+
+
+def old_secret(request: Any) -> str | None:
+    """The first of the ``prefs`` namespace's ``secret_fallbacks``, if any."""
+    words = aslist(request.registry.settings.get("session_multi.prefs.secret_fallbacks", ""))
+    return words[0] if words else None
+
+
+def fallback(request: Any) -> Response:
+    secret = old_secret(request)
+    if request.method == "POST":
+        if secret is None:
+            return redirect("/fallback", "No fallback is configured for prefs.")
+        # a browser from before the secret changed: its prefs cookie is signed
+        # with the old secret (what the namespace's factory used to be)
+        old = SignedCookieSessionFactory(secret, cookie_name="demo_prefs", httponly=True)(request)
+        old["theme"], old["written_with"] = "dark", "the old secret"
+        return redirect("/fallback", "Your prefs cookie is now signed with the old secret.")
+    request.session_multi["prefs"]  # loaded first: a migration happens here
+    moved = request.environ.get(MIGRATED, [])
+    if moved:
+        state = "".join(
+            f"<p id='migrated'>This request moved <code>{escape(namespace)}</code> from its "
+            f"{escape(description)}: the cookie is now signed with the current secret, and "
+            "the data was kept.</p>"
+            for namespace, description in moved
+        )
+    else:
+        state = "<p id='migrated'>Nothing was moved in this request.</p>"
+    body = f"""<p>The secret of <code>prefs</code> was changed: the one before it is kept
+as a fallback (<code>session_multi.prefs.secret_fallbacks</code> in
+<code>development.ini</code>). A cookie signed with it is still read, once, and moved to
+the current secret; a cookie signed with neither is refused.</p>{state}
+<form method="post">{csrf_field(request)}
+<button type="submit" id="old-cookie">Give me a prefs cookie signed with the old secret</button>
+</form>{namespace_table(request, ["prefs"])}"""
+    return html(page(request, "Fallback", body, flash_message(request)))
 
 
 def secure(request: Any) -> Response:
@@ -198,6 +269,8 @@ def includeme(config: Configurator) -> None:
         ("account", "/account", account),
         ("admin", "/admin", admin),
         ("logout", "/logout", logout),
+        ("sign_out", "/sign-out", sign_out),
+        ("fallback", "/fallback", fallback),
         ("secure", "/secure", secure),
         ("history", "/history", history),
     ):

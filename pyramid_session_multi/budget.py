@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-logger = logging.getLogger("pyramid_session_multi")
+logger = logging.getLogger(__name__)
 
 #: Browsers keep at most this many bytes of one cookie (name and value).
 COOKIE_SIZE_LIMIT = 4096

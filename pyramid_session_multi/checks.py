@@ -16,6 +16,7 @@ from pyramid.settings import aslist
 from .budget import CookieBudget
 from .config import NamespaceConfig, SessionMultiManagerConfig
 from .libraries import UNKNOWN, is_pyramid_cookie_factory
+from .revocation.memory import MemoryRevocationStore
 
 #: The levels, lowest first; ``--fail-level`` takes one of them.
 LEVELS = ("info", "warning", "error")
@@ -391,6 +392,18 @@ def _logout_path(
         )  # fmt: skip
 
 
+def _revocation_store(manager_config: SessionMultiManagerConfig) -> Iterator[Finding]:
+    if isinstance(manager_config.revocations, MemoryRevocationStore):
+        yield Finding(
+            "psm.W016", "warning", "*",
+            "the revocation store is kept in memory: each process has its own, so a user "
+            "revoked by one worker is still signed in on the others, every revocation is "
+            "lost at a restart, and psessions --revoke reaches no server.",
+            "set session_multi.revocations to a Redis or SQLAlchemy URL every process "
+            "shares (MemoryRevocationStore is for unit tests).",
+        )  # fmt: skip
+
+
 def _bound_server_side(
     manager_config: SessionMultiManagerConfig,
     facts: dict[str, dict[str, Any]],
@@ -430,6 +443,7 @@ def run_checks(
     findings.extend(_cookie_header(configs, facts, settings or {}))
     findings.extend(_lifetimes(configs, facts))
     findings.extend(_logout_path(configs, facts, settings or {}))
+    findings.extend(_revocation_store(manager_config))
     return [finding for finding in findings if finding.id not in silenced]
 
 

@@ -29,6 +29,19 @@ def redis_topology(library: Any, factory: Any) -> str | None:
     return None if topology is None else topology.describe()
 
 
+def describe_fallback(fallback: Any) -> dict[str, Any]:
+    """One fallback of a namespace as data: its position (from 1), library,
+    factory and the cookie it reads."""
+    return {
+        "position": fallback.position,
+        "library": getattr(fallback.library, "name", None),
+        "factory": callable_name(fallback.factory),
+        "cookie_name": fallback.cookie_name,
+        "cookie_path": fallback.cookie_path,
+        "cookie_domain": fallback.cookie_domain,
+    }
+
+
 def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any]]:
     """Return one row per namespace: names of its parts and cookie attributes.
 
@@ -46,7 +59,7 @@ def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any
             "library": getattr(library, "name", None),
             "topology": redis_topology(library, namespace_config.factory),
             "bound_to": namespace_config.bound_to,
-            "fallbacks": [fallback.describe() for fallback in namespace_config.fallbacks],
+            "fallbacks": [describe_fallback(fallback) for fallback in namespace_config.fallbacks],
             "factory": callable_name(namespace_config.factory),
             "discriminator": callable_name(namespace_config.discriminator),
             "validator": callable_name(namespace_config.validator),

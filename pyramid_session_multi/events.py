@@ -175,7 +175,34 @@ class SessionMigrated(SessionEvent):
     old_id_hash: str | None = None
 
 
-logger = logging.getLogger("pyramid_session_multi")
+logger = logging.getLogger(__name__)
+
+
+def log_decision(
+    log: logging.Logger,
+    what: str,
+    namespace: str,
+    reason: str,
+    settings: Any,
+    session_id: str | None,
+) -> None:
+    """Log one INFO line of a session's fate, for operators.
+
+    ``what`` is what happened (``rotated``, ``invalidated``, ``expired``,
+    ``rejected``, ``revoked``, ``migrated``), ``reason`` why; the id is
+    given as :func:`hash_session_id` makes it (``-`` where there is none),
+    never as it is, so logs hold nothing a client could present.  The line
+    reads ``session rotated: namespace='account' reason=login
+    id_hash=3f2a...``.
+    """
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "session %s: namespace=%r reason=%s id_hash=%s",
+            what,
+            namespace,
+            reason,
+            hash_session_id(settings, session_id) or "-",
+        )
 
 
 def deliver(registry: Any, event: SessionEvent) -> list[Exception]:
@@ -226,4 +253,5 @@ __all__ = [
     "has_subscribers",
     "hash_session_id",
     "id_hash_key",
+    "log_decision",
 ]

@@ -29,6 +29,7 @@ from .events import (
     deliver,
     has_subscribers,
     hash_session_id,
+    log_decision,
 )
 from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 
-logger = logging.getLogger("pyramid_session_multi")
+logger = logging.getLogger(__name__)
 
 
 class UnregisteredSession(KeyError):
@@ -273,6 +274,8 @@ class SessionMultiManager(Mapping[str, Any]):
             self._deliver(events)
         if rejected is not None:
             reason, old_id = rejected
+            what = _FATES.get(reason, "rejected")
+            log_decision(logger, what, namespace, reason, request.registry.settings, old_id)
             self.tell_observers("namespace_rejected", namespace, reason)
             event_class = REASON_EVENTS.get(reason, SessionRejected)
             self._send(event_class, namespace, session, old_id, reason=reason)
@@ -566,6 +569,13 @@ class SessionMultiManager(Mapping[str, Any]):
 
 
 _RELEASE = SessionMultiManager._release
+
+#: How the log names a session ended on load, by the reason it was ended for.
+_FATES = {
+    _lifetime.IDLE: "expired",
+    _lifetime.ABSOLUTE: "expired",
+    _revocation.REVOKED: "revoked",
+}
 
 
 def new_session_multi(request: Request) -> SessionMultiManager:

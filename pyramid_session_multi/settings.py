@@ -889,12 +889,17 @@ def build_fallbacks(
         k[len(FALLBACK_PREFIX) :]: v for k, v in options.items() if k.startswith(FALLBACK_PREFIX)
     }
     if store:
-        addon_only = sorted((set(store) & ADDON_KEYS) - {"factory"})
-        if addon_only:
+        misplaced = sorted(
+            option
+            for option in store
+            if (option in ADDON_KEYS and option != "factory") or option.startswith(FALLBACK_PREFIX)
+        )
+        if misplaced:
             raise SettingsError(
-                f"{_key(namespace, FALLBACK_PREFIX + addon_only[0])}: a fallback is read with "
-                f"the namespace's own options; {addon_only[0]} is set on the namespace "
-                f"({_key(namespace, addon_only[0])}), not on its fallback"
+                f"{_key(namespace, FALLBACK_PREFIX + misplaced[0])}: a fallback is a factory "
+                "that old sessions are read with, and takes that factory's options only; "
+                f"{misplaced[0]!r} is the namespace's own: set "
+                f"{_key(namespace, misplaced[0])} instead, or remove it"
             )
         if "factory" not in store:
             raise SettingsError(

@@ -33,6 +33,10 @@ from .revocation.memory import MemoryRevocationStore
 __all__ = ["MemoryRevocationStore", "attach_session_multi", "dummy_session_multi_config"]
 
 
+#: The value of the cookie a test request carries for each namespace it holds.
+HELD = "held-by-the-test-client"
+
+
 def _never(request: Any) -> bool:
     return False
 
@@ -88,11 +92,22 @@ def attach_session_multi(
 
     ``namespaces`` is as for :func:`dummy_session_multi_config`.  The
     manager is the real :class:`~pyramid_session_multi.SessionMultiManager`,
-    so laziness, ``invalidate()``, the read-only mapping and
-    ``UnregisteredSession`` behave as in the application; each namespace
-    returns the same session object on every access, across requests too,
-    so that a test can look at what a view wrote.
+    so laziness, the read-only mapping and ``UnregisteredSession`` behave as
+    in the application; each namespace returns the same session object on
+    every access, across requests too, so that a test can look at what a
+    view wrote.
+
+    Each namespace given a session is held by the client: ``request``
+    carries its cookie (named after the namespace; a cookie the request
+    already has is kept).  So ``invalidate()``, ``rotate()`` and
+    ``revoke(..)`` act on it as in the application, whether or not the view
+    touched it first, while ``len()`` and iteration still list only the
+    namespaces loaded so far.
     """
-    manager = SessionMultiManager(request, dummy_session_multi_config(namespaces), weak=False)
+    config = dummy_session_multi_config(namespaces)
+    for namespace, value in namespaces.items():
+        if value is not None:
+            request.cookies.setdefault(namespace, HELD)
+    manager = SessionMultiManager(request, config, weak=False)
     request.session_multi = manager
     return manager

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -143,7 +144,7 @@ def test_secure_namespace_is_none_over_http_and_a_session_over_https(app):
     assert "demo_secure" not in set_cookie_names(response)
 
 
-def test_log_out_everywhere(app):
+def test_log_out_of_every_namespace(app):
     app.get("/")
     form = app.get("/account").forms["login-form"]
     form["username"] = "carol"
@@ -152,7 +153,7 @@ def test_log_out_everywhere(app):
     prefs_form["theme"] = "dark"
     prefs_form.submit()
     response = app.get("/").forms[0].submit().follow()
-    assert "Logged out everywhere" in response.text
+    assert "Logged out: every namespace of this browser was invalidated." in response.text
     assert "Not logged in" in response.text
     assert '<body class="light">' in response.text
 
@@ -194,21 +195,29 @@ def test_demo_with_the_toolbar_and_panel(redis_db):
     assert "SessionMulti" in toolbar_page(app)
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.mark.parametrize(
     "command",
     [
         [sys.executable, "-m", "demo_app"],
         [os.path.join(os.path.dirname(sys.executable), "pserve"), INI],
     ],
+    ids=["python-m", "pserve"],
 )
-def test_demo_serves_on_6543(command, redis_db):
-    port = 6543
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            pytest.skip("something already listens on 127.0.0.1:6543")
+def test_the_demo_serves_on_the_port_the_command_line_gives(command, redis_db):
+    port = free_port()
     env = dict(os.environ, REDIS_URL=redis_db)
     process = subprocess.Popen(
-        command, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*command, f"http_port={port}"],
+        cwd=str(ROOT),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port, process)
@@ -227,6 +236,20 @@ def test_demo_serves_on_6543(command, redis_db):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_make_demo_takes_the_port():
+    def planned(*arguments):
+        result = subprocess.run(
+            ["make", "-n", "demo", *arguments], cwd=ROOT, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()[-1]
+
+    assert planned("PORT=8080").endswith("pserve demo_app/development.ini http_port=8080")
+    assert planned().endswith("pserve demo_app/development.ini http_port=6543")
+    with open(INI) as ini:
+        assert "listen = 127.0.0.1:%(http_port)s" in ini.read()
 
 
 def redis_servers(directory=DATA_DIR):
@@ -252,14 +275,11 @@ def redis_servers(directory=DATA_DIR):
 
 
 def test_embedded_redis_starts_and_stops_with_the_demo():
-    port = 6543
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            pytest.skip("something already listens on 127.0.0.1:6543")
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     before = redis_servers()
     process = subprocess.Popen(
-        [sys.executable, "-m", "demo_app"],
+        [sys.executable, "-m", "demo_app", f"http_port={port}"],
         cwd=str(ROOT),
         env=env,
         stdout=subprocess.DEVNULL,
@@ -393,3 +413,70 @@ def test_the_demo_refuses_two_redis_at_once(monkeypatch):
     monkeypatch.setenv("REDIS_CLUSTER_NODES", "10.9.9.1:port")
     with pytest.raises(ConfigurationError, match=r"REDIS_CLUSTER_NODES.*port 'port'"):
         make_demo(None, toolbar=False)
+
+
+def test_the_account_page_shows_the_timeouts_and_the_recorded_user(app):
+    text = log_in(app, "dave").text
+    assert "<strong id='recorded-user'>dave</strong>" in text
+    # half an hour unused, eight hours at most: a fresh login has (nearly) all of both
+    idle = re.search(r"<span id='idle-left'>(\d+):(\d\d):(\d\d)</span>", text)
+    absolute = re.search(r"<span id='absolute-left'>(\d+):(\d\d):(\d\d)</span>", text)
+    assert idle and idle.group(1, 2) in (("0", "30"), ("0", "29"))
+    assert absolute and absolute.group(1) in ("8", "7")
+    row = text[text.index('id="ns-account"') :]
+    assert "idle: 0:" in row and "of 0:30:00" in row and "of 8:00:00" in row
+    assert "user: <code class='recorded-user'>dave</code>" in row
+
+
+def test_the_panel_shows_the_user_the_login_recorded(redis_db):
+    from tests.support.toolbar import panel_html, text_of
+
+    app = webtest.TestApp(make_demo(redis_db, toolbar=True))
+    app.extra_environ = {"REMOTE_ADDR": "127.0.0.1"}
+    app.set_cookie("pdtb_active", "session_multi")
+    log_in(app, "erin")
+    assert "user 'erin'" in text_of(panel_html(app))
+
+
+def test_sign_out_everywhere_ends_the_users_sessions_on_every_device(redis_db):
+    wsgi = make_demo(redis_db, toolbar=False)
+    laptop, phone, stranger = (webtest.TestApp(wsgi) for _ in range(3))
+    user = f"frank{os.getpid()}"
+    for device in (laptop, phone):
+        log_in(device, user)
+    log_in(stranger, "grace")
+    response = laptop.get("/account").forms["sign-out-everywhere"].submit().follow()
+    assert f"{user} was signed out everywhere" in response.text
+    for device in (laptop, phone):
+        assert "Not logged in" in device.get("/").text
+    assert "Logged in as <strong id='user'>grace</strong>" in stranger.get("/").text
+    # a new login after it holds
+    assert f"Logged in as <strong id='user'>{user}</strong>" in log_in(phone, user).text
+
+
+def test_sign_out_other_devices_keeps_this_one(redis_db):
+    wsgi = make_demo(redis_db, toolbar=False)
+    laptop, phone = webtest.TestApp(wsgi), webtest.TestApp(wsgi)
+    user = f"heidi{os.getpid()}"
+    for device in (laptop, phone):
+        log_in(device, user)
+    response = laptop.get("/account").forms["sign-out-others"].submit().follow()
+    assert f"Every other device of {user} was signed out." in response.text
+    assert f"Logged in as <strong id='user'>{user}</strong>" in laptop.get("/").text
+    assert "Not logged in" in phone.get("/").text
+
+
+def test_the_fallback_page_moves_a_cookie_signed_with_the_old_secret(app):
+    assert "Nothing was moved in this request." in app.get("/fallback").text
+    response = app.get("/fallback").forms[0].submit()
+    old_cookie = app.cookies["demo_prefs"]
+    text = response.follow().text
+    assert "This request moved <code>prefs</code> from its fallback 1" in text
+    assert "&#x27;the old secret&#x27;" in text and '<body class="dark">' in text
+    assert app.cookies["demo_prefs"] != old_cookie  # now signed with the current secret
+    again = app.get("/fallback").text
+    assert "Nothing was moved in this request." in again and '<body class="dark">' in again
+    # a cookie signed with neither secret is refused
+    stranger = webtest.TestApp(app.app)
+    stranger.set_cookie("demo_prefs", "forged-with-no-known-secret")
+    assert '<body class="light">' in stranger.get("/fallback").text

@@ -8,7 +8,11 @@ offers for download.
 
 import configparser
 import importlib.util
+import io
+import json
 import re
+import shlex
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -66,22 +70,57 @@ def test_logout_deletes_the_cookie_the_client_holds():
     assert "Max-Age=0" in response.headers["Set-Cookie"]
 
 
+EXAMPLES_WITH_AN_APP = ("registering", "login", "logout", "csrf", "fallbacks", "lifetimes")
+EXAMPLES_WITH_AN_APP += ("scaling", "testing_timeouts", "partitioned")
+
+
+def test_every_example_with_an_app_is_listed_for_the_deploy_check():
+    with_main = {
+        path.stem for path in (DOCS / "examples").glob("*.py") if "\ndef main(" in path.read_text()
+    }
+    assert with_main == set(EXAMPLES_WITH_AN_APP)
+
+
+@pytest.mark.parametrize("name", EXAMPLES_WITH_AN_APP)
+def test_every_example_passes_the_deploy_check_without_a_warning(name, tmp_path, monkeypatch):
+    # loaded from an ini that gives no setting: each example needs none it does not name
+    from pyramid_session_multi.scripts.psessions import main as psessions
+
+    monkeypatch.syspath_prepend(str(DOCS / "examples"))
+    ini = tmp_path / "example.ini"
+    ini.write_text(f"[app:main]\nuse = call:{name}:main\n")
+    out, err = io.StringIO(), io.StringIO()
+    status = psessions(["--check", "--format", "json", str(ini)], out=out, err=err)
+    assert status == 0, err.getvalue() + out.getvalue()
+    findings = json.loads(out.getvalue())
+    assert [f for f in findings if f["level"] != "info"] == []
+
+
 def test_csrf_token_lives_in_the_namespace():
-    app = webtest.TestApp(example("csrf")["main"]())
+    app = webtest.TestApp(example("csrf")["main"](), extra_environ=HTTPS)
     response = app.get("/form")
     assert set_cookie_names(response) == ["acct"]
     token = response.json["token"]
-    app.post("/form", status=400)
-    assert app.post("/form", headers={"X-CSRF-Token": token}).json == {"saved": True}
+    same_origin = {"Origin": "https://localhost"}  # Pyramid checks it over https
+    app.post("/form", headers=same_origin, status=400)
+    headers = {**same_origin, "X-CSRF-Token": token}
+    assert app.post("/form", headers=headers).json == {"saved": True}
 
 
-@pytest.mark.parametrize("name", ["test_greeting_counts_visits"])
+@pytest.mark.parametrize(
+    "name", ["test_greeting_counts_visits", "test_logout_empties_every_namespace"]
+)
 def test_unit_testing_example(name):
     example("unit_testing")[name]()
 
 
-def test_unit_testing_example_with_the_fixture(session_multi_request):
-    example("unit_testing")["test_greeting_with_the_fixture"](session_multi_request)
+@pytest.mark.parametrize("name", ["test_greeting_with_the_fixture", "test_logout_with_the_fixture"])
+def test_unit_testing_example_with_the_fixture(session_multi_request, name):
+    example("unit_testing")[name](session_multi_request)
+
+
+def test_the_timeout_testing_example_runs():
+    example("testing_timeouts")["test_a_session_idle_for_longer_than_its_timeout_is_over"]()
 
 
 def test_the_settings_example_runs(tmp_path, monkeypatch):
@@ -119,18 +158,18 @@ def test_every_check_id_is_documented_and_every_documented_id_exists():
 
 
 def test_login_rotates_binds_and_logout_invalidates(redis_db):
-    app = webtest.TestApp(example("login")["main"](redis_url=redis_db))
+    app = webtest.TestApp(example("login")["main"](redis_url=redis_db), extra_environ=HTTPS)
     app.post("/cart", {"item": "book"})
     anonymous = app.cookies["acct"]  # a fixation attacker could have planted it
     app.post("/login", {"username": "alice"}, status=303)
     assert app.cookies["acct"] != anonymous  # rotated at login, data kept
     app.post("/admin")
     assert app.get("/whoami").json == {"userid": "alice", "cart": "book", "admin": True}
-    planted = webtest.TestApp(app.app)
+    planted = webtest.TestApp(app.app, extra_environ=HTTPS)
     planted.set_cookie("acct", anonymous)
     assert planted.get("/whoami").json == {"userid": None, "cart": None, "admin": False}
     # alice's admin cookie does not make mallory an admin
-    mallory = webtest.TestApp(app.app)
+    mallory = webtest.TestApp(app.app, extra_environ=HTTPS)
     mallory.post("/login", {"username": "mallory"}, status=303)
     mallory.set_cookie("adm", app.cookies["adm"])
     assert mallory.get("/whoami").json["admin"] is False
@@ -263,28 +302,57 @@ def test_the_top_level_namespace_holds_the_public_api_only():
     assert public == set(pyramid_session_multi.__all__)
 
 
-def test_the_redis_extra_is_installed_the_same_way_everywhere():
+def test_every_install_command_installs_this_release_from_the_checkout():
+    # the package index serves 0.4 until 1.0 is released: never install by name
     texts = {README: README.read_text()}
     texts.update({page: page.read_text() for page in DOCS.rglob("*.rst")})
+    commands = []
     for path, text in texts.items():
-        for command in re.findall(r"pip install [^`\n]*", text):
-            if "redis" in command:
-                assert '"pyramid_session_multi[redis]"' in command, (path, command)
+        for command in re.findall(r"pip\s+install [^`\n]*", text):
+            commands.append(command)
+            assert "pyramid_session_multi" not in command, (path, command)
+            if "[" in command:
+                assert re.search(r'"\.\[[a-z,]+\]"', command), (path, command)
+    assert any('".[redis]"' in command for command in commands)
+
+
+def _first_install_command(text):
+    (command,) = re.findall(r"^   (pip install .*)$", text, re.M)[:1]
+    return shlex.split(command)
+
+
+@pytest.mark.parametrize("page", ["README.rst", "docs/narr/quickstart.rst"])
+def test_the_first_install_command_installs_this_release(page, tmp_path):
+    import importlib.metadata
+
+    argv = _first_install_command((DOCS.parent / page).read_text())
+    assert argv[:2] == ["pip", "install"], argv
+    report = tmp_path / "report.json"
+    # as a reader runs it in the checkout; resolved, not installed
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--quiet"),
+            *("--report", str(report), *argv[2:]),
+        ],
+        cwd=DOCS.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (installed,) = json.loads(report.read_text())["install"]
+    assert installed["metadata"]["name"] == "pyramid_session_multi"
+    assert installed["metadata"]["version"] == importlib.metadata.version("pyramid_session_multi")
+    assert installed["requested_extras"] == ["debugtoolbar"]
 
 
 def test_the_psessions_page_names_every_column():
-    from pyramid_session_multi.scripts.psessions import COLUMNS
+    from pyramid_session_multi.scripts.psessions import HEADERS
 
     page = (DOCS / "narr" / "psessions.rst").read_text()
-    for column in COLUMNS:
+    for column, header in HEADERS.items():
         assert f"``{column}``" in page, column
-        assert f"``{column.replace('_', ' ').title()}``" in page or column in (
-            "namespace",
-            "cookie_name",
-            "factory",
-            "discriminator",
-            "validator",
-        ), column
+        assert f"``{header}``" in page or header.lower() == column, column
 
 
 def test_registering_without_the_include_raises_what_the_docs_say():
@@ -375,3 +443,114 @@ def test_the_partitioned_example_sends_a_partitioned_cookie_and_passes_the_check
     assert app.get("/").json == {"visits": 2}
     findings = run_checks(get_manager_config(wsgi.registry))
     assert [f.id for f in findings] == ["psm.I001"]  # client-side, on purpose
+
+
+def _extras():
+    from packaging.requirements import Requirement
+
+    setup = configparser.ConfigParser()
+    setup.read(DOCS.parent / "setup.cfg")
+    declared = {"": setup["options"]["install_requires"]}
+    declared.update(setup["options.extras_require"])
+    return {
+        extra: {
+            Requirement(line).name.lower().replace("_", "-")
+            for line in text.splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        }
+        for extra, text in declared.items()
+    }
+
+
+def test_every_package_the_add_on_imports_is_declared_by_the_extra_that_needs_it():
+    import ast
+    import importlib.metadata
+
+    distributions = importlib.metadata.packages_distributions()
+    imported = set()
+    for path in (DOCS.parent / "pyramid_session_multi").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module)
+    # a namespace package (zope.interface) by its two first parts
+    imported = {
+        ".".join(name.split(".")[:2]) if name.startswith("zope.") else name.split(".")[0]
+        for name in imported
+    }
+    third_party = {
+        name
+        for name in imported
+        if name not in sys.stdlib_module_names
+        # the pytest plugin runs inside the application's own pytest
+        and name not in ("pyramid_session_multi", "pytest")
+    }
+    extras = _extras()
+    for name in sorted(third_party):
+        top = name.split(".")[0]
+        (distribution,) = {
+            d.lower().replace("_", "-")
+            for d in distributions[top]
+            if top != "zope" or d.lower() == name
+        }
+        users = [extra for extra, names in extras.items() if distribution in names]
+        assert set(users) - {"testing", "docs"}, (name, distribution, users)
+    # the imports of the optional features, by the extra a user installs for them
+    assert "redis" in extras["redis"] and "sqlalchemy" in extras["sql"]
+
+
+def test_make_docs_installs_the_docs_extra_only(tmp_path):
+    result = subprocess.run(
+        ["make", "-n", "docs", f"VENV={tmp_path / 'venv'}"],
+        cwd=DOCS.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installs = [line for line in result.stdout.splitlines() if "pip install" in line]
+    assert installs[-1].endswith("pip install --quiet -e '.[docs]'"), installs
+    assert not any("testing" in line or "demo_app" in line for line in installs), installs
+    assert "sphinx-build" in result.stdout.splitlines()[-1]
+
+
+def test_the_settings_reference_lists_every_key():
+    import inspect
+
+    from pyramid.session import SignedCookieSessionFactory
+    from pyramid_nacl_session import EncryptedCookieSessionFactory
+    from pyramid_session_redis import RedisSessionFactory
+
+    from pyramid_session_multi.settings import (
+        _BEAKER_OWN_OPTIONS,
+        ADDON_KEYS,
+        FALLBACK_PREFIX,
+        GLOBAL_KEYS,
+    )
+    from pyramid_session_multi.stores.redis import TOPOLOGY_OPTIONS
+
+    page = (DOCS / "narr" / "settings_reference.rst").read_text()
+    keys = set(re.findall(r"^   \* - ``(session_multi\.[^`]+)``", page, re.M))
+    for key in GLOBAL_KEYS:
+        assert f"session_multi.{key}" in keys, key
+    for option in [*ADDON_KEYS, "cookie_name", FALLBACK_PREFIX + "OPTION"]:
+        assert f"session_multi.NS.{option}" in keys, option
+
+    def parameters(func):
+        return set(inspect.signature(func).parameters) - {"self", "request", "namespace_args"}
+
+    from beaker.session import Session
+
+    library_options = (
+        parameters(SignedCookieSessionFactory)
+        | parameters(EncryptedCookieSessionFactory)
+        | parameters(RedisSessionFactory)
+        | TOPOLOGY_OPTIONS
+        | parameters(Session.__init__)
+        | _BEAKER_OWN_OPTIONS
+    ) - {"cookie_name", "id", "namespace_class"}
+    for option in sorted(library_options):
+        assert f"session_multi.NS.{option}" in keys, option
+    # and every page that explains settings links to it
+    for name in ("settings", "lifetimes", "fallbacks", "scaling", "deploying", "cookies"):
+        assert ":doc:`settings_reference`" in (DOCS / "narr" / f"{name}.rst").read_text(), name

@@ -24,42 +24,69 @@ def run(argv):
     return status, out.getvalue(), err.getvalue()
 
 
-def test_table(tmp_path):
+def test_the_default_table_shows_the_short_columns_under_proper_headers(tmp_path):
     status, out, err = run([write_ini(tmp_path, "with_namespaces")])
     assert status == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == [
-        "Namespace",
-        "Cookie",
-        "Name",
-        "Library",
-        "Topology",
-        "Bound",
-        "To",
-        "Fallbacks",
-        "Factory",
-        "Discriminator",
-        "Validator",
-        "Idle",
-        "Timeout",
-        "Absolute",
-        "Timeout",
-        "Secure",
-        "Httponly",
-        "Samesite",
-        "Max",
-        "Age",
-        "Path",
-        "Domain",
-    ]
+    header = lines[0]
+    for name in ("Namespace", "Cookie Name", "Library", "Bound To", "Idle Timeout"):
+        assert name in header
+    assert "HttpOnly" in header and "SameSite" in header
+    assert "Httponly" not in header and "Samesite" not in header
+    assert "Factory" not in header and "Validator" not in header  # selectable, not default
     prefs = next(line for line in lines if line.startswith("prefs"))
     assert prefs.split()[:4] == ["prefs", "prefs", "pyramid", "cookie"]
-    assert "pyramid.session.BaseCookieSessionFactory.<locals>.CookieSession" in prefs
-    assert "Lax" in prefs and "3600" in prefs
+    assert "Lax" in prefs
     account = next(line for line in lines if line.startswith("account"))
-    assert "tests.support.dotted.only_https" in account
-    assert "tests.support.dotted.always_valid" in account
-    assert "True" in account
+    assert account.split()[:3] == ["account", "account", "redis"]
+
+
+def test_every_column_can_be_chosen(tmp_path):
+    ini = write_ini(tmp_path, "with_namespaces")
+    status, out, err = run([ini, "--columns", "namespace,validator,discriminator,max_age"])
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["Namespace", "Validator", "Discriminator", "Max-Age"]
+    account = next(line for line in lines if line.startswith("account"))
+    assert account.split() == [
+        "account",
+        "tests.support.dotted.always_valid",
+        "tests.support.dotted.only_https",
+        "-",
+    ]
+    prefs = next(line for line in lines if line.startswith("prefs"))
+    assert prefs.split() == ["prefs", "-", "-", "3600"]
+    status, out, err = run([ini, "--columns", "all"])
+    assert status == 0, err
+    assert "pyramid.session.BaseCookieSessionFactory.<locals>.CookieSession" in out
+    assert out.splitlines()[0].split()[-1] == "Domain"
+
+
+def test_an_unknown_column_is_refused_naming_the_columns(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "with_namespaces"), "--columns", "name,secure"])
+    assert status == 2 and out == ""
+    assert "name is not a column" in err and "cookie_name" in err
+
+
+def test_the_default_table_fits_120_columns(tmp_path):
+    from tests.support.demo import INI
+
+    for ini in (write_ini(tmp_path, "with_namespaces"), INI):
+        status, out, err = run([ini])
+        assert status == 0, err
+        assert max(len(line) for line in out.splitlines()) <= 120, out
+
+
+def test_help_lists_every_column_and_the_exit_statuses(capsys):
+    from pyramid_session_multi.scripts.psessions import COLUMNS
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--help"])
+    assert exit.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for column in COLUMNS:
+        assert column in text, column
+    assert "Exit status" in text
 
 
 def test_json(tmp_path):
@@ -97,6 +124,7 @@ def test_bad_ini(tmp_path, content):
     status, _out, err = run([str(ini)])
     assert status == 2
     assert err.startswith(f"psessions: cannot load '{ini}'")
+    assert "Traceback" not in err and "psessions -v" in err
 
 
 def test_console_script_is_installed(tmp_path):
@@ -179,6 +207,7 @@ def test_check_on_the_demo_is_clean_but_for_information(tmp_path):
     status, out, err = run(["--check", INI])
     assert status == 0, err
     assert out.count("psm.I001 info") == 2  # prefs and secure are client-side
+    assert out.count("psm.I002 info") == 1  # prefs keeps its old secret as a fallback
     assert "warning" not in out.split("findings:")[0] and "error " not in out
 
 
@@ -251,10 +280,158 @@ def test_the_topology_of_each_redis_namespace_and_its_checks(tmp_path):
         "single": "single",
         "prefs": None,
     }
-    status, out, err = run([str(ini)])
+    status, out, err = run([str(ini), "--columns", "namespace,topology"])
     watched = next(line for line in out.splitlines() if line.startswith("watched"))
     assert "sentinel master sessions" in watched
     status, out, err = run([str(ini), "--check", "--format", "json"])
     redis_ids = ("psm.W011", "psm.W012")
     found = {(f["id"], f["namespace"]) for f in json.loads(out) if f["id"] in redis_ids}
     assert found == {("psm.W011", "watched"), ("psm.W012", "single")}
+
+
+def test_a_failing_application_is_named_with_its_exception_type(tmp_path):
+    ini = write_ini(tmp_path, "needs_a_setting")
+    status, out, err = run([ini])
+    assert status == 2 and out == ""
+    assert err.startswith(f"psessions: cannot load '{ini}': KeyError: 'redis_url'"), err
+    assert "Traceback" not in err
+
+
+def test_verbose_prints_the_traceback_of_a_failing_application(tmp_path):
+    ini = write_ini(tmp_path, "needs_a_setting")
+    status, _out, err = run(["-v", ini])
+    assert status == 2
+    assert err.startswith("Traceback (most recent call last):")
+    assert 'settings["redis_url"]' in err  # the line of the application that raised
+    assert err.rstrip().endswith(f"psessions: cannot load '{ini}': KeyError: 'redis_url'")
+
+
+def test_revoke_exits_1_when_the_ini_cannot_be_loaded(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "needs_a_setting"), "--revoke", "bob"])
+    assert status == 1 and out == ""
+    assert "KeyError: 'redis_url'" in err
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--check", "--revoke", "bob"],
+        ["--revoke", "bob", "--format", "json"],
+        ["--revoke", "bob", "--fail-level", "error"],
+        ["--revoke", "bob", "--columns", "namespace"],
+    ],
+)
+def test_revoke_takes_no_listing_or_audit_option(tmp_path, options):
+    from pyramid_session_multi.revocation import SQLRevocationStore
+
+    url = f"sqlite:///{tmp_path}/revocations.db"
+    ini = tmp_path / "app.ini"
+    ini.write_text(
+        "[app:main]\nuse = call:tests.support.psessions_apps:with_namespaces\n"
+        f"session_multi.revocations = {url}\n"
+    )
+    status, out, err = run([str(ini), *options])
+    assert status == 2 and out == ""
+    assert "--revoke changes state" in err and "run it on its own" in err
+    assert SQLRevocationStore(url).revoked_at("bob") is None  # nothing revoked
+    status, out, err = run([str(ini), "--revoke", "bob"])  # alone, it revokes
+    assert status == 0, err
+    assert SQLRevocationStore(url).revoked_at("bob") is not None
+
+
+def test_an_option_that_would_do_nothing_is_refused(tmp_path):
+    ini = write_ini(tmp_path, "with_namespaces")
+    status, out, err = run([ini, "--fail-level", "error"])
+    assert status == 2 and out == ""
+    assert "--fail-level sets the exit status of --check" in err
+    status, out, err = run([ini, "--check", "--columns", "namespace"])
+    assert status == 2 and out == ""
+    assert "--columns chooses the columns of the listing" in err
+
+
+def test_json_gives_each_fallback_as_an_object(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "with_a_fallback"), "--format", "json"])
+    assert status == 0, err
+    (row,) = json.loads(out)
+    assert row["fallbacks"] == [
+        {
+            "position": 1,
+            "library": "pyramid cookie",
+            "factory": "pyramid.session.BaseCookieSessionFactory.<locals>.CookieSession",
+            "cookie_name": "old_prefs",
+            "cookie_path": "/",
+            "cookie_domain": None,
+        }
+    ]
+    status, out, err = run([write_ini(tmp_path, "with_a_fallback"), "--columns", "fallbacks"])
+    assert out.splitlines()[2] == "old_prefs (pyramid cookie)"
+
+
+def test_json_can_be_narrowed_to_chosen_columns(tmp_path):
+    ini = write_ini(tmp_path, "with_namespaces")
+    status, out, err = run([ini, "--format", "json", "--columns", "namespace,secure"])
+    assert status == 0, err
+    assert json.loads(out) == [
+        {"namespace": "prefs", "secure": False},
+        {"namespace": "account", "secure": True},
+    ]
+
+
+def test_every_value_is_shown_printable_and_json_keeps_it_exact(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "with_control_characters"), "--columns", "all"])
+    assert status == 0, err
+    assert not any(ch in out for ch in "\x1b\r\x00\u202e\u2028")
+    lines = out.splitlines()
+    assert len(lines) == 3  # one row, one line
+    assert lines[2].startswith("odd\\x1b[31mred\\r ")
+    assert "\\x1b[31mred\\n2nd" in lines[2] and "\\u202e" in lines[2]
+    status, out, err = run([write_ini(tmp_path, "with_control_characters"), "--format", "json"])
+    (row,) = json.loads(out)
+    assert row["namespace"] == "odd\x1b[31mred\r"
+    assert row["validator"].endswith("\x1b[31mred\n2nd\u202e")
+
+
+def test_check_text_is_printable(tmp_path):
+    status, out, err = run(["--check", write_ini(tmp_path, "with_control_characters")])
+    assert status == 1, err  # psm.W001: no Secure
+    assert "\x1b" not in out and "\r" not in out
+    assert "psm.W001 warning odd\\x1b[31mred\\r: " in out
+
+
+def test_a_closed_pipe_ends_the_listing_quietly(tmp_path):
+    # `psessions app.ini | head`: the reader goes before psessions writes
+    script = sys.executable.rsplit("/", 1)[0] + "/psessions"
+    process = subprocess.Popen(
+        [script, write_ini(tmp_path, "with_namespaces"), "--columns", "all"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=str(tmp_path),
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    process.stdout.close()
+    try:
+        stderr = process.stderr.read()
+        status = process.wait(timeout=120)  # a hang guard
+    finally:
+        process.stderr.close()
+    assert b"Traceback" not in stderr and b"BrokenPipeError" not in stderr, stderr
+    assert stderr == b""
+    assert status == 141
+
+
+def test_check_warns_of_a_revocation_store_kept_in_memory(tmp_path):
+    status, out, err = run(
+        ["--check", "--format", "json", write_ini(tmp_path, "with_a_memory_revocation_store")]
+    )
+    assert status == 1, err
+    (finding,) = [f for f in json.loads(out) if f["id"] == "psm.W016"]
+    assert (finding["level"], finding["namespace"]) == ("warning", "*")
+    assert "kept in memory" in finding["message"]
+
+
+def test_revoke_refuses_a_revocation_store_kept_in_memory(tmp_path):
+    status, out, err = run(
+        [write_ini(tmp_path, "with_a_memory_revocation_store"), "--revoke", "bob"]
+    )
+    assert status == 1 and out == ""
+    assert "'bob' was not revoked" in err and "session_multi.revocations" in err

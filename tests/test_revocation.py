@@ -490,7 +490,11 @@ def test_the_lifetimes_example_signs_out_the_other_devices(redis_db, revocation_
     app = example("lifetimes")["main"](
         redis_url=redis_db, **{"session_multi.revocations": revocation_server.url}
     )
-    laptop, phone = webtest.TestApp(app), webtest.TestApp(app)
+    https = {"wsgi.url_scheme": "https"}  # its cookies are Secure
+    laptop, phone = (
+        webtest.TestApp(app, extra_environ=https),
+        webtest.TestApp(app, extra_environ=https),
+    )
     for client in (laptop, phone):
         client.post("/login", {"userid": "alice"})
         assert client.get("/whoami").json == {"userid": "alice"}

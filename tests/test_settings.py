@@ -681,3 +681,18 @@ def test_an_option_of_the_add_on_under_fallback_is_refused_naming_the_key(option
     )
     with pytest.raises(SettingsError, match=rf"session_multi\.ns\.fallback\.{option}: "):
         start(settings)
+
+
+@pytest.mark.parametrize(
+    "option", ["idle_timeout", "absolute_timeout", "bound_to", "validator", "fallback.factory"]
+)
+def test_a_fallback_refuses_the_namespaces_own_keys_naming_the_key(option):
+    settings = {
+        **SIGNED,
+        "session_multi.prefs.fallback.factory": "signed",
+        "session_multi.prefs.fallback.secret": "the-old-secret-of-at-least-32-bytes",
+        "session_multi.prefs.fallback.cookie_name": "old_prefs",
+        f"session_multi.prefs.fallback.{option}": "60",
+    }
+    with pytest.raises(SettingsError, match=rf"^session_multi\.prefs\.fallback\.{option}: "):
+        app_from(settings)

@@ -12,7 +12,9 @@ def main(global_config=None, **settings):
     config.include("pyramid_session_multi")
     config.register_session_factory(
         "account",
-        SignedCookieSessionFactory("account-secret-of-32-bytes-or-more", cookie_name="acct"),
+        SignedCookieSessionFactory(
+            "account-secret-of-32-bytes-or-more", cookie_name="acct", secure=True, httponly=True
+        ),
     )
     config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("account"))
     config.set_default_csrf_options(require_csrf=True)

@@ -14,7 +14,11 @@ def configure(config, redis_url):
         RedisSessionFactory(
             secret=os.environ.get("ACCOUNT_SECRET", "account-secret-of-32-bytes-or-more"),
             cookie_name="account",
+            cookie_secure=True,
+            cookie_httponly=True,
+            cookie_samesite="Lax",
             redis_url=redis_url,
+            redis_socket_timeout=2,
             timeout=None,  # the add-on's timeouts decide
         ),
         idle_timeout=30 * 60,
@@ -25,10 +29,13 @@ def configure(config, redis_url):
         SignedCookieSessionFactory(
             os.environ.get("PREFS_SECRET", "prefs-secret-of-32-bytes-or-more!!"),
             cookie_name="prefs",
+            secure=True,
+            httponly=True,
             serializer=JSONSerializer(),
             timeout=None,
             reissue_time=None,
         ),
+        idle_timeout=7 * 24 * 60 * 60,  # unused for a week: forgotten
         absolute_timeout=30 * 24 * 60 * 60,
     )
 
@@ -51,11 +58,14 @@ def whoami(request):
     return {"userid": request.session_multi["account"].get("userid")}
 
 
-def main(global_config=None, **settings):
-    # session_multi.revocations = redis://... in the settings: one store for every process
+def main(global_config=None, redis_url="redis://127.0.0.1:6379/0", **settings):
+    """The application. Its settings: ``redis_url``, the Redis server of
+    ``account``; ``session_multi.revocations``, the revocation store every
+    process shares (``redis://...``), without which ``revoke()`` is refused.
+    """
     config = Configurator(settings=settings)
     config.include("pyramid_session_multi")
-    configure(config, settings["redis_url"])
+    configure(config, redis_url)
     config.add_route("login", "/login")
     config.add_view(login, route_name="login", request_method="POST")
     config.add_route("others", "/sign-out-other-devices")

@@ -65,18 +65,28 @@ def logout(request):
 
 
 def main(global_config=None, redis_url="redis://127.0.0.1:6379/0", **settings):
+    """The application; its one setting is ``redis_url``, the Redis server of ``account``."""
     config = Configurator(settings=settings)
     config.include("pyramid_session_multi")
     config.register_session_factory(
         "account",
         RedisSessionFactory(
-            secret="account-secret-of-32-bytes-or-more", cookie_name="acct", redis_url=redis_url
+            secret="account-secret-of-32-bytes-or-more",
+            cookie_name="acct",
+            cookie_secure=True,
+            cookie_httponly=True,
+            cookie_samesite="Lax",
+            redis_url=redis_url,
+            redis_socket_timeout=2,
         ),
+        absolute_timeout=8 * 60 * 60,  # it and "admin", bound to it, end after 8 hours
     )
     # valid only beside the "account" session it was written with
     config.register_session_factory(
         "admin",
-        SignedCookieSessionFactory("admin-secret-of-32-bytes-or-more!", cookie_name="adm"),
+        SignedCookieSessionFactory(
+            "admin-secret-of-32-bytes-or-more!", cookie_name="adm", secure=True, httponly=True
+        ),
         bound_to="account",
     )
     config.set_security_policy(SessionMultiSecurityPolicy())

@@ -22,7 +22,10 @@ def main(global_config=None, **settings):
     config = Configurator(settings=settings)
     config.include("pyramid_session_multi")
     config.register_session_factory(
-        "prefs", SignedCookieSessionFactory("prefs-secret-of-32-bytes-or-more!", cookie_name="p")
+        "prefs",
+        SignedCookieSessionFactory(
+            "prefs-secret-of-32-bytes-or-more!", cookie_name="p", secure=True, httponly=True
+        ),
     )
     config.add_route("logout", "/logout")
     config.add_view(logout, route_name="logout", request_method="POST")

@@ -18,7 +18,9 @@ def configure(config: Configurator) -> None:
     # the directive...
     config.register_session_factory(
         "prefs",
-        SignedCookieSessionFactory("prefs-secret-of-32-bytes-or-more!", cookie_name="prefs"),
+        SignedCookieSessionFactory(
+            "prefs-secret-of-32-bytes-or-more!", cookie_name="prefs", secure=True, httponly=True
+        ),
     )
     # ...or the function, with the configurator first
     from pyramid_session_multi import register_session_factory
@@ -27,7 +29,7 @@ def configure(config: Configurator) -> None:
         config,
         "secure",
         SignedCookieSessionFactory(
-            "secure-secret-of-32-bytes-or-more", cookie_name="tls", secure=True
+            "secure-secret-of-32-bytes-or-more", cookie_name="tls", secure=True, httponly=True
         ),
         discriminator=https_only,  # a callable, or "myapp.sessions:https_only"
         validator=password_unchanged,

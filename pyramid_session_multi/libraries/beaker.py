@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - pyramid_beaker is an optional extra
 
 from .base import SessionLibrary
 
-logger = logging.getLogger("pyramid_session_multi")
+logger = logging.getLogger(__name__)
 
 #: Keys pyramid_beaker keeps beside the application's data.
 BEAKER_BOOKKEEPING = frozenset({"_accessed_time", "_creation_time", "_domain", "_path"})

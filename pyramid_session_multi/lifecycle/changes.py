@@ -14,11 +14,11 @@ from typing import Any
 
 from pyramid.interfaces import ICSRFStoragePolicy
 
-from ..events import SessionInvalidated, SessionRotated
+from ..events import SessionInvalidated, SessionRotated, log_decision
 from .ending import INVALIDATED
 from .lifetime import remember_login, rotation
 
-logger = logging.getLogger("pyramid_session_multi")
+logger = logging.getLogger(__name__)
 
 
 def carried(manager: Any, request: Any) -> list[str]:
@@ -75,6 +75,8 @@ def rotate(
             manager._end_of(namespace_config, session).drop_cookie = True
             continue
         manager._mark_rotated(manager._end_of(namespace_config, session))
+        reason = "login" if userid is not None else "rotate"
+        log_decision(logger, "rotated", namespace, reason, request.registry.settings, old_id)
         manager.tell_observers("namespace_rotated", namespace)
         events.append(manager._event(SessionRotated, namespace, session, old_id=old_id))
     return _tell(manager, failures, events, raise_errors)
@@ -106,6 +108,7 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
             _logout_failed(manager, namespace, exc, failures)
             continue
         manager._end_of(namespace_config, session).ended = INVALIDATED
+        log_decision(logger, "invalidated", namespace, "logout", request.registry.settings, old_id)
         manager.tell_observers("namespace_invalidated", namespace)
         events.append(manager._event(SessionInvalidated, namespace, session, old_id))
     return _tell(manager, failures, events, raise_errors)

@@ -43,7 +43,7 @@ from ..budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..events import SessionInvalidated
 
-logger = logging.getLogger("pyramid_session_multi")
+logger = logging.getLogger(__name__)
 
 #: A session the application (or a logout of its partner) invalidated.
 INVALIDATED = "invalidated"

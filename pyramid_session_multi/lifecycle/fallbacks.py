@@ -34,7 +34,7 @@ from pyramid.exceptions import ConfigurationError
 
 from ..binding import data_of
 from ..cookies import deletion_secure
-from ..events import SessionMigrated
+from ..events import SessionMigrated, log_decision
 from ..libraries import UNKNOWN, library_for
 from .detached import detached_request
 from .ending import delete_cookie
@@ -44,7 +44,7 @@ from .loading import AFTER_MAKE, APPLIES, call_for_namespace
 #: :data:`.lifetime.LIFETIME_KEY`, which is this).
 LIFETIME_KEY = "_psm_t"
 
-logger = logging.getLogger("pyramid_session_multi")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -295,7 +295,9 @@ def migrate_from_fallbacks(
         )
         if event is not None:
             state.events.append(event)
-        logger.info("namespace %r: a session moved from its %s", namespace, role)
+        log_decision(
+            logger, "migrated", namespace, f"from {role}", request.registry.settings, old_id
+        )
         return
 
 

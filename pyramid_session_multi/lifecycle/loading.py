@@ -13,7 +13,7 @@ from typing import Any
 
 from ..binding import belongs
 
-logger = logging.getLogger("pyramid_session_multi")
+logger = logging.getLogger(__name__)
 
 Check = Callable[[Any, Any, Any, Any], str | None]
 

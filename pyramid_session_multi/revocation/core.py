@@ -11,6 +11,7 @@ A request asks the store once per recorded user at most, and only when it
 loads a session that has a user recorded; a request with none costs nothing.
 """
 
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -24,7 +25,7 @@ from ..config import (
     get_manager_config,
     stamp_for_revocations,
 )
-from ..events import SessionInvalidated
+from ..events import SessionInvalidated, hash_session_id, log_decision
 from ..lifecycle.changes import carried
 from ..lifecycle.ending import INVALIDATED
 from ..lifecycle.lifetime import (
@@ -41,6 +42,8 @@ REVOKED = "revoked"
 
 #: Seconds a revocation record is kept beyond the longest absolute timeout.
 TTL_MARGIN = 5
+
+logger = logging.getLogger(__name__)
 
 #: Where a request keeps what it asked the store (userid -> time or ``None``).
 _CACHE = "_session_multi_revocations"
@@ -154,6 +157,7 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
     # what this request carries is loaded, and judged, before the revocation exists
     sessions = {namespace: manager[namespace] for namespace in carried(manager, request)}
     at = revoke_user(manager_config, userid)
+    log_revocation(request.registry.settings, userid, keep_current)
     _cache(request)[str(userid)] = at
     if keep_current and remembered_login(request) is not None:
         # a namespace first used later in this request is the user's, after this
@@ -171,9 +175,20 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
         old_id = manager._session_id(namespace, session)
         session.invalidate()
         manager._end_of(namespace_config, session).ended = INVALIDATED
+        log_decision(logger, "revoked", namespace, "revoke", request.registry.settings, old_id)
         manager.tell_observers("namespace_invalidated", namespace)
         events.append(manager._event(SessionInvalidated, namespace, session, old_id))
     manager._deliver(events)
+
+
+def log_revocation(settings: Any, userid: Any, keep_current: bool = False) -> None:
+    """Log one INFO line for a revocation recorded: the user as a keyed hash,
+    as session ids are (:func:`~pyramid_session_multi.events.hash_session_id`)."""
+    logger.info(
+        "user revoked: user_hash=%s reason=%s",
+        hash_session_id(settings, str(userid)),
+        "other devices" if keep_current else "everywhere",
+    )
 
 
 def _recorded_for(sessions: dict[str, Any], userid: str) -> Iterator[tuple[str, Any]]:

@@ -10,7 +10,9 @@ URI fill the ini file's ``%(name)s`` variables.
 import argparse
 import datetime
 import json
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -21,33 +23,59 @@ from ..checks import LEVELS, SILENCE_SETTING, Finding, at_or_above, run_checks
 from ..config import get_manager_config
 from ..describe import describe_namespaces
 
-COLUMNS = (
+#: Every column, in the order the table and the JSON give them, with its header.
+HEADERS = {
+    "namespace": "Namespace",
+    "cookie_name": "Cookie Name",
+    "library": "Library",
+    "topology": "Topology",
+    "bound_to": "Bound To",
+    "fallbacks": "Fallbacks",
+    "factory": "Factory",
+    "discriminator": "Discriminator",
+    "validator": "Validator",
+    "idle_timeout": "Idle Timeout",
+    "absolute_timeout": "Absolute Timeout",
+    "secure": "Secure",
+    "httponly": "HttpOnly",
+    "samesite": "SameSite",
+    "max_age": "Max-Age",
+    "path": "Path",
+    "domain": "Domain",
+}
+
+#: Every column ``--columns`` can name.
+COLUMNS = tuple(HEADERS)
+
+#: The table's columns unless ``--columns`` names others: short values only,
+#: so that the table fits 120 columns of a terminal.
+DEFAULT_COLUMNS = (
     "namespace",
     "cookie_name",
     "library",
-    "topology",
     "bound_to",
-    "fallbacks",
-    "factory",
-    "discriminator",
-    "validator",
     "idle_timeout",
     "absolute_timeout",
     "secure",
     "httponly",
     "samesite",
-    "max_age",
-    "path",
-    "domain",
 )
+
+#: The exit status of a listing cut short by a closed pipe, as for a command
+#: that SIGPIPE ended.
+CLOSED_PIPE = 141
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="psessions",
         description="Print the session_multi namespaces of a Pyramid "
-        "application: cookie name, factory, discriminator, validator and "
-        "the cookie attributes that can be discovered.",
+        "application: cookie name, library, timeouts and the cookie attributes "
+        "that can be discovered. --check audits them for deployment instead; "
+        "--revoke USERID signs a user out everywhere, and takes no other option.",
+        epilog="Exit status: 0 done; 1 --check found something at --fail-level, the "
+        "application does not include pyramid_session_multi, or --revoke failed "
+        "(its ini included); 2 a wrong command line, or an ini that cannot be loaded.",
     )
     parser.add_argument("config_uri", help="the PasteDeploy ini, e.g. development.ini")
     parser.add_argument(
@@ -60,8 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--format",
         choices=("table", "json"),
-        default="table",
-        help="output format (default: table)",
+        default=None,
+        help="output format of the listing or of --check (default: table)",
+    )
+    parser.add_argument(
+        "--columns",
+        metavar="NAME,NAME",
+        default=None,
+        help="the columns of the listing, separated by commas, or 'all'. Columns: "
+        + ", ".join(COLUMNS)
+        + ". Default for the table: "
+        + ",".join(DEFAULT_COLUMNS)
+        + "; for JSON: all",
     )
     parser.add_argument(
         "--check",
@@ -71,29 +109,113 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fail-level",
         choices=LEVELS,
-        default="warning",
+        default=None,
         help="with --check: the lowest level that makes the exit status 1 (default: warning)",
     )
     parser.add_argument(
         "--revoke",
         metavar="USERID",
         help="end every session recorded for USERID, on every device, in the "
-        "application's revocation store (exit status 0 once recorded)",
+        "application's revocation store (exit status 0 once recorded, 1 if not)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print the whole traceback when the application cannot be loaded",
     )
     return parser
 
 
+def _refused(args: argparse.Namespace) -> str | None:
+    """Why the options given cannot go together, or ``None`` when they can."""
+    if args.revoke is not None:
+        listing = [
+            option
+            for option, value in (
+                ("--check", args.check),
+                ("--format", args.format),
+                ("--columns", args.columns),
+                ("--fail-level", args.fail_level),
+            )
+            if value
+        ]
+        if listing:
+            return (
+                f"--revoke changes state and takes no listing or audit option: "
+                f"{', '.join(listing)} would do nothing; run it on its own."
+            )
+    elif args.check:
+        if args.columns is not None:
+            return "--columns chooses the columns of the listing; --check lists findings."
+    elif args.fail_level is not None:
+        return "--fail-level sets the exit status of --check; add --check or leave it out."
+    return None
+
+
+def _columns(chosen: str | None, output: str) -> tuple[str, ...] | str:
+    """The columns ``--columns`` names, or an error message."""
+    if chosen is None:
+        return DEFAULT_COLUMNS if output == "table" else COLUMNS
+    if chosen.strip() == "all":
+        return COLUMNS
+    names = [name.strip() for name in chosen.split(",") if name.strip()]
+    unknown = [name for name in names if name not in HEADERS]
+    if unknown or not names:
+        return (
+            f"--columns {chosen!r}: {', '.join(unknown) or 'no column'} is not a column; "
+            f"the columns are {', '.join(COLUMNS)}, or 'all'."
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable escaped.
+
+    Values come from an application's configuration and may hold anything: a
+    newline, a terminal escape sequence, a right-to-left override.  Shown as
+    ``\\n``, ``\\x1b`` or ``\\u202e``, they cannot break a table's lines or
+    drive the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _fallback_cell(fallback: Any) -> str:
+    if isinstance(fallback, dict):
+        return f"{fallback.get('cookie_name')} ({fallback.get('library')})"
+    return str(fallback)
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, list):
-        return "; ".join(str(item) for item in value) or "-"
-    return "-" if value is None else str(value)
+        return printable("; ".join(_fallback_cell(item) for item in value)) or "-"
+    return "-" if value is None else printable(str(value))
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """Return ``rows`` as an aligned text table, like ``proutes`` prints."""
-    cells = [[_cell(row[column]) for column in COLUMNS] for row in rows]
-    header = [column.replace("_", " ").title() for column in COLUMNS]
-    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(COLUMNS))]
+def format_table(rows: list[dict[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
+    """Return ``rows`` as an aligned text table, like ``proutes`` prints.
+
+    Every cell is made printable (see :func:`printable`): one row, one line.
+    """
+    cells = [[_cell(row[column]) for column in columns] for row in rows]
+    header = [HEADERS[column] for column in columns]
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(columns))]
     lines = [header, ["-" * width for width in widths], *cells]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip()
@@ -101,11 +223,31 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _load_error(config_uri: str, exc: Exception, verbose: bool) -> str:
+    message = printable(f"psessions: cannot load {config_uri!r}: {type(exc).__name__}: {exc}")
+    if verbose:
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+        return f"{trace}\n{message}"
+    return f"{message}\n(run psessions -v ... for the traceback)"
+
+
 def main(
     argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Run psessions; return the exit status."""
-    args = _parser().parse_intermixed_args(argv)
+    parser = _parser()
+    args = parser.parse_intermixed_args(argv)
+    refused = _refused(args)
+    if refused is not None:
+        parser.print_usage(err)
+        print(f"psessions: {refused}", file=err)
+        return 2
+    output = args.format or "table"
+    columns = _columns(args.columns, output)
+    if isinstance(columns, str):
+        parser.print_usage(err)
+        print(f"psessions: {columns}", file=err)
+        return 2
     try:
         config_vars = parse_vars(args.config_vars)
     except ValueError:
@@ -117,8 +259,9 @@ def main(
         setup_logging(args.config_uri, global_conf=config_vars)
         env = bootstrap(args.config_uri, options=config_vars)
     except Exception as exc:
-        print(f"psessions: cannot load {args.config_uri!r}: {exc}", file=err)
-        return 2
+        print(_load_error(args.config_uri, exc, args.verbose), file=err)
+        # revoking is an action that could not be done: the documented 1
+        return 1 if args.revoke is not None else 2
     try:
         config = get_manager_config(env["registry"])
         if config is None:
@@ -129,35 +272,68 @@ def main(
             )
             return 1
         if args.revoke is not None:
-            return _revoke(config, args.revoke, out, err)
+            return _revoke(config, env["registry"].settings, args.revoke, out, err)
         if args.check:
             findings = run_checks(config, env["registry"].settings)
         else:
             rows = describe_namespaces(config)
     finally:
         env["closer"]()
-    if args.check:
-        return _report(findings, args.format, args.fail_level, out)
-    if args.format == "json":
-        print(json.dumps(rows, indent=2, default=str), file=out)
-    elif rows:
-        print(format_table(rows), file=out)
-    else:
-        print("No session_multi namespaces are registered.", file=out)
+    try:
+        if args.check:
+            return _report(findings, output, args.fail_level or "warning", out)
+        if output == "json":
+            chosen = [{column: row[column] for column in columns} for row in rows]
+            print(json.dumps(chosen, indent=2, default=str), file=out)
+        elif rows:
+            print(format_table(rows, columns), file=out)
+        else:
+            print("No session_multi namespaces are registered.", file=out)
+        out.flush()
+    except BrokenPipeError:
+        # `psessions app.ini | head`: the reader has what it wanted
+        _silence_closed_pipe(out)
+        return CLOSED_PIPE
     return 0
 
 
-def _revoke(config: Any, userid: str, out: TextIO, err: TextIO) -> int:
-    from ..revocation import describe_store, revoke_user
+def _silence_closed_pipe(out: TextIO) -> None:
+    """Point ``out`` at /dev/null, so that flushing it at exit raises nothing."""
+    try:
+        fileno = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fileno)
+    finally:
+        os.close(devnull)
+
+
+def _revoke(config: Any, settings: Any, userid: str, out: TextIO, err: TextIO) -> int:
+    from ..revocation import MemoryRevocationStore, describe_store, revoke_user
+    from ..revocation.core import log_revocation
 
     if not userid.strip():
         print("psessions: --revoke needs a userid, not an empty one.", file=err)
         return 2
+    if isinstance(config.revocations, MemoryRevocationStore):
+        print(
+            f"psessions: {userid!r} was not revoked: the application keeps revocations in "
+            "memory, in each of its processes, and this one ends now; set "
+            "session_multi.revocations to a Redis or SQLAlchemy URL every process shares.",
+            file=err,
+        )
+        return 1
     try:
         at = revoke_user(config, userid)
     except Exception as exc:
-        print(f"psessions: {userid!r} was not revoked: {exc}", file=err)
+        print(
+            printable(f"psessions: {userid!r} was not revoked: {type(exc).__name__}: {exc}"),
+            file=err,
+        )
         return 1
+    log_revocation(settings, userid)
     when = datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="milliseconds")
     print(
         f"Revoked every session of user {userid!r} recorded before {when} "
@@ -177,9 +353,10 @@ def _report(findings: list[Finding], output: str, fail_level: str, out: TextIO) 
     elif findings:
         for finding in findings:
             print(
-                f"{finding.id} {finding.level:7} {finding.namespace}: {finding.message}", file=out
+                printable(f"{finding.id} {finding.level:7} {finding.namespace}: {finding.message}"),
+                file=out,
             )
-            print(f"    fix: {finding.hint}", file=out)
+            print(f"    fix: {printable(finding.hint)}", file=out)
         counts = {level: sum(f.level == level for f in findings) for level in LEVELS}
         print(
             f"{_count(len(findings), 'finding')}: {_count(counts['error'], 'error')}, "
