@@ -13,6 +13,7 @@ import pytest
 import redis
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
+from pyramid.session import SignedCookieSessionFactory
 
 from pyramid_session_multi.events import SessionExpired, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
@@ -463,3 +464,51 @@ def test_a_timeout_past_ten_years_is_refused_in_code():
                 "prefs", signed_factory("prefs"), absolute_timeout=10**17
             )
         )
+
+
+def test_an_application_key_spelled_like_a_hidden_key_is_application_data(
+    redis_db, tmp_path, clock
+):
+    from pyramid_session_multi.libraries.pyramid_cookie import USER_KEY
+
+    # what a client would send to move the clocks ahead and record another user
+    ahead = clock.start + 10**6
+    forged = {lifetime.LIFETIME_KEY: [ahead, 0, "admin", ahead], USER_KEY: ["admin", 10**6]}
+
+    def register(config):
+        every_library(redis_db, tmp_path, absolute_timeout=100)(config)
+        # a cookie namespace with a fallback: a new secret
+        config.register_session_factory(
+            "moved",
+            library_factory("signed", redis_db, tmp_path, "moved"),
+            absolute_timeout=100,
+            fallbacks=[SignedCookieSessionFactory("an-older-secret", cookie_name="moved")],
+        )
+
+    app = build_lifetime_app(register)
+    names = (*LIBRARIES, "moved")
+    for name in names:
+        sent = {"value": name, **forged}
+        assert app.post_json(f"/u/{name}", sent).json == sent, name
+        # kept as the application wrote it, and never taken as the add-on's record
+        assert app.get(f"/d/{name}").json == sent, name
+    clock.at(50)
+    for name in names:
+        assert app.get(f"/d/{name}").json == {"value": name, **forged}, name
+    clock.at(101)
+    for name in names:
+        assert app.get(f"/d/{name}").json == {}, name
+
+
+def test_the_applications_callbacks_see_only_its_data(redis_db, tmp_path, clock):
+    seen = []
+    app = build_lifetime_app(
+        every_library(redis_db, tmp_path, idle_timeout=60, absolute_timeout=600),
+        settings={"seen": seen},
+    )
+    for name in LIBRARIES:
+        for _ in range(2):  # new, then loaded from its store
+            del seen[:]
+            app.get(f"/cb/{name}", {"value": name})
+            assert sorted(seen) == [("finished", ["value"]), ("response", ["value"])], name
+        assert app.get(f"/d/{name}").json == {"value": name}

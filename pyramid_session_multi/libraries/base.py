@@ -158,6 +158,11 @@ class SessionLibrary:
         except (AttributeError, TypeError):
             pass
 
+    #: Whether the add-on's lifetime record rides in what :meth:`read` returns
+    #: (under :data:`~pyramid_session_multi.lifecycle.lifetime.LIFETIME_KEY`),
+    #: rather than coming from :meth:`lifetime_record`.
+    records_in_data = True
+
     def lifetime_record(self, session: Any) -> list[Any] | None:
         """The lifetime stamps a session keeps outside its data, as a raw record.
 

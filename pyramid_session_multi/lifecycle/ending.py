@@ -35,6 +35,8 @@ other namespace has been applied.
 
 import functools
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +69,11 @@ class NamespaceEnd:
     rotated: bool = False
     #: called with the response before its library's callbacks run
     before_save: list[Any] = field(default_factory=list)
+    #: the add-on's records kept in the session's own storage (a
+    #: :class:`~pyramid_session_multi.lifecycle.lifetime.Lifetime`): each is
+    #: put in just before each of its library's callbacks runs and taken out
+    #: right after, so the application's own callbacks never see them
+    hidden: list[Any] = field(default_factory=list)
     #: called with the response once the session is saved and its new cookie
     #: went out, or once it is gone (a logout); never when saving failed
     after_save: list[Any] = field(default_factory=list)
@@ -221,8 +228,9 @@ class RequestEnd:
                 return None
             for hook in state.before_save:
                 hook(response)
-            for callback in state.callbacks:
-                callback(request, response)
+            with _records_stored(state.hidden, response):
+                for callback in state.callbacks:
+                    callback(request, response)
         except Exception as exc:
             if _is_budget_error(exc):
                 return _budget_error(self.manager, namespace_config, exc)
@@ -247,7 +255,7 @@ class RequestEnd:
         for index, callback in enumerate(state.finished, 1):
             then = after_save if index == len(state.finished) else []
             request.finished_callbacks.append(
-                ContainedFinish(namespace_config, callback, response, then)
+                ContainedFinish(namespace_config, callback, response, then, state.hidden)
             )
         return None
 
@@ -255,26 +263,49 @@ class RequestEnd:
 class ContainedFinish:
     """A library's finished callback whose failure is its namespace's alone."""
 
-    __slots__ = ("callback", "config", "response", "then")
+    __slots__ = ("callback", "config", "hidden", "response", "then")
 
     def __init__(
-        self, namespace_config: Any, callback: Any, response: Any, then: list[Any] | None = None
+        self,
+        namespace_config: Any,
+        callback: Any,
+        response: Any,
+        then: list[Any] | None = None,
+        hidden: list[Any] | None = None,
     ) -> None:
         self.config = namespace_config
         self.callback = callback
         self.response = response
         #: the namespace's after-save hooks, run once this callback succeeded
         self.then = then or []
+        #: the add-on's records stored only while the callback runs (see NamespaceEnd.hidden)
+        self.hidden = hidden or []
 
     def __call__(self, request: Any) -> None:
         try:
-            self.callback(request)
+            with _records_stored(self.hidden, self.response):
+                self.callback(request)
         except Exception as exc:
             _failed(self.config.namespace, exc, "could not be saved; no new cookie is sent")
             # the cookie would point at data the store does not have
             self.response.unset_cookie(self.config.cookie_name, strict=False)
             return
         _run_hooks(self.config, self.then, self.response)
+
+
+@contextmanager
+def _records_stored(records: list[Any], response: Any) -> Iterator[None]:
+    """The add-on's ``records`` in their session's storage while the library saves it."""
+    if not records:
+        yield
+        return
+    for record in records:
+        record.put_back(response)
+    try:
+        yield
+    finally:
+        for record in records:
+            record.take_out(response)
 
 
 def _run_hooks(namespace_config: Any, hooks: list[Any], response: Any) -> None:

@@ -34,14 +34,14 @@ from pyramid.exceptions import ConfigurationError
 
 from ..binding import data_of
 from ..events import SessionMigrated
+from ..hidden import take
 from ..libraries import UNKNOWN, library_for
 from .detached import detached_request
 from .ending import delete_cookie
-from .loading import AFTER_MAKE, APPLIES, call_for_namespace
 
-#: The key lifetime stamps are kept under in a session's data (see
-#: :data:`.lifetime.LIFETIME_KEY`, which is this).
-LIFETIME_KEY = "_psm_t"
+# the lifetime's load step comes before the migration, which adopts the stamps
+from .lifetime import LIFETIME_KEY, adopt_migrated
+from .loading import AFTER_MAKE, APPLIES, call_for_namespace
 
 logger = logging.getLogger("pyramid_session_multi")
 
@@ -262,16 +262,23 @@ def migrate_from_fallbacks(
         if not data:
             continue
         old_id = fallback.library.session_id(old)
+        # the add-on's record among what its library stores is no data to move
+        # (the application's own key of that name is)
+        record = (
+            take(data, LIFETIME_KEY)
+            if fallback.library.records_in_data
+            else fallback.library.lifetime_record(old)
+        )
+        if not data:
+            continue
         for key, value in data.items():
             session[key] = value
         created = fallback.library.created(old)
         if created is not None:
             namespace_config.library.set_created(session, created)
-        record = fallback.library.lifetime_record(old) if namespace_config.stamped else None
-        if record is not None and LIFETIME_KEY not in data:
-            # stamps kept outside the data (pyramid's cookie sessions) move too,
-            # for the namespace's own load step to judge
-            session[LIFETIME_KEY] = record
+        if namespace_config.stamped:
+            # the old session's stamps judge the one it moved into
+            adopt_migrated(namespace_config, session, record)
         if state is None:  # a client-side namespace: its end is the add-on's from now
             state = manager._end_of(namespace_config, session)
         state.after_save.append(Retirement(manager, namespace_config, fallback, old))
