@@ -35,6 +35,7 @@ from tests.support.lifetime_apps import (
     library_factory,
     set_cookie_headers,
 )
+from tests.support.redis_server import redis_keys
 
 #: The namespaces a login rotates: one client-side, one server-side.
 LOGGED_IN = ("signed", "redis")
@@ -556,3 +557,39 @@ def test_logins_and_revocations_of_one_process_never_share_a_millisecond(monkeyp
     monkeypatch.setattr(lifetime, "clock", lambda: 1_000_000.0)
     first, second = lifetime.issue_time(), lifetime.issue_time()
     assert second > first
+
+
+def test_a_logout_while_the_store_is_down_still_destroys_the_sessions(
+    redis_db, tmp_path, revocation_server
+):
+    settings = {"session_multi.revocations": revocation_server.url}
+
+    def register(config):
+        register_two(redis_db, tmp_path)(config)
+        config.register_session_factory(
+            "beaker", library_factory("beaker", redis_db, tmp_path), absolute_timeout=3600
+        )
+
+    wsgi = build_lifetime_wsgi(register, settings)
+    laptop = device(wsgi)
+    laptop.get("/login", {"userid": "alice", "ns": "signed,redis,beaker"})
+    copied = dict(laptop.cookies)
+    files = [path for path in (tmp_path / "beaker").rglob("*") if path.is_file()]
+    assert len(redis_keys(redis_db)) == 1 and len(files) == 1
+    revocation_server.stop()
+
+    response = laptop.get("/logout")
+
+    # destroying needs no revocation lookup: nothing is left server-side
+    for name in ("signed", "redis", "beaker"):
+        (header,) = set_cookie_headers(response, name)
+        assert "Max-Age=0" in header, name
+    assert redis_keys(redis_db) == []
+    assert [path for path in (tmp_path / "beaker").rglob("*") if path.is_file()] == []
+    # a copy of the cookies from before the logout stays dead once the store is back
+    revocation_server.start()
+    thief = device(wsgi)
+    for name in ("redis", "beaker"):
+        thief.set_cookie(name, copied[name])
+        assert thief.get(f"/r/{name}").json["user"] is None, name
+    assert redis_keys(redis_db) == []
