@@ -564,3 +564,42 @@ def test_an_old_copy_whose_new_cookie_is_dropped_is_kept(tmp_path):
     # the new cookie could not go out: the old copy and its cookie stay
     assert set_cookie_names(response) == []
     assert "old_c" in client.cookies and len(stored_files(tmp_path / "old_c")) == 1
+
+
+def test_a_logout_retires_every_copy_a_fallback_could_still_read(tmp_path, redis_db):
+    legacy = SignedCookieSessionFactory(OLD_SECRET, cookie_name="legacy", path="/old")
+    old_app = serve("cart", beaker_file(tmp_path, "old_c"))
+    new_app = serve(
+        "cart",
+        redis_factory(redis_db, NEW_SECRET, "cart_c"),
+        fallbacks=[beaker_file(tmp_path, "old_c"), legacy],
+    )
+    before_the_change = webtest.TestApp(old_app)
+    before_the_change.post("/s/cart", {"value": "from before the change"})
+    client = webtest.TestApp(new_app)
+    client.post("/s/cart", {"value": "current"})
+    # the client still holds a copy the namespace's own session did not need
+    client.set_cookie("old_c", before_the_change.cookies["old_c"])
+    copied = dict(client.cookies)
+    assert len(stored_files(tmp_path / "old_c")) == 1 and len(redis_keys(redis_db)) == 1
+
+    response = client.get("/invalidate")
+
+    deleted = {
+        value.split("=", 1)[0].strip(): value
+        for name, value in response.headerlist
+        if name == "Set-Cookie" and "Max-Age=0" in value
+    }
+    assert set(deleted) == {"cart_c", "old_c", "legacy"}
+    # a cookie the browser keeps for another path is deleted on that path
+    assert "Path=/old" in deleted["legacy"]
+    assert "cart_c" not in client.cookies
+    assert stored_files(tmp_path / "old_c") == [] and redis_keys(redis_db) == []
+    # nothing from before the logout comes back, whatever copy is replayed
+    replay = webtest.TestApp(new_app)
+    for name, value in copied.items():
+        replay.set_cookie(name, value)
+    response = replay.get("/s/cart")
+    assert response.json["value"] is None
+    assert "cart_c" not in set_cookie_names(response)
+    assert stored_files(tmp_path / "old_c") == [] and redis_keys(redis_db) == []

@@ -15,6 +15,7 @@ from typing import Any
 from ..events import SessionInvalidated, SessionRotated
 from .detached import detached_request
 from .ending import INVALIDATED
+from .fallbacks import retire_at_logout
 from .lifetime import remember_login, rotation
 
 logger = logging.getLogger("pyramid_session_multi")
@@ -103,7 +104,9 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
                 type(exc).__name__,
                 exc,
             )
-            manager._end_of(manager._configs[namespace], None).drop_cookie = True
+            state = manager._end_of(manager._configs[namespace], None)
+            state.drop_cookie = True
+            retire_at_logout(manager._configs[namespace], request, state)
             manager.tell_observers("namespace_invalidated", namespace)
             events.append(manager._event(SessionInvalidated, namespace, None, old_id))
             continue
@@ -118,7 +121,9 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
         except Exception as exc:
             _logout_failed(manager, namespace, exc, failures)
             continue
-        manager._end_of(namespace_config, session).ended = INVALIDATED
+        state = manager._end_of(namespace_config, session)
+        state.ended = INVALIDATED
+        retire_at_logout(namespace_config, request, state)
         manager.tell_observers("namespace_invalidated", namespace)
         events.append(manager._event(SessionInvalidated, namespace, session, old_id))
     return _tell(manager, failures, events, raise_errors)

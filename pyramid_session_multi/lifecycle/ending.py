@@ -65,6 +65,9 @@ class NamespaceEnd:
     ended: str | None = None
     #: delete the cookie whatever the session holds (a rotate or logout failed)
     drop_cookie: bool = False
+    #: other cookies to delete whatever happens (a logout's fallbacks): each
+    #: has ``cookie_name``, ``cookie_path`` and ``cookie_domain``
+    delete_also: list[Any] = field(default_factory=list)
     #: rotated in this request: its new id needs the response to reach the client
     rotated: bool = False
     #: called with the response before its library's callbacks run
@@ -214,6 +217,8 @@ class RequestEnd:
         every namespace is applied.
         """
         namespace_config = state.config
+        for cookie in state.delete_also:
+            delete_cookie(response, cookie)
         # what the response held before this namespace's callbacks: a library
         # may also rewrite headers it finds there (Vary), so compare, not count
         before = list(response.headerlist)

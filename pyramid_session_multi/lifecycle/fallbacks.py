@@ -236,6 +236,48 @@ class Retirement:
         )
 
 
+def retire_at_logout(namespace_config: Any, request: Any, state: Any) -> None:
+    """A logout of ``namespace_config``'s namespace: every copy a fallback could
+    still read goes too, so nothing from before the logout migrates back.
+
+    The fallbacks whose cookie ``request`` carries have their old session's
+    stored state deleted (read on a detached request); each fallback cookie
+    other than the namespace's own is deleted, on its own path and domain,
+    carried or not (the browser may keep it for another path).  A fallback
+    that fails is logged, named, and does not stop the logout.
+    """
+    namespace = namespace_config.namespace
+    own = (namespace_config.cookie_name, namespace_config.cookie_path or "/",
+           namespace_config.cookie_domain)  # fmt: skip
+    cookies = request.cookies
+    detached = None
+    for fallback in namespace_config.fallbacks:
+        if (fallback.cookie_name, fallback.cookie_path, fallback.cookie_domain) != own:
+            state.delete_also.append(fallback)
+        if fallback.cookie_name not in cookies:
+            continue
+        try:
+            if detached is None:
+                detached = detached_request(request)
+            old = fallback.factory(detached)
+            if getattr(fallback.library, "has_prepare", True):
+                fallback.library.prepare(namespace, old)
+            if data_of(fallback.library, old):
+                fallback.library.claim(old)
+        except Exception as exc:
+            exc.add_note(
+                f"pyramid_session_multi: retiring the {fallback.describe()} of namespace "
+                f"{namespace!r} at logout failed"
+            )
+            logger.error(
+                "namespace %r: the old copy %s reads could not be deleted at logout: %s: %s",
+                namespace,
+                fallback.describe(),
+                type(exc).__name__,
+                exc,
+            )
+
+
 def migrate_from_fallbacks(
     manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
 ) -> None:

@@ -27,6 +27,7 @@ from ..config import (
 from ..events import SessionInvalidated
 from ..lifecycle.changes import carried
 from ..lifecycle.ending import INVALIDATED
+from ..lifecycle.fallbacks import retire_at_logout
 from ..lifecycle.lifetime import (
     check_userid,
     issue_time,
@@ -170,7 +171,9 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
             continue
         old_id = manager._session_id(namespace, session)
         session.invalidate()
-        manager._end_of(namespace_config, session).ended = INVALIDATED
+        state = manager._end_of(namespace_config, session)
+        state.ended = INVALIDATED
+        retire_at_logout(namespace_config, request, state)
         manager.tell_observers("namespace_invalidated", namespace)
         events.append(manager._event(SessionInvalidated, namespace, session, old_id))
     manager._deliver(events)
