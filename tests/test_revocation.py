@@ -593,3 +593,29 @@ def test_a_logout_while_the_store_is_down_still_destroys_the_sessions(
         thief.set_cookie(name, copied[name])
         assert thief.get(f"/r/{name}").json["user"] is None, name
     assert redis_keys(redis_db) == []
+
+
+def test_keep_current_for_another_user_keeps_this_requests_login(
+    redis_db, tmp_path, memory_store, monkeypatch
+):
+    ticks = iter(range(int(time.time()), int(time.time()) + 10_000))
+    monkeypatch.setattr(lifetime, "clock", lambda: float(next(ticks)))
+
+    def login_then_revoke_another(request):
+        request.session_multi.rotate(userid="alice")  # a login: every namespace
+        request.session_multi.revoke("bob", keep_current=True)
+        request.session_multi["prefs"]["user"] = "alice"  # first used after the revoke
+        return {}
+
+    def register(config):
+        register_two(redis_db, tmp_path, memory_store)(config)
+        config.add_route("lra", "/lra")
+        config.add_view(login_then_revoke_another, route_name="lra", renderer="json")
+
+    wsgi = build_lifetime_wsgi(register)
+    laptop, phone = device(wsgi), device(wsgi)
+    laptop.get("/lra")
+    phone.get("/revoke", {"userid": "bob"})
+    assert laptop.get("/r/prefs").json["user"] == "alice"  # never bob's
+    phone.get("/revoke", {"userid": "alice"})
+    assert laptop.get("/r/prefs").json["user"] is None  # alice's

@@ -156,8 +156,10 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
     sessions = {namespace: manager[namespace] for namespace in carried(manager, request)}
     at = revoke_user(manager_config, userid)
     _cache(request)[str(userid)] = at
-    if keep_current and remembered_login(request) is not None:
+    login = remembered_login(request)
+    if keep_current and login is not None and str(login[0]) == str(userid):
         # a namespace first used later in this request is the user's, after this
+        # (a login of another user in this request stays that user's)
         remember_login(request, userid)
     events = []
     for namespace, session in _recorded_for(sessions, str(userid)):
