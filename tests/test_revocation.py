@@ -17,6 +17,7 @@ from pyramid.exceptions import (
     ConfigurationError,
     ConfigurationExecutionError,
 )
+from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi.events import SessionInvalidated, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
@@ -619,3 +620,38 @@ def test_keep_current_for_another_user_keeps_this_requests_login(
     assert laptop.get("/r/prefs").json["user"] == "alice"  # never bob's
     phone.get("/revoke", {"userid": "alice"})
     assert laptop.get("/r/prefs").json["user"] is None  # alice's
+
+
+def test_a_namespace_whose_store_is_down_does_not_stop_a_revocation(
+    redis_db, tmp_path, memory_store, own_redis_server, caplog
+):
+    def register(config):
+        register_two(redis_db, tmp_path, memory_store)(config)
+        # a store of its own (pyramid_session_redis shares one client per registry)
+        client = redis.StrictRedis.from_url(own_redis_server.url)
+        config.register_session_factory(
+            "other",
+            RedisSessionFactory(
+                secret="other-secret",
+                cookie_name="other",
+                redis_client_callable=lambda request, **options: client,
+                timeout=None,
+            ),
+        )
+
+    wsgi = build_lifetime_wsgi(register)
+    laptop, phone = device(wsgi), device(wsgi)
+    log_in(laptop, "alice")
+    laptop.get("/w/other", {"value": "x"})
+    assert "other" in laptop.cookies
+    for name in LOGGED_IN:
+        phone.set_cookie(name, laptop.cookies[name])
+    own_redis_server.stop()
+
+    assert laptop.get("/revoke", {"userid": "alice"}).json == {"revoked": "alice"}
+
+    assert "namespace 'other'" in caplog.text
+    assert memory_store.revoked_at("alice") is not None
+    assert logged_in_as(laptop) == [None, None]
+    assert logged_in_as(phone) == [None, None]
+    assert redis_keys(redis_db) == []

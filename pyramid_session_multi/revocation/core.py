@@ -11,6 +11,7 @@ A request asks the store once per recorded user at most, and only when it
 loads a session that has a user recorded; a request with none costs nothing.
 """
 
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -36,6 +37,8 @@ from ..lifecycle.lifetime import (
     remembered_login,
 )
 from ..lifecycle.loading import APPLIES, CHECKS, SELF_JUDGED
+
+logger = logging.getLogger("pyramid_session_multi")
 
 #: The reason a revoked session is rejected with.
 REVOKED = "revoked"
@@ -152,8 +155,21 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
     userid = check_userid(userid)
     request = manager._live_request()
     manager_config = manager._config
-    # what this request carries is loaded, and judged, before the revocation exists
-    sessions = {namespace: manager[namespace] for namespace in carried(manager, request)}
+    # what this request carries is loaded, and judged, before the revocation exists;
+    # a namespace that cannot be (its store is down) does not stop the revocation:
+    # a session of it recorded for the user ends at its next load
+    sessions = {}
+    for namespace in carried(manager, request):
+        try:
+            sessions[namespace] = manager[namespace]
+        except Exception as exc:
+            logger.error(
+                "namespace %r could not be loaded while revoking; a session of it "
+                "recorded for the user ends when it is next loaded: %s: %s",
+                namespace,
+                type(exc).__name__,
+                exc,
+            )
     at = revoke_user(manager_config, userid)
     _cache(request)[str(userid)] = at
     login = remembered_login(request)
@@ -169,16 +185,36 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
         if keep_current:
             # recorded again at the revocation's own time: not before it, so kept
             lifetime.stamps = replace(lifetime.stamps, login=at)
-            namespace_config.library.mark_changed(session)
+            try:
+                namespace_config.library.mark_changed(session)
+            except Exception as exc:
+                _contained(manager, namespace, exc, "could not be recorded anew")
             continue
         old_id = manager._session_id(namespace, session)
-        session.invalidate()
+        try:
+            session.invalidate()
+        except Exception as exc:
+            _contained(manager, namespace, exc, "could not be logged out")
+            continue
         state = manager._end_of(namespace_config, session)
         state.ended = INVALIDATED
         retire_at_logout(namespace_config, request, state)
         manager.tell_observers("namespace_invalidated", namespace)
         events.append(manager._event(SessionInvalidated, namespace, session, old_id))
     manager._deliver(events)
+
+
+def _contained(manager: Any, namespace: str, exc: Exception, what: str) -> None:
+    """A namespace's failure while revoking: logged, named; its cookie is deleted."""
+    exc.add_note(f"pyramid_session_multi: namespace {namespace!r} {what} while revoking")
+    logger.error(
+        "namespace %r %s while revoking; its cookie is deleted: %s: %s",
+        namespace,
+        what,
+        type(exc).__name__,
+        exc,
+    )
+    manager._end_of(manager._configs[namespace], None).drop_cookie = True
 
 
 def _recorded_for(sessions: dict[str, Any], userid: str) -> Iterator[tuple[str, Any]]:
