@@ -127,7 +127,7 @@ class RequestEnd:
         for index, callback in enumerate(queue):
             if index >= position:
                 return
-            if _owner(callback, owners) is not None:
+            if _library_owner(callback, owners) is not None:
                 del queue[position]
                 queue.insert(index, self)
                 return
@@ -398,8 +398,40 @@ def _owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | Non
         return None
 
 
+def _package(module: Any) -> str | None:
+    return module.partition(".")[0] if isinstance(module, str) else None
+
+
+def _queued_by_library(callback: Any, session: Any) -> bool:
+    """Whether ``callback`` is the session library's own (not the application's
+    that holds the session): its code comes from a package of the session's class."""
+    while isinstance(callback, functools.partial):
+        callback = callback.func
+    function = getattr(callback, "__func__", callback)
+    package = _package(getattr(function, "__module__", None))
+    if package is None:
+        return False
+    return any(
+        _package(cls.__module__) == package
+        for cls in type(session).__mro__
+        if cls.__module__ != "builtins"
+    )
+
+
+def _library_owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:
+    """The namespace whose session's library queued ``callback``, if one did."""
+    owner = _owner(callback, owners)
+    if owner is None or not _queued_by_library(callback, owner.session):
+        return None
+    return owner
+
+
 def _claim_callbacks(request: Any, states: list[NamespaceEnd], finished_only: bool = False) -> None:
-    """Move each session's queued callbacks from the request to its namespace."""
+    """Move each session's queued callbacks from the request to its namespace.
+
+    Only what its library queued is claimed: the application's own callbacks,
+    holding a session or not, stay in the request's queues and always run.
+    """
     owners = {id(state.session): state for state in states if state.session is not None}
     if not owners:
         return
@@ -412,7 +444,7 @@ def _claim_callbacks(request: Any, states: list[NamespaceEnd], finished_only: bo
         kept = []
         while queue:
             callback = queue.popleft()
-            owner = _owner(callback, owners)
+            owner = _library_owner(callback, owners)
             if owner is None:
                 kept.append(callback)
             else:

@@ -134,6 +134,17 @@ def callbacks_view(request: Any) -> Any:
     return {}
 
 
+def logout_with_callbacks_view(request: Any) -> Any:
+    """Log out; callbacks of the application's that hold the session of ``ns``
+    note that they ran in ``settings["seen"]``."""
+    session = request.session_multi[request.matchdict["ns"]]
+    seen = request.registry.settings["seen"]
+    request.add_response_callback(lambda request, response: seen.append(("response", session)))
+    request.add_finished_callback(lambda request: seen.append(("finished", session)))
+    request.session_multi.invalidate()
+    return {}
+
+
 def login_view(request: Any) -> Any:
     """Rotate every namespace in ``ns`` (comma-separated) at login, as ``userid``,
     and write ``user`` into each."""
@@ -182,6 +193,7 @@ def build_lifetime_wsgi(
         ("update", "/u/{ns}", update_view),
         ("data", "/d/{ns}", data_view),
         ("callbacks", "/cb/{ns}", callbacks_view),
+        ("logout_callbacks", "/logout-cb/{ns}", logout_with_callbacks_view),
         ("login", "/login", login_view),
         ("rotate", "/rotate", rotate_view),
         ("revoke", "/revoke", revoke_view),
