@@ -60,19 +60,23 @@ def test_an_idle_session_expires_on_every_library_in_real_time(redis_db, tmp_pat
     app = build_lifetime_app(every_library(redis_db, tmp_path, events, idle_timeout=1))
     for name in LIBRARIES:
         app.get(f"/w/{name}", {"value": name})
-    assert stored_counts(redis_db, tmp_path) == {"redis": 1, "beaker": 1, "database": 1}
+    counts = stored_counts(redis_db, tmp_path)
+    # the Redis key lives at most the idle second (it may be gone already on a slow machine)
+    assert counts["redis"] in (0, 1) and (counts["beaker"], counts["database"]) == (1, 1)
 
     time.sleep(1.3)
 
+    # Redis dropped its key by itself, when the idle window ended
+    assert stored_counts(redis_db, tmp_path) == {"redis": 0, "beaker": 1, "database": 1}
     for name in LIBRARIES:
         response = app.get(f"/r/{name}")
         assert response.json["value"] is None, name
-        (header,) = set_cookie_headers(response, name)
-        assert "Max-Age=0" in header, name
+        if name != "redis":
+            (header,) = set_cookie_headers(response, name)
+            assert "Max-Age=0" in header, name
     assert sorted((event.namespace, event.reason) for event in events) == sorted(
-        (name, "idle") for name in LIBRARIES
+        (name, "idle") for name in LIBRARIES if name != "redis"
     )
-    assert all(event.session_id_hash for event in events if event.namespace == "redis")
     # deleted at once, not left to expire
     assert stored_counts(redis_db, tmp_path) == {"redis": 0, "beaker": 0, "database": 0}
     # the namespace goes on with a fresh session
@@ -101,11 +105,15 @@ def test_a_busy_session_lives_past_its_idle_window_and_ends_at_its_absolute_time
         time.sleep(0.3)
         for name in LIBRARIES:
             app.get(f"/r/{name}")
-    assert sorted((event.namespace, event.reason) for event in events) == sorted(
-        (name, "absolute") for name in LIBRARIES
+    ended = sorted((event.namespace, event.reason) for event in events)
+    # Redis may have dropped its key by itself first, at the same absolute end
+    assert [e for e in ended if e[0] != "redis"] == sorted(
+        (name, "absolute") for name in LIBRARIES if name != "redis"
     )
+    assert [e for e in ended if e[0] == "redis"] in ([], [("redis", "absolute")])
     for name in LIBRARIES:
         assert app.get(f"/r/{name}").json["value"] is None
+    assert stored_counts(redis_db, tmp_path)["redis"] == 0
 
 
 def test_the_stamps_stay_out_of_the_applications_sight(redis_db, tmp_path):
@@ -512,3 +520,41 @@ def test_the_applications_callbacks_see_only_its_data(redis_db, tmp_path, clock)
             app.get(f"/cb/{name}", {"value": name})
             assert sorted(seen) == [("finished", ["value"]), ("response", ["value"])], name
         assert app.get(f"/d/{name}").json == {"value": name}
+
+
+@pytest.mark.parametrize("library_timeout", [None, 3600])
+def test_a_redis_session_leaves_the_store_within_the_add_ons_timeouts(
+    redis_db, tmp_path, clock, library_timeout
+):
+    from pyramid_session_redis import RedisSessionFactory
+
+    def register(config):
+        config.register_session_factory(
+            "redis",
+            RedisSessionFactory(
+                secret="redis-secret", cookie_name="redis", redis_url=redis_db,
+                timeout=library_timeout,
+            ),
+            idle_timeout=60, absolute_timeout=200,
+        )  # fmt: skip
+
+    def ttls():
+        client = redis.StrictRedis.from_url(redis_db)
+        try:
+            return [client.pttl(key) for key in client.keys("*")]
+        finally:
+            client.close()
+
+    app = build_lifetime_app(register)
+    app.get("/w/redis", {"value": "x"})
+    (ttl,) = ttls()
+    assert 55_000 < ttl <= 60_000  # abandoned now, it is gone once idle
+    for at in range(50, 200, 50):
+        clock.at(at)
+        assert app.get("/r/redis").json["value"] == "x"
+        (ttl,) = ttls()
+        # never past the idle window, nor past the absolute end
+        assert 0 < ttl <= min(60, 200 - at) * 1000
+    clock.at(201)
+    assert app.get("/r/redis").json["value"] is None
+    assert ttls() == []

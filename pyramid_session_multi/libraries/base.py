@@ -186,6 +186,14 @@ class SessionLibrary:
         """
         return session if isinstance(session, dict) else None
 
+    def expire_within(self, session: Any, seconds: float) -> None:
+        """Once the library saved ``session``: have its store drop it within
+        ``seconds`` (when the add-on's timeouts end it) if it is never used again.
+
+        Here: nothing (a store without expiry keeps what it holds until the
+        session is next loaded and found expired).
+        """
+
     def mark_changed(self, session: Any) -> None:
         """Make the library save the session at the end of the request.
 

@@ -251,10 +251,31 @@ class Lifetime:
     def take_out(self, response: Any) -> None:
         """Once the library saved: the record leaves the data again (the
         application's callbacks see only its own)."""
-        storage = self.config.library.raw_storage(self._session())
+        session = self._session()
+        library = self.config.library
+        storage = library.raw_storage(session)
         if isinstance(storage, dict):
             restore(storage, LIFETIME_KEY, self.own)
         self.own = ABSENT
+        left = self.seconds_left()
+        if left is not None:
+            # an abandoned session leaves its store by itself, no later than
+            # the timeouts would end it
+            library.expire_within(session, left)
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the timeouts end the session if it is not used again."""
+        idle, absolute = self.config.idle_timeout, self.config.absolute_timeout
+        stamps = self.stamps
+        ends = [
+            end
+            for end in (
+                None if idle is None else stamps.active + idle,
+                None if absolute is None else stamps.created + absolute,
+            )
+            if end is not None
+        ]
+        return max(0.0, min(ends) - now()) if ends else None
 
 
 #: Where a request keeps the login ``rotate(userid=...)`` made in it.
