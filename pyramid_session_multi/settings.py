@@ -71,6 +71,7 @@ from .config import (
 )
 from .cookies import discover_cookie
 from .events import id_hash_key
+from .masking import without_password
 
 #: The prefix of every key this module reads.
 PREFIX = "session_multi."
@@ -361,7 +362,9 @@ def _serializer_reader(resolve: Callable[[Any], Any], words: Mapping[str, Reader
 
 
 def _shown(option: str, value: Any) -> str:
-    return "..." if option in _SECRET_OPTIONS else repr(value)
+    if option in _SECRET_OPTIONS:
+        return "..."
+    return repr(without_password(value) if isinstance(value, str) else value)
 
 
 def _convert(namespace: str, options: Options, readers: Mapping[str, Reader]) -> Options:

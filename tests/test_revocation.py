@@ -655,3 +655,40 @@ def test_a_namespace_whose_store_is_down_does_not_stop_a_revocation(
     assert logged_in_as(laptop) == [None, None]
     assert logged_in_as(phone) == [None, None]
     assert redis_keys(redis_db) == []
+
+
+@pytest.mark.parametrize("separator", list("/@:%#"))
+@pytest.mark.parametrize(
+    "template",
+    [
+        "postgresql+psycopg://alice:{password}@127.0.0.1:{port}/db",
+        "redis://alice:{password}@127.0.0.1:{port}/0",
+        "nosuch://alice:{password}@127.0.0.1:{port}/db",
+        "redis://alice:{password}@127.0.0.1:notaport/0",
+    ],
+)
+def test_a_revocation_url_shows_no_password(template, separator, caplog):
+    from tests.support.redis_server import free_port
+
+    password = f"hunter{separator}sevenX"
+    url = template.format(password=password, port=free_port())
+    shown = []
+    try:
+        store = store_from_url(url)
+    except ValueError as exc:
+        shown.append(str(exc))
+    else:
+        shown.append(store.describe())
+        config = Configurator()
+        config.include("pyramid_session_multi")
+        config.set_revocation_store(store)
+        config.commit()
+        from pyramid_session_multi.config import get_manager_config
+        from pyramid_session_multi.revocation import revoke_user
+
+        with pytest.raises(RevocationStoreUnavailable) as raised:  # nothing listens there
+            revoke_user(get_manager_config(config.registry), "alice")
+        shown.append(str(raised.value))
+    shown.append(caplog.text)
+    for text in shown:
+        assert "hunter" not in text and "sevenX" not in text, text

@@ -70,6 +70,18 @@ def describe_store(store: Any) -> str:
     return type(store).__name__
 
 
+def store_error(store: Any, exc: Exception) -> str:
+    """``exc`` as errors show it: its type and message, without the store's password."""
+    message = f"{type(exc).__name__}: {exc}"
+    hide = getattr(store, "hide_password", None)
+    if callable(hide):
+        try:
+            return str(hide(message))
+        except Exception:
+            return type(exc).__name__
+    return message
+
+
 def record_ttl(manager_config: Any) -> int | None:
     """How long a revocation must be kept: until no session it can match is alive.
 
@@ -115,7 +127,7 @@ def revocation_check(namespace_config: Any, request: Any, session: Any, partner:
             raise RevocationStoreUnavailable(
                 f"pyramid_session_multi: namespace {namespace_config.namespace!r} cannot be "
                 f"loaded: the revocation store ({describe_store(store)}) could not say whether "
-                f"its user was signed out: {type(exc).__name__}: {exc}"
+                f"its user was signed out: {store_error(store, exc)}"
             ) from exc
         cache[userid] = revoked
     login = lifetime.stamps.login
@@ -145,7 +157,7 @@ def revoke_user(manager_config: Any, userid: Any) -> float:
     except Exception as exc:
         raise RevocationStoreUnavailable(
             f"pyramid_session_multi: the revocation could not be recorded: the revocation "
-            f"store ({describe_store(store)}) failed: {type(exc).__name__}: {exc}"
+            f"store ({describe_store(store)}) failed: {store_error(store, exc)}"
         ) from exc
     return at
 
