@@ -603,3 +603,50 @@ def test_a_logout_retires_every_copy_a_fallback_could_still_read(tmp_path, redis
     assert response.json["value"] is None
     assert "cart_c" not in set_cookie_names(response)
     assert stored_files(tmp_path / "old_c") == [] and redis_keys(redis_db) == []
+
+
+@pytest.mark.parametrize(
+    "fallback",
+    [
+        lambda: signed(NEW_SECRET, hashalg="sha256"),
+        lambda: SignedCookieSessionFactory(NEW_SECRET, cookie_name="old_prefs"),
+        lambda: signed(NEW_SECRET, salt="an.old.salt."),
+    ],
+    ids=["hash-algorithm", "cookie-name", "salt"],
+)
+def test_a_fallback_with_the_own_secret_that_reads_something_else_is_accepted(fallback):
+    old_app = serve("prefs", fallback())
+    new_app = serve("prefs", signed(NEW_SECRET), fallbacks=[fallback()])
+    client, _ = migrate(old_app, new_app, "prefs")
+    assert client.get("/s/prefs").json["value"] == "kept across the change"
+
+
+def test_a_new_redis_server_with_the_same_secret_moves_the_sessions(redis_db, own_redis_server):
+    import redis as redis_py
+
+    old_server = own_redis_server.url
+    client_of_old = redis_py.StrictRedis.from_url(old_server)
+
+    def on_old_server():
+        # a client of its own: pyramid_session_redis shares one per registry otherwise
+        return RedisSessionFactory(
+            secret=NEW_SECRET, cookie_name="cart", timeout=600,
+            redis_client_callable=lambda request, **options: client_of_old,
+        )  # fmt: skip
+
+    old_app = serve("cart", on_old_server())
+    new_app = serve("cart", redis_factory(redis_db, NEW_SECRET), fallbacks=[on_old_server()])
+    client, _ = migrate(old_app, new_app, "cart")
+    assert len(redis_keys(old_server)) == 1 and redis_keys(redis_db) == []
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+    assert redis_keys(old_server) == [] and len(redis_keys(redis_db)) == 1
+    client_of_old.close()
+
+
+def test_a_truly_identical_fallback_is_refused(redis_db):
+    for own, again in (
+        (signed(NEW_SECRET), signed(NEW_SECRET)),
+        (redis_factory(redis_db, NEW_SECRET), redis_factory(redis_db, NEW_SECRET)),
+    ):
+        with pytest.raises(ConfigurationError, match="the namespace's own secret"):
+            serve("ns", own, fallbacks=[again])

@@ -13,6 +13,28 @@ COOKIE_ATTRIBUTES = ("secure", "httponly", "samesite", "max_age", "path", "domai
 UNKNOWN: Any = object()
 
 
+def signer_reads(signer: Any) -> tuple[Any, ...]:
+    """What a signer (webob's ``SignedSerializer``, pyramid_nacl_session's box)
+    verifies with: its secret, salt and hash algorithm, or its key."""
+    box = getattr(signer, "box", None)
+    inner = getattr(signer, "serializer", None)
+    return (
+        type(signer).__qualname__,
+        getattr(signer, "secret", None),
+        getattr(signer, "salt", None),
+        getattr(signer, "hashalg", None),
+        None if box is None else bytes(box),
+        None if inner is None else type(inner).__qualname__,
+    )
+
+
+def options_reads(options: Any) -> tuple[Any, ...]:
+    """A mapping of options as a comparable value."""
+    if not isinstance(options, dict):
+        return (repr(options),)
+    return tuple(sorted((str(key), repr(value)) for key, value in options.items()))
+
+
 def closure_of(func: Any) -> dict[str, Any]:
     """The free variables of ``func`` and their values (empty cells left out)."""
     code = getattr(func, "__code__", None)
@@ -135,6 +157,14 @@ class SessionLibrary:
         """
         session.invalidate()
         return True
+
+    def reads(self, factory: Any) -> Any:
+        """What ``factory`` reads, as a comparable value: its cookie, secret,
+        algorithms and store.  Two factories of this library with equal values
+        read the same sessions (a fallback equal to its namespace's factory is
+        refused); ``None`` where that cannot be told (here: always).
+        """
+        return None
 
     def fallback_problem(self, factory: Any) -> str | None:
         """Why ``factory`` cannot serve as a fallback, or ``None`` (nothing, here)."""

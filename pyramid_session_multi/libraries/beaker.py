@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - pyramid_beaker is an optional extra
         """Stands in while Beaker is not installed: no session is one."""
 
 
-from .base import SessionLibrary
+from .base import SessionLibrary, options_reads
 
 logger = logging.getLogger("pyramid_session_multi")
 
@@ -167,6 +167,9 @@ class BeakerLibrary(SessionLibrary):
         else:
             session_id = getattr(loaded, "id", None)
         return session_id if isinstance(session_id, str) else None
+
+    def reads(self, factory: Any) -> Any:
+        return options_reads(factory._options)
 
     def fallback_problem(self, factory: Any) -> str | None:
         options = factory._options

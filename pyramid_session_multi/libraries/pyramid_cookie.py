@@ -11,7 +11,7 @@ from typing import Any
 
 from ..budget import PYRAMID_VALUE_LIMIT
 from ..hidden import reveal, take
-from .base import UNKNOWN, SessionLibrary, closure_of
+from .base import UNKNOWN, SessionLibrary, closure_of, signer_reads
 
 #: The key the user a login recorded rides under in a pyramid cookie
 #: session's data, out of the application's sight (see
@@ -93,6 +93,14 @@ class PyramidCookieLibrary(SessionLibrary):
             elif hasattr(outer, "box"):  # pyramid_nacl_session: a 32-byte key
                 facts["secret"] = bytes(outer.box)
         return facts
+
+    def reads(self, factory: Any) -> Any:
+        cookie = self.cookie(factory) or {}
+        signer = closure_of(factory._set_cookie).get("serializer")
+        return (
+            cookie.get("name"), cookie.get("path") or "/", cookie.get("domain"),
+            signer_reads(signer),
+        )  # fmt: skip
 
     #: the recorded user is the add-on's, not the application's data
     bookkeeping = frozenset({USER_KEY})

@@ -9,7 +9,14 @@ key); asking for it again starts a new session with a new id.
 import inspect
 from typing import Any
 
-from .base import COOKIE_ATTRIBUTES, UNKNOWN, SessionLibrary, closure_of
+from .base import (
+    COOKIE_ATTRIBUTES,
+    UNKNOWN,
+    SessionLibrary,
+    closure_of,
+    options_reads,
+    signer_reads,
+)
 
 
 class RedisLibrary(SessionLibrary):
@@ -49,6 +56,18 @@ class RedisLibrary(SessionLibrary):
         except Exception:  # an application's own signer or id generator
             pass
         return facts
+
+    def reads(self, factory: Any) -> Any:
+        closure = closure_of(factory)
+        cookie = self.cookie(factory) or {}
+        client = closure.get("redis_client_callable")
+        # a topology of settings or redis_client_callable() compares by value
+        store = getattr(client, "topology", client)
+        return (
+            cookie.get("name"), cookie.get("path") or "/", cookie.get("domain"),
+            signer_reads(closure.get("_cookie_signer")),
+            closure.get("redis_url"), options_reads(closure.get("redis_options")), store,
+        )  # fmt: skip
 
     def read(self, session: Any) -> dict[Any, Any] | None:
         state = session.__dict__.get("_session_state")

@@ -171,10 +171,13 @@ def build_fallbacks(
                     f"fallback {earlier.position}; list each old secret once."
                 )
         if library is own_library and secret is not None and secret == own_secret:
-            raise ConfigurationError(
-                f"pyramid_session_multi: {where} has the namespace's own secret, so it reads "
-                "only what the namespace reads already; give it the old secret."
-            )
+            reads = _reads(library, factory)
+            if reads is not None and reads == _reads(own_library, own_factory):
+                raise ConfigurationError(
+                    f"pyramid_session_multi: {where} has the namespace's own secret, cookie, "
+                    "algorithms and store, so it reads only what the namespace reads already; "
+                    "give it the old secret (or the old store, cookie or algorithm)."
+                )
         built.append(
             FallbackConfig(
                 position=position,
@@ -186,6 +189,13 @@ def build_fallbacks(
             )
         )
     return tuple(built)
+
+
+def _reads(library: Any, factory: Any) -> Any:
+    try:
+        return library.reads(factory)
+    except Exception:  # an application's own adapter, or a factory it cannot read
+        return None
 
 
 def _secret(library: Any, factory: Any) -> Any:
