@@ -825,6 +825,15 @@ def build_fallbacks(
         k[len(FALLBACK_PREFIX) :]: v for k, v in options.items() if k.startswith(FALLBACK_PREFIX)
     }
     if store:
+        for option in store:
+            if option in ADDON_KEYS - {"factory"} or option.startswith(FALLBACK_PREFIX):
+                # the add-on's own options are the namespace's; a fallback has none
+                raise SettingsError(
+                    f"{_key(namespace, FALLBACK_PREFIX + option)} is not an option of a "
+                    "fallback: a fallback only reads the old sessions, with its library's "
+                    f"options; set {_key(namespace, option)} on the namespace itself, or "
+                    "remove it"
+                )
         if "factory" not in store:
             raise SettingsError(
                 f"{_key(namespace, 'fallback.factory')} is missing: say which session library "

@@ -8,6 +8,7 @@ each store is counted.
 
 import binascii
 import os
+import re
 
 import pyramid_beaker
 import pytest
@@ -650,3 +651,27 @@ def test_a_truly_identical_fallback_is_refused(redis_db):
     ):
         with pytest.raises(ConfigurationError, match="the namespace's own secret"):
             serve("ns", own, fallbacks=[again])
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "idle_timeout",
+        "absolute_timeout",
+        "validator",
+        "discriminator",
+        "bound_to",
+        "secret_fallbacks",
+        "fallback.factory",
+        "fallback.secret",
+    ],
+)
+def test_every_fallback_setting_is_honoured_or_refused_naming_the_key(option):
+    old_store = {
+        "session_multi.prefs.fallback.factory": "signed",
+        "session_multi.prefs.fallback.secret": OLD_SECRET,
+        "session_multi.prefs.fallback.cookie_name": "old_prefs",
+    }
+    key = f"session_multi.prefs.fallback.{option}"
+    with pytest.raises(ConfigurationError, match=re.escape(key)):
+        settings_app({**SIGNED_SETTINGS, **old_store, key: "600"})
