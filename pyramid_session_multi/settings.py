@@ -804,6 +804,16 @@ def build_fallbacks(
             )
         if kind == "beaker" and str(own.get("type", "")).strip().lower() == "cookie":
             option = "validate_key"
+            try:
+                corrupt = _as_boolean(own.get("invalidate_corrupt", False))
+            except _Refused:
+                corrupt = True  # not a boolean: its own reader says so, naming the key
+            if not corrupt:
+                raise SettingsError(
+                    f"{key}: a Beaker cookie session raises on a cookie signed with an old "
+                    f"key, so set {_key(namespace, 'invalidate_corrupt')} = true for its "
+                    "fallbacks to read the old cookies"
+                )
         if option not in own:
             raise SettingsError(
                 f"{key}: the namespace has no {_key(namespace, option)} for the old "

@@ -675,3 +675,28 @@ def test_every_fallback_setting_is_honoured_or_refused_naming_the_key(option):
     key = f"session_multi.prefs.fallback.{option}"
     with pytest.raises(ConfigurationError, match=re.escape(key)):
         settings_app({**SIGNED_SETTINGS, **old_store, key: "600"})
+
+
+def test_a_beaker_cookie_namespace_with_a_new_key_answers_old_cookies():
+    own_raising = pyramid_beaker.BeakerSessionFactoryConfig(
+        type="cookie", key="crumbs", validate_key=NEW_SECRET
+    )
+    # its own factory would raise on the old cookie: refused, naming the option
+    with pytest.raises(ConfigurationError, match="invalidate_corrupt=True"):
+        serve("crumbs", own_raising, fallbacks=[beaker_cookie(OLD_SECRET)])
+    settings = {
+        "session_multi.namespaces": "crumbs",
+        "session_multi.crumbs.factory": "beaker",
+        "session_multi.crumbs.type": "cookie",
+        "session_multi.crumbs.cookie_name": "crumbs",
+        "session_multi.crumbs.validate_key": NEW_SECRET,
+        "session_multi.crumbs.secret_fallbacks": OLD_SECRET,
+    }
+    with pytest.raises(ConfigurationError, match=r"session_multi\.crumbs\.invalidate_corrupt"):
+        build_wsgi(None, settings=settings)
+    # as it asks: old cookies are answered, and move to the new key
+    fixed = build_wsgi(
+        None, settings={**settings, "session_multi.crumbs.invalidate_corrupt": "true"}
+    )
+    client, _ = migrate(serve("crumbs", beaker_cookie(OLD_SECRET)), fixed, "crumbs")
+    assert client.get("/s/crumbs").json["value"] == "kept across the change"

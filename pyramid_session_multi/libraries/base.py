@@ -170,6 +170,12 @@ class SessionLibrary:
         """Why ``factory`` cannot serve as a fallback, or ``None`` (nothing, here)."""
         return None
 
+    def shared_cookie_problem(self, factory: Any) -> str | None:
+        """Why ``factory``, a namespace's own, cannot share its cookie with a
+        fallback (which would hand it cookies it cannot read), or ``None``
+        (nothing, here)."""
+        return None
+
     def created(self, session: Any) -> float | None:
         """When the session was first created (seconds since the epoch), if known.
 

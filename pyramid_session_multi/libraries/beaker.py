@@ -180,6 +180,16 @@ class BeakerLibrary(SessionLibrary):
             )
         return None
 
+    def shared_cookie_problem(self, factory: Any) -> str | None:
+        options = factory._options
+        if options.get("type") == "cookie" and not options.get("invalidate_corrupt"):
+            return (
+                "a Beaker cookie session raises on any cookie it cannot verify, so the old "
+                "cookies its fallbacks read would fail the request before they could; give "
+                "the namespace's own factory invalidate_corrupt=True"
+            )
+        return None
+
     def created(self, session: Any) -> float | None:
         created = dict.get(session._session(), "_creation_time")
         return float(created) if isinstance(created, int | float) else None

@@ -188,6 +188,10 @@ def build_fallbacks(
                 cookie_domain=cookie.get("domain"),
             )
         )
+    if any(fallback.cookie_name == own_cookie.get("name") for fallback in built):
+        problem = own_library.shared_cookie_problem(own_factory)
+        if problem is not None:
+            raise ConfigurationError(f"pyramid_session_multi: namespace {namespace!r}: {problem}.")
     return tuple(built)
 
 
