@@ -700,3 +700,35 @@ def test_a_beaker_cookie_namespace_with_a_new_key_answers_old_cookies():
     )
     client, _ = migrate(serve("crumbs", beaker_cookie(OLD_SECRET)), fixed, "crumbs")
     assert client.get("/s/crumbs").json["value"] == "kept across the change"
+
+
+def test_a_fallback_whose_store_is_down_migrates_nothing_and_keeps_its_cookie(
+    redis_db, own_redis_server, caplog
+):
+    import redis as redis_py
+
+    client_of_old = redis_py.StrictRedis.from_url(own_redis_server.url)
+
+    def on_old_server():
+        return RedisSessionFactory(
+            secret=OLD_SECRET, cookie_name="old_cart", timeout=600,
+            redis_client_callable=lambda request, **options: client_of_old,
+        )  # fmt: skip
+
+    old_app = serve("cart", on_old_server())
+    new_app = serve("cart", redis_factory(redis_db, NEW_SECRET), fallbacks=[on_old_server()])
+    client, old_cookies = migrate(old_app, new_app, "cart")
+    own_redis_server.stop()
+
+    response = client.get("/s/cart")
+
+    # the request goes on; nothing moved this time, and the old cookie stays for a retry
+    assert response.json["value"] is None
+    assert "old_cart" not in set_cookie_names(response)
+    assert client.cookies["old_cart"] == old_cookies["old_cart"]
+    assert "fallback 1" in caplog.text and "namespace 'cart'" in caplog.text
+    assert redis_keys(redis_db) == []
+    own_redis_server.start()
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+    assert redis_keys(own_redis_server.url) == [] and len(redis_keys(redis_db)) == 1
+    client_of_old.close()

@@ -307,14 +307,24 @@ def migrate_from_fallbacks(
     detached = detached_request(request)
     for fallback in carried:
         role = fallback.describe()
-        old = call_for_namespace(role, namespace, fallback.factory, detached)
-        if getattr(fallback.library, "has_prepare", True):
-            fallback.library.prepare(namespace, old)
         try:
+            old = call_for_namespace(role, namespace, fallback.factory, detached)
+            if getattr(fallback.library, "has_prepare", True):
+                fallback.library.prepare(namespace, old)
             data = data_of(fallback.library, old)
         except Exception as exc:
-            exc.add_note(f"pyramid_session_multi: raised by the {role} of namespace {namespace!r}")
-            raise
+            # contained: the request goes on with the namespace's own session;
+            # nothing migrates this time (not an older copy from a later
+            # fallback either), and the old cookie stays for a retry
+            logger.error(
+                "namespace %r: its %s could not be read; nothing migrates in this "
+                "request and the old cookie is kept: %s: %s",
+                namespace,
+                role,
+                type(exc).__name__,
+                exc,
+            )
+            return
         if not data:
             continue
         old_id = fallback.library.session_id(old)
