@@ -828,6 +828,15 @@ def build_fallbacks(
                     "list each old secret once"
                 )
             seen[secret] = position
+            current = own[option]
+            if isinstance(current, str):
+                current = _value(_key(namespace, option), current)
+            if secret == current:
+                raise SettingsError(
+                    f"{key}: secret {position} is the namespace's own "
+                    f"{_key(namespace, option)}, which it reads already; give the old "
+                    "secrets only"
+                )
             fallbacks.append(
                 build_factory(f"{namespace}.secret_fallbacks", {**own, option: secret}, resolve)
             )

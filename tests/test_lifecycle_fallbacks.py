@@ -421,7 +421,10 @@ def test_a_fallback_store_from_settings(tmp_path, redis_db):
             r"secret_fallbacks \(secret 1\) = env:PSM_BLANK: .* is empty",
         ),
         ({"session_multi.prefs.secret_fallbacks": "none"}, r"secret_fallbacks\.secret"),
-        ({"session_multi.prefs.secret_fallbacks": NEW_SECRET}, r"the namespace's own secret"),
+        (
+            {"session_multi.prefs.secret_fallbacks": NEW_SECRET},
+            r"secret_fallbacks: secret 1 is the namespace's own session_multi\.prefs\.secret",
+        ),
         ({"session_multi.prefs.fallback.type": "file"}, r"prefs\.fallback\.factory is missing"),
         (
             {"session_multi.prefs.fallback.factroy": "signed"},
@@ -732,3 +735,13 @@ def test_a_fallback_whose_store_is_down_migrates_nothing_and_keeps_its_cookie(
     assert client.get("/s/cart").json["value"] == "kept across the change"
     assert redis_keys(own_redis_server.url) == [] and len(redis_keys(redis_db)) == 1
     client_of_old.close()
+
+
+def test_an_old_secret_equal_to_the_current_one_is_refused_naming_the_key(monkeypatch):
+    monkeypatch.setenv("PSM_CURRENT_AGAIN", NEW_SECRET)
+    for given in (NEW_SECRET, f"{OLD_SECRET} env:PSM_CURRENT_AGAIN"):
+        with pytest.raises(ConfigurationError) as raised:
+            settings_app({**SIGNED_SETTINGS, "session_multi.prefs.secret_fallbacks": given})
+        message = str(raised.value)
+        assert "session_multi.prefs.secret_fallbacks" in message, message
+        assert "session_multi.prefs.secret" in message and NEW_SECRET not in message
