@@ -46,7 +46,7 @@ from .loading import AFTER_MAKE, APPLIES, CHECKS, REASON_EVENTS
 
 #: The key the record is kept under in the library's raw storage (an
 #: application key spelled the same stays the application's: see
-#: :mod:`~pyramid_session_multi.hidden`).
+#: ``pyramid_session_multi.hidden``).
 LIFETIME_KEY = "_psm_t"
 
 #: The attribute of a loaded session holding its :class:`Lifetime` for the request.
