@@ -25,6 +25,7 @@ from tests.support.lifetime_apps import (
     library_factory,
     set_cookie_headers,
 )
+from tests.support.redis_server import redis_keys
 
 
 def every_library(redis_url, directory, events=None, **timeouts):
@@ -558,3 +559,33 @@ def test_a_redis_session_leaves_the_store_within_the_add_ons_timeouts(
     clock.at(201)
     assert app.get("/r/redis").json["value"] is None
     assert ttls() == []
+
+
+def test_an_application_key_spelled_like_a_hidden_key_migrates_as_application_data(
+    redis_db, tmp_path, clock
+):
+    from pyramid_session_multi.libraries.pyramid_cookie import USER_KEY
+
+    ahead = clock.start + 10**6
+    sent = {"value": "x", lifetime.LIFETIME_KEY: [ahead, 0, "admin", ahead], USER_KEY: "admin"}
+
+    def old(config):
+        config.register_session_factory(
+            "cart", library_factory("redis", redis_db, tmp_path, "old_cart"), absolute_timeout=100
+        )
+
+    def new(config):
+        config.register_session_factory(
+            "cart",
+            library_factory("redis", redis_db, tmp_path, "cart"),
+            absolute_timeout=100,
+            fallbacks=[library_factory("redis", redis_db, tmp_path, "old_cart")],
+        )
+
+    client = build_lifetime_app(old)
+    client.post_json("/u/cart", sent)
+    client.app = build_lifetime_app(new).app
+    assert client.get("/d/cart").json == sent  # moved, as the application wrote it
+    assert "cart" in client.cookies and len(redis_keys(redis_db)) == 1
+    clock.at(101)  # the clocks moved with it, not the client's
+    assert client.get("/d/cart").json == {}
