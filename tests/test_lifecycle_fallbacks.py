@@ -745,3 +745,12 @@ def test_an_old_secret_equal_to_the_current_one_is_refused_naming_the_key(monkey
         message = str(raised.value)
         assert "session_multi.prefs.secret_fallbacks" in message, message
         assert "session_multi.prefs.secret" in message and NEW_SECRET not in message
+
+
+def test_two_fallbacks_with_one_secret_on_two_stores_are_accepted(tmp_path):
+    first = beaker_signed_file(tmp_path / "first", OLD_SECRET, key="old_c")
+    second = beaker_signed_file(tmp_path / "second", OLD_SECRET, key="old_c")
+    serve("cart", beaker_signed_file(tmp_path / "new", NEW_SECRET), fallbacks=[first, second])
+    again = beaker_signed_file(tmp_path / "first", OLD_SECRET, key="old_c")
+    with pytest.raises(ConfigurationError, match="list each old secret once"):
+        serve("cart", beaker_signed_file(tmp_path / "new", NEW_SECRET), fallbacks=[first, again])

@@ -159,25 +159,33 @@ def build_fallbacks(
                 "namespace's path and domain."
             )
         secret = _secret(library, factory)
+        reads = _reads(library, factory)
         for earlier in built:
             if (
                 secret is not None
                 and earlier.library is library
                 and earlier.cookie_name == cookie_name
                 and _secret(library, earlier.factory) == secret
+                # another store or algorithm under the same secret reads other sessions
+                and reads is not None
+                and reads == _reads(library, earlier.factory)
             ):
                 raise ConfigurationError(
-                    f"pyramid_session_multi: {where} has the same secret and cookie as "
-                    f"fallback {earlier.position}; list each old secret once."
+                    f"pyramid_session_multi: {where} has the same secret, cookie and store "
+                    f"as fallback {earlier.position}; list each old secret once."
                 )
-        if library is own_library and secret is not None and secret == own_secret:
-            reads = _reads(library, factory)
-            if reads is not None and reads == _reads(own_library, own_factory):
-                raise ConfigurationError(
-                    f"pyramid_session_multi: {where} has the namespace's own secret, cookie, "
-                    "algorithms and store, so it reads only what the namespace reads already; "
-                    "give it the old secret (or the old store, cookie or algorithm)."
-                )
+        if (
+            library is own_library
+            and secret is not None
+            and secret == own_secret
+            and reads is not None
+            and reads == _reads(own_library, own_factory)
+        ):
+            raise ConfigurationError(
+                f"pyramid_session_multi: {where} has the namespace's own secret, cookie, "
+                "algorithms and store, so it reads only what the namespace reads already; "
+                "give it the old secret (or the old store, cookie or algorithm)."
+            )
         built.append(
             FallbackConfig(
                 position=position,
