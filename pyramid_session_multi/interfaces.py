@@ -134,6 +134,24 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         """Give ``session`` a new id, keep its data, send the new cookie and
         destroy the old server-side state at once."""
 
+    records_in_data = Attribute(
+        "True when the add-on's lifetime record rides in what read() returns; "
+        "False when lifetime_record() gives it (the library keeps it elsewhere)."
+    )
+
+    def reads(factory):  # type: ignore[no-untyped-def]
+        """What ``factory`` reads (cookie, secret, algorithms, store) as a
+        comparable value, or ``None`` if that cannot be told: a fallback equal
+        to its namespace's own factory is refused."""
+
+    def shared_cookie_problem(factory):  # type: ignore[no-untyped-def]
+        """Why ``factory``, a namespace's own, cannot share its cookie with a
+        fallback, or ``None``."""
+
+    def expire_within(session, seconds):  # type: ignore[no-untyped-def]
+        """Once ``session`` is saved: have its store drop it within ``seconds``
+        if it is never used again (nothing where the store cannot)."""
+
 
 class IRevocationStore(Interface):  # type: ignore[misc]
     """Where "this user's sessions were revoked at this time" is kept.

@@ -465,9 +465,14 @@ class SessionMultiManager(Mapping[str, Any]):
         out as :meth:`invalidate` would, unless ``keep_current=True`` ("sign
         out my other devices"): they are then recorded anew and survive.
         Raises :class:`~pyramid.exceptions.ConfigurationError` when no store
-        is set, and
+        is set,
         :class:`~pyramid_session_multi.revocation.RevocationStoreUnavailable`
-        when it cannot be reached: nothing is revoked then.
+        when it cannot be reached (nothing is revoked then), and
+        ``ValueError`` for a userid no session can record (see
+        :meth:`rotate`); nothing else.  Like :meth:`rotate` and
+        :meth:`invalidate`, a namespace that fails (its store is down) does
+        not stop the revocation: it is logged, named, and a session of it
+        recorded for the user ends when it is next loaded.
         """
         _revocation.revoke(self, userid, keep_current)
 

@@ -71,6 +71,7 @@ from .config import (
 )
 from .cookies import cookie_attribute_problem, cookie_name_problem, discover_cookie
 from .events import id_hash_key
+from .masking import without_password
 
 #: The prefix of every key this module reads.
 PREFIX = "session_multi."
@@ -419,7 +420,9 @@ def _serializer_reader(resolve: Callable[[Any], Any], words: Mapping[str, Reader
 
 
 def _shown(option: str, value: Any) -> str:
-    return "..." if option in _SECRET_OPTIONS else repr(value)
+    if option in _SECRET_OPTIONS:
+        return "..."
+    return repr(without_password(value) if isinstance(value, str) else value)
 
 
 def _convert(namespace: str, options: Options, readers: Mapping[str, Reader]) -> Options:
@@ -868,6 +871,16 @@ def build_fallbacks(
             )
         if kind == "beaker" and str(own.get("type", "")).strip().lower() == "cookie":
             option = "validate_key"
+            try:
+                corrupt = _as_boolean(own.get("invalidate_corrupt", False))
+            except _Refused:
+                corrupt = True  # not a boolean: its own reader says so, naming the key
+            if not corrupt:
+                raise SettingsError(
+                    f"{key}: a Beaker cookie session raises on a cookie signed with an old "
+                    f"key, so set {_key(namespace, 'invalidate_corrupt')} = true for its "
+                    "fallbacks to read the old cookies"
+                )
         if option not in own:
             raise SettingsError(
                 f"{key}: the namespace has no {_key(namespace, option)} for the old "
@@ -882,6 +895,15 @@ def build_fallbacks(
                     "list each old secret once"
                 )
             seen[secret] = position
+            current = own[option]
+            if isinstance(current, str):
+                current = _value(_key(namespace, option), current)
+            if secret == current:
+                raise SettingsError(
+                    f"{key}: secret {position} is the namespace's own "
+                    f"{_key(namespace, option)}, which it reads already; give the old "
+                    "secrets only"
+                )
             fallbacks.append(
                 build_factory(f"{namespace}.secret_fallbacks", {**own, option: secret}, resolve)
             )

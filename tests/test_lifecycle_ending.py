@@ -313,3 +313,20 @@ def test_a_rotation_whose_response_never_forms_leaves_no_orphan(redis_db):
 def rotate_raising_out(request):
     request.session_multi.rotate(raise_errors=True)
     return {}
+
+
+def test_the_applications_callbacks_run_when_a_namespace_ends_empty(redis_db, tmp_path):
+    from tests.support.lifetime_apps import LIBRARIES, build_lifetime_app, library_factory
+
+    seen = []
+
+    def register(config):
+        for name in LIBRARIES:
+            config.register_session_factory(name, library_factory(name, redis_db, tmp_path))
+
+    app = build_lifetime_app(register, settings={"seen": seen})
+    for name in LIBRARIES:
+        app.get(f"/w/{name}", {"value": name})
+        del seen[:]
+        app.get(f"/logout-cb/{name}")
+        assert sorted(when for when, _ in seen) == ["finished", "response"], name

@@ -8,6 +8,7 @@ each store is counted.
 
 import binascii
 import os
+import re
 
 import pyramid_beaker
 import pytest
@@ -420,7 +421,10 @@ def test_a_fallback_store_from_settings(tmp_path, redis_db):
             r"secret_fallbacks \(secret 1\) = env:PSM_BLANK: .* is empty",
         ),
         ({"session_multi.prefs.secret_fallbacks": "none"}, r"secret_fallbacks\.secret"),
-        ({"session_multi.prefs.secret_fallbacks": NEW_SECRET}, r"the namespace's own secret"),
+        (
+            {"session_multi.prefs.secret_fallbacks": NEW_SECRET},
+            r"secret_fallbacks: secret 1 is the namespace's own session_multi\.prefs\.secret",
+        ),
         ({"session_multi.prefs.fallback.type": "file"}, r"prefs\.fallback\.factory is missing"),
         (
             {"session_multi.prefs.fallback.factroy": "signed"},
@@ -564,3 +568,189 @@ def test_an_old_copy_whose_new_cookie_is_dropped_is_kept(tmp_path):
     # the new cookie could not go out: the old copy and its cookie stay
     assert set_cookie_names(response) == []
     assert "old_c" in client.cookies and len(stored_files(tmp_path / "old_c")) == 1
+
+
+def test_a_logout_retires_every_copy_a_fallback_could_still_read(tmp_path, redis_db):
+    legacy = SignedCookieSessionFactory(OLD_SECRET, cookie_name="legacy", path="/old")
+    old_app = serve("cart", beaker_file(tmp_path, "old_c"))
+    new_app = serve(
+        "cart",
+        redis_factory(redis_db, NEW_SECRET, "cart_c"),
+        fallbacks=[beaker_file(tmp_path, "old_c"), legacy],
+    )
+    before_the_change = webtest.TestApp(old_app)
+    before_the_change.post("/s/cart", {"value": "from before the change"})
+    client = webtest.TestApp(new_app)
+    client.post("/s/cart", {"value": "current"})
+    # the client still holds a copy the namespace's own session did not need
+    client.set_cookie("old_c", before_the_change.cookies["old_c"])
+    copied = dict(client.cookies)
+    assert len(stored_files(tmp_path / "old_c")) == 1 and len(redis_keys(redis_db)) == 1
+
+    response = client.get("/invalidate")
+
+    deleted = {
+        value.split("=", 1)[0].strip(): value
+        for name, value in response.headerlist
+        if name == "Set-Cookie" and "Max-Age=0" in value
+    }
+    assert set(deleted) == {"cart_c", "old_c", "legacy"}
+    # a cookie the browser keeps for another path is deleted on that path
+    assert "Path=/old" in deleted["legacy"]
+    assert "cart_c" not in client.cookies
+    assert stored_files(tmp_path / "old_c") == [] and redis_keys(redis_db) == []
+    # nothing from before the logout comes back, whatever copy is replayed
+    replay = webtest.TestApp(new_app)
+    for name, value in copied.items():
+        replay.set_cookie(name, value)
+    response = replay.get("/s/cart")
+    assert response.json["value"] is None
+    assert "cart_c" not in set_cookie_names(response)
+    assert stored_files(tmp_path / "old_c") == [] and redis_keys(redis_db) == []
+
+
+@pytest.mark.parametrize(
+    "fallback",
+    [
+        lambda: signed(NEW_SECRET, hashalg="sha256"),
+        lambda: SignedCookieSessionFactory(NEW_SECRET, cookie_name="old_prefs"),
+        lambda: signed(NEW_SECRET, salt="an.old.salt."),
+    ],
+    ids=["hash-algorithm", "cookie-name", "salt"],
+)
+def test_a_fallback_with_the_own_secret_that_reads_something_else_is_accepted(fallback):
+    old_app = serve("prefs", fallback())
+    new_app = serve("prefs", signed(NEW_SECRET), fallbacks=[fallback()])
+    client, _ = migrate(old_app, new_app, "prefs")
+    assert client.get("/s/prefs").json["value"] == "kept across the change"
+
+
+def test_a_new_redis_server_with_the_same_secret_moves_the_sessions(redis_db, own_redis_server):
+    import redis as redis_py
+
+    old_server = own_redis_server.url
+    client_of_old = redis_py.StrictRedis.from_url(old_server)
+
+    def on_old_server():
+        # a client of its own: pyramid_session_redis shares one per registry otherwise
+        return RedisSessionFactory(
+            secret=NEW_SECRET, cookie_name="cart", timeout=600,
+            redis_client_callable=lambda request, **options: client_of_old,
+        )  # fmt: skip
+
+    old_app = serve("cart", on_old_server())
+    new_app = serve("cart", redis_factory(redis_db, NEW_SECRET), fallbacks=[on_old_server()])
+    client, _ = migrate(old_app, new_app, "cart")
+    assert len(redis_keys(old_server)) == 1 and redis_keys(redis_db) == []
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+    assert redis_keys(old_server) == [] and len(redis_keys(redis_db)) == 1
+    client_of_old.close()
+
+
+def test_a_truly_identical_fallback_is_refused(redis_db):
+    for own, again in (
+        (signed(NEW_SECRET), signed(NEW_SECRET)),
+        (redis_factory(redis_db, NEW_SECRET), redis_factory(redis_db, NEW_SECRET)),
+    ):
+        with pytest.raises(ConfigurationError, match="the namespace's own secret"):
+            serve("ns", own, fallbacks=[again])
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "idle_timeout",
+        "absolute_timeout",
+        "validator",
+        "discriminator",
+        "bound_to",
+        "secret_fallbacks",
+        "fallback.factory",
+        "fallback.secret",
+    ],
+)
+def test_every_fallback_setting_is_honoured_or_refused_naming_the_key(option):
+    old_store = {
+        "session_multi.prefs.fallback.factory": "signed",
+        "session_multi.prefs.fallback.secret": OLD_SECRET,
+        "session_multi.prefs.fallback.cookie_name": "old_prefs",
+    }
+    key = f"session_multi.prefs.fallback.{option}"
+    with pytest.raises(ConfigurationError, match=re.escape(key)):
+        settings_app({**SIGNED_SETTINGS, **old_store, key: "600"})
+
+
+def test_a_beaker_cookie_namespace_with_a_new_key_answers_old_cookies():
+    own_raising = pyramid_beaker.BeakerSessionFactoryConfig(
+        type="cookie", key="crumbs", validate_key=NEW_SECRET
+    )
+    # its own factory would raise on the old cookie: refused, naming the option
+    with pytest.raises(ConfigurationError, match="invalidate_corrupt=True"):
+        serve("crumbs", own_raising, fallbacks=[beaker_cookie(OLD_SECRET)])
+    settings = {
+        "session_multi.namespaces": "crumbs",
+        "session_multi.crumbs.factory": "beaker",
+        "session_multi.crumbs.type": "cookie",
+        "session_multi.crumbs.cookie_name": "crumbs",
+        "session_multi.crumbs.validate_key": NEW_SECRET,
+        "session_multi.crumbs.secret_fallbacks": OLD_SECRET,
+    }
+    with pytest.raises(ConfigurationError, match=r"session_multi\.crumbs\.invalidate_corrupt"):
+        build_wsgi(None, settings=settings)
+    # as it asks: old cookies are answered, and move to the new key
+    fixed = build_wsgi(
+        None, settings={**settings, "session_multi.crumbs.invalidate_corrupt": "true"}
+    )
+    client, _ = migrate(serve("crumbs", beaker_cookie(OLD_SECRET)), fixed, "crumbs")
+    assert client.get("/s/crumbs").json["value"] == "kept across the change"
+
+
+def test_a_fallback_whose_store_is_down_migrates_nothing_and_keeps_its_cookie(
+    redis_db, own_redis_server, caplog
+):
+    import redis as redis_py
+
+    client_of_old = redis_py.StrictRedis.from_url(own_redis_server.url)
+
+    def on_old_server():
+        return RedisSessionFactory(
+            secret=OLD_SECRET, cookie_name="old_cart", timeout=600,
+            redis_client_callable=lambda request, **options: client_of_old,
+        )  # fmt: skip
+
+    old_app = serve("cart", on_old_server())
+    new_app = serve("cart", redis_factory(redis_db, NEW_SECRET), fallbacks=[on_old_server()])
+    client, old_cookies = migrate(old_app, new_app, "cart")
+    own_redis_server.stop()
+
+    response = client.get("/s/cart")
+
+    # the request goes on; nothing moved this time, and the old cookie stays for a retry
+    assert response.json["value"] is None
+    assert "old_cart" not in set_cookie_names(response)
+    assert client.cookies["old_cart"] == old_cookies["old_cart"]
+    assert "fallback 1" in caplog.text and "namespace 'cart'" in caplog.text
+    assert redis_keys(redis_db) == []
+    own_redis_server.start()
+    assert client.get("/s/cart").json["value"] == "kept across the change"
+    assert redis_keys(own_redis_server.url) == [] and len(redis_keys(redis_db)) == 1
+    client_of_old.close()
+
+
+def test_an_old_secret_equal_to_the_current_one_is_refused_naming_the_key(monkeypatch):
+    monkeypatch.setenv("PSM_CURRENT_AGAIN", NEW_SECRET)
+    for given in (NEW_SECRET, f"{OLD_SECRET} env:PSM_CURRENT_AGAIN"):
+        with pytest.raises(ConfigurationError) as raised:
+            settings_app({**SIGNED_SETTINGS, "session_multi.prefs.secret_fallbacks": given})
+        message = str(raised.value)
+        assert "session_multi.prefs.secret_fallbacks" in message, message
+        assert "session_multi.prefs.secret" in message and NEW_SECRET not in message
+
+
+def test_two_fallbacks_with_one_secret_on_two_stores_are_accepted(tmp_path):
+    first = beaker_signed_file(tmp_path / "first", OLD_SECRET, key="old_c")
+    second = beaker_signed_file(tmp_path / "second", OLD_SECRET, key="old_c")
+    serve("cart", beaker_signed_file(tmp_path / "new", NEW_SECRET), fallbacks=[first, second])
+    again = beaker_signed_file(tmp_path / "first", OLD_SECRET, key="old_c")
+    with pytest.raises(ConfigurationError, match="list each old secret once"):
+        serve("cart", beaker_signed_file(tmp_path / "new", NEW_SECRET), fallbacks=[first, again])

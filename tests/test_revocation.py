@@ -17,6 +17,7 @@ from pyramid.exceptions import (
     ConfigurationError,
     ConfigurationExecutionError,
 )
+from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi.events import SessionInvalidated, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
@@ -35,6 +36,7 @@ from tests.support.lifetime_apps import (
     library_factory,
     set_cookie_headers,
 )
+from tests.support.redis_server import redis_keys
 
 #: The namespaces a login rotates: one client-side, one server-side.
 LOGGED_IN = ("signed", "redis")
@@ -560,3 +562,137 @@ def test_logins_and_revocations_of_one_process_never_share_a_millisecond(monkeyp
     monkeypatch.setattr(lifetime, "clock", lambda: 1_000_000.0)
     first, second = lifetime.issue_time(), lifetime.issue_time()
     assert second > first
+
+
+def test_a_logout_while_the_store_is_down_still_destroys_the_sessions(
+    redis_db, tmp_path, revocation_server
+):
+    settings = {"session_multi.revocations": revocation_server.url}
+
+    def register(config):
+        register_two(redis_db, tmp_path)(config)
+        config.register_session_factory(
+            "beaker", library_factory("beaker", redis_db, tmp_path), absolute_timeout=3600
+        )
+
+    wsgi = build_lifetime_wsgi(register, settings)
+    laptop = device(wsgi)
+    laptop.get("/login", {"userid": "alice", "ns": "signed,redis,beaker"})
+    copied = dict(laptop.cookies)
+    files = [path for path in (tmp_path / "beaker").rglob("*") if path.is_file()]
+    assert len(redis_keys(redis_db)) == 1 and len(files) == 1
+    revocation_server.stop()
+
+    response = laptop.get("/logout")
+
+    # destroying needs no revocation lookup: nothing is left server-side
+    for name in ("signed", "redis", "beaker"):
+        (header,) = set_cookie_headers(response, name)
+        assert "Max-Age=0" in header, name
+    assert redis_keys(redis_db) == []
+    assert [path for path in (tmp_path / "beaker").rglob("*") if path.is_file()] == []
+    # a copy of the cookies from before the logout stays dead once the store is back
+    revocation_server.start()
+    thief = device(wsgi)
+    for name in ("redis", "beaker"):
+        thief.set_cookie(name, copied[name])
+        assert thief.get(f"/r/{name}").json["user"] is None, name
+    assert redis_keys(redis_db) == []
+
+
+def test_keep_current_for_another_user_keeps_this_requests_login(
+    redis_db, tmp_path, memory_store, monkeypatch
+):
+    ticks = iter(range(int(time.time()), int(time.time()) + 10_000))
+    monkeypatch.setattr(lifetime, "clock", lambda: float(next(ticks)))
+
+    def login_then_revoke_another(request):
+        request.session_multi.rotate(userid="alice")  # a login: every namespace
+        request.session_multi.revoke("bob", keep_current=True)
+        request.session_multi["prefs"]["user"] = "alice"  # first used after the revoke
+        return {}
+
+    def register(config):
+        register_two(redis_db, tmp_path, memory_store)(config)
+        config.add_route("lra", "/lra")
+        config.add_view(login_then_revoke_another, route_name="lra", renderer="json")
+
+    wsgi = build_lifetime_wsgi(register)
+    laptop, phone = device(wsgi), device(wsgi)
+    laptop.get("/lra")
+    phone.get("/revoke", {"userid": "bob"})
+    assert laptop.get("/r/prefs").json["user"] == "alice"  # never bob's
+    phone.get("/revoke", {"userid": "alice"})
+    assert laptop.get("/r/prefs").json["user"] is None  # alice's
+
+
+def test_a_namespace_whose_store_is_down_does_not_stop_a_revocation(
+    redis_db, tmp_path, memory_store, own_redis_server, caplog
+):
+    def register(config):
+        register_two(redis_db, tmp_path, memory_store)(config)
+        # a store of its own (pyramid_session_redis shares one client per registry)
+        client = redis.StrictRedis.from_url(own_redis_server.url)
+        config.register_session_factory(
+            "other",
+            RedisSessionFactory(
+                secret="other-secret",
+                cookie_name="other",
+                redis_client_callable=lambda request, **options: client,
+                timeout=None,
+            ),
+        )
+
+    wsgi = build_lifetime_wsgi(register)
+    laptop, phone = device(wsgi), device(wsgi)
+    log_in(laptop, "alice")
+    laptop.get("/w/other", {"value": "x"})
+    assert "other" in laptop.cookies
+    for name in LOGGED_IN:
+        phone.set_cookie(name, laptop.cookies[name])
+    own_redis_server.stop()
+
+    assert laptop.get("/revoke", {"userid": "alice"}).json == {"revoked": "alice"}
+
+    assert "namespace 'other'" in caplog.text
+    assert memory_store.revoked_at("alice") is not None
+    assert logged_in_as(laptop) == [None, None]
+    assert logged_in_as(phone) == [None, None]
+    assert redis_keys(redis_db) == []
+
+
+@pytest.mark.parametrize("separator", list("/@:%#"))
+@pytest.mark.parametrize(
+    "template",
+    [
+        "postgresql+psycopg://alice:{password}@127.0.0.1:{port}/db",
+        "redis://alice:{password}@127.0.0.1:{port}/0",
+        "nosuch://alice:{password}@127.0.0.1:{port}/db",
+        "redis://alice:{password}@127.0.0.1:notaport/0",
+    ],
+)
+def test_a_revocation_url_shows_no_password(template, separator, caplog):
+    from tests.support.redis_server import free_port
+
+    password = f"hunter{separator}sevenX"
+    url = template.format(password=password, port=free_port())
+    shown = []
+    try:
+        store = store_from_url(url)
+    except ValueError as exc:
+        shown.append(str(exc))
+    else:
+        shown.append(store.describe())
+        config = Configurator()
+        config.include("pyramid_session_multi")
+        config.set_revocation_store(store)
+        config.commit()
+        from pyramid_session_multi.config import get_manager_config
+        from pyramid_session_multi.revocation import revoke_user
+
+        with pytest.raises(RevocationStoreUnavailable) as raised:  # nothing listens there
+            revoke_user(get_manager_config(config.registry), "alice")
+        shown.append(str(raised.value))
+    shown.append(caplog.text)
+    for text in shown:
+        assert "hunter" not in text and "sevenX" not in text, text

@@ -546,3 +546,29 @@ def test_a_topology_repr_shows_no_password_of_its_url():
 
     topology = topology_from_options({"redis_url": "redis://u:hunter2@h:1/0"}, "ns")
     assert "hunter2" not in repr(topology)
+
+
+#: Passwords with every character a URL parser may split them at.
+TRICKY_PASSWORDS = [f"hunter{sep}sevenX" for sep in "/@:%#"] + ["hunter%2FsevenX"]
+
+
+def shows_no_password(text):
+    return "hunter" not in text and "sevenX" not in text
+
+
+@pytest.mark.parametrize("password", TRICKY_PASSWORDS)
+@pytest.mark.parametrize("option", ["cluster_nodes", "sentinels"])
+def test_a_url_pasted_among_nodes_shows_no_password(option, password):
+    from pyramid_session_multi.stores.redis import redis_client_callable, topology_from_options
+
+    pasted = f"redis://user:{password}@10.0.0.1:7000"
+    extra = {"sentinel_master": "mymaster"} if option == "sentinels" else {}
+    for nodes in (pasted, f"10.0.0.2:7000 {pasted}", [pasted], [(pasted, 7000)]):
+        with pytest.raises(ConfigurationError) as in_code:
+            redis_client_callable(**{option: nodes}, **extra)
+        assert option in str(in_code.value) and shows_no_password(str(in_code.value))
+        options = {f"redis_{option}": nodes, **{f"redis_{k}": v for k, v in extra.items()}}
+        with pytest.raises(SettingsError) as in_settings:
+            topology_from_options(options, lambda name: f"session_multi.ns.{name}")
+        message = str(in_settings.value)
+        assert f"session_multi.ns.redis_{option}" in message and shows_no_password(message)

@@ -13,6 +13,28 @@ COOKIE_ATTRIBUTES = ("secure", "httponly", "samesite", "max_age", "path", "domai
 UNKNOWN: Any = object()
 
 
+def signer_reads(signer: Any) -> tuple[Any, ...]:
+    """What a signer (webob's ``SignedSerializer``, pyramid_nacl_session's box)
+    verifies with: its secret, salt and hash algorithm, or its key."""
+    box = getattr(signer, "box", None)
+    inner = getattr(signer, "serializer", None)
+    return (
+        type(signer).__qualname__,
+        getattr(signer, "secret", None),
+        getattr(signer, "salt", None),
+        getattr(signer, "hashalg", None),
+        None if box is None else bytes(box),
+        None if inner is None else type(inner).__qualname__,
+    )
+
+
+def options_reads(options: Any) -> tuple[Any, ...]:
+    """A mapping of options as a comparable value."""
+    if not isinstance(options, dict):
+        return (repr(options),)
+    return tuple(sorted((str(key), repr(value)) for key, value in options.items()))
+
+
 def closure_of(func: Any) -> dict[str, Any]:
     """The free variables of ``func`` and their values (empty cells left out)."""
     code = getattr(func, "__code__", None)
@@ -136,8 +158,22 @@ class SessionLibrary:
         session.invalidate()
         return True
 
+    def reads(self, factory: Any) -> Any:
+        """What ``factory`` reads, as a comparable value: its cookie, secret,
+        algorithms and store.  Two factories of this library with equal values
+        read the same sessions (a fallback equal to its namespace's factory is
+        refused); ``None`` where that cannot be told (here: always).
+        """
+        return None
+
     def fallback_problem(self, factory: Any) -> str | None:
         """Why ``factory`` cannot serve as a fallback, or ``None`` (nothing, here)."""
+        return None
+
+    def shared_cookie_problem(self, factory: Any) -> str | None:
+        """Why ``factory``, a namespace's own, cannot share its cookie with a
+        fallback (which would hand it cookies it cannot read), or ``None``
+        (nothing, here)."""
         return None
 
     def created(self, session: Any) -> float | None:
@@ -157,6 +193,11 @@ class SessionLibrary:
             session.created = created
         except (AttributeError, TypeError):
             pass
+
+    #: Whether the add-on's lifetime record rides in what :meth:`read` returns
+    #: (under :data:`~pyramid_session_multi.lifecycle.lifetime.LIFETIME_KEY`),
+    #: rather than coming from :meth:`lifetime_record`.
+    records_in_data = True
 
     def lifetime_record(self, session: Any) -> list[Any] | None:
         """The lifetime stamps a session keeps outside its data, as a raw record.
@@ -180,6 +221,14 @@ class SessionLibrary:
         session that is a ``dict`` subclass is its own storage.
         """
         return session if isinstance(session, dict) else None
+
+    def expire_within(self, session: Any, seconds: float) -> None:
+        """Once the library saved ``session``: have its store drop it within
+        ``seconds`` (when the add-on's timeouts end it) if it is never used again.
+
+        Here: nothing (a store without expiry keeps what it holds until the
+        session is next loaded and found expired).
+        """
 
     def mark_changed(self, session: Any) -> None:
         """Make the library save the session at the end of the request.

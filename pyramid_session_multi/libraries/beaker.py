@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - pyramid_beaker is an optional extra
         """Stands in while Beaker is not installed: no session is one."""
 
 
-from .base import SessionLibrary
+from .base import SessionLibrary, options_reads
 
 logger = logging.getLogger(__name__)
 
@@ -168,12 +168,25 @@ class BeakerLibrary(SessionLibrary):
             session_id = getattr(loaded, "id", None)
         return session_id if isinstance(session_id, str) else None
 
+    def reads(self, factory: Any) -> Any:
+        return options_reads(factory._options)
+
     def fallback_problem(self, factory: Any) -> str | None:
         options = factory._options
         if options.get("type") == "cookie" and not options.get("invalidate_corrupt"):
             return (
                 "a Beaker cookie session raises on any cookie it cannot verify, so a forged "
                 "old cookie would fail the request; give it invalidate_corrupt=True"
+            )
+        return None
+
+    def shared_cookie_problem(self, factory: Any) -> str | None:
+        options = factory._options
+        if options.get("type") == "cookie" and not options.get("invalidate_corrupt"):
+            return (
+                "a Beaker cookie session raises on any cookie it cannot verify, so the old "
+                "cookies its fallbacks read would fail the request before they could; give "
+                "the namespace's own factory invalidate_corrupt=True"
             )
         return None
 

@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 from ..budget import PYRAMID_VALUE_LIMIT
-from .base import UNKNOWN, SessionLibrary, closure_of
+from ..hidden import reveal, take
+from .base import UNKNOWN, SessionLibrary, closure_of, signer_reads
 
 #: The key the user a login recorded rides under in a pyramid cookie
 #: session's data, out of the application's sight (see
@@ -18,6 +19,11 @@ from .base import UNKNOWN, SessionLibrary, closure_of
 #: alone when the login was when the session was created, else
 #: ``[userid, login - created]``.
 USER_KEY = "_psm_u"
+
+#: The class attribute marking a session class as keeping its own stamps
+#: (see :mod:`~pyramid_session_multi.lifecycle.cookie_lifetime`): the
+#: namespace configuration it stamps for.
+STAMPS_FOR = "_session_multi_stamps_for"
 
 
 def user_record(userid: Any, login: float, created: float) -> Any:
@@ -88,13 +94,28 @@ class PyramidCookieLibrary(SessionLibrary):
                 facts["secret"] = bytes(outer.box)
         return facts
 
+    def reads(self, factory: Any) -> Any:
+        cookie = self.cookie(factory) or {}
+        signer = closure_of(factory._set_cookie).get("serializer")
+        return (
+            cookie.get("name"), cookie.get("path") or "/", cookie.get("domain"),
+            signer_reads(signer),
+        )  # fmt: skip
+
     #: the recorded user is the add-on's, not the application's data
     bookkeeping = frozenset({USER_KEY})
 
     def read(self, session: Any) -> dict[Any, Any] | None:
         data = dict(dict.items(session))
-        data.pop(USER_KEY, None)
+        if getattr(session, STAMPS_FOR, None) is None:
+            # as its cookie holds it (a fallback's session): the add-on's
+            # record, carrying the application's own key of that name
+            take(data, USER_KEY)
+        # a session that keeps its own stamps holds the record elsewhere:
+        # the key is the application's
         return data
+
+    records_in_data = False
 
     def lifetime_record(self, session: Any) -> list[Any] | None:
         """Its creation and last issue, pyramid's own fields, and the user
@@ -104,7 +125,12 @@ class PyramidCookieLibrary(SessionLibrary):
         if type(created) is not float or type(renewed) is not float:
             return None
         record: list[Any] = [round(created, 3), max(0.0, round(renewed - created, 3))]
-        user = read_user_record(dict.get(session, USER_KEY), created)
+        stored = dict.get(session, USER_KEY)
+        if getattr(session, STAMPS_FOR, None) is None:
+            stored = reveal({}, USER_KEY, stored)
+        else:
+            stored = session._session_multi_user
+        user = read_user_record(stored, created)
         if user is not None:
             record += list(user)
         return record

@@ -9,7 +9,14 @@ key); asking for it again starts a new session with a new id.
 import inspect
 from typing import Any
 
-from .base import COOKIE_ATTRIBUTES, UNKNOWN, SessionLibrary, closure_of
+from .base import (
+    COOKIE_ATTRIBUTES,
+    UNKNOWN,
+    SessionLibrary,
+    closure_of,
+    options_reads,
+    signer_reads,
+)
 
 
 class RedisLibrary(SessionLibrary):
@@ -50,6 +57,18 @@ class RedisLibrary(SessionLibrary):
             pass
         return facts
 
+    def reads(self, factory: Any) -> Any:
+        closure = closure_of(factory)
+        cookie = self.cookie(factory) or {}
+        client = closure.get("redis_client_callable")
+        # a topology of settings or redis_client_callable() compares by value
+        store = getattr(client, "topology", client)
+        return (
+            cookie.get("name"), cookie.get("path") or "/", cookie.get("domain"),
+            signer_reads(closure.get("_cookie_signer")),
+            closure.get("redis_url"), options_reads(closure.get("redis_options")), store,
+        )  # fmt: skip
+
     def read(self, session: Any) -> dict[Any, Any] | None:
         state = session.__dict__.get("_session_state")
         # no state: invalidated, and asking for one would create a new session
@@ -79,6 +98,23 @@ class RedisLibrary(SessionLibrary):
         # a new state (and id) after invalidate(), as the library's own accessors make
         managed: dict[Any, Any] = session._session_state.managed_dict
         return managed
+
+    def expire_within(self, session: Any, seconds: float) -> None:
+        # the key's TTL, never past the add-on's timeouts: set after each write
+        # (a write without the library's own timeout clears it), and after each
+        # refresh of the library's own timeout where that is longer
+        state = session.__dict__.get("_session_state")
+        session_id = getattr(state, "session_id", None)
+        if not isinstance(session_id, str):
+            return  # invalidated, or never stored
+        milliseconds = max(1, int(seconds * 1000))
+        timeout = state.timeout
+        if timeout is None:
+            if not state.dont_refresh:
+                return  # not written in this request: the TTL set before holds
+        elif timeout * 1000 <= milliseconds:
+            return  # the library's own expiry comes first
+        session.redis.pexpire(session_id, milliseconds)
 
     def mark_changed(self, session: Any) -> None:
         # the library's own changed() does nothing: its writers set this flag

@@ -15,7 +15,9 @@ from typing import Any
 from pyramid.interfaces import ICSRFStoragePolicy
 
 from ..events import SessionInvalidated, SessionRotated, log_decision
+from .detached import detached_request
 from .ending import INVALIDATED
+from .fallbacks import retire_at_logout
 from .lifetime import remember_login, rotation
 
 logger = logging.getLogger(__name__)
@@ -89,15 +91,37 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
     loaded: dict[str, Any] = {}
     # every one loaded before any is invalidated: a bound namespace is then
     # checked against its partner as the client sent it, not as logged out
+    events = []
     for namespace in carried(manager, request):
         try:
             session = manager[namespace]
         except Exception as exc:
-            _logout_failed(manager, namespace, exc, failures)
+            # what failed may be a check the logout has no use for (a revocation
+            # store down): the session still dies, read again without any
+            try:
+                old_id = destroy(manager, manager._configs[namespace], request)
+            except Exception as again:
+                exc.add_note(
+                    f"pyramid_session_multi: destroying it unchecked failed too: "
+                    f"{type(again).__name__}: {again}"
+                )
+                _logout_failed(manager, namespace, exc, failures)
+                continue
+            logger.warning(
+                "namespace %r could not be loaded (%s: %s); logged out without it: "
+                "its stored data is deleted and its cookie too",
+                namespace,
+                type(exc).__name__,
+                exc,
+            )
+            state = manager._end_of(manager._configs[namespace], None)
+            state.drop_cookie = True
+            retire_at_logout(manager._configs[namespace], request, state)
+            manager.tell_observers("namespace_invalidated", namespace)
+            events.append(manager._event(SessionInvalidated, namespace, None, old_id))
             continue
         if session is not None:
             loaded[namespace] = session
-    events = []
     for namespace, session in loaded.items():
         namespace_config = manager._configs[namespace]
         try:
@@ -107,11 +131,34 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
         except Exception as exc:
             _logout_failed(manager, namespace, exc, failures)
             continue
-        manager._end_of(namespace_config, session).ended = INVALIDATED
+        state = manager._end_of(namespace_config, session)
+        state.ended = INVALIDATED
         log_decision(logger, "invalidated", namespace, "logout", request.registry.settings, old_id)
+        retire_at_logout(namespace_config, request, state)
         manager.tell_observers("namespace_invalidated", namespace)
         events.append(manager._event(SessionInvalidated, namespace, session, old_id))
     return _tell(manager, failures, events, raise_errors)
+
+
+def destroy(manager: Any, namespace_config: Any, request: Any) -> str | None:
+    """Delete the stored state of the session ``request`` carries for
+    ``namespace_config``'s namespace, read on a detached copy of the request
+    with none of the load's checks; its id, where known.
+
+    A logout needs no revocation lookup, no validator, no lifetime: what the
+    client holds dies whatever they would say.
+    """
+    detached = detached_request(request)
+    session = namespace_config.loader(detached)
+    if session is None:
+        return None
+    if namespace_config.prepare is not None:
+        namespace_config.prepare(namespace_config.namespace, session)
+    library = namespace_config.library
+    library.load(session)
+    old_id = library.session_id(session)
+    session.invalidate()
+    return old_id if isinstance(old_id, str) else None
 
 
 def _logout_failed(

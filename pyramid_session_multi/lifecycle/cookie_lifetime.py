@@ -34,20 +34,17 @@ idle window ends at its first load, however it was used meanwhile.
 import math
 from typing import Any
 
+from ..hidden import conceal, restore, reveal
 from ..libraries.pyramid_cookie import (
+    STAMPS_FOR,
     USER_KEY,
     is_pyramid_cookie_factory,
     read_user_record,
     user_record,
 )
 from . import lifetime as _lifetime
-from .lifetime import ABSOLUTE, IDLE, LIFETIME_KEY, LOGIN_ATTRIBUTE, RESTAMP_FRACTION, Stamps
-from .loading import AFTER_MAKE, APPLIES, SELF_JUDGED
-
-#: The class attribute marking a session class as stamping itself: the
-#: namespace configuration it stamps for.
-STAMPS_FOR = "_session_multi_stamps_for"
-
+from .lifetime import ABSOLUTE, IDLE, LOGIN_ATTRIBUTE, RESTAMP_FRACTION, Stamps
+from .loading import SELF_JUDGED
 
 #: The idle timeout from which the idle clock is kept to the second (as
 #: pyramid keeps it): its error is then under 1% of the window.
@@ -99,6 +96,7 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
     # dict's own methods: the session's would mark it accessed or changed
     dict_pop = dict.pop
     dict_len = dict.__len__
+    dict_contains = dict.__contains__
     lifetime = _lifetime
 
     class Stamped(session_class):  # type: ignore[misc]
@@ -114,7 +112,10 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
 
         def __init__(self, request: Any) -> None:
             base_init(self, request)
-            record = dict_pop(self, USER_KEY, None)
+            record: Any = dict_pop(self, USER_KEY, None)
+            if type(record) is dict:
+                # the application's own key of that name rode inside the record
+                record = reveal(self, USER_KEY, record)
             if record is not None:
                 # only a session with data carries a user
                 self._session_multi_user = record
@@ -178,13 +179,13 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
             t = lifetime.clock()
             self.accessed = self.renewed = int(t) if whole_seconds else round(t, 3)
             record = self._session_multi_user
-            if record is None:
+            if record is None and not dict_contains(self, USER_KEY):
                 return base_set_cookie(self, response)
-            dict.__setitem__(self, USER_KEY, record)
+            own = conceal(self, USER_KEY, record)
             try:
                 return base_set_cookie(self, response)
             finally:
-                dict_pop(self, USER_KEY, None)
+                restore(self, USER_KEY, own)
 
     Stamped.__name__ = session_class.__name__
     Stamped.__qualname__ = session_class.__qualname__
@@ -229,42 +230,12 @@ class CookieLifetime:
         expired: Stamps | None = self._session._session_multi_expired
         return expired
 
-
-def adopt_migrated_stamps(
-    manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
-) -> None:
-    """The load step after a fallback's migration: the stamps the old session
-    brought (as a raw record, see
-    :data:`~pyramid_session_multi.lifecycle.lifetime.LIFETIME_KEY`) become the
-    session's own, and judge it, so that no expired session comes back by
-    migrating."""
-    record = dict.pop(session, LIFETIME_KEY, None)
-    stamps = None if record is None else Stamps.from_raw(record)
-    t = _lifetime.clock()
-    if stamps is None:
-        if not (session.new and dict.__len__(session)):
-            return  # its own session, judged as it was made: nothing moved in
-        # moved from a library that keeps no record the add-on reads: its
-        # creation time (the migration kept it, where the library had one)
-        # still judges it, and its idle clock starts now
-        stamps = Stamps(session.created, t)
-    lifetime = CookieLifetime(session)
-    lifetime.stamps = Stamps(stamps.created, round(t, 3), stamps.userid, stamps.login)
-    idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
-    if absolute is not None and t - stamps.created > absolute:
-        verdict = ABSOLUTE
-    elif idle is not None and t - stamps.active > idle:
-        verdict = IDLE
-    else:
-        return
-    session._session_multi_verdict = verdict
-    session._session_multi_expired = stamps
+    def end(self, verdict: str, stamps: Stamps) -> None:
+        """End the session on load, for ``verdict``, as it was with ``stamps``."""
+        self._session._session_multi_verdict = verdict
+        self._session._session_multi_expired = stamps
 
 
-AFTER_MAKE.append(adopt_migrated_stamps)
-APPLIES[adopt_migrated_stamps] = lambda namespace_config: bool(
-    namespace_config.fallbacks and stamps_itself(namespace_config.loader)
-)
 # the session judges its lifetime as it is made; a recorded user while a
 # revocation store is set sends it through the checks
 SELF_JUDGED.add(_lifetime.lifetime_check)

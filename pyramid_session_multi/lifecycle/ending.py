@@ -35,6 +35,8 @@ other namespace has been applied.
 
 import functools
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,10 +66,18 @@ class NamespaceEnd:
     ended: str | None = None
     #: delete the cookie whatever the session holds (a rotate or logout failed)
     drop_cookie: bool = False
+    #: other cookies to delete whatever happens (a logout's fallbacks): each
+    #: has ``cookie_name``, ``cookie_path`` and ``cookie_domain``
+    delete_also: list[Any] = field(default_factory=list)
     #: rotated in this request: its new id needs the response to reach the client
     rotated: bool = False
     #: called with the response before its library's callbacks run
     before_save: list[Any] = field(default_factory=list)
+    #: the add-on's records kept in the session's own storage (a
+    #: :class:`~pyramid_session_multi.lifecycle.lifetime.Lifetime`): each is
+    #: put in just before each of its library's callbacks runs and taken out
+    #: right after, so the application's own callbacks never see them
+    hidden: list[Any] = field(default_factory=list)
     #: called with the response once the session is saved and its new cookie
     #: went out, or once it is gone (a logout); never when saving failed
     after_save: list[Any] = field(default_factory=list)
@@ -118,7 +128,7 @@ class RequestEnd:
         for index, callback in enumerate(queue):
             if index >= position:
                 return
-            if _owner(callback, owners) is not None:
+            if _library_owner(callback, owners) is not None:
                 del queue[position]
                 queue.insert(index, self)
                 return
@@ -205,6 +215,8 @@ class RequestEnd:
         every namespace is applied.
         """
         namespace_config = state.config
+        for cookie in state.delete_also:
+            delete_cookie(response, cookie)
         # what the response held before this namespace's callbacks: a library
         # may also rewrite headers it finds there (Vary), so compare, not count
         before = list(response.headerlist)
@@ -219,8 +231,9 @@ class RequestEnd:
                 return None
             for hook in state.before_save:
                 hook(response)
-            for callback in state.callbacks:
-                callback(request, response)
+            with _records_stored(state.hidden, response):
+                for callback in state.callbacks:
+                    callback(request, response)
             fit_new_cookies(before, response, namespace_config)
         except Exception as exc:
             if _is_budget_error(exc):
@@ -246,7 +259,7 @@ class RequestEnd:
         for index, callback in enumerate(state.finished, 1):
             then = after_save if index == len(state.finished) else []
             request.finished_callbacks.append(
-                ContainedFinish(namespace_config, callback, response, then)
+                ContainedFinish(namespace_config, callback, response, then, state.hidden)
             )
         return None
 
@@ -254,26 +267,49 @@ class RequestEnd:
 class ContainedFinish:
     """A library's finished callback whose failure is its namespace's alone."""
 
-    __slots__ = ("callback", "config", "response", "then")
+    __slots__ = ("callback", "config", "hidden", "response", "then")
 
     def __init__(
-        self, namespace_config: Any, callback: Any, response: Any, then: list[Any] | None = None
+        self,
+        namespace_config: Any,
+        callback: Any,
+        response: Any,
+        then: list[Any] | None = None,
+        hidden: list[Any] | None = None,
     ) -> None:
         self.config = namespace_config
         self.callback = callback
         self.response = response
         #: the namespace's after-save hooks, run once this callback succeeded
         self.then = then or []
+        #: the add-on's records stored only while the callback runs (see NamespaceEnd.hidden)
+        self.hidden = hidden or []
 
     def __call__(self, request: Any) -> None:
         try:
-            self.callback(request)
+            with _records_stored(self.hidden, self.response):
+                self.callback(request)
         except Exception as exc:
             _failed(self.config.namespace, exc, "could not be saved; no new cookie is sent")
             # the cookie would point at data the store does not have
             self.response.unset_cookie(self.config.cookie_name, strict=False)
             return
         _run_hooks(self.config, self.then, self.response)
+
+
+@contextmanager
+def _records_stored(records: list[Any], response: Any) -> Iterator[None]:
+    """The add-on's ``records`` in their session's storage while the library saves it."""
+    if not records:
+        yield
+        return
+    for record in records:
+        record.put_back(response)
+    try:
+        yield
+    finally:
+        for record in records:
+            record.take_out(response)
 
 
 def _run_hooks(namespace_config: Any, hooks: list[Any], response: Any) -> None:
@@ -394,8 +430,40 @@ def _owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | Non
         return None
 
 
+def _package(module: Any) -> str | None:
+    return module.partition(".")[0] if isinstance(module, str) else None
+
+
+def _queued_by_library(callback: Any, session: Any) -> bool:
+    """Whether ``callback`` is the session library's own (not the application's
+    that holds the session): its code comes from a package of the session's class."""
+    while isinstance(callback, functools.partial):
+        callback = callback.func
+    function = getattr(callback, "__func__", callback)
+    package = _package(getattr(function, "__module__", None))
+    if package is None:
+        return False
+    return any(
+        _package(cls.__module__) == package
+        for cls in type(session).__mro__
+        if cls.__module__ != "builtins"
+    )
+
+
+def _library_owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:
+    """The namespace whose session's library queued ``callback``, if one did."""
+    owner = _owner(callback, owners)
+    if owner is None or not _queued_by_library(callback, owner.session):
+        return None
+    return owner
+
+
 def _claim_callbacks(request: Any, states: list[NamespaceEnd], finished_only: bool = False) -> None:
-    """Move each session's queued callbacks from the request to its namespace."""
+    """Move each session's queued callbacks from the request to its namespace.
+
+    Only what its library queued is claimed: the application's own callbacks,
+    holding a session or not, stay in the request's queues and always run.
+    """
     owners = {id(state.session): state for state in states if state.session is not None}
     if not owners:
         return
@@ -408,7 +476,7 @@ def _claim_callbacks(request: Any, states: list[NamespaceEnd], finished_only: bo
         kept = []
         while queue:
             callback = queue.popleft()
-            owner = _owner(callback, owners)
+            owner = _library_owner(callback, owners)
             if owner is None:
                 kept.append(callback)
             else:

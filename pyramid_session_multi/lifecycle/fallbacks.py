@@ -35,14 +35,14 @@ from pyramid.exceptions import ConfigurationError
 from ..binding import data_of
 from ..cookies import deletion_secure
 from ..events import SessionMigrated, log_decision
+from ..hidden import take
 from ..libraries import UNKNOWN, library_for
 from .detached import detached_request
 from .ending import delete_cookie
-from .loading import AFTER_MAKE, APPLIES, call_for_namespace
 
-#: The key lifetime stamps are kept under in a session's data (see
-#: :data:`.lifetime.LIFETIME_KEY`, which is this).
-LIFETIME_KEY = "_psm_t"
+# the lifetime's load step comes before the migration, which adopts the stamps
+from .lifetime import LIFETIME_KEY, adopt_migrated
+from .loading import AFTER_MAKE, APPLIES, call_for_namespace
 
 logger = logging.getLogger(__name__)
 
@@ -166,21 +166,32 @@ def build_fallbacks(
                 "namespace's path and domain."
             )
         secret = _secret(library, factory)
+        reads = _reads(library, factory)
         for earlier in built:
             if (
                 secret is not None
                 and earlier.library is library
                 and earlier.cookie_name == cookie_name
                 and _secret(library, earlier.factory) == secret
+                # another store or algorithm under the same secret reads other sessions
+                and reads is not None
+                and reads == _reads(library, earlier.factory)
             ):
                 raise ConfigurationError(
-                    f"pyramid_session_multi: {where} has the same secret and cookie as "
-                    f"fallback {earlier.position}; list each old secret once."
+                    f"pyramid_session_multi: {where} has the same secret, cookie and store "
+                    f"as fallback {earlier.position}; list each old secret once."
                 )
-        if library is own_library and secret is not None and secret == own_secret:
+        if (
+            library is own_library
+            and secret is not None
+            and secret == own_secret
+            and reads is not None
+            and reads == _reads(own_library, own_factory)
+        ):
             raise ConfigurationError(
-                f"pyramid_session_multi: {where} has the namespace's own secret, so it reads "
-                "only what the namespace reads already; give it the old secret."
+                f"pyramid_session_multi: {where} has the namespace's own secret, cookie, "
+                "algorithms and store, so it reads only what the namespace reads already; "
+                "give it the old secret (or the old store, cookie or algorithm)."
             )
         built.append(
             FallbackConfig(
@@ -194,7 +205,18 @@ def build_fallbacks(
                 cookie_samesite=cookie.get("samesite"),
             )
         )
+    if any(fallback.cookie_name == own_cookie.get("name") for fallback in built):
+        problem = own_library.shared_cookie_problem(own_factory)
+        if problem is not None:
+            raise ConfigurationError(f"pyramid_session_multi: namespace {namespace!r}: {problem}.")
     return tuple(built)
+
+
+def _reads(library: Any, factory: Any) -> Any:
+    try:
+        return library.reads(factory)
+    except Exception:  # an application's own adapter, or a factory it cannot read
+        return None
 
 
 def _secret(library: Any, factory: Any) -> Any:
@@ -245,6 +267,48 @@ class Retirement:
         )
 
 
+def retire_at_logout(namespace_config: Any, request: Any, state: Any) -> None:
+    """A logout of ``namespace_config``'s namespace: every copy a fallback could
+    still read goes too, so nothing from before the logout migrates back.
+
+    The fallbacks whose cookie ``request`` carries have their old session's
+    stored state deleted (read on a detached request); each fallback cookie
+    other than the namespace's own is deleted, on its own path and domain,
+    carried or not (the browser may keep it for another path).  A fallback
+    that fails is logged, named, and does not stop the logout.
+    """
+    namespace = namespace_config.namespace
+    own = (namespace_config.cookie_name, namespace_config.cookie_path or "/",
+           namespace_config.cookie_domain)  # fmt: skip
+    cookies = request.cookies
+    detached = None
+    for fallback in namespace_config.fallbacks:
+        if (fallback.cookie_name, fallback.cookie_path, fallback.cookie_domain) != own:
+            state.delete_also.append(fallback)
+        if fallback.cookie_name not in cookies:
+            continue
+        try:
+            if detached is None:
+                detached = detached_request(request)
+            old = fallback.factory(detached)
+            if getattr(fallback.library, "has_prepare", True):
+                fallback.library.prepare(namespace, old)
+            if data_of(fallback.library, old):
+                fallback.library.claim(old)
+        except Exception as exc:
+            exc.add_note(
+                f"pyramid_session_multi: retiring the {fallback.describe()} of namespace "
+                f"{namespace!r} at logout failed"
+            )
+            logger.error(
+                "namespace %r: the old copy %s reads could not be deleted at logout: %s: %s",
+                namespace,
+                fallback.describe(),
+                type(exc).__name__,
+                exc,
+            )
+
+
 def migrate_from_fallbacks(
     manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
 ) -> None:
@@ -260,27 +324,44 @@ def migrate_from_fallbacks(
     detached = detached_request(request)
     for fallback in carried:
         role = fallback.describe()
-        old = call_for_namespace(role, namespace, fallback.factory, detached)
-        if getattr(fallback.library, "has_prepare", True):
-            fallback.library.prepare(namespace, old)
         try:
+            old = call_for_namespace(role, namespace, fallback.factory, detached)
+            if getattr(fallback.library, "has_prepare", True):
+                fallback.library.prepare(namespace, old)
             data = data_of(fallback.library, old)
         except Exception as exc:
-            exc.add_note(f"pyramid_session_multi: raised by the {role} of namespace {namespace!r}")
-            raise
+            # contained: the request goes on with the namespace's own session;
+            # nothing migrates this time (not an older copy from a later
+            # fallback either), and the old cookie stays for a retry
+            logger.error(
+                "namespace %r: its %s could not be read; nothing migrates in this "
+                "request and the old cookie is kept: %s: %s",
+                namespace,
+                role,
+                type(exc).__name__,
+                exc,
+            )
+            return
         if not data:
             continue
         old_id = fallback.library.session_id(old)
+        # the add-on's record among what its library stores is no data to move
+        # (the application's own key of that name is)
+        record = (
+            take(data, LIFETIME_KEY)
+            if fallback.library.records_in_data
+            else fallback.library.lifetime_record(old)
+        )
+        if not data:
+            continue
         for key, value in data.items():
             session[key] = value
         created = fallback.library.created(old)
         if created is not None:
             namespace_config.library.set_created(session, created)
-        record = fallback.library.lifetime_record(old) if namespace_config.stamped else None
-        if record is not None and LIFETIME_KEY not in data:
-            # stamps kept outside the data (pyramid's cookie sessions) move too,
-            # for the namespace's own load step to judge
-            session[LIFETIME_KEY] = record
+        if namespace_config.stamped:
+            # the old session's stamps judge the one it moved into
+            adopt_migrated(namespace_config, session, record)
         if state is None:  # a client-side namespace: its end is the add-on's from now
             state = manager._end_of(namespace_config, session)
         state.after_save.append(Retirement(manager, namespace_config, fallback, old))

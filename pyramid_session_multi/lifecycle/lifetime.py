@@ -41,11 +41,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..events import SessionExpired
-from . import fallbacks as _fallbacks  # its load step comes first
+from ..hidden import ABSENT, conceal, restore, take
 from .loading import AFTER_MAKE, APPLIES, CHECKS, REASON_EVENTS
 
-#: The key the record is kept under in the library's raw storage.
-LIFETIME_KEY = _fallbacks.LIFETIME_KEY
+#: The key the record is kept under in the library's raw storage (an
+#: application key spelled the same stays the application's: see
+#: ``pyramid_session_multi.hidden``).
+LIFETIME_KEY = "_psm_t"
 
 #: The attribute of a loaded session holding its :class:`Lifetime` for the request.
 ATTRIBUTE = "_session_multi_lifetime"
@@ -176,6 +178,7 @@ class Lifetime:
         "expired",
         "loaded",
         "loaded_stamps",
+        "own",
         "stamps",
         "verdict",
     )
@@ -194,6 +197,13 @@ class Lifetime:
         #: the stamps the session was ended with (for the panel)
         self.expired: Stamps | None = None
         self._invalidate: Any = None
+        #: the application's own value for :data:`LIFETIME_KEY` while the record is stored
+        self.own: Any = ABSENT
+
+    def end(self, verdict: str, stamps: Stamps) -> None:
+        """End the session on load, for ``verdict``, as it was with ``stamps``."""
+        self.verdict = verdict
+        self.expired = stamps
 
     def reset(self) -> None:
         """A new session begins (the old one was invalidated): fresh clocks, nobody."""
@@ -227,23 +237,45 @@ class Lifetime:
             self.reset()
 
     def put_back(self, response: Any) -> None:
-        """Before the library saves: the record goes back into a session with data.
+        """Just before the library saves: the record goes back into a session with data.
 
         Last, where it was loaded from (it is written last), so that an
         unchanged session serializes as it was loaded.
         """
         session = self._session()
         storage = _storage(self.config, session)
-        if _has_data(self.config, storage):
-            dict.__setitem__(storage, LIFETIME_KEY, self.record())
         # nothing with no data: the stamps of an empty session are not written
+        record = self.record() if _has_data(self.config, storage) else None
+        self.own = conceal(storage, LIFETIME_KEY, record)
 
     def take_out(self, response: Any) -> None:
-        """Once saved: the record leaves the data again (later callbacks see the
-        application's)."""
-        storage = self.config.library.raw_storage(self._session())
+        """Once the library saved: the record leaves the data again (the
+        application's callbacks see only its own)."""
+        session = self._session()
+        library = self.config.library
+        storage = library.raw_storage(session)
         if isinstance(storage, dict):
-            dict.pop(storage, LIFETIME_KEY, None)
+            restore(storage, LIFETIME_KEY, self.own)
+        self.own = ABSENT
+        left = self.seconds_left()
+        if left is not None:
+            # an abandoned session leaves its store by itself, no later than
+            # the timeouts would end it
+            library.expire_within(session, left)
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the timeouts end the session if it is not used again."""
+        idle, absolute = self.config.idle_timeout, self.config.absolute_timeout
+        stamps = self.stamps
+        ends = [
+            end
+            for end in (
+                None if idle is None else stamps.active + idle,
+                None if absolute is None else stamps.created + absolute,
+            )
+            if end is not None
+        ]
+        return max(0.0, min(ends) - now()) if ends else None
 
 
 #: Where a request keeps the login ``rotate(userid=...)`` made in it.
@@ -277,6 +309,8 @@ class SessionLifetime(Protocol):
 
     @property
     def expired(self) -> Stamps | None: ...
+
+    def end(self, verdict: str, stamps: Stamps) -> None: ...
 
 
 def lifetime_of(session: Any) -> SessionLifetime | None:
@@ -346,7 +380,7 @@ def load_lifetime(
     has_data = False
     if _carried(namespace_config, request):
         storage = _storage(namespace_config, session)
-        loaded = dict.pop(storage, LIFETIME_KEY, None)
+        loaded = take(storage, LIFETIME_KEY)
         if loaded is not None:
             stamps = Stamps.from_raw(loaded)
         has_data = _has_data(namespace_config, storage)
@@ -363,8 +397,7 @@ def load_lifetime(
     lifetime = Lifetime(namespace_config, session, stamps, loaded)
     attributes[ATTRIBUTE] = lifetime
     lifetime.wrap_invalidate(session)
-    state.before_save.append(lifetime.put_back)
-    state.after_save.append(lifetime.take_out)
+    state.hidden.append(lifetime)
     if not has_data:
         return
     idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
@@ -387,6 +420,33 @@ def lifetime_check(namespace_config: Any, request: Any, session: Any, partner: A
         return None
     lifetime = lifetime_of(session)
     return None if lifetime is None else lifetime.verdict
+
+
+def adopt_migrated(namespace_config: Any, session: Any, record: Any) -> None:
+    """A fallback's migration moved an old session into ``session``: the stamps
+    the old one kept (``record``, ``None`` where its library keeps none) become
+    this one's, and judge it, so that no expired session comes back by migrating.
+
+    Called on the migration path only: nothing in the application's data is
+    ever taken for a record.
+    """
+    lifetime = lifetime_of(session)
+    if lifetime is None:
+        return  # the namespace keeps no stamps
+    t = now()
+    stamps = None if record is None else Stamps.from_raw(record)
+    if stamps is None:
+        # from a library that keeps no record the add-on reads: its creation
+        # time (the migration kept it, where the library had one) still
+        # judges it, and its idle clock starts now
+        created = namespace_config.library.created(session)
+        stamps = Stamps(t if created is None else min(created, t), t)
+    lifetime.stamps = Stamps(stamps.created, t, stamps.userid, stamps.login)
+    idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
+    if absolute is not None and t - stamps.created > absolute:
+        lifetime.end(ABSOLUTE, stamps)
+    elif idle is not None and t - stamps.active > idle:
+        lifetime.end(IDLE, stamps)
 
 
 def rotation(session: Any, userid: Any = None) -> Callable[[], None]:

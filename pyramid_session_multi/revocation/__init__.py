@@ -6,9 +6,9 @@ See :doc:`/narr/lifetimes`.  A store provides
 setting (:func:`store_from_url`).
 """
 
-import re
 from typing import Any
 
+from ..masking import hide_in, without_password
 from .core import (
     REVOKED,
     RevocationStoreUnavailable,
@@ -44,7 +44,7 @@ def store_from_url(url: str) -> Any:
     if not isinstance(url, str) or not url.strip():
         raise ValueError(f"is empty: it takes {accepts}")
     url = url.strip()
-    shown = _without_password(url)
+    shown = without_password(url)
     scheme, sep, _rest = url.partition("://")
     if not sep or not scheme:
         raise ValueError(f"= {shown!r} is not a URL: it takes {accepts}")
@@ -54,7 +54,7 @@ def store_from_url(url: str) -> Any:
         except ImportError as exc:
             raise ValueError(f"names Redis, but the redis package is not installed: {exc}") from exc
         except ValueError as exc:
-            raise ValueError(f"= {shown!r} is not a Redis URL: {_hide(exc, url)}") from exc
+            raise ValueError(f"= {shown!r} is not a Redis URL: {hide_in(str(exc), url)}") from exc
     try:
         import sqlalchemy  # noqa: F401
     except ImportError as exc:
@@ -67,17 +67,8 @@ def store_from_url(url: str) -> Any:
         return SQLRevocationStore(url)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise ValueError(
-            f"= {shown!r} is not {accepts}: {type(exc).__name__}: {_hide(exc, url)}"
+            f"= {shown!r} is not {accepts}: {type(exc).__name__}: {hide_in(str(exc), url)}"
         ) from exc
-
-
-def _without_password(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***`` (for error messages)."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
-
-
-def _hide(exc: Exception, url: str) -> str:
-    return str(exc).replace(url, _without_password(url))
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from ..config import (
 from ..events import SessionInvalidated, hash_session_id, log_decision
 from ..lifecycle.changes import carried
 from ..lifecycle.ending import INVALIDATED
+from ..lifecycle.fallbacks import retire_at_logout
 from ..lifecycle.lifetime import (
     check_userid,
     issue_time,
@@ -36,6 +37,8 @@ from ..lifecycle.lifetime import (
     remembered_login,
 )
 from ..lifecycle.loading import APPLIES, CHECKS, SELF_JUDGED
+
+logger = logging.getLogger("pyramid_session_multi")
 
 #: The reason a revoked session is rejected with.
 REVOKED = "revoked"
@@ -67,6 +70,18 @@ def describe_store(store: Any) -> str:
         except Exception:
             pass
     return type(store).__name__
+
+
+def store_error(store: Any, exc: Exception) -> str:
+    """``exc`` as errors show it: its type and message, without the store's password."""
+    message = f"{type(exc).__name__}: {exc}"
+    hide = getattr(store, "hide_password", None)
+    if callable(hide):
+        try:
+            return str(hide(message))
+        except Exception:
+            return type(exc).__name__
+    return message
 
 
 def record_ttl(manager_config: Any) -> int | None:
@@ -114,7 +129,7 @@ def revocation_check(namespace_config: Any, request: Any, session: Any, partner:
             raise RevocationStoreUnavailable(
                 f"pyramid_session_multi: namespace {namespace_config.namespace!r} cannot be "
                 f"loaded: the revocation store ({describe_store(store)}) could not say whether "
-                f"its user was signed out: {type(exc).__name__}: {exc}"
+                f"its user was signed out: {store_error(store, exc)}"
             ) from exc
         cache[userid] = revoked
     login = lifetime.stamps.login
@@ -144,7 +159,7 @@ def revoke_user(manager_config: Any, userid: Any) -> float:
     except Exception as exc:
         raise RevocationStoreUnavailable(
             f"pyramid_session_multi: the revocation could not be recorded: the revocation "
-            f"store ({describe_store(store)}) failed: {type(exc).__name__}: {exc}"
+            f"store ({describe_store(store)}) failed: {store_error(store, exc)}"
         ) from exc
     return at
 
@@ -154,13 +169,28 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
     userid = check_userid(userid)
     request = manager._live_request()
     manager_config = manager._config
-    # what this request carries is loaded, and judged, before the revocation exists
-    sessions = {namespace: manager[namespace] for namespace in carried(manager, request)}
+    # what this request carries is loaded, and judged, before the revocation exists;
+    # a namespace that cannot be (its store is down) does not stop the revocation:
+    # a session of it recorded for the user ends at its next load
+    sessions = {}
+    for namespace in carried(manager, request):
+        try:
+            sessions[namespace] = manager[namespace]
+        except Exception as exc:
+            logger.error(
+                "namespace %r could not be loaded while revoking; a session of it "
+                "recorded for the user ends when it is next loaded: %s: %s",
+                namespace,
+                type(exc).__name__,
+                exc,
+            )
     at = revoke_user(manager_config, userid)
     log_revocation(request.registry.settings, userid, keep_current)
     _cache(request)[str(userid)] = at
-    if keep_current and remembered_login(request) is not None:
+    login = remembered_login(request)
+    if keep_current and login is not None and str(login[0]) == str(userid):
         # a namespace first used later in this request is the user's, after this
+        # (a login of another user in this request stays that user's)
         remember_login(request, userid)
     events = []
     for namespace, session in _recorded_for(sessions, str(userid)):
@@ -170,12 +200,21 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
         if keep_current:
             # recorded again at the revocation's own time: not before it, so kept
             lifetime.stamps = replace(lifetime.stamps, login=at)
-            namespace_config.library.mark_changed(session)
+            try:
+                namespace_config.library.mark_changed(session)
+            except Exception as exc:
+                _contained(manager, namespace, exc, "could not be recorded anew")
             continue
         old_id = manager._session_id(namespace, session)
-        session.invalidate()
-        manager._end_of(namespace_config, session).ended = INVALIDATED
+        try:
+            session.invalidate()
+        except Exception as exc:
+            _contained(manager, namespace, exc, "could not be logged out")
+            continue
+        state = manager._end_of(namespace_config, session)
+        state.ended = INVALIDATED
         log_decision(logger, "revoked", namespace, "revoke", request.registry.settings, old_id)
+        retire_at_logout(namespace_config, request, state)
         manager.tell_observers("namespace_invalidated", namespace)
         events.append(manager._event(SessionInvalidated, namespace, session, old_id))
     manager._deliver(events)
@@ -189,6 +228,19 @@ def log_revocation(settings: Any, userid: Any, keep_current: bool = False) -> No
         hash_session_id(settings, str(userid)),
         "other devices" if keep_current else "everywhere",
     )
+
+
+def _contained(manager: Any, namespace: str, exc: Exception, what: str) -> None:
+    """A namespace's failure while revoking: logged, named; its cookie is deleted."""
+    exc.add_note(f"pyramid_session_multi: namespace {namespace!r} {what} while revoking")
+    logger.error(
+        "namespace %r %s while revoking; its cookie is deleted: %s: %s",
+        namespace,
+        what,
+        type(exc).__name__,
+        exc,
+    )
+    manager._end_of(manager._configs[namespace], None).drop_cookie = True
 
 
 def _recorded_for(sessions: dict[str, Any], userid: str) -> Iterator[tuple[str, Any]]:

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from zope.interface import implementer
 
 from ..interfaces import IRevocationStore
+from ..masking import hide_password, without_password
 
 #: The prefix of the keys, one per revoked user.
 DEFAULT_PREFIX = "session_multi:revoked:"
@@ -78,11 +79,16 @@ class RedisRevocationStore:
     def describe(self) -> str:
         if self._url is None:
             return "Redis"
-        parts = urlsplit(self._url)
+        # split once the password is out: one holding "/" or "@" would split elsewhere
+        parts = urlsplit(without_password(self._url))
         where = parts.hostname or parts.path or "?"
         if parts.port:
             where = f"{where}:{parts.port}"
         return f"Redis at {where}{parts.path if parts.hostname else ''}"
+
+    def hide_password(self, message: str) -> str:
+        """``message`` (a client's error) without the server's password."""
+        return hide_password(message, self._url)
 
     def revoked_at(self, userid: str) -> float | None:
         value = self.client.get(self.prefix + userid)

@@ -7,6 +7,7 @@ from zope.interface import implementer
 
 from ..interfaces import IRevocationStore
 from ..lifecycle.lifetime import now
+from ..masking import hide_password
 
 #: The table's name unless another is given.
 DEFAULT_TABLE = "session_multi_revocations"
@@ -30,6 +31,8 @@ class SQLRevocationStore:
     def __init__(self, engine: Any, table_name: str = DEFAULT_TABLE) -> None:
         import sqlalchemy as sa
 
+        #: the URL given, kept to take its password out of errors
+        self._url = engine if isinstance(engine, str) else None
         if isinstance(engine, str):
             engine = sa.create_engine(engine, pool_pre_ping=True)
         self.engine = engine
@@ -45,10 +48,16 @@ class SQLRevocationStore:
 
     def describe(self) -> str:
         url = self.engine.url
-        where = url.host or url.database or "?"
+        # a password holding "@" would be split into the host
+        where = (url.host or "").rpartition("@")[2] or url.database or "?"
         if url.host and url.port:
             where = f"{where}:{url.port}"
         return f"{url.get_backend_name()} at {where}, table {self.table.name}"
+
+    def hide_password(self, message: str) -> str:
+        """``message`` (a driver's error) without the database's password."""
+        url = self._url or self.engine.url.render_as_string(hide_password=False)
+        return hide_password(message, url)
 
     def _create_table(self) -> None:
         if self._created:

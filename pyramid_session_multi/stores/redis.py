@@ -44,6 +44,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..libraries.base import closure_of
+from ..masking import without_password
 from ..settings import SettingsError, _as_boolean, _Refused
 
 #: :attr:`RedisTopology.kind` of one server.
@@ -191,9 +192,21 @@ def _as_port(value: Any) -> int:
     return port
 
 
+def _shown(item: Any) -> str:
+    """How an error shows a listed node: a URL pasted there keeps no password."""
+    if isinstance(item, tuple | list):
+        return repr(type(item)(without_password(str(part)) for part in item))
+    return repr(without_password(str(item)))
+
+
 def _as_address(item: Any) -> Address:
     if isinstance(item, tuple | list) and len(item) == 2:
         host, port = item
+        problem = _host_problem(host.strip()) if isinstance(host, str) else None
+        if problem is not None:
+            raise _Refused(
+                problem=f"lists {_shown(item)}, whose host {problem}; it takes {_ADDRESSES}"
+            )
     elif isinstance(item, str):
         text = item.strip()
         bracketed = text.startswith("[")
@@ -203,21 +216,26 @@ def _as_address(item: Any) -> Address:
         else:
             host, _, port = text.rpartition(":")
         if port is None or not host:
-            raise _Refused(problem=f"lists {item!r}, which is not host:port; it takes {_ADDRESSES}")
+            raise _Refused(
+                problem=f"lists {_shown(item)}, which is not host:port; it takes {_ADDRESSES}"
+            )
         problem = _host_problem(host)
         if problem is None and ":" in host and not bracketed:
             problem = "has an IPv6 address without brackets"
         if problem is not None:
-            raise _Refused(problem=f"lists {item!r}, whose host {problem}; it takes {_ADDRESSES}")
+            raise _Refused(
+                problem=f"lists {_shown(item)}, whose host {problem}; it takes {_ADDRESSES}"
+            )
     else:
         raise _Refused(_ADDRESSES)
     if not isinstance(host, str) or not host.strip():
-        raise _Refused(problem=f"lists {item!r}, which has no host; it takes {_ADDRESSES}")
+        raise _Refused(problem=f"lists {_shown(item)}, which has no host; it takes {_ADDRESSES}")
     try:
         number = _as_port(port)
     except _Refused:
         raise _Refused(
-            problem=f"lists {item!r}, whose port {port!r} is not a number from 1 to 65535; "
+            problem=f"lists {_shown(item)}, whose port {without_password(str(port))!r} is not "
+            "a number from 1 to 65535; "
             f"it takes {_ADDRESSES}"
         ) from None
     return host.strip(), number
@@ -364,7 +382,7 @@ def _read(options: Mapping[str, Any], key: Callable[[str], str]) -> dict[str, An
         except _Refused as refused:
             if refused.problem is not None:
                 raise SettingsError(f"{key(option)} {refused.problem}") from None
-            shown = "..." if option in _SECRET_OPTIONS else repr(value)
+            shown = "..." if option in _SECRET_OPTIONS else _shown(value)
             raise SettingsError(
                 f"{key(option)} = {shown} is not valid: it takes {refused.accepts}"
             ) from None

@@ -92,6 +92,59 @@ def keys_view(request: Any) -> Any:
     }
 
 
+def application_data(session: Any) -> dict[str, Any]:
+    """Everything the application sees in ``session`` (Beaker's own keys aside)."""
+    from pyramid_session_multi.libraries.beaker import BEAKER_COOKIE_BOOKKEEPING
+
+    return {key: value for key, value in session.items() if key not in BEAKER_COOKIE_BOOKKEEPING}
+
+
+def update_view(request: Any) -> Any:
+    """``session.update()`` namespace ``ns`` with the JSON body, as an application
+    storing a client's form does; what the application then sees."""
+    session = request.session_multi[request.matchdict["ns"]]
+    session.update(request.json_body)
+    return application_data(session)
+
+
+def data_view(request: Any) -> Any:
+    """What the application sees of namespace ``ns``."""
+    return application_data(request.session_multi[request.matchdict["ns"]])
+
+
+def callbacks_view(request: Any) -> Any:
+    """Write ``value`` into ``ns``; the application's own response and finished
+    callbacks note what they see of the session in ``settings["seen"]``."""
+    namespace = request.matchdict["ns"]
+    request.session_multi[namespace]["value"] = request.params.get("value", "x")
+    seen = request.registry.settings["seen"]
+
+    def look(when: str, request: Any) -> None:
+        session = request.session_multi[namespace]
+        seen.append((when, sorted(application_data(session))))
+
+    def on_response(request: Any, response: Any) -> None:
+        look("response", request)
+
+    def on_finished(request: Any) -> None:
+        look("finished", request)
+
+    request.add_response_callback(on_response)
+    request.add_finished_callback(on_finished)
+    return {}
+
+
+def logout_with_callbacks_view(request: Any) -> Any:
+    """Log out; callbacks of the application's that hold the session of ``ns``
+    note that they ran in ``settings["seen"]``."""
+    session = request.session_multi[request.matchdict["ns"]]
+    seen = request.registry.settings["seen"]
+    request.add_response_callback(lambda request, response: seen.append(("response", session)))
+    request.add_finished_callback(lambda request: seen.append(("finished", session)))
+    request.session_multi.invalidate()
+    return {}
+
+
 def login_view(request: Any) -> Any:
     """Rotate every namespace in ``ns`` (comma-separated) at login, as ``userid``,
     and write ``user`` into each."""
@@ -137,6 +190,10 @@ def build_lifetime_wsgi(
         ("touch", "/t/{ns}", touch_view),
         ("write", "/w/{ns}", write_view),
         ("keys", "/keys/{ns}", keys_view),
+        ("update", "/u/{ns}", update_view),
+        ("data", "/d/{ns}", data_view),
+        ("callbacks", "/cb/{ns}", callbacks_view),
+        ("logout_callbacks", "/logout-cb/{ns}", logout_with_callbacks_view),
         ("login", "/login", login_view),
         ("rotate", "/rotate", rotate_view),
         ("revoke", "/revoke", revoke_view),
