@@ -13,7 +13,6 @@ from importlib.metadata import version as _version
 from pyramid.config import Configurator as _Configurator
 
 from .config import (
-    NotIncludedError,
     SessionMultiManagerConfig,
     add_session_library,
     register_session_factory,
@@ -21,9 +20,10 @@ from .config import (
 from .config import check_all_against_session_factory as _check_all_against_session_factory
 from .config import setup_manager_config as _setup_manager_config
 from .csrf import NamespaceCSRFStoragePolicy
+from .exceptions import NotIncludedError, UnregisteredSession
 from .interfaces import ISessionLibrary, ISessionMultiManagerConfig, ISessionMultiObserver
 from .lifecycle.fallbacks import Fallback
-from .manager import SessionMultiManager, UnregisteredSession, new_session_multi
+from .manager import SessionMultiManager, new_session_multi
 from .manager import manager_class_for as _manager_class_for
 from .revocation import set_revocation_store
 from .revocation import stamp_every_namespace as _stamp_every_namespace

@@ -29,6 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .exceptions import CookieTooLarge as CookieTooLarge  # documented here too
+from .values import Refused, read, whole_number
+
 logger = logging.getLogger(__name__)
 
 #: Browsers keep at most this many bytes of one cookie (name and value).
@@ -46,19 +49,15 @@ POLICIES = ("raise", "drop")
 PYRAMID_VALUE_LIMIT = 4064
 
 
-class CookieTooLarge(ValueError):
-    """A namespace's cookie is over the per-cookie limit (``raise`` policy)."""
+def _as_bytes(value: Any) -> int:
+    return whole_number(value, "a positive whole number of bytes", 1)
 
-    def __init__(self, namespace: str, cookie_name: str, size: int, limit: int) -> None:
-        super().__init__(
-            f"pyramid_session_multi: the cookie {cookie_name!r} of namespace {namespace!r} "
-            f"would be {size} bytes, over the {limit}-byte limit of one cookie; keep less "
-            "in this namespace or move it to a server-side store"
-        )
-        self.namespace = namespace
-        self.cookie_name = cookie_name
-        self.size = size
-        self.limit = limit
+
+def _as_policy(value: Any) -> str:
+    policy = value.strip().lower() if isinstance(value, str) else value
+    if policy not in POLICIES:
+        raise Refused(", ".join(POLICIES))
+    return str(policy)
 
 
 @dataclass(frozen=True)
@@ -77,9 +76,6 @@ class CookieBudget:
         integers; ``oversize`` is one of :data:`POLICIES`, any case.  A mistake
         is a :class:`~pyramid_session_multi.settings.SettingsError` naming the key.
         """
-        # imported here: the settings module builds on the modules that import this one
-        from .settings import SettingsError
-
         settings = settings or {}
         values: dict[str, Any] = {}
         for key, field in (
@@ -87,27 +83,11 @@ class CookieBudget:
             ("session_multi.cookie_header_limit", "header_limit"),
         ):
             if key in settings:
-                value = settings[key]
-                if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-                    number = int(value)
-                elif isinstance(value, int) and not isinstance(value, bool):
-                    number = value
-                else:
-                    number = 0
-                if number < 1:
-                    raise SettingsError(
-                        f"{key} = {value!r} is not valid: it takes a positive whole number of bytes"
-                    )
-                values[field] = number
+                values[field] = read(key, settings[key], _as_bytes)
         if "session_multi.oversize" in settings:
-            given = settings["session_multi.oversize"]
-            policy = given.strip().lower() if isinstance(given, str) else given
-            if policy not in POLICIES:
-                raise SettingsError(
-                    f"session_multi.oversize = {given!r} is not valid: it takes "
-                    f"{', '.join(POLICIES)}"
-                )
-            values["oversize"] = policy
+            values["oversize"] = read(
+                "session_multi.oversize", settings["session_multi.oversize"], _as_policy
+            )
         return cls(**values)
 
     def refuse(self, request: Any, namespace: str, cookie_name: str, size: int) -> bool:

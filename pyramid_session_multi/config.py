@@ -19,6 +19,7 @@ from .cookies import (
     discover_cookie_name,
 )
 from .csrf import NamespaceCSRFStoragePolicy
+from .exceptions import NotIncludedError
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
 from .lifecycle.cookie_lifetime import fit_loader
@@ -130,13 +131,6 @@ class NamespaceConfig:
         )
         object.__setattr__(self, "plain", plain)
         object.__setattr__(self, "load_plan", None)
-
-
-class NotIncludedError(ConfigurationError, AttributeError):  # type: ignore[misc]
-    """A namespace was registered before ``config.include("pyramid_session_multi")``.
-
-    Also an ``AttributeError``, which is what 0.4 raised.
-    """
 
 
 @implementer(ISessionMultiManagerConfig)

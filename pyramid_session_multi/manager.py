@@ -31,6 +31,7 @@ from .events import (
     hash_session_id,
     log_decision,
 )
+from .exceptions import UnregisteredSession
 from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
 from .lifecycle.ending import REJECTED, NamespaceEnd, RequestEnd
@@ -49,20 +50,6 @@ __all__ = [
 
 
 logger = logging.getLogger(__name__)
-
-
-class UnregisteredSession(KeyError):
-    """Raised when a namespace that was never registered is asked for."""
-
-    def __init__(self, namespace: Any) -> None:
-        super().__init__(namespace)
-        self.namespace = namespace
-
-    def __str__(self) -> str:
-        return (
-            f"pyramid_session_multi: no session factory is registered for "
-            f"namespace {self.namespace!r}"
-        )
 
 
 class _StrongRef:

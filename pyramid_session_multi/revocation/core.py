@@ -21,11 +21,11 @@ from pyramid.exceptions import ConfigurationError
 
 from ..config import (
     LATE_ORDER,
-    _require_manager_config,
     get_manager_config,
     stamp_for_revocations,
 )
 from ..events import SessionInvalidated, hash_session_id, log_decision
+from ..exceptions import NotIncludedError, RevocationStoreUnavailable
 from ..lifecycle.changes import carried
 from ..lifecycle.ending import INVALIDATED
 from ..lifecycle.fallbacks import retire_at_logout
@@ -50,15 +50,6 @@ logger = logging.getLogger(__name__)
 
 #: Where a request keeps what it asked the store (userid -> time or ``None``).
 _CACHE = "_session_multi_revocations"
-
-
-class RevocationStoreUnavailable(RuntimeError):
-    """The revocation store could not be reached.
-
-    Raised while loading a namespace whose session has a user recorded (the
-    namespace is named, and nothing is deleted: the request fails as it would
-    if the namespace's own store were down), and by ``revoke()``.
-    """
 
 
 def describe_store(store: Any) -> str:
@@ -264,7 +255,12 @@ def set_revocation_store(config: Configurator, store: Any) -> None:
     included one.  The ``session_multi.revocations`` setting calls this
     with the store its URL names.
     """
-    manager_config = _require_manager_config(config.registry)
+    manager_config = get_manager_config(config.registry)
+    if manager_config is None:
+        raise NotIncludedError(
+            "pyramid_session_multi is not set up: call "
+            'config.include("pyramid_session_multi") before setting a revocation store.'
+        )
     store = config.maybe_dotted(store)
     if isinstance(store, type):
         store = store()

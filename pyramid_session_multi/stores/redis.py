@@ -43,9 +43,10 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..exceptions import SettingsError
 from ..libraries.base import closure_of
 from ..masking import without_password
-from ..settings import SettingsError, _as_boolean, _Refused
+from ..values import Refused, as_boolean
 
 #: :attr:`RedisTopology.kind` of one server.
 SINGLE = "single"
@@ -175,7 +176,7 @@ def _as_host(value: Any) -> str:
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     if _host_problem(text) is not None:
-        raise _Refused(accepts)
+        raise Refused(accepts)
     return text
 
 
@@ -186,9 +187,9 @@ def _as_port(value: Any) -> int:
     elif isinstance(value, str) and _is_number(value.strip()):
         port = int(value)
     else:
-        raise _Refused(accepts)
+        raise Refused(accepts)
     if not 0 < port < 65536:
-        raise _Refused(accepts)
+        raise Refused(accepts)
     return port
 
 
@@ -204,7 +205,7 @@ def _as_address(item: Any) -> Address:
         host, port = item
         problem = _host_problem(host.strip()) if isinstance(host, str) else None
         if problem is not None:
-            raise _Refused(
+            raise Refused(
                 problem=f"lists {_shown(item)}, whose host {problem}; it takes {_ADDRESSES}"
             )
     elif isinstance(item, str):
@@ -216,24 +217,24 @@ def _as_address(item: Any) -> Address:
         else:
             host, _, port = text.rpartition(":")
         if port is None or not host:
-            raise _Refused(
+            raise Refused(
                 problem=f"lists {_shown(item)}, which is not host:port; it takes {_ADDRESSES}"
             )
         problem = _host_problem(host)
         if problem is None and ":" in host and not bracketed:
             problem = "has an IPv6 address without brackets"
         if problem is not None:
-            raise _Refused(
+            raise Refused(
                 problem=f"lists {_shown(item)}, whose host {problem}; it takes {_ADDRESSES}"
             )
     else:
-        raise _Refused(_ADDRESSES)
+        raise Refused(_ADDRESSES)
     if not isinstance(host, str) or not host.strip():
-        raise _Refused(problem=f"lists {_shown(item)}, which has no host; it takes {_ADDRESSES}")
+        raise Refused(problem=f"lists {_shown(item)}, which has no host; it takes {_ADDRESSES}")
     try:
         number = _as_port(port)
-    except _Refused:
-        raise _Refused(
+    except Refused:
+        raise Refused(
             problem=f"lists {_shown(item)}, whose port {without_password(str(port))!r} is not "
             "a number from 1 to 65535; "
             f"it takes {_ADDRESSES}"
@@ -248,14 +249,14 @@ def _as_addresses(value: Any) -> tuple[Address, ...]:
     elif isinstance(value, Iterable) and not isinstance(value, bytes | Mapping):
         items = list(value)
     else:
-        raise _Refused(_ADDRESSES)
+        raise Refused(_ADDRESSES)
     if not items:
-        raise _Refused(problem=f"is empty: it takes {_ADDRESSES}")
+        raise Refused(problem=f"is empty: it takes {_ADDRESSES}")
     addresses: list[Address] = []
     for item in items:
         address = _as_address(item)
         if address in addresses:
-            raise _Refused(problem=f"lists {_address_text(address)} twice")
+            raise Refused(problem=f"lists {_address_text(address)} twice")
         addresses.append(address)
     return tuple(addresses)
 
@@ -272,19 +273,19 @@ def _as_timeout(value: Any) -> float | None:
         try:
             number = float(text)
         except ValueError:
-            raise _Refused(accepts) from None
+            raise Refused(accepts) from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
     else:
-        raise _Refused(accepts)
+        raise Refused(accepts)
     if not math.isfinite(number) or number <= 0:
-        raise _Refused(accepts)
+        raise Refused(accepts)
     return number
 
 
 def _as_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _Refused(problem="is empty: it takes the name the sentinels monitor the master by")
+        raise Refused(problem="is empty: it takes the name the sentinels monitor the master by")
     return value.strip()
 
 
@@ -292,7 +293,7 @@ def _as_optional_name(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _Refused("text")
+        raise Refused("text")
     return value.strip() or None
 
 
@@ -300,39 +301,39 @@ def _as_password(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _Refused("text")
+        raise Refused("text")
     return value if value.strip() else None
 
 
 def _as_file(value: Any) -> str:
     if not isinstance(value, str | os.PathLike) or not str(value).strip():
-        raise _Refused("the path of a file")
+        raise Refused("the path of a file")
     path = str(value).strip()
     if not os.path.isfile(path):
-        raise _Refused(problem=f"= {path!r}: there is no such file")
+        raise Refused(problem=f"= {path!r}: there is no such file")
     return path
 
 
 def _as_url(value: Any) -> str:
     accepts = "a URL redis://[user:password@]host:port/db, rediss://… (TLS) or unix:///path"
     if not isinstance(value, str) or not value.strip():
-        raise _Refused(accepts)
+        raise Refused(accepts)
     text = value.strip()
     parts = urlsplit(text)
     if parts.scheme not in _URL_SCHEMES:
         hint = ""
         if "sentinel" in parts.scheme:
             hint = "; for Sentinel give redis_sentinels and redis_sentinel_master"
-        raise _Refused(problem=f"has the scheme {parts.scheme!r}: it takes {accepts}{hint}")
+        raise Refused(problem=f"has the scheme {parts.scheme!r}: it takes {accepts}{hint}")
     if parts.scheme != "unix":
         try:
             parts.port  # noqa: B018 - a port that is not a number raises here
         except ValueError:
-            raise _Refused(problem=f"has a port that is not a number: it takes {accepts}") from None
+            raise Refused(problem=f"has a port that is not a number: it takes {accepts}") from None
         if not parts.hostname:
-            raise _Refused(problem=f"names no host: it takes {accepts}")
+            raise Refused(problem=f"names no host: it takes {accepts}")
         if not _is_number(parts.path.strip("/")) and parts.path.strip("/"):
-            raise _Refused(problem=f"names a database that is not a number: it takes {accepts}")
+            raise Refused(problem=f"names a database that is not a number: it takes {accepts}")
     return text
 
 
@@ -342,12 +343,12 @@ def _as_db(value: Any) -> int:
         return value
     if isinstance(value, str) and _is_number(value.strip()):
         return int(value)
-    raise _Refused(accepts)
+    raise Refused(accepts)
 
 
 def _as_text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _Refused("text")
+        raise Refused("text")
     return value.strip()
 
 
@@ -364,7 +365,7 @@ _READERS: dict[str, Callable[[Any], Any]] = {
     "redis_password": _as_password,
     "redis_sentinel_username": _as_optional_name,
     "redis_sentinel_password": _as_password,
-    "redis_ssl": _as_boolean,
+    "redis_ssl": as_boolean,
     "redis_ssl_ca_certs": _as_file,
     "redis_ssl_certfile": _as_file,
     "redis_ssl_keyfile": _as_file,
@@ -379,7 +380,7 @@ def _read(options: Mapping[str, Any], key: Callable[[str], str]) -> dict[str, An
         value = options[option]
         try:
             read[option] = _READERS[option](value)
-        except _Refused as refused:
+        except Refused as refused:
             if refused.problem is not None:
                 raise SettingsError(f"{key(option)} {refused.problem}") from None
             shown = "..." if option in _SECRET_OPTIONS else _shown(value)
