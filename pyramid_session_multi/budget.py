@@ -23,8 +23,8 @@ set their cookie; server-side namespaces' cookies hold only an id, and they
 count towards the header total.
 """
 
+import inspect
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,9 +39,6 @@ COOKIE_SIZE_LIMIT = 4096
 
 #: The Cookie header size proxies and servers commonly accept.
 COOKIE_HEADER_LIMIT = 8190
-
-# WebOb's and pyramid's refusal of a cookie value over their own limit.
-TOO_LONG = re.compile(r"Cookie value is too long to store \((\d+) bytes\)")
 
 POLICIES = ("raise", "drop")
 
@@ -211,24 +208,57 @@ def budget_limit_of(cookie_name: str) -> int:
     return len(cookie_name) + 1 + PYRAMID_VALUE_LIMIT
 
 
-def too_long_error(request: Any, namespace: str, cookie_name: str, exc: Exception) -> None:
-    """Name the namespace in WebOb's or pyramid's refusal of a cookie over their limit."""
-    match = TOO_LONG.search(str(exc))
-    if match is None:
-        return
-    size = len(cookie_name) + 1 + int(match.group(1))
-    message = str(CookieTooLarge(namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
-    exc.add_note(message)
-    logger.error("%s", message)
-    _tell_observers(request, "cookie_refused", namespace, size, COOKIE_SIZE_LIMIT)
+def value_size(session: Any) -> int | None:
+    """Bytes of the value a pyramid cookie session (signed, or pyramid_nacl_session's,
+    built on it) writes for ``session``, measured by serializing it with the
+    session's own serializer; ``None`` for a session that has none."""
+    serializer = None
+    for cls in type(session).__mro__:  # past the add-on's own subclasses
+        set_cookie = cls.__dict__.get("_set_cookie")
+        if inspect.isfunction(set_cookie):
+            serializer = inspect.getclosurevars(set_cookie).nonlocals.get("serializer")
+            if serializer is not None:
+                break
+    if serializer is None:
+        return None
+    value = serializer.dumps((session.accessed, session.created, dict(session)))
+    return len(value.decode("latin-1") if isinstance(value, bytes) else value)
+
+
+def refused_size(session: Any, cookie_name: str) -> int | None:
+    """The size of ``session``'s cookie (name and value) when pyramid refuses
+    it for its value's length (over :data:`PYRAMID_VALUE_LIMIT`), else ``None``."""
+    try:
+        size = value_size(session)
+    except Exception:  # the serializer fails: not a refusal of the size
+        return None
+    if size is None or size <= PYRAMID_VALUE_LIMIT:
+        return None
+    return len(cookie_name) + 1 + size
+
+
+def too_long_error(
+    session: Any, namespace: str, cookie_name: str, exc: ValueError
+) -> CookieTooLarge | None:
+    """The library's refusal of a cookie over its own limit, as a
+    :class:`CookieTooLarge` that keeps its message and names the namespace;
+    ``None`` where the cookie is not over that limit (another error)."""
+    size = refused_size(session, cookie_name)
+    if size is None:
+        return None
+    error = CookieTooLarge(namespace, cookie_name, size, COOKIE_SIZE_LIMIT, library_error=exc)
+    logger.error("%s", error.__notes__[-1])
+    _tell_observers(session.request, "cookie_refused", namespace, size, COOKIE_SIZE_LIMIT)
+    return error
 
 
 def named_cookie_session(factory: Any, namespace: str) -> Any:
     """A subclass of a pyramid cookie-session class whose refusals name ``namespace``.
 
     What a cookie session gets when the budget is not needed: a cookie over
-    what WebOb accepts is still WebOb's error, with a note naming the
-    namespace and its size.
+    what pyramid accepts keeps pyramid's error message, as a
+    :class:`CookieTooLarge` with a note naming the namespace and its size
+    (measured, not read from the message).
     """
     cookie_name = factory._cookie_name
     set_cookie = factory._set_cookie
@@ -238,8 +268,10 @@ def named_cookie_session(factory: Any, namespace: str) -> Any:
             try:
                 return set_cookie(self, response)
             except ValueError as exc:
-                too_long_error(self.request, namespace, cookie_name, exc)
-                raise
+                error = too_long_error(self, namespace, cookie_name, exc)
+                if error is None:
+                    raise
+                raise error from exc
 
     Named.__name__ = factory.__name__
     Named.__qualname__ = factory.__qualname__
@@ -267,11 +299,10 @@ def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) 
             request = self.request
             try:
                 done = super()._set_cookie(response)
-            except ValueError as exc:
-                match = TOO_LONG.search(str(exc))
-                if match is None:
+            except ValueError:
+                size = refused_size(self, cookie_name)
+                if size is None:
                     raise
-                size = len(cookie_name) + 1 + int(match.group(1))
                 return budget.refuse(request, namespace, cookie_name, size)
             if not done or not measure:
                 return done

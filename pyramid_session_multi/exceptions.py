@@ -46,14 +46,31 @@ class UnregisteredSession(KeyError):
 
 
 class CookieTooLarge(ValueError):
-    """A namespace's cookie is over the per-cookie limit (``raise`` policy)."""
+    """A namespace's cookie is over the per-cookie limit (``raise`` policy).
 
-    def __init__(self, namespace: str, cookie_name: str, size: int, limit: int) -> None:
-        super().__init__(
+    Where the session library refused the cookie itself (without the
+    budget), its own error is kept as the message (``library_error``) and
+    the namespace is named in a note.
+    """
+
+    def __init__(
+        self,
+        namespace: str,
+        cookie_name: str,
+        size: int,
+        limit: int,
+        library_error: Exception | None = None,
+    ) -> None:
+        ours = (
             f"pyramid_session_multi: the cookie {cookie_name!r} of namespace {namespace!r} "
             f"would be {size} bytes, over the {limit}-byte limit of one cookie; keep less "
             "in this namespace or move it to a server-side store"
         )
+        if library_error is None:
+            super().__init__(ours)
+        else:
+            super().__init__(str(library_error))
+            self.add_note(ours)
         self.namespace = namespace
         self.cookie_name = cookie_name
         self.size = size

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..binding import data_of, settle
-from ..budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge, is_deletion
+from ..budget import CookieTooLarge, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..events import SessionInvalidated
 
@@ -236,8 +236,8 @@ class RequestEnd:
                     callback(request, response)
             fit_new_cookies(before, response, namespace_config)
         except Exception as exc:
-            if _is_budget_error(exc):
-                return _budget_error(self.manager, namespace_config, exc)
+            if isinstance(exc, CookieTooLarge):  # the budget named the namespace and logged it
+                return exc
             response.headerlist[:] = before
             _failed(namespace_config.namespace, exc, "could not be saved; its cookie is unchanged")
             self.manager.tell_observers("namespace_failed", namespace_config.namespace, exc)
@@ -385,26 +385,6 @@ def _sets_new_cookie(
 def _failed(namespace: str, exc: Exception, what: str) -> None:
     exc.add_note(f"pyramid_session_multi: namespace {namespace!r} {what}")
     logger.error("namespace %r %s: %s: %s", namespace, what, type(exc).__name__, exc, exc_info=exc)
-
-
-def _is_budget_error(exc: Exception) -> bool:
-    return isinstance(exc, CookieTooLarge) or (
-        isinstance(exc, ValueError) and TOO_LONG.search(str(exc)) is not None
-    )
-
-
-def _budget_error(manager: Any, namespace_config: Any, exc: Exception) -> Exception:
-    if isinstance(exc, CookieTooLarge):  # the budget named the namespace and logged it
-        return exc
-    match = TOO_LONG.search(str(exc))
-    assert match is not None
-    cookie_name = namespace_config.cookie_name
-    size = len(cookie_name) + 1 + int(match.group(1))
-    message = str(CookieTooLarge(namespace_config.namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
-    exc.add_note(message)
-    logger.error("%s", message)
-    manager.tell_observers("cookie_refused", namespace_config.namespace, size, COOKIE_SIZE_LIMIT)
-    return exc
 
 
 def _owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:
