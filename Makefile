@@ -56,4 +56,4 @@ bench: $(VENV)/.dev
 	PYTHONPATH=. $(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) .nox docs/_build *.egg-info demo_app/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .nox docs/_build *.egg-info demo_app/*.egg-info .mypy_cache .pytest_cache .ruff_cache .grimp_cache
