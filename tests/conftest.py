@@ -1,9 +1,11 @@
 """Shared fixtures: a real redis-server for the suites that need one."""
 
 import os
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyramid.session
 import pytest
 
 import pyramid_session_multi
@@ -119,9 +121,15 @@ def postgresql_url(postgresql_server: PostgresServer) -> Iterator[str]:
 
 @pytest.fixture
 def clock(monkeypatch):
-    """The add-on's clock, moved by the test (see :class:`tests.support.lifetime_apps.Clock`)."""
+    """The add-on's clock, moved by the test (see :class:`tests.support.lifetime_apps.Clock`).
+
+    Pyramid's cookie sessions read the same clock: they stamp ``accessed`` and
+    decide a re-issue by their own ``time.time()``, and a test reading two
+    clocks would depend on where in the wall-clock second it started.
+    """
     moved = Clock()
     monkeypatch.setattr(lifetime, "clock", moved)
+    monkeypatch.setattr(pyramid.session, "time", types.SimpleNamespace(time=moved))
     # logins are never stamped before a time issued earlier: start that afresh too
     monkeypatch.setattr(lifetime, "_last_issued", 0.0)
     return moved
