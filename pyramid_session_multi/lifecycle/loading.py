@@ -83,4 +83,3 @@ APPLIES: dict[Callable[..., Any], Callable[[Any], bool]] = {
 #: :mod:`.cookie_lifetime`) settles as it is made, or tells the manager it
 #: cannot: a namespace whose plan has only these is quick (see :mod:`.plan`).
 SELF_JUDGED: set[Check] = set()
-
