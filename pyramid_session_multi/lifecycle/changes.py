@@ -83,7 +83,7 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
         try:
             session = manager[namespace]
         except Exception as exc:
-            _logout_failed(manager, namespace, exc, failures)
+            logout_failed(manager, namespace, exc, failures)
             continue
         if session is not None:
             loaded[namespace] = session
@@ -95,7 +95,7 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
             old_id = manager._session_id(namespace, session)
             session.invalidate()
         except Exception as exc:
-            _logout_failed(manager, namespace, exc, failures)
+            logout_failed(manager, namespace, exc, failures)
             continue
         manager._end_of(namespace_config, session).ended = INVALIDATED
         manager.tell_observers("namespace_invalidated", namespace)
@@ -103,9 +103,11 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
     return _tell(manager, failures, events, raise_errors)
 
 
-def _logout_failed(
+def logout_failed(
     manager: Any, namespace: str, exc: Exception, failures: dict[str, Exception]
 ) -> None:
+    """Log that ``namespace`` could not be invalidated, note it in ``failures``,
+    and have its cookie deleted all the same."""
     exc.add_note(f"pyramid_session_multi: invalidating namespace {namespace!r} failed")
     logger.error(
         "namespace %r could not be invalidated; its cookie is deleted "

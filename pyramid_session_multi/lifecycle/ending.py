@@ -102,6 +102,7 @@ class RequestEnd:
         if not self.scheduled:
             queue.append(self)
             self.scheduled = True
+        self._watch(request)
         if session is not None:
             self._run_before(queue, {id(session): state})
         return state
@@ -125,6 +126,9 @@ class RequestEnd:
     def mark_rotated(self, request: Any, state: "NamespaceEnd") -> None:
         """Note that ``state``'s session got a new id in this request."""
         state.rotated = True
+        self._watch(request)
+
+    def _watch(self, request: Any) -> None:
         if not self.watching:
             # first of the finished callbacks: sees whether a response went out
             request.finished_callbacks.appendleft(self.unsent)
@@ -136,9 +140,22 @@ class RequestEnd:
         Nothing of the end of request ran.  A session rotated in it would be
         kept by its store under a new id that no cookie will ever carry (the
         old one is deleted already): it is invalidated and left unsaved instead.
+        Any other is left to what its library saves in its finished callbacks
+        (pyramid_session_redis saves there), with its lifetime stamps put back
+        first: saved without them, its clocks would start again at its next load.
         """
-        rotated = [state for state in self.namespaces.values() if state.rotated]
+        states = list(self.namespaces.values())
+        rotated = [state for state in states if state.rotated]
+        for state in states:
+            if state.rotated or state.session is None:
+                continue
+            for hook in state.before_save:
+                try:
+                    hook(None)
+                except Exception as exc:
+                    _failed(state.config.namespace, exc, "could not keep its lifetime stamps")
         if not rotated:
+            self.forget()
             return
         _claim_callbacks(request, rotated, finished_only=True)
         for state in rotated:

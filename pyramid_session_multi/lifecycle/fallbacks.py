@@ -274,6 +274,9 @@ def migrate_from_fallbacks(
             session[LIFETIME_KEY] = record
         if state is None:  # a client-side namespace: its end is the add-on's from now
             state = manager._end_of(namespace_config, session)
+        # a copy under a new id only the response can carry: a request that forms
+        # none (its view raised) leaves it unsaved, and the old copy for the next
+        manager._mark_rotated(state)
         state.after_save.append(Retirement(manager, namespace_config, fallback, old))
         manager.tell_observers("namespace_migrated", namespace, role)
         event = manager._event(

@@ -218,13 +218,15 @@ class Lifetime:
         attributes["invalidate"] = self.invalidate
 
     def invalidate(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            if self._invalidate is not None:
-                return self._invalidate(*args, **kwargs)
+        # a session whose invalidate() raised (its store is down) was not
+        # logged out: it keeps the stamps it has, to be judged by them again
+        if self._invalidate is not None:
+            result = self._invalidate(*args, **kwargs)
+        else:
             session: Any = self._session()
-            return type(session).invalidate(session, *args, **kwargs)
-        finally:
-            self.reset()
+            result = type(session).invalidate(session, *args, **kwargs)
+        self.reset()
+        return result
 
     def put_back(self, response: Any) -> None:
         """Before the library saves: the record goes back into a session with data.

@@ -25,7 +25,7 @@ from ..config import (
     stamp_for_revocations,
 )
 from ..events import SessionInvalidated
-from ..lifecycle.changes import carried
+from ..lifecycle.changes import carried, logout_failed
 from ..lifecycle.ending import INVALIDATED
 from ..lifecycle.lifetime import (
     check_userid,
@@ -159,6 +159,7 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
         # a namespace first used later in this request is the user's, after this
         remember_login(request, userid)
     events = []
+    failures: dict[str, Exception] = {}
     for namespace, session in _recorded_for(sessions, str(userid)):
         namespace_config = manager._configs[namespace]
         lifetime = lifetime_of(session)
@@ -168,8 +169,13 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
             lifetime.stamps = replace(lifetime.stamps, login=at)
             namespace_config.library.mark_changed(session)
             continue
-        old_id = manager._session_id(namespace, session)
-        session.invalidate()
+        try:
+            old_id = manager._session_id(namespace, session)
+            session.invalidate()
+        except Exception as exc:
+            # revoked all the same: logged out as invalidate() would, the others too
+            logout_failed(manager, namespace, exc, failures)
+            continue
         manager._end_of(namespace_config, session).ended = INVALIDATED
         manager.tell_observers("namespace_invalidated", namespace)
         events.append(manager._event(SessionInvalidated, namespace, session, old_id))
