@@ -100,6 +100,31 @@ def postgresql_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
+def own_postgresql_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own, to stop and start again at will.
+
+    A test that stops the shared server would leave every connection pool
+    that outlives it (Beaker keeps one engine per URL for the whole process)
+    holding dead connections: whichever test used it next would fail, in an
+    order other than the file's.
+    """
+    reason = missing_reason()
+    if reason is not None:
+        _server_unavailable(reason)
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        except RuntimeError:
+            pass  # stopped by the test already
+        finally:
+            server.remove()
+
+
+@pytest.fixture
 def postgresql_url(postgresql_server: PostgresServer) -> Iterator[str]:
     """The server's URL, every table emptied before and after the test.
 

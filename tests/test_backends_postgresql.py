@@ -98,8 +98,10 @@ def test_sixteen_concurrent_clients_see_only_their_own(redis_db, tmp_path, postg
 
 
 def test_outage_fails_only_the_sql_namespace_and_loses_nothing(
-    app, postgresql_server, postgresql_url, caplog
+    redis_db, tmp_path, own_postgresql_server, caplog
 ):
+    postgresql_server = own_postgresql_server
+    app = webtest.TestApp(make_wsgi(redis_db, tmp_path, postgresql_server.url))
     for namespace in ("database", "signed", "redis"):
         app.post(f"/s/{namespace}", {"value": f"before-{namespace}"})
     postgresql_server.stop()

@@ -336,7 +336,8 @@ def test_the_sql_store_on_postgresql(redis_db, tmp_path, postgresql_url):
     assert len(store) == 1
 
 
-def test_the_sql_store_recovers_when_postgresql_returns(redis_db, tmp_path, postgresql_server):
+def test_the_sql_store_recovers_when_postgresql_returns(own_postgresql_server):
+    postgresql_server = own_postgresql_server
     store = SQLRevocationStore(postgresql_server.url)
     store.revoke("dave", lifetime.issue_time(), 60)
     postgresql_server.stop()
