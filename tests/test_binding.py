@@ -21,6 +21,12 @@ def own_invalidate(request):
     return {}
 
 
+def touch(request):
+    """Load a namespace and read nothing of it."""
+    request.session_multi[request.matchdict["ns"]]
+    return {}
+
+
 def logout_partner_then_read_admin(request):
     # the bound session is loaded, then its partner logs out
     admin = request.session_multi["admin"]
@@ -54,6 +60,8 @@ def bound_app(
             config.add_subscriber(
                 lambda event: invalidated.append(event.namespace), SessionInvalidated
             )
+        config.add_route("touch", "/touch/{ns}")
+        config.add_view(touch, route_name="touch", renderer="json")
         config.add_route("own", "/own-invalidate/{ns}")
         config.add_view(own_invalidate, route_name="own", renderer="json")
         config.add_route("partner_logout", "/partner-logout")
@@ -277,6 +285,18 @@ def test_bound_to_must_be_a_namespace_name():
                 "admin", signed_factory("admin"), bound_to=["main"]
             )
         )
+
+
+def test_the_binding_check_reads_the_bound_session_without_side_effects(rejected, clock):
+    # read through pyramid's accessors, the session would count as used and
+    # re-issue its cookie (its reissue_time is 0): the check reads it raw
+    app = bound_app(rejected)
+    log_in(app)
+    clock.at(5)
+    response = app.get("/touch/admin")
+    assert "admin" not in set_cookie_names(response)
+    assert app.get("/s/admin").json["value"] == "admin mode"
+    assert rejected == []
 
 
 class NotADict(MutableMapping):
