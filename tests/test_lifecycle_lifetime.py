@@ -463,3 +463,45 @@ def test_a_timeout_past_ten_years_is_refused_in_code():
                 "prefs", signed_factory("prefs"), absolute_timeout=10**17
             )
         )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "1700000000.0,0",
+        [1700000000.0],
+        [1700000000.0, 0.0, "alice"],
+        [1700000000.0, 0.0, "alice", 1700000000.0, "more"],
+        ["1700000000.0", 0.0],
+        [1700000000.0, "0"],
+        [True, 0.0],
+        [1700000000.0, -1.0],
+        [1700000000.0, 0.0, 1.5, 1700000000.0],
+        [1700000000.0, 0.0, True, 1700000000.0],
+        [1700000000.0, 0.0, "alice", None],
+        [1700000000.0, 0.0, "alice", "1700000000.0"],
+    ],
+)
+def test_a_malformed_lifetime_record_is_no_record(raw):
+    # a record that is not one the add-on writes (tampered with, or another
+    # version's) is not trusted: the session's clocks start again from now
+    assert lifetime.Stamps.from_raw(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "stamps"),
+    [
+        ([1700000000.0, 12.5], (1700000000.0, 1700000012.5, None, None)),
+        ((1700000000, 0), (1700000000.0, 1700000000.0, None, None)),
+        (
+            [1700000000.0, 1.0, "alice", 1699999999.0],
+            (1700000000.0, 1700000001.0, "alice", 1699999999.0),
+        ),
+        ([1700000000.0, 1.0, 42, 1700000000], (1700000000.0, 1700000001.0, 42, 1700000000.0)),
+    ],
+)
+def test_a_lifetime_record_reads_back_as_written(raw, stamps):
+    read = lifetime.Stamps.from_raw(raw)
+    assert (read.created, read.active, read.userid, read.login) == stamps
+    assert lifetime.Stamps.from_raw(read.as_raw()) == read
