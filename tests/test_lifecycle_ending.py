@@ -5,10 +5,12 @@ a request where the issue says a store goes away.
 """
 
 import logging
+import re
 
 import pytest
 import webtest
 from pyramid_session_redis import RedisSessionFactory
+from webob.cookies import CookieProfile
 
 from pyramid_session_multi.events import (
     SessionInvalidated,
@@ -313,3 +315,79 @@ def test_a_rotation_whose_response_never_forms_leaves_no_orphan(redis_db):
 def rotate_raising_out(request):
     request.session_multi.rotate(raise_errors=True)
     return {}
+
+
+def test_an_oversized_cookie_of_an_enlisted_namespace_fails_the_response_named(redis_db, caplog):
+    # bound, so its end of request is the add-on's, and the only cookie session,
+    # so no budget is installed: WebOb's own "too long" error still fails the
+    # response, with the note the budget would give (cookies.rst)
+    def setup(config):
+        config.register_session_factory("main", redis_factory(redis_db, cookie_name="main"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="main")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/main", {"value": "alice"})
+    with pytest.raises(
+        ValueError, match=r"Cookie value is too long to store \((\d+) bytes\)"
+    ) as info:
+        app.post("/s/admin", {"value": "x" * 5000})
+    size = len("admin=") + int(re.search(r"\((\d+) bytes\)", str(info.value)).group(1))
+    message = (
+        f"pyramid_session_multi: the cookie 'admin' of namespace 'admin' would be {size} "
+        "bytes, over the 4096-byte limit of one cookie; keep less in this namespace or move "
+        "it to a server-side store"
+    )
+    # named once, logged once
+    assert info.value.__notes__ == [message]
+    assert caplog.text.count(message) == 1
+
+
+class JarSession(dict):
+    """An application's own cookie session: its data in cookie ``jar`` through
+    WebOb's ``CookieProfile``, set in a response callback it queues when made."""
+
+    new = True
+    created = 0.0
+
+    def __init__(self, request):
+        profile = CookieProfile("jar").bind(request)
+        super().__init__(profile.get_value() or {})
+        request.add_response_callback(
+            lambda request, response: profile.set_cookies(response, dict(self))
+        )
+
+    def invalidate(self):
+        self.clear()
+
+    def changed(self):
+        pass
+
+
+def jar_factory(request):
+    return JarSession(request)
+
+
+jar_factory.cookie_name = "jar"
+
+
+def test_webobs_refusal_of_an_applications_own_cookie_names_the_namespace(redis_db, caplog):
+    def setup(config):
+        config.register_session_factory("main", redis_factory(redis_db, cookie_name="main"))
+        config.register_session_factory("jar", jar_factory, bound_to="main")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/main", {"value": "alice"})
+    app.post("/s/jar", {"value": "small"})
+    assert app.get("/s/jar").json["value"] == "small"
+    with pytest.raises(
+        ValueError, match=r"Cookie value is too long to store \((\d+) bytes\)"
+    ) as info:
+        app.post("/s/jar", {"value": "x" * 5000})
+    size = len("jar=") + int(re.search(r"\((\d+) bytes\)", str(info.value)).group(1))
+    message = (
+        f"pyramid_session_multi: the cookie 'jar' of namespace 'jar' would be {size} "
+        "bytes, over the 4096-byte limit of one cookie; keep less in this namespace or move "
+        "it to a server-side store"
+    )
+    assert info.value.__notes__ == [message]
+    assert caplog.text.count(message) == 1

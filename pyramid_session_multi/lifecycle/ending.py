@@ -350,6 +350,8 @@ def _budget_error(manager: Any, namespace_config: Any, exc: Exception) -> Except
     cookie_name = namespace_config.cookie_name
     size = len(cookie_name) + 1 + int(match.group(1))
     message = str(CookieTooLarge(namespace_config.namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
+    if message in getattr(exc, "__notes__", ()):
+        return exc  # its cookie class named it already (see budget.named_cookie_session)
     exc.add_note(message)
     logger.error("%s", message)
     manager.tell_observers("cookie_refused", namespace_config.namespace, size, COOKIE_SIZE_LIMIT)
