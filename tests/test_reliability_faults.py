@@ -129,6 +129,33 @@ def app_of(stores, faults, *, bound=False, fallback=False, revocations=False, se
         faults.mark("end")
         return {"failed": sorted(failed)}
 
+    def logout_partner(request):
+        for ns in NAMESPACES:
+            request.session_multi[ns]
+        faults.mark("view")
+        request.session_multi["prefs"].invalidate()
+        faults.mark("end")
+        return {}
+
+    def logout_then_write(request):
+        for ns in NAMESPACES:
+            request.session_multi[ns]
+        faults.mark("view")
+        failed = request.session_multi.invalidate()
+        for ns in NAMESPACES:
+            if ns not in failed:
+                request.session_multi[ns]["value"] = "after the logout"
+        faults.mark("end")
+        return {"failed": sorted(failed)}
+
+    def rotate_then_raise(request):
+        for ns in NAMESPACES:
+            request.session_multi[ns]
+        faults.mark("view")
+        request.session_multi.rotate()
+        faults.mark("end")
+        raise RuntimeError("the view failed after the rotation")
+
     def revoke(request):
         faults.mark("view")
         request.session_multi.revoke("alice")
@@ -164,6 +191,9 @@ def app_of(stores, faults, *, bound=False, fallback=False, revocations=False, se
             ("rotate_all", rotate),
             ("logout", logout),
             ("revoke", revoke),
+            ("logout_partner", logout_partner),
+            ("logout_write", logout_then_write),
+            ("rotate_raise", rotate_then_raise),
         ):
             config.add_route(name, f"/{name}")
             config.add_view(view, route_name=name, renderer="json")
@@ -645,3 +675,114 @@ def test_a_migration_in_a_request_that_raises_leaves_no_new_copy(stores, faults,
     assert len(stores.redis_keys()) == 1
     assert app.get("/read").json["cart"] == "from before the deploy"
     assert len(stores.redis_keys()) == 1
+
+
+def test_a_partner_logout_failed_at_any_call_still_ends_the_bound_session(
+    stores, faults, caplog, clock
+):
+    faults.redis().sql().beaker()
+    app = app_of(stores, faults, bound=True)
+
+    def prepare():
+        stores.empty()
+        app.reset()
+        app.get("/write", params={"value": "bound"})
+        return dict(app.cookies)
+
+    def act(before):
+        return send(app, "/logout_partner")
+
+    def check(before, outcome, faults):
+        if isinstance(outcome, Exception):
+            load_failed(outcome, faults, caplog)
+            return
+        assert outcome.status_int == 200
+        # lifecycle.rst, Decide: the bound session ends with its partner; one
+        # whose store failed to delete it has its cookie deleted all the same
+        assert app.cookies.get("prefs") != before["prefs"]
+        assert deleted(outcome, "cart")
+        values = app.get("/read").json
+        assert (values["cart"], values["prefs"]) == (None, None)
+        stores.assert_nothing_grows()
+
+    sweep(faults, prepare, act, check)
+
+
+def test_a_save_after_a_logout_failed_at_any_call_leaves_no_cookie_of_before(
+    stores, faults, caplog, clock
+):
+    faults.redis().sql().beaker()
+    app = app_of(stores, faults)
+
+    def prepare():
+        stores.empty()
+        app.reset()
+        app.get("/write", params={"value": "before the logout"})
+        return dict(app.cookies)
+
+    def act(before):
+        return send(app, "/logout_write")
+
+    def check(before, outcome, faults):
+        if isinstance(outcome, Exception):
+            load_failed(outcome, faults, caplog)
+            return
+        assert outcome.status_int == 200
+        # lifecycle.rst, Apply: invalidated and no new cookie (its library
+        # failed): the client's old cookie is deleted
+        for ns in NAMESPACES:
+            assert app.cookies.get(ns) != before[ns], ns
+        assert set(app.get("/read").json.values()) <= {"after the logout", None}
+        stores.assert_nothing_grows()
+
+    sweep(faults, prepare, act, check)
+
+
+def test_a_rotation_whose_request_fails_at_any_call_leaves_no_orphan(stores, faults, caplog, clock):
+    faults.redis().sql().beaker()
+    app = app_of(stores, faults)
+
+    def prepare():
+        stores.empty()
+        app.reset()
+        app.get("/write", params={"value": "rotated"})
+        return dict(app.cookies)
+
+    def act(before):
+        return send(app, "/rotate_raise")
+
+    def check(before, outcome, faults):
+        assert isinstance(outcome, Exception)
+        # no response: a new id no cookie carries is not kept (the old copy
+        # is gone already, as rotate() deletes it at once)
+        stores.assert_nothing_grows()
+        if not isinstance(outcome, RuntimeError):
+            load_failed(outcome, faults, caplog)
+
+    sweep(faults, prepare, act, check)
+
+
+def test_a_logout_whose_next_session_fails_to_save_late_leaves_no_old_cookie(
+    stores, faults, caplog, clock
+):
+    # pyramid_session_redis saves in a finished callback, once the response
+    # is formed: a failure there after a logout deletes the client's old
+    # cookie rather than leaving it in place (lifecycle.rst, Apply)
+    faults.redis()
+    app = app_of(stores, faults)
+
+    def logged_in():
+        stores.empty()
+        app.reset()
+        app.get("/write", params={"value": "before the logout"})
+
+    logged_in()
+    calls = faults.count(lambda: app.get("/logout_write"))
+    assert calls[-1].startswith("redis")
+    logged_in()
+    with faults.failing(len(calls)):
+        response = app.get("/logout_write")
+    assert faults.fired_in == "end"
+    assert deleted(response, "cart")
+    assert "cart" not in app.cookies
+    assert "namespace 'cart' could not be saved" in caplog.text

@@ -264,7 +264,7 @@ class RequestEnd:
         for index, callback in enumerate(state.finished, 1):
             then = after_save if index == len(state.finished) else []
             request.finished_callbacks.append(
-                ContainedFinish(namespace_config, callback, response, then)
+                ContainedFinish(namespace_config, callback, response, then, state.ended is not None)
             )
         return None
 
@@ -272,24 +272,35 @@ class RequestEnd:
 class ContainedFinish:
     """A library's finished callback whose failure is its namespace's alone."""
 
-    __slots__ = ("callback", "config", "response", "then")
+    __slots__ = ("callback", "config", "ended", "response", "then")
 
     def __init__(
-        self, namespace_config: Any, callback: Any, response: Any, then: list[Any] | None = None
+        self,
+        namespace_config: Any,
+        callback: Any,
+        response: Any,
+        then: list[Any] | None = None,
+        ended: bool = False,
     ) -> None:
         self.config = namespace_config
         self.callback = callback
         self.response = response
         #: the namespace's after-save hooks, run once this callback succeeded
         self.then = then or []
+        #: what the client held ended in this request (a logout): its old cookie must go
+        self.ended = ended
 
     def __call__(self, request: Any) -> None:
         try:
             self.callback(request)
         except Exception as exc:
             _failed(self.config.namespace, exc, "could not be saved; no new cookie is sent")
-            # the cookie would point at data the store does not have
-            self.response.unset_cookie(self.config.cookie_name, strict=False)
+            if self.ended:
+                # nothing from before a logout survives client-side
+                delete_cookie(self.response, self.config)
+            else:
+                # the cookie would point at data the store does not have
+                self.response.unset_cookie(self.config.cookie_name, strict=False)
             return
         _run_hooks(self.config, self.then, self.response)
 
