@@ -17,7 +17,10 @@ from pyramid.exceptions import (
     ConfigurationError,
     ConfigurationExecutionError,
 )
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
+from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.events import SessionInvalidated, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.revocation import (
@@ -27,6 +30,7 @@ from pyramid_session_multi.revocation import (
     SQLRevocationStore,
     store_from_url,
 )
+from pyramid_session_multi.revocation.core import describe_store
 from pyramid_session_multi.scripts.psessions import main as psessions
 from pyramid_session_multi.settings import SettingsError
 from pyramid_session_multi.testing import MemoryRevocationStore as ExportedMemoryStore
@@ -557,3 +561,60 @@ def test_logins_and_revocations_of_one_process_never_share_a_millisecond(monkeyp
     monkeypatch.setattr(lifetime, "clock", lambda: 1_000_000.0)
     first, second = lifetime.issue_time(), lifetime.issue_time()
     assert second > first
+
+
+def test_revoking_another_user_leaves_this_requests_sessions_alone(
+    redis_db, tmp_path, memory_store
+):
+    events = []
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store, events=events))
+    admin = device(wsgi)
+    log_in(admin, "bob")
+    response = admin.get("/revoke", {"userid": "alice"})
+    assert set_cookie_headers(response, LOGGED_IN[0]) == []
+    assert logged_in_as(admin) == ["bob", "bob"]
+    assert memory_store.revoked_at("alice") is not None
+    assert events == []
+
+
+class NotPostgreSQLNorSQLite(SQLiteDialect_pysqlite):
+    """A database the store has no upsert for: SQLite under another name, so
+    that the store's portable statements run on a real database."""
+
+    name = "portable"
+    supports_statement_cache = True
+
+
+def test_the_sql_store_on_another_database_reads_then_writes(tmp_path, monkeypatch):
+    registry.register("portable", __name__, "NotPostgreSQLNorSQLite")
+    store = SQLRevocationStore(f"portable:///{tmp_path / 'revocations.sqlite'}")
+    store.revoke("alice", 100.0, 60)
+    store.revoke("alice", 50.0, 60)  # an earlier time never wins
+    assert store.revoked_at("alice") == 100.0
+    store.revoke("alice", 200.0, None)
+    assert store.revoked_at("alice") == 200.0
+    store.revoke("bob", 10.0, 60)
+    assert len(store) == 2
+    assert (
+        store.describe()
+        == f"portable at {tmp_path / 'revocations.sqlite'}, table session_multi_revocations"
+    )
+
+
+class Undescribable(MemoryRevocationStore):
+    def describe(self):
+        raise RuntimeError("no")
+
+
+def test_a_store_whose_describe_fails_is_named_by_its_class():
+    assert describe_store(Undescribable()) == "Undescribable"
+    assert describe_store(object()) == "object"
+
+
+def test_a_store_may_be_given_as_a_class(tmp_path):
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.set_revocation_store(MemoryRevocationStore)
+    config.commit()
+    store = get_manager_config(config.registry).revocations
+    assert isinstance(store, MemoryRevocationStore)
