@@ -300,8 +300,22 @@ def test_the_panel_marks_a_session_served_from_a_fallback(tmp_path, redis_db):
         (lambda own: "pkg.module:factory", "is a list of session factories"),
         (lambda own: [42], "must be a session factory"),
         (lambda own: [signed_factory("session")], "config.set_session_factory"),
+        (
+            lambda own: ["tests.support.nosuch:factory"],
+            r"fallback 1: 'tests.support.nosuch:factory' cannot be imported \(ModuleNotFoundError",
+        ),
     ],
-    ids=["own", "same-secret", "clash", "no-cookie", "cookie-disagrees", "str", "int", "session"],
+    ids=[
+        "own",
+        "same-secret",
+        "clash",
+        "no-cookie",
+        "cookie-disagrees",
+        "str",
+        "int",
+        "session",
+        "unimportable",
+    ],
 )
 def test_fallbacks_that_cannot_work_are_refused(fallbacks, message):
     def setup(config):
