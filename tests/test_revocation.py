@@ -10,6 +10,7 @@ import time
 
 import pytest
 import redis
+import sqlalchemy
 import webtest
 from pyramid.config import Configurator
 from pyramid.exceptions import (
@@ -618,3 +619,34 @@ def test_a_store_may_be_given_as_a_class(tmp_path):
     config.commit()
     store = get_manager_config(config.registry).revocations
     assert isinstance(store, MemoryRevocationStore)
+
+
+def test_a_redis_url_that_is_not_one_is_refused_without_its_password():
+    with pytest.raises(ValueError, match="is not a Redis URL") as info:
+        store_from_url("redis://:hunter2@localhost:notaport/0")
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "described"),
+    [
+        ("redis://localhost:6390/2", "Redis at localhost:6390/2"),
+        ("redis://localhost/3", "Redis at localhost/3"),
+        ("unix:///run/redis.sock", "Redis at /run/redis.sock"),
+    ],
+)
+def test_a_redis_store_is_described_where_it_is(url, described):
+    assert RedisRevocationStore.from_url(url).describe() == described
+
+
+def test_a_redis_store_on_a_client_of_ones_own_is_described_as_redis():
+    assert RedisRevocationStore(redis.StrictRedis()).describe() == "Redis"
+
+
+def test_the_sql_store_takes_an_engine_of_ones_own(tmp_path):
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'own.sqlite'}")
+    store = SQLRevocationStore(engine)
+    assert store.engine is engine
+    store.revoke("alice", 100.0, None)
+    assert store.revoked_at("alice") == 100.0
+    engine.dispose()
