@@ -4,6 +4,7 @@ Real libraries and a real redis-server; the store is stopped in the middle of
 a request where the issue says a store goes away.
 """
 
+import functools
 import logging
 import re
 
@@ -391,3 +392,59 @@ def test_webobs_refusal_of_an_applications_own_cookie_names_the_namespace(redis_
     )
     assert info.value.__notes__ == [message]
     assert caplog.text.count(message) == 1
+
+
+def set_jar(request, response, *, session, profile):
+    profile.set_cookies(response, dict(session))
+
+
+class PartialJarSession(JarSession):
+    """The same, its callback a ``functools.partial`` naming the session by keyword."""
+
+    def __init__(self, request):
+        profile = CookieProfile("jar").bind(request)
+        dict.__init__(self, profile.get_value() or {})
+        request.add_response_callback(functools.partial(set_jar, session=self, profile=profile))
+
+
+def partial_jar_factory(request):
+    return PartialJarSession(request)
+
+
+partial_jar_factory.cookie_name = "jar"
+
+
+def test_callbacks_are_claimed_by_the_session_they_refer_to(redis_db):
+    # the end of request takes each library's queued callbacks to its
+    # namespace, by what they refer to (a partial's arguments, a closure's
+    # cells), and leaves the application's own where they were
+    ran = []
+
+    def view(request):
+        request.session_multi["jar"]["value"] = "kept"
+
+        def not_yet_bound(request):
+            try:
+                return assigned_later
+            except NameError:
+                ran.append("empty cell")
+
+        request.add_finished_callback(not_yet_bound)
+        request.add_finished_callback(lambda request: ran.append("finished"))
+        request.add_response_callback(lambda request, response: ran.append("response"))
+        if ran is None:  # never: the closure's cell stays empty
+            assigned_later = 1
+        return {}
+
+    def setup(config):
+        config.register_session_factory("main", redis_factory(redis_db, cookie_name="main"))
+        config.register_session_factory("jar", partial_jar_factory, bound_to="main")
+        config.add_route("jar", "/jar")
+        config.add_view(view, route_name="jar", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/main", {"value": "alice"})
+    response = app.get("/jar")
+    assert "jar" in set_cookie_names(response)
+    assert app.get("/s/jar").json["value"] == "kept"
+    assert ran == ["response", "empty cell", "finished"]
