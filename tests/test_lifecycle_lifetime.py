@@ -8,9 +8,11 @@ sleeping.
 
 import sqlite3
 import time
+from collections.abc import MutableMapping
 
 import pytest
 import redis
+import webtest
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 
@@ -21,6 +23,7 @@ from tests.support.lifetime_apps import (
     CLIENT_SIDE,
     LIBRARIES,
     build_lifetime_app,
+    build_lifetime_wsgi,
     library_factory,
     set_cookie_headers,
 )
@@ -505,3 +508,56 @@ def test_a_lifetime_record_reads_back_as_written(raw, stamps):
     read = lifetime.Stamps.from_raw(raw)
     assert (read.created, read.active, read.userid, read.login) == stamps
     assert lifetime.Stamps.from_raw(read.as_raw()) == read
+
+
+class Slotted(dict):
+    """A session that takes no attributes (no ``__dict__``)."""
+
+    __slots__ = ()
+
+    def invalidate(self):
+        self.clear()
+
+
+class Wrapped(MutableMapping):
+    """A session that is no dict: the add-on has no raw storage for its stamps."""
+
+    def __init__(self):
+        self.data = {"value": "v"}
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def __setitem__(self, key, value):
+        self.data[key] = value
+
+    def __delitem__(self, key):
+        del self.data[key]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+    def invalidate(self):
+        self.data.clear()
+
+
+@pytest.mark.parametrize(
+    ("session_class", "message"),
+    [
+        (Slotted, "its sessions \\(Slotted\\) take no attributes"),
+        (Wrapped, "its session library \\(unknown\\) gives no raw storage"),
+    ],
+)
+def test_timeouts_on_a_session_that_cannot_keep_stamps_fail_its_load_named(session_class, message):
+    def register(config):
+        config.register_session_factory(
+            "own", lambda request: session_class(), cookie_name="own", idle_timeout=60
+        )
+
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    client.set_cookie("own", "an-id")
+    with pytest.raises(TypeError, match=f"namespace 'own' has timeouts .* but {message}"):
+        client.get("/r/own")

@@ -650,3 +650,26 @@ def test_the_sql_store_takes_an_engine_of_ones_own(tmp_path):
     store.revoke("alice", 100.0, None)
     assert store.revoked_at("alice") == 100.0
     engine.dispose()
+
+
+def test_a_user_recorded_without_a_store_is_only_a_record(redis_db, tmp_path):
+    # rotate(userid=...) records the user in a stamped namespace's stamps;
+    # with no store to ask, a session recorded for a user loads as any other
+    client = device(build_lifetime_wsgi(register_two(redis_db, tmp_path)))
+    log_in(client, "alice")
+    assert logged_in_as(client) == ["alice", "alice"]
+
+
+def test_revoking_from_a_request_without_a_recorded_user_ends_nothing_here(
+    redis_db, tmp_path, memory_store
+):
+    events = []
+    client = device(
+        build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store, events=events))
+    )
+    client.get("/w/signed", {"value": "anonymous"})
+    client.get("/w/redis", {"value": "anonymous"})
+    response = client.get("/revoke", {"userid": "alice"})
+    assert set_cookie_headers(response, "signed") == []
+    assert client.get("/r/redis").json["value"] == "anonymous"
+    assert events == []
