@@ -414,6 +414,10 @@ def partial_jar_factory(request):
 partial_jar_factory.cookie_name = "jar"
 
 
+def note(ran, what, request, response):
+    ran.append(what)
+
+
 def test_callbacks_are_claimed_by_the_session_they_refer_to(redis_db):
     # the end of request takes each library's queued callbacks to its
     # namespace, by what they refer to (a partial's arguments, a closure's
@@ -432,6 +436,7 @@ def test_callbacks_are_claimed_by_the_session_they_refer_to(redis_db):
         request.add_finished_callback(not_yet_bound)
         request.add_finished_callback(lambda request: ran.append("finished"))
         request.add_response_callback(lambda request, response: ran.append("response"))
+        request.add_response_callback(functools.partial(note, ran, "partial"))
         if ran is None:  # never: the closure's cell stays empty
             assigned_later = 1
         return {}
@@ -447,4 +452,4 @@ def test_callbacks_are_claimed_by_the_session_they_refer_to(redis_db):
     response = app.get("/jar")
     assert "jar" in set_cookie_names(response)
     assert app.get("/s/jar").json["value"] == "kept"
-    assert ran == ["response", "empty cell", "finished"]
+    assert ran == ["response", "partial", "empty cell", "finished"]

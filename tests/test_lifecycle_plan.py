@@ -19,6 +19,7 @@ from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.lifecycle.ending import RequestEnd
 from pyramid_session_multi.lifecycle.loading import AFTER_MAKE, APPLIES
 from pyramid_session_multi.revocation import MemoryRevocationStore
+from tests.test_libraries import NotebookFactory, NotebookLibrary, NotebookSession
 
 SECRET = "a-secret-of-enough-length-for-the-plan-tests"
 
@@ -282,3 +283,27 @@ def test_a_failing_discriminator_is_named():
     assert raised.value.__notes__ == [
         "pyramid_session_multi: raised by the discriminator of namespace 'prefs'"
     ]
+
+
+class SecretiveLibrary(NotebookLibrary):
+    """An application's adapter that cannot tell what its sessions are."""
+
+    def facts(self, factory):
+        raise RuntimeError("unknown")
+
+
+def test_a_namespace_whose_library_cannot_tell_its_facts_is_enlisted_as_server_side(
+    monkeypatch,
+):
+    # nothing known of where its data lives: its end of request is the
+    # add-on's from its load, as a server-side store's is
+    monkeypatch.setattr(NotebookSession, "store", {})
+
+    def register(config):
+        config.add_session_library(SecretiveLibrary)
+        config.register_session_factory("prefs", NotebookFactory("prefs"))
+
+    client, seen, _ = build(register)
+    client.get("/write", params={"n": "4"})
+    assert seen["enlisted"] is True
+    assert client.get("/read").text == "4"
