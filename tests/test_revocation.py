@@ -673,3 +673,18 @@ def test_revoking_from_a_request_without_a_recorded_user_ends_nothing_here(
     assert set_cookie_headers(response, "signed") == []
     assert client.get("/r/redis").json["value"] == "anonymous"
     assert events == []
+
+
+def test_a_table_another_process_created_first_is_used(tmp_path):
+    # two processes start at once: the other creates the table between this
+    # one's check and its CREATE TABLE, which then fails; the table is there
+    url = f"sqlite:///{tmp_path / 'revocations.sqlite'}"
+    first, other = SQLRevocationStore(url), SQLRevocationStore(url)
+
+    def the_other_process_first(target, connection, **kw):
+        other.revoke("bob", 10.0, None)
+
+    sqlalchemy.event.listen(first.table, "before_create", the_other_process_first)
+    first.revoke("alice", 20.0, None)
+    assert (first.revoked_at("alice"), first.revoked_at("bob")) == (20.0, 10.0)
+    assert len(first) == 2
