@@ -111,8 +111,17 @@ COVERAGE_FLOOR = 97
 # The newest Python's tests session runs the suite in one shuffled order (every
 # test among all the others, not only within its module): a test that depends
 # on another's leftovers fails there. Seeded, so a failure can be run again;
-# `nox -s tests-3.13 -- --random-order-seed=N` tries another order.
-SHUFFLE = ["-p", "random_order", "--random-order-bucket=global", "--random-order-seed=35"]
+# `nox -s tests-3.13 -- --random-order-seed=N` tries another order. Each test
+# also starts 5 ms before a wall-clock second ends (tests/support/late_second.py):
+# one that depends on where in the second it started fails there every time.
+SHUFFLE = [
+    "-p",
+    "random_order",
+    "--random-order-bucket=global",
+    "--random-order-seed=35",
+    "-p",
+    "tests.support.late_second",
+]
 
 
 def _suite_args(python: object) -> list[str]:
@@ -133,7 +142,8 @@ def tests(session: nox.Session) -> None:
     """The whole suite against the built wheel, with the newest dependencies.
 
     On the oldest Python, with the branch coverage of :data:`COVERED` printed
-    (and a floor); on the newest, in a shuffled order.
+    (and a floor); on the newest, in a shuffled order, each test started late
+    in a wall-clock second.
     """
     dist = _build(session, "--wheel")
     _install_wheel(session, _one(f"{dist}/*.whl"))

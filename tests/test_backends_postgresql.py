@@ -21,9 +21,12 @@ TIME_LIMIT = 120  # seconds: a hang guard, never a speed check
 
 
 def rows(url, table="beaker_sessions"):
+    """The table's rows; none before Beaker created it (its first use in the process)."""
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as connection:
+            if not sqlalchemy.inspect(connection).has_table(table):
+                return []
             return connection.execute(sqlalchemy.text(f"select namespace from {table}")).fetchall()
     finally:
         engine.dispose()
