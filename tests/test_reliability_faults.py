@@ -320,7 +320,7 @@ def test_a_write_failed_at_any_store_call_fails_that_namespace_alone(stores, fau
         assert values["prefs"] in ("before", "after")
 
     calls = sweep(faults, prepare, act, check)
-    assert {"redis", "sql SELECT", "validator"} <= set(calls)
+    assert {"redis", "sql SELECT", "beaker __getitem__", "validator"} <= set(calls)
 
 
 def test_a_read_failed_at_any_store_call_serves_nothing_wrong(stores, faults, caplog, clock):

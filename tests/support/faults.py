@@ -104,7 +104,7 @@ class Faults:
 
         for manager in (FileNamespaceManager, DatabaseNamespaceManager):
             for name in ("do_open", "__getitem__", "__setitem__", "__delitem__", "do_remove"):
-                if name in vars(manager):
+                if hasattr(manager, name):  # its own, or inherited
                     self.wrap(manager, name, f"beaker {name}")
         return self
 
