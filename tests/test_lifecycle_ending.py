@@ -13,6 +13,7 @@ import webtest
 from pyramid_session_redis import RedisSessionFactory
 from webob.cookies import CookieProfile
 
+from pyramid_session_multi.budget import CookieTooLarge
 from pyramid_session_multi.events import (
     SessionInvalidated,
     SessionLoaded,
@@ -453,3 +454,29 @@ def test_callbacks_are_claimed_by_the_session_they_refer_to(redis_db):
     assert "jar" in set_cookie_names(response)
     assert app.get("/s/jar").json["value"] == "kept"
     assert ran == ["response", "partial", "empty cell", "finished"]
+
+
+def test_a_cookie_over_the_budget_in_a_bound_namespace_fails_the_response_named():
+    # two cookie sessions could pass the header budget: the budget's own
+    # refusal, raised once every namespace is applied (cookies.rst)
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="main")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/main", {"value": "alice"})
+    with pytest.raises(CookieTooLarge, match="the cookie 'admin' of namespace 'admin' would be"):
+        app.post("/s/admin", {"value": "x" * 5000})
+
+
+def test_a_logout_whose_only_namespace_cannot_load_still_deletes_its_cookie(server):
+    app = webtest.TestApp(
+        build_wsgi(
+            lambda config: config.register_session_factory("cart", redis_factory(server.url))
+        )
+    )
+    app.post("/s/cart", {"value": "in the cart"})
+    server.stop()
+    response = app.get("/invalidate")
+    assert any("Max-Age=0" in header for header in cookie_headers(response, "cart"))
+    assert "cart" not in app.cookies

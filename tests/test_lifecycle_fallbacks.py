@@ -578,3 +578,35 @@ def test_an_old_copy_whose_new_cookie_is_dropped_is_kept(tmp_path):
     # the new cookie could not go out: the old copy and its cookie stay
     assert set_cookie_names(response) == []
     assert "old_c" in client.cookies and len(stored_files(tmp_path / "old_c")) == 1
+
+
+class UnknownLibrarySession(dict):
+    """A session of a library the add-on knows nothing of: no creation time."""
+
+    def invalidate(self):
+        self.clear()
+
+
+def unknown_library_factory(request):
+    session = UnknownLibrarySession()
+    if "old_prefs" in request.cookies:
+        session["value"] = "kept across the change"
+    return session
+
+
+def test_a_session_moves_from_a_fallback_of_an_unknown_library():
+    app = webtest.TestApp(
+        serve(
+            "prefs",
+            signed(NEW_SECRET),
+            fallbacks=[Fallback(unknown_library_factory, cookie_name="old_prefs")],
+        )
+    )
+    app.set_cookie("old_prefs", "a-cookie-of-before")
+    response = app.get("/s/prefs")
+    assert response.json["value"] == "kept across the change"
+    assert any(
+        header.startswith("old_prefs=;") and "Max-Age=0" in header
+        for header in response.headers.getall("Set-Cookie")
+    )
+    assert app.get("/s/prefs").json["value"] == "kept across the change"

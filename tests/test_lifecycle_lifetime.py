@@ -518,6 +518,9 @@ class Slotted(dict):
     def invalidate(self):
         self.clear()
 
+    def changed(self):
+        pass
+
 
 class Wrapped(MutableMapping):
     """A session that is no dict: the add-on has no raw storage for its stamps."""
@@ -561,3 +564,27 @@ def test_timeouts_on_a_session_that_cannot_keep_stamps_fail_its_load_named(sessi
     client.set_cookie("own", "an-id")
     with pytest.raises(TypeError, match=f"namespace 'own' has timeouts .* but {message}"):
         client.get("/r/own")
+
+
+class NoInvalidate(dict):
+    """A session with no ``invalidate()`` of its own or of its class's."""
+
+
+def test_timeouts_on_a_session_without_invalidate_still_load():
+    def register(config):
+        config.register_session_factory(
+            "own", lambda request: NoInvalidate(), cookie_name="own", idle_timeout=60
+        )
+
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    client.set_cookie("own", "an-id")
+    assert client.get("/r/own").json == {"value": None, "user": None}
+
+
+def test_a_session_that_takes_no_attributes_rotates_without_stamps():
+    def register(config):
+        config.register_session_factory("own", lambda request: Slotted(), cookie_name="own")
+
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    client.set_cookie("own", "an-id")
+    assert client.get("/rotate", {"ns": "own"}).json == {"failed": []}

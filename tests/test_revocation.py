@@ -6,6 +6,7 @@ WebTest client of its own; two app instances share one store.
 """
 
 import io
+import sqlite3
 import time
 
 import pytest
@@ -688,3 +689,11 @@ def test_a_table_another_process_created_first_is_used(tmp_path):
     first.revoke("alice", 20.0, None)
     assert (first.revoked_at("alice"), first.revoked_at("bob")) == (20.0, 10.0)
     assert len(first) == 2
+
+
+def test_a_table_that_cannot_be_created_fails_the_revocation(tmp_path):
+    path = tmp_path / "read-only.sqlite"
+    sqlite3.connect(path).close()
+    store = SQLRevocationStore(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="readonly"):
+        store.revoke("alice", 10.0, None)

@@ -202,9 +202,8 @@ class RequestEnd:
         session = state.session
         if namespace_config.bound_to is None or session is None or state.drop_cookie:
             return False
+        # loaded before it: a bound namespace exists only where its partner does
         partner = self.manager.loaded(namespace_config.bound_to)
-        if partner is None:
-            return False
         try:
             if settle(namespace_config.library, session, partner):
                 return False

@@ -240,11 +240,10 @@ def migrate_from_fallbacks(
     manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
 ) -> None:
     """The load step: move the client's session from the first fallback that finds one."""
-    fallbacks = namespace_config.fallbacks
-    if not fallbacks:
-        return
     cookies = request.cookies
-    carried = [fallback for fallback in fallbacks if fallback.cookie_name in cookies]
+    carried = [
+        fallback for fallback in namespace_config.fallbacks if fallback.cookie_name in cookies
+    ]
     if not carried or data_of(namespace_config.library, session):
         return  # nothing to read, or the namespace's own factory found a session
     namespace = namespace_config.namespace

@@ -385,8 +385,6 @@ def load_lifetime(
 
 def lifetime_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
     """End a session idle or old beyond its namespace's timeouts."""
-    if not namespace_config.stamped:
-        return None
     lifetime = lifetime_of(session)
     return None if lifetime is None else lifetime.verdict
 
