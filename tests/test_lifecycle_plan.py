@@ -18,6 +18,7 @@ from pyramid_session_multi.events import SessionExpired, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.lifecycle.ending import RequestEnd
 from pyramid_session_multi.lifecycle.loading import AFTER_MAKE, APPLIES
+from pyramid_session_multi.lifecycle.plan import plan_of
 from pyramid_session_multi.revocation import MemoryRevocationStore
 from tests.test_libraries import NotebookFactory, NotebookLibrary, NotebookSession
 
@@ -307,3 +308,15 @@ def test_a_namespace_whose_library_cannot_tell_its_facts_is_enlisted_as_server_s
     client.get("/write", params={"n": "4"})
     assert seen["enlisted"] is True
     assert client.get("/read").text == "4"
+
+
+def test_a_namespaces_plan_is_made_once_and_kept_while_current():
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("prefs", signed(), validator=lambda request, session: True)
+    config.commit()
+    manager_config = get_manager_config(config.registry)
+    namespace_config = manager_config.get("prefs")
+    plan = plan_of(namespace_config, manager_config.configs)
+    assert plan_of(namespace_config, manager_config.configs) is plan
+    assert [check.__name__ for check in plan.checks] == ["validator_check"]

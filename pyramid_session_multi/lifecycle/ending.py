@@ -115,10 +115,8 @@ class RequestEnd:
         decided; callbacks queued later come after this one anyway.
         """
         position = queue.index(self)
-        for index, callback in enumerate(queue):
-            if index >= position:
-                return
-            if _owner(callback, owners) is not None:
+        for index in range(position):
+            if _owner(queue[index], owners) is not None:
                 del queue[position]
                 queue.insert(index, self)
                 return
