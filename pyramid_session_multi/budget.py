@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from webob.cookies import CookieProfile
+
 from .exceptions import CookieTooLarge as CookieTooLarge  # documented here too
 from .values import Refused, read, whole_number
 
@@ -250,6 +252,52 @@ def too_long_error(
     logger.error("%s", error.__notes__[-1])
     _tell_observers(session.request, "cookie_refused", namespace, size, COOKIE_SIZE_LIMIT)
     return error
+
+
+#: WebOb's ``CookieProfile`` refuses a cookie value over this many bytes.
+WEBOB_VALUE_LIMIT = 4093
+
+
+def webob_refused_size(exc: BaseException, cookie_name: str) -> int | None:
+    """The size of the cookie (name, ``=``, value) WebOb's ``CookieProfile``
+    refused by raising ``exc``, measured from the value it was given; ``None``
+    for any other error.
+
+    An application's own session library may set its cookie through WebOb's
+    profile, which refuses a value over :data:`WEBOB_VALUE_LIMIT` bytes; the
+    refusal is recognised by where it was raised and the value measured there.
+    """
+    last = exc.__traceback__
+    while last is not None and last.tb_next is not None:
+        last = last.tb_next
+    if last is None or last.tb_frame.f_code is not CookieProfile._get_cookies.__code__:
+        return None
+    value = last.tb_frame.f_locals.get("value")
+    if not isinstance(value, str | bytes) or len(value) <= WEBOB_VALUE_LIMIT:
+        return None
+    return len(cookie_name) + 1 + len(value)
+
+
+def cookie_refusal(
+    request: Any, namespace: str, cookie_name: str, exc: BaseException
+) -> BaseException | None:
+    """``exc`` when it refuses ``namespace``'s cookie for its size, named and
+    logged once; ``None`` for any other error.
+
+    The budget's own :class:`CookieTooLarge` named the namespace when it
+    measured the cookie; WebOb's refusal (see :func:`webob_refused_size`) gets
+    a note naming it here.
+    """
+    if isinstance(exc, CookieTooLarge):
+        return exc
+    size = webob_refused_size(exc, cookie_name)
+    if size is None:
+        return None
+    message = str(CookieTooLarge(namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
+    exc.add_note(message)
+    logger.error("%s", message)
+    _tell_observers(request, "cookie_refused", namespace, size, COOKIE_SIZE_LIMIT)
+    return exc
 
 
 def named_cookie_session(factory: Any, namespace: str) -> Any:

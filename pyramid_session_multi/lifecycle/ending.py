@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..binding import data_of, settle
-from ..budget import CookieTooLarge, is_deletion
+from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..events import SessionInvalidated
 
@@ -264,8 +264,11 @@ class RequestEnd:
                     callback(request, response)
             fit_new_cookies(before, response, namespace_config)
         except Exception as exc:
-            if isinstance(exc, CookieTooLarge):  # the budget named the namespace and logged it
-                return exc
+            refusal = cookie_refusal(
+                request, namespace_config.namespace, namespace_config.cookie_name, exc
+            )
+            if refusal is not None:
+                return refusal
             response.headerlist[:] = before
             _failed(namespace_config.namespace, exc, "could not be saved; its cookie is unchanged")
             self.manager.tell_observers("namespace_failed", namespace_config.namespace, exc)
