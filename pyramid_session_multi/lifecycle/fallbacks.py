@@ -285,10 +285,11 @@ def retire_at_logout(namespace_config: Any, request: Any, state: Any) -> Excepti
            namespace_config.cookie_domain)  # fmt: skip
     # a migration of this request waited for the save to retire its old copy:
     # the logout retires it now instead
-    read = {}
-    for hook in state.after_save:
-        if isinstance(hook, Retirement):
-            read[hook.fallback.position] = hook.old
+    read = {
+        hook.fallback.position: hook.old
+        for hook in state.after_save
+        if isinstance(hook, Retirement)
+    }
     state.after_save[:] = [hook for hook in state.after_save if not isinstance(hook, Retirement)]
     cookies = request.cookies
     detached = None
