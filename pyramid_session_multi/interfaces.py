@@ -212,3 +212,12 @@ class ISessionExpired(ISessionEvent):
 class ISessionMigrated(ISessionEvent):
     """A namespace's session was read by one of its fallbacks and moved into a
     session of the namespace's own factory; ``fallback`` says which."""
+
+
+class IFailureLog(Interface):  # type: ignore[misc]
+    """The registry utility that logs each distinct store failure once per
+    interval (:class:`~pyramid_session_multi.failures.FailureLog`)."""
+
+
+class ISessionSaveFailed(ISessionEvent):
+    """A namespace's session could not be saved: ``reason`` says why."""

@@ -186,7 +186,7 @@ class SessionMultiManager(Mapping[str, Any]):
                     "pyramid_session_multi: raised by the session factory of "
                     f"namespace {namespace!r}"
                 )
-                log_load_error(namespace, exc)
+                log_load_error(namespace, exc, request)
                 raise
             if plain or (
                 session._session_multi_verdict is None
@@ -263,7 +263,7 @@ class SessionMultiManager(Mapping[str, Any]):
                 exc.add_note(
                     f"pyramid_session_multi: raised by the {role} of namespace {namespace!r}"
                 )
-            log_load_error(namespace, exc)
+            log_load_error(namespace, exc, request)
             raise
         self._sessions[namespace] = session
         if session is None:

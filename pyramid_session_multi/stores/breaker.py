@@ -47,9 +47,10 @@ class CircuitOpen(ConnectionError):
     """
 
     def __init__(self, store: str, retry_in: float) -> None:
+        # the same text for every call refused, so that logs count them as one failure
         super().__init__(
-            f"{store} is unavailable (its circuit breaker is open after a timeout or "
-            f"connection error); the next attempt to reach it is in {retry_in:.1f} s"
+            f"{store} is unavailable: its circuit breaker is open after a timeout or "
+            "connection error, and lets one call through once its interval is over"
         )
         #: the store, as :attr:`CircuitBreaker.store` names it
         self.store = store
