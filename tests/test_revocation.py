@@ -213,19 +213,30 @@ def test_records_live_as_long_as_the_longest_absolute_timeout(redis_db, tmp_path
     assert 120 < ttl <= 125
 
 
-def test_without_an_absolute_timeout_somewhere_a_record_is_kept(redis_db, tmp_path):
+@pytest.mark.parametrize(
+    ("busy_timeouts", "longest"),
+    [
+        ({"idle_timeout": 60}, 3600),  # refused at its first load: idle bounds it
+        ({"idle_timeout": 7200}, 7200),
+        ({"idle_timeout": 9000, "absolute_timeout": 8000}, 8000),
+        ({}, 10 * 365 * 24 * 3600),  # a session that never ends: ten years
+    ],
+)
+def test_every_record_expires_after_the_longest_a_session_can_live_unused(
+    redis_db, tmp_path, busy_timeouts, longest
+):
     store = RedisRevocationStore.from_url(redis_db, prefix="revoked:")
 
     def register(config):
         register_two(redis_db, tmp_path, store)(config)
         config.register_session_factory(
-            "busy", library_factory("signed", redis_db, tmp_path, "busy"), idle_timeout=60
+            "busy", library_factory("signed", redis_db, tmp_path, "busy"), **busy_timeouts
         )
 
     device(build_lifetime_wsgi(register)).get("/revoke", {"userid": "alice"})
     client = redis.StrictRedis.from_url(redis_db)
     try:
-        assert client.ttl("revoked:alice") == -1
+        assert longest < client.ttl("revoked:alice") <= longest + 5
     finally:
         client.close()
 

@@ -53,6 +53,11 @@ def is_beaker_factory(factory: Any) -> bool:
     )
 
 
+def beaker_options(factory: Any) -> dict[str, Any]:
+    """A copy of the Beaker options a pyramid_beaker ``factory`` was made with."""
+    return dict(factory._options)
+
+
 def is_cookie_type(factory: Any) -> bool:
     """Whether the pyramid_beaker ``factory`` keeps its data in the cookie."""
     options = factory._options

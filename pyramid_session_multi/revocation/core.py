@@ -21,6 +21,7 @@ from pyramid.exceptions import ConfigurationError
 
 from ..config import (
     LATE_ORDER,
+    MAX_TIMEOUT,
     _require_manager_config,
     get_manager_config,
     stamp_for_revocations,
@@ -84,19 +85,25 @@ def store_error(store: Any, exc: Exception) -> str:
     return message
 
 
-def record_ttl(manager_config: Any) -> int | None:
+def record_ttl(manager_config: Any) -> int:
     """How long a revocation must be kept: until no session it can match is alive.
 
-    That is the longest absolute timeout (with a margin); ``None`` (kept
-    until a later revocation of the same user replaces it: one record per
-    user) when a namespace has none, since a busy session of it never ends.
+    A session recorded before the revocation is refused at its first load
+    after it, so the record must outlive only the sessions never loaded
+    since: a namespace's session ends within the shorter of its idle and
+    absolute timeouts.  The record is kept for the longest of those among
+    the namespaces, with a margin; a namespace with neither bounds it at
+    ten years (``MAX_TIMEOUT``), so that every record expires.
     """
     longest = 0
     for namespace_config in manager_config.configs.values():
-        if namespace_config.absolute_timeout is None:
-            return None
-        longest = max(longest, namespace_config.absolute_timeout)
-    return longest + TTL_MARGIN if longest else None
+        limits = [
+            limit
+            for limit in (namespace_config.absolute_timeout, namespace_config.idle_timeout)
+            if limit is not None
+        ]
+        longest = max(longest, min(limits) if limits else MAX_TIMEOUT)
+    return min(longest or MAX_TIMEOUT, MAX_TIMEOUT) + TTL_MARGIN
 
 
 def _cache(request: Any) -> dict[str, float | None]:
