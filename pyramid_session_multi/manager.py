@@ -417,8 +417,10 @@ class SessionMultiManager(Mapping[str, Any]):
         cookie the request carries is rotated (one its discriminator turns
         away is skipped); name namespaces to rotate only those.  Each gets a
         new id and sends its new cookie; for server-side stores the old key,
-        file or row is deleted at once, so the cookie the client held before
-        brings back nothing.  Writes after ``rotate()`` are kept.  How each
+        file or row is deleted as soon as the new session is saved and its
+        cookie went out, so the cookie the client held before brings back
+        nothing, and a request that fails after ``rotate()`` leaves the old
+        session whole.  Writes after ``rotate()`` are kept.  How each
         library rotates is its adapter's
         :meth:`~pyramid_session_multi.libraries.SessionLibrary.rotate`.
         Where :class:`~pyramid_session_multi.NamespaceCSRFStoragePolicy`
@@ -494,14 +496,17 @@ class SessionMultiManager(Mapping[str, Any]):
         does not stop the others: the error is logged with the namespace
         named, the namespace's cookie is deleted anyway, so the client no
         longer presents it, and the failures are returned as a dict of
-        namespace to exception, empty when all went well.
+        namespace to exception, empty when all went well.  Where a
+        revocation store is set, the end of the login such a namespace held
+        is recorded there (see :doc:`/narr/manager`), so a copy of its old
+        cookie is refused once its store is back.
         :class:`~pyramid_session_multi.events.SessionInvalidated` is sent
         once every namespace is done, as :meth:`rotate` sends its events.
         With ``raise_errors=True`` the first failure is raised after every
         namespace was tried; the cookies still go out if an exception view
         renders the response.
         """
-        return invalidate(self, raise_errors)
+        return invalidate(self, raise_errors, _revocation.record_unended)
 
     # what has been loaded so far
 

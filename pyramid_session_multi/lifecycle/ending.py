@@ -114,6 +114,7 @@ class RequestEnd:
         if not self.scheduled:
             queue.append(self)
             self.scheduled = True
+            self._watch(request)
         if session is not None:
             self._run_before(queue, {id(session): state})
         return state
@@ -137,6 +138,9 @@ class RequestEnd:
     def mark_rotated(self, request: Any, state: "NamespaceEnd") -> None:
         """Note that ``state``'s session got a new id in this request."""
         state.rotated = True
+        self._watch(request)
+
+    def _watch(self, request: Any) -> None:
         if not self.watching:
             # first of the finished callbacks: sees whether a response went out
             request.finished_callbacks.appendleft(self.unsent)
@@ -148,9 +152,26 @@ class RequestEnd:
         Nothing of the end of request ran.  A session rotated in it would be
         kept by its store under a new id that no cookie will ever carry (the
         old one is deleted already): it is invalidated and left unsaved instead.
+        A library that saves in a finished callback (pyramid_session_redis)
+        still saves the others, with the add-on's records put back, so that
+        an application error never un-records a login.
         """
+        kept = [
+            state
+            for state in self.namespaces.values()
+            if not state.rotated and state.hidden and state.session is not None
+        ]
+        if kept:
+            _claim_callbacks(request, kept, finished_only=True)
+            for state in kept:
+                for callback in state.finished:
+                    request.finished_callbacks.append(
+                        ContainedFinish(state.config, callback, None, None, state.hidden)
+                    )
+                state.finished = []
         rotated = [state for state in self.namespaces.values() if state.rotated]
         if not rotated:
+            self.forget()
             return
         _claim_callbacks(request, rotated, finished_only=True)
         for state in rotated:
@@ -331,7 +352,8 @@ class ContainedFinish:
                 self.config.namespace, exc, "could not be saved; no new cookie is sent", request
             )
             # the cookie would point at data the store does not have
-            self.response.unset_cookie(self.config.cookie_name, strict=False)
+            if self.response is not None:
+                self.response.unset_cookie(self.config.cookie_name, strict=False)
             return None if self.failed is None else self.failed(exc)
         _run_hooks(self.config, self.then, self.response)
         return None

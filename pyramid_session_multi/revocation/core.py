@@ -145,6 +145,66 @@ def revocation_check(namespace_config: Any, request: Any, session: Any, partner:
     return None
 
 
+#: How much later than a session's login the record of its logout is: it ends
+#: that session (and the user's older ones), not the user's later logins.
+UNENDED_MARGIN = 0.001
+
+
+def record_unended(manager: Any, logins: Any, failures: dict[str, Exception]) -> None:
+    """Record, for a logout that could not destroy some server-side sessions
+    (``failures``: their stores were down), the end of the user's login in
+    the revocation store, so a copy of the old cookie is refused once the
+    store is back.
+
+    ``logins`` are the users and login times the request's sessions
+    recorded (the same for every namespace one login rotated).  The record
+    refuses the sessions of that user recorded up to that login: this
+    device's, and the user's older logins on other devices, but no later
+    one.  Without a store, or without a recorded user, nothing can be
+    recorded: that is logged, and the failures are what ``invalidate()``
+    returns.
+    """
+    manager_config = manager._config
+    store = manager_config.revocations
+    names = ", ".join(repr(namespace) for namespace in sorted(failures))
+    if store is None or not logins:
+        why = "no revocation store is set" if store is None else "no user is recorded"
+        logger.warning(
+            "logout: namespace %s could not be destroyed and %s: a copy of its cookie "
+            "may bring it back once its store is",
+            names,
+            why,
+        )
+        return
+    for userid, login in sorted(logins, key=str):
+        try:
+            store.revoke(str(userid), float(login) + UNENDED_MARGIN, record_ttl(manager_config))
+        except Exception as exc:
+            message = store_error(store, exc)
+            for failure in failures.values():
+                failure.add_note(
+                    f"pyramid_session_multi: its end could not be recorded either: {message}"
+                )
+            logger.error(
+                "logout: namespace %s could not be destroyed, nor its end recorded in the "
+                "revocation store (%s): %s",
+                names,
+                describe_store(store),
+                message,
+            )
+            return
+    for failure in failures.values():
+        failure.add_note(
+            "pyramid_session_multi: its end is recorded in the revocation store: "
+            "its old cookie is refused"
+        )
+    logger.warning(
+        "logout: namespace %s could not be destroyed; the end of the login is recorded "
+        "in the revocation store, so its old cookie is refused",
+        names,
+    )
+
+
 def revoke_user(manager_config: Any, userid: Any) -> float:
     """Record in the store that ``userid``'s sessions recorded before now are over.
 
