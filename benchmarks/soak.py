@@ -294,7 +294,9 @@ def _phases(args: Any, port: int, worker: Any, server: Any, data_dir: Path, log:
         {
             "requests to redis / 5xx / writes lost": _triple(fault, "redis"),
             "requests to signed / 5xx / writes lost": _triple(fault, "signed"),
-            "add-on log lines / tracebacks": _pair(lines - lines_before, tracebacks - tracebacks_before),
+            "add-on lines / tracebacks": _pair(
+                lines - lines_before, tracebacks - tracebacks_before
+            ),
         },
     )
     time.sleep(6)  # the breaker's interval: its probe finds Redis back
@@ -320,7 +322,9 @@ def _phases(args: Any, port: int, worker: Any, server: Any, data_dir: Path, log:
             "signed request before, median / slowest (ms)": _latency(baseline, "signed"),
             "signed request paused, median / slowest (ms)": _latency(paused, "signed"),
             "requests to redis / 5xx / writes lost": _triple(paused, "redis"),
-            "add-on log lines / tracebacks": _pair(lines - lines_before, tracebacks - tracebacks_before),
+            "add-on lines / tracebacks": _pair(
+                lines - lines_before, tracebacks - tracebacks_before
+            ),
         },
     )
 
