@@ -6,6 +6,7 @@ reified attribute that ``invalidate()`` deletes (after deleting the Redis
 key); asking for it again starts a new session with a new id.
 """
 
+import contextlib
 import functools
 import inspect
 from typing import Any
@@ -135,6 +136,13 @@ class RedisLibrary(SessionLibrary):
             session.invalidate()
             retire = None
         if data:
-            session.update(data)
-            session.ensure_id()
+            try:
+                session.update(data)
+                session.ensure_id()
+            except Exception:
+                if retire is not None:
+                    # all or nothing: a new id made before the failure goes
+                    with contextlib.suppress(Exception):
+                        session.invalidate()
+                raise
         return retire

@@ -80,6 +80,7 @@ def rotate(
         if callable(retire):
             # the old id goes once the new session is saved, not before
             state.after_save.append(lambda response, retire=retire: retire())
+            state.keeps_old = True
         manager._mark_rotated(state)
         reason = "login" if userid is not None else "rotate"
         log_decision(logger, "rotated", namespace, reason, request.registry.settings, old_id)
@@ -114,7 +115,7 @@ def invalidate(manager: Any, raise_errors: bool, unended: Any = None) -> dict[st
                     f"pyramid_session_multi: destroying it unchecked failed too: "
                     f"{type(again).__name__}: {again}"
                 )
-                _logout_failed(manager, namespace, exc, failures)
+                logout_failed(manager, namespace, exc, failures)
                 continue
             logger.warning(
                 "namespace %r could not be loaded (%s: %s); logged out without it: "
@@ -143,7 +144,7 @@ def invalidate(manager: Any, raise_errors: bool, unended: Any = None) -> dict[st
             old_id = manager._session_id(namespace, session)
             session.invalidate()
         except Exception as exc:
-            _logout_failed(manager, namespace, exc, failures)
+            logout_failed(manager, namespace, exc, failures)
             continue
         state = manager._end_of(namespace_config, session)
         state.ended = INVALIDATED
@@ -177,9 +178,11 @@ def destroy(manager: Any, namespace_config: Any, request: Any) -> str | None:
     return old_id if isinstance(old_id, str) else None
 
 
-def _logout_failed(
+def logout_failed(
     manager: Any, namespace: str, exc: Exception, failures: dict[str, Exception]
 ) -> None:
+    """Log that ``namespace`` could not be invalidated, note it in ``failures``,
+    and have its cookie deleted all the same."""
     exc.add_note(f"pyramid_session_multi: invalidating namespace {namespace!r} failed")
     logger.error(
         "namespace %r could not be invalidated; its cookie is deleted "

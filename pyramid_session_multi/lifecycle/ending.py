@@ -72,6 +72,9 @@ class NamespaceEnd:
     delete_also: list[Any] = field(default_factory=list)
     #: rotated in this request: its new id needs the response to reach the client
     rotated: bool = False
+    #: rotated, its old stored state kept until the new one is saved (see
+    #: ``ISessionLibrary.rotate``): a new one that fails to save is dropped
+    keeps_old: bool = False
     #: called with the response before its library's callbacks run
     before_save: list[Any] = field(default_factory=list)
     #: the add-on's records kept in the session's own storage (a
@@ -114,7 +117,7 @@ class RequestEnd:
         if not self.scheduled:
             queue.append(self)
             self.scheduled = True
-            self._watch(request)
+        self._watch(request)
         if session is not None:
             self._run_before(queue, {id(session): state})
         return state
@@ -127,10 +130,8 @@ class RequestEnd:
         decided; callbacks queued later come after this one anyway.
         """
         position = queue.index(self)
-        for index, callback in enumerate(queue):
-            if index >= position:
-                return
-            if _library_owner(callback, owners) is not None:
+        for index in range(position):
+            if _library_owner(queue[index], owners) is not None:
                 del queue[position]
                 queue.insert(index, self)
                 return
@@ -152,14 +153,26 @@ class RequestEnd:
         Nothing of the end of request ran.  A session rotated in it would be
         kept by its store under a new id that no cookie will ever carry (the
         old one is deleted already): it is invalidated and left unsaved instead.
-        A library that saves in a finished callback (pyramid_session_redis)
-        still saves the others, with the add-on's records put back, so that
-        an application error never un-records a login.
+        Any other is left to what its library saves in its finished callbacks
+        (pyramid_session_redis saves there), with its lifetime stamps put back
+        first: saved without them, its clocks would start again at its next load.
         """
+        states = list(self.namespaces.values())
+        rotated = [state for state in states if state.rotated]
+        for state in states:
+            if state.rotated or state.session is None:
+                continue
+            for hook in state.before_save:
+                try:
+                    hook(None)
+                except Exception as exc:
+                    _failed(state.config.namespace, exc, "could not keep its lifetime stamps")
+        # what a library saves in its finished callbacks keeps the add-on's records,
+        # stored only while those callbacks run (the application's never see them)
         kept = [
             state
-            for state in self.namespaces.values()
-            if not state.rotated and state.hidden and state.session is not None
+            for state in states
+            if not state.rotated and state.session is not None and state.hidden
         ]
         if kept:
             _claim_callbacks(request, kept, finished_only=True)
@@ -168,8 +181,6 @@ class RequestEnd:
                     request.finished_callbacks.append(
                         ContainedFinish(state.config, callback, None, None, state.hidden)
                     )
-                state.finished = []
-        rotated = [state for state in self.namespaces.values() if state.rotated]
         if not rotated:
             self.forget()
             return
@@ -217,9 +228,8 @@ class RequestEnd:
         session = state.session
         if namespace_config.bound_to is None or session is None or state.drop_cookie:
             return False
+        # loaded before it: a bound namespace exists only where its partner does
         partner = self.manager.loaded(namespace_config.bound_to)
-        if partner is None:
-            return False
         try:
             if settle(namespace_config.library, session, partner):
                 return False
@@ -293,6 +303,7 @@ class RequestEnd:
                 response,
                 then,
                 state.hidden,
+                state.ended is not None,
                 functools.partial(self.save_failed, state),
             )
             if namespace_config.on_save_error == FAIL:
@@ -308,6 +319,12 @@ class RequestEnd:
         """Tell subscribers that ``state``'s session could not be saved;
         ``exc`` when its namespace's ``on_save_error`` fails the response."""
         namespace = state.config.namespace
+        if state.keeps_old:
+            # all or nothing: the old session stays, what was written of the new goes
+            try:
+                state.session.invalidate()
+            except Exception as drop:
+                _failed(namespace, drop, "could not drop its unsaved new session")
         self.manager._send(
             SessionSaveFailed,
             namespace,
@@ -321,7 +338,7 @@ class RequestEnd:
 class ContainedFinish:
     """A library's finished callback whose failure is its namespace's alone."""
 
-    __slots__ = ("callback", "config", "failed", "hidden", "response", "then")
+    __slots__ = ("callback", "config", "ended", "failed", "hidden", "response", "then")
 
     def __init__(
         self,
@@ -330,6 +347,7 @@ class ContainedFinish:
         response: Any,
         then: list[Any] | None = None,
         hidden: list[Any] | None = None,
+        ended: bool = False,
         failed: Any = None,
     ) -> None:
         self.config = namespace_config
@@ -339,6 +357,8 @@ class ContainedFinish:
         self.then = then or []
         #: the add-on's records stored only while the callback runs (see NamespaceEnd.hidden)
         self.hidden = hidden or []
+        #: what the client held ended in this request (a logout): its old cookie must go
+        self.ended = ended
         #: called with the error when saving fails; returns what to raise, if anything
         self.failed = failed
 
@@ -351,8 +371,13 @@ class ContainedFinish:
             _failed(
                 self.config.namespace, exc, "could not be saved; no new cookie is sent", request
             )
-            # the cookie would point at data the store does not have
-            if self.response is not None:
+            if self.response is None:  # no response formed: no cookie to take back
+                pass
+            elif self.ended:
+                # nothing from before a logout survives client-side
+                delete_cookie(self.response, self.config)
+            else:
+                # the cookie would point at data the store does not have
                 self.response.unset_cookie(self.config.cookie_name, strict=False)
             return None if self.failed is None else self.failed(exc)
         _run_hooks(self.config, self.then, self.response)
@@ -467,6 +492,8 @@ def _budget_error(manager: Any, namespace_config: Any, exc: Exception) -> Except
     cookie_name = namespace_config.cookie_name
     size = len(cookie_name) + 1 + int(match.group(1))
     message = str(CookieTooLarge(namespace_config.namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
+    if message in getattr(exc, "__notes__", ()):
+        return exc  # its cookie class named it already (see budget.named_cookie_session)
     exc.add_note(message)
     logger.error("%s", message)
     manager.tell_observers("cookie_refused", namespace_config.namespace, size, COOKIE_SIZE_LIMIT)

@@ -313,11 +313,10 @@ def migrate_from_fallbacks(
     manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
 ) -> None:
     """The load step: move the client's session from the first fallback that finds one."""
-    fallbacks = namespace_config.fallbacks
-    if not fallbacks:
-        return
     cookies = request.cookies
-    carried = [fallback for fallback in fallbacks if fallback.cookie_name in cookies]
+    carried = [
+        fallback for fallback in namespace_config.fallbacks if fallback.cookie_name in cookies
+    ]
     if not carried or data_of(namespace_config.library, session):
         return  # nothing to read, or the namespace's own factory found a session
     namespace = namespace_config.namespace
@@ -364,6 +363,9 @@ def migrate_from_fallbacks(
             adopt_migrated(namespace_config, session, record)
         if state is None:  # a client-side namespace: its end is the add-on's from now
             state = manager._end_of(namespace_config, session)
+        # a copy under a new id only the response can carry: a request that forms
+        # none (its view raised) leaves it unsaved, and the old copy for the next
+        manager._mark_rotated(state)
         state.after_save.append(Retirement(manager, namespace_config, fallback, old))
         manager.tell_observers("namespace_migrated", namespace, role)
         event = manager._event(

@@ -91,26 +91,3 @@ APPLIES: dict[Callable[..., Any], Callable[[Any], bool]] = {
 #: :mod:`.cookie_lifetime`) settles as it is made, or tells the manager it
 #: cannot: a namespace whose plan has only these is quick (see :mod:`.plan`).
 SELF_JUDGED: set[Check] = set()
-
-
-def make_session(namespace_config: Any, request: Any) -> Any:
-    """Ask the namespace's discriminator, then its factory: the session, or ``None``."""
-    namespace = namespace_config.namespace
-    discriminator = namespace_config.discriminator
-    if discriminator is not None and not call_for_namespace(
-        "discriminator", namespace, discriminator, request
-    ):
-        return None
-    session = call_for_namespace("session factory", namespace, namespace_config.loader, request)
-    if namespace_config.prepare is not None:
-        namespace_config.prepare(namespace, session)
-    return session
-
-
-def first_rejection(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
-    """The reason the first of :data:`CHECKS` gives to reject ``session``, if any."""
-    for check in CHECKS:
-        reason = check(namespace_config, request, session, partner)
-        if reason is not None:
-            return reason
-    return None

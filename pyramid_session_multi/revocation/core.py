@@ -27,7 +27,7 @@ from ..config import (
     stamp_for_revocations,
 )
 from ..events import SessionInvalidated, hash_session_id, log_decision
-from ..lifecycle.changes import carried
+from ..lifecycle.changes import carried, logout_failed
 from ..lifecycle.ending import INVALIDATED
 from ..lifecycle.fallbacks import retire_at_logout
 from ..lifecycle.lifetime import (
@@ -260,6 +260,7 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
         # (a login of another user in this request stays that user's)
         remember_login(request, userid)
     events = []
+    failures: dict[str, Exception] = {}
     for namespace, session in _recorded_for(sessions, str(userid)):
         namespace_config = manager._configs[namespace]
         lifetime = lifetime_of(session)
@@ -272,11 +273,12 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
             except Exception as exc:
                 _contained(manager, namespace, exc, "could not be recorded anew")
             continue
-        old_id = manager._session_id(namespace, session)
         try:
+            old_id = manager._session_id(namespace, session)
             session.invalidate()
         except Exception as exc:
-            _contained(manager, namespace, exc, "could not be logged out")
+            # revoked all the same: logged out as invalidate() would, the others too
+            logout_failed(manager, namespace, exc, failures)
             continue
         state = manager._end_of(namespace_config, session)
         state.ended = INVALIDATED
