@@ -36,6 +36,7 @@ ADDON_KEYS = frozenset(
         "idle_timeout",
         "absolute_timeout",
         "partitioned",
+        "on_save_error",
     }
 )
 

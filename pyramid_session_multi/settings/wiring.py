@@ -17,11 +17,24 @@ from ..config import (
 from ..cookies import discover_cookie
 from ..events import id_hash_key
 from ..exceptions import SettingsError
+from ..failures import ON_SAVE_ERROR, REPORT
 from ..revocation import set_revocation_store, store_from_url
 from ..values import as_boolean, resolve_env
 from .kinds import SECURE_OF_KIND
 from .namespaces import build_factory, build_fallbacks, lifetimes_of, namespace_options
 from .readers import PREFIX, convert, setting_key
+
+
+def _on_save_error(namespace: str, options: Mapping[str, Any]) -> str:
+    """A namespace's ``on_save_error`` option: ``report`` (the default) or ``fail``."""
+    value = options.get("on_save_error", REPORT)
+    word = value.strip().lower() if isinstance(value, str) else value
+    if word not in ON_SAVE_ERROR:
+        raise SettingsError(
+            f"{setting_key(namespace, 'on_save_error')} = {value!r} is not valid: it takes "
+            f"{' or '.join(ON_SAVE_ERROR)}"
+        )
+    return str(word)
 
 
 def _partitioned(namespace: str, options: Mapping[str, Any], factory: Any, libraries: Any) -> bool:
@@ -129,6 +142,7 @@ def register_from_settings(config: Configurator) -> None:
                 bound_to=options.get("bound_to"),
                 fallbacks=build_fallbacks(namespace, options, config.maybe_dotted) or None,
                 partitioned=partitioned,
+                on_save_error=_on_save_error(namespace, options),
                 **lifetimes,
             )
         finally:

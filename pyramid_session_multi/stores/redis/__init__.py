@@ -19,13 +19,16 @@ On a cluster the client is a :class:`SessionRedisCluster`, whose
 
 from .clients import (
     RedisClientCallable,
+    breaker_of,
     close_redis_client,
     make_redis_client,
     redis_client_callable,
     redis_client_from_options,
+    store_name,
     topology_of,
 )
 from .cluster import SessionRedisCluster, SlotTransaction
+from .guarded import BREAKER_FAILURES, BreakerPipeline, BreakerRedis, RedisCircuitOpen
 from .options import OPTIONS, TOPOLOGY_OPTIONS, RedisOption
 from .topology import (
     CLUSTER,
@@ -36,20 +39,26 @@ from .topology import (
 )
 
 __all__ = [
+    "BREAKER_FAILURES",
     "CLUSTER",
     "OPTIONS",
     "SENTINEL",
     "SINGLE",
     "TOPOLOGY_OPTIONS",
+    "BreakerPipeline",
+    "BreakerRedis",
+    "RedisCircuitOpen",
     "RedisClientCallable",
     "RedisOption",
     "RedisTopology",
     "SessionRedisCluster",
     "SlotTransaction",
+    "breaker_of",
     "close_redis_client",
     "make_redis_client",
     "redis_client_callable",
     "redis_client_from_options",
+    "store_name",
     "topology_from_options",
     "topology_of",
 ]

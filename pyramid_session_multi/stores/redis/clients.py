@@ -5,14 +5,16 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import redis
 from pyramid.exceptions import ConfigurationError
 from redis.cluster import ClusterNode
 
 from ...exceptions import SettingsError
 from ...libraries.base import closure_of
+from ...masking import without_password
+from ..breaker import CircuitBreaker
 from .cluster import SessionRedisCluster
-from .options import NODE, OPTIONS, TLS
+from .guarded import BREAKER_FAILURES, BreakerRedis, RedisCircuitOpen
+from .options import NODE, OPTIONS, TLS, parsed_url
 from .topology import CLUSTER, SENTINEL, SINGLE, RedisTopology, server_url, topology_from_options
 
 
@@ -44,10 +46,44 @@ def make_redis_client(topology: RedisTopology, **client_options: Any) -> Any:
     slots while another's fail over).  The cluster client connects at once,
     to learn the cluster's slots; the others on their first command.
 
+    Unless :attr:`RedisTopology.breaker_interval` is ``None``, the client of
+    one server or of a Sentinel's master has a
+    :class:`~pyramid_session_multi.stores.breaker.CircuitBreaker` of its own
+    (``client.session_multi_breaker``): after a timeout or a connection
+    error its commands fail at once with :class:`RedisCircuitOpen` for that
+    many seconds, then one goes through to try the server again.  A
+    cluster's client has none: one master failing must not stop the others'
+    sessions, and redis-py's cluster client reroutes to the promoted replica.
+
     :param topology: where to connect, and how.
     :param client_options: more keyword arguments for the client (or, for
         Sentinel, for the master's connections), such as ``encoding``.
     """
+    client = _make_client(topology, **client_options)
+    if topology.breaker_interval is not None and topology.kind != CLUSTER:
+        client.session_multi_breaker = CircuitBreaker(
+            store_name(topology),
+            topology.breaker_interval,
+            failures=BREAKER_FAILURES,
+            error=RedisCircuitOpen,
+        )
+    return client
+
+
+def store_name(topology: RedisTopology) -> str:
+    """How logs, the panel and ``psessions`` name the Redis of ``topology``
+    (its addresses, never a password)."""
+    if topology.kind == CLUSTER:
+        return f"Redis Cluster at {' '.join(topology.addresses)}"
+    if topology.kind == SENTINEL:
+        return f"Redis master {topology.master} (sentinels {' '.join(topology.addresses)})"
+    parsed = parsed_url(without_password(topology.url or ""))
+    if "path" in parsed:
+        return f"Redis at {parsed['path']}"
+    return f"Redis at {parsed.get('host')}:{parsed.get('port') or 6379}"
+
+
+def _make_client(topology: RedisTopology, **client_options: Any) -> Any:
     options = {**_connection_options(topology), **client_options}
     if topology.kind == CLUSTER:
         return SessionRedisCluster(
@@ -78,11 +114,15 @@ def make_redis_client(topology: RedisTopology, **client_options: Any) -> Any:
         )
         assert topology.master is not None
         return sentinel.master_for(  # type: ignore[no-untyped-call]
-            topology.master, db=topology.db, **options, **_tls_options(topology)
+            topology.master,
+            redis_class=BreakerRedis,
+            db=topology.db,
+            **options,
+            **_tls_options(topology),
         )
     assert topology.url is not None
     # rediss:// says TLS itself; the files go with it
-    return redis.Redis.from_url(topology.url, **options, **_tls_options(topology, flag=False))
+    return BreakerRedis.from_url(topology.url, **options, **_tls_options(topology, flag=False))
 
 
 def close_redis_client(client: Any) -> None:
@@ -128,6 +168,11 @@ class RedisClientCallable:
                 client = self._client
         return client
 
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The circuit breaker of the client, once made (``None`` before, or without one)."""
+        return getattr(self._client, "session_multi_breaker", None)
+
     def close(self) -> None:
         """Close the client, if made; the next call makes a new one."""
         with self._lock:
@@ -156,6 +201,7 @@ def redis_client_callable(
     ssl_keyfile: str | None = None,
     socket_timeout: float | None = None,
     socket_connect_timeout: float | None = None,
+    breaker_interval: float | str | None = None,
 ) -> RedisClientCallable:
     """A ``redis_client_callable`` for ``pyramid_session_redis.RedisSessionFactory``,
     for the topology the arguments describe: what the settings of a ``redis``
@@ -188,6 +234,9 @@ def redis_client_callable(
         as redis-py's own default allows.
     :param socket_connect_timeout: seconds a connection may take (the
         ``socket_timeout`` if not given).
+    :param breaker_interval: seconds the client's circuit breaker stays open
+        after a timeout or a connection error (its commands fail at once
+        meanwhile), 5 by default; ``"off"`` for no breaker.
     """
     # every parameter is an option of the table, named without its "redis_"
     arguments = dict(locals())
@@ -251,3 +300,16 @@ def topology_of(factory: Any) -> RedisTopology | None:
         socket_timeout=timeout,
         socket_connect_timeout=timeout,  # what redis-py falls back to
     )
+
+
+def breaker_of(factory: Any) -> CircuitBreaker | None:
+    """The circuit breaker of a pyramid_session_redis factory's client.
+
+    ``None`` when the factory's client has none: it is not made yet (nothing
+    connects before a request needs the namespace), it is the library's own
+    or an application's, or its ``redis_breaker_interval`` is ``off``.
+    """
+    given = closure_of(factory).get("redis_client_callable")
+    if isinstance(given, RedisClientCallable):
+        return given.breaker
+    return None

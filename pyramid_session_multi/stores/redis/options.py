@@ -159,6 +159,20 @@ def as_timeout(value: Any) -> float | None:
     return number
 
 
+def as_breaker_interval(value: Any) -> float | None:
+    """Seconds, more than 0; ``off``: no circuit breaker."""
+    accepts = "a number of seconds greater than 0, or off"
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return None
+    try:
+        interval = as_timeout(value)
+    except Refused:
+        raise Refused(accepts) from None
+    if interval is None:
+        raise Refused(accepts)
+    return interval
+
+
 def as_master_name(value: Any) -> str:
     """The name the sentinels monitor the master by."""
     if not isinstance(value, str) or not value.strip():
@@ -256,9 +270,11 @@ def url_is_socket(url: str) -> bool:
 
 
 #: Where the client takes an option: every connection to a data node, the TLS
-#: files of every connection, or nowhere as such (it says where the data is).
+#: files of every connection, the client's circuit breaker, or nowhere as
+#: such (it says where the data is).
 NODE = "node"
 TLS = "tls"
+BREAKER = "breaker"
 WHERE = "where"
 
 
@@ -272,7 +288,7 @@ class RedisOption:
     read: Reader
     #: what it says, in a few words
     about: str
-    #: :data:`NODE`, :data:`TLS` or :data:`WHERE`
+    #: :data:`NODE`, :data:`TLS`, :data:`BREAKER` or :data:`WHERE`
     passed: str = WHERE
     #: never shown in an error
     secret: bool = False
@@ -314,6 +330,12 @@ OPTIONS = _table(
     RedisOption("redis_ssl_keyfile", as_file, "its private key", TLS),
     RedisOption("redis_socket_timeout", as_timeout, "seconds a reply may take", NODE, library=True),
     RedisOption("redis_socket_connect_timeout", as_timeout, "seconds a connection may take", NODE),
+    RedisOption(
+        "redis_breaker_interval",
+        as_breaker_interval,
+        "seconds the client's circuit breaker stays open",
+        BREAKER,
+    ),
 )
 
 #: The options (settings of a ``redis`` namespace) a topology is read from:

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...exceptions import SettingsError
+from ..breaker import DEFAULT_INTERVAL
 from .options import (
+    NODE,
     OPTIONS,
-    WHERE,
+    TLS,
     Address,
     address_text,
     read_topology_options,
@@ -57,6 +59,9 @@ class RedisTopology:
     #: seconds a reply may take, and a connection; ``None``: redis-py's default
     socket_timeout: float | None = None
     socket_connect_timeout: float | None = None
+    #: seconds its :class:`~pyramid_session_multi.stores.breaker.CircuitBreaker`
+    #: stays open after a timeout or connection error; ``None``: no breaker
+    breaker_interval: float | None = field(default=DEFAULT_INTERVAL, compare=False)
 
     def describe(self) -> str:
         """``single``, ``cluster``, or ``sentinel master NAME``: what ``psessions`` shows."""
@@ -123,7 +128,8 @@ def topology_from_options(
       URL or host; a URL beside a host, port or socket;
     - a database other than 0 for a cluster, which has only that one;
     - TLS files without TLS, TLS asked of a ``redis://`` or ``unix://`` URL;
-    - a timeout that is not a number of seconds greater than 0.
+    - a timeout that is not a number of seconds greater than 0;
+    - a ``redis_breaker_interval`` that is neither such a number nor ``off``.
 
     :param options: the options, by name (``redis_cluster_nodes``, …).
     :param key: the setting's full name for an option, to name it in errors
@@ -170,8 +176,9 @@ def topology_from_options(
         **{
             option.argument: given.get(name)
             for name, option in OPTIONS.items()
-            if option.passed != WHERE
+            if option.passed in (NODE, TLS)
         },
+        "breaker_interval": given.get("redis_breaker_interval", DEFAULT_INTERVAL),
     }
     if "redis_cluster_nodes" in given:
         if common["db"] != 0:
