@@ -14,6 +14,7 @@ from typing import Any
 
 from pyramid.request import Request
 
+from ..binding import BINDING_KEY
 from ..budget import COOKIE_SIZE_LIMIT
 from ..config import NamespaceConfig
 from ..hidden import take
@@ -66,15 +67,19 @@ def _as_stored(config: NamespaceConfig, data: dict[Any, Any] | None) -> dict[Any
     """The application's data of ``data`` read as its library stores it.
 
     A stamped namespace's stored data holds the add-on's lifetime record
-    (shown apart, as the lifetime): it is taken out, and any key of the
-    application's spelled the same is shown as the application's.  A session
+    (shown apart, as the lifetime), a bound or partner one its binding
+    token: they are taken out, and any key of the application's spelled the
+    same is shown as the application's.  A session
     the add-on loaded has its record out already; there, and in a namespace
     that keeps none, every key is the application's.
     """
-    if data is None or not (config.stamped and config.library.records_in_data):
+    if data is None:
         return data
     data = dict(data)
-    take(data, LIFETIME_KEY)
+    if config.stamped and config.library.records_in_data:
+        take(data, LIFETIME_KEY)
+    if config.bound_to is not None or config.partner:
+        take(data, BINDING_KEY)
     return data
 
 

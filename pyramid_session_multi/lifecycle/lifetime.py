@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..binding import keep_through_rotation
 from ..events import SessionExpired
 from ..hidden import ABSENT, conceal, restore, take
 from .loading import AFTER_MAKE, APPLIES, CHECKS, REASON_EVENTS
@@ -484,9 +485,11 @@ def rotation(session: Any, userid: Any = None) -> Callable[[], None]:
     The absolute clock restarts (a login is a new privilege level); the user
     is the one given, else the one recorded before.
     """
+    # a bound or partner session keeps its binding token too
+    kept = keep_through_rotation(session)
     lifetime = lifetime_of(session)
     if lifetime is None:
-        return _nothing
+        return kept
     before = lifetime.stamps
 
     def rotated() -> None:
@@ -495,6 +498,7 @@ def rotation(session: Any, userid: Any = None) -> Callable[[], None]:
             lifetime.stamps = Stamps(t, t, userid, t)
         else:
             lifetime.stamps = Stamps(t, t, before.userid, before.login)
+        kept()
 
     return rotated
 
