@@ -6,6 +6,7 @@ import time
 import pytest
 import redis
 
+from pyramid_session_multi.binding import BINDING_KEY
 from pyramid_session_multi.debugtoolbar import capture
 from tests.support.apps import signed_factory
 from tests.support.backend_app import beaker_file, beaker_sql
@@ -488,3 +489,30 @@ def test_the_panel_shows_the_applications_keys_spelled_like_the_add_ons_records(
     text = text_of(panel_html(app))
     assert "mine-t" in text and "mine-u" in text
     assert "'a':" not in text
+
+
+@pytest.mark.parametrize("name", ["signed", "nacl", "redis"])
+def test_the_panel_shows_the_applications_key_spelled_like_the_binding_key(
+    redis_db, tmp_path, name
+):
+    def setup(config):
+        config.register_session_factory(
+            "account", library_factory(name, redis_db, tmp_path, cookie_name="account")
+        )
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="account")
+
+        def mine(request):
+            for ns in ("account", "admin"):
+                request.session_multi[ns].update({BINDING_KEY: f"mine-{ns}"})
+            return {}
+
+        config.add_route("mine", "/mine")
+        config.add_view(mine, route_name="mine", renderer="json")
+
+    app = toolbar_app(setup, "active")
+    app.get("/mine")
+    for path in ("/s/admin", "/plain"):  # loaded by the add-on, and read by the panel itself
+        app.get(path)
+        text = text_of(panel_html(app))
+        assert "mine-account" in text and "mine-admin" in text
+        assert "'a':" not in text and "'r':" not in text
