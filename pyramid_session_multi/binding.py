@@ -116,6 +116,16 @@ def load_binding(
     state.hidden.append(binding)
 
 
+def adopt_migrated_token(session: Any, stored: Any) -> None:
+    """A fallback's migration moved an old bound or partner session into
+    ``session``: the token the old one carried (``stored``, as its library
+    stored it) becomes this one's, so that the binding judges it as it
+    judged the old one."""
+    binding = binding_of(session)
+    if binding is not None and isinstance(stored, str):
+        binding.token = stored
+
+
 def keep_through_rotation(session: Any) -> Callable[[], None]:
     """Before a library rotates ``session`` (which may invalidate it): what to
     call once it has, so that the session keeps its token."""

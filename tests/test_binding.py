@@ -435,3 +435,38 @@ def test_an_application_key_spelled_like_the_binding_key_is_application_data(
     peek = app.get("/peek").json
     assert peek["account"] == peek["admin"] and peek["admin"] not in ("mine", "also mine")
     assert rejected == []
+
+
+def fallback_app(rejected, admin_cookie, fallback_cookie=None):
+    """``admin`` bound to ``account``; ``admin`` written to ``admin_cookie``, read
+    from ``fallback_cookie`` as its fallback where given (a deploy renaming it)."""
+
+    def setup(config):
+        config.register_session_factory("account", signed_factory("account"))
+        fallbacks = None if fallback_cookie is None else [signed_factory(fallback_cookie)]
+        config.register_session_factory(
+            "admin", signed_factory(admin_cookie), bound_to="account", fallbacks=fallbacks
+        )
+        config.add_subscriber(rejected.append, SessionRejected)
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
+def test_a_bound_session_migrating_from_a_fallback_keeps_its_binding(rejected):
+    before = fallback_app(rejected, "old_admin")
+    before.post("/s/account", {"value": "victim"})
+    before.post("/s/admin", {"value": "victim's admin"})
+    stolen = before.cookies["old_admin"]
+    after = fallback_app(rejected, "admin", fallback_cookie="old_admin")
+    # beside the account it was written with: it migrates, still bound
+    after.set_cookie("account", before.cookies["account"])
+    after.set_cookie("old_admin", stolen)
+    assert after.get("/s/admin").json["value"] == "victim's admin"
+    assert after.get("/s/admin").json["value"] == "victim's admin"
+    assert rejected == []
+    # beside another client's account: it never binds to it
+    attacker = webtest.TestApp(after.app)
+    attacker.post("/s/account", {"value": "attacker"})
+    attacker.set_cookie("old_admin", stolen)
+    assert attacker.get("/s/admin").json["value"] is None
+    assert attacker.get("/s/admin").json["value"] is None
