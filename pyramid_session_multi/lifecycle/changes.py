@@ -24,12 +24,19 @@ logger = logging.getLogger(__name__)
 
 
 def carried(manager: Any, request: Any) -> list[str]:
-    """The namespaces loaded so far or whose cookie ``request`` carries, partners first."""
+    """The namespaces loaded so far or whose cookie ``request`` carries, partners first.
+
+    A namespace is carried too where the request carries only a cookie one
+    of its fallbacks reads: loading it migrates that session, which a
+    logout, a login or a revocation must then act on, not leave behind.
+    """
     cookies = request.cookies
     found = [
         namespace_config
         for namespace, namespace_config in manager._configs.items()
-        if manager.loaded(namespace) is not None or namespace_config.cookie_name in cookies
+        if manager.loaded(namespace) is not None
+        or namespace_config.cookie_name in cookies
+        or any(fallback.cookie_name in cookies for fallback in namespace_config.fallbacks)
     ]
     found.sort(key=lambda namespace_config: namespace_config.binding_depth)
     return [namespace_config.namespace for namespace_config in found]
@@ -116,7 +123,7 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
             )
             state = manager._end_of(manager._configs[namespace], None)
             state.drop_cookie = True
-            retire_at_logout(manager._configs[namespace], request, state)
+            _retired(manager, namespace, request, state, failures)
             manager.tell_observers("namespace_invalidated", namespace)
             events.append(manager._event(SessionInvalidated, namespace, None, old_id))
             continue
@@ -134,10 +141,20 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
         state = manager._end_of(namespace_config, session)
         state.ended = INVALIDATED
         log_decision(logger, "invalidated", namespace, "logout", request.registry.settings, old_id)
-        retire_at_logout(namespace_config, request, state)
+        _retired(manager, namespace, request, state, failures)
         manager.tell_observers("namespace_invalidated", namespace)
         events.append(manager._event(SessionInvalidated, namespace, session, old_id))
     return _tell(manager, failures, events, raise_errors)
+
+
+def _retired(
+    manager: Any, namespace: str, request: Any, state: Any, failures: dict[str, Exception]
+) -> None:
+    """Retire ``namespace``'s fallback copies at its logout; a copy that could
+    not be deleted is the namespace's failure in ``failures``."""
+    exc = retire_at_logout(manager._configs[namespace], request, state)
+    if exc is not None:
+        failures.setdefault(namespace, exc)
 
 
 def destroy(manager: Any, namespace_config: Any, request: Any) -> str | None:

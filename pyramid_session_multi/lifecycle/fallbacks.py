@@ -38,7 +38,7 @@ from ..events import SessionMigrated, log_decision
 from ..hidden import take
 from ..libraries import UNKNOWN, library_for
 from .detached import detached_request
-from .ending import delete_cookie
+from .ending import INVALIDATED, delete_cookie
 
 # the lifetime's load step comes before the migration, which adopts the stamps
 from .lifetime import LIFETIME_KEY, adopt_migrated
@@ -267,34 +267,50 @@ class Retirement:
         )
 
 
-def retire_at_logout(namespace_config: Any, request: Any, state: Any) -> None:
+def retire_at_logout(namespace_config: Any, request: Any, state: Any) -> Exception | None:
     """A logout of ``namespace_config``'s namespace: every copy a fallback could
     still read goes too, so nothing from before the logout migrates back.
 
     The fallbacks whose cookie ``request`` carries have their old session's
-    stored state deleted (read on a detached request); each fallback cookie
-    other than the namespace's own is deleted, on its own path and domain,
-    carried or not (the browser may keep it for another path).  A fallback
-    that fails is logged, named, and does not stop the logout.
+    stored state deleted (the copy a migration in this request read, or one
+    read now on a detached request); each fallback cookie other than the
+    namespace's own is deleted, on its own path and domain, carried or not
+    (the browser may keep it for another path).  A fallback that fails is
+    logged, named, and does not stop the logout: the first such failure is
+    returned, for :meth:`~pyramid_session_multi.SessionMultiManager.invalidate`
+    to report.
     """
     namespace = namespace_config.namespace
     own = (namespace_config.cookie_name, namespace_config.cookie_path or "/",
            namespace_config.cookie_domain)  # fmt: skip
+    # a migration of this request waited for the save to retire its old copy:
+    # the logout retires it now instead
+    read = {
+        hook.fallback.position: hook.old
+        for hook in state.after_save
+        if isinstance(hook, Retirement)
+    }
+    state.after_save[:] = [hook for hook in state.after_save if not isinstance(hook, Retirement)]
     cookies = request.cookies
     detached = None
+    failure = None
     for fallback in namespace_config.fallbacks:
         if (fallback.cookie_name, fallback.cookie_path, fallback.cookie_domain) != own:
             state.delete_also.append(fallback)
         if fallback.cookie_name not in cookies:
             continue
         try:
-            if detached is None:
-                detached = detached_request(request)
-            old = fallback.factory(detached)
-            if getattr(fallback.library, "has_prepare", True):
-                fallback.library.prepare(namespace, old)
-            if data_of(fallback.library, old):
-                fallback.library.claim(old)
+            old = read.get(fallback.position)
+            if old is None:
+                if detached is None:
+                    detached = detached_request(request)
+                old = fallback.factory(detached)
+                if getattr(fallback.library, "has_prepare", True):
+                    fallback.library.prepare(namespace, old)
+                if not data_of(fallback.library, old):
+                    continue
+            # False when another request deleted it first: gone all the same
+            fallback.library.claim(old)
         except Exception as exc:
             exc.add_note(
                 f"pyramid_session_multi: retiring the {fallback.describe()} of namespace "
@@ -307,6 +323,8 @@ def retire_at_logout(namespace_config: Any, request: Any, state: Any) -> None:
                 type(exc).__name__,
                 exc,
             )
+            failure = failure or exc
+    return failure
 
 
 def migrate_from_fallbacks(
@@ -320,6 +338,12 @@ def migrate_from_fallbacks(
     if not carried or data_of(namespace_config.library, session):
         return  # nothing to read, or the namespace's own factory found a session
     namespace = namespace_config.namespace
+    ending = manager._end
+    earlier = None if ending is None else ending.namespaces.get(namespace)
+    if earlier is not None and (earlier.ended == INVALIDATED or earlier.drop_cookie):
+        # logged out (or its cookie dropped) earlier in this request: what the
+        # client held before that does not come back in the same request
+        return
     detached = detached_request(request)
     for fallback in carried:
         role = fallback.describe()
