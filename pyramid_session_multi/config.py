@@ -19,6 +19,7 @@ from .cookies import (
     discover_cookie_name,
 )
 from .csrf import NamespaceCSRFStoragePolicy
+from .failures import ON_SAVE_ERROR, REPORT
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
 from .lifecycle.cookie_lifetime import fit_loader
@@ -53,6 +54,9 @@ class NamespaceConfig:
     cookie_samesite: str | None = None
     #: whether its cookie, and its deletion, carry ``Partitioned`` (CHIPS)
     partitioned: bool = False
+    #: what a failure to save its session does: ``"report"`` or ``"fail"``
+    #: (see :mod:`pyramid_session_multi.failures`)
+    on_save_error: str = REPORT
     #: called with the namespace and each session the factory returns
     #: (what a session library needs set up; see :mod:`.libraries`)
     prepare: Callable[[str, Any], None] | None = None
@@ -351,6 +355,7 @@ def build_namespace_config(
     idle_timeout: Any = None,
     absolute_timeout: Any = None,
     partitioned: Any = False,
+    on_save_error: Any = REPORT,
 ) -> NamespaceConfig:
     """Check and resolve one registration's arguments into a NamespaceConfig.
 
@@ -414,6 +419,11 @@ def build_namespace_config(
             f"pyramid_session_multi: namespace {namespace!r}: partitioned is True or False, "
             f"not {partitioned!r}."
         )
+    if on_save_error not in ON_SAVE_ERROR:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: on_save_error is "
+            f"{' or '.join(repr(value) for value in ON_SAVE_ERROR)}, not {on_save_error!r}."
+        )
     refusal = browser_refusal(cookie_name, {**cookie, "partitioned": partitioned})
     if refusal is not None:
         raise ConfigurationError(
@@ -450,6 +460,7 @@ def build_namespace_config(
         cookie_secure=deletion_secure(cookie_name, cookie, partitioned),
         cookie_samesite=cookie.get("samesite"),
         partitioned=partitioned,
+        on_save_error=on_save_error,
         library=library,
         bound_to=bound_to,
         idle_timeout=_timeout(namespace, "idle_timeout", idle_timeout),
@@ -486,6 +497,7 @@ def register_session_factory(
     idle_timeout: int | None = None,
     absolute_timeout: int | None = None,
     partitioned: bool = False,
+    on_save_error: str = REPORT,
 ) -> None:
     """Mount ``session_factory`` at ``request.session_multi[namespace]``.
 
@@ -529,6 +541,12 @@ def register_session_factory(
         the library; WebOb cannot write the attribute, so the add-on appends
         it to the ``Set-Cookie`` header.  Browsers refuse it without
         ``Secure``: a factory whose cookie is not secure is refused.
+    :param on_save_error: what a failure to save the namespace's session at
+        the end of a request does: ``"report"`` (the default) answers the
+        request, the client keeping its old cookie; ``"fail"`` fails the
+        response.  Either way it is logged and
+        :class:`~pyramid_session_multi.events.SessionSaveFailed` is sent
+        (see :doc:`/narr/lifecycle`).
 
     Registration goes through Pyramid's actions: two registrations of one
     namespace conflict, an including configuration overrides an included
@@ -548,6 +566,7 @@ def register_session_factory(
         idle_timeout,
         absolute_timeout,
         partitioned,
+        on_save_error,
     )
     registry = config.registry
     budget = CookieBudget.from_settings(registry.settings)
@@ -582,6 +601,7 @@ def register_session_factory(
     intr["idle_timeout"] = namespace_config.idle_timeout
     intr["absolute_timeout"] = namespace_config.absolute_timeout
     intr["partitioned"] = namespace_config.partitioned
+    intr["on_save_error"] = namespace_config.on_save_error
     config.action(("pyramid_session_multi", namespace), register, introspectables=(intr,))
 
 

@@ -72,6 +72,7 @@ from .config import (
 )
 from .cookies import cookie_attribute_problem, cookie_name_problem, discover_cookie
 from .events import id_hash_key
+from .failures import ON_SAVE_ERROR, REPORT
 from .masking import without_password
 
 #: The prefix of every key this module reads.
@@ -103,6 +104,7 @@ ADDON_KEYS = frozenset(
         "idle_timeout",
         "absolute_timeout",
         "partitioned",
+        "on_save_error",
     }
 )
 
@@ -228,6 +230,18 @@ def _as_positive_seconds(value: Any) -> int:
     if number > 315360000:
         raise _Refused(accepts)
     return number
+
+
+def _on_save_error(namespace: str, options: Mapping[str, Any]) -> str:
+    """A namespace's ``on_save_error`` option: ``report`` (the default) or ``fail``."""
+    value = options.get("on_save_error", REPORT)
+    word = value.strip().lower() if isinstance(value, str) else value
+    if word not in ON_SAVE_ERROR:
+        raise SettingsError(
+            f"{_key(namespace, 'on_save_error')} = {value!r} is not valid: it takes "
+            f"{' or '.join(ON_SAVE_ERROR)}"
+        )
+    return str(word)
 
 
 def _partitioned(namespace: str, options: Mapping[str, Any], factory: Any, libraries: Any) -> bool:
@@ -1073,6 +1087,7 @@ def register_from_settings(config: Configurator) -> None:
                 bound_to=options.get("bound_to"),
                 fallbacks=build_fallbacks(namespace, options, config.maybe_dotted) or None,
                 partitioned=partitioned,
+                on_save_error=_on_save_error(namespace, options),
                 **lifetimes,
             )
         finally:

@@ -18,7 +18,7 @@ from ..events import SessionInvalidated, SessionRotated, log_decision
 from .detached import detached_request
 from .ending import INVALIDATED
 from .fallbacks import retire_at_logout
-from .lifetime import remember_login, rotation
+from .lifetime import lifetime_of, remember_login, rotation
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def rotate(
             old_id = manager._session_id(namespace, session)
             # the absolute clock restarts; the user is recorded, or kept
             rotated = rotation(session, userid)
-            library.rotate(session)
+            retire = library.rotate(session)
             rotated()
             if csrf_rotated is not None:
                 csrf_rotated(namespace, session)
@@ -83,7 +83,12 @@ def rotate(
             failures[namespace] = exc
             manager._end_of(namespace_config, session).drop_cookie = True
             continue
-        manager._mark_rotated(manager._end_of(namespace_config, session))
+        state = manager._end_of(namespace_config, session)
+        if callable(retire):
+            # the old id goes once the new session is saved, not before
+            state.after_save.append(lambda response, retire=retire: retire())
+            state.keeps_old = True
+        manager._mark_rotated(state)
         reason = "login" if userid is not None else "rotate"
         log_decision(logger, "rotated", namespace, reason, request.registry.settings, old_id)
         manager.tell_observers("namespace_rotated", namespace)
@@ -91,8 +96,13 @@ def rotate(
     return _tell(manager, failures, events, raise_errors)
 
 
-def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
-    """Log out of every carried namespace; see ``SessionMultiManager.invalidate``."""
+def invalidate(manager: Any, raise_errors: bool, unended: Any = None) -> dict[str, Exception]:
+    """Log out of every carried namespace; see ``SessionMultiManager.invalidate``.
+
+    ``unended``, where given, is called with the manager, the users and login
+    times the sessions loaded recorded, and the failures, when a namespace
+    could not be destroyed (see :func:`..revocation.core.record_unended`).
+    """
     request = manager._live_request()
     failures: dict[str, Exception] = {}
     loaded: dict[str, Any] = {}
@@ -129,6 +139,11 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
             continue
         if session is not None:
             loaded[namespace] = session
+    logins = {
+        (lifetime.stamps.userid, lifetime.stamps.login)
+        for lifetime in map(lifetime_of, loaded.values())
+        if lifetime is not None and lifetime.stamps.userid is not None
+    }
     for namespace, session in loaded.items():
         namespace_config = manager._configs[namespace]
         try:
@@ -144,6 +159,8 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
         _retired(manager, namespace, request, state, failures)
         manager.tell_observers("namespace_invalidated", namespace)
         events.append(manager._event(SessionInvalidated, namespace, session, old_id))
+    if failures and unended is not None:
+        unended(manager, logins, failures)
     return _tell(manager, failures, events, raise_errors)
 
 
