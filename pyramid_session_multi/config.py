@@ -89,6 +89,8 @@ class NamespaceConfig:
     #: load or only once something needs it, its load plan says (see
     #: :func:`.lifecycle.plan.enlists_at_load`)
     contained: bool = field(init=False, default=True)
+    #: whether another namespace is bound to this one (set at commit)
+    partner: bool = field(init=False, default=False)
     #: how many bindings lead from this namespace to an unbound one: partners
     #: come first when the request ends (set at commit)
     binding_depth: int = field(init=False, default=0)
@@ -734,6 +736,7 @@ def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
     partners = {c.bound_to for c in configs.values() if c.bound_to is not None}
     for partner in partners:
         configs[partner].set_contained(True)
+        object.__setattr__(configs[partner], "partner", True)
 
 
 def add_session_library(config: Configurator, library: Any) -> None:

@@ -230,14 +230,16 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         for namespace, report in self._reports.items():
             try:
                 library = self._library(namespace)
+                namespace_config = self._config.get(namespace)
+                assert namespace_config is not None
                 if report["ingress_pending"]:
-                    report["ingress"] = capture.loaded_items(library, self._sessions[namespace])
+                    report["ingress"] = capture.loaded_items(
+                        namespace_config, self._sessions[namespace]
+                    )
                     if report["ingress"] is None:
                         report["note"] = "not read: the application never used this session"
                 if namespace in self._sessions:
                     report["egress"] = capture.raw_items(library, self._sessions[namespace])
-                    namespace_config = self._config.get(namespace)
-                    assert namespace_config is not None
                     report["lifetime"] = capture.lifetime_report(
                         namespace_config, self._sessions[namespace]
                     )

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..binding import belongs
+from ..binding import belongs, load_binding
 from ..failures import failure_log_of
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ REASON_EVENTS: dict[str, type] = {}
 #: :class:`~pyramid_session_multi.lifecycle.ending.NamespaceEnd` (``None``
 #: for a namespace whose end of request is not the add-on's).
 Step = Callable[[Any, Any, Any, Any, Any], None]
-AFTER_MAKE: list[Step] = []
+AFTER_MAKE: list[Step] = [load_binding]
 
 #: Which namespaces a step of :data:`AFTER_MAKE` or a check of :data:`CHECKS`
 #: concerns, where not every one: a predicate taking the namespace's
@@ -85,6 +85,9 @@ AFTER_MAKE: list[Step] = []
 APPLIES: dict[Callable[..., Any], Callable[[Any], bool]] = {
     validator_check: lambda namespace_config: namespace_config.validator is not None,
     binding_check: lambda namespace_config: namespace_config.bound_to is not None,
+    load_binding: lambda namespace_config: (
+        namespace_config.bound_to is not None or namespace_config.partner
+    ),
 }
 
 #: The checks of :data:`CHECKS` a session that keeps its own stamps (see

@@ -68,8 +68,9 @@ def as_cookie_name(value: Any) -> str:
     return text
 
 
-def as_cookie_path(value: Any) -> str:
-    """A cookie's Path: ASCII with no ``;``, ``,``, whitespace or control characters."""
+def as_cookie_attribute(value: Any) -> str:
+    """A cookie attribute's value: ASCII with no ``;``, ``,``, whitespace or
+    control characters."""
     if not isinstance(value, str):
         raise Refused("text")
     # the spaces around it are the .ini file's; any inside are refused
@@ -80,9 +81,26 @@ def as_cookie_path(value: Any) -> str:
     return text
 
 
+def as_cookie_path(value: Any) -> str:
+    """A cookie's Path: an absolute URL path (``/`` first), read as any attribute.
+
+    A browser replaces a Path that does not begin with ``/`` (or an empty
+    one) with a default that depends on the URL that set the cookie, so a
+    deletion sent from elsewhere would miss it.
+    """
+    text = as_cookie_attribute(value)
+    if not text.startswith("/"):
+        raise Refused(
+            problem=f"= {value!r} is refused: a cookie path begins with / "
+            "(a browser puts a relative or empty one under the URL that set it); "
+            "write / or an absolute path such as /app"
+        )
+    return text
+
+
 def as_cookie_domain(value: Any) -> str | None:
-    """A cookie's Domain, read as a Path is; ``None`` for ``none`` or nothing."""
-    text = as_cookie_path(value)
+    """A cookie's Domain, read as any attribute; ``None`` for ``none`` or nothing."""
+    text = as_cookie_attribute(value)
     return None if text.lower() in ("", "none") else text
 
 

@@ -6,8 +6,10 @@ from typing import Any
 
 from pyramid.config import Configurator
 from pyramid.config.actions import ActionInfo
+from pyramid.settings import aslist
 
 from ..budget import CookieBudget
+from ..checks import CHECK_IDS, LOGOUT_PATH_SETTING, SILENCE_SETTING
 from ..config import (
     INTROSPECTION_CATEGORY,
     LATE_ORDER,
@@ -88,6 +90,42 @@ def _check_global_settings(settings: Mapping[str, Any]) -> None:
         id_hash_key(settings)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+    _check_listed_once(settings)
+    _check_audit_settings(settings)
+
+
+def _check_listed_once(settings: Mapping[str, Any]) -> None:
+    """``session_multi.namespaces`` names each namespace once."""
+    key = PREFIX + "namespaces"
+    seen: set[str] = set()
+    for namespace in aslist(settings.get(key, "")):
+        if namespace in seen:
+            raise SettingsError(
+                f"{key}: namespace {namespace!r} is listed twice; list each namespace once"
+            )
+        seen.add(namespace)
+
+
+def _check_audit_settings(settings: Mapping[str, Any]) -> None:
+    """The deploy audit's settings (see :mod:`~pyramid_session_multi.checks`):
+    ``check.logout_path`` is an absolute URL path, ``check.silence`` names
+    only ids the audit has."""
+    logout = settings.get(LOGOUT_PATH_SETTING)
+    if logout is not None and (not isinstance(logout, str) or not logout.strip().startswith("/")):
+        raise SettingsError(
+            f"{LOGOUT_PATH_SETTING} = {logout!r}: the logout URL's path begins with / "
+            "(as the browser sends it, such as /logout)"
+        )
+    unknown = [
+        check_id
+        for check_id in aslist(settings.get(SILENCE_SETTING, ""))
+        if check_id not in CHECK_IDS
+    ]
+    if unknown:
+        raise SettingsError(
+            f"{SILENCE_SETTING}: {' '.join(unknown)} is no check's id; the ids are listed "
+            "on the documentation's Cookie hygiene page (psm.E001, psm.W001, ...)"
+        )
 
 
 def _cookie_told(
