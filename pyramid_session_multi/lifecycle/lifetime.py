@@ -67,8 +67,16 @@ CLOCK_SKEW = 60
 IDLE = "idle"
 ABSOLUTE = "absolute"
 
+
+def wall_clock() -> float:
+    """:func:`time.time`, looked up at each call: a test tool that replaces
+    ``time.time`` (freezegun) moves the add-on's clocks whatever it found
+    bound in this module when it started."""
+    return time.time()
+
+
 #: The wall clock every stamp is read from; a test may replace it.
-clock: Callable[[], float] = time.time
+clock: Callable[[], float] = wall_clock
 
 _issued_lock = threading.Lock()
 _last_issued = 0.0
