@@ -19,7 +19,7 @@ from pyramid_nacl_session import EncryptedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import Fallback
-from pyramid_session_multi.events import SessionMigrated
+from pyramid_session_multi.events import SessionExpired, SessionMigrated
 from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import beaker_file
 from tests.support.redis_server import redis_keys
@@ -985,3 +985,24 @@ def test_a_namespace_logged_out_unloaded_does_not_migrate_when_read_again():
     assert response.json == {"failed": [], "after": {}}
     assert all("Max-Age=0" in v for k, v in response.headerlist if k == "Set-Cookie")
     assert client.cookies == {}
+
+
+def test_a_session_stamped_ahead_of_the_clock_ends_when_it_migrates(clock):
+    expired = []
+
+    def timed(factory, fallbacks=None):
+        def setup(config):
+            config.register_session_factory(
+                "prefs", factory, fallbacks=fallbacks, idle_timeout=600, absolute_timeout=3600
+            )
+            config.add_subscriber(expired.append, SessionExpired)
+
+        return build_wsgi(setup)
+
+    old_app = timed(signed(OLD_SECRET))
+    new_app = timed(signed(NEW_SECRET), fallbacks=[signed(OLD_SECRET)])
+    clock.at(86400)  # written under a clock a day ahead
+    client, _ = migrate(old_app, new_app, "prefs")
+    clock.at(700)  # corrected: the old session's stamps are a day in the future
+    assert client.get("/s/prefs").json["value"] is None
+    assert [(event.namespace, event.reason) for event in expired] == [("prefs", "absolute")]
