@@ -852,3 +852,22 @@ def test_a_table_that_cannot_be_created_fails_the_revocation(tmp_path):
     store = SQLRevocationStore(f"sqlite:///file:{path}?mode=ro&uri=true")
     with pytest.raises(sqlalchemy.exc.OperationalError, match="readonly"):
         store.revoke("alice", 10.0, None)
+
+
+def test_a_dry_run_sweep_of_redis_revocations_counts_records_without_a_ttl_and_changes_none(
+    redis_db,
+):
+    store = RedisRevocationStore.from_url(redis_db, prefix="revoked:")
+    now = time.time()
+    store.revoke("alice", now, 600)
+    store.revoke("bob", now - 7200, None)  # stale: a sweep would delete it
+    store.revoke("carol", now, None)  # a sweep would give it a ttl
+    assert store.sweep(now, 3600, dry_run=True) == 2
+    client = redis.StrictRedis.from_url(redis_db)
+    try:
+        assert client.exists("revoked:bob") == 1
+        assert client.ttl("revoked:bob") == -1
+        assert client.ttl("revoked:carol") == -1
+    finally:
+        client.close()
+    assert store.revoked_at("bob") == now - 7200
