@@ -1006,3 +1006,31 @@ def test_a_session_stamped_ahead_of_the_clock_ends_when_it_migrates(clock):
     clock.at(700)  # corrected: the old session's stamps are a day in the future
     assert client.get("/s/prefs").json["value"] is None
     assert [(event.namespace, event.reason) for event in expired] == [("prefs", "absolute")]
+
+
+def test_a_logout_deletes_the_stored_copies_of_every_fallback_the_client_still_carries(
+    tmp_path, redis_db
+):
+    new_app = serve(
+        "cart",
+        redis_factory(redis_db, NEW_SECRET, "cart_c"),
+        fallbacks=[beaker_file(tmp_path, "old_c"), beaker_file(tmp_path, "older_c")],
+    )
+    client = webtest.TestApp(new_app)
+    client.post("/s/cart", {"value": "current"})
+    # copies from two changes ago, neither of which the namespace's own session needed
+    for key in ("old_c", "older_c"):
+        before = webtest.TestApp(serve("cart", beaker_file(tmp_path, key)))
+        before.post("/s/cart", {"value": f"from {key}"})
+        client.set_cookie(key, before.cookies[key])
+        assert len(stored_files(tmp_path / key)) == 1
+    response = client.get("/invalidate")
+    deleted = {
+        value.split("=", 1)[0].strip()
+        for name, value in response.headerlist
+        if name == "Set-Cookie" and "Max-Age=0" in value
+    }
+    assert deleted == {"cart_c", "old_c", "older_c"}
+    assert stored_files(tmp_path / "old_c") == []
+    assert stored_files(tmp_path / "older_c") == []
+    assert redis_keys(redis_db) == []
