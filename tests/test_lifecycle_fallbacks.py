@@ -19,6 +19,7 @@ from pyramid_nacl_session import EncryptedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import Fallback
+from pyramid_session_multi.config import build_namespace_config
 from pyramid_session_multi.events import SessionExpired, SessionMigrated
 from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import beaker_file
@@ -1034,3 +1035,12 @@ def test_a_logout_deletes_the_stored_copies_of_every_fallback_the_client_still_c
     assert stored_files(tmp_path / "old_c") == []
     assert stored_files(tmp_path / "older_c") == []
     assert redis_keys(redis_db) == []
+
+
+def test_a_dotted_fallback_where_nothing_resolves_names_says_to_pass_the_factory():
+    with pytest.raises(
+        ConfigurationError,
+        match=r"namespace 'prefs': fallback 1 is the dotted name 'tests\.x:old'; pass the "
+        r"factory itself, or use the config\.register_session_factory directive",
+    ):
+        build_namespace_config("prefs", signed(NEW_SECRET), fallbacks=["tests.x:old"])
