@@ -871,3 +871,26 @@ def test_a_dry_run_sweep_of_redis_revocations_counts_records_without_a_ttl_and_c
     finally:
         client.close()
     assert store.revoked_at("bob") == now - 7200
+
+
+def test_a_sweep_skips_a_redis_revocation_another_sweep_deleted_under_it(redis_db, monkeypatch):
+    store = RedisRevocationStore.from_url(redis_db, prefix="revoked:")
+    now = time.time()
+    store.revoke("bob", now - 7200, None)  # stale, without a ttl
+    store.revoke("carol", now, None)
+    other = redis.StrictRedis.from_url(redis_db)
+    ttl = store.client.ttl
+
+    def ttl_then_another_sweep_deletes(key):
+        left = ttl(key)
+        if key == b"revoked:bob":
+            other.delete(key)  # another process's sweep, between the two reads
+        return left
+
+    monkeypatch.setattr(store.client, "ttl", ttl_then_another_sweep_deletes)
+    try:
+        assert store.sweep(now, 3600) == 1  # carol only: bob was gone when read
+        assert other.exists("revoked:bob") == 0
+        assert 3500 < other.ttl("revoked:carol") <= 3600
+    finally:
+        other.close()
