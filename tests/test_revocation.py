@@ -19,10 +19,12 @@ from pyramid.exceptions import (
     ConfigurationError,
     ConfigurationExecutionError,
 )
+from pyramid.request import Request
 from pyramid_session_redis import RedisSessionFactory
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
+from pyramid_session_multi import new_session_multi
 from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.events import SessionInvalidated, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
@@ -894,3 +896,23 @@ def test_a_sweep_skips_a_redis_revocation_another_sweep_deleted_under_it(redis_d
         assert 3500 < other.ttl("revoked:carol") <= 3600
     finally:
         other.close()
+
+
+def test_a_manager_made_with_new_session_multi_rejects_a_revoked_users_session(
+    redis_db, tmp_path, memory_store
+):
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store))
+    laptop = device(wsgi)
+    log_in(laptop, "alice")
+    laptop.get("/w/redis", {"value": "in the cart"})
+    cookie = "; ".join(f"{name}={value}" for name, value in laptop.cookies.items())
+
+    def held_by_a_new_manager():
+        request = Request.blank("/", headers={"Cookie": cookie})
+        request.registry = wsgi.registry
+        return dict(new_session_multi(request)["redis"])
+
+    assert held_by_a_new_manager()["value"] == "in the cart"
+    device(wsgi).get("/revoke", {"userid": "alice"})
+    # a manager no request holds asks the registry for the store
+    assert "value" not in held_by_a_new_manager()
