@@ -6,6 +6,7 @@ WebTest client of its own; two app instances share one store.
 """
 
 import io
+import logging
 import sqlite3
 import time
 
@@ -916,3 +917,25 @@ def test_a_manager_made_with_new_session_multi_rejects_a_revoked_users_session(
     device(wsgi).get("/revoke", {"userid": "alice"})
     # a manager no request holds asks the registry for the store
     assert "value" not in held_by_a_new_manager()
+
+
+def test_a_logout_whose_store_and_revocation_store_both_fail_says_so(
+    own_redis_server, tmp_path, memory_store, monkeypatch, caplog
+):
+    wsgi = build_lifetime_wsgi(register_two(own_redis_server.url, tmp_path, memory_store))
+    laptop = device(wsgi)
+    log_in(laptop, "alice")
+
+    def store_down(*args):
+        raise ConnectionError("the revocation store went away")
+
+    own_redis_server.stop()
+    monkeypatch.setattr(memory_store, "revoke", store_down)
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+    laptop.get("/logout")
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(
+        "could not be destroyed, nor its end recorded in the revocation store" in m
+        and "the revocation store went away" in m
+        for m in messages
+    ), messages
