@@ -75,8 +75,6 @@ class NamespaceEnd:
     #: rotated, its old stored state kept until the new one is saved (see
     #: ``ISessionLibrary.rotate``): a new one that fails to save is dropped
     keeps_old: bool = False
-    #: called with the response before its library's callbacks run
-    before_save: list[Any] = field(default_factory=list)
     #: the add-on's records kept in the session's own storage (a
     #: :class:`~pyramid_session_multi.lifecycle.lifetime.Lifetime`): each is
     #: put in just before each of its library's callbacks runs and taken out
@@ -159,14 +157,6 @@ class RequestEnd:
         """
         states = list(self.namespaces.values())
         rotated = [state for state in states if state.rotated]
-        for state in states:
-            if state.rotated or state.session is None:
-                continue
-            for hook in state.before_save:
-                try:
-                    hook(None)
-                except Exception as exc:
-                    _failed(state.config.namespace, exc, "could not keep its lifetime stamps")
         # what a library saves in its finished callbacks keeps the add-on's records,
         # stored only while those callbacks run (the application's never see them)
         kept = [
@@ -263,8 +253,6 @@ class RequestEnd:
                 if state.ended is not None:
                     _run_hooks(namespace_config, state.after_save, response)
                 return None
-            for hook in state.before_save:
-                hook(response)
             with _records_stored(state.hidden, response):
                 for callback in state.callbacks:
                     callback(request, response)

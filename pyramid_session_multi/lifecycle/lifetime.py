@@ -403,8 +403,6 @@ def load_lifetime(
     sessions judge themselves: see
     :mod:`~pyramid_session_multi.lifecycle.cookie_lifetime`.)
     """
-    if not namespace_config.stamped or state is None:
-        return
     attributes = getattr(session, "__dict__", None)
     if attributes is None:
         raise TypeError(
