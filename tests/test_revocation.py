@@ -939,3 +939,12 @@ def test_a_logout_whose_store_and_revocation_store_both_fail_says_so(
         and "the revocation store went away" in m
         for m in messages
     ), messages
+
+
+def test_a_revocation_store_set_before_the_include_is_refused_saying_what_to_include():
+    from pyramid_session_multi.exceptions import NotIncludedError
+    from pyramid_session_multi.revocation.core import set_revocation_store
+
+    config = Configurator()
+    with pytest.raises(NotIncludedError, match=r'config\.include\("pyramid_session_multi"\)'):
+        set_revocation_store(config, ExportedMemoryStore())
