@@ -4,11 +4,107 @@ from typing import Any
 
 from zope.interface import implementer
 
-from ..interfaces import IRevocationStore
+from ..interfaces import IDeviceIndex, IRevocationStore
+from ..lifecycle.devices import Device, device_id, live
+from ..lifecycle.lifetime import now
 from ..masking import hide_password, without_password
 
 #: The prefix of the keys, one per revoked user.
 DEFAULT_PREFIX = "session_multi:revoked:"
+
+#: The prefix of the device index's keys: ``u:USERID`` (a hash of the user's
+#: entries), ``id:DEVICE`` (the user of a device), ``end:USERID`` (a hash of
+#: the user's ended logins).
+DEFAULT_DEVICE_PREFIX = "session_multi:devices:"
+
+# Merge a device's entry into its user's hash (ARGV: id, entry, now), drop the
+# user's expired entries, and keep the hash until its last entry expires.
+_RECORD_DEVICE = """
+local now = tonumber(ARGV[3])
+local new = cjson.decode(ARGV[2])
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+    local o = cjson.decode(old)
+    if o[8] > now then
+        if o[4] ~= '' then new[4] = o[4] end
+        if o[5] < new[5] then new[5] = o[5] end
+        if o[6] > new[6] then new[6] = o[6] end
+        if o[8] > new[8] then new[8] = o[8] end
+        local seen = {}
+        for _, n in ipairs(new[7]) do seen[n] = true end
+        for _, n in ipairs(o[7]) do
+            if not seen[n] then table.insert(new[7], n); seen[n] = true end
+        end
+        table.sort(new[7])
+    end
+end
+local latest = new[8]
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+    if fields[i] ~= ARGV[1] then
+        local e = cjson.decode(fields[i + 1])[8]
+        if e <= now then
+            redis.call('HDEL', KEYS[1], fields[i])
+        elseif e > latest then
+            latest = e
+        end
+    end
+end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(new))
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((latest - now) * 1000)))
+return new[8]
+"""
+
+# Keep a device's user under its id no shorter than it was (ARGV: userid, ms).
+_DEVICE_USER = """
+local ttl = tonumber(ARGV[2])
+if redis.call('PTTL', KEYS[1]) < ttl then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+end
+return 1
+"""
+
+# Delete the user's entries that are expired, or (ARGV: now, then logins)
+# logged out; with ARGV[2] = 'before', those logged in before ARGV[3].
+_DROP_DEVICES = """
+local now = tonumber(ARGV[1])
+local before = nil
+local gone = {}
+if ARGV[2] == 'before' then
+    before = tonumber(ARGV[3])
+else
+    for i = 2, #ARGV do gone[tonumber(ARGV[i])] = true end
+end
+local fields = redis.call('HGETALL', KEYS[1])
+local deleted = 0
+for i = 1, #fields, 2 do
+    local entry = cjson.decode(fields[i + 1])
+    local login = entry[3]
+    if entry[8] <= now or gone[login] or (before and login < before) then
+        redis.call('HDEL', KEYS[1], fields[i])
+        deleted = deleted + 1
+    end
+end
+return deleted
+"""
+
+# Record an ended login (ARGV: login, until, now); drop the expired ones.
+_END_LOGIN = """
+local now = tonumber(ARGV[3])
+local latest = tonumber(ARGV[2])
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+    local until_ = tonumber(fields[i + 1])
+    if until_ <= now then
+        redis.call('HDEL', KEYS[1], fields[i])
+    elseif until_ > latest then
+        latest = until_
+    end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((latest - now) * 1000)))
+return 1
+"""
 
 # Keep the later of two revocations (clocks of two hosts may disagree by a
 # little), and give the key the new time to live.
@@ -25,7 +121,7 @@ return at
 """
 
 
-@implementer(IRevocationStore)
+@implementer(IRevocationStore, IDeviceIndex)
 class RedisRevocationStore:
     """Revocations in Redis, one key per revoked user (``prefix`` + userid).
 
@@ -33,13 +129,38 @@ class RedisRevocationStore:
     ``register_script``), made by :meth:`from_url` from a URL. A lookup is
     one ``GET``; a revocation one script call, which keeps the later of two
     times and sets the key's time to live.
+
+    The device index lives under ``device_prefix``: a hash per user of its
+    entries, a key per device naming its user, and a hash per user of its
+    ended logins, every key expiring with the last entry it holds.  Each
+    script touches one key, so a Redis Cluster spreads them by user.
     """
 
-    def __init__(self, client: Any, prefix: str = DEFAULT_PREFIX, url: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        prefix: str = DEFAULT_PREFIX,
+        url: str | None = None,
+        device_prefix: str = DEFAULT_DEVICE_PREFIX,
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.device_prefix = device_prefix
         self._url = url
         self._revoke = client.register_script(_REVOKE)
+        self._record_device = client.register_script(_RECORD_DEVICE)
+        self._device_user = client.register_script(_DEVICE_USER)
+        self._drop_devices = client.register_script(_DROP_DEVICES)
+        self._end_login = client.register_script(_END_LOGIN)
+
+    def _user_key(self, userid: str) -> str:
+        return f"{self.device_prefix}u:{userid}"
+
+    def _id_key(self, device_id: str) -> str:
+        return f"{self.device_prefix}id:{device_id}"
+
+    def _ended_key(self, userid: str) -> str:
+        return f"{self.device_prefix}end:{userid}"
 
     @classmethod
     def from_url(
@@ -124,4 +245,69 @@ class RedisRevocationStore:
         return changed
 
     def revoke(self, userid: str, at: float, ttl: int | None) -> None:
-        self._revoke(keys=[self.prefix + userid], args=[repr(at), "" if ttl is None else ttl])
+        pipe = self.client.pipeline(transaction=False)
+        self._revoke(
+            keys=[self.prefix + userid], args=[repr(at), "" if ttl is None else ttl], client=pipe
+        )
+        self._drop_devices(
+            keys=[self._user_key(userid)], args=[repr(now()), "before", repr(at)], client=pipe
+        )
+        pipe.execute()
+
+    def record_device(self, device: Device) -> None:
+        t = now()
+        pipe = self.client.pipeline(transaction=False)
+        self._record_device(
+            keys=[self._user_key(device.userid)], args=[device.id, device.as_json(), repr(t)],
+            client=pipe,
+        )  # fmt: skip
+        ttl = max(1, int((device.expires - t) * 1000) + 1)
+        self._device_user(keys=[self._id_key(device.id)], args=[device.userid, ttl], client=pipe)
+        pipe.execute()
+
+    def devices(self, userid: str) -> list[Device]:
+        entries = self.client.hvals(self._user_key(userid))
+        return live((Device.from_json(entry) for entry in entries), now())
+
+    def find_device(self, device_id: str) -> Device | None:
+        userid = self.client.get(self._id_key(device_id))
+        if userid is None:
+            return None
+        if isinstance(userid, bytes):
+            userid = userid.decode()
+        entry = self.client.hget(self._user_key(userid), device_id)
+        if entry is None:
+            return None
+        device = Device.from_json(entry)
+        return device if device.expires > now() else None
+
+    def end_device(self, device_id: str, ttl: int) -> Device | None:
+        device = self.find_device(device_id)
+        if device is None:
+            return None
+        t = now()
+        # the end first: a device unlisted but not ended would stay logged in
+        self._end_login(
+            keys=[self._ended_key(device.userid)], args=[repr(device.login), repr(t + ttl), repr(t)]
+        )
+        self.forget_devices(device.userid, [device.login])
+        return device
+
+    def forget_devices(self, userid: str, logins: Any) -> None:
+        logins = [float(login) for login in logins]
+        pipe = self.client.pipeline(transaction=False)
+        self._drop_devices(
+            keys=[self._user_key(userid)], args=[repr(now()), *map(repr, logins)], client=pipe
+        )
+        for login in logins:
+            pipe.delete(self._id_key(device_id(userid, login)))
+        pipe.execute()
+
+    def revocation_of(self, userid: str) -> tuple[float | None, frozenset[float]]:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.prefix + userid)
+        pipe.hgetall(self._ended_key(userid))
+        revoked, ends = pipe.execute()
+        t = now()
+        ended = frozenset(float(login) for login, until in ends.items() if float(until) > t)
+        return (None if revoked is None else float(revoked)), ended

@@ -1,0 +1,155 @@
+"""A user's devices: one login on one client, across the namespaces it holds.
+
+``rotate(userid=...)`` stamps every namespace it rotates with the user and
+one login time (see :mod:`.lifetime`); later rotations of that login keep
+both.  The pair *(user, login time)* is therefore what a client's cookies of
+one login share, and what no other client's hold: it is the device.  Its
+:attr:`Device.id` is an opaque digest of the pair, the same in every process
+and across later rotations.
+
+The revocation store keeps an index of the live devices
+(:class:`~pyramid_session_multi.interfaces.IDeviceIndex`), written when a
+login's stamps move: at the login, at a rotation, and when the idle clock is
+moved forward (at most once a tenth of the idle window, see
+:data:`~.lifetime.RESTAMP_FRACTION`), so never once per request.  Each entry
+expires when the last session it can describe would (:func:`alive_until`),
+and leaves at logout, at a revocation of its user, and when the device is
+ended.
+
+Ending a device writes a *device end*, the login of that user that is over,
+kept as long as a revocation (``record_ttl``): the revocation check refuses
+a session recorded for an ended login as it refuses a revoked user's,
+client-side cookies and old copies included.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+#: The longest user agent an entry keeps (what every store holds).
+MAX_USER_AGENT = 255
+
+#: How far into the future a session without any timeout counts as alive:
+#: ten years, as revocation records are bounded.
+NO_TIMEOUT = 10 * 365 * 24 * 3600
+
+
+def device_id(userid: Any, login: float) -> str:
+    """The opaque id of the device of ``userid``'s login at ``login``.
+
+    A digest of the two, so every process names a device alike and a later
+    rotation (which keeps the login) keeps its id.
+    """
+    digest = hashlib.sha256(f"{userid}\x00{float(login):.3f}".encode()).hexdigest()
+    return digest[:32]
+
+
+@dataclass(frozen=True)
+class Device:
+    """One live login of a user on one client, as ``devices()`` lists it."""
+
+    #: opaque, stable across later rotations of the login
+    id: str
+    #: the user, as text
+    userid: str
+    #: when the user logged in (seconds since the epoch): what the sessions record
+    login: float
+    #: the ``User-Agent`` of the request that logged in (cut to 255 characters)
+    user_agent: str
+    #: when the device was first seen (its login)
+    created: float
+    #: when it was last seen in use, to the window that moves the idle clock
+    last_seen: float
+    #: the namespaces its login holds
+    namespaces: tuple[str, ...]
+    #: when its last session can no longer be alive: the entry is gone then
+    expires: float
+    #: whether it is the device making the request (``devices()`` sets it)
+    current: bool = False
+
+    def merged(self, newer: "Device") -> "Device":
+        """This entry updated by ``newer`` of the same login: the earliest
+        creation, the latest use and expiry, every namespace of both."""
+        return replace(
+            self,
+            user_agent=self.user_agent or newer.user_agent,
+            created=min(self.created, newer.created),
+            last_seen=max(self.last_seen, newer.last_seen),
+            namespaces=tuple(sorted({*self.namespaces, *newer.namespaces})),
+            expires=max(self.expires, newer.expires),
+        )
+
+    def as_json(self) -> str:
+        """The entry as a store keeps it (``current`` is the request's, never stored)."""
+        return json.dumps(
+            [
+                self.id,
+                self.userid,
+                self.login,
+                self.user_agent,
+                self.created,
+                self.last_seen,
+                list(self.namespaces),
+                self.expires,
+            ],
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Device":
+        """An entry :meth:`as_json` wrote."""
+        id_, userid, login, agent, created, last_seen, namespaces, expires = json.loads(text)
+        return cls(
+            str(id_),
+            str(userid),
+            float(login),
+            str(agent),
+            float(created),
+            float(last_seen),
+            tuple(str(namespace) for namespace in namespaces),
+            float(expires),
+        )
+
+
+def user_agent_of(request: Any) -> str:
+    """The request's ``User-Agent``, as an entry keeps it."""
+    agent = request.headers.get("User-Agent") or ""
+    return "".join(ch for ch in str(agent) if ch.isprintable())[:MAX_USER_AGENT]
+
+
+def alive_until(namespace_config: Any, stamps: Any) -> float:
+    """The latest time a session of ``namespace_config`` with ``stamps`` may be loaded."""
+    ends = [NO_TIMEOUT + stamps.active]
+    if namespace_config.idle_timeout is not None:
+        ends.append(stamps.active + namespace_config.idle_timeout)
+    if namespace_config.absolute_timeout is not None:
+        ends.append(stamps.created + namespace_config.absolute_timeout)
+    return float(min(ends))
+
+
+def device_of(
+    userid: Any, login: float, user_agent: str, seen: Iterable[tuple[Any, Any]]
+) -> Device:
+    """The entry for one login, from the ``(namespace_config, stamps)`` of
+    its sessions this request holds."""
+    seen = list(seen)
+    return Device(
+        id=device_id(userid, login),
+        userid=str(userid),
+        login=float(login),
+        user_agent=user_agent,
+        created=float(login),
+        last_seen=max(stamps.active for _config, stamps in seen),
+        namespaces=tuple(sorted({config.namespace for config, _stamps in seen})),
+        expires=round(max(alive_until(config, stamps) for config, stamps in seen), 3),
+    )
+
+
+def live(devices: Iterable[Device], at: float) -> list[Device]:
+    """The entries of ``devices`` still alive at ``at``, the latest login first."""
+    return sorted(
+        (device for device in devices if device.expires > at),
+        key=lambda device: (-device.login, device.id),
+    )

@@ -1,0 +1,204 @@
+"""A user's devices: the index every revocation store keeps, devices() and
+revoke_device() through real applications, and a property test against a model.
+
+Each store is a real one: memory, a real redis-server, SQLite, a real
+PostgreSQL.  The add-on's clock is moved by the test (the ``clock`` fixture).
+"""
+
+import pytest
+import redis
+
+from pyramid_session_multi.lifecycle.devices import Device, device_id, device_of, live
+from pyramid_session_multi.lifecycle.lifetime import Stamps
+from pyramid_session_multi.revocation import (
+    MemoryRevocationStore,
+    RedisRevocationStore,
+    SQLRevocationStore,
+)
+from tests.support.redis_server import redis_keys
+
+STORES = ("memory", "redis", "sqlite", "postgresql")
+
+
+def make_store(kind, request, tmp_path):
+    """A fresh revocation store of ``kind``, on a real server where it has one."""
+    if kind == "memory":
+        return MemoryRevocationStore()
+    if kind == "redis":
+        return RedisRevocationStore.from_url(request.getfixturevalue("redis_db"))
+    if kind == "sqlite":
+        return SQLRevocationStore(f"sqlite:///{tmp_path / 'devices.sqlite'}")
+    return SQLRevocationStore(request.getfixturevalue("postgresql_url"))
+
+
+@pytest.fixture(params=STORES)
+def store(request, tmp_path, clock):
+    store = make_store(request.param, request, tmp_path)
+    store.kind = request.param
+    yield store
+    engine = getattr(store, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
+class Namespace:
+    def __init__(self, namespace, idle_timeout=None, absolute_timeout=None):
+        self.namespace = namespace
+        self.idle_timeout = idle_timeout
+        self.absolute_timeout = absolute_timeout
+
+
+def entry(userid, login, active=None, namespaces=("signed",), idle=600, agent="Firefox"):
+    active = login if active is None else active
+    seen = [
+        (Namespace(name, idle_timeout=idle), Stamps(login, active, userid, login))
+        for name in namespaces
+    ]
+    return device_of(userid, login, agent, seen)
+
+
+def left_in(store):
+    """What the store holds of the device index, expired or not."""
+    if store.kind == "memory":
+        counts = store.counts()
+        return counts["devices"] + counts["ended"]
+    if store.kind == "redis":
+        return len(store.client.keys(store.device_prefix + "*"))
+    import sqlalchemy as sa
+
+    with store.engine.connect() as connection:
+        return sum(
+            connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for table in (store.device_table, store.ended_table)
+        )
+
+
+def test_a_device_id_is_opaque_and_the_same_for_one_login():
+    assert device_id("alice", 100.0) == device_id("alice", 100.0)
+    assert device_id("alice", 100.0) != device_id("alice", 100.001)
+    assert device_id("alice", 100.0) != device_id("bob", 100.0)
+    assert "alice" not in device_id("alice", 100.0)
+
+
+def test_an_entry_lives_as_long_as_its_longest_lived_session():
+    short = (Namespace("a", idle_timeout=60), Stamps(100.0, 150.0, "u", 100.0))
+    long = (Namespace("b", absolute_timeout=1000), Stamps(100.0, 120.0, "u", 100.0))
+    device = device_of("u", 100.0, "", [short, long])
+    assert device.expires == 1100.0
+    assert device.last_seen == 150.0
+    assert device.namespaces == ("a", "b")
+    assert Device.from_json(device.as_json()) == device
+
+
+def test_the_index_lists_a_users_live_devices_latest_login_first(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 1, agent="Safari"))
+    store.record_device(entry("bob", t + 2))
+    listed = store.devices("alice")
+    assert [device.login for device in listed] == [t + 1, t]
+    assert listed[0].user_agent == "Safari"
+    assert store.find_device(listed[1].id) == listed[1]
+    assert store.devices("carol") == []
+    assert store.find_device("no-such-device") is None
+
+
+def test_a_later_use_moves_last_seen_and_adds_namespaces(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t, namespaces=("signed",)))
+    store.record_device(entry("alice", t, active=t + 100, namespaces=("redis",), agent=""))
+    (device,) = store.devices("alice")
+    assert device.created == t
+    assert device.last_seen == t + 100
+    assert device.namespaces == ("redis", "signed")
+    assert device.user_agent == "Firefox"
+    assert device.expires == t + 100 + 600
+
+
+def test_an_entry_is_not_listed_once_its_sessions_cannot_be_alive(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    clock.at(601)
+    assert store.devices("alice") == []
+    assert store.find_device(device_id("alice", t)) is None
+    # the next write of the user's entries deletes it
+    store.record_device(entry("alice", clock.now))
+    assert len(store.devices("alice")) == 1
+    if store.kind != "redis":  # Redis deletes its keys on its own clock
+        assert left_in(store) == 1
+
+
+def test_ending_a_device_records_its_login_and_unlists_it(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 1))
+    ended = store.end_device(device_id("alice", t), 3600)
+    assert ended.login == t
+    assert [device.login for device in store.devices("alice")] == [t + 1]
+    assert store.revocation_of("alice") == (None, frozenset({t}))
+    assert store.revocation_of("bob") == (None, frozenset())
+    # an unknown or already ended device records nothing
+    assert store.end_device(device_id("alice", t), 3600) is None
+    assert store.end_device("no-such-device", 3600) is None
+    clock.at(3601)
+    assert store.revocation_of("alice") == (None, frozenset())
+
+
+def test_a_revocation_unlists_the_logins_it_ends(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 2))
+    store.record_device(entry("bob", t))
+    store.revoke("alice", t + 1, 3600)
+    assert [device.login for device in store.devices("alice")] == [t + 2]
+    assert len(store.devices("bob")) == 1
+    assert store.revocation_of("alice") == (t + 1, frozenset())
+
+
+def test_a_logout_unlists_its_device(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 1))
+    store.forget_devices("alice", [t])
+    assert [device.login for device in store.devices("alice")] == [t + 1]
+    assert store.find_device(device_id("alice", t)) is None
+    store.forget_devices("alice", [t + 1])
+    assert store.devices("alice") == []
+    # the user's entries are gone with the last, and so are (on Redis) the devices' ids
+    assert left_in(store) == 0
+
+
+def test_every_redis_key_of_the_index_expires_with_what_it_holds(redis_db, clock):
+    store = RedisRevocationStore.from_url(redis_db)
+    t = clock.now
+    store.record_device(entry("alice", t, idle=600))
+    store.end_device(device_id("alice", t), 3600)
+    store.record_device(entry("alice", t + 1, idle=600))
+    client = redis.StrictRedis.from_url(redis_db)
+    try:
+        ttls = {key: client.pttl(key) for key in client.keys("*")}
+    finally:
+        client.close()
+    assert ttls, "the index wrote nothing"
+    assert all(0 < ttl <= 3600 * 1000 for ttl in ttls.values()), ttls
+    assert len(redis_keys(redis_db)) == 3  # the user's entries, the device's id, the ended logins
+
+
+def test_the_sql_sweep_deletes_expired_entries_and_ends(tmp_path, clock):
+    store = SQLRevocationStore(f"sqlite:///{tmp_path / 'sweep.sqlite'}")
+    store.kind = "sqlite"
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("bob", t + 1))
+    store.end_device(device_id("bob", t + 1), 60)
+    assert store.sweep(t + 10, 60, dry_run=True) == 0
+    assert store.sweep(t + 700, 60, dry_run=True) == 2
+    assert left_in(store) == 2
+    assert store.sweep(t + 700, 60) == 2
+    assert left_in(store) == 0
+
+
+def test_live_drops_expired_entries():
+    device = entry("alice", 100.0)
+    assert live([device], 100.0) == [device]
+    assert live([device], device.expires) == []
