@@ -152,6 +152,8 @@ class RedisRevocationStore:
         self._device_user = client.register_script(_DEVICE_USER)
         self._drop_devices = client.register_script(_DROP_DEVICES)
         self._end_login = client.register_script(_END_LOGIN)
+        # a cluster client knows its nodes
+        self._cluster = callable(getattr(client, "get_nodes", None))
 
     def _user_key(self, userid: str) -> str:
         return f"{self.device_prefix}u:{userid}"
@@ -244,26 +246,41 @@ class RedisRevocationStore:
                 self.client.expire(key, left)
         return changed
 
-    def revoke(self, userid: str, at: float, ttl: int | None) -> None:
+    def _together(self, *calls: Any) -> list[Any]:
+        """Run ``calls`` (each given a client) in one round trip: one pipeline,
+        not a transaction.  On a Redis Cluster, whose keys of one user lie on
+        several masters, one after another."""
+        if self._cluster:
+            return [call(self.client) for call in calls]
         pipe = self.client.pipeline(transaction=False)
-        self._revoke(
-            keys=[self.prefix + userid], args=[repr(at), "" if ttl is None else ttl], client=pipe
-        )
-        self._drop_devices(
-            keys=[self._user_key(userid)], args=[repr(now()), "before", repr(at)], client=pipe
-        )
-        pipe.execute()
+        for call in calls:
+            call(pipe)
+        return list(pipe.execute())
+
+    def revoke(self, userid: str, at: float, ttl: int | None) -> None:
+        self._together(
+            lambda client: self._revoke(
+                keys=[self.prefix + userid], args=[repr(at), "" if ttl is None else ttl],
+                client=client,
+            ),
+            lambda client: self._drop_devices(
+                keys=[self._user_key(userid)], args=[repr(now()), "before", repr(at)],
+                client=client,
+            ),
+        )  # fmt: skip
 
     def record_device(self, device: Device) -> None:
         t = now()
-        pipe = self.client.pipeline(transaction=False)
-        self._record_device(
-            keys=[self._user_key(device.userid)], args=[device.id, device.as_json(), repr(t)],
-            client=pipe,
-        )  # fmt: skip
         ttl = max(1, int((device.expires - t) * 1000) + 1)
-        self._device_user(keys=[self._id_key(device.id)], args=[device.userid, ttl], client=pipe)
-        pipe.execute()
+        self._together(
+            lambda client: self._record_device(
+                keys=[self._user_key(device.userid)], args=[device.id, device.as_json(), repr(t)],
+                client=client,
+            ),
+            lambda client: self._device_user(
+                keys=[self._id_key(device.id)], args=[device.userid, ttl], client=client
+            ),
+        )  # fmt: skip
 
     def devices(self, userid: str) -> list[Device]:
         entries = self.client.hvals(self._user_key(userid))
@@ -295,19 +312,20 @@ class RedisRevocationStore:
 
     def forget_devices(self, userid: str, logins: Any) -> None:
         logins = [float(login) for login in logins]
-        pipe = self.client.pipeline(transaction=False)
-        self._drop_devices(
-            keys=[self._user_key(userid)], args=[repr(now()), *map(repr, logins)], client=pipe
-        )
-        for login in logins:
-            pipe.delete(self._id_key(device_id(userid, login)))
-        pipe.execute()
+        ids = [self._id_key(device_id(userid, login)) for login in logins]
+        self._together(
+            lambda client: self._drop_devices(
+                keys=[self._user_key(userid)], args=[repr(now()), *map(repr, logins)],
+                client=client,
+            ),
+            *(lambda client, key=key: client.delete(key) for key in ids),
+        )  # fmt: skip
 
     def revocation_of(self, userid: str) -> tuple[float | None, frozenset[float]]:
-        pipe = self.client.pipeline(transaction=False)
-        pipe.get(self.prefix + userid)
-        pipe.hgetall(self._ended_key(userid))
-        revoked, ends = pipe.execute()
+        revoked, ends = self._together(
+            lambda client: client.get(self.prefix + userid),
+            lambda client: client.hgetall(self._ended_key(userid)),
+        )
         t = now()
         ended = frozenset(float(login) for login, until in ends.items() if float(until) > t)
         return (None if revoked is None else float(revoked)), ended
