@@ -146,6 +146,9 @@ class RedisRevocationStore:
         self.client = client
         self.prefix = prefix
         self.device_prefix = device_prefix
+        #: the pub/sub channel each revocation and device end is published on
+        #: (the userid), for the mirrors of every process (see ``revocation.mirror``)
+        self.channel = f"{device_prefix}changes"
         self._url = url
         self._revoke = client.register_script(_REVOKE)
         self._record_device = client.register_script(_RECORD_DEVICE)
@@ -267,6 +270,7 @@ class RedisRevocationStore:
                 keys=[self._user_key(userid)], args=[repr(now()), "before", repr(at)],
                 client=client,
             ),
+            lambda client: client.publish(self.channel, userid),
         )  # fmt: skip
 
     def record_device(self, device: Device) -> None:
@@ -304,8 +308,13 @@ class RedisRevocationStore:
             return None
         t = now()
         # the end first: a device unlisted but not ended would stay logged in
-        self._end_login(
-            keys=[self._ended_key(device.userid)], args=[repr(device.login), repr(t + ttl), repr(t)]
+        self._together(
+            lambda client: self._end_login(
+                keys=[self._ended_key(device.userid)],
+                args=[repr(device.login), repr(t + ttl), repr(t)],
+                client=client,
+            ),
+            lambda client: client.publish(self.channel, device.userid),
         )
         self.forget_devices(device.userid, [device.login])
         return device

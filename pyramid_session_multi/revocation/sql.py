@@ -78,6 +78,7 @@ class SQLRevocationStore:
             metadata,
             sa.Column("userid", sa.String(255), primary_key=True),
             sa.Column("login", sa.Double(), primary_key=True),
+            sa.Column("ended_at", sa.Double(), nullable=False, index=True),
             sa.Column("expires_at", sa.Double(), nullable=False, index=True),
         )
         self._created = False
@@ -257,7 +258,10 @@ class SQLRevocationStore:
             )
             connection.execute(
                 sa.insert(ended).values(
-                    userid=device.userid, login=device.login, expires_at=current + ttl
+                    userid=device.userid,
+                    login=device.login,
+                    ended_at=current,
+                    expires_at=current + ttl,
                 )
             )
             connection.execute(sa.delete(devices).where(devices.c.device_id == device_id))
@@ -293,6 +297,21 @@ class SQLRevocationStore:
             rows = connection.execute(sa.union_all(revoked, ends)).all()
         at = next((float(row.at) for row in rows if row.kind == 0), None)
         return at, frozenset(float(row.at) for row in rows if row.kind == 1)
+
+    def changed_since(self, since: float) -> set[str]:
+        """The users revoked, or whose device was ended, at ``since`` or later
+        (by the clocks of the processes that wrote them): what a mirror
+        polling this store drops."""
+        import sqlalchemy as sa
+
+        self._create_table()
+        table, ended = self.table, self.ended_table
+        query = sa.union(
+            sa.select(table.c.userid).where(table.c.revoked_at >= since),
+            sa.select(ended.c.userid).where(ended.c.ended_at >= since),
+        )
+        with self.engine.connect() as connection:
+            return {str(row[0]) for row in connection.execute(query)}
 
     def sweep(self, at: float, ttl: int, dry_run: bool = False) -> int:
         """Delete the records, device entries and device ends expired at
