@@ -9,6 +9,9 @@ from pyramid.exceptions import ConfigurationError
 from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 from pyramid.registry import Registry
 from zope.interface import implementer
+from zope.interface.exceptions import Invalid
+from zope.interface.interface import Method
+from zope.interface.verify import verifyObject
 
 from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session, named_cookie_session
 from .cookies import (
@@ -19,7 +22,7 @@ from .cookies import (
     discover_cookie_name,
 )
 from .csrf import NamespaceCSRFStoragePolicy
-from .interfaces import ISessionMultiManagerConfig
+from .interfaces import ISessionLibrary, ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
 from .lifecycle.cookie_lifetime import fit_loader
 from .lifecycle.fallbacks import build_fallbacks
@@ -336,6 +339,49 @@ def _resolve(
     return value
 
 
+def check_arguments(
+    namespace: Any,
+    session_factory: Any,
+    discriminator: Any,
+    validator: Any,
+    resolve: Callable[[Any], Any] | None,
+    bound_to: Any,
+    idle_timeout: Any,
+    absolute_timeout: Any,
+    partitioned: Any,
+) -> tuple[Any, Any, Any]:
+    """Check what a registration says on its own, whatever library claims its
+    factory: the resolved factory, discriminator and validator.
+
+    Run where the directive is called, so its mistakes are told there; what
+    depends on the session libraries is checked when the action runs.
+    """
+    if not namespace or not isinstance(namespace, str):
+        raise ConfigurationError(
+            f"pyramid_session_multi: the namespace must be a non-empty string, not {namespace!r}."
+        )
+    if session_factory is None:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r} needs a session factory, got None."
+        )
+    session_factory = _resolve(namespace, "session factory", session_factory, resolve)
+    discriminator = _resolve(namespace, "discriminator", discriminator, resolve)
+    validator = _resolve(namespace, "validator", validator, resolve)
+    if bound_to is not None and (not bound_to or not isinstance(bound_to, str)):
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: bound_to is the namespace "
+            f"it is bound to, a non-empty string, not {bound_to!r}."
+        )
+    if not isinstance(partitioned, bool):
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: partitioned is True or False, "
+            f"not {partitioned!r}."
+        )
+    _timeout(namespace, "idle_timeout", idle_timeout)
+    _timeout(namespace, "absolute_timeout", absolute_timeout)
+    return session_factory, discriminator, validator
+
+
 def build_namespace_config(
     namespace: Any,
     session_factory: Any,
@@ -358,22 +404,17 @@ def build_namespace_config(
     application's session library adapters, tried before the built-in ones.
     Whether ``bound_to`` names a registered namespace is checked at commit.
     """
-    if not namespace or not isinstance(namespace, str):
-        raise ConfigurationError(
-            f"pyramid_session_multi: the namespace must be a non-empty string, not {namespace!r}."
-        )
-    if session_factory is None:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r} needs a session factory, got None."
-        )
-    session_factory = _resolve(namespace, "session factory", session_factory, resolve)
-    discriminator = _resolve(namespace, "discriminator", discriminator, resolve)
-    validator = _resolve(namespace, "validator", validator, resolve)
-    if bound_to is not None and (not bound_to or not isinstance(bound_to, str)):
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}: bound_to is the namespace "
-            f"it is bound to, a non-empty string, not {bound_to!r}."
-        )
+    session_factory, discriminator, validator = check_arguments(
+        namespace,
+        session_factory,
+        discriminator,
+        validator,
+        resolve,
+        bound_to,
+        idle_timeout,
+        absolute_timeout,
+        partitioned,
+    )
     library = library_for(session_factory, libraries or ())
     cookie = library.cookie(session_factory) or {}
     written = cookie.get("name")
@@ -407,11 +448,6 @@ def build_namespace_config(
                 f"the factory's cookie {attribute} {cookie[attribute]!r} is refused: {problem}; "
                 "a browser would read it as other attributes or a broken header."
             )
-    if not isinstance(partitioned, bool):
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}: partitioned is True or False, "
-            f"not {partitioned!r}."
-        )
     refusal = browser_refusal(cookie_name, {**cookie, "partitioned": partitioned})
     if refusal is not None:
         raise ConfigurationError(
@@ -533,53 +569,59 @@ def register_session_factory(
     one, and the cookie and factory checks run on the final set.
     """
     manager_config = _require_manager_config(config.registry)
-    namespace_config = build_namespace_config(
+    resolve = config.maybe_dotted
+    session_factory, discriminator, validator = check_arguments(
         namespace,
         session_factory,
         discriminator,
-        cookie_name,
         validator,
-        config.maybe_dotted,
+        resolve,
         bound_to,
-        manager_config.libraries,
-        fallbacks,
         idle_timeout,
         absolute_timeout,
         partitioned,
     )
     registry = config.registry
     budget = CookieBudget.from_settings(registry.settings)
-
-    def register() -> None:
-        library = library_for(namespace_config.factory, manager_config.libraries)
-        if library is not namespace_config.library:
-            raise ConfigurationError(
-                f"pyramid_session_multi: namespace {namespace!r} was registered before "
-                f"the session library {library!r} that claims its factory was added; "
-                "call config.add_session_library before registering its namespaces."
-            )
-        manager_config.add(namespace_config)
-        _check_against_session_factory(registry, namespace_config)
-        # every namespace added changes what the Cookie header may reach
-        apply_cookie_budget(manager_config, budget, namespace_config)
-
     intr = config.introspectable(
         INTROSPECTION_CATEGORY,
         namespace,
         namespace,
         "session_multi namespace",
     )
-    intr["namespace"] = namespace
-    intr["factory"] = namespace_config.factory
-    intr["discriminator"] = namespace_config.discriminator
-    intr["cookie_name"] = namespace_config.cookie_name
-    intr["validator"] = namespace_config.validator
-    intr["bound_to"] = bound_to
-    intr["library"] = namespace_config.library.name
-    intr["fallbacks"] = [fallback.describe() for fallback in namespace_config.fallbacks]
-    intr["idle_timeout"] = namespace_config.idle_timeout
-    intr["absolute_timeout"] = namespace_config.absolute_timeout
-    intr["partitioned"] = namespace_config.partitioned
+
+    def register() -> None:
+        # the libraries added before this call are known now, in their actions
+        namespace_config = build_namespace_config(
+            namespace,
+            session_factory,
+            discriminator,
+            cookie_name,
+            validator,
+            resolve,
+            bound_to,
+            manager_config.libraries,
+            fallbacks,
+            idle_timeout,
+            absolute_timeout,
+            partitioned,
+        )
+        manager_config.add(namespace_config)
+        _check_against_session_factory(registry, namespace_config)
+        # every namespace added changes what the Cookie header may reach
+        apply_cookie_budget(manager_config, budget, namespace_config)
+        intr["namespace"] = namespace
+        intr["factory"] = namespace_config.factory
+        intr["discriminator"] = namespace_config.discriminator
+        intr["cookie_name"] = namespace_config.cookie_name
+        intr["validator"] = namespace_config.validator
+        intr["bound_to"] = bound_to
+        intr["library"] = namespace_config.library.name
+        intr["fallbacks"] = [fallback.describe() for fallback in namespace_config.fallbacks]
+        intr["idle_timeout"] = namespace_config.idle_timeout
+        intr["absolute_timeout"] = namespace_config.absolute_timeout
+        intr["partitioned"] = namespace_config.partitioned
+
     config.action(("pyramid_session_multi", namespace), register, introspectables=(intr,))
 
 
@@ -613,6 +655,19 @@ def _check_against_session_factory(registry: Registry, namespace_config: Namespa
         )
 
 
+def _check_library(
+    manager_config: SessionMultiManagerConfig, namespace_config: NamespaceConfig
+) -> None:
+    """Refuse a namespace registered before the library that claims its factory."""
+    library = library_for(namespace_config.factory, manager_config.libraries)
+    if library is not namespace_config.library:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace_config.namespace!r} was registered "
+            f"before the session library {library!r} that claims its factory was added; "
+            "call config.add_session_library before registering its namespaces."
+        )
+
+
 def check_all_against_session_factory(config: Configurator) -> None:
     """Add the commit-time check of every namespace against request.session.
 
@@ -628,6 +683,7 @@ def check_all_against_session_factory(config: Configurator) -> None:
         for namespace in manager_config.namespaces:
             namespace_config = manager_config.get(namespace)
             assert namespace_config is not None
+            _check_library(manager_config, namespace_config)
             _check_against_session_factory(registry, namespace_config)
         _check_csrf_namespace(registry, manager_config)
         check_bindings(manager_config)
@@ -727,45 +783,64 @@ def add_session_library(config: Configurator, library: Any) -> None:
 
     ``library`` (an object, a class to instantiate, or a dotted name to
     either) provides
-    :class:`~pyramid_session_multi.interfaces.ISessionLibrary`; subclass
-    :class:`pyramid_session_multi.libraries.SessionLibrary`.  It is tried
-    before the built-in libraries, the last one added first, for every
-    namespace registered *after* this call; registering a namespace it
-    claims before adding it is a ConfigurationError at commit.
+    :class:`~pyramid_session_multi.interfaces.ISessionLibrary`, every member
+    of it: it is verified against the interface here, and refused naming
+    what it lacks; subclass :class:`pyramid_session_multi.libraries.SessionLibrary`.
+    It is tried before the built-in libraries, the last one added first, for
+    every namespace registered *after* this call; registering a namespace it
+    claims before adding it is a ConfigurationError at commit.  Adding two
+    libraries of one :attr:`~pyramid_session_multi.interfaces.ISessionLibrary.name`
+    at one include level is a conflict naming both call sites.
     """
     manager_config = _require_manager_config(config.registry)
     library = config.maybe_dotted(library)
     if isinstance(library, type):
         library = library()
-    missing = [
-        name
-        for name in (
-            "claims",
-            "cookie",
-            "facts",
-            "prepare",
-            "read",
-            "loaded_data",
-            "load",
-            "session_id",
-            "rotate",
-        )
-        if not callable(getattr(library, name, None))
-    ]
-    if missing:
+    problem = library_problem(library)
+    if problem is not None:
         raise ConfigurationError(
-            f"pyramid_session_multi: the session library {library!r} lacks "
-            f"{', '.join(missing)}; subclass pyramid_session_multi.libraries.SessionLibrary."
+            f"pyramid_session_multi: the session library {library!r} {problem}; "
+            "subclass pyramid_session_multi.libraries.SessionLibrary."
         )
-    manager_config.libraries.insert(0, library)
-    intr = config.introspectable(
-        "session_multi libraries",
-        id(library),
-        getattr(library, "name", repr(library)),
-        "session_multi library",
-    )
+    name = getattr(library, "name", repr(library))
+
+    def register() -> None:
+        manager_config.libraries.insert(0, library)
+
+    intr = config.introspectable("session_multi libraries", name, name, "session_multi library")
     intr["library"] = library
-    config.action(None, introspectables=(intr,))
+    config.action(
+        ("pyramid_session_multi", "session library", name), register, introspectables=(intr,)
+    )
+
+
+def library_problem(library: Any) -> str | None:
+    """What ``library`` lacks of :class:`~.interfaces.ISessionLibrary`, said for an error."""
+    try:
+        verifyObject(ISessionLibrary, library, tentative=True)
+    except Invalid:
+        pass
+    else:
+        return None
+    # the members in the order the interface declares them: methods, then attributes
+    contract: Any = ISessionLibrary
+    members = [(name, contract.get(name)) for name in contract.names(all=True)]
+    members.sort(key=lambda member: not isinstance(member[1], Method))
+    missing = [name for name, _ in members if not hasattr(library, name)]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    uncallable = [
+        name
+        for name, description in members
+        if isinstance(description, Method) and not callable(getattr(library, name))
+    ]
+    if uncallable:
+        return f"lacks {', '.join(uncallable)} (not callable)"
+    try:
+        verifyObject(ISessionLibrary, library, tentative=True)
+    except Invalid as exc:
+        return f"does not implement ISessionLibrary: {exc}"
+    return None
 
 
 def _check_csrf_namespace(registry: Registry, manager_config: SessionMultiManagerConfig) -> None:
