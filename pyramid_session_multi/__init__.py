@@ -15,12 +15,12 @@ from pyramid.config import Configurator as _Configurator
 from .config import (
     NotIncludedError,
     SessionMultiManagerConfig,
-    add_session_library,
     register_session_factory,
 )
 from .config import check_all_against_session_factory as _check_all_against_session_factory
 from .config import setup_manager_config as _setup_manager_config
 from .csrf import NamespaceCSRFStoragePolicy
+from .extending import add_session_library, add_session_load_step
 from .interfaces import ISessionLibrary, ISessionMultiManagerConfig, ISessionMultiObserver
 from .lifecycle.fallbacks import Fallback
 from .manager import SessionMultiManager, UnregisteredSession, new_session_multi
@@ -48,6 +48,7 @@ __all__ = [
     "SessionMultiManagerConfig",
     "UnregisteredSession",
     "add_session_library",
+    "add_session_load_step",
     "includeme",
     "new_session_multi",
     "register_session_factory",
@@ -61,7 +62,8 @@ def includeme(config: _Configurator) -> None:
     Called by ``config.include("pyramid_session_multi")`` (or
     ``pyramid.includes = pyramid_session_multi`` in the settings). It adds
     the directives ``config.register_session_factory``,
-    ``config.add_session_library`` and ``config.set_revocation_store``, the
+    ``config.add_session_library``, ``config.add_session_load_step`` and
+    ``config.set_revocation_store``, the
     reified ``request.session_multi``, and
     registers the namespaces declared in the settings (see
     :doc:`/narr/settings`).
@@ -69,6 +71,7 @@ def includeme(config: _Configurator) -> None:
     manager_config = _setup_manager_config(config)
     config.add_directive("register_session_factory", register_session_factory)
     config.add_directive("add_session_library", add_session_library)
+    config.add_directive("add_session_load_step", add_session_load_step)
     config.add_directive("set_revocation_store", set_revocation_store)
     config.add_request_method(_manager_class_for(manager_config), "session_multi", reify=True)
     _check_all_against_session_factory(config)

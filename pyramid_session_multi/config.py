@@ -1,7 +1,6 @@
 """Registering namespaces: the directive, its actions and its checks."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyramid.config import Configurator
@@ -9,130 +8,40 @@ from pyramid.exceptions import ConfigurationError
 from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 from pyramid.registry import Registry
 from zope.interface import implementer
-from zope.interface.exceptions import Invalid
-from zope.interface.interface import Method
-from zope.interface.verify import verifyObject
 
 from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session, named_cookie_session
-from .cookies import (
-    browser_refusal,
-    cookie_attribute_problem,
-    cookie_name_problem,
-    deletion_secure,
-    discover_cookie_name,
-)
+from .cookies import discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
-from .interfaces import ISessionLibrary, ISessionMultiManagerConfig
+from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
-from .lifecycle.cookie_lifetime import fit_loader
-from .lifecycle.fallbacks import build_fallbacks
+from .lifecycle.pipeline import LoadStep, load_step_sorter
+from .namespace import (
+    MAX_TIMEOUT,
+    Discriminator,
+    NamespaceConfig,
+    Validator,
+    binding_depth,
+    build_namespace_config,
+    check_arguments,
+    finalize,
+)
+
+__all__ = [
+    "MAX_TIMEOUT",
+    "Discriminator",
+    "NamespaceConfig",
+    "SessionMultiManagerConfig",
+    "Validator",
+    "build_namespace_config",
+    "finalize",
+    "register_session_factory",
+]
 
 #: The introspection category of registered namespaces.
 INTROSPECTION_CATEGORY = "session_multi namespaces"
 
 #: Runs after every ordinary action, so it sees the final session factory.
 LATE_ORDER = 10000
-
-Discriminator = Callable[[Any], Any]
-Validator = Callable[[Any, Any], Any]
-
-
-@dataclass(frozen=True)
-class NamespaceConfig:
-    """One registered namespace."""
-
-    namespace: str
-    factory: Callable[[Any], Any]
-    cookie_name: str
-    discriminator: Discriminator | None = None
-    validator: Validator | None = None
-    #: the cookie's Path and Domain, to delete it when the session is gone
-    cookie_path: str = "/"
-    cookie_domain: str | None = None
-    #: whether its deletion carries ``Secure`` (the cookie's own, or what its
-    #: name prefix or ``Partitioned`` requires) and its ``SameSite``: a
-    #: browser ignores a deletion it would not accept as the cookie itself
-    cookie_secure: bool = False
-    cookie_samesite: str | None = None
-    #: whether its cookie, and its deletion, carry ``Partitioned`` (CHIPS)
-    partitioned: bool = False
-    #: called with the namespace and each session the factory returns
-    #: (what a session library needs set up; see :mod:`.libraries`)
-    prepare: Callable[[str, Any], None] | None = None
-    #: what the manager calls to make a session: the factory, or for
-    #: pyramid's cookie sessions a subclass keeping to the cookie budget
-    #: (set when registered, by :func:`apply_cookie_budget`)
-    loader: Callable[[Any], Any] | None = None
-    #: the :class:`~pyramid_session_multi.interfaces.ISessionLibrary` adapter
-    #: of the factory (looked up from the factory if not given)
-    library: Any = None
-    #: the namespace this one is bound to, if any
-    bound_to: str | None = None
-    #: the :class:`~pyramid_session_multi.lifecycle.fallbacks.FallbackConfig`
-    #: of each fallback, in the order they are tried
-    fallbacks: tuple[Any, ...] = ()
-    #: seconds of disuse after which a session ends on load, ``None`` for no limit
-    idle_timeout: int | None = None
-    #: seconds after its creation (or last rotation) after which a session
-    #: ends on load however busy, ``None`` for no limit
-    absolute_timeout: int | None = None
-    #: whether the add-on keeps lifetime stamps beside the data (see
-    #: :mod:`.lifecycle.lifetime`): a namespace with a timeout, and every
-    #: namespace once a revocation store is set (computed; set at commit)
-    stamped: bool = field(init=False, default=False)
-    #: whether the end of each request that loads it is the add-on's to run
-    #: (see :mod:`.lifecycle.ending`): every namespace but a client-side one
-    #: with no validator and no binding either way (computed; a namespace
-    #: another is bound to is made so at commit).  When it is enlisted, at
-    #: load or only once something needs it, its load plan says (see
-    #: :func:`.lifecycle.plan.enlists_at_load`)
-    contained: bool = field(init=False, default=True)
-    #: how many bindings lead from this namespace to an unbound one: partners
-    #: come first when the request ends (set at commit)
-    binding_depth: int = field(init=False, default=0)
-    #: no discriminator, validator, binding, preparation or end of request
-    #: to run: the manager's fast path (computed)
-    plain: bool = field(init=False, default=False)
-    #: what loading it runs (a :class:`~pyramid_session_multi.lifecycle.plan.LoadPlan`),
-    #: made at its first load, once the configuration is final
-    load_plan: Any = field(init=False, default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.loader is None:
-            object.__setattr__(self, "loader", self.factory)
-        if self.library is None:
-            object.__setattr__(self, "library", library_for(self.factory))
-        if self.prepare is None and getattr(self.library, "has_prepare", True):
-            object.__setattr__(self, "prepare", self.library.prepare)
-        try:
-            client_side = self.library.facts(self.factory).get("client_side") is True
-        except Exception:
-            client_side = False
-        # a partitioned cookie gets its attribute at the end of the request
-        contained = (
-            not client_side
-            or self.validator is not None
-            or self.bound_to is not None
-            or self.partitioned
-        )
-        if self.idle_timeout is not None or self.absolute_timeout is not None:
-            object.__setattr__(self, "stamped", True)
-            contained = True
-        self.set_contained(contained)
-
-    def set_contained(self, contained: bool) -> None:
-        """Say whether the end of request is the add-on's (a partner's is)."""
-        object.__setattr__(self, "contained", contained)
-        plain = (
-            self.discriminator is None
-            and self.validator is None
-            and self.bound_to is None
-            and self.prepare is None
-            and not self.fallbacks
-            and not contained
-        )
-        object.__setattr__(self, "plain", plain)
-        object.__setattr__(self, "load_plan", None)
 
 
 class NotIncludedError(ConfigurationError, AttributeError):  # type: ignore[misc]
@@ -171,6 +80,14 @@ class SessionMultiManagerConfig:
         #: the namespaces whose factory is one of pyramid's cookie sessions
         #: (the cookie budget wraps them), in the order added
         self.cookie_sessions: dict[str, None] = {}
+        #: the cookie budget's subclass of each cookie-session namespace's
+        #: factory, where the budget gave one (see :func:`apply_cookie_budget`)
+        self.budget_loaders: dict[str, Any] = {}
+        #: the namespaces another is bound to
+        self.partners: set[str] = set()
+        #: every load step and check, sorted by name (see :mod:`.lifecycle.pipeline`)
+        self.load_steps = load_step_sorter()
+        self._sorted_steps: list[LoadStep] | None = None
         self._cookie_owners: dict[str, str] = {}
         self._fallback_cookie_owners: dict[str, str] = {}
         self._factory_owners: dict[int, str] = {}
@@ -201,11 +118,9 @@ class SessionMultiManagerConfig:
             )
         for fallback in config.fallbacks:
             self._check_fallback(config, fallback)
-        if self.revocations is not None:
-            # a store was set by an earlier commit: this namespace records users too
-            stamp_for_revocations(config)
-        fit_loader(config)
-        self.configs[namespace] = config
+        if config.bound_to is not None:
+            self.partners.add(config.bound_to)
+        self.configs[namespace] = finalize(config, self)
         if is_pyramid_cookie_factory(config.factory):
             self.cookie_sessions[namespace] = None
         self._factory_owners[id(config.factory)] = namespace
@@ -213,6 +128,28 @@ class SessionMultiManagerConfig:
         for fallback in config.fallbacks:
             self._factory_owners[id(fallback.factory)] = namespace
             self._fallback_cookie_owners[fallback.cookie_name] = namespace
+
+    def add_load_step(self, step: LoadStep, under: Any = None, over: Any = None) -> None:
+        """Add ``step`` to every namespace's pipeline it applies to, after the
+        steps named ``under`` and before those named ``over``; every
+        namespace's pipeline is derived again."""
+        if step.name in self.load_steps.names:
+            self.load_steps.remove(step.name)
+        self.load_steps.add(step.name, step, after=under, before=over)
+        self._sorted_steps = None
+        # every pipeline is derived again, with the step where it applies
+        self.finalize_all()
+
+    def sorted_steps(self) -> list[LoadStep]:
+        """Every declared load step and check, in the order they run."""
+        if self._sorted_steps is None:
+            self._sorted_steps = [step for _, step in self.load_steps.sorted()]
+        return self._sorted_steps
+
+    def finalize_all(self) -> None:
+        """Derive every namespace's configuration again (at commit)."""
+        for namespace, namespace_config in list(self.configs.items()):
+            self.configs[namespace] = finalize(namespace_config, self)
 
     def _check_fallback(self, config: NamespaceConfig, fallback: Any) -> None:
         namespace = config.namespace
@@ -254,7 +191,8 @@ class SessionMultiManagerConfig:
         return True
 
     def get(self, namespace: str) -> NamespaceConfig | None:
-        """Return the :class:`NamespaceConfig` of ``namespace``, or ``None``."""
+        """Return the :class:`~pyramid_session_multi.namespace.NamespaceConfig`
+        of ``namespace``, or ``None``."""
         return self.configs.get(namespace)
 
     @property
@@ -289,20 +227,13 @@ class SessionMultiManagerConfig:
         return None if config is None else config.validator
 
 
-def stamp_for_revocations(namespace_config: NamespaceConfig) -> None:
-    """Make ``namespace_config``'s namespace keep lifetime stamps (a store is set)."""
-    object.__setattr__(namespace_config, "stamped", True)
-    namespace_config.set_contained(True)
-    fit_loader(namespace_config)
-
-
 def get_manager_config(registry: Registry) -> SessionMultiManagerConfig | None:
     """Return the utility of ``registry``, or ``None`` if not included."""
     utility: SessionMultiManagerConfig | None = registry.queryUtility(ISessionMultiManagerConfig)
     return utility
 
 
-def _require_manager_config(registry: Registry) -> SessionMultiManagerConfig:
+def require_manager_config(registry: Registry) -> SessionMultiManagerConfig:
     utility = get_manager_config(registry)
     if utility is None:
         raise NotIncludedError(
@@ -311,201 +242,6 @@ def _require_manager_config(registry: Registry) -> SessionMultiManagerConfig:
             "session factories."
         )
     return utility
-
-
-def _resolve(
-    namespace: str, argument: str, value: Any, resolve: Callable[[Any], Any] | None
-) -> Any:
-    if isinstance(value, str):
-        if resolve is None:
-            raise ConfigurationError(
-                f"pyramid_session_multi: namespace {namespace!r}: {argument} is the "
-                f"dotted name {value!r}; pass the object itself here, or use the "
-                "config.register_session_factory directive, which resolves names."
-            )
-        try:
-            value = resolve(value)
-        except Exception as exc:
-            raise ConfigurationError(
-                f"pyramid_session_multi: namespace {namespace!r}: the {argument} "
-                f"{value!r} cannot be imported ({type(exc).__name__}: {exc}); "
-                "check the dotted name (package.module:name or package.module.name)."
-            ) from exc
-    if value is not None and not callable(value):
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}: the {argument} must be "
-            f"callable (or a dotted name to a callable), not {value!r}."
-        )
-    return value
-
-
-def check_arguments(
-    namespace: Any,
-    session_factory: Any,
-    discriminator: Any,
-    validator: Any,
-    resolve: Callable[[Any], Any] | None,
-    bound_to: Any,
-    idle_timeout: Any,
-    absolute_timeout: Any,
-    partitioned: Any,
-) -> tuple[Any, Any, Any]:
-    """Check what a registration says on its own, whatever library claims its
-    factory: the resolved factory, discriminator and validator.
-
-    Run where the directive is called, so its mistakes are told there; what
-    depends on the session libraries is checked when the action runs.
-    """
-    if not namespace or not isinstance(namespace, str):
-        raise ConfigurationError(
-            f"pyramid_session_multi: the namespace must be a non-empty string, not {namespace!r}."
-        )
-    if session_factory is None:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r} needs a session factory, got None."
-        )
-    session_factory = _resolve(namespace, "session factory", session_factory, resolve)
-    discriminator = _resolve(namespace, "discriminator", discriminator, resolve)
-    validator = _resolve(namespace, "validator", validator, resolve)
-    if bound_to is not None and (not bound_to or not isinstance(bound_to, str)):
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}: bound_to is the namespace "
-            f"it is bound to, a non-empty string, not {bound_to!r}."
-        )
-    if not isinstance(partitioned, bool):
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}: partitioned is True or False, "
-            f"not {partitioned!r}."
-        )
-    _timeout(namespace, "idle_timeout", idle_timeout)
-    _timeout(namespace, "absolute_timeout", absolute_timeout)
-    return session_factory, discriminator, validator
-
-
-def build_namespace_config(
-    namespace: Any,
-    session_factory: Any,
-    discriminator: Any = None,
-    cookie_name: str | None = None,
-    validator: Any = None,
-    resolve: Callable[[Any], Any] | None = None,
-    bound_to: str | None = None,
-    libraries: list[Any] | None = None,
-    fallbacks: Any = None,
-    idle_timeout: Any = None,
-    absolute_timeout: Any = None,
-    partitioned: Any = False,
-) -> NamespaceConfig:
-    """Check and resolve one registration's arguments into a NamespaceConfig.
-
-    Every problem is a :class:`~pyramid.exceptions.ConfigurationError` that
-    names the namespace and the argument.  ``resolve`` turns dotted names
-    into objects (the configurator's ``maybe_dotted``); ``libraries`` are the
-    application's session library adapters, tried before the built-in ones.
-    Whether ``bound_to`` names a registered namespace is checked at commit.
-    """
-    session_factory, discriminator, validator = check_arguments(
-        namespace,
-        session_factory,
-        discriminator,
-        validator,
-        resolve,
-        bound_to,
-        idle_timeout,
-        absolute_timeout,
-        partitioned,
-    )
-    library = library_for(session_factory, libraries or ())
-    cookie = library.cookie(session_factory) or {}
-    written = cookie.get("name")
-    if cookie_name is not None and written is not None and cookie_name != written:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r} was given cookie_name="
-            f"{cookie_name!r}, but its session factory writes the cookie {written!r}; "
-            "logout and rotate() would expire the wrong cookie. Leave cookie_name out "
-            "(it is read from the factory) or make the two agree."
-        )
-    if cookie_name is None:
-        cookie_name = written
-        if cookie_name is None:
-            raise ConfigurationError(
-                f"pyramid_session_multi: cannot tell which cookie the factory "
-                f"of namespace {namespace!r} writes; pass cookie_name=... "
-                "to register_session_factory."
-            )
-    problem = cookie_name_problem(cookie_name)
-    if problem is not None:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r} cannot use cookie "
-            f"{cookie_name!r}: {problem}, and setting it would fail at run "
-            "time; choose another cookie_name (and the factory's own)."
-        )
-    for attribute in ("path", "domain"):
-        problem = cookie_attribute_problem(cookie.get(attribute))
-        if problem is not None:
-            raise ConfigurationError(
-                f"pyramid_session_multi: namespace {namespace!r}, cookie {cookie_name!r}: "
-                f"the factory's cookie {attribute} {cookie[attribute]!r} is refused: {problem}; "
-                "a browser would read it as other attributes or a broken header."
-            )
-    refusal = browser_refusal(cookie_name, {**cookie, "partitioned": partitioned})
-    if refusal is not None:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}, cookie {cookie_name!r}: {refusal}."
-        )
-    fallback_configs = build_fallbacks(
-        namespace, fallbacks, resolve, libraries or (), session_factory, library
-    )
-    for fallback in fallback_configs:
-        problem = cookie_name_problem(fallback.cookie_name)
-        if problem is not None:
-            raise ConfigurationError(
-                f"pyramid_session_multi: namespace {namespace!r}, {fallback.describe()}: {problem}."
-            )
-        for attribute, value in (
-            ("path", fallback.cookie_path),
-            ("domain", fallback.cookie_domain),
-        ):
-            problem = cookie_attribute_problem(value)
-            if problem is not None:
-                raise ConfigurationError(
-                    f"pyramid_session_multi: namespace {namespace!r}, {fallback.describe()}: "
-                    f"the cookie {attribute} {value!r} is refused: {problem}."
-                )
-    return NamespaceConfig(
-        namespace=namespace,
-        factory=session_factory,
-        fallbacks=fallback_configs,
-        cookie_name=cookie_name,
-        discriminator=discriminator,
-        validator=validator,
-        cookie_path=cookie.get("path") or "/",
-        cookie_domain=cookie.get("domain"),
-        cookie_secure=deletion_secure(cookie_name, cookie, partitioned),
-        cookie_samesite=cookie.get("samesite"),
-        partitioned=partitioned,
-        library=library,
-        bound_to=bound_to,
-        idle_timeout=_timeout(namespace, "idle_timeout", idle_timeout),
-        absolute_timeout=_timeout(namespace, "absolute_timeout", absolute_timeout),
-    )
-
-
-def _timeout(namespace: str, argument: str, value: Any) -> int | None:
-    """A timeout argument: a positive whole number of seconds, or ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TIMEOUT:
-        return value
-    raise ConfigurationError(
-        f"pyramid_session_multi: namespace {namespace!r}: {argument} is a positive whole "
-        f"number of seconds up to {MAX_TIMEOUT} (ten years), or None for no limit, "
-        f"not {value!r}."
-    )
-
-
-#: The longest timeout taken, in seconds (ten years): every store can hold it.
-MAX_TIMEOUT = 10 * 365 * 24 * 3600
 
 
 def register_session_factory(
@@ -568,7 +304,7 @@ def register_session_factory(
     namespace conflict, an including configuration overrides an included
     one, and the cookie and factory checks run on the final set.
     """
-    manager_config = _require_manager_config(config.registry)
+    manager_config = require_manager_config(config.registry)
     resolve = config.maybe_dotted
     session_factory, discriminator, validator = check_arguments(
         namespace,
@@ -733,15 +469,13 @@ def apply_cookie_budget(
             or budget.cookie_limit < budget_limit_of(namespace_config.cookie_name)
             or header_may_pass
         )
+        namespace = namespace_config.namespace
         if needed:
-            loader = budgeted_cookie_session(
-                namespace_config.factory, namespace_config.namespace, budget
-            )
+            loader = budgeted_cookie_session(namespace_config.factory, namespace, budget)
         else:
-            loader = named_cookie_session(namespace_config.factory, namespace_config.namespace)
-        object.__setattr__(namespace_config, "loader", loader)
-        object.__setattr__(namespace_config, "load_plan", None)
-        fit_loader(namespace_config)
+            loader = named_cookie_session(namespace_config.factory, namespace)
+        manager_config.budget_loaders[namespace] = loader
+        manager_config.configs[namespace] = finalize(namespace_config, manager_config)
     manager_config.budget = budget
     manager_config.header_may_pass = header_may_pass
     manager_config.header_room = budget.header_limit - largest_header
@@ -750,8 +484,9 @@ def apply_cookie_budget(
 def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
     """Refuse a ``bound_to`` naming an unregistered namespace, itself, or a loop.
 
-    Then note, on each namespace, how deep it sits in its chain, and make
-    every partner's end of request the add-on's: its token is written there.
+    Then derive again each namespace whose depth in its chain, or whose
+    being a partner (its end of request is then the add-on's: its token is
+    written there), was not known when it was added.
     """
     configs = manager_config.configs
     for namespace, namespace_config in configs.items():
@@ -772,75 +507,14 @@ def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
                 )
             seen.append(partner)
             partner = configs[partner].bound_to
-        object.__setattr__(namespace_config, "binding_depth", len(seen) - 1)
-    partners = {c.bound_to for c in configs.values() if c.bound_to is not None}
-    for partner in partners:
-        configs[partner].set_contained(True)
-
-
-def add_session_library(config: Configurator, library: Any) -> None:
-    """Teach the add-on a session library: ``config.add_session_library(library)``.
-
-    ``library`` (an object, a class to instantiate, or a dotted name to
-    either) provides
-    :class:`~pyramid_session_multi.interfaces.ISessionLibrary`, every member
-    of it: it is verified against the interface here, and refused naming
-    what it lacks; subclass :class:`pyramid_session_multi.libraries.SessionLibrary`.
-    It is tried before the built-in libraries, the last one added first, for
-    every namespace registered *after* this call; registering a namespace it
-    claims before adding it is a ConfigurationError at commit.  Adding two
-    libraries of one :attr:`~pyramid_session_multi.interfaces.ISessionLibrary.name`
-    at one include level is a conflict naming both call sites.
-    """
-    manager_config = _require_manager_config(config.registry)
-    library = config.maybe_dotted(library)
-    if isinstance(library, type):
-        library = library()
-    problem = library_problem(library)
-    if problem is not None:
-        raise ConfigurationError(
-            f"pyramid_session_multi: the session library {library!r} {problem}; "
-            "subclass pyramid_session_multi.libraries.SessionLibrary."
-        )
-    name = getattr(library, "name", repr(library))
-
-    def register() -> None:
-        manager_config.libraries.insert(0, library)
-
-    intr = config.introspectable("session_multi libraries", name, name, "session_multi library")
-    intr["library"] = library
-    config.action(
-        ("pyramid_session_multi", "session library", name), register, introspectables=(intr,)
-    )
-
-
-def library_problem(library: Any) -> str | None:
-    """What ``library`` lacks of :class:`~.interfaces.ISessionLibrary`, said for an error."""
-    try:
-        verifyObject(ISessionLibrary, library, tentative=True)
-    except Invalid:
-        pass
-    else:
-        return None
-    # the members in the order the interface declares them: methods, then attributes
-    contract: Any = ISessionLibrary
-    members = [(name, contract.get(name)) for name in contract.names(all=True)]
-    members.sort(key=lambda member: not isinstance(member[1], Method))
-    missing = [name for name, _ in members if not hasattr(library, name)]
-    if missing:
-        return f"lacks {', '.join(missing)}"
-    uncallable = [
-        name
-        for name, description in members
-        if isinstance(description, Method) and not callable(getattr(library, name))
-    ]
-    if uncallable:
-        return f"lacks {', '.join(uncallable)} (not callable)"
-    try:
-        verifyObject(ISessionLibrary, library, tentative=True)
-    except Invalid as exc:
-        return f"does not implement ISessionLibrary: {exc}"
-    return None
+    # depths and partners are known only once every namespace is: derive again
+    # what they change
+    partners = manager_config.partners
+    for namespace, namespace_config in configs.items():
+        if namespace_config.binding_depth != binding_depth(namespace_config, configs) or (
+            namespace in partners and not namespace_config.contained
+        ):
+            configs[namespace] = finalize(namespace_config, manager_config)
 
 
 def _check_csrf_namespace(registry: Registry, manager_config: SessionMultiManagerConfig) -> None:

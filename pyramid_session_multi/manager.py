@@ -12,9 +12,6 @@ from typing import Any
 
 from pyramid.request import Request
 
-# Beyond the validator and the binding, each module adds its load steps and
-# checks to lifecycle.loading when imported, importing the one before it
-# first: fallbacks, lifetimes (the timeouts), then revocations.
 from . import revocation as _revocation
 from .config import (
     Discriminator,
@@ -34,8 +31,7 @@ from .events import (
 from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
 from .lifecycle.ending import REJECTED, NamespaceEnd, RequestEnd
-from .lifecycle.loading import AFTER_MAKE, CHECKS, REASON_EVENTS, call_for_namespace, log_load_error
-from .lifecycle.plan import plan_of
+from .lifecycle.loading import call_for_namespace, log_load_error
 
 _MISSING: Any = object()
 
@@ -135,6 +131,11 @@ class SessionMultiManager(Mapping[str, Any]):
         """The request of this manager (as 0.4's ``manager.request``)."""
         return self._live_request()
 
+    @property
+    def revocations(self) -> Any:
+        """The revocation store of this manager's configuration, ``None`` if none is set."""
+        return self._config.revocations
+
     def _live_request(self) -> Request:
         request = self._request_ref()
         if request is None:
@@ -165,17 +166,10 @@ class SessionMultiManager(Mapping[str, Any]):
                 # the Cookie header could pass its budget: checked once all is set
                 config.budget.schedule_header_check(request, self)
         plain = namespace_config.plain
-        if not plain:
-            # a session that judges itself as it is made (see
-            # .lifecycle.plan): made here too, checked in full only if it
-            # ended on load or records a user a revocation store may know
-            plan = namespace_config.load_plan
-            quick = (
-                plan is not None
-                and plan.quick
-                and plan.checks_seen == len(CHECKS)
-                and plan.steps_seen == len(AFTER_MAKE)
-            )
+        # a session that judges itself as it is made (see .lifecycle.pipeline):
+        # made here too, checked in full only if it ended on load or records
+        # a user a revocation store may know
+        quick = not plain and namespace_config.pipeline.quick
         if plain or quick:
             # a client-side session with nothing to end at the end of the
             # request: the common case, and the hot path
@@ -206,18 +200,16 @@ class SessionMultiManager(Mapping[str, Any]):
     def _load_in_full(
         self, namespace_config: NamespaceConfig, request: Request, made: Any = _MISSING
     ) -> Any:
-        """Load through :mod:`.lifecycle.loading`'s steps; enlist what needs an end.
+        """Load through the namespace's pipeline; enlist what needs an end.
 
         The steps and checks run are those of the namespace's
-        :class:`~.lifecycle.plan.LoadPlan`; the discriminator and the factory
+        :class:`~.lifecycle.pipeline.Pipeline`; the discriminator and the factory
         are called here, not through :func:`.call_for_namespace`, a frame less
         on every load, with the same note on failure.  ``made`` is the session
-        of a quick namespace (see :mod:`.lifecycle.plan`), already made.
+        of a quick namespace (see :mod:`.lifecycle.pipeline`), already made.
         """
         namespace = namespace_config.namespace
-        plan = namespace_config.load_plan
-        if plan is None or plan.steps_seen != len(AFTER_MAKE) or plan.checks_seen != len(CHECKS):
-            plan = plan_of(namespace_config, self._configs)
+        plan = namespace_config.pipeline
         partner = state = session = None
         rejected: tuple[str, str | None] | None = None
         role: str | None = None
@@ -277,7 +269,7 @@ class SessionMultiManager(Mapping[str, Any]):
             what = _FATES.get(reason, "rejected")
             log_decision(logger, what, namespace, reason, request.registry.settings, old_id)
             self.tell_observers("namespace_rejected", namespace, reason)
-            event_class = REASON_EVENTS.get(reason, SessionRejected)
+            event_class = namespace_config.pipeline.reason_events.get(reason, SessionRejected)
             self._send(event_class, namespace, session, old_id, reason=reason)
         return session
 

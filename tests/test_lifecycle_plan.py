@@ -19,7 +19,6 @@ from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.events import SessionExpired, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.lifecycle.ending import RequestEnd
-from pyramid_session_multi.lifecycle.loading import AFTER_MAKE, APPLIES
 from pyramid_session_multi.revocation import MemoryRevocationStore
 
 SECRET = "a-secret-of-enough-length-for-the-plan-tests"
@@ -188,8 +187,8 @@ def test_a_namespace_registered_through_the_old_api_keeps_its_stamps_itself_too(
     namespace_config = get_manager_config(config.registry).get("prefs")
     assert isinstance(get_manager_config(config.registry), SessionMultiManagerConfig)
     client.get("/login")
-    assert namespace_config.load_plan.enlist_at_load is False
-    assert namespace_config.load_plan.quick is True
+    assert namespace_config.pipeline.enlist_at_load is False
+    assert namespace_config.pipeline.quick is True
     assert client.get("/read").text == "1"
     assert seen["enlisted"] is False
     # the user recorded at login rode in the cookie: a revocation ends it
@@ -222,42 +221,83 @@ def test_only_the_steps_and_checks_that_concern_a_namespace_run():
     def fallbacks_only(manager, namespace_config, request, session, state):
         ran.append(("fallbacks only", namespace_config.namespace))
 
-    AFTER_MAKE.extend([everyone, fallbacks_only])
-    APPLIES[fallbacks_only] = lambda namespace_config: bool(namespace_config.fallbacks)
-    try:
-        client, _, _ = build(
-            lambda config: config.register_session_factory(
-                "prefs", signed(), validator=lambda request, session: True
-            )
+    def register(config):
+        config.add_session_load_step("everyone", everyone)
+        config.add_session_load_step(
+            "fallbacks only",
+            fallbacks_only,
+            applies=lambda namespace_config: bool(namespace_config.fallbacks),
         )
-        client.get("/write")
-    finally:
-        AFTER_MAKE.remove(everyone)
-        AFTER_MAKE.remove(fallbacks_only)
-        del APPLIES[fallbacks_only]
+        config.register_session_factory("prefs", signed(), validator=lambda request, session: True)
+
+    client, _, config = build(register)
+    client.get("/write")
     assert ran == [("everyone", "prefs")]
+    steps = get_manager_config(config.registry).get("prefs").steps
+    assert steps == ("everyone", "validator")
 
 
-def test_a_step_added_after_the_first_load_runs_from_then_on():
+def test_a_step_added_by_a_later_commit_runs_from_then_on():
     ran = []
 
     def late(manager, namespace_config, request, session, state):
         ran.append(namespace_config.namespace)
 
-    client, _, _ = build(
+    client, _, config = build(
         lambda config: config.register_session_factory(
             "prefs", signed(), validator=lambda request, session: True
         )
     )
     client.get("/write")
-    AFTER_MAKE.append(late)
-    try:
-        client.get("/read")
-    finally:
-        AFTER_MAKE.remove(late)
-    assert ran == ["prefs"]
+    assert ran == []
+    config.add_session_load_step("late", late)
+    config.commit()
     client.get("/read")
     assert ran == ["prefs"]
+    client.get("/read")
+    assert ran == ["prefs", "prefs"]
+
+
+def test_steps_are_ordered_by_name_not_by_when_they_were_added():
+    order = []
+
+    def step(name):
+        return lambda manager, namespace_config, request, session, state: order.append(name)
+
+    def register(config):
+        config.add_session_load_step("second", step("second"), under="first")
+        config.add_session_load_step("first", step("first"), under="fallbacks")
+        config.add_session_load_step("zeroth", step("zeroth"), over="lifetime")
+        config.register_session_factory(
+            "prefs", signed(), idle_timeout=60, validator=lambda r, s: True
+        )
+
+    client, _, config = build(register)
+    client.get("/write")
+    assert order == ["zeroth", "first", "second"]
+    assert get_manager_config(config.registry).get("prefs").steps == (
+        "zeroth",
+        "first",
+        "second",
+        "validator",
+        "expiry",
+    )
+
+
+def test_a_namespace_has_only_the_steps_its_configuration_asks_for(tmp_path):
+    def register(config):
+        config.register_session_factory("plain", signed("plain"))
+        config.register_session_factory("timed", signed("timed"), absolute_timeout=60)
+        config.register_session_factory(
+            "moved", signed("moved"), fallbacks=[SignedCookieSessionFactory("old", "moved")]
+        )
+
+    _, _, config = build(register)
+    manager_config = get_manager_config(config.registry)
+    assert manager_config.get("plain").steps == ()
+    # pyramid's cookie sessions take their stamps out themselves, as they are made
+    assert manager_config.get("timed").steps == ("expiry",)
+    assert manager_config.get("moved").steps == ("fallbacks",)
 
 
 def test_a_failing_factory_is_named_once():

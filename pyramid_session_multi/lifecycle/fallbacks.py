@@ -42,7 +42,7 @@ from .ending import delete_cookie
 
 # the lifetime's load step comes before the migration, which adopts the stamps
 from .lifetime import LIFETIME_KEY, adopt_migrated
-from .loading import AFTER_MAKE, APPLIES, call_for_namespace
+from .loading import call_for_namespace
 
 logger = logging.getLogger(__name__)
 
@@ -380,7 +380,3 @@ def migrate_from_fallbacks(
             logger, "migrated", namespace, f"from {role}", request.registry.settings, old_id
         )
         return
-
-
-AFTER_MAKE.append(migrate_from_fallbacks)
-APPLIES[migrate_from_fallbacks] = lambda namespace_config: bool(namespace_config.fallbacks)

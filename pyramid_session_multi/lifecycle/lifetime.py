@@ -40,9 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..events import SessionExpired
 from ..hidden import ABSENT, conceal, restore, take
-from .loading import AFTER_MAKE, APPLIES, CHECKS, REASON_EVENTS
 
 #: The key the record is kept under in the library's raw storage (an
 #: application key spelled the same stays the application's: see
@@ -490,15 +488,3 @@ def describe(namespace_config: Any, session: Any, at: float | None = None) -> di
         "userid": stamps.userid,
         "ended": lifetime.verdict,
     }
-
-
-REASON_EVENTS[IDLE] = SessionExpired
-REASON_EVENTS[ABSOLUTE] = SessionExpired
-AFTER_MAKE.append(load_lifetime)
-CHECKS.append(lifetime_check)
-APPLIES[lifetime_check] = lambda namespace_config: namespace_config.stamped
-# pyramid's cookie sessions take their stamps out and judge themselves as they are made
-APPLIES[load_lifetime] = lambda namespace_config: (
-    namespace_config.stamped
-    and not getattr(namespace_config.loader, "_session_multi_stamps_for", None)
-)

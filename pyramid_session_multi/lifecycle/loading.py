@@ -3,8 +3,8 @@
 Each check is a small function taking the namespace's configuration, the
 request, the new session and its partner's session (``None`` when not
 bound), and returning ``None`` to keep the session or a reason to reject
-it.  Adding a check is adding a function to :data:`CHECKS`, not a branch in
-the manager.
+it.  Which checks a namespace's load runs, and in what order, is its
+pipeline's (see :mod:`.pipeline`), not a branch in the manager.
 """
 
 import logging
@@ -15,7 +15,15 @@ from ..binding import belongs
 
 logger = logging.getLogger(__name__)
 
+#: A load check: ``(namespace_config, request, session, partner) -> reason or None``.
 Check = Callable[[Any, Any, Any, Any], str | None]
+
+#: A load step, run on a session the factory has just made, before observers
+#: see it and before the checks: called with the manager, the namespace's
+#: configuration, the request, the session, and the namespace's
+#: :class:`~pyramid_session_multi.lifecycle.ending.NamespaceEnd` (``None``
+#: for a namespace whose end of request is not the add-on's).
+Step = Callable[[Any, Any, Any, Any, Any], None]
 
 
 def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:
@@ -55,36 +63,6 @@ def binding_check(namespace_config: Any, request: Any, session: Any, partner: An
     return "binding"
 
 
-#: The checks a loaded session goes through, in order; the first reason ends it.
-CHECKS: list[Check] = [validator_check, binding_check]
-
-#: The event a reason to end a session is told with, where it is not
-#: :class:`~pyramid_session_multi.events.SessionRejected`.
-REASON_EVENTS: dict[str, type] = {}
-
-#: What runs on a session the factory has just made, before observers see it
-#: and before :data:`CHECKS`: each step is called with the manager, the
-#: namespace's configuration, the request, the session, and the namespace's
-#: :class:`~pyramid_session_multi.lifecycle.ending.NamespaceEnd` (``None``
-#: for a namespace whose end of request is not the add-on's).
-Step = Callable[[Any, Any, Any, Any, Any], None]
-AFTER_MAKE: list[Step] = []
-
-#: Which namespaces a step of :data:`AFTER_MAKE` or a check of :data:`CHECKS`
-#: concerns, where not every one: a predicate taking the namespace's
-#: configuration.  A namespace's load runs only those that concern it (see
-#: :mod:`.plan`); a step or check missing here concerns every namespace.
-APPLIES: dict[Callable[..., Any], Callable[[Any], bool]] = {
-    validator_check: lambda namespace_config: namespace_config.validator is not None,
-    binding_check: lambda namespace_config: namespace_config.bound_to is not None,
-}
-
-#: The checks of :data:`CHECKS` a session that keeps its own stamps (see
-#: :mod:`.cookie_lifetime`) settles as it is made, or tells the manager it
-#: cannot: a namespace whose plan has only these is quick (see :mod:`.plan`).
-SELF_JUDGED: set[Check] = set()
-
-
 def make_session(namespace_config: Any, request: Any) -> Any:
     """Ask the namespace's discriminator, then its factory: the session, or ``None``."""
     namespace = namespace_config.namespace
@@ -97,12 +75,3 @@ def make_session(namespace_config: Any, request: Any) -> Any:
     if namespace_config.prepare is not None:
         namespace_config.prepare(namespace, session)
     return session
-
-
-def first_rejection(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
-    """The reason the first of :data:`CHECKS` gives to reject ``session``, if any."""
-    for check in CHECKS:
-        reason = check(namespace_config, request, session, partner)
-        if reason is not None:
-            return reason
-    return None

@@ -21,9 +21,8 @@ from pyramid.exceptions import ConfigurationError
 
 from ..config import (
     LATE_ORDER,
-    _require_manager_config,
     get_manager_config,
-    stamp_for_revocations,
+    require_manager_config,
 )
 from ..events import SessionInvalidated, hash_session_id, log_decision
 from ..lifecycle.changes import carried
@@ -36,52 +35,33 @@ from ..lifecycle.lifetime import (
     remember_login,
     remembered_login,
 )
-from ..lifecycle.loading import APPLIES, CHECKS, SELF_JUDGED
+from ..lifecycle.revoked import (
+    REVOKED,
+    RevocationStoreUnavailable,
+    describe_store,
+    remember_revocation,
+    revocation_check,
+    store_error,
+)
+
+__all__ = [
+    "REVOKED",
+    "RevocationStoreUnavailable",
+    "describe_store",
+    "record_ttl",
+    "revocation_check",
+    "revoke",
+    "revoke_user",
+    "set_revocation_store",
+    "stamp_every_namespace",
+]
 
 logger = logging.getLogger("pyramid_session_multi")
-
-#: The reason a revoked session is rejected with.
-REVOKED = "revoked"
 
 #: Seconds a revocation record is kept beyond the longest absolute timeout.
 TTL_MARGIN = 5
 
 logger = logging.getLogger(__name__)
-
-#: Where a request keeps what it asked the store (userid -> time or ``None``).
-_CACHE = "_session_multi_revocations"
-
-
-class RevocationStoreUnavailable(RuntimeError):
-    """The revocation store could not be reached.
-
-    Raised while loading a namespace whose session has a user recorded (the
-    namespace is named, and nothing is deleted: the request fails as it would
-    if the namespace's own store were down), and by ``revoke()``.
-    """
-
-
-def describe_store(store: Any) -> str:
-    """How errors name a store (never with a password)."""
-    describe = getattr(store, "describe", None)
-    if callable(describe):
-        try:
-            return str(describe())
-        except Exception:
-            pass
-    return type(store).__name__
-
-
-def store_error(store: Any, exc: Exception) -> str:
-    """``exc`` as errors show it: its type and message, without the store's password."""
-    message = f"{type(exc).__name__}: {exc}"
-    hide = getattr(store, "hide_password", None)
-    if callable(hide):
-        try:
-            return str(hide(message))
-        except Exception:
-            return type(exc).__name__
-    return message
 
 
 def record_ttl(manager_config: Any) -> int | None:
@@ -97,45 +77,6 @@ def record_ttl(manager_config: Any) -> int | None:
             return None
         longest = max(longest, namespace_config.absolute_timeout)
     return longest + TTL_MARGIN if longest else None
-
-
-def _cache(request: Any) -> dict[str, float | None]:
-    cache: dict[str, float | None] | None = request.__dict__.get(_CACHE)
-    if cache is None:
-        cache = request.__dict__[_CACHE] = {}
-    return cache
-
-
-def revocation_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
-    """Reject a session recorded for a user revoked since it was recorded."""
-    lifetime = lifetime_of(session)
-    if lifetime is None or lifetime.stamps.userid is None:
-        return None
-    manager = request.__dict__.get("session_multi")
-    manager_config = getattr(manager, "_config", None)
-    if manager_config is None:
-        manager_config = get_manager_config(request.registry)
-    store = None if manager_config is None else manager_config.revocations
-    if store is None:
-        return None
-    userid = str(lifetime.stamps.userid)
-    cache = _cache(request)
-    if userid in cache:
-        revoked = cache[userid]
-    else:
-        try:
-            revoked = store.revoked_at(userid)
-        except Exception as exc:
-            raise RevocationStoreUnavailable(
-                f"pyramid_session_multi: namespace {namespace_config.namespace!r} cannot be "
-                f"loaded: the revocation store ({describe_store(store)}) could not say whether "
-                f"its user was signed out: {store_error(store, exc)}"
-            ) from exc
-        cache[userid] = revoked
-    login = lifetime.stamps.login
-    if revoked is not None and (login is None or login < revoked):
-        return REVOKED
-    return None
 
 
 def revoke_user(manager_config: Any, userid: Any) -> float:
@@ -186,7 +127,7 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
             )
     at = revoke_user(manager_config, userid)
     log_revocation(request.registry.settings, userid, keep_current)
-    _cache(request)[str(userid)] = at
+    remember_revocation(request, str(userid), at)
     login = remembered_login(request)
     if keep_current and login is not None and str(login[0]) == str(userid):
         # a namespace first used later in this request is the user's, after this
@@ -264,7 +205,7 @@ def set_revocation_store(config: Configurator, store: Any) -> None:
     included one.  The ``session_multi.revocations`` setting calls this
     with the store its URL names.
     """
-    manager_config = _require_manager_config(config.registry)
+    manager_config = require_manager_config(config.registry)
     store = config.maybe_dotted(store)
     if isinstance(store, type):
         store = store()
@@ -281,8 +222,7 @@ def set_revocation_store(config: Configurator, store: Any) -> None:
         manager_config.revocations = store
         # namespaces an earlier commit registered record users too; later ones
         # are stamped as they are added
-        for namespace_config in manager_config.configs.values():
-            stamp_for_revocations(namespace_config)
+        manager_config.finalize_all()
 
     intr = config.introspectable(
         "session_multi revocation store", "revocations", describe_store(store),
@@ -300,14 +240,6 @@ def stamp_every_namespace(config: Configurator) -> None:
         manager_config = get_manager_config(registry)
         if manager_config is None or manager_config.revocations is None:
             return
-        for namespace_config in manager_config.configs.values():
-            stamp_for_revocations(namespace_config)
+        manager_config.finalize_all()
 
     config.action(("pyramid_session_multi", "stamp for revocations"), stamp, order=LATE_ORDER)
-
-
-CHECKS.append(revocation_check)
-# a session keeping its own stamps with a user recorded goes through the checks
-SELF_JUDGED.add(revocation_check)
-# a store stamps every namespace; a session of one that is not stamped records no user
-APPLIES[revocation_check] = lambda namespace_config: namespace_config.stamped

@@ -36,6 +36,7 @@ HEADERS = {
     "validator": "Validator",
     "idle_timeout": "Idle Timeout",
     "absolute_timeout": "Absolute Timeout",
+    "steps": "Steps",
     "secure": "Secure",
     "httponly": "HttpOnly",
     "samesite": "SameSite",
