@@ -20,18 +20,13 @@ from .config import (
     Validator,
     get_manager_config,
 )
-from .events import (
-    SessionLoaded,
-    SessionRejected,
-    deliver,
-    has_subscribers,
-    hash_session_id,
-    log_decision,
-)
+from .events import SessionLoaded, SessionRejected, log_decision
 from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
-from .lifecycle.ending import REJECTED, NamespaceEnd, RequestEnd
+from .lifecycle.cookie_lifetime import begin_as_login
+from .lifecycle.ending import REJECTED
 from .lifecycle.loading import call_for_namespace, log_load_error
+from .lifecycle.work import UnitOfWork
 
 _MISSING: Any = object()
 
@@ -96,13 +91,14 @@ class SessionMultiManager(Mapping[str, Any]):
     _default_config: SessionMultiManagerConfig | None = None
 
     __slots__ = (
+        "__weakref__",
         "_config",
         "_configs",
-        "_end",
         "_observers",
         "_release_scheduled",
         "_request_ref",
         "_sessions",
+        "_work",
     )
 
     def __init__(
@@ -119,12 +115,13 @@ class SessionMultiManager(Mapping[str, Any]):
                 config = SessionMultiManagerConfig()
         self._config = config
         self._configs = config.configs
-        self._sessions: dict[str, Any] = {}
+        # everything about this request's namespaces is the unit of work's;
+        # the manager reads its sessions directly, on the hot path
+        self._work = UnitOfWork(self, self._request_ref, config)
+        self._sessions = self._work.sessions
         # a list once an observer is added; a shared empty tuple until then
         self._observers: list[Any] | tuple[()] = ()
         self._release_scheduled = False
-        # the end of the request, made when a namespace first needs one
-        self._end: RequestEnd | None = None
 
     @property
     def request(self) -> Request:
@@ -182,6 +179,8 @@ class SessionMultiManager(Mapping[str, Any]):
                 )
                 log_load_error(namespace, exc)
                 raise
+            if self._work.login is not None:
+                begin_as_login(session, self._work.login)
             if plain or (
                 session._session_multi_verdict is None
                 and (session._session_multi_user is None or self._config.revocations is None)
@@ -194,7 +193,7 @@ class SessionMultiManager(Mapping[str, Any]):
         else:
             session = self._load_in_full(namespace_config, request)
         if request.registry.has_listeners:  # one attribute when nothing subscribes
-            self._send(SessionLoaded, namespace, session)
+            self._work.send(SessionLoaded, namespace, session)
         return session
 
     def _load_in_full(
@@ -226,29 +225,30 @@ class SessionMultiManager(Mapping[str, Any]):
                 if discriminator is None or discriminator(request):
                     role = "session factory"
                     session = namespace_config.loader(request)  # type: ignore[misc]
+                    if self._work.login is not None:
+                        begin_as_login(session, self._work.login)
                 role = None
             if session is not None:
                 if namespace_config.prepare is not None:
                     namespace_config.prepare(namespace, session)
+                work = self._work
                 if plan.enlist_at_load:
-                    state = self._ending(request).enlist(request, namespace_config, session)
+                    state = work.enlist(namespace_config, session)
                 for step in plan.steps:
-                    step(self, namespace_config, request, session, state)
-                if state is None and self._end is not None:
+                    step(work, namespace_config, request, session, state)
+                if state is None and work.ending is not None:
                     # a step may have enlisted it (a migration)
-                    state = self._end.namespaces.get(namespace)
+                    state = work.ending.namespaces.get(namespace)
                 # observers see what the client sent, before any check ends it
                 if self._observers:
                     self._tell_loaded(namespace, session)
                 for check in plan.checks:
-                    reason = check(namespace_config, request, session, partner)
+                    reason = check(work, namespace_config, request, session, partner)
                     if reason is not None:
-                        rejected = (reason, self._session_id(namespace, session))
-                        if state is None:
-                            # what the client holds ends: the add-on's to delete
-                            state = self._ending(request).enlist(request, namespace_config, session)
+                        rejected = (reason, work.session_id(namespace, session))
+                        # what the client holds ends: the add-on's to delete
                         session.invalidate()
-                        state.ended = REJECTED
+                        state = work.end(namespace_config, session, REJECTED)
                         break
         except Exception as exc:
             if role is not None:
@@ -262,94 +262,23 @@ class SessionMultiManager(Mapping[str, Any]):
             self._tell_loaded(namespace, None)
             return None
         if state is not None and state.events:
-            events, state.events = state.events, []
-            self._deliver(events)
+            self._work.deliver(self._work.take_events(state))
         if rejected is not None:
             reason, old_id = rejected
             what = _FATES.get(reason, "rejected")
             log_decision(logger, what, namespace, reason, request.registry.settings, old_id)
             self.tell_observers("namespace_rejected", namespace, reason)
             event_class = namespace_config.pipeline.reason_events.get(reason, SessionRejected)
-            self._send(event_class, namespace, session, old_id, reason=reason)
+            self._work.send(event_class, namespace, session, old_id, reason=reason)
         return session
 
     def _tell_loaded(self, namespace: str, session: Any) -> None:
         for observer in self._observers:
             observer.namespace_loaded(namespace, session)
 
-    def _ending(self, request: Request) -> RequestEnd:
-        ending = self._end
-        if ending is None:
-            ending = self._end = RequestEnd(self)
-        return ending
-
-    def _mark_rotated(self, state: NamespaceEnd) -> None:
-        request = self._live_request()
-        self._ending(request).mark_rotated(request, state)
-
-    def _end_of(self, namespace_config: NamespaceConfig, session: Any) -> NamespaceEnd:
-        """The end of ``namespace_config``'s namespace in this request, enlisted."""
-        request = self._live_request()
-        return self._ending(request).enlist(request, namespace_config, session)
-
     def loaded(self, namespace: str) -> Any:
         """The session ``namespace`` loaded in this request, ``None`` if it did not."""
         return self._sessions.get(namespace)
-
-    def _send(
-        self,
-        event_class: type,
-        namespace: str,
-        session: Any,
-        session_id: str | None = _MISSING,
-        **extra: Any,
-    ) -> list[Exception]:
-        """Build and deliver ``event_class`` if anything subscribes to it.
-
-        Each subscriber is called on its own (see
-        :func:`~pyramid_session_multi.events.deliver`); their errors are
-        logged and returned, never raised here.
-        """
-        return self._deliver([self._event(event_class, namespace, session, session_id, **extra)])
-
-    def _event(
-        self,
-        event_class: type,
-        namespace: str,
-        session: Any,
-        session_id: str | None = _MISSING,
-        **extra: Any,
-    ) -> Any:
-        """``event_class`` for ``namespace``, or ``None`` when nothing subscribes to it."""
-        registry = self._live_request().registry
-        if not has_subscribers(registry, event_class):
-            return None
-        if session_id is _MISSING:
-            session_id = None if session is None else self._session_id(namespace, session)
-        settings = registry.settings
-        if "old_id" in extra:
-            extra["old_id_hash"] = hash_session_id(settings, extra.pop("old_id"))
-        return event_class(
-            self._live_request(), namespace, session, hash_session_id(settings, session_id), **extra
-        )
-
-    def _deliver(self, events: list[Any]) -> list[Exception]:
-        failures: list[Exception] = []
-        registry = None
-        for event in events:
-            if event is None:
-                continue
-            if registry is None:
-                registry = self._live_request().registry
-            failures.extend(deliver(registry, event))
-        return failures
-
-    def _session_id(self, namespace: str, session: Any) -> str | None:
-        try:
-            session_id = self._configs[namespace].library.session_id(session)
-        except Exception:  # an event must not break the request
-            return None
-        return session_id if isinstance(session_id, str) else None
 
     def _release(self, request: Request) -> None:
         # the deque _load appended to, without the descriptor walk of an attribute
@@ -361,12 +290,9 @@ class SessionMultiManager(Mapping[str, Any]):
             # sessions: go last, and let them see the objects the view used.
             callbacks.append(self._release)
             return
-        self._sessions.clear()
+        self._work.forget()
         self._observers = ()
         self._release_scheduled = False
-        if self._end is not None:
-            self._end.forget()
-            self._end = None
 
     def tell_observers(self, method: str, *args: Any) -> None:
         """Call ``method(*args)`` on each observer that has it.
@@ -441,7 +367,7 @@ class SessionMultiManager(Mapping[str, Any]):
                 raise UnregisteredSession(namespace)
         if userid is not None:
             userid = _lifetime.check_userid(userid)
-        return rotate(self, namespaces, raise_errors, userid)
+        return rotate(self._work, namespaces, raise_errors, userid)
 
     def revoke(self, userid: Any, keep_current: bool = False) -> None:
         """Sign ``userid`` out everywhere: every session recorded for that user
@@ -466,7 +392,7 @@ class SessionMultiManager(Mapping[str, Any]):
         not stop the revocation: it is logged, named, and a session of it
         recorded for the user ends when it is next loaded.
         """
-        _revocation.revoke(self, userid, keep_current)
+        _revocation.revoke(self._work, userid, keep_current)
 
     def invalidate(self, *, raise_errors: bool = False) -> dict[str, Exception]:
         """Log the client out of every namespace it holds.
@@ -493,7 +419,7 @@ class SessionMultiManager(Mapping[str, Any]):
         namespace was tried; the cookies still go out if an exception view
         renders the response.
         """
-        return invalidate(self, raise_errors)
+        return invalidate(self._work, raise_errors)
 
     # what has been loaded so far
 

@@ -19,46 +19,47 @@ from .detached import detached_request
 from .ending import INVALIDATED
 from .fallbacks import retire_at_logout
 from .lifetime import remember_login, rotation
+from .work import RequestWork
 
 logger = logging.getLogger(__name__)
 
 
-def carried(manager: Any, request: Any) -> list[str]:
-    """The namespaces loaded so far or whose cookie ``request`` carries, partners first."""
-    cookies = request.cookies
+def carried(work: RequestWork) -> list[str]:
+    """The namespaces loaded so far or whose cookie the request carries, partners first."""
+    cookies = work.request.cookies
     found = [
         namespace_config
-        for namespace, namespace_config in manager._configs.items()
-        if manager.loaded(namespace) is not None or namespace_config.cookie_name in cookies
+        for namespace, namespace_config in work.configs.items()
+        if work.loaded(namespace) is not None or namespace_config.cookie_name in cookies
     ]
     found.sort(key=lambda namespace_config: namespace_config.binding_depth)
     return [namespace_config.namespace for namespace_config in found]
 
 
 def rotate(
-    manager: Any, namespaces: Sequence[str], raise_errors: bool, userid: Any = None
+    work: RequestWork, namespaces: Sequence[str], raise_errors: bool, userid: Any = None
 ) -> dict[str, Exception]:
     """Rotate ``namespaces`` (every carried one if empty); see ``SessionMultiManager.rotate``."""
-    request = manager._live_request()
+    request = work.request
     failures: dict[str, Exception] = {}
     events = []
     if userid is not None and not namespaces:
         # a login: a namespace first loaded later in this request is new, and the user's
-        remember_login(request, userid)
+        remember_login(work, userid)
     # a policy keeping its CSRF token in a namespace renews it there (see .csrf)
     csrf_rotated = getattr(
         request.registry.queryUtility(ICSRFStoragePolicy), "session_rotated", None
     )
-    for namespace in namespaces or carried(manager, request):
-        namespace_config = manager._configs[namespace]
+    for namespace in namespaces or carried(work):
+        namespace_config = work.configs[namespace]
         session = None
         try:
-            session = manager[namespace]
+            session = work.load(namespace)
             if session is None:
                 continue
             library = namespace_config.library
             library.load(session)
-            old_id = manager._session_id(namespace, session)
+            old_id = work.session_id(namespace, session)
             # the absolute clock restarts; the user is recorded, or kept
             rotated = rotation(session, userid)
             library.rotate(session)
@@ -74,38 +75,39 @@ def rotate(
                 exc,
             )
             failures[namespace] = exc
-            manager._end_of(namespace_config, session).drop_cookie = True
+            work.enlist(namespace_config, session)
+            work.drop_cookie(namespace_config)
             continue
-        manager._mark_rotated(manager._end_of(namespace_config, session))
+        work.mark_rotated(namespace_config, session)
         reason = "login" if userid is not None else "rotate"
         log_decision(logger, "rotated", namespace, reason, request.registry.settings, old_id)
-        manager.tell_observers("namespace_rotated", namespace)
-        events.append(manager._event(SessionRotated, namespace, session, old_id=old_id))
-    return _tell(manager, failures, events, raise_errors)
+        work.tell_observers("namespace_rotated", namespace)
+        events.append(work.event(SessionRotated, namespace, session, old_id=old_id))
+    return _tell(work, failures, events, raise_errors)
 
 
-def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
+def invalidate(work: RequestWork, raise_errors: bool) -> dict[str, Exception]:
     """Log out of every carried namespace; see ``SessionMultiManager.invalidate``."""
-    request = manager._live_request()
+    request = work.request
     failures: dict[str, Exception] = {}
     loaded: dict[str, Any] = {}
     # every one loaded before any is invalidated: a bound namespace is then
     # checked against its partner as the client sent it, not as logged out
     events = []
-    for namespace in carried(manager, request):
+    for namespace in carried(work):
         try:
-            session = manager[namespace]
+            session = work.load(namespace)
         except Exception as exc:
             # what failed may be a check the logout has no use for (a revocation
             # store down): the session still dies, read again without any
             try:
-                old_id = destroy(manager, manager._configs[namespace], request)
+                old_id = destroy(work.configs[namespace], request)
             except Exception as again:
                 exc.add_note(
                     f"pyramid_session_multi: destroying it unchecked failed too: "
                     f"{type(again).__name__}: {again}"
                 )
-                _logout_failed(manager, namespace, exc, failures)
+                _logout_failed(work, namespace, exc, failures)
                 continue
             logger.warning(
                 "namespace %r could not be loaded (%s: %s); logged out without it: "
@@ -114,33 +116,32 @@ def invalidate(manager: Any, raise_errors: bool) -> dict[str, Exception]:
                 type(exc).__name__,
                 exc,
             )
-            state = manager._end_of(manager._configs[namespace], None)
-            state.drop_cookie = True
-            retire_at_logout(manager._configs[namespace], request, state)
-            manager.tell_observers("namespace_invalidated", namespace)
-            events.append(manager._event(SessionInvalidated, namespace, None, old_id))
+            namespace_config = work.configs[namespace]
+            work.drop_cookie(namespace_config)
+            retire_at_logout(work, namespace_config)
+            work.tell_observers("namespace_invalidated", namespace)
+            events.append(work.event(SessionInvalidated, namespace, None, old_id))
             continue
         if session is not None:
             loaded[namespace] = session
     for namespace, session in loaded.items():
-        namespace_config = manager._configs[namespace]
+        namespace_config = work.configs[namespace]
         try:
             namespace_config.library.load(session)
-            old_id = manager._session_id(namespace, session)
+            old_id = work.session_id(namespace, session)
             session.invalidate()
         except Exception as exc:
-            _logout_failed(manager, namespace, exc, failures)
+            _logout_failed(work, namespace, exc, failures)
             continue
-        state = manager._end_of(namespace_config, session)
-        state.ended = INVALIDATED
+        work.end(namespace_config, session, INVALIDATED)
         log_decision(logger, "invalidated", namespace, "logout", request.registry.settings, old_id)
-        retire_at_logout(namespace_config, request, state)
-        manager.tell_observers("namespace_invalidated", namespace)
-        events.append(manager._event(SessionInvalidated, namespace, session, old_id))
-    return _tell(manager, failures, events, raise_errors)
+        retire_at_logout(work, namespace_config)
+        work.tell_observers("namespace_invalidated", namespace)
+        events.append(work.event(SessionInvalidated, namespace, session, old_id))
+    return _tell(work, failures, events, raise_errors)
 
 
-def destroy(manager: Any, namespace_config: Any, request: Any) -> str | None:
+def destroy(namespace_config: Any, request: Any) -> str | None:
     """Delete the stored state of the session ``request`` carries for
     ``namespace_config``'s namespace, read on a detached copy of the request
     with none of the load's checks; its id, where known.
@@ -162,7 +163,7 @@ def destroy(manager: Any, namespace_config: Any, request: Any) -> str | None:
 
 
 def _logout_failed(
-    manager: Any, namespace: str, exc: Exception, failures: dict[str, Exception]
+    work: RequestWork, namespace: str, exc: Exception, failures: dict[str, Exception]
 ) -> None:
     exc.add_note(f"pyramid_session_multi: invalidating namespace {namespace!r} failed")
     logger.error(
@@ -173,14 +174,14 @@ def _logout_failed(
         exc,
     )
     failures[namespace] = exc
-    manager._end_of(manager._configs[namespace], None).drop_cookie = True
+    work.drop_cookie(work.configs[namespace])
 
 
 def _tell(
-    manager: Any, failures: dict[str, Exception], events: list[Any], raise_errors: bool
+    work: RequestWork, failures: dict[str, Exception], events: list[Any], raise_errors: bool
 ) -> dict[str, Exception]:
     """Send ``events`` now that the work is done; raise the first failure if asked to."""
-    subscriber_failures = manager._deliver(events)
+    subscriber_failures = work.deliver(events)
     if raise_errors and (failures or subscriber_failures):
         raise next(iter([*failures.values(), *subscriber_failures]))
     return failures

@@ -44,7 +44,7 @@ from ..libraries.pyramid_cookie import (
     user_record,
 )
 from . import lifetime as _lifetime
-from .lifetime import ABSOLUTE, IDLE, LOGIN_ATTRIBUTE, RESTAMP_FRACTION, Stamps
+from .lifetime import ABSOLUTE, IDLE, RESTAMP_FRACTION, Stamps
 
 #: The idle timeout from which the idle clock is kept to the second (as
 #: pyramid keeps it): its error is then under 1% of the window.
@@ -70,6 +70,14 @@ def fit_loader(namespace_config: Any) -> Any:
     if not is_pyramid_cookie_factory(loader):
         return namespace_config
     return replace(namespace_config, loader=stamped_cookie_session(loader, namespace_config))
+
+
+def begin_as_login(session: Any, login: tuple[Any, float]) -> None:
+    """A session just made in a request that logged in (``login`` is its
+    ``(userid, time)``): if it is new, it begins as that user's, from that time."""
+    begin = getattr(session, "_session_multi_begin_as", None)
+    if begin is not None:
+        begin(login)
 
 
 def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
@@ -120,14 +128,9 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
                 # only a session with data carries a user
                 self._session_multi_user = record
             elif not dict_len(self):
-                # new, emptied or expired by pyramid: fresh clocks, of the
-                # request's login if it made one, from that login
-                login = request.__dict__.get(LOGIN_ATTRIBUTE)
-                if login is None:
-                    self.created = self.renewed = round(lifetime.clock(), 3)
-                else:
-                    self._session_multi_user = login[0]
-                    self.created = self.renewed = login[1]
+                # new, emptied or expired by pyramid: fresh clocks (of the
+                # request's login, if it made one: see begin_as_login)
+                self.created = self.renewed = round(lifetime.clock(), 3)
                 return
             t = lifetime.clock()
             idle_for = t - self.renewed
@@ -143,6 +146,11 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
                 return
             self._session_multi_verdict = verdict
             self._session_multi_expired = self._session_multi_stamps()
+
+        def _session_multi_begin_as(self, login: tuple[Any, float]) -> None:
+            if self._session_multi_user is None and not dict_len(self):
+                self._session_multi_user = login[0]
+                self.created = self.renewed = login[1]
 
         def _session_multi_stamps(self) -> Stamps:
             created = self.created

@@ -90,12 +90,19 @@ class NamespaceEnd:
 
 
 class RequestEnd:
-    """The response callback that ends the request for the enlisted namespaces."""
+    """The response callback that ends the request for the enlisted namespaces.
 
-    __slots__ = ("manager", "namespaces", "scheduled", "watching")
+    The one writer of every :class:`NamespaceEnd`: lifecycle code asks it
+    (through the request's unit of work, :mod:`.work`) to end a namespace,
+    drop its cookie, delete other cookies, hide a record while saving, run
+    a hook once saved or send an event once loaded.
+    """
 
-    def __init__(self, manager: Any) -> None:
-        self.manager = manager
+    __slots__ = ("namespaces", "scheduled", "watching", "work")
+
+    def __init__(self, work: Any) -> None:
+        #: the request's unit of work (a :class:`~.work.RequestWork`)
+        self.work = work
         self.namespaces: dict[str, NamespaceEnd] = {}
         self.scheduled = False
         #: whether :meth:`unsent` is queued
@@ -132,6 +139,35 @@ class RequestEnd:
                 del queue[position]
                 queue.insert(index, self)
                 return
+
+    def end(self, state: "NamespaceEnd", how: str) -> None:
+        """What the client held ended: :data:`INVALIDATED` or :data:`REJECTED`."""
+        state.ended = how
+
+    def drop_cookie(self, state: "NamespaceEnd") -> None:
+        """Delete the cookie whatever the session holds (a rotate or logout failed)."""
+        state.drop_cookie = True
+
+    def delete_also(self, state: "NamespaceEnd", cookie: Any) -> None:
+        """Delete ``cookie`` too (a fallback's, at logout), whatever happens."""
+        state.delete_also.append(cookie)
+
+    def hide(self, state: "NamespaceEnd", record: Any) -> None:
+        """Keep ``record`` in the session's storage only while its library saves it."""
+        state.hidden.append(record)
+
+    def after_save(self, state: "NamespaceEnd", hook: Any) -> None:
+        """Call ``hook`` with the response once the session is saved."""
+        state.after_save.append(hook)
+
+    def queue_event(self, state: "NamespaceEnd", event: Any) -> None:
+        """Send ``event`` once the namespace's load is complete."""
+        state.events.append(event)
+
+    def take_events(self, state: "NamespaceEnd") -> list[Any]:
+        """The events queued by the namespace's load, handed over once."""
+        events, state.events = state.events, []
+        return events
 
     def mark_rotated(self, request: Any, state: "NamespaceEnd") -> None:
         """Note that ``state``'s session got a new id in this request."""
@@ -182,8 +218,8 @@ class RequestEnd:
             error = self._apply(request, response, state)
             fatal = fatal or error
         for state in ended_now:
-            self.manager.tell_observers("namespace_invalidated", state.config.namespace)
-            self.manager._send(SessionInvalidated, state.config.namespace, state.session)
+            self.work.tell_observers("namespace_invalidated", state.config.namespace)
+            self.work.send(SessionInvalidated, state.config.namespace, state.session)
         if fatal is not None:
             raise fatal
 
@@ -193,7 +229,7 @@ class RequestEnd:
         session = state.session
         if namespace_config.bound_to is None or session is None or state.drop_cookie:
             return False
-        partner = self.manager.loaded(namespace_config.bound_to)
+        partner = self.work.loaded(namespace_config.bound_to)
         if partner is None:
             return False
         try:
@@ -237,10 +273,10 @@ class RequestEnd:
             fit_new_cookies(before, response, namespace_config)
         except Exception as exc:
             if _is_budget_error(exc):
-                return _budget_error(self.manager, namespace_config, exc)
+                return _budget_error(self.work, namespace_config, exc)
             response.headerlist[:] = before
             _failed(namespace_config.namespace, exc, "could not be saved; its cookie is unchanged")
-            self.manager.tell_observers("namespace_failed", namespace_config.namespace, exc)
+            self.work.tell_observers("namespace_failed", namespace_config.namespace, exc)
             if state.ended is not None:
                 delete_cookie(response, namespace_config)
             return None
@@ -393,7 +429,7 @@ def _is_budget_error(exc: Exception) -> bool:
     )
 
 
-def _budget_error(manager: Any, namespace_config: Any, exc: Exception) -> Exception:
+def _budget_error(work: Any, namespace_config: Any, exc: Exception) -> Exception:
     if isinstance(exc, CookieTooLarge):  # the budget named the namespace and logged it
         return exc
     match = TOO_LONG.search(str(exc))
@@ -403,7 +439,7 @@ def _budget_error(manager: Any, namespace_config: Any, exc: Exception) -> Except
     message = str(CookieTooLarge(namespace_config.namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
     exc.add_note(message)
     logger.error("%s", message)
-    manager.tell_observers("cookie_refused", namespace_config.namespace, size, COOKIE_SIZE_LIMIT)
+    work.tell_observers("cookie_refused", namespace_config.namespace, size, COOKIE_SIZE_LIMIT)
     return exc
 
 

@@ -276,19 +276,15 @@ class Lifetime:
         return max(0.0, min(ends) - now()) if ends else None
 
 
-#: Where a request keeps the login ``rotate(userid=...)`` made in it.
-LOGIN_ATTRIBUTE = "_session_multi_login"
-
-
-def remember_login(request: Any, userid: Any) -> None:
+def remember_login(work: Any, userid: Any) -> None:
     """A login (``rotate(userid=...)`` of every namespace) in this request: a
     namespace first loaded after it, with no session yet, is the user's too."""
-    request.__dict__[LOGIN_ATTRIBUTE] = (userid, issue_time())
+    work.login = (userid, issue_time())
 
 
-def remembered_login(request: Any) -> tuple[Any, float] | None:
-    """The ``(userid, time)`` :func:`remember_login` kept for ``request``, if any."""
-    login: tuple[Any, float] | None = request.__dict__.get(LOGIN_ATTRIBUTE)
+def remembered_login(work: Any) -> tuple[Any, float] | None:
+    """The ``(userid, time)`` :func:`remember_login` kept for the request, if any."""
+    login: tuple[Any, float] | None = work.login
     return login
 
 
@@ -356,9 +352,7 @@ def _has_data(namespace_config: Any, storage: dict[Any, Any]) -> bool:
     return any(key not in bookkeeping for key in dict.keys(storage))
 
 
-def load_lifetime(
-    manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
-) -> None:
+def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, state: Any) -> None:
     """The load step: take the stamps out of the data and judge the session by them.
 
     Its namespace's end of request puts them back.  (pyramid's cookie
@@ -388,14 +382,14 @@ def load_lifetime(
         created = namespace_config.library.created(session) if has_data else None
         stamps = Stamps(min(created, t) if created is not None else t, t)
         loaded = None
-        login = None if has_data else request.__dict__.get(LOGIN_ATTRIBUTE)
+        login = None if has_data else work.login
         if login is not None:
             # new in a request that logged in: it begins as the user's
             stamps = Stamps(t, t, login[0], login[1])
     lifetime = Lifetime(namespace_config, session, stamps, loaded)
     attributes[ATTRIBUTE] = lifetime
     lifetime.wrap_invalidate(session)
-    state.hidden.append(lifetime)
+    work.hide(namespace_config, session, lifetime)
     if not has_data:
         return
     idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
@@ -412,7 +406,9 @@ def load_lifetime(
         namespace_config.library.mark_changed(session)
 
 
-def lifetime_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+def lifetime_check(
+    work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
+) -> str | None:
     """End a session idle or old beyond its namespace's timeouts."""
     if not namespace_config.stamped:
         return None

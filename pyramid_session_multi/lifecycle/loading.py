@@ -15,11 +15,13 @@ from ..binding import belongs
 
 logger = logging.getLogger(__name__)
 
-#: A load check: ``(namespace_config, request, session, partner) -> reason or None``.
-Check = Callable[[Any, Any, Any, Any], str | None]
+#: A load check: ``(work, namespace_config, request, session, partner) -> reason
+#: or None``; ``work`` is the request's :class:`~.work.RequestWork`.
+Check = Callable[[Any, Any, Any, Any, Any], str | None]
 
 #: A load step, run on a session the factory has just made, before observers
-#: see it and before the checks: called with the manager, the namespace's
+#: see it and before the checks: called with the request's
+#: :class:`~.work.RequestWork`, the namespace's
 #: configuration, the request, the session, and the namespace's
 #: :class:`~pyramid_session_multi.lifecycle.ending.NamespaceEnd` (``None``
 #: for a namespace whose end of request is not the add-on's).
@@ -40,7 +42,9 @@ def log_load_error(namespace: str, exc: Exception) -> None:
     logger.error("namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc)
 
 
-def validator_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+def validator_check(
+    work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
+) -> str | None:
     """Reject a session the namespace's validator says no to."""
     validator = namespace_config.validator
     if validator is None:
@@ -56,7 +60,9 @@ def validator_check(namespace_config: Any, request: Any, session: Any, partner: 
     return None if valid else "validator"
 
 
-def binding_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+def binding_check(
+    work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
+) -> str | None:
     """Reject a bound session that was not written beside this partner session."""
     if partner is None or belongs(namespace_config.library, session, partner):
         return None

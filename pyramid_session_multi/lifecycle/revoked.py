@@ -9,14 +9,10 @@ session that has a user recorded; a request with none costs nothing.
 
 from typing import Any
 
-from ..interfaces import ISessionMultiManagerConfig
 from .lifetime import lifetime_of
 
 #: The reason a revoked session is rejected with.
 REVOKED = "revoked"
-
-#: Where a request keeps what it asked the store (userid -> time or ``None``).
-_CACHE = "_session_multi_revocations"
 
 
 class RevocationStoreUnavailable(RuntimeError):
@@ -51,28 +47,18 @@ def store_error(store: Any, exc: Exception) -> str:
     return message
 
 
-def _cache(request: Any) -> dict[str, float | None]:
-    cache: dict[str, float | None] | None = request.__dict__.get(_CACHE)
-    if cache is None:
-        cache = request.__dict__[_CACHE] = {}
-    return cache
-
-
-def revocation_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+def revocation_check(
+    work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
+) -> str | None:
     """Reject a session recorded for a user revoked since it was recorded."""
     lifetime = lifetime_of(session)
     if lifetime is None or lifetime.stamps.userid is None:
         return None
-    manager = request.__dict__.get("session_multi")
-    if manager is not None:
-        store = manager.revocations
-    else:
-        manager_config = request.registry.queryUtility(ISessionMultiManagerConfig)
-        store = None if manager_config is None else manager_config.revocations
+    store = work.revocations
     if store is None:
         return None
     userid = str(lifetime.stamps.userid)
-    cache = _cache(request)
+    cache = work.revoked
     if userid in cache:
         revoked = cache[userid]
     else:
@@ -91,7 +77,7 @@ def revocation_check(namespace_config: Any, request: Any, session: Any, partner:
     return None
 
 
-def remember_revocation(request: Any, userid: str, at: float) -> None:
+def remember_revocation(work: Any, userid: str, at: float) -> None:
     """A revocation this request recorded: its sessions are judged by it, not
     by what the store said before."""
-    _cache(request)[userid] = at
+    work.revoked[userid] = at

@@ -43,6 +43,7 @@ from ..lifecycle.revoked import (
     revocation_check,
     store_error,
 )
+from ..lifecycle.work import RequestWork
 
 __all__ = [
     "REVOKED",
@@ -82,6 +83,9 @@ def record_ttl(manager_config: Any) -> int | None:
 def revoke_user(manager_config: Any, userid: Any) -> float:
     """Record in the store that ``userid``'s sessions recorded before now are over.
 
+    ``manager_config`` is the registry utility (or anything with its
+    ``revocations`` and ``configs``).
+
     Returns the time of the revocation.  Raises
     :class:`~pyramid.exceptions.ConfigurationError` when no store is set,
     :class:`RevocationStoreUnavailable` when the store cannot be reached.
@@ -105,18 +109,17 @@ def revoke_user(manager_config: Any, userid: Any) -> float:
     return at
 
 
-def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
+def revoke(work: RequestWork, userid: Any, keep_current: bool) -> None:
     """End ``userid``'s sessions everywhere; see ``SessionMultiManager.revoke``."""
     userid = check_userid(userid)
-    request = manager._live_request()
-    manager_config = manager._config
+    request = work.request
     # what this request carries is loaded, and judged, before the revocation exists;
     # a namespace that cannot be (its store is down) does not stop the revocation:
     # a session of it recorded for the user ends at its next load
     sessions = {}
-    for namespace in carried(manager, request):
+    for namespace in carried(work):
         try:
-            sessions[namespace] = manager[namespace]
+            sessions[namespace] = work.load(namespace)
         except Exception as exc:
             logger.error(
                 "namespace %r could not be loaded while revoking; a session of it "
@@ -125,17 +128,18 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
                 type(exc).__name__,
                 exc,
             )
-    at = revoke_user(manager_config, userid)
+    # the unit of work knows the store and every namespace's configuration
+    at = revoke_user(work, userid)
     log_revocation(request.registry.settings, userid, keep_current)
-    remember_revocation(request, str(userid), at)
-    login = remembered_login(request)
+    remember_revocation(work, str(userid), at)
+    login = remembered_login(work)
     if keep_current and login is not None and str(login[0]) == str(userid):
         # a namespace first used later in this request is the user's, after this
         # (a login of another user in this request stays that user's)
-        remember_login(request, userid)
+        remember_login(work, userid)
     events = []
     for namespace, session in _recorded_for(sessions, str(userid)):
-        namespace_config = manager._configs[namespace]
+        namespace_config = work.configs[namespace]
         lifetime = lifetime_of(session)
         assert lifetime is not None
         if keep_current:
@@ -144,21 +148,20 @@ def revoke(manager: Any, userid: Any, keep_current: bool) -> None:
             try:
                 namespace_config.library.mark_changed(session)
             except Exception as exc:
-                _contained(manager, namespace, exc, "could not be recorded anew")
+                _contained(work, namespace, exc, "could not be recorded anew")
             continue
-        old_id = manager._session_id(namespace, session)
+        old_id = work.session_id(namespace, session)
         try:
             session.invalidate()
         except Exception as exc:
-            _contained(manager, namespace, exc, "could not be logged out")
+            _contained(work, namespace, exc, "could not be logged out")
             continue
-        state = manager._end_of(namespace_config, session)
-        state.ended = INVALIDATED
+        work.end(namespace_config, session, INVALIDATED)
         log_decision(logger, "revoked", namespace, "revoke", request.registry.settings, old_id)
-        retire_at_logout(namespace_config, request, state)
-        manager.tell_observers("namespace_invalidated", namespace)
-        events.append(manager._event(SessionInvalidated, namespace, session, old_id))
-    manager._deliver(events)
+        retire_at_logout(work, namespace_config)
+        work.tell_observers("namespace_invalidated", namespace)
+        events.append(work.event(SessionInvalidated, namespace, session, old_id))
+    work.deliver(events)
 
 
 def log_revocation(settings: Any, userid: Any, keep_current: bool = False) -> None:
@@ -171,7 +174,7 @@ def log_revocation(settings: Any, userid: Any, keep_current: bool = False) -> No
     )
 
 
-def _contained(manager: Any, namespace: str, exc: Exception, what: str) -> None:
+def _contained(work: RequestWork, namespace: str, exc: Exception, what: str) -> None:
     """A namespace's failure while revoking: logged, named; its cookie is deleted."""
     exc.add_note(f"pyramid_session_multi: namespace {namespace!r} {what} while revoking")
     logger.error(
@@ -181,7 +184,7 @@ def _contained(manager: Any, namespace: str, exc: Exception, what: str) -> None:
         type(exc).__name__,
         exc,
     )
-    manager._end_of(manager._configs[namespace], None).drop_cookie = True
+    work.drop_cookie(work.configs[namespace])
 
 
 def _recorded_for(sessions: dict[str, Any], userid: str) -> Iterator[tuple[str, Any]]:
