@@ -77,6 +77,8 @@ class NamespaceConfig:
     #: :mod:`.lifecycle.lifetime`): a namespace with a timeout, and every
     #: namespace once a revocation store is set (derived)
     stamped: bool = False
+    #: whether its data travels in its cookie (derived, from its library's facts)
+    client_side: bool | None = None
     #: whether a revocation store is set, so that its sessions may record a
     #: user a revocation ends (derived)
     revocable: bool = False
@@ -322,10 +324,13 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
         or manager_config.revocations is not None
     )
     loader = manager_config.budget_loaders.get(namespace, namespace_config.factory)
-    try:
-        client_side = library.facts(namespace_config.factory).get("client_side") is True
-    except Exception:
-        client_side = False
+    client_side = namespace_config.client_side
+    if client_side is None:
+        # what the factory is does not change: read once
+        try:
+            client_side = library.facts(namespace_config.factory).get("client_side") is True
+        except Exception:
+            client_side = False
     is_partner = namespace in manager_config.partners
     contained = (
         not client_side
@@ -339,6 +344,7 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
         namespace_config,
         library=library,
         prepare=prepare,
+        client_side=client_side,
         stamped=stamped,
         revocable=manager_config.revocations is not None,
         loader=loader,

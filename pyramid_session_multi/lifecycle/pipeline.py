@@ -177,17 +177,8 @@ def enlists_at_load(namespace_config: Any, is_partner: bool) -> bool:
     if (
         namespace_config.bound_to is not None
         or namespace_config.partitioned
-        or not client_side(namespace_config)
+        or not namespace_config.client_side
         or is_partner
     ):
         return True
     return bool(namespace_config.stamped) and not stamps_itself(namespace_config.loader)
-
-
-def client_side(namespace_config: Any) -> bool:
-    """Whether the namespace's data travels in its cookie."""
-    try:
-        facts = namespace_config.library.facts(namespace_config.factory)
-    except Exception:
-        return False
-    return facts.get("client_side") is True
