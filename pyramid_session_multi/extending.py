@@ -77,12 +77,13 @@ def add_session_load_step(
     :param name: the step's name, shown by the debug toolbar panel and
         ``psessions`` (the ``steps`` column); one name per step.
     :param step: a callable (or a dotted name to one).  A step is called with
-        the manager, the namespace's
+        the request's unit of work (a
+        :class:`~pyramid_session_multi.lifecycle.work.RequestWork`), the namespace's
         :class:`~pyramid_session_multi.namespace.NamespaceConfig`, the request,
         the session just made and the namespace's end of request (``None``
         where it is not the add-on's).  With ``check=True`` it is a check,
-        called with the namespace's configuration, the request, the session
-        and its partner's session, which returns ``None`` to keep the session
+        called with the unit of work, the namespace's configuration, the
+        request, the session and its partner's session, which returns ``None`` to keep the session
         or a reason (text) to end it, told as
         :class:`~pyramid_session_multi.events.SessionRejected`.
     :param applies: an optional callable taking a namespace's configuration:

@@ -117,8 +117,9 @@ class SessionMultiManager(Mapping[str, Any]):
         self._configs = config.configs
         # everything about this request's namespaces is the unit of work's;
         # the manager reads its sessions directly, on the hot path
-        self._work = UnitOfWork(self, self._request_ref, config)
-        self._sessions = self._work.sessions
+        self._sessions: dict[str, Any] = {}
+        # made at the first load: a manager nothing loads from costs nothing more
+        self._work: UnitOfWork | None = None
         # a list once an observer is added; a shared empty tuple until then
         self._observers: list[Any] | tuple[()] = ()
         self._release_scheduled = False
@@ -179,8 +180,9 @@ class SessionMultiManager(Mapping[str, Any]):
                 )
                 log_load_error(namespace, exc)
                 raise
-            if self._work.login is not None:
-                begin_as_login(session, self._work.login)
+            work = self._work
+            if work is not None and work.login is not None:
+                begin_as_login(session, work.login)
             if plain or (
                 session._session_multi_verdict is None
                 and (session._session_multi_user is None or self._config.revocations is None)
@@ -193,7 +195,7 @@ class SessionMultiManager(Mapping[str, Any]):
         else:
             session = self._load_in_full(namespace_config, request)
         if request.registry.has_listeners:  # one attribute when nothing subscribes
-            self._work.send(SessionLoaded, namespace, session)
+            self._unit().send(SessionLoaded, namespace, session)
         return session
 
     def _load_in_full(
@@ -225,13 +227,14 @@ class SessionMultiManager(Mapping[str, Any]):
                 if discriminator is None or discriminator(request):
                     role = "session factory"
                     session = namespace_config.loader(request)  # type: ignore[misc]
-                    if self._work.login is not None:
-                        begin_as_login(session, self._work.login)
+                    login = self._unit().login
+                    if login is not None:
+                        begin_as_login(session, login)
                 role = None
             if session is not None:
                 if namespace_config.prepare is not None:
                     namespace_config.prepare(namespace, session)
-                work = self._work
+                work = self._unit()
                 if plan.enlist_at_load:
                     state = work.enlist(namespace_config, session)
                 for step in plan.steps:
@@ -262,15 +265,22 @@ class SessionMultiManager(Mapping[str, Any]):
             self._tell_loaded(namespace, None)
             return None
         if state is not None and state.events:
-            self._work.deliver(self._work.take_events(state))
+            self._unit().deliver(self._unit().take_events(state))
         if rejected is not None:
             reason, old_id = rejected
             what = _FATES.get(reason, "rejected")
             log_decision(logger, what, namespace, reason, request.registry.settings, old_id)
             self.tell_observers("namespace_rejected", namespace, reason)
             event_class = namespace_config.pipeline.reason_events.get(reason, SessionRejected)
-            self._work.send(event_class, namespace, session, old_id, reason=reason)
+            self._unit().send(event_class, namespace, session, old_id, reason=reason)
         return session
+
+    def _unit(self) -> UnitOfWork:
+        """This request's unit of work, made if it was not."""
+        work = self._work
+        if work is None:
+            work = self._work = UnitOfWork(self, self._request_ref, self._config, self._sessions)
+        return work
 
     def _tell_loaded(self, namespace: str, session: Any) -> None:
         for observer in self._observers:
@@ -290,7 +300,10 @@ class SessionMultiManager(Mapping[str, Any]):
             # sessions: go last, and let them see the objects the view used.
             callbacks.append(self._release)
             return
-        self._work.forget()
+        if self._work is not None:
+            self._work.forget()
+        else:
+            self._sessions.clear()
         self._observers = ()
         self._release_scheduled = False
 
@@ -367,7 +380,7 @@ class SessionMultiManager(Mapping[str, Any]):
                 raise UnregisteredSession(namespace)
         if userid is not None:
             userid = _lifetime.check_userid(userid)
-        return rotate(self._work, namespaces, raise_errors, userid)
+        return rotate(self._unit(), namespaces, raise_errors, userid)
 
     def revoke(self, userid: Any, keep_current: bool = False) -> None:
         """Sign ``userid`` out everywhere: every session recorded for that user
@@ -392,7 +405,7 @@ class SessionMultiManager(Mapping[str, Any]):
         not stop the revocation: it is logged, named, and a session of it
         recorded for the user ends when it is next loaded.
         """
-        _revocation.revoke(self._work, userid, keep_current)
+        _revocation.revoke(self._unit(), userid, keep_current)
 
     def invalidate(self, *, raise_errors: bool = False) -> dict[str, Exception]:
         """Log the client out of every namespace it holds.
@@ -419,7 +432,7 @@ class SessionMultiManager(Mapping[str, Any]):
         namespace was tried; the cookies still go out if an exception view
         renders the response.
         """
-        return invalidate(self._work, raise_errors)
+        return invalidate(self._unit(), raise_errors)
 
     # what has been loaded so far
 

@@ -27,7 +27,8 @@ _MISSING: Any = object()
 
 
 class RequestWork(Protocol):
-    """What lifecycle code may ask of one request's sessions."""
+    """What a load step, a check and the rest of the lifecycle may ask of one
+    request's sessions: the face of the request's unit of work."""
 
     #: the ``(userid, time)`` of a login (``rotate(userid=...)`` of every
     #: namespace) in this request: a namespace first loaded after it, with no
@@ -38,35 +39,49 @@ class RequestWork(Protocol):
     revoked: dict[str, float | None]
 
     @property
-    def request(self) -> Request: ...
+    def request(self) -> Request:
+        """The request (``RuntimeError`` once it is gone)."""
 
     @property
-    def configs(self) -> Mapping[str, Any]: ...
+    def configs(self) -> Mapping[str, Any]:
+        """Every namespace's frozen configuration, by namespace."""
 
     @property
-    def revocations(self) -> Any: ...
+    def revocations(self) -> Any:
+        """The revocation store, ``None`` if none is set."""
 
-    def load(self, namespace: str) -> Any: ...
+    def load(self, namespace: str) -> Any:
+        """The session of ``namespace``, loaded if it was not."""
 
-    def loaded(self, namespace: str) -> Any: ...
+    def loaded(self, namespace: str) -> Any:
+        """The session ``namespace`` loaded in this request, ``None`` if it did not."""
 
-    def enlist(self, namespace_config: Any, session: Any) -> NamespaceEnd: ...
+    def enlist(self, namespace_config: Any, session: Any) -> NamespaceEnd:
+        """The namespace's end of request, enlisted (the add-on saves it)."""
 
-    def end(self, namespace_config: Any, session: Any, how: str) -> NamespaceEnd: ...
+    def end(self, namespace_config: Any, session: Any, how: str) -> NamespaceEnd:
+        """What the client held of the namespace ended (invalidated or rejected)."""
 
-    def drop_cookie(self, namespace_config: Any) -> NamespaceEnd: ...
+    def drop_cookie(self, namespace_config: Any) -> NamespaceEnd:
+        """Delete the namespace's cookie at the end, whatever its session holds."""
 
-    def mark_rotated(self, namespace_config: Any, session: Any) -> None: ...
+    def mark_rotated(self, namespace_config: Any, session: Any) -> None:
+        """The namespace's session got a new id in this request."""
 
-    def delete_also(self, namespace_config: Any, cookie: Any) -> None: ...
+    def delete_also(self, namespace_config: Any, cookie: Any) -> None:
+        """Delete ``cookie`` (a fallback's) with the namespace's end."""
 
-    def hide(self, namespace_config: Any, session: Any, record: Any) -> None: ...
+    def hide(self, namespace_config: Any, session: Any, record: Any) -> None:
+        """Keep ``record`` in the session's storage only while its library saves it."""
 
-    def after_save(self, namespace_config: Any, session: Any, hook: Any) -> None: ...
+    def after_save(self, namespace_config: Any, session: Any, hook: Any) -> None:
+        """Call ``hook`` with the response once the namespace's session is saved."""
 
-    def queue_event(self, namespace_config: Any, session: Any, event: Any) -> None: ...
+    def queue_event(self, namespace_config: Any, session: Any, event: Any) -> None:
+        """Send ``event`` once the namespace's load is complete."""
 
-    def session_id(self, namespace: str, session: Any) -> str | None: ...
+    def session_id(self, namespace: str, session: Any) -> str | None:
+        """The session's id as its library reads it, ``None`` if unknown."""
 
     def event(
         self,
@@ -75,9 +90,11 @@ class RequestWork(Protocol):
         session: Any,
         session_id: str | None = ...,
         **extra: Any,
-    ) -> Any: ...
+    ) -> Any:
+        """``event_class`` for the namespace, ``None`` when nothing subscribes to it."""
 
-    def deliver(self, events: list[Any]) -> list[Exception]: ...
+    def deliver(self, events: list[Any]) -> list[Exception]:
+        """Deliver each event to each subscriber on its own; their errors are returned."""
 
     def send(
         self,
@@ -86,9 +103,11 @@ class RequestWork(Protocol):
         session: Any,
         session_id: str | None = ...,
         **extra: Any,
-    ) -> list[Exception]: ...
+    ) -> list[Exception]:
+        """Build and deliver ``event_class`` if anything subscribes to it."""
 
-    def tell_observers(self, method: str, *args: Any) -> None: ...
+    def tell_observers(self, method: str, *args: Any) -> None:
+        """Call ``method(*args)`` on each observer that has it (the debug toolbar panel)."""
 
 
 class UnitOfWork:
@@ -105,7 +124,13 @@ class UnitOfWork:
         "sessions",
     )
 
-    def __init__(self, manager: Any, request_ref: Callable[[], Any], manager_config: Any) -> None:
+    def __init__(
+        self,
+        manager: Any,
+        request_ref: Callable[[], Any],
+        manager_config: Any,
+        sessions: dict[str, Any] | None = None,
+    ) -> None:
         # weakly: the manager holds this, and no cycle is left for the collector
         self._manager_ref = weakref.ref(manager)
         self._request_ref = request_ref
@@ -113,7 +138,7 @@ class UnitOfWork:
         #: every namespace's configuration, by namespace
         self.configs: Mapping[str, Any] = manager_config.configs
         #: the sessions loaded so far, by namespace (``None``: turned away)
-        self.sessions: dict[str, Any] = {}
+        self.sessions: dict[str, Any] = {} if sessions is None else sessions
         self.login: tuple[Any, float] | None = None
         self.revoked: dict[str, float | None] = {}
         # the end of the request, made when a namespace first needs one
