@@ -97,12 +97,76 @@ def _install_wheel(
     session.install(*uv_args, f"{wheel}[{extras}]", "-e", str(source / "demo_app"))
 
 
+# The modules whose failure paths are security decisions: their branch
+# coverage (branches alone, and lines and branches together) is measured and
+# printed by the oldest Python's tests session, which fails below the floor of
+# branches alone.
+COVERED = [
+    "pyramid_session_multi.lifecycle",
+    "pyramid_session_multi.revocation",
+    "pyramid_session_multi.binding",
+    "pyramid_session_multi.cookies",
+]
+COVERAGE_FLOOR = 97
+
+# The newest Python's tests session runs the suite in one shuffled order (every
+# test among all the others, not only within its module): a test that depends
+# on another's leftovers fails there. Seeded, so a failure can be run again;
+# `nox -s tests-3.13 -- --random-order-seed=N` tries another order. Each test
+# also starts 5 ms before a wall-clock second ends (tests/support/late_second.py):
+# one that depends on where in the second it started fails there every time.
+SHUFFLE = [
+    "-p",
+    "random_order",
+    "--random-order-bucket=global",
+    "--random-order-seed=35",
+    "-p",
+    "tests.support.late_second",
+]
+
+
+def _suite_args(python: object, coverage_report: Path) -> list[str]:
+    if python == OLDEST:
+        return [
+            *(f"--cov={module}" for module in COVERED),
+            "--cov-branch",
+            "--cov-report=term-missing:skip-covered",
+            f"--cov-report=json:{coverage_report}",
+        ]
+    if python == PYTHONS[-1]:
+        return SHUFFLE
+    return []
+
+
+def _check_branch_coverage(session: nox.Session, coverage_report: Path) -> None:
+    """Print the branch coverage of :data:`COVERED`; fail below the floor."""
+    totals = json.loads(coverage_report.read_text())["totals"]
+    branches = 100 * totals["covered_branches"] / max(totals["num_branches"], 1)
+    session.log(
+        f"branch coverage of {', '.join(COVERED)}: {branches:.2f}% of "
+        f"{totals['num_branches']} branches ({totals['percent_covered']:.2f}% of "
+        f"{totals['num_statements']} statements and the branches together)"
+    )
+    if branches < COVERAGE_FLOOR:
+        session.error(f"branch coverage {branches:.2f}% is below {COVERAGE_FLOOR}%")
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The whole suite against the built wheel, with the newest dependencies."""
+    """The whole suite against the built wheel, with the newest dependencies.
+
+    On the oldest Python, with the branch coverage of :data:`COVERED` printed
+    (and a floor); on the newest, in a shuffled order, each test started late
+    in a wall-clock second.
+    """
     dist = _build(session, "--wheel")
     _install_wheel(session, _one(f"{dist}/*.whl"))
-    _run_suite(session, _tree_without_package(ROOT, session))
+    coverage_report = Path(session.create_tmp()) / "coverage.json"
+    coverage_report.unlink(missing_ok=True)
+    tree = _tree_without_package(ROOT, session)
+    _run_suite(session, tree, *_suite_args(session.python, coverage_report))
+    if session.python == OLDEST:
+        _check_branch_coverage(session, coverage_report)
 
 
 # Built and tested at the newest releases by the docs session, not at floors.
@@ -255,6 +319,48 @@ def docs(session: nox.Session) -> None:
         "tests/test_readme.py",
         *session.posargs,
     )
+
+
+# What mutmut mutates and which fast tests it runs against each module are in
+# pyproject.toml ([tool.mutmut]); the survivors found equivalent, with why, in
+# tests/mutation_equivalents.txt.
+MUTATION_EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.txt"
+
+
+@nox.session(python=OLDEST, default=False)
+def mutation(session: nox.Session) -> None:
+    """mutmut on the security-relevant modules; not part of ``make test``.
+
+    Every mutant of ``binding.py``, ``cookies.py`` and ``lifecycle/loading.py``
+    runs against the few fast tests that pin them.  The session fails if a
+    mutant survives that ``tests/mutation_equivalents.txt`` does not list as
+    equivalent, and prints the score.  ``nox -s mutation``; takes a few
+    minutes on one core.
+    """
+    session.install("mutmut>=3.3", "-e", ".[testing]")
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    session.run("mutmut", "run", "--max-children", str(os.cpu_count() or 1))
+    results = session.run("mutmut", "results", "--all", "true", silent=True)
+    statuses: dict[str, str] = {}
+    for line in str(results).splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name:
+            statuses[name] = status
+    equivalent = {
+        line.split()[0]
+        for line in MUTATION_EQUIVALENTS.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    killed = sum(status == "killed" for status in statuses.values())
+    unexplained = sorted(
+        name for name, status in statuses.items() if status != "killed" and name not in equivalent
+    )
+    session.log(
+        f"mutation score: {killed} of {len(statuses)} mutants killed, "
+        f"{len(statuses) - killed - len(unexplained)} listed as equivalent"
+    )
+    if unexplained:
+        session.error("mutants neither killed nor listed as equivalent: " + ", ".join(unexplained))
 
 
 @nox.session(python=OLDEST, name="compat-0.4")

@@ -16,7 +16,8 @@ from .libraries.base import COOKIE_ATTRIBUTES
 
 CookieInfo = dict[str, Any]
 
-# RFC 6265 token characters; WebOb refuses anything else at response time.
+# RFC 6265 token characters but '$' (old cookies' attributes start with it);
+# WebOb refuses anything else at response time.
 _TOKEN = re.compile(r"^[!#%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Names WebOb reads as cookie attributes: setting such a cookie fails.
 _RESERVED = frozenset(
@@ -30,8 +31,6 @@ def cookie_name_problem(name: str) -> str | None:
         return "a cookie name is letters, digits and !#%&'*+-.^_`|~ only"
     if name.lower() in _RESERVED:
         return f"{name!r} is a cookie attribute name"
-    if name.startswith("$"):
-        return "a cookie name may not start with '$'"
     return None
 
 

@@ -1,9 +1,11 @@
 """Shared fixtures: a real redis-server for the suites that need one."""
 
 import os
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyramid.session
 import pytest
 
 import pyramid_session_multi
@@ -98,6 +100,31 @@ def postgresql_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
+def own_postgresql_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own, to stop and start again at will.
+
+    A test that stops the shared server would leave every connection pool
+    that outlives it (Beaker keeps one engine per URL for the whole process)
+    holding dead connections: whichever test used it next would fail, in an
+    order other than the file's.
+    """
+    reason = missing_reason()
+    if reason is not None:
+        _server_unavailable(reason)
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        except RuntimeError:
+            pass  # stopped by the test already
+        finally:
+            server.remove()
+
+
+@pytest.fixture
 def postgresql_url(postgresql_server: PostgresServer) -> Iterator[str]:
     """The server's URL, every table emptied before and after the test.
 
@@ -119,9 +146,15 @@ def postgresql_url(postgresql_server: PostgresServer) -> Iterator[str]:
 
 @pytest.fixture
 def clock(monkeypatch):
-    """The add-on's clock, moved by the test (see :class:`tests.support.lifetime_apps.Clock`)."""
+    """The add-on's clock, moved by the test (see :class:`tests.support.lifetime_apps.Clock`).
+
+    Pyramid's cookie sessions read the same clock: they stamp ``accessed`` and
+    decide a re-issue by their own ``time.time()``, and a test reading two
+    clocks would depend on where in the wall-clock second it started.
+    """
     moved = Clock()
     monkeypatch.setattr(lifetime, "clock", moved)
+    monkeypatch.setattr(pyramid.session, "time", types.SimpleNamespace(time=moved))
     # logins are never stamped before a time issued earlier: start that afresh too
     monkeypatch.setattr(lifetime, "_last_issued", 0.0)
     return moved

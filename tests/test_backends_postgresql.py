@@ -21,9 +21,12 @@ TIME_LIMIT = 120  # seconds: a hang guard, never a speed check
 
 
 def rows(url, table="beaker_sessions"):
+    """The table's rows; none before Beaker created it (its first use in the process)."""
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as connection:
+            if not sqlalchemy.inspect(connection).has_table(table):
+                return []
             return connection.execute(sqlalchemy.text(f"select namespace from {table}")).fetchall()
     finally:
         engine.dispose()
@@ -98,8 +101,10 @@ def test_sixteen_concurrent_clients_see_only_their_own(redis_db, tmp_path, postg
 
 
 def test_outage_fails_only_the_sql_namespace_and_loses_nothing(
-    app, postgresql_server, postgresql_url, caplog
+    redis_db, tmp_path, own_postgresql_server, caplog
 ):
+    postgresql_server = own_postgresql_server
+    app = webtest.TestApp(make_wsgi(redis_db, tmp_path, postgresql_server.url))
     for namespace in ("database", "signed", "redis"):
         app.post(f"/s/{namespace}", {"value": f"before-{namespace}"})
     postgresql_server.stop()

@@ -1,20 +1,29 @@
 """Bound namespaces through the real router: signed cookies, Redis and Beaker."""
 
 import itertools
+import re
+from collections.abc import MutableMapping
 
 import pytest
 import webtest
 from pyramid.exceptions import ConfigurationError
 from pyramid_session_redis import RedisSessionFactory
 
-from pyramid_session_multi.binding import BINDING_KEY
+from pyramid_session_multi.binding import BINDING_KEY, belongs, settle
 from pyramid_session_multi.events import SessionInvalidated, SessionRejected
+from pyramid_session_multi.libraries import GENERIC
 from tests.support.apps import build_app, build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import beaker_file
 
 
 def own_invalidate(request):
     request.session_multi[request.matchdict["ns"]].invalidate()
+    return {}
+
+
+def touch(request):
+    """Load a namespace and read nothing of it."""
+    request.session_multi[request.matchdict["ns"]]
     return {}
 
 
@@ -51,6 +60,8 @@ def bound_app(
             config.add_subscriber(
                 lambda event: invalidated.append(event.namespace), SessionInvalidated
             )
+        config.add_route("touch", "/touch/{ns}")
+        config.add_view(touch, route_name="touch", renderer="json")
         config.add_route("own", "/own-invalidate/{ns}")
         config.add_view(own_invalidate, route_name="own", renderer="json")
         config.add_route("partner_logout", "/partner-logout")
@@ -245,7 +256,8 @@ def test_the_token_is_what_the_docs_say(rejected):
     app.post("/s/admin", {"value": "v"})
     app.get("/peek")
     assert captured["main"] == captured["admin"]
-    assert isinstance(captured["main"], str) and len(captured["main"]) >= 20
+    # 16 random bytes, as URL-safe text
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", captured["main"])
 
 
 @pytest.mark.parametrize(
@@ -273,3 +285,49 @@ def test_bound_to_must_be_a_namespace_name():
                 "admin", signed_factory("admin"), bound_to=["main"]
             )
         )
+
+
+def test_the_binding_check_reads_the_bound_session_without_side_effects(rejected, clock):
+    # read through pyramid's accessors, the session would count as used and
+    # re-issue its cookie (its reissue_time is 0): the check reads it raw
+    app = bound_app(rejected)
+    log_in(app)
+    clock.at(5)
+    response = app.get("/touch/admin")
+    assert "admin" not in set_cookie_names(response)
+    assert app.get("/s/admin").json["value"] == "admin mode"
+    assert rejected == []
+
+
+class NotADict(MutableMapping):
+    """A session of a library the add-on does not know, and not a dict: read
+    through its accessors only."""
+
+    def __init__(self, data):
+        self.data = dict(data)
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def __setitem__(self, key, value):
+        self.data[key] = value
+
+    def __delitem__(self, key):
+        del self.data[key]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+
+def test_a_bound_session_that_is_not_a_dict_is_judged_by_its_data():
+    partner = {BINDING_KEY: "the-partners-token"}
+    assert belongs(GENERIC, NotADict({}), partner) is True
+    assert belongs(GENERIC, NotADict({"value": "another client's"}), partner) is False
+    kept = NotADict({"value": "v", BINDING_KEY: "the-partners-token"})
+    assert belongs(GENERIC, kept, partner) is True
+    written_now = NotADict({"value": "v"})
+    assert settle(GENERIC, written_now, partner) is True
+    assert written_now[BINDING_KEY] == "the-partners-token"

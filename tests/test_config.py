@@ -5,6 +5,7 @@ import pytest
 from pyramid import testing
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationConflictError, ConfigurationError
+from pyramid.interfaces import ICSRFStoragePolicy, ISessionFactory
 from pyramid_nacl_session import EncryptedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
@@ -13,7 +14,7 @@ from pyramid_session_multi import (
     SessionMultiManagerConfig,
     register_session_factory,
 )
-from pyramid_session_multi.config import INTROSPECTION_CATEGORY
+from pyramid_session_multi.config import INTROSPECTION_CATEGORY, get_manager_config
 from tests.support import dotted
 from tests.support.apps import build_app, set_cookie_names, signed_factory
 
@@ -148,9 +149,11 @@ def test_csrf_policy_on_an_unregistered_namespace_is_refused_at_commit(config):
 
 
 def test_csrf_policy_on_a_registered_namespace_is_accepted(config):
-    config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("a"))
+    policy = NamespaceCSRFStoragePolicy("a")
+    config.set_csrf_storage_policy(policy)
     config.register_session_factory("a", signed_factory("x"))
     config.commit()
+    assert config.registry.queryUtility(ICSRFStoragePolicy) is policy
 
 
 def test_utility_keeps_the_04_registration_method():
@@ -245,9 +248,12 @@ def test_cookie_shared_with_request_session_factory_is_refused(config, order):
 
 
 def test_request_session_with_another_cookie_is_fine(config):
-    config.set_session_factory(signed_factory("session"))
+    request_session = signed_factory("session")
+    config.set_session_factory(request_session)
     config.register_session_factory("ns", signed_factory("ns_cookie"))
     config.commit()
+    assert config.registry.queryUtility(ISessionFactory) is request_session
+    assert get_manager_config(config.registry).namespaces_to_cookienames == {"ns": "ns_cookie"}
 
 
 def test_same_factory_as_request_session_is_refused(autocommit):
@@ -293,6 +299,8 @@ def test_cookie_names_webob_cannot_set_are_refused(autocommit, name):
 
 def test_ordinary_cookie_names_are_accepted(autocommit):
     autocommit.register_session_factory("ns", custom_factory, cookie_name="my.app-session_1")
+    manager_config = get_manager_config(autocommit.registry)
+    assert manager_config.get_namespace_cookiename("ns") == "my.app-session_1"
 
 
 BROWSER_REFUSALS = {
@@ -358,6 +366,12 @@ def test_cookies_browsers_keep_are_accepted(autocommit):
     autocommit.register_session_factory("a", signed_factory("__Host-a", secure=True))
     autocommit.register_session_factory("b", signed_factory("__Secure-b", secure=True))
     autocommit.register_session_factory("c", signed_factory("c", secure=True, samesite="None"))
+
+    assert get_manager_config(autocommit.registry).namespaces_to_cookienames == {
+        "a": "__Host-a",
+        "b": "__Secure-b",
+        "c": "c",
+    }
 
 
 def test_a_thousand_namespaces_commit_with_work_linear_in_their_number(monkeypatch):

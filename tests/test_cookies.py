@@ -1,4 +1,5 @@
-"""Cookie-name discovery against the real session libraries."""
+"""Cookie-name discovery against the real session libraries, and the rules of cookie names
+and of what browsers refuse."""
 
 import pyramid_beaker
 import pytest
@@ -8,7 +9,13 @@ from pyramid.session import BaseCookieSessionFactory, SignedCookieSessionFactory
 from pyramid_nacl_session import EncryptedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
-from pyramid_session_multi.cookies import discover_cookie, discover_cookie_name
+from pyramid_session_multi.cookies import (
+    browser_refusal,
+    cookie_name_problem,
+    discover_cookie,
+    discover_cookie_name,
+)
+from pyramid_session_multi.libraries import SessionLibrary
 
 NACL_SECRET = b"0" * 32
 
@@ -142,3 +149,96 @@ def test_registration_discovers_each_library(make):
         assert utility.get_namespace_cookiename("ns") == "found"
     finally:
         testing.tearDown()
+
+
+# what makes a cookie unusable, and what browsers refuse: the rules one by one
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("session", None),
+        ("my.app-session_1", None),
+        ("!#%&'*+-.^_`|~", None),
+        ("has space", "a cookie name is letters, digits and !#%&'*+-.^_`|~ only"),
+        ("semi;colon", "a cookie name is letters, digits and !#%&'*+-.^_`|~ only"),
+        ("", "a cookie name is letters, digits and !#%&'*+-.^_`|~ only"),
+        (None, "a cookie name is letters, digits and !#%&'*+-.^_`|~ only"),
+        (42, "a cookie name is letters, digits and !#%&'*+-.^_`|~ only"),
+        ("Max-Age", "'Max-Age' is a cookie attribute name"),
+        ("secure", "'secure' is a cookie attribute name"),
+        ("$Version", "a cookie name is letters, digits and !#%&'*+-.^_`|~ only"),
+        ("a$b", "a cookie name is letters, digits and !#%&'*+-.^_`|~ only"),
+    ],
+)
+def test_cookie_name_problem_says_why_a_name_cannot_be_a_cookie_name(name, problem):
+    assert cookie_name_problem(name) == problem
+
+
+SAMESITE_NONE = "browsers refuse SameSite=None without Secure; set secure=True or SameSite=Lax"
+HOST_SECURE = "browsers refuse a __Host- cookie without Secure; set secure=True"
+HOST_DOMAIN = "browsers refuse a __Host- cookie with a Domain; leave the domain unset"
+HOST_PATH = "browsers refuse a __Host- cookie whose Path is not /; set path='/'"
+SECURE_PREFIX = "browsers refuse a __Secure- cookie without Secure; set secure=True"
+
+
+@pytest.mark.parametrize(
+    ("name", "cookie", "refusal"),
+    [
+        ("x", {"samesite": "None", "secure": False}, SAMESITE_NONE),
+        ("x", {"samesite": "none", "secure": None}, SAMESITE_NONE),
+        ("x", {"samesite": "None", "secure": True}, None),
+        ("x", {"samesite": "Lax", "secure": False}, None),
+        ("x", {"samesite": None, "secure": False}, None),
+        ("x", {"secure": False}, None),
+        # an attribute that could not be read applies no rule: Secure unknown is not insecure
+        ("x", {"samesite": "None"}, None),
+        ("__Host-x", {}, None),
+        ("__Host-x", {"secure": False}, HOST_SECURE),
+        ("__Host-x", {"secure": False, "samesite": "None"}, SAMESITE_NONE),
+        ("__Host-x", {"secure": True, "domain": "example.com"}, HOST_DOMAIN),
+        ("__Host-x", {"secure": True, "domain": ""}, None),
+        ("__Host-x", {"secure": True, "domain": None, "path": "/app"}, HOST_PATH),
+        ("__Host-x", {"secure": True, "path": "/"}, None),
+        ("__Host-x", {"secure": True, "path": None}, None),
+        ("__Host-x", {"secure": True}, None),
+        ("__Secure-x", {}, None),
+        ("__Secure-x", {"secure": False}, SECURE_PREFIX),
+        ("__Secure-x", {"secure": True, "domain": "example.com", "path": "/app"}, None),
+        ("x__Host-", {"secure": False}, None),
+    ],
+)
+def test_browser_refusal_applies_each_rule_browsers_apply(name, cookie, refusal):
+    assert browser_refusal(name, {"name": name, **cookie}) == refusal
+
+
+class NamedByAttribute(SessionLibrary):
+    """An application's adapter: its factories name their cookie in ``jar``."""
+
+    def claims(self, factory):
+        return hasattr(factory, "jar")
+
+    def cookie(self, factory):
+        return {"name": factory.jar, "secure": True}
+
+
+def test_the_applications_own_adapters_are_asked_first():
+    def factory(request):  # pragma: no cover - never called
+        raise AssertionError
+
+    factory.jar = "from-the-adapter"
+    factory.cookie_name = "from-the-attribute"
+    assert discover_cookie_name(factory) == "from-the-attribute"
+    assert discover_cookie_name(factory, [NamedByAttribute()]) == "from-the-adapter"
+    assert discover_cookie(factory, [NamedByAttribute()]) == {
+        "name": "from-the-adapter",
+        "secure": True,
+    }
+
+
+def test_a_cookie_that_cannot_be_found_has_no_name():
+    def factory(request):  # pragma: no cover - never called
+        raise AssertionError
+
+    assert discover_cookie(factory) is None
+    assert discover_cookie_name(factory) is None

@@ -4,12 +4,16 @@ Real libraries and a real redis-server; the store is stopped in the middle of
 a request where the issue says a store goes away.
 """
 
+import functools
 import logging
+import re
 
 import pytest
 import webtest
 from pyramid_session_redis import RedisSessionFactory
+from webob.cookies import CookieProfile
 
+from pyramid_session_multi.budget import CookieTooLarge
 from pyramid_session_multi.events import (
     SessionInvalidated,
     SessionLoaded,
@@ -330,3 +334,166 @@ def test_the_applications_callbacks_run_when_a_namespace_ends_empty(redis_db, tm
         del seen[:]
         app.get(f"/logout-cb/{name}")
         assert sorted(when for when, _ in seen) == ["finished", "response"], name
+
+
+def test_an_oversized_cookie_of_an_enlisted_namespace_fails_the_response_named(redis_db, caplog):
+    # bound, so its end of request is the add-on's, and the only cookie session,
+    # so no budget is installed: WebOb's own "too long" error still fails the
+    # response, with the note the budget would give (cookies.rst)
+    def setup(config):
+        config.register_session_factory("main", redis_factory(redis_db, cookie_name="main"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="main")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/main", {"value": "alice"})
+    with pytest.raises(
+        ValueError, match=r"Cookie value is too long to store \((\d+) bytes\)"
+    ) as info:
+        app.post("/s/admin", {"value": "x" * 5000})
+    size = len("admin=") + int(re.search(r"\((\d+) bytes\)", str(info.value)).group(1))
+    message = (
+        f"pyramid_session_multi: the cookie 'admin' of namespace 'admin' would be {size} "
+        "bytes, over the 4096-byte limit of one cookie; keep less in this namespace or move "
+        "it to a server-side store"
+    )
+    # named once, logged once
+    assert info.value.__notes__ == [message]
+    assert caplog.text.count(message) == 1
+
+
+class JarSession(dict):
+    """An application's own cookie session: its data in cookie ``jar`` through
+    WebOb's ``CookieProfile``, set in a response callback it queues when made."""
+
+    new = True
+    created = 0.0
+
+    def __init__(self, request):
+        profile = CookieProfile("jar").bind(request)
+        super().__init__(profile.get_value() or {})
+        request.add_response_callback(
+            lambda request, response: profile.set_cookies(response, dict(self))
+        )
+
+    def invalidate(self):
+        self.clear()
+
+    def changed(self):
+        pass
+
+
+def jar_factory(request):
+    return JarSession(request)
+
+
+jar_factory.cookie_name = "jar"
+
+
+def test_webobs_refusal_of_an_applications_own_cookie_names_the_namespace(redis_db, caplog):
+    def setup(config):
+        config.register_session_factory("main", redis_factory(redis_db, cookie_name="main"))
+        config.register_session_factory("jar", jar_factory, bound_to="main")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/main", {"value": "alice"})
+    app.post("/s/jar", {"value": "small"})
+    assert app.get("/s/jar").json["value"] == "small"
+    with pytest.raises(
+        ValueError, match=r"Cookie value is too long to store \((\d+) bytes\)"
+    ) as info:
+        app.post("/s/jar", {"value": "x" * 5000})
+    size = len("jar=") + int(re.search(r"\((\d+) bytes\)", str(info.value)).group(1))
+    message = (
+        f"pyramid_session_multi: the cookie 'jar' of namespace 'jar' would be {size} "
+        "bytes, over the 4096-byte limit of one cookie; keep less in this namespace or move "
+        "it to a server-side store"
+    )
+    assert info.value.__notes__ == [message]
+    assert caplog.text.count(message) == 1
+
+
+def set_jar(request, response, *, session, profile):
+    profile.set_cookies(response, dict(session))
+
+
+class PartialJarSession(JarSession):
+    """The same, its callback a ``functools.partial`` naming the session by keyword."""
+
+    def __init__(self, request):
+        profile = CookieProfile("jar").bind(request)
+        dict.__init__(self, profile.get_value() or {})
+        request.add_response_callback(functools.partial(set_jar, session=self, profile=profile))
+
+
+def partial_jar_factory(request):
+    return PartialJarSession(request)
+
+
+partial_jar_factory.cookie_name = "jar"
+
+
+def note(ran, what, request, response):
+    ran.append(what)
+
+
+def test_callbacks_are_claimed_by_the_session_they_refer_to(redis_db):
+    # the end of request takes each library's queued callbacks to its
+    # namespace, by what they refer to (a partial's arguments, a closure's
+    # cells), and leaves the application's own where they were
+    ran = []
+
+    def view(request):
+        request.session_multi["jar"]["value"] = "kept"
+
+        def not_yet_bound(request):
+            try:
+                return assigned_later
+            except NameError:
+                ran.append("empty cell")
+
+        request.add_finished_callback(not_yet_bound)
+        request.add_finished_callback(lambda request: ran.append("finished"))
+        request.add_response_callback(lambda request, response: ran.append("response"))
+        request.add_response_callback(functools.partial(note, ran, "partial"))
+        if ran is None:  # never: the closure's cell stays empty
+            assigned_later = 1
+        return {}
+
+    def setup(config):
+        config.register_session_factory("main", redis_factory(redis_db, cookie_name="main"))
+        config.register_session_factory("jar", partial_jar_factory, bound_to="main")
+        config.add_route("jar", "/jar")
+        config.add_view(view, route_name="jar", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/main", {"value": "alice"})
+    response = app.get("/jar")
+    assert "jar" in set_cookie_names(response)
+    assert app.get("/s/jar").json["value"] == "kept"
+    assert ran == ["response", "partial", "empty cell", "finished"]
+
+
+def test_a_cookie_over_the_budget_in_a_bound_namespace_fails_the_response_named():
+    # two cookie sessions could pass the header budget: the budget's own
+    # refusal, raised once every namespace is applied (cookies.rst)
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="main")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/main", {"value": "alice"})
+    with pytest.raises(CookieTooLarge, match="the cookie 'admin' of namespace 'admin' would be"):
+        app.post("/s/admin", {"value": "x" * 5000})
+
+
+def test_a_logout_whose_only_namespace_cannot_load_still_deletes_its_cookie(server):
+    app = webtest.TestApp(
+        build_wsgi(
+            lambda config: config.register_session_factory("cart", redis_factory(server.url))
+        )
+    )
+    app.post("/s/cart", {"value": "in the cart"})
+    server.stop()
+    response = app.get("/invalidate")
+    assert any("Max-Age=0" in header for header in cookie_headers(response, "cart"))
+    assert "cart" not in app.cookies

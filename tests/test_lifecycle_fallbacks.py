@@ -301,8 +301,22 @@ def test_the_panel_marks_a_session_served_from_a_fallback(tmp_path, redis_db):
         (lambda own: "pkg.module:factory", "is a list of session factories"),
         (lambda own: [42], "must be a session factory"),
         (lambda own: [signed_factory("session")], "config.set_session_factory"),
+        (
+            lambda own: ["tests.support.nosuch:factory"],
+            r"fallback 1: 'tests.support.nosuch:factory' cannot be imported \(ModuleNotFoundError",
+        ),
     ],
-    ids=["own", "same-secret", "clash", "no-cookie", "cookie-disagrees", "str", "int", "session"],
+    ids=[
+        "own",
+        "same-secret",
+        "clash",
+        "no-cookie",
+        "cookie-disagrees",
+        "str",
+        "int",
+        "session",
+        "unimportable",
+    ],
 )
 def test_fallbacks_that_cannot_work_are_refused(fallbacks, message):
     def setup(config):
@@ -754,3 +768,35 @@ def test_two_fallbacks_with_one_secret_on_two_stores_are_accepted(tmp_path):
     again = beaker_signed_file(tmp_path / "first", OLD_SECRET, key="old_c")
     with pytest.raises(ConfigurationError, match="list each old secret once"):
         serve("cart", beaker_signed_file(tmp_path / "new", NEW_SECRET), fallbacks=[first, again])
+
+
+class UnknownLibrarySession(dict):
+    """A session of a library the add-on knows nothing of: no creation time."""
+
+    def invalidate(self):
+        self.clear()
+
+
+def unknown_library_factory(request):
+    session = UnknownLibrarySession()
+    if "old_prefs" in request.cookies:
+        session["value"] = "kept across the change"
+    return session
+
+
+def test_a_session_moves_from_a_fallback_of_an_unknown_library():
+    app = webtest.TestApp(
+        serve(
+            "prefs",
+            signed(NEW_SECRET),
+            fallbacks=[Fallback(unknown_library_factory, cookie_name="old_prefs")],
+        )
+    )
+    app.set_cookie("old_prefs", "a-cookie-of-before")
+    response = app.get("/s/prefs")
+    assert response.json["value"] == "kept across the change"
+    assert any(
+        header.startswith("old_prefs=;") and "Max-Age=0" in header
+        for header in response.headers.getall("Set-Cookie")
+    )
+    assert app.get("/s/prefs").json["value"] == "kept across the change"

@@ -8,9 +8,11 @@ sleeping.
 
 import sqlite3
 import time
+from collections.abc import MutableMapping
 
 import pytest
 import redis
+import webtest
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 from pyramid.session import SignedCookieSessionFactory
@@ -22,6 +24,7 @@ from tests.support.lifetime_apps import (
     CLIENT_SIDE,
     LIBRARIES,
     build_lifetime_app,
+    build_lifetime_wsgi,
     library_factory,
     set_cookie_headers,
 )
@@ -589,3 +592,125 @@ def test_an_application_key_spelled_like_a_hidden_key_migrates_as_application_da
     assert "cart" in client.cookies and len(redis_keys(redis_db)) == 1
     clock.at(101)  # the clocks moved with it, not the client's
     assert client.get("/d/cart").json == {}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "1700000000.0,0",
+        [1700000000.0],
+        [1700000000.0, 0.0, "alice"],
+        [1700000000.0, 0.0, "alice", 1700000000.0, "more"],
+        ["1700000000.0", 0.0],
+        [1700000000.0, "0"],
+        [True, 0.0],
+        [1700000000.0, -1.0],
+        [1700000000.0, 0.0, 1.5, 1700000000.0],
+        [1700000000.0, 0.0, True, 1700000000.0],
+        [1700000000.0, 0.0, "alice", None],
+        [1700000000.0, 0.0, "alice", "1700000000.0"],
+    ],
+)
+def test_a_malformed_lifetime_record_is_no_record(raw):
+    # a record that is not one the add-on writes (tampered with, or another
+    # version's) is not trusted: the session's clocks start again from now
+    assert lifetime.Stamps.from_raw(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "stamps"),
+    [
+        ([1700000000.0, 12.5], (1700000000.0, 1700000012.5, None, None)),
+        ((1700000000, 0), (1700000000.0, 1700000000.0, None, None)),
+        (
+            [1700000000.0, 1.0, "alice", 1699999999.0],
+            (1700000000.0, 1700000001.0, "alice", 1699999999.0),
+        ),
+        ([1700000000.0, 1.0, 42, 1700000000], (1700000000.0, 1700000001.0, 42, 1700000000.0)),
+    ],
+)
+def test_a_lifetime_record_reads_back_as_written(raw, stamps):
+    read = lifetime.Stamps.from_raw(raw)
+    assert (read.created, read.active, read.userid, read.login) == stamps
+    assert lifetime.Stamps.from_raw(read.as_raw()) == read
+
+
+class Slotted(dict):
+    """A session that takes no attributes (no ``__dict__``)."""
+
+    __slots__ = ()
+
+    def invalidate(self):
+        self.clear()
+
+    def changed(self):
+        pass
+
+
+class Wrapped(MutableMapping):
+    """A session that is no dict: the add-on has no raw storage for its stamps."""
+
+    def __init__(self):
+        self.data = {"value": "v"}
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def __setitem__(self, key, value):
+        self.data[key] = value
+
+    def __delitem__(self, key):
+        del self.data[key]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+    def invalidate(self):
+        self.data.clear()
+
+
+@pytest.mark.parametrize(
+    ("session_class", "message"),
+    [
+        (Slotted, "its sessions \\(Slotted\\) take no attributes"),
+        (Wrapped, "its session library \\(unknown\\) gives no raw storage"),
+    ],
+)
+def test_timeouts_on_a_session_that_cannot_keep_stamps_fail_its_load_named(session_class, message):
+    def register(config):
+        config.register_session_factory(
+            "own", lambda request: session_class(), cookie_name="own", idle_timeout=60
+        )
+
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    client.set_cookie("own", "an-id")
+    with pytest.raises(TypeError, match=f"namespace 'own' has timeouts .* but {message}"):
+        client.get("/r/own")
+
+
+class NoInvalidate(dict):
+    """A session with no ``invalidate()`` of its own or of its class's."""
+
+
+def test_timeouts_on_a_session_without_invalidate_still_load():
+    def register(config):
+        config.register_session_factory(
+            "own", lambda request: NoInvalidate(), cookie_name="own", idle_timeout=60
+        )
+
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    client.set_cookie("own", "an-id")
+    assert client.get("/r/own").json == {"value": None, "user": None}
+
+
+def test_a_session_that_takes_no_attributes_rotates_without_stamps():
+    def register(config):
+        config.register_session_factory("own", lambda request: Slotted(), cookie_name="own")
+
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    client.set_cookie("own", "an-id")
+    assert client.get("/rotate", {"ns": "own"}).json == {"failed": []}

@@ -6,8 +6,6 @@ validator, timeouts) is enlisted only when something needs it, and its
 lifetime stamps ride in its cookie all the same.
 """
 
-import time
-
 import pytest
 import webtest
 from pyramid.config import Configurator
@@ -20,18 +18,9 @@ from pyramid_session_multi.events import SessionExpired, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.lifecycle.ending import RequestEnd
 from pyramid_session_multi.revocation import MemoryRevocationStore
+from tests.test_libraries import NotebookFactory, NotebookLibrary, NotebookSession
 
 SECRET = "a-secret-of-enough-length-for-the-plan-tests"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The add-on's clock, as a list holding the offset from now the test moves."""
-    start = time.time()
-    offset = [0.0]
-    monkeypatch.setattr(lifetime, "clock", lambda: start + offset[0])
-    monkeypatch.setattr(lifetime, "_last_issued", 0.0)
-    return offset
 
 
 def signed(name="prefs", **kwargs):
@@ -94,7 +83,7 @@ def test_a_stamped_cookie_namespace_read_or_written_needs_no_end_of_request(cloc
     assert client.get("/read").text == "7"
     assert seen["enlisted"] is False
     # the stamps rode in the cookie: the idle clock holds, and ends the session
-    clock[0] = 601
+    clock.at(601)
     assert client.get("/read").text == "None"
     assert [type(event) for event in events] == [SessionExpired]
     # the expiry is the add-on's to end: enlisted, and the cookie is deleted
@@ -107,7 +96,7 @@ def test_an_expired_cookie_session_loses_its_cookie(clock):
     )
     client.get("/write")
     assert "prefs" in client.cookies
-    clock[0] = 61
+    clock.at(61)
     response = client.get("/read")
     assert response.text == "None"
     assert any(
@@ -149,9 +138,12 @@ def test_the_stamps_ride_in_a_budgeted_cookie_too(clock, oversize):
     assert loader.__mro__[1].__name__ == "CookieSession"  # the budget's subclass
     client.get("/write", params={"n": "3"})
     assert seen["enlisted"] is False
-    clock[0] = 59
+    clock.at(59)
+    # a read re-issues the cookie (pyramid's reissue_time is 0): it carries the new stamp
     assert client.get("/read").text == "3"
-    clock[0] = 601
+    clock.at(59 + 600)
+    assert client.get("/read").text == "3"
+    clock.at(59 + 600 + 601)
     assert client.get("/read").text == "None"
     assert [type(event) for event in events] == [SessionExpired]
 
@@ -192,7 +184,7 @@ def test_a_namespace_registered_through_the_old_api_keeps_its_stamps_itself_too(
     assert client.get("/read").text == "1"
     assert seen["enlisted"] is False
     # the user recorded at login rode in the cookie: a revocation ends it
-    clock[0] = 1
+    clock.at(1)
     get_manager_config(config.registry).revocations.revoke("alice", lifetime.issue_time(), None)
     assert client.get("/read").text == "None"
     assert [event.reason for event in events] == ["revoked"]
@@ -331,3 +323,46 @@ def test_a_failing_discriminator_is_named():
     assert raised.value.__notes__ == [
         "pyramid_session_multi: raised by the discriminator of namespace 'prefs'"
     ]
+
+
+class SecretiveLibrary(NotebookLibrary):
+    """An application's adapter that cannot tell what its sessions are."""
+
+    def facts(self, factory):
+        raise RuntimeError("unknown")
+
+
+def test_a_namespace_whose_library_cannot_tell_its_facts_is_enlisted_as_server_side(
+    monkeypatch,
+):
+    # nothing known of where its data lives: its end of request is the
+    # add-on's from its load, as a server-side store's is
+    monkeypatch.setattr(NotebookSession, "store", {})
+
+    def register(config):
+        config.add_session_library(SecretiveLibrary)
+        config.register_session_factory("prefs", NotebookFactory("prefs"))
+
+    client, seen, _ = build(register)
+    client.get("/write", params={"n": "4"})
+    assert seen["enlisted"] is True
+    assert client.get("/read").text == "4"
+
+
+def test_a_namespaces_plan_is_made_once_and_kept_while_current():
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("prefs", signed(), validator=lambda request, session: True)
+    config.add_route("read", "/read")
+    config.add_view(
+        lambda request: Response(str(request.session_multi["prefs"])), route_name="read"
+    )
+    app = webtest.TestApp(config.make_wsgi_app())
+    manager_config = get_manager_config(config.registry)
+    namespace_config = manager_config.get("prefs")
+    plan = namespace_config.pipeline
+    app.get("/read")
+    app.get("/read")
+    assert manager_config.get("prefs") is namespace_config
+    assert namespace_config.pipeline is plan
+    assert [check.__name__ for check in plan.checks] == ["validator_check"]

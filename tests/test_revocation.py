@@ -6,10 +6,12 @@ WebTest client of its own; two app instances share one store.
 """
 
 import io
+import sqlite3
 import time
 
 import pytest
 import redis
+import sqlalchemy
 import webtest
 from pyramid.config import Configurator
 from pyramid.exceptions import (
@@ -18,7 +20,10 @@ from pyramid.exceptions import (
     ConfigurationExecutionError,
 )
 from pyramid_session_redis import RedisSessionFactory
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
+from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.events import SessionInvalidated, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.revocation import (
@@ -28,6 +33,7 @@ from pyramid_session_multi.revocation import (
     SQLRevocationStore,
     store_from_url,
 )
+from pyramid_session_multi.revocation.core import describe_store
 from pyramid_session_multi.scripts.psessions import main as psessions
 from pyramid_session_multi.settings import SettingsError
 from pyramid_session_multi.testing import MemoryRevocationStore as ExportedMemoryStore
@@ -338,7 +344,8 @@ def test_the_sql_store_on_postgresql(redis_db, tmp_path, postgresql_url):
     assert len(store) == 1
 
 
-def test_the_sql_store_recovers_when_postgresql_returns(redis_db, tmp_path, postgresql_server):
+def test_the_sql_store_recovers_when_postgresql_returns(own_postgresql_server):
+    postgresql_server = own_postgresql_server
     store = SQLRevocationStore(postgresql_server.url)
     store.revoke("dave", lifetime.issue_time(), 60)
     postgresql_server.stop()
@@ -696,6 +703,140 @@ def test_a_revocation_url_shows_no_password(template, separator, caplog):
     shown.append(caplog.text)
     for text in shown:
         assert "hunter" not in text and "sevenX" not in text, text
+
+
+def test_revoking_another_user_leaves_this_requests_sessions_alone(
+    redis_db, tmp_path, memory_store
+):
+    events = []
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store, events=events))
+    admin = device(wsgi)
+    log_in(admin, "bob")
+    response = admin.get("/revoke", {"userid": "alice"})
+    assert set_cookie_headers(response, LOGGED_IN[0]) == []
+    assert logged_in_as(admin) == ["bob", "bob"]
+    assert memory_store.revoked_at("alice") is not None
+    assert events == []
+
+
+class NotPostgreSQLNorSQLite(SQLiteDialect_pysqlite):
+    """A database the store has no upsert for: SQLite under another name, so
+    that the store's portable statements run on a real database."""
+
+    name = "portable"
+    supports_statement_cache = True
+
+
+def test_the_sql_store_on_another_database_reads_then_writes(tmp_path, monkeypatch):
+    registry.register("portable", __name__, "NotPostgreSQLNorSQLite")
+    store = SQLRevocationStore(f"portable:///{tmp_path / 'revocations.sqlite'}")
+    store.revoke("alice", 100.0, 60)
+    store.revoke("alice", 50.0, 60)  # an earlier time never wins
+    assert store.revoked_at("alice") == 100.0
+    store.revoke("alice", 200.0, None)
+    assert store.revoked_at("alice") == 200.0
+    store.revoke("bob", 10.0, 60)
+    assert len(store) == 2
+    assert (
+        store.describe()
+        == f"portable at {tmp_path / 'revocations.sqlite'}, table session_multi_revocations"
+    )
+
+
+class Undescribable(MemoryRevocationStore):
+    def describe(self):
+        raise RuntimeError("no")
+
+
+def test_a_store_whose_describe_fails_is_named_by_its_class():
+    assert describe_store(Undescribable()) == "Undescribable"
+    assert describe_store(object()) == "object"
+
+
+def test_a_store_may_be_given_as_a_class(tmp_path):
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.set_revocation_store(MemoryRevocationStore)
+    config.commit()
+    store = get_manager_config(config.registry).revocations
+    assert isinstance(store, MemoryRevocationStore)
+
+
+def test_a_redis_url_that_is_not_one_is_refused_without_its_password():
+    with pytest.raises(ValueError, match="is not a Redis URL") as info:
+        store_from_url("redis://:hunter2@localhost:notaport/0")
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "described"),
+    [
+        ("redis://localhost:6390/2", "Redis at localhost:6390/2"),
+        ("redis://localhost/3", "Redis at localhost/3"),
+        ("unix:///run/redis.sock", "Redis at /run/redis.sock"),
+    ],
+)
+def test_a_redis_store_is_described_where_it_is(url, described):
+    assert RedisRevocationStore.from_url(url).describe() == described
+
+
+def test_a_redis_store_on_a_client_of_ones_own_is_described_as_redis():
+    assert RedisRevocationStore(redis.StrictRedis()).describe() == "Redis"
+
+
+def test_the_sql_store_takes_an_engine_of_ones_own(tmp_path):
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'own.sqlite'}")
+    store = SQLRevocationStore(engine)
+    assert store.engine is engine
+    store.revoke("alice", 100.0, None)
+    assert store.revoked_at("alice") == 100.0
+    engine.dispose()
+
+
+def test_a_user_recorded_without_a_store_is_only_a_record(redis_db, tmp_path):
+    # rotate(userid=...) records the user in a stamped namespace's stamps;
+    # with no store to ask, a session recorded for a user loads as any other
+    client = device(build_lifetime_wsgi(register_two(redis_db, tmp_path)))
+    log_in(client, "alice")
+    assert logged_in_as(client) == ["alice", "alice"]
+
+
+def test_revoking_from_a_request_without_a_recorded_user_ends_nothing_here(
+    redis_db, tmp_path, memory_store
+):
+    events = []
+    client = device(
+        build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store, events=events))
+    )
+    client.get("/w/signed", {"value": "anonymous"})
+    client.get("/w/redis", {"value": "anonymous"})
+    response = client.get("/revoke", {"userid": "alice"})
+    assert set_cookie_headers(response, "signed") == []
+    assert client.get("/r/redis").json["value"] == "anonymous"
+    assert events == []
+
+
+def test_a_table_another_process_created_first_is_used(tmp_path):
+    # two processes start at once: the other creates the table between this
+    # one's check and its CREATE TABLE, which then fails; the table is there
+    url = f"sqlite:///{tmp_path / 'revocations.sqlite'}"
+    first, other = SQLRevocationStore(url), SQLRevocationStore(url)
+
+    def the_other_process_first(target, connection, **kw):
+        other.revoke("bob", 10.0, None)
+
+    sqlalchemy.event.listen(first.table, "before_create", the_other_process_first)
+    first.revoke("alice", 20.0, None)
+    assert (first.revoked_at("alice"), first.revoked_at("bob")) == (20.0, 10.0)
+    assert len(first) == 2
+
+
+def test_a_table_that_cannot_be_created_fails_the_revocation(tmp_path):
+    path = tmp_path / "read-only.sqlite"
+    sqlite3.connect(path).close()
+    store = SQLRevocationStore(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="readonly"):
+        store.revoke("alice", 10.0, None)
 
 
 def test_a_login_and_a_revocation_leave_nothing_on_the_request():

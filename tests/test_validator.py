@@ -1,8 +1,12 @@
 """Validation on load: a session that no longer validates is dropped."""
 
+from types import SimpleNamespace
+
 import pytest
 from pyramid_session_redis import RedisSessionFactory
 
+from pyramid_session_multi.events import SessionRejected
+from pyramid_session_multi.lifecycle.loading import validator_check
 from tests.support.apps import build_app, set_cookie_names, signed_factory
 
 CURRENT_VERSION = {"value": "1"}
@@ -78,3 +82,67 @@ def test_validator_called_once_per_request_and_not_for_untouched(factory):
     assert calls == []
     app.get("/account")
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("answer", [False, None, 0, "", []])
+def test_any_falsy_answer_of_the_validator_rejects(answer):
+    rejected = []
+
+    def setup(config):
+        config.register_session_factory(
+            "account", signed_factory("account_cookie"), validator=lambda request, session: answer
+        )
+        config.add_route("account", "/account")
+        config.add_view(versioned_view, route_name="account", renderer="json")
+        config.add_subscriber(lambda event: rejected.append(event.reason), SessionRejected)
+
+    app = build_app(setup)
+    app.post("/account", {"user": "ann"})
+    assert app.get("/account").json == {"user": None}
+    assert rejected == ["validator", "validator"]
+
+
+def test_the_validator_sees_the_request():
+    def only_on_its_path(request, session):
+        return request.path == "/account"
+
+    def setup(config):
+        config.register_session_factory(
+            "account", signed_factory("account_cookie"), validator=only_on_its_path
+        )
+        config.add_route("account", "/account")
+        config.add_view(versioned_view, route_name="account", renderer="json")
+        config.add_route("elsewhere", "/elsewhere")
+        config.add_view(versioned_view, route_name="elsewhere", renderer="json")
+
+    app = build_app(setup)
+    app.post("/account", {"user": "ann"})
+    assert app.get("/account").json == {"user": "ann"}
+    assert app.get("/elsewhere").json == {"user": None}
+
+
+def test_a_raising_validator_fails_the_load_named(caplog):
+    def broken(request, session):
+        raise LookupError("the user table is gone")
+
+    def setup(config):
+        config.register_session_factory(
+            "account", signed_factory("account_cookie"), validator=broken
+        )
+        config.add_route("account", "/account")
+        config.add_view(versioned_view, route_name="account", renderer="json")
+
+    app = build_app(setup)
+    with pytest.raises(LookupError) as info:
+        app.get("/account")
+    assert info.value.__notes__ == [
+        "pyramid_session_multi: raised by the validator of namespace 'account'"
+    ]
+    assert [record.getMessage() for record in caplog.records] == [
+        "namespace 'account' could not be loaded: LookupError: the user table is gone"
+    ]
+
+
+def test_a_namespace_without_a_validator_is_not_checked_by_it():
+    namespace_config = SimpleNamespace(validator=None, namespace="account")
+    assert validator_check(None, namespace_config, None, {"anything": 1}, None) is None

@@ -107,7 +107,7 @@ def invalidate(work: RequestWork, raise_errors: bool) -> dict[str, Exception]:
                     f"pyramid_session_multi: destroying it unchecked failed too: "
                     f"{type(again).__name__}: {again}"
                 )
-                _logout_failed(work, namespace, exc, failures)
+                logout_failed(work, namespace, exc, failures)
                 continue
             logger.warning(
                 "namespace %r could not be loaded (%s: %s); logged out without it: "
@@ -131,7 +131,7 @@ def invalidate(work: RequestWork, raise_errors: bool) -> dict[str, Exception]:
             old_id = work.session_id(namespace, session)
             session.invalidate()
         except Exception as exc:
-            _logout_failed(work, namespace, exc, failures)
+            logout_failed(work, namespace, exc, failures)
             continue
         work.end(namespace_config, session, INVALIDATED)
         log_decision(logger, "invalidated", namespace, "logout", request.registry.settings, old_id)
@@ -162,9 +162,11 @@ def destroy(namespace_config: Any, request: Any) -> str | None:
     return old_id if isinstance(old_id, str) else None
 
 
-def _logout_failed(
+def logout_failed(
     work: RequestWork, namespace: str, exc: Exception, failures: dict[str, Exception]
 ) -> None:
+    """Log that ``namespace`` could not be invalidated, note it in ``failures``,
+    and have its cookie deleted all the same."""
     exc.add_note(f"pyramid_session_multi: invalidating namespace {namespace!r} failed")
     logger.error(
         "namespace %r could not be invalidated; its cookie is deleted "

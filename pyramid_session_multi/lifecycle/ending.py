@@ -120,6 +120,7 @@ class RequestEnd:
         if not self.scheduled:
             queue.append(self)
             self.scheduled = True
+        self._watch(request)
         if session is not None:
             self._run_before(queue, {id(session): state})
         return state
@@ -132,10 +133,8 @@ class RequestEnd:
         decided; callbacks queued later come after this one anyway.
         """
         position = queue.index(self)
-        for index, callback in enumerate(queue):
-            if index >= position:
-                return
-            if _library_owner(callback, owners) is not None:
+        for index in range(position):
+            if _library_owner(queue[index], owners) is not None:
                 del queue[position]
                 queue.insert(index, self)
                 return
@@ -172,6 +171,9 @@ class RequestEnd:
     def mark_rotated(self, request: Any, state: "NamespaceEnd") -> None:
         """Note that ``state``'s session got a new id in this request."""
         state.rotated = True
+        self._watch(request)
+
+    def _watch(self, request: Any) -> None:
         if not self.watching:
             # first of the finished callbacks: sees whether a response went out
             request.finished_callbacks.appendleft(self.unsent)
@@ -183,9 +185,36 @@ class RequestEnd:
         Nothing of the end of request ran.  A session rotated in it would be
         kept by its store under a new id that no cookie will ever carry (the
         old one is deleted already): it is invalidated and left unsaved instead.
+        Any other is left to what its library saves in its finished callbacks
+        (pyramid_session_redis saves there), with its lifetime stamps put back
+        first: saved without them, its clocks would start again at its next load.
         """
-        rotated = [state for state in self.namespaces.values() if state.rotated]
+        states = list(self.namespaces.values())
+        rotated = [state for state in states if state.rotated]
+        for state in states:
+            if state.rotated or state.session is None:
+                continue
+            for hook in state.before_save:
+                try:
+                    hook(None)
+                except Exception as exc:
+                    _failed(state.config.namespace, exc, "could not keep its lifetime stamps")
+        # what a library saves in its finished callbacks keeps the add-on's records,
+        # stored only while those callbacks run (the application's never see them)
+        kept = [
+            state
+            for state in states
+            if not state.rotated and state.session is not None and state.hidden
+        ]
+        if kept:
+            _claim_callbacks(request, kept, finished_only=True)
+            for state in kept:
+                for callback in state.finished:
+                    request.finished_callbacks.append(
+                        ContainedFinish(state.config, callback, None, None, state.hidden)
+                    )
         if not rotated:
+            self.forget()
             return
         _claim_callbacks(request, rotated, finished_only=True)
         for state in rotated:
@@ -229,9 +258,8 @@ class RequestEnd:
         session = state.session
         if namespace_config.bound_to is None or session is None or state.drop_cookie:
             return False
+        # loaded before it: a bound namespace exists only where its partner does
         partner = self.work.loaded(namespace_config.bound_to)
-        if partner is None:
-            return False
         try:
             if settle(namespace_config.library, session, partner):
                 return False
@@ -295,7 +323,14 @@ class RequestEnd:
         for index, callback in enumerate(state.finished, 1):
             then = after_save if index == len(state.finished) else []
             request.finished_callbacks.append(
-                ContainedFinish(namespace_config, callback, response, then, state.hidden)
+                ContainedFinish(
+                    namespace_config,
+                    callback,
+                    response,
+                    then,
+                    state.hidden,
+                    state.ended is not None,
+                )
             )
         return None
 
@@ -303,7 +338,7 @@ class RequestEnd:
 class ContainedFinish:
     """A library's finished callback whose failure is its namespace's alone."""
 
-    __slots__ = ("callback", "config", "hidden", "response", "then")
+    __slots__ = ("callback", "config", "ended", "hidden", "response", "then")
 
     def __init__(
         self,
@@ -312,6 +347,7 @@ class ContainedFinish:
         response: Any,
         then: list[Any] | None = None,
         hidden: list[Any] | None = None,
+        ended: bool = False,
     ) -> None:
         self.config = namespace_config
         self.callback = callback
@@ -320,6 +356,8 @@ class ContainedFinish:
         self.then = then or []
         #: the add-on's records stored only while the callback runs (see NamespaceEnd.hidden)
         self.hidden = hidden or []
+        #: what the client held ended in this request (a logout): its old cookie must go
+        self.ended = ended
 
     def __call__(self, request: Any) -> None:
         try:
@@ -327,8 +365,14 @@ class ContainedFinish:
                 self.callback(request)
         except Exception as exc:
             _failed(self.config.namespace, exc, "could not be saved; no new cookie is sent")
-            # the cookie would point at data the store does not have
-            self.response.unset_cookie(self.config.cookie_name, strict=False)
+            if self.response is None:  # no response formed: no cookie to take back
+                pass
+            elif self.ended:
+                # nothing from before a logout survives client-side
+                delete_cookie(self.response, self.config)
+            else:
+                # the cookie would point at data the store does not have
+                self.response.unset_cookie(self.config.cookie_name, strict=False)
             return
         _run_hooks(self.config, self.then, self.response)
 
@@ -437,6 +481,8 @@ def _budget_error(work: Any, namespace_config: Any, exc: Exception) -> Exception
     cookie_name = namespace_config.cookie_name
     size = len(cookie_name) + 1 + int(match.group(1))
     message = str(CookieTooLarge(namespace_config.namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
+    if message in getattr(exc, "__notes__", ()):
+        return exc  # its cookie class named it already (see budget.named_cookie_session)
     exc.add_note(message)
     logger.error("%s", message)
     work.tell_observers("cookie_refused", namespace_config.namespace, size, COOKIE_SIZE_LIMIT)

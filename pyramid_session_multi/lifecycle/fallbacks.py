@@ -316,11 +316,10 @@ def migrate_from_fallbacks(
     work: RequestWork, namespace_config: Any, request: Any, session: Any, state: Any
 ) -> None:
     """The load step: move the client's session from the first fallback that finds one."""
-    fallbacks = namespace_config.fallbacks
-    if not fallbacks:
-        return
     cookies = request.cookies
-    carried = [fallback for fallback in fallbacks if fallback.cookie_name in cookies]
+    carried = [
+        fallback for fallback in namespace_config.fallbacks if fallback.cookie_name in cookies
+    ]
     if not carried or data_of(namespace_config.library, session):
         return  # nothing to read, or the namespace's own factory found a session
     namespace = namespace_config.namespace
@@ -365,7 +364,10 @@ def migrate_from_fallbacks(
         if namespace_config.stamped:
             # the old session's stamps judge the one it moved into
             adopt_migrated(namespace_config, session, record)
-        # a client-side namespace's end is the add-on's from now
+        # a client-side namespace's end is the add-on's from now; a copy under a
+        # new id only the response can carry: a request that forms none (its
+        # view raised) leaves it unsaved, and the old copy for the next
+        work.mark_rotated(namespace_config, session)
         work.after_save(
             namespace_config, session, Retirement(work, namespace_config, fallback, old)
         )

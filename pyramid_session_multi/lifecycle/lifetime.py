@@ -226,13 +226,15 @@ class Lifetime:
         attributes["invalidate"] = self.invalidate
 
     def invalidate(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            if self._invalidate is not None:
-                return self._invalidate(*args, **kwargs)
+        # a session whose invalidate() raised (its store is down) was not
+        # logged out: it keeps the stamps it has, to be judged by them again
+        if self._invalidate is not None:
+            result = self._invalidate(*args, **kwargs)
+        else:
             session: Any = self._session()
-            return type(session).invalidate(session, *args, **kwargs)
-        finally:
-            self.reset()
+            result = type(session).invalidate(session, *args, **kwargs)
+        self.reset()
+        return result
 
     def put_back(self, response: Any) -> None:
         """Just before the library saves: the record goes back into a session with data.
@@ -410,8 +412,6 @@ def lifetime_check(
     work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
 ) -> str | None:
     """End a session idle or old beyond its namespace's timeouts."""
-    if not namespace_config.stamped:
-        return None
     lifetime = lifetime_of(session)
     return None if lifetime is None else lifetime.verdict
 

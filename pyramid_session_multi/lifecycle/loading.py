@@ -67,17 +67,3 @@ def binding_check(
     if partner is None or belongs(namespace_config.library, session, partner):
         return None
     return "binding"
-
-
-def make_session(namespace_config: Any, request: Any) -> Any:
-    """Ask the namespace's discriminator, then its factory: the session, or ``None``."""
-    namespace = namespace_config.namespace
-    discriminator = namespace_config.discriminator
-    if discriminator is not None and not call_for_namespace(
-        "discriminator", namespace, discriminator, request
-    ):
-        return None
-    session = call_for_namespace("session factory", namespace, namespace_config.loader, request)
-    if namespace_config.prepare is not None:
-        namespace_config.prepare(namespace, session)
-    return session

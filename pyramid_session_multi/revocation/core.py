@@ -25,7 +25,7 @@ from ..config import (
     require_manager_config,
 )
 from ..events import SessionInvalidated, hash_session_id, log_decision
-from ..lifecycle.changes import carried
+from ..lifecycle.changes import carried, logout_failed
 from ..lifecycle.ending import INVALIDATED
 from ..lifecycle.fallbacks import retire_at_logout
 from ..lifecycle.lifetime import (
@@ -138,6 +138,7 @@ def revoke(work: RequestWork, userid: Any, keep_current: bool) -> None:
         # (a login of another user in this request stays that user's)
         remember_login(work, userid)
     events = []
+    failures: dict[str, Exception] = {}
     for namespace, session in _recorded_for(sessions, str(userid)):
         namespace_config = work.configs[namespace]
         lifetime = lifetime_of(session)
@@ -150,11 +151,12 @@ def revoke(work: RequestWork, userid: Any, keep_current: bool) -> None:
             except Exception as exc:
                 _contained(work, namespace, exc, "could not be recorded anew")
             continue
-        old_id = work.session_id(namespace, session)
         try:
+            old_id = work.session_id(namespace, session)
             session.invalidate()
         except Exception as exc:
-            _contained(work, namespace, exc, "could not be logged out")
+            # revoked all the same: logged out as invalidate() would, the others too
+            logout_failed(work, namespace, exc, failures)
             continue
         work.end(namespace_config, session, INVALIDATED)
         log_decision(logger, "revoked", namespace, "revoke", request.registry.settings, old_id)

@@ -1,0 +1,73 @@
+"""Loading a namespace: what the add-on calls on its behalf fails named.
+
+Through the real router, with pyramid's signed cookies: a fallback factory
+that raises, and a fallback session whose data cannot be read, fail the
+load with a note naming the fallback and the namespace, and are logged.
+"""
+
+from collections.abc import Mapping
+
+import pytest
+
+from pyramid_session_multi import Fallback
+from tests.support.apps import build_app, signed_factory
+
+
+class Unreadable(Mapping):
+    """A session of a library the add-on does not know whose store fails on read."""
+
+    def __getitem__(self, key):
+        raise LookupError("the old store is gone")
+
+    def __iter__(self):
+        raise LookupError("the old store is gone")
+
+    def __len__(self):
+        raise LookupError("the old store is gone")
+
+    def invalidate(self):  # pragma: no cover - never reached
+        pass
+
+
+def raising_factory(request):
+    raise LookupError("the old store is gone")
+
+
+def unreadable_factory(request):
+    return Unreadable()
+
+
+@pytest.mark.parametrize("old_factory", [raising_factory, unreadable_factory])
+def test_a_fallback_that_fails_is_contained_and_named(old_factory, caplog):
+    def setup(config):
+        config.register_session_factory(
+            "prefs",
+            signed_factory("prefs"),
+            fallbacks=[Fallback(old_factory, cookie_name="old_prefs")],
+        )
+
+    app = build_app(setup)
+    app.set_cookie("old_prefs", "a-cookie-of-before-the-deploy")
+    # nothing migrates this time; the request goes on, the old cookie kept for a retry
+    response = app.get("/s/prefs")
+    assert response.json["value"] is None
+    assert not [v for n, v in response.headerlist if n == "Set-Cookie" and "old_prefs" in v]
+    assert "old_prefs" in app.cookies
+    assert [record.getMessage() for record in caplog.records] == [
+        "namespace 'prefs': its fallback 1 (unknown, cookie 'old_prefs') could not be read; "
+        "nothing migrates in this request and the old cookie is kept: "
+        "LookupError: the old store is gone"
+    ]
+
+
+def test_a_client_without_the_fallbacks_cookie_never_reaches_it(caplog):
+    def setup(config):
+        config.register_session_factory(
+            "prefs",
+            signed_factory("prefs"),
+            fallbacks=[Fallback(raising_factory, cookie_name="old_prefs")],
+        )
+
+    app = build_app(setup)
+    assert app.get("/s/prefs").json == {"ns": "prefs", "session": "present", "value": None}
+    assert caplog.records == []
