@@ -345,7 +345,8 @@ class SessionMultiManager(Mapping[str, Any]):
         """Give sessions new ids, keeping their data: call it at login.
 
         With no argument, every namespace loaded in this request or whose
-        cookie the request carries is rotated (one its discriminator turns
+        cookie (or a fallback's) the request carries is rotated, a session
+        migrating from a fallback before it is (one its discriminator turns
         away is skipped); name namespaces to rotate only those.  Each gets a
         new id and sends its new cookie; for server-side stores the old key,
         file or row is deleted at once, so the cookie the client held before
@@ -411,7 +412,9 @@ class SessionMultiManager(Mapping[str, Any]):
         """Log the client out of every namespace it holds.
 
         The namespaces invalidated are those loaded in this request and those
-        whose cookie the request carries; a namespace the client never had is
+        whose cookie, or a cookie one of its fallbacks reads, the request
+        carries (such a namespace migrates, then is logged out, and does not
+        migrate again in this request); a namespace the client never had is
         left alone (no cookie, no backend I/O), and so is one its
         discriminator turns away.  Every one of them is loaded first, then
         each is invalidated, so a namespace bound to another is logged out
@@ -425,7 +428,9 @@ class SessionMultiManager(Mapping[str, Any]):
         does not stop the others: the error is logged with the namespace
         named, the namespace's cookie is deleted anyway, so the client no
         longer presents it, and the failures are returned as a dict of
-        namespace to exception, empty when all went well.
+        namespace to exception, empty when all went well.  So is an old copy
+        one of the namespace's fallbacks could read that could not be deleted
+        (its store is down; see :doc:`/narr/fallbacks`).
         :class:`~pyramid_session_multi.events.SessionInvalidated` is sent
         once every namespace is done, as :meth:`rotate` sends its events.
         With ``raise_errors=True`` the first failure is raised after every

@@ -153,3 +153,45 @@ def test_a_rotation_without_a_token_makes_none():
     app = build_app(login_setup(NamespaceCSRFStoragePolicy("account")))
     app.get("/login")
     assert app.get("/keys").json == ["user"]
+
+
+def test_a_token_planted_through_a_fallback_cookie_is_replaced_at_login(tmp_path, redis_db):
+    from pyramid_session_redis import RedisSessionFactory
+
+    from tests.support.backend_app import beaker_file
+
+    def with_token_view(config):
+        config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("cart"))
+        config.add_route("token", "/token")
+        config.add_view(
+            lambda request: {"token": get_csrf_token(request)}, route_name="token", renderer="json"
+        )
+
+    def before_the_change(config):
+        config.register_session_factory("cart", beaker_file(tmp_path, "old_c"))
+        with_token_view(config)
+
+    def login(request):
+        request.session_multi.rotate(userid="victim")
+        request.session_multi["cart"]["userid"] = "victim"
+        return {"token": get_csrf_token(request)}
+
+    def after_the_change(config):
+        new = RedisSessionFactory(secret="s" * 40, cookie_name="cart_c", redis_url=redis_db)
+        config.register_session_factory("cart", new, fallbacks=[beaker_file(tmp_path, "old_c")])
+        with_token_view(config)
+        config.add_route("login", "/login")
+        config.add_view(login, route_name="login", renderer="json")
+
+    attacker = build_app(before_the_change)
+    planted = attacker.get("/token").json["token"]
+    victim = build_app(after_the_change)
+    victim.set_cookie("old_c", attacker.cookies["old_c"])
+
+    token = victim.get("/login").json["token"]
+
+    assert token != planted
+    # the session moved, and the planted copy is gone from the old store
+    assert victim.get("/token").json["token"] == token
+    assert victim.get("/s/cart").json["session"] == "present"
+    assert [p for p in (tmp_path / "old_c").rglob("*") if p.is_file()] == []

@@ -800,3 +800,188 @@ def test_a_session_moves_from_a_fallback_of_an_unknown_library():
         for header in response.headers.getall("Set-Cookie")
     )
     assert app.get("/s/prefs").json["value"] == "kept across the change"
+
+
+@pytest.fixture
+def old_server(own_redis_server):
+    """A Redis factory on a server of its own (the store before the change).
+
+    Its own client: pyramid_session_redis keeps one default client per
+    registry, which a second factory with another ``redis_url`` would share.
+    """
+    import redis as redis_py
+
+    client = redis_py.StrictRedis.from_url(own_redis_server.url, socket_timeout=1)
+    yield RedisSessionFactory(
+        secret=OLD_SECRET, cookie_name="old_cart", timeout=600,
+        redis_client_callable=lambda request, **options: client,
+    )  # fmt: skip
+    client.close()
+
+
+def only_a_fallback_reads(kind, tmp_path, own_redis_server, old_server):
+    """(old factory, its cookie, a count of what its store holds) for ``kind``."""
+    if kind == "redis-server":
+        return old_server, "old_cart", lambda: len(redis_keys(own_redis_server.url))
+    if kind == "beaker-file":
+        return (
+            beaker_file(tmp_path, "old_c"),
+            "old_c",
+            lambda: len(stored_files(tmp_path / "old_c")),
+        )
+    return signed(OLD_SECRET), "prefs", lambda: 0
+
+
+@pytest.mark.parametrize("kind", ["redis-server", "beaker-file", "signed"])
+def test_a_logout_that_touches_no_namespace_retires_a_copy_only_a_fallback_reads(
+    kind, tmp_path, redis_db, own_redis_server, old_server, caplog
+):
+    old_factory, old_cookie, stored = only_a_fallback_reads(
+        kind, tmp_path, own_redis_server, old_server
+    )
+    new_factory = redis_factory(redis_db, NEW_SECRET, "cart_c")
+
+    def logout(request):
+        return {"failed": sorted(request.session_multi.invalidate())}
+
+    def setup(config):
+        config.add_route("logout", "/logout")
+        config.add_view(logout, route_name="logout", renderer="json")
+
+    new_app = serve("cart", new_factory, fallbacks=[old_factory], setup_more=setup)
+    client, old_cookies = migrate(serve("cart", old_factory), new_app, "cart")
+    assert set(client.cookies) == {old_cookie}
+    assert stored() == (0 if kind == "signed" else 1)
+
+    response = client.get("/logout")
+
+    assert response.json == {"failed": []}
+    set_cookies = [v for k, v in response.headerlist if k == "Set-Cookie"]
+    assert all("Max-Age=0" in v for v in set_cookies)
+    assert old_cookie in {v.split("=", 1)[0] for v in set_cookies}
+    assert client.cookies == {}
+    assert stored() == 0 and redis_keys(redis_db) == []
+    # a normal logout is no race with another request
+    assert "claimed by another request" not in caplog.text
+    if kind != "signed":  # a signed cookie replayed is the revocation store's to refuse
+        replay = webtest.TestApp(new_app)
+        replay.set_cookie(old_cookie, old_cookies[old_cookie])
+        response = replay.get("/s/cart")
+        assert response.json["value"] is None
+        assert set_cookie_names(response) == []
+        assert stored() == 0 and redis_keys(redis_db) == []
+
+
+def test_a_namespace_read_after_its_logout_does_not_migrate_again(tmp_path, redis_db):
+    def logout_then_read(request):
+        request.session_multi.invalidate()
+        return {"after": dict(request.session_multi["cart"])}
+
+    def setup(config):
+        config.add_route("logout", "/logout")
+        config.add_view(logout_then_read, route_name="logout", renderer="json")
+
+    old_app, new_app = store_migration_apps(tmp_path, redis_db, setup)
+    client, old_cookies = migrate(old_app, new_app, "cart")
+
+    response = client.get("/logout")
+
+    assert response.json == {"after": {}}
+    assert all("Max-Age=0" in v for k, v in response.headerlist if k == "Set-Cookie")
+    assert client.cookies == {}
+    assert redis_keys(redis_db) == [] and stored_files(tmp_path / "old_c") == []
+    replay = webtest.TestApp(new_app)
+    replay.set_cookie("old_c", old_cookies["old_c"])
+    assert replay.get("/s/cart").json["value"] is None
+    assert redis_keys(redis_db) == [] and stored_files(tmp_path / "old_c") == []
+
+
+def test_a_logout_whose_fallback_store_is_down_reports_it_and_deletes_every_cookie(
+    redis_db, own_redis_server, old_server, caplog
+):
+    def logout(request):
+        failures = request.session_multi.invalidate()
+        return {"failed": {name: type(exc).__name__ for name, exc in failures.items()}}
+
+    def setup(config):
+        config.add_route("logout", "/logout")
+        config.add_view(logout, route_name="logout", renderer="json")
+
+    old_factory = old_server
+    new_app = serve("cart", redis_factory(redis_db, NEW_SECRET), [old_factory], setup)
+    before_the_change = webtest.TestApp(serve("cart", old_factory))
+    before_the_change.post("/s/cart", {"value": "from before the change"})
+    client = webtest.TestApp(new_app)
+    client.post("/s/cart", {"value": "current"})
+    client.set_cookie("old_cart", before_the_change.cookies["old_cart"])
+    assert len(redis_keys(redis_db)) == 1 and len(redis_keys(own_redis_server.url)) == 1
+    own_redis_server.stop()
+
+    response = client.get("/logout")
+
+    # the namespace's own session is gone; the old copy could not be: said, not hidden
+    assert list(response.json["failed"]) == ["cart"]
+    assert "could not be deleted at logout" in caplog.text
+    deleted = {v.split("=", 1)[0] for k, v in response.headerlist if "Max-Age=0" in v}
+    assert deleted == {"cart", "old_cart"}
+    assert "cart" not in client.cookies and redis_keys(redis_db) == []
+    own_redis_server.start()
+    # the old store kept its copy: that is what the failure reported
+    assert len(redis_keys(own_redis_server.url)) == 1
+
+
+def test_a_logout_in_the_migrating_request_reports_no_race(
+    redis_db, own_redis_server, old_server, caplog
+):
+    def read_then_logout(request):
+        value = request.session_multi["cart"].get("value")
+        return {"value": value, "failed": sorted(request.session_multi.invalidate())}
+
+    def setup(config):
+        config.add_route("logout", "/logout")
+        config.add_view(read_then_logout, route_name="logout", renderer="json")
+
+    new_app = serve("cart", redis_factory(redis_db, NEW_SECRET), [old_server], setup)
+    client, _ = migrate(serve("cart", old_server), new_app, "cart")
+
+    response = client.get("/logout")
+
+    assert response.json == {"value": "kept across the change", "failed": []}
+    assert redis_keys(redis_db) == [] and redis_keys(own_redis_server.url) == []
+    # the logout retired the old copy itself: that is no copy another request took
+    assert "claimed by another request" not in caplog.text
+    assert "could not be deleted" not in caplog.text
+
+
+def test_a_namespace_logged_out_unloaded_does_not_migrate_when_read_again():
+    calls = []
+
+    def flaky_validator(request, session):
+        # down at the logout's load, back when the view reads the namespace
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("the validator's store is down")
+        return True
+
+    def logout_then_read(request):
+        failures = request.session_multi.invalidate()
+        return {"failed": sorted(failures), "after": dict(request.session_multi["prefs"])}
+
+    def setup(config):
+        config.register_session_factory(
+            "prefs",
+            SignedCookieSessionFactory(NEW_SECRET, cookie_name="prefs_new"),
+            fallbacks=[signed(OLD_SECRET)],
+            validator=flaky_validator,
+        )
+        config.add_route("logout", "/logout")
+        config.add_view(logout_then_read, route_name="logout", renderer="json")
+
+    client, _ = migrate(serve("prefs", signed(OLD_SECRET)), build_wsgi(setup), "prefs")
+
+    response = client.get("/logout")
+
+    assert len(calls) == 2
+    assert response.json == {"failed": [], "after": {}}
+    assert all("Max-Age=0" in v for k, v in response.headerlist if k == "Set-Cookie")
+    assert client.cookies == {}

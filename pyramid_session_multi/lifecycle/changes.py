@@ -25,12 +25,19 @@ logger = logging.getLogger(__name__)
 
 
 def carried(work: RequestWork) -> list[str]:
-    """The namespaces loaded so far or whose cookie the request carries, partners first."""
+    """The namespaces loaded so far or whose cookie the request carries, partners first.
+
+    A namespace is carried too where the request carries only a cookie one
+    of its fallbacks reads: loading it migrates that session, which a
+    logout, a login or a revocation must then act on, not leave behind.
+    """
     cookies = work.request.cookies
     found = [
         namespace_config
         for namespace, namespace_config in work.configs.items()
-        if work.loaded(namespace) is not None or namespace_config.cookie_name in cookies
+        if work.loaded(namespace) is not None
+        or namespace_config.cookie_name in cookies
+        or any(fallback.cookie_name in cookies for fallback in namespace_config.fallbacks)
     ]
     found.sort(key=lambda namespace_config: namespace_config.binding_depth)
     return [namespace_config.namespace for namespace_config in found]
@@ -118,7 +125,7 @@ def invalidate(work: RequestWork, raise_errors: bool) -> dict[str, Exception]:
             )
             namespace_config = work.configs[namespace]
             work.drop_cookie(namespace_config)
-            retire_at_logout(work, namespace_config)
+            _retired(work, namespace, failures)
             work.tell_observers("namespace_invalidated", namespace)
             events.append(work.event(SessionInvalidated, namespace, None, old_id))
             continue
@@ -135,10 +142,18 @@ def invalidate(work: RequestWork, raise_errors: bool) -> dict[str, Exception]:
             continue
         work.end(namespace_config, session, INVALIDATED)
         log_decision(logger, "invalidated", namespace, "logout", request.registry.settings, old_id)
-        retire_at_logout(work, namespace_config)
+        _retired(work, namespace, failures)
         work.tell_observers("namespace_invalidated", namespace)
         events.append(work.event(SessionInvalidated, namespace, session, old_id))
     return _tell(work, failures, events, raise_errors)
+
+
+def _retired(work: RequestWork, namespace: str, failures: dict[str, Exception]) -> None:
+    """Retire ``namespace``'s fallback copies at its logout; a copy that could
+    not be deleted is the namespace's failure in ``failures``."""
+    exc = retire_at_logout(work, work.configs[namespace])
+    if exc is not None:
+        failures.setdefault(namespace, exc)
 
 
 def destroy(namespace_config: Any, request: Any) -> str | None:

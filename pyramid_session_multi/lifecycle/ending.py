@@ -159,6 +159,12 @@ class RequestEnd:
         """Call ``hook`` with the response once the session is saved."""
         state.after_save.append(hook)
 
+    def take_after_save(self, state: "NamespaceEnd", kind: type) -> list[Any]:
+        """Take the hooks of ``kind`` out of what runs once the session is saved."""
+        taken = [hook for hook in state.after_save if isinstance(hook, kind)]
+        state.after_save[:] = [hook for hook in state.after_save if not isinstance(hook, kind)]
+        return taken
+
     def queue_event(self, state: "NamespaceEnd", event: Any) -> None:
         """Send ``event`` once the namespace's load is complete."""
         state.events.append(event)

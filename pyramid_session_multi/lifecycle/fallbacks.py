@@ -269,35 +269,49 @@ class Retirement:
         )
 
 
-def retire_at_logout(work: RequestWork, namespace_config: Any) -> None:
+def retire_at_logout(work: RequestWork, namespace_config: Any) -> Exception | None:
     """A logout of ``namespace_config``'s namespace: every copy a fallback could
     still read goes too, so nothing from before the logout migrates back.
 
     The fallbacks whose cookie ``request`` carries have their old session's
-    stored state deleted (read on a detached request); each fallback cookie
-    other than the namespace's own is deleted, on its own path and domain,
-    carried or not (the browser may keep it for another path).  A fallback
-    that fails is logged, named, and does not stop the logout.
+    stored state deleted (the copy a migration in this request read, or one
+    read now on a detached request); each fallback cookie other than the
+    namespace's own is deleted, on its own path and domain, carried or not
+    (the browser may keep it for another path).  A fallback that fails is
+    logged, named, and does not stop the logout: the first such failure is
+    returned, for :meth:`~pyramid_session_multi.SessionMultiManager.invalidate`
+    to report.
     """
     namespace = namespace_config.namespace
     own = (namespace_config.cookie_name, namespace_config.cookie_path or "/",
            namespace_config.cookie_domain)  # fmt: skip
     request = work.request
+    # a migration of this request waited for the save to retire its old copy:
+    # the logout retires it now instead
+    read = {
+        hook.fallback.position: hook.old
+        for hook in work.take_after_save(namespace_config, Retirement)
+    }
     cookies = request.cookies
     detached = None
+    failure = None
     for fallback in namespace_config.fallbacks:
         if (fallback.cookie_name, fallback.cookie_path, fallback.cookie_domain) != own:
             work.delete_also(namespace_config, fallback)
         if fallback.cookie_name not in cookies:
             continue
         try:
-            if detached is None:
-                detached = detached_request(request)
-            old = fallback.factory(detached)
-            if getattr(fallback.library, "has_prepare", True):
-                fallback.library.prepare(namespace, old)
-            if data_of(fallback.library, old):
-                fallback.library.claim(old)
+            old = read.get(fallback.position)
+            if old is None:
+                if detached is None:
+                    detached = detached_request(request)
+                old = fallback.factory(detached)
+                if getattr(fallback.library, "has_prepare", True):
+                    fallback.library.prepare(namespace, old)
+                if not data_of(fallback.library, old):
+                    continue
+            # False when another request deleted it first: gone all the same
+            fallback.library.claim(old)
         except Exception as exc:
             exc.add_note(
                 f"pyramid_session_multi: retiring the {fallback.describe()} of namespace "
@@ -310,6 +324,8 @@ def retire_at_logout(work: RequestWork, namespace_config: Any) -> None:
                 type(exc).__name__,
                 exc,
             )
+            failure = failure or exc
+    return failure
 
 
 def migrate_from_fallbacks(
@@ -323,6 +339,10 @@ def migrate_from_fallbacks(
     if not carried or data_of(namespace_config.library, session):
         return  # nothing to read, or the namespace's own factory found a session
     namespace = namespace_config.namespace
+    if work.ended_earlier(namespace):
+        # logged out (or its cookie dropped) earlier in this request: what the
+        # client held before that does not come back in the same request
+        return
     detached = detached_request(request)
     for fallback in carried:
         role = fallback.describe()

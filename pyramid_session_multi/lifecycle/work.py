@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from pyramid.request import Request
 
 from ..events import deliver, has_subscribers, hash_session_id
-from .ending import NamespaceEnd, RequestEnd
+from .ending import INVALIDATED, NamespaceEnd, RequestEnd
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,13 @@ class RequestWork(Protocol):
 
     def queue_event(self, namespace_config: Any, session: Any, event: Any) -> None:
         """Send ``event`` once the namespace's load is complete."""
+
+    def take_after_save(self, namespace_config: Any, kind: type) -> list[Any]:
+        """Take the hooks of ``kind`` out of what runs once the namespace is saved."""
+
+    def ended_earlier(self, namespace: str) -> bool:
+        """Whether the namespace was logged out, or its cookie dropped, earlier
+        in this request."""
 
     def session_id(self, namespace: str, session: Any) -> str | None:
         """The session's id as its library reads it, ``None`` if unknown."""
@@ -219,6 +226,17 @@ class UnitOfWork:
         """Send ``event`` once the namespace's load is complete."""
         state = self.enlist(namespace_config, session)
         self._ending().queue_event(state, event)
+
+    def take_after_save(self, namespace_config: Any, kind: type) -> list[Any]:
+        """Take the hooks of ``kind`` out of what runs once the namespace is saved."""
+        state = self.enlist(namespace_config, None)
+        return self._ending().take_after_save(state, kind)
+
+    def ended_earlier(self, namespace: str) -> bool:
+        """Whether the namespace was logged out, or its cookie dropped, earlier
+        in this request."""
+        state = None if self._end is None else self._end.namespaces.get(namespace)
+        return state is not None and (state.ended == INVALIDATED or state.drop_cookie)
 
     def take_events(self, state: NamespaceEnd) -> list[Any]:
         """The events a namespace's load queued, handed over once."""
