@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON_ID := $(shell $(PYTHON) -c 'import sys, hashlib; print(hashlib.sha1((sys.executable + sys.version).encode()).hexdigest()[:12])')
 VENV_STAMP := $(VENV)/.python-$(PYTHON_ID)
 
-.PHONY: test check demo docs lint bench clean
+.PHONY: test check demo docs lint bench soak clean
 
 $(VENV_STAMP):
 	rm -rf $(VENV)
@@ -57,6 +57,11 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	PYTHONPATH=. $(BIN)/python benchmarks/bench.py
+
+# load, faults (Redis killed, paused) and leaks against a real waitress worker:
+# the figures of docs/narr/deploying.rst; kept out of the suite (about a minute)
+soak: $(VENV)/.dev
+	PYTHONPATH=. $(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) .nox docs/_build *.egg-info demo_app/*.egg-info .mypy_cache .pytest_cache .ruff_cache

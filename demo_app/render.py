@@ -6,7 +6,7 @@ from typing import Any
 
 from pyramid.csrf import get_csrf_token
 
-from pyramid_session_multi.binding import BINDING_KEY
+from pyramid_session_multi.binding import token_of
 from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING
 from pyramid_session_multi.lifecycle.lifetime import describe
@@ -58,9 +58,6 @@ def csrf_field(request: Any) -> str:
 def shown_value(key: str, value: Any) -> str:
     if key in SERVER_ONLY_KEYS:
         return "<em>(kept on the server, never shown)</em>"
-    if key == BINDING_KEY:
-        # the same token in account and admin is what binds them
-        return f"<code class='binding'>{escape(str(value)[:8])}…</code> (binding token)"
     return f"<code>{escape(repr(value))}</code>"
 
 
@@ -123,6 +120,13 @@ def namespace_table(request: Any, namespaces: Iterable[str]) -> str:
                 f"{escape(str(k))}: {shown_value(str(k), v)}"
                 for k, v in sorted(session.items())
                 if k not in BEAKER_BOOKKEEPING
+            )
+        token = None if session is None else token_of(session)
+        if token is not None:
+            # the same token in account and admin is what binds them (kept out
+            # of the session's data, as the add-on's own record)
+            values += (
+                f"<br>binding: <code class='binding'>{escape(token[:8])}…</code> (binding token)"
             )
         rows.append(
             f'<tr id="ns-{escape(namespace)}"><th>{escape(namespace)}</th>'

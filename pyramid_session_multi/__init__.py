@@ -21,6 +21,8 @@ from .config import check_all_against_session_factory as _check_all_against_sess
 from .config import setup_manager_config as _setup_manager_config
 from .csrf import NamespaceCSRFStoragePolicy
 from .extending import add_session_library, add_session_load_step
+from .failures import FailureLog as _FailureLog
+from .interfaces import IFailureLog as _IFailureLog
 from .interfaces import ISessionLibrary, ISessionMultiManagerConfig, ISessionMultiObserver
 from .lifecycle.fallbacks import Fallback
 from .manager import SessionMultiManager, UnregisteredSession, new_session_multi
@@ -69,6 +71,8 @@ def includeme(config: _Configurator) -> None:
     :doc:`/narr/settings`).
     """
     manager_config = _setup_manager_config(config)
+    if config.registry.queryUtility(_IFailureLog) is None:
+        config.registry.registerUtility(_FailureLog(), _IFailureLog)
     config.add_directive("register_session_factory", register_session_factory)
     config.add_directive("add_session_library", add_session_library)
     config.add_directive("add_session_load_step", add_session_load_step)

@@ -24,6 +24,12 @@ LEVELS = ("info", "warning", "error")
 #: The setting listing the ids to silence.
 SILENCE_SETTING = "session_multi.check.silence"
 
+#: Every id a finding has (what ``session_multi.check.silence`` may name).
+CHECK_IDS = frozenset(
+    ["psm.E001", "psm.E002", "psm.I001", "psm.I002", "psm.I003"]
+    + [f"psm.W{number:03d}" for number in range(1, 17)]
+)
+
 #: Shortest secret the checks accept, in bytes.
 MIN_SECRET_BYTES = 32
 

@@ -12,6 +12,7 @@ from zope.interface import implementer
 from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session, named_cookie_session
 from .cookies import discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
+from .failures import REPORT
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
 from .lifecycle.pipeline import LoadStep, load_step_sorter
@@ -256,6 +257,7 @@ def register_session_factory(
     idle_timeout: int | None = None,
     absolute_timeout: int | None = None,
     partitioned: bool = False,
+    on_save_error: str = REPORT,
 ) -> None:
     """Mount ``session_factory`` at ``request.session_multi[namespace]``.
 
@@ -299,6 +301,12 @@ def register_session_factory(
         the library; WebOb cannot write the attribute, so the add-on appends
         it to the ``Set-Cookie`` header.  Browsers refuse it without
         ``Secure``: a factory whose cookie is not secure is refused.
+    :param on_save_error: what a failure to save the namespace's session at
+        the end of a request does: ``"report"`` (the default) answers the
+        request, the client keeping its old cookie; ``"fail"`` fails the
+        response.  Either way it is logged and
+        :class:`~pyramid_session_multi.events.SessionSaveFailed` is sent
+        (see :doc:`/narr/lifecycle`).
 
     Registration goes through Pyramid's actions: two registrations of one
     namespace conflict, an including configuration overrides an included
@@ -316,6 +324,7 @@ def register_session_factory(
         idle_timeout,
         absolute_timeout,
         partitioned,
+        on_save_error,
     )
     registry = config.registry
     budget = CookieBudget.from_settings(registry.settings)
@@ -341,6 +350,7 @@ def register_session_factory(
             idle_timeout,
             absolute_timeout,
             partitioned,
+            on_save_error,
         )
         manager_config.add(namespace_config)
         _check_against_session_factory(registry, namespace_config)
@@ -357,6 +367,7 @@ def register_session_factory(
         intr["idle_timeout"] = namespace_config.idle_timeout
         intr["absolute_timeout"] = namespace_config.absolute_timeout
         intr["partitioned"] = namespace_config.partitioned
+        intr["on_save_error"] = namespace_config.on_save_error
 
     config.action(("pyramid_session_multi", namespace), register, introspectables=(intr,))
 
@@ -512,7 +523,7 @@ def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
     partners = manager_config.partners
     for namespace, namespace_config in configs.items():
         if namespace_config.binding_depth != binding_depth(namespace_config, configs) or (
-            namespace in partners and not namespace_config.contained
+            namespace_config.partner != (namespace in partners)
         ):
             configs[namespace] = finalize(namespace_config, manager_config)
 

@@ -29,6 +29,19 @@ def redis_topology(library: Any, factory: Any) -> str | None:
     return None if topology is None else topology.describe()
 
 
+def describe_breaker(namespace_config: Any) -> dict[str, Any] | None:
+    """The state of the circuit breaker of a namespace's store, as
+    :meth:`~pyramid_session_multi.stores.breaker.CircuitBreaker.snapshot`
+    gives it; ``None`` when it has none (not a Redis namespace of the
+    add-on's client, no request connected it yet, or its breaker is off)."""
+    if getattr(namespace_config.library, "name", None) != "redis":
+        return None
+    from .stores.redis import breaker_of  # needs redis-py, as the factory does
+
+    breaker = breaker_of(namespace_config.factory)
+    return None if breaker is None else breaker.snapshot()
+
+
 def describe_fallback(fallback: Any) -> dict[str, Any]:
     """One fallback of a namespace as data: its position (from 1), library,
     factory and the cookie it reads."""

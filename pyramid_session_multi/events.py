@@ -30,6 +30,7 @@ from .interfaces import (
     ISessionMigrated,
     ISessionRejected,
     ISessionRotated,
+    ISessionSaveFailed,
 )
 
 #: The setting holding the key of :func:`hash_session_id`.
@@ -175,6 +176,22 @@ class SessionMigrated(SessionEvent):
     old_id_hash: str | None = None
 
 
+@implementer(ISessionSaveFailed)
+@dataclass(repr=False)
+class SessionSaveFailed(SessionEvent):
+    """The namespace's session could not be saved (its store failed at the
+    end of the request): what the request wrote to it is lost, and the
+    client keeps the cookie it had.  ``reason`` is the error's type and
+    message; ``error`` the exception.  Sent whatever the namespace's
+    ``on_save_error`` (see :doc:`/narr/lifecycle`), before the response
+    fails where it is ``fail``."""
+
+    #: the error's type and message (``ConnectionError: Error 111 ...``)
+    reason: str = ""
+    #: the exception the library raised
+    error: BaseException | None = None
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -249,6 +266,7 @@ __all__ = [
     "SessionMigrated",
     "SessionRejected",
     "SessionRotated",
+    "SessionSaveFailed",
     "deliver",
     "has_subscribers",
     "hash_session_id",

@@ -69,7 +69,7 @@ def add_session_load_step(
     ``config.add_session_load_step(name, step, ...)``.
 
     As Pyramid's ``add_view_deriver``: the add-on's own steps are declared
-    once, in their default order (``lifetime``, ``fallbacks``, then the checks
+    once, in their default order (``token``, ``lifetime``, ``fallbacks``, then the checks
     ``validator``, ``binding``, ``expiry``, ``revocation``: see
     ``pyramid_session_multi.lifecycle.pipeline``); another is placed by
     name, and every namespace's pipeline is computed again at commit.

@@ -127,8 +127,13 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         side effects, else ``None``."""
 
     def rotate(session):  # type: ignore[no-untyped-def]
-        """Give ``session`` a new id, keep its data, send the new cookie and
-        destroy the old server-side state at once."""
+        """Give ``session`` a new id, keep its data and send the new cookie.
+
+        The old server-side state is destroyed at once, or, where the
+        library can keep it a little longer, ``rotate`` returns a callable
+        (no argument) that destroys it: the add-on calls it once the new
+        session is saved and its cookie went out, never otherwise, so a
+        request that fails after ``rotate()`` leaves the old session whole."""
 
     def reads(factory):  # type: ignore[no-untyped-def]
         """What ``factory`` reads (cookie, secret, algorithms, store) as a
@@ -247,3 +252,12 @@ class ISessionExpired(ISessionEvent):
 class ISessionMigrated(ISessionEvent):
     """A namespace's session was read by one of its fallbacks and moved into a
     session of the namespace's own factory; ``fallback`` says which."""
+
+
+class IFailureLog(Interface):  # type: ignore[misc]
+    """The registry utility that logs each distinct store failure once per
+    interval (:class:`~pyramid_session_multi.failures.FailureLog`)."""
+
+
+class ISessionSaveFailed(ISessionEvent):
+    """A namespace's session could not be saved: ``reason`` says why."""

@@ -178,7 +178,7 @@ class SessionMultiManager(Mapping[str, Any]):
                     "pyramid_session_multi: raised by the session factory of "
                     f"namespace {namespace!r}"
                 )
-                log_load_error(namespace, exc)
+                log_load_error(namespace, exc, request)
                 raise
             work = self._work
             if work is not None and work.login is not None:
@@ -258,7 +258,7 @@ class SessionMultiManager(Mapping[str, Any]):
                 exc.add_note(
                     f"pyramid_session_multi: raised by the {role} of namespace {namespace!r}"
                 )
-            log_load_error(namespace, exc)
+            log_load_error(namespace, exc, request)
             raise
         self._sessions[namespace] = session
         if session is None:
@@ -349,8 +349,10 @@ class SessionMultiManager(Mapping[str, Any]):
         migrating from a fallback before it is (one its discriminator turns
         away is skipped); name namespaces to rotate only those.  Each gets a
         new id and sends its new cookie; for server-side stores the old key,
-        file or row is deleted at once, so the cookie the client held before
-        brings back nothing.  Writes after ``rotate()`` are kept.  How each
+        file or row is deleted as soon as the new session is saved and its
+        cookie went out, so the cookie the client held before brings back
+        nothing, and a request that fails after ``rotate()`` leaves the old
+        session whole.  Writes after ``rotate()`` are kept.  How each
         library rotates is its adapter's
         :meth:`~pyramid_session_multi.libraries.SessionLibrary.rotate`.
         Where :class:`~pyramid_session_multi.NamespaceCSRFStoragePolicy`
@@ -430,14 +432,17 @@ class SessionMultiManager(Mapping[str, Any]):
         longer presents it, and the failures are returned as a dict of
         namespace to exception, empty when all went well.  So is an old copy
         one of the namespace's fallbacks could read that could not be deleted
-        (its store is down; see :doc:`/narr/fallbacks`).
+        (its store is down; see :doc:`/narr/fallbacks`).  Where a
+        revocation store is set, the end of the login a namespace that could
+        not be destroyed held is recorded there (see :doc:`/narr/manager`),
+        so a copy of its old cookie is refused once its store is back.
         :class:`~pyramid_session_multi.events.SessionInvalidated` is sent
         once every namespace is done, as :meth:`rotate` sends its events.
         With ``raise_errors=True`` the first failure is raised after every
         namespace was tried; the cookies still go out if an exception view
         renders the response.
         """
-        return invalidate(self._unit(), raise_errors)
+        return invalidate(self._unit(), raise_errors, _revocation.record_unended)
 
     # what has been loaded so far
 

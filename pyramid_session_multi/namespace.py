@@ -18,6 +18,7 @@ from .cookies import (
     cookie_name_problem,
     deletion_secure,
 )
+from .failures import ON_SAVE_ERROR, REPORT
 from .libraries import library_for
 from .lifecycle.cookie_lifetime import fit_loader
 from .lifecycle.fallbacks import build_fallbacks
@@ -52,6 +53,9 @@ class NamespaceConfig:
     cookie_samesite: str | None = None
     #: whether its cookie, and its deletion, carry ``Partitioned`` (CHIPS)
     partitioned: bool = False
+    #: what a failure to save its session does: ``"report"`` or ``"fail"``
+    #: (see :mod:`pyramid_session_multi.failures`)
+    on_save_error: str = REPORT
     #: called with the namespace and each session the factory returns
     #: (what a session library needs set up; see :mod:`.libraries`); its
     #: library's ``prepare`` when finalized, unless that does nothing
@@ -88,6 +92,8 @@ class NamespaceConfig:
     #: (derived).  When it is enlisted, at load or only once something needs
     #: it, its pipeline says (see :func:`.lifecycle.pipeline.enlists_at_load`)
     contained: bool = True
+    #: whether another namespace is bound to this one (derived)
+    partner: bool = False
     #: how many bindings lead from this namespace to an unbound one: partners
     #: come first when the request ends (derived)
     binding_depth: int = 0
@@ -140,6 +146,7 @@ def check_arguments(
     idle_timeout: Any,
     absolute_timeout: Any,
     partitioned: Any,
+    on_save_error: Any = REPORT,
 ) -> tuple[Any, Any, Any]:
     """Check what a registration says on its own, whatever library claims its
     factory: the resolved factory, discriminator and validator.
@@ -168,6 +175,11 @@ def check_arguments(
             f"pyramid_session_multi: namespace {namespace!r}: partitioned is True or False, "
             f"not {partitioned!r}."
         )
+    if on_save_error not in ON_SAVE_ERROR:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: on_save_error is "
+            f"{' or '.join(repr(value) for value in ON_SAVE_ERROR)}, not {on_save_error!r}."
+        )
     _timeout(namespace, "idle_timeout", idle_timeout)
     _timeout(namespace, "absolute_timeout", absolute_timeout)
     return session_factory, discriminator, validator
@@ -186,6 +198,7 @@ def build_namespace_config(
     idle_timeout: Any = None,
     absolute_timeout: Any = None,
     partitioned: Any = False,
+    on_save_error: Any = REPORT,
 ) -> NamespaceConfig:
     """Check and resolve one registration's arguments into a NamespaceConfig.
 
@@ -205,6 +218,7 @@ def build_namespace_config(
         idle_timeout,
         absolute_timeout,
         partitioned,
+        on_save_error,
     )
     library = library_for(session_factory, libraries or ())
     cookie = library.cookie(session_factory) or {}
@@ -275,6 +289,7 @@ def build_namespace_config(
         cookie_secure=deletion_secure(cookie_name, cookie, partitioned),
         cookie_samesite=cookie.get("samesite"),
         partitioned=partitioned,
+        on_save_error=on_save_error,
         library=library,
         bound_to=bound_to,
         idle_timeout=_timeout(namespace, "idle_timeout", idle_timeout),
@@ -349,6 +364,7 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
         revocable=manager_config.revocations is not None,
         loader=loader,
         contained=contained,
+        partner=is_partner,
         binding_depth=binding_depth(namespace_config, manager_config.configs),
         plain=(
             namespace_config.discriminator is None

@@ -63,6 +63,7 @@ from pyramid.session import JSONSerializer
 from pyramid.settings import aslist, falsey, truthy
 
 from .budget import CookieBudget
+from .checks import CHECK_IDS, LOGOUT_PATH_SETTING, SILENCE_SETTING
 from .config import (
     INTROSPECTION_CATEGORY,
     LATE_ORDER,
@@ -71,6 +72,7 @@ from .config import (
 )
 from .cookies import cookie_attribute_problem, cookie_name_problem, discover_cookie
 from .events import id_hash_key
+from .failures import ON_SAVE_ERROR, REPORT
 from .masking import without_password
 
 #: The prefix of every key this module reads.
@@ -102,6 +104,7 @@ ADDON_KEYS = frozenset(
         "idle_timeout",
         "absolute_timeout",
         "partitioned",
+        "on_save_error",
     }
 )
 
@@ -229,6 +232,18 @@ def _as_positive_seconds(value: Any) -> int:
     return number
 
 
+def _on_save_error(namespace: str, options: Mapping[str, Any]) -> str:
+    """A namespace's ``on_save_error`` option: ``report`` (the default) or ``fail``."""
+    value = options.get("on_save_error", REPORT)
+    word = value.strip().lower() if isinstance(value, str) else value
+    if word not in ON_SAVE_ERROR:
+        raise SettingsError(
+            f"{_key(namespace, 'on_save_error')} = {value!r} is not valid: it takes "
+            f"{' or '.join(ON_SAVE_ERROR)}"
+        )
+    return str(word)
+
+
 def _partitioned(namespace: str, options: Mapping[str, Any], factory: Any, libraries: Any) -> bool:
     """A namespace's ``partitioned`` option; refused where its cookie is not ``Secure``."""
     if "partitioned" not in options:
@@ -319,8 +334,9 @@ def _as_cookie_name(value: Any) -> str:
     return text
 
 
-def _as_cookie_path(value: Any) -> str:
-    """A cookie's Path: ASCII with no ``;``, ``,``, whitespace or control characters."""
+def _as_cookie_attribute(value: Any) -> str:
+    """A cookie attribute's value: ASCII with no ``;``, ``,``, whitespace or
+    control characters."""
     if not isinstance(value, str):
         raise _Refused("text")
     # the spaces around it are the .ini file's; any inside are refused
@@ -331,9 +347,26 @@ def _as_cookie_path(value: Any) -> str:
     return text
 
 
+def _as_cookie_path(value: Any) -> str:
+    """A cookie's Path: an absolute URL path (``/`` first), read as any attribute.
+
+    A browser replaces a Path that does not begin with ``/`` (or an empty
+    one) with a default that depends on the URL that set the cookie, so a
+    deletion sent from elsewhere would miss it.
+    """
+    text = _as_cookie_attribute(value)
+    if not text.startswith("/"):
+        raise _Refused(
+            problem=f"= {value!r} is refused: a cookie path begins with / "
+            "(a browser puts a relative or empty one under the URL that set it); "
+            "write / or an absolute path such as /app"
+        )
+    return text
+
+
 def _as_cookie_domain(value: Any) -> str | None:
-    """A cookie's Domain, read as a Path is; ``None`` for ``none`` or nothing."""
-    text = _as_cookie_path(value)
+    """A cookie's Domain, read as any attribute; ``None`` for ``none`` or nothing."""
+    text = _as_cookie_attribute(value)
     return None if text.lower() in ("", "none") else text
 
 
@@ -964,6 +997,42 @@ def _check_global_settings(settings: Mapping[str, Any]) -> None:
         id_hash_key(settings)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+    _check_listed_once(settings)
+    _check_audit_settings(settings)
+
+
+def _check_listed_once(settings: Mapping[str, Any]) -> None:
+    """``session_multi.namespaces`` names each namespace once."""
+    key = PREFIX + "namespaces"
+    seen: set[str] = set()
+    for namespace in aslist(settings.get(key, "")):
+        if namespace in seen:
+            raise SettingsError(
+                f"{key}: namespace {namespace!r} is listed twice; list each namespace once"
+            )
+        seen.add(namespace)
+
+
+def _check_audit_settings(settings: Mapping[str, Any]) -> None:
+    """The deploy audit's settings (see :mod:`~pyramid_session_multi.checks`):
+    ``check.logout_path`` is an absolute URL path, ``check.silence`` names
+    only ids the audit has."""
+    logout = settings.get(LOGOUT_PATH_SETTING)
+    if logout is not None and (not isinstance(logout, str) or not logout.strip().startswith("/")):
+        raise SettingsError(
+            f"{LOGOUT_PATH_SETTING} = {logout!r}: the logout URL's path begins with / "
+            "(as the browser sends it, such as /logout)"
+        )
+    unknown = [
+        check_id
+        for check_id in aslist(settings.get(SILENCE_SETTING, ""))
+        if check_id not in CHECK_IDS
+    ]
+    if unknown:
+        raise SettingsError(
+            f"{SILENCE_SETTING}: {' '.join(unknown)} is no check's id; the ids are listed "
+            "on the documentation's Cookie hygiene page (psm.E001, psm.W001, ...)"
+        )
 
 
 def _cookie_told(
@@ -1018,6 +1087,7 @@ def register_from_settings(config: Configurator) -> None:
                 bound_to=options.get("bound_to"),
                 fallbacks=build_fallbacks(namespace, options, config.maybe_dotted) or None,
                 partitioned=partitioned,
+                on_save_error=_on_save_error(namespace, options),
                 **lifetimes,
             )
         finally:

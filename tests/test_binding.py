@@ -9,11 +9,11 @@ import webtest
 from pyramid.exceptions import ConfigurationError
 from pyramid_session_redis import RedisSessionFactory
 
-from pyramid_session_multi.binding import BINDING_KEY, belongs, settle
+from pyramid_session_multi.binding import BINDING_KEY, token_of
 from pyramid_session_multi.events import SessionInvalidated, SessionRejected
-from pyramid_session_multi.libraries import GENERIC
 from tests.support.apps import build_app, build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import beaker_file
+from tests.support.lifetime_apps import library_factory
 
 
 def own_invalidate(request):
@@ -241,8 +241,9 @@ def test_the_token_is_what_the_docs_say(rejected):
 
     def peek(request):
         captured.update(
-            main=request.session_multi["main"].get(BINDING_KEY),
-            admin=request.session_multi["admin"].get(BINDING_KEY),
+            main=token_of(request.session_multi["main"]),
+            admin=token_of(request.session_multi["admin"]),
+            seen=sorted(request.session_multi["admin"]),
         )
         return {}
 
@@ -258,6 +259,8 @@ def test_the_token_is_what_the_docs_say(rejected):
     assert captured["main"] == captured["admin"]
     # 16 random bytes, as URL-safe text
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", captured["main"])
+    # out of the application's sight
+    assert captured["seen"] == ["value"]
 
 
 @pytest.mark.parametrize(
@@ -303,8 +306,8 @@ class NotADict(MutableMapping):
     """A session of a library the add-on does not know, and not a dict: read
     through its accessors only."""
 
-    def __init__(self, data):
-        self.data = dict(data)
+    def __init__(self, request):
+        self.data = {}
 
     def __getitem__(self, key):
         return self.data[key]
@@ -321,13 +324,149 @@ class NotADict(MutableMapping):
     def __len__(self):
         return len(self.data)
 
+    def invalidate(self):
+        self.data.clear()
 
-def test_a_bound_session_that_is_not_a_dict_is_judged_by_its_data():
-    partner = {BINDING_KEY: "the-partners-token"}
-    assert belongs(GENERIC, NotADict({}), partner) is True
-    assert belongs(GENERIC, NotADict({"value": "another client's"}), partner) is False
-    kept = NotADict({"value": "v", BINDING_KEY: "the-partners-token"})
-    assert belongs(GENERIC, kept, partner) is True
-    written_now = NotADict({"value": "v"})
-    assert settle(GENERIC, written_now, partner) is True
-    assert written_now[BINDING_KEY] == "the-partners-token"
+    def changed(self):
+        pass
+
+
+def test_a_bound_namespace_of_a_library_with_no_raw_storage_is_refused_naming_it():
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory("admin", NotADict, bound_to="main", cookie_name="admin")
+
+    app = build_app(setup)
+    app.set_cookie("admin", "anything")
+    with pytest.raises(TypeError, match=r"namespace 'admin' is bound or a partner.*raw storage"):
+        app.get("/s/admin")
+
+
+KINDS = ["signed", "nacl", "redis", "beaker"]
+
+
+def forgery_app(redis_db, tmp_path, partner_kind, bound_kind, rejected):
+    """``admin`` (of ``bound_kind``) bound to ``account`` (of ``partner_kind``);
+    /form/{ns} stores a client's form with ``session.update()``, /peek tells
+    the tokens (what a client reads in a client-side cookie)."""
+
+    def setup(config):
+        config.register_session_factory(
+            "account", library_factory(partner_kind, redis_db, tmp_path / "p", "account")
+        )
+        config.register_session_factory(
+            "admin",
+            library_factory(bound_kind, redis_db, tmp_path / "b", "admin"),
+            bound_to="account",
+        )
+        config.add_subscriber(rejected.append, SessionRejected)
+
+        def form(request):
+            session = request.session_multi[request.matchdict["ns"]]
+            session.update(request.POST)
+            return {key: session[key] for key in request.POST}
+
+        def peek(request):
+            return {ns: token_of(request.session_multi[ns]) for ns in ("account", "admin")}
+
+        def read(request):
+            session = request.session_multi[request.matchdict["ns"]]
+            # beaker's own bookkeeping aside
+            return {
+                "data": {
+                    key: value
+                    for key, value in session.items()
+                    if not key.startswith("_") or key == BINDING_KEY
+                }
+            }
+
+        for name, path, view in (
+            ("form", "/form/{ns}", form),
+            ("peek", "/peek", peek),
+            ("read", "/read/{ns}", read),
+        ):
+            config.add_route(name, path)
+            config.add_view(view, route_name=name, renderer="json")
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
+def cookie_of(app, name):
+    return app.cookies[name]
+
+
+@pytest.mark.parametrize(("partner_kind", "bound_kind"), list(itertools.product(KINDS, KINDS)))
+def test_a_token_written_as_application_data_never_binds(
+    redis_db, tmp_path, rejected, partner_kind, bound_kind
+):
+    app = forgery_app(redis_db, tmp_path, partner_kind, bound_kind, rejected)
+    # the victim: an account, and an admin session bound to it
+    app.post("/form/account", {"user": "victim"})
+    app.post("/form/admin", {"secret": "victim's admin data"})
+    token = app.get("/peek").json["admin"]
+    assert token is not None
+    stolen_admin = cookie_of(app, "admin")
+    app.get("/invalidate")  # the victim logs out
+    # the attacker: his own account, the victim's token posted into it as a form
+    attacker = webtest.TestApp(app.app)
+    attacker.post("/form/account", {"user": "attacker", BINDING_KEY: token})
+    assert attacker.get("/read/account").json["data"][BINDING_KEY] == token
+    attacker.set_cookie("admin", stolen_admin)
+    rejected.clear()
+    assert attacker.get("/read/admin").json["data"] == {}
+    if bound_kind in ("signed", "nacl"):
+        # a client-side copy outlives the logout: the binding is what ends it
+        assert [(event.namespace, event.reason) for event in rejected] == [("admin", "binding")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_application_key_spelled_like_the_binding_key_is_application_data(
+    redis_db, tmp_path, rejected, kind
+):
+    app = forgery_app(redis_db, tmp_path, kind, kind, rejected)
+    app.post("/form/account", {"user": "alice", BINDING_KEY: "mine"})
+    app.post("/form/admin", {"secret": "s", BINDING_KEY: "also mine"})
+    admin = {"secret": "s", BINDING_KEY: "also mine"}
+    for more in ("m1", "m2"):  # loaded, then saved again: still the application's
+        assert app.get("/read/account").json["data"] == {"user": "alice", BINDING_KEY: "mine"}
+        assert app.get("/read/admin").json["data"] == admin
+        app.post("/form/admin", {"more": more})
+        admin["more"] = more
+    peek = app.get("/peek").json
+    assert peek["account"] == peek["admin"] and peek["admin"] not in ("mine", "also mine")
+    assert rejected == []
+
+
+def fallback_app(rejected, admin_cookie, fallback_cookie=None):
+    """``admin`` bound to ``account``; ``admin`` written to ``admin_cookie``, read
+    from ``fallback_cookie`` as its fallback where given (a deploy renaming it)."""
+
+    def setup(config):
+        config.register_session_factory("account", signed_factory("account"))
+        fallbacks = None if fallback_cookie is None else [signed_factory(fallback_cookie)]
+        config.register_session_factory(
+            "admin", signed_factory(admin_cookie), bound_to="account", fallbacks=fallbacks
+        )
+        config.add_subscriber(rejected.append, SessionRejected)
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
+def test_a_bound_session_migrating_from_a_fallback_keeps_its_binding(rejected):
+    before = fallback_app(rejected, "old_admin")
+    before.post("/s/account", {"value": "victim"})
+    before.post("/s/admin", {"value": "victim's admin"})
+    stolen = before.cookies["old_admin"]
+    after = fallback_app(rejected, "admin", fallback_cookie="old_admin")
+    # beside the account it was written with: it migrates, still bound
+    after.set_cookie("account", before.cookies["account"])
+    after.set_cookie("old_admin", stolen)
+    assert after.get("/s/admin").json["value"] == "victim's admin"
+    assert after.get("/s/admin").json["value"] == "victim's admin"
+    assert rejected == []
+    # beside another client's account: it never binds to it
+    attacker = webtest.TestApp(after.app)
+    attacker.post("/s/account", {"value": "attacker"})
+    attacker.set_cookie("old_admin", stolen)
+    assert attacker.get("/s/admin").json["value"] is None
+    assert attacker.get("/s/admin").json["value"] is None

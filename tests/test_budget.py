@@ -210,17 +210,14 @@ def test_namespaces_of_the_04_api_keep_to_the_cookie_limit_as_the_directives_do(
 
 
 def test_a_cookie_without_attributes_is_measured_by_its_real_length(caplog):
-    settings = {
-        "session_multi.cookie_limit": "1000",
-        "session_multi.oversize": "drop",
-        "session_multi.namespaces": "bare",
-        "session_multi.bare.factory": "signed",
-        "session_multi.bare.secret": "a-signed-secret",
-        "session_multi.bare.cookie_name": "bare",
-        "session_multi.bare.path": "",
-        "session_multi.bare.samesite": "",
-    }
-    app = build_app(setup_with(), settings=settings)
+    settings = {"session_multi.cookie_limit": "1000", "session_multi.oversize": "drop"}
+
+    def setup(config):
+        # in code: the settings refuse an empty path
+        config.register_session_factory("bare", signed_factory("bare", path=None, samesite=None))
+        setup_with()(config)
+
+    app = build_app(setup, settings=settings)
     header = app.post("/fill", {"ns": "bare", "size": "10"}).headers["Set-Cookie"]
     assert ";" not in header  # no attribute at all
     caplog.set_level(logging.ERROR, logger="pyramid_session_multi")

@@ -468,3 +468,13 @@ def test_path_match_is_rfc_6265s():
     assert path_matches("/account", "/account") and path_matches("/account/x", "/account")
     assert path_matches("/a/b", "/a/") and not path_matches("/accounts", "/account")
     assert not path_matches("/logout", "/account")
+
+
+def test_every_id_a_check_gives_is_one_the_silence_setting_may_name():
+    import re
+    from pathlib import Path
+
+    from pyramid_session_multi import checks
+
+    given = set(re.findall(r'"(psm\.[EWI]\d{3})"', Path(checks.__file__).read_text()))
+    assert given == set(checks.CHECK_IDS)

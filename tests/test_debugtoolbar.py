@@ -7,9 +7,11 @@ import time
 import pytest
 import redis
 
+from pyramid_session_multi.binding import BINDING_KEY
 from pyramid_session_multi.debugtoolbar import capture
 from tests.support.apps import signed_factory
 from tests.support.backend_app import beaker_file, beaker_sql
+from tests.support.lifetime_apps import library_factory
 from tests.support.toolbar import (
     BadRepr,
     cookie_shape,
@@ -453,3 +455,82 @@ def test_the_configuration_table_shows_each_namespace_s_load_steps():
     html = panel_html(app)
     cells = re.findall(r'<td class="session-multi-steps">(.*?)</td>', html, re.S)
     assert [text_of(cell) for cell in cells] == ["", "fallbacks validator"]
+
+
+def own_psm_keys_app(redis_db, tmp_path, name):
+    """One stamped namespace ``ns`` of library ``name``; /mine writes the
+    application's own keys spelled like the add-on's records."""
+
+    def setup(config):
+        factory = library_factory(name, redis_db, tmp_path, cookie_name="ns")
+        config.register_session_factory("ns", factory, idle_timeout=600, absolute_timeout=3600)
+        config.register_session_factory("other", signed_factory("other"))
+
+        def mine(request):
+            request.session_multi["ns"].update(
+                {"_psm_t": "mine-t", "_psm_u": "mine-u", "_psm_x": "mine-x"}
+            )
+            return {}
+
+        def login(request):
+            request.session_multi.rotate(userid="alice")
+            request.session_multi["ns"]["value"] = "v"
+            return {}
+
+        for route, view in (("mine", mine), ("login", login)):
+            config.add_route(route, f"/{route}")
+            config.add_view(view, route_name=route, renderer="json")
+
+    return toolbar_app(setup, "active")
+
+
+@pytest.mark.parametrize("name", ["signed", "nacl", "redis", "beaker"])
+def test_the_panel_shows_the_applications_keys_spelled_like_the_add_ons_records(
+    redis_db, tmp_path, name
+):
+    app = own_psm_keys_app(redis_db, tmp_path, name)
+    app.get("/login")
+    app.get("/mine")
+    text = text_of(panel_html(app))
+    for value in ("mine-t", "mine-u", "mine-x"):
+        assert value in text
+    # read again: what came in (and, untouched, what the panel reads by itself)
+    app.get("/s/ns")
+    text = text_of(panel_html(app))
+    assert text.count("mine-t") >= 2  # ingress and egress
+    # the add-on's own record is shown apart (the lifetime), never as a key of the data
+    assert "'a':" not in text and "alice" in text
+    if name == "beaker":
+        return  # untouched, the panel leaves beaker's store alone
+    # untouched: the panel reads it by itself, as its library stores it
+    app.get("/plain")
+    text = text_of(panel_html(app))
+    assert "mine-t" in text and "mine-u" in text
+    assert "'a':" not in text
+
+
+@pytest.mark.parametrize("name", ["signed", "nacl", "redis"])
+def test_the_panel_shows_the_applications_key_spelled_like_the_binding_key(
+    redis_db, tmp_path, name
+):
+    def setup(config):
+        config.register_session_factory(
+            "account", library_factory(name, redis_db, tmp_path, cookie_name="account")
+        )
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="account")
+
+        def mine(request):
+            for ns in ("account", "admin"):
+                request.session_multi[ns].update({BINDING_KEY: f"mine-{ns}"})
+            return {}
+
+        config.add_route("mine", "/mine")
+        config.add_view(mine, route_name="mine", renderer="json")
+
+    app = toolbar_app(setup, "active")
+    app.get("/mine")
+    for path in ("/s/admin", "/plain"):  # loaded by the add-on, and read by the panel itself
+        app.get(path)
+        text = text_of(panel_html(app))
+        assert "mine-account" in text and "mine-admin" in text
+        assert "'a':" not in text and "'r':" not in text

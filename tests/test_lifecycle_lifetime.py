@@ -714,3 +714,54 @@ def test_a_session_that_takes_no_attributes_rotates_without_stamps():
     client = webtest.TestApp(build_lifetime_wsgi(register))
     client.set_cookie("own", "an-id")
     assert client.get("/rotate", {"ns": "own"}).json == {"failed": []}
+
+
+def test_a_session_stamped_by_a_clock_running_ahead_ends_once_the_clock_is_corrected(
+    redis_db, tmp_path, clock
+):
+    events = []
+    register = every_library(
+        redis_db, tmp_path, events=events, idle_timeout=600, absolute_timeout=3600
+    )
+    app = build_lifetime_app(register)
+    clock.at(86400)  # this machine's clock a day ahead
+    for name in LIBRARIES:
+        app.get(f"/w/{name}", {"value": name})
+    clock.at(700)  # corrected: the stamps are a day in the future
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] is None, name
+    assert sorted(event.namespace for event in events) == sorted(LIBRARIES)
+    # ended, not revived: the clock passing the stamps brings nothing back
+    clock.at(86400 + 10)
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] is None, name
+
+
+def test_a_stamp_ahead_by_less_than_the_clock_skew_allowance_is_trusted(redis_db, tmp_path, clock):
+    app = build_lifetime_app(
+        every_library(redis_db, tmp_path, idle_timeout=600, absolute_timeout=3600)
+    )
+    clock.at(lifetime.CLOCK_SKEW - 5)  # ahead, inside the allowance
+    for name in LIBRARIES:
+        app.get(f"/w/{name}", {"value": name})
+    clock.at(0)
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] == name, name
+    # its clocks still run from the stamps: idle from the last use
+    clock.at(lifetime.CLOCK_SKEW + 700)
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] is None, name
+
+
+def test_a_login_after_the_clock_stepped_back_past_the_allowance_is_stamped_by_the_clock(
+    redis_db, tmp_path, clock
+):
+    app = build_lifetime_app(every_library(redis_db, tmp_path, idle_timeout=600))
+    names = ",".join(LIBRARIES)
+    clock.at(86400)
+    app.get("/login", {"userid": "alice", "ns": names})
+    clock.at(0)  # the process's clock corrected: logins follow it
+    app.reset()
+    app.get("/login", {"userid": "bob", "ns": names})
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["user"] == "bob", name

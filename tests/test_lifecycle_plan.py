@@ -366,3 +366,16 @@ def test_a_namespaces_plan_is_made_once_and_kept_while_current():
     assert manager_config.get("prefs") is namespace_config
     assert namespace_config.pipeline is plan
     assert [check.__name__ for check in plan.checks] == ["validator_check"]
+
+
+def test_a_bound_namespace_and_its_partner_take_the_binding_token_out_first():
+    def register(config):
+        config.register_session_factory("account", signed("account"))
+        config.register_session_factory("admin", signed("admin"), bound_to="account")
+        config.register_session_factory("plain", signed("plain"))
+
+    _, _, config = build(register)
+    manager_config = get_manager_config(config.registry)
+    assert manager_config.get("account").steps == ("token",)
+    assert manager_config.get("admin").steps == ("token", "binding")
+    assert manager_config.get("plain").steps == ()

@@ -218,19 +218,30 @@ def test_records_live_as_long_as_the_longest_absolute_timeout(redis_db, tmp_path
     assert 120 < ttl <= 125
 
 
-def test_without_an_absolute_timeout_somewhere_a_record_is_kept(redis_db, tmp_path):
+@pytest.mark.parametrize(
+    ("busy_timeouts", "longest"),
+    [
+        ({"idle_timeout": 60}, 3600),  # refused at its first load: idle bounds it
+        ({"idle_timeout": 7200}, 7200),
+        ({"idle_timeout": 9000, "absolute_timeout": 8000}, 8000),
+        ({}, 10 * 365 * 24 * 3600),  # a session that never ends: ten years
+    ],
+)
+def test_every_record_expires_after_the_longest_a_session_can_live_unused(
+    redis_db, tmp_path, busy_timeouts, longest
+):
     store = RedisRevocationStore.from_url(redis_db, prefix="revoked:")
 
     def register(config):
         register_two(redis_db, tmp_path, store)(config)
         config.register_session_factory(
-            "busy", library_factory("signed", redis_db, tmp_path, "busy"), idle_timeout=60
+            "busy", library_factory("signed", redis_db, tmp_path, "busy"), **busy_timeouts
         )
 
     device(build_lifetime_wsgi(register)).get("/revoke", {"userid": "alice"})
     client = redis.StrictRedis.from_url(redis_db)
     try:
-        assert client.ttl("revoked:alice") == -1
+        assert longest < client.ttl("revoked:alice") <= longest + 5
     finally:
         client.close()
 
@@ -285,6 +296,9 @@ def test_an_unreachable_store_fails_the_recorded_namespaces_and_recovers(
 ):
     settings = {"session_multi.revocations": revocation_server.url}
     wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path), settings)
+    breaker = get_manager_config(wsgi.registry).revocations.client.session_multi_breaker
+    now = [0.0]
+    breaker.clock = lambda: now[0]
     laptop = device(wsgi)
     log_in(laptop, "alice")
     laptop.get("/w/prefs", {"value": "dark"})
@@ -305,6 +319,7 @@ def test_an_unreachable_store_fails_the_recorded_namespaces_and_recovers(
         laptop.get("/revoke", {"userid": "alice"})
 
     revocation_server.start()
+    now[0] += breaker.interval  # its circuit breaker tries the store again
     assert logged_in_as(laptop) == ["alice", "alice"]
 
 

@@ -696,3 +696,58 @@ def test_a_fallback_refuses_the_namespaces_own_keys_naming_the_key(option):
     }
     with pytest.raises(SettingsError, match=rf"^session_multi\.prefs\.fallback\.{option}: "):
         app_from(settings)
+
+
+# -- cookie paths and the audit's settings --------------------------------------------
+
+PATH_OPTION = {"signed": "path", "nacl": "path", "redis": "cookie_path", "beaker": "cookie_path"}
+
+
+@pytest.mark.parametrize("path", ["a", "app/x", "", "  "])
+@pytest.mark.parametrize("kind", ["signed", "nacl", "redis", "beaker"])
+def test_a_cookie_path_not_beginning_with_a_slash_is_refused_naming_the_key(redis_db, kind, path):
+    option = PATH_OPTION[kind]
+    with pytest.raises(SettingsError, match=rf"session_multi\.ns\.{option}.*begins with /"):
+        start(namespace_settings(kind, redis_url=redis_db, **{option: path}))
+
+
+@pytest.mark.parametrize("kind", ["signed", "nacl", "redis", "beaker"])
+def test_an_absolute_cookie_path_is_sent_as_given(redis_db, kind):
+    app = app_from(namespace_settings(kind, redis_url=redis_db, **{PATH_OPTION[kind]: " /s "}))
+    header = app.post("/s/ns", {"value": "v"}).headers["Set-Cookie"]
+    assert "Path=/s;" in header or header.endswith("Path=/s")
+
+
+def test_a_namespace_listed_twice_is_refused_naming_the_key():
+    settings = {**namespace_settings("signed"), "session_multi.namespaces": "ns other ns"}
+    settings["session_multi.other.factory"] = "signed"
+    settings["session_multi.other.secret"] = "another-signed-secret-of-32-bytes-or-more"
+    with pytest.raises(
+        SettingsError, match=r"session_multi\.namespaces: namespace 'ns' is listed twice"
+    ):
+        start(settings)
+
+
+@pytest.mark.parametrize("logout", ["logout", "", "  "])
+def test_a_logout_path_of_the_audit_not_beginning_with_a_slash_is_refused(logout):
+    settings = {**namespace_settings("signed"), "session_multi.check.logout_path": logout}
+    with pytest.raises(SettingsError, match=r"session_multi\.check\.logout_path = .*begins with /"):
+        start(settings)
+
+
+def test_silencing_an_id_no_check_has_is_refused_naming_it():
+    settings = {
+        **namespace_settings("signed"),
+        "session_multi.check.silence": "psm.W001 psm.W999",
+    }
+    with pytest.raises(SettingsError, match=r"session_multi\.check\.silence: psm\.W999 is no"):
+        start(settings)
+
+
+def test_the_audits_own_settings_written_right_are_taken():
+    settings = {
+        **namespace_settings("signed"),
+        "session_multi.check.silence": "psm.W001 psm.E002 psm.I003",
+        "session_multi.check.logout_path": "/logout",
+    }
+    start(settings)

@@ -14,8 +14,10 @@ from typing import Any
 
 from pyramid.request import Request
 
+from ..binding import BINDING_KEY
 from ..budget import COOKIE_SIZE_LIMIT
 from ..config import NamespaceConfig
+from ..hidden import take
 from ..lifecycle.detached import detached_request
 from ..lifecycle.lifetime import LIFETIME_KEY
 from ..lifecycle.lifetime import describe as describe_lifetime
@@ -58,8 +60,27 @@ def describe_error(exc: BaseException) -> str:
 def _reprs(data: dict[Any, Any] | None) -> dict[str, str] | None:
     if data is None:
         return None
-    # the add-on's lifetime stamps are shown apart, not as the application's data
-    return {safe_repr(key): safe_repr(value) for key, value in data.items() if key != LIFETIME_KEY}
+    return {safe_repr(key): safe_repr(value) for key, value in data.items()}
+
+
+def _as_stored(config: NamespaceConfig, data: dict[Any, Any] | None) -> dict[Any, Any] | None:
+    """The application's data of ``data`` read as its library stores it.
+
+    A stamped namespace's stored data holds the add-on's lifetime record
+    (shown apart, as the lifetime), a bound or partner one its binding
+    token: they are taken out, and any key of the application's spelled the
+    same is shown as the application's.  A session
+    the add-on loaded has its record out already; there, and in a namespace
+    that keeps none, every key is the application's.
+    """
+    if data is None:
+        return data
+    data = dict(data)
+    if config.stamped and config.library.records_in_data:
+        take(data, LIFETIME_KEY)
+    if config.bound_to is not None or config.partner:
+        take(data, BINDING_KEY)
+    return data
 
 
 def lifetime_report(config: NamespaceConfig, session: Any) -> dict[str, Any] | None:
@@ -94,9 +115,9 @@ def raw_items(library: Any, session: Any) -> dict[str, str] | None:
     return _reprs(library.read(session))
 
 
-def loaded_items(library: Any, session: Any) -> dict[str, str] | None:
+def loaded_items(config: NamespaceConfig, session: Any) -> dict[str, str] | None:
     """What a lazy session held when the application loaded it, as reprs."""
-    return _reprs(library.loaded_data(session))
+    return _reprs(_as_stored(config, config.library.loaded_data(session)))
 
 
 def read_detached(request: Request, config: NamespaceConfig) -> tuple[Any, dict[str, str] | None]:
@@ -122,11 +143,12 @@ def read_detached(request: Request, config: NamespaceConfig) -> tuple[Any, dict[
             "and reading it here would touch its store"
         )
     session = call_for_namespace("session factory", config.namespace, config.factory, copy)
-    data = raw_items(library, session)
-    if data is None and hasattr(session, "items"):
+    # made here, not loaded by the add-on: its data is as the library stores it
+    stored = library.read(session)
+    if stored is None and hasattr(session, "items"):
         # A lazy session on a detached request: loading it is harmless here.
-        data = {safe_repr(k): safe_repr(v) for k, v in session.items()}
-    return allowed, data
+        stored = dict(session.items())
+    return allowed, _reprs(_as_stored(config, stored))
 
 
 def compare(ingress: dict[str, str] | None, egress: dict[str, str] | None) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ from ..budget import COOKIE_HEADER_LIMIT, CookieBudget, header_total
 from ..checks import Finding, run_checks
 from ..config import get_manager_config
 from ..cookies import COOKIE_ATTRIBUTES
-from ..describe import describe_namespaces
+from ..describe import describe_breaker, describe_namespaces
 from ..interfaces import ISessionMultiObserver
 from . import capture
 
@@ -230,14 +230,16 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
         for namespace, report in self._reports.items():
             try:
                 library = self._library(namespace)
+                namespace_config = self._config.get(namespace)
+                assert namespace_config is not None
                 if report["ingress_pending"]:
-                    report["ingress"] = capture.loaded_items(library, self._sessions[namespace])
+                    report["ingress"] = capture.loaded_items(
+                        namespace_config, self._sessions[namespace]
+                    )
                     if report["ingress"] is None:
                         report["note"] = "not read: the application never used this session"
                 if namespace in self._sessions:
                     report["egress"] = capture.raw_items(library, self._sessions[namespace])
-                    namespace_config = self._config.get(namespace)
-                    assert namespace_config is not None
                     report["lifetime"] = capture.lifetime_report(
                         namespace_config, self._sessions[namespace]
                     )
@@ -262,8 +264,13 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
     def render_vars(self, request: Request) -> dict[str, Any]:
         configuration: list[dict[str, Any]] = []
         findings: list[Finding] = []
+        breakers: dict[str, dict[str, Any]] = {}
         if self.data["included"]:
             configuration = describe_namespaces(self._config)
+            for namespace in self._config.namespaces:
+                breaker = describe_breaker(self._config.get(namespace))
+                if breaker is not None:
+                    breakers[namespace] = breaker
             # the toolbar renders with its own request: use the application's settings
             findings = run_checks(self._config, self._settings)
         by_namespace: dict[str, list[Finding]] = {}
@@ -275,6 +282,7 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
             "attributes": (*COOKIE_ATTRIBUTES, "partitioned"),
             "findings": findings,
             "findings_by_namespace": by_namespace,
+            "breakers": breakers,
         }
 
 

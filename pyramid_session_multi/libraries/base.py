@@ -237,8 +237,11 @@ class SessionLibrary:
         """
         session.changed()
 
-    def rotate(self, session: Any) -> None:
-        """Copy the data, invalidate the session, write the data back."""
+    def rotate(self, session: Any) -> Any:
+        """Copy the data, invalidate the session, write the data back.
+
+        Returns ``None``: the old state went at once (see
+        :meth:`~pyramid_session_multi.interfaces.ISessionLibrary.rotate`)."""
         data = dict(session.items())
         session.invalidate()
         session.update(data)

@@ -53,6 +53,11 @@ def is_beaker_factory(factory: Any) -> bool:
     )
 
 
+def beaker_options(factory: Any) -> dict[str, Any]:
+    """A copy of the Beaker options a pyramid_beaker ``factory`` was made with."""
+    return dict(factory._options)
+
+
 def is_cookie_type(factory: Any) -> bool:
     """Whether the pyramid_beaker ``factory`` keeps its data in the cookie."""
     options = factory._options
@@ -206,15 +211,30 @@ class BeakerLibrary(SessionLibrary):
     def mark_changed(self, session: Any) -> None:
         session.save()
 
-    def rotate(self, session: Any) -> None:
+    def rotate(self, session: Any) -> Any:
+        """A new id with the data; the old file or row is deleted by the
+        callable returned, once the new session is saved."""
         loaded = session._session()
+        retire = None
         if isinstance(loaded, CookieSession):
             # ``regenerate_id()`` cannot set a cookie session's id, a property
             loaded["_id"] = uuid.uuid4().hex
         else:
-            destroy_beaker_storage(session)
+            old = getattr(loaded, "namespace", None)
+            if old is not None and not loaded.is_new:
+                retire = old.remove
             loaded.regenerate_id()
+            if old is not None:
+                # the storage of the new id, as Beaker's save() would make it:
+                # an invalidate() before the save now leaves the old one alone
+                loaded.namespace = loaded.namespace_class(
+                    loaded.id,
+                    data_dir=loaded.data_dir,
+                    digest_filenames=False,
+                    **loaded.namespace_args,
+                )
         session.save()
+        return retire
 
 
 def _name_load_errors(namespace: str, session: Any) -> None:

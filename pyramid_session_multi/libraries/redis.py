@@ -6,6 +6,8 @@ reified attribute that ``invalidate()`` deletes (after deleting the Redis
 key); asking for it again starts a new session with a new id.
 """
 
+import contextlib
+import functools
 import inspect
 from typing import Any
 
@@ -120,9 +122,27 @@ class RedisLibrary(SessionLibrary):
         # the library's own changed() does nothing: its writers set this flag
         session._session_state.please_persist = True
 
-    def rotate(self, session: Any) -> None:
+    def rotate(self, session: Any) -> Any:
+        """A new id with the data; the old key is deleted by the callable
+        returned, once the new session is saved."""
         data = self.read(session) or {}
-        session.invalidate()
+        state = session.__dict__.get("_session_state")
+        old_id = getattr(state, "session_id", None)
+        if isinstance(old_id, str) and data:
+            # what invalidate() does, but the old key stays until the new one is saved
+            del session._session_state
+            retire = functools.partial(session.redis.delete, old_id)
+        else:
+            session.invalidate()
+            retire = None
         if data:
-            session.update(data)
-            session.ensure_id()
+            try:
+                session.update(data)
+                session.ensure_id()
+            except Exception:
+                if retire is not None:
+                    # all or nothing: a new id made before the failure goes
+                    with contextlib.suppress(Exception):
+                        session.invalidate()
+                raise
+        return retire

@@ -18,7 +18,7 @@ from ..events import SessionInvalidated, SessionRotated, log_decision
 from .detached import detached_request
 from .ending import INVALIDATED
 from .fallbacks import retire_at_logout
-from .lifetime import remember_login, rotation
+from .lifetime import lifetime_of, remember_login, rotation
 from .work import RequestWork
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def rotate(
             old_id = work.session_id(namespace, session)
             # the absolute clock restarts; the user is recorded, or kept
             rotated = rotation(session, userid)
-            library.rotate(session)
+            retire = library.rotate(session)
             rotated()
             if csrf_rotated is not None:
                 csrf_rotated(namespace, session)
@@ -85,7 +85,7 @@ def rotate(
             work.enlist(namespace_config, session)
             work.drop_cookie(namespace_config)
             continue
-        work.mark_rotated(namespace_config, session)
+        work.mark_rotated(namespace_config, session, retire)
         reason = "login" if userid is not None else "rotate"
         log_decision(logger, "rotated", namespace, reason, request.registry.settings, old_id)
         work.tell_observers("namespace_rotated", namespace)
@@ -93,8 +93,13 @@ def rotate(
     return _tell(work, failures, events, raise_errors)
 
 
-def invalidate(work: RequestWork, raise_errors: bool) -> dict[str, Exception]:
-    """Log out of every carried namespace; see ``SessionMultiManager.invalidate``."""
+def invalidate(work: RequestWork, raise_errors: bool, unended: Any = None) -> dict[str, Exception]:
+    """Log out of every carried namespace; see ``SessionMultiManager.invalidate``.
+
+    ``unended``, where given, is called with the request's work, the users
+    and login times the sessions loaded recorded, and the failures, when a
+    namespace could not be destroyed (see :func:`..revocation.core.record_unended`).
+    """
     request = work.request
     failures: dict[str, Exception] = {}
     loaded: dict[str, Any] = {}
@@ -131,6 +136,11 @@ def invalidate(work: RequestWork, raise_errors: bool) -> dict[str, Exception]:
             continue
         if session is not None:
             loaded[namespace] = session
+    logins = {
+        (lifetime.stamps.userid, lifetime.stamps.login)
+        for lifetime in map(lifetime_of, loaded.values())
+        if lifetime is not None and lifetime.stamps.userid is not None
+    }
     for namespace, session in loaded.items():
         namespace_config = work.configs[namespace]
         try:
@@ -145,6 +155,8 @@ def invalidate(work: RequestWork, raise_errors: bool) -> dict[str, Exception]:
         _retired(work, namespace, failures)
         work.tell_observers("namespace_invalidated", namespace)
         events.append(work.event(SessionInvalidated, namespace, session, old_id))
+    if failures and unended is not None:
+        unended(work, logins, failures)
     return _tell(work, failures, events, raise_errors)
 
 

@@ -44,7 +44,7 @@ from ..libraries.pyramid_cookie import (
     user_record,
 )
 from . import lifetime as _lifetime
-from .lifetime import ABSOLUTE, IDLE, RESTAMP_FRACTION, Stamps
+from .lifetime import ABSOLUTE, CLOCK_SKEW, IDLE, RESTAMP_FRACTION, Stamps
 
 #: The idle timeout from which the idle clock is kept to the second (as
 #: pyramid keeps it): its error is then under 1% of the window.
@@ -134,9 +134,10 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
                 return
             t = lifetime.clock()
             idle_for = t - self.renewed
-            if t - self.created > absolute_limit:
+            if t - self.created > absolute_limit or self.created > t + CLOCK_SKEW:
                 verdict = ABSOLUTE
-            elif idle_for > idle_limit:
+            elif idle_for > idle_limit or self.renewed > t + CLOCK_SKEW:
+                # stamped further ahead than the skew allows: its clocks are not trusted
                 verdict = IDLE
             else:
                 if idle_for >= restamp_after:

@@ -43,7 +43,8 @@ from typing import Any
 from ..binding import data_of, settle
 from ..budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge, is_deletion
 from ..cookies import deletion_header, partitioned
-from ..events import SessionInvalidated
+from ..events import SessionInvalidated, SessionSaveFailed
+from ..failures import FAIL, failure_log_of
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class NamespaceEnd:
     delete_also: list[Any] = field(default_factory=list)
     #: rotated in this request: its new id needs the response to reach the client
     rotated: bool = False
+    #: rotated, its old stored state kept until the new one is saved (see
+    #: ``ISessionLibrary.rotate``): a new one that fails to save is dropped
+    keeps_old: bool = False
     #: called with the response before its library's callbacks run
     before_save: list[Any] = field(default_factory=list)
     #: the add-on's records kept in the session's own storage (a
@@ -174,9 +178,19 @@ class RequestEnd:
         events, state.events = state.events, []
         return events
 
-    def mark_rotated(self, request: Any, state: "NamespaceEnd") -> None:
-        """Note that ``state``'s session got a new id in this request."""
+    def mark_rotated(self, request: Any, state: "NamespaceEnd", retire: Any = None) -> None:
+        """Note that ``state``'s session got a new id in this request.
+
+        ``retire``, where its library kept the old stored state (see
+        ``ISessionLibrary.rotate``), deletes it: called once the new session
+        is saved, never otherwise, so a new one that fails to save is dropped
+        and the old one stays whole.
+        """
         state.rotated = True
+        if callable(retire):
+            # the old id goes once the new session is saved, not before
+            state.after_save.append(lambda response, retire=retire: retire())
+            state.keeps_old = True
         self._watch(request)
 
     def _watch(self, request: Any) -> None:
@@ -227,7 +241,9 @@ class RequestEnd:
             try:
                 state.session.invalidate()
             except Exception as exc:
-                _failed(state.config.namespace, exc, "could not drop its unsent new session")
+                _failed(
+                    state.config.namespace, exc, "could not drop its unsent new session", request
+                )
             logger.warning(
                 "namespace %r was rotated but no response went out; its new session is not saved",
                 state.config.namespace,
@@ -309,11 +325,16 @@ class RequestEnd:
             if _is_budget_error(exc):
                 return _budget_error(self.work, namespace_config, exc)
             response.headerlist[:] = before
-            _failed(namespace_config.namespace, exc, "could not be saved; its cookie is unchanged")
+            _failed(
+                namespace_config.namespace,
+                exc,
+                "could not be saved; its cookie is unchanged",
+                request,
+            )
             self.work.tell_observers("namespace_failed", namespace_config.namespace, exc)
             if state.ended is not None:
                 delete_cookie(response, namespace_config)
-            return None
+            return self.save_failed(state, exc)
         after_save = state.after_save
         if state.ended is not None:
             if not _sets_new_cookie(before, response.headerlist, namespace_config.cookie_name):
@@ -328,23 +349,48 @@ class RequestEnd:
             _run_hooks(namespace_config, after_save, response)
         for index, callback in enumerate(state.finished, 1):
             then = after_save if index == len(state.finished) else []
-            request.finished_callbacks.append(
-                ContainedFinish(
-                    namespace_config,
-                    callback,
-                    response,
-                    then,
-                    state.hidden,
-                    state.ended is not None,
-                )
+            finish = ContainedFinish(
+                namespace_config,
+                callback,
+                response,
+                then,
+                state.hidden,
+                state.ended is not None,
+                functools.partial(self.save_failed, state),
             )
+            if namespace_config.on_save_error == FAIL:
+                # saved before the response goes out, so that its failure can fail it
+                error = finish(request)
+                if error is not None:
+                    return error
+            else:
+                request.finished_callbacks.append(finish)
         return None
+
+    def save_failed(self, state: NamespaceEnd, exc: Exception) -> Exception | None:
+        """Tell subscribers that ``state``'s session could not be saved;
+        ``exc`` when its namespace's ``on_save_error`` fails the response."""
+        namespace = state.config.namespace
+        if state.keeps_old:
+            # all or nothing: the old session stays, what was written of the new goes
+            try:
+                state.session.invalidate()
+            except Exception as drop:
+                _failed(namespace, drop, "could not drop its unsaved new session")
+        self.work.send(
+            SessionSaveFailed,
+            namespace,
+            state.session,
+            reason=f"{type(exc).__name__}: {exc}",
+            error=exc,
+        )
+        return exc if state.config.on_save_error == FAIL else None
 
 
 class ContainedFinish:
     """A library's finished callback whose failure is its namespace's alone."""
 
-    __slots__ = ("callback", "config", "ended", "hidden", "response", "then")
+    __slots__ = ("callback", "config", "ended", "failed", "hidden", "response", "then")
 
     def __init__(
         self,
@@ -354,6 +400,7 @@ class ContainedFinish:
         then: list[Any] | None = None,
         hidden: list[Any] | None = None,
         ended: bool = False,
+        failed: Any = None,
     ) -> None:
         self.config = namespace_config
         self.callback = callback
@@ -364,13 +411,18 @@ class ContainedFinish:
         self.hidden = hidden or []
         #: what the client held ended in this request (a logout): its old cookie must go
         self.ended = ended
+        #: called with the error when saving fails; returns what to raise, if anything
+        self.failed = failed
 
-    def __call__(self, request: Any) -> None:
+    def __call__(self, request: Any) -> Exception | None:
+        """Run the callback; the error to fail the response with, if any."""
         try:
             with _records_stored(self.hidden, self.response):
                 self.callback(request)
         except Exception as exc:
-            _failed(self.config.namespace, exc, "could not be saved; no new cookie is sent")
+            _failed(
+                self.config.namespace, exc, "could not be saved; no new cookie is sent", request
+            )
             if self.response is None:  # no response formed: no cookie to take back
                 pass
             elif self.ended:
@@ -379,8 +431,9 @@ class ContainedFinish:
             else:
                 # the cookie would point at data the store does not have
                 self.response.unset_cookie(self.config.cookie_name, strict=False)
-            return
+            return None if self.failed is None else self.failed(exc)
         _run_hooks(self.config, self.then, self.response)
+        return None
 
 
 @contextmanager
@@ -468,8 +521,12 @@ def _sets_new_cookie(
     return len(new) > len(old) or new != old
 
 
-def _failed(namespace: str, exc: Exception, what: str) -> None:
+def _failed(namespace: str, exc: Exception, what: str, request: Any = None) -> None:
     exc.add_note(f"pyramid_session_multi: namespace {namespace!r} {what}")
+    log = None if request is None else failure_log_of(request.registry)
+    if log is not None:  # once per interval for each distinct failure, with a count
+        log.report(logger, namespace, what, exc)
+        return
     logger.error("namespace %r %s: %s: %s", namespace, what, type(exc).__name__, exc, exc_info=exc)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from pyramid.exceptions import ConfigurationError
 
-from ..binding import data_of
+from ..binding import BINDING_KEY, adopt_migrated_token, data_of
 from ..cookies import deletion_secure
 from ..events import SessionMigrated, log_decision
 from ..hidden import take
@@ -374,6 +374,9 @@ def migrate_from_fallbacks(
             if fallback.library.records_in_data
             else fallback.library.lifetime_record(old)
         )
+        if namespace_config.bound_to is not None or namespace_config.partner:
+            # its binding token too: the binding judges it as it did the old one
+            adopt_migrated_token(session, take(data, BINDING_KEY))
         if not data:
             continue
         for key, value in data.items():

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..binding import keep_through_rotation
 from ..hidden import ABSENT, conceal, restore, take
 
 #: The key the record is kept under in the library's raw storage (an
@@ -52,6 +53,13 @@ ATTRIBUTE = "_session_multi_lifetime"
 
 #: The part of the idle window after which use moves the idle clock forward.
 RESTAMP_FRACTION = 0.1
+
+#: How far ahead of this machine's clock a stamp may be, in seconds: the skew
+#: tolerated between the clocks of the machines that share a store.  A
+#: session stamped further ahead (a clock that ran fast, then was corrected)
+#: is ended on load, its stamps untrusted: trusted, they would keep it alive
+#: past both timeouts by as much as the clock was ahead.
+CLOCK_SKEW = 60
 
 #: The reasons :func:`lifetime_check` gives.
 IDLE = "idle"
@@ -78,13 +86,18 @@ def issue_time() -> float:
 
     Logins and revocations are stamped with it, so that in one process a
     login after a revocation is never stamped before it, even within one
-    tick of the clock or across a step back of the wall clock.
+    tick of the clock or across a step back of the wall clock of up to
+    :data:`CLOCK_SKEW`.  Across a longer step back the clock is followed:
+    a time further ahead would end the session it stamps at its next load.
     """
     global _last_issued
     with _issued_lock:
+        t = now()
         # strictly after the last: of a login and a revocation in one process,
         # the later is never stamped the same millisecond as the earlier
-        issued = max(now(), round(_last_issued + 0.001, 3))
+        issued = max(t, round(_last_issued + 0.001, 3))
+        if issued > t + CLOCK_SKEW:
+            issued = t
         _last_issued = issued
         return issued
 
@@ -128,6 +141,19 @@ class Stamps:
             return None
         active = round(float(created) + float(offset), 3)
         return cls(float(created), active, userid, float(login) if _is_time(login) else None)
+
+
+def ahead(stamps: Stamps, t: float) -> str | None:
+    """The reason to end a session whose ``stamps`` are further ahead of ``t``
+    than :data:`CLOCK_SKEW` (``None`` if none is): :data:`ABSOLUTE` for its
+    creation, :data:`IDLE` for its last use."""
+    limit = t + CLOCK_SKEW
+    # a login is stamped no later than the creation it restarts
+    if stamps.created > limit:
+        return ABSOLUTE
+    if stamps.active > limit:
+        return IDLE
+    return None
 
 
 def _is_time(value: Any) -> bool:
@@ -399,6 +425,8 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
         lifetime.verdict = ABSOLUTE
     elif idle is not None and t - stamps.active > idle:
         lifetime.verdict = IDLE
+    else:
+        lifetime.verdict = ahead(stamps, t)
     if lifetime.verdict is not None:
         lifetime.expired = stamps
         return
@@ -441,6 +469,8 @@ def adopt_migrated(namespace_config: Any, session: Any, record: Any) -> None:
         lifetime.end(ABSOLUTE, stamps)
     elif idle is not None and t - stamps.active > idle:
         lifetime.end(IDLE, stamps)
+    elif (verdict := ahead(stamps, t)) is not None:
+        lifetime.end(verdict, stamps)
 
 
 def rotation(session: Any, userid: Any = None) -> Callable[[], None]:
@@ -449,9 +479,11 @@ def rotation(session: Any, userid: Any = None) -> Callable[[], None]:
     The absolute clock restarts (a login is a new privilege level); the user
     is the one given, else the one recorded before.
     """
+    # a bound or partner session keeps its binding token too
+    kept = keep_through_rotation(session)
     lifetime = lifetime_of(session)
     if lifetime is None:
-        return _nothing
+        return kept
     before = lifetime.stamps
 
     def rotated() -> None:
@@ -460,6 +492,7 @@ def rotation(session: Any, userid: Any = None) -> Callable[[], None]:
             lifetime.stamps = Stamps(t, t, userid, t)
         else:
             lifetime.stamps = Stamps(t, t, before.userid, before.login)
+        kept()
 
     return rotated
 

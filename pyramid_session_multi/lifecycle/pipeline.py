@@ -28,6 +28,7 @@ from typing import Any
 
 from pyramid.util import FIRST, LAST, TopologicalSorter
 
+from ..binding import load_binding
 from ..events import SessionExpired
 from .cookie_lifetime import stamps_itself
 from .fallbacks import migrate_from_fallbacks
@@ -78,6 +79,8 @@ def _lifetime_applies(namespace_config: Any) -> bool:
 def default_load_steps() -> tuple[LoadStep, ...]:
     """The add-on's load steps and checks, in their default order."""
     return (
+        # a bound namespace's and a partner's token leaves the data first
+        LoadStep("token", load_binding, STEP, lambda c: c.bound_to is not None or bool(c.partner)),
         LoadStep("lifetime", load_lifetime, STEP, _lifetime_applies),
         # after the lifetime: a migration adopts the stamps of what it moved
         LoadStep("fallbacks", migrate_from_fallbacks, STEP, lambda c: bool(c.fallbacks)),

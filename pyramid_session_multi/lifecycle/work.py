@@ -65,8 +65,10 @@ class RequestWork(Protocol):
     def drop_cookie(self, namespace_config: Any) -> NamespaceEnd:
         """Delete the namespace's cookie at the end, whatever its session holds."""
 
-    def mark_rotated(self, namespace_config: Any, session: Any) -> None:
-        """The namespace's session got a new id in this request."""
+    def mark_rotated(self, namespace_config: Any, session: Any, retire: Any = None) -> None:
+        """The namespace's session got a new id in this request; ``retire``
+        (what its library's ``rotate`` returned) deletes the old stored state
+        once the new one is saved."""
 
     def delete_also(self, namespace_config: Any, cookie: Any) -> None:
         """Delete ``cookie`` (a fallback's) with the namespace's end."""
@@ -202,10 +204,12 @@ class UnitOfWork:
         self._ending().drop_cookie(state)
         return state
 
-    def mark_rotated(self, namespace_config: Any, session: Any) -> None:
-        """Note that the namespace's session got a new id in this request."""
+    def mark_rotated(self, namespace_config: Any, session: Any, retire: Any = None) -> None:
+        """Note that the namespace's session got a new id in this request;
+        ``retire``, where its library kept the old stored state, deletes it
+        once the new session is saved."""
         state = self.enlist(namespace_config, session)
-        self._ending().mark_rotated(self.request, state)
+        self._ending().mark_rotated(self.request, state, retire)
 
     def delete_also(self, namespace_config: Any, cookie: Any) -> None:
         """Delete ``cookie`` (a fallback's) with the namespace's end, whatever happens."""

@@ -21,6 +21,7 @@ from pyramid.exceptions import ConfigurationError
 
 from ..config import (
     LATE_ORDER,
+    MAX_TIMEOUT,
     get_manager_config,
     require_manager_config,
 )
@@ -65,19 +66,87 @@ TTL_MARGIN = 5
 logger = logging.getLogger(__name__)
 
 
-def record_ttl(manager_config: Any) -> int | None:
+def record_ttl(manager_config: Any) -> int:
     """How long a revocation must be kept: until no session it can match is alive.
 
-    That is the longest absolute timeout (with a margin); ``None`` (kept
-    until a later revocation of the same user replaces it: one record per
-    user) when a namespace has none, since a busy session of it never ends.
+    ``manager_config`` is anything with the namespaces' ``configs`` (the
+    registry utility, or a request's :class:`~..lifecycle.work.RequestWork`).
+
+    A session recorded before the revocation is refused at its first load
+    after it, so the record must outlive only the sessions never loaded
+    since: a namespace's session ends within the shorter of its idle and
+    absolute timeouts.  The record is kept for the longest of those among
+    the namespaces, with a margin; a namespace with neither bounds it at
+    ten years (``MAX_TIMEOUT``), so that every record expires.
     """
     longest = 0
     for namespace_config in manager_config.configs.values():
-        if namespace_config.absolute_timeout is None:
-            return None
-        longest = max(longest, namespace_config.absolute_timeout)
-    return longest + TTL_MARGIN if longest else None
+        limits = [
+            limit
+            for limit in (namespace_config.absolute_timeout, namespace_config.idle_timeout)
+            if limit is not None
+        ]
+        longest = max(longest, min(limits) if limits else MAX_TIMEOUT)
+    return min(longest or MAX_TIMEOUT, MAX_TIMEOUT) + TTL_MARGIN
+
+
+#: How much later than a session's login the record of its logout is: it ends
+#: that session (and the user's older ones), not the user's later logins.
+UNENDED_MARGIN = 0.001
+
+
+def record_unended(work: RequestWork, logins: Any, failures: dict[str, Exception]) -> None:
+    """Record, for a logout that could not destroy some server-side sessions
+    (``failures``: their stores were down), the end of the user's login in
+    the revocation store, so a copy of the old cookie is refused once the
+    store is back.
+
+    ``logins`` are the users and login times the request's sessions
+    recorded (the same for every namespace one login rotated).  The record
+    refuses the sessions of that user recorded up to that login: this
+    device's, and the user's older logins on other devices, but no later
+    one.  Without a store, or without a recorded user, nothing can be
+    recorded: that is logged, and the failures are what ``invalidate()``
+    returns.
+    """
+    store = work.revocations
+    names = ", ".join(repr(namespace) for namespace in sorted(failures))
+    if store is None or not logins:
+        why = "no revocation store is set" if store is None else "no user is recorded"
+        logger.warning(
+            "logout: namespace %s could not be destroyed and %s: a copy of its cookie "
+            "may bring it back once its store is",
+            names,
+            why,
+        )
+        return
+    for userid, login in sorted(logins, key=str):
+        try:
+            store.revoke(str(userid), float(login) + UNENDED_MARGIN, record_ttl(work))
+        except Exception as exc:
+            message = store_error(store, exc)
+            for failure in failures.values():
+                failure.add_note(
+                    f"pyramid_session_multi: its end could not be recorded either: {message}"
+                )
+            logger.error(
+                "logout: namespace %s could not be destroyed, nor its end recorded in the "
+                "revocation store (%s): %s",
+                names,
+                describe_store(store),
+                message,
+            )
+            return
+    for failure in failures.values():
+        failure.add_note(
+            "pyramid_session_multi: its end is recorded in the revocation store: "
+            "its old cookie is refused"
+        )
+    logger.warning(
+        "logout: namespace %s could not be destroyed; the end of the login is recorded "
+        "in the revocation store, so its old cookie is refused",
+        names,
+    )
 
 
 def revoke_user(manager_config: Any, userid: Any) -> float:

@@ -94,5 +94,27 @@ class RedisRevocationStore:
         value = self.client.get(self.prefix + userid)
         return None if value is None else float(value)
 
+    def sweep(self, at: float, ttl: int, dry_run: bool = False) -> int:
+        """Give every record an earlier version left without a time to live one
+        (what is left of ``ttl`` since its revocation), or delete it where
+        nothing is left; returns how many records were changed.  Redis
+        deletes the others itself."""
+        changed = 0
+        for key in self.client.scan_iter(match=self.prefix + "*", count=500):
+            if self.client.ttl(key) != -1:
+                continue
+            value = self.client.get(key)
+            if value is None:
+                continue
+            left = int(float(value) + ttl - at)
+            changed += 1
+            if dry_run:
+                continue
+            if left <= 0:
+                self.client.delete(key)
+            else:
+                self.client.expire(key, left)
+        return changed
+
     def revoke(self, userid: str, at: float, ttl: int | None) -> None:
         self._revoke(keys=[self.prefix + userid], args=[repr(at), "" if ttl is None else ttl])

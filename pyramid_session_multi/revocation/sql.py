@@ -134,6 +134,27 @@ class SQLRevocationStore:
                     .values(revoked_at=max(at, float(previous)), expires_at=expires)
                 )
 
+    def sweep(self, at: float, ttl: int, dry_run: bool = False) -> int:
+        """Delete the records expired at ``at``; returns how many.
+
+        A record an earlier version wrote without an expiry is stale once
+        ``ttl`` seconds (the longest a session can live unused, see
+        ``record_ttl``) have passed since its revocation.
+        """
+        import sqlalchemy as sa
+
+        self._create_table()
+        table = self.table
+        stale = sa.or_(
+            sa.and_(table.c.expires_at.is_not(None), table.c.expires_at <= at),
+            sa.and_(table.c.expires_at.is_(None), table.c.revoked_at + ttl <= at),
+        )
+        with self.engine.begin() as connection:
+            if dry_run:
+                count = sa.select(sa.func.count()).select_from(table).where(stale)
+                return int(connection.execute(count).scalar_one())
+            return int(connection.execute(sa.delete(table).where(stale)).rowcount)
+
     def __len__(self) -> int:
         """How many rows the table holds (expired ones included until the next revoke)."""
         import sqlalchemy as sa

@@ -2,7 +2,9 @@
 
 ``psessions --check CONFIG_URI`` audits them instead (see :mod:`..checks`);
 ``psessions CONFIG_URI --revoke USERID`` signs a user out everywhere (see
-:doc:`/narr/lifetimes`).
+:doc:`/narr/lifetimes`); ``psessions CONFIG_URI sweep`` (or ``--sweep``)
+deletes what expired in the stores that do not expire it themselves (see
+:mod:`.sweep`).
 As with ``proutes`` and ``pviews``, ``name=value`` pairs after the config
 URI fill the ini file's ``%(name)s`` variables.
 """
@@ -73,10 +75,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the session_multi namespaces of a Pyramid "
         "application: cookie name, library, timeouts and the cookie attributes "
         "that can be discovered. --check audits them for deployment instead; "
-        "--revoke USERID signs a user out everywhere, and takes no other option.",
+        "--revoke USERID signs a user out everywhere, and takes no other option; "
+        "sweep (or --sweep) deletes expired sessions, their lock files and expired "
+        "revocation records from the stores that keep them for ever, for cron.",
         epilog="Exit status: 0 done; 1 --check found something at --fail-level, the "
-        "application does not include pyramid_session_multi, or --revoke failed "
-        "(its ini included); 2 a wrong command line, or an ini that cannot be loaded.",
+        "application does not include pyramid_session_multi, or --revoke or sweep "
+        "failed (its ini or a store included); 2 a wrong command line, or an ini that "
+        "cannot be loaded.",
     )
     parser.add_argument("config_uri", help="the PasteDeploy ini, e.g. development.ini")
     parser.add_argument(
@@ -120,6 +125,25 @@ def _parser() -> argparse.ArgumentParser:
         "application's revocation store (exit status 0 once recorded, 1 if not)",
     )
     parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="delete expired sessions, their lock files and expired revocation records "
+        "(Beaker file, dbm and ext:database; the revocation store) and count them; "
+        "'sweep' after the ini does the same",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with sweep: count what would be deleted, delete nothing",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with sweep: how old a lock file whose session is gone must be to go (default: 300)",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -130,6 +154,27 @@ def _parser() -> argparse.ArgumentParser:
 
 def _refused(args: argparse.Namespace) -> str | None:
     """Why the options given cannot go together, or ``None`` when they can."""
+    if not args.sweep and (args.dry_run or args.grace is not None):
+        return "--dry-run and --grace are options of sweep; add sweep or leave them out."
+    if args.sweep:
+        given = [
+            option
+            for option, value in (
+                ("--revoke", args.revoke is not None),
+                ("--check", args.check),
+                ("--format", args.format),
+                ("--columns", args.columns),
+                ("--fail-level", args.fail_level),
+            )
+            if value
+        ]
+        if given:
+            return (
+                f"sweep changes state and takes no other action, listing or audit option: "
+                f"{', '.join(given)} would do nothing; run it on its own."
+            )
+        if args.grace is not None and not args.grace >= 0:
+            return f"--grace {args.grace}: a number of seconds, 0 or more."
     if args.revoke is not None:
         listing = [
             option
@@ -238,6 +283,9 @@ def main(
     """Run psessions; return the exit status."""
     parser = _parser()
     args = parser.parse_intermixed_args(argv)
+    if "sweep" in args.config_vars:  # psessions CONFIG sweep
+        args.config_vars = [var for var in args.config_vars if var != "sweep"]
+        args.sweep = True
     refused = _refused(args)
     if refused is not None:
         parser.print_usage(err)
@@ -261,8 +309,8 @@ def main(
         env = bootstrap(args.config_uri, options=config_vars)
     except Exception as exc:
         print(_load_error(args.config_uri, exc, args.verbose), file=err)
-        # revoking is an action that could not be done: the documented 1
-        return 1 if args.revoke is not None else 2
+        # revoking or sweeping is an action that could not be done: the documented 1
+        return 1 if args.revoke is not None or args.sweep else 2
     try:
         config = get_manager_config(env["registry"])
         if config is None:
@@ -274,6 +322,8 @@ def main(
             return 1
         if args.revoke is not None:
             return _revoke(config, env["registry"].settings, args.revoke, out, err)
+        if args.sweep:
+            return _sweep(config, args, out, err)
         if args.check:
             findings = run_checks(config, env["registry"].settings)
         else:
@@ -342,6 +392,35 @@ def _revoke(config: Any, settings: Any, userid: str, out: TextIO, err: TextIO) -
         file=out,
     )
     return 0
+
+
+def _sweep(config: Any, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .sweep import DEFAULT_GRACE, sweep
+
+    grace = DEFAULT_GRACE if args.grace is None else args.grace
+    report = sweep(config, grace=grace, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    failed = False
+    for swept in report:
+        where = printable(f"{swept.what} ({swept.store})")
+        if swept.error is not None:
+            failed = True
+            print(printable(f"{where}: not swept: {swept.error}"), file=err)
+        elif swept.note is not None:
+            print(f"{where}: {printable(swept.note)}", file=out)
+        else:
+            removed = ", ".join(
+                (
+                    _count(swept.sessions, "session"),
+                    _count(swept.lock_files, "lock file"),
+                    _count(swept.records, "revocation record"),
+                )
+            )
+            left = f"; kept {_count(swept.kept, 'session')}" if swept.kept else ""
+            if swept.unreadable:
+                left += f"; {swept.unreadable} unreadable, left alone"
+            print(f"{where}: {verb} {removed}{left}", file=out)
+    return 1 if failed else 0
 
 
 def _count(number: int, noun: str) -> str:

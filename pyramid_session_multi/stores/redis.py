@@ -46,6 +46,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..libraries.base import closure_of
 from ..masking import without_password
 from ..settings import SettingsError, _as_boolean, _Refused
+from .breaker import DEFAULT_INTERVAL, CircuitBreaker, CircuitOpen
 
 #: :attr:`RedisTopology.kind` of one server.
 SINGLE = "single"
@@ -78,6 +79,7 @@ TOPOLOGY_OPTIONS = frozenset(
         "redis_ssl_keyfile",
         "redis_socket_timeout",
         "redis_socket_connect_timeout",
+        "redis_breaker_interval",
     }
 )
 
@@ -123,6 +125,9 @@ class RedisTopology:
     #: seconds a reply may take, and a connection; ``None``: redis-py's default
     socket_timeout: float | None = None
     socket_connect_timeout: float | None = None
+    #: seconds its :class:`~pyramid_session_multi.stores.breaker.CircuitBreaker`
+    #: stays open after a timeout or connection error; ``None``: no breaker
+    breaker_interval: float | None = field(default=DEFAULT_INTERVAL, compare=False)
 
     def describe(self) -> str:
         """``single``, ``cluster``, or ``sentinel master NAME``: what ``psessions`` shows."""
@@ -282,6 +287,19 @@ def _as_timeout(value: Any) -> float | None:
     return number
 
 
+def _as_breaker_interval(value: Any) -> float | None:
+    """Seconds, more than 0; ``off``: no circuit breaker."""
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return None
+    try:
+        interval = _as_timeout(value)
+    except _Refused:
+        raise _Refused("a number of seconds greater than 0, or off") from None
+    if interval is None:
+        raise _Refused("a number of seconds greater than 0, or off")
+    return interval
+
+
 def _as_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _Refused(problem="is empty: it takes the name the sentinels monitor the master by")
@@ -370,6 +388,7 @@ _READERS: dict[str, Callable[[Any], Any]] = {
     "redis_ssl_keyfile": _as_file,
     "redis_socket_timeout": _as_timeout,
     "redis_socket_connect_timeout": _as_timeout,
+    "redis_breaker_interval": _as_breaker_interval,
 }
 
 
@@ -442,7 +461,8 @@ def topology_from_options(
       URL or host; a URL beside a host, port or socket;
     - a database other than 0 for a cluster, which has only that one;
     - TLS files without TLS, TLS asked of a ``redis://`` or ``unix://`` URL;
-    - a timeout that is not a number of seconds greater than 0.
+    - a timeout that is not a number of seconds greater than 0;
+    - a ``redis_breaker_interval`` that is neither such a number nor ``off``.
 
     :param options: the options, by name (``redis_cluster_nodes``, …).
     :param key: the setting's full name for an option, to name it in errors
@@ -493,6 +513,7 @@ def topology_from_options(
         "ssl_keyfile": given.get("redis_ssl_keyfile"),
         "socket_timeout": given.get("redis_socket_timeout"),
         "socket_connect_timeout": given.get("redis_socket_connect_timeout"),
+        "breaker_interval": given.get("redis_breaker_interval", DEFAULT_INTERVAL),
     }
     if "redis_cluster_nodes" in given:
         if common["db"] != 0:
@@ -681,6 +702,62 @@ class SlotTransaction(CoreCommands):
         self._multi = False
 
 
+class RedisCircuitOpen(CircuitOpen, RedisConnectionError):
+    """A Redis command refused at once: its client's circuit breaker is open.
+
+    Both :class:`~pyramid_session_multi.stores.breaker.CircuitOpen` and
+    redis-py's ``ConnectionError``, so what handles Redis going away
+    handles this too.
+    """
+
+
+#: What opens a Redis client's circuit breaker.
+BREAKER_FAILURES = (RedisConnectionError, RedisTimeoutError)
+
+
+def _guarded(breaker: CircuitBreaker | None, function: Callable[..., Any], *args: Any) -> Any:
+    if breaker is None:
+        return function(*args)
+    return breaker.call(function, *args)
+
+
+class BreakerRedis(redis.Redis):
+    """A :class:`redis.Redis` whose commands and pipelines go through its
+    :attr:`session_multi_breaker`, when it has one."""
+
+    #: the client's circuit breaker (``None``: none)
+    session_multi_breaker: CircuitBreaker | None = None
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        breaker = self.session_multi_breaker
+        if breaker is None:
+            return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        return breaker.call(super().execute_command, *args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipeline = BreakerPipeline(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+        pipeline.session_multi_breaker = self.session_multi_breaker
+        return pipeline
+
+
+class BreakerPipeline(redis.client.Pipeline):
+    """The pipeline of a :class:`BreakerRedis`: what reaches the server goes
+    through the breaker (commands queued for later do not)."""
+
+    session_multi_breaker: CircuitBreaker | None = None
+
+    def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
+        breaker = self.session_multi_breaker
+        if breaker is None:
+            return super().immediate_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        return breaker.call(super().immediate_execute_command, *args, **options)
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        return list(_guarded(self.session_multi_breaker, super().execute, raise_on_error))
+
+
 class SessionRedisCluster(RedisCluster):
     """A :class:`~redis.cluster.RedisCluster` whose default ``pipeline()`` is a
     transaction on one slot's master (:class:`SlotTransaction`), as
@@ -709,10 +786,44 @@ def make_redis_client(topology: RedisTopology, **client_options: Any) -> Any:
     slots while another's fail over).  The cluster client connects at once,
     to learn the cluster's slots; the others on their first command.
 
+    Unless :attr:`RedisTopology.breaker_interval` is ``None``, the client of
+    one server or of a Sentinel's master has a
+    :class:`~pyramid_session_multi.stores.breaker.CircuitBreaker` of its own
+    (``client.session_multi_breaker``): after a timeout or a connection
+    error its commands fail at once with :class:`RedisCircuitOpen` for that
+    many seconds, then one goes through to try the server again.  A
+    cluster's client has none: one master failing must not stop the others'
+    sessions, and redis-py's cluster client reroutes to the promoted replica.
+
     :param topology: where to connect, and how.
     :param client_options: more keyword arguments for the client (or, for
         Sentinel, for the master's connections), such as ``encoding``.
     """
+    client = _make_client(topology, **client_options)
+    if topology.breaker_interval is not None and topology.kind != CLUSTER:
+        client.session_multi_breaker = CircuitBreaker(
+            store_name(topology),
+            topology.breaker_interval,
+            failures=BREAKER_FAILURES,
+            error=RedisCircuitOpen,
+        )
+    return client
+
+
+def store_name(topology: RedisTopology) -> str:
+    """How logs, the panel and ``psessions`` name the Redis of ``topology``
+    (its addresses, never a password)."""
+    if topology.kind == CLUSTER:
+        return f"Redis Cluster at {' '.join(topology.addresses)}"
+    if topology.kind == SENTINEL:
+        return f"Redis master {topology.master} (sentinels {' '.join(topology.addresses)})"
+    parts = urlsplit(without_password(topology.url or ""))
+    if parts.scheme == "unix":
+        return f"Redis at {parts.path}"
+    return f"Redis at {parts.hostname}:{parts.port or 6379}"
+
+
+def _make_client(topology: RedisTopology, **client_options: Any) -> Any:
     options = {**_connection_options(topology), **client_options}
     if topology.kind == CLUSTER:
         return SessionRedisCluster(
@@ -743,11 +854,15 @@ def make_redis_client(topology: RedisTopology, **client_options: Any) -> Any:
         )
         assert topology.master is not None
         return sentinel.master_for(  # type: ignore[no-untyped-call]
-            topology.master, db=topology.db, **options, **_tls_options(topology)
+            topology.master,
+            redis_class=BreakerRedis,
+            db=topology.db,
+            **options,
+            **_tls_options(topology),
         )
     assert topology.url is not None
     # rediss:// says TLS itself; the files go with it
-    return redis.Redis.from_url(topology.url, **options, **_tls_options(topology, flag=False))
+    return BreakerRedis.from_url(topology.url, **options, **_tls_options(topology, flag=False))
 
 
 def close_redis_client(client: Any) -> None:
@@ -793,6 +908,11 @@ class RedisClientCallable:
                 client = self._client
         return client
 
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The circuit breaker of the client, once made (``None`` before, or without one)."""
+        return getattr(self._client, "session_multi_breaker", None)
+
     def close(self) -> None:
         """Close the client, if made; the next call makes a new one."""
         with self._lock:
@@ -821,6 +941,7 @@ def redis_client_callable(
     ssl_keyfile: str | None = None,
     socket_timeout: float | None = None,
     socket_connect_timeout: float | None = None,
+    breaker_interval: float | str | None = None,
 ) -> RedisClientCallable:
     """A ``redis_client_callable`` for ``pyramid_session_redis.RedisSessionFactory``,
     for the topology the arguments describe: what the settings of a ``redis``
@@ -853,6 +974,9 @@ def redis_client_callable(
         as redis-py's own default allows.
     :param socket_connect_timeout: seconds a connection may take (the
         ``socket_timeout`` if not given).
+    :param breaker_interval: seconds the client's circuit breaker stays open
+        after a timeout or a connection error (its commands fail at once
+        meanwhile), 5 by default; ``"off"`` for no breaker.
     """
     arguments = {
         "url": url,
@@ -870,6 +994,7 @@ def redis_client_callable(
         "ssl_keyfile": ssl_keyfile,
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_connect_timeout,
+        "breaker_interval": breaker_interval,
     }
     options = {f"redis_{name}": value for name, value in arguments.items() if value is not None}
     try:
@@ -931,3 +1056,16 @@ def topology_of(factory: Any) -> RedisTopology | None:
         socket_timeout=timeout,
         socket_connect_timeout=timeout,  # what redis-py falls back to
     )
+
+
+def breaker_of(factory: Any) -> CircuitBreaker | None:
+    """The circuit breaker of a pyramid_session_redis factory's client.
+
+    ``None`` when the factory's client has none: it is not made yet (nothing
+    connects before a request needs the namespace), it is the library's own
+    or an application's, or its ``redis_breaker_interval`` is ``off``.
+    """
+    given = closure_of(factory).get("redis_client_callable")
+    if isinstance(given, RedisClientCallable):
+        return given.breaker
+    return None
