@@ -241,7 +241,10 @@ def test_the_demo_serves_on_the_port_the_command_line_gives(command, redis_db):
 def test_make_demo_takes_the_port():
     def planned(*arguments):
         result = subprocess.run(
-            ["make", "-n", "demo", *arguments], cwd=ROOT, capture_output=True, text=True
+            ["make", "--no-print-directory", "-n", "demo", *arguments],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
         assert result.returncode == 0, result.stderr
         return result.stdout.splitlines()[-1]

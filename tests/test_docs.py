@@ -502,7 +502,7 @@ def test_every_package_the_add_on_imports_is_declared_by_the_extra_that_needs_it
 
 def test_make_docs_installs_the_docs_extra_only(tmp_path):
     result = subprocess.run(
-        ["make", "-n", "docs", f"VENV={tmp_path / 'venv'}"],
+        ["make", "--no-print-directory", "-n", "docs", f"VENV={tmp_path / 'venv'}"],
         cwd=DOCS.parent,
         capture_output=True,
         text=True,
