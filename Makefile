@@ -25,7 +25,7 @@ $(VENV)/.docs: $(VENV_STAMP) setup.cfg pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV_STAMP) setup.cfg pyproject.toml demo_app/pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[testing,docs]' -e ./demo_app nox uv ruff mypy
+	$(BIN)/python -m pip install --quiet -e '.[testing,docs]' -e ./demo_app nox uv ruff mypy 'import-linter>=2.17'
 	touch $@
 
 # Everything CI runs: lint, mypy, docs, and the suite against the built wheel
@@ -54,6 +54,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict pyramid_session_multi
+	$(BIN)/lint-imports --no-cache
 
 bench: $(VENV)/.dev
 	PYTHONPATH=. $(BIN)/python benchmarks/bench.py
@@ -64,4 +65,4 @@ soak: $(VENV)/.dev
 	PYTHONPATH=. $(BIN)/python benchmarks/soak.py
 
 clean:
-	rm -rf $(VENV) .nox docs/_build *.egg-info demo_app/*.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .nox docs/_build *.egg-info demo_app/*.egg-info .mypy_cache .pytest_cache .ruff_cache .grimp_cache

@@ -279,15 +279,19 @@ def sdist(session: nox.Session) -> None:
 
 @nox.session(python=OLDEST)
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format) and mypy --strict.
+    """ruff (lint and format), mypy --strict, and the floors.
 
     mypy sees the libraries the package imports where they are installed
     (redis, SQLAlchemy, the session libraries): the testing extra has them all.
+    ``lint-imports`` holds the contracts of ``[tool.importlinter]`` in
+    pyproject.toml: imports run downward floor by floor, and no two modules
+    import each other (function-level imports count).
     """
-    session.install("ruff>=0.6", "mypy>=1.8", "-e", ".[testing]")
+    session.install("ruff>=0.6", "mypy>=1.8", "import-linter>=2.17", "-e", ".[testing]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "pyramid_session_multi")
+    session.run("lint-imports", "--no-cache")
 
 
 # the Python .readthedocs.yaml builds the documentation with

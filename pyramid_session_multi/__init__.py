@@ -13,19 +13,19 @@ from importlib.metadata import version as _version
 from pyramid.config import Configurator as _Configurator
 
 from .config import (
-    NotIncludedError,
     SessionMultiManagerConfig,
     register_session_factory,
 )
 from .config import check_all_against_session_factory as _check_all_against_session_factory
 from .config import setup_manager_config as _setup_manager_config
 from .csrf import NamespaceCSRFStoragePolicy
+from .exceptions import NotIncludedError, UnregisteredSession
 from .extending import add_session_library, add_session_load_step
 from .failures import FailureLog as _FailureLog
 from .interfaces import IFailureLog as _IFailureLog
 from .interfaces import ISessionLibrary, ISessionMultiManagerConfig, ISessionMultiObserver
 from .lifecycle.fallbacks import Fallback
-from .manager import SessionMultiManager, UnregisteredSession, new_session_multi
+from .manager import SessionMultiManager, new_session_multi
 from .manager import manager_class_for as _manager_class_for
 from .revocation import set_revocation_store
 from .revocation import stamp_every_namespace as _stamp_every_namespace

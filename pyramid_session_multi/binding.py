@@ -98,8 +98,6 @@ def load_binding(work: Any, namespace_config: Any, request: Any, session: Any, s
     """The load step of a bound namespace and of a partner: the token leaves
     the data before the application sees it; the namespace's end of request
     puts it back."""
-    if state is None:
-        return
     storage = namespace_config.library.raw_storage(session)
     if not isinstance(storage, dict):
         raise TypeError(

@@ -23,11 +23,16 @@ set their cookie; server-side namespaces' cookies hold only an id, and they
 count towards the header total.
 """
 
+import inspect
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from webob.cookies import CookieProfile
+
+from .exceptions import CookieTooLarge as CookieTooLarge  # documented here too
+from .values import Refused, read, whole_number
 
 logger = logging.getLogger(__name__)
 
@@ -37,28 +42,21 @@ COOKIE_SIZE_LIMIT = 4096
 #: The Cookie header size proxies and servers commonly accept.
 COOKIE_HEADER_LIMIT = 8190
 
-# WebOb's and pyramid's refusal of a cookie value over their own limit.
-TOO_LONG = re.compile(r"Cookie value is too long to store \((\d+) bytes\)")
-
 POLICIES = ("raise", "drop")
 
 # Pyramid refuses a cookie-session value over this many bytes by itself.
 PYRAMID_VALUE_LIMIT = 4064
 
 
-class CookieTooLarge(ValueError):
-    """A namespace's cookie is over the per-cookie limit (``raise`` policy)."""
+def _as_bytes(value: Any) -> int:
+    return whole_number(value, "a positive whole number of bytes", 1)
 
-    def __init__(self, namespace: str, cookie_name: str, size: int, limit: int) -> None:
-        super().__init__(
-            f"pyramid_session_multi: the cookie {cookie_name!r} of namespace {namespace!r} "
-            f"would be {size} bytes, over the {limit}-byte limit of one cookie; keep less "
-            "in this namespace or move it to a server-side store"
-        )
-        self.namespace = namespace
-        self.cookie_name = cookie_name
-        self.size = size
-        self.limit = limit
+
+def _as_policy(value: Any) -> str:
+    policy = value.strip().lower() if isinstance(value, str) else value
+    if policy not in POLICIES:
+        raise Refused(", ".join(POLICIES))
+    return str(policy)
 
 
 @dataclass(frozen=True)
@@ -77,9 +75,6 @@ class CookieBudget:
         integers; ``oversize`` is one of :data:`POLICIES`, any case.  A mistake
         is a :class:`~pyramid_session_multi.settings.SettingsError` naming the key.
         """
-        # imported here: the settings module builds on the modules that import this one
-        from .settings import SettingsError
-
         settings = settings or {}
         values: dict[str, Any] = {}
         for key, field in (
@@ -87,27 +82,11 @@ class CookieBudget:
             ("session_multi.cookie_header_limit", "header_limit"),
         ):
             if key in settings:
-                value = settings[key]
-                if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-                    number = int(value)
-                elif isinstance(value, int) and not isinstance(value, bool):
-                    number = value
-                else:
-                    number = 0
-                if number < 1:
-                    raise SettingsError(
-                        f"{key} = {value!r} is not valid: it takes a positive whole number of bytes"
-                    )
-                values[field] = number
+                values[field] = read(key, settings[key], _as_bytes)
         if "session_multi.oversize" in settings:
-            given = settings["session_multi.oversize"]
-            policy = given.strip().lower() if isinstance(given, str) else given
-            if policy not in POLICIES:
-                raise SettingsError(
-                    f"session_multi.oversize = {given!r} is not valid: it takes "
-                    f"{', '.join(POLICIES)}"
-                )
-            values["oversize"] = policy
+            values["oversize"] = read(
+                "session_multi.oversize", settings["session_multi.oversize"], _as_policy
+            )
         return cls(**values)
 
     def refuse(self, request: Any, namespace: str, cookie_name: str, size: int) -> bool:
@@ -231,24 +210,103 @@ def budget_limit_of(cookie_name: str) -> int:
     return len(cookie_name) + 1 + PYRAMID_VALUE_LIMIT
 
 
-def too_long_error(request: Any, namespace: str, cookie_name: str, exc: Exception) -> None:
-    """Name the namespace in WebOb's or pyramid's refusal of a cookie over their limit."""
-    match = TOO_LONG.search(str(exc))
-    if match is None:
-        return
-    size = len(cookie_name) + 1 + int(match.group(1))
+def value_size(session: Any) -> int | None:
+    """Bytes of the value a pyramid cookie session (signed, or pyramid_nacl_session's,
+    built on it) writes for ``session``, measured by serializing it with the
+    session's own serializer; ``None`` for a session that has none."""
+    serializer = None
+    for cls in type(session).__mro__:  # past the add-on's own subclasses
+        set_cookie = cls.__dict__.get("_set_cookie")
+        if inspect.isfunction(set_cookie):
+            serializer = inspect.getclosurevars(set_cookie).nonlocals.get("serializer")
+            if serializer is not None:
+                break
+    if serializer is None:
+        return None
+    value = serializer.dumps((session.accessed, session.created, dict(session)))
+    return len(value.decode("latin-1") if isinstance(value, bytes) else value)
+
+
+def refused_size(session: Any, cookie_name: str) -> int | None:
+    """The size of ``session``'s cookie (name and value) when pyramid refuses
+    it for its value's length (over :data:`PYRAMID_VALUE_LIMIT`), else ``None``."""
+    try:
+        size = value_size(session)
+    except Exception:  # the serializer fails: not a refusal of the size
+        return None
+    if size is None or size <= PYRAMID_VALUE_LIMIT:
+        return None
+    return len(cookie_name) + 1 + size
+
+
+def too_long_error(
+    session: Any, namespace: str, cookie_name: str, exc: ValueError
+) -> CookieTooLarge | None:
+    """The library's refusal of a cookie over its own limit, as a
+    :class:`CookieTooLarge` that keeps its message and names the namespace;
+    ``None`` where the cookie is not over that limit (another error)."""
+    size = refused_size(session, cookie_name)
+    if size is None:
+        return None
+    error = CookieTooLarge(namespace, cookie_name, size, COOKIE_SIZE_LIMIT, library_error=exc)
+    logger.error("%s", error.__notes__[-1])
+    _tell_observers(session.request, "cookie_refused", namespace, size, COOKIE_SIZE_LIMIT)
+    return error
+
+
+#: WebOb's ``CookieProfile`` refuses a cookie value over this many bytes.
+WEBOB_VALUE_LIMIT = 4093
+
+
+def webob_refused_size(exc: BaseException, cookie_name: str) -> int | None:
+    """The size of the cookie (name, ``=``, value) WebOb's ``CookieProfile``
+    refused by raising ``exc``, measured from the value it was given; ``None``
+    for any other error.
+
+    An application's own session library may set its cookie through WebOb's
+    profile, which refuses a value over :data:`WEBOB_VALUE_LIMIT` bytes; the
+    refusal is recognised by where it was raised and the value measured there.
+    """
+    last = exc.__traceback__
+    while last is not None and last.tb_next is not None:
+        last = last.tb_next
+    if last is None or last.tb_frame.f_code is not CookieProfile._get_cookies.__code__:
+        return None
+    value = last.tb_frame.f_locals.get("value")
+    if not isinstance(value, str | bytes) or len(value) <= WEBOB_VALUE_LIMIT:
+        return None
+    return len(cookie_name) + 1 + len(value)
+
+
+def cookie_refusal(
+    request: Any, namespace: str, cookie_name: str, exc: BaseException
+) -> BaseException | None:
+    """``exc`` when it refuses ``namespace``'s cookie for its size, named and
+    logged once; ``None`` for any other error.
+
+    The budget's own :class:`CookieTooLarge` named the namespace when it
+    measured the cookie; WebOb's refusal (see :func:`webob_refused_size`) gets
+    a note naming it here.
+    """
+    if isinstance(exc, CookieTooLarge):
+        return exc
+    size = webob_refused_size(exc, cookie_name)
+    if size is None:
+        return None
     message = str(CookieTooLarge(namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
     exc.add_note(message)
     logger.error("%s", message)
     _tell_observers(request, "cookie_refused", namespace, size, COOKIE_SIZE_LIMIT)
+    return exc
 
 
 def named_cookie_session(factory: Any, namespace: str) -> Any:
     """A subclass of a pyramid cookie-session class whose refusals name ``namespace``.
 
     What a cookie session gets when the budget is not needed: a cookie over
-    what WebOb accepts is still WebOb's error, with a note naming the
-    namespace and its size.
+    what pyramid accepts keeps pyramid's error message, as a
+    :class:`CookieTooLarge` with a note naming the namespace and its size
+    (measured, not read from the message).
     """
     cookie_name = factory._cookie_name
     set_cookie = factory._set_cookie
@@ -258,8 +316,10 @@ def named_cookie_session(factory: Any, namespace: str) -> Any:
             try:
                 return set_cookie(self, response)
             except ValueError as exc:
-                too_long_error(self.request, namespace, cookie_name, exc)
-                raise
+                error = too_long_error(self, namespace, cookie_name, exc)
+                if error is None:
+                    raise
+                raise error from exc
 
     Named.__name__ = factory.__name__
     Named.__qualname__ = factory.__qualname__
@@ -287,11 +347,10 @@ def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) 
             request = self.request
             try:
                 done = super()._set_cookie(response)
-            except ValueError as exc:
-                match = TOO_LONG.search(str(exc))
-                if match is None:
+            except ValueError:
+                size = refused_size(self, cookie_name)
+                if size is None:
                     raise
-                size = len(cookie_name) + 1 + int(match.group(1))
                 return budget.refuse(request, namespace, cookie_name, size)
             if not done or not measure:
                 return done

@@ -12,6 +12,7 @@ from zope.interface import implementer
 from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session, named_cookie_session
 from .cookies import discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
+from .exceptions import NotIncludedError
 from .failures import REPORT
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
@@ -43,13 +44,6 @@ INTROSPECTION_CATEGORY = "session_multi namespaces"
 
 #: Runs after every ordinary action, so it sees the final session factory.
 LATE_ORDER = 10000
-
-
-class NotIncludedError(ConfigurationError, AttributeError):  # type: ignore[misc]
-    """A namespace was registered before ``config.include("pyramid_session_multi")``.
-
-    Also an ``AttributeError``, which is what 0.4 raised.
-    """
 
 
 @implementer(ISessionMultiManagerConfig)
@@ -234,13 +228,15 @@ def get_manager_config(registry: Registry) -> SessionMultiManagerConfig | None:
     return utility
 
 
-def require_manager_config(registry: Registry) -> SessionMultiManagerConfig:
+def require_manager_config(
+    registry: Registry, doing: str = "registering session factories"
+) -> SessionMultiManagerConfig:
+    """The manager config of ``registry``, or a :class:`NotIncludedError` saying what to include."""
     utility = get_manager_config(registry)
     if utility is None:
         raise NotIncludedError(
             "pyramid_session_multi is not set up: call "
-            'config.include("pyramid_session_multi") before registering '
-            "session factories."
+            f'config.include("pyramid_session_multi") before {doing}.'
         )
     return utility
 

@@ -8,9 +8,7 @@ from pyramid.request import Request
 from pyramid.util import bytes_, strings_differ
 from zope.interface import implementer
 
-
-class CSRFNamespaceUnavailable(RuntimeError):
-    """The CSRF namespace mounts ``None`` for this request (discriminated)."""
+from .exceptions import CSRFNamespaceUnavailable
 
 
 @implementer(ICSRFStoragePolicy)

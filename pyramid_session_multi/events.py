@@ -32,6 +32,7 @@ from .interfaces import (
     ISessionRotated,
     ISessionSaveFailed,
 )
+from .values import Refused, from_environment
 
 #: The setting holding the key of :func:`hash_session_id`.
 ID_HASH_SETTING = "session_multi.id_hash_key"
@@ -56,21 +57,11 @@ def id_hash_key(settings: Any) -> bytes:
         raise ValueError(
             f"{ID_HASH_SETTING} is not text but {type(configured).__name__}: it takes text"
         )
-    elif configured.startswith("env:"):
-        variable = configured[4:]
-        value = os.environ.get(variable)
-        if value is None:
-            raise ValueError(
-                f"{ID_HASH_SETTING} = {configured}: the environment variable "
-                f"{variable!r} is not set"
-            )
-        if not value.strip():
-            raise ValueError(
-                f"{ID_HASH_SETTING} = {configured}: the environment variable {variable!r} is empty"
-            )
-        key = value.encode()
     else:
-        key = configured.encode()
+        try:
+            key = from_environment(configured, os.environ).encode()
+        except Refused as refused:
+            raise ValueError(f"{ID_HASH_SETTING} {refused.problem}") from None
     if not key.strip():
         raise ValueError(f"{ID_HASH_SETTING} is empty: leave it out for a per-process key")
     return key

@@ -21,6 +21,7 @@ from .config import (
     get_manager_config,
 )
 from .events import SessionLoaded, SessionRejected, log_decision
+from .exceptions import UnregisteredSession
 from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
 from .lifecycle.cookie_lifetime import begin_as_login
@@ -40,20 +41,6 @@ __all__ = [
 
 
 logger = logging.getLogger(__name__)
-
-
-class UnregisteredSession(KeyError):
-    """Raised when a namespace that was never registered is asked for."""
-
-    def __init__(self, namespace: Any) -> None:
-        super().__init__(namespace)
-        self.namespace = namespace
-
-    def __str__(self) -> str:
-        return (
-            f"pyramid_session_multi: no session factory is registered for "
-            f"namespace {self.namespace!r}"
-        )
 
 
 class _StrongRef:

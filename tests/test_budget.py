@@ -1,5 +1,6 @@
 """The cookie budget: per-cookie limit with raise or drop, and the Cookie header budget."""
 
+import json
 import logging
 
 import pytest
@@ -241,3 +242,52 @@ def test_the_cookie_header_check_runs_when_every_namespace_cookie_is_set(caplog)
     caplog.set_level(logging.WARNING, logger="pyramid_session_multi")
     app.post("/fill", {"ns": ["a", "b", "c"], "size": "1500"})
     assert "over the Cookie header budget of 5000 bytes" in caplog.text
+
+
+class _RefusingSerializer:
+    """JSON, but refusing one value with a message that reads like a size refusal."""
+
+    def dumps(self, appstruct):
+        if "refuse" in appstruct[2]:
+            raise ValueError("Cookie value is too long to store (12 bytes)")
+        return json.dumps(appstruct).encode()
+
+    def loads(self, bstruct):
+        return json.loads(bstruct)
+
+
+@pytest.mark.parametrize("settings", [{}, {"session_multi.oversize": "drop"}])
+def test_the_budget_measures_a_cookie_and_never_reads_an_error_message(settings, caplog):
+    from pyramid.session import SignedCookieSessionFactory
+
+    def setup(config):
+        config.register_session_factory(
+            "odd",
+            SignedCookieSessionFactory(
+                "secret" * 6, cookie_name="odd", serializer=_RefusingSerializer()
+            ),
+        )
+
+        def refuse(request):
+            request.session_multi["odd"]["refuse"] = True
+            return {}
+
+        config.add_route("refuse", "/refuse")
+        config.add_view(refuse, route_name="refuse", renderer="json")
+
+    app = build_app(setup, settings=settings)
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+    # the serializer's own failure, which only reads like pyramid's size refusal
+    with pytest.raises(ValueError, match=r"\(12 bytes\)") as info:
+        app.get("/refuse")
+    assert not isinstance(info.value, CookieTooLarge)
+    assert "byte limit" not in " ".join(getattr(info.value, "__notes__", ()))
+    assert "byte limit" not in caplog.text and "dropped" not in caplog.text
+
+
+def test_without_the_budget_the_refusal_is_a_cookie_too_large_keeping_the_library_message():
+    app = build_app(setup_with("alone"))
+    with pytest.raises(CookieTooLarge, match="Cookie value is too long to store") as info:
+        app.post("/fill", {"ns": "alone", "size": "6000"})
+    # measured: the name, "=", and the value pyramid refused
+    assert info.value.size > 6000 and info.value.namespace == "alone"

@@ -242,3 +242,13 @@ def test_a_cookie_that_cannot_be_found_has_no_name():
 
     assert discover_cookie(factory) is None
     assert discover_cookie_name(factory) is None
+
+
+def test_a_factorys_cookie_path_that_is_not_text_is_refused_at_registration():
+    config = testing.setUp()
+    try:
+        config.include("pyramid_session_multi")
+        with pytest.raises(ConfigurationError, match=r"cookie path b'/'.*text, not bytes"):
+            config.register_session_factory("x", SignedCookieSessionFactory("s", path=b"/"))
+    finally:
+        testing.tearDown()

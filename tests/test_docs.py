@@ -522,11 +522,11 @@ def test_the_settings_reference_lists_every_key():
     from pyramid_session_redis import RedisSessionFactory
 
     from pyramid_session_multi.settings import (
-        _BEAKER_OWN_OPTIONS,
         ADDON_KEYS,
         FALLBACK_PREFIX,
         GLOBAL_KEYS,
     )
+    from pyramid_session_multi.settings.kinds import BEAKER_OWN_OPTIONS
     from pyramid_session_multi.stores.redis import TOPOLOGY_OPTIONS
 
     page = (DOCS / "narr" / "settings_reference.rst").read_text()
@@ -547,7 +547,7 @@ def test_the_settings_reference_lists_every_key():
         | parameters(RedisSessionFactory)
         | TOPOLOGY_OPTIONS
         | parameters(Session.__init__)
-        | _BEAKER_OWN_OPTIONS
+        | BEAKER_OWN_OPTIONS
     ) - {"cookie_name", "id", "namespace_class"}
     # pyramid_session_redis before 1.8 also takes these deprecated aliases of its redis_* options
     library_options -= {"client_callable", "db", "host", "password", "port", "url"}

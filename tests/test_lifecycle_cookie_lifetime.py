@@ -277,3 +277,30 @@ def test_a_session_too_old_does_not_come_back_from_a_redis_fallback(redis_db, cl
     assert [event.reason for event in events] == ["absolute"]
     clock.at(4001)
     assert after.get("/r/signed").json["value"] is None
+
+
+def test_a_stamped_cookie_session_cleared_by_the_application_is_sent_empty(clock):
+    from tests.support.apps import build_wsgi
+
+    def clear(request):
+        request.session_multi["prefs"].clear()
+        return {"cleared": True}
+
+    def setup(config):
+        config.register_session_factory(
+            "prefs",
+            SignedCookieSessionFactory("a-secret-of-the-prefs", cookie_name="prefs"),
+            idle_timeout=600,
+        )
+        config.add_route("clear", "/clear")
+        config.add_view(clear, route_name="clear", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/prefs", {"value": "dark"})
+    written = app.cookies["prefs"]
+    response = app.get("/clear")
+    # the library's own cookie of an empty session: no stamps, no data
+    (header,) = [v for n, v in response.headerlist if n == "Set-Cookie" and v.startswith("prefs=")]
+    assert "Max-Age=0" not in header
+    assert app.cookies["prefs"] != written
+    assert app.get("/s/prefs").json["value"] is None

@@ -9,6 +9,7 @@ import logging
 import re
 
 import pytest
+import redis
 import webtest
 from pyramid_session_redis import RedisSessionFactory
 from webob.cookies import CookieProfile
@@ -21,6 +22,7 @@ from pyramid_session_multi.events import (
     SessionRotated,
 )
 from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
+from tests.support.lifetime_apps import build_lifetime_app, library_factory
 from tests.support.redis_server import redis_keys as keys
 
 
@@ -499,3 +501,38 @@ def test_a_logout_whose_only_namespace_cannot_load_still_deletes_its_cookie(serv
     response = app.get("/invalidate")
     assert any("Max-Age=0" in header for header in cookie_headers(response, "cart"))
     assert "cart" not in app.cookies
+
+
+def redis_keys_holding(url, text):
+    client = redis.StrictRedis.from_url(url)
+    try:
+        return sum(text in (client.get(key) or b"") for key in client.keys("*"))
+    finally:
+        client.close()
+
+
+def write_then_fail(request):
+    request.session_multi["redis"]["value"] = request.params["value"]
+    raise RuntimeError("the view failed after writing")
+
+
+def test_a_session_its_library_saves_after_a_failed_request_keeps_its_lifetime_stamps(
+    redis_db, tmp_path, clock
+):
+    def register(config):
+        config.register_session_factory(
+            "redis", library_factory("redis", redis_db, tmp_path), idle_timeout=600
+        )
+        config.add_route("fail", "/fail")
+        config.add_view(write_then_fail, route_name="fail")
+
+    app = build_lifetime_app(register)
+    clock.at(0)
+    app.get("/w/redis", {"value": "first"})
+    clock.at(300)
+    with pytest.raises(RuntimeError, match="the view failed"):
+        app.get("/fail", {"value": "saved by the library"})
+    assert redis_keys_holding(redis_db, b"saved by the library") == 1
+    # saved with its stamps: its idle clock runs from that use, not from its next load
+    clock.at(300 + 601)
+    assert app.get("/r/redis").json["value"] is None

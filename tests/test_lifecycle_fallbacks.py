@@ -19,7 +19,8 @@ from pyramid_nacl_session import EncryptedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import Fallback
-from pyramid_session_multi.events import SessionMigrated
+from pyramid_session_multi.config import build_namespace_config
+from pyramid_session_multi.events import SessionExpired, SessionMigrated
 from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import beaker_file
 from tests.support.redis_server import redis_keys
@@ -985,3 +986,61 @@ def test_a_namespace_logged_out_unloaded_does_not_migrate_when_read_again():
     assert response.json == {"failed": [], "after": {}}
     assert all("Max-Age=0" in v for k, v in response.headerlist if k == "Set-Cookie")
     assert client.cookies == {}
+
+
+def test_a_session_stamped_ahead_of_the_clock_ends_when_it_migrates(clock):
+    expired = []
+
+    def timed(factory, fallbacks=None):
+        def setup(config):
+            config.register_session_factory(
+                "prefs", factory, fallbacks=fallbacks, idle_timeout=600, absolute_timeout=3600
+            )
+            config.add_subscriber(expired.append, SessionExpired)
+
+        return build_wsgi(setup)
+
+    old_app = timed(signed(OLD_SECRET))
+    new_app = timed(signed(NEW_SECRET), fallbacks=[signed(OLD_SECRET)])
+    clock.at(86400)  # written under a clock a day ahead
+    client, _ = migrate(old_app, new_app, "prefs")
+    clock.at(700)  # corrected: the old session's stamps are a day in the future
+    assert client.get("/s/prefs").json["value"] is None
+    assert [(event.namespace, event.reason) for event in expired] == [("prefs", "absolute")]
+
+
+def test_a_logout_deletes_the_stored_copies_of_every_fallback_the_client_still_carries(
+    tmp_path, redis_db
+):
+    new_app = serve(
+        "cart",
+        redis_factory(redis_db, NEW_SECRET, "cart_c"),
+        fallbacks=[beaker_file(tmp_path, "old_c"), beaker_file(tmp_path, "older_c")],
+    )
+    client = webtest.TestApp(new_app)
+    client.post("/s/cart", {"value": "current"})
+    # copies from two changes ago, neither of which the namespace's own session needed
+    for key in ("old_c", "older_c"):
+        before = webtest.TestApp(serve("cart", beaker_file(tmp_path, key)))
+        before.post("/s/cart", {"value": f"from {key}"})
+        client.set_cookie(key, before.cookies[key])
+        assert len(stored_files(tmp_path / key)) == 1
+    response = client.get("/invalidate")
+    deleted = {
+        value.split("=", 1)[0].strip()
+        for name, value in response.headerlist
+        if name == "Set-Cookie" and "Max-Age=0" in value
+    }
+    assert deleted == {"cart_c", "old_c", "older_c"}
+    assert stored_files(tmp_path / "old_c") == []
+    assert stored_files(tmp_path / "older_c") == []
+    assert redis_keys(redis_db) == []
+
+
+def test_a_dotted_fallback_where_nothing_resolves_names_says_to_pass_the_factory():
+    with pytest.raises(
+        ConfigurationError,
+        match=r"namespace 'prefs': fallback 1 is the dotted name 'tests\.x:old'; pass the "
+        r"factory itself, or use the config\.register_session_factory directive",
+    ):
+        build_namespace_config("prefs", signed(NEW_SECRET), fallbacks=["tests.x:old"])

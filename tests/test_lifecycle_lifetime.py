@@ -765,3 +765,23 @@ def test_a_login_after_the_clock_stepped_back_past_the_allowance_is_stamped_by_t
     app.get("/login", {"userid": "bob", "ns": names})
     for name in LIBRARIES:
         assert app.get(f"/r/{name}").json["user"] == "bob", name
+
+
+def test_a_session_last_used_by_a_clock_running_ahead_ends_as_idle_once_it_is_corrected(
+    redis_db, tmp_path, clock
+):
+    events = []
+    app = build_lifetime_app(every_library(redis_db, tmp_path, events=events, idle_timeout=600))
+    clock.at(0)
+    for name in LIBRARIES:
+        app.get(f"/w/{name}", {"value": name})
+    # used under a clock that ran ahead: its last use is stamped in the future,
+    # its creation is not
+    clock.at(300)
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] == name, name
+    clock.at(300 - lifetime.CLOCK_SKEW - 60)  # corrected, past the allowance
+    for name in LIBRARIES:
+        assert app.get(f"/r/{name}").json["value"] is None, name
+    assert sorted(event.namespace for event in events) == sorted(LIBRARIES)
+    assert {event.reason for event in events} == {"idle"}

@@ -8,8 +8,10 @@ load with a note naming the fallback and the namespace, and are logged.
 from collections.abc import Mapping
 
 import pytest
+from pyramid import testing
 
-from pyramid_session_multi import Fallback
+from pyramid_session_multi import Fallback, SessionMultiManager
+from pyramid_session_multi.config import SessionMultiManagerConfig
 from tests.support.apps import build_app, signed_factory
 
 
@@ -71,3 +73,21 @@ def test_a_client_without_the_fallbacks_cookie_never_reaches_it(caplog):
     app = build_app(setup)
     assert app.get("/s/prefs").json == {"ns": "prefs", "session": "present", "value": None}
     assert caplog.records == []
+
+
+def test_a_manager_outside_an_application_logs_each_load_failure_plainly(caplog):
+    def store_down(request):
+        raise ConnectionError("the store went away")
+
+    config = SessionMultiManagerConfig()
+    config.register_session_factory("cart", store_down, cookie_name="cart")
+    with testing.testConfig():  # a registry the add-on was never included in
+        request = testing.DummyRequest()
+        manager = SessionMultiManager(request, config, weak=False)
+        for _ in range(2):
+            with pytest.raises(ConnectionError, match="the store went away"):
+                manager["cart"]
+    # no failure log to count repeats: each failure is its own line
+    assert [record.getMessage() for record in caplog.records] == [
+        "namespace 'cart' could not be loaded: ConnectionError: the store went away"
+    ] * 2

@@ -6,6 +6,7 @@ WebTest client of its own; two app instances share one store.
 """
 
 import io
+import logging
 import sqlite3
 import time
 
@@ -19,10 +20,12 @@ from pyramid.exceptions import (
     ConfigurationError,
     ConfigurationExecutionError,
 )
+from pyramid.request import Request
 from pyramid_session_redis import RedisSessionFactory
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
+from pyramid_session_multi import new_session_multi
 from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.events import SessionInvalidated, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
@@ -886,3 +889,96 @@ def test_a_login_and_a_revocation_leave_nothing_on_the_request():
     app.get("/login")
     assert seen == {"stashed": [], "kept": 1}
     assert "prefs" in app.cookies
+
+
+def test_a_dry_run_sweep_of_redis_revocations_counts_records_without_a_ttl_and_changes_none(
+    redis_db,
+):
+    store = RedisRevocationStore.from_url(redis_db, prefix="revoked:")
+    now = time.time()
+    store.revoke("alice", now, 600)
+    store.revoke("bob", now - 7200, None)  # stale: a sweep would delete it
+    store.revoke("carol", now, None)  # a sweep would give it a ttl
+    assert store.sweep(now, 3600, dry_run=True) == 2
+    client = redis.StrictRedis.from_url(redis_db)
+    try:
+        assert client.exists("revoked:bob") == 1
+        assert client.ttl("revoked:bob") == -1
+        assert client.ttl("revoked:carol") == -1
+    finally:
+        client.close()
+    assert store.revoked_at("bob") == now - 7200
+
+
+def test_a_sweep_skips_a_redis_revocation_another_sweep_deleted_under_it(redis_db, monkeypatch):
+    store = RedisRevocationStore.from_url(redis_db, prefix="revoked:")
+    now = time.time()
+    store.revoke("bob", now - 7200, None)  # stale, without a ttl
+    store.revoke("carol", now, None)
+    other = redis.StrictRedis.from_url(redis_db)
+    ttl = store.client.ttl
+
+    def ttl_then_another_sweep_deletes(key):
+        left = ttl(key)
+        if key == b"revoked:bob":
+            other.delete(key)  # another process's sweep, between the two reads
+        return left
+
+    monkeypatch.setattr(store.client, "ttl", ttl_then_another_sweep_deletes)
+    try:
+        assert store.sweep(now, 3600) == 1  # carol only: bob was gone when read
+        assert other.exists("revoked:bob") == 0
+        assert 3500 < other.ttl("revoked:carol") <= 3600
+    finally:
+        other.close()
+
+
+def test_a_manager_made_with_new_session_multi_rejects_a_revoked_users_session(
+    redis_db, tmp_path, memory_store
+):
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, memory_store))
+    laptop = device(wsgi)
+    log_in(laptop, "alice")
+    laptop.get("/w/redis", {"value": "in the cart"})
+    cookie = "; ".join(f"{name}={value}" for name, value in laptop.cookies.items())
+
+    def held_by_a_new_manager():
+        request = Request.blank("/", headers={"Cookie": cookie})
+        request.registry = wsgi.registry
+        return dict(new_session_multi(request)["redis"])
+
+    assert held_by_a_new_manager()["value"] == "in the cart"
+    device(wsgi).get("/revoke", {"userid": "alice"})
+    # a manager no request holds asks the registry for the store
+    assert "value" not in held_by_a_new_manager()
+
+
+def test_a_logout_whose_store_and_revocation_store_both_fail_says_so(
+    own_redis_server, tmp_path, memory_store, monkeypatch, caplog
+):
+    wsgi = build_lifetime_wsgi(register_two(own_redis_server.url, tmp_path, memory_store))
+    laptop = device(wsgi)
+    log_in(laptop, "alice")
+
+    def store_down(*args):
+        raise ConnectionError("the revocation store went away")
+
+    own_redis_server.stop()
+    monkeypatch.setattr(memory_store, "revoke", store_down)
+    caplog.set_level(logging.ERROR, logger="pyramid_session_multi")
+    laptop.get("/logout")
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(
+        "could not be destroyed, nor its end recorded in the revocation store" in m
+        and "the revocation store went away" in m
+        for m in messages
+    ), messages
+
+
+def test_a_revocation_store_set_before_the_include_is_refused_saying_what_to_include():
+    from pyramid_session_multi.exceptions import NotIncludedError
+    from pyramid_session_multi.revocation.core import set_revocation_store
+
+    config = Configurator()
+    with pytest.raises(NotIncludedError, match=r'config\.include\("pyramid_session_multi"\)'):
+        set_revocation_store(config, ExportedMemoryStore())

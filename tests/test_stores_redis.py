@@ -544,7 +544,7 @@ def test_the_documented_example_runs_on_the_sentinels(empty_sentinels, monkeypat
 def test_a_topology_repr_shows_no_password_of_its_url():
     from pyramid_session_multi.stores.redis import topology_from_options
 
-    topology = topology_from_options({"redis_url": "redis://u:hunter2@h:1/0"}, "ns")
+    topology = topology_from_options({"redis_url": "redis://u:hunter2@h:1/0"})
     assert "hunter2" not in repr(topology)
 
 
@@ -572,3 +572,37 @@ def test_a_url_pasted_among_nodes_shows_no_password(option, password):
             topology_from_options(options, lambda name: f"session_multi.ns.{name}")
         message = str(in_settings.value)
         assert f"session_multi.ns.redis_{option}" in message and shows_no_password(message)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:hunter2@localhost:6379/0?socket_timeout=soon",
+        "redis://:hunter2@localhost:6379/0?health_check_interval=often",
+    ],
+)
+def test_a_url_redis_py_cannot_read_is_refused_at_start_up_naming_the_key(url):
+    # read by redis-py's own parse_url: its query arguments are checked too
+    with pytest.raises(SettingsError, match=rf"{NS}.redis_url is refused by redis-py") as info:
+        registered_factory(ns_settings(redis_url=url))
+    assert "hunter2" not in str(info.value)
+
+
+def test_a_url_is_read_as_redis_py_reads_it():
+    from pyramid_session_multi.stores.redis import topology_from_options
+
+    topology = topology_from_options({"redis_url": "rediss://h:1/2?socket_timeout=3"})
+    assert topology.ssl
+    assert topology.url == "rediss://h:1/2?socket_timeout=3"
+
+
+def test_every_option_is_in_the_table_and_redis_client_callable_takes_those_of_code():
+    import inspect
+
+    from pyramid_session_multi.stores.redis import OPTIONS, TOPOLOGY_OPTIONS
+
+    assert set(OPTIONS) == TOPOLOGY_OPTIONS
+    arguments = set(inspect.signature(redis_client_callable).parameters)
+    # a host, a port or a socket is given from code as a URL
+    from_settings_only = {"host", "port", "unix_socket_path"}
+    assert arguments == {option.argument for option in OPTIONS.values()} - from_settings_only

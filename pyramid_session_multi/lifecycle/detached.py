@@ -7,7 +7,6 @@ a session library queues on it (saving, setting its cookie) never happens.
 
 import io
 
-from pyramid.interfaces import IRequestExtensions
 from pyramid.request import Request, apply_request_extensions
 
 
@@ -19,7 +18,5 @@ def detached_request(request: Request) -> Request:
     environ["REQUEST_METHOD"] = "GET"
     copy = Request(environ)
     copy.registry = request.registry
-    extensions = request.registry.queryUtility(IRequestExtensions)
-    if extensions is not None:
-        apply_request_extensions(copy, extensions=extensions)
+    apply_request_extensions(copy)
     return copy

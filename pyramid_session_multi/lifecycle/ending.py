@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..binding import data_of, settle
-from ..budget import COOKIE_SIZE_LIMIT, TOO_LONG, CookieTooLarge, is_deletion
+from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..events import SessionInvalidated, SessionSaveFailed
 from ..failures import FAIL, failure_log_of
@@ -75,8 +75,6 @@ class NamespaceEnd:
     #: rotated, its old stored state kept until the new one is saved (see
     #: ``ISessionLibrary.rotate``): a new one that fails to save is dropped
     keeps_old: bool = False
-    #: called with the response before its library's callbacks run
-    before_save: list[Any] = field(default_factory=list)
     #: the add-on's records kept in the session's own storage (a
     #: :class:`~pyramid_session_multi.lifecycle.lifetime.Lifetime`): each is
     #: put in just before each of its library's callbacks runs and taken out
@@ -211,14 +209,6 @@ class RequestEnd:
         """
         states = list(self.namespaces.values())
         rotated = [state for state in states if state.rotated]
-        for state in states:
-            if state.rotated or state.session is None:
-                continue
-            for hook in state.before_save:
-                try:
-                    hook(None)
-                except Exception as exc:
-                    _failed(state.config.namespace, exc, "could not keep its lifetime stamps")
         # what a library saves in its finished callbacks keeps the add-on's records,
         # stored only while those callbacks run (the application's never see them)
         kept = [
@@ -315,15 +305,16 @@ class RequestEnd:
                 if state.ended is not None:
                     _run_hooks(namespace_config, state.after_save, response)
                 return None
-            for hook in state.before_save:
-                hook(response)
             with _records_stored(state.hidden, response):
                 for callback in state.callbacks:
                     callback(request, response)
             fit_new_cookies(before, response, namespace_config)
         except Exception as exc:
-            if _is_budget_error(exc):
-                return _budget_error(self.work, namespace_config, exc)
+            refusal = cookie_refusal(
+                request, namespace_config.namespace, namespace_config.cookie_name, exc
+            )
+            if refusal is not None:
+                return refusal
             response.headerlist[:] = before
             _failed(
                 namespace_config.namespace,
@@ -528,28 +519,6 @@ def _failed(namespace: str, exc: Exception, what: str, request: Any = None) -> N
         log.report(logger, namespace, what, exc)
         return
     logger.error("namespace %r %s: %s: %s", namespace, what, type(exc).__name__, exc, exc_info=exc)
-
-
-def _is_budget_error(exc: Exception) -> bool:
-    return isinstance(exc, CookieTooLarge) or (
-        isinstance(exc, ValueError) and TOO_LONG.search(str(exc)) is not None
-    )
-
-
-def _budget_error(work: Any, namespace_config: Any, exc: Exception) -> Exception:
-    if isinstance(exc, CookieTooLarge):  # the budget named the namespace and logged it
-        return exc
-    match = TOO_LONG.search(str(exc))
-    assert match is not None
-    cookie_name = namespace_config.cookie_name
-    size = len(cookie_name) + 1 + int(match.group(1))
-    message = str(CookieTooLarge(namespace_config.namespace, cookie_name, size, COOKIE_SIZE_LIMIT))
-    if message in getattr(exc, "__notes__", ()):
-        return exc  # its cookie class named it already (see budget.named_cookie_session)
-    exc.add_note(message)
-    logger.error("%s", message)
-    work.tell_observers("cookie_refused", namespace_config.namespace, size, COOKIE_SIZE_LIMIT)
-    return exc
 
 
 def _owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:

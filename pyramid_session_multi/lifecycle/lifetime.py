@@ -65,8 +65,16 @@ CLOCK_SKEW = 60
 IDLE = "idle"
 ABSOLUTE = "absolute"
 
+
+def wall_clock() -> float:
+    """:func:`time.time`, looked up at each call: a test tool that replaces
+    ``time.time`` (freezegun) moves the add-on's clocks whatever it found
+    bound in this module when it started."""
+    return time.time()
+
+
 #: The wall clock every stamp is read from; a test may replace it.
-clock: Callable[[], float] = time.time
+clock: Callable[[], float] = wall_clock
 
 _issued_lock = threading.Lock()
 _last_issued = 0.0
@@ -387,8 +395,6 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     sessions judge themselves: see
     :mod:`~pyramid_session_multi.lifecycle.cookie_lifetime`.)
     """
-    if not namespace_config.stamped or state is None:
-        return
     attributes = getattr(session, "__dict__", None)
     if attributes is None:
         raise TypeError(

@@ -9,19 +9,11 @@ session that has a user recorded; a request with none costs nothing.
 
 from typing import Any
 
+from ..exceptions import RevocationStoreUnavailable
 from .lifetime import lifetime_of
 
 #: The reason a revoked session is rejected with.
 REVOKED = "revoked"
-
-
-class RevocationStoreUnavailable(RuntimeError):
-    """The revocation store could not be reached.
-
-    Raised while loading a namespace whose session has a user recorded (the
-    namespace is named, and nothing is deleted: the request fails as it would
-    if the namespace's own store were down), and by ``revoke()``.
-    """
 
 
 def describe_store(store: Any) -> str:

@@ -8,10 +8,10 @@ setting (:func:`store_from_url`).
 
 from typing import Any
 
+from ..exceptions import RevocationStoreUnavailable
 from ..masking import hide_in, without_password
 from .core import (
     REVOKED,
-    RevocationStoreUnavailable,
     describe_store,
     record_ttl,
     record_unended,

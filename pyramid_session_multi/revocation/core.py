@@ -26,6 +26,7 @@ from ..config import (
     require_manager_config,
 )
 from ..events import SessionInvalidated, hash_session_id, log_decision
+from ..exceptions import RevocationStoreUnavailable
 from ..lifecycle.changes import carried, logout_failed
 from ..lifecycle.ending import INVALIDATED
 from ..lifecycle.fallbacks import retire_at_logout
@@ -38,7 +39,6 @@ from ..lifecycle.lifetime import (
 )
 from ..lifecycle.revoked import (
     REVOKED,
-    RevocationStoreUnavailable,
     describe_store,
     remember_revocation,
     revocation_check,
@@ -279,7 +279,7 @@ def set_revocation_store(config: Configurator, store: Any) -> None:
     included one.  The ``session_multi.revocations`` setting calls this
     with the store its URL names.
     """
-    manager_config = require_manager_config(config.registry)
+    manager_config = require_manager_config(config.registry, "setting a revocation store")
     store = config.maybe_dotted(store)
     if isinstance(store, type):
         store = store()

@@ -1,7 +1,6 @@
 """Revocations in Redis: one key per user, expiring with the last session it can match."""
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from zope.interface import implementer
 
@@ -79,12 +78,20 @@ class RedisRevocationStore:
     def describe(self) -> str:
         if self._url is None:
             return "Redis"
-        # split once the password is out: one holding "/" or "@" would split elsewhere
-        parts = urlsplit(without_password(self._url))
-        where = parts.hostname or parts.path or "?"
-        if parts.port:
-            where = f"{where}:{parts.port}"
-        return f"Redis at {where}{parts.path if parts.hostname else ''}"
+        from ..stores.redis.options import parsed_url  # needs redis-py, as the store does
+
+        # parsed once the password is out: one holding "/" or "@" would split elsewhere
+        try:
+            parsed = parsed_url(without_password(self._url))
+        except ValueError:
+            return "Redis"
+        host = parsed.get("host")
+        where = str(host or parsed.get("path") or "?")
+        if host and parsed.get("port"):
+            where = f"{where}:{parsed['port']}"
+        return (
+            f"Redis at {where}/{parsed['db']}" if host and "db" in parsed else f"Redis at {where}"
+        )
 
     def hide_password(self, message: str) -> str:
         """``message`` (a client's error) without the server's password."""

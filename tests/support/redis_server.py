@@ -49,13 +49,19 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
+        # ready once it answers PING: a server replaying its append-only file
+        # accepts connections but answers every command "LOADING" until done
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
+                with socket.create_connection(("127.0.0.1", self.port), 0.2) as connection:
+                    connection.settimeout(1)
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(64).startswith(b"+PONG"):
+                        return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 

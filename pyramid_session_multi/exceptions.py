@@ -1,0 +1,90 @@
+"""The errors an application may catch, in one place at the bottom of the package.
+
+Each is also importable from the module the API reference lists it under
+(:class:`~pyramid_session_multi.settings.SettingsError` from
+:mod:`~pyramid_session_multi.settings`, …); this module imports nothing of
+the package, so every other module may raise them.
+"""
+
+from typing import Any
+
+from pyramid.exceptions import ConfigurationError
+
+__all__ = [
+    "CSRFNamespaceUnavailable",
+    "CookieTooLarge",
+    "NotIncludedError",
+    "RevocationStoreUnavailable",
+    "SettingsError",
+    "UnregisteredSession",
+]
+
+
+class SettingsError(ConfigurationError):  # type: ignore[misc]
+    """A mistake in the ``session_multi.*`` settings; the message names the key."""
+
+
+class NotIncludedError(ConfigurationError, AttributeError):  # type: ignore[misc]
+    """A namespace was registered before ``config.include("pyramid_session_multi")``.
+
+    Also an ``AttributeError``, which is what 0.4 raised.
+    """
+
+
+class UnregisteredSession(KeyError):
+    """Raised when a namespace that was never registered is asked for."""
+
+    def __init__(self, namespace: Any) -> None:
+        super().__init__(namespace)
+        self.namespace = namespace
+
+    def __str__(self) -> str:
+        return (
+            f"pyramid_session_multi: no session factory is registered for "
+            f"namespace {self.namespace!r}"
+        )
+
+
+class CookieTooLarge(ValueError):
+    """A namespace's cookie is over the per-cookie limit (``raise`` policy).
+
+    Where the session library refused the cookie itself (without the
+    budget), its own error is kept as the message (``library_error``) and
+    the namespace is named in a note.
+    """
+
+    def __init__(
+        self,
+        namespace: str,
+        cookie_name: str,
+        size: int,
+        limit: int,
+        library_error: Exception | None = None,
+    ) -> None:
+        ours = (
+            f"pyramid_session_multi: the cookie {cookie_name!r} of namespace {namespace!r} "
+            f"would be {size} bytes, over the {limit}-byte limit of one cookie; keep less "
+            "in this namespace or move it to a server-side store"
+        )
+        if library_error is None:
+            super().__init__(ours)
+        else:
+            super().__init__(str(library_error))
+            self.add_note(ours)
+        self.namespace = namespace
+        self.cookie_name = cookie_name
+        self.size = size
+        self.limit = limit
+
+
+class RevocationStoreUnavailable(RuntimeError):
+    """The revocation store could not be reached.
+
+    Raised while loading a namespace whose session has a user recorded (the
+    namespace is named, and nothing is deleted: the request fails as it would
+    if the namespace's own store were down), and by ``revoke()``.
+    """
+
+
+class CSRFNamespaceUnavailable(RuntimeError):
+    """The CSRF namespace mounts ``None`` for this request (discriminated)."""
