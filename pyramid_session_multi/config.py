@@ -16,9 +16,9 @@ from .exceptions import NotIncludedError
 from .failures import REPORT
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
+from .lifecycle.lifetime import MAX_TIMEOUT
 from .lifecycle.pipeline import LoadStep, load_step_sorter
 from .namespace import (
-    MAX_TIMEOUT,
     Discriminator,
     NamespaceConfig,
     Validator,

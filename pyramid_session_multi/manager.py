@@ -12,7 +12,6 @@ from typing import Any
 
 from pyramid.request import Request
 
-from . import revocation as _revocation
 from .config import (
     Discriminator,
     NamespaceConfig,
@@ -27,6 +26,8 @@ from .lifecycle.changes import invalidate, rotate
 from .lifecycle.cookie_lifetime import begin_as_login
 from .lifecycle.ending import REJECTED
 from .lifecycle.loading import call_for_namespace, log_load_error
+from .lifecycle.revoked import REVOKED
+from .lifecycle.revoking import record_unended, revoke
 from .lifecycle.work import UnitOfWork
 
 _MISSING: Any = object()
@@ -395,7 +396,7 @@ class SessionMultiManager(Mapping[str, Any]):
         not stop the revocation: it is logged, named, and a session of it
         recorded for the user ends when it is next loaded.
         """
-        _revocation.revoke(self._unit(), userid, keep_current)
+        revoke(self._unit(), userid, keep_current)
 
     def invalidate(self, *, raise_errors: bool = False) -> dict[str, Exception]:
         """Log the client out of every namespace it holds.
@@ -429,7 +430,7 @@ class SessionMultiManager(Mapping[str, Any]):
         namespace was tried; the cookies still go out if an exception view
         renders the response.
         """
-        return invalidate(self._unit(), raise_errors, _revocation.record_unended)
+        return invalidate(self._unit(), raise_errors, record_unended)
 
     # what has been loaded so far
 
@@ -507,7 +508,7 @@ _RELEASE = SessionMultiManager._release
 _FATES = {
     _lifetime.IDLE: "expired",
     _lifetime.ABSOLUTE: "expired",
-    _revocation.REVOKED: "revoked",
+    REVOKED: "revoked",
 }
 
 

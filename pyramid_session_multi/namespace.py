@@ -22,6 +22,7 @@ from .failures import ON_SAVE_ERROR, REPORT
 from .libraries import library_for
 from .lifecycle.cookie_lifetime import fit_loader
 from .lifecycle.fallbacks import build_fallbacks
+from .lifecycle.lifetime import MAX_TIMEOUT
 from .lifecycle.pipeline import pipeline_of
 
 Discriminator = Callable[[Any], Any]
@@ -308,10 +309,6 @@ def _timeout(namespace: str, argument: str, value: Any) -> int | None:
         f"number of seconds up to {MAX_TIMEOUT} (ten years), or None for no limit, "
         f"not {value!r}."
     )
-
-
-#: The longest timeout taken, in seconds (ten years): every store can hold it.
-MAX_TIMEOUT = 10 * 365 * 24 * 3600
 
 
 def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> NamespaceConfig:

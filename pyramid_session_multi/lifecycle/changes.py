@@ -98,7 +98,7 @@ def invalidate(work: RequestWork, raise_errors: bool, unended: Any = None) -> di
 
     ``unended``, where given, is called with the request's work, the users
     and login times the sessions loaded recorded, and the failures, when a
-    namespace could not be destroyed (see :func:`..revocation.core.record_unended`).
+    namespace could not be destroyed (see :func:`.revoking.record_unended`).
     """
     request = work.request
     failures: dict[str, Exception] = {}

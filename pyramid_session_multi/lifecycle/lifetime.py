@@ -61,6 +61,9 @@ RESTAMP_FRACTION = 0.1
 #: past both timeouts by as much as the clock was ahead.
 CLOCK_SKEW = 60
 
+#: The longest timeout taken, in seconds (ten years): every store can hold it.
+MAX_TIMEOUT = 10 * 365 * 24 * 3600
+
 #: The reasons :func:`lifetime_check` gives.
 IDLE = "idle"
 ABSOLUTE = "absolute"
