@@ -363,19 +363,21 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
         contained=contained,
         partner=is_partner,
         binding_depth=binding_depth(namespace_config, manager_config.configs),
-        plain=(
-            namespace_config.discriminator is None
-            and namespace_config.validator is None
-            and namespace_config.bound_to is None
-            and prepare is None
-            and not namespace_config.fallbacks
-            and not contained
-        ),
     )
     # pyramid's cookie sessions keep their stamps themselves, in a subclass
     derived = fit_loader(derived)
     pipeline = pipeline_of(derived, manager_config.sorted_steps(), is_partner)
-    final: NamespaceConfig = replace(derived, pipeline=pipeline)
+    plain = (
+        namespace_config.discriminator is None
+        and namespace_config.validator is None
+        and namespace_config.bound_to is None
+        and prepare is None
+        and not namespace_config.fallbacks
+        and not contained
+        # an application's own step or check makes it go through its pipeline
+        and not pipeline.names
+    )
+    final: NamespaceConfig = replace(derived, pipeline=pipeline, plain=plain)
     return final
 
 

@@ -229,6 +229,29 @@ def test_only_the_steps_and_checks_that_concern_a_namespace_run():
     assert steps == ("everyone", "validator")
 
 
+def test_an_applications_own_check_runs_on_a_namespace_with_no_option_of_its_own():
+    """A cookie namespace with nothing else to run goes through its pipeline
+    once the application adds a check that concerns it."""
+    events = []
+
+    def not_two(work, namespace_config, request, session, partner):
+        return "two" if session.get("n") == "2" else None
+
+    def register(config):
+        config.register_session_factory("prefs", signed())
+        config.add_session_load_step("not_two", not_two, check=True)
+
+    client, _, config = build(register, events=events)
+    assert get_manager_config(config.registry).get("prefs").steps == ("not_two",)
+    client.get("/write", {"n": "1"})
+    assert client.get("/read").text == "1"
+    client.get("/write", {"n": "2"})
+    assert client.get("/read").text == "None"
+    assert [(type(event), event.namespace, event.reason) for event in events] == [
+        (SessionRejected, "prefs", "two")
+    ]
+
+
 def test_a_step_added_by_a_later_commit_runs_from_then_on():
     ran = []
 
