@@ -16,9 +16,10 @@ from pyramid.interfaces import ICSRFStoragePolicy
 
 from ..events import SessionInvalidated, SessionRotated, log_decision
 from .detached import detached_request
+from .devices import forget_logins, note_moved
 from .ending import INVALIDATED
 from .fallbacks import retire_at_logout
-from .lifetime import lifetime_of, remember_login, rotation
+from .lifetime import issue_time, lifetime_of, remember_login, rotation
 from .work import RequestWork
 
 logger = logging.getLogger(__name__)
@@ -50,9 +51,14 @@ def rotate(
     request = work.request
     failures: dict[str, Exception] = {}
     events = []
-    if userid is not None and not namespaces:
-        # a login: a namespace first loaded later in this request is new, and the user's
-        remember_login(work, userid)
+    login_at = None
+    if userid is not None:
+        if not namespaces:
+            # a login: a namespace first loaded later in this request is new, and the user's
+            remember_login(work, userid)
+            login_at = work.login[1] if work.login is not None else None
+        else:
+            login_at = issue_time()
     # a policy keeping its CSRF token in a namespace renews it there (see .csrf)
     csrf_rotated = getattr(
         request.registry.queryUtility(ICSRFStoragePolicy), "session_rotated", None
@@ -68,9 +74,12 @@ def rotate(
             library.load(session)
             old_id = work.session_id(namespace, session)
             # the absolute clock restarts; the user is recorded, or kept
-            rotated = rotation(session, userid)
+            rotated = rotation(session, userid, login_at)
             retire = library.rotate(session)
             rotated()
+            lifetime = lifetime_of(session)
+            if lifetime is not None and lifetime.stamps.userid is not None:
+                note_moved(work, namespace)
             if csrf_rotated is not None:
                 csrf_rotated(namespace, session)
         except Exception as exc:
@@ -157,6 +166,7 @@ def invalidate(work: RequestWork, raise_errors: bool, unended: Any = None) -> di
         events.append(work.event(SessionInvalidated, namespace, session, old_id))
     if failures and unended is not None:
         unended(work, logins, failures)
+    forget_logins(work, logins)
     return _tell(work, failures, events, raise_errors)
 
 

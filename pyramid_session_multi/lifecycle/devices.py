@@ -24,9 +24,14 @@ client-side cookies and old copies included.
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
+
+from .lifetime import lifetime_of
+
+logger = logging.getLogger(__name__)
 
 #: The longest user agent an entry keeps (what every store holds).
 MAX_USER_AGENT = 255
@@ -153,3 +158,78 @@ def live(devices: Iterable[Device], at: float) -> list[Device]:
         (device for device in devices if device.expires > at),
         key=lambda device: (-device.login, device.id),
     )
+
+
+def is_ended(login: float, ended: frozenset[float]) -> bool:
+    """Whether ``login`` is among the ``ended`` logins (to the millisecond, as stamped)."""
+    return bool(ended) and round(float(login), 3) in {round(each, 3) for each in ended}
+
+
+def keeps_devices(store: Any) -> bool:
+    """Whether ``store`` keeps a device index."""
+    return store is not None and callable(getattr(store, "record_device", None))
+
+
+def note_moved(work: Any, namespace: str) -> None:
+    """The stamps of ``namespace``'s session, which record a user, moved in this
+    request: its device's entry is written once the response is made."""
+    if not keeps_devices(work.revocations):
+        return
+    if not work.moved:
+        work.request.add_response_callback(lambda request, response: upkeep(work))
+    work.moved.add(namespace)
+
+
+def upkeep(work: Any) -> None:
+    """Write the entry of each device whose stamps moved in this request: one
+    write per login, from the sessions still alive that hold it."""
+    store = work.revocations
+    groups: dict[tuple[str, float], list[tuple[Any, Any]]] = {}
+    for namespace in sorted(work.moved):
+        session = work.loaded(namespace)
+        if session is None or work.ended_earlier(namespace):
+            continue
+        lifetime = lifetime_of(session)
+        if lifetime is None or lifetime.verdict is not None:
+            continue
+        stamps = lifetime.stamps
+        if stamps.userid is None or stamps.login is None:
+            continue
+        key = (str(stamps.userid), float(stamps.login))
+        groups.setdefault(key, []).append((work.configs[namespace], stamps))
+    if not groups:
+        return
+    agent = user_agent_of(work.request)
+    for (userid, login), seen in groups.items():
+        try:
+            store.record_device(device_of(userid, login, agent, seen))
+        except Exception as exc:
+            # the sessions stand; the entry is written at the device's next move
+            logger.error(
+                "the device index could not record a device (%s: %s); it is listed "
+                "again once its idle clock next moves",
+                type(exc).__name__,
+                exc,
+            )
+
+
+def forget_logins(work: Any, logins: Iterable[tuple[Any, Any]]) -> None:
+    """A logout: the entries of ``logins`` (``(userid, login)``) leave the index."""
+    store = work.revocations
+    if not keeps_devices(store):
+        return
+    by_user: dict[str, list[float]] = {}
+    for userid, login in logins:
+        if userid is not None and login is not None:
+            by_user.setdefault(str(userid), []).append(float(login))
+    for userid, user_logins in by_user.items():
+        try:
+            store.forget_devices(userid, user_logins)
+        except Exception as exc:
+            # the entry expires with the sessions it described
+            logger.error(
+                "logout: the device index could not forget the device (%s: %s); "
+                "its entry expires on its own",
+                type(exc).__name__,
+                exc,
+            )

@@ -482,11 +482,12 @@ def adopt_migrated(namespace_config: Any, session: Any, record: Any) -> None:
         lifetime.end(verdict, stamps)
 
 
-def rotation(session: Any, userid: Any = None) -> Callable[[], None]:
+def rotation(session: Any, userid: Any = None, login: float | None = None) -> Callable[[], None]:
     """Before a library rotates ``session``: what to call once it has.
 
     The absolute clock restarts (a login is a new privilege level); the user
-    is the one given, else the one recorded before.
+    is the one given, recorded at ``login`` (the one time every namespace of
+    that login shares: it names the device), else the one recorded before.
     """
     # a bound or partner session keeps its binding token too
     kept = keep_through_rotation(session)
@@ -498,7 +499,9 @@ def rotation(session: Any, userid: Any = None) -> Callable[[], None]:
     def rotated() -> None:
         t = issue_time()
         if userid is not None:
-            lifetime.stamps = Stamps(t, t, userid, t)
+            # the clocks restart at the login itself: the record stays the userid alone
+            at = t if login is None else login
+            lifetime.stamps = Stamps(at, at, userid, at)
         else:
             lifetime.stamps = Stamps(t, t, before.userid, before.login)
         kept()

@@ -19,6 +19,7 @@ from pyramid.request import Request
 
 from ..events import deliver, has_subscribers, hash_session_id
 from .ending import INVALIDATED, NamespaceEnd, RequestEnd
+from .lifetime import now
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,13 @@ class RequestWork(Protocol):
     #: what this request asked of, or wrote to, the revocation store: userid
     #: -> time of the user's revocation, ``None`` for none
     revoked: dict[str, float | None]
+    #: userid -> the logins of the user whose device was ended, as the store said
+    ended: dict[str, frozenset[float]]
+    #: when the request's sessions began to be loaded (the add-on's clock)
+    began: float
+    #: the namespaces whose recorded user's stamps moved in this request (a
+    #: login, a rotation, the idle clock moved): the device index hears of them
+    moved: set[str]
 
     @property
     def request(self) -> Request:
@@ -127,8 +135,11 @@ class UnitOfWork:
         "_manager_config",
         "_manager_ref",
         "_request_ref",
+        "began",
         "configs",
+        "ended",
         "login",
+        "moved",
         "revoked",
         "sessions",
     )
@@ -150,6 +161,9 @@ class UnitOfWork:
         self.sessions: dict[str, Any] = {} if sessions is None else sessions
         self.login: tuple[Any, float] | None = None
         self.revoked: dict[str, float | None] = {}
+        self.ended: dict[str, frozenset[float]] = {}
+        self.began = now()
+        self.moved: set[str] = set()
         # the end of the request, made when a namespace first needs one
         self._end: RequestEnd | None = None
 
@@ -251,6 +265,8 @@ class UnitOfWork:
         self.sessions.clear()
         self.login = None
         self.revoked = {}
+        self.ended = {}
+        self.moved = set()
         if self._end is not None:
             self._end.forget()
             self._end = None

@@ -6,7 +6,7 @@ from typing import Any
 from zope.interface import implementer
 
 from ..interfaces import IDeviceIndex, IRevocationStore
-from ..lifecycle.devices import Device, live
+from ..lifecycle.devices import Device, device_id, live
 from ..lifecycle.lifetime import now
 
 
@@ -94,9 +94,9 @@ class MemoryRevocationStore:
             return device
 
     def forget_devices(self, userid: str, logins: Any) -> None:
-        ended = {float(login) for login in logins}
+        ids = {device_id(userid, login) for login in logins}
         with self._lock:
-            self._drop_devices(lambda entry: entry.userid == userid and entry.login in ended)
+            self._drop_devices(lambda entry: entry.id in ids)
 
     def revocation_of(self, userid: str) -> tuple[float | None, frozenset[float]]:
         revoked = self.revoked_at(userid)

@@ -320,15 +320,14 @@ class RedisRevocationStore:
         return device
 
     def forget_devices(self, userid: str, logins: Any) -> None:
-        logins = [float(login) for login in logins]
-        ids = [self._id_key(device_id(userid, login)) for login in logins]
+        ids = [device_id(userid, login) for login in logins]
+        if not ids:
+            return
+        keys = [self._user_key(userid)] + [self._id_key(each) for each in ids]
         self._together(
-            lambda client: self._drop_devices(
-                keys=[self._user_key(userid)], args=[repr(now()), *map(repr, logins)],
-                client=client,
-            ),
-            *(lambda client, key=key: client.delete(key) for key in ids),
-        )  # fmt: skip
+            lambda client: client.hdel(keys[0], *ids),
+            *(lambda client, key=key: client.delete(key) for key in keys[1:]),
+        )
 
     def revocation_of(self, userid: str) -> tuple[float | None, frozenset[float]]:
         revoked, ends = self._together(

@@ -6,7 +6,7 @@ from typing import Any
 from zope.interface import implementer
 
 from ..interfaces import IDeviceIndex, IRevocationStore
-from ..lifecycle.devices import MAX_USER_AGENT, Device, live
+from ..lifecycle.devices import MAX_USER_AGENT, Device, device_id, live
 from ..lifecycle.lifetime import now
 from ..masking import hide_password
 
@@ -270,14 +270,14 @@ class SQLRevocationStore:
     def forget_devices(self, userid: str, logins: Any) -> None:
         import sqlalchemy as sa
 
-        logins = [float(login) for login in logins]
-        if not logins:
+        ids = [device_id(userid, login) for login in logins]
+        if not ids:
             return
         self._create_table()
         table = self.device_table
         with self.engine.begin() as connection:
             connection.execute(
-                sa.delete(table).where(table.c.userid == userid, table.c.login.in_(logins))
+                sa.delete(table).where(table.c.userid == userid, table.c.device_id.in_(ids))
             )
 
     def revocation_of(self, userid: str) -> tuple[float | None, frozenset[float]]:
