@@ -202,3 +202,200 @@ def test_live_drops_expired_entries():
     device = entry("alice", 100.0)
     assert live([device], 100.0) == [device]
     assert live([device], device.expires) == []
+
+
+# through real applications: a signed-cookie namespace and a Redis one per login
+
+import webtest  # noqa: E402
+
+from tests.support.lifetime_apps import build_lifetime_wsgi, library_factory  # noqa: E402
+
+LOGGED_IN = ("signed", "redis")
+
+
+def devices_view(request):
+    return [
+        {
+            "id": device.id,
+            "user_agent": device.user_agent,
+            "created": device.created,
+            "last_seen": device.last_seen,
+            "namespaces": list(device.namespaces),
+            "current": device.current,
+        }
+        for device in request.session_multi.devices(request.params["userid"])
+    ]
+
+
+def end_view(request):
+    return {"ended": request.session_multi.revoke_device(request.params["id"])}
+
+
+def devices_app(store, redis_url, directory, idle_timeout=600):
+    def register(config):
+        for name in LOGGED_IN:
+            config.register_session_factory(
+                name, library_factory(name, redis_url, directory), idle_timeout=idle_timeout
+            )
+        config.set_revocation_store(store)
+        config.add_route("devices", "/devices")
+        config.add_view(devices_view, route_name="devices", renderer="json")
+        config.add_route("end", "/end")
+        config.add_view(end_view, route_name="end", renderer="json")
+
+    return build_lifetime_wsgi(register)
+
+
+def client(wsgi, agent):
+    return webtest.TestApp(wsgi, extra_environ={"HTTP_USER_AGENT": agent})
+
+
+def log_in(client, userid):
+    client.get("/login", {"userid": userid, "ns": ",".join(LOGGED_IN)})
+
+
+def users(client):
+    return [client.get(f"/r/{name}").json["user"] for name in LOGGED_IN]
+
+
+class CountingStore(MemoryRevocationStore):
+    """The memory store, counting the index's writes."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = 0
+
+    def record_device(self, device):
+        self.writes += 1
+        super().record_device(device)
+
+
+@pytest.fixture
+def app_store(request, tmp_path, clock):
+    kind = getattr(request, "param", "memory")
+    store = CountingStore() if kind == "memory" else make_store(kind, request, tmp_path)
+    store.kind = kind
+    return store
+
+
+def test_devices_lists_one_entry_per_login_across_its_namespaces(redis_db, tmp_path, app_store):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    laptop, phone = client(wsgi, "Laptop Firefox"), client(wsgi, "Phone Safari")
+    log_in(laptop, "alice")
+    log_in(phone, "alice")
+    listed = laptop.get("/devices", {"userid": "alice"}).json
+    assert [device["user_agent"] for device in listed] == ["Phone Safari", "Laptop Firefox"]
+    assert [device["current"] for device in listed] == [False, True]
+    assert all(device["namespaces"] == ["redis", "signed"] for device in listed)
+    assert [d["current"] for d in phone.get("/devices", {"userid": "alice"}).json] == [True, False]
+    assert laptop.get("/devices", {"userid": "bob"}).json == []
+    # one index write per login
+    assert app_store.writes == 2
+
+
+def test_a_device_keeps_its_id_through_later_rotations(redis_db, tmp_path, app_store):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    laptop = client(wsgi, "Laptop")
+    log_in(laptop, "alice")
+    (before,) = laptop.get("/devices", {"userid": "alice"}).json
+    laptop.get("/rotate")
+    (after,) = laptop.get("/devices", {"userid": "alice"}).json
+    assert after["id"] == before["id"] and after["current"]
+    assert users(laptop) == ["alice", "alice"]
+
+
+def test_last_seen_moves_with_the_idle_clock_not_with_each_request(
+    redis_db, tmp_path, app_store, clock
+):
+    wsgi = devices_app(app_store, redis_db, tmp_path, idle_timeout=600)
+    laptop = client(wsgi, "Laptop")
+    log_in(laptop, "alice")
+    writes = app_store.writes
+    (seen,) = laptop.get("/devices", {"userid": "alice"}).json
+    clock.at(30)  # within a tenth of the idle window: nothing moves, nothing is written
+    for _ in range(3):
+        assert users(laptop) == ["alice", "alice"]
+    assert app_store.writes == writes
+    assert laptop.get("/devices", {"userid": "alice"}).json[0]["last_seen"] == seen["last_seen"]
+    clock.at(90)  # past a tenth: the idle clock moves, and last_seen with it, once
+    both = laptop.get("/many", {"ns": ",".join(LOGGED_IN)}).json
+    assert both == {"signed": "alice", "redis": "alice"}
+    assert app_store.writes == writes + 1
+    assert users(laptop) == ["alice", "alice"]
+    assert app_store.writes == writes + 1
+    (moved,) = laptop.get("/devices", {"userid": "alice"}).json
+    assert moved["last_seen"] == clock.now and moved["created"] == seen["created"]
+
+
+def test_revoke_device_ends_that_device_everywhere_and_spares_the_others(
+    redis_db, tmp_path, app_store
+):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    laptop, phone = client(wsgi, "Laptop"), client(wsgi, "Phone")
+    log_in(laptop, "alice")
+    log_in(phone, "alice")
+    old_copies = dict(phone.cookies)
+    phone_id = next(
+        d["id"] for d in laptop.get("/devices", {"userid": "alice"}).json if not d["current"]
+    )
+    assert laptop.get("/end", {"id": phone_id}).json == {"ended": True}
+    assert laptop.get("/end", {"id": phone_id}).json == {"ended": False}
+    # an old copy of the phone's cookies, client-side one included, is refused too
+    replay = client(wsgi, "Phone")
+    for name, value in old_copies.items():
+        replay.set_cookie(name, value)
+    assert users(replay) == [None, None]
+    assert users(phone) == [None, None]
+    assert users(laptop) == ["alice", "alice"]
+    (left,) = laptop.get("/devices", {"userid": "alice"}).json
+    assert left["current"]
+    if app_store.kind == "memory":
+        assert app_store.counts()["devices"] == 1 and app_store.counts()["ended"] == 1
+
+
+def test_ending_the_current_device_logs_it_out(redis_db, tmp_path, app_store):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    laptop = client(wsgi, "Laptop")
+    log_in(laptop, "alice")
+    (mine,) = laptop.get("/devices", {"userid": "alice"}).json
+    laptop.get("/end", {"id": mine["id"]})
+    assert users(laptop) == [None, None]
+    assert app_store.devices("alice") == []
+
+
+def test_logout_revocation_and_expiry_unlist_a_device(redis_db, tmp_path, app_store, clock):
+    wsgi = devices_app(app_store, redis_db, tmp_path, idle_timeout=600)
+    laptop, phone, tablet = (client(wsgi, agent) for agent in ("Laptop", "Phone", "Tablet"))
+    for each in (laptop, phone, tablet):
+        log_in(each, "alice")
+    laptop.get("/logout")
+    assert [d["user_agent"] for d in phone.get("/devices", {"userid": "alice"}).json] == [
+        "Tablet",
+        "Phone",
+    ]
+    phone.get("/revoke", {"userid": "alice", "keep": "1"})  # sign out my other devices
+    (kept,) = phone.get("/devices", {"userid": "alice"}).json
+    assert kept["current"] and kept["user_agent"] == "Phone"
+    assert users(tablet) == [None, None]
+    clock.at(601)  # the phone's sessions can no longer be alive
+    assert app_store.devices("alice") == []
+    if app_store.kind == "memory":
+        log_in(tablet, "bob")  # any write of the index drops what expired
+        assert app_store.counts()["devices"] == 1
+
+
+@pytest.mark.parametrize("app_store", ["redis", "sqlite", "postgresql"], indirect=True)
+def test_devices_on_every_shared_store(redis_db, tmp_path, app_store):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    laptop, phone = client(wsgi, "Laptop"), client(wsgi, "Phone")
+    log_in(laptop, "alice")
+    log_in(phone, "alice")
+    listed = laptop.get("/devices", {"userid": "alice"}).json
+    assert len(listed) == 2
+    phone_id = next(d["id"] for d in listed if not d["current"])
+    laptop.get("/end", {"id": phone_id})
+    assert users(phone) == [None, None]
+    assert users(laptop) == ["alice", "alice"]
+    laptop.get("/logout")
+    assert app_store.devices("alice") == []
+    assert left_in(app_store) == 1  # the phone's end, kept as long as a revocation

@@ -235,6 +235,11 @@ class Lifetime:
         #: the application's own value for :data:`LIFETIME_KEY` while the record is stored
         self.own: Any = ABSENT
 
+    @property
+    def moved(self) -> bool:
+        """Whether the stamps differ from those loaded (new, restamped, rotated)."""
+        return self.loaded_stamps is None or self.stamps is not self.loaded_stamps
+
     def end(self, verdict: str, stamps: Stamps) -> None:
         """End the session on load, for ``verdict``, as it was with ``stamps``."""
         self.verdict = verdict
@@ -342,6 +347,9 @@ class SessionLifetime(Protocol):
 
     @property
     def expired(self) -> Stamps | None: ...
+
+    @property
+    def moved(self) -> bool: ...
 
     def end(self, verdict: str, stamps: Stamps) -> None: ...
 

@@ -71,7 +71,7 @@ def revocation_check(
     if login is not None and is_ended(login, work.ended.get(userid, frozenset())):
         # its device was ended: as revoked, client-side cookies and old copies included
         return REVOKED
-    if lifetime.stamps.active >= work.began:
+    if lifetime.moved:
         # a login, or the idle clock moved in this load: the device index hears of it
         note_moved(work, namespace_config.namespace)
     return None

@@ -19,7 +19,6 @@ from pyramid.request import Request
 
 from ..events import deliver, has_subscribers, hash_session_id
 from .ending import INVALIDATED, NamespaceEnd, RequestEnd
-from .lifetime import now
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +39,6 @@ class RequestWork(Protocol):
     revoked: dict[str, float | None]
     #: userid -> the logins of the user whose device was ended, as the store said
     ended: dict[str, frozenset[float]]
-    #: when the request's sessions began to be loaded (the add-on's clock)
-    began: float
     #: the namespaces whose recorded user's stamps moved in this request (a
     #: login, a rotation, the idle clock moved): the device index hears of them
     moved: set[str]
@@ -135,7 +132,6 @@ class UnitOfWork:
         "_manager_config",
         "_manager_ref",
         "_request_ref",
-        "began",
         "configs",
         "ended",
         "login",
@@ -162,7 +158,6 @@ class UnitOfWork:
         self.login: tuple[Any, float] | None = None
         self.revoked: dict[str, float | None] = {}
         self.ended: dict[str, frozenset[float]] = {}
-        self.began = now()
         self.moved: set[str] = set()
         # the end of the request, made when a namespace first needs one
         self._end: RequestEnd | None = None
