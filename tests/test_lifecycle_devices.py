@@ -399,3 +399,110 @@ def test_devices_on_every_shared_store(redis_db, tmp_path, app_store):
     laptop.get("/logout")
     assert app_store.devices("alice") == []
     assert left_in(app_store) == 1  # the phone's end, kept as long as a revocation
+
+
+# the property: whatever a sequence of requests does, devices() is the model's
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+CLIENTS = 3
+USERS = ("alice", "bob")
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("login"), st.integers(0, CLIENTS - 1), st.sampled_from(USERS)),
+        st.tuples(st.just("use"), st.integers(0, CLIENTS - 1), st.just(None)),
+        st.tuples(st.just("rotate"), st.integers(0, CLIENTS - 1), st.just(None)),
+        st.tuples(st.just("logout"), st.integers(0, CLIENTS - 1), st.just(None)),
+        st.tuples(st.just("wait"), st.just(0), st.sampled_from((30, 90, 700))),
+        st.tuples(st.just("revoke"), st.integers(0, CLIENTS - 1), st.sampled_from(USERS)),
+        st.tuples(st.just("end"), st.integers(0, CLIENTS - 1), st.integers(0, CLIENTS - 1)),
+    ),
+    max_size=12,
+)
+
+
+def empty(store):
+    """Forget everything ``store`` holds, between two examples."""
+    if store.kind == "memory":
+        store.__init__()
+    elif store.kind == "redis":
+        store.client.flushdb()
+    else:
+        import sqlalchemy as sa
+
+        store._create_table()
+        with store.engine.begin() as connection:
+            for table in (store.table, store.device_table, store.ended_table):
+                connection.execute(sa.delete(table))
+
+
+def run_against_model(store, redis_url, directory, clock, sequence):
+    wsgi = devices_app(store, redis_url, directory, idle_timeout=600)
+    agents = [f"client {index}" for index in range(CLIENTS)]
+    clients = [client(wsgi, agent) for agent in agents]
+    model: dict[int, str | None] = dict.fromkeys(range(CLIENTS))
+
+    def listed(userid):
+        return sorted(device.user_agent for device in store.devices(userid))
+
+    def expected(userid):
+        return sorted(agents[index] for index, user in model.items() if user == userid)
+
+    for operation, index, argument in sequence:
+        browser = clients[index]
+        if operation == "login":
+            log_in(browser, argument)
+            model[index] = argument
+        elif operation == "use":
+            seen = browser.get("/many", {"ns": ",".join(LOGGED_IN)}).json
+            assert set(seen.values()) == {model[index]}
+        elif operation == "rotate":
+            browser.get("/rotate")
+        elif operation == "logout":
+            browser.get("/logout")
+            model[index] = None
+        elif operation == "wait":
+            clock.at(clock.now - clock.start + argument)
+            if argument > 600:
+                model = dict.fromkeys(model)
+        elif operation == "revoke":
+            browser.get("/revoke", {"userid": argument})
+            model = {each: None if user == argument else user for each, user in model.items()}
+        elif operation == "end":
+            userid = model[argument]
+            if userid is None:
+                continue
+            target = next(d for d in store.devices(userid) if d.user_agent == agents[argument])
+            browser.get("/end", {"id": target.id})
+            model[argument] = None
+        for userid in USERS:
+            assert listed(userid) == expected(userid), (operation, index, argument)
+    for index, browser in enumerate(clients):
+        seen = browser.get("/many", {"ns": ",".join(LOGGED_IN)}).json
+        assert set(seen.values()) == {model[index]}
+
+
+@pytest.mark.parametrize("kind", STORES)
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sequence=steps)
+def test_devices_equal_a_model_over_any_sequence(
+    kind, request, redis_db, tmp_path, clock, sequence
+):
+    stores = request.node.__dict__.setdefault("stores", {})
+    store = stores.get(kind)
+    if store is None:
+        store = stores[kind] = make_store(kind, request, tmp_path)
+        store.kind = kind
+    empty(store)
+    if kind == "redis":
+        store.client.flushdb()
+    else:
+        redis.StrictRedis.from_url(redis_db).flushdb()
+    clock.at(clock.now - clock.start + 10_000)  # every example later than the one before
+    run_against_model(store, redis_db, tmp_path, clock, sequence)

@@ -51,6 +51,7 @@ def rotate(
     request = work.request
     failures: dict[str, Exception] = {}
     events = []
+    replaced: set[tuple[Any, float]] = set()
     login_at = None
     if userid is not None:
         if not namespaces:
@@ -74,12 +75,17 @@ def rotate(
             library.load(session)
             old_id = work.session_id(namespace, session)
             # the absolute clock restarts; the user is recorded, or kept
+            lifetime = lifetime_of(session)
+            before = None if lifetime is None else lifetime.stamps
             rotated = rotation(session, userid, login_at)
             retire = library.rotate(session)
             rotated()
-            lifetime = lifetime_of(session)
             if lifetime is not None and lifetime.stamps.userid is not None:
                 note_moved(work, namespace)
+            if lifetime is not None and before is not None and before.login is not None:
+                if before.login != lifetime.stamps.login:
+                    # a new login on this client: the one before is no longer its device
+                    replaced.add((before.userid, before.login))
             if csrf_rotated is not None:
                 csrf_rotated(namespace, session)
         except Exception as exc:
@@ -99,6 +105,7 @@ def rotate(
         log_decision(logger, "rotated", namespace, reason, request.registry.settings, old_id)
         work.tell_observers("namespace_rotated", namespace)
         events.append(work.event(SessionRotated, namespace, session, old_id=old_id))
+    forget_logins(work, replaced)
     return _tell(work, failures, events, raise_errors)
 
 

@@ -190,8 +190,10 @@ def upkeep(work: Any) -> None:
         if session is None or work.ended_earlier(namespace):
             continue
         lifetime = lifetime_of(session)
-        if lifetime is None or lifetime.verdict is not None:
+        if lifetime is None:
             continue
+        # a session ended on load was invalidated: its stamps record nobody, unless
+        # a login in this request recorded the user anew
         stamps = lifetime.stamps
         if stamps.userid is None or stamps.login is None:
             continue

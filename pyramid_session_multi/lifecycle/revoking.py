@@ -271,7 +271,7 @@ def current_devices(work: RequestWork) -> set[str]:
         except Exception:
             continue  # a namespace that cannot be loaded names no device
         lifetime = lifetime_of(session) if session is not None else None
-        if lifetime is None or lifetime.verdict is not None or work.ended_earlier(namespace):
+        if lifetime is None or work.ended_earlier(namespace):
             continue
         stamps = lifetime.stamps
         if stamps.userid is not None and stamps.login is not None:
