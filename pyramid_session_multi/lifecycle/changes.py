@@ -82,10 +82,14 @@ def rotate(
             rotated()
             if lifetime is not None and lifetime.stamps.userid is not None:
                 note_moved(work, namespace)
-            if lifetime is not None and before is not None and before.login is not None:
-                if before.login != lifetime.stamps.login:
-                    # a new login on this client: the one before is no longer its device
-                    replaced.add((before.userid, before.login))
+            if (
+                lifetime is not None
+                and before is not None
+                and before.login is not None
+                and before.login != lifetime.stamps.login
+            ):
+                # a new login on this client: the one before is no longer its device
+                replaced.add((before.userid, before.login))
             if csrf_rotated is not None:
                 csrf_rotated(namespace, session)
         except Exception as exc:
