@@ -236,3 +236,107 @@ def test_the_feeds_stop_with_the_mirror(redis_db, tmp_path):
     polled.close()
     time.sleep(0)  # the thread joined in close()
     assert not polled.feed._thread.is_alive()
+
+
+# two application instances sharing one Redis store, each with its mirror
+
+import webtest  # noqa: E402
+
+from pyramid_session_multi.config import get_manager_config  # noqa: E402
+from pyramid_session_multi.settings import SettingsError  # noqa: E402
+from tests.support.lifetime_apps import build_lifetime_wsgi, library_factory  # noqa: E402
+
+
+def mirrored_app(redis_url, directory, revocations):
+    def register(config):
+        config.register_session_factory(
+            "signed", library_factory("signed", redis_url, directory), idle_timeout=600
+        )
+
+        def end(request):
+            return {"ended": request.session_multi.revoke_device(request.params["id"])}
+
+        def listed(request):
+            return [d.id for d in request.session_multi.devices(request.params["userid"])]
+
+        config.add_route("end", "/end")
+        config.add_view(end, route_name="end", renderer="json")
+        config.add_route("devices", "/devices")
+        config.add_view(listed, route_name="devices", renderer="json")
+
+    settings = {
+        "session_multi.revocations": revocations,
+        "session_multi.revocations_mirror": "true",
+    }
+    wsgi = build_lifetime_wsgi(register, settings)
+    return wsgi, get_manager_config(wsgi.registry).revocations
+
+
+@pytest.fixture
+def two_instances(redis_db, tmp_path):
+    made = [mirrored_app(redis_db, tmp_path, redis_db) for _ in range(2)]
+    yield made
+    for _wsgi, mirror in made:
+        mirror.close()
+
+
+def test_the_setting_mirrors_the_store_in_each_instance(two_instances, redis_db):
+    (wsgi_a, mirror_a), (wsgi_b, _mirror_b) = two_instances
+    laptop, phone = webtest.TestApp(wsgi_a), webtest.TestApp(wsgi_b)
+    laptop.get("/login", {"userid": "alice", "ns": "signed"})
+    phone.get("/login", {"userid": "alice", "ns": "signed"})
+    assert "mirrored" in mirror_a.describe()
+    current(mirror_a)
+    assert laptop.get("/r/signed").json["user"] == "alice"
+    asked = calls(redis_db, "get")
+    for _ in range(5):  # logged-in reads: answered from the mirror, no round trip
+        assert laptop.get("/r/signed").json["user"] == "alice"
+    assert calls(redis_db, "get") == asked
+    # the laptop's device, ended through the other instance, is refused here
+    ids = phone.get("/devices", {"userid": "alice"}).json
+    laptop_id = ids[1]  # the latest login first: the phone's, then the laptop's
+    assert phone.get("/end", {"id": laptop_id}).json == {"ended": True}
+    wait_until(lambda: laptop.get("/r/signed").json["user"] is None, GUARD, "the end to arrive")
+    assert phone.get("/r/signed").json["user"] == "alice"
+
+
+def test_an_instance_whose_mirror_lost_its_subscription_asks_the_store(two_instances, redis_db):
+    (wsgi_a, mirror_a), (wsgi_b, _mirror_b) = two_instances
+    laptop, phone = webtest.TestApp(wsgi_a), webtest.TestApp(wsgi_b)
+    laptop.get("/login", {"userid": "alice", "ns": "signed"})
+    phone.get("/login", {"userid": "alice", "ns": "signed"})
+    current(mirror_a)
+    assert laptop.get("/r/signed").json["user"] == "alice"
+    # the subscription goes: until it is back, nothing is answered from memory
+    mirror_a.feed.stop()
+    assert not mirror_a.current
+    asked = calls(redis_db, "get")
+    assert laptop.get("/r/signed").json["user"] == "alice"
+    assert calls(redis_db, "get") == asked + 1
+    laptop_id = phone.get("/devices", {"userid": "alice"}).json[1]
+    phone.get("/end", {"id": laptop_id})
+    assert laptop.get("/r/signed").json["user"] is None  # at once: the store was asked
+    mirror_a.feed.start(mirror_a)
+    wait_until(lambda: mirror_a.current, GUARD, "the mirror to subscribe again")
+    assert phone.get("/r/signed").json["user"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"session_multi.revocations_mirror": "true"}, "session_multi.revocations names none"),
+        (
+            {"session_multi.revocations_mirror": "ture", "session_multi.revocations": "redis://h"},
+            "session_multi.revocations_mirror",
+        ),
+    ],
+)
+def test_a_mirror_setting_that_cannot_be_followed_is_refused(settings, message):
+    with pytest.raises(SettingsError, match=message):
+        build_lifetime_wsgi(lambda config: None, settings)
+
+
+def test_a_mirror_set_to_false_leaves_the_store_alone(redis_db):
+    settings = {"session_multi.revocations": redis_db, "session_multi.revocations_mirror": "no"}
+    wsgi = build_lifetime_wsgi(lambda config: None, settings)
+    assert isinstance(get_manager_config(wsgi.registry).revocations, RedisRevocationStore)
