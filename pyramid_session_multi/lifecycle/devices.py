@@ -4,7 +4,7 @@
 one login time (see :mod:`.lifetime`); later rotations of that login keep
 both.  The pair *(user, login time)* is therefore what a client's cookies of
 one login share, and what no other client's hold: it is the device.  Its
-:attr:`Device.id` is an opaque digest of the pair, the same in every process
+``id`` is an opaque digest of the pair, the same in every process
 and across later rotations.
 
 The revocation store keeps an index of the live devices
@@ -12,7 +12,7 @@ The revocation store keeps an index of the live devices
 login's stamps move: at the login, at a rotation, and when the idle clock is
 moved forward (at most once a tenth of the idle window, see
 :data:`~.lifetime.RESTAMP_FRACTION`), so never once per request.  Each entry
-expires when the last session it can describe would (:func:`alive_until`),
+expires when the last session it can describe would (``alive_until``),
 and leaves at logout, at a revocation of its user, and when the device is
 ended.
 

@@ -39,7 +39,7 @@ class RevocationMirror:
     """``store`` with its revocation checks answered from this process's memory
     while ``feed`` says it is current.
 
-    Everything but :meth:`revocation_of` and :meth:`revoked_at` goes to
+    Everything but ``revocation_of`` and ``revoked_at`` goes to
     ``store`` unchanged; writes made through the mirror drop what it knew of
     the user at once.  ``feed`` (a :class:`RedisFeed`) is started in each
     process on first use, so a server that forks its workers after loading
