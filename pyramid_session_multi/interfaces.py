@@ -228,7 +228,8 @@ class IDeviceIndex(Interface):  # type: ignore[misc]
     """
 
     def record_device(device):  # type: ignore[no-untyped-def]
-        """Add ``device`` or update its entry (:meth:`~pyramid_session_multi.lifecycle.devices.Device.merged`), and
+        """Add ``device`` or update its entry (see
+        :meth:`~pyramid_session_multi.lifecycle.devices.Device.merged`), and
         drop the user's expired entries.  One round trip."""
 
     def devices(userid):  # type: ignore[no-untyped-def]
