@@ -523,8 +523,8 @@ def _nothing() -> None:
 
 def describe(namespace_config: Any, session: Any, at: float | None = None) -> dict[str, Any] | None:
     """What the panel shows of a stamped session: seconds left before each
-    expiry (``None`` without that timeout), the recorded user, and the
-    reason it was ended on load, if it was."""
+    expiry (``None`` without that timeout), the recorded user and login
+    time, and the reason it was ended on load, if it was."""
     lifetime = lifetime_of(session)
     if lifetime is None:
         return None
@@ -535,5 +535,6 @@ def describe(namespace_config: Any, session: Any, at: float | None = None) -> di
         "idle_left": None if idle is None else max(0.0, stamps.active + idle - t),
         "absolute_left": None if absolute is None else max(0.0, stamps.created + absolute - t),
         "userid": stamps.userid,
+        "login": stamps.login,
         "ended": lifetime.verdict,
     }
