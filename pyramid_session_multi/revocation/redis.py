@@ -249,6 +249,15 @@ class RedisRevocationStore:
                 self.client.expire(key, left)
         return changed
 
+    @staticmethod
+    def _script(script: Any, client: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run ``script`` on ``client``; in a pipeline with ``EVAL``: a pipeline's
+        ``EVALSHA`` would first ask the server, a call of its own (the circuit
+        breaker lets one through while it tries the server again)."""
+        if client is not None and hasattr(client, "command_stack"):
+            return client.eval(script.script, len(keys), *keys, *args)
+        return script(keys=keys, args=args, client=client)
+
     def _together(self, *calls: Any) -> list[Any]:
         """Run ``calls`` (each given a client) in one round trip: one pipeline,
         not a transaction.  On a Redis Cluster, whose keys of one user lie on
@@ -262,29 +271,32 @@ class RedisRevocationStore:
 
     def revoke(self, userid: str, at: float, ttl: int | None) -> None:
         self._together(
-            lambda client: self._revoke(
-                keys=[self.prefix + userid], args=[repr(at), "" if ttl is None else ttl],
-                client=client,
+            lambda client: self._script(
+                self._revoke, client, [self.prefix + userid], [repr(at), "" if ttl is None else ttl]
             ),
-            lambda client: self._drop_devices(
-                keys=[self._user_key(userid)], args=[repr(now()), "before", repr(at)],
-                client=client,
+            lambda client: self._script(
+                self._drop_devices,
+                client,
+                [self._user_key(userid)],
+                [repr(now()), "before", repr(at)],
             ),
             lambda client: client.publish(self.channel, userid),
-        )  # fmt: skip
+        )
 
     def record_device(self, device: Device) -> None:
         t = now()
         ttl = max(1, int((device.expires - t) * 1000) + 1)
         self._together(
-            lambda client: self._record_device(
-                keys=[self._user_key(device.userid)], args=[device.id, device.as_json(), repr(t)],
-                client=client,
+            lambda client: self._script(
+                self._record_device,
+                client,
+                [self._user_key(device.userid)],
+                [device.id, device.as_json(), repr(t)],
             ),
-            lambda client: self._device_user(
-                keys=[self._id_key(device.id)], args=[device.userid, ttl], client=client
+            lambda client: self._script(
+                self._device_user, client, [self._id_key(device.id)], [device.userid, ttl]
             ),
-        )  # fmt: skip
+        )
 
     def devices(self, userid: str) -> list[Device]:
         entries = self.client.hvals(self._user_key(userid))
@@ -309,10 +321,11 @@ class RedisRevocationStore:
         t = now()
         # the end first: a device unlisted but not ended would stay logged in
         self._together(
-            lambda client: self._end_login(
-                keys=[self._ended_key(device.userid)],
-                args=[repr(device.login), repr(t + ttl), repr(t)],
-                client=client,
+            lambda client: self._script(
+                self._end_login,
+                client,
+                [self._ended_key(device.userid)],
+                [repr(device.login), repr(t + ttl), repr(t)],
             ),
             lambda client: client.publish(self.channel, device.userid),
         )
