@@ -211,3 +211,39 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.store} {self.state}>"
+
+
+class Breakers:
+    """The breakers of several stores of one kind, one per key, made on first use.
+
+    A Redis Cluster's client keeps one per node (keyed ``host:port``), so
+    that a node down opens only its own: the others, and a replica promoted
+    in its place, keep answering.  Thread-safe.
+
+    :param make: makes the breaker of a key, called once per key.
+    """
+
+    __slots__ = ("_breakers", "_lock", "make")
+
+    def __init__(self, make: Callable[[str], CircuitBreaker]) -> None:
+        self.make = make
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._lock = threading.Lock()
+
+    def of(self, key: str) -> CircuitBreaker:
+        """The breaker of ``key``, made now if it has none yet."""
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            with self._lock:
+                breaker = self._breakers.get(key)
+                if breaker is None:
+                    breaker = self._breakers[key] = self.make(key)
+        return breaker
+
+    def all(self) -> list[CircuitBreaker]:
+        """Every breaker made so far, by key."""
+        with self._lock:
+            return [self._breakers[key] for key in sorted(self._breakers)]
+
+    def __repr__(self) -> str:
+        return f"<Breakers {self.all()!r}>"
