@@ -324,7 +324,7 @@ def topology_of(factory: Any) -> RedisTopology | None:
 
 
 def breakers_of_client(client: Any) -> list[CircuitBreaker]:
-    """The circuit breakers of a client :func:`make_redis_client` made: its
+    """The circuit breakers of a client ``make_redis_client()`` made: its
     one, or one per cluster node a command was sent to; ``[]`` for another
     client, or one without breakers."""
     one = getattr(client, "session_multi_breaker", None)
