@@ -69,6 +69,9 @@ class CircuitBreaker:
     :param clock: a monotonic clock, in seconds (``time.monotonic``).
     :param error: the class of error raised while open (:class:`CircuitOpen`
         or a subclass), called with the store and the seconds left.
+    :param mask: takes a failure's text (type and message) and returns what
+        logs and :attr:`last_failure` show of it: a driver's error may quote
+        the store's password (or a piece of it), which this takes out.
     """
 
     __slots__ = (
@@ -80,6 +83,7 @@ class CircuitBreaker:
         "failures",
         "interval",
         "last_failure",
+        "mask",
         "opened",
         "refused",
         "store",
@@ -92,6 +96,7 @@ class CircuitBreaker:
         failures: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
         clock: Callable[[], float] = time.monotonic,
         error: type[CircuitOpen] = CircuitOpen,
+        mask: Callable[[str], str] | None = None,
     ) -> None:
         if not interval > 0:
             raise ValueError(f"a circuit breaker's interval must be positive, not {interval!r}")
@@ -100,6 +105,7 @@ class CircuitBreaker:
         self.failures = failures
         self.clock = clock
         self.error = error
+        self.mask = mask
         self._lock = threading.Lock()
         self._opened_at: float | None = None
         self._probing = False
@@ -177,7 +183,8 @@ class CircuitBreaker:
             self._opened_at = self.clock()
             self._probing = False
             self.opened += 1
-            self.last_failure = f"{type(exc).__name__}: {exc}"
+            failure = f"{type(exc).__name__}: {exc}"
+            self.last_failure = failure if self.mask is None else self.mask(failure)
         logger.warning(
             "%s failed (%s): its circuit breaker is open, calls to it fail at once "
             "for %g s, then one goes through to try it",

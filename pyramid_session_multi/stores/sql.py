@@ -31,6 +31,7 @@ the same state): :func:`sql_breakers` lists them.
 import threading
 from typing import Any
 
+from ..masking import hide_password
 from .breaker import DEFAULT_INTERVAL, CircuitBreaker, CircuitOpen
 
 #: The name of :class:`BreakerPlugin` for SQLAlchemy (``?plugin=...``).
@@ -58,12 +59,31 @@ class _Book:
             breaker = self.breakers.get(key)
             if breaker is None:
                 breaker = self.breakers[key] = CircuitBreaker(
-                    store_name(url), interval, failures=(Exception,), error=SQLCircuitOpen
+                    store_name(url),
+                    interval,
+                    failures=(Exception,),
+                    error=SQLCircuitOpen,
+                    mask=_masking(url),
                 )
             return breaker
 
 
 _BOOK = _Book()
+
+
+def _masking(url: Any) -> Any:
+    """What takes the password of ``url`` (an SQLAlchemy URL) out of a text.
+
+    A password holding ``@`` is split by the URL's parser at its first one,
+    the rest taken for the host: that rest is masked too."""
+    password = url.password or ""
+    spilled = (url.host or "").rpartition("@")[0]
+    if spilled:
+        password = f"{password}@{spilled}" if password else spilled
+    if not password:
+        return None
+    as_url = f"db://user:{password}@host"
+    return lambda text: hide_password(text, as_url)
 
 
 def store_name(url: Any) -> str:

@@ -10,7 +10,7 @@ from redis.cluster import ClusterNode
 
 from ...exceptions import SettingsError
 from ...libraries.base import closure_of
-from ...masking import without_password
+from ...masking import hide_password, without_password
 from ..breaker import Breakers, CircuitBreaker
 from .cluster import SessionRedisCluster
 from .guarded import BREAKER_FAILURES, BreakerRedis, RedisCircuitOpen
@@ -66,6 +66,19 @@ def make_redis_client(topology: RedisTopology, **client_options: Any) -> Any:
     interval = topology.breaker_interval
     if interval is None:
         return client
+    secrets = [
+        f"redis://:{password}@"
+        for password in (topology.password, topology.sentinel_password)
+        if password
+    ]
+    if topology.url:
+        secrets.append(topology.url)
+
+    def mask(text: str) -> str:
+        for url in secrets:
+            text = hide_password(text, url)
+        return text
+
     if topology.kind == CLUSTER:
 
         def node_breaker(node: str) -> CircuitBreaker:
@@ -74,12 +87,17 @@ def make_redis_client(topology: RedisTopology, **client_options: Any) -> Any:
                 interval,
                 failures=BREAKER_FAILURES,
                 error=RedisCircuitOpen,
+                mask=mask,
             )
 
         client.session_multi_breakers = Breakers(node_breaker)
     else:
         client.session_multi_breaker = CircuitBreaker(
-            store_name(topology), interval, failures=BREAKER_FAILURES, error=RedisCircuitOpen
+            store_name(topology),
+            interval,
+            failures=BREAKER_FAILURES,
+            error=RedisCircuitOpen,
+            mask=mask,
         )
     return client
 
