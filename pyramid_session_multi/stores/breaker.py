@@ -70,7 +70,7 @@ class CircuitBreaker:
     :param error: the class of error raised while open (:class:`CircuitOpen`
         or a subclass), called with the store and the seconds left.
     :param mask: takes a failure's text (type and message) and returns what
-        logs and :attr:`last_failure` show of it: a driver's error may quote
+        logs and ``last_failure`` show of it: a driver's error may quote
         the store's password (or a piece of it), which this takes out.
     """
 
