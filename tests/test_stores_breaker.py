@@ -459,3 +459,22 @@ def test_the_panel_shows_the_breakers_of_a_database_namespace_and_of_the_revocat
     text = text_of(panel_html(app))
     assert re.search(r"circuit breaker: open next try in \d+\.\d s; \d+ calls refused", text)
     assert re.search(r"Revocation store circuit breaker: open postgresql at 127\.0\.0\.1", text)
+
+
+def test_the_revocations_url_sets_the_sql_breakers_interval_or_turns_it_off(tmp_path):
+    def store(query, name="r.sqlite"):
+        config = Configurator(
+            settings={"session_multi.revocations": f"sqlite:///{tmp_path / name}{query}"}
+        )
+        config.include("pyramid_session_multi")
+        config.commit()
+        return get_manager_config(config.registry).revocations
+
+    assert store("?breaker_interval=2").breaker.interval == 2
+    # one breaker per database: the same URL shares the first one's
+    assert store("").breaker is store("?breaker_interval=2").breaker
+    assert store("", "other.sqlite").breaker.interval == 5
+    assert store("?breaker_interval=off", "off.sqlite").breaker is None
+    with pytest.raises((ConfigurationError, SettingsError)) as info:
+        store("?breaker_interval=soon")
+    assert "session_multi.revocations" in str(info.value) and "or off" in str(info.value)

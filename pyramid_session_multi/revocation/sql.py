@@ -9,7 +9,7 @@ from ..interfaces import IRevocationStore
 from ..lifecycle.lifetime import now
 from ..masking import hide_password
 from ..stores.breaker import DEFAULT_INTERVAL, CircuitBreaker
-from ..stores.sql import guard_engine
+from ..stores.sql import INTERVAL_PARAMETER, as_interval, guard_engine
 
 #: The table's name unless another is given.
 DEFAULT_TABLE = "session_multi_revocations"
@@ -32,7 +32,10 @@ class SQLRevocationStore:
     (:func:`~pyramid_session_multi.stores.sql.guard_engine`, interval
     ``breaker_interval`` seconds, ``None`` for none): while the database is
     down or hung, a lookup fails at once rather than after a timeout.  An
-    engine given is used as it is (it may serve the application too).
+    engine given is used as it is (it may serve the application too).  A
+    URL's ``breaker_interval`` query parameter (seconds, or ``off``) sets the
+    interval, as for Beaker's ``ext:database``; a wrong one raises
+    :class:`ValueError`.
     """
 
     def __init__(
@@ -48,7 +51,12 @@ class SQLRevocationStore:
         #: the circuit breaker of the engine made from a URL (``None``: none)
         self.breaker: CircuitBreaker | None = None
         if isinstance(engine, str):
-            engine = sa.create_engine(engine, pool_pre_ping=True)
+            url = sa.make_url(engine)
+            if INTERVAL_PARAMETER in url.query:
+                given = url.query[INTERVAL_PARAMETER]
+                breaker_interval = as_interval(given[-1] if isinstance(given, tuple) else given)
+                url = url.difference_update_query([INTERVAL_PARAMETER])
+            engine = sa.create_engine(url, pool_pre_ping=True)
             if breaker_interval is not None:
                 self.breaker = guard_engine(engine, breaker_interval)
         self.engine = engine
