@@ -18,6 +18,7 @@ import sqlalchemy
 import webtest
 
 from pyramid_session_multi.config import get_manager_config
+from pyramid_session_multi.describe import describe_breakers
 from pyramid_session_multi.revocation import SQLRevocationStore
 from pyramid_session_multi.stores.breaker import CLOSED, OPEN, CircuitOpen
 from pyramid_session_multi.stores.redis import breakers_of
@@ -103,6 +104,12 @@ def test_a_paused_cluster_node_opens_its_own_breaker_and_its_slots_come_back_on_
         assert victim_breaker.refused >= refused
         others = [breaker for breaker in breakers.values() if breaker is not victim_breaker]
         assert others and all(b.state == CLOSED and b.opened == 0 for b in others)
+        # what the panel shows: one breaker per node reached, the paused one open
+        shown = describe_breakers(get_manager_config(wsgi.registry).get("ns"))
+        assert {row["store"]: row["state"] for row in shown} == {
+            breaker.store: OPEN if breaker is victim_breaker else CLOSED
+            for breaker in breakers.values()
+        }
 
         # the replica takes over: its slots are served again, the breaker still open
         wait_until(lambda: victim not in cluster.masters(), HANG_GUARD, "the failover")
