@@ -138,6 +138,10 @@ def guard_engine(
     :param interval: seconds the breaker stays open (for the first engine of
         the URL; later ones share its breaker).
     :param url: the URL the breaker is kept under, the engine's by default.
+
+    The breaker makes the engine's new connections itself (a ``do_connect``
+    listener): a ``do_connect`` listener added to the engine later, which
+    would change the connection's arguments, is not reached.
     """
     from sqlalchemy import event
 
