@@ -19,6 +19,7 @@ import webtest
 
 from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.describe import describe_breakers
+from pyramid_session_multi.libraries.base import closure_of
 from pyramid_session_multi.revocation import SQLRevocationStore
 from pyramid_session_multi.stores.breaker import CLOSED, OPEN, CircuitOpen
 from pyramid_session_multi.stores.redis import breakers_of
@@ -27,6 +28,7 @@ from tests.support.apps import build_wsgi
 from tests.support.redis_topologies import (
     LocalCluster,
     cluster_keys,
+    key_in_slots,
     redis_namespace,
     running,
     wait_until,
@@ -85,6 +87,8 @@ def test_a_paused_cluster_node_opens_its_own_breaker_and_its_slots_come_back_on_
     victim = max(by_master, key=lambda port: len(by_master[port]))
     on_victim = by_master[victim]
     elsewhere = [pair for port, pairs in by_master.items() if port != victim for pair in pairs]
+    victim_key = key_in_slots(cluster.masters()[victim]["slots"])
+    redis_client = closure_of(factory)["redis_client_callable"]()
     process = cluster.processes[victim]
     process.send_signal(signal.SIGSTOP)
     try:
@@ -104,6 +108,10 @@ def test_a_paused_cluster_node_opens_its_own_breaker_and_its_slots_come_back_on_
         assert victim_breaker.refused >= refused
         others = [breaker for breaker in breakers.values() if breaker is not victim_breaker]
         assert others and all(b.state == CLOSED and b.opened == 0 for b in others)
+        # the transaction pyramid_session_redis makes a new session id with is refused too
+        with pytest.raises(CircuitOpen), redis_client.pipeline() as transaction:
+            transaction.watch(victim_key)
+        assert victim_breaker.opened == 1
         # what the panel shows: one breaker per node reached, the paused one open
         shown = describe_breakers(get_manager_config(wsgi.registry).get("ns"))
         assert {row["store"]: row["state"] for row in shown} == {
