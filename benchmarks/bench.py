@@ -220,6 +220,35 @@ def listing_seconds(others: int, devices: int = 50, lists: int = 200) -> float:
     return statistics.median(times)
 
 
+def end_heard_seconds(trials: int = 20) -> float:
+    """The slowest of ``trials``: from a device ended through one process's
+    store to another process's mirror refusing it (both on one redis-server)."""
+    from pyramid_session_multi.lifecycle.devices import Device, device_id
+
+    elsewhere: Any = redis_revocations()
+    here: Any = mirrored_redis_revocations()
+    slowest = 0.0
+    try:
+        for index in range(trials):
+            login = round(time.time() + index / 1000, 3)
+            userid = f"ended{index}"
+            device = Device(
+                device_id(userid, login), userid, login, "", login, login, ("m",), login + 60
+            )
+            elsewhere.record_device(device)
+            assert here.revocation_of(userid) == (None, frozenset())  # known, from memory
+            started = time.perf_counter()
+            elsewhere.end_device(device.id, 60)
+            while login not in here.revocation_of(userid)[1]:
+                if time.perf_counter() - started > 5:
+                    raise RuntimeError("the end never reached the mirror")
+                time.sleep(0.0005)
+            slowest = max(slowest, time.perf_counter() - started)
+    finally:
+        here.close()
+    return slowest
+
+
 #: name: (candidate, baseline, the ratio it should stay under)
 COMPARISONS: dict[str, tuple[Callable[[], WSGIApp], Callable[[], WSGIApp], float]] = {
     "session_multi['main'] vs request.session": (lambda: multi_app(1), session_app, 1.05),
@@ -260,6 +289,9 @@ COMPARISONS: dict[str, tuple[Callable[[], WSGIApp], Callable[[], WSGIApp], float
 #: slower listing one user's may be there: flat, but for noise.
 LISTING_LARGE = 200_000
 LISTING_LIMIT = 1.5
+
+#: How soon another process's mirror must refuse an ended device (seconds).
+END_HEARD_LIMIT = 0.1
 
 
 def environ() -> dict[str, object]:
@@ -493,6 +525,13 @@ def main() -> int:
     print(
         f"{'list 50 devices, 1k vs ' + format(LISTING_LARGE, ',') + ' in the index':45}"
         f" {large * 1e6:8.1f}us {small * 1e6:8.1f}us {ratio:7.3f} {LISTING_LIMIT:6.2f} {verdict}"
+    )
+    heard = end_heard_seconds()
+    verdict = "ok" if heard <= END_HEARD_LIMIT else "OVER"
+    failed |= heard > END_HEARD_LIMIT
+    print(
+        f"{'device ended, refused by another process':45} {heard * 1e3:8.1f}ms"
+        f" {'':>10} {'':>7} {END_HEARD_LIMIT * 1e3:4.0f}ms {verdict}"
     )
     timings = [startup_seconds(size) for size in STARTUP_SIZES]
     verdict = "ok" if timings[1] <= STARTUP_LIMIT_1000 else "OVER"
