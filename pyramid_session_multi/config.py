@@ -91,7 +91,7 @@ class SessionMultiManagerConfig:
         """Add ``config``, or raise ConfigurationError if it clashes.
 
         With ``derive=False`` it is kept as declared, for the caller to
-        finalize (:func:`apply_cookie_budget` does, once its loader is known).
+        finalize (the cookie budget does, once its loader is known).
         """
         namespace = config.namespace
         if namespace in self.configs:
