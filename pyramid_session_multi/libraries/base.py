@@ -237,6 +237,24 @@ class SessionLibrary:
         """
         session.changed()
 
+    #: Whether :meth:`merge_saves` can merge this library's saves.
+    merges_saves = False
+
+    def merge_saves(self, session: Any, on_conflict: Any, outcome: Any) -> bool:
+        """Make a loaded session's save a merge with what parallel requests saved.
+
+        The save writes only if the store still holds what the session was
+        loaded from; otherwise it merges, key by key, what the request loaded,
+        what it holds now and what the store holds now (see
+        :func:`~pyramid_session_multi.concurrency.merge.merge`, to which
+        ``on_conflict`` is handed) and tries again.  A session whose stored
+        state is gone is not saved: ``outcome``, a
+        :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`, is
+        told, and records what each merge did.  ``False`` where the session
+        has nothing to merge with (it is new).  Here: never anything.
+        """
+        return False
+
     def rotate(self, session: Any) -> Any:
         """Copy the data, invalidate the session, write the data back.
 

@@ -1,0 +1,36 @@
+"""What one namespace's merge on save did in one request."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .merge import Merged
+
+#: :attr:`SaveOutcome.dropped`: the session's stored state was gone at save
+#: (logged out, rotated away or expired in a parallel request).
+GONE = "gone"
+
+
+@dataclass(eq=False, slots=True)
+class SaveOutcome:
+    """The record of one namespace's merging saves in a request: the panel
+    shows it, and a dropped save is told with
+    :class:`~pyramid_session_multi.events.ConcurrentWriteDropped`."""
+
+    #: keys a parallel save changed and this request kept (see :class:`.Merged`)
+    kept_theirs: list[Any] = field(default_factory=list)
+    #: keys both changed, settled by ``on_conflict``
+    conflicts: list[Any] = field(default_factory=list)
+    #: how many times the store held something newer than expected
+    retries: int = 0
+    #: why the save was dropped (:data:`GONE`), or ``None``
+    dropped: str | None = None
+
+    def merged(self, merged: Merged) -> None:
+        """Note one merge (the last one of a save is the one written)."""
+        self.retries += 1
+        self.kept_theirs[:] = merged.kept_theirs
+        self.conflicts[:] = merged.conflicts
+
+    def gone(self) -> None:
+        """Note that the save was dropped: the session's stored state was gone."""
+        self.dropped = GONE

@@ -1,0 +1,148 @@
+"""A deterministic interleaving of parallel requests on a real WSGI app.
+
+Each request runs in a thread of its own and is held at a barrier in its
+view, right after it loaded its session (the view calls :func:`hold`), until
+the harness releases it.  :meth:`Interleaving.run` starts every request,
+waits until all of them loaded, then releases them one at a time in a
+forced order, each finishing (its response formed, its finished callbacks
+run: its session saved) before the next is released.  Every request thus
+loads the same stored session and saves in a known order: what parallel
+XHRs of one page do, at their worst, every time.
+"""
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from webob import Request
+
+#: the generous hang guard of each wait, in seconds (never a timing assertion)
+HANG_GUARD = 60.0
+
+#: the request header naming a held request
+HOLD_HEADER = "X-Hold"
+
+
+@dataclass
+class Call:
+    """One request of an interleaving."""
+
+    path: str
+    cookies: dict[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    params: dict[str, str] = field(default_factory=dict)
+
+
+class Gates:
+    """The barrier of each held request; kept on the app's registry."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, threading.Event] = {}
+        self.release: dict[str, threading.Event] = {}
+
+    def open(self, name: str) -> None:
+        self.loaded[name] = threading.Event()
+        self.release[name] = threading.Event()
+
+    def hold(self, name: str) -> None:
+        self.loaded[name].set()
+        if not self.release[name].wait(HANG_GUARD):
+            raise RuntimeError(f"request {name} was never released")
+
+
+def hold(request: Any) -> None:
+    """Called by a view once it loaded its session: wait for the harness."""
+    name = request.headers.get(HOLD_HEADER)
+    gates = getattr(request.registry, "interleave_gates", None)
+    if name is not None and gates is not None:
+        gates.hold(name)
+
+
+def install(config: Any) -> Gates:
+    """Give the app being configured the barriers :func:`hold` waits at."""
+    gates = Gates()
+    config.registry.interleave_gates = gates
+    return gates
+
+
+def cookie_header(cookies: dict[str, str]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in cookies.items())
+
+
+class Interleaving:
+    """Runs calls against ``app`` (whose registry got :func:`install`)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.gates: Gates = app.registry.interleave_gates
+        self.rounds = 0
+
+    def _request(self, call: Call, name: str | None) -> Request:
+        request = Request.blank(call.path, method=call.method, POST=call.params or None)
+        if call.method == "GET" and call.params:
+            request = Request.blank(call.path, method="GET")
+            request.GET.update(call.params)
+        if call.cookies:
+            request.headers["Cookie"] = cookie_header(call.cookies)
+        if name is not None:
+            request.headers[HOLD_HEADER] = name
+        return request
+
+    def one(self, call: Call) -> Any:
+        """Run ``call`` alone, unheld."""
+        return self._request(call, None).get_response(self.app)
+
+    def run(self, calls: Sequence[Call], order: Sequence[int] | None = None) -> list[Any]:
+        """Run ``calls`` in parallel: all load, then each is released in ``order``
+        (indexes into ``calls``; default: as given) and finishes before the next.
+
+        Returns the responses, in the order of ``calls``.
+        """
+        order = list(range(len(calls))) if order is None else list(order)
+        if sorted(order) != list(range(len(calls))):
+            raise ValueError(f"order {order} is not a permutation of the {len(calls)} calls")
+        self.rounds += 1
+        names = [f"{self.rounds}-{index}" for index in range(len(calls))]
+        responses: list[Any] = [None] * len(calls)
+        errors: list[BaseException] = []
+
+        def send(index: int) -> None:
+            try:
+                responses[index] = self._request(calls[index], names[index]).get_response(self.app)
+            except BaseException as exc:  # shown by the caller
+                errors.append(exc)
+                self.gates.loaded[names[index]].set()
+
+        for name in names:
+            self.gates.open(name)
+        threads = [threading.Thread(target=send, args=(index,)) for index in range(len(calls))]
+        for thread in threads:
+            thread.start()
+        try:
+            for name in names:
+                if not self.gates.loaded[name].wait(HANG_GUARD):
+                    raise RuntimeError(f"request {name} never loaded its session")
+            for index in order:
+                self.gates.release[names[index]].set()
+                threads[index].join(HANG_GUARD)
+                if threads[index].is_alive():
+                    raise RuntimeError(f"request {names[index]} never finished")
+        finally:
+            for name in names:
+                self.gates.release[name].set()
+            for thread in threads:
+                thread.join(HANG_GUARD)
+        if errors:
+            raise errors[0]
+        return responses
+
+
+def set_cookies(response: Any) -> dict[str, str]:
+    """The cookies a response sets, by name (a deletion as the empty value)."""
+    cookies = {}
+    for name, value in response.headerlist:
+        if name.lower() == "set-cookie":
+            cookie_name, _, rest = value.partition("=")
+            cookies[cookie_name.strip()] = rest.split(";", 1)[0]
+    return cookies
