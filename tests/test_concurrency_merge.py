@@ -89,6 +89,18 @@ def test_values_whose_comparison_raises_count_as_changed():
     assert result.data["a"] is ours
 
 
+def test_own_keys_go_to_the_last_writer_unseen_by_on_conflict():
+    def on_conflict(key, loaded, ours, theirs):
+        raise AssertionError(f"on_conflict saw {key!r}")
+
+    result = merge(
+        {"_accessed_time": 1}, {"_accessed_time": 3}, {"_accessed_time": 2}, on_conflict,
+        own_keys=frozenset({"_accessed_time"}),
+    )  # fmt: skip
+    assert result.data == {"_accessed_time": 3}
+    assert result.conflicts == ()
+
+
 def test_missing_survives_pickling_as_itself():
     assert pickle.loads(pickle.dumps(MISSING)) is MISSING
     assert repr(MISSING) == "MISSING"

@@ -14,7 +14,7 @@ import redis
 from pyramid.config import Configurator
 from pyramid_session_redis import RedisSessionFactory
 
-from pyramid_session_multi.concurrency.merge import MISSING
+from pyramid_session_multi.concurrency.merge import MISSING, MergePolicy
 from pyramid_session_multi.concurrency.outcome import GONE, SaveOutcome
 from pyramid_session_multi.concurrency.redis import ConcurrentSaveConflict, MergingClient
 from pyramid_session_multi.libraries.redis import RedisLibrary
@@ -39,7 +39,7 @@ def build(redis_url, merging=True, on_conflict=None, **factory_options):
         session = request.session
         if merging:
             outcome = SaveOutcome()
-            if RedisLibrary().merge_saves(session, on_conflict, outcome):
+            if RedisLibrary().merge_saves(session, MergePolicy(on_conflict), outcome):
                 outcomes[(request.path, tuple(request.params.items()))] = outcome
         hold(request)
         return session

@@ -73,6 +73,7 @@ def merge(
     ours: Mapping[Any, Any],
     theirs: Mapping[Any, Any],
     on_conflict: ConflictResolver | None = None,
+    own_keys: frozenset[Any] = frozenset(),
 ) -> Merged:
     """Merge ``ours`` and ``theirs``, two sessions changed from ``loaded``, key by key.
 
@@ -84,6 +85,9 @@ def merge(
         :data:`MISSING` where that side does not hold the key; returns the
         value to keep, or :data:`MISSING` to delete the key.  Default:
         :func:`last_writer_wins`.
+    :param own_keys: keys that are not the application's (a library's
+        bookkeeping, the add-on's records): the last writer wins there, and
+        ``on_conflict`` never sees them nor are they counted as conflicts.
     :returns: a :class:`Merged`, whose ``data`` keeps the order of ``theirs``
         with this request's new keys after it.
     """
@@ -99,8 +103,11 @@ def merge(
         we_changed = not same(mine, before)
         they_changed = not same(other, before)
         if we_changed and they_changed and not same(mine, other):
-            value = resolve(key, before, mine, other)
-            conflicts.append(key)
+            if key in own_keys:
+                value = mine
+            else:
+                value = resolve(key, before, mine, other)
+                conflicts.append(key)
         elif we_changed:
             value = mine
         else:
@@ -110,3 +117,19 @@ def merge(
         if value is not MISSING:
             data[key] = value
     return Merged(data, tuple(kept), tuple(conflicts))
+
+
+@dataclass(frozen=True, slots=True)
+class MergePolicy:
+    """How one namespace merges: what a library's merging save is given."""
+
+    #: settles a key both sides changed (see :func:`merge`); ``None``: the last writer
+    on_conflict: ConflictResolver | None = None
+    #: keys that are not the application's (see :func:`merge`)
+    own_keys: frozenset[Any] = frozenset()
+
+    def merge(
+        self, loaded: Mapping[Any, Any], ours: Mapping[Any, Any], theirs: Mapping[Any, Any]
+    ) -> Merged:
+        """:func:`merge` with this policy."""
+        return merge(loaded, ours, theirs, self.on_conflict, self.own_keys)

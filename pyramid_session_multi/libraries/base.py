@@ -240,14 +240,14 @@ class SessionLibrary:
     #: Whether :meth:`merge_saves` can merge this library's saves.
     merges_saves = False
 
-    def merge_saves(self, session: Any, on_conflict: Any, outcome: Any) -> bool:
+    def merge_saves(self, session: Any, policy: Any, outcome: Any) -> bool:
         """Make a loaded session's save a merge with what parallel requests saved.
 
         The save writes only if the store still holds what the session was
         loaded from; otherwise it merges, key by key, what the request loaded,
         what it holds now and what the store holds now (see
-        :func:`~pyramid_session_multi.concurrency.merge.merge`, to which
-        ``on_conflict`` is handed) and tries again.  A session whose stored
+        :class:`~pyramid_session_multi.concurrency.merge.MergePolicy`: ``policy``)
+        and tries again.  A session whose stored
         state is gone is not saved: ``outcome``, a
         :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`, is
         told, and records what each merge did.  ``False`` where the session

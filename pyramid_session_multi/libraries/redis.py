@@ -11,7 +11,7 @@ import functools
 import inspect
 from typing import Any
 
-from ..concurrency.merge import ConflictResolver, merge
+from ..concurrency.merge import MergePolicy
 from ..concurrency.outcome import SaveOutcome
 from ..concurrency.redis import MergingClient
 from .base import (
@@ -127,9 +127,7 @@ class RedisLibrary(SessionLibrary):
 
     merges_saves = True
 
-    def merge_saves(
-        self, session: Any, on_conflict: ConflictResolver | None, outcome: SaveOutcome
-    ) -> bool:
+    def merge_saves(self, session: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
         """Make the loaded session's saves compare-and-set merges (see
         :class:`~pyramid_session_multi.concurrency.redis.MergingClient`).
 
@@ -147,7 +145,7 @@ class RedisLibrary(SessionLibrary):
 
         def remerge(loaded: bytes, ours: bytes, theirs: bytes) -> bytes:
             payload, managed = data_of(ours)
-            merged = merge(data_of(loaded)[1], managed, data_of(theirs)[1], on_conflict)
+            merged = policy.merge(data_of(loaded)[1], managed, data_of(theirs)[1])
             outcome.merged(merged)
             # ours, with the merged data in place of its own
             managed.clear()
