@@ -20,14 +20,15 @@ class SaveOutcome:
     kept_theirs: list[Any] = field(default_factory=list)
     #: keys both changed, settled by ``on_conflict``
     conflicts: list[Any] = field(default_factory=list)
-    #: how many times the store held something newer than expected
+    #: how many saves met a parallel save (merged, and written again)
     retries: int = 0
     #: why the save was dropped (:data:`GONE`), or ``None``
     dropped: str | None = None
 
-    def merged(self, merged: Merged) -> None:
-        """Note one merge (the last one of a save is the one written)."""
-        self.retries += 1
+    def merged(self, merged: Merged, retry: bool = True) -> None:
+        """Note one merge (the last one of a save is the one written);
+        ``retry``: the save had met a parallel one."""
+        self.retries += retry
         self.kept_theirs[:] = merged.kept_theirs
         self.conflicts[:] = merged.conflicts
 
