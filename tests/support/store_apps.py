@@ -54,6 +54,7 @@ class StoreApp:
 
     def __init__(self, store: tuple[Any, Any], merging: bool = True, on_conflict: Any = None):
         factory, self.library = store
+        self.cookie = self.library.cookie(factory)["name"]
         self.policy = MergePolicy(on_conflict, frozenset(BEAKER_BOOKKEEPING))
         self.merging = merging
         #: each request's SaveOutcome, by (path, params)
@@ -101,7 +102,7 @@ class StoreApp:
     def start(self, **data: str) -> dict[str, str]:
         """A stored session holding ``data``; the cookies that carry it."""
         response = self.harness.one(Call("/write", params=data))
-        return {COOKIE: set_cookies(response)[COOKIE]}
+        return {self.cookie: set_cookies(response)[self.cookie]}
 
     def data(self, cookies: dict[str, str]) -> dict[str, str]:
         """What the session ``cookies`` carry holds now ({} once it is gone)."""
