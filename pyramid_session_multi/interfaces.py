@@ -226,3 +226,8 @@ class IFailureLog(Interface):  # type: ignore[misc]
 
 class ISessionSaveFailed(ISessionEvent):
     """A namespace's session could not be saved: ``reason`` says why."""
+
+
+class IConcurrentWriteDropped(ISessionEvent):
+    """A namespace's save was dropped: the session it loaded ended in a parallel
+    request (``reason`` says why); nothing ended is written again."""
