@@ -24,6 +24,8 @@ class SaveOutcome:
     retries: int = 0
     #: why the save was dropped (:data:`GONE`), or ``None``
     dropped: str | None = None
+    #: whether the application was told of the dropped save
+    told: bool = False
 
     def merged(self, merged: Merged, retry: bool = True) -> None:
         """Note one merge (the last one of a save is the one written);

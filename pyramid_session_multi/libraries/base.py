@@ -237,8 +237,10 @@ class SessionLibrary:
         """
         session.changed()
 
-    #: Whether :meth:`merge_saves` can merge this library's saves.
-    merges_saves = False
+    def merges(self, factory: Any) -> bool:
+        """Whether :meth:`merge_saves` merges the saves of ``factory``'s sessions
+        (never, here)."""
+        return False
 
     def merge_saves(self, session: Any, policy: Any, outcome: Any) -> bool:
         """Make a loaded session's save a merge with what parallel requests saved.

@@ -37,6 +37,9 @@ BEAKER_BOOKKEEPING = frozenset({"_accessed_time", "_creation_time", "_domain", "
 #: What a ``type = cookie`` session keeps beside them: its random id.
 BEAKER_COOKIE_BOOKKEEPING = BEAKER_BOOKKEEPING | {"_id"}
 
+#: The Beaker back ends whose saves are merged (see :mod:`..concurrency.beaker`).
+MERGED_BEAKER_TYPES = frozenset({"file", "dbm", "ext:database", "ext:sqla"})
+
 #: The options holding a Beaker secret, in the order the checks report them.
 BEAKER_SECRET_OPTIONS = ("secret", "validate_key", "encrypt_key")
 
@@ -214,7 +217,10 @@ class BeakerLibrary(SessionLibrary):
     def mark_changed(self, session: Any) -> None:
         session.save()
 
-    merges_saves = True
+    def merges(self, factory: Any) -> bool:
+        # the back ends whose saves concurrency.beaker merges
+        options = beaker_options(factory)
+        return not is_cookie_type(factory) and options.get("type") in MERGED_BEAKER_TYPES
 
     def merge_saves(self, session: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
         """Make a stored session's saves merge (see

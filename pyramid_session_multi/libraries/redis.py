@@ -125,7 +125,8 @@ class RedisLibrary(SessionLibrary):
         # the library's own changed() does nothing: its writers set this flag
         session._session_state.please_persist = True
 
-    merges_saves = True
+    def merges(self, factory: Any) -> bool:
+        return True
 
     def merge_saves(self, session: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
         """Make the loaded session's saves compare-and-set merges (see
