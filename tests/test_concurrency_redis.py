@@ -80,20 +80,75 @@ def test_each_retry_merges_the_requests_own_changes_with_the_latest_save(redis_d
         client.close()
 
 
-def test_other_keys_and_commands_go_to_the_client_unchanged(redis_db):
+def test_commands_other_than_saves_go_to_the_client_unchanged(redis_db):
+    client = redis.StrictRedis.from_url(redis_db)
+    try:
+        client.set("other", b"1")
+        merging = MergingClient(client, "k", b"x", lambda *sides: b"", lambda: None)
+        assert merging.get("other") == b"1"
+        assert merging.expire("other", 50)
+        assert 0 < merging.ttl("other") <= 50
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def test_a_gone_session_is_never_written_again_and_told_once(redis_db):
     client = redis.StrictRedis.from_url(redis_db)
     try:
         dropped = []
         merging = MergingClient(client, "k", b"x", lambda *sides: b"", lambda: dropped.append(1))
-        merging.set("other", b"1")
-        merging.setex("other2", 50, b"2")
-        assert merging.get("other") == b"1"
-        assert 0 < merging.ttl("other2") <= 50
-        # the session's key is gone: never created again, and told once
         assert merging.set("k", b"v") is False
         assert merging.setex("k", 50, b"v") is False
-        assert client.exists("k") == 0
+        assert merging.set("new", b"v") is False  # nor under a new id (a rotation)
+        assert client.keys("*") == []
         assert dropped == [1]
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def test_a_rotated_save_takes_in_what_a_parallel_request_saved(redis_db):
+    client = redis.StrictRedis.from_url(redis_db)
+    try:
+        client.set("old", b"theirs")
+        merging = MergingClient(
+            client, "old", b"loaded", lambda loaded, ours, theirs: ours + b"+" + theirs, list
+        )
+        assert merging.set("new", b"ours", ex=100) is True
+        assert client.get("new") == b"ours+theirs"
+        assert 0 < client.ttl("new") <= 100
+        assert merging.delete("old") == 1  # the old id retired: the rotation stands
+        assert client.keys("*") == [b"new"]
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def test_a_rotation_whose_old_id_another_request_ended_meanwhile_is_undone(redis_db):
+    client = redis.StrictRedis.from_url(redis_db)
+    try:
+        client.set("old", b"loaded")
+        dropped = []
+        merging = MergingClient(client, "old", b"loaded", None, lambda: dropped.append(1))
+        assert merging.set("new", b"ours") is True
+        client.delete("old")  # a parallel logout, between the save and the retirement
+        assert merging.delete("old") == 0
+        assert client.keys("*") == []
+        assert dropped == [1]
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def test_a_session_this_request_logged_out_saves_its_next_one_as_the_library_does(redis_db):
+    client = redis.StrictRedis.from_url(redis_db)
+    try:
+        client.set("old", b"loaded")
+        merging = MergingClient(client, "old", b"loaded", None, list)
+        assert merging.delete("old") == 1
+        assert merging.set("next", b"after the logout") is True
+        assert client.keys("*") == [b"next"]
     finally:
         client.flushdb()
         client.close()

@@ -12,7 +12,10 @@ Two kinds of Beaker store are merged:
   wrote in between, it reads, merges and tries again.
 
 A session whose stored state is gone (logged out, rotated away or expired
-in a parallel request) is not written again.
+in a parallel request) is not written again.  A rotated session (saved
+under a new id, its old stored state deleted once it is) is written only
+while the old state is still there, with what a parallel request saved
+there merged in.
 """
 
 import copy
@@ -68,23 +71,87 @@ def guard_saves(inner: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
     if kind is None:
         return False
     loaded_id = inner.id
+    loaded_namespace = inner.namespace
     loaded = snapshot(dict(dict.items(inner)))
     original: Callable[..., Any] = inner.save
-    write = _locked_save if kind == "locked" else _conditional_save
+    original_invalidate: Callable[[], Any] = inner.invalidate
+    read = _locked_read if kind == "locked" else _sql_read
+    ended_here: list[bool] = []
 
     def merging_save(accessed_only: bool = False) -> Any:
-        if inner.is_new or inner.id != loaded_id or inner.namespace.namespace != loaded_id:
-            return original(accessed_only)  # a new id: nothing parallel to merge with
-        if accessed_only and not inner.save_atime:
-            return original(accessed_only)
+        if ended_here or inner.is_new:
+            return original(accessed_only)  # this request's own new session
         if outcome.dropped is not None:
             return None
+        if inner.id != loaded_id:
+            return _moved_save(inner, original, read(loaded_namespace), loaded, policy, outcome)
+        if accessed_only and not inner.save_atime:
+            return original(accessed_only)
         ours = dict(inner.accessed_dict if accessed_only else dict.items(inner))
-        return write(inner, original, accessed_only, loaded, ours, policy, outcome)
+        if kind == "locked":
+            return _locked_save(inner, original, accessed_only, loaded, ours, policy, outcome)
+        return _conditional_save(inner, accessed_only, loaded, ours, policy, outcome)
 
-    # an instance attribute: Beaker's own save() is what it wraps
+    def invalidate() -> Any:
+        ended_here.append(True)  # a logout of this request: its next session is its own
+        return original_invalidate()
+
+    # instance attributes: Beaker's own methods are what they wrap
     inner.save = merging_save
+    inner.invalidate = invalidate
     return True
+
+
+def _locked_read(namespace: Any) -> Any:
+    """What a locked namespace holds for the session now, ``None`` if gone."""
+    namespace.acquire_read_lock()
+    try:
+        if SESSION_KEY not in namespace:
+            return None
+        return namespace[SESSION_KEY]
+    finally:
+        namespace.release_read_lock()
+
+
+def _sql_read(namespace: Any) -> Any:
+    """What a SQL namespace's row holds for the session now, ``None`` if gone."""
+    stored = _row(namespace)[1]
+    return None if stored is None else stored.get(SESSION_KEY)
+
+
+def _row(namespace: Any) -> tuple[Any, Any]:
+    """The row's raw data and what it holds (a dict), or ``(None, None)``."""
+    import sqlalchemy as sa
+
+    table = namespace.table
+    raw_data = sa.type_coerce(table.c.data, sa.LargeBinary)
+    with namespace.bind.connect() as connection:
+        row = connection.execute(
+            sa.select(raw_data).where(table.c.namespace == namespace.namespace)
+        ).fetchone()
+    if row is None:
+        return None, None
+    stored = pickle.loads(row[0])
+    return row[0], stored if isinstance(stored, dict) else None
+
+
+def _moved_save(
+    inner: Any,
+    original: Callable[..., Any],
+    old: Any,
+    loaded: dict[Any, Any],
+    policy: MergePolicy,
+    outcome: SaveOutcome,
+) -> Any:
+    """Save a rotated session under its new id, merged with what its old id
+    holds now; nothing once the old id's state is gone."""
+    if old is None:
+        _dropped(inner, outcome)
+        return None
+    merged = policy.merge(loaded, dict(dict.items(inner)), inner._decrypt_data(old))
+    outcome.merged(merged, retry=False)
+    _settle(inner, False, merged.data)
+    return original()
 
 
 def _dropped(inner: Any, outcome: SaveOutcome) -> None:
@@ -137,7 +204,6 @@ def _same_data(left: dict[Any, Any], right: dict[Any, Any]) -> bool:
 
 def _conditional_save(
     inner: Any,
-    original: Callable[..., Any],
     accessed_only: bool,
     loaded: dict[Any, Any],
     ours: dict[Any, Any],
@@ -151,10 +217,8 @@ def _conditional_save(
     raw_data = sa.type_coerce(table.c.data, sa.LargeBinary)
     row_of = table.c.namespace == namespace.namespace
     for _ in range(ATTEMPTS):
-        with namespace.bind.connect() as connection:
-            row = connection.execute(sa.select(raw_data).where(row_of)).fetchone()
-        stored = None if row is None else pickle.loads(row[0])
-        if not isinstance(stored, dict) or SESSION_KEY not in stored:
+        raw, stored = _row(namespace)
+        if stored is None or SESSION_KEY not in stored:
             _dropped(inner, outcome)
             return None
         theirs = inner._decrypt_data(stored[SESSION_KEY])
@@ -166,7 +230,7 @@ def _conditional_save(
             written.pop(SESSION_KEY, None)
         update = (
             table.update()
-            .where(row_of, raw_data == row[0])
+            .where(row_of, raw_data == raw)
             .values(data=written, accessed=datetime.now())
         )
         with namespace.bind.begin() as connection:

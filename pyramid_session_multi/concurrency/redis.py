@@ -60,6 +60,15 @@ class MergingClient:
     """A Redis client, as one session sees it, whose writes of the session's
     loaded key are compare-and-set saves merged with what parallel requests saved.
 
+    A rotation (the session saved under a new key while the loaded one is
+    kept until the new one is saved) is merged too: the new key is written
+    only while the loaded one is still there, with what a parallel request
+    saved there merged in; and when the loaded key is then deleted (the old
+    id retired) but was gone already, another request ended the session
+    meanwhile: the new key is deleted again and the save counts as dropped.
+    A session this request itself ended (its loaded key deleted through
+    this client: a logout) saves its new key as the library does.
+
     Every other command goes to ``client`` as it is.
 
     :param client: the redis-py client the session was loaded with
@@ -93,20 +102,62 @@ class MergingClient:
         self.session_multi_attempts = attempts
         #: whether a save was dropped (the key was gone)
         self.session_multi_gone = False
+        #: whether this request deleted the loaded key itself (a logout)
+        self.session_multi_ended_here = False
+        #: the new key a rotated session was saved under
+        self.session_multi_moved_to: Any = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.session_multi_client, name)
 
     def set(self, name: Any, value: Any, ex: Any = None, px: Any = None, **options: Any) -> Any:
-        if name != self.session_multi_key or options:
-            return self.session_multi_client.set(name, value, ex=ex, px=px, **options)
         expiry = None if ex is None and px is None else ("EX", ex) if px is None else ("PX", px)
+        if options or self.session_multi_ended_here:
+            return self.session_multi_client.set(name, value, ex=ex, px=px, **options)
+        if name != self.session_multi_key:
+            return self._moved(name, value, expiry)
         return self._save(value, expiry)
 
     def setex(self, name: Any, time: Any, value: Any) -> Any:
-        if name != self.session_multi_key:
+        if self.session_multi_ended_here:
             return self.session_multi_client.setex(name, time, value)
+        if name != self.session_multi_key:
+            return self._moved(name, value, ("EX", time))
         return self._save(value, ("EX", time))
+
+    def delete(self, *names: Any) -> Any:
+        deleted = self.session_multi_client.delete(*names)
+        if self.session_multi_key in names:
+            moved_to = self.session_multi_moved_to
+            if moved_to is None:
+                self.session_multi_ended_here = True
+            elif not deleted and not self.session_multi_gone:
+                # the old id was retired by someone else first: it ended meanwhile
+                self.session_multi_client.delete(moved_to)
+                self._drop()
+        return deleted
+
+    def _drop(self) -> None:
+        self.session_multi_gone = True
+        self.session_multi_dropped()
+
+    def _moved(self, name: Any, value: bytes, expiry: tuple[str, Any] | None) -> bool:
+        """Save a rotated session under its new key ``name``, merged with what
+        the loaded key holds now; nothing once the loaded key is gone."""
+        if self.session_multi_gone:
+            return False
+        client = self.session_multi_client
+        theirs = client.get(self.session_multi_key)
+        if theirs is None:
+            client.delete(name)  # what the library put there when it made the id
+            self._drop()
+            return False
+        if fingerprint(theirs) != self.session_multi_expected:
+            value = self.session_multi_remerge(self.session_multi_loaded, value, theirs)
+        options = {} if expiry is None else {expiry[0].lower(): expiry[1]}
+        client.set(name, value, **options)
+        self.session_multi_moved_to = name
+        return True
 
     def _save(self, value: bytes, expiry: tuple[str, Any] | None) -> bool:
         if self.session_multi_gone:
@@ -122,8 +173,7 @@ class MergingClient:
                 self.session_multi_expected = fingerprint(value)
                 return True
             if outcome == 0:
-                self.session_multi_gone = True
-                self.session_multi_dropped()
+                self._drop()
                 return False
             # always the request's own changes against the latest parallel save
             self.session_multi_expected = fingerprint(outcome)
