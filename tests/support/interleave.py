@@ -11,6 +11,7 @@ XHRs of one page do, at their worst, every time.
 """
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,28 @@ class Gates:
             raise RuntimeError(f"request {name} was never released")
 
 
+class FileGates:
+    """Barriers across processes, as files in ``directory``: a held request
+    writes ``loaded-NAME`` and waits for ``release-NAME``."""
+
+    #: how often a held request looks for its release, in seconds
+    POLL = 0.005
+
+    def __init__(self, directory: str) -> None:
+        from pathlib import Path
+
+        self.directory = Path(directory)
+
+    def hold(self, name: str) -> None:
+        (self.directory / f"loaded-{name}").touch()
+        release = self.directory / f"release-{name}"
+        deadline = time.monotonic() + HANG_GUARD
+        while not release.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"request {name} was never released")
+            time.sleep(self.POLL)
+
+
 def hold(request: Any) -> None:
     """Called by a view once it loaded its session: wait for the harness."""
     name = request.headers.get(HOLD_HEADER)
@@ -77,6 +100,21 @@ class Interleaving:
         self.app = app
         self.gates: Gates = app.registry.interleave_gates
         self.rounds = 0
+
+    def _send(self, call: Call, name: str) -> Any:
+        return self._request(call, name).get_response(self.app)
+
+    def _wait_loaded(self, name: str) -> bool:
+        return self.gates.loaded[name].wait(HANG_GUARD)
+
+    def _release(self, name: str) -> None:
+        self.gates.release[name].set()
+
+    def _open(self, name: str) -> None:
+        self.gates.open(name)
+
+    def _failed(self, name: str) -> None:
+        self.gates.loaded[name].set()
 
     def _request(self, call: Call, name: str | None) -> Request:
         request = Request.blank(call.path, method=call.method, POST=call.params or None)
@@ -136,6 +174,68 @@ class Interleaving:
         if errors:
             raise errors[0]
         return responses
+
+
+class HttpResponse:
+    """What :class:`HttpInterleaving` returns of one response."""
+
+    def __init__(self, status: int, text: str, headerlist: list[tuple[str, str]]) -> None:
+        self.status_int = status
+        self.text = text
+        self.headerlist = headerlist
+
+
+class HttpInterleaving(Interleaving):
+    """The same, over HTTP, against worker processes on ``ports`` whose apps
+    hold at :class:`FileGates` in ``directory``: call ``i`` goes to
+    ``ports[i % len(ports)]``."""
+
+    def __init__(self, ports: Sequence[int], directory: str) -> None:
+        from pathlib import Path
+
+        self.ports = list(ports)
+        self.directory = Path(directory)
+        self.rounds = 0
+        self.sent = 0
+
+    def _send(self, call: Call, name: str | None) -> Any:
+        import http.client
+        from urllib.parse import urlencode
+
+        port = self.ports[int(name.rsplit("-", 1)[1]) % len(self.ports)] if name else self.ports[0]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HANG_GUARD)
+        path = call.path + ("?" + urlencode(call.params) if call.params else "")
+        headers = {HOLD_HEADER: name} if name else {}
+        if call.cookies:
+            headers["Cookie"] = cookie_header(call.cookies)
+        try:
+            connection.request(call.method, path, headers=headers)
+            response = connection.getresponse()
+            text = response.read().decode()
+            return HttpResponse(response.status, text, list(response.getheaders()))
+        finally:
+            connection.close()
+
+    def one(self, call: Call) -> Any:
+        return self._send(call, None)
+
+    def _open(self, name: str) -> None:
+        pass
+
+    def _wait_loaded(self, name: str) -> bool:
+        loaded = self.directory / f"loaded-{name}"
+        deadline = time.monotonic() + HANG_GUARD
+        while not loaded.exists():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(FileGates.POLL)
+        return True
+
+    def _release(self, name: str) -> None:
+        (self.directory / f"release-{name}").touch()
+
+    def _failed(self, name: str) -> None:
+        (self.directory / f"loaded-{name}").touch()
 
 
 def set_cookies(response: Any) -> dict[str, str]:
