@@ -85,6 +85,11 @@ class ISessionMultiObserver(Interface):  # type: ignore[misc]
         """Called when ``namespace`` could not be saved at the end of the
         request (its store failed); the response goes out without it.  Optional."""
 
+    def namespace_merged(namespace, outcome):  # type: ignore[no-untyped-def]
+        """Called once ``namespace``'s save merged with parallel requests' (see
+        :doc:`/narr/parallel`): ``outcome`` is its
+        :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`.  Optional."""
+
 
 class ISessionLibrary(Interface):  # type: ignore[misc]
     """Everything the add-on knows about one session library.

@@ -61,8 +61,9 @@ class Merged:
 
     #: the data to store
     data: dict[Any, Any]
-    #: keys a parallel save changed (or deleted) and this request left alone:
-    #: what a whole-session overwrite would have lost (or brought back)
+    #: keys of the application's a parallel save changed (or deleted) and this
+    #: request left alone: what a whole-session overwrite would have lost (or
+    #: brought back)
     kept_theirs: tuple[Any, ...] = field(default=())
     #: keys both sides changed to different values, each settled by ``on_conflict``
     conflicts: tuple[Any, ...] = field(default=())
@@ -112,7 +113,7 @@ def merge(
             value = mine
         else:
             value = other
-            if they_changed:
+            if they_changed and key not in own_keys:
                 kept.append(key)
         if value is not MISSING:
             data[key] = value
