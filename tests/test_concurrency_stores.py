@@ -1,6 +1,6 @@
 """Merge on save on every server-side store, the store side alone: parallel
 requests of one client, held after loading and released in forced orders
-(tests/support/interleave.py), on a real redis-server, Beaker files, and
+(tests/support/interleave.py), on a real redis-server, Beaker files and dbm, and
 Beaker ext:database on SQLite and PostgreSQL."""
 
 import pytest
@@ -17,7 +17,7 @@ from .support.store_apps import (
     redis_store,
 )
 
-STORES = ["redis", "beaker-file", "beaker-sqlite", "beaker-postgresql"]
+STORES = ["redis", "beaker-file", "beaker-dbm", "beaker-sqlite", "beaker-postgresql"]
 
 
 @pytest.fixture(params=STORES)
@@ -27,6 +27,8 @@ def store(request, tmp_path):
         return redis_store(request.getfixturevalue("redis_db"))
     if request.param == "beaker-file":
         return beaker_file_store(tmp_path)
+    if request.param == "beaker-dbm":
+        return beaker_file_store(tmp_path, "dbm")
     if request.param == "beaker-sqlite":
         return beaker_sql_store(f"sqlite:///{tmp_path / 'sessions.sqlite'}", tmp_path)
     return beaker_sql_store(request.getfixturevalue("postgresql_url"), tmp_path)

@@ -31,9 +31,10 @@ def redis_store(redis_url: str, **options: Any) -> tuple[Any, Any]:
     return factory, RedisLibrary()
 
 
-def beaker_file_store(directory: Path) -> tuple[Any, Any]:
+def beaker_file_store(directory: Path, kind: str = "file") -> tuple[Any, Any]:
+    """Beaker ``file`` (or ``dbm``) under ``directory``."""
     factory = pyramid_beaker.BeakerSessionFactoryConfig(
-        type="file", data_dir=str(directory / "data"), lock_dir=str(directory / "lock"), key=COOKIE
+        type=kind, data_dir=str(directory / "data"), lock_dir=str(directory / "lock"), key=COOKIE
     )
     return factory, BeakerLibrary()
 
