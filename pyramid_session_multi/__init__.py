@@ -14,13 +14,13 @@ from pyramid.config import Configurator as _Configurator
 
 from .config import (
     SessionMultiManagerConfig,
-    add_session_library,
     register_session_factory,
 )
 from .config import check_all_against_session_factory as _check_all_against_session_factory
 from .config import setup_manager_config as _setup_manager_config
 from .csrf import NamespaceCSRFStoragePolicy
 from .exceptions import NotIncludedError, UnregisteredSession
+from .extending import add_session_library, add_session_load_step
 from .failures import FailureLog as _FailureLog
 from .interfaces import IFailureLog as _IFailureLog
 from .interfaces import ISessionLibrary, ISessionMultiManagerConfig, ISessionMultiObserver
@@ -50,6 +50,7 @@ __all__ = [
     "SessionMultiManagerConfig",
     "UnregisteredSession",
     "add_session_library",
+    "add_session_load_step",
     "includeme",
     "new_session_multi",
     "register_session_factory",
@@ -63,7 +64,8 @@ def includeme(config: _Configurator) -> None:
     Called by ``config.include("pyramid_session_multi")`` (or
     ``pyramid.includes = pyramid_session_multi`` in the settings). It adds
     the directives ``config.register_session_factory``,
-    ``config.add_session_library`` and ``config.set_revocation_store``, the
+    ``config.add_session_library``, ``config.add_session_load_step`` and
+    ``config.set_revocation_store``, the
     reified ``request.session_multi``, and
     registers the namespaces declared in the settings (see
     :doc:`/narr/settings`).
@@ -73,6 +75,7 @@ def includeme(config: _Configurator) -> None:
         config.registry.registerUtility(_FailureLog(), _IFailureLog)
     config.add_directive("register_session_factory", register_session_factory)
     config.add_directive("add_session_library", add_session_library)
+    config.add_directive("add_session_load_step", add_session_load_step)
     config.add_directive("set_revocation_store", set_revocation_store)
     config.add_request_method(_manager_class_for(manager_config), "session_multi", reify=True)
     _check_all_against_session_factory(config)

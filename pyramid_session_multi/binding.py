@@ -94,9 +94,7 @@ def token_of(session: Any) -> Any:
     return None if binding is None else binding.token
 
 
-def load_binding(
-    manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
-) -> None:
+def load_binding(work: Any, namespace_config: Any, request: Any, session: Any, state: Any) -> None:
     """The load step of a bound namespace and of a partner: the token leaves
     the data before the application sees it; the namespace's end of request
     puts it back."""

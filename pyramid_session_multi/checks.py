@@ -14,21 +14,15 @@ from typing import Any
 from pyramid.settings import aslist
 
 from .budget import CookieBudget
+from .check_ids import CHECK_IDS as CHECK_IDS  # the names the API reference lists here
+from .check_ids import LOGOUT_PATH_SETTING as LOGOUT_PATH_SETTING
+from .check_ids import SILENCE_SETTING as SILENCE_SETTING
 from .config import NamespaceConfig, SessionMultiManagerConfig
 from .libraries import UNKNOWN, is_pyramid_cookie_factory
 from .revocation.memory import MemoryRevocationStore
 
 #: The levels, lowest first; ``--fail-level`` takes one of them.
 LEVELS = ("info", "warning", "error")
-
-#: The setting listing the ids to silence.
-SILENCE_SETTING = "session_multi.check.silence"
-
-#: Every id a finding has (what ``session_multi.check.silence`` may name).
-CHECK_IDS = frozenset(
-    ["psm.E001", "psm.E002", "psm.I001", "psm.I002", "psm.I003"]
-    + [f"psm.W{number:03d}" for number in range(1, 17)]
-)
 
 #: Shortest secret the checks accept, in bytes.
 MIN_SECRET_BYTES = 32
@@ -357,10 +351,6 @@ def _lifetimes(
                 "turn the library's timeout off (timeout=None) or make it longer, and let "
                 "idle_timeout and absolute_timeout decide.",
             )  # fmt: skip
-
-
-#: The setting naming the URL path where the application logs out.
-LOGOUT_PATH_SETTING = "session_multi.check.logout_path"
 
 
 def path_matches(request_path: str, cookie_path: str) -> bool:

@@ -1,7 +1,6 @@
 """Registering namespaces: the directive, its actions and its checks."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyramid.config import Configurator
@@ -11,132 +10,40 @@ from pyramid.registry import Registry
 from zope.interface import implementer
 
 from .budget import CookieBudget, budget_limit_of, budgeted_cookie_session, named_cookie_session
-from .cookies import (
-    browser_refusal,
-    cookie_attribute_problem,
-    cookie_name_problem,
-    deletion_secure,
-    discover_cookie_name,
-)
+from .cookies import discover_cookie_name
 from .csrf import NamespaceCSRFStoragePolicy
 from .exceptions import NotIncludedError
-from .failures import ON_SAVE_ERROR, REPORT
+from .failures import REPORT
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
-from .lifecycle.cookie_lifetime import fit_loader
-from .lifecycle.fallbacks import build_fallbacks
+from .lifecycle.lifetime import MAX_TIMEOUT
+from .lifecycle.pipeline import LoadStep, load_step_sorter
+from .namespace import (
+    Discriminator,
+    NamespaceConfig,
+    Validator,
+    binding_depth,
+    build_namespace_config,
+    check_arguments,
+    finalize,
+)
+
+__all__ = [
+    "MAX_TIMEOUT",
+    "Discriminator",
+    "NamespaceConfig",
+    "SessionMultiManagerConfig",
+    "Validator",
+    "build_namespace_config",
+    "finalize",
+    "register_session_factory",
+]
 
 #: The introspection category of registered namespaces.
 INTROSPECTION_CATEGORY = "session_multi namespaces"
 
 #: Runs after every ordinary action, so it sees the final session factory.
 LATE_ORDER = 10000
-
-Discriminator = Callable[[Any], Any]
-Validator = Callable[[Any, Any], Any]
-
-
-@dataclass(frozen=True)
-class NamespaceConfig:
-    """One registered namespace."""
-
-    namespace: str
-    factory: Callable[[Any], Any]
-    cookie_name: str
-    discriminator: Discriminator | None = None
-    validator: Validator | None = None
-    #: the cookie's Path and Domain, to delete it when the session is gone
-    cookie_path: str = "/"
-    cookie_domain: str | None = None
-    #: whether its deletion carries ``Secure`` (the cookie's own, or what its
-    #: name prefix or ``Partitioned`` requires) and its ``SameSite``: a
-    #: browser ignores a deletion it would not accept as the cookie itself
-    cookie_secure: bool = False
-    cookie_samesite: str | None = None
-    #: whether its cookie, and its deletion, carry ``Partitioned`` (CHIPS)
-    partitioned: bool = False
-    #: what a failure to save its session does: ``"report"`` or ``"fail"``
-    #: (see :mod:`pyramid_session_multi.failures`)
-    on_save_error: str = REPORT
-    #: called with the namespace and each session the factory returns
-    #: (what a session library needs set up; see :mod:`.libraries`)
-    prepare: Callable[[str, Any], None] | None = None
-    #: what the manager calls to make a session: the factory, or for
-    #: pyramid's cookie sessions a subclass keeping to the cookie budget
-    #: (set when registered, by :func:`apply_cookie_budget`)
-    loader: Callable[[Any], Any] | None = None
-    #: the :class:`~pyramid_session_multi.interfaces.ISessionLibrary` adapter
-    #: of the factory (looked up from the factory if not given)
-    library: Any = None
-    #: the namespace this one is bound to, if any
-    bound_to: str | None = None
-    #: the :class:`~pyramid_session_multi.lifecycle.fallbacks.FallbackConfig`
-    #: of each fallback, in the order they are tried
-    fallbacks: tuple[Any, ...] = ()
-    #: seconds of disuse after which a session ends on load, ``None`` for no limit
-    idle_timeout: int | None = None
-    #: seconds after its creation (or last rotation) after which a session
-    #: ends on load however busy, ``None`` for no limit
-    absolute_timeout: int | None = None
-    #: whether the add-on keeps lifetime stamps beside the data (see
-    #: :mod:`.lifecycle.lifetime`): a namespace with a timeout, and every
-    #: namespace once a revocation store is set (computed; set at commit)
-    stamped: bool = field(init=False, default=False)
-    #: whether the end of each request that loads it is the add-on's to run
-    #: (see :mod:`.lifecycle.ending`): every namespace but a client-side one
-    #: with no validator and no binding either way (computed; a namespace
-    #: another is bound to is made so at commit).  When it is enlisted, at
-    #: load or only once something needs it, its load plan says (see
-    #: :func:`.lifecycle.plan.enlists_at_load`)
-    contained: bool = field(init=False, default=True)
-    #: whether another namespace is bound to this one (set at commit)
-    partner: bool = field(init=False, default=False)
-    #: how many bindings lead from this namespace to an unbound one: partners
-    #: come first when the request ends (set at commit)
-    binding_depth: int = field(init=False, default=0)
-    #: no discriminator, validator, binding, preparation or end of request
-    #: to run: the manager's fast path (computed)
-    plain: bool = field(init=False, default=False)
-    #: what loading it runs (a :class:`~pyramid_session_multi.lifecycle.plan.LoadPlan`),
-    #: made at its first load, once the configuration is final
-    load_plan: Any = field(init=False, default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.loader is None:
-            object.__setattr__(self, "loader", self.factory)
-        if self.library is None:
-            object.__setattr__(self, "library", library_for(self.factory))
-        if self.prepare is None and getattr(self.library, "has_prepare", True):
-            object.__setattr__(self, "prepare", self.library.prepare)
-        try:
-            client_side = self.library.facts(self.factory).get("client_side") is True
-        except Exception:
-            client_side = False
-        # a partitioned cookie gets its attribute at the end of the request
-        contained = (
-            not client_side
-            or self.validator is not None
-            or self.bound_to is not None
-            or self.partitioned
-        )
-        if self.idle_timeout is not None or self.absolute_timeout is not None:
-            object.__setattr__(self, "stamped", True)
-            contained = True
-        self.set_contained(contained)
-
-    def set_contained(self, contained: bool) -> None:
-        """Say whether the end of request is the add-on's (a partner's is)."""
-        object.__setattr__(self, "contained", contained)
-        plain = (
-            self.discriminator is None
-            and self.validator is None
-            and self.bound_to is None
-            and self.prepare is None
-            and not self.fallbacks
-            and not contained
-        )
-        object.__setattr__(self, "plain", plain)
-        object.__setattr__(self, "load_plan", None)
 
 
 @implementer(ISessionMultiManagerConfig)
@@ -168,6 +75,14 @@ class SessionMultiManagerConfig:
         #: the namespaces whose factory is one of pyramid's cookie sessions
         #: (the cookie budget wraps them), in the order added
         self.cookie_sessions: dict[str, None] = {}
+        #: the cookie budget's subclass of each cookie-session namespace's
+        #: factory, where the budget gave one (see :func:`apply_cookie_budget`)
+        self.budget_loaders: dict[str, Any] = {}
+        #: the namespaces another is bound to
+        self.partners: set[str] = set()
+        #: every load step and check, sorted by name (see :mod:`.lifecycle.pipeline`)
+        self.load_steps = load_step_sorter()
+        self._sorted_steps: list[LoadStep] | None = None
         self._cookie_owners: dict[str, str] = {}
         self._fallback_cookie_owners: dict[str, str] = {}
         self._factory_owners: dict[int, str] = {}
@@ -198,11 +113,9 @@ class SessionMultiManagerConfig:
             )
         for fallback in config.fallbacks:
             self._check_fallback(config, fallback)
-        if self.revocations is not None:
-            # a store was set by an earlier commit: this namespace records users too
-            stamp_for_revocations(config)
-        fit_loader(config)
-        self.configs[namespace] = config
+        if config.bound_to is not None:
+            self.partners.add(config.bound_to)
+        self.configs[namespace] = finalize(config, self)
         if is_pyramid_cookie_factory(config.factory):
             self.cookie_sessions[namespace] = None
         self._factory_owners[id(config.factory)] = namespace
@@ -210,6 +123,28 @@ class SessionMultiManagerConfig:
         for fallback in config.fallbacks:
             self._factory_owners[id(fallback.factory)] = namespace
             self._fallback_cookie_owners[fallback.cookie_name] = namespace
+
+    def add_load_step(self, step: LoadStep, under: Any = None, over: Any = None) -> None:
+        """Add ``step`` to every namespace's pipeline it applies to, after the
+        steps named ``under`` and before those named ``over``; every
+        namespace's pipeline is derived again."""
+        if step.name in self.load_steps.names:
+            self.load_steps.remove(step.name)
+        self.load_steps.add(step.name, step, after=under, before=over)
+        self._sorted_steps = None
+        # every pipeline is derived again, with the step where it applies
+        self.finalize_all()
+
+    def sorted_steps(self) -> list[LoadStep]:
+        """Every declared load step and check, in the order they run."""
+        if self._sorted_steps is None:
+            self._sorted_steps = [step for _, step in self.load_steps.sorted()]
+        return self._sorted_steps
+
+    def finalize_all(self) -> None:
+        """Derive every namespace's configuration again (at commit)."""
+        for namespace, namespace_config in list(self.configs.items()):
+            self.configs[namespace] = finalize(namespace_config, self)
 
     def _check_fallback(self, config: NamespaceConfig, fallback: Any) -> None:
         namespace = config.namespace
@@ -251,7 +186,8 @@ class SessionMultiManagerConfig:
         return True
 
     def get(self, namespace: str) -> NamespaceConfig | None:
-        """Return the :class:`NamespaceConfig` of ``namespace``, or ``None``."""
+        """Return the :class:`~pyramid_session_multi.namespace.NamespaceConfig`
+        of ``namespace``, or ``None``."""
         return self.configs.get(namespace)
 
     @property
@@ -286,197 +222,23 @@ class SessionMultiManagerConfig:
         return None if config is None else config.validator
 
 
-def stamp_for_revocations(namespace_config: NamespaceConfig) -> None:
-    """Make ``namespace_config``'s namespace keep lifetime stamps (a store is set)."""
-    object.__setattr__(namespace_config, "stamped", True)
-    namespace_config.set_contained(True)
-    fit_loader(namespace_config)
-
-
 def get_manager_config(registry: Registry) -> SessionMultiManagerConfig | None:
     """Return the utility of ``registry``, or ``None`` if not included."""
     utility: SessionMultiManagerConfig | None = registry.queryUtility(ISessionMultiManagerConfig)
     return utility
 
 
-def _require_manager_config(registry: Registry) -> SessionMultiManagerConfig:
+def require_manager_config(
+    registry: Registry, doing: str = "registering session factories"
+) -> SessionMultiManagerConfig:
+    """The manager config of ``registry``, or a :class:`NotIncludedError` saying what to include."""
     utility = get_manager_config(registry)
     if utility is None:
         raise NotIncludedError(
             "pyramid_session_multi is not set up: call "
-            'config.include("pyramid_session_multi") before registering '
-            "session factories."
+            f'config.include("pyramid_session_multi") before {doing}.'
         )
     return utility
-
-
-def _resolve(
-    namespace: str, argument: str, value: Any, resolve: Callable[[Any], Any] | None
-) -> Any:
-    if isinstance(value, str):
-        if resolve is None:
-            raise ConfigurationError(
-                f"pyramid_session_multi: namespace {namespace!r}: {argument} is the "
-                f"dotted name {value!r}; pass the object itself here, or use the "
-                "config.register_session_factory directive, which resolves names."
-            )
-        try:
-            value = resolve(value)
-        except Exception as exc:
-            raise ConfigurationError(
-                f"pyramid_session_multi: namespace {namespace!r}: the {argument} "
-                f"{value!r} cannot be imported ({type(exc).__name__}: {exc}); "
-                "check the dotted name (package.module:name or package.module.name)."
-            ) from exc
-    if value is not None and not callable(value):
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}: the {argument} must be "
-            f"callable (or a dotted name to a callable), not {value!r}."
-        )
-    return value
-
-
-def build_namespace_config(
-    namespace: Any,
-    session_factory: Any,
-    discriminator: Any = None,
-    cookie_name: str | None = None,
-    validator: Any = None,
-    resolve: Callable[[Any], Any] | None = None,
-    bound_to: str | None = None,
-    libraries: list[Any] | None = None,
-    fallbacks: Any = None,
-    idle_timeout: Any = None,
-    absolute_timeout: Any = None,
-    partitioned: Any = False,
-    on_save_error: Any = REPORT,
-) -> NamespaceConfig:
-    """Check and resolve one registration's arguments into a NamespaceConfig.
-
-    Every problem is a :class:`~pyramid.exceptions.ConfigurationError` that
-    names the namespace and the argument.  ``resolve`` turns dotted names
-    into objects (the configurator's ``maybe_dotted``); ``libraries`` are the
-    application's session library adapters, tried before the built-in ones.
-    Whether ``bound_to`` names a registered namespace is checked at commit.
-    """
-    if not namespace or not isinstance(namespace, str):
-        raise ConfigurationError(
-            f"pyramid_session_multi: the namespace must be a non-empty string, not {namespace!r}."
-        )
-    if session_factory is None:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r} needs a session factory, got None."
-        )
-    session_factory = _resolve(namespace, "session factory", session_factory, resolve)
-    discriminator = _resolve(namespace, "discriminator", discriminator, resolve)
-    validator = _resolve(namespace, "validator", validator, resolve)
-    if bound_to is not None and (not bound_to or not isinstance(bound_to, str)):
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}: bound_to is the namespace "
-            f"it is bound to, a non-empty string, not {bound_to!r}."
-        )
-    library = library_for(session_factory, libraries or ())
-    cookie = library.cookie(session_factory) or {}
-    written = cookie.get("name")
-    if cookie_name is not None and written is not None and cookie_name != written:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r} was given cookie_name="
-            f"{cookie_name!r}, but its session factory writes the cookie {written!r}; "
-            "logout and rotate() would expire the wrong cookie. Leave cookie_name out "
-            "(it is read from the factory) or make the two agree."
-        )
-    if cookie_name is None:
-        cookie_name = written
-        if cookie_name is None:
-            raise ConfigurationError(
-                f"pyramid_session_multi: cannot tell which cookie the factory "
-                f"of namespace {namespace!r} writes; pass cookie_name=... "
-                "to register_session_factory."
-            )
-    problem = cookie_name_problem(cookie_name)
-    if problem is not None:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r} cannot use cookie "
-            f"{cookie_name!r}: {problem}, and setting it would fail at run "
-            "time; choose another cookie_name (and the factory's own)."
-        )
-    for attribute in ("path", "domain"):
-        problem = cookie_attribute_problem(cookie.get(attribute))
-        if problem is not None:
-            raise ConfigurationError(
-                f"pyramid_session_multi: namespace {namespace!r}, cookie {cookie_name!r}: "
-                f"the factory's cookie {attribute} {cookie[attribute]!r} is refused: {problem}; "
-                "a browser would read it as other attributes or a broken header."
-            )
-    if not isinstance(partitioned, bool):
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}: partitioned is True or False, "
-            f"not {partitioned!r}."
-        )
-    if on_save_error not in ON_SAVE_ERROR:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}: on_save_error is "
-            f"{' or '.join(repr(value) for value in ON_SAVE_ERROR)}, not {on_save_error!r}."
-        )
-    refusal = browser_refusal(cookie_name, {**cookie, "partitioned": partitioned})
-    if refusal is not None:
-        raise ConfigurationError(
-            f"pyramid_session_multi: namespace {namespace!r}, cookie {cookie_name!r}: {refusal}."
-        )
-    fallback_configs = build_fallbacks(
-        namespace, fallbacks, resolve, libraries or (), session_factory, library
-    )
-    for fallback in fallback_configs:
-        problem = cookie_name_problem(fallback.cookie_name)
-        if problem is not None:
-            raise ConfigurationError(
-                f"pyramid_session_multi: namespace {namespace!r}, {fallback.describe()}: {problem}."
-            )
-        for attribute, value in (
-            ("path", fallback.cookie_path),
-            ("domain", fallback.cookie_domain),
-        ):
-            problem = cookie_attribute_problem(value)
-            if problem is not None:
-                raise ConfigurationError(
-                    f"pyramid_session_multi: namespace {namespace!r}, {fallback.describe()}: "
-                    f"the cookie {attribute} {value!r} is refused: {problem}."
-                )
-    return NamespaceConfig(
-        namespace=namespace,
-        factory=session_factory,
-        fallbacks=fallback_configs,
-        cookie_name=cookie_name,
-        discriminator=discriminator,
-        validator=validator,
-        cookie_path=cookie.get("path") or "/",
-        cookie_domain=cookie.get("domain"),
-        cookie_secure=deletion_secure(cookie_name, cookie, partitioned),
-        cookie_samesite=cookie.get("samesite"),
-        partitioned=partitioned,
-        on_save_error=on_save_error,
-        library=library,
-        bound_to=bound_to,
-        idle_timeout=_timeout(namespace, "idle_timeout", idle_timeout),
-        absolute_timeout=_timeout(namespace, "absolute_timeout", absolute_timeout),
-    )
-
-
-def _timeout(namespace: str, argument: str, value: Any) -> int | None:
-    """A timeout argument: a positive whole number of seconds, or ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TIMEOUT:
-        return value
-    raise ConfigurationError(
-        f"pyramid_session_multi: namespace {namespace!r}: {argument} is a positive whole "
-        f"number of seconds up to {MAX_TIMEOUT} (ten years), or None for no limit, "
-        f"not {value!r}."
-    )
-
-
-#: The longest timeout taken, in seconds (ten years): every store can hold it.
-MAX_TIMEOUT = 10 * 365 * 24 * 3600
 
 
 def register_session_factory(
@@ -546,17 +308,15 @@ def register_session_factory(
     namespace conflict, an including configuration overrides an included
     one, and the cookie and factory checks run on the final set.
     """
-    manager_config = _require_manager_config(config.registry)
-    namespace_config = build_namespace_config(
+    manager_config = require_manager_config(config.registry)
+    resolve = config.maybe_dotted
+    session_factory, discriminator, validator = check_arguments(
         namespace,
         session_factory,
         discriminator,
-        cookie_name,
         validator,
-        config.maybe_dotted,
+        resolve,
         bound_to,
-        manager_config.libraries,
-        fallbacks,
         idle_timeout,
         absolute_timeout,
         partitioned,
@@ -564,38 +324,47 @@ def register_session_factory(
     )
     registry = config.registry
     budget = CookieBudget.from_settings(registry.settings)
-
-    def register() -> None:
-        library = library_for(namespace_config.factory, manager_config.libraries)
-        if library is not namespace_config.library:
-            raise ConfigurationError(
-                f"pyramid_session_multi: namespace {namespace!r} was registered before "
-                f"the session library {library!r} that claims its factory was added; "
-                "call config.add_session_library before registering its namespaces."
-            )
-        manager_config.add(namespace_config)
-        _check_against_session_factory(registry, namespace_config)
-        # every namespace added changes what the Cookie header may reach
-        apply_cookie_budget(manager_config, budget, namespace_config)
-
     intr = config.introspectable(
         INTROSPECTION_CATEGORY,
         namespace,
         namespace,
         "session_multi namespace",
     )
-    intr["namespace"] = namespace
-    intr["factory"] = namespace_config.factory
-    intr["discriminator"] = namespace_config.discriminator
-    intr["cookie_name"] = namespace_config.cookie_name
-    intr["validator"] = namespace_config.validator
-    intr["bound_to"] = bound_to
-    intr["library"] = namespace_config.library.name
-    intr["fallbacks"] = [fallback.describe() for fallback in namespace_config.fallbacks]
-    intr["idle_timeout"] = namespace_config.idle_timeout
-    intr["absolute_timeout"] = namespace_config.absolute_timeout
-    intr["partitioned"] = namespace_config.partitioned
-    intr["on_save_error"] = namespace_config.on_save_error
+
+    def register() -> None:
+        # the libraries added before this call are known now, in their actions
+        namespace_config = build_namespace_config(
+            namespace,
+            session_factory,
+            discriminator,
+            cookie_name,
+            validator,
+            resolve,
+            bound_to,
+            manager_config.libraries,
+            fallbacks,
+            idle_timeout,
+            absolute_timeout,
+            partitioned,
+            on_save_error,
+        )
+        manager_config.add(namespace_config)
+        _check_against_session_factory(registry, namespace_config)
+        # every namespace added changes what the Cookie header may reach
+        apply_cookie_budget(manager_config, budget, namespace_config)
+        intr["namespace"] = namespace
+        intr["factory"] = namespace_config.factory
+        intr["discriminator"] = namespace_config.discriminator
+        intr["cookie_name"] = namespace_config.cookie_name
+        intr["validator"] = namespace_config.validator
+        intr["bound_to"] = bound_to
+        intr["library"] = namespace_config.library.name
+        intr["fallbacks"] = [fallback.describe() for fallback in namespace_config.fallbacks]
+        intr["idle_timeout"] = namespace_config.idle_timeout
+        intr["absolute_timeout"] = namespace_config.absolute_timeout
+        intr["partitioned"] = namespace_config.partitioned
+        intr["on_save_error"] = namespace_config.on_save_error
+
     config.action(("pyramid_session_multi", namespace), register, introspectables=(intr,))
 
 
@@ -629,6 +398,19 @@ def _check_against_session_factory(registry: Registry, namespace_config: Namespa
         )
 
 
+def _check_library(
+    manager_config: SessionMultiManagerConfig, namespace_config: NamespaceConfig
+) -> None:
+    """Refuse a namespace registered before the library that claims its factory."""
+    library = library_for(namespace_config.factory, manager_config.libraries)
+    if library is not namespace_config.library:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace_config.namespace!r} was registered "
+            f"before the session library {library!r} that claims its factory was added; "
+            "call config.add_session_library before registering its namespaces."
+        )
+
+
 def check_all_against_session_factory(config: Configurator) -> None:
     """Add the commit-time check of every namespace against request.session.
 
@@ -644,6 +426,7 @@ def check_all_against_session_factory(config: Configurator) -> None:
         for namespace in manager_config.namespaces:
             namespace_config = manager_config.get(namespace)
             assert namespace_config is not None
+            _check_library(manager_config, namespace_config)
             _check_against_session_factory(registry, namespace_config)
         _check_csrf_namespace(registry, manager_config)
         check_bindings(manager_config)
@@ -693,15 +476,13 @@ def apply_cookie_budget(
             or budget.cookie_limit < budget_limit_of(namespace_config.cookie_name)
             or header_may_pass
         )
+        namespace = namespace_config.namespace
         if needed:
-            loader = budgeted_cookie_session(
-                namespace_config.factory, namespace_config.namespace, budget
-            )
+            loader = budgeted_cookie_session(namespace_config.factory, namespace, budget)
         else:
-            loader = named_cookie_session(namespace_config.factory, namespace_config.namespace)
-        object.__setattr__(namespace_config, "loader", loader)
-        object.__setattr__(namespace_config, "load_plan", None)
-        fit_loader(namespace_config)
+            loader = named_cookie_session(namespace_config.factory, namespace)
+        manager_config.budget_loaders[namespace] = loader
+        manager_config.configs[namespace] = finalize(namespace_config, manager_config)
     manager_config.budget = budget
     manager_config.header_may_pass = header_may_pass
     manager_config.header_room = budget.header_limit - largest_header
@@ -710,8 +491,9 @@ def apply_cookie_budget(
 def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
     """Refuse a ``bound_to`` naming an unregistered namespace, itself, or a loop.
 
-    Then note, on each namespace, how deep it sits in its chain, and make
-    every partner's end of request the add-on's: its token is written there.
+    Then derive again each namespace whose depth in its chain, or whose
+    being a partner (its end of request is then the add-on's: its token is
+    written there), was not known when it was added.
     """
     configs = manager_config.configs
     for namespace, namespace_config in configs.items():
@@ -732,57 +514,14 @@ def check_bindings(manager_config: SessionMultiManagerConfig) -> None:
                 )
             seen.append(partner)
             partner = configs[partner].bound_to
-        object.__setattr__(namespace_config, "binding_depth", len(seen) - 1)
-    partners = {c.bound_to for c in configs.values() if c.bound_to is not None}
-    for partner in partners:
-        configs[partner].set_contained(True)
-        object.__setattr__(configs[partner], "partner", True)
-
-
-def add_session_library(config: Configurator, library: Any) -> None:
-    """Teach the add-on a session library: ``config.add_session_library(library)``.
-
-    ``library`` (an object, a class to instantiate, or a dotted name to
-    either) provides
-    :class:`~pyramid_session_multi.interfaces.ISessionLibrary`; subclass
-    :class:`pyramid_session_multi.libraries.SessionLibrary`.  It is tried
-    before the built-in libraries, the last one added first, for every
-    namespace registered *after* this call; registering a namespace it
-    claims before adding it is a ConfigurationError at commit.
-    """
-    manager_config = _require_manager_config(config.registry)
-    library = config.maybe_dotted(library)
-    if isinstance(library, type):
-        library = library()
-    missing = [
-        name
-        for name in (
-            "claims",
-            "cookie",
-            "facts",
-            "prepare",
-            "read",
-            "loaded_data",
-            "load",
-            "session_id",
-            "rotate",
-        )
-        if not callable(getattr(library, name, None))
-    ]
-    if missing:
-        raise ConfigurationError(
-            f"pyramid_session_multi: the session library {library!r} lacks "
-            f"{', '.join(missing)}; subclass pyramid_session_multi.libraries.SessionLibrary."
-        )
-    manager_config.libraries.insert(0, library)
-    intr = config.introspectable(
-        "session_multi libraries",
-        id(library),
-        getattr(library, "name", repr(library)),
-        "session_multi library",
-    )
-    intr["library"] = library
-    config.action(None, introspectables=(intr,))
+    # depths and partners are known only once every namespace is: derive again
+    # what they change
+    partners = manager_config.partners
+    for namespace, namespace_config in configs.items():
+        if namespace_config.binding_depth != binding_depth(namespace_config, configs) or (
+            namespace_config.partner != (namespace in partners)
+        ):
+            configs[namespace] = finalize(namespace_config, manager_config)
 
 
 def _check_csrf_namespace(registry: Registry, manager_config: SessionMultiManagerConfig) -> None:

@@ -78,6 +78,8 @@ def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any
             "validator": callable_name(namespace_config.validator),
             "idle_timeout": namespace_config.idle_timeout,
             "absolute_timeout": namespace_config.absolute_timeout,
+            # what its load runs, in order (see lifecycle/pipeline.py)
+            "steps": list(namespace_config.steps),
         }
         for attribute in COOKIE_ATTRIBUTES:
             row[attribute] = cookie.get(attribute)

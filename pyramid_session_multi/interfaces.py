@@ -92,20 +92,16 @@ class ISessionMultiObserver(Interface):  # type: ignore[misc]
 
 
 class ISessionLibrary(Interface):  # type: ignore[misc]
-    """Everything the add-on knows about one session library.
+    """Everything the add-on knows about one session library: the complete contract.
 
     Built in: pyramid's cookie sessions (and pyramid_nacl_session),
     pyramid_session_redis and pyramid_beaker.  An application teaches the
-    add-on another library with ``config.add_session_library(library)``;
-    :class:`pyramid_session_multi.libraries.SessionLibrary` is the base to
-    start from, and what a factory no library claims gets.
+    add-on another library with ``config.add_session_library(library)``,
+    which verifies the adapter against this interface (every member below,
+    with its signature); :class:`pyramid_session_multi.libraries.SessionLibrary`
+    is the base to start from, and what a factory no library claims gets.
+    The add-on calls nothing of an adapter that is not declared here.
     """
-
-    name = Attribute("A short name for the library, shown by the panel and the checks.")
-    reads_store_when_loaded = Attribute(
-        "True when making a session for a request that carries a cookie touches "
-        "the store (the panel then leaves an untouched namespace unread)."
-    )
 
     def claims(factory):  # type: ignore[no-untyped-def]
         """Whether ``factory`` makes this library's sessions."""
@@ -144,23 +140,62 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         session is saved and its cookie went out, never otherwise, so a
         request that fails after ``rotate()`` leaves the old session whole."""
 
-    records_in_data = Attribute(
-        "True when the add-on's lifetime record rides in what read() returns; "
-        "False when lifetime_record() gives it (the library keeps it elsewhere)."
-    )
-
     def reads(factory):  # type: ignore[no-untyped-def]
         """What ``factory`` reads (cookie, secret, algorithms, store) as a
         comparable value, or ``None`` if that cannot be told: a fallback equal
         to its namespace's own factory is refused."""
 
+    def fallback_problem(factory):  # type: ignore[no-untyped-def]
+        """Why ``factory`` cannot serve as a fallback, or ``None``."""
+
     def shared_cookie_problem(factory):  # type: ignore[no-untyped-def]
         """Why ``factory``, a namespace's own, cannot share its cookie with a
         fallback, or ``None``."""
 
+    # what a session holds
+
+    def raw_storage(session):  # type: ignore[no-untyped-def]
+        """The dict the library saves, read and written without its accessors
+        (the add-on keeps its lifetime stamps there), or ``None``."""
+
+    def lifetime_record(session):  # type: ignore[no-untyped-def]
+        """The add-on's lifetime record a session keeps outside its data (when
+        ``records_in_data`` is False), or ``None``."""
+
+    def created(session):  # type: ignore[no-untyped-def]
+        """When the session was first created, in seconds since the epoch, or ``None``."""
+
+    # what the add-on does to a session
+
+    def set_created(session, created):  # type: ignore[no-untyped-def]
+        """Give a session the creation time of the one it replaces (a migration)."""
+
+    def mark_changed(session):  # type: ignore[no-untyped-def]
+        """Make the library save the session at the end of the request."""
+
+    def claim(session):  # type: ignore[no-untyped-def]
+        """Delete the session's stored state; ``False`` if it was gone already
+        (of two requests migrating one old copy, only one keeps it)."""
+
     def expire_within(session, seconds):  # type: ignore[no-untyped-def]
         """Once ``session`` is saved: have its store drop it within ``seconds``
         if it is never used again (nothing where the store cannot)."""
+
+    name = Attribute("A short name for the library, shown by the panel and the checks.")
+    reads_store_when_loaded = Attribute(
+        "True when making a session for a request that carries a cookie touches "
+        "the store (the panel then leaves an untouched namespace unread)."
+    )
+    has_prepare = Attribute(
+        "Whether :meth:`prepare` does anything: the add-on skips calling it when False."
+    )
+    records_in_data = Attribute(
+        "True when the add-on's lifetime record rides in what read() returns; "
+        "False when lifetime_record() gives it (the library keeps it elsewhere)."
+    )
+    bookkeeping = Attribute(
+        "A frozenset of the keys of raw_storage() that are the library's own, not application data."
+    )
 
 
 class IRevocationStore(Interface):  # type: ignore[misc]

@@ -12,10 +12,6 @@ from typing import Any
 
 from pyramid.request import Request
 
-# Beyond the validator and the binding, each module adds its load steps and
-# checks to lifecycle.loading when imported, importing the one before it
-# first: fallbacks, lifetimes (the timeouts), then revocations.
-from . import revocation as _revocation
 from .config import (
     Discriminator,
     NamespaceConfig,
@@ -23,20 +19,16 @@ from .config import (
     Validator,
     get_manager_config,
 )
-from .events import (
-    SessionLoaded,
-    SessionRejected,
-    deliver,
-    has_subscribers,
-    hash_session_id,
-    log_decision,
-)
+from .events import SessionLoaded, SessionRejected, log_decision
 from .exceptions import UnregisteredSession
 from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
-from .lifecycle.ending import REJECTED, NamespaceEnd, RequestEnd
-from .lifecycle.loading import AFTER_MAKE, CHECKS, REASON_EVENTS, call_for_namespace, log_load_error
-from .lifecycle.plan import plan_of
+from .lifecycle.cookie_lifetime import begin_as_login
+from .lifecycle.ending import REJECTED
+from .lifecycle.loading import call_for_namespace, log_load_error
+from .lifecycle.revoked import REVOKED
+from .lifecycle.revoking import record_unended, revoke
+from .lifecycle.work import UnitOfWork
 
 _MISSING: Any = object()
 
@@ -87,13 +79,14 @@ class SessionMultiManager(Mapping[str, Any]):
     _default_config: SessionMultiManagerConfig | None = None
 
     __slots__ = (
+        "__weakref__",
         "_config",
         "_configs",
-        "_end",
         "_observers",
         "_release_scheduled",
         "_request_ref",
         "_sessions",
+        "_work",
     )
 
     def __init__(
@@ -110,17 +103,24 @@ class SessionMultiManager(Mapping[str, Any]):
                 config = SessionMultiManagerConfig()
         self._config = config
         self._configs = config.configs
+        # everything about this request's namespaces is the unit of work's;
+        # the manager reads its sessions directly, on the hot path
         self._sessions: dict[str, Any] = {}
+        # made at the first load: a manager nothing loads from costs nothing more
+        self._work: UnitOfWork | None = None
         # a list once an observer is added; a shared empty tuple until then
         self._observers: list[Any] | tuple[()] = ()
         self._release_scheduled = False
-        # the end of the request, made when a namespace first needs one
-        self._end: RequestEnd | None = None
 
     @property
     def request(self) -> Request:
         """The request of this manager (as 0.4's ``manager.request``)."""
         return self._live_request()
+
+    @property
+    def revocations(self) -> Any:
+        """The revocation store of this manager's configuration, ``None`` if none is set."""
+        return self._config.revocations
 
     def _live_request(self) -> Request:
         request = self._request_ref()
@@ -152,17 +152,10 @@ class SessionMultiManager(Mapping[str, Any]):
                 # the Cookie header could pass its budget: checked once all is set
                 config.budget.schedule_header_check(request, self)
         plain = namespace_config.plain
-        if not plain:
-            # a session that judges itself as it is made (see
-            # .lifecycle.plan): made here too, checked in full only if it
-            # ended on load or records a user a revocation store may know
-            plan = namespace_config.load_plan
-            quick = (
-                plan is not None
-                and plan.quick
-                and plan.checks_seen == len(CHECKS)
-                and plan.steps_seen == len(AFTER_MAKE)
-            )
+        # a session that judges itself as it is made (see .lifecycle.pipeline):
+        # made here too, checked in full only if it ended on load or records
+        # a user a revocation store may know
+        quick = not plain and namespace_config.pipeline.quick
         if plain or quick:
             # a client-side session with nothing to end at the end of the
             # request: the common case, and the hot path
@@ -175,6 +168,9 @@ class SessionMultiManager(Mapping[str, Any]):
                 )
                 log_load_error(namespace, exc, request)
                 raise
+            work = self._work
+            if work is not None and work.login is not None:
+                begin_as_login(session, work.login)
             if plain or (
                 session._session_multi_verdict is None
                 and (session._session_multi_user is None or self._config.revocations is None)
@@ -187,24 +183,22 @@ class SessionMultiManager(Mapping[str, Any]):
         else:
             session = self._load_in_full(namespace_config, request)
         if request.registry.has_listeners:  # one attribute when nothing subscribes
-            self._send(SessionLoaded, namespace, session)
+            self._unit().send(SessionLoaded, namespace, session)
         return session
 
     def _load_in_full(
         self, namespace_config: NamespaceConfig, request: Request, made: Any = _MISSING
     ) -> Any:
-        """Load through :mod:`.lifecycle.loading`'s steps; enlist what needs an end.
+        """Load through the namespace's pipeline; enlist what needs an end.
 
         The steps and checks run are those of the namespace's
-        :class:`~.lifecycle.plan.LoadPlan`; the discriminator and the factory
+        :class:`~.lifecycle.pipeline.Pipeline`; the discriminator and the factory
         are called here, not through :func:`.call_for_namespace`, a frame less
         on every load, with the same note on failure.  ``made`` is the session
-        of a quick namespace (see :mod:`.lifecycle.plan`), already made.
+        of a quick namespace (see :mod:`.lifecycle.pipeline`), already made.
         """
         namespace = namespace_config.namespace
-        plan = namespace_config.load_plan
-        if plan is None or plan.steps_seen != len(AFTER_MAKE) or plan.checks_seen != len(CHECKS):
-            plan = plan_of(namespace_config, self._configs)
+        plan = namespace_config.pipeline
         partner = state = session = None
         rejected: tuple[str, str | None] | None = None
         role: str | None = None
@@ -221,29 +215,31 @@ class SessionMultiManager(Mapping[str, Any]):
                 if discriminator is None or discriminator(request):
                     role = "session factory"
                     session = namespace_config.loader(request)  # type: ignore[misc]
+                    login = self._unit().login
+                    if login is not None:
+                        begin_as_login(session, login)
                 role = None
             if session is not None:
                 if namespace_config.prepare is not None:
                     namespace_config.prepare(namespace, session)
+                work = self._unit()
                 if plan.enlist_at_load:
-                    state = self._ending(request).enlist(request, namespace_config, session)
+                    state = work.enlist(namespace_config, session)
                 for step in plan.steps:
-                    step(self, namespace_config, request, session, state)
-                if state is None and self._end is not None:
+                    step(work, namespace_config, request, session, state)
+                if state is None and work.ending is not None:
                     # a step may have enlisted it (a migration)
-                    state = self._end.namespaces.get(namespace)
+                    state = work.ending.namespaces.get(namespace)
                 # observers see what the client sent, before any check ends it
                 if self._observers:
                     self._tell_loaded(namespace, session)
                 for check in plan.checks:
-                    reason = check(namespace_config, request, session, partner)
+                    reason = check(work, namespace_config, request, session, partner)
                     if reason is not None:
-                        rejected = (reason, self._session_id(namespace, session))
-                        if state is None:
-                            # what the client holds ends: the add-on's to delete
-                            state = self._ending(request).enlist(request, namespace_config, session)
+                        rejected = (reason, work.session_id(namespace, session))
+                        # what the client holds ends: the add-on's to delete
                         session.invalidate()
-                        state.ended = REJECTED
+                        state = work.end(namespace_config, session, REJECTED)
                         break
         except Exception as exc:
             if role is not None:
@@ -257,94 +253,30 @@ class SessionMultiManager(Mapping[str, Any]):
             self._tell_loaded(namespace, None)
             return None
         if state is not None and state.events:
-            events, state.events = state.events, []
-            self._deliver(events)
+            self._unit().deliver(self._unit().take_events(state))
         if rejected is not None:
             reason, old_id = rejected
             what = _FATES.get(reason, "rejected")
             log_decision(logger, what, namespace, reason, request.registry.settings, old_id)
             self.tell_observers("namespace_rejected", namespace, reason)
-            event_class = REASON_EVENTS.get(reason, SessionRejected)
-            self._send(event_class, namespace, session, old_id, reason=reason)
+            event_class = namespace_config.pipeline.reason_events.get(reason, SessionRejected)
+            self._unit().send(event_class, namespace, session, old_id, reason=reason)
         return session
+
+    def _unit(self) -> UnitOfWork:
+        """This request's unit of work, made if it was not."""
+        work = self._work
+        if work is None:
+            work = self._work = UnitOfWork(self, self._request_ref, self._config, self._sessions)
+        return work
 
     def _tell_loaded(self, namespace: str, session: Any) -> None:
         for observer in self._observers:
             observer.namespace_loaded(namespace, session)
 
-    def _ending(self, request: Request) -> RequestEnd:
-        ending = self._end
-        if ending is None:
-            ending = self._end = RequestEnd(self)
-        return ending
-
-    def _mark_rotated(self, state: NamespaceEnd) -> None:
-        request = self._live_request()
-        self._ending(request).mark_rotated(request, state)
-
-    def _end_of(self, namespace_config: NamespaceConfig, session: Any) -> NamespaceEnd:
-        """The end of ``namespace_config``'s namespace in this request, enlisted."""
-        request = self._live_request()
-        return self._ending(request).enlist(request, namespace_config, session)
-
     def loaded(self, namespace: str) -> Any:
         """The session ``namespace`` loaded in this request, ``None`` if it did not."""
         return self._sessions.get(namespace)
-
-    def _send(
-        self,
-        event_class: type,
-        namespace: str,
-        session: Any,
-        session_id: str | None = _MISSING,
-        **extra: Any,
-    ) -> list[Exception]:
-        """Build and deliver ``event_class`` if anything subscribes to it.
-
-        Each subscriber is called on its own (see
-        :func:`~pyramid_session_multi.events.deliver`); their errors are
-        logged and returned, never raised here.
-        """
-        return self._deliver([self._event(event_class, namespace, session, session_id, **extra)])
-
-    def _event(
-        self,
-        event_class: type,
-        namespace: str,
-        session: Any,
-        session_id: str | None = _MISSING,
-        **extra: Any,
-    ) -> Any:
-        """``event_class`` for ``namespace``, or ``None`` when nothing subscribes to it."""
-        registry = self._live_request().registry
-        if not has_subscribers(registry, event_class):
-            return None
-        if session_id is _MISSING:
-            session_id = None if session is None else self._session_id(namespace, session)
-        settings = registry.settings
-        if "old_id" in extra:
-            extra["old_id_hash"] = hash_session_id(settings, extra.pop("old_id"))
-        return event_class(
-            self._live_request(), namespace, session, hash_session_id(settings, session_id), **extra
-        )
-
-    def _deliver(self, events: list[Any]) -> list[Exception]:
-        failures: list[Exception] = []
-        registry = None
-        for event in events:
-            if event is None:
-                continue
-            if registry is None:
-                registry = self._live_request().registry
-            failures.extend(deliver(registry, event))
-        return failures
-
-    def _session_id(self, namespace: str, session: Any) -> str | None:
-        try:
-            session_id = self._configs[namespace].library.session_id(session)
-        except Exception:  # an event must not break the request
-            return None
-        return session_id if isinstance(session_id, str) else None
 
     def _release(self, request: Request) -> None:
         # the deque _load appended to, without the descriptor walk of an attribute
@@ -356,12 +288,12 @@ class SessionMultiManager(Mapping[str, Any]):
             # sessions: go last, and let them see the objects the view used.
             callbacks.append(self._release)
             return
-        self._sessions.clear()
+        if self._work is not None:
+            self._work.forget()
+        else:
+            self._sessions.clear()
         self._observers = ()
         self._release_scheduled = False
-        if self._end is not None:
-            self._end.forget()
-            self._end = None
 
     def tell_observers(self, method: str, *args: Any) -> None:
         """Call ``method(*args)`` on each observer that has it.
@@ -439,7 +371,7 @@ class SessionMultiManager(Mapping[str, Any]):
                 raise UnregisteredSession(namespace)
         if userid is not None:
             userid = _lifetime.check_userid(userid)
-        return rotate(self, namespaces, raise_errors, userid)
+        return rotate(self._unit(), namespaces, raise_errors, userid)
 
     def revoke(self, userid: Any, keep_current: bool = False) -> None:
         """Sign ``userid`` out everywhere: every session recorded for that user
@@ -464,7 +396,7 @@ class SessionMultiManager(Mapping[str, Any]):
         not stop the revocation: it is logged, named, and a session of it
         recorded for the user ends when it is next loaded.
         """
-        _revocation.revoke(self, userid, keep_current)
+        revoke(self._unit(), userid, keep_current)
 
     def invalidate(self, *, raise_errors: bool = False) -> dict[str, Exception]:
         """Log the client out of every namespace it holds.
@@ -498,7 +430,7 @@ class SessionMultiManager(Mapping[str, Any]):
         namespace was tried; the cookies still go out if an exception view
         renders the response.
         """
-        return invalidate(self, raise_errors, _revocation.record_unended)
+        return invalidate(self._unit(), raise_errors, record_unended)
 
     # what has been loaded so far
 
@@ -576,7 +508,7 @@ _RELEASE = SessionMultiManager._release
 _FATES = {
     _lifetime.IDLE: "expired",
     _lifetime.ABSOLUTE: "expired",
-    _revocation.REVOKED: "revoked",
+    REVOKED: "revoked",
 }
 
 

@@ -376,11 +376,12 @@ def test_cookies_browsers_keep_are_accepted(autocommit):
 
 def test_a_thousand_namespaces_commit_with_work_linear_in_their_number(monkeypatch):
     import pyramid_session_multi.config as config_module
+    import pyramid_session_multi.namespace as namespace_module
 
     fitted = []
-    fit_loader = config_module.fit_loader
+    fit_loader = namespace_module.fit_loader
     monkeypatch.setattr(
-        config_module, "fit_loader", lambda c: (fitted.append(c.namespace), fit_loader(c))[1]
+        namespace_module, "fit_loader", lambda c: (fitted.append(c.namespace), fit_loader(c))[1]
     )
     config = Configurator()
     config.include("pyramid_session_multi")

@@ -1,6 +1,7 @@
 """The SessionMulti panel through pyramid_debugtoolbar and WebTest."""
 
 import logging
+import re
 import time
 
 import pytest
@@ -437,6 +438,23 @@ def test_a_cookie_dropped_over_the_limit_stays_marked_refused_and_the_response_i
     assert "not sent, the client keeps its previous cookie (oversize = drop)" in text
     assert "the response failed" not in text
     assert "small accessed by the app Set-Cookie: set" in text
+
+
+def test_the_configuration_table_shows_each_namespace_s_load_steps():
+    def setup(config):
+        config.register_session_factory("plain", signed_factory("plain"))
+        config.register_session_factory(
+            "guarded",
+            signed_factory("guarded"),
+            validator=lambda request, session: True,
+            fallbacks=[signed_factory("old_guarded")],
+        )
+
+    app = toolbar_app(setup, "inactive")
+    app.get("/plain")
+    html = panel_html(app)
+    cells = re.findall(r'<td class="session-multi-steps">(.*?)</td>', html, re.S)
+    assert [text_of(cell) for cell in cells] == ["", "fallbacks validator"]
 
 
 def own_psm_keys_app(redis_db, tmp_path, name):

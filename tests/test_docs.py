@@ -71,7 +71,8 @@ def test_logout_deletes_the_cookie_the_client_holds():
 
 
 EXAMPLES_WITH_AN_APP = ("registering", "login", "logout", "csrf", "fallbacks", "lifetimes")
-EXAMPLES_WITH_AN_APP += ("scaling", "testing_timeouts", "partitioned", "parallel")
+EXAMPLES_WITH_AN_APP += ("scaling", "testing_timeouts", "partitioned", "load_step")
+EXAMPLES_WITH_AN_APP += ("parallel",)
 
 
 def test_every_example_with_an_app_is_listed_for_the_deploy_check():
@@ -430,6 +431,43 @@ def test_the_fallbacks_example_moves_a_session_signed_with_the_old_secret():
     # the example wrote it again under the new secret
     assert client.cookies["prefs"] != cookie
     assert client.get("/s/prefs", extra_environ=HTTPS).json["value"] == "dark"
+
+
+def test_the_load_step_example_starts_an_account_afresh_on_another_host():
+    from pyramid_session_multi.config import get_manager_config
+
+    module = example("load_step")
+    wsgi = module["main"]()
+    here = {"wsgi.url_scheme": "https", "HTTP_HOST": "a.example:443"}
+    there = {"wsgi.url_scheme": "https", "HTTP_HOST": "b.example:443"}
+    client = webtest.TestApp(wsgi)
+    assert client.get("/", extra_environ=here).json == {"made on": "a.example:443"}
+    cookie = f"account={client.cookies['account']}"
+    # the same cookie, brought back to its host and carried to another
+    again = webtest.TestApp(wsgi).get("/", headers={"Cookie": cookie}, extra_environ=here)
+    assert again.json == {"made on": "a.example:443"}
+    moved = webtest.TestApp(wsgi).get("/", headers={"Cookie": cookie}, extra_environ=there)
+    assert moved.json == {"made on": "b.example:443"}
+    # only the namespace the check applies to runs it, as the page shows
+    configs = get_manager_config(wsgi.registry).configs
+    assert {name: configs[name].steps for name in configs} == {
+        "account": ("made_here",),
+        "prefs": (),
+    }
+
+
+def test_the_extending_page_shows_what_psessions_prints_for_its_example(monkeypatch, tmp_path):
+    from pyramid_session_multi.scripts.psessions import main as psessions
+
+    monkeypatch.syspath_prepend(str(DOCS / "examples"))
+    ini = tmp_path / "example.ini"
+    ini.write_text("[app:main]\nuse = call:load_step:main\n")
+    out, err = io.StringIO(), io.StringIO()
+    status = psessions([str(ini), "--columns", "namespace,cookie_name,steps"], out=out, err=err)
+    assert status == 0, err.getvalue()
+    page = (DOCS / "narr" / "extending.rst").read_text()
+    shown = [line.strip() for line in out.getvalue().splitlines()]
+    assert all(f"   {line}\n" in page for line in shown if line), (shown, page)
 
 
 def test_the_partitioned_example_sends_a_partitioned_cookie_and_passes_the_checks():

@@ -268,3 +268,59 @@ def test_a_garbage_beaker_cookie_is_a_new_session_and_rotates():
     assert app.get("/s/crumbs").json["value"] is None
     assert app.get("/rotate", {"ns": "crumbs", "after": "x"}).json == {"failed": []}
     assert app.get("/s/crumbs").json["after"] == "x"
+
+
+def test_a_library_lacking_a_member_the_add_on_calls_is_refused_naming_it():
+    class NoExpiry(NotebookLibrary):
+        expire_within = None
+
+    class Partial:
+        def __init__(self):
+            self.base = NotebookLibrary()
+
+        def __getattr__(self, name):
+            if name in ("claim", "records_in_data"):
+                raise AttributeError(name)
+            return getattr(self.base, name)
+
+    with pytest.raises(ConfigurationError, match=r"lacks expire_within \(not callable\)"):
+        build_app(lambda config: config.add_session_library(NoExpiry()))
+    with pytest.raises(ConfigurationError, match="lacks claim, records_in_data"):
+        build_app(lambda config: config.add_session_library(Partial()))
+
+
+def test_a_library_whose_methods_take_the_wrong_arguments_is_refused():
+    class WrongSignature(NotebookLibrary):
+        def rotate(self):
+            return None
+
+    with pytest.raises(ConfigurationError, match="rotate"):
+        build_app(lambda config: config.add_session_library(WrongSignature()))
+
+
+def test_two_libraries_of_one_name_conflict_naming_both_call_sites():
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationConflictError
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.add_session_library(NotebookLibrary)  # first-library-site
+    config.add_session_library(NotebookLibrary)  # second-library-site
+    with pytest.raises(ConfigurationConflictError) as info:
+        config.commit()
+    message = str(info.value)
+    assert "first-library-site" in message and "second-library-site" in message
+
+
+def test_a_library_is_added_by_its_action_at_commit():
+    from pyramid.config import Configurator
+
+    from pyramid_session_multi.config import get_manager_config
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.add_session_library(NotebookLibrary)
+    libraries = get_manager_config(config.registry).libraries
+    assert libraries == []
+    config.commit()
+    assert [library.name for library in libraries] == ["notebook"]

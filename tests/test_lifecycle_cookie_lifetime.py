@@ -158,7 +158,7 @@ def test_a_quick_namespace_still_asks_the_store_for_a_recorded_user(clock):
     laptop.get("/login", {"userid": "alice", "ns": "signed"})
     phone.get("/login", {"userid": "alice", "ns": "signed"})
     namespace_config = get_manager_config(wsgi.registry).get("signed")
-    assert namespace_config.load_plan.quick is True
+    assert namespace_config.pipeline.quick is True
     clock.at(1)
     laptop.get("/revoke", {"userid": "alice", "keep": "1"})
     assert laptop.get("/r/signed").json["user"] == "alice"
@@ -170,7 +170,7 @@ def test_a_failure_while_the_session_judges_itself_names_the_namespace(tmp_path,
     wsgi = build_lifetime_wsgi(one_namespace(factory, idle_timeout=600))
     app = webtest.TestApp(wsgi)
     app.get("/w/signed", {"value": "x"})
-    assert get_manager_config(wsgi.registry).get("signed").load_plan.quick is True
+    assert get_manager_config(wsgi.registry).get("signed").pipeline.quick is True
 
     def broken():
         raise OSError("no clock")

@@ -17,8 +17,6 @@ from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.events import SessionExpired, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.lifecycle.ending import RequestEnd
-from pyramid_session_multi.lifecycle.loading import AFTER_MAKE, APPLIES
-from pyramid_session_multi.lifecycle.plan import plan_of
 from pyramid_session_multi.revocation import MemoryRevocationStore
 from tests.test_libraries import NotebookFactory, NotebookLibrary, NotebookSession
 
@@ -181,8 +179,8 @@ def test_a_namespace_registered_through_the_old_api_keeps_its_stamps_itself_too(
     namespace_config = get_manager_config(config.registry).get("prefs")
     assert isinstance(get_manager_config(config.registry), SessionMultiManagerConfig)
     client.get("/login")
-    assert namespace_config.load_plan.enlist_at_load is False
-    assert namespace_config.load_plan.quick is True
+    assert namespace_config.pipeline.enlist_at_load is False
+    assert namespace_config.pipeline.quick is True
     assert client.get("/read").text == "1"
     assert seen["enlisted"] is False
     # the user recorded at login rode in the cookie: a revocation ends it
@@ -215,42 +213,106 @@ def test_only_the_steps_and_checks_that_concern_a_namespace_run():
     def fallbacks_only(manager, namespace_config, request, session, state):
         ran.append(("fallbacks only", namespace_config.namespace))
 
-    AFTER_MAKE.extend([everyone, fallbacks_only])
-    APPLIES[fallbacks_only] = lambda namespace_config: bool(namespace_config.fallbacks)
-    try:
-        client, _, _ = build(
-            lambda config: config.register_session_factory(
-                "prefs", signed(), validator=lambda request, session: True
-            )
+    def register(config):
+        config.add_session_load_step("everyone", everyone)
+        config.add_session_load_step(
+            "fallbacks only",
+            fallbacks_only,
+            applies=lambda namespace_config: bool(namespace_config.fallbacks),
         )
-        client.get("/write")
-    finally:
-        AFTER_MAKE.remove(everyone)
-        AFTER_MAKE.remove(fallbacks_only)
-        del APPLIES[fallbacks_only]
+        config.register_session_factory("prefs", signed(), validator=lambda request, session: True)
+
+    client, _, config = build(register)
+    client.get("/write")
     assert ran == [("everyone", "prefs")]
+    steps = get_manager_config(config.registry).get("prefs").steps
+    assert steps == ("everyone", "validator")
 
 
-def test_a_step_added_after_the_first_load_runs_from_then_on():
+def test_an_applications_own_check_runs_on_a_namespace_with_no_option_of_its_own():
+    """A cookie namespace with nothing else to run goes through its pipeline
+    once the application adds a check that concerns it."""
+    events = []
+
+    def not_two(work, namespace_config, request, session, partner):
+        return "two" if session.get("n") == "2" else None
+
+    def register(config):
+        config.register_session_factory("prefs", signed())
+        config.add_session_load_step("not_two", not_two, check=True)
+
+    client, _, config = build(register, events=events)
+    assert get_manager_config(config.registry).get("prefs").steps == ("not_two",)
+    client.get("/write", {"n": "1"})
+    assert client.get("/read").text == "1"
+    client.get("/write", {"n": "2"})
+    assert client.get("/read").text == "None"
+    assert [(type(event), event.namespace, event.reason) for event in events] == [
+        (SessionRejected, "prefs", "two")
+    ]
+
+
+def test_a_step_added_by_a_later_commit_runs_from_then_on():
     ran = []
 
     def late(manager, namespace_config, request, session, state):
         ran.append(namespace_config.namespace)
 
-    client, _, _ = build(
+    client, _, config = build(
         lambda config: config.register_session_factory(
             "prefs", signed(), validator=lambda request, session: True
         )
     )
     client.get("/write")
-    AFTER_MAKE.append(late)
-    try:
-        client.get("/read")
-    finally:
-        AFTER_MAKE.remove(late)
-    assert ran == ["prefs"]
+    assert ran == []
+    config.add_session_load_step("late", late)
+    config.commit()
     client.get("/read")
     assert ran == ["prefs"]
+    client.get("/read")
+    assert ran == ["prefs", "prefs"]
+
+
+def test_steps_are_ordered_by_name_not_by_when_they_were_added():
+    order = []
+
+    def step(name):
+        return lambda manager, namespace_config, request, session, state: order.append(name)
+
+    def register(config):
+        config.add_session_load_step("second", step("second"), under="first")
+        config.add_session_load_step("first", step("first"), under="fallbacks")
+        config.add_session_load_step("zeroth", step("zeroth"), over="lifetime")
+        config.register_session_factory(
+            "prefs", signed(), idle_timeout=60, validator=lambda r, s: True
+        )
+
+    client, _, config = build(register)
+    client.get("/write")
+    assert order == ["zeroth", "first", "second"]
+    assert get_manager_config(config.registry).get("prefs").steps == (
+        "zeroth",
+        "first",
+        "second",
+        "validator",
+        "expiry",
+    )
+
+
+def test_a_namespace_has_only_the_steps_its_configuration_asks_for(tmp_path):
+    def register(config):
+        config.register_session_factory("plain", signed("plain"))
+        config.register_session_factory("timed", signed("timed"), absolute_timeout=60)
+        config.register_session_factory(
+            "moved", signed("moved"), fallbacks=[SignedCookieSessionFactory("old", "moved")]
+        )
+
+    _, _, config = build(register)
+    manager_config = get_manager_config(config.registry)
+    assert manager_config.get("plain").steps == ()
+    # pyramid's cookie sessions take their stamps out themselves, as they are made
+    assert manager_config.get("timed").steps == ("expiry",)
+    assert manager_config.get("moved").steps == ("fallbacks",)
 
 
 def test_a_failing_factory_is_named_once():
@@ -314,9 +376,29 @@ def test_a_namespaces_plan_is_made_once_and_kept_while_current():
     config = Configurator()
     config.include("pyramid_session_multi")
     config.register_session_factory("prefs", signed(), validator=lambda request, session: True)
-    config.commit()
+    config.add_route("read", "/read")
+    config.add_view(
+        lambda request: Response(str(request.session_multi["prefs"])), route_name="read"
+    )
+    app = webtest.TestApp(config.make_wsgi_app())
     manager_config = get_manager_config(config.registry)
     namespace_config = manager_config.get("prefs")
-    plan = plan_of(namespace_config, manager_config.configs)
-    assert plan_of(namespace_config, manager_config.configs) is plan
+    plan = namespace_config.pipeline
+    app.get("/read")
+    app.get("/read")
+    assert manager_config.get("prefs") is namespace_config
+    assert namespace_config.pipeline is plan
     assert [check.__name__ for check in plan.checks] == ["validator_check"]
+
+
+def test_a_bound_namespace_and_its_partner_take_the_binding_token_out_first():
+    def register(config):
+        config.register_session_factory("account", signed("account"))
+        config.register_session_factory("admin", signed("admin"), bound_to="account")
+        config.register_session_factory("plain", signed("plain"))
+
+    _, _, config = build(register)
+    manager_config = get_manager_config(config.registry)
+    assert manager_config.get("account").steps == ("token",)
+    assert manager_config.get("admin").steps == ("token", "binding")
+    assert manager_config.get("plain").steps == ()

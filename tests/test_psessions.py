@@ -434,3 +434,13 @@ def test_revoke_refuses_a_revocation_store_kept_in_memory(tmp_path):
     )
     assert status == 1 and out == ""
     assert "'bob' was not revoked" in err and "session_multi.revocations" in err
+
+
+def test_the_steps_of_each_namespace_are_a_column(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "with_namespaces"), "--columns", "namespace,steps"])
+    assert status == 0, err
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+    assert rows == {"prefs": ["-"], "account": ["validator"]}
+    status, out, err = run([write_ini(tmp_path, "with_a_fallback"), "--format", "json"])
+    assert status == 0, err
+    assert [row["steps"] for row in json.loads(out)] == [["fallbacks"]]

@@ -857,6 +857,40 @@ def test_a_table_that_cannot_be_created_fails_the_revocation(tmp_path):
         store.revoke("alice", 10.0, None)
 
 
+def test_a_login_and_a_revocation_leave_nothing_on_the_request():
+    """What a request's login and revocations are is its unit of work's, not
+    attributes stashed on the request."""
+    from pyramid.response import Response
+    from pyramid.session import SignedCookieSessionFactory
+
+    from pyramid_session_multi.revocation import MemoryRevocationStore
+
+    seen = {}
+
+    def login(request):
+        request.session_multi.rotate(userid="alice")
+        request.session_multi["prefs"]["n"] = 1
+        request.session_multi.revoke("alice", keep_current=True)
+        seen["stashed"] = sorted(
+            key for key in request.__dict__ if key.startswith("_session_multi")
+        )
+        seen["kept"] = request.session_multi["prefs"].get("n")
+        return Response("in")
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.set_revocation_store(MemoryRevocationStore())
+    config.register_session_factory(
+        "prefs", SignedCookieSessionFactory("a-secret", cookie_name="prefs"), idle_timeout=600
+    )
+    config.add_route("login", "/login")
+    config.add_view(login, route_name="login")
+    app = webtest.TestApp(config.make_wsgi_app())
+    app.get("/login")
+    assert seen == {"stashed": [], "kept": 1}
+    assert "prefs" in app.cookies
+
+
 def test_a_dry_run_sweep_of_redis_revocations_counts_records_without_a_ttl_and_changes_none(
     redis_db,
 ):

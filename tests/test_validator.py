@@ -145,4 +145,4 @@ def test_a_raising_validator_fails_the_load_named(caplog):
 
 def test_a_namespace_without_a_validator_is_not_checked_by_it():
     namespace_config = SimpleNamespace(validator=None, namespace="account")
-    assert validator_check(namespace_config, None, {"anything": 1}, None) is None
+    assert validator_check(None, namespace_config, None, {"anything": 1}, None) is None

@@ -19,22 +19,23 @@ from .detached import detached_request
 from .ending import INVALIDATED
 from .fallbacks import retire_at_logout
 from .lifetime import lifetime_of, remember_login, rotation
+from .work import RequestWork
 
 logger = logging.getLogger(__name__)
 
 
-def carried(manager: Any, request: Any) -> list[str]:
-    """The namespaces loaded so far or whose cookie ``request`` carries, partners first.
+def carried(work: RequestWork) -> list[str]:
+    """The namespaces loaded so far or whose cookie the request carries, partners first.
 
     A namespace is carried too where the request carries only a cookie one
     of its fallbacks reads: loading it migrates that session, which a
     logout, a login or a revocation must then act on, not leave behind.
     """
-    cookies = request.cookies
+    cookies = work.request.cookies
     found = [
         namespace_config
-        for namespace, namespace_config in manager._configs.items()
-        if manager.loaded(namespace) is not None
+        for namespace, namespace_config in work.configs.items()
+        if work.loaded(namespace) is not None
         or namespace_config.cookie_name in cookies
         or any(fallback.cookie_name in cookies for fallback in namespace_config.fallbacks)
     ]
@@ -43,29 +44,29 @@ def carried(manager: Any, request: Any) -> list[str]:
 
 
 def rotate(
-    manager: Any, namespaces: Sequence[str], raise_errors: bool, userid: Any = None
+    work: RequestWork, namespaces: Sequence[str], raise_errors: bool, userid: Any = None
 ) -> dict[str, Exception]:
     """Rotate ``namespaces`` (every carried one if empty); see ``SessionMultiManager.rotate``."""
-    request = manager._live_request()
+    request = work.request
     failures: dict[str, Exception] = {}
     events = []
     if userid is not None and not namespaces:
         # a login: a namespace first loaded later in this request is new, and the user's
-        remember_login(request, userid)
+        remember_login(work, userid)
     # a policy keeping its CSRF token in a namespace renews it there (see .csrf)
     csrf_rotated = getattr(
         request.registry.queryUtility(ICSRFStoragePolicy), "session_rotated", None
     )
-    for namespace in namespaces or carried(manager, request):
-        namespace_config = manager._configs[namespace]
+    for namespace in namespaces or carried(work):
+        namespace_config = work.configs[namespace]
         session = None
         try:
-            session = manager[namespace]
+            session = work.load(namespace)
             if session is None:
                 continue
             library = namespace_config.library
             library.load(session)
-            old_id = manager._session_id(namespace, session)
+            old_id = work.session_id(namespace, session)
             # the absolute clock restarts; the user is recorded, or kept
             rotated = rotation(session, userid)
             retire = library.rotate(session)
@@ -81,48 +82,44 @@ def rotate(
                 exc,
             )
             failures[namespace] = exc
-            manager._end_of(namespace_config, session).drop_cookie = True
+            work.enlist(namespace_config, session)
+            work.drop_cookie(namespace_config)
             continue
-        state = manager._end_of(namespace_config, session)
-        if callable(retire):
-            # the old id goes once the new session is saved, not before
-            state.after_save.append(lambda response, retire=retire: retire())
-            state.keeps_old = True
-        manager._mark_rotated(state)
+        work.mark_rotated(namespace_config, session, retire)
         reason = "login" if userid is not None else "rotate"
         log_decision(logger, "rotated", namespace, reason, request.registry.settings, old_id)
-        manager.tell_observers("namespace_rotated", namespace)
-        events.append(manager._event(SessionRotated, namespace, session, old_id=old_id))
-    return _tell(manager, failures, events, raise_errors)
+        work.tell_observers("namespace_rotated", namespace)
+        events.append(work.event(SessionRotated, namespace, session, old_id=old_id))
+    return _tell(work, failures, events, raise_errors)
 
 
-def invalidate(manager: Any, raise_errors: bool, unended: Any = None) -> dict[str, Exception]:
+def invalidate(work: RequestWork, raise_errors: bool, unended: Any = None) -> dict[str, Exception]:
     """Log out of every carried namespace; see ``SessionMultiManager.invalidate``.
 
-    ``unended``, where given, is called with the manager, the users and login
-    times the sessions loaded recorded, and the failures, when a namespace
-    could not be destroyed (see :func:`..revocation.core.record_unended`).
+    ``unended``, where given, is called with the request's work, the users
+    and login times the sessions loaded recorded, and the failures, when a
+    namespace could not be destroyed (see :func:`.revoking.record_unended`).
     """
-    request = manager._live_request()
+    request = work.request
     failures: dict[str, Exception] = {}
     loaded: dict[str, Any] = {}
     # every one loaded before any is invalidated: a bound namespace is then
     # checked against its partner as the client sent it, not as logged out
     events = []
-    for namespace in carried(manager, request):
+    for namespace in carried(work):
         try:
-            session = manager[namespace]
+            session = work.load(namespace)
         except Exception as exc:
             # what failed may be a check the logout has no use for (a revocation
             # store down): the session still dies, read again without any
             try:
-                old_id = destroy(manager, manager._configs[namespace], request)
+                old_id = destroy(work.configs[namespace], request)
             except Exception as again:
                 exc.add_note(
                     f"pyramid_session_multi: destroying it unchecked failed too: "
                     f"{type(again).__name__}: {again}"
                 )
-                logout_failed(manager, namespace, exc, failures)
+                logout_failed(work, namespace, exc, failures)
                 continue
             logger.warning(
                 "namespace %r could not be loaded (%s: %s); logged out without it: "
@@ -131,11 +128,11 @@ def invalidate(manager: Any, raise_errors: bool, unended: Any = None) -> dict[st
                 type(exc).__name__,
                 exc,
             )
-            state = manager._end_of(manager._configs[namespace], None)
-            state.drop_cookie = True
-            _retired(manager, namespace, request, state, failures)
-            manager.tell_observers("namespace_invalidated", namespace)
-            events.append(manager._event(SessionInvalidated, namespace, None, old_id))
+            namespace_config = work.configs[namespace]
+            work.drop_cookie(namespace_config)
+            _retired(work, namespace, failures)
+            work.tell_observers("namespace_invalidated", namespace)
+            events.append(work.event(SessionInvalidated, namespace, None, old_id))
             continue
         if session is not None:
             loaded[namespace] = session
@@ -145,36 +142,33 @@ def invalidate(manager: Any, raise_errors: bool, unended: Any = None) -> dict[st
         if lifetime is not None and lifetime.stamps.userid is not None
     }
     for namespace, session in loaded.items():
-        namespace_config = manager._configs[namespace]
+        namespace_config = work.configs[namespace]
         try:
             namespace_config.library.load(session)
-            old_id = manager._session_id(namespace, session)
+            old_id = work.session_id(namespace, session)
             session.invalidate()
         except Exception as exc:
-            logout_failed(manager, namespace, exc, failures)
+            logout_failed(work, namespace, exc, failures)
             continue
-        state = manager._end_of(namespace_config, session)
-        state.ended = INVALIDATED
+        work.end(namespace_config, session, INVALIDATED)
         log_decision(logger, "invalidated", namespace, "logout", request.registry.settings, old_id)
-        _retired(manager, namespace, request, state, failures)
-        manager.tell_observers("namespace_invalidated", namespace)
-        events.append(manager._event(SessionInvalidated, namespace, session, old_id))
+        _retired(work, namespace, failures)
+        work.tell_observers("namespace_invalidated", namespace)
+        events.append(work.event(SessionInvalidated, namespace, session, old_id))
     if failures and unended is not None:
-        unended(manager, logins, failures)
-    return _tell(manager, failures, events, raise_errors)
+        unended(work, logins, failures)
+    return _tell(work, failures, events, raise_errors)
 
 
-def _retired(
-    manager: Any, namespace: str, request: Any, state: Any, failures: dict[str, Exception]
-) -> None:
+def _retired(work: RequestWork, namespace: str, failures: dict[str, Exception]) -> None:
     """Retire ``namespace``'s fallback copies at its logout; a copy that could
     not be deleted is the namespace's failure in ``failures``."""
-    exc = retire_at_logout(manager._configs[namespace], request, state)
+    exc = retire_at_logout(work, work.configs[namespace])
     if exc is not None:
         failures.setdefault(namespace, exc)
 
 
-def destroy(manager: Any, namespace_config: Any, request: Any) -> str | None:
+def destroy(namespace_config: Any, request: Any) -> str | None:
     """Delete the stored state of the session ``request`` carries for
     ``namespace_config``'s namespace, read on a detached copy of the request
     with none of the load's checks; its id, where known.
@@ -196,7 +190,7 @@ def destroy(manager: Any, namespace_config: Any, request: Any) -> str | None:
 
 
 def logout_failed(
-    manager: Any, namespace: str, exc: Exception, failures: dict[str, Exception]
+    work: RequestWork, namespace: str, exc: Exception, failures: dict[str, Exception]
 ) -> None:
     """Log that ``namespace`` could not be invalidated, note it in ``failures``,
     and have its cookie deleted all the same."""
@@ -209,14 +203,14 @@ def logout_failed(
         exc,
     )
     failures[namespace] = exc
-    manager._end_of(manager._configs[namespace], None).drop_cookie = True
+    work.drop_cookie(work.configs[namespace])
 
 
 def _tell(
-    manager: Any, failures: dict[str, Exception], events: list[Any], raise_errors: bool
+    work: RequestWork, failures: dict[str, Exception], events: list[Any], raise_errors: bool
 ) -> dict[str, Exception]:
     """Send ``events`` now that the work is done; raise the first failure if asked to."""
-    subscriber_failures = manager._deliver(events)
+    subscriber_failures = work.deliver(events)
     if raise_errors and (failures or subscriber_failures):
         raise next(iter([*failures.values(), *subscriber_failures]))
     return failures

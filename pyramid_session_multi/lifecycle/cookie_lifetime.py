@@ -32,6 +32,7 @@ idle window ends at its first load, however it was used meanwhile.
 """
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from ..hidden import conceal, restore, reveal
@@ -43,8 +44,7 @@ from ..libraries.pyramid_cookie import (
     user_record,
 )
 from . import lifetime as _lifetime
-from .lifetime import ABSOLUTE, CLOCK_SKEW, IDLE, LOGIN_ATTRIBUTE, RESTAMP_FRACTION, Stamps
-from .loading import SELF_JUDGED
+from .lifetime import ABSOLUTE, CLOCK_SKEW, IDLE, RESTAMP_FRACTION, Stamps
 
 #: The idle timeout from which the idle clock is kept to the second (as
 #: pyramid keeps it): its error is then under 1% of the window.
@@ -56,20 +56,28 @@ def stamps_itself(loader: Any) -> bool:
     return getattr(loader, STAMPS_FOR, None) is not None
 
 
-def fit_loader(namespace_config: Any) -> None:
-    """Give a stamped namespace of pyramid's cookie sessions a loader keeping its stamps.
+def fit_loader(namespace_config: Any) -> Any:
+    """``namespace_config``, with a loader keeping its stamps where it is a
+    stamped namespace of pyramid's cookie sessions (a new frozen object then).
 
     The loader is the namespace's: the factory's class itself (a namespace
-    registered through 0.4's API), or the add-on's subclass of it (see
-    :func:`~pyramid_session_multi.config.apply_cookie_budget`).
+    added to the utility directly), or the cookie budget's subclass of it
+    (see :func:`~pyramid_session_multi.config.apply_cookie_budget`).
     """
     loader = namespace_config.loader
     if not namespace_config.stamped or stamps_itself(loader):
-        return
+        return namespace_config
     if not is_pyramid_cookie_factory(loader):
-        return
-    object.__setattr__(namespace_config, "loader", stamped_cookie_session(loader, namespace_config))
-    object.__setattr__(namespace_config, "load_plan", None)
+        return namespace_config
+    return replace(namespace_config, loader=stamped_cookie_session(loader, namespace_config))
+
+
+def begin_as_login(session: Any, login: tuple[Any, float]) -> None:
+    """A session just made in a request that logged in (``login`` is its
+    ``(userid, time)``): if it is new, it begins as that user's, from that time."""
+    begin = getattr(session, "_session_multi_begin_as", None)
+    if begin is not None:
+        begin(login)
 
 
 def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
@@ -120,14 +128,9 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
                 # only a session with data carries a user
                 self._session_multi_user = record
             elif not dict_len(self):
-                # new, emptied or expired by pyramid: fresh clocks, of the
-                # request's login if it made one, from that login
-                login = request.__dict__.get(LOGIN_ATTRIBUTE)
-                if login is None:
-                    self.created = self.renewed = round(lifetime.clock(), 3)
-                else:
-                    self._session_multi_user = login[0]
-                    self.created = self.renewed = login[1]
+                # new, emptied or expired by pyramid: fresh clocks (of the
+                # request's login, if it made one: see begin_as_login)
+                self.created = self.renewed = round(lifetime.clock(), 3)
                 return
             t = lifetime.clock()
             idle_for = t - self.renewed
@@ -144,6 +147,11 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
                 return
             self._session_multi_verdict = verdict
             self._session_multi_expired = self._session_multi_stamps()
+
+        def _session_multi_begin_as(self, login: tuple[Any, float]) -> None:
+            if self._session_multi_user is None and not dict_len(self):
+                self._session_multi_user = login[0]
+                self.created = self.renewed = login[1]
 
         def _session_multi_stamps(self) -> Stamps:
             created = self.created
@@ -235,8 +243,3 @@ class CookieLifetime:
         """End the session on load, for ``verdict``, as it was with ``stamps``."""
         self._session._session_multi_verdict = verdict
         self._session._session_multi_expired = stamps
-
-
-# the session judges its lifetime as it is made; a recorded user while a
-# revocation store is set sends it through the checks
-SELF_JUDGED.add(_lifetime.lifetime_check)

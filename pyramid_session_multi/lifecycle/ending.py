@@ -92,12 +92,19 @@ class NamespaceEnd:
 
 
 class RequestEnd:
-    """The response callback that ends the request for the enlisted namespaces."""
+    """The response callback that ends the request for the enlisted namespaces.
 
-    __slots__ = ("manager", "namespaces", "scheduled", "watching")
+    The one writer of every :class:`NamespaceEnd`: lifecycle code asks it
+    (through the request's unit of work, :mod:`.work`) to end a namespace,
+    drop its cookie, delete other cookies, hide a record while saving, run
+    a hook once saved or send an event once loaded.
+    """
 
-    def __init__(self, manager: Any) -> None:
-        self.manager = manager
+    __slots__ = ("namespaces", "scheduled", "watching", "work")
+
+    def __init__(self, work: Any) -> None:
+        #: the request's unit of work (a :class:`~.work.RequestWork`)
+        self.work = work
         self.namespaces: dict[str, NamespaceEnd] = {}
         self.scheduled = False
         #: whether :meth:`unsent` is queued
@@ -134,9 +141,54 @@ class RequestEnd:
                 queue.insert(index, self)
                 return
 
-    def mark_rotated(self, request: Any, state: "NamespaceEnd") -> None:
-        """Note that ``state``'s session got a new id in this request."""
+    def end(self, state: "NamespaceEnd", how: str) -> None:
+        """What the client held ended: :data:`INVALIDATED` or :data:`REJECTED`."""
+        state.ended = how
+
+    def drop_cookie(self, state: "NamespaceEnd") -> None:
+        """Delete the cookie whatever the session holds (a rotate or logout failed)."""
+        state.drop_cookie = True
+
+    def delete_also(self, state: "NamespaceEnd", cookie: Any) -> None:
+        """Delete ``cookie`` too (a fallback's, at logout), whatever happens."""
+        state.delete_also.append(cookie)
+
+    def hide(self, state: "NamespaceEnd", record: Any) -> None:
+        """Keep ``record`` in the session's storage only while its library saves it."""
+        state.hidden.append(record)
+
+    def after_save(self, state: "NamespaceEnd", hook: Any) -> None:
+        """Call ``hook`` with the response once the session is saved."""
+        state.after_save.append(hook)
+
+    def take_after_save(self, state: "NamespaceEnd", kind: type) -> list[Any]:
+        """Take the hooks of ``kind`` out of what runs once the session is saved."""
+        taken = [hook for hook in state.after_save if isinstance(hook, kind)]
+        state.after_save[:] = [hook for hook in state.after_save if not isinstance(hook, kind)]
+        return taken
+
+    def queue_event(self, state: "NamespaceEnd", event: Any) -> None:
+        """Send ``event`` once the namespace's load is complete."""
+        state.events.append(event)
+
+    def take_events(self, state: "NamespaceEnd") -> list[Any]:
+        """The events queued by the namespace's load, handed over once."""
+        events, state.events = state.events, []
+        return events
+
+    def mark_rotated(self, request: Any, state: "NamespaceEnd", retire: Any = None) -> None:
+        """Note that ``state``'s session got a new id in this request.
+
+        ``retire``, where its library kept the old stored state (see
+        ``ISessionLibrary.rotate``), deletes it: called once the new session
+        is saved, never otherwise, so a new one that fails to save is dropped
+        and the old one stays whole.
+        """
         state.rotated = True
+        if callable(retire):
+            # the old id goes once the new session is saved, not before
+            state.after_save.append(lambda response, retire=retire: retire())
+            state.keeps_old = True
         self._watch(request)
 
     def _watch(self, request: Any) -> None:
@@ -207,8 +259,8 @@ class RequestEnd:
             error = self._apply(request, response, state)
             fatal = fatal or error
         for state in ended_now:
-            self.manager.tell_observers("namespace_invalidated", state.config.namespace)
-            self.manager._send(SessionInvalidated, state.config.namespace, state.session)
+            self.work.tell_observers("namespace_invalidated", state.config.namespace)
+            self.work.send(SessionInvalidated, state.config.namespace, state.session)
         if fatal is not None:
             raise fatal
 
@@ -219,7 +271,7 @@ class RequestEnd:
         if namespace_config.bound_to is None or session is None or state.drop_cookie:
             return False
         # loaded before it: a bound namespace exists only where its partner does
-        partner = self.manager.loaded(namespace_config.bound_to)
+        partner = self.work.loaded(namespace_config.bound_to)
         try:
             if settle(namespace_config.library, session, partner):
                 return False
@@ -270,7 +322,7 @@ class RequestEnd:
                 "could not be saved; its cookie is unchanged",
                 request,
             )
-            self.manager.tell_observers("namespace_failed", namespace_config.namespace, exc)
+            self.work.tell_observers("namespace_failed", namespace_config.namespace, exc)
             if state.ended is not None:
                 delete_cookie(response, namespace_config)
             return self.save_failed(state, exc)
@@ -316,7 +368,7 @@ class RequestEnd:
                 state.session.invalidate()
             except Exception as drop:
                 _failed(namespace, drop, "could not drop its unsaved new session")
-        self.manager._send(
+        self.work.send(
             SessionSaveFailed,
             namespace,
             state.session,

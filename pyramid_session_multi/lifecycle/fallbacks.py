@@ -38,11 +38,12 @@ from ..events import SessionMigrated, log_decision
 from ..hidden import take
 from ..libraries import UNKNOWN, library_for
 from .detached import detached_request
-from .ending import INVALIDATED, delete_cookie
+from .ending import delete_cookie
 
 # the lifetime's load step comes before the migration, which adopts the stamps
 from .lifetime import LIFETIME_KEY, adopt_migrated
-from .loading import AFTER_MAKE, APPLIES, call_for_namespace
+from .loading import call_for_namespace
+from .work import RequestWork
 
 logger = logging.getLogger(__name__)
 
@@ -232,10 +233,11 @@ def _secret(library: Any, factory: Any) -> Any:
 class Retirement:
     """An after-save hook retiring the old copy a fallback read."""
 
-    __slots__ = ("fallback", "manager", "namespace_config", "old")
+    __slots__ = ("fallback", "namespace_config", "old", "work")
 
-    def __init__(self, manager: Any, namespace_config: Any, fallback: Any, old: Any) -> None:
-        self.manager = manager
+    def __init__(self, work: Any, namespace_config: Any, fallback: Any, old: Any) -> None:
+        #: the request's unit of work (a :class:`~.work.RequestWork`)
+        self.work = work
         self.namespace_config = namespace_config
         self.fallback = fallback
         self.old = old
@@ -251,7 +253,7 @@ class Retirement:
         if not claimed:
             # another request moved the same old session first: this copy is a
             # duplicate, which the client must not keep
-            session = self.manager.loaded(namespace_config.namespace)
+            session = self.work.loaded(namespace_config.namespace)
             if session is not None:
                 session.invalidate()
             delete_cookie(response, namespace_config)
@@ -262,12 +264,12 @@ class Retirement:
                 fallback.describe(),
             )
             return
-        self.manager.tell_observers(
+        self.work.tell_observers(
             "namespace_retired", namespace_config.namespace, fallback.describe()
         )
 
 
-def retire_at_logout(namespace_config: Any, request: Any, state: Any) -> Exception | None:
+def retire_at_logout(work: RequestWork, namespace_config: Any) -> Exception | None:
     """A logout of ``namespace_config``'s namespace: every copy a fallback could
     still read goes too, so nothing from before the logout migrates back.
 
@@ -283,20 +285,19 @@ def retire_at_logout(namespace_config: Any, request: Any, state: Any) -> Excepti
     namespace = namespace_config.namespace
     own = (namespace_config.cookie_name, namespace_config.cookie_path or "/",
            namespace_config.cookie_domain)  # fmt: skip
+    request = work.request
     # a migration of this request waited for the save to retire its old copy:
     # the logout retires it now instead
     read = {
         hook.fallback.position: hook.old
-        for hook in state.after_save
-        if isinstance(hook, Retirement)
+        for hook in work.take_after_save(namespace_config, Retirement)
     }
-    state.after_save[:] = [hook for hook in state.after_save if not isinstance(hook, Retirement)]
     cookies = request.cookies
     detached = None
     failure = None
     for fallback in namespace_config.fallbacks:
         if (fallback.cookie_name, fallback.cookie_path, fallback.cookie_domain) != own:
-            state.delete_also.append(fallback)
+            work.delete_also(namespace_config, fallback)
         if fallback.cookie_name not in cookies:
             continue
         try:
@@ -328,7 +329,7 @@ def retire_at_logout(namespace_config: Any, request: Any, state: Any) -> Excepti
 
 
 def migrate_from_fallbacks(
-    manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
+    work: RequestWork, namespace_config: Any, request: Any, session: Any, state: Any
 ) -> None:
     """The load step: move the client's session from the first fallback that finds one."""
     cookies = request.cookies
@@ -338,9 +339,7 @@ def migrate_from_fallbacks(
     if not carried or data_of(namespace_config.library, session):
         return  # nothing to read, or the namespace's own factory found a session
     namespace = namespace_config.namespace
-    ending = manager._end
-    earlier = None if ending is None else ending.namespaces.get(namespace)
-    if earlier is not None and (earlier.ended == INVALIDATED or earlier.drop_cookie):
+    if work.ended_earlier(namespace):
         # logged out (or its cookie dropped) earlier in this request: what the
         # client held before that does not come back in the same request
         return
@@ -388,14 +387,15 @@ def migrate_from_fallbacks(
         if namespace_config.stamped:
             # the old session's stamps judge the one it moved into
             adopt_migrated(namespace_config, session, record)
-        if state is None:  # a client-side namespace: its end is the add-on's from now
-            state = manager._end_of(namespace_config, session)
-        # a copy under a new id only the response can carry: a request that forms
-        # none (its view raised) leaves it unsaved, and the old copy for the next
-        manager._mark_rotated(state)
-        state.after_save.append(Retirement(manager, namespace_config, fallback, old))
-        manager.tell_observers("namespace_migrated", namespace, role)
-        event = manager._event(
+        # a client-side namespace's end is the add-on's from now; a copy under a
+        # new id only the response can carry: a request that forms none (its
+        # view raised) leaves it unsaved, and the old copy for the next
+        work.mark_rotated(namespace_config, session)
+        work.after_save(
+            namespace_config, session, Retirement(work, namespace_config, fallback, old)
+        )
+        work.tell_observers("namespace_migrated", namespace, role)
+        event = work.event(
             SessionMigrated,
             namespace,
             session,
@@ -404,12 +404,8 @@ def migrate_from_fallbacks(
             old_id=old_id,
         )
         if event is not None:
-            state.events.append(event)
+            work.queue_event(namespace_config, session, event)
         log_decision(
             logger, "migrated", namespace, f"from {role}", request.registry.settings, old_id
         )
         return
-
-
-AFTER_MAKE.append(migrate_from_fallbacks)
-APPLIES[migrate_from_fallbacks] = lambda namespace_config: bool(namespace_config.fallbacks)

@@ -41,9 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..binding import keep_through_rotation
-from ..events import SessionExpired
 from ..hidden import ABSENT, conceal, restore, take
-from .loading import AFTER_MAKE, APPLIES, CHECKS, REASON_EVENTS
 
 #: The key the record is kept under in the library's raw storage (an
 #: application key spelled the same stays the application's: see
@@ -62,6 +60,9 @@ RESTAMP_FRACTION = 0.1
 #: is ended on load, its stamps untrusted: trusted, they would keep it alive
 #: past both timeouts by as much as the clock was ahead.
 CLOCK_SKEW = 60
+
+#: The longest timeout taken, in seconds (ten years): every store can hold it.
+MAX_TIMEOUT = 10 * 365 * 24 * 3600
 
 #: The reasons :func:`lifetime_check` gives.
 IDLE = "idle"
@@ -314,19 +315,15 @@ class Lifetime:
         return max(0.0, min(ends) - now()) if ends else None
 
 
-#: Where a request keeps the login ``rotate(userid=...)`` made in it.
-LOGIN_ATTRIBUTE = "_session_multi_login"
-
-
-def remember_login(request: Any, userid: Any) -> None:
+def remember_login(work: Any, userid: Any) -> None:
     """A login (``rotate(userid=...)`` of every namespace) in this request: a
     namespace first loaded after it, with no session yet, is the user's too."""
-    request.__dict__[LOGIN_ATTRIBUTE] = (userid, issue_time())
+    work.login = (userid, issue_time())
 
 
-def remembered_login(request: Any) -> tuple[Any, float] | None:
-    """The ``(userid, time)`` :func:`remember_login` kept for ``request``, if any."""
-    login: tuple[Any, float] | None = request.__dict__.get(LOGIN_ATTRIBUTE)
+def remembered_login(work: Any) -> tuple[Any, float] | None:
+    """The ``(userid, time)`` :func:`remember_login` kept for the request, if any."""
+    login: tuple[Any, float] | None = work.login
     return login
 
 
@@ -394,9 +391,7 @@ def _has_data(namespace_config: Any, storage: dict[Any, Any]) -> bool:
     return any(key not in bookkeeping for key in dict.keys(storage))
 
 
-def load_lifetime(
-    manager: Any, namespace_config: Any, request: Any, session: Any, state: Any
-) -> None:
+def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, state: Any) -> None:
     """The load step: take the stamps out of the data and judge the session by them.
 
     Its namespace's end of request puts them back.  (pyramid's cookie
@@ -424,14 +419,14 @@ def load_lifetime(
         created = namespace_config.library.created(session) if has_data else None
         stamps = Stamps(min(created, t) if created is not None else t, t)
         loaded = None
-        login = None if has_data else request.__dict__.get(LOGIN_ATTRIBUTE)
+        login = None if has_data else work.login
         if login is not None:
             # new in a request that logged in: it begins as the user's
             stamps = Stamps(t, t, login[0], login[1])
     lifetime = Lifetime(namespace_config, session, stamps, loaded)
     attributes[ATTRIBUTE] = lifetime
     lifetime.wrap_invalidate(session)
-    state.hidden.append(lifetime)
+    work.hide(namespace_config, session, lifetime)
     if not has_data:
         return
     idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
@@ -450,7 +445,9 @@ def load_lifetime(
         namespace_config.library.mark_changed(session)
 
 
-def lifetime_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+def lifetime_check(
+    work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
+) -> str | None:
     """End a session idle or old beyond its namespace's timeouts."""
     lifetime = lifetime_of(session)
     return None if lifetime is None else lifetime.verdict
@@ -529,15 +526,3 @@ def describe(namespace_config: Any, session: Any, at: float | None = None) -> di
         "userid": stamps.userid,
         "ended": lifetime.verdict,
     }
-
-
-REASON_EVENTS[IDLE] = SessionExpired
-REASON_EVENTS[ABSOLUTE] = SessionExpired
-AFTER_MAKE.append(load_lifetime)
-CHECKS.append(lifetime_check)
-APPLIES[lifetime_check] = lambda namespace_config: namespace_config.stamped
-# pyramid's cookie sessions take their stamps out and judge themselves as they are made
-APPLIES[load_lifetime] = lambda namespace_config: (
-    namespace_config.stamped
-    and not getattr(namespace_config.loader, "_session_multi_stamps_for", None)
-)

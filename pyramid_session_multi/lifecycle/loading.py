@@ -3,20 +3,30 @@
 Each check is a small function taking the namespace's configuration, the
 request, the new session and its partner's session (``None`` when not
 bound), and returning ``None`` to keep the session or a reason to reject
-it.  Adding a check is adding a function to :data:`CHECKS`, not a branch in
-the manager.
+it.  Which checks a namespace's load runs, and in what order, is its
+pipeline's (see :mod:`.pipeline`), not a branch in the manager.
 """
 
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..binding import belongs, load_binding
+from ..binding import belongs
 from ..failures import failure_log_of
 
 logger = logging.getLogger(__name__)
 
-Check = Callable[[Any, Any, Any, Any], str | None]
+#: A load check: ``(work, namespace_config, request, session, partner) -> reason
+#: or None``; ``work`` is the request's :class:`~.work.RequestWork`.
+Check = Callable[[Any, Any, Any, Any, Any], str | None]
+
+#: A load step, run on a session the factory has just made, before observers
+#: see it and before the checks: called with the request's
+#: :class:`~.work.RequestWork`, the namespace's
+#: configuration, the request, the session, and the namespace's
+#: :class:`~pyramid_session_multi.lifecycle.ending.NamespaceEnd` (``None``
+#: for a namespace whose end of request is not the add-on's).
+Step = Callable[[Any, Any, Any, Any, Any], None]
 
 
 def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:
@@ -40,7 +50,9 @@ def log_load_error(namespace: str, exc: Exception, request: Any = None) -> None:
     logger.error("namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc)
 
 
-def validator_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+def validator_check(
+    work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
+) -> str | None:
     """Reject a session the namespace's validator says no to."""
     validator = namespace_config.validator
     if validator is None:
@@ -56,41 +68,10 @@ def validator_check(namespace_config: Any, request: Any, session: Any, partner: 
     return None if valid else "validator"
 
 
-def binding_check(namespace_config: Any, request: Any, session: Any, partner: Any) -> str | None:
+def binding_check(
+    work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
+) -> str | None:
     """Reject a bound session that was not written beside this partner session."""
     if partner is None or belongs(namespace_config.library, session, partner):
         return None
     return "binding"
-
-
-#: The checks a loaded session goes through, in order; the first reason ends it.
-CHECKS: list[Check] = [validator_check, binding_check]
-
-#: The event a reason to end a session is told with, where it is not
-#: :class:`~pyramid_session_multi.events.SessionRejected`.
-REASON_EVENTS: dict[str, type] = {}
-
-#: What runs on a session the factory has just made, before observers see it
-#: and before :data:`CHECKS`: each step is called with the manager, the
-#: namespace's configuration, the request, the session, and the namespace's
-#: :class:`~pyramid_session_multi.lifecycle.ending.NamespaceEnd` (``None``
-#: for a namespace whose end of request is not the add-on's).
-Step = Callable[[Any, Any, Any, Any, Any], None]
-AFTER_MAKE: list[Step] = [load_binding]
-
-#: Which namespaces a step of :data:`AFTER_MAKE` or a check of :data:`CHECKS`
-#: concerns, where not every one: a predicate taking the namespace's
-#: configuration.  A namespace's load runs only those that concern it (see
-#: :mod:`.plan`); a step or check missing here concerns every namespace.
-APPLIES: dict[Callable[..., Any], Callable[[Any], bool]] = {
-    validator_check: lambda namespace_config: namespace_config.validator is not None,
-    binding_check: lambda namespace_config: namespace_config.bound_to is not None,
-    load_binding: lambda namespace_config: (
-        namespace_config.bound_to is not None or namespace_config.partner
-    ),
-}
-
-#: The checks of :data:`CHECKS` a session that keeps its own stamps (see
-#: :mod:`.cookie_lifetime`) settles as it is made, or tells the manager it
-#: cannot: a namespace whose plan has only these is quick (see :mod:`.plan`).
-SELF_JUDGED: set[Check] = set()

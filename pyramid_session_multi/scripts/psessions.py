@@ -38,6 +38,7 @@ HEADERS = {
     "validator": "Validator",
     "idle_timeout": "Idle Timeout",
     "absolute_timeout": "Absolute Timeout",
+    "steps": "Steps",
     "secure": "Secure",
     "httponly": "HttpOnly",
     "samesite": "SameSite",
@@ -361,8 +362,8 @@ def _silence_closed_pipe(out: TextIO) -> None:
 
 
 def _revoke(config: Any, settings: Any, userid: str, out: TextIO, err: TextIO) -> int:
+    from ..lifecycle.revoking import log_revocation
     from ..revocation import MemoryRevocationStore, describe_store, revoke_user
-    from ..revocation.core import log_revocation
 
     if not userid.strip():
         print("psessions: --revoke needs a userid, not an empty one.", file=err)

@@ -9,7 +9,7 @@ from pyramid.config.actions import ActionInfo
 from pyramid.settings import aslist
 
 from ..budget import CookieBudget
-from ..checks import CHECK_IDS, LOGOUT_PATH_SETTING, SILENCE_SETTING
+from ..check_ids import CHECK_IDS, LOGOUT_PATH_SETTING, SILENCE_SETTING
 from ..config import (
     INTROSPECTION_CATEGORY,
     LATE_ORDER,

@@ -1,0 +1,153 @@
+"""Teaching the add-on something new: a session library, a load step.
+
+Each is a directive in Pyramid's four beats: check and resolve the
+arguments, a ``register()`` closure that changes the add-on's registry
+utility, an introspectable, and ``config.action`` with a discriminator (so
+two of one name conflict, naming both call sites).
+"""
+
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+from zope.interface.exceptions import Invalid
+from zope.interface.interface import Method
+from zope.interface.verify import verifyObject
+
+from .config import require_manager_config
+from .interfaces import ISessionLibrary
+from .lifecycle.pipeline import CHECK, STEP, LoadStep
+
+
+def add_session_library(config: Configurator, library: Any) -> None:
+    """Teach the add-on a session library: ``config.add_session_library(library)``.
+
+    ``library`` (an object, a class to instantiate, or a dotted name to
+    either) provides
+    :class:`~pyramid_session_multi.interfaces.ISessionLibrary`, every member
+    of it: it is verified against the interface here, and refused naming
+    what it lacks; subclass :class:`pyramid_session_multi.libraries.SessionLibrary`.
+    It is tried before the built-in libraries, the last one added first, for
+    every namespace registered *after* this call; registering a namespace it
+    claims before adding it is a ConfigurationError at commit.  Adding two
+    libraries of one :attr:`~pyramid_session_multi.interfaces.ISessionLibrary.name`
+    at one include level is a conflict naming both call sites.
+    """
+    manager_config = require_manager_config(config.registry)
+    library = config.maybe_dotted(library)
+    if isinstance(library, type):
+        library = library()
+    problem = library_problem(library)
+    if problem is not None:
+        raise ConfigurationError(
+            f"pyramid_session_multi: the session library {library!r} {problem}; "
+            "subclass pyramid_session_multi.libraries.SessionLibrary."
+        )
+    name = getattr(library, "name", repr(library))
+
+    def register() -> None:
+        manager_config.libraries.insert(0, library)
+
+    intr = config.introspectable("session_multi libraries", name, name, "session_multi library")
+    intr["library"] = library
+    config.action(
+        ("pyramid_session_multi", "session library", name), register, introspectables=(intr,)
+    )
+
+
+def add_session_load_step(
+    config: Configurator,
+    name: str,
+    step: Any,
+    *,
+    check: bool = False,
+    applies: Any = None,
+    under: Any = None,
+    over: Any = None,
+) -> None:
+    """Add a step to the load of every namespace it applies to:
+    ``config.add_session_load_step(name, step, ...)``.
+
+    As Pyramid's ``add_view_deriver``: the add-on's own steps are declared
+    once, in their default order (``token``, ``lifetime``, ``fallbacks``, then the checks
+    ``validator``, ``binding``, ``expiry``, ``revocation``: see
+    ``pyramid_session_multi.lifecycle.pipeline``); another is placed by
+    name, and every namespace's pipeline is computed again at commit.
+
+    :param name: the step's name, shown by the debug toolbar panel and
+        ``psessions`` (the ``steps`` column); one name per step.
+    :param step: a callable (or a dotted name to one).  A step is called with
+        the request's unit of work (a
+        :class:`~pyramid_session_multi.lifecycle.work.RequestWork`), the namespace's
+        :class:`~pyramid_session_multi.namespace.NamespaceConfig`, the request,
+        the session just made and the namespace's end of request (``None``
+        where it is not the add-on's).  With ``check=True`` it is a check,
+        called with the unit of work, the namespace's configuration, the
+        request, the session and its partner's session, which returns ``None`` to keep the session
+        or a reason (text) to end it, told as
+        :class:`~pyramid_session_multi.events.SessionRejected`.
+    :param applies: an optional callable taking a namespace's configuration:
+        the step is in the pipeline of the namespaces it says yes to (every
+        one without it).
+    :param under: the name(s) of the steps it runs after.
+    :param over: the name(s) of the steps it runs before.
+
+    Steps run before observers see the session, checks after; adding a step
+    of one name twice at one include level is a conflict.
+    """
+    manager_config = require_manager_config(config.registry)
+    step = config.maybe_dotted(step)
+    applies = config.maybe_dotted(applies)
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(
+            f"pyramid_session_multi: a load step's name is a non-empty string, not {name!r}."
+        )
+    for argument, value in (("step", step), ("applies", applies)):
+        if value is not None and not callable(value):
+            raise ConfigurationError(
+                f"pyramid_session_multi: load step {name!r}: {argument} must be callable, "
+                f"not {value!r}."
+            )
+    declared = LoadStep(name, step, CHECK if check else STEP, applies or _always)
+
+    def register() -> None:
+        manager_config.add_load_step(declared, under=under, over=over)
+
+    intr = config.introspectable("session_multi load steps", name, name, "session_multi load step")
+    intr["step"] = step
+    intr["under"] = under
+    intr["over"] = over
+    config.action(("pyramid_session_multi", "load step", name), register, introspectables=(intr,))
+
+
+def _always(namespace_config: Any) -> bool:
+    return True
+
+
+def library_problem(library: Any) -> str | None:
+    """What ``library`` lacks of :class:`~.interfaces.ISessionLibrary`, said for an error."""
+    try:
+        verifyObject(ISessionLibrary, library, tentative=True)
+    except Invalid:
+        pass
+    else:
+        return None
+    # the members in the order the interface declares them: methods, then attributes
+    contract: Any = ISessionLibrary
+    members = [(name, contract.get(name)) for name in contract.names(all=True)]
+    members.sort(key=lambda member: not isinstance(member[1], Method))
+    missing = [name for name, _ in members if not hasattr(library, name)]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    uncallable = [
+        name
+        for name, description in members
+        if isinstance(description, Method) and not callable(getattr(library, name))
+    ]
+    if uncallable:
+        return f"lacks {', '.join(uncallable)} (not callable)"
+    try:
+        verifyObject(ISessionLibrary, library, tentative=True)
+    except Invalid as exc:
+        return f"does not implement ISessionLibrary: {exc}"
+    return None

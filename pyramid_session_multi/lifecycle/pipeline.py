@@ -1,0 +1,187 @@
+"""What loading one namespace runs: its pipeline, worked out once, at commit.
+
+Every load step and check is declared here, by name, in one default order
+(:func:`default_load_steps`); an application adds its own by name with
+``config.add_session_load_step(name, step, under=..., over=...)``.  They are
+kept in a :class:`pyramid.util.TopologicalSorter` on the add-on's registry
+utility, and sorted by their names' constraints, never by import order.
+
+Each namespace's :class:`Pipeline` is computed from its own configuration
+when the configuration is committed (see
+:func:`pyramid_session_multi.config.finalize`): a step is in it only where
+the namespace's options ask for it (a validator, a binding, timeouts, a
+revocation store, fallbacks).  The migration from fallbacks, and the
+adoption of the lifetime record a migrated session carried, run only on the
+migration path, in a namespace that has fallbacks.
+
+A namespace whose sessions judge themselves as they are made (pyramid's
+cookie sessions with lifetimes, see :mod:`.cookie_lifetime`) and that has
+nothing else to run is *quick*: the manager makes its session and keeps it,
+going through the steps and checks only for a session that ended on load or
+records a user to look up in a revocation store.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from pyramid.util import FIRST, LAST, TopologicalSorter
+
+from ..binding import load_binding
+from ..events import SessionExpired
+from .cookie_lifetime import stamps_itself
+from .fallbacks import migrate_from_fallbacks
+from .lifetime import ABSOLUTE, IDLE, lifetime_check, load_lifetime
+from .loading import binding_check, validator_check
+from .revoked import revocation_check
+
+#: A step runs on the session just made, before observers see it.
+STEP = "step"
+#: A check may end the session: the first reason it gives ends it.
+CHECK = "check"
+
+
+def _always(namespace_config: Any) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class LoadStep:
+    """One declared step or check of a namespace's load.
+
+    ``run`` is a :data:`~.loading.Step` (kind :data:`STEP`) or a
+    :data:`~.loading.Check` (kind :data:`CHECK`); ``applies`` says, from a
+    namespace's configuration, whether the namespace's pipeline has it.
+    """
+
+    #: the name it is declared, ordered and shown by
+    name: str
+    #: what runs
+    run: Callable[..., Any]
+    #: :data:`STEP` or :data:`CHECK`
+    kind: str = STEP
+    #: whether a namespace's pipeline has it
+    applies: Callable[[Any], bool] = _always
+    #: a check a session keeping its own stamps settles as it is made, or
+    #: tells the manager it cannot (see :mod:`.cookie_lifetime`)
+    self_judged: bool = False
+    #: the event each reason of a check is told with, where it is not
+    #: :class:`~pyramid_session_multi.events.SessionRejected`
+    events: Mapping[str, type] = field(default_factory=dict)
+
+
+def _lifetime_applies(namespace_config: Any) -> bool:
+    # pyramid's cookie sessions take their stamps out and judge themselves as they are made
+    return bool(namespace_config.stamped) and not stamps_itself(namespace_config.loader)
+
+
+def default_load_steps() -> tuple[LoadStep, ...]:
+    """The add-on's load steps and checks, in their default order."""
+    return (
+        # a bound namespace's and a partner's token leaves the data first
+        LoadStep("token", load_binding, STEP, lambda c: c.bound_to is not None or bool(c.partner)),
+        LoadStep("lifetime", load_lifetime, STEP, _lifetime_applies),
+        # after the lifetime: a migration adopts the stamps of what it moved
+        LoadStep("fallbacks", migrate_from_fallbacks, STEP, lambda c: bool(c.fallbacks)),
+        LoadStep("validator", validator_check, CHECK, lambda c: c.validator is not None),
+        LoadStep("binding", binding_check, CHECK, lambda c: c.bound_to is not None),
+        LoadStep(
+            "expiry",
+            lifetime_check,
+            CHECK,
+            lambda c: bool(c.stamped),
+            self_judged=True,
+            events={IDLE: SessionExpired, ABSOLUTE: SessionExpired},
+        ),
+        # only where a revocation store is set (which stamps every namespace)
+        LoadStep(
+            "revocation", revocation_check, CHECK, lambda c: bool(c.revocable), self_judged=True
+        ),
+    )
+
+
+def load_step_sorter(steps: tuple[LoadStep, ...] | None = None) -> TopologicalSorter:
+    """A sorter holding ``steps`` (the defaults if not given), each after the one before."""
+    sorter = TopologicalSorter(default_before=LAST, default_after=FIRST)
+    previous = FIRST
+    for step in default_load_steps() if steps is None else steps:
+        sorter.add(step.name, step, after=previous)
+        previous = step.name
+    return sorter
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The load steps and checks of one namespace, and when its end is enlisted."""
+
+    #: the steps that concern the namespace, in order
+    steps: tuple[Callable[..., Any], ...] = ()
+    #: the checks that concern it, in order
+    checks: tuple[Callable[..., Any], ...] = ()
+    #: the names of both, in the order they run (what the panel and psessions show)
+    names: tuple[str, ...] = ()
+    #: whether its end of request is enlisted when it loads (see :func:`enlists_at_load`)
+    enlist_at_load: bool = False
+    #: whether the session judges itself, with nothing else to run
+    quick: bool = False
+    #: the event a reason to end a session is told with, where it is not SessionRejected
+    reason_events: Mapping[str, type] = field(default_factory=dict)
+
+
+def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner: bool) -> Pipeline:
+    """The :class:`Pipeline` of ``namespace_config``, from the sorted declared steps.
+
+    ``is_partner`` says whether another namespace is bound to this one.
+    """
+    chosen = [step for step in sorted_steps if step.applies(namespace_config)]
+    steps = tuple(step.run for step in chosen if step.kind == STEP)
+    checks = [step for step in chosen if step.kind == CHECK]
+    enlist = enlists_at_load(namespace_config, is_partner)
+    quick = (
+        stamps_itself(namespace_config.loader)
+        and not steps
+        and all(check.self_judged for check in checks)
+        and not enlist
+        and namespace_config.discriminator is None
+        and namespace_config.prepare is None
+    )
+    events: dict[str, type] = {}
+    for check in checks:
+        events.update(check.events)
+    return Pipeline(
+        steps=steps,
+        checks=tuple(check.run for check in checks),
+        names=tuple(step.name for step in chosen if step.kind == STEP)
+        + tuple(check.name for check in checks),
+        enlist_at_load=enlist,
+        quick=quick,
+        reason_events=MappingProxyType(events),
+    )
+
+
+def enlists_at_load(namespace_config: Any, is_partner: bool) -> bool:
+    """Whether a namespace whose end of request is the add-on's is enlisted when it loads.
+
+    A server-side namespace is (its store may fail while saving), and so are a
+    bound namespace and a partner (their tokens are settled at the end), and a
+    stamped one whose session cannot carry its stamps into its cookie itself.
+    Any other client-side namespace needs the end of request only when what
+    the client holds ends or changes under the add-on's hand: a check rejects
+    it, a rotation, a logout, a fallback's migration, each of which enlists it
+    then.  Its lifetime stamps ride in its cookie (see
+    :mod:`.cookie_lifetime`): a request that only reads or writes it needs no
+    end of request of the add-on's.  A partitioned namespace is enlisted
+    always: any request may re-issue its cookie, which gets ``Partitioned``
+    there.
+    """
+    if not namespace_config.contained:
+        return False
+    if (
+        namespace_config.bound_to is not None
+        or namespace_config.partitioned
+        or not namespace_config.client_side
+        or is_partner
+    ):
+        return True
+    return bool(namespace_config.stamped) and not stamps_itself(namespace_config.loader)
