@@ -177,6 +177,15 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         """Delete the session's stored state; ``False`` if it was gone already
         (of two requests migrating one old copy, only one keeps it)."""
 
+    def merges(factory):  # type: ignore[no-untyped-def]
+        """Whether :meth:`merge_saves` merges the saves of ``factory``'s sessions:
+        what makes ``concurrent_writes="merge"`` the namespace's default."""
+
+    def merge_saves(session, policy, outcome):  # type: ignore[no-untyped-def]
+        """Make a loaded session's saves merge with what parallel requests saved
+        (see :meth:`pyramid_session_multi.libraries.SessionLibrary.merge_saves`);
+        ``False`` where it has nothing to merge with."""
+
     def expire_within(session, seconds):  # type: ignore[no-untyped-def]
         """Once ``session`` is saved: have its store drop it within ``seconds``
         if it is never used again (nothing where the store cannot)."""

@@ -214,7 +214,9 @@ def model(initial, ops, order):
         if what == "write":
             data[key] = value
         elif what == "delete":
-            data.pop(key, None)
+            # a key the request never saw, it cannot have deleted
+            if key in initial:
+                data.pop(key, None)
         elif what == "logout":
             data = None
         else:

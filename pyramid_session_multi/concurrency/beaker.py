@@ -179,11 +179,13 @@ def _locked_save(
     outcome: SaveOutcome,
 ) -> Any:
     namespace = inner.namespace
+    gone = False
     # not replace=True: the store is read again, under the lock
     namespace.acquire_write_lock()
     try:
         if SESSION_KEY not in namespace:
             _dropped(inner, outcome)
+            gone = True
             return None
         theirs = inner._decrypt_data(namespace[SESSION_KEY])
         merged = policy.merge(loaded, ours, theirs)
@@ -193,6 +195,9 @@ def _locked_save(
         return original(accessed_only)
     finally:
         namespace.release_write_lock()
+        if gone:
+            # what opening it to write made (an empty file or dbm) goes again
+            namespace.remove()
 
 
 def _same_data(left: dict[Any, Any], right: dict[Any, Any]) -> bool:

@@ -16,6 +16,8 @@ from pyramid.config import Configurator
 from pyramid.response import Response
 from pyramid_session_redis import RedisSessionFactory
 
+from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING
+
 from .backend_app import beaker_file, beaker_sql
 from .interleave import FileGates, Gates, hold
 
@@ -69,7 +71,8 @@ def rotate(request: Any) -> Response:
 
 def read(request: Any) -> Response:
     session = loaded(request)
-    return Response(json.dumps(dict(session.items())), content_type="application/json")
+    data = {key: value for key, value in session.items() if key not in BEAKER_BOOKKEEPING}
+    return Response(json.dumps(data), content_type="application/json", charset="utf-8")
 
 
 VIEWS = {"write": write, "delete": delete, "logout": logout, "rotate": rotate, "read": read}
