@@ -12,20 +12,20 @@ from typing import Any
 
 from pyramid.exceptions import ConfigurationError
 
+from .binding import BINDING_KEY
+from .concurrency.merge import MergePolicy
+from .concurrency.modes import MERGE, concurrent_writes_problem, mode_of
 from .cookies import (
     browser_refusal,
     cookie_attribute_problem,
     cookie_name_problem,
     deletion_secure,
 )
-from .binding import BINDING_KEY
-from .concurrency.merge import MergePolicy
-from .concurrency.modes import MERGE, concurrent_writes_problem, mode_of
 from .failures import ON_SAVE_ERROR, REPORT
 from .libraries import library_for
+from .libraries.pyramid_cookie import USER_KEY
 from .lifecycle.cookie_lifetime import fit_loader
 from .lifecycle.fallbacks import build_fallbacks
-from .libraries.pyramid_cookie import USER_KEY
 from .lifecycle.lifetime import LIFETIME_KEY, MAX_TIMEOUT
 from .lifecycle.pipeline import pipeline_of
 

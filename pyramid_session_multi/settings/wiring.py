@@ -9,8 +9,8 @@ from pyramid.config.actions import ActionInfo
 from pyramid.settings import aslist
 
 from ..budget import CookieBudget
-from ..concurrency.modes import CONCURRENT_WRITES, concurrent_writes_problem
 from ..check_ids import CHECK_IDS, LOGOUT_PATH_SETTING, SILENCE_SETTING
+from ..concurrency.modes import CONCURRENT_WRITES, concurrent_writes_problem
 from ..config import (
     INTROSPECTION_CATEGORY,
     LATE_ORDER,
