@@ -264,3 +264,140 @@ def test_random_interleavings_match_the_model(request, tmp_path, kind, data):
         # nothing carrying the ended session, nor a session made from it
         assert NS not in set_cookies(responses[index]), ops[index]
     assert len(parallel.events) == len(dropped)
+
+
+# -- concurrent_writes and on_conflict, in the settings and in code ----------------
+
+
+def settings_of(redis_url, **options):
+    from .support.redis_topologies import redis_namespace
+
+    return {
+        "session_multi.namespaces": "ns",
+        **redis_namespace("ns", redis_url=redis_url, **options),
+    }
+
+
+def committed(settings):
+    from pyramid.config import Configurator
+
+    from pyramid_session_multi.config import get_manager_config
+
+    config = Configurator(settings=settings)
+    config.include("pyramid_session_multi")
+    config.commit()
+    return get_manager_config(config.registry).get("ns")
+
+
+def test_merge_is_the_default_of_a_server_side_namespace_and_overwrite_of_a_cookie_one():
+    from pyramid.config import Configurator
+    from pyramid.session import SignedCookieSessionFactory
+
+    from pyramid_session_multi.config import get_manager_config
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory(
+        "cookie", SignedCookieSessionFactory("s" * 32, cookie_name="cookie")
+    )
+    config.register_session_factory("redis", make_redis_factory())
+    config.commit()
+    manager_config = get_manager_config(config.registry)
+    assert manager_config.get("cookie").concurrent_writes == "overwrite"
+    assert manager_config.get("cookie").merge_policy is None
+    assert manager_config.get("redis").concurrent_writes == "merge"
+    assert "merge" in manager_config.get("redis").steps
+
+
+def make_redis_factory():
+    from pyramid_session_redis import RedisSessionFactory
+
+    return RedisSessionFactory("s" * 32, cookie_name="redis", redis_url="redis://127.0.0.1:1/0")
+
+
+def test_concurrent_writes_and_on_conflict_from_the_settings(redis_db):
+    namespace_config = committed(
+        settings_of(
+            redis_db,
+            concurrent_writes=" Overwrite ",
+            on_conflict="tests.test_concurrency_requests:union",
+        )
+    )
+    assert namespace_config.concurrent_writes == "overwrite"
+    assert namespace_config.on_conflict is union
+    assert namespace_config.merge_policy is None
+    merging = committed(settings_of(redis_db, on_conflict="tests.test_concurrency_requests.union"))
+    assert merging.merge_policy.on_conflict is union
+
+
+def test_on_conflict_as_a_dotted_name_settles_parallel_writes(request, tmp_path):
+    parallel = Parallel(
+        request, tmp_path, "redis", on_conflict="tests.test_concurrency_requests:union"
+    )
+    cookies = parallel.start(tags="")
+    parallel.harness.run([Call("/write", cookies, params={"tags": tag}) for tag in "xy"])
+    assert parallel.data(cookies) == {"tags": "xy"}
+
+
+@pytest.mark.parametrize("wrong", ["", "merged", "true", "last-writer"])
+def test_a_wrong_concurrent_writes_setting_is_refused_naming_the_key(redis_db, wrong):
+    from pyramid.config import Configurator
+
+    from pyramid_session_multi.exceptions import SettingsError
+
+    config = Configurator(settings=settings_of(redis_db, concurrent_writes=wrong))
+    with pytest.raises(SettingsError) as info:
+        config.include("pyramid_session_multi")
+    assert "session_multi.ns.concurrent_writes" in str(info.value)
+    assert "merge or overwrite" in str(info.value)
+
+
+def test_an_on_conflict_that_cannot_be_imported_is_refused_naming_it(redis_db):
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+
+    config = Configurator(settings=settings_of(redis_db, on_conflict="tests.nowhere:nothing"))
+    with pytest.raises(ConfigurationError) as info:
+        config.include("pyramid_session_multi")
+        config.commit()
+    assert "'ns'" in str(info.value) and "on_conflict" in str(info.value)
+
+
+def test_merge_asked_of_a_cookie_namespace_is_refused_saying_what_to_change():
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+    from pyramid.session import SignedCookieSessionFactory
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory(
+        "prefs",
+        SignedCookieSessionFactory("s" * 32, cookie_name="prefs"),
+        concurrent_writes="merge",
+    )
+    with pytest.raises(ConfigurationError) as info:
+        config.commit()
+    message = str(info.value)
+    assert "'prefs'" in message and "concurrent_writes" in message
+    assert "set it to 'overwrite'" in message
+
+
+@pytest.mark.parametrize("wrong", ["Merge", "yes", 1, True])
+def test_a_wrong_concurrent_writes_in_code_is_refused_naming_the_argument(wrong):
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    with pytest.raises(ConfigurationError, match="concurrent_writes takes 'merge' or"):
+        config.register_session_factory("ns", make_redis_factory(), concurrent_writes=wrong)
+
+
+def test_an_on_conflict_that_is_not_callable_is_refused():
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    with pytest.raises(ConfigurationError, match="on_conflict must be callable"):
+        config.register_session_factory("ns", make_redis_factory(), on_conflict=42)

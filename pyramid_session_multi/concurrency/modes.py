@@ -14,7 +14,7 @@ def concurrent_writes_problem(value: Any) -> str | None:
     """What is wrong with ``value`` as a ``concurrent_writes``, or ``None``."""
     if value is None or value in CONCURRENT_WRITES:
         return None
-    return f"it takes {' or '.join(repr(mode) for mode in CONCURRENT_WRITES)}, not {value!r}"
+    return f"takes {' or '.join(repr(mode) for mode in CONCURRENT_WRITES)}, not {value!r}"
 
 
 def mode_of(declared: str | None, merges: bool) -> str:
