@@ -401,3 +401,40 @@ def test_an_on_conflict_that_is_not_callable_is_refused():
     config.include("pyramid_session_multi")
     with pytest.raises(ConfigurationError, match="on_conflict must be callable"):
         config.register_session_factory("ns", make_redis_factory(), on_conflict=42)
+
+
+# -- two waitress processes sharing one store ------------------------------------
+
+
+@pytest.mark.parametrize("store", ["redis", "beaker-file"])
+def test_two_waitress_processes_sharing_a_store_lose_nothing_and_resurrect_nothing(
+    redis_db, tmp_path, store
+):
+    from .support.http_client import start_worker, stop
+    from .support.interleave import HttpInterleaving
+    from .support.redis_server import free_port
+
+    holds = tmp_path / "holds"
+    holds.mkdir()
+    ports = [free_port(), free_port()]
+    arguments = ["--kind", store, "--redis-url", redis_db, "--data-dir", str(tmp_path)]
+    workers = [
+        start_worker("tests.support.parallel_app", port, *arguments, "--hold-dir", str(holds))
+        for port in ports
+    ]
+    try:
+        harness = HttpInterleaving(ports, str(holds))
+        cookies = {NS: set_cookies(harness.one(Call("/write", params={"seed": "0"})))[NS]}
+        # 8 writers, every other one served by the other process
+        harness.run(writes(cookies, 8), [5, 2, 7, 0, 3, 6, 1, 4])
+        read = json.loads(harness.one(Call("/read", cookies)).text)
+        assert read == {"seed": "0", **{f"k{index}": str(index) for index in range(8)}}
+        # a logout in one process, a write held beside it in the other
+        _, write = harness.run(
+            [Call("/logout", cookies), Call("/write", cookies, params={"late": "1"})]
+        )
+        assert NS not in set_cookies(write)
+        assert json.loads(harness.one(Call("/read", cookies)).text) == {}
+    finally:
+        for worker in workers:
+            stop(worker)

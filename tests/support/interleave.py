@@ -147,28 +147,28 @@ class Interleaving:
 
         def send(index: int) -> None:
             try:
-                responses[index] = self._request(calls[index], names[index]).get_response(self.app)
+                responses[index] = self._send(calls[index], names[index])
             except BaseException as exc:  # shown by the caller
                 errors.append(exc)
-                self.gates.loaded[names[index]].set()
+                self._failed(names[index])
 
         for name in names:
-            self.gates.open(name)
+            self._open(name)
         threads = [threading.Thread(target=send, args=(index,)) for index in range(len(calls))]
         for thread in threads:
             thread.start()
         try:
             for name in names:
-                if not self.gates.loaded[name].wait(HANG_GUARD):
+                if not self._wait_loaded(name):
                     raise RuntimeError(f"request {name} never loaded its session")
             for index in order:
-                self.gates.release[names[index]].set()
+                self._release(names[index])
                 threads[index].join(HANG_GUARD)
                 if threads[index].is_alive():
                     raise RuntimeError(f"request {names[index]} never finished")
         finally:
             for name in names:
-                self.gates.release[name].set()
+                self._release(name)
             for thread in threads:
                 thread.join(HANG_GUARD)
         if errors:
