@@ -11,6 +11,7 @@ from pyramid.config import Configurator
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi.concurrency.merge import MISSING
+from pyramid_session_multi.stores.redis import redis_client_callable
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = os.environ.get("CART_SECRET", "a-long-random-secret-of-32-bytes-or-more")
@@ -45,7 +46,9 @@ def main(global_config=None, **settings):
             cookie_httponly=True,
             cookie_samesite="Lax",
             timeout=1200,
-            redis_url=REDIS_URL,
+            redis_client_callable=redis_client_callable(
+                REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+            ),
         ),
         on_conflict=merge_carts,  # or a dotted name: "myapp.carts:merge_carts"
     )

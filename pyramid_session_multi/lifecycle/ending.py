@@ -92,7 +92,7 @@ class NamespaceEnd:
     finished: list[Any] = field(default_factory=list)
     #: what its merging saves did (a
     #: :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`), ``None``
-    #: where it does not merge (see :mod:`.concurrency`)
+    #: where it does not merge (see :doc:`/narr/parallel`)
     merge: Any = None
 
 

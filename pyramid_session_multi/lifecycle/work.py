@@ -77,7 +77,7 @@ class RequestWork(Protocol):
         """Keep ``record`` in the session's storage only while its library saves it."""
 
     def merging(self, namespace_config: Any, session: Any, outcome: Any) -> None:
-        """The namespace's saves merge (see :mod:`.concurrency`); ``outcome``
+        """The namespace's saves merge (see :doc:`/narr/parallel`); ``outcome``
         records what they do."""
 
     def after_save(self, namespace_config: Any, session: Any, hook: Any) -> None:
