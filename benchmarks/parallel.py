@@ -55,7 +55,7 @@ def redis_app(redis_url: str, mode: str) -> Any:
 
     def read(request: Any) -> Response:
         session = request.session_multi[COOKIE]
-        return Response(str(len(session)))
+        return Response(str(len(session.keys())))
 
     config.add_route("w", "/w")
     config.add_view(write, route_name="w")

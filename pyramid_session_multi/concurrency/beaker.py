@@ -26,7 +26,7 @@ from typing import Any
 
 from .merge import MergePolicy
 from .outcome import SaveOutcome
-from .redis import ATTEMPTS, ConcurrentSaveConflict
+from .redis import ATTEMPTS, ConcurrentSaveConflict, pause
 
 #: Where Beaker keeps a session's data in its namespace.
 SESSION_KEY = "session"
@@ -221,7 +221,9 @@ def _conditional_save(
     table = namespace.table
     raw_data = sa.type_coerce(table.c.data, sa.LargeBinary)
     row_of = table.c.namespace == namespace.namespace
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
+        if attempt > 1:
+            pause(attempt)
         raw, stored = _row(namespace)
         if stored is None or SESSION_KEY not in stored:
             _dropped(inner, outcome)

@@ -9,6 +9,8 @@ never written again: the save is dropped.
 """
 
 import hashlib
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +35,17 @@ COMPARE_AND_SET_SHA = hashlib.sha1(COMPARE_AND_SET.encode()).hexdigest()
 
 #: How many times a save merges and tries again before it gives up: each
 #: retry means another request saved the same session in between.
-ATTEMPTS = 16
+ATTEMPTS = 32
+
+#: The longest pause, in seconds, before a save tries again.
+LONGEST_PAUSE = 0.05
+
+
+def pause(attempt: int) -> None:
+    """Wait a little before trying again (a random share of a pause that
+    doubles each time): writers that keep meeting each other spread out
+    instead of starving one of them."""
+    time.sleep(random.uniform(0, min(LONGEST_PAUSE, 0.001 * 2**attempt)))
 
 
 class ConcurrentSaveConflict(RuntimeError):
@@ -165,7 +177,9 @@ class MergingClient:
         client = self.session_multi_client
         key = self.session_multi_key
         ours = value
-        for _ in range(self.session_multi_attempts):
+        for attempt in range(self.session_multi_attempts):
+            if attempt > 1:  # the first retry merged with what it read: go at once
+                pause(attempt)
             outcome = compare_and_set(client, key, self.session_multi_expected, value, expiry)
             if outcome == 1:
                 # a second save in the same request changed what this one wrote
