@@ -125,6 +125,7 @@ class Interleaving:
             request.headers["Cookie"] = cookie_header(call.cookies)
         if name is not None:
             request.headers[HOLD_HEADER] = name
+        request.environ.setdefault("REMOTE_ADDR", "127.0.0.1")
         return request
 
     def one(self, call: Call) -> Any:

@@ -85,11 +85,12 @@ def make_wsgi(
     sql_url: str | None = None,
     gates: Any = None,
     setup: Any = None,
+    settings: dict[str, str] | None = None,
     **registration: Any,
 ) -> Any:
     """The app; ``registration`` goes to ``register_session_factory``
     (``concurrent_writes``, ``on_conflict``)."""
-    config = Configurator()
+    config = Configurator(settings=settings)
     config.include("pyramid_session_multi")
     config.registry.interleave_gates = gates if gates is not None else Gates()
     config.register_session_factory(
