@@ -315,7 +315,7 @@ def register_session_factory(
         parallel request ended; ``"overwrite"`` keeps the library's own save,
         the last writer winning for the whole session.  Default: ``"merge"``
         where the store merges (pyramid_session_redis, pyramid_beaker
-        ``file``, ``dbm``, ``ext:database``, ``ext:sqla``), else
+        ``file``, ``dbm``, ``ext:database``), else
         ``"overwrite"``; ``"merge"`` for a store that cannot is refused.
     :param on_conflict: optional callable (or dotted name) called as
         ``on_conflict(key, loaded, ours, theirs)`` when parallel requests

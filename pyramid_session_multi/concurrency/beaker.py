@@ -6,7 +6,7 @@ Two kinds of Beaker store are merged:
   namespace's write lock, reads what the store holds now, merges, and writes
   under the same lock (Beaker's locks are reentrant, so its own ``save()``
   runs inside);
-- a SQL store (``ext:database``, ``ext:sqlalchemy``), which Beaker does not
+- a SQL store (``ext:database``), which Beaker does not
   lock: the save reads the row, merges, and writes with a conditional
   ``UPDATE`` that only matches the row as it was read; if another request
   wrote in between, it reads, merges and tries again.

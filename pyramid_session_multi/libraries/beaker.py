@@ -38,7 +38,7 @@ BEAKER_BOOKKEEPING = frozenset({"_accessed_time", "_creation_time", "_domain", "
 BEAKER_COOKIE_BOOKKEEPING = BEAKER_BOOKKEEPING | {"_id"}
 
 #: The Beaker back ends whose saves are merged (see :mod:`..concurrency.beaker`).
-MERGED_BEAKER_TYPES = frozenset({"file", "dbm", "ext:database", "ext:sqla"})
+MERGED_BEAKER_TYPES = frozenset({"file", "dbm", "ext:database"})
 
 #: The options holding a Beaker secret, in the order the checks report them.
 BEAKER_SECRET_OPTIONS = ("secret", "validate_key", "encrypt_key")
@@ -225,7 +225,7 @@ class BeakerLibrary(SessionLibrary):
     def merge_saves(self, session: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
         """Make a stored session's saves merge (see
         :mod:`pyramid_session_multi.concurrency.beaker`): ``file`` and ``dbm``
-        under their own lock, ``ext:database`` and ``ext:sqlalchemy`` with a
+        under their own lock, ``ext:database`` with a
         conditional update.  Beaker loads on first use: a session not loaded
         yet is guarded when it loads.  ``False`` for a ``type = cookie``
         session, whose data travels in its cookie.
