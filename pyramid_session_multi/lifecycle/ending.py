@@ -223,21 +223,9 @@ class RequestEnd:
                     request.finished_callbacks.append(
                         ContainedFinish(state.config, callback, None, None, state.hidden)
                     )
-        if not rotated:
-            self.forget()
-            return
-        _claim_callbacks(request, rotated, finished_only=True)
-        for state in rotated:
-            try:
-                state.session.invalidate()
-            except Exception as exc:
-                _failed(
-                    state.config.namespace, exc, "could not drop its unsent new session", request
-                )
-            logger.warning(
-                "namespace %r was rotated but no response went out; its new session is not saved",
-                state.config.namespace,
-            )
+        if rotated:
+            _claim_callbacks(request, rotated, finished_only=True)
+            _drop_rotations(request, rotated, "no response went out")
         self.forget()
 
     def forget(self) -> None:
@@ -249,6 +237,8 @@ class RequestEnd:
     def __call__(self, request: Any, response: Any) -> None:
         states = sorted(self.namespaces.values(), key=lambda state: state.config.binding_depth)
         self.forget()
+        if getattr(request, "exception", None) is not None:
+            states = self._roll_back_rotations(request, states)
         ended_now: list[NamespaceEnd] = []
         for state in states:
             if self._settle_binding(state):
@@ -263,6 +253,30 @@ class RequestEnd:
             self.work.send(SessionInvalidated, state.config.namespace, state.session)
         if fatal is not None:
             raise fatal
+
+    def _roll_back_rotations(self, request: Any, states: list[NamespaceEnd]) -> list[NamespaceEnd]:
+        """Drop the rotations of a request that failed; the namespaces left to apply.
+
+        The view raised and an exception view (the application's, or
+        Pyramid's own for an ``HTTPException``) answered: the login failed.
+        A rotation is all or nothing, so a namespace rotated in the request
+        keeps the client's old cookie and its old stored session; its new
+        session, and what was written into it, is never saved.  A namespace
+        that ended (a logout) or whose rotation failed is applied as usual.
+        """
+        failed = [
+            state
+            for state in states
+            if state.rotated
+            and state.ended is None
+            and not state.drop_cookie
+            and state.session is not None
+        ]
+        if not failed:
+            return states
+        _claim_callbacks(request, failed)
+        _drop_rotations(request, failed, "the request failed")
+        return [state for state in states if state not in failed]
 
     def _settle_binding(self, state: NamespaceEnd) -> bool:
         """Bind or end a bound session; ``True`` when it is ended here."""
@@ -425,6 +439,20 @@ class ContainedFinish:
             return None if self.failed is None else self.failed(exc)
         _run_hooks(self.config, self.then, self.response)
         return None
+
+
+def _drop_rotations(request: Any, states: list[NamespaceEnd], why: str) -> None:
+    """Invalidate each rotated session unsaved: its old stored state stays whole."""
+    for state in states:
+        try:
+            state.session.invalidate()
+        except Exception as exc:
+            _failed(state.config.namespace, exc, "could not drop its unsent new session", request)
+        logger.warning(
+            "namespace %r was rotated but %s; its new session is not saved",
+            state.config.namespace,
+            why,
+        )
 
 
 @contextmanager
