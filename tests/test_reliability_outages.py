@@ -7,7 +7,12 @@ import pytest
 import webtest
 from pyramid.response import Response
 
-from pyramid_session_multi.revocation import RedisRevocationStore, RevocationStoreUnavailable
+from pyramid_session_multi.revocation import (
+    MemoryRevocationStore,
+    RedisRevocationStore,
+    RevocationStoreUnavailable,
+    SQLRevocationStore,
+)
 from tests.support.lifetime_apps import build_lifetime_wsgi, library_factory
 from tests.support.redis_server import RedisServer, redis_keys
 
@@ -40,6 +45,12 @@ def callback_boom_view(request):
     return {"written": True}
 
 
+def logout_signed_loaded_view(request):
+    """Load ``signed`` first, then log out; the namespaces that could not be destroyed."""
+    request.session_multi["signed"].get("value")
+    return sorted(request.session_multi.invalidate())
+
+
 def app(redis_url, directory, namespaces, store=None, exception_view=False, hook=None):
     def register(config):
         for name in namespaces:
@@ -57,6 +68,10 @@ def app(redis_url, directory, namespaces, store=None, exception_view=False, hook
             lambda request: sorted(request.session_multi.invalidate()),
             route_name="logout_report",
             renderer="json",
+        )
+        config.add_route("logout_report_signed_loaded", "/logout-report-signed-loaded")
+        config.add_view(
+            logout_signed_loaded_view, route_name="logout_report_signed_loaded", renderer="json"
         )
         if hook is not None:
             config.add_route("hooked", "/hooked/{ns}")
@@ -210,6 +225,41 @@ def test_a_logout_during_an_outage_is_recorded_so_an_old_cookie_is_refused(
         thief.set_cookie(name, value)
     assert user_of(thief, "redis") is None
     assert user_of(thief, "signed") is None
+    assert redis_keys(sessions.url) == []
+
+
+def revocation_store_of(kind, revocation_server, directory):
+    if kind == "redis":
+        return store_on(revocation_server)[0]
+    if kind == "sql":
+        return SQLRevocationStore(f"sqlite:///{directory / 'revocations.sqlite'}")
+    return MemoryRevocationStore()
+
+
+@pytest.mark.parametrize("store_kind", ["redis", "sql", "memory"])
+@pytest.mark.parametrize("logout", ["/logout-report", "/logout-report-signed-loaded"])
+def test_a_logout_during_an_outage_refuses_every_namespace_one_login_rotated(
+    tmp_path, revocation_server, own_redis_server, store_kind, logout
+):
+    # every namespace rotated by one rotate(userid=...), in registration order:
+    # whichever namespace's login the logout finds, its record ends all of them
+    store = revocation_store_of(store_kind, revocation_server, tmp_path)
+    sessions = own_redis_server
+    wsgi = app(sessions.url, tmp_path, ["signed", "redis"], store)
+    laptop = webtest.TestApp(wsgi)
+    laptop.get("/w/signed", {"value": "prefs"})
+    laptop.get("/w/redis", {"value": "cart"})
+    laptop.get("/login", {"userid": "alice"})
+    copy = dict(laptop.cookies)
+    sessions.stop()
+    assert laptop.get(logout).json == ["redis"]
+    sessions.start()
+    thief = webtest.TestApp(wsgi)
+    for name, value in copy.items():
+        thief.set_cookie(name, value)
+    assert user_of(thief, "redis") is None
+    assert user_of(thief, "signed") is None
+    # the refused session's key went with it
     assert redis_keys(sessions.url) == []
 
 

@@ -18,7 +18,7 @@ from ..events import SessionInvalidated, SessionRotated, log_decision
 from .detached import detached_request
 from .ending import INVALIDATED
 from .fallbacks import retire_at_logout
-from .lifetime import lifetime_of, remember_login, rotation
+from .lifetime import issue_time, lifetime_of, remember_login, rotation
 from .work import RequestWork
 
 logger = logging.getLogger(__name__)
@@ -50,9 +50,12 @@ def rotate(
     request = work.request
     failures: dict[str, Exception] = {}
     events = []
+    # one time for the whole rotation: a login is recorded at the same time in
+    # every namespace it rotates (a logout's recorded end must cover them all)
+    at = issue_time()
     if userid is not None and not namespaces:
         # a login: a namespace first loaded later in this request is new, and the user's
-        remember_login(work, userid)
+        remember_login(work, userid, at)
     # a policy keeping its CSRF token in a namespace renews it there (see .csrf)
     csrf_rotated = getattr(
         request.registry.queryUtility(ICSRFStoragePolicy), "session_rotated", None
@@ -68,7 +71,7 @@ def rotate(
             library.load(session)
             old_id = work.session_id(namespace, session)
             # the absolute clock restarts; the user is recorded, or kept
-            rotated = rotation(session, userid)
+            rotated = rotation(session, userid, at)
             retire = library.rotate(session)
             rotated()
             if csrf_rotated is not None:
