@@ -16,7 +16,7 @@ from zope.interface.verify import verifyObject
 
 from .config import require_manager_config
 from .interfaces import ISessionLibrary
-from .lifecycle.pipeline import CHECK, STEP, LoadStep
+from .lifecycle.pipeline import CHECK, STEP, LoadStep, default_load_steps
 
 
 def add_session_library(config: Configurator, library: Any) -> None:
@@ -75,7 +75,10 @@ def add_session_load_step(
     name, and every namespace's pipeline is computed again at commit.
 
     :param name: the step's name, shown by the debug toolbar panel and
-        ``psessions`` (the ``steps`` column); one name per step.
+        ``psessions`` (the ``steps`` column); one name per step.  The
+        add-on's own names are refused with a
+        :class:`~pyramid.exceptions.ConfigurationError`: its steps are not
+        replaceable.
     :param step: a callable (or a dotted name to one).  A step is called with
         the request's unit of work (a
         :class:`~pyramid_session_multi.lifecycle.work.RequestWork`), the namespace's
@@ -101,6 +104,13 @@ def add_session_load_step(
     if not isinstance(name, str) or not name:
         raise ConfigurationError(
             f"pyramid_session_multi: a load step's name is a non-empty string, not {name!r}."
+        )
+    own = [declared.name for declared in default_load_steps()]
+    if name in own:
+        raise ConfigurationError(
+            f"pyramid_session_multi: load step {name!r} is one of the add-on's own steps "
+            f"({', '.join(own)}), which cannot be replaced; pick another name for the "
+            "application's step (and place it with under= or over=)."
         )
     for argument, value in (("step", step), ("applies", applies)):
         if value is not None and not callable(value):

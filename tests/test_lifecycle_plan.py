@@ -9,6 +9,7 @@ lifetime stamps ride in its cookie all the same.
 import pytest
 import webtest
 from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
 from pyramid.response import Response
 from pyramid.session import SignedCookieSessionFactory
 
@@ -402,3 +403,21 @@ def test_a_bound_namespace_and_its_partner_take_the_binding_token_out_first():
     assert manager_config.get("account").steps == ("token",)
     assert manager_config.get("admin").steps == ("token", "binding")
     assert manager_config.get("plain").steps == ()
+
+
+@pytest.mark.parametrize(
+    "name", ["token", "lifetime", "fallbacks", "validator", "binding", "expiry", "revocation"]
+)
+@pytest.mark.parametrize("check", [False, True])
+def test_the_addons_own_steps_cannot_be_replaced_by_name(name, check):
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.set_revocation_store(MemoryRevocationStore())
+    config.register_session_factory("prefs", signed(), idle_timeout=60)
+    with pytest.raises(ConfigurationError) as raised:
+        config.add_session_load_step(name, lambda *args: None, check=check)
+    message = str(raised.value)
+    assert repr(name) in message
+    assert "pick another name" in message
+    config.commit()
+    assert get_manager_config(config.registry).get("prefs").steps == ("expiry", "revocation")
