@@ -4,6 +4,7 @@ session cannot be saved, a logout whose store is down; on real Redis
 servers and Beaker files, counting keys and files after each path."""
 
 import pytest
+import redis
 import webtest
 from pyramid.response import Response
 
@@ -201,6 +202,37 @@ def test_a_rotation_whose_new_session_cannot_be_saved_keeps_the_old_one(redis_db
     assert shopper.cookies.get("beaker") == old_cookie
     assert shopper.get("/r/beaker").json["value"] == "three books"
     assert len(list(data.rglob("*.cache"))) == 1
+
+
+def test_a_rotation_whose_store_dies_before_saving_leaves_no_key_that_never_expires(
+    tmp_path, own_redis_server
+):
+    def rotate_then_store_dies(request):
+        request.session_multi.rotate("redis", userid="alice")
+        own_redis_server.stop()
+        return {}
+
+    def register(config):
+        config.register_session_factory(
+            "redis", library_factory("redis", own_redis_server.url, tmp_path), idle_timeout=600
+        )
+        config.add_route("hooked", "/hooked")
+        config.add_view(rotate_then_store_dies, route_name="hooked", renderer="json")
+
+    shopper = webtest.TestApp(build_lifetime_wsgi(register))
+    shopper.get("/w/redis", {"value": "three books"})
+    old_cookie = shopper.cookies["redis"]
+    shopper.get("/hooked", expect_errors=True)
+    own_redis_server.start()
+    assert shopper.cookies["redis"] == old_cookie
+    assert shopper.get("/r/redis").json["value"] == "three books"
+    client = redis.StrictRedis.from_url(own_redis_server.url)
+    try:
+        # a session nobody uses again leaves Redis by itself: every key expires
+        ttls = {key: client.ttl(key) for key in client.keys("*")}
+    finally:
+        client.close()
+    assert ttls and all(0 < ttl <= 600 for ttl in ttls.values()), ttls
 
 
 # -- 3. a logout whose store is down ------------------------------------------------------
