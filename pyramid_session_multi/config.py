@@ -132,14 +132,38 @@ class SessionMultiManagerConfig:
             self.load_steps.remove(step.name)
         self.load_steps.add(step.name, step, after=under, before=over)
         self._sorted_steps = None
+        if self._unknown_placement() is not None:
+            # placed by a step added later in this commit: derived once it is
+            # (a name still unknown at the end of the commit is refused then)
+            return
         # every pipeline is derived again, with the step where it applies
         self.finalize_all()
 
     def sorted_steps(self) -> list[LoadStep]:
         """Every declared load step and check, in the order they run."""
         if self._sorted_steps is None:
+            # the sorter ignores a name no step has where another of the step's names is
+            unknown = self._unknown_placement()
+            if unknown is not None:
+                raise ConfigurationError(unknown)
             self._sorted_steps = [step for _, step in self.load_steps.sorted()]
         return self._sorted_steps
+
+    def _unknown_placement(self) -> str | None:
+        """What a step placed by a name no step has says, or ``None``."""
+        sorter = self.load_steps
+        known = list(sorter.names)
+        for name in known:
+            for argument, placed in (("under", sorter.name2after), ("over", sorter.name2before)):
+                for other in placed.get(name, ()):
+                    if isinstance(other, str) and other not in known:
+                        return (
+                            f"pyramid_session_multi: load step {name!r} is placed "
+                            f"{argument}={other!r}, but no load step is named {other!r}; "
+                            f"the load steps are {', '.join(map(repr, known))}: name one of "
+                            "them, or add the step it names too."
+                        )
+        return None
 
     def finalize_all(self) -> None:
         """Derive every namespace's configuration again (at commit)."""
@@ -428,6 +452,8 @@ def check_all_against_session_factory(config: Configurator) -> None:
             assert namespace_config is not None
             _check_library(manager_config, namespace_config)
             _check_against_session_factory(registry, namespace_config)
+        # a load step placed by a name no step has
+        manager_config.sorted_steps()
         _check_csrf_namespace(registry, manager_config)
         check_bindings(manager_config)
 
