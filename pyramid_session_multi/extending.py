@@ -130,7 +130,8 @@ def add_session_load_step(
                 f"pyramid_session_multi: load step {name!r}: {argument} must be callable, "
                 f"not {value!r}."
             )
-    if any(other in HIDING_STEPS for other in _names(over)):
+    # a check runs after every step whatever its place: only a step is kept after these
+    if not check and any(other in HIDING_STEPS for other in _names(over)):
         raise ConfigurationError(
             f"pyramid_session_multi: load step {name!r} cannot run over={over!r}: the "
             f"add-on's steps {', '.join(map(repr, HIDING_STEPS))} take its own records out "
@@ -138,7 +139,8 @@ def add_session_load_step(
             "(over='fallbacks', under='lifetime' or later)."
         )
     # after the steps that take the add-on's records out of the session
-    under = [*_names(under), *(other for other in HIDING_STEPS if other not in _names(under))]
+    if not check:
+        under = [*_names(under), *(name for name in HIDING_STEPS if name not in _names(under))]
     declared = LoadStep(name, _noted(name, step), CHECK if check else STEP, applies or _always)
 
     def register() -> None:

@@ -498,6 +498,22 @@ def test_a_load_step_cannot_run_over_the_steps_that_hide_the_addons_records(over
     assert "cannot run over" in str(raised.value)
 
 
+def test_a_check_placed_over_a_step_still_runs_after_it():
+    seen = []
+
+    def look(work, namespace_config, request, session, partner):
+        seen.append(sorted(session.keys()))
+
+    def register(config):
+        config.register_session_factory("prefs", signed(), idle_timeout=60)
+        config.add_session_load_step("look", look, check=True, over="lifetime")
+
+    client, _, _ = build(register)
+    client.get("/write")
+    client.get("/read")
+    assert seen[-1] == ["n"]
+
+
 def test_an_application_step_never_sees_the_addons_records(redis_db):
     seen = []
 
