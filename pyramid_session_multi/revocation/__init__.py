@@ -67,7 +67,7 @@ def store_from_url(url: str) -> Any:
     try:
         return SQLRevocationStore(url)
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
-        if password_of(url) is not None or "@" in url or isinstance(exc, ValueError):
+        if password_of(url) is not None or "@" in url or shown != url:
             # a parser's message quotes the piece it choked on: a part of the password,
             # where one holding ":", "@", "/" or "#" was split elsewhere
             why = (
