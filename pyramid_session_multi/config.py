@@ -17,7 +17,7 @@ from .failures import REPORT
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
 from .lifecycle.lifetime import MAX_TIMEOUT
-from .lifecycle.pipeline import LoadStep, load_step_sorter
+from .lifecycle.pipeline import LoadStep, load_step_sorter, unknown_placement
 from .namespace import (
     Discriminator,
     NamespaceConfig,
@@ -136,7 +136,7 @@ class SessionMultiManagerConfig:
             self.load_steps.remove(step.name)
         self.load_steps.add(step.name, step, after=under, before=over)
         self._sorted_steps = None
-        if self._unknown_placement() is not None:
+        if unknown_placement(self.load_steps) is not None:
             # placed by a step added later in this commit: derived once it is
             # (a name still unknown at the end of the commit is refused then)
             return
@@ -147,27 +147,11 @@ class SessionMultiManagerConfig:
         """Every declared load step and check, in the order they run."""
         if self._sorted_steps is None:
             # the sorter ignores a name no step has where another of the step's names is
-            unknown = self._unknown_placement()
+            unknown = unknown_placement(self.load_steps)
             if unknown is not None:
                 raise ConfigurationError(unknown)
             self._sorted_steps = [step for _, step in self.load_steps.sorted()]
         return self._sorted_steps
-
-    def _unknown_placement(self) -> str | None:
-        """What a step placed by a name no step has says, or ``None``."""
-        sorter = self.load_steps
-        known = list(sorter.names)
-        for name in known:
-            for argument, placed in (("under", sorter.name2after), ("over", sorter.name2before)):
-                for other in placed.get(name, ()):
-                    if isinstance(other, str) and other not in known:
-                        return (
-                            f"pyramid_session_multi: load step {name!r} is placed "
-                            f"{argument}={other!r}, but no load step is named {other!r}; "
-                            f"the load steps are {', '.join(map(repr, known))}: name one of "
-                            "them, or add the step it names too."
-                        )
-        return None
 
     def finalize_all(self) -> None:
         """Derive every namespace's configuration again (at commit)."""
@@ -282,6 +266,8 @@ def register_session_factory(
     absolute_timeout: int | None = None,
     partitioned: bool = False,
     on_save_error: str = REPORT,
+    concurrent_writes: str | None = None,
+    on_conflict: Any = None,
 ) -> None:
     """Mount ``session_factory`` at ``request.session_multi[namespace]``.
 
@@ -331,6 +317,19 @@ def register_session_factory(
         response.  Either way it is logged and
         :class:`~pyramid_session_multi.events.SessionSaveFailed` is sent
         (see :doc:`/narr/lifecycle`).
+    :param concurrent_writes: how the namespace's saves meet those of
+        parallel requests of the same client (see :doc:`/narr/parallel`):
+        ``"merge"`` merges them key by key and never brings back a session a
+        parallel request ended; ``"overwrite"`` keeps the library's own save,
+        the last writer winning for the whole session.  Default: ``"merge"``
+        where the store merges (pyramid_session_redis, pyramid_beaker
+        ``file``, ``dbm``, ``ext:database``), else
+        ``"overwrite"``; ``"merge"`` for a store that cannot is refused.
+    :param on_conflict: optional callable (or dotted name) called as
+        ``on_conflict(key, loaded, ours, theirs)`` when parallel requests
+        both changed ``key``; returns the value to keep (or
+        :data:`~pyramid_session_multi.concurrency.merge.MISSING` to delete
+        it).  Default: the request saving last wins, for that key.
 
     Registration goes through Pyramid's actions: two registrations of one
     namespace conflict, an including configuration overrides an included
@@ -349,6 +348,8 @@ def register_session_factory(
         absolute_timeout,
         partitioned,
         on_save_error,
+        concurrent_writes,
+        on_conflict,
     )
     registry = config.registry
     budget = CookieBudget.from_settings(registry.settings)
@@ -375,6 +376,8 @@ def register_session_factory(
             absolute_timeout,
             partitioned,
             on_save_error,
+            concurrent_writes,
+            on_conflict,
         )
         # finalized once, by the budget that knows its loader
         manager_config.add(namespace_config, derive=False)
@@ -393,6 +396,8 @@ def register_session_factory(
         intr["absolute_timeout"] = namespace_config.absolute_timeout
         intr["partitioned"] = namespace_config.partitioned
         intr["on_save_error"] = namespace_config.on_save_error
+        intr["concurrent_writes"] = namespace_config.concurrent_writes
+        intr["on_conflict"] = namespace_config.on_conflict
 
     config.action(("pyramid_session_multi", namespace), register, introspectables=(intr,))
 

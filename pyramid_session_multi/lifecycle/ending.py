@@ -45,6 +45,8 @@ from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned, sets_new_cookie
 from ..events import SessionInvalidated, SessionSaveFailed
 from ..failures import FAIL, failure_log_of
+from .claiming import claim_callbacks, library_owner
+from .concurrency import after_merge
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,10 @@ class NamespaceEnd:
     callbacks: list[Any] = field(default_factory=list)
     #: the finished callbacks its library queued
     finished: list[Any] = field(default_factory=list)
+    #: what its merging saves did (a
+    #: :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`), ``None``
+    #: where it does not merge (see :doc:`/narr/parallel`)
+    merge: Any = None
 
 
 class RequestEnd:
@@ -136,7 +142,7 @@ class RequestEnd:
         """
         position = queue.index(self)
         for index in range(position):
-            if _library_owner(queue[index], owners) is not None:
+            if library_owner(queue[index], owners) is not None:
                 del queue[position]
                 queue.insert(index, self)
                 return
@@ -160,6 +166,10 @@ class RequestEnd:
     def after_save(self, state: "NamespaceEnd", hook: Any) -> None:
         """Call ``hook`` with the response once the session is saved."""
         state.after_save.append(hook)
+
+    def merging(self, state: "NamespaceEnd", outcome: Any) -> None:
+        """Note that ``state``'s saves merge, ``outcome`` recording what they do."""
+        state.merge = outcome
 
     def take_after_save(self, state: "NamespaceEnd", kind: type) -> list[Any]:
         """Take the hooks of ``kind`` out of what runs once the session is saved."""
@@ -217,14 +227,14 @@ class RequestEnd:
             if not state.rotated and state.session is not None and state.hidden
         ]
         if kept:
-            _claim_callbacks(request, kept, finished_only=True)
+            claim_callbacks(request, kept, finished_only=True)
             for state in kept:
                 for callback in state.finished:
                     request.finished_callbacks.append(
                         ContainedFinish(state.config, callback, None, None, state.hidden)
                     )
         if rotated:
-            _claim_callbacks(request, rotated, finished_only=True)
+            claim_callbacks(request, rotated, finished_only=True)
             _drop_rotations(request, rotated, "no response went out")
         self.forget()
 
@@ -240,14 +250,14 @@ class RequestEnd:
         if getattr(request, "exception", None) is not None:
             # an exception view answered: a rotation (a login) is all or nothing
             failed = [state for state in states if _rotated_only(state)]
-            _claim_callbacks(request, failed)
+            claim_callbacks(request, failed)
             _drop_rotations(request, failed, "the request failed")
             states = [state for state in states if state not in failed]
         ended_now: list[NamespaceEnd] = []
         for state in states:
             if self._settle_binding(state):
                 ended_now.append(state)
-        _claim_callbacks(request, states)
+        claim_callbacks(request, states)
         fatal: BaseException | None = None
         for state in states:
             error = self._apply(request, response, state)
@@ -343,13 +353,15 @@ class RequestEnd:
                 state.ended is not None,
                 functools.partial(self.save_failed, state),
             )
-            if namespace_config.on_save_error == FAIL:
-                # saved before the response goes out, so that its failure can fail it
+            if namespace_config.on_save_error == FAIL or state.merge is not None:
+                # saved before the response goes out, so that its failure can fail
+                # it, and a save dropped by the merge can take its cookie back
                 error = finish(request)
                 if error is not None:
                     return error
             else:
                 request.finished_callbacks.append(finish)
+        after_merge(self.work, state, before, response)
         return None
 
     def save_failed(self, state: NamespaceEnd, exc: Exception) -> Exception | None:
@@ -512,80 +524,3 @@ def _failed(namespace: str, exc: Exception, what: str, request: Any = None) -> N
         log.report(logger, namespace, what, exc)
         return
     logger.error("namespace %r %s: %s: %s", namespace, what, type(exc).__name__, exc, exc_info=exc)
-
-
-def _owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:
-    """The namespace whose session ``callback`` is bound to, called with, or closes over."""
-    while True:
-        target = getattr(callback, "__self__", None)
-        if target is not None:  # a bound method: its object is all it refers to
-            return owners.get(id(target))
-        if isinstance(callback, functools.partial):
-            for referent in (*callback.args, *callback.keywords.values()):
-                owner = owners.get(id(referent))
-                if owner is not None:
-                    return owner
-            callback = callback.func
-            continue
-        for cell in getattr(callback, "__closure__", None) or ():
-            try:
-                owner = owners.get(id(cell.cell_contents))
-            except ValueError:  # an empty cell
-                continue
-            if owner is not None:
-                return owner
-        return None
-
-
-def _package(module: Any) -> str | None:
-    return module.partition(".")[0] if isinstance(module, str) else None
-
-
-def _queued_by_library(callback: Any, session: Any) -> bool:
-    """Whether ``callback`` is the session library's own (not the application's
-    that holds the session): its code comes from a package of the session's class."""
-    while isinstance(callback, functools.partial):
-        callback = callback.func
-    function = getattr(callback, "__func__", callback)
-    package = _package(getattr(function, "__module__", None))
-    if package is None:
-        return False
-    return any(
-        _package(cls.__module__) == package
-        for cls in type(session).__mro__
-        if cls.__module__ != "builtins"
-    )
-
-
-def _library_owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:
-    """The namespace whose session's library queued ``callback``, if one did."""
-    owner = _owner(callback, owners)
-    if owner is None or not _queued_by_library(callback, owner.session):
-        return None
-    return owner
-
-
-def _claim_callbacks(request: Any, states: list[NamespaceEnd], finished_only: bool = False) -> None:
-    """Move each session's queued callbacks from the request to its namespace.
-
-    Only what its library queued is claimed: the application's own callbacks,
-    holding a session or not, stay in the request's queues and always run.
-    """
-    owners = {id(state.session): state for state in states if state.session is not None}
-    if not owners:
-        return
-    queues = [(request.__dict__.get("finished_callbacks"), "finished")]
-    if not finished_only:
-        queues.insert(0, (request.__dict__.get("response_callbacks"), "callbacks"))
-    for queue, into in queues:
-        if not queue:
-            continue
-        kept = []
-        while queue:
-            callback = queue.popleft()
-            owner = _library_owner(callback, owners)
-            if owner is None:
-                kept.append(callback)
-            else:
-                getattr(owner, into).append(callback)
-        queue.extend(kept)

@@ -30,6 +30,7 @@ from pyramid.util import FIRST, LAST, TopologicalSorter
 
 from ..binding import load_binding
 from ..events import SessionExpired
+from .concurrency import merge_on_save
 from .cookie_lifetime import stamps_itself
 from .fallbacks import migrate_from_fallbacks
 from .lifetime import ABSOLUTE, IDLE, lifetime_check, load_lifetime
@@ -79,6 +80,8 @@ def _lifetime_applies(namespace_config: Any) -> bool:
 def default_load_steps() -> tuple[LoadStep, ...]:
     """The add-on's load steps and checks, in their default order."""
     return (
+        # first: what was loaded is kept as the store held it, records and all
+        LoadStep("merge", merge_on_save, STEP, lambda c: c.merge_policy is not None),
         # a bound namespace's and a partner's token leaves the data first
         LoadStep("token", load_binding, STEP, lambda c: c.bound_to is not None or bool(c.partner)),
         LoadStep("lifetime", load_lifetime, STEP, _lifetime_applies),
@@ -109,6 +112,25 @@ def load_step_sorter(steps: tuple[LoadStep, ...] | None = None) -> TopologicalSo
         sorter.add(step.name, step, after=previous)
         previous = step.name
     return sorter
+
+
+def unknown_placement(sorter: TopologicalSorter) -> str | None:
+    """What a step of ``sorter`` placed by a name no step has says, or ``None``.
+
+    The sorter itself ignores such a name where another of the step's names is known.
+    """
+    known = list(sorter.names)
+    for name in known:
+        for argument, placed in (("under", sorter.name2after), ("over", sorter.name2before)):
+            for other in placed.get(name, ()):
+                if isinstance(other, str) and other not in known:
+                    return (
+                        f"pyramid_session_multi: load step {name!r} is placed "
+                        f"{argument}={other!r}, but no load step is named {other!r}; "
+                        f"the load steps are {', '.join(map(repr, known))}: name one of "
+                        "them, or add the step it names too."
+                    )
+    return None
 
 
 @dataclass(frozen=True)
