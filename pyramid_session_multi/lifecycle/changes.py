@@ -52,14 +52,13 @@ def rotate(
     failures: dict[str, Exception] = {}
     events = []
     replaced: set[tuple[Any, float]] = set()
-    login_at = None
-    if userid is not None:
-        if not namespaces:
-            # a login: a namespace first loaded later in this request is new, and the user's
-            remember_login(work, userid)
-            login_at = work.login[1] if work.login is not None else None
-        else:
-            login_at = issue_time()
+    # one time for the whole rotation: a login is recorded at the same time in
+    # every namespace it rotates (it names the device, and a logout's recorded
+    # end must cover them all)
+    at = issue_time()
+    if userid is not None and not namespaces:
+        # a login: a namespace first loaded later in this request is new, and the user's
+        remember_login(work, userid, at)
     # a policy keeping its CSRF token in a namespace renews it there (see .csrf)
     csrf_rotated = getattr(
         request.registry.queryUtility(ICSRFStoragePolicy), "session_rotated", None
@@ -77,7 +76,7 @@ def rotate(
             # the absolute clock restarts; the user is recorded, or kept
             lifetime = lifetime_of(session)
             before = None if lifetime is None else lifetime.stamps
-            rotated = rotation(session, userid, login_at)
+            rotated = rotation(session, userid, at)
             retire = library.rotate(session)
             rotated()
             if lifetime is not None and lifetime.stamps.userid is not None:

@@ -320,10 +320,14 @@ class Lifetime:
         return max(0.0, min(ends) - now()) if ends else None
 
 
-def remember_login(work: Any, userid: Any) -> None:
+def remember_login(work: Any, userid: Any, at: float | None = None) -> None:
     """A login (``rotate(userid=...)`` of every namespace) in this request: a
-    namespace first loaded after it, with no session yet, is the user's too."""
-    work.login = (userid, issue_time())
+    namespace first loaded after it, with no session yet, is the user's too.
+
+    ``at`` is the login's time (the one every namespace it rotated records),
+    a new :func:`issue_time` if not given.
+    """
+    work.login = (userid, issue_time() if at is None else at)
 
 
 def remembered_login(work: Any) -> tuple[Any, float] | None:
@@ -490,12 +494,15 @@ def adopt_migrated(namespace_config: Any, session: Any, record: Any) -> None:
         lifetime.end(verdict, stamps)
 
 
-def rotation(session: Any, userid: Any = None, login: float | None = None) -> Callable[[], None]:
+def rotation(session: Any, userid: Any = None, at: float | None = None) -> Callable[[], None]:
     """Before a library rotates ``session``: what to call once it has.
 
     The absolute clock restarts (a login is a new privilege level); the user
-    is the one given, recorded at ``login`` (the one time every namespace of
-    that login shares: it names the device), else the one recorded before.
+    is the one given, else the one recorded before.  ``at`` is the time of
+    the login (or rotation) the session is rotated by: one ``rotate()``
+    records one time in every namespace it rotates, so that the end of that
+    login a logout records (see :mod:`.revoking`) covers each of them.  A new
+    :func:`issue_time` if not given.
     """
     # a bound or partner session keeps its binding token too
     kept = keep_through_rotation(session)
@@ -505,11 +512,11 @@ def rotation(session: Any, userid: Any = None, login: float | None = None) -> Ca
     before = lifetime.stamps
 
     def rotated() -> None:
-        t = issue_time()
+        t = issue_time() if at is None else at
         if userid is not None:
-            # the clocks restart at the login itself: the record stays the userid alone
-            at = t if login is None else login
-            lifetime.stamps = Stamps(at, at, userid, at)
+            # the clocks restart at the login itself (the one time every namespace of
+            # that login shares: it names the device)
+            lifetime.stamps = Stamps(t, t, userid, t)
         else:
             lifetime.stamps = Stamps(t, t, before.userid, before.login)
         kept()
