@@ -75,9 +75,10 @@ def kept_as_made(work: Any, namespace_config: Any, session: Any) -> bool:
     user = session._session_multi_login()
     if user is None:
         return False
-    userid, login = user
-    if is_refused(login, *ask_revocation(work, namespace_config, str(userid))):
-        return False
+    login = user[1]
+    revoked, ended = ask_revocation(work, namespace_config, str(user[0]))
+    if (revoked is not None and login < revoked) or (ended and is_ended(login, ended)):
+        return False  # refused, as revocation_check says
     return not (session._session_multi_moved and keeps_devices(work.revocations))
 
 
