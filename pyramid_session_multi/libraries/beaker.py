@@ -92,6 +92,8 @@ class BeakerLibrary(SessionLibrary):
 
     name = "beaker"
     reads_store_when_loaded = True
+    # pyramid_beaker's session queues its one response callback in __init__
+    queues_when_made = True
     has_prepare = True
 
     def claims(self, factory: Any) -> bool:

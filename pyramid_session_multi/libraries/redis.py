@@ -30,6 +30,9 @@ class RedisLibrary(SessionLibrary):
     """
 
     name = "redis"
+    # the factory queues the cookie's response callback and the saving
+    # finished callback as it makes the session, and nothing queues one later
+    queues_when_made = True
 
     def claims(self, factory: Any) -> bool:
         if not inspect.isfunction(factory):

@@ -35,8 +35,6 @@ other namespace has been applied.
 
 import functools
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +87,9 @@ class NamespaceEnd:
     callbacks: list[Any] = field(default_factory=list)
     #: the finished callbacks its library queued
     finished: list[Any] = field(default_factory=list)
+    #: whether both were taken as the session was made (see
+    #: ``ISessionLibrary.queues_when_made``), so none is left in the request's queues
+    claimed: bool = False
 
 
 class RequestEnd:
@@ -110,20 +111,36 @@ class RequestEnd:
         #: whether :meth:`unsent` is queued
         self.watching = False
 
-    def enlist(self, request: Any, namespace_config: Any, session: Any) -> NamespaceEnd:
-        """The end of ``namespace_config``'s namespace, scheduled if it was not."""
+    def enlist(
+        self,
+        request: Any,
+        namespace_config: Any,
+        session: Any,
+        queued_since: tuple[int, int] | None = None,
+    ) -> NamespaceEnd:
+        """The end of ``namespace_config``'s namespace, scheduled if it was not.
+
+        ``queued_since``: the lengths of the request's response and finished
+        callback queues before the factory made ``session`` (its library
+        queues its callbacks only then): what its library queued since is
+        the namespace's at once.
+        """
         namespace = namespace_config.namespace
         state = self.namespaces.get(namespace)
         if state is None:
             state = self.namespaces[namespace] = NamespaceEnd(namespace_config, session)
-        elif session is not None:
+        elif session is not None and session is not state.session:
             state.session = session
+            state.claimed = False
+        if queued_since is not None and session is not None:
+            # before this callback or the watcher is queued: they are not the library's
+            _claim_queued_since(request, state, queued_since)
         queue = request.response_callbacks
         if not self.scheduled:
             queue.append(self)
             self.scheduled = True
         self._watch(request)
-        if session is not None:
+        if session is not None and not state.claimed:
             self._run_before(queue, {id(session): state})
         return state
 
@@ -207,6 +224,8 @@ class RequestEnd:
         (pyramid_session_redis saves there), with its lifetime stamps put back
         first: saved without them, its clocks would start again at its next load.
         """
+        if not self.namespaces:
+            return  # the response went out: the end of request ran
         states = list(self.namespaces.values())
         rotated = [state for state in states if state.rotated]
         # what a library saves in its finished callbacks keeps the add-on's records,
@@ -214,7 +233,7 @@ class RequestEnd:
         kept = [
             state
             for state in states
-            if not state.rotated and state.session is not None and state.hidden
+            if not state.rotated and state.session is not None and (state.hidden or state.claimed)
         ]
         if kept:
             _claim_callbacks(request, kept, finished_only=True)
@@ -247,11 +266,13 @@ class RequestEnd:
         self.watching = False
 
     def __call__(self, request: Any, response: Any) -> None:
-        states = sorted(self.namespaces.values(), key=lambda state: state.config.binding_depth)
+        states = list(self.namespaces.values())
+        if len(states) > 1:
+            states.sort(key=lambda state: state.config.binding_depth)
         self.forget()
         ended_now: list[NamespaceEnd] = []
         for state in states:
-            if self._settle_binding(state):
+            if state.config.bound_to is not None and self._settle_binding(state):
                 ended_now.append(state)
         _claim_callbacks(request, states)
         fatal: BaseException | None = None
@@ -305,9 +326,16 @@ class RequestEnd:
                 if state.ended is not None:
                     _run_hooks(namespace_config, state.after_save, response)
                 return None
-            with _records_stored(state.hidden, response):
+            # the add-on's records are in the session's storage only while its library saves
+            hidden = state.hidden
+            for record in hidden:
+                record.put_back(response)
+            try:
                 for callback in state.callbacks:
                     callback(request, response)
+            finally:
+                for record in hidden:
+                    record.take_out(response)
             fit_new_cookies(before, response, namespace_config)
         except Exception as exc:
             refusal = cookie_refusal(
@@ -336,7 +364,7 @@ class RequestEnd:
             # what waits for the session to be saved waits for its cookie to go out
             # too (the cookie budget may have dropped it)
             after_save = []
-        if not state.finished:
+        if not state.finished and after_save:
             _run_hooks(namespace_config, after_save, response)
         for index, callback in enumerate(state.finished, 1):
             then = after_save if index == len(state.finished) else []
@@ -408,8 +436,14 @@ class ContainedFinish:
     def __call__(self, request: Any) -> Exception | None:
         """Run the callback; the error to fail the response with, if any."""
         try:
-            with _records_stored(self.hidden, self.response):
+            hidden = self.hidden
+            for record in hidden:
+                record.put_back(self.response)
+            try:
                 self.callback(request)
+            finally:
+                for record in hidden:
+                    record.take_out(self.response)
         except Exception as exc:
             _failed(
                 self.config.namespace, exc, "could not be saved; no new cookie is sent", request
@@ -423,23 +457,9 @@ class ContainedFinish:
                 # the cookie would point at data the store does not have
                 self.response.unset_cookie(self.config.cookie_name, strict=False)
             return None if self.failed is None else self.failed(exc)
-        _run_hooks(self.config, self.then, self.response)
+        if self.then:
+            _run_hooks(self.config, self.then, self.response)
         return None
-
-
-@contextmanager
-def _records_stored(records: list[Any], response: Any) -> Iterator[None]:
-    """The add-on's ``records`` in their session's storage while the library saves it."""
-    if not records:
-        yield
-        return
-    for record in records:
-        record.put_back(response)
-    try:
-        yield
-    finally:
-        for record in records:
-            record.take_out(response)
 
 
 def _run_hooks(namespace_config: Any, hooks: list[Any], response: Any) -> None:
@@ -555,12 +575,14 @@ def _queued_by_library(callback: Any, session: Any) -> bool:
         callback = callback.func
     function = getattr(callback, "__func__", callback)
     package = _package(getattr(function, "__module__", None))
-    if package is None:
-        return False
-    return any(
-        _package(cls.__module__) == package
-        for cls in type(session).__mro__
-        if cls.__module__ != "builtins"
+    return package is not None and package in _packages_of(type(session))
+
+
+@functools.lru_cache(maxsize=256)
+def _packages_of(session_class: type) -> frozenset[str | None]:
+    """The top-level packages the classes of ``session_class`` are defined in."""
+    return frozenset(
+        _package(cls.__module__) for cls in session_class.__mro__ if cls.__module__ != "builtins"
     )
 
 
@@ -572,13 +594,39 @@ def _library_owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceE
     return owner
 
 
+def _claim_queued_since(request: Any, state: NamespaceEnd, queued_since: tuple[int, int]) -> None:
+    """Move what ``state``'s library queued since ``queued_since`` (the lengths
+    of the response and finished callback queues before its factory ran) to
+    the namespace; the application's own callbacks stay where they were."""
+    owners = {id(state.session): state}
+    pairs = (
+        (request.response_callbacks, queued_since[0], state.callbacks),
+        (request.finished_callbacks, queued_since[1], state.finished),
+    )
+    for queue, since, into in pairs:
+        added = len(queue) - since
+        if added <= 0:
+            continue
+        tail = [queue.pop() for _ in range(added)]
+        for callback in reversed(tail):
+            if _library_owner(callback, owners) is None:
+                queue.append(callback)
+            else:
+                into.append(callback)
+    state.claimed = True
+
+
 def _claim_callbacks(request: Any, states: list[NamespaceEnd], finished_only: bool = False) -> None:
     """Move each session's queued callbacks from the request to its namespace.
 
     Only what its library queued is claimed: the application's own callbacks,
     holding a session or not, stay in the request's queues and always run.
     """
-    owners = {id(state.session): state for state in states if state.session is not None}
+    owners = {
+        id(state.session): state
+        for state in states
+        if state.session is not None and not state.claimed
+    }
     if not owners:
         return
     queues = [(request.__dict__.get("finished_callbacks"), "finished")]

@@ -304,15 +304,15 @@ class Lifetime:
         """Seconds until the timeouts end the session if it is not used again."""
         idle, absolute = self.config.idle_timeout, self.config.absolute_timeout
         stamps = self.stamps
-        ends = [
-            end
-            for end in (
-                None if idle is None else stamps.active + idle,
-                None if absolute is None else stamps.created + absolute,
-            )
-            if end is not None
-        ]
-        return max(0.0, min(ends) - now()) if ends else None
+        if absolute is None:
+            if idle is None:
+                return None
+            end = stamps.active + idle
+        elif idle is None:
+            end = stamps.created + absolute
+        else:
+            end = min(stamps.active + idle, stamps.created + absolute)
+        return max(0.0, end - now())
 
 
 def remember_login(work: Any, userid: Any) -> None:

@@ -123,6 +123,11 @@ class Pipeline:
     names: tuple[str, ...] = ()
     #: whether its end of request is enlisted when it loads (see :func:`enlists_at_load`)
     enlist_at_load: bool = False
+    #: whether, enlisted at load, its end takes the callbacks its library
+    #: queued as the factory made the session right then (see
+    #: ``ISessionLibrary.queues_when_made``), so the end of request need not
+    #: search the request's queues for them
+    claim_at_load: bool = False
     #: whether the session judges itself, with nothing else to run
     quick: bool = False
     #: the event a reason to end a session is told with, where it is not SessionRejected
@@ -155,6 +160,8 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
         names=tuple(step.name for step in chosen if step.kind == STEP)
         + tuple(check.name for check in checks),
         enlist_at_load=enlist,
+        claim_at_load=enlist
+        and getattr(namespace_config.library, "queues_when_made", False) is True,
         quick=quick,
         reason_events=MappingProxyType(events),
     )
