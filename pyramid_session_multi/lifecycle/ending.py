@@ -575,7 +575,8 @@ def _queued_by_library(callback: Any, session: Any) -> bool:
         callback = callback.func
     function = getattr(callback, "__func__", callback)
     package = _package(getattr(function, "__module__", None))
-    return package is not None and package in _packages_of(type(session))
+    session_class: type = type(session)
+    return package is not None and package in _packages_of(session_class)
 
 
 @functools.lru_cache(maxsize=256)

@@ -302,7 +302,8 @@ class Lifetime:
 
     def seconds_left(self) -> float | None:
         """Seconds until the timeouts end the session if it is not used again."""
-        idle, absolute = self.config.idle_timeout, self.config.absolute_timeout
+        idle: int | None = self.config.idle_timeout
+        absolute: int | None = self.config.absolute_timeout
         stamps = self.stamps
         if absolute is None:
             if idle is None:
