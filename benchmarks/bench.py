@@ -543,7 +543,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--only", help="run only comparisons containing this text")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="run only comparisons containing this text (repeat for several)",
+    )
     parser.add_argument("--store-requests", type=int, default=1000)
     parser.add_argument("--skip-stores", action="store_true", help="no store throughput")
     args = parser.parse_args()
@@ -553,7 +557,7 @@ def main() -> int:
         f" {'limit':>6} {'verdict':>7} {'calls/request':>13}"
     )
     for name, (make_candidate, make_baseline, limit) in COMPARISONS.items():
-        if args.only and args.only not in name:
+        if args.only and not any(text in name for text in args.only):
             continue
         try:
             candidate, baseline = make_candidate(), make_baseline()

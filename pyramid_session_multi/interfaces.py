@@ -188,6 +188,11 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         "right after the factory returns, instead of searching the request's "
         "queues for them when the response is made."
     )
+    saves_when_finished = Attribute(
+        "True when the library writes its store only in its finished callbacks, "
+        "its response callbacks only setting the cookie: the add-on's records are "
+        "then put into the session's storage only around the finished ones."
+    )
     has_prepare = Attribute(
         "Whether :meth:`prepare` does anything: the add-on skips calling it when False."
     )

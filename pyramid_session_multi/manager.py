@@ -221,9 +221,10 @@ class SessionMultiManager(Mapping[str, Any]):
                             len(request.finished_callbacks),
                         )
                     session = namespace_config.loader(request)  # type: ignore[misc]
-                    login = self._unit().login
-                    if login is not None:
-                        begin_as_login(session, login)
+                    # no unit of work yet: no login in this request either
+                    work = self._work
+                    if work is not None and work.login is not None:
+                        begin_as_login(session, work.login)
                 role = None
             if session is not None:
                 if namespace_config.prepare is not None:

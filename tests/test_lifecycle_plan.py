@@ -546,3 +546,26 @@ def test_an_applications_callback_queued_while_a_redis_factory_runs_fails_as_its
     # not taken for the namespace's: its failure is not contained as a save's
     with pytest.raises(LookupError, match="the application's own callback fails"):
         client.get("/write")
+
+
+def test_stamps_go_into_a_redis_session_only_around_its_save(redis_db, tmp_path):
+    from pyramid_session_redis import RedisSessionFactory
+
+    from tests.support.backend_app import beaker_file
+
+    def register(config):
+        config.register_session_factory(
+            "prefs",
+            RedisSessionFactory(secret=SECRET, cookie_name="prefs", redis_url=redis_db),
+            idle_timeout=600,
+        )
+        config.register_session_factory("files", beaker_file(tmp_path, "files"), idle_timeout=600)
+
+    client, _, config = build(register)
+    manager_config = get_manager_config(config.registry)
+    # pyramid_session_redis writes Redis in its finished callback, not its cookie's
+    assert manager_config.get("prefs").pipeline.records_when_finished is True
+    # pyramid_beaker saves in its response callback
+    assert manager_config.get("files").pipeline.records_when_finished is False
+    client.get("/write", params={"n": "5"})
+    assert client.get("/read").text == "5"

@@ -101,7 +101,7 @@ class RequestEnd:
     a hook once saved or send an event once loaded.
     """
 
-    __slots__ = ("namespaces", "scheduled", "watching", "work")
+    __slots__ = ("namespaces", "scheduled", "searching", "watching", "work")
 
     def __init__(self, work: Any) -> None:
         #: the request's unit of work (a :class:`~.work.RequestWork`)
@@ -110,6 +110,9 @@ class RequestEnd:
         self.scheduled = False
         #: whether :meth:`unsent` is queued
         self.watching = False
+        #: whether a namespace's callbacks are to be searched for in the
+        #: request's queues (one was enlisted without its library's taken at load)
+        self.searching = False
 
     def enlist(
         self,
@@ -140,8 +143,10 @@ class RequestEnd:
             queue.append(self)
             self.scheduled = True
         self._watch(request)
-        if session is not None and not state.claimed:
-            self._run_before(queue, {id(session): state})
+        if not state.claimed:
+            self.searching = True
+            if session is not None:
+                self._run_before(queue, {id(session): state})
         return state
 
     def _run_before(self, queue: Any, owners: dict[int, "NamespaceEnd"]) -> None:
@@ -264,17 +269,20 @@ class RequestEnd:
         self.namespaces = {}
         self.scheduled = False
         self.watching = False
+        self.searching = False
 
     def __call__(self, request: Any, response: Any) -> None:
         states = list(self.namespaces.values())
         if len(states) > 1:
             states.sort(key=lambda state: state.config.binding_depth)
+        searching = self.searching
         self.forget()
         ended_now: list[NamespaceEnd] = []
         for state in states:
             if state.config.bound_to is not None and self._settle_binding(state):
                 ended_now.append(state)
-        _claim_callbacks(request, states)
+        if searching:
+            _claim_callbacks(request, states)
         fatal: BaseException | None = None
         for state in states:
             error = self._apply(request, response, state)
@@ -326,8 +334,11 @@ class RequestEnd:
                 if state.ended is not None:
                     _run_hooks(namespace_config, state.after_save, response)
                 return None
-            # the add-on's records are in the session's storage only while its library saves
+            # the add-on's records are in the session's storage only while its library
+            # saves: not around its response callbacks if it saves once finished
             hidden = state.hidden
+            if state.finished and namespace_config.pipeline.records_when_finished:
+                hidden = []
             for record in hidden:
                 record.put_back(response)
             try:
