@@ -389,6 +389,9 @@ def _has_data(namespace_config: Any, storage: dict[Any, Any]) -> bool:
     bookkeeping = namespace_config.library.bookkeeping
     if not bookkeeping:
         return True
+    if isinstance(bookkeeping, frozenset | set):
+        # one comparison of sets, not a loop over the keys
+        return not dict.keys(storage) <= bookkeeping
     return any(key not in bookkeeping for key in dict.keys(storage))
 
 
