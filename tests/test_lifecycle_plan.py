@@ -569,3 +569,45 @@ def test_stamps_go_into_a_redis_session_only_around_its_save(redis_db, tmp_path)
     assert manager_config.get("files").pipeline.records_when_finished is False
     client.get("/write", params={"n": "5"})
     assert client.get("/read").text == "5"
+
+
+def test_a_redis_save_failing_in_a_request_that_forms_no_response_stays_the_namespaces(
+    redis_db, caplog
+):
+    import redis
+    from pyramid_session_redis import RedisSessionFactory
+
+    class Refusing(redis.StrictRedis):
+        """A Redis that went away just as the session is written."""
+
+        def execute_command(self, *args, **options):
+            if args[0] in ("SET", "SETEX"):
+                raise redis.ConnectionError("the store went away")
+            return super().execute_command(*args, **options)
+
+    ran = []
+
+    def register(config):
+        config.register_session_factory(
+            "prefs",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="prefs",
+                redis_client_callable=lambda request, **options: Refusing.from_url(redis_db),
+            ),
+        )
+
+        def failing(request):
+            request.session_multi["prefs"]["n"] = "never stored"
+            request.add_finished_callback(lambda request: ran.append("the application's"))
+            raise RuntimeError("the view fails after writing")
+
+        config.add_route("failing", "/failing")
+        config.add_view(failing, route_name="failing")
+
+    client, _, _ = build(register)
+    # the view's error, not the store's: the application's finished callback ran too
+    with pytest.raises(RuntimeError, match="the view fails after writing"):
+        client.get("/failing")
+    assert ran == ["the application's"]
+    assert "'prefs' could not be saved" in caplog.text
