@@ -589,14 +589,24 @@ def main() -> int:
         f"{'commit ' + sizes + ' namespaces':45} {figures}"
         f"  {STARTUP_LIMIT_1000:.1f}s at 1,000 {verdict}"
     )
-    multi = cycle_garbage(multi_app(1), args.requests)
-    native = cycle_garbage(session_app(), args.requests)
-    verdict = "ok" if multi <= native else "OVER"
-    failed |= multi > native
-    print(
-        f"{'cycle garbage per request, multi vs native':45} {multi:10.1f} {native:10.1f}"
-        f" {'':>7} {'equal':>6} {verdict}"
+    garbage_rows: tuple[tuple[str, Callable[[], WSGIApp], Callable[[], WSGIApp]], ...] = (
+        ("multi vs native", lambda: multi_app(1), session_app),
+        (
+            "Redis, multi vs native",
+            lambda: server_side_app(redis_factory, False, "writes"),
+            lambda: server_side_app(redis_factory, True, "writes"),
+        ),
     )
+    for label, make_multi, make_native in garbage_rows:
+        multi = cycle_garbage(make_multi(), args.requests)
+        native = cycle_garbage(make_native(), args.requests)
+        verdict = "ok" if multi <= native else "OVER"
+        failed |= multi > native
+        print(
+            f"{'cycle garbage per request, ' + label:45} {multi:10.1f} {native:10.1f}"
+            f" {'':>7} {'equal':>6} {verdict}"
+        )
+    stop_servers()
     return 1 if failed else 0
 
 
