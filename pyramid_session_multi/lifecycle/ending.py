@@ -43,6 +43,7 @@ from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..events import SessionInvalidated, SessionSaveFailed
 from ..failures import FAIL, failure_log_of
+from .claiming import claim_callbacks, claim_queued_since, library_owner
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class RequestEnd:
             state.claimed = False
         if queued_since is not None and session is not None:
             # before this callback or the watcher is queued: they are not the library's
-            _claim_queued_since(request, state, queued_since)
+            claim_queued_since(request, state, queued_since)
         queue = request.response_callbacks
         if not self.scheduled:
             queue.append(self)
@@ -158,7 +159,7 @@ class RequestEnd:
         """
         position = queue.index(self)
         for index in range(position):
-            if _library_owner(queue[index], owners) is not None:
+            if library_owner(queue[index], owners) is not None:
                 del queue[position]
                 queue.insert(index, self)
                 return
@@ -241,7 +242,7 @@ class RequestEnd:
             if not state.rotated and state.session is not None and (state.hidden or state.claimed)
         ]
         if kept:
-            _claim_callbacks(request, kept, finished_only=True)
+            claim_callbacks(request, kept, finished_only=True)
             for state in kept:
                 for callback in state.finished:
                     request.finished_callbacks.append(
@@ -250,7 +251,7 @@ class RequestEnd:
         if not rotated:
             self.forget()
             return
-        _claim_callbacks(request, rotated, finished_only=True)
+        claim_callbacks(request, rotated, finished_only=True)
         for state in rotated:
             try:
                 state.session.invalidate()
@@ -282,7 +283,7 @@ class RequestEnd:
             if state.config.bound_to is not None and self._settle_binding(state):
                 ended_now.append(state)
         if searching:
-            _claim_callbacks(request, states)
+            claim_callbacks(request, states)
         fatal: BaseException | None = None
         for state in states:
             error = self._apply(request, response, state)
@@ -550,109 +551,3 @@ def _failed(namespace: str, exc: Exception, what: str, request: Any = None) -> N
         log.report(logger, namespace, what, exc)
         return
     logger.error("namespace %r %s: %s: %s", namespace, what, type(exc).__name__, exc, exc_info=exc)
-
-
-def _owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:
-    """The namespace whose session ``callback`` is bound to, called with, or closes over."""
-    while True:
-        target = getattr(callback, "__self__", None)
-        if target is not None:  # a bound method: its object is all it refers to
-            return owners.get(id(target))
-        if isinstance(callback, functools.partial):
-            for referent in (*callback.args, *callback.keywords.values()):
-                owner = owners.get(id(referent))
-                if owner is not None:
-                    return owner
-            callback = callback.func
-            continue
-        for cell in getattr(callback, "__closure__", None) or ():
-            try:
-                owner = owners.get(id(cell.cell_contents))
-            except ValueError:  # an empty cell
-                continue
-            if owner is not None:
-                return owner
-        return None
-
-
-def _package(module: Any) -> str | None:
-    return module.partition(".")[0] if isinstance(module, str) else None
-
-
-def _queued_by_library(callback: Any, session: Any) -> bool:
-    """Whether ``callback`` is the session library's own (not the application's
-    that holds the session): its code comes from a package of the session's class."""
-    while isinstance(callback, functools.partial):
-        callback = callback.func
-    function = getattr(callback, "__func__", callback)
-    package = _package(getattr(function, "__module__", None))
-    session_class: type = type(session)
-    return package is not None and package in _packages_of(session_class)
-
-
-@functools.lru_cache(maxsize=256)
-def _packages_of(session_class: type) -> frozenset[str | None]:
-    """The top-level packages the classes of ``session_class`` are defined in."""
-    return frozenset(
-        _package(cls.__module__) for cls in session_class.__mro__ if cls.__module__ != "builtins"
-    )
-
-
-def _library_owner(callback: Any, owners: dict[int, NamespaceEnd]) -> NamespaceEnd | None:
-    """The namespace whose session's library queued ``callback``, if one did."""
-    owner = _owner(callback, owners)
-    if owner is None or not _queued_by_library(callback, owner.session):
-        return None
-    return owner
-
-
-def _claim_queued_since(request: Any, state: NamespaceEnd, queued_since: tuple[int, int]) -> None:
-    """Move what ``state``'s library queued since ``queued_since`` (the lengths
-    of the response and finished callback queues before its factory ran) to
-    the namespace; the application's own callbacks stay where they were."""
-    owners = {id(state.session): state}
-    pairs = (
-        (request.response_callbacks, queued_since[0], state.callbacks),
-        (request.finished_callbacks, queued_since[1], state.finished),
-    )
-    for queue, since, into in pairs:
-        added = len(queue) - since
-        if added <= 0:
-            continue
-        tail = [queue.pop() for _ in range(added)]
-        for callback in reversed(tail):
-            if _library_owner(callback, owners) is None:
-                queue.append(callback)
-            else:
-                into.append(callback)
-    state.claimed = True
-
-
-def _claim_callbacks(request: Any, states: list[NamespaceEnd], finished_only: bool = False) -> None:
-    """Move each session's queued callbacks from the request to its namespace.
-
-    Only what its library queued is claimed: the application's own callbacks,
-    holding a session or not, stay in the request's queues and always run.
-    """
-    owners = {
-        id(state.session): state
-        for state in states
-        if state.session is not None and not state.claimed
-    }
-    if not owners:
-        return
-    queues = [(request.__dict__.get("finished_callbacks"), "finished")]
-    if not finished_only:
-        queues.insert(0, (request.__dict__.get("response_callbacks"), "callbacks"))
-    for queue, into in queues:
-        if not queue:
-            continue
-        kept = []
-        while queue:
-            callback = queue.popleft()
-            owner = _library_owner(callback, owners)
-            if owner is None:
-                kept.append(callback)
-            else:
-                getattr(owner, into).append(callback)
-        queue.extend(kept)
