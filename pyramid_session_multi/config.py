@@ -87,8 +87,12 @@ class SessionMultiManagerConfig:
         self._fallback_cookie_owners: dict[str, str] = {}
         self._factory_owners: dict[int, str] = {}
 
-    def add(self, config: NamespaceConfig) -> None:
-        """Add ``config``, or raise ConfigurationError if it clashes."""
+    def add(self, config: NamespaceConfig, *, derive: bool = True) -> None:
+        """Add ``config``, or raise ConfigurationError if it clashes.
+
+        With ``derive=False`` it is kept as declared, for the caller to
+        finalize (the cookie budget does, once its loader is known).
+        """
         namespace = config.namespace
         if namespace in self.configs:
             raise ConfigurationError(
@@ -115,7 +119,7 @@ class SessionMultiManagerConfig:
             self._check_fallback(config, fallback)
         if config.bound_to is not None:
             self.partners.add(config.bound_to)
-        self.configs[namespace] = finalize(config, self)
+        self.configs[namespace] = finalize(config, self) if derive else config
         if is_pyramid_cookie_factory(config.factory):
             self.cookie_sessions[namespace] = None
         self._factory_owners[id(config.factory)] = namespace
@@ -181,7 +185,7 @@ class SessionMultiManagerConfig:
         namespace_config = build_namespace_config(
             namespace, session_factory, discriminator, cookie_name, libraries=self.libraries
         )
-        self.add(namespace_config)
+        self.add(namespace_config, derive=False)
         apply_cookie_budget(self, self.budget, namespace_config)
         return True
 
@@ -348,7 +352,8 @@ def register_session_factory(
             partitioned,
             on_save_error,
         )
-        manager_config.add(namespace_config)
+        # finalized once, by the budget that knows its loader
+        manager_config.add(namespace_config, derive=False)
         _check_against_session_factory(registry, namespace_config)
         # every namespace added changes what the Cookie header may reach
         apply_cookie_budget(manager_config, budget, namespace_config)
@@ -455,6 +460,7 @@ def apply_cookie_budget(
     ``added`` is the namespace just added: when neither the budget nor
     whether the header may pass changed, only it is fitted, so registering
     N namespaces costs O(N); otherwise every cookie-session namespace is.
+    ``added`` is finalized here in either case, once.
     """
     cookie_sessions = manager_config.cookie_sessions
     others = len(manager_config.configs) - len(cookie_sessions)
@@ -483,6 +489,9 @@ def apply_cookie_budget(
             loader = named_cookie_session(namespace_config.factory, namespace)
         manager_config.budget_loaders[namespace] = loader
         manager_config.configs[namespace] = finalize(namespace_config, manager_config)
+    if added is not None and added.namespace not in cookie_sessions:
+        # a namespace added kept as declared (see SessionMultiManagerConfig.add)
+        manager_config.configs[added.namespace] = finalize(added, manager_config)
     manager_config.budget = budget
     manager_config.header_may_pass = header_may_pass
     manager_config.header_room = budget.header_limit - largest_header

@@ -29,17 +29,33 @@ def redis_topology(library: Any, factory: Any) -> str | None:
     return None if topology is None else topology.describe()
 
 
-def describe_breaker(namespace_config: Any) -> dict[str, Any] | None:
-    """The state of the circuit breaker of a namespace's store, as
+def describe_breakers(namespace_config: Any) -> list[dict[str, Any]]:
+    """The state of the circuit breakers of a namespace's store, each as
     :meth:`~pyramid_session_multi.stores.breaker.CircuitBreaker.snapshot`
-    gives it; ``None`` when it has none (not a Redis namespace of the
-    add-on's client, no request connected it yet, or its breaker is off)."""
-    if getattr(namespace_config.library, "name", None) != "redis":
-        return None
-    from .stores.redis import breaker_of  # needs redis-py, as the factory does
+    gives it: a Redis namespace's client (one, or one per cluster node a
+    request reached), a Beaker ``ext:database`` namespace's database.  Empty
+    when it has none: another store, a client that is not the add-on's,
+    nothing connected yet, or a breaker turned off."""
+    library = getattr(namespace_config.library, "name", None)
+    if library == "redis":
+        from .stores.redis import breakers_of  # needs redis-py, as the factory does
 
-    breaker = breaker_of(namespace_config.factory)
-    return None if breaker is None else breaker.snapshot()
+        return [breaker.snapshot() for breaker in breakers_of(namespace_config.factory)]
+    if library == "beaker":
+        options = getattr(namespace_config.factory, "_options", None) or {}
+        if options.get("type") == "ext:database" and isinstance(options.get("url"), str):
+            from .stores.sql import breaker_of_url  # needs SQLAlchemy, as Beaker does
+
+            breaker = breaker_of_url(options["url"])
+            return [] if breaker is None else [breaker.snapshot()]
+    return []
+
+
+def describe_store_breakers(store: Any) -> list[dict[str, Any]]:
+    """The state of the circuit breakers of a revocation store (``[]`` for a
+    store without any, or ``None``)."""
+    breakers = getattr(store, "breakers", None) or []
+    return [breaker.snapshot() for breaker in breakers]
 
 
 def describe_fallback(fallback: Any) -> dict[str, Any]:

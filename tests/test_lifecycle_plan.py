@@ -246,6 +246,9 @@ def test_an_applications_own_check_runs_on_a_namespace_with_no_option_of_its_own
     client.get("/write", {"n": "1"})
     assert client.get("/read").text == "1"
     client.get("/write", {"n": "2"})
+    ended = client.get("/read")
+    assert ended.text == "None"
+    assert "Max-Age=0" in ended.headers["Set-Cookie"]  # the client's copy is deleted
     assert client.get("/read").text == "None"
     assert [(type(event), event.namespace, event.reason) for event in events] == [
         (SessionRejected, "prefs", "two")

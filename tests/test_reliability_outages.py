@@ -29,6 +29,17 @@ def login_boom_view(request):
     raise Boom("the login failed")
 
 
+def callback_boom_view(request):
+    """Write ``value`` into ``ns``; a response callback of the application then fails."""
+    request.session_multi[request.matchdict["ns"]]["value"] = "written before the error"
+
+    def fail(request, response):
+        raise Boom("the application's response callback failed")
+
+    request.add_response_callback(fail)
+    return {"written": True}
+
+
 def app(redis_url, directory, namespaces, store=None, exception_view=False, hook=None):
     def register(config):
         for name in namespaces:
@@ -37,6 +48,8 @@ def app(redis_url, directory, namespaces, store=None, exception_view=False, hook
             config.set_revocation_store(store)
         config.add_route("boom", "/boom/{ns}")
         config.add_view(boom_view, route_name="boom", renderer="json")
+        config.add_route("callback_boom", "/callback-boom/{ns}")
+        config.add_view(callback_boom_view, route_name="callback_boom", renderer="json")
         config.add_route("login_boom", "/login-boom/{ns}")
         config.add_view(login_boom_view, route_name="login_boom", renderer="json")
         config.add_route("logout_report", "/logout-report")
@@ -97,6 +110,22 @@ def test_a_view_error_keeps_the_login_so_a_revocation_still_ends_the_session(
     laptop.get("/login", {"userid": "alice", "ns": namespace})
     assert user_of(laptop, namespace) == "alice"
     request(laptop, f"/boom/{namespace}")
+    admin.get("/revoke", {"userid": "alice"})
+    assert user_of(laptop, namespace) is None
+
+
+@pytest.mark.parametrize("namespace", ["redis", "beaker", "signed"])
+def test_a_response_callback_error_keeps_the_login_so_a_revocation_still_ends_the_session(
+    redis_db, tmp_path, revocation_server, namespace
+):
+    store, _ = store_on(revocation_server)
+    wsgi = app(redis_db, tmp_path, [namespace], store)
+    laptop, admin = webtest.TestApp(wsgi), webtest.TestApp(wsgi)
+    laptop.get("/login", {"userid": "alice", "ns": namespace})
+    assert user_of(laptop, namespace) == "alice"
+    with pytest.raises(Boom):
+        laptop.get(f"/callback-boom/{namespace}")
+    assert user_of(laptop, namespace) == "alice"
     admin.get("/revoke", {"userid": "alice"})
     assert user_of(laptop, namespace) is None
 

@@ -6,20 +6,24 @@ import logging
 import re
 import signal
 
+import pyramid_beaker
 import pytest
 import redis
+import sqlalchemy
 import webtest
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi.config import get_manager_config
+from pyramid_session_multi.revocation import SQLRevocationStore
 from pyramid_session_multi.revocation.redis import RedisRevocationStore
 from pyramid_session_multi.settings import SettingsError
 from pyramid_session_multi.stores.breaker import (
     CLOSED,
     HALF_OPEN,
     OPEN,
+    Breakers,
     CircuitBreaker,
     CircuitOpen,
 )
@@ -29,6 +33,7 @@ from pyramid_session_multi.stores.redis import (
     redis_client_callable,
     topology_from_options,
 )
+from pyramid_session_multi.stores.sql import PLUGIN, SQLCircuitOpen, breaker_of_url
 from tests.support.apps import build_wsgi
 from tests.support.redis_server import redis_keys
 from tests.support.redis_topologies import redis_namespace
@@ -320,3 +325,156 @@ def test_the_panel_shows_the_state_of_a_namespaces_breaker(own_redis_server):
     # the active panel reads untouched namespaces too: refused at once as well
     assert re.search(r"next try in 5\.0 s; [1-9]\d* calls refused; ConnectionError", text)
     assert "password" not in text
+
+
+# -- breakers by key; SQL databases ----------------------------------------------------
+
+
+def test_breakers_by_key_make_one_per_key_and_keep_it():
+    made = []
+
+    def make(key):
+        made.append(key)
+        return CircuitBreaker(f"node {key}")
+
+    breakers = Breakers(make)
+    first = breakers.of("a:1")
+    assert breakers.of("a:1") is first and breakers.of("b:2") is not first
+    assert made == ["a:1", "b:2"]
+    assert [breaker.store for breaker in breakers.all()] == ["node a:1", "node b:2"]
+
+
+def database_settings(url, **more):
+    return {
+        "session_multi.namespaces": "db",
+        "session_multi.db.factory": "beaker",
+        "session_multi.db.type": "ext:database",
+        "session_multi.db.url": url,
+        "session_multi.db.cookie_name": "db",
+        **{f"session_multi.db.{key}": value for key, value in more.items()},
+    }
+
+
+def test_a_database_namespace_from_settings_is_behind_the_breaker_of_its_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'sessions.sqlite'}"
+    app = webtest.TestApp(build_wsgi(settings=database_settings(url)))
+    app.post("/s/db", {"value": "kept"})
+    breaker = breaker_of_url(url)
+    assert breaker is not None and breaker.state == CLOSED and breaker.interval == 5
+    assert breaker.store == f"sqlite at {tmp_path / 'sessions.sqlite'}"
+    assert app.get("/s/db").json["value"] == "kept"
+
+
+def test_a_database_url_sets_the_interval_or_turns_the_breaker_off(tmp_path):
+    timed = f"sqlite:///{tmp_path / 'timed.sqlite'}"
+    app = webtest.TestApp(build_wsgi(settings=database_settings(f"{timed}?breaker_interval=2")))
+    app.post("/s/db", {"value": "kept"})
+    assert breaker_of_url(timed).interval == 2
+    off = f"sqlite:///{tmp_path / 'off.sqlite'}"
+    app = webtest.TestApp(build_wsgi(settings=database_settings(f"{off}?breaker_interval=off")))
+    app.post("/s/db", {"value": "kept"})
+    assert breaker_of_url(off) is None
+
+
+@pytest.mark.parametrize("value", ["0", "never", "-1"])
+def test_a_wrong_database_interval_is_refused_naming_the_key(tmp_path, value):
+    url = f"sqlite:///{tmp_path / 's.sqlite'}?breaker_interval={value}"
+    config = Configurator(settings=database_settings(url))
+    with pytest.raises((ConfigurationError, SettingsError)) as info:
+        config.include("pyramid_session_multi")
+        config.commit()
+    assert "session_multi.db.url" in str(info.value)
+    assert "or off" in str(info.value)
+
+
+def test_a_database_that_cannot_be_opened_opens_the_breaker_and_a_probe_closes_it(tmp_path):
+    """SQLite in a directory not there yet: a connection fails, the breaker
+    opens, connections are refused without trying; once the directory is
+    there, the probe of the next interval connects and closes it."""
+    clock = Clock()
+    path = tmp_path / "later" / "sessions.sqlite"
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}?plugin={PLUGIN}")
+    breaker = engine.session_multi_breaker
+    breaker.clock = clock
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        engine.connect()
+    assert breaker.state == OPEN and breaker.opened == 1
+    for _ in range(3):
+        with pytest.raises(SQLCircuitOpen):
+            engine.connect()
+    assert breaker.refused == 3
+    path.parent.mkdir()
+    with pytest.raises(SQLCircuitOpen):
+        engine.connect()
+    clock.now += breaker.interval
+    with engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text("select 1")).scalar() == 1
+    assert breaker.state == CLOSED
+    engine.dispose()
+
+
+def test_an_sql_error_that_is_not_a_disconnect_leaves_the_breaker_closed(tmp_path):
+    store = SQLRevocationStore(f"sqlite:///{tmp_path / 'revocations.sqlite'}")
+    with pytest.raises(sqlalchemy.exc.OperationalError), store.engine.connect() as connection:
+        connection.execute(sqlalchemy.text("select * from no_such_table"))
+    assert store.breaker.state == CLOSED and store.breaker.opened == 0
+    assert (
+        SQLRevocationStore(f"sqlite:///{tmp_path / 'r.sqlite'}", breaker_interval=None).breaker
+        is None
+    )
+
+
+@pytest.mark.postgresql
+def test_the_panel_shows_the_breakers_of_a_database_namespace_and_of_the_revocation_store(
+    own_postgresql_server, tmp_path
+):
+    url = f"{own_postgresql_server.url}?connect_timeout=2"
+    store = SQLRevocationStore(url)
+
+    def setup(config):
+        config.register_session_factory(
+            "db",
+            pyramid_beaker.BeakerSessionFactoryConfig(
+                type="ext:database",
+                url=f"{url}&plugin={PLUGIN}",
+                table_name="panel_sessions",
+                lock_dir=str(tmp_path / "lock"),
+                key="db",
+            ),
+        )
+        config.set_revocation_store(store)
+
+    app = toolbar_app(setup, "active")
+    app.post("/s/db", {"value": "before"})
+    store.revoked_at("nobody")
+    text = text_of(panel_html(app))
+    assert "circuit breaker: closed" in text
+    assert re.search(r"Revocation store circuit breaker: closed postgresql at 127\.0\.0\.1", text)
+    own_postgresql_server.stop()
+    assert "OperationalError" in app.get("/s/db", status=500).text
+    # the same database: the revocation store shares the breaker Beaker's engine opened
+    with pytest.raises(SQLCircuitOpen):
+        store.revoked_at("nobody")
+    app.get("/plain")
+    text = text_of(panel_html(app))
+    assert re.search(r"circuit breaker: open next try in \d+\.\d s; \d+ calls refused", text)
+    assert re.search(r"Revocation store circuit breaker: open postgresql at 127\.0\.0\.1", text)
+
+
+def test_the_revocations_url_sets_the_sql_breakers_interval_or_turns_it_off(tmp_path):
+    def store(query, name="r.sqlite"):
+        config = Configurator(
+            settings={"session_multi.revocations": f"sqlite:///{tmp_path / name}{query}"}
+        )
+        config.include("pyramid_session_multi")
+        config.commit()
+        return get_manager_config(config.registry).revocations
+
+    assert store("?breaker_interval=2").breaker.interval == 2
+    # one breaker per database: the same URL shares the first one's
+    assert store("").breaker is store("?breaker_interval=2").breaker
+    assert store("", "other.sqlite").breaker.interval == 5
+    assert store("?breaker_interval=off", "off.sqlite").breaker is None
+    with pytest.raises((ConfigurationError, SettingsError)) as info:
+        store("?breaker_interval=soon")
+    assert "session_multi.revocations" in str(info.value) and "or off" in str(info.value)

@@ -10,7 +10,7 @@ from ..budget import COOKIE_HEADER_LIMIT, CookieBudget, header_total
 from ..checks import Finding, run_checks
 from ..config import get_manager_config
 from ..cookies import COOKIE_ATTRIBUTES
-from ..describe import describe_breaker, describe_namespaces
+from ..describe import describe_breakers, describe_namespaces, describe_store_breakers
 from ..interfaces import ISessionMultiObserver
 from . import capture
 
@@ -264,13 +264,13 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
     def render_vars(self, request: Request) -> dict[str, Any]:
         configuration: list[dict[str, Any]] = []
         findings: list[Finding] = []
-        breakers: dict[str, dict[str, Any]] = {}
+        breakers: dict[str, list[dict[str, Any]]] = {}
+        revocation_breakers: list[dict[str, Any]] = []
         if self.data["included"]:
             configuration = describe_namespaces(self._config)
             for namespace in self._config.namespaces:
-                breaker = describe_breaker(self._config.get(namespace))
-                if breaker is not None:
-                    breakers[namespace] = breaker
+                breakers[namespace] = describe_breakers(self._config.get(namespace))
+            revocation_breakers = describe_store_breakers(self._config.revocations)
             # the toolbar renders with its own request: use the application's settings
             findings = run_checks(self._config, self._settings)
         by_namespace: dict[str, list[Finding]] = {}
@@ -283,6 +283,7 @@ class SessionMultiDebugPanel(DebugPanel):  # type: ignore[misc]
             "findings": findings,
             "findings_by_namespace": by_namespace,
             "breakers": breakers,
+            "revocation_breakers": revocation_breakers,
         }
 
 

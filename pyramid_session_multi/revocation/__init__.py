@@ -66,7 +66,7 @@ def store_from_url(url: str) -> Any:
 
     try:
         return SQLRevocationStore(url)
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
         raise ValueError(
             f"= {shown!r} is not {accepts}: {type(exc).__name__}: {hide_in(str(exc), url)}"
         ) from exc

@@ -97,6 +97,13 @@ class RedisRevocationStore:
         """``message`` (a client's error) without the server's password."""
         return hide_password(message, self._url)
 
+    @property
+    def breakers(self) -> list[Any]:
+        """The circuit breakers of its client: one, or one per cluster node used."""
+        from ..stores.redis import breakers_of_client
+
+        return breakers_of_client(self.client)
+
     def revoked_at(self, userid: str) -> float | None:
         value = self.client.get(self.prefix + userid)
         return None if value is None else float(value)

@@ -8,6 +8,8 @@ from zope.interface import implementer
 from ..interfaces import IRevocationStore
 from ..lifecycle.lifetime import now
 from ..masking import hide_password
+from ..stores.breaker import DEFAULT_INTERVAL, CircuitBreaker
+from ..stores.sql import INTERVAL_PARAMETER, as_interval, guard_engine
 
 #: The table's name unless another is given.
 DEFAULT_TABLE = "session_multi_revocations"
@@ -25,16 +27,38 @@ class SQLRevocationStore:
     revocation deletes the expired rows and upserts the user's in one
     transaction, so the table holds no more than the users revoked within
     the longest absolute timeout.  An engine made from a URL checks its
-    connections before use, so the store recovers when the database returns.
+    connections before use, so the store recovers when the database returns,
+    and sits behind the circuit breaker of its URL
+    (:func:`~pyramid_session_multi.stores.sql.guard_engine`, interval
+    ``breaker_interval`` seconds, ``None`` for none): while the database is
+    down or hung, a lookup fails at once rather than after a timeout.  An
+    engine given is used as it is (it may serve the application too).  A
+    URL's ``breaker_interval`` query parameter (seconds, or ``off``) sets the
+    interval, as for Beaker's ``ext:database``; a wrong one raises
+    :class:`ValueError`.
     """
 
-    def __init__(self, engine: Any, table_name: str = DEFAULT_TABLE) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        table_name: str = DEFAULT_TABLE,
+        breaker_interval: float | None = DEFAULT_INTERVAL,
+    ) -> None:
         import sqlalchemy as sa
 
         #: the URL given, kept to take its password out of errors
         self._url = engine if isinstance(engine, str) else None
+        #: the circuit breaker of the engine made from a URL (``None``: none)
+        self.breaker: CircuitBreaker | None = None
         if isinstance(engine, str):
-            engine = sa.create_engine(engine, pool_pre_ping=True)
+            url = sa.make_url(engine)
+            if INTERVAL_PARAMETER in url.query:
+                given = url.query[INTERVAL_PARAMETER]
+                breaker_interval = as_interval(given[-1] if isinstance(given, tuple) else given)
+                url = url.difference_update_query([INTERVAL_PARAMETER])
+            engine = sa.create_engine(url, pool_pre_ping=True)
+            if breaker_interval is not None:
+                self.breaker = guard_engine(engine, breaker_interval)
         self.engine = engine
         self.table = sa.Table(
             table_name,
@@ -53,6 +77,11 @@ class SQLRevocationStore:
         if url.host and url.port:
             where = f"{where}:{url.port}"
         return f"{url.get_backend_name()} at {where}, table {self.table.name}"
+
+    @property
+    def breakers(self) -> list[CircuitBreaker]:
+        """Its circuit breaker, if it has one."""
+        return [] if self.breaker is None else [self.breaker]
 
     def hide_password(self, message: str) -> str:
         """``message`` (a driver's error) without the database's password."""
@@ -154,6 +183,11 @@ class SQLRevocationStore:
                 count = sa.select(sa.func.count()).select_from(table).where(stale)
                 return int(connection.execute(count).scalar_one())
             return int(connection.execute(sa.delete(table).where(stale)).rowcount)
+
+    def __bool__(self) -> bool:
+        """A store is true without asking the database (which ``len()`` does):
+        ``if store:`` must not fail, nor wait, while the database is down."""
+        return True
 
     def __len__(self) -> int:
         """How many rows the table holds (expired ones included until the next revoke)."""

@@ -322,6 +322,8 @@ def _beaker(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> 
     kind, namespace_class = _beaker_type(namespace, options)
     if "type" in options:
         options["type"] = kind
+    if kind == "ext:database" and isinstance(options.get("url"), str):
+        options["url"] = _guarded_database_url(namespace, options["url"])
     known = parameters_of(Session.__init__) - {"self", "request"} | BEAKER_OWN_OPTIONS
     needs = list(_BEAKER_NEEDS.get(kind, ()))
     if namespace_class is None:
@@ -350,6 +352,32 @@ def _beaker(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> 
         "session.",
         pyramid_beaker.session_factory_from_settings,
     )
+
+
+def _guarded_database_url(namespace: str, url: str) -> str:
+    """An ``ext:database`` URL naming the circuit breaker's SQLAlchemy plugin
+    (see :mod:`..stores.sql`), its ``breaker_interval`` checked now."""
+    try:
+        from sqlalchemy import make_url
+        from sqlalchemy.exc import ArgumentError
+    except ImportError:  # Beaker says SQLAlchemy is missing when it first needs it
+        return url
+
+    from ..masking import without_password
+    from ..stores.sql import INTERVAL_PARAMETER, as_interval, with_breaker_plugin
+
+    try:
+        interval = make_url(url).query.get(INTERVAL_PARAMETER)
+    except ArgumentError:  # Beaker's own error says what is wrong with it
+        return url
+    if interval is not None:
+        try:
+            as_interval(interval[-1] if isinstance(interval, tuple) else interval)
+        except ValueError as exc:
+            raise SettingsError(
+                f"{setting_key(namespace, 'url')} = {without_password(url)!r}: {exc}"
+            ) from None
+    return with_breaker_plugin(url)
 
 
 def _beaker_serializer(value: Any) -> str:

@@ -69,6 +69,9 @@ class CircuitBreaker:
     :param clock: a monotonic clock, in seconds (``time.monotonic``).
     :param error: the class of error raised while open (:class:`CircuitOpen`
         or a subclass), called with the store and the seconds left.
+    :param mask: takes a failure's text (type and message) and returns what
+        logs and ``last_failure`` show of it: a driver's error may quote
+        the store's password (or a piece of it), which this takes out.
     """
 
     __slots__ = (
@@ -80,6 +83,7 @@ class CircuitBreaker:
         "failures",
         "interval",
         "last_failure",
+        "mask",
         "opened",
         "refused",
         "store",
@@ -92,6 +96,7 @@ class CircuitBreaker:
         failures: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
         clock: Callable[[], float] = time.monotonic,
         error: type[CircuitOpen] = CircuitOpen,
+        mask: Callable[[str], str] | None = None,
     ) -> None:
         if not interval > 0:
             raise ValueError(f"a circuit breaker's interval must be positive, not {interval!r}")
@@ -100,6 +105,7 @@ class CircuitBreaker:
         self.failures = failures
         self.clock = clock
         self.error = error
+        self.mask = mask
         self._lock = threading.Lock()
         self._opened_at: float | None = None
         self._probing = False
@@ -177,7 +183,8 @@ class CircuitBreaker:
             self._opened_at = self.clock()
             self._probing = False
             self.opened += 1
-            self.last_failure = f"{type(exc).__name__}: {exc}"
+            failure = f"{type(exc).__name__}: {exc}"
+            self.last_failure = failure if self.mask is None else self.mask(failure)
         logger.warning(
             "%s failed (%s): its circuit breaker is open, calls to it fail at once "
             "for %g s, then one goes through to try it",
@@ -211,3 +218,39 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.store} {self.state}>"
+
+
+class Breakers:
+    """The breakers of several stores of one kind, one per key, made on first use.
+
+    A Redis Cluster's client keeps one per node (keyed ``host:port``), so
+    that a node down opens only its own: the others, and a replica promoted
+    in its place, keep answering.  Thread-safe.
+
+    :param make: makes the breaker of a key, called once per key.
+    """
+
+    __slots__ = ("_breakers", "_lock", "make")
+
+    def __init__(self, make: Callable[[str], CircuitBreaker]) -> None:
+        self.make = make
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._lock = threading.Lock()
+
+    def of(self, key: str) -> CircuitBreaker:
+        """The breaker of ``key``, made now if it has none yet."""
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            with self._lock:
+                breaker = self._breakers.get(key)
+                if breaker is None:
+                    breaker = self._breakers[key] = self.make(key)
+        return breaker
+
+    def all(self) -> list[CircuitBreaker]:
+        """Every breaker made so far, by key."""
+        with self._lock:
+            return [self._breakers[key] for key in sorted(self._breakers)]
+
+    def __repr__(self) -> str:
+        return f"<Breakers {self.all()!r}>"

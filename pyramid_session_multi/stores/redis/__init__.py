@@ -20,6 +20,8 @@ On a cluster the client is a :class:`SessionRedisCluster`, whose
 from .clients import (
     RedisClientCallable,
     breaker_of,
+    breakers_of,
+    breakers_of_client,
     close_redis_client,
     make_redis_client,
     redis_client_callable,
@@ -54,6 +56,8 @@ __all__ = [
     "SessionRedisCluster",
     "SlotTransaction",
     "breaker_of",
+    "breakers_of",
+    "breakers_of_client",
     "close_redis_client",
     "make_redis_client",
     "redis_client_callable",

@@ -10,8 +10,8 @@ from redis.cluster import ClusterNode
 
 from ...exceptions import SettingsError
 from ...libraries.base import closure_of
-from ...masking import without_password
-from ..breaker import CircuitBreaker
+from ...masking import hide_password, without_password
+from ..breaker import Breakers, CircuitBreaker
 from .cluster import SessionRedisCluster
 from .guarded import BREAKER_FAILURES, BreakerRedis, RedisCircuitOpen
 from .options import NODE, OPTIONS, TLS, parsed_url
@@ -52,20 +52,52 @@ def make_redis_client(topology: RedisTopology, **client_options: Any) -> Any:
     (``client.session_multi_breaker``): after a timeout or a connection
     error its commands fail at once with :class:`RedisCircuitOpen` for that
     many seconds, then one goes through to try the server again.  A
-    cluster's client has none: one master failing must not stop the others'
-    sessions, and redis-py's cluster client reroutes to the promoted replica.
+    cluster's client has one per node
+    (``client.session_multi_breakers``, a
+    :class:`~pyramid_session_multi.stores.breaker.Breakers`): a node
+    failing stops only the commands of its own slots, and a replica promoted
+    in its place is reached at once (see :class:`SessionRedisCluster`).
 
     :param topology: where to connect, and how.
     :param client_options: more keyword arguments for the client (or, for
         Sentinel, for the master's connections), such as ``encoding``.
     """
     client = _make_client(topology, **client_options)
-    if topology.breaker_interval is not None and topology.kind != CLUSTER:
+    interval = topology.breaker_interval
+    if interval is None:
+        return client
+    secrets = [
+        f"redis://:{password}@"
+        for password in (topology.password, topology.sentinel_password)
+        if password
+    ]
+    if topology.url:
+        secrets.append(topology.url)
+
+    def mask(text: str) -> str:
+        for url in secrets:
+            text = hide_password(text, url)
+        return text
+
+    if topology.kind == CLUSTER:
+
+        def node_breaker(node: str) -> CircuitBreaker:
+            return CircuitBreaker(
+                f"Redis Cluster node {node}",
+                interval,
+                failures=BREAKER_FAILURES,
+                error=RedisCircuitOpen,
+                mask=mask,
+            )
+
+        client.session_multi_breakers = Breakers(node_breaker)
+    else:
         client.session_multi_breaker = CircuitBreaker(
             store_name(topology),
-            topology.breaker_interval,
+            interval,
             failures=BREAKER_FAILURES,
             error=RedisCircuitOpen,
+            mask=mask,
         )
     return client
 
@@ -170,8 +202,15 @@ class RedisClientCallable:
 
     @property
     def breaker(self) -> CircuitBreaker | None:
-        """The circuit breaker of the client, once made (``None`` before, or without one)."""
+        """The circuit breaker of the client, once made (``None`` before, or without
+        one; a cluster's client has one per node: :attr:`breakers`)."""
         return getattr(self._client, "session_multi_breaker", None)
+
+    @property
+    def breakers(self) -> list[CircuitBreaker]:
+        """Every circuit breaker of the client: its one, or one per cluster node
+        a command was sent to; none before the client is made."""
+        return breakers_of_client(self._client)
 
     def close(self) -> None:
         """Close the client, if made; the next call makes a new one."""
@@ -300,6 +339,27 @@ def topology_of(factory: Any) -> RedisTopology | None:
         socket_timeout=timeout,
         socket_connect_timeout=timeout,  # what redis-py falls back to
     )
+
+
+def breakers_of_client(client: Any) -> list[CircuitBreaker]:
+    """The circuit breakers of a client ``make_redis_client()`` made: its
+    one, or one per cluster node a command was sent to; ``[]`` for another
+    client, or one without breakers."""
+    one = getattr(client, "session_multi_breaker", None)
+    if isinstance(one, CircuitBreaker):
+        return [one]
+    several = getattr(client, "session_multi_breakers", None)
+    return several.all() if isinstance(several, Breakers) else []
+
+
+def breakers_of(factory: Any) -> list[CircuitBreaker]:
+    """The circuit breakers of a pyramid_session_redis factory's client, as
+    :func:`breakers_of_client` gives them (``[]`` until a request made the
+    client, and for a client that is not the add-on's)."""
+    given = closure_of(factory).get("redis_client_callable")
+    if isinstance(given, RedisClientCallable):
+        return given.breakers
+    return []
 
 
 def breaker_of(factory: Any) -> CircuitBreaker | None:

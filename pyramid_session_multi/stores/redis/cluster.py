@@ -7,8 +7,15 @@ refuses outright).  :class:`SessionRedisCluster` is a
 :class:`~redis.cluster.RedisCluster` whose ``pipeline()`` is a transaction on
 the master serving the key's hash slot (:class:`SlotTransaction`): the library
 is not patched, it is given a client that does what it asks.
+
+Its :attr:`~SessionRedisCluster.session_multi_breakers` keep a circuit
+breaker per node: a node that timed out or refused a connection is skipped
+at once for an interval, while every other node, and the replica promoted in
+its place, are used as before.
 """
 
+import threading
+import time
 from typing import Any
 
 from redis.cluster import RedisCluster
@@ -23,6 +30,12 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..breaker import Breakers, CircuitBreaker
+from .guarded import RedisCircuitOpen
+
+#: Seconds between two refreshes of the map of slots a refused call asks for.
+REFRESH_EVERY = 1.0
 
 _REROUTE = (
     RedisConnectionError,
@@ -59,6 +72,8 @@ class SlotTransaction(CoreCommands):
         self._pipeline: Any = None
         self._slot: int | None = None
         self._multi = False
+        self._breaker: CircuitBreaker | None = None
+        self._node: str | None = None
 
     def __enter__(self) -> "SlotTransaction":
         return self
@@ -82,6 +97,8 @@ class SlotTransaction(CoreCommands):
     def _open(self, slot: int) -> Any:
         if self._pipeline is None:
             node = self._cluster.nodes_manager.get_node_from_slot(slot)
+            self._node = node.name
+            self._breaker = self._cluster.session_multi_breaker_of(node.name)
             self._pipeline = self._cluster.get_redis_connection(node).pipeline(transaction=True)
             self._slot = slot
             if self._multi:
@@ -89,23 +106,30 @@ class SlotTransaction(CoreCommands):
         return self._pipeline
 
     def _refresh(self) -> None:
-        try:
-            self._cluster.nodes_manager.initialize()
-        except Exception:  # the cluster is unreachable: the caller's error says so
-            pass
+        self._cluster.session_multi_refresh(self._node)
+
+    def _run(self, *args: Any, **options: Any) -> Any:
+        """One command on the open pipeline, through the node's breaker when
+        it reaches the server (a command queued after ``multi()`` does not)."""
+        pipeline = self._pipeline
+        if self._breaker is None or pipeline.explicit_transaction:
+            return pipeline.execute_command(*args, **options)
+        return self._breaker.call(pipeline.execute_command, *args, **options)
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Run (or queue) one command on the slot's master."""
         slot = self._slot_of(args)
         first = self._pipeline is None
         try:
-            return self._open(slot).execute_command(*args, **options)
+            self._open(slot)
+            return self._run(*args, **options)
         except _REROUTE:
             self._refresh()
             if not first:
                 raise
         self.reset()
-        return self._open(slot).execute_command(*args, **options)
+        self._open(slot)
+        return self._run(*args, **options)
 
     def watch(self, *names: Any) -> Any:
         """Watch ``names`` (of one slot); the commands that follow run at once."""
@@ -128,7 +152,9 @@ class SlotTransaction(CoreCommands):
             self._multi = False
             return []
         try:
-            return list(self._pipeline.execute(raise_on_error))
+            if self._breaker is None:
+                return list(self._pipeline.execute(raise_on_error))
+            return list(self._breaker.call(self._pipeline.execute, raise_on_error))
         except _REROUTE:
             self._refresh()
             raise
@@ -148,6 +174,8 @@ class SlotTransaction(CoreCommands):
         self._pipeline = None
         self._slot = None
         self._multi = False
+        self._breaker = None
+        self._node = None
 
 
 class SessionRedisCluster(RedisCluster):
@@ -157,7 +185,78 @@ class SessionRedisCluster(RedisCluster):
 
     ``pipeline(transaction=False)`` is redis-py's own cluster pipeline, which
     sends commands for many slots without a transaction.
+
+    With :attr:`session_multi_breakers`, each command sent to a node goes
+    through that node's circuit breaker.  A command for a node whose breaker
+    is open is refused at once (:class:`.RedisCircuitOpen`), unless the map of
+    slots, refreshed from the other nodes (at most once per
+    :data:`REFRESH_EVERY` seconds), now names another master for its slot:
+    a failover then reaches the promoted replica at once, while the dead
+    node's breaker stays open.
     """
+
+    #: the circuit breakers of the nodes, by ``host:port`` (``None``: none)
+    session_multi_breakers: Breakers | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._session_multi_refreshed_at = float("-inf")
+        self._session_multi_refresh_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def session_multi_breaker_of(self, node: str) -> CircuitBreaker | None:
+        """The circuit breaker of ``node`` (``host:port``), ``None`` without breakers."""
+        breakers = self.session_multi_breakers
+        return None if breakers is None else breakers.of(node)
+
+    def session_multi_refresh(self, failed: str | None = None) -> bool:
+        """Refresh the map of slots from the nodes, asking ``failed`` (the node
+        that just failed, ``host:port``) last; at most once per
+        :data:`REFRESH_EVERY` seconds.  Returns whether it refreshed."""
+        with self._session_multi_refresh_lock:
+            if time.monotonic() - self._session_multi_refreshed_at < REFRESH_EVERY:
+                return False
+            self._session_multi_refreshed_at = time.monotonic()
+        try:
+            self.nodes_manager.initialize(last_failed_node_name=failed)
+        except Exception:  # no node answers: the caller's error says so
+            return False
+        return True
+
+    def _execute_command(self, target_node: Any, *args: Any, **kwargs: Any) -> Any:
+        breaker = self.session_multi_breaker_of(target_node.name)
+        if breaker is None:
+            return super()._execute_command(target_node, *args, **kwargs)  # type: ignore[no-untyped-call]
+        try:
+            probe = breaker.before()
+        except RedisCircuitOpen:
+            rerouted = self._session_multi_reroute(target_node, args)
+            if rerouted is None:
+                raise
+            return self._execute_command(rerouted, *args, **kwargs)
+        try:
+            result = super()._execute_command(target_node, *args, **kwargs)  # type: ignore[no-untyped-call]
+        except BaseException as exc:
+            breaker.failed(exc, probe)
+            raise
+        breaker.succeeded(probe)
+        return result
+
+    def _session_multi_reroute(self, refused: Any, args: tuple[Any, ...]) -> Any:
+        """The master now serving the slot of a command refused on ``refused``
+        (the map refreshed first if its time has come), or ``None``."""
+        try:
+            slot = self.determine_slot(*args)
+        except Exception:  # a command of no slot: nowhere else to send it
+            return None
+        if slot is None:
+            return None
+        for refresh in (False, True):
+            if refresh and not self.session_multi_refresh(refused.name):
+                return None
+            node = self.nodes_manager.get_node_from_slot(slot)
+            if node is not None and node.name != refused.name:
+                return node
+        return None
 
     def pipeline(self, transaction: bool | None = None, shard_hint: Any = None) -> Any:
         if transaction is False:
