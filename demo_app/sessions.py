@@ -84,11 +84,16 @@ def register_namespaces(config: Configurator, settings: dict[str, Any]) -> None:
         SignedCookieSessionFactory(
             secret + "-admin",
             cookie_name="demo_admin",
-            timeout=1800,
+            # the add-on's idle timeout decides: pyramid's own re-sends the
+            # cookie at every read in a new second (reissue_time 0), an empty
+            # one too, so a page only showing admin mode would set one
+            timeout=None,
+            reissue_time=None,
             httponly=True,
             samesite="Strict",
         ),
         bound_to="account",
+        idle_timeout=1800,
     )
     config.set_csrf_storage_policy(NamespaceCSRFStoragePolicy("account"))
     config.set_default_csrf_options(require_csrf=True)

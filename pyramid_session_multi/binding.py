@@ -38,10 +38,10 @@ ATTRIBUTE = "_session_multi_binding"
 class Binding:
     """The token of one bound or partner session in one request.
 
-    Kept on the session object (never in its data) for the request, it is
-    its session's ``invalidate()`` (a logout drops the token) and one of the
-    add-on's records of its namespace's end of request.  It holds its
-    session weakly.
+    Kept on the session object (never in its data) for the request, it
+    becomes its session's ``invalidate()`` when made (a logout drops the
+    token) and is one of the add-on's records of its namespace's end of
+    request.  It holds its session weakly.
     """
 
     __slots__ = ("__weakref__", "_invalidate", "_session", "config", "own", "token")
@@ -53,12 +53,9 @@ class Binding:
         self.token = token
         #: the application's own value for :data:`BINDING_KEY` while the token is stored
         self.own: Any = ABSENT
-        self._invalidate: Any = None
-
-    def wrap_invalidate(self, session: Any) -> None:
-        """Become the session's ``invalidate()``: a logout drops the token."""
+        # it becomes the session's invalidate(): a logout drops the token
         attributes = session.__dict__
-        self._invalidate = attributes.get("invalidate")
+        self._invalidate: Any = attributes.get("invalidate")
         attributes["invalidate"] = self.invalidate
 
     def invalidate(self, *args: Any, **kwargs: Any) -> Any:
@@ -108,7 +105,6 @@ def load_binding(work: Any, namespace_config: Any, request: Any, session: Any, s
     stored = take(storage, BINDING_KEY) if namespace_config.cookie_name in request.cookies else None
     binding = Binding(namespace_config, session, stored if isinstance(stored, str) else None)
     session.__dict__[ATTRIBUTE] = binding
-    binding.wrap_invalidate(session)
     state.hidden.append(binding)
 
 

@@ -77,11 +77,11 @@ def partitioned(header: str) -> str:
 def deletion_header(
     name: str,
     *,
-    path: str = "/",
-    domain: str | None = None,
-    secure: bool = False,
-    samesite: str | None = None,
-    partitioned_: bool = False,
+    path: str,
+    domain: str | None,
+    secure: bool,
+    samesite: str | None,
+    partitioned_: bool,
 ) -> str:
     """The ``Set-Cookie`` value that makes a browser drop cookie ``name``.
 

@@ -6,11 +6,13 @@ from collections.abc import MutableMapping
 
 import pytest
 import webtest
+from pyramid import testing
 from pyramid.exceptions import ConfigurationError
 from pyramid_session_redis import RedisSessionFactory
 
-from pyramid_session_multi.binding import BINDING_KEY, token_of
+from pyramid_session_multi.binding import ATTRIBUTE, BINDING_KEY, Binding, settle, token_of
 from pyramid_session_multi.events import SessionInvalidated, SessionRejected
+from pyramid_session_multi.libraries import PyramidCookieLibrary, SessionLibrary
 from tests.support.apps import build_app, build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import beaker_file
 from tests.support.lifetime_apps import library_factory
@@ -338,8 +340,13 @@ def test_a_bound_namespace_of_a_library_with_no_raw_storage_is_refused_naming_it
 
     app = build_app(setup)
     app.set_cookie("admin", "anything")
-    with pytest.raises(TypeError, match=r"namespace 'admin' is bound or a partner.*raw storage"):
+    with pytest.raises(TypeError) as raised:
         app.get("/s/admin")
+    assert str(raised.value) == (
+        "pyramid_session_multi: namespace 'admin' is bound or a partner, but its session "
+        "library (unknown) gives no raw storage to keep the binding token in; see "
+        "SessionLibrary.raw_storage"
+    )
 
 
 KINDS = ["signed", "nacl", "redis", "beaker"]
@@ -470,3 +477,253 @@ def test_a_bound_session_migrating_from_a_fallback_keeps_its_binding(rejected):
     attacker.set_cookie("old_admin", stolen)
     assert attacker.get("/s/admin").json["value"] is None
     assert attacker.get("/s/admin").json["value"] is None
+
+
+class RotatesThroughInvalidate(PyramidCookieLibrary):
+    """pyramid's cookie sessions, rotated as an application's library is by
+    default: copy the data, ``invalidate()`` (which drops the token), write it back."""
+
+    name = "rotates-through-invalidate"
+    rotate = SessionLibrary.rotate
+
+
+@pytest.mark.parametrize("rotated", ["main", "admin", "main,admin"])
+def test_rotating_through_invalidate_keeps_the_binding(rejected, rotated):
+    def setup(config):
+        config.add_session_library(RotatesThroughInvalidate())
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="main")
+        config.add_subscriber(rejected.append, SessionRejected)
+
+    app = webtest.TestApp(build_wsgi(setup))
+    log_in(app)
+    response = app.get("/rotate", {"ns": rotated})
+    assert response.json == {"failed": []}
+    assert set(rotated.split(",")) <= set(set_cookie_names(response))
+    assert app.get("/s/admin").json["value"] == "admin mode"
+    assert app.get("/s/admin").json["value"] == "admin mode"
+    assert rejected == []
+
+
+def test_a_bound_session_logged_out_and_written_again_in_one_request_stays_bound(rejected):
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="main")
+        config.add_subscriber(rejected.append, SessionRejected)
+
+        def relogin(request):
+            admin = request.session_multi["admin"]
+            admin.invalidate()
+            admin["value"] = "admin again"
+            return {}
+
+        config.add_route("relogin", "/relogin")
+        config.add_view(relogin, route_name="relogin", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    log_in(app)
+    app.get("/relogin")
+    assert app.get("/s/admin").json["value"] == "admin again"
+    # still bound: beside another client's partner it is rejected
+    mallory = webtest.TestApp(app.app)
+    mallory.post("/s/main", {"value": "mallory"})
+    mallory.set_cookie("admin", app.cookies["admin"])
+    assert mallory.get("/s/admin").json["value"] is None
+    assert [(event.namespace, event.reason) for event in rejected] == [("admin", "binding")]
+
+
+def test_a_bound_sessions_invalidate_passes_on_what_it_is_given(rejected):
+    calls = []
+    base = signed_factory("admin")
+
+    class Recording(base):
+        """A library whose invalidate() takes arguments of its own."""
+
+        def invalidate(self, *args, **kwargs):
+            calls.append((args, kwargs))
+            super().invalidate()
+
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory("admin", Recording, bound_to="main")
+
+        def logout(request):
+            request.session_multi["admin"].invalidate("logout", by="alice")
+            return {}
+
+        config.add_route("logout_admin", "/logout-admin")
+        config.add_view(logout, route_name="logout_admin", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    log_in(app)
+    app.get("/logout-admin")
+    assert calls == [(("logout",), {"by": "alice"})]
+    assert app.get("/s/admin").json["value"] is None
+
+
+class Slotted(MutableMapping):
+    """A session of a library the add-on does not know, with no ``__dict__``."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, request):
+        self.data = {}
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def __setitem__(self, key, value):
+        self.data[key] = value
+
+    def __delitem__(self, key):
+        del self.data[key]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+    def invalidate(self):
+        self.data.clear()
+
+    def changed(self):
+        pass
+
+
+def test_rotating_a_session_with_no_attributes_of_its_own_keeps_its_data():
+    def setup(config):
+        config.register_session_factory("cart", Slotted, cookie_name="cart")
+
+        def fill_then_rotate(request):
+            session = request.session_multi["cart"]
+            session["item"] = "book"
+            failed = request.session_multi.rotate("cart")
+            return {"failed": sorted(failed), "data": dict(session)}
+
+        config.add_route("fill", "/fill")
+        config.add_view(fill_then_rotate, route_name="fill", renderer="json")
+
+    app = build_app(setup)
+    assert app.get("/fill").json == {"failed": [], "data": {"item": "book"}}
+
+
+class ReadsNothingRaw(PyramidCookieLibrary):
+    """pyramid's cookie sessions, as an adapter that cannot read data without side effects."""
+
+    name = "reads-nothing-raw"
+
+    def read(self, session):
+        return None
+
+
+def test_a_bound_session_its_library_cannot_read_raw_is_judged_by_its_data(rejected):
+    def setup(config):
+        config.add_session_library(ReadsNothingRaw())
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="main")
+        config.add_subscriber(rejected.append, SessionRejected)
+
+    app = webtest.TestApp(build_wsgi(setup))
+    log_in(app)
+    assert app.get("/s/admin").json["value"] == "admin mode"
+    mallory = webtest.TestApp(app.app)
+    mallory.post("/s/main", {"value": "mallory"})
+    mallory.set_cookie("admin", app.cookies["admin"])
+    assert mallory.get("/s/admin").json["value"] is None
+    assert [(event.namespace, event.reason) for event in rejected] == [("admin", "binding")]
+
+
+def test_a_session_of_a_namespace_neither_bound_nor_partner_carries_no_token():
+    def setup(config):
+        config.register_session_factory("plain", signed_factory("plain"))
+        config.add_route("token", "/token")
+        config.add_view(
+            lambda request: {"token": token_of(request.session_multi["plain"])},
+            route_name="token",
+            renderer="json",
+        )
+
+    app = build_app(setup)
+    app.post("/s/plain", {"value": "v"})
+    assert app.get("/token").json == {"token": None}
+
+
+@pytest.mark.parametrize("loaded", ["session", "partner", "neither"])
+def test_settle_refuses_a_session_with_data_the_add_on_did_not_load_beside_its_partner(loaded):
+    request = testing.DummyRequest()
+    session = signed_factory("admin")(request)
+    partner = signed_factory("main")(request)
+    session["value"] = "admin mode"
+    for name, made in (("session", session), ("partner", partner)):
+        if loaded == name:
+            made.__dict__[ATTRIBUTE] = Binding(None, made, "a-token")
+    assert settle(PyramidCookieLibrary(), session, partner) is False
+
+
+def test_a_stored_binding_value_that_is_not_text_is_no_token(rejected):
+    # before the namespace was bound, the application stored a number under
+    # the binding key (nothing concealed it then)
+    def unbound(config):
+        config.register_session_factory("admin", signed_factory("admin"))
+
+        def store(request):
+            request.session_multi["admin"][BINDING_KEY] = 5
+            return {}
+
+        config.add_route("store", "/store")
+        config.add_view(store, route_name="store", renderer="json")
+
+    before = build_app(unbound)
+    before.get("/store")
+    app = webtest.TestApp(bound_app(rejected).app, cookiejar=before.cookiejar)
+    app.post("/s/main", {"value": "alice"})
+    # no data but that: the session belongs; its first write binds it to the partner
+    app.post("/s/admin", {"value": "admin mode"})
+    assert app.get("/s/admin").json["value"] == "admin mode"
+    assert rejected == []
+
+
+def test_old_data_migrating_into_a_bound_session_keeps_that_sessions_token(rejected):
+    def setup(config):
+        config.register_session_factory("account", signed_factory("account"))
+        config.register_session_factory(
+            "admin",
+            signed_factory("admin"),
+            bound_to="account",
+            fallbacks=[signed_factory("old_admin")],
+        )
+        config.add_subscriber(rejected.append, SessionRejected)
+
+        def clear(request):
+            request.session_multi[request.matchdict["ns"]].clear()
+            return {}
+
+        config.add_route("clear", "/clear/{ns}")
+        config.add_view(clear, route_name="clear", renderer="json")
+        config.add_route("own", "/own-invalidate/{ns}")
+        config.add_view(own_invalidate, route_name="own", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/account", {"value": "alice"})
+    app.post("/s/admin", {"value": "admin mode"})
+    app.get("/clear/admin")  # its cookie keeps the token only
+    # a cookie of before the deploy that bound admin (nothing in it is a token)
+    old = webtest.TestApp(
+        build_wsgi(
+            lambda config: config.register_session_factory("admin", signed_factory("old_admin"))
+        ),
+        cookiejar=app.cookiejar,
+    )
+    old.post("/s/admin", {"value": "from before the deploy"})
+    # it migrates into the empty session, which is still bound to this partner
+    assert app.get("/s/admin").json["value"] == "from before the deploy"
+    assert app.get("/s/admin").json["value"] == "from before the deploy"
+    assert rejected == []
+    # the same beside a partner that logged out and in again: rejected
+    app.get("/clear/admin")
+    app.get("/own-invalidate/account")
+    app.post("/s/account", {"value": "alice again"})
+    old.post("/s/admin", {"value": "from before the deploy"})
+    assert app.get("/s/admin").json["value"] is None
+    assert [(event.namespace, event.reason) for event in rejected] == [("admin", "binding")]

@@ -21,8 +21,11 @@ HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost:443"}
 
 
 @pytest.fixture
-def app(redis_db):
-    return webtest.TestApp(make_demo(redis_db, toolbar=False))
+def app(redis_db, tmp_path):
+    # a database of its own: the revocations and histories of other tests stay theirs
+    return webtest.TestApp(
+        make_demo(redis_db, toolbar=False, **{"sql.embedded_dir": str(tmp_path)})
+    )
 
 
 def test_first_visit_sets_both_counting_cookies(app):
@@ -483,3 +486,24 @@ def test_the_fallback_page_moves_a_cookie_signed_with_the_old_secret(app):
     stranger = webtest.TestApp(app.app)
     stranger.set_cookie("demo_prefs", "forged-with-no-known-secret")
     assert '<body class="light">' in stranger.get("/fallback").text
+
+
+class EverySecondANewOne:
+    """pyramid's cookie sessions' clock, one second later at every call: a
+    request slow enough to cross a second between any two of its readings."""
+
+    def __init__(self, real):
+        self.now = float(int(real.time()))
+
+    def time(self):
+        self.now += 1
+        return self.now
+
+
+def test_a_first_visit_sets_no_admin_cookie_however_many_seconds_it_crosses(app, monkeypatch):
+    import pyramid.session
+
+    monkeypatch.setattr(pyramid.session, "time", EverySecondANewOne(time))
+    response = app.get("/")
+    assert 'id="ns-admin"' in response.text  # the admin session was made and read
+    assert set_cookie_names(response) == ["demo_account", "demo_prefs"]

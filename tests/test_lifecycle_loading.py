@@ -8,11 +8,14 @@ load with a note naming the fallback and the namespace, and are logged.
 from collections.abc import Mapping
 
 import pytest
+import webtest
 from pyramid import testing
 
 from pyramid_session_multi import Fallback, SessionMultiManager
 from pyramid_session_multi.config import SessionMultiManagerConfig
-from tests.support.apps import build_app, signed_factory
+from pyramid_session_multi.failures import FailureLog
+from pyramid_session_multi.interfaces import IFailureLog
+from tests.support.apps import build_app, build_wsgi, signed_factory
 
 
 class Unreadable(Mapping):
@@ -91,3 +94,39 @@ def test_a_manager_outside_an_application_logs_each_load_failure_plainly(caplog)
     assert [record.getMessage() for record in caplog.records] == [
         "namespace 'cart' could not be loaded: ConnectionError: the store went away"
     ] * 2
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_an_application_logs_a_load_failure_once_per_interval_with_a_count_and_no_traceback(
+    caplog,
+):
+    def store_down(request):
+        raise ConnectionError("the store went away")
+
+    def setup(config):
+        config.register_session_factory("cart", store_down, cookie_name="cart")
+
+    wsgi = build_wsgi(setup)
+    clock = Clock()
+    wsgi.registry.registerUtility(FailureLog(30, clock), IFailureLog)
+    app = webtest.TestApp(wsgi)
+    for _ in range(3):
+        with pytest.raises(ConnectionError, match="the store went away"):
+            app.get("/s/cart")
+    clock.now += 30
+    with pytest.raises(ConnectionError, match="the store went away"):
+        app.get("/s/cart")
+    assert [record.getMessage() for record in caplog.records] == [
+        "namespace 'cart' could not be loaded: ConnectionError: the store went away",
+        "namespace 'cart' could not be loaded: ConnectionError: the store went away "
+        "(and 2 more times since it was last logged, not logged one by one)",
+    ]
+    # the error goes on to the caller with its traceback: the log line carries none
+    assert [record.exc_info for record in caplog.records] == [None, None]

@@ -5,6 +5,7 @@ namespaces keep their data.
 """
 
 import base64
+import binascii
 import os
 
 import pytest
@@ -35,6 +36,25 @@ def seeded(redis_url, tmp_path_factory):
     return wsgi, cookies
 
 
+STANDARD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+URLSAFE = STANDARD[:62] + "-_"
+
+
+def flipped(value, index):
+    """``value`` with its character at ``index`` changed so that what it
+    decodes to changes too.
+
+    A base64 character's lowest bits may be padding a decoder ignores (the
+    last character of a group): changing them alone gives the same bytes,
+    still validly signed.  The highest of its six bits always carries data.
+    """
+    char = value[index]
+    alphabet = STANDARD if char in "+/" else URLSAFE
+    position = alphabet.find(char)
+    replacement = alphabet[position ^ 0b100000] if position >= 0 else "A"
+    return value[:index] + replacement + value[index + 1 :]
+
+
 def garbage_for(valid):
     """Values that are not a valid cookie of the namespace whose cookie is ``valid``."""
     signer = SignedSerializer("wrong-secret", "pyramid.session.")
@@ -44,9 +64,7 @@ def garbage_for(valid):
         st.integers(1, len(valid) - 1).map(lambda n: valid[:n]),  # truncated
         st.integers(2, 6).map(lambda k: valid * k),  # oversized
         st.just("A" * 8000),
-        st.integers(0, len(valid) - 1).map(  # bad signature
-            lambda i: valid[:i] + ("A" if valid[i] != "A" else "B") + valid[i + 1 :]
-        ),
+        st.integers(0, len(valid) - 1).map(lambda i: flipped(valid, i)),  # bad signature
         st.text(COOKIE_SAFE, max_size=50).map(lambda t: valid[:20] + "!@#$%" + t),  # bad base64
         st.sampled_from([[], [1, 2], "x", {"a": 1}, [None, None, None], ["x", "y", {}]]).map(
             lambda payload: signer.dumps(payload).decode()
@@ -100,3 +118,26 @@ def test_valid_cookies_still_read_back(seeded):
     status, values = values_with(wsgi, valid)
     assert status == 200
     assert values == {ns: f"kept-{ns}" for ns in NAMESPACES}
+
+
+def decoded(value):
+    value = value.rstrip("=").replace("+", "-").replace("/", "_")
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+@pytest.mark.parametrize("size", range(1, 7))
+def test_a_bad_signature_of_the_garbage_never_decodes_to_the_signed_bytes(size):
+    # the last character of a group carries padding bits a decoder ignores:
+    # a flip of those alone would leave the cookie validly signed
+    for raw in (bytes(size), bytes([255]) * size, bytes(range(size))):
+        for value in (
+            base64.urlsafe_b64encode(raw).decode().rstrip("="),
+            base64.b64encode(raw).decode(),
+        ):
+            for index in range(len(value)):
+                bad = flipped(value, index)
+                assert bad != value
+                try:
+                    assert decoded(bad) != raw
+                except binascii.Error:
+                    pass  # not base64 at all: garbage too

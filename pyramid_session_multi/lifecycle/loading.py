@@ -38,11 +38,11 @@ def call_for_namespace(role: str, namespace: str, func: Any, *args: Any) -> Any:
         raise
 
 
-def log_load_error(namespace: str, exc: Exception, request: Any = None) -> None:
+def log_load_error(namespace: str, exc: Exception, request: Any) -> None:
     """Log that ``namespace`` could not be loaded, so operators see which store failed:
     each distinct failure once per interval, with a count, where ``request``'s
     registry has a :class:`~pyramid_session_multi.failures.FailureLog`."""
-    log = None if request is None else failure_log_of(request.registry)
+    log = failure_log_of(request.registry)
     if log is not None:
         # the error goes on to the caller, with its traceback
         log.report(logger, namespace, "could not be loaded", exc, traceback=False)
