@@ -8,7 +8,8 @@ figure is the median over rounds of (time of the candidate / time of the
 baseline).  Every app already has one reified request property, as most
 apps do, so neither side pays Pyramid's first-extension cost alone.
 
-Then, in the same run, requests per second of one namespace written on each
+Then merge on save against the library's own save (see benchmarks/parallel.py),
+and requests per second of one namespace written on each
 store (signed cookie, Redis, a Redis Cluster, a Sentinel-watched Redis, SQLite
 and PostgreSQL through Beaker's ext:database), one WebTest client keeping its
 cookie; and the objects per
@@ -539,6 +540,27 @@ def startup_seconds(namespaces: int) -> float:
     return time.perf_counter() - started
 
 
+def parallel_rows(rounds: int, requests: int) -> bool:
+    """Merge on save against overwrite, on a Redis server of its own (see
+    benchmarks/parallel.py); ``True`` when over its limit."""
+    from benchmarks.parallel import report
+    from tests.support.redis_server import RedisServer
+
+    print(f"\n{'merge on save (docs/narr/parallel.rst)':45} {'merge':>10} {'overwrite':>10}")
+    with tempfile.TemporaryDirectory() as data_dir:
+        redis_url = os.environ.get("REDIS_URL")
+        server = None
+        if not redis_url:
+            server = RedisServer(Path(data_dir))
+            server.start()
+            redis_url = server.url
+        try:
+            return report(redis_url, rounds, requests, print)
+        finally:
+            if server is not None:
+                server.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=31)
@@ -575,6 +597,7 @@ def main() -> int:
             f" {limit:6.2f} {verdict:>7} {calls:>13}"
         )
     if not args.skip_stores:
+        failed |= parallel_rows(args.rounds, args.requests)
         print(f"\n{'store of the namespace (one write per request)':45} {'requests/s':>10}")
         with tempfile.TemporaryDirectory() as data_dir:
             for name, app in store_apps(data_dir):

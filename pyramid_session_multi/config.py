@@ -258,6 +258,8 @@ def register_session_factory(
     absolute_timeout: int | None = None,
     partitioned: bool = False,
     on_save_error: str = REPORT,
+    concurrent_writes: str | None = None,
+    on_conflict: Any = None,
 ) -> None:
     """Mount ``session_factory`` at ``request.session_multi[namespace]``.
 
@@ -307,6 +309,19 @@ def register_session_factory(
         response.  Either way it is logged and
         :class:`~pyramid_session_multi.events.SessionSaveFailed` is sent
         (see :doc:`/narr/lifecycle`).
+    :param concurrent_writes: how the namespace's saves meet those of
+        parallel requests of the same client (see :doc:`/narr/parallel`):
+        ``"merge"`` merges them key by key and never brings back a session a
+        parallel request ended; ``"overwrite"`` keeps the library's own save,
+        the last writer winning for the whole session.  Default: ``"merge"``
+        where the store merges (pyramid_session_redis, pyramid_beaker
+        ``file``, ``dbm``, ``ext:database``), else
+        ``"overwrite"``; ``"merge"`` for a store that cannot is refused.
+    :param on_conflict: optional callable (or dotted name) called as
+        ``on_conflict(key, loaded, ours, theirs)`` when parallel requests
+        both changed ``key``; returns the value to keep (or
+        :data:`~pyramid_session_multi.concurrency.merge.MISSING` to delete
+        it).  Default: the request saving last wins, for that key.
 
     Registration goes through Pyramid's actions: two registrations of one
     namespace conflict, an including configuration overrides an included
@@ -325,6 +340,8 @@ def register_session_factory(
         absolute_timeout,
         partitioned,
         on_save_error,
+        concurrent_writes,
+        on_conflict,
     )
     registry = config.registry
     budget = CookieBudget.from_settings(registry.settings)
@@ -351,6 +368,8 @@ def register_session_factory(
             absolute_timeout,
             partitioned,
             on_save_error,
+            concurrent_writes,
+            on_conflict,
         )
         # finalized once, by the budget that knows its loader
         manager_config.add(namespace_config, derive=False)
@@ -369,6 +388,8 @@ def register_session_factory(
         intr["absolute_timeout"] = namespace_config.absolute_timeout
         intr["partitioned"] = namespace_config.partitioned
         intr["on_save_error"] = namespace_config.on_save_error
+        intr["concurrent_writes"] = namespace_config.concurrent_writes
+        intr["on_conflict"] = namespace_config.on_conflict
 
     config.action(("pyramid_session_multi", namespace), register, introspectables=(intr,))
 

@@ -96,6 +96,8 @@ def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any
             "absolute_timeout": namespace_config.absolute_timeout,
             # what its load runs, in order (see lifecycle/pipeline.py)
             "steps": list(namespace_config.steps),
+            # how its saves meet parallel requests' (see docs/narr/parallel.rst)
+            "concurrent_writes": namespace_config.concurrent_writes,
         }
         for attribute in COOKIE_ATTRIBUTES:
             row[attribute] = cookie.get(attribute)

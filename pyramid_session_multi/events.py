@@ -24,6 +24,7 @@ from typing import Any
 from zope.interface import implementedBy, implementer, providedBy
 
 from .interfaces import (
+    IConcurrentWriteDropped,
     ISessionExpired,
     ISessionInvalidated,
     ISessionLoaded,
@@ -183,6 +184,20 @@ class SessionSaveFailed(SessionEvent):
     error: BaseException | None = None
 
 
+@implementer(IConcurrentWriteDropped)
+@dataclass(repr=False)
+class ConcurrentWriteDropped(SessionEvent):
+    """The namespace's save was dropped: a parallel request ended the session
+    this request loaded (logged it out, rotated it away) or it expired
+    meanwhile, and merge on save never brings an ended session back (see
+    :doc:`/narr/parallel`).  What this request wrote to it is lost; its
+    response carries no cookie for the ended session.  ``reason`` is
+    ``"gone"``: the stored session was no longer there."""
+
+    #: why the save was dropped
+    reason: str = ""
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -250,6 +265,7 @@ def deliver(registry: Any, event: SessionEvent) -> list[Exception]:
 
 __all__ = [
     "ID_HASH_SETTING",
+    "ConcurrentWriteDropped",
     "SessionEvent",
     "SessionExpired",
     "SessionInvalidated",

@@ -85,6 +85,11 @@ class ISessionMultiObserver(Interface):  # type: ignore[misc]
         """Called when ``namespace`` could not be saved at the end of the
         request (its store failed); the response goes out without it.  Optional."""
 
+    def namespace_merged(namespace, outcome):  # type: ignore[no-untyped-def]
+        """Called once ``namespace``'s save merged with parallel requests' (see
+        :doc:`/narr/parallel`): ``outcome`` is its
+        :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`.  Optional."""
+
 
 class ISessionLibrary(Interface):  # type: ignore[misc]
     """Everything the add-on knows about one session library: the complete contract.
@@ -171,6 +176,15 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
     def claim(session):  # type: ignore[no-untyped-def]
         """Delete the session's stored state; ``False`` if it was gone already
         (of two requests migrating one old copy, only one keeps it)."""
+
+    def merges(factory):  # type: ignore[no-untyped-def]
+        """Whether :meth:`merge_saves` merges the saves of ``factory``'s sessions:
+        what makes ``concurrent_writes="merge"`` the namespace's default."""
+
+    def merge_saves(session, policy, outcome):  # type: ignore[no-untyped-def]
+        """Make a loaded session's saves merge with what parallel requests saved
+        (see :meth:`pyramid_session_multi.libraries.SessionLibrary.merge_saves`);
+        ``False`` where it has nothing to merge with."""
 
     def expire_within(session, seconds):  # type: ignore[no-untyped-def]
         """Once ``session`` is saved: have its store drop it within ``seconds``
@@ -273,3 +287,8 @@ class IFailureLog(Interface):  # type: ignore[misc]
 
 class ISessionSaveFailed(ISessionEvent):
     """A namespace's session could not be saved: ``reason`` says why."""
+
+
+class IConcurrentWriteDropped(ISessionEvent):
+    """A namespace's save was dropped: the session it loaded ended in a parallel
+    request (``reason`` says why); nothing ended is written again."""

@@ -12,6 +12,9 @@ from typing import Any
 
 from pyramid.exceptions import ConfigurationError
 
+from .binding import BINDING_KEY
+from .concurrency.merge import MergePolicy
+from .concurrency.modes import MERGE, concurrent_writes_problem, mode_of
 from .cookies import (
     browser_refusal,
     cookie_attribute_problem,
@@ -20,9 +23,10 @@ from .cookies import (
 )
 from .failures import ON_SAVE_ERROR, REPORT
 from .libraries import library_for
+from .libraries.pyramid_cookie import USER_KEY
 from .lifecycle.cookie_lifetime import fit_loader
 from .lifecycle.fallbacks import build_fallbacks
-from .lifecycle.lifetime import MAX_TIMEOUT
+from .lifecycle.lifetime import LIFETIME_KEY, MAX_TIMEOUT
 from .lifecycle.pipeline import pipeline_of
 
 Discriminator = Callable[[Any], Any]
@@ -35,7 +39,7 @@ class NamespaceConfig:
 
     Frozen: the derived fields (``stamped``, ``revocable``, ``contained``,
     ``binding_depth``, ``plain``, ``loader``, ``prepare``, ``library``,
-    ``pipeline``) are computed in one finalize step at commit, which builds
+    ``merge_policy``, ``pipeline``) are computed in one finalize step at commit, which builds
     a new object; nothing changes one after that.
     """
 
@@ -101,6 +105,13 @@ class NamespaceConfig:
     #: no discriminator, validator, binding, preparation or end of request
     #: to run: the manager's fast path (derived)
     plain: bool = False
+    #: how its saves meet parallel requests': ``"merge"`` or ``"overwrite"``
+    #: (what was declared, else whether its store merges; see :doc:`/narr/parallel`)
+    concurrent_writes: str = "overwrite"
+    #: settles a key parallel requests both changed (``None``: the last writer)
+    on_conflict: Callable[[Any, Any, Any, Any], Any] | None = None
+    #: what its merging saves are given, ``None`` where it overwrites (derived)
+    merge_policy: MergePolicy | None = field(default=None, repr=False, compare=False)
     #: what loading it runs (a :class:`~pyramid_session_multi.lifecycle.pipeline.Pipeline`),
     #: derived from the configuration and the declared load steps
     pipeline: Any = field(default=None, repr=False, compare=False)
@@ -148,6 +159,8 @@ def check_arguments(
     absolute_timeout: Any,
     partitioned: Any,
     on_save_error: Any = REPORT,
+    concurrent_writes: Any = None,
+    on_conflict: Any = None,
 ) -> tuple[Any, Any, Any]:
     """Check what a registration says on its own, whatever library claims its
     factory: the resolved factory, discriminator and validator.
@@ -181,6 +194,12 @@ def check_arguments(
             f"pyramid_session_multi: namespace {namespace!r}: on_save_error is "
             f"{' or '.join(repr(value) for value in ON_SAVE_ERROR)}, not {on_save_error!r}."
         )
+    problem = concurrent_writes_problem(concurrent_writes)
+    if problem is not None:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: concurrent_writes {problem}."
+        )
+    _resolve(namespace, "on_conflict", on_conflict, resolve)
     _timeout(namespace, "idle_timeout", idle_timeout)
     _timeout(namespace, "absolute_timeout", absolute_timeout)
     return session_factory, discriminator, validator
@@ -200,6 +219,8 @@ def build_namespace_config(
     absolute_timeout: Any = None,
     partitioned: Any = False,
     on_save_error: Any = REPORT,
+    concurrent_writes: Any = None,
+    on_conflict: Any = None,
 ) -> NamespaceConfig:
     """Check and resolve one registration's arguments into a NamespaceConfig.
 
@@ -220,8 +241,17 @@ def build_namespace_config(
         absolute_timeout,
         partitioned,
         on_save_error,
+        concurrent_writes,
+        on_conflict,
     )
     library = library_for(session_factory, libraries or ())
+    try:
+        concurrent_writes = mode_of(concurrent_writes, library.merges(session_factory))
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: concurrent_writes='merge' "
+            f"is refused: {exc}."
+        ) from exc
     cookie = library.cookie(session_factory) or {}
     written = cookie.get("name")
     if cookie_name is not None and written is not None and cookie_name != written:
@@ -291,6 +321,8 @@ def build_namespace_config(
         cookie_samesite=cookie.get("samesite"),
         partitioned=partitioned,
         on_save_error=on_save_error,
+        concurrent_writes=concurrent_writes,
+        on_conflict=_resolve(namespace, "on_conflict", on_conflict, resolve),
         library=library,
         bound_to=bound_to,
         idle_timeout=_timeout(namespace, "idle_timeout", idle_timeout),
@@ -352,8 +384,14 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
         or stamped
         or is_partner
     )
+    merge_policy = None
+    if namespace_config.concurrent_writes == MERGE and contained:
+        # the library's bookkeeping and the add-on's records are not the application's
+        own_keys = frozenset(library.bookkeeping) | {LIFETIME_KEY, BINDING_KEY, USER_KEY}
+        merge_policy = MergePolicy(namespace_config.on_conflict, own_keys)
     derived = replace(
         namespace_config,
+        merge_policy=merge_policy,
         library=library,
         prepare=prepare,
         client_side=client_side,

@@ -534,3 +534,33 @@ def test_the_panel_shows_the_applications_key_spelled_like_the_binding_key(
         text = text_of(panel_html(app))
         assert "mine-account" in text and "mine-admin" in text
         assert "'a':" not in text and "'r':" not in text
+
+
+def test_the_panel_shows_what_a_save_merged_its_conflicts_and_a_dropped_save(redis_db, tmp_path):
+    import webtest
+
+    from tests.support.interleave import Call, Interleaving, set_cookies
+    from tests.support.parallel_app import NS, make_wsgi
+
+    settings = {
+        "pyramid.includes": "pyramid_debugtoolbar",
+        "debugtoolbar.hosts": "127.0.0.1",
+        "debugtoolbar.includes": "pyramid_session_multi.debugtoolbar",
+        "debugtoolbar.show_on_exc_only": "false",
+    }
+    wsgi = make_wsgi("redis", redis_db, tmp_path, settings=settings)
+    harness = Interleaving(wsgi)
+    viewer = webtest.TestApp(wsgi, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+
+    def marks_of_the_last_request():
+        return identity_marks(panel_html(viewer), NS)
+
+    cookies = {NS: set_cookies(harness.one(Call("/write", params={"theme": "plain"})))[NS]}
+    harness.run(
+        [Call("/write", cookies, params={"k0": "0"}), Call("/write", cookies, params={"k1": "1"})]
+    )
+    assert marks_of_the_last_request() == ["merged: kept 'k0' of a parallel save"]
+    harness.run([Call("/write", cookies, params={"theme": theme}) for theme in ("dark", "light")])
+    assert marks_of_the_last_request() == ["conflict: 'theme' changed in parallel too"]
+    harness.run([Call("/logout", cookies), Call("/write", cookies, params={"late": "1"})])
+    assert marks_of_the_last_request() == ["not saved: it ended in a parallel request"]

@@ -72,6 +72,7 @@ def test_logout_deletes_the_cookie_the_client_holds():
 
 EXAMPLES_WITH_AN_APP = ("registering", "login", "logout", "csrf", "fallbacks", "lifetimes")
 EXAMPLES_WITH_AN_APP += ("scaling", "testing_timeouts", "partitioned", "load_step")
+EXAMPLES_WITH_AN_APP += ("parallel",)
 
 
 def test_every_example_with_an_app_is_listed_for_the_deploy_check():
@@ -549,6 +550,24 @@ def test_make_docs_installs_the_docs_extra_only(tmp_path):
     assert installs[-1].endswith("pip install --quiet -e '.[docs]'"), installs
     assert not any("testing" in line or "demo_app" in line for line in installs), installs
     assert "sphinx-build" in result.stdout.splitlines()[-1]
+
+
+def test_the_parallel_example_merges_its_cart_with_its_on_conflict(redis_db, monkeypatch):
+    from pyramid_session_multi.config import get_manager_config
+
+    monkeypatch.setenv("REDIS_URL", redis_db)
+    parallel = example("parallel")
+    wsgi = parallel["main"]()
+    cart = get_manager_config(wsgi.registry).get("cart")
+    assert cart.merge_policy.on_conflict is parallel["merge_carts"]
+    app = webtest.TestApp(wsgi, extra_environ=HTTPS)
+    app.get("/add", {"item": "tea"})
+    assert app.get("/add", {"item": "milk"}).json == {"items": ["tea", "milk"]}
+    merge_carts = parallel["merge_carts"]
+    # two requests that loaded ["tea"] each added an item: both are kept
+    assert merge_carts("items", ["tea"], ["tea", "milk"], ["tea", "jam"]) == ["tea", "jam", "milk"]
+    assert merge_carts("items", parallel["MISSING"], ["milk"], ["jam"]) == ["jam", "milk"]
+    assert merge_carts("theme", "a", "b", "c") == "b"
 
 
 def test_the_settings_reference_lists_every_key():

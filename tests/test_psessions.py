@@ -436,11 +436,23 @@ def test_revoke_refuses_a_revocation_store_kept_in_memory(tmp_path):
     assert "'bob' was not revoked" in err and "session_multi.revocations" in err
 
 
+def test_each_namespace_shows_how_its_saves_meet_parallel_requests(tmp_path):
+    status, out, err = run([write_ini(tmp_path, "with_namespaces")])
+    assert status == 0, err
+    assert "Writes" in out.splitlines()[0]  # a default column
+    ini = write_ini(tmp_path, "with_namespaces")
+    status, out, err = run([ini, "--columns", "namespace,concurrent_writes"])
+    assert status == 0, err
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]}
+    assert rows == {"prefs": "overwrite", "account": "merge"}
+
+
 def test_the_steps_of_each_namespace_are_a_column(tmp_path):
     status, out, err = run([write_ini(tmp_path, "with_namespaces"), "--columns", "namespace,steps"])
     assert status == 0, err
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
-    assert rows == {"prefs": ["-"], "account": ["validator"]}
+    # a server-side namespace merges its saves first (see docs/narr/parallel.rst)
+    assert rows == {"prefs": ["-"], "account": ["merge;", "validator"]}
     status, out, err = run([write_ini(tmp_path, "with_a_fallback"), "--format", "json"])
     assert status == 0, err
     assert [row["steps"] for row in json.loads(out)] == [["fallbacks"]]

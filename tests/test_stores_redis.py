@@ -12,7 +12,9 @@ from pyramid.exceptions import ConfigurationError
 from pyramid_session_redis import RedisSessionFactory
 from pyramid_session_redis.util import _insert_session_id_if_unique, create_unique_session_id
 
+from pyramid_session_multi.concurrency.outcome import GONE
 from pyramid_session_multi.config import get_manager_config
+from pyramid_session_multi.libraries.redis import RedisLibrary
 from pyramid_session_multi.settings import SettingsError
 from pyramid_session_multi.stores.redis import (
     CLUSTER,
@@ -28,6 +30,7 @@ from pyramid_session_multi.stores.redis import (
 )
 from tests.support.apps import build_wsgi, set_cookie_names
 from tests.support.backend_app import add_steps_view, orphans_after_steps
+from tests.support.interleave import Call
 from tests.support.redis_server import free_port
 from tests.support.redis_topologies import (
     SENTINEL_MASTER,
@@ -41,6 +44,7 @@ from tests.support.redis_topologies import (
     running,
     slot_owner,
 )
+from tests.support.store_apps import StoreApp
 from tests.support.toolbar import panel_html, text_of, toolbar_app
 
 
@@ -370,6 +374,19 @@ def cluster_app(cluster, **options):
     )
 
 
+def parallel_writes_and_a_logout(factory, count_keys):
+    """8 parallel writers on one session, then a logout with a write held beside it:
+    what merge on save leaves in the store."""
+    app = StoreApp((factory, RedisLibrary()))
+    cookies = app.start(seed="0")
+    app.harness.run(
+        [Call("/write", cookies, params={f"k{index}": str(index)}) for index in range(8)]
+    )
+    landed = app.data(cookies)
+    app.harness.run([Call("/logout", cookies), Call("/write", cookies, params={"late": "1"})])
+    return landed, app.data(cookies), count_keys(), app.outcome("/write", late="1").dropped
+
+
 def total(keys_by_master):
     return sum(len(keys) for keys in keys_by_master.values())
 
@@ -395,6 +412,15 @@ def test_write_read_rotate_and_invalidate_on_the_cluster(empty_cluster):
     app.get("/invalidate")
     assert total(cluster_keys(empty_cluster)) == 0
     assert app.get("/s/ns").json["value"] is None
+
+
+def test_merge_on_save_on_the_cluster(empty_cluster):
+    factory = registered_factory(ns_settings(redis_cluster_nodes=" ".join(empty_cluster.nodes)))
+    landed, after_logout, left, dropped = parallel_writes_and_a_logout(
+        factory, lambda: total(cluster_keys(empty_cluster))
+    )
+    assert landed == {"seed": "0", **{f"k{index}": str(index) for index in range(8)}}
+    assert (after_logout, left, dropped) == ({}, 0, GONE)
 
 
 def test_session_keys_spread_over_the_masters(empty_cluster):
@@ -515,6 +541,20 @@ def test_write_read_rotate_and_invalidate_through_sentinel(empty_sentinels):
     assert app.get("/s/ns").json["after"] == "rotated"
     app.get("/invalidate")
     assert sentinel_keys(empty_sentinels, db=2) == []
+
+
+def test_merge_on_save_through_sentinel(empty_sentinels):
+    factory = registered_factory(
+        ns_settings(
+            redis_sentinels=" ".join(empty_sentinels.sentinels),
+            redis_sentinel_master=SENTINEL_MASTER,
+        )
+    )
+    landed, after_logout, left, dropped = parallel_writes_and_a_logout(
+        factory, lambda: len(sentinel_keys(empty_sentinels))
+    )
+    assert landed == {"seed": "0", **{f"k{index}": str(index) for index in range(8)}}
+    assert (after_logout, left, dropped) == ({}, 0, GONE)
 
 
 def test_no_sequence_in_one_request_leaves_a_key_through_sentinel(empty_sentinels):

@@ -60,6 +60,17 @@ class NamespaceRecorder:
     def namespace_failed(self, namespace: str, error: Exception) -> None:
         self.on_identity(namespace, f"not saved: {type(error).__name__}")
 
+    def namespace_merged(self, namespace: str, outcome: Any) -> None:
+        if outcome.dropped is not None:
+            self.on_identity(namespace, "not saved: it ended in a parallel request")
+            return
+        if outcome.kept_theirs:
+            keys = ", ".join(map(capture.safe_repr, outcome.kept_theirs))
+            self.on_identity(namespace, f"merged: kept {keys} of a parallel save")
+        if outcome.conflicts:
+            keys = ", ".join(map(capture.safe_repr, outcome.conflicts))
+            self.on_identity(namespace, f"conflict: {keys} changed in parallel too")
+
     def cookie_refused(self, namespace: str, size: int, limit: int) -> None:
         self.on_refused(namespace, size, limit)
 

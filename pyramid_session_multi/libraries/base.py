@@ -243,6 +243,26 @@ class SessionLibrary:
         """
         session.changed()
 
+    def merges(self, factory: Any) -> bool:
+        """Whether :meth:`merge_saves` merges the saves of ``factory``'s sessions
+        (never, here)."""
+        return False
+
+    def merge_saves(self, session: Any, policy: Any, outcome: Any) -> bool:
+        """Make a loaded session's save a merge with what parallel requests saved.
+
+        The save writes only if the store still holds what the session was
+        loaded from; otherwise it merges, key by key, what the request loaded,
+        what it holds now and what the store holds now (see
+        :class:`~pyramid_session_multi.concurrency.merge.MergePolicy`: ``policy``)
+        and tries again.  A session whose stored
+        state is gone is not saved: ``outcome``, a
+        :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`, is
+        told, and records what each merge did.  ``False`` where the session
+        has nothing to merge with (it is new).  Here: never anything.
+        """
+        return False
+
     def rotate(self, session: Any) -> Any:
         """Copy the data, invalidate the session, write the data back.
 

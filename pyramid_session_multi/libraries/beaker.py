@@ -25,6 +25,9 @@ except ImportError:  # pragma: no cover - pyramid_beaker is an optional extra
         """Stands in while Beaker is not installed: no session is one."""
 
 
+from ..concurrency.beaker import guard_saves
+from ..concurrency.merge import MergePolicy
+from ..concurrency.outcome import SaveOutcome
 from .base import SessionLibrary, options_reads
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,9 @@ BEAKER_BOOKKEEPING = frozenset({"_accessed_time", "_creation_time", "_domain", "
 
 #: What a ``type = cookie`` session keeps beside them: its random id.
 BEAKER_COOKIE_BOOKKEEPING = BEAKER_BOOKKEEPING | {"_id"}
+
+#: The Beaker back ends whose saves are merged (see :mod:`..concurrency.beaker`).
+MERGED_BEAKER_TYPES = frozenset({"file", "dbm", "ext:database"})
 
 #: The options holding a Beaker secret, in the order the checks report them.
 BEAKER_SECRET_OPTIONS = ("secret", "validate_key", "encrypt_key")
@@ -213,6 +219,36 @@ class BeakerLibrary(SessionLibrary):
 
     def mark_changed(self, session: Any) -> None:
         session.save()
+
+    def merges(self, factory: Any) -> bool:
+        # the back ends whose saves concurrency.beaker merges
+        options = beaker_options(factory)
+        return not is_cookie_type(factory) and options.get("type") in MERGED_BEAKER_TYPES
+
+    def merge_saves(self, session: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
+        """Make a stored session's saves merge (see
+        :mod:`pyramid_session_multi.concurrency.beaker`): ``file`` and ``dbm``
+        under their own lock, ``ext:database`` with a
+        conditional update.  Beaker loads on first use: a session not loaded
+        yet is guarded when it loads.  ``False`` for a ``type = cookie``
+        session, whose data travels in its cookie.
+        """
+        if is_cookie_type(session):
+            return False
+        loaded = session.__dict__.get("_sess")
+        if loaded is not None:
+            return guard_saves(loaded, policy, outcome)
+        load = session._session
+
+        def guarded_load() -> Any:
+            first = session.__dict__["_sess"] is None
+            inner = load()
+            if first:
+                guard_saves(inner, policy, outcome)
+            return inner
+
+        session.__dict__["_session"] = guarded_load
+        return True
 
     def rotate(self, session: Any) -> Any:
         """A new id with the data; the old file or row is deleted by the

@@ -11,6 +11,9 @@ import functools
 import inspect
 from typing import Any
 
+from ..concurrency.merge import MergePolicy
+from ..concurrency.outcome import SaveOutcome
+from ..concurrency.redis import MergingClient
 from .base import (
     COOKIE_ATTRIBUTES,
     UNKNOWN,
@@ -126,6 +129,41 @@ class RedisLibrary(SessionLibrary):
     def mark_changed(self, session: Any) -> None:
         # the library's own changed() does nothing: its writers set this flag
         session._session_state.please_persist = True
+
+    def merges(self, factory: Any) -> bool:
+        return True
+
+    def merge_saves(self, session: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
+        """Make the loaded session's saves compare-and-set merges (see
+        :class:`~pyramid_session_multi.concurrency.redis.MergingClient`).
+
+        A session that is new has nothing to merge with: ``False``.
+        """
+        state = session.__dict__.get("_session_state")
+        session_id = getattr(state, "session_id", None)
+        if state is None or state.new or not isinstance(session_id, str):
+            return False
+
+        def data_of(serialized: bytes) -> tuple[Any, dict[Any, Any]]:
+            payload = session.deserialize(serialized)
+            managed: dict[Any, Any] = session.decode_session_payload(payload)["managed_dict"]
+            return payload, managed
+
+        def remerge(loaded: bytes, ours: bytes, theirs: bytes) -> bytes:
+            payload, managed = data_of(ours)
+            merged = policy.merge(data_of(loaded)[1], managed, data_of(theirs)[1])
+            outcome.merged(merged)
+            # ours, with the merged data in place of its own
+            managed.clear()
+            managed.update(merged.data)
+            written: bytes = session.serialize(payload)
+            return written
+
+        # what was read, serialized again: equal to the stored bytes unless the
+        # serializer is not deterministic (the first save then retries once)
+        loaded = session.to_redis()
+        session.redis = MergingClient(session.redis, session_id, loaded, remerge, outcome.gone)
+        return True
 
     def rotate(self, session: Any) -> Any:
         """A new id with the data; the old key is deleted by the callable

@@ -44,6 +44,7 @@ from ..cookies import deletion_header, partitioned
 from ..events import SessionInvalidated, SessionSaveFailed
 from ..failures import FAIL, failure_log_of
 from .claiming import claim_callbacks, claim_queued_since, library_owner
+from .concurrency import after_merge
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,10 @@ class NamespaceEnd:
     #: whether both were taken as the session was made (see
     #: ``ISessionLibrary.queues_when_made``), so none is left in the request's queues
     claimed: bool = False
+    #: what its merging saves did (a
+    #: :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`), ``None``
+    #: where it does not merge (see :doc:`/narr/parallel`)
+    merge: Any = None
 
 
 class RequestEnd:
@@ -183,6 +188,10 @@ class RequestEnd:
     def after_save(self, state: "NamespaceEnd", hook: Any) -> None:
         """Call ``hook`` with the response once the session is saved."""
         state.after_save.append(hook)
+
+    def merging(self, state: "NamespaceEnd", outcome: Any) -> None:
+        """Note that ``state``'s saves merge, ``outcome`` recording what they do."""
+        state.merge = outcome
 
     def take_after_save(self, state: "NamespaceEnd", kind: type) -> list[Any]:
         """Take the hooks of ``kind`` out of what runs once the session is saved."""
@@ -389,13 +398,15 @@ class RequestEnd:
                 state.ended is not None,
                 functools.partial(self.save_failed, state),
             )
-            if namespace_config.on_save_error == FAIL:
-                # saved before the response goes out, so that its failure can fail it
+            if namespace_config.on_save_error == FAIL or state.merge is not None:
+                # saved before the response goes out, so that its failure can fail
+                # it, and a save dropped by the merge can take its cookie back
                 error = finish(request)
                 if error is not None:
                     return error
             else:
                 request.finished_callbacks.append(finish)
+        after_merge(self.work, state, before, response)
         return None
 
     def save_failed(self, state: NamespaceEnd, exc: Exception) -> Exception | None:

@@ -30,6 +30,7 @@ from pyramid.util import FIRST, LAST, TopologicalSorter
 
 from ..binding import load_binding
 from ..events import SessionExpired
+from .concurrency import merge_on_save
 from .cookie_lifetime import stamps_itself
 from .fallbacks import migrate_from_fallbacks
 from .lifetime import ABSOLUTE, IDLE, lifetime_check, load_lifetime
@@ -79,6 +80,8 @@ def _lifetime_applies(namespace_config: Any) -> bool:
 def default_load_steps() -> tuple[LoadStep, ...]:
     """The add-on's load steps and checks, in their default order."""
     return (
+        # first: what was loaded is kept as the store held it, records and all
+        LoadStep("merge", merge_on_save, STEP, lambda c: c.merge_policy is not None),
         # a bound namespace's and a partner's token leaves the data first
         LoadStep("token", load_binding, STEP, lambda c: c.bound_to is not None or bool(c.partner)),
         LoadStep("lifetime", load_lifetime, STEP, _lifetime_applies),

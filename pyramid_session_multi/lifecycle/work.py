@@ -81,6 +81,10 @@ class RequestWork(Protocol):
     def hide(self, namespace_config: Any, session: Any, record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
 
+    def merging(self, namespace_config: Any, session: Any, outcome: Any) -> None:
+        """The namespace's saves merge (see :doc:`/narr/parallel`); ``outcome``
+        records what they do."""
+
     def after_save(self, namespace_config: Any, session: Any, hook: Any) -> None:
         """Call ``hook`` with the response once the namespace's session is saved."""
 
@@ -229,6 +233,11 @@ class UnitOfWork:
         """Keep ``record`` in the session's storage only while its library saves it."""
         state = self.enlist(namespace_config, session)
         self._ending().hide(state, record)
+
+    def merging(self, namespace_config: Any, session: Any, outcome: Any) -> None:
+        """The namespace's saves merge; ``outcome`` records what they do."""
+        state = self.enlist(namespace_config, session)
+        self._ending().merging(state, outcome)
 
     def after_save(self, namespace_config: Any, session: Any, hook: Any) -> None:
         """Call ``hook`` with the response once the namespace's session is saved."""

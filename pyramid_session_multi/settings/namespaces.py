@@ -37,6 +37,8 @@ ADDON_KEYS = frozenset(
         "absolute_timeout",
         "partitioned",
         "on_save_error",
+        "concurrent_writes",
+        "on_conflict",
     }
 )
 

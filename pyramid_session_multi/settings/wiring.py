@@ -10,6 +10,7 @@ from pyramid.settings import aslist
 
 from ..budget import CookieBudget
 from ..check_ids import CHECK_IDS, LOGOUT_PATH_SETTING, SILENCE_SETTING
+from ..concurrency.modes import CONCURRENT_WRITES, concurrent_writes_problem
 from ..config import (
     INTROSPECTION_CATEGORY,
     LATE_ORDER,
@@ -35,6 +36,21 @@ def _on_save_error(namespace: str, options: Mapping[str, Any]) -> str:
         raise SettingsError(
             f"{setting_key(namespace, 'on_save_error')} = {value!r} is not valid: it takes "
             f"{' or '.join(ON_SAVE_ERROR)}"
+        )
+    return str(word)
+
+
+def _concurrent_writes(namespace: str, options: Mapping[str, Any]) -> str | None:
+    """A namespace's ``concurrent_writes`` option: ``merge``, ``overwrite``, or
+    ``None`` (not set: the store decides)."""
+    if "concurrent_writes" not in options:
+        return None
+    value = options["concurrent_writes"]
+    word = value.strip().lower() if isinstance(value, str) else value
+    if concurrent_writes_problem(word) is not None or word is None:
+        raise SettingsError(
+            f"{setting_key(namespace, 'concurrent_writes')} = {value!r} is not valid: it "
+            f"takes {' or '.join(CONCURRENT_WRITES)}"
         )
     return str(word)
 
@@ -181,7 +197,10 @@ def register_from_settings(config: Configurator) -> None:
                 fallbacks=build_fallbacks(namespace, options, config.maybe_dotted) or None,
                 partitioned=partitioned,
                 on_save_error=_on_save_error(namespace, options),
-                **lifetimes,
+                concurrent_writes=_concurrent_writes(namespace, options),
+                on_conflict=options.get("on_conflict"),
+                idle_timeout=lifetimes.get("idle_timeout"),
+                absolute_timeout=lifetimes.get("absolute_timeout"),
             )
         finally:
             config.info = info

@@ -1,0 +1,136 @@
+"""The per-key three-way merge of a session's data.
+
+A request loaded the session (``loaded``), changed it (``ours``) while a
+parallel request saved its own changes (``theirs``, what the store holds
+now).  Each key ends as whichever side changed it: a key only one side
+touched keeps that side's value, a key one side deleted stays deleted, and
+a key both sides changed to different values is a conflict, settled by the
+last writer (``ours``: this save is the later one) or by an application's
+``on_conflict(key, loaded, ours, theirs)``.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+
+class _Missing:
+    """The type of :data:`MISSING`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+#: Stands for a key a side does not hold: what ``on_conflict`` receives for a
+#: deleted or never-set key, and may return to have the key deleted.
+MISSING: Final[Any] = _Missing()
+
+#: ``on_conflict(key, loaded, ours, theirs)``: the value to keep, or :data:`MISSING`.
+ConflictResolver = Callable[[Any, Any, Any, Any], Any]
+
+
+def last_writer_wins(key: Any, loaded: Any, ours: Any, theirs: Any) -> Any:
+    """The default ``on_conflict``: the save being made now (``ours``) wins."""
+    return ours
+
+
+def same(left: Any, right: Any) -> bool:
+    """Whether two sides hold the same value (or both miss the key).
+
+    Values whose comparison raises, or does not answer a plain boolean, count
+    as different: a key is then taken as changed, never silently as kept.
+    """
+    if left is MISSING or right is MISSING:
+        return left is right
+    if left is right:
+        return True
+    try:
+        return bool(left == right)
+    except Exception:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """The outcome of :func:`merge`."""
+
+    #: the data to store
+    data: dict[Any, Any]
+    #: keys of the application's a parallel save changed (or deleted) and this
+    #: request left alone: what a whole-session overwrite would have lost (or
+    #: brought back)
+    kept_theirs: tuple[Any, ...] = field(default=())
+    #: keys both sides changed to different values, each settled by ``on_conflict``
+    conflicts: tuple[Any, ...] = field(default=())
+
+
+def merge(
+    loaded: Mapping[Any, Any],
+    ours: Mapping[Any, Any],
+    theirs: Mapping[Any, Any],
+    on_conflict: ConflictResolver | None = None,
+    own_keys: frozenset[Any] = frozenset(),
+) -> Merged:
+    """Merge ``ours`` and ``theirs``, two sessions changed from ``loaded``, key by key.
+
+    :param loaded: the data the request loaded, as it was then
+    :param ours: the data the request holds now
+    :param theirs: the data the store holds now (a parallel request's save)
+    :param on_conflict: called as ``on_conflict(key, loaded, ours, theirs)``
+        for a key both sides changed to different values, each value
+        :data:`MISSING` where that side does not hold the key; returns the
+        value to keep, or :data:`MISSING` to delete the key.  Default:
+        :func:`last_writer_wins`.
+    :param own_keys: keys that are not the application's (a library's
+        bookkeeping, the add-on's records): the last writer wins there, and
+        ``on_conflict`` never sees them nor are they counted as conflicts.
+    :returns: a :class:`Merged`, whose ``data`` keeps the order of ``theirs``
+        with this request's new keys after it.
+    """
+    resolve = on_conflict or last_writer_wins
+    data: dict[Any, Any] = {}
+    kept: list[Any] = []
+    conflicts: list[Any] = []
+    keys = dict.fromkeys([*theirs, *ours, *loaded])
+    for key in keys:
+        before = loaded.get(key, MISSING)
+        mine = ours.get(key, MISSING)
+        other = theirs.get(key, MISSING)
+        we_changed = not same(mine, before)
+        they_changed = not same(other, before)
+        if we_changed and they_changed and not same(mine, other):
+            if key in own_keys:
+                value = mine
+            else:
+                value = resolve(key, before, mine, other)
+                conflicts.append(key)
+        elif we_changed:
+            value = mine
+        else:
+            value = other
+            if they_changed and key not in own_keys:
+                kept.append(key)
+        if value is not MISSING:
+            data[key] = value
+    return Merged(data, tuple(kept), tuple(conflicts))
+
+
+@dataclass(frozen=True, slots=True)
+class MergePolicy:
+    """How one namespace merges: what a library's merging save is given."""
+
+    #: settles a key both sides changed (see :func:`merge`); ``None``: the last writer
+    on_conflict: ConflictResolver | None = None
+    #: keys that are not the application's (see :func:`merge`)
+    own_keys: frozenset[Any] = frozenset()
+
+    def merge(
+        self, loaded: Mapping[Any, Any], ours: Mapping[Any, Any], theirs: Mapping[Any, Any]
+    ) -> Merged:
+        """:func:`merge` with this policy."""
+        return merge(loaded, ours, theirs, self.on_conflict, self.own_keys)

@@ -1,0 +1,440 @@
+"""Parallel requests of one client through the add-on: merge on save is the
+default on server-side namespaces, nothing ended comes back, and
+``concurrent_writes`` / ``on_conflict`` choose, in code and in the settings.
+
+Requests are held after loading and released in forced orders
+(tests/support/interleave.py) on a real redis-server, Beaker files, and
+Beaker ext:database on SQLite and PostgreSQL.
+"""
+
+import json
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pyramid_session_multi.events import ConcurrentWriteDropped
+
+from .support.interleave import Call, Interleaving, set_cookies
+from .support.parallel_app import NS, make_wsgi
+
+KINDS = ["redis", "beaker-file", "beaker-sqlite", "beaker-postgresql"]
+
+
+class Parallel:
+    """The app of one store kind, its harness, and what is stored."""
+
+    def __init__(self, request, tmp_path, kind, setup=None, **registration):
+        self.kind = kind
+        self.tmp_path = tmp_path
+        self.redis_url = request.getfixturevalue("redis_db")
+        self.sql_url = None
+        store = kind
+        if kind == "beaker-sqlite":
+            store = "beaker-sql"
+        elif kind == "beaker-postgresql":
+            store = "beaker-sql"
+            self.sql_url = request.getfixturevalue("postgresql_url")
+        self.events = []
+
+        def listen(config):
+            config.add_subscriber(self.events.append, ConcurrentWriteDropped)
+            if setup is not None:
+                setup(config)
+
+        app = make_wsgi(store, self.redis_url, tmp_path, self.sql_url, setup=listen, **registration)
+        self.harness = Interleaving(app)
+
+    def start(self, **data):
+        response = self.harness.one(Call("/write", params=data))
+        return {NS: set_cookies(response)[NS]}
+
+    def data(self, cookies):
+        return json.loads(self.harness.one(Call("/read", cookies)).text)
+
+    def stored(self):
+        """How many sessions the store holds."""
+        if self.kind == "redis":
+            client = redis.StrictRedis.from_url(self.redis_url)
+            try:
+                return len(client.keys("*"))
+            finally:
+                client.close()
+        if self.kind == "beaker-file":
+            return len(list((self.tmp_path / NS).rglob("*.cache")))
+        import sqlalchemy
+
+        url = self.sql_url or f"sqlite:///{self.tmp_path / 'parallel.sqlite'}"
+        engine = sqlalchemy.create_engine(url)
+        try:
+            with engine.connect() as connection:
+                return connection.execute(
+                    sqlalchemy.text("select count(*) from parallel_sessions")
+                ).scalar()
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(params=KINDS)
+def kind(request):
+    return request.param
+
+
+@pytest.fixture
+def parallel(request, tmp_path, kind):
+    return Parallel(request, tmp_path, kind)
+
+
+def writes(cookies, count):
+    return [Call("/write", cookies, params={f"k{index}": str(index)}) for index in range(count)]
+
+
+@pytest.mark.parametrize("writers", [2, 8, 32])
+def test_parallel_writers_of_distinct_keys_all_land(parallel, writers):
+    cookies = parallel.start(seed="0")
+    parallel.harness.run(writes(cookies, writers))
+    assert parallel.data(cookies) == {
+        "seed": "0",
+        **{f"k{index}": str(index) for index in range(writers)},
+    }
+    assert parallel.stored() == 1
+
+
+def test_overwrite_keeps_the_librarys_own_save_last_writer_wins(request, tmp_path, kind):
+    parallel = Parallel(request, tmp_path, kind, concurrent_writes="overwrite")
+    cookies = parallel.start(seed="0")
+    parallel.harness.run(writes(cookies, 4))
+    assert parallel.data(cookies) == {"seed": "0", "k3": "3"}
+
+
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+def test_a_parallel_delete_stays_deleted(parallel, order):
+    cookies = parallel.start(keep="1", gone="1")
+    parallel.harness.run(
+        [Call("/delete", cookies, params={"gone": ""}), Call("/write", cookies, params={"n": "1"})],
+        order,
+    )
+    assert parallel.data(cookies) == {"keep": "1", "n": "1"}
+
+
+def test_a_write_saved_after_a_parallel_logout_is_dropped_and_told(parallel):
+    cookies = parallel.start(user="alice")
+    _, write = parallel.harness.run(
+        [Call("/logout", cookies), Call("/write", cookies, params={"cart": "1"})]
+    )
+    assert parallel.stored() == 0
+    assert NS not in set_cookies(write)
+    assert [(event.namespace, event.reason) for event in parallel.events] == [(NS, "gone")]
+    assert parallel.data(cookies) == {}
+
+
+def test_a_write_saved_before_a_parallel_logout_goes_with_it(parallel):
+    cookies = parallel.start(user="alice")
+    parallel.harness.run(
+        [Call("/logout", cookies), Call("/write", cookies, params={"cart": "1"})], [1, 0]
+    )
+    assert parallel.stored() == 0
+    assert parallel.events == []
+
+
+def test_a_write_saved_after_a_parallel_rotation_is_dropped(parallel):
+    cookies = parallel.start(user="alice")
+    rotate, write = parallel.harness.run(
+        [Call("/rotate", cookies), Call("/write", cookies, params={"cart": "1"})]
+    )
+    new = {NS: set_cookies(rotate)[NS]}
+    assert new != cookies
+    assert NS not in set_cookies(write)
+    assert parallel.data(new) == {"user": "alice"}
+    assert parallel.data(cookies) == {}
+    assert parallel.stored() == 1
+    assert [event.reason for event in parallel.events] == ["gone"]
+
+
+def test_a_rotation_saved_after_a_parallel_write_carries_it(parallel):
+    cookies = parallel.start(user="alice")
+    rotate, _ = parallel.harness.run(
+        [Call("/rotate", cookies), Call("/write", cookies, params={"cart": "1"})], [1, 0]
+    )
+    new = {NS: set_cookies(rotate)[NS]}
+    assert parallel.data(new) == {"user": "alice", "cart": "1"}
+    assert parallel.stored() == 1
+
+
+def test_a_rotation_saved_after_a_parallel_logout_brings_nothing_back(parallel):
+    cookies = parallel.start(user="alice")
+    _, rotate = parallel.harness.run([Call("/logout", cookies), Call("/rotate", cookies)])
+    assert NS not in set_cookies(rotate)
+    assert parallel.stored() == 0
+    assert [event.reason for event in parallel.events] == ["gone"]
+
+
+def test_same_key_the_last_saved_wins(parallel):
+    cookies = parallel.start(theme="plain")
+    parallel.harness.run(
+        [Call("/write", cookies, params={"theme": theme}) for theme in ("dark", "light")], [1, 0]
+    )
+    assert parallel.data(cookies) == {"theme": "dark"}
+
+
+def union(key, loaded, ours, theirs):
+    """An on_conflict keeping both sides' letters (dotted name in the settings test)."""
+    return "".join(sorted(set(ours) | set(theirs)))
+
+
+def test_on_conflict_in_code_settles_a_key_changed_in_parallel(request, tmp_path, kind):
+    parallel = Parallel(request, tmp_path, kind, on_conflict=union)
+    cookies = parallel.start(tags="")
+    parallel.harness.run([Call("/write", cookies, params={"tags": tag}) for tag in ("a", "b")])
+    assert parallel.data(cookies) == {"tags": "ab"}
+
+
+# -- a property: random interleavings of write, delete, logout and rotate ---------
+
+operations = st.one_of(
+    st.tuples(st.just("write"), st.sampled_from("abc"), st.sampled_from(["1", "2"])),
+    st.tuples(st.just("delete"), st.sampled_from("abc"), st.just("")),
+    st.tuples(st.just("logout"), st.just(""), st.just("")),
+    st.tuples(st.just("rotate"), st.just(""), st.just("")),
+)
+
+
+def model(initial, ops, order):
+    """What the store ends as: the original session's data (``None`` once it
+    ended), the rotated session's data (``None`` if none), and which requests
+    saved nothing because the session had ended."""
+    data, rotated, dropped = dict(initial), None, set()
+    for index in order:
+        what, key, value = ops[index]
+        if data is None:
+            if what != "logout":
+                dropped.add(index)
+            continue
+        if what == "write":
+            data[key] = value
+        elif what == "delete":
+            # a key the request never saw, it cannot have deleted
+            if key in initial:
+                data.pop(key, None)
+        elif what == "logout":
+            data = None
+        else:
+            rotated, data = data, None
+    return data, rotated, dropped
+
+
+def call_of(cookies, operation):
+    what, key, value = operation
+    return Call("/" + what, cookies, params={key: value} if key else {})
+
+
+@pytest.mark.parametrize("kind", ["redis", "beaker-file"])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_random_interleavings_match_the_model(request, tmp_path, kind, data):
+    ops = data.draw(st.lists(operations, min_size=2, max_size=5), label="operations")
+    order = data.draw(st.permutations(range(len(ops))), label="release order")
+    directory = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
+    directory.mkdir()
+    parallel = Parallel(request, directory, kind)
+    redis.StrictRedis.from_url(parallel.redis_url).flushdb()
+    initial = {"a": "0", "keep": "0"}
+    cookies = parallel.start(**initial)
+    responses = parallel.harness.run([call_of(cookies, op) for op in ops], order)
+    expected, rotated, dropped = model(initial, ops, order)
+    assert parallel.stored() == (expected is not None) + (rotated is not None)
+    if expected is not None:
+        assert parallel.data(cookies) == expected
+    new_cookies = [
+        set_cookies(responses[index])[NS]
+        for index, op in enumerate(ops)
+        if op[0] == "rotate" and index not in dropped and set_cookies(responses[index]).get(NS)
+    ]
+    if rotated is not None:
+        (new,) = new_cookies
+        assert parallel.data({NS: new}) == rotated
+    else:
+        assert new_cookies == []
+    for index in dropped:
+        # nothing carrying the ended session, nor a session made from it
+        assert NS not in set_cookies(responses[index]), ops[index]
+    assert len(parallel.events) == len(dropped)
+
+
+# -- concurrent_writes and on_conflict, in the settings and in code ----------------
+
+
+def settings_of(redis_url, **options):
+    from .support.redis_topologies import redis_namespace
+
+    return {
+        "session_multi.namespaces": "ns",
+        **redis_namespace("ns", redis_url=redis_url, **options),
+    }
+
+
+def committed(settings):
+    from pyramid.config import Configurator
+
+    from pyramid_session_multi.config import get_manager_config
+
+    config = Configurator(settings=settings)
+    config.include("pyramid_session_multi")
+    config.commit()
+    return get_manager_config(config.registry).get("ns")
+
+
+def test_merge_is_the_default_of_a_server_side_namespace_and_overwrite_of_a_cookie_one():
+    from pyramid.config import Configurator
+    from pyramid.session import SignedCookieSessionFactory
+
+    from pyramid_session_multi.config import get_manager_config
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory(
+        "cookie", SignedCookieSessionFactory("s" * 32, cookie_name="cookie")
+    )
+    config.register_session_factory("redis", make_redis_factory())
+    config.commit()
+    manager_config = get_manager_config(config.registry)
+    assert manager_config.get("cookie").concurrent_writes == "overwrite"
+    assert manager_config.get("cookie").merge_policy is None
+    assert manager_config.get("redis").concurrent_writes == "merge"
+    assert "merge" in manager_config.get("redis").steps
+
+
+def make_redis_factory():
+    from pyramid_session_redis import RedisSessionFactory
+
+    return RedisSessionFactory("s" * 32, cookie_name="redis", redis_url="redis://127.0.0.1:1/0")
+
+
+def test_concurrent_writes_and_on_conflict_from_the_settings(redis_db):
+    namespace_config = committed(
+        settings_of(
+            redis_db,
+            concurrent_writes=" Overwrite ",
+            on_conflict="tests.test_concurrency_requests:union",
+        )
+    )
+    assert namespace_config.concurrent_writes == "overwrite"
+    assert namespace_config.on_conflict is union
+    assert namespace_config.merge_policy is None
+    merging = committed(settings_of(redis_db, on_conflict="tests.test_concurrency_requests.union"))
+    assert merging.merge_policy.on_conflict is union
+
+
+def test_on_conflict_as_a_dotted_name_settles_parallel_writes(request, tmp_path):
+    parallel = Parallel(
+        request, tmp_path, "redis", on_conflict="tests.test_concurrency_requests:union"
+    )
+    cookies = parallel.start(tags="")
+    parallel.harness.run([Call("/write", cookies, params={"tags": tag}) for tag in "xy"])
+    assert parallel.data(cookies) == {"tags": "xy"}
+
+
+@pytest.mark.parametrize("wrong", ["", "merged", "true", "last-writer"])
+def test_a_wrong_concurrent_writes_setting_is_refused_naming_the_key(redis_db, wrong):
+    from pyramid.config import Configurator
+
+    from pyramid_session_multi.exceptions import SettingsError
+
+    config = Configurator(settings=settings_of(redis_db, concurrent_writes=wrong))
+    with pytest.raises(SettingsError) as info:
+        config.include("pyramid_session_multi")
+    assert "session_multi.ns.concurrent_writes" in str(info.value)
+    assert "merge or overwrite" in str(info.value)
+
+
+def test_an_on_conflict_that_cannot_be_imported_is_refused_naming_it(redis_db):
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+
+    config = Configurator(settings=settings_of(redis_db, on_conflict="tests.nowhere:nothing"))
+    with pytest.raises(ConfigurationError) as info:
+        config.include("pyramid_session_multi")
+        config.commit()
+    assert "'ns'" in str(info.value) and "on_conflict" in str(info.value)
+
+
+def test_merge_asked_of_a_cookie_namespace_is_refused_saying_what_to_change():
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+    from pyramid.session import SignedCookieSessionFactory
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory(
+        "prefs",
+        SignedCookieSessionFactory("s" * 32, cookie_name="prefs"),
+        concurrent_writes="merge",
+    )
+    with pytest.raises(ConfigurationError) as info:
+        config.commit()
+    message = str(info.value)
+    assert "'prefs'" in message and "concurrent_writes" in message
+    assert "set it to 'overwrite'" in message
+
+
+@pytest.mark.parametrize("wrong", ["Merge", "yes", 1, True])
+def test_a_wrong_concurrent_writes_in_code_is_refused_naming_the_argument(wrong):
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    with pytest.raises(ConfigurationError, match="concurrent_writes takes 'merge' or"):
+        config.register_session_factory("ns", make_redis_factory(), concurrent_writes=wrong)
+
+
+def test_an_on_conflict_that_is_not_callable_is_refused():
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    with pytest.raises(ConfigurationError, match="on_conflict must be callable"):
+        config.register_session_factory("ns", make_redis_factory(), on_conflict=42)
+
+
+# -- two waitress processes sharing one store ------------------------------------
+
+
+@pytest.mark.parametrize("store", ["redis", "beaker-file"])
+def test_two_waitress_processes_sharing_a_store_lose_nothing_and_resurrect_nothing(
+    redis_db, tmp_path, store
+):
+    from .support.http_client import start_worker, stop
+    from .support.interleave import HttpInterleaving
+    from .support.redis_server import free_port
+
+    holds = tmp_path / "holds"
+    holds.mkdir()
+    ports = [free_port(), free_port()]
+    arguments = ["--kind", store, "--redis-url", redis_db, "--data-dir", str(tmp_path)]
+    workers = [
+        start_worker("tests.support.parallel_app", port, *arguments, "--hold-dir", str(holds))
+        for port in ports
+    ]
+    try:
+        harness = HttpInterleaving(ports, str(holds))
+        cookies = {NS: set_cookies(harness.one(Call("/write", params={"seed": "0"})))[NS]}
+        # 8 writers, every other one served by the other process
+        harness.run(writes(cookies, 8), [5, 2, 7, 0, 3, 6, 1, 4])
+        read = json.loads(harness.one(Call("/read", cookies)).text)
+        assert read == {"seed": "0", **{f"k{index}": str(index) for index in range(8)}}
+        # a logout in one process, a write held beside it in the other
+        _, write = harness.run(
+            [Call("/logout", cookies), Call("/write", cookies, params={"late": "1"})]
+        )
+        assert NS not in set_cookies(write)
+        assert json.loads(harness.one(Call("/read", cookies)).text) == {}
+    finally:
+        for worker in workers:
+            stop(worker)
