@@ -232,7 +232,8 @@ def server_side_app(
     """A server-side session read or written by every request, which carries
     the cookie of a session stored at a first request: the library used
     natively as ``request.session``, or as the add-on's namespace ``main``
-    (with or without the timeouts)."""
+    (with or without the timeouts), its saves overwriting as the library's
+    own do (merge on save is measured in its own rows)."""
     import webtest
 
     config = base_config()
@@ -240,7 +241,13 @@ def server_side_app(
         config.set_session_factory(make_factory())
     else:
         config.include("pyramid_session_multi")
-        config.register_session_factory("main", make_factory(), **(TIMEOUTS if timeouts else {}))
+        # the path every request takes: merge on save has its own rows (see above)
+        config.register_session_factory(
+            "main",
+            make_factory(),
+            concurrent_writes="overwrite",
+            **(TIMEOUTS if timeouts else {}),
+        )
     config.add_route("begin", "/begin")
     config.add_view(write_session if native else write_multi, route_name="begin")
     app = finish(config, (NATIVE_VIEWS if native else MULTI_VIEWS)[what])
