@@ -238,9 +238,11 @@ class BeakerLibrary(SessionLibrary):
         loaded = session.__dict__.get("_sess")
         if loaded is not None:
             return guard_saves(loaded, policy, outcome)
-        load = session._session
+        load = session._session  # the add-on's named loading: holds the session weakly
+        session_ref = weakref.ref(session)
 
         def guarded_load() -> Any:
+            session: Any = session_ref()
             first = session.__dict__["_sess"] is None
             inner = load()
             if first:
