@@ -17,7 +17,7 @@ from .failures import REPORT
 from .interfaces import ISessionMultiManagerConfig
 from .libraries import is_pyramid_cookie_factory, library_for
 from .lifecycle.lifetime import MAX_TIMEOUT
-from .lifecycle.pipeline import LoadStep, load_step_sorter
+from .lifecycle.pipeline import LoadStep, load_step_sorter, unknown_placement
 from .namespace import (
     Discriminator,
     NamespaceConfig,
@@ -136,12 +136,20 @@ class SessionMultiManagerConfig:
             self.load_steps.remove(step.name)
         self.load_steps.add(step.name, step, after=under, before=over)
         self._sorted_steps = None
+        if unknown_placement(self.load_steps) is not None:
+            # placed by a step added later in this commit: derived once it is
+            # (a name still unknown at the end of the commit is refused then)
+            return
         # every pipeline is derived again, with the step where it applies
         self.finalize_all()
 
     def sorted_steps(self) -> list[LoadStep]:
         """Every declared load step and check, in the order they run."""
         if self._sorted_steps is None:
+            # the sorter ignores a name no step has where another of the step's names is
+            unknown = unknown_placement(self.load_steps)
+            if unknown is not None:
+                raise ConfigurationError(unknown)
             self._sorted_steps = [step for _, step in self.load_steps.sorted()]
         return self._sorted_steps
 
@@ -454,6 +462,8 @@ def check_all_against_session_factory(config: Configurator) -> None:
             assert namespace_config is not None
             _check_library(manager_config, namespace_config)
             _check_against_session_factory(registry, namespace_config)
+        # a load step placed by a name no step has
+        manager_config.sorted_steps()
         _check_csrf_namespace(registry, manager_config)
         check_bindings(manager_config)
 

@@ -156,6 +156,25 @@ def browser_refusal(name: str, cookie: CookieInfo) -> str | None:
     return None
 
 
+def _cookie_headers(headers: list[tuple[str, str]], cookie_name: str) -> list[str]:
+    prefix = cookie_name + "="
+    return [
+        value
+        for name, value in headers
+        if name.lower() == "set-cookie" and value.lstrip().startswith(prefix)
+    ]
+
+
+def sets_new_cookie(
+    before: list[tuple[str, str]], after: list[tuple[str, str]], cookie_name: str
+) -> bool:
+    """Whether the headers ``after`` set ``cookie_name`` in a way those ``before`` did not
+    (a library may rewrite the headers it finds: compare, not count)."""
+    old = _cookie_headers(before, cookie_name)
+    new = _cookie_headers(after, cookie_name)
+    return len(new) > len(old) or new != old
+
+
 __all__ = [
     "COOKIE_ATTRIBUTES",
     "PARTITIONED",
@@ -169,4 +188,5 @@ __all__ = [
     "discover_cookie_name",
     "is_partitioned",
     "partitioned",
+    "sets_new_cookie",
 ]

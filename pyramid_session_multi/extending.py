@@ -6,6 +6,7 @@ utility, an introspectable, and ``config.action`` with a discriminator (so
 two of one name conflict, naming both call sites).
 """
 
+import functools
 from typing import Any
 
 from pyramid.config import Configurator
@@ -14,9 +15,9 @@ from zope.interface.exceptions import Invalid
 from zope.interface.interface import Method
 from zope.interface.verify import verifyObject
 
-from .config import require_manager_config
+from .config import LATE_ORDER, require_manager_config
 from .interfaces import ISessionLibrary
-from .lifecycle.pipeline import CHECK, STEP, LoadStep
+from .lifecycle.pipeline import CHECK, STEP, LoadStep, default_load_steps
 
 
 def add_session_library(config: Configurator, library: Any) -> None:
@@ -75,7 +76,10 @@ def add_session_load_step(
     name, and every namespace's pipeline is computed again at commit.
 
     :param name: the step's name, shown by the debug toolbar panel and
-        ``psessions`` (the ``steps`` column); one name per step.
+        ``psessions`` (the ``steps`` column); one name per step.  The
+        add-on's own names are refused with a
+        :class:`~pyramid.exceptions.ConfigurationError`: its steps are not
+        replaceable.
     :param step: a callable (or a dotted name to one).  A step is called with
         the request's unit of work (a
         :class:`~pyramid_session_multi.lifecycle.work.RequestWork`), the namespace's
@@ -96,11 +100,29 @@ def add_session_load_step(
     of one name twice at one include level is a conflict.
     """
     manager_config = require_manager_config(config.registry)
-    step = config.maybe_dotted(step)
-    applies = config.maybe_dotted(applies)
     if not isinstance(name, str) or not name:
         raise ConfigurationError(
             f"pyramid_session_multi: a load step's name is a non-empty string, not {name!r}."
+        )
+    step = _resolved(config, name, "step", step)
+    applies = _resolved(config, name, "applies", applies)
+    for argument, placed in (("under", under), ("over", over)):
+        if placed is None:
+            continue
+        names = [placed] if isinstance(placed, str) else placed
+        if not isinstance(names, (list, tuple)) or not all(
+            isinstance(other, str) and other for other in names
+        ):
+            raise ConfigurationError(
+                f"pyramid_session_multi: load step {name!r}: {argument} takes a step's name "
+                f"or a list of names, not {placed!r}."
+            )
+    own = [declared.name for declared in default_load_steps()]
+    if name in own:
+        raise ConfigurationError(
+            f"pyramid_session_multi: load step {name!r} is one of the add-on's own steps "
+            f"({', '.join(own)}), which cannot be replaced; pick another name for the "
+            "application's step (and place it with under= or over=)."
         )
     for argument, value in (("step", step), ("applies", applies)):
         if value is not None and not callable(value):
@@ -108,7 +130,18 @@ def add_session_load_step(
                 f"pyramid_session_multi: load step {name!r}: {argument} must be callable, "
                 f"not {value!r}."
             )
-    declared = LoadStep(name, step, CHECK if check else STEP, applies or _always)
+    # a check runs after every step whatever its place: only a step is kept after these
+    if not check and any(other in HIDING_STEPS for other in _names(over)):
+        raise ConfigurationError(
+            f"pyramid_session_multi: load step {name!r} cannot run over={over!r}: the "
+            f"add-on's steps {', '.join(map(repr, HIDING_STEPS))} take its own records out "
+            "of the session, out of an application step's sight; place it after them "
+            "(over='fallbacks', under='lifetime' or later)."
+        )
+    # after the steps that take the add-on's records out of the session
+    if not check:
+        under = [*_names(under), *(name for name in HIDING_STEPS if name not in _names(under))]
+    declared = LoadStep(name, _noted(name, step), CHECK if check else STEP, applies or _always)
 
     def register() -> None:
         manager_config.add_load_step(declared, under=under, over=over)
@@ -117,7 +150,60 @@ def add_session_load_step(
     intr["step"] = step
     intr["under"] = under
     intr["over"] = over
-    config.action(("pyramid_session_multi", "load step", name), register, introspectables=(intr,))
+    # after the namespaces, so that steps placed by each other's names are all
+    # added before the pipelines are derived
+    config.action(
+        ("pyramid_session_multi", "load step", name),
+        register,
+        introspectables=(intr,),
+        order=LOAD_STEP_ORDER,
+    )
+
+
+#: When load steps are added at commit: after the namespaces, before the late checks.
+LOAD_STEP_ORDER = LATE_ORDER - 1
+
+
+def _resolved(config: Configurator, name: str, argument: str, value: Any) -> Any:
+    """``value``, imported where it is a dotted name; an error naming the step if it
+    cannot be."""
+    try:
+        return config.maybe_dotted(value)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"pyramid_session_multi: load step {name!r}: {argument} = {value!r} cannot be "
+            f"imported ({type(exc).__name__}: {exc}); give the callable itself, or a dotted "
+            "name to it (package.module:name) that imports."
+        ) from exc
+
+
+#: The add-on's steps that take its records (binding token, lifetime stamps)
+#: out of a session: every application step runs after them.
+HIDING_STEPS = ("token", "lifetime")
+
+
+def _names(placed: Any) -> list[str]:
+    """``under=`` or ``over=`` as a list of names."""
+    if placed is None:
+        return []
+    return [placed] if isinstance(placed, str) else list(placed)
+
+
+def _noted(name: str, run: Any) -> Any:
+    """``run``, whose exceptions get a note naming the step and the namespace."""
+
+    @functools.wraps(run)
+    def run_noted(work: Any, namespace_config: Any, request: Any, session: Any, other: Any) -> Any:
+        try:
+            return run(work, namespace_config, request, session, other)
+        except Exception as exc:
+            exc.add_note(
+                f"pyramid_session_multi: raised by the load step {name!r} of namespace "
+                f"{namespace_config.namespace!r}"
+            )
+            raise
+
+    return run_noted
 
 
 def _always(namespace_config: Any) -> bool:

@@ -242,6 +242,41 @@ class IRevocationStore(Interface):  # type: ignore[misc]
         cannot be reached."""
 
 
+class IDeviceIndex(Interface):  # type: ignore[misc]
+    """What a revocation store keeps of a user's devices (see :doc:`/narr/devices`).
+
+    A device is one login (``rotate(userid=...)``) on one client; its entry
+    is a :class:`~pyramid_session_multi.lifecycle.devices.Device`.  Every
+    built-in revocation store provides it.  Entries expire at their
+    ``expires`` (the store never lists an expired one, and deletes them as
+    it writes), and a revocation of the user deletes the entries of the
+    logins it ends.
+    """
+
+    def record_device(device):  # type: ignore[no-untyped-def]
+        """Add ``device`` or update its entry (see
+        :meth:`~pyramid_session_multi.lifecycle.devices.Device.merged`), and
+        drop the user's expired entries.  One round trip."""
+
+    def devices(userid):  # type: ignore[no-untyped-def]
+        """The live entries of ``userid`` (text)."""
+
+    def find_device(device_id):  # type: ignore[no-untyped-def]
+        """The live entry of ``device_id``, or ``None``."""
+
+    def end_device(device_id, ttl):  # type: ignore[no-untyped-def]
+        """Record the end of the login of ``device_id`` (kept ``ttl``
+        seconds) and delete its entry; returns the entry, ``None`` (and
+        nothing recorded) if no live one has that id."""
+
+    def forget_devices(userid, logins):  # type: ignore[no-untyped-def]
+        """Delete the entries of ``userid``'s ``logins`` (a logout)."""
+
+    def revocation_of(userid):  # type: ignore[no-untyped-def]
+        """``(revoked_at(userid), ended)``: ``ended`` the frozenset of the
+        user's login times whose device was ended.  One round trip."""
+
+
 class ISessionEvent(Interface):  # type: ignore[misc]
     """Something happened to one namespace's session in a request."""
 

@@ -24,10 +24,17 @@ from .exceptions import UnregisteredSession
 from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
 from .lifecycle.cookie_lifetime import begin_as_login
+from .lifecycle.devices import Device
 from .lifecycle.ending import REJECTED
 from .lifecycle.loading import call_for_namespace, log_load_error
 from .lifecycle.revoked import REVOKED
-from .lifecycle.revoking import record_unended, revoke
+from .lifecycle.revoking import (
+    current_devices,
+    end_device,
+    list_devices,
+    record_unended,
+    revoke,
+)
 from .lifecycle.work import UnitOfWork
 
 _MISSING: Any = object()
@@ -404,6 +411,46 @@ class SessionMultiManager(Mapping[str, Any]):
         recorded for the user ends when it is next loaded.
         """
         revoke(self._unit(), userid, keep_current)
+
+    def devices(self, userid: Any) -> list[Device]:
+        """The live devices of ``userid``: one per login (:meth:`rotate` with
+        ``userid``) on one client, across the namespaces it holds, the latest
+        login first (see :doc:`/narr/devices`).
+
+        Each is a :class:`~pyramid_session_multi.lifecycle.devices.Device`:
+        ``id`` (opaque, kept by later rotations of the login), ``userid``,
+        ``user_agent``, ``created``, ``last_seen`` (moved as the idle clock
+        is, never once per request), ``namespaces``, and ``current``, true
+        for the device making this request (the namespaces it carries are
+        loaded, and judged, to tell).  Raises
+        :class:`~pyramid.exceptions.ConfigurationError` without a revocation
+        store keeping a device index,
+        :class:`~pyramid_session_multi.revocation.RevocationStoreUnavailable`
+        when the store cannot be reached, ``ValueError`` for a userid no
+        session can record.
+        """
+        return list_devices(self._unit(), userid)
+
+    def revoke_device(self, device_id: str) -> bool:
+        """End the device ``device_id`` (an ``id`` from :meth:`devices`) in
+        every namespace, at its next request in any process: its sessions are
+        refused as :meth:`revoke` refuses a user's, client-side cookies and
+        old copies of them included, with
+        :class:`~pyramid_session_multi.events.SessionRejected` (``reason =
+        "revoked"``).  The user's other devices stay logged in.
+
+        Returns ``False`` when no live device has that id (nothing is
+        recorded).  Ending the device making this request logs it out, as
+        :meth:`invalidate` does.  The application decides who may end which
+        device: check that the id is among ``devices(userid)`` of the user
+        asking.  Raises as :meth:`devices` does.
+        """
+        ended = end_device(self._unit(), device_id)
+        if ended is None:
+            return False
+        if ended.id in current_devices(self._unit()):
+            self.invalidate()
+        return True
 
     def invalidate(self, *, raise_errors: bool = False) -> dict[str, Exception]:
         """Log the client out of every namespace it holds.

@@ -39,8 +39,26 @@ def without_password(text: str) -> str:
         if "/" in user or "?" in user:
             user, colon = "", ""  # no user: the password spans them
         rest = f"{user}:{MASK}@{after}" if colon else f"{MASK}@{after}"
+    if separator:
+        rest = _without_odd_port(rest)
     rest = _QUERY_PASSWORD.sub(lambda match: match.group(1) + MASK, rest)
     return f"{scheme}://{rest}" if separator else rest
+
+
+def _without_odd_port(rest: str) -> str:
+    """``rest`` (a URL after its scheme) with a port that is not a number masked:
+    an operator may have pasted a password where the port goes."""
+    prefix, at, hostpart = rest.rpartition("@")
+    end = len(hostpart)
+    for stop in "/?#":
+        found = hostpart.find(stop)
+        if found != -1:
+            end = min(end, found)
+    hostport, tail = hostpart[:end], hostpart[end:]
+    host, colon, port = hostport.rpartition(":")
+    if not colon or "]" in port or port.isdigit() or port == MASK:
+        return rest
+    return f"{prefix}{at}{host}:{MASK}{tail}"
 
 
 def _sqlalchemy_masked(url: str) -> str:

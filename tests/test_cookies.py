@@ -21,6 +21,7 @@ from pyramid_session_multi.cookies import (
     discover_cookie_name,
     is_partitioned,
     partitioned,
+    sets_new_cookie,
 )
 from pyramid_session_multi.libraries import PyramidCookieLibrary, SessionLibrary
 from tests.support.browser_jar import BrowserJar
@@ -460,3 +461,13 @@ def test_a_logout_deletes_a_cookie_of_a_domain_with_its_domain_and_samesite():
     # a cross-site frame applies a deletion only with the cookie's SameSite=None
     (deletion,) = logout.headers.getall("Set-Cookie")
     assert attributes_of(deletion)[1]["samesite"] == "None"
+
+
+def test_a_new_cookie_is_told_by_its_headers_not_their_count():
+    before = [("Set-Cookie", "cart=old; Path=/"), ("Vary", "Cookie")]
+    assert not sets_new_cookie(before, list(before), "cart")
+    # another cookie, or one whose name only begins alike, is not the namespace's
+    assert not sets_new_cookie(before, [*before, ("Set-Cookie", "cartx=1")], "cart")
+    assert sets_new_cookie(before, [*before, ("Set-Cookie", "cart=new; Path=/")], "cart")
+    # rewritten in place: as many headers, another value
+    assert sets_new_cookie(before, [("set-cookie", "cart=new; Path=/"), ("Vary", "Cookie")], "cart")

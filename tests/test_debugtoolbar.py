@@ -536,6 +536,28 @@ def test_the_panel_shows_the_applications_key_spelled_like_the_binding_key(
         assert "'a':" not in text and "'r':" not in text
 
 
+def test_the_panel_shows_the_current_device(redis_db, tmp_path):
+    from pyramid_session_multi.revocation import MemoryRevocationStore
+    from tests.support.lifetime_apps import library_factory, login_view
+    from tests.support.toolbar import panel_html, text_of, toolbar_app
+
+    store = MemoryRevocationStore()
+
+    def setup(config):
+        config.register_session_factory(
+            "redis", library_factory("redis", redis_db, tmp_path), absolute_timeout=600
+        )
+        config.set_revocation_store(store)
+        config.add_route("login", "/login")
+        config.add_view(login_view, route_name="login", renderer="json")
+
+    app = toolbar_app(setup, "active")
+    app.get("/login", {"userid": "alice", "ns": "redis"})
+    app.get("/s/redis")
+    (device,) = store.devices("alice")
+    assert f"this device {device.id}" in text_of(panel_html(app))
+
+
 def test_the_panel_shows_what_a_save_merged_its_conflicts_and_a_dropped_save(redis_db, tmp_path):
     import webtest
 

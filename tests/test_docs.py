@@ -71,7 +71,7 @@ def test_logout_deletes_the_cookie_the_client_holds():
 
 
 EXAMPLES_WITH_AN_APP = ("registering", "login", "logout", "csrf", "fallbacks", "lifetimes")
-EXAMPLES_WITH_AN_APP += ("scaling", "testing_timeouts", "partitioned", "load_step")
+EXAMPLES_WITH_AN_APP += ("scaling", "testing_timeouts", "partitioned", "load_step", "devices")
 EXAMPLES_WITH_AN_APP += ("parallel",)
 
 
@@ -612,3 +612,25 @@ def test_the_settings_reference_lists_every_key():
     # and every page that explains settings links to it
     for name in ("settings", "lifetimes", "fallbacks", "scaling", "deploying", "cookies"):
         assert ":doc:`settings_reference`" in (DOCS / "narr" / f"{name}.rst").read_text(), name
+
+
+def test_the_devices_example_lists_a_users_devices_and_ends_one(redis_db):
+    import re
+
+    app = example("devices")["main"](redis_url=redis_db, **{"session_multi.revocations": redis_db})
+    laptop = webtest.TestApp(app, extra_environ={**HTTPS, "HTTP_USER_AGENT": "Laptop"})
+    phone = webtest.TestApp(app, extra_environ={**HTTPS, "HTTP_USER_AGENT": "Phone <b>"})
+    mallory = webtest.TestApp(app, extra_environ={**HTTPS, "HTTP_USER_AGENT": "Mallory"})
+    for client, userid in ((laptop, "alice"), (phone, "alice"), (mallory, "mallory")):
+        client.post("/login", {"userid": userid})
+    page = laptop.get("/devices").text
+    assert "this device" in page and "Phone &lt;b&gt;" in page and "<b>" not in page
+    ids = re.findall(r'name="id" value="([0-9a-f]+)"', page)
+    assert len(ids) == 2
+    phone_id = ids[0]  # the latest login first
+    # an id of another user's device is refused, and ends nothing
+    mallory.post("/devices/end", {"id": phone_id}, status=403)
+    assert phone.get("/devices").status_int == 200
+    laptop.post("/devices/end", {"id": phone_id})
+    phone.get("/devices", status=403)
+    assert laptop.get("/devices").text.count('name="id"') == 1

@@ -11,6 +11,8 @@ import re
 import pytest
 import redis
 import webtest
+from pyramid.httpexceptions import HTTPForbidden
+from pyramid.response import Response
 from pyramid_session_redis import RedisSessionFactory
 from webob.cookies import CookieProfile
 
@@ -536,3 +538,47 @@ def test_a_session_its_library_saves_after_a_failed_request_keeps_its_lifetime_s
     # saved with its stamps: its idle clock runs from that use, not from its next load
     clock.at(300 + 601)
     assert app.get("/r/redis").json["value"] is None
+
+
+class LoginRefused(Exception):
+    """The application's own error, answered by its own exception view."""
+
+
+def failing_login(error):
+    def login(request):
+        request.session_multi.rotate(userid="alice")
+        request.session_multi["acct"]["user"] = "alice"
+        raise error()
+
+    return login
+
+
+@pytest.mark.parametrize("library", ["redis", "beaker"])
+@pytest.mark.parametrize("error", [LoginRefused, HTTPForbidden], ids=["own-view", "pyramids-view"])
+def test_a_login_failed_into_an_exception_view_keeps_the_old_cookie_and_session(
+    redis_db, tmp_path, library, error
+):
+    def register(config):
+        config.register_session_factory(
+            "acct", library_factory(library, redis_db, tmp_path, "acct")
+        )
+        config.add_route("failed_login", "/failed-login")
+        config.add_view(failing_login(error), route_name="failed_login", renderer="json")
+        config.add_view(lambda exc, request: Response("sorry", status=401), context=LoginRefused)
+
+    app = build_lifetime_app(register)
+    app.get("/w/acct", {"value": "three books"})
+    old_cookie = app.cookies["acct"]
+    stored = sorted(keys(redis_db)) if library == "redis" else beaker_files(tmp_path)
+    response = app.get("/failed-login", status=(401, 403))
+    assert cookie_headers(response, "acct") == []
+    assert app.cookies["acct"] == old_cookie
+    # the old session is whole, and nothing of the failed login is stored
+    assert (sorted(keys(redis_db)) if library == "redis" else beaker_files(tmp_path)) == stored
+    data = app.get("/d/acct").json
+    assert data.get("value") == "three books"
+    assert "user" not in data
+
+
+def beaker_files(directory):
+    return sorted(str(path) for path in directory.rglob("*.cache"))

@@ -9,8 +9,10 @@ lifetime stamps ride in its cookie all the same.
 import pytest
 import webtest
 from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
 from pyramid.response import Response
 from pyramid.session import SignedCookieSessionFactory
+from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import SessionMultiManagerConfig
 from pyramid_session_multi.config import get_manager_config
@@ -285,7 +287,7 @@ def test_steps_are_ordered_by_name_not_by_when_they_were_added():
     def register(config):
         config.add_session_load_step("second", step("second"), under="first")
         config.add_session_load_step("first", step("first"), under="fallbacks")
-        config.add_session_load_step("zeroth", step("zeroth"), over="lifetime")
+        config.add_session_load_step("zeroth", step("zeroth"), over="fallbacks")
         config.register_session_factory(
             "prefs", signed(), idle_timeout=60, validator=lambda r, s: True
         )
@@ -614,3 +616,139 @@ def test_a_redis_save_failing_in_a_request_that_forms_no_response_stays_the_name
         client.get("/failing")
     assert ran == ["the application's"]
     assert "'prefs' could not be saved" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "name", ["token", "lifetime", "fallbacks", "validator", "binding", "expiry", "revocation"]
+)
+@pytest.mark.parametrize("check", [False, True])
+def test_the_addons_own_steps_cannot_be_replaced_by_name(name, check):
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.set_revocation_store(MemoryRevocationStore())
+    config.register_session_factory("prefs", signed(), idle_timeout=60)
+    with pytest.raises(ConfigurationError) as raised:
+        config.add_session_load_step(name, lambda *args: None, check=check)
+    message = str(raised.value)
+    assert repr(name) in message
+    assert "pick another name" in message
+    config.commit()
+    assert get_manager_config(config.registry).get("prefs").steps == ("expiry", "revocation")
+
+
+def step_app(register_step):
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("prefs", signed(), idle_timeout=60)
+    register_step(config)
+    return config
+
+
+@pytest.mark.parametrize("argument", ["step", "applies"])
+def test_a_load_step_whose_dotted_name_does_not_import_is_named(argument):
+    arguments = {"step": lambda *args: None, argument: "no_such_package.module:thing"}
+    config = step_app(lambda config: None)
+    with pytest.raises(ConfigurationError) as raised:
+        config.add_session_load_step("mine", **arguments)
+    message = str(raised.value)
+    assert "load step 'mine'" in message
+    assert f"{argument} = 'no_such_package.module:thing' cannot be imported" in message
+
+
+def test_a_load_step_placed_by_an_unknown_name_names_it_and_the_known_ones():
+    config = step_app(
+        lambda config: config.add_session_load_step("mine", lambda *args: None, under="valdator")
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        config.commit()
+    message = str(raised.value)
+    assert "load step 'mine' is placed under='valdator'" in message
+    assert "no load step is named 'valdator'" in message
+    assert "'validator'" in message and "'expiry'" in message
+
+
+@pytest.mark.parametrize("placed", [{"under": ["validator", 5]}, {"over": 3}])
+def test_a_load_step_placed_by_what_is_not_a_name_is_refused(placed):
+    config = step_app(lambda config: None)
+    with pytest.raises(ConfigurationError, match=r"load step 'mine': (under|over) takes"):
+        config.add_session_load_step("mine", lambda *args: None, **placed)
+
+
+def test_steps_placed_by_each_others_names_after_the_namespaces_are_registered():
+    def register(config):
+        config.add_session_load_step("second", lambda *args: None, under="first")
+        config.add_session_load_step("first", lambda *args: None)
+
+    config = step_app(register)
+    config.commit()
+    assert get_manager_config(config.registry).get("prefs").steps == ("first", "second", "expiry")
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_raising_load_step_is_named_with_its_namespace(check):
+    def failing(*args):
+        raise LookupError("the step failed")
+
+    def register(config):
+        config.add_session_load_step("mine", failing, check=check)
+
+    client, _, _ = build(
+        lambda config: (config.register_session_factory("prefs", signed()), register(config))
+    )
+    with pytest.raises(LookupError) as raised:
+        client.get("/read")
+    assert raised.value.__notes__ == [
+        "pyramid_session_multi: raised by the load step 'mine' of namespace 'prefs'"
+    ]
+
+
+@pytest.mark.parametrize("over", ["token", "lifetime"])
+def test_a_load_step_cannot_run_over_the_steps_that_hide_the_addons_records(over):
+    config = step_app(lambda config: None)
+    with pytest.raises(ConfigurationError) as raised:
+        config.add_session_load_step("mine", lambda *args: None, over=over)
+    assert "cannot run over" in str(raised.value)
+
+
+def test_a_check_placed_over_a_step_still_runs_after_it():
+    seen = []
+
+    def look(work, namespace_config, request, session, partner):
+        seen.append(sorted(session.keys()))
+
+    def register(config):
+        config.register_session_factory("prefs", signed(), idle_timeout=60)
+        config.add_session_load_step("look", look, check=True, over="lifetime")
+
+    client, _, _ = build(register)
+    client.get("/write")
+    client.get("/read")
+    assert seen[-1] == ["n"]
+
+
+def test_an_application_step_never_sees_the_addons_records(redis_db):
+    seen = []
+
+    def look(work, namespace_config, request, session, state):
+        seen.append((namespace_config.namespace, sorted(session.keys())))
+
+    def register(config):
+        config.register_session_factory(
+            "account",
+            RedisSessionFactory(
+                "redis-secret", cookie_name="account", redis_url=redis_db, timeout=None
+            ),
+            idle_timeout=600,
+        )
+        config.register_session_factory("prefs", signed(), bound_to="account")
+        # declared with no place, and placed as early as it may be
+        config.add_session_load_step("look", look)
+        config.add_session_load_step("early", look, over="fallbacks")
+
+    client, _, _ = build(register)
+    client.get("/write")
+    seen.clear()
+    client.get("/read")
+    assert seen
+    for namespace, keys in seen:
+        assert keys in ([], ["n"]), (namespace, keys)

@@ -4,10 +4,16 @@ session cannot be saved, a logout whose store is down; on real Redis
 servers and Beaker files, counting keys and files after each path."""
 
 import pytest
+import redis
 import webtest
 from pyramid.response import Response
 
-from pyramid_session_multi.revocation import RedisRevocationStore, RevocationStoreUnavailable
+from pyramid_session_multi.revocation import (
+    MemoryRevocationStore,
+    RedisRevocationStore,
+    RevocationStoreUnavailable,
+    SQLRevocationStore,
+)
 from tests.support.lifetime_apps import build_lifetime_wsgi, library_factory
 from tests.support.redis_server import RedisServer, redis_keys
 
@@ -40,6 +46,12 @@ def callback_boom_view(request):
     return {"written": True}
 
 
+def logout_signed_loaded_view(request):
+    """Load ``signed`` first, then log out; the namespaces that could not be destroyed."""
+    request.session_multi["signed"].get("value")
+    return sorted(request.session_multi.invalidate())
+
+
 def app(redis_url, directory, namespaces, store=None, exception_view=False, hook=None):
     def register(config):
         for name in namespaces:
@@ -57,6 +69,10 @@ def app(redis_url, directory, namespaces, store=None, exception_view=False, hook
             lambda request: sorted(request.session_multi.invalidate()),
             route_name="logout_report",
             renderer="json",
+        )
+        config.add_route("logout_report_signed_loaded", "/logout-report-signed-loaded")
+        config.add_view(
+            logout_signed_loaded_view, route_name="logout_report_signed_loaded", renderer="json"
         )
         if hook is not None:
             config.add_route("hooked", "/hooked/{ns}")
@@ -188,6 +204,37 @@ def test_a_rotation_whose_new_session_cannot_be_saved_keeps_the_old_one(redis_db
     assert len(list(data.rglob("*.cache"))) == 1
 
 
+def test_a_rotation_whose_store_dies_before_saving_leaves_no_key_that_never_expires(
+    tmp_path, own_redis_server
+):
+    def rotate_then_store_dies(request):
+        request.session_multi.rotate("redis", userid="alice")
+        own_redis_server.stop()
+        return {}
+
+    def register(config):
+        config.register_session_factory(
+            "redis", library_factory("redis", own_redis_server.url, tmp_path), idle_timeout=600
+        )
+        config.add_route("hooked", "/hooked")
+        config.add_view(rotate_then_store_dies, route_name="hooked", renderer="json")
+
+    shopper = webtest.TestApp(build_lifetime_wsgi(register))
+    shopper.get("/w/redis", {"value": "three books"})
+    old_cookie = shopper.cookies["redis"]
+    shopper.get("/hooked", expect_errors=True)
+    own_redis_server.start()
+    assert shopper.cookies["redis"] == old_cookie
+    assert shopper.get("/r/redis").json["value"] == "three books"
+    client = redis.StrictRedis.from_url(own_redis_server.url)
+    try:
+        # a session nobody uses again leaves Redis by itself: every key expires
+        ttls = {key: client.ttl(key) for key in client.keys("*")}
+    finally:
+        client.close()
+    assert ttls and all(0 < ttl <= 600 for ttl in ttls.values()), ttls
+
+
 # -- 3. a logout whose store is down ------------------------------------------------------
 
 
@@ -210,6 +257,41 @@ def test_a_logout_during_an_outage_is_recorded_so_an_old_cookie_is_refused(
         thief.set_cookie(name, value)
     assert user_of(thief, "redis") is None
     assert user_of(thief, "signed") is None
+    assert redis_keys(sessions.url) == []
+
+
+def revocation_store_of(kind, revocation_server, directory):
+    if kind == "redis":
+        return store_on(revocation_server)[0]
+    if kind == "sql":
+        return SQLRevocationStore(f"sqlite:///{directory / 'revocations.sqlite'}")
+    return MemoryRevocationStore()
+
+
+@pytest.mark.parametrize("store_kind", ["redis", "sql", "memory"])
+@pytest.mark.parametrize("logout", ["/logout-report", "/logout-report-signed-loaded"])
+def test_a_logout_during_an_outage_refuses_every_namespace_one_login_rotated(
+    tmp_path, revocation_server, own_redis_server, store_kind, logout
+):
+    # every namespace rotated by one rotate(userid=...), in registration order:
+    # whichever namespace's login the logout finds, its record ends all of them
+    store = revocation_store_of(store_kind, revocation_server, tmp_path)
+    sessions = own_redis_server
+    wsgi = app(sessions.url, tmp_path, ["signed", "redis"], store)
+    laptop = webtest.TestApp(wsgi)
+    laptop.get("/w/signed", {"value": "prefs"})
+    laptop.get("/w/redis", {"value": "cart"})
+    laptop.get("/login", {"userid": "alice"})
+    copy = dict(laptop.cookies)
+    sessions.stop()
+    assert laptop.get(logout).json == ["redis"]
+    sessions.start()
+    thief = webtest.TestApp(wsgi)
+    for name, value in copy.items():
+        thief.set_cookie(name, value)
+    assert user_of(thief, "redis") is None
+    assert user_of(thief, "signed") is None
+    # the refused session's key went with it
     assert redis_keys(sessions.url) == []
 
 

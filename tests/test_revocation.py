@@ -725,6 +725,25 @@ def test_a_revocation_url_shows_no_password(template, separator, caplog):
         assert "hunter" not in text and "sevenX" not in text, text
 
 
+@pytest.mark.parametrize(
+    ("url", "parts"),
+    [
+        ("postgresql+psycopg://app:Pa/ss@wo:rd#x@127.0.0.1:1/app", ["wo:rd", "rd#x", "Pa/ss"]),
+        ("mysql://u:p@ss:w0rdsecret@h/db", ["w0rd", "p@ss"]),
+        ("postgresql+psycopg://app@db.internal:secretpw/app", ["secretpw"]),
+        ("postgresql+psycopg://db.internal:secretpw/app", ["secretpw"]),
+    ],
+)
+def test_an_sql_revocation_url_that_does_not_parse_shows_no_part_of_its_password(url, parts):
+    with pytest.raises(SettingsError) as raised:
+        Configurator(settings={"session_multi.revocations": url}).include("pyramid_session_multi")
+    message = str(raised.value)
+    assert "session_multi.revocations" in message
+    assert "percent-encode" in message
+    for part in parts:
+        assert part not in message, message
+
+
 def test_revoking_another_user_leaves_this_requests_sessions_alone(
     redis_db, tmp_path, memory_store
 ):

@@ -646,3 +646,54 @@ def test_every_option_is_in_the_table_and_redis_client_callable_takes_those_of_c
     # a host, a port or a socket is given from code as a URL
     from_settings_only = {"host", "port", "unix_socket_path"}
     assert arguments == {option.argument for option in OPTIONS.values()} - from_settings_only
+
+
+def index_flow(store):
+    """A user's devices through ``store``: listed, ended, logged out, revoked."""
+    from pyramid_session_multi.lifecycle.devices import device_of
+    from pyramid_session_multi.lifecycle.lifetime import Stamps, now
+
+    class Namespace:
+        namespace, idle_timeout, absolute_timeout = "ns", 600, None
+
+    t = now()
+    for userid, login in (("alice", t), ("alice", t + 1), ("alice", t + 2), ("bob", t)):
+        stamps = Stamps(login, login, userid, login)
+        store.record_device(device_of(userid, login, "agent", [(Namespace, stamps)]))
+    ended = store.end_device(store.devices("alice")[-1].id, 60)
+    assert ended.login == t
+    assert store.revocation_of("alice") == (None, frozenset({t}))
+    store.forget_devices("alice", [t + 1])
+    assert [device.login for device in store.devices("alice")] == [t + 2]
+    store.revoke("alice", t + 3, 60)
+    assert store.devices("alice") == []
+    assert store.revocation_of("alice") == (t + 3, frozenset({t}))
+    assert len(store.devices("bob")) == 1
+
+
+def test_the_device_index_on_the_cluster(empty_cluster):
+    from pyramid_session_multi.revocation import RedisRevocationStore
+    from pyramid_session_multi.stores.redis import topology_from_options
+
+    topology = topology_from_options({"redis_cluster_nodes": " ".join(empty_cluster.nodes)})
+    index_flow(RedisRevocationStore.from_topology(topology))
+    # every key left expires on its own
+    keys = [key for keys in cluster_keys(empty_cluster).values() for key in keys]
+    assert keys
+    for key in keys:
+        port = slot_owner(empty_cluster, key)
+        assert raw(port, "PTTL", key) > 0
+
+
+def test_the_device_index_through_sentinel(empty_sentinels):
+    from pyramid_session_multi.revocation import RedisRevocationStore
+    from pyramid_session_multi.stores.redis import topology_from_options
+
+    topology = topology_from_options(
+        {
+            "redis_sentinels": " ".join(empty_sentinels.sentinels),
+            "redis_sentinel_master": SENTINEL_MASTER,
+        }
+    )
+    index_flow(RedisRevocationStore.from_topology(topology))
+    assert sentinel_keys(empty_sentinels)

@@ -19,6 +19,7 @@ from ..budget import COOKIE_SIZE_LIMIT
 from ..config import NamespaceConfig
 from ..hidden import take
 from ..lifecycle.detached import detached_request
+from ..lifecycle.devices import device_id
 from ..lifecycle.lifetime import LIFETIME_KEY
 from ..lifecycle.lifetime import describe as describe_lifetime
 from ..manager import call_for_namespace
@@ -96,11 +97,13 @@ def lifetime_report(config: NamespaceConfig, session: Any) -> dict[str, Any] | N
             ("absolute", described["absolute_left"]),
         )
     }
-    userid = described["userid"]
+    userid, login = described["userid"], described.get("login")
     return {
         "idle_left": left["idle"],
         "absolute_left": left["absolute"],
         "userid": None if userid is None else safe_repr(userid),
+        # the device this request is, as devices() and psessions --devices name it
+        "device": None if userid is None or login is None else device_id(userid, login),
     }
 
 

@@ -181,7 +181,9 @@ class RedisLibrary(SessionLibrary):
         if data:
             try:
                 session.update(data)
-                session.ensure_id()
+                new_id = session.ensure_id()
+                if retire is not None:
+                    _expire_like(session.redis, new_id, old_id)
             except Exception:
                 if retire is not None:
                     # all or nothing: a new id made before the failure goes
@@ -189,3 +191,18 @@ class RedisLibrary(SessionLibrary):
                         session.invalidate()
                 raise
         return retire
+
+
+def _expire_like(client: Any, new_id: Any, old_id: Any) -> None:
+    """Give the key just made for ``new_id`` the TTL the old key has.
+
+    The library stores a new id's key as it makes the id, with its own
+    timeout (none without one); the add-on's expiry is set when the session
+    is saved.  A store that fails before that would keep the new key for
+    ever: it expires no later than the old one would have instead.
+    """
+    if not isinstance(new_id, str):
+        return
+    left = client.pttl(old_id)
+    if isinstance(left, int) and left > 0:
+        client.pexpire(new_id, left)

@@ -16,9 +16,10 @@ from pyramid.interfaces import ICSRFStoragePolicy
 
 from ..events import SessionInvalidated, SessionRotated, log_decision
 from .detached import detached_request
+from .devices import forget_logins, note_moved
 from .ending import INVALIDATED
 from .fallbacks import retire_at_logout
-from .lifetime import lifetime_of, remember_login, rotation
+from .lifetime import issue_time, lifetime_of, remember_login, rotation
 from .work import RequestWork
 
 logger = logging.getLogger(__name__)
@@ -50,9 +51,14 @@ def rotate(
     request = work.request
     failures: dict[str, Exception] = {}
     events = []
+    replaced: set[tuple[Any, float]] = set()
+    # one time for the whole rotation: a login is recorded at the same time in
+    # every namespace it rotates (it names the device, and a logout's recorded
+    # end must cover them all)
+    at = issue_time()
     if userid is not None and not namespaces:
         # a login: a namespace first loaded later in this request is new, and the user's
-        remember_login(work, userid)
+        remember_login(work, userid, at)
     # a policy keeping its CSRF token in a namespace renews it there (see .csrf)
     csrf_rotated = getattr(
         request.registry.queryUtility(ICSRFStoragePolicy), "session_rotated", None
@@ -68,9 +74,21 @@ def rotate(
             library.load(session)
             old_id = work.session_id(namespace, session)
             # the absolute clock restarts; the user is recorded, or kept
-            rotated = rotation(session, userid)
+            lifetime = lifetime_of(session)
+            before = None if lifetime is None else lifetime.stamps
+            rotated = rotation(session, userid, at)
             retire = library.rotate(session)
             rotated()
+            if lifetime is not None and lifetime.stamps.userid is not None:
+                note_moved(work, namespace)
+            if (
+                lifetime is not None
+                and before is not None
+                and before.login is not None
+                and before.login != lifetime.stamps.login
+            ):
+                # a new login on this client: the one before is no longer its device
+                replaced.add((before.userid, before.login))
             if csrf_rotated is not None:
                 csrf_rotated(namespace, session)
         except Exception as exc:
@@ -90,6 +108,7 @@ def rotate(
         log_decision(logger, "rotated", namespace, reason, request.registry.settings, old_id)
         work.tell_observers("namespace_rotated", namespace)
         events.append(work.event(SessionRotated, namespace, session, old_id=old_id))
+    forget_logins(work, replaced)
     return _tell(work, failures, events, raise_errors)
 
 
@@ -157,6 +176,7 @@ def invalidate(work: RequestWork, raise_errors: bool, unended: Any = None) -> di
         events.append(work.event(SessionInvalidated, namespace, session, old_id))
     if failures and unended is not None:
         unended(work, logins, failures)
+    forget_logins(work, logins)
     return _tell(work, failures, events, raise_errors)
 
 

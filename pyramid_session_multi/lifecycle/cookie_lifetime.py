@@ -117,6 +117,8 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
         #: stamps it ended with
         _session_multi_verdict: str | None = None
         _session_multi_expired: Stamps | None = None
+        #: whether its stamps moved as it was made (the idle clock, a login)
+        _session_multi_moved = False
 
         def __init__(self, request: Any) -> None:
             base_init(self, request)
@@ -143,6 +145,7 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
                 if idle_for >= restamp_after:
                     # in use again: issued once more, to carry the time
                     self.renewed = t
+                    self._session_multi_moved = True
                     self.changed()
                 return
             self._session_multi_verdict = verdict
@@ -152,6 +155,7 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
             if self._session_multi_user is None and not dict_len(self):
                 self._session_multi_user = login[0]
                 self.created = self.renewed = login[1]
+                self._session_multi_moved = True
 
         def _session_multi_stamps(self) -> Stamps:
             created = self.created
@@ -238,6 +242,11 @@ class CookieLifetime:
         """The stamps the session was ended with."""
         expired: Stamps | None = self._session._session_multi_expired
         return expired
+
+    @property
+    def moved(self) -> bool:
+        """Whether the stamps moved as the session was made (the idle clock, a login)."""
+        return bool(self._session._session_multi_moved)
 
     def end(self, verdict: str, stamps: Stamps) -> None:
         """End the session on load, for ``verdict``, as it was with ``stamps``."""

@@ -40,7 +40,7 @@ from typing import Any
 
 from ..binding import data_of, settle
 from ..budget import cookie_refusal, is_deletion
-from ..cookies import deletion_header, partitioned
+from ..cookies import deletion_header, partitioned, sets_new_cookie
 from ..events import SessionInvalidated, SessionSaveFailed
 from ..failures import FAIL, failure_log_of
 from .claiming import claim_callbacks, claim_queued_since, library_owner
@@ -257,21 +257,9 @@ class RequestEnd:
                     request.finished_callbacks.append(
                         ContainedFinish(state.config, callback, None, None, state.hidden)
                     )
-        if not rotated:
-            self.forget()
-            return
-        claim_callbacks(request, rotated, finished_only=True)
-        for state in rotated:
-            try:
-                state.session.invalidate()
-            except Exception as exc:
-                _failed(
-                    state.config.namespace, exc, "could not drop its unsent new session", request
-                )
-            logger.warning(
-                "namespace %r was rotated but no response went out; its new session is not saved",
-                state.config.namespace,
-            )
+        if rotated:
+            claim_callbacks(request, rotated, finished_only=True)
+            _drop_rotations(request, rotated, "no response went out")
         self.forget()
 
     def forget(self) -> None:
@@ -287,6 +275,12 @@ class RequestEnd:
             states.sort(key=lambda state: state.config.binding_depth)
         searching = self.searching
         self.forget()
+        if getattr(request, "exception", None) is not None:
+            # an exception view answered: a rotation (a login) is all or nothing
+            failed = [state for state in states if _rotated_only(state)]
+            claim_callbacks(request, failed)
+            _drop_rotations(request, failed, "the request failed")
+            states = [state for state in states if state not in failed]
         ended_now: list[NamespaceEnd] = []
         for state in states:
             if state.config.bound_to is not None and self._settle_binding(state):
@@ -377,9 +371,9 @@ class RequestEnd:
             return self.save_failed(state, exc)
         after_save = state.after_save
         if state.ended is not None:
-            if not _sets_new_cookie(before, response.headerlist, namespace_config.cookie_name):
+            if not sets_new_cookie(before, response.headerlist, namespace_config.cookie_name):
                 delete_cookie(response, namespace_config)
-        elif after_save and not _sets_new_cookie(
+        elif after_save and not sets_new_cookie(
             before, response.headerlist, namespace_config.cookie_name
         ):
             # what waits for the session to be saved waits for its cookie to go out
@@ -485,6 +479,23 @@ class ContainedFinish:
         return None
 
 
+def _rotated_only(state: NamespaceEnd) -> bool:
+    # a logout, or a rotation that failed, is applied whatever the request became
+    ended = state.ended is not None or state.drop_cookie or state.session is None
+    return state.rotated and not ended
+
+
+def _drop_rotations(request: Any, states: list[NamespaceEnd], why: str) -> None:
+    """Invalidate each rotated session unsaved: its old stored state stays whole."""
+    for state in states:
+        namespace = state.config.namespace
+        try:
+            state.session.invalidate()
+        except Exception as exc:
+            _failed(namespace, exc, "could not drop its unsent new session", request)
+        logger.warning("namespace %r was rotated but %s; it is not saved", namespace, why)
+
+
 def _run_hooks(namespace_config: Any, hooks: list[Any], response: Any) -> None:
     """Call each hook with ``response``; one that raises is logged, named."""
     for hook in hooks:
@@ -535,24 +546,6 @@ def fit_new_cookies(before: list[tuple[str, str]], response: Any, namespace_conf
             headers[index] = (name, deletion_of(namespace_config))
         elif namespace_config.partitioned:
             headers[index] = (name, partitioned(value))
-
-
-def _cookie_headers(headers: list[tuple[str, str]], cookie_name: str) -> list[str]:
-    prefix = cookie_name + "="
-    return [
-        value
-        for name, value in headers
-        if name.lower() == "set-cookie" and value.lstrip().startswith(prefix)
-    ]
-
-
-def _sets_new_cookie(
-    before: list[tuple[str, str]], after: list[tuple[str, str]], cookie_name: str
-) -> bool:
-    """Whether ``after`` sets ``cookie_name`` in a way ``before`` did not."""
-    old = _cookie_headers(before, cookie_name)
-    new = _cookie_headers(after, cookie_name)
-    return len(new) > len(old) or new != old
 
 
 def _failed(namespace: str, exc: Exception, what: str, request: Any = None) -> None:

@@ -235,6 +235,11 @@ class Lifetime:
         #: the application's own value for :data:`LIFETIME_KEY` while the record is stored
         self.own: Any = ABSENT
 
+    @property
+    def moved(self) -> bool:
+        """Whether the stamps differ from those loaded (new, restamped, rotated)."""
+        return self.loaded_stamps is None or self.stamps is not self.loaded_stamps
+
     def end(self, verdict: str, stamps: Stamps) -> None:
         """End the session on load, for ``verdict``, as it was with ``stamps``."""
         self.verdict = verdict
@@ -316,10 +321,14 @@ class Lifetime:
         return max(0.0, end - now())
 
 
-def remember_login(work: Any, userid: Any) -> None:
+def remember_login(work: Any, userid: Any, at: float | None = None) -> None:
     """A login (``rotate(userid=...)`` of every namespace) in this request: a
-    namespace first loaded after it, with no session yet, is the user's too."""
-    work.login = (userid, issue_time())
+    namespace first loaded after it, with no session yet, is the user's too.
+
+    ``at`` is the login's time (the one every namespace it rotated records),
+    a new :func:`issue_time` if not given.
+    """
+    work.login = (userid, issue_time() if at is None else at)
 
 
 def remembered_login(work: Any) -> tuple[Any, float] | None:
@@ -343,6 +352,9 @@ class SessionLifetime(Protocol):
 
     @property
     def expired(self) -> Stamps | None: ...
+
+    @property
+    def moved(self) -> bool: ...
 
     def end(self, verdict: str, stamps: Stamps) -> None: ...
 
@@ -486,11 +498,15 @@ def adopt_migrated(namespace_config: Any, session: Any, record: Any) -> None:
         lifetime.end(verdict, stamps)
 
 
-def rotation(session: Any, userid: Any = None) -> Callable[[], None]:
+def rotation(session: Any, userid: Any = None, at: float | None = None) -> Callable[[], None]:
     """Before a library rotates ``session``: what to call once it has.
 
     The absolute clock restarts (a login is a new privilege level); the user
-    is the one given, else the one recorded before.
+    is the one given, else the one recorded before.  ``at`` is the time of
+    the login (or rotation) the session is rotated by: one ``rotate()``
+    records one time in every namespace it rotates, so that the end of that
+    login a logout records (see :mod:`.revoking`) covers each of them.  A new
+    :func:`issue_time` if not given.
     """
     # a bound or partner session keeps its binding token too
     kept = keep_through_rotation(session)
@@ -500,8 +516,10 @@ def rotation(session: Any, userid: Any = None) -> Callable[[], None]:
     before = lifetime.stamps
 
     def rotated() -> None:
-        t = issue_time()
+        t = issue_time() if at is None else at
         if userid is not None:
+            # the clocks restart at the login itself (the one time every namespace of
+            # that login shares: it names the device)
             lifetime.stamps = Stamps(t, t, userid, t)
         else:
             lifetime.stamps = Stamps(t, t, before.userid, before.login)
@@ -516,8 +534,8 @@ def _nothing() -> None:
 
 def describe(namespace_config: Any, session: Any, at: float | None = None) -> dict[str, Any] | None:
     """What the panel shows of a stamped session: seconds left before each
-    expiry (``None`` without that timeout), the recorded user, and the
-    reason it was ended on load, if it was."""
+    expiry (``None`` without that timeout), the recorded user and login
+    time, and the reason it was ended on load, if it was."""
     lifetime = lifetime_of(session)
     if lifetime is None:
         return None
@@ -528,5 +546,6 @@ def describe(namespace_config: Any, session: Any, at: float | None = None) -> di
         "idle_left": None if idle is None else max(0.0, stamps.active + idle - t),
         "absolute_left": None if absolute is None else max(0.0, stamps.created + absolute - t),
         "userid": stamps.userid,
+        "login": stamps.login,
         "ended": lifetime.verdict,
     }

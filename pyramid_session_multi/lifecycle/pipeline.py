@@ -114,6 +114,25 @@ def load_step_sorter(steps: tuple[LoadStep, ...] | None = None) -> TopologicalSo
     return sorter
 
 
+def unknown_placement(sorter: TopologicalSorter) -> str | None:
+    """What a step of ``sorter`` placed by a name no step has says, or ``None``.
+
+    The sorter itself ignores such a name where another of the step's names is known.
+    """
+    known = list(sorter.names)
+    for name in known:
+        for argument, placed in (("under", sorter.name2after), ("over", sorter.name2before)):
+            for other in placed.get(name, ()):
+                if isinstance(other, str) and other not in known:
+                    return (
+                        f"pyramid_session_multi: load step {name!r} is placed "
+                        f"{argument}={other!r}, but no load step is named {other!r}; "
+                        f"the load steps are {', '.join(map(repr, known))}: name one of "
+                        "them, or add the step it names too."
+                    )
+    return None
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """The load steps and checks of one namespace, and when its end is enlisted."""

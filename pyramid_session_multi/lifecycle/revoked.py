@@ -10,6 +10,7 @@ session that has a user recorded; a request with none costs nothing.
 from typing import Any
 
 from ..exceptions import RevocationStoreUnavailable
+from .devices import is_ended, note_moved
 from .lifetime import lifetime_of
 
 #: The reason a revoked session is rejected with.
@@ -55,7 +56,7 @@ def revocation_check(
         revoked = cache[userid]
     else:
         try:
-            revoked = store.revoked_at(userid)
+            revoked, ended = revocation_of(store, userid)
         except Exception as exc:
             raise RevocationStoreUnavailable(
                 f"pyramid_session_multi: namespace {namespace_config.namespace!r} cannot be "
@@ -63,10 +64,27 @@ def revocation_check(
                 f"its user was signed out: {store_error(store, exc)}"
             ) from exc
         cache[userid] = revoked
+        work.ended[userid] = ended
     login = lifetime.stamps.login
     if revoked is not None and (login is None or login < revoked):
         return REVOKED
+    if login is not None and is_ended(login, work.ended.get(userid, frozenset())):
+        # its device was ended: as revoked, client-side cookies and old copies included
+        return REVOKED
+    if lifetime.moved:
+        # a login, or the idle clock moved in this load: the device index hears of it
+        note_moved(work, namespace_config.namespace)
     return None
+
+
+def revocation_of(store: Any, userid: str) -> tuple[float | None, frozenset[float]]:
+    """What ``store`` says of ``userid``: its revocation, and its ended logins
+    (none from a store without a device index)."""
+    ask = getattr(store, "revocation_of", None)
+    if callable(ask):
+        answer: tuple[float | None, frozenset[float]] = ask(userid)
+        return answer
+    return store.revoked_at(userid), frozenset()
 
 
 def remember_revocation(work: Any, userid: str, at: float) -> None:

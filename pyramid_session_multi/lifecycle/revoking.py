@@ -19,6 +19,7 @@ from pyramid.exceptions import ConfigurationError
 from ..events import SessionInvalidated, hash_session_id, log_decision
 from ..exceptions import RevocationStoreUnavailable
 from .changes import carried, logout_failed
+from .devices import Device, device_id, keeps_devices, note_moved
 from .ending import INVALIDATED
 from .fallbacks import retire_at_logout
 from .lifetime import (
@@ -199,6 +200,9 @@ def revoke(work: RequestWork, userid: Any, keep_current: bool) -> None:
                 namespace_config.library.mark_changed(session)
             except Exception as exc:
                 _contained(work, namespace, exc, "could not be recorded anew")
+                continue
+            # a new login of this device: listed under it
+            note_moved(work, namespace)
             continue
         try:
             old_id = work.session_id(namespace, session)
@@ -245,3 +249,67 @@ def _recorded_for(sessions: dict[str, Any], userid: str) -> Iterator[tuple[str, 
             continue
         if str(lifetime.stamps.userid) == userid:
             yield namespace, session
+
+
+def _device_index(work: RequestWork, what: str) -> Any:
+    store = work.revocations
+    if not keeps_devices(store):
+        raise ConfigurationError(
+            f"pyramid_session_multi: {what} needs a revocation store that keeps a device "
+            "index (every built-in one does): set session_multi.revocations (a Redis or "
+            "SQLAlchemy URL) or call config.set_revocation_store(...)"
+        )
+    return store
+
+
+def current_devices(work: RequestWork) -> set[str]:
+    """The ids of the devices whose sessions this request carries (loaded to be judged)."""
+    found = set()
+    for namespace in carried(work):
+        try:
+            session = work.load(namespace)
+        except Exception:
+            continue  # a namespace that cannot be loaded names no device
+        lifetime = lifetime_of(session) if session is not None else None
+        if lifetime is None or work.ended_earlier(namespace):
+            continue
+        stamps = lifetime.stamps
+        if stamps.userid is not None and stamps.login is not None:
+            found.add(device_id(stamps.userid, stamps.login))
+    return found
+
+
+def list_devices(work: RequestWork, userid: Any) -> list[Device]:
+    """``userid``'s live devices; see ``SessionMultiManager.devices``."""
+    userid = check_userid(userid)
+    store = _device_index(work, "devices()")
+    try:
+        listed = store.devices(str(userid))
+    except Exception as exc:
+        raise RevocationStoreUnavailable(
+            f"pyramid_session_multi: the devices could not be listed: the revocation "
+            f"store ({describe_store(store)}) failed: {store_error(store, exc)}"
+        ) from exc
+    here = current_devices(work)
+    return [replace(device, current=device.id in here) for device in listed]
+
+
+def end_device(work: RequestWork, device: str) -> Device | None:
+    """End one device everywhere; see ``SessionMultiManager.revoke_device``."""
+    if not isinstance(device, str) or not device:
+        raise ValueError(f"pyramid_session_multi: a device id is text, not {device!r}")
+    store = _device_index(work, "revoke_device()")
+    try:
+        ended: Device | None = store.end_device(device, record_ttl(work))
+    except Exception as exc:
+        raise RevocationStoreUnavailable(
+            f"pyramid_session_multi: the device could not be ended: the revocation "
+            f"store ({describe_store(store)}) failed: {store_error(store, exc)}"
+        ) from exc
+    if ended is not None:
+        logger.info(
+            "device ended: user_hash=%s",
+            hash_session_id(work.request.registry.settings, ended.userid),
+        )
+        work.ended[ended.userid] = work.ended.get(ended.userid, frozenset()) | {ended.login}
+    return ended

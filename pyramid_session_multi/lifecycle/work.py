@@ -37,6 +37,11 @@ class RequestWork(Protocol):
     #: what this request asked of, or wrote to, the revocation store: userid
     #: -> time of the user's revocation, ``None`` for none
     revoked: dict[str, float | None]
+    #: userid -> the logins of the user whose device was ended, as the store said
+    ended: dict[str, frozenset[float]]
+    #: the namespaces whose recorded user's stamps moved in this request (a
+    #: login, a rotation, the idle clock moved): the device index hears of them
+    moved: set[str]
 
     @property
     def request(self) -> Request:
@@ -137,7 +142,9 @@ class UnitOfWork:
         "_manager_ref",
         "_request_ref",
         "configs",
+        "ended",
         "login",
+        "moved",
         "revoked",
         "sessions",
     )
@@ -159,6 +166,8 @@ class UnitOfWork:
         self.sessions: dict[str, Any] = {} if sessions is None else sessions
         self.login: tuple[Any, float] | None = None
         self.revoked: dict[str, float | None] = {}
+        self.ended: dict[str, frozenset[float]] = {}
+        self.moved: set[str] = set()
         # the end of the request, made when a namespace first needs one
         self._end: RequestEnd | None = None
 
@@ -269,6 +278,8 @@ class UnitOfWork:
         self.sessions.clear()
         self.login = None
         self.revoked = {}
+        self.ended = {}
+        self.moved = set()
         if self._end is not None:
             self._end.forget()
             self._end = None

@@ -9,7 +9,7 @@ setting (:func:`store_from_url`).
 from typing import Any
 
 from ..exceptions import RevocationStoreUnavailable
-from ..masking import hide_in, without_password
+from ..masking import hide_in, password_of, without_password
 from .core import (
     REVOKED,
     describe_store,
@@ -67,9 +67,16 @@ def store_from_url(url: str) -> Any:
     try:
         return SQLRevocationStore(url)
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
-        raise ValueError(
-            f"= {shown!r} is not {accepts}: {type(exc).__name__}: {hide_in(str(exc), url)}"
-        ) from exc
+        if password_of(url) is not None or "@" in url or shown != url:
+            # a parser's message quotes the piece it choked on: a part of the password,
+            # where one holding ":", "@", "/" or "#" was split elsewhere
+            why = (
+                "it does not parse (percent-encode a password's ':', '@', '/', '#' and '%', "
+                "and give the port as a number)"
+            )
+        else:
+            why = f"{type(exc).__name__}: {hide_in(str(exc), url)}"
+        raise ValueError(f"= {shown!r} is not {accepts}: {why}") from exc
 
 
 __all__ = [

@@ -1,14 +1,16 @@
 """Revocations kept in this process's memory: for tests, never for deployment."""
 
 import threading
+from typing import Any
 
 from zope.interface import implementer
 
-from ..interfaces import IRevocationStore
+from ..interfaces import IDeviceIndex, IRevocationStore
+from ..lifecycle.devices import Device, device_id, live
 from ..lifecycle.lifetime import now
 
 
-@implementer(IRevocationStore)
+@implementer(IRevocationStore, IDeviceIndex)
 class MemoryRevocationStore:
     """Revocations in a dict of this process: what an application's unit tests use.
 
@@ -20,6 +22,10 @@ class MemoryRevocationStore:
 
     def __init__(self) -> None:
         self._records: dict[str, tuple[float, float | None]] = {}
+        #: device id -> entry
+        self._devices: dict[str, Device] = {}
+        #: userid -> ended login -> when the record of its end expires
+        self._ended: dict[str, dict[float, float]] = {}
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -48,7 +54,66 @@ class MemoryRevocationStore:
             if previous is not None:
                 at = max(at, previous[0])
             self._records[userid] = (at, None if ttl is None else current + ttl)
+            self._drop_devices(lambda device: device.userid == userid and device.login < at)
+
+    def _drop_devices(self, condition: Any) -> None:
+        current = now()
+        self._devices = {
+            key: device
+            for key, device in self._devices.items()
+            if device.expires > current and not condition(device)
+        }
+        self._ended = {
+            user: kept
+            for user, ends in self._ended.items()
+            if (kept := {login: until for login, until in ends.items() if until > current})
+        }
+
+    def record_device(self, device: Device) -> None:
+        with self._lock:
+            self._drop_devices(lambda entry: False)
+            previous = self._devices.get(device.id)
+            self._devices[device.id] = device if previous is None else previous.merged(device)
+
+    def devices(self, userid: str) -> list[Device]:
+        with self._lock:
+            return live((d for d in self._devices.values() if d.userid == userid), now())
+
+    def find_device(self, device_id: str) -> Device | None:
+        with self._lock:
+            device = self._devices.get(device_id)
+            return device if device is not None and device.expires > now() else None
+
+    def end_device(self, device_id: str, ttl: int) -> Device | None:
+        with self._lock:
+            device = self._devices.get(device_id)
+            if device is None or device.expires <= now():
+                return None
+            self._ended.setdefault(device.userid, {})[device.login] = now() + ttl
+            self._drop_devices(lambda entry: entry.id == device_id)
+            return device
+
+    def forget_devices(self, userid: str, logins: Any) -> None:
+        ids = {device_id(userid, login) for login in logins}
+        with self._lock:
+            self._drop_devices(lambda entry: entry.id in ids)
+
+    def revocation_of(self, userid: str) -> tuple[float | None, frozenset[float]]:
+        revoked = self.revoked_at(userid)
+        with self._lock:
+            current = now()
+            ends = self._ended.get(userid, {})
+            return revoked, frozenset(login for login, until in ends.items() if until > current)
 
     def __len__(self) -> int:
         """How many records are kept (expired ones included until the next revoke)."""
         return len(self._records)
+
+    def counts(self) -> dict[str, int]:
+        """How many revocations, device entries and device ends are kept
+        (expired ones included until the next write)."""
+        return {
+            "revocations": len(self._records),
+            "devices": len(self._devices),
+            "ended": sum(len(ends) for ends in self._ended.values()),
+        }

@@ -4,11 +4,107 @@ from typing import Any
 
 from zope.interface import implementer
 
-from ..interfaces import IRevocationStore
+from ..interfaces import IDeviceIndex, IRevocationStore
+from ..lifecycle.devices import Device, device_id, live
+from ..lifecycle.lifetime import now
 from ..masking import hide_password, without_password
 
 #: The prefix of the keys, one per revoked user.
 DEFAULT_PREFIX = "session_multi:revoked:"
+
+#: The prefix of the device index's keys: ``u:USERID`` (a hash of the user's
+#: entries), ``id:DEVICE`` (the user of a device), ``end:USERID`` (a hash of
+#: the user's ended logins).
+DEFAULT_DEVICE_PREFIX = "session_multi:devices:"
+
+# Merge a device's entry into its user's hash (ARGV: id, entry, now), drop the
+# user's expired entries, and keep the hash until its last entry expires.
+_RECORD_DEVICE = """
+local now = tonumber(ARGV[3])
+local new = cjson.decode(ARGV[2])
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+    local o = cjson.decode(old)
+    if o[8] > now then
+        if o[4] ~= '' then new[4] = o[4] end
+        if o[5] < new[5] then new[5] = o[5] end
+        if o[6] > new[6] then new[6] = o[6] end
+        if o[8] > new[8] then new[8] = o[8] end
+        local seen = {}
+        for _, n in ipairs(new[7]) do seen[n] = true end
+        for _, n in ipairs(o[7]) do
+            if not seen[n] then table.insert(new[7], n); seen[n] = true end
+        end
+        table.sort(new[7])
+    end
+end
+local latest = new[8]
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+    if fields[i] ~= ARGV[1] then
+        local e = cjson.decode(fields[i + 1])[8]
+        if e <= now then
+            redis.call('HDEL', KEYS[1], fields[i])
+        elseif e > latest then
+            latest = e
+        end
+    end
+end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(new))
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((latest - now) * 1000)))
+return new[8]
+"""
+
+# Keep a device's user under its id no shorter than it was (ARGV: userid, ms).
+_DEVICE_USER = """
+local ttl = tonumber(ARGV[2])
+if redis.call('PTTL', KEYS[1]) < ttl then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+end
+return 1
+"""
+
+# Delete the user's entries that are expired, or (ARGV: now, then logins)
+# logged out; with ARGV[2] = 'before', those logged in before ARGV[3].
+_DROP_DEVICES = """
+local now = tonumber(ARGV[1])
+local before = nil
+local gone = {}
+if ARGV[2] == 'before' then
+    before = tonumber(ARGV[3])
+else
+    for i = 2, #ARGV do gone[tonumber(ARGV[i])] = true end
+end
+local fields = redis.call('HGETALL', KEYS[1])
+local deleted = 0
+for i = 1, #fields, 2 do
+    local entry = cjson.decode(fields[i + 1])
+    local login = entry[3]
+    if entry[8] <= now or gone[login] or (before and login < before) then
+        redis.call('HDEL', KEYS[1], fields[i])
+        deleted = deleted + 1
+    end
+end
+return deleted
+"""
+
+# Record an ended login (ARGV: login, until, now); drop the expired ones.
+_END_LOGIN = """
+local now = tonumber(ARGV[3])
+local latest = tonumber(ARGV[2])
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+    local until_ = tonumber(fields[i + 1])
+    if until_ <= now then
+        redis.call('HDEL', KEYS[1], fields[i])
+    elseif until_ > latest then
+        latest = until_
+    end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((latest - now) * 1000)))
+return 1
+"""
 
 # Keep the later of two revocations (clocks of two hosts may disagree by a
 # little), and give the key the new time to live.
@@ -25,7 +121,7 @@ return at
 """
 
 
-@implementer(IRevocationStore)
+@implementer(IRevocationStore, IDeviceIndex)
 class RedisRevocationStore:
     """Revocations in Redis, one key per revoked user (``prefix`` + userid).
 
@@ -33,13 +129,43 @@ class RedisRevocationStore:
     ``register_script``), made by :meth:`from_url` from a URL. A lookup is
     one ``GET``; a revocation one script call, which keeps the later of two
     times and sets the key's time to live.
+
+    The device index lives under ``device_prefix``: a hash per user of its
+    entries, a key per device naming its user, and a hash per user of its
+    ended logins, every key expiring with the last entry it holds.  Each
+    script touches one key, so a Redis Cluster spreads them by user.
     """
 
-    def __init__(self, client: Any, prefix: str = DEFAULT_PREFIX, url: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        prefix: str = DEFAULT_PREFIX,
+        url: str | None = None,
+        device_prefix: str = DEFAULT_DEVICE_PREFIX,
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.device_prefix = device_prefix
+        #: the pub/sub channel each revocation and device end is published on
+        #: (the userid), for the mirrors of every process (see ``revocation.mirror``)
+        self.channel = f"{device_prefix}changes"
         self._url = url
         self._revoke = client.register_script(_REVOKE)
+        self._record_device = client.register_script(_RECORD_DEVICE)
+        self._device_user = client.register_script(_DEVICE_USER)
+        self._drop_devices = client.register_script(_DROP_DEVICES)
+        self._end_login = client.register_script(_END_LOGIN)
+        # a cluster client knows its nodes
+        self._cluster = callable(getattr(client, "get_nodes", None))
+
+    def _user_key(self, userid: str) -> str:
+        return f"{self.device_prefix}u:{userid}"
+
+    def _id_key(self, device_id: str) -> str:
+        return f"{self.device_prefix}id:{device_id}"
+
+    def _ended_key(self, userid: str) -> str:
+        return f"{self.device_prefix}end:{userid}"
 
     @classmethod
     def from_url(
@@ -130,5 +256,104 @@ class RedisRevocationStore:
                 self.client.expire(key, left)
         return changed
 
+    @staticmethod
+    def _script(script: Any, client: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run ``script`` on ``client``; in a pipeline with ``EVAL``: a pipeline's
+        ``EVALSHA`` would first ask the server, a call of its own (the circuit
+        breaker lets one through while it tries the server again)."""
+        if client is not None and hasattr(client, "command_stack"):
+            return client.eval(script.script, len(keys), *keys, *args)
+        return script(keys=keys, args=args, client=client)
+
+    def _together(self, *calls: Any) -> list[Any]:
+        """Run ``calls`` (each given a client) in one round trip: one pipeline,
+        not a transaction.  On a Redis Cluster, whose keys of one user lie on
+        several masters, one after another."""
+        if self._cluster:
+            return [call(self.client) for call in calls]
+        pipe = self.client.pipeline(transaction=False)
+        for call in calls:
+            call(pipe)
+        return list(pipe.execute())
+
     def revoke(self, userid: str, at: float, ttl: int | None) -> None:
-        self._revoke(keys=[self.prefix + userid], args=[repr(at), "" if ttl is None else ttl])
+        self._together(
+            lambda client: self._script(
+                self._revoke, client, [self.prefix + userid], [repr(at), "" if ttl is None else ttl]
+            ),
+            lambda client: self._script(
+                self._drop_devices,
+                client,
+                [self._user_key(userid)],
+                [repr(now()), "before", repr(at)],
+            ),
+            lambda client: client.publish(self.channel, userid),
+        )
+
+    def record_device(self, device: Device) -> None:
+        t = now()
+        ttl = max(1, int((device.expires - t) * 1000) + 1)
+        self._together(
+            lambda client: self._script(
+                self._record_device,
+                client,
+                [self._user_key(device.userid)],
+                [device.id, device.as_json(), repr(t)],
+            ),
+            lambda client: self._script(
+                self._device_user, client, [self._id_key(device.id)], [device.userid, ttl]
+            ),
+        )
+
+    def devices(self, userid: str) -> list[Device]:
+        entries = self.client.hvals(self._user_key(userid))
+        return live((Device.from_json(entry) for entry in entries), now())
+
+    def find_device(self, device_id: str) -> Device | None:
+        userid = self.client.get(self._id_key(device_id))
+        if userid is None:
+            return None
+        if isinstance(userid, bytes):
+            userid = userid.decode()
+        entry = self.client.hget(self._user_key(userid), device_id)
+        if entry is None:
+            return None
+        device = Device.from_json(entry)
+        return device if device.expires > now() else None
+
+    def end_device(self, device_id: str, ttl: int) -> Device | None:
+        device = self.find_device(device_id)
+        if device is None:
+            return None
+        t = now()
+        # the end first: a device unlisted but not ended would stay logged in
+        self._together(
+            lambda client: self._script(
+                self._end_login,
+                client,
+                [self._ended_key(device.userid)],
+                [repr(device.login), repr(t + ttl), repr(t)],
+            ),
+            lambda client: client.publish(self.channel, device.userid),
+        )
+        self.forget_devices(device.userid, [device.login])
+        return device
+
+    def forget_devices(self, userid: str, logins: Any) -> None:
+        ids = [device_id(userid, login) for login in logins]
+        if not ids:
+            return
+        keys = [self._user_key(userid)] + [self._id_key(each) for each in ids]
+        self._together(
+            lambda client: client.hdel(keys[0], *ids),
+            *(lambda client, key=key: client.delete(key) for key in keys[1:]),
+        )
+
+    def revocation_of(self, userid: str) -> tuple[float | None, frozenset[float]]:
+        revoked, ends = self._together(
+            lambda client: client.get(self.prefix + userid),
+            lambda client: client.hgetall(self._ended_key(userid)),
+        )
+        t = now()
+        ended = frozenset(float(login) for login, until in ends.items() if float(until) > t)
+        return (None if revoked is None else float(revoked)), ended

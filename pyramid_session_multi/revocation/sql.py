@@ -5,7 +5,8 @@ from typing import Any
 
 from zope.interface import implementer
 
-from ..interfaces import IRevocationStore
+from ..interfaces import IDeviceIndex, IRevocationStore
+from ..lifecycle.devices import MAX_USER_AGENT, Device, device_id, live
 from ..lifecycle.lifetime import now
 from ..masking import hide_password
 from ..stores.breaker import DEFAULT_INTERVAL, CircuitBreaker
@@ -14,8 +15,13 @@ from ..stores.sql import INTERVAL_PARAMETER, as_interval, guard_engine
 #: The table's name unless another is given.
 DEFAULT_TABLE = "session_multi_revocations"
 
+#: The device index's tables unless others are given: the live entries, and
+#: the ended logins.
+DEFAULT_DEVICE_TABLE = "session_multi_devices"
+DEFAULT_ENDED_TABLE = "session_multi_device_ends"
 
-@implementer(IRevocationStore)
+
+@implementer(IRevocationStore, IDeviceIndex)
 class SQLRevocationStore:
     """Revocations in one table, a row per revoked user, through SQLAlchemy.
 
@@ -36,6 +42,11 @@ class SQLRevocationStore:
     URL's ``breaker_interval`` query parameter (seconds, or ``off``) sets the
     interval, as for Beaker's ``ext:database``; a wrong one raises
     :class:`ValueError`.
+
+    The device index takes two more tables: ``device_table`` (an entry per
+    live device, indexed by user) and ``ended_table`` (the ended logins);
+    a write of a user's entry deletes that user's expired ones, and
+    ``psessions sweep`` every expired row.
     """
 
     def __init__(
@@ -43,6 +54,8 @@ class SQLRevocationStore:
         engine: Any,
         table_name: str = DEFAULT_TABLE,
         breaker_interval: float | None = DEFAULT_INTERVAL,
+        device_table: str = DEFAULT_DEVICE_TABLE,
+        ended_table: str = DEFAULT_ENDED_TABLE,
     ) -> None:
         import sqlalchemy as sa
 
@@ -60,12 +73,33 @@ class SQLRevocationStore:
             if breaker_interval is not None:
                 self.breaker = guard_engine(engine, breaker_interval)
         self.engine = engine
+        metadata = sa.MetaData()
         self.table = sa.Table(
             table_name,
-            sa.MetaData(),
+            metadata,
             sa.Column("userid", sa.String(255), primary_key=True),
             sa.Column("revoked_at", sa.Double(), nullable=False),
             sa.Column("expires_at", sa.Double(), nullable=True),
+        )
+        self.device_table = sa.Table(
+            device_table,
+            metadata,
+            sa.Column("device_id", sa.String(64), primary_key=True),
+            sa.Column("userid", sa.String(255), nullable=False, index=True),
+            sa.Column("login", sa.Double(), nullable=False),
+            sa.Column("user_agent", sa.String(MAX_USER_AGENT), nullable=False),
+            sa.Column("created", sa.Double(), nullable=False),
+            sa.Column("last_seen", sa.Double(), nullable=False),
+            sa.Column("namespaces", sa.Text(), nullable=False),
+            sa.Column("expires_at", sa.Double(), nullable=False, index=True),
+        )
+        self.ended_table = sa.Table(
+            ended_table,
+            metadata,
+            sa.Column("userid", sa.String(255), primary_key=True),
+            sa.Column("login", sa.Double(), primary_key=True),
+            sa.Column("ended_at", sa.Double(), nullable=False, index=True),
+            sa.Column("expires_at", sa.Double(), nullable=False, index=True),
         )
         self._created = False
         self._lock = threading.Lock()
@@ -94,13 +128,15 @@ class SQLRevocationStore:
         with self._lock:
             if self._created:
                 return
+            tables = (self.table, self.device_table, self.ended_table)
             try:
-                self.table.create(self.engine, checkfirst=True)
+                self.table.metadata.create_all(self.engine, tables=tables, checkfirst=True)
             except Exception:
-                # another process created it between the check and the create
+                # another process created them between the check and the create
                 import sqlalchemy as sa
 
-                if not sa.inspect(self.engine).has_table(self.table.name):
+                inspector = sa.inspect(self.engine)
+                if not all(inspector.has_table(table.name) for table in tables):
                     raise
             self._created = True
 
@@ -128,6 +164,13 @@ class SQLRevocationStore:
             connection.execute(
                 sa.delete(table).where(
                     table.c.expires_at.is_not(None), table.c.expires_at <= current
+                )
+            )
+            devices = self.device_table
+            connection.execute(
+                sa.delete(devices).where(
+                    devices.c.userid == userid,
+                    sa.or_(devices.c.login < at, devices.c.expires_at <= current),
                 )
             )
             dialect = connection.dialect.name
@@ -163,8 +206,141 @@ class SQLRevocationStore:
                     .values(revoked_at=max(at, float(previous)), expires_at=expires)
                 )
 
+    def record_device(self, device: Device) -> None:
+        import sqlalchemy as sa
+
+        self._create_table()
+        table = self.device_table
+        current = now()
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.delete(table).where(
+                    table.c.userid == device.userid, table.c.expires_at <= current
+                )
+            )
+            row = (
+                connection.execute(
+                    sa.select(table).where(table.c.device_id == device.id).with_for_update()
+                )
+                .mappings()
+                .first()
+            )
+            if row is not None:
+                device = _device(row).merged(device)
+                connection.execute(
+                    sa.update(table).where(table.c.device_id == device.id).values(_row(device))
+                )
+            else:
+                connection.execute(sa.insert(table).values(_row(device)))
+
+    def devices(self, userid: str) -> list[Device]:
+        import sqlalchemy as sa
+
+        self._create_table()
+        table = self.device_table
+        current = now()
+        query = sa.select(table).where(table.c.userid == userid, table.c.expires_at > current)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return live((_device(row) for row in rows), current)
+
+    def find_device(self, device_id: str) -> Device | None:
+        import sqlalchemy as sa
+
+        self._create_table()
+        table = self.device_table
+        query = sa.select(table).where(table.c.device_id == device_id, table.c.expires_at > now())
+        with self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return None if row is None else _device(row)
+
+    def end_device(self, device_id: str, ttl: int) -> Device | None:
+        import sqlalchemy as sa
+
+        self._create_table()
+        devices, ended = self.device_table, self.ended_table
+        current = now()
+        with self.engine.begin() as connection:
+            row = (
+                connection.execute(
+                    sa.select(devices)
+                    .where(devices.c.device_id == device_id, devices.c.expires_at > current)
+                    .with_for_update()
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            device = _device(row)
+            connection.execute(
+                sa.delete(ended).where(
+                    sa.or_(
+                        ended.c.expires_at <= current,
+                        sa.and_(ended.c.userid == device.userid, ended.c.login == device.login),
+                    )
+                )
+            )
+            connection.execute(
+                sa.insert(ended).values(
+                    userid=device.userid,
+                    login=device.login,
+                    ended_at=current,
+                    expires_at=current + ttl,
+                )
+            )
+            connection.execute(sa.delete(devices).where(devices.c.device_id == device_id))
+        return device
+
+    def forget_devices(self, userid: str, logins: Any) -> None:
+        import sqlalchemy as sa
+
+        ids = [device_id(userid, login) for login in logins]
+        if not ids:
+            return
+        self._create_table()
+        table = self.device_table
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.delete(table).where(table.c.userid == userid, table.c.device_id.in_(ids))
+            )
+
+    def revocation_of(self, userid: str) -> tuple[float | None, frozenset[float]]:
+        import sqlalchemy as sa
+
+        self._create_table()
+        table, ended = self.table, self.ended_table
+        current = now()
+        revoked = sa.select(table.c.revoked_at.label("at"), sa.literal(0).label("kind")).where(
+            table.c.userid == userid,
+            sa.or_(table.c.expires_at.is_(None), table.c.expires_at > current),
+        )
+        ends = sa.select(ended.c.login.label("at"), sa.literal(1).label("kind")).where(
+            ended.c.userid == userid, ended.c.expires_at > current
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.union_all(revoked, ends)).all()
+        at = next((float(row.at) for row in rows if row.kind == 0), None)
+        return at, frozenset(float(row.at) for row in rows if row.kind == 1)
+
+    def changed_since(self, since: float) -> set[str]:
+        """The users revoked, or whose device was ended, at ``since`` or later
+        (by the clocks of the processes that wrote them): what a mirror
+        polling this store drops."""
+        import sqlalchemy as sa
+
+        self._create_table()
+        table, ended = self.table, self.ended_table
+        query = sa.union(
+            sa.select(table.c.userid).where(table.c.revoked_at >= since),
+            sa.select(ended.c.userid).where(ended.c.ended_at >= since),
+        )
+        with self.engine.connect() as connection:
+            return {str(row[0]) for row in connection.execute(query)}
+
     def sweep(self, at: float, ttl: int, dry_run: bool = False) -> int:
-        """Delete the records expired at ``at``; returns how many.
+        """Delete the records, device entries and device ends expired at
+        ``at``; returns how many.
 
         A record an earlier version wrote without an expiry is stale once
         ``ttl`` seconds (the longest a session can live unused, see
@@ -178,11 +354,20 @@ class SQLRevocationStore:
             sa.and_(table.c.expires_at.is_not(None), table.c.expires_at <= at),
             sa.and_(table.c.expires_at.is_(None), table.c.revoked_at + ttl <= at),
         )
+        wheres = [
+            (table, stale),
+            (self.device_table, self.device_table.c.expires_at <= at),
+            (self.ended_table, self.ended_table.c.expires_at <= at),
+        ]
+        changed = 0
         with self.engine.begin() as connection:
-            if dry_run:
-                count = sa.select(sa.func.count()).select_from(table).where(stale)
-                return int(connection.execute(count).scalar_one())
-            return int(connection.execute(sa.delete(table).where(stale)).rowcount)
+            for each, where in wheres:
+                if dry_run:
+                    count = sa.select(sa.func.count()).select_from(each).where(where)
+                    changed += int(connection.execute(count).scalar_one())
+                else:
+                    changed += int(connection.execute(sa.delete(each).where(where)).rowcount)
+        return changed
 
     def __bool__(self) -> bool:
         """A store is true without asking the database (which ``len()`` does):
@@ -198,3 +383,29 @@ class SQLRevocationStore:
             return int(
                 connection.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
             )
+
+
+def _row(device: Device) -> dict[str, Any]:
+    return {
+        "device_id": device.id,
+        "userid": device.userid,
+        "login": device.login,
+        "user_agent": device.user_agent,
+        "created": device.created,
+        "last_seen": device.last_seen,
+        "namespaces": "\n".join(device.namespaces),
+        "expires_at": device.expires,
+    }
+
+
+def _device(row: Any) -> Device:
+    return Device(
+        id=str(row["device_id"]),
+        userid=str(row["userid"]),
+        login=float(row["login"]),
+        user_agent=str(row["user_agent"]),
+        created=float(row["created"]),
+        last_seen=float(row["last_seen"]),
+        namespaces=tuple(name for name in str(row["namespaces"]).split("\n") if name),
+        expires=float(row["expires_at"]),
+    )

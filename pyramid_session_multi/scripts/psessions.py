@@ -24,6 +24,7 @@ from pyramid.scripts.common import parse_vars
 from ..checks import LEVELS, SILENCE_SETTING, Finding, at_or_above, run_checks
 from ..config import get_manager_config
 from ..describe import describe_namespaces
+from .devices import end_device, list_devices
 
 #: Every column, in the order the table and the JSON give them, with its header.
 HEADERS = {
@@ -127,6 +128,18 @@ def _parser() -> argparse.ArgumentParser:
         "application's revocation store (exit status 0 once recorded, 1 if not)",
     )
     parser.add_argument(
+        "--devices",
+        metavar="USERID",
+        help="list USERID's live devices (one login on one client each) from the "
+        "application's revocation store",
+    )
+    parser.add_argument(
+        "--end-device",
+        metavar="DEVICE_ID",
+        help="end the device DEVICE_ID (an id --devices lists) in every namespace, at "
+        "its next request (exit status 0 once recorded, 1 if not)",
+    )
+    parser.add_argument(
         "--sweep",
         action="store_true",
         help="delete expired sessions, their lock files and expired revocation records "
@@ -156,6 +169,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def _refused(args: argparse.Namespace) -> str | None:
     """Why the options given cannot go together, or ``None`` when they can."""
+    actions = [
+        option
+        for option, value in (
+            ("--revoke", args.revoke is not None),
+            ("--devices", args.devices is not None),
+            ("--end-device", args.end_device is not None),
+            ("--check", args.check),
+            ("sweep", args.sweep),
+        )
+        if value
+    ]
+    if len(actions) > 1 and ("--devices" in actions or "--end-device" in actions):
+        return f"{' and '.join(actions)} are separate actions; run one at a time."
+    if (args.devices is not None or args.end_device is not None) and args.columns:
+        return "--columns chooses the columns of the namespaces' listing; leave it out."
+    if args.end_device is not None and (args.format or args.fail_level):
+        return "--end-device changes state and takes no listing option; run it on its own."
     if not args.sweep and (args.dry_run or args.grace is not None):
         return "--dry-run and --grace are options of sweep; add sweep or leave them out."
     if args.sweep:
@@ -312,7 +342,8 @@ def main(
     except Exception as exc:
         print(_load_error(args.config_uri, exc, args.verbose), file=err)
         # revoking or sweeping is an action that could not be done: the documented 1
-        return 1 if args.revoke is not None or args.sweep else 2
+        acting = args.revoke is not None or args.end_device is not None
+        return 1 if acting or args.sweep else 2
     try:
         config = get_manager_config(env["registry"])
         if config is None:
@@ -324,6 +355,10 @@ def main(
             return 1
         if args.revoke is not None:
             return _revoke(config, env["registry"].settings, args.revoke, out, err)
+        if args.devices is not None:
+            return list_devices(config, args.devices, output, out, err, printable)
+        if args.end_device is not None:
+            return end_device(config, args.end_device, out, err, printable)
         if args.sweep:
             return _sweep(config, args, out, err)
         if args.check:

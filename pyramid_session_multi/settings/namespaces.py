@@ -21,6 +21,7 @@ GLOBAL_KEYS = frozenset(
         "cookie_header_limit",
         "id_hash_key",
         "revocations",
+        "revocations_mirror",
     }
 )
 

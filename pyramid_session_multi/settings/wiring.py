@@ -22,7 +22,8 @@ from ..events import id_hash_key
 from ..exceptions import SettingsError
 from ..failures import ON_SAVE_ERROR, REPORT
 from ..revocation import set_revocation_store, store_from_url
-from ..values import as_boolean, resolve_env
+from ..revocation.mirror import mirrored
+from ..values import Refused, as_boolean, resolve_env
 from .kinds import SECURE_OF_KIND
 from .namespaces import build_factory, build_fallbacks, lifetimes_of, namespace_options
 from .readers import PREFIX, convert, setting_key
@@ -217,9 +218,25 @@ def register_from_settings(config: Configurator) -> None:
 #: The setting naming the revocation store.
 REVOCATIONS_KEY = PREFIX + "revocations"
 
+#: The setting asking for each process's mirror of the revocation store.
+MIRROR_KEY = PREFIX + "revocations_mirror"
+
 
 def _revocations_from_settings(config: Configurator, settings: Mapping[str, Any]) -> None:
-    """``session_multi.revocations``: the revocation store's URL, set through the directive."""
+    """``session_multi.revocations``: the revocation store's URL, set through the
+    directive; ``session_multi.revocations_mirror``: each process mirrors it."""
+    mirror = False
+    if MIRROR_KEY in settings:
+        given = settings[MIRROR_KEY]
+        try:
+            mirror = as_boolean(resolve_env(MIRROR_KEY, given) if isinstance(given, str) else given)
+        except Refused as refused:
+            raise refused.naming(MIRROR_KEY, given) from None
+        if mirror and REVOCATIONS_KEY not in settings:
+            raise SettingsError(
+                f"{MIRROR_KEY} mirrors the revocation store, but {REVOCATIONS_KEY} names "
+                "none: set it to a Redis or SQLAlchemy URL, or remove the mirror"
+            )
     if REVOCATIONS_KEY not in settings:
         return
     given = settings[REVOCATIONS_KEY]
@@ -228,6 +245,8 @@ def _revocations_from_settings(config: Configurator, settings: Mapping[str, Any]
         store = store_from_url(text)
     except ValueError as exc:
         raise SettingsError(f"{REVOCATIONS_KEY} {exc}") from None
+    if mirror:
+        store = mirrored(store)
     info = config.info
     config.info = _SettingsActionInfo(REVOCATIONS_KEY, store.describe())
     try:

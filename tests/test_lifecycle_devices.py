@@ -1,0 +1,508 @@
+"""A user's devices: the index every revocation store keeps, devices() and
+revoke_device() through real applications, and a property test against a model.
+
+Each store is a real one: memory, a real redis-server, SQLite, a real
+PostgreSQL.  The add-on's clock is moved by the test (the ``clock`` fixture).
+"""
+
+import pytest
+import redis
+
+from pyramid_session_multi.lifecycle.devices import Device, device_id, device_of, live
+from pyramid_session_multi.lifecycle.lifetime import Stamps
+from pyramid_session_multi.revocation import (
+    MemoryRevocationStore,
+    RedisRevocationStore,
+    SQLRevocationStore,
+)
+from tests.support.redis_server import redis_keys
+
+STORES = ("memory", "redis", "sqlite", "postgresql")
+
+
+def make_store(kind, request, tmp_path):
+    """A fresh revocation store of ``kind``, on a real server where it has one."""
+    if kind == "memory":
+        return MemoryRevocationStore()
+    if kind == "redis":
+        return RedisRevocationStore.from_url(request.getfixturevalue("redis_db"))
+    if kind == "sqlite":
+        return SQLRevocationStore(f"sqlite:///{tmp_path / 'devices.sqlite'}")
+    return SQLRevocationStore(request.getfixturevalue("postgresql_url"))
+
+
+@pytest.fixture(params=STORES)
+def store(request, tmp_path, clock):
+    store = make_store(request.param, request, tmp_path)
+    store.kind = request.param
+    yield store
+    engine = getattr(store, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
+class Namespace:
+    def __init__(self, namespace, idle_timeout=None, absolute_timeout=None):
+        self.namespace = namespace
+        self.idle_timeout = idle_timeout
+        self.absolute_timeout = absolute_timeout
+
+
+def entry(userid, login, active=None, namespaces=("signed",), idle=600, agent="Firefox"):
+    active = login if active is None else active
+    seen = [
+        (Namespace(name, idle_timeout=idle), Stamps(login, active, userid, login))
+        for name in namespaces
+    ]
+    return device_of(userid, login, agent, seen)
+
+
+def left_in(store):
+    """What the store holds of the device index, expired or not."""
+    if store.kind == "memory":
+        counts = store.counts()
+        return counts["devices"] + counts["ended"]
+    if store.kind == "redis":
+        return len(store.client.keys(store.device_prefix + "*"))
+    import sqlalchemy as sa
+
+    with store.engine.connect() as connection:
+        return sum(
+            connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for table in (store.device_table, store.ended_table)
+        )
+
+
+def test_a_device_id_is_opaque_and_the_same_for_one_login():
+    assert device_id("alice", 100.0) == device_id("alice", 100.0)
+    assert device_id("alice", 100.0) != device_id("alice", 100.001)
+    assert device_id("alice", 100.0) != device_id("bob", 100.0)
+    assert "alice" not in device_id("alice", 100.0)
+
+
+def test_an_entry_lives_as_long_as_its_longest_lived_session():
+    short = (Namespace("a", idle_timeout=60), Stamps(100.0, 150.0, "u", 100.0))
+    long = (Namespace("b", absolute_timeout=1000), Stamps(100.0, 120.0, "u", 100.0))
+    device = device_of("u", 100.0, "", [short, long])
+    assert device.expires == 1100.0
+    assert device.last_seen == 150.0
+    assert device.namespaces == ("a", "b")
+    assert Device.from_json(device.as_json()) == device
+
+
+def test_the_index_lists_a_users_live_devices_latest_login_first(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 1, agent="Safari"))
+    store.record_device(entry("bob", t + 2))
+    listed = store.devices("alice")
+    assert [device.login for device in listed] == [t + 1, t]
+    assert listed[0].user_agent == "Safari"
+    assert store.find_device(listed[1].id) == listed[1]
+    assert store.devices("carol") == []
+    assert store.find_device("no-such-device") is None
+
+
+def test_a_later_use_moves_last_seen_and_adds_namespaces(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t, namespaces=("signed",)))
+    store.record_device(entry("alice", t, active=t + 100, namespaces=("redis",), agent=""))
+    (device,) = store.devices("alice")
+    assert device.created == t
+    assert device.last_seen == t + 100
+    assert device.namespaces == ("redis", "signed")
+    assert device.user_agent == "Firefox"
+    assert device.expires == t + 100 + 600
+
+
+def test_an_entry_is_not_listed_once_its_sessions_cannot_be_alive(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    clock.at(601)
+    assert store.devices("alice") == []
+    assert store.find_device(device_id("alice", t)) is None
+    # the next write of the user's entries deletes it
+    store.record_device(entry("alice", clock.now))
+    assert len(store.devices("alice")) == 1
+    if store.kind != "redis":  # Redis deletes its keys on its own clock
+        assert left_in(store) == 1
+
+
+def test_ending_a_device_records_its_login_and_unlists_it(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 1))
+    ended = store.end_device(device_id("alice", t), 3600)
+    assert ended.login == t
+    assert [device.login for device in store.devices("alice")] == [t + 1]
+    assert store.revocation_of("alice") == (None, frozenset({t}))
+    assert store.revocation_of("bob") == (None, frozenset())
+    # an unknown or already ended device records nothing
+    assert store.end_device(device_id("alice", t), 3600) is None
+    assert store.end_device("no-such-device", 3600) is None
+    clock.at(3601)
+    assert store.revocation_of("alice") == (None, frozenset())
+
+
+def test_a_revocation_unlists_the_logins_it_ends(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 2))
+    store.record_device(entry("bob", t))
+    store.revoke("alice", t + 1, 3600)
+    assert [device.login for device in store.devices("alice")] == [t + 2]
+    assert len(store.devices("bob")) == 1
+    assert store.revocation_of("alice") == (t + 1, frozenset())
+
+
+def test_a_logout_unlists_its_device(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 1))
+    store.forget_devices("alice", [t])
+    assert [device.login for device in store.devices("alice")] == [t + 1]
+    assert store.find_device(device_id("alice", t)) is None
+    store.forget_devices("alice", [t + 1])
+    assert store.devices("alice") == []
+    # the user's entries are gone with the last, and so are (on Redis) the devices' ids
+    assert left_in(store) == 0
+
+
+def test_every_redis_key_of_the_index_expires_with_what_it_holds(redis_db, clock):
+    store = RedisRevocationStore.from_url(redis_db)
+    t = clock.now
+    store.record_device(entry("alice", t, idle=600))
+    store.end_device(device_id("alice", t), 3600)
+    store.record_device(entry("alice", t + 1, idle=600))
+    client = redis.StrictRedis.from_url(redis_db)
+    try:
+        ttls = {key: client.pttl(key) for key in client.keys("*")}
+    finally:
+        client.close()
+    assert ttls, "the index wrote nothing"
+    assert all(0 < ttl <= 3600 * 1000 for ttl in ttls.values()), ttls
+    assert len(redis_keys(redis_db)) == 3  # the user's entries, the device's id, the ended logins
+
+
+def test_the_sql_sweep_deletes_expired_entries_and_ends(tmp_path, clock):
+    store = SQLRevocationStore(f"sqlite:///{tmp_path / 'sweep.sqlite'}")
+    store.kind = "sqlite"
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("bob", t + 1))
+    store.end_device(device_id("bob", t + 1), 60)
+    assert store.sweep(t + 10, 60, dry_run=True) == 0
+    assert store.sweep(t + 700, 60, dry_run=True) == 2
+    assert left_in(store) == 2
+    assert store.sweep(t + 700, 60) == 2
+    assert left_in(store) == 0
+
+
+def test_live_drops_expired_entries():
+    device = entry("alice", 100.0)
+    assert live([device], 100.0) == [device]
+    assert live([device], device.expires) == []
+
+
+# through real applications: a signed-cookie namespace and a Redis one per login
+
+import webtest  # noqa: E402
+
+from tests.support.lifetime_apps import build_lifetime_wsgi, library_factory  # noqa: E402
+
+LOGGED_IN = ("signed", "redis")
+
+
+def devices_view(request):
+    return [
+        {
+            "id": device.id,
+            "user_agent": device.user_agent,
+            "created": device.created,
+            "last_seen": device.last_seen,
+            "namespaces": list(device.namespaces),
+            "current": device.current,
+        }
+        for device in request.session_multi.devices(request.params["userid"])
+    ]
+
+
+def end_view(request):
+    return {"ended": request.session_multi.revoke_device(request.params["id"])}
+
+
+def devices_app(store, redis_url, directory, idle_timeout=600):
+    def register(config):
+        for name in LOGGED_IN:
+            config.register_session_factory(
+                name, library_factory(name, redis_url, directory), idle_timeout=idle_timeout
+            )
+        config.set_revocation_store(store)
+        config.add_route("devices", "/devices")
+        config.add_view(devices_view, route_name="devices", renderer="json")
+        config.add_route("end", "/end")
+        config.add_view(end_view, route_name="end", renderer="json")
+
+    return build_lifetime_wsgi(register)
+
+
+def client(wsgi, agent):
+    return webtest.TestApp(wsgi, extra_environ={"HTTP_USER_AGENT": agent})
+
+
+def log_in(client, userid):
+    client.get("/login", {"userid": userid, "ns": ",".join(LOGGED_IN)})
+
+
+def users(client):
+    return [client.get(f"/r/{name}").json["user"] for name in LOGGED_IN]
+
+
+class CountingStore(MemoryRevocationStore):
+    """The memory store, counting the index's writes."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = 0
+
+    def record_device(self, device):
+        self.writes += 1
+        super().record_device(device)
+
+
+@pytest.fixture
+def app_store(request, tmp_path, clock):
+    kind = getattr(request, "param", "memory")
+    store = CountingStore() if kind == "memory" else make_store(kind, request, tmp_path)
+    store.kind = kind
+    return store
+
+
+def test_devices_lists_one_entry_per_login_across_its_namespaces(redis_db, tmp_path, app_store):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    laptop, phone = client(wsgi, "Laptop Firefox"), client(wsgi, "Phone Safari")
+    log_in(laptop, "alice")
+    log_in(phone, "alice")
+    listed = laptop.get("/devices", {"userid": "alice"}).json
+    assert [device["user_agent"] for device in listed] == ["Phone Safari", "Laptop Firefox"]
+    assert [device["current"] for device in listed] == [False, True]
+    assert all(device["namespaces"] == ["redis", "signed"] for device in listed)
+    assert [d["current"] for d in phone.get("/devices", {"userid": "alice"}).json] == [True, False]
+    assert laptop.get("/devices", {"userid": "bob"}).json == []
+    # one index write per login
+    assert app_store.writes == 2
+
+
+def test_a_device_keeps_its_id_through_later_rotations(redis_db, tmp_path, app_store):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    laptop = client(wsgi, "Laptop")
+    log_in(laptop, "alice")
+    (before,) = laptop.get("/devices", {"userid": "alice"}).json
+    laptop.get("/rotate")
+    (after,) = laptop.get("/devices", {"userid": "alice"}).json
+    assert after["id"] == before["id"] and after["current"]
+    assert users(laptop) == ["alice", "alice"]
+
+
+def test_last_seen_moves_with_the_idle_clock_not_with_each_request(
+    redis_db, tmp_path, app_store, clock
+):
+    wsgi = devices_app(app_store, redis_db, tmp_path, idle_timeout=600)
+    laptop = client(wsgi, "Laptop")
+    log_in(laptop, "alice")
+    writes = app_store.writes
+    (seen,) = laptop.get("/devices", {"userid": "alice"}).json
+    clock.at(30)  # within a tenth of the idle window: nothing moves, nothing is written
+    for _ in range(3):
+        assert users(laptop) == ["alice", "alice"]
+    assert app_store.writes == writes
+    assert laptop.get("/devices", {"userid": "alice"}).json[0]["last_seen"] == seen["last_seen"]
+    clock.at(90)  # past a tenth: the idle clock moves, and last_seen with it, once
+    both = laptop.get("/many", {"ns": ",".join(LOGGED_IN)}).json
+    assert both == {"signed": "alice", "redis": "alice"}
+    assert app_store.writes == writes + 1
+    assert users(laptop) == ["alice", "alice"]
+    assert app_store.writes == writes + 1
+    (moved,) = laptop.get("/devices", {"userid": "alice"}).json
+    assert moved["last_seen"] == clock.now and moved["created"] == seen["created"]
+
+
+def test_revoke_device_ends_that_device_everywhere_and_spares_the_others(
+    redis_db, tmp_path, app_store
+):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    laptop, phone = client(wsgi, "Laptop"), client(wsgi, "Phone")
+    log_in(laptop, "alice")
+    log_in(phone, "alice")
+    old_copies = dict(phone.cookies)
+    phone_id = next(
+        d["id"] for d in laptop.get("/devices", {"userid": "alice"}).json if not d["current"]
+    )
+    assert laptop.get("/end", {"id": phone_id}).json == {"ended": True}
+    assert laptop.get("/end", {"id": phone_id}).json == {"ended": False}
+    # an old copy of the phone's cookies, client-side one included, is refused too
+    replay = client(wsgi, "Phone")
+    for name, value in old_copies.items():
+        replay.set_cookie(name, value)
+    assert users(replay) == [None, None]
+    assert users(phone) == [None, None]
+    assert users(laptop) == ["alice", "alice"]
+    (left,) = laptop.get("/devices", {"userid": "alice"}).json
+    assert left["current"]
+    if app_store.kind == "memory":
+        assert app_store.counts()["devices"] == 1 and app_store.counts()["ended"] == 1
+
+
+def test_ending_the_current_device_logs_it_out(redis_db, tmp_path, app_store):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    laptop = client(wsgi, "Laptop")
+    log_in(laptop, "alice")
+    (mine,) = laptop.get("/devices", {"userid": "alice"}).json
+    laptop.get("/end", {"id": mine["id"]})
+    assert users(laptop) == [None, None]
+    assert app_store.devices("alice") == []
+
+
+def test_logout_revocation_and_expiry_unlist_a_device(redis_db, tmp_path, app_store, clock):
+    wsgi = devices_app(app_store, redis_db, tmp_path, idle_timeout=600)
+    laptop, phone, tablet = (client(wsgi, agent) for agent in ("Laptop", "Phone", "Tablet"))
+    for each in (laptop, phone, tablet):
+        log_in(each, "alice")
+    laptop.get("/logout")
+    assert [d["user_agent"] for d in phone.get("/devices", {"userid": "alice"}).json] == [
+        "Tablet",
+        "Phone",
+    ]
+    phone.get("/revoke", {"userid": "alice", "keep": "1"})  # sign out my other devices
+    (kept,) = phone.get("/devices", {"userid": "alice"}).json
+    assert kept["current"] and kept["user_agent"] == "Phone"
+    assert users(tablet) == [None, None]
+    clock.at(601)  # the phone's sessions can no longer be alive
+    assert app_store.devices("alice") == []
+    if app_store.kind == "memory":
+        log_in(tablet, "bob")  # any write of the index drops what expired
+        assert app_store.counts()["devices"] == 1
+
+
+@pytest.mark.parametrize("app_store", ["redis", "sqlite", "postgresql"], indirect=True)
+def test_devices_on_every_shared_store(redis_db, tmp_path, app_store):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    laptop, phone = client(wsgi, "Laptop"), client(wsgi, "Phone")
+    log_in(laptop, "alice")
+    log_in(phone, "alice")
+    listed = laptop.get("/devices", {"userid": "alice"}).json
+    assert len(listed) == 2
+    phone_id = next(d["id"] for d in listed if not d["current"])
+    laptop.get("/end", {"id": phone_id})
+    assert users(phone) == [None, None]
+    assert users(laptop) == ["alice", "alice"]
+    laptop.get("/logout")
+    assert app_store.devices("alice") == []
+    assert left_in(app_store) == 1  # the phone's end, kept as long as a revocation
+
+
+# the property: whatever a sequence of requests does, devices() is the model's
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+CLIENTS = 3
+USERS = ("alice", "bob")
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("login"), st.integers(0, CLIENTS - 1), st.sampled_from(USERS)),
+        st.tuples(st.just("use"), st.integers(0, CLIENTS - 1), st.just(None)),
+        st.tuples(st.just("rotate"), st.integers(0, CLIENTS - 1), st.just(None)),
+        st.tuples(st.just("logout"), st.integers(0, CLIENTS - 1), st.just(None)),
+        st.tuples(st.just("wait"), st.just(0), st.sampled_from((30, 90, 700))),
+        st.tuples(st.just("revoke"), st.integers(0, CLIENTS - 1), st.sampled_from(USERS)),
+        st.tuples(st.just("end"), st.integers(0, CLIENTS - 1), st.integers(0, CLIENTS - 1)),
+    ),
+    max_size=12,
+)
+
+
+def empty(store):
+    """Forget everything ``store`` holds, between two examples."""
+    if store.kind == "memory":
+        store.__init__()
+    elif store.kind == "redis":
+        store.client.flushdb()
+    else:
+        import sqlalchemy as sa
+
+        store._create_table()
+        with store.engine.begin() as connection:
+            for table in (store.table, store.device_table, store.ended_table):
+                connection.execute(sa.delete(table))
+
+
+def run_against_model(store, redis_url, directory, clock, sequence):
+    wsgi = devices_app(store, redis_url, directory, idle_timeout=600)
+    agents = [f"client {index}" for index in range(CLIENTS)]
+    clients = [client(wsgi, agent) for agent in agents]
+    model: dict[int, str | None] = dict.fromkeys(range(CLIENTS))
+
+    def listed(userid):
+        return sorted(device.user_agent for device in store.devices(userid))
+
+    def expected(userid):
+        return sorted(agents[index] for index, user in model.items() if user == userid)
+
+    for operation, index, argument in sequence:
+        browser = clients[index]
+        if operation == "login":
+            log_in(browser, argument)
+            model[index] = argument
+        elif operation == "use":
+            seen = browser.get("/many", {"ns": ",".join(LOGGED_IN)}).json
+            assert set(seen.values()) == {model[index]}
+        elif operation == "rotate":
+            browser.get("/rotate")
+        elif operation == "logout":
+            browser.get("/logout")
+            model[index] = None
+        elif operation == "wait":
+            clock.at(clock.now - clock.start + argument)
+            if argument > 600:
+                model = dict.fromkeys(model)
+        elif operation == "revoke":
+            browser.get("/revoke", {"userid": argument})
+            model = {each: None if user == argument else user for each, user in model.items()}
+        elif operation == "end":
+            userid = model[argument]
+            if userid is None:
+                continue
+            target = next(d for d in store.devices(userid) if d.user_agent == agents[argument])
+            browser.get("/end", {"id": target.id})
+            model[argument] = None
+        for userid in USERS:
+            assert listed(userid) == expected(userid), (operation, index, argument)
+    for index, browser in enumerate(clients):
+        seen = browser.get("/many", {"ns": ",".join(LOGGED_IN)}).json
+        assert set(seen.values()) == {model[index]}
+
+
+@pytest.mark.parametrize("kind", STORES)
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sequence=steps)
+def test_devices_equal_a_model_over_any_sequence(
+    kind, request, redis_db, tmp_path, clock, sequence
+):
+    stores = request.node.__dict__.setdefault("stores", {})
+    store = stores.get(kind)
+    if store is None:
+        store = stores[kind] = make_store(kind, request, tmp_path)
+        store.kind = kind
+    empty(store)
+    if kind == "redis":
+        store.client.flushdb()
+    else:
+        redis.StrictRedis.from_url(redis_db).flushdb()
+    clock.at(clock.now - clock.start + 10_000)  # every example later than the one before
+    run_against_model(store, redis_db, tmp_path, clock, sequence)

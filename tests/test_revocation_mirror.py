@@ -1,0 +1,342 @@
+"""The revocation mirror: checks answered from memory while it is known
+current, through a real redis-server (pub/sub) and SQLite (polling).
+
+Each "process" is a store with a client of its own and a mirror of its own,
+as two workers have.  Waits are hang guards, never timing assertions.
+"""
+
+import time
+
+import pytest
+import redis
+
+from pyramid_session_multi.lifecycle.devices import device_of
+from pyramid_session_multi.lifecycle.lifetime import Stamps, now
+from pyramid_session_multi.revocation import (
+    MemoryRevocationStore,
+    RedisRevocationStore,
+    SQLRevocationStore,
+)
+from pyramid_session_multi.revocation.mirror import (
+    RedisFeed,
+    RevocationMirror,
+    SQLPoll,
+    mirrored,
+)
+from tests.support.redis_topologies import wait_until
+
+#: The longest any wait of this module may take: a hang guard.
+GUARD = 10
+
+
+def calls(url, command):
+    client = redis.StrictRedis.from_url(url)
+    try:
+        return client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def mirrors():
+    made = []
+
+    def make(store, **options):
+        mirror = mirrored(store, **options)
+        made.append(mirror)
+        return mirror
+
+    yield make
+    for mirror in made:
+        mirror.close()
+
+
+def current(mirror):
+    mirror.revocation_of("nobody")  # starts its feed in this process
+    return wait_until(lambda: mirror.current, GUARD, "the mirror to be current")
+
+
+class Namespace:
+    namespace, idle_timeout, absolute_timeout = "ns", 600, None
+
+
+def a_device(userid, login):
+    return device_of(userid, login, "agent", [(Namespace, Stamps(login, login, userid, login))])
+
+
+def test_a_current_mirror_answers_a_known_user_without_asking_the_store(redis_db, mirrors):
+    mirror = mirrors(RedisRevocationStore.from_url(redis_db))
+    current(mirror)
+    assert mirror.revocation_of("alice") == (None, frozenset())
+    asked = calls(redis_db, "get")
+    for _ in range(20):
+        assert mirror.revocation_of("alice") == (None, frozenset())
+    assert calls(redis_db, "get") == asked
+    assert mirror.hits >= 20
+
+
+def test_a_revocation_in_another_process_reaches_the_mirror(redis_db, mirrors):
+    here = mirrors(RedisRevocationStore.from_url(redis_db))
+    elsewhere = mirrors(RedisRevocationStore.from_url(redis_db))
+    current(here)
+    assert here.revocation_of("alice") == (None, frozenset())
+    at = now()
+    elsewhere.revoke("alice", at, 60)
+    wait_until(lambda: here.revocation_of("alice")[0] == at, GUARD, "the revocation to arrive")
+
+
+def test_a_device_ended_in_another_process_reaches_the_mirror(redis_db, mirrors):
+    here = mirrors(RedisRevocationStore.from_url(redis_db))
+    elsewhere = RedisRevocationStore.from_url(redis_db)
+    current(here)
+    login = now()
+    elsewhere.record_device(a_device("alice", login))
+    assert here.revocation_of("alice") == (None, frozenset())
+    elsewhere.end_device(elsewhere.devices("alice")[0].id, 60)
+    wait_until(
+        lambda: here.revocation_of("alice") == (None, frozenset({login})),
+        GUARD,
+        "the device end to arrive",
+    )
+
+
+def test_a_write_through_the_mirror_is_seen_at_once_in_its_own_process(redis_db, mirrors):
+    mirror = mirrors(RedisRevocationStore.from_url(redis_db))
+    current(mirror)
+    assert mirror.revocation_of("alice") == (None, frozenset())
+    at = now()
+    mirror.revoke("alice", at, 60)
+    assert mirror.revocation_of("alice")[0] == at
+
+
+def test_before_it_is_current_every_check_asks_the_store(redis_db):
+    store = RedisRevocationStore.from_url(redis_db)
+
+    class NeverSubscribed:
+        def start(self, mirror):
+            pass
+
+        def stop(self):
+            pass
+
+    mirror = RevocationMirror(store, NeverSubscribed())
+    asked = calls(redis_db, "get")
+    for _ in range(3):
+        assert mirror.revocation_of("alice") == (None, frozenset())
+    assert calls(redis_db, "get") == asked + 3
+    assert mirror.hits == 0
+
+
+def test_a_lost_subscription_sends_checks_to_the_store_until_it_is_back(redis_db, mirrors):
+    here = mirrors(RedisRevocationStore.from_url(redis_db), ping_every=0.2, retry_every=0.2)
+    elsewhere = RedisRevocationStore.from_url(redis_db)
+    current(here)
+    assert here.revocation_of("alice") == (None, frozenset())
+    admin = redis.StrictRedis.from_url(redis_db)
+    try:
+        # the server drops the subscription: the mirror forgets, then subscribes again
+        admin.client_kill_filter(_type="pubsub")
+        wait_until(lambda: not here.current or here.misses > 1, GUARD, "the loss to be noticed")
+        wait_until(lambda: here.current, GUARD, "the mirror to subscribe again")
+        # what was known before the loss was forgotten, then a change is heard again
+        at = now()
+        elsewhere.revoke("alice", at, 60)
+        wait_until(lambda: here.revocation_of("alice")[0] == at, GUARD, "the revocation")
+    finally:
+        admin.close()
+
+
+def test_a_mirror_whose_store_is_gone_fails_closed(own_redis_server, mirrors):
+    here = mirrors(
+        RedisRevocationStore.from_url(own_redis_server.url), ping_every=0.2, retry_every=0.2
+    )
+    current(here)
+    assert here.revocation_of("alice") == (None, frozenset())
+    own_redis_server.stop()
+    wait_until(lambda: not here.current, GUARD, "the loss to be noticed")
+    with pytest.raises(redis.ConnectionError):
+        here.revocation_of("alice")
+    own_redis_server.start()
+    wait_until(lambda: here.current, GUARD, "the mirror to subscribe again")
+    # once the client's circuit breaker lets calls through again
+    wait_until(lambda: here.revocation_of("alice") == (None, frozenset()), GUARD, "the store")
+
+
+def test_an_answer_read_across_a_change_is_not_kept(redis_db):
+    store = RedisRevocationStore.from_url(redis_db)
+
+    class Subscribed:
+        def start(self, mirror):
+            mirror.became_current()
+
+        def stop(self):
+            pass
+
+    mirror = RevocationMirror(store, Subscribed())
+    mirror.revocation_of("bob")  # current from here
+
+    class ChangedWhileAsking:
+        def revocation_of(self, userid):
+            mirror.changed(userid)
+            return (None, frozenset())
+
+    mirror.store = ChangedWhileAsking()
+    mirror.revocation_of("alice")
+    mirror.store = store
+    store.revoke("alice", 5.0, 60)
+    assert mirror.revocation_of("alice")[0] == 5.0
+
+
+def test_an_sql_mirror_polls_for_changes(tmp_path, mirrors):
+    url = f"sqlite:///{tmp_path / 'mirror.sqlite'}"
+    here = mirrors(SQLRevocationStore(url), interval=0.05)
+    elsewhere = SQLRevocationStore(url)
+    current(here)
+    assert here.revocation_of("alice") == (None, frozenset())
+    hits = here.hits
+    assert here.revocation_of("alice") == (None, frozenset())
+    assert here.hits == hits + 1
+    login = now()
+    elsewhere.record_device(a_device("alice", login))
+    elsewhere.end_device(elsewhere.devices("alice")[0].id, 60)
+    wait_until(lambda: here.revocation_of("alice") == (None, frozenset({login})), GUARD, "the poll")
+    at = now()
+    elsewhere.revoke("alice", at, 60)
+    wait_until(lambda: here.revocation_of("alice")[0] == at, GUARD, "the poll")
+
+
+def test_a_memory_store_has_no_mirror():
+    with pytest.raises(ValueError, match="Redis or an SQL"):
+        mirrored(MemoryRevocationStore())
+
+
+def test_a_mirror_holds_at_most_its_capacity(redis_db):
+    store = RedisRevocationStore.from_url(redis_db)
+    feed = RedisFeed(store)
+    mirror = RevocationMirror(store, feed, capacity=3)
+    try:
+        current(mirror)
+        for index in range(10):
+            mirror.revocation_of(f"user{index}")
+        assert len(mirror._known) <= 3
+    finally:
+        mirror.close()
+
+
+def test_the_feeds_stop_with_the_mirror(redis_db, tmp_path):
+    store = RedisRevocationStore.from_url(redis_db)
+    mirror = RevocationMirror(store, RedisFeed(store))
+    current(mirror)
+    mirror.close()
+    assert not mirror.current
+    assert not mirror.feed._thread.is_alive()
+    sql = SQLRevocationStore(f"sqlite:///{tmp_path / 'stop.sqlite'}")
+    polled = RevocationMirror(sql, SQLPoll(sql, interval=0.05))
+    current(polled)
+    polled.close()
+    time.sleep(0)  # the thread joined in close()
+    assert not polled.feed._thread.is_alive()
+
+
+# two application instances sharing one Redis store, each with its mirror
+
+import webtest  # noqa: E402
+
+from pyramid_session_multi.config import get_manager_config  # noqa: E402
+from pyramid_session_multi.settings import SettingsError  # noqa: E402
+from tests.support.lifetime_apps import build_lifetime_wsgi, library_factory  # noqa: E402
+
+
+def mirrored_app(redis_url, directory, revocations):
+    def register(config):
+        config.register_session_factory(
+            "signed", library_factory("signed", redis_url, directory), idle_timeout=600
+        )
+
+        def end(request):
+            return {"ended": request.session_multi.revoke_device(request.params["id"])}
+
+        def listed(request):
+            return [d.id for d in request.session_multi.devices(request.params["userid"])]
+
+        config.add_route("end", "/end")
+        config.add_view(end, route_name="end", renderer="json")
+        config.add_route("devices", "/devices")
+        config.add_view(listed, route_name="devices", renderer="json")
+
+    settings = {
+        "session_multi.revocations": revocations,
+        "session_multi.revocations_mirror": "true",
+    }
+    wsgi = build_lifetime_wsgi(register, settings)
+    return wsgi, get_manager_config(wsgi.registry).revocations
+
+
+@pytest.fixture
+def two_instances(redis_db, tmp_path):
+    made = [mirrored_app(redis_db, tmp_path, redis_db) for _ in range(2)]
+    yield made
+    for _wsgi, mirror in made:
+        mirror.close()
+
+
+def test_the_setting_mirrors_the_store_in_each_instance(two_instances, redis_db):
+    (wsgi_a, mirror_a), (wsgi_b, _mirror_b) = two_instances
+    laptop, phone = webtest.TestApp(wsgi_a), webtest.TestApp(wsgi_b)
+    laptop.get("/login", {"userid": "alice", "ns": "signed"})
+    phone.get("/login", {"userid": "alice", "ns": "signed"})
+    assert "mirrored" in mirror_a.describe()
+    current(mirror_a)
+    assert laptop.get("/r/signed").json["user"] == "alice"
+    asked = calls(redis_db, "get")
+    for _ in range(5):  # logged-in reads: answered from the mirror, no round trip
+        assert laptop.get("/r/signed").json["user"] == "alice"
+    assert calls(redis_db, "get") == asked
+    # the laptop's device, ended through the other instance, is refused here
+    ids = phone.get("/devices", {"userid": "alice"}).json
+    laptop_id = ids[1]  # the latest login first: the phone's, then the laptop's
+    assert phone.get("/end", {"id": laptop_id}).json == {"ended": True}
+    wait_until(lambda: laptop.get("/r/signed").json["user"] is None, GUARD, "the end to arrive")
+    assert phone.get("/r/signed").json["user"] == "alice"
+
+
+def test_an_instance_whose_mirror_lost_its_subscription_asks_the_store(two_instances, redis_db):
+    (wsgi_a, mirror_a), (wsgi_b, _mirror_b) = two_instances
+    laptop, phone = webtest.TestApp(wsgi_a), webtest.TestApp(wsgi_b)
+    laptop.get("/login", {"userid": "alice", "ns": "signed"})
+    phone.get("/login", {"userid": "alice", "ns": "signed"})
+    current(mirror_a)
+    assert laptop.get("/r/signed").json["user"] == "alice"
+    # the subscription goes: until it is back, nothing is answered from memory
+    mirror_a.feed.stop()
+    assert not mirror_a.current
+    asked = calls(redis_db, "get")
+    assert laptop.get("/r/signed").json["user"] == "alice"
+    assert calls(redis_db, "get") == asked + 1
+    laptop_id = phone.get("/devices", {"userid": "alice"}).json[1]
+    phone.get("/end", {"id": laptop_id})
+    assert laptop.get("/r/signed").json["user"] is None  # at once: the store was asked
+    mirror_a.feed.start(mirror_a)
+    wait_until(lambda: mirror_a.current, GUARD, "the mirror to subscribe again")
+    assert phone.get("/r/signed").json["user"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"session_multi.revocations_mirror": "true"}, "session_multi.revocations names none"),
+        (
+            {"session_multi.revocations_mirror": "ture", "session_multi.revocations": "redis://h"},
+            "session_multi.revocations_mirror",
+        ),
+    ],
+)
+def test_a_mirror_setting_that_cannot_be_followed_is_refused(settings, message):
+    with pytest.raises(SettingsError, match=message):
+        build_lifetime_wsgi(lambda config: None, settings)
+
+
+def test_a_mirror_set_to_false_leaves_the_store_alone(redis_db):
+    settings = {"session_multi.revocations": redis_db, "session_multi.revocations_mirror": "no"}
+    wsgi = build_lifetime_wsgi(lambda config: None, settings)
+    assert isinstance(get_manager_config(wsgi.registry).revocations, RedisRevocationStore)
