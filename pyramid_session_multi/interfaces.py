@@ -195,6 +195,18 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         "True when making a session for a request that carries a cookie touches "
         "the store (the panel then leaves an untouched namespace unread)."
     )
+    queues_when_made = Attribute(
+        "True when every callback the library queues on the request (its save, "
+        "its cookie) is appended while its factory makes the session, and never "
+        "later: the add-on then takes them into the namespace's end of request "
+        "right after the factory returns, instead of searching the request's "
+        "queues for them when the response is made."
+    )
+    saves_when_finished = Attribute(
+        "True when the library writes its store only in its finished callbacks, "
+        "its response callbacks only setting the cookie: the add-on's records are "
+        "then put into the session's storage only around the finished ones."
+    )
     has_prepare = Attribute(
         "Whether :meth:`prepare` does anything: the add-on skips calling it when False."
     )

@@ -221,7 +221,7 @@ class SessionMultiManager(Mapping[str, Any]):
         """
         namespace = namespace_config.namespace
         plan = namespace_config.pipeline
-        partner = state = session = None
+        partner = state = session = queued_since = None
         rejected: tuple[str, str | None] | None = None
         role: str | None = None
         try:
@@ -236,17 +236,24 @@ class SessionMultiManager(Mapping[str, Any]):
                 role = "discriminator"
                 if discriminator is None or discriminator(request):
                     role = "session factory"
+                    if plan.claim_at_load:
+                        # what the factory queues is its library's: taken right after
+                        queued_since = (
+                            len(request.response_callbacks),
+                            len(request.finished_callbacks),
+                        )
                     session = namespace_config.loader(request)  # type: ignore[misc]
-                    login = self._unit().login
-                    if login is not None:
-                        begin_as_login(session, login)
+                    # no unit of work yet: no login in this request either
+                    work = self._work
+                    if work is not None and work.login is not None:
+                        begin_as_login(session, work.login)
                 role = None
             if session is not None:
                 if namespace_config.prepare is not None:
                     namespace_config.prepare(namespace, session)
                 work = self._unit()
                 if plan.enlist_at_load:
-                    state = work.enlist(namespace_config, session)
+                    state = work.enlist(namespace_config, session, queued_since)
                 for step in plan.steps:
                     step(work, namespace_config, request, session, state)
                 if state is None and work.ending is not None:

@@ -324,3 +324,45 @@ def test_a_library_is_added_by_its_action_at_commit():
     assert libraries == []
     config.commit()
     assert [library.name for library in libraries] == ["notebook"]
+
+
+@pytest.mark.parametrize("how", ["written", "read", "logged out"])
+def test_a_prepared_beaker_session_is_freed_without_the_cycle_collector(tmp_path, how):
+    import gc
+    import weakref
+
+    import webtest
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+    from tests.support.backend_app import beaker_file
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("files", beaker_file(tmp_path, "files"))
+    sessions = []
+
+    def view(request):
+        session = request.session_multi["files"]
+        sessions.append(weakref.ref(session))
+        if how == "written":
+            session["n"] = 1
+        elif how == "read":
+            session.get("n")
+        else:
+            session.invalidate()
+        return Response("ok")
+
+    config.add_route("view", "/")
+    config.add_view(view, route_name="view")
+    app = webtest.TestApp(config.make_wsgi_app())
+    app.get("/")  # a first session, and its cookie
+    gc.collect()
+    gc.disable()
+    try:
+        app.get("/")
+        # its invalidate(), its persist() and its loading wrapped by the add-on:
+        # none of them keeps it in a cycle only the collector breaks
+        assert sessions[-1]() is None
+    finally:
+        gc.enable()

@@ -409,6 +409,215 @@ def test_a_bound_namespace_and_its_partner_take_the_binding_token_out_first():
     assert manager_config.get("plain").steps == ()
 
 
+def library_callbacks(queue, package):
+    """The callbacks in ``queue`` whose code comes from ``package``."""
+    found = []
+    for callback in queue:
+        while hasattr(callback, "func"):  # functools.partial
+            callback = callback.func
+        function = getattr(callback, "__func__", callback)
+        if getattr(function, "__module__", "").partition(".")[0] == package:
+            found.append(callback)
+    return found
+
+
+@pytest.mark.parametrize("library", ["redis", "beaker"])
+def test_a_server_side_namespace_takes_its_librarys_callbacks_as_it_loads(
+    library, redis_db, tmp_path
+):
+    from pyramid_session_redis import RedisSessionFactory
+
+    from tests.support.backend_app import beaker_file
+
+    factories = {
+        "redis": lambda: RedisSessionFactory(
+            secret=SECRET, cookie_name="prefs", redis_url=redis_db
+        ),
+        "beaker": lambda: beaker_file(tmp_path, "prefs"),
+    }
+    package = {"redis": "pyramid_session_redis", "beaker": "pyramid_beaker"}[library]
+    left = {}
+
+    def register(config):
+        config.register_session_factory("prefs", factories[library]())
+
+        def queued(request):
+            request.session_multi["prefs"]["n"] = "1"
+            left["response"] = library_callbacks(request.response_callbacks, package)
+            left["finished"] = library_callbacks(request.finished_callbacks, package)
+            return Response("ok")
+
+        config.add_route("queued", "/queued")
+        config.add_view(queued, route_name="queued")
+
+    client, _, config = build(register)
+    assert get_manager_config(config.registry).get("prefs").pipeline.claim_at_load is True
+    client.get("/queued")
+    client.get("/queued")
+    # nothing of the library's waits in the request's queues for the end to find
+    assert left == {"response": [], "finished": []}
+    assert client.get("/read").text == "1"
+
+
+def test_a_namespace_whose_library_may_queue_later_is_searched_at_the_end():
+    def register(config):
+        config.register_session_factory("prefs", signed(), validator=lambda r, s: True)
+        config.add_session_library(NotebookLibrary())
+        config.register_session_factory("notes", NotebookFactory("notes"))
+
+    _, _, config = build(register)
+    manager_config = get_manager_config(config.registry)
+    # pyramid's cookie session queues its cookie when it is first changed
+    assert manager_config.get("prefs").pipeline.claim_at_load is False
+    # an application's library that does not say it queues only as it makes one
+    notes = manager_config.get("notes").pipeline
+    assert notes.enlist_at_load is True
+    assert notes.claim_at_load is False
+
+
+def test_an_applications_callbacks_queued_while_a_redis_factory_runs_stay_its_own(redis_db):
+    import redis
+    from pyramid_session_redis import RedisSessionFactory
+
+    ran = []
+
+    def client_callable(request, **options):
+        # the application's own code, run inside the library's factory
+        request.add_response_callback(lambda request, response: ran.append("response"))
+        request.add_finished_callback(lambda request: ran.append("finished"))
+        return redis.StrictRedis.from_url(redis_db)
+
+    def register(config):
+        config.register_session_factory(
+            "prefs",
+            RedisSessionFactory(
+                secret=SECRET, cookie_name="prefs", redis_client_callable=client_callable
+            ),
+        )
+
+    client, _, _ = build(register)
+    client.get("/write", params={"n": "7"})
+    assert ran == ["response", "finished"]
+    assert client.get("/read").text == "7"
+
+
+def test_a_redis_session_written_in_a_request_that_forms_no_response_is_still_saved(redis_db):
+    import redis
+    from pyramid_session_redis import RedisSessionFactory
+
+    def register(config):
+        config.register_session_factory(
+            "prefs", RedisSessionFactory(secret=SECRET, cookie_name="prefs", redis_url=redis_db)
+        )
+
+        def failing(request):
+            request.session_multi["prefs"]["n"] = "written before the failure"
+            raise RuntimeError("the view fails after writing")
+
+        config.add_route("failing", "/failing")
+        config.add_view(failing, route_name="failing")
+
+    client, _, _ = build(register)
+    client.get("/write", params={"n": "1"})
+    with pytest.raises(RuntimeError, match="the view fails after writing"):
+        client.get("/failing")
+    # as pyramid_session_redis saves it alone: in its finished callback
+    store = redis.StrictRedis.from_url(redis_db)
+    (key,) = store.keys()
+    assert b"written before the failure" in store.get(key)
+    store.close()
+
+
+def test_an_applications_callback_queued_while_a_redis_factory_runs_fails_as_its_own(redis_db):
+    import redis
+    from pyramid_session_redis import RedisSessionFactory
+
+    def refuse(request, response):
+        raise LookupError("the application's own callback fails")
+
+    def client_callable(request, **options):
+        request.add_response_callback(refuse)
+        return redis.StrictRedis.from_url(redis_db)
+
+    def register(config):
+        config.register_session_factory(
+            "prefs",
+            RedisSessionFactory(
+                secret=SECRET, cookie_name="prefs", redis_client_callable=client_callable
+            ),
+        )
+
+    client, _, _ = build(register)
+    # not taken for the namespace's: its failure is not contained as a save's
+    with pytest.raises(LookupError, match="the application's own callback fails"):
+        client.get("/write")
+
+
+def test_stamps_go_into_a_redis_session_only_around_its_save(redis_db, tmp_path):
+    from pyramid_session_redis import RedisSessionFactory
+
+    from tests.support.backend_app import beaker_file
+
+    def register(config):
+        config.register_session_factory(
+            "prefs",
+            RedisSessionFactory(secret=SECRET, cookie_name="prefs", redis_url=redis_db),
+            idle_timeout=600,
+        )
+        config.register_session_factory("files", beaker_file(tmp_path, "files"), idle_timeout=600)
+
+    client, _, config = build(register)
+    manager_config = get_manager_config(config.registry)
+    # pyramid_session_redis writes Redis in its finished callback, not its cookie's
+    assert manager_config.get("prefs").pipeline.records_when_finished is True
+    # pyramid_beaker saves in its response callback
+    assert manager_config.get("files").pipeline.records_when_finished is False
+    client.get("/write", params={"n": "5"})
+    assert client.get("/read").text == "5"
+
+
+def test_a_redis_save_failing_in_a_request_that_forms_no_response_stays_the_namespaces(
+    redis_db, caplog
+):
+    import redis
+    from pyramid_session_redis import RedisSessionFactory
+
+    class Refusing(redis.StrictRedis):
+        """A Redis that went away just as the session is written."""
+
+        def execute_command(self, *args, **options):
+            if args[0] in ("SET", "SETEX"):
+                raise redis.ConnectionError("the store went away")
+            return super().execute_command(*args, **options)
+
+    ran = []
+
+    def register(config):
+        config.register_session_factory(
+            "prefs",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="prefs",
+                redis_client_callable=lambda request, **options: Refusing.from_url(redis_db),
+            ),
+        )
+
+        def failing(request):
+            request.session_multi["prefs"]["n"] = "never stored"
+            request.add_finished_callback(lambda request: ran.append("the application's"))
+            raise RuntimeError("the view fails after writing")
+
+        config.add_route("failing", "/failing")
+        config.add_view(failing, route_name="failing")
+
+    client, _, _ = build(register)
+    # the view's error, not the store's: the application's finished callback ran too
+    with pytest.raises(RuntimeError, match="the view fails after writing"):
+        client.get("/failing")
+    assert ran == ["the application's"]
+    assert "'prefs' could not be saved" in caplog.text
+
+
 @pytest.mark.parametrize(
     "name", ["token", "lifetime", "fallbacks", "validator", "binding", "expiry", "revocation"]
 )

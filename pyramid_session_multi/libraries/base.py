@@ -74,6 +74,12 @@ class SessionLibrary:
 
     name = "unknown"
     reads_store_when_loaded = False
+    #: Whether every callback the library queues is appended while its factory
+    #: makes the session (see ``ISessionLibrary.queues_when_made``): not known here.
+    queues_when_made = False
+    #: Whether the library writes its store only in its finished callbacks (see
+    #: ``ISessionLibrary.saves_when_finished``): not known here.
+    saves_when_finished = False
 
     def claims(self, factory: Any) -> bool:
         """Whether ``factory`` makes this library's sessions (never, here)."""

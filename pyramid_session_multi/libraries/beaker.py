@@ -14,6 +14,7 @@ the "id" is only a random ``_id`` kept among that data.
 import inspect
 import logging
 import uuid
+import weakref
 from typing import Any
 
 try:
@@ -98,6 +99,8 @@ class BeakerLibrary(SessionLibrary):
 
     name = "beaker"
     reads_store_when_loaded = True
+    # pyramid_beaker's session queues its one response callback in __init__
+    queues_when_made = True
     has_prepare = True
 
     def claims(self, factory: Any) -> bool:
@@ -235,9 +238,11 @@ class BeakerLibrary(SessionLibrary):
         loaded = session.__dict__.get("_sess")
         if loaded is not None:
             return guard_saves(loaded, policy, outcome)
-        load = session._session
+        load = session._session  # the add-on's named loading: holds the session weakly
+        session_ref = weakref.ref(session)
 
         def guarded_load() -> Any:
+            session: Any = session_ref()
             first = session.__dict__["_sess"] is None
             inner = load()
             if first:
@@ -273,14 +278,20 @@ class BeakerLibrary(SessionLibrary):
         return retire
 
 
+# The wrappers below are kept in the session's own ``__dict__``: each holds it
+# weakly, so that the session and its wrappers make no cycle for the collector.
+
+
 def _name_load_errors(namespace: str, session: Any) -> None:
-    load = session._session
+    load = type(session)._session
+    session_ref = weakref.ref(session)
 
     def named_load() -> Any:
+        session: Any = session_ref()
         if session.__dict__["_sess"] is not None:
-            return load()
+            return load(session)
         try:
-            return load()
+            return load(session)
         except Exception as exc:
             exc.add_note(
                 f"pyramid_session_multi: raised while loading the session of "
@@ -295,20 +306,25 @@ def _name_load_errors(namespace: str, session: Any) -> None:
 
 
 def _skip_saving_empty_new(session: Any) -> None:
-    persist = session.persist
+    persist = type(session).persist
+    session_ref = weakref.ref(session)
 
     def persist_unless_empty_and_new() -> None:
+        session: Any = session_ref()
         loaded = session.__dict__["_sess"]
         if loaded is not None and loaded.is_new and not _without_bookkeeping(loaded, False):
             return
-        persist()
+        persist(session)
 
     # pyramid_beaker's response callback calls ``self.persist()``
     session.__dict__["persist"] = persist_unless_empty_and_new
 
 
 def _make_invalidate_destroy(session: Any) -> None:
+    session_ref = weakref.ref(session)
+
     def invalidate() -> None:
+        session: Any = session_ref()
         destroy_beaker_storage(session)
         session._session().invalidate()
         # Saved as it now is: unsaved, pyramid_beaker would write back the

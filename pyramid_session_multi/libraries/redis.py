@@ -33,6 +33,11 @@ class RedisLibrary(SessionLibrary):
     """
 
     name = "redis"
+    # the factory queues the cookie's response callback and the saving
+    # finished callback as it makes the session, and nothing queues one later
+    queues_when_made = True
+    # its response callback only sets the cookie; the finished one writes Redis
+    saves_when_finished = True
 
     def claims(self, factory: Any) -> bool:
         if not inspect.isfunction(factory):

@@ -1,10 +1,17 @@
-"""Which of a request's callbacks a namespace's session library queued.
+"""Which of the callbacks queued on a request are a session library's.
 
-The end of request (see :mod:`.ending`) takes a library's response and
-finished callbacks out of Pyramid's queues to run them itself, namespace by
-namespace; the application's own callbacks, holding a session or not, stay
-where they are and always run.  Each namespace's end is given here as an
-object with ``session``, ``callbacks`` and ``finished``.
+A session library saves its session and sets its cookie in callbacks it
+queues on the request.  The end of request (:mod:`.ending`) takes those of
+each namespace it ends out of the request's queues, to run them contained:
+as the session is made, for a library that queues them only then
+(``ISessionLibrary.queues_when_made``), else by searching the queues once
+the response is made.  A callback is the library's when it refers to the
+session (bound to it, a partial of it, or a closure over it) and its code
+comes from a package of the session's class: the application's own
+callbacks, holding a session or not, stay in the request's queues.
+
+Each function takes the namespaces' ends (:class:`.ending.NamespaceEnd`)
+with their ``session``, ``claimed``, ``callbacks`` and ``finished``.
 """
 
 import functools
@@ -45,12 +52,15 @@ def _queued_by_library(callback: Any, session: Any) -> bool:
         callback = callback.func
     function = getattr(callback, "__func__", callback)
     package = _package(getattr(function, "__module__", None))
-    if package is None:
-        return False
-    return any(
-        _package(cls.__module__) == package
-        for cls in type(session).__mro__
-        if cls.__module__ != "builtins"
+    session_class: type = type(session)
+    return package is not None and package in _packages_of(session_class)
+
+
+@functools.lru_cache(maxsize=256)
+def _packages_of(session_class: type) -> frozenset[str | None]:
+    """The top-level packages the classes of ``session_class`` are defined in."""
+    return frozenset(
+        _package(cls.__module__) for cls in session_class.__mro__ if cls.__module__ != "builtins"
     )
 
 
@@ -62,13 +72,39 @@ def library_owner(callback: Any, owners: dict[int, Any]) -> Any:
     return owner
 
 
+def claim_queued_since(request: Any, state: Any, queued_since: tuple[int, int]) -> None:
+    """Move what ``state``'s library queued since ``queued_since`` (the lengths
+    of the response and finished callback queues before its factory ran) to
+    the namespace; the application's own callbacks stay where they were."""
+    owners = {id(state.session): state}
+    pairs = (
+        (request.response_callbacks, queued_since[0], state.callbacks),
+        (request.finished_callbacks, queued_since[1], state.finished),
+    )
+    for queue, since, into in pairs:
+        added = len(queue) - since
+        if added <= 0:
+            continue
+        tail = [queue.pop() for _ in range(added)]
+        for callback in reversed(tail):
+            if library_owner(callback, owners) is None:
+                queue.append(callback)
+            else:
+                into.append(callback)
+    state.claimed = True
+
+
 def claim_callbacks(request: Any, states: list[Any], finished_only: bool = False) -> None:
     """Move each session's queued callbacks from the request to its namespace.
 
     Only what its library queued is claimed: the application's own callbacks,
     holding a session or not, stay in the request's queues and always run.
     """
-    owners = {id(state.session): state for state in states if state.session is not None}
+    owners = {
+        id(state.session): state
+        for state in states
+        if state.session is not None and not state.claimed
+    }
     if not owners:
         return
     queues = [(request.__dict__.get("finished_callbacks"), "finished")]

@@ -35,8 +35,6 @@ other namespace has been applied.
 
 import functools
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +43,7 @@ from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned, sets_new_cookie
 from ..events import SessionInvalidated, SessionSaveFailed
 from ..failures import FAIL, failure_log_of
-from .claiming import claim_callbacks, library_owner
+from .claiming import claim_callbacks, claim_queued_since, library_owner
 from .concurrency import after_merge
 
 logger = logging.getLogger(__name__)
@@ -91,6 +89,9 @@ class NamespaceEnd:
     callbacks: list[Any] = field(default_factory=list)
     #: the finished callbacks its library queued
     finished: list[Any] = field(default_factory=list)
+    #: whether both were taken as the session was made (see
+    #: ``ISessionLibrary.queues_when_made``), so none is left in the request's queues
+    claimed: bool = False
     #: what its merging saves did (a
     #: :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`), ``None``
     #: where it does not merge (see :doc:`/narr/parallel`)
@@ -106,7 +107,7 @@ class RequestEnd:
     a hook once saved or send an event once loaded.
     """
 
-    __slots__ = ("namespaces", "scheduled", "watching", "work")
+    __slots__ = ("namespaces", "scheduled", "searching", "watching", "work")
 
     def __init__(self, work: Any) -> None:
         #: the request's unit of work (a :class:`~.work.RequestWork`)
@@ -115,22 +116,43 @@ class RequestEnd:
         self.scheduled = False
         #: whether :meth:`unsent` is queued
         self.watching = False
+        #: whether a namespace's callbacks are to be searched for in the
+        #: request's queues (one was enlisted without its library's taken at load)
+        self.searching = False
 
-    def enlist(self, request: Any, namespace_config: Any, session: Any) -> NamespaceEnd:
-        """The end of ``namespace_config``'s namespace, scheduled if it was not."""
+    def enlist(
+        self,
+        request: Any,
+        namespace_config: Any,
+        session: Any,
+        queued_since: tuple[int, int] | None = None,
+    ) -> NamespaceEnd:
+        """The end of ``namespace_config``'s namespace, scheduled if it was not.
+
+        ``queued_since``: the lengths of the request's response and finished
+        callback queues before the factory made ``session`` (its library
+        queues its callbacks only then): what its library queued since is
+        the namespace's at once.
+        """
         namespace = namespace_config.namespace
         state = self.namespaces.get(namespace)
         if state is None:
             state = self.namespaces[namespace] = NamespaceEnd(namespace_config, session)
-        elif session is not None:
+        elif session is not None and session is not state.session:
             state.session = session
+            state.claimed = False
+        if queued_since is not None and session is not None:
+            # before this callback or the watcher is queued: they are not the library's
+            claim_queued_since(request, state, queued_since)
         queue = request.response_callbacks
         if not self.scheduled:
             queue.append(self)
             self.scheduled = True
         self._watch(request)
-        if session is not None:
-            self._run_before(queue, {id(session): state})
+        if not state.claimed:
+            self.searching = True
+            if session is not None:
+                self._run_before(queue, {id(session): state})
         return state
 
     def _run_before(self, queue: Any, owners: dict[int, "NamespaceEnd"]) -> None:
@@ -217,6 +239,8 @@ class RequestEnd:
         (pyramid_session_redis saves there), with its lifetime stamps put back
         first: saved without them, its clocks would start again at its next load.
         """
+        if not self.namespaces:
+            return  # the response went out: the end of request ran
         states = list(self.namespaces.values())
         rotated = [state for state in states if state.rotated]
         # what a library saves in its finished callbacks keeps the add-on's records,
@@ -224,7 +248,7 @@ class RequestEnd:
         kept = [
             state
             for state in states
-            if not state.rotated and state.session is not None and state.hidden
+            if not state.rotated and state.session is not None and (state.hidden or state.claimed)
         ]
         if kept:
             claim_callbacks(request, kept, finished_only=True)
@@ -243,9 +267,13 @@ class RequestEnd:
         self.namespaces = {}
         self.scheduled = False
         self.watching = False
+        self.searching = False
 
     def __call__(self, request: Any, response: Any) -> None:
-        states = sorted(self.namespaces.values(), key=lambda state: state.config.binding_depth)
+        states = list(self.namespaces.values())
+        if len(states) > 1:
+            states.sort(key=lambda state: state.config.binding_depth)
+        searching = self.searching
         self.forget()
         if getattr(request, "exception", None) is not None:
             # an exception view answered: a rotation (a login) is all or nothing
@@ -255,9 +283,10 @@ class RequestEnd:
             states = [state for state in states if state not in failed]
         ended_now: list[NamespaceEnd] = []
         for state in states:
-            if self._settle_binding(state):
+            if state.config.bound_to is not None and self._settle_binding(state):
                 ended_now.append(state)
-        claim_callbacks(request, states)
+        if searching:
+            claim_callbacks(request, states)
         fatal: BaseException | None = None
         for state in states:
             error = self._apply(request, response, state)
@@ -309,9 +338,19 @@ class RequestEnd:
                 if state.ended is not None:
                     _run_hooks(namespace_config, state.after_save, response)
                 return None
-            with _records_stored(state.hidden, response):
+            # the add-on's records are in the session's storage only while its library
+            # saves: not around its response callbacks if it saves once finished
+            hidden = state.hidden
+            if state.finished and namespace_config.pipeline.records_when_finished:
+                hidden = []
+            for record in hidden:
+                record.put_back(response)
+            try:
                 for callback in state.callbacks:
                     callback(request, response)
+            finally:
+                for record in hidden:
+                    record.take_out(response)
             fit_new_cookies(before, response, namespace_config)
         except Exception as exc:
             refusal = cookie_refusal(
@@ -340,7 +379,7 @@ class RequestEnd:
             # what waits for the session to be saved waits for its cookie to go out
             # too (the cookie budget may have dropped it)
             after_save = []
-        if not state.finished:
+        if not state.finished and after_save:
             _run_hooks(namespace_config, after_save, response)
         for index, callback in enumerate(state.finished, 1):
             then = after_save if index == len(state.finished) else []
@@ -414,8 +453,14 @@ class ContainedFinish:
     def __call__(self, request: Any) -> Exception | None:
         """Run the callback; the error to fail the response with, if any."""
         try:
-            with _records_stored(self.hidden, self.response):
+            hidden = self.hidden
+            for record in hidden:
+                record.put_back(self.response)
+            try:
                 self.callback(request)
+            finally:
+                for record in hidden:
+                    record.take_out(self.response)
         except Exception as exc:
             _failed(
                 self.config.namespace, exc, "could not be saved; no new cookie is sent", request
@@ -429,7 +474,8 @@ class ContainedFinish:
                 # the cookie would point at data the store does not have
                 self.response.unset_cookie(self.config.cookie_name, strict=False)
             return None if self.failed is None else self.failed(exc)
-        _run_hooks(self.config, self.then, self.response)
+        if self.then:
+            _run_hooks(self.config, self.then, self.response)
         return None
 
 
@@ -448,21 +494,6 @@ def _drop_rotations(request: Any, states: list[NamespaceEnd], why: str) -> None:
         except Exception as exc:
             _failed(namespace, exc, "could not drop its unsent new session", request)
         logger.warning("namespace %r was rotated but %s; it is not saved", namespace, why)
-
-
-@contextmanager
-def _records_stored(records: list[Any], response: Any) -> Iterator[None]:
-    """The add-on's ``records`` in their session's storage while the library saves it."""
-    if not records:
-        yield
-        return
-    for record in records:
-        record.put_back(response)
-    try:
-        yield
-    finally:
-        for record in records:
-            record.take_out(response)
 
 
 def _run_hooks(namespace_config: Any, hooks: list[Any], response: Any) -> None:

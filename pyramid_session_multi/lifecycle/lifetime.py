@@ -307,17 +307,18 @@ class Lifetime:
 
     def seconds_left(self) -> float | None:
         """Seconds until the timeouts end the session if it is not used again."""
-        idle, absolute = self.config.idle_timeout, self.config.absolute_timeout
+        idle: int | None = self.config.idle_timeout
+        absolute: int | None = self.config.absolute_timeout
         stamps = self.stamps
-        ends = [
-            end
-            for end in (
-                None if idle is None else stamps.active + idle,
-                None if absolute is None else stamps.created + absolute,
-            )
-            if end is not None
-        ]
-        return max(0.0, min(ends) - now()) if ends else None
+        if absolute is None:
+            if idle is None:
+                return None
+            end = stamps.active + idle
+        elif idle is None:
+            end = stamps.created + absolute
+        else:
+            end = min(stamps.active + idle, stamps.created + absolute)
+        return max(0.0, end - now())
 
 
 def remember_login(work: Any, userid: Any, at: float | None = None) -> None:
@@ -400,6 +401,9 @@ def _has_data(namespace_config: Any, storage: dict[Any, Any]) -> bool:
     bookkeeping = namespace_config.library.bookkeeping
     if not bookkeeping:
         return True
+    if isinstance(bookkeeping, frozenset | set):
+        # one comparison of sets, not a loop over the keys
+        return not dict.keys(storage) <= bookkeeping
     return any(key not in bookkeeping for key in dict.keys(storage))
 
 

@@ -145,6 +145,15 @@ class Pipeline:
     names: tuple[str, ...] = ()
     #: whether its end of request is enlisted when it loads (see :func:`enlists_at_load`)
     enlist_at_load: bool = False
+    #: whether, enlisted at load, its end takes the callbacks its library
+    #: queued as the factory made the session right then (see
+    #: ``ISessionLibrary.queues_when_made``), so the end of request need not
+    #: search the request's queues for them
+    claim_at_load: bool = False
+    #: whether the add-on's records (its lifetime stamps) go into the session's
+    #: storage only while its library's finished callbacks run, where it saves
+    #: (see ``ISessionLibrary.saves_when_finished``), not around its response ones
+    records_when_finished: bool = False
     #: whether the session judges itself, with nothing else to run
     quick: bool = False
     #: the event a reason to end a session is told with, where it is not SessionRejected
@@ -171,12 +180,15 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
     events: dict[str, type] = {}
     for check in checks:
         events.update(check.events)
+    library = namespace_config.library
     return Pipeline(
         steps=steps,
         checks=tuple(check.run for check in checks),
         names=tuple(step.name for step in chosen if step.kind == STEP)
         + tuple(check.name for check in checks),
         enlist_at_load=enlist,
+        claim_at_load=enlist and getattr(library, "queues_when_made", False) is True,
+        records_when_finished=getattr(library, "saves_when_finished", False) is True,
         quick=quick,
         reason_events=MappingProxyType(events),
     )

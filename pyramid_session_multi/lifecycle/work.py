@@ -61,8 +61,13 @@ class RequestWork(Protocol):
     def loaded(self, namespace: str) -> Any:
         """The session ``namespace`` loaded in this request, ``None`` if it did not."""
 
-    def enlist(self, namespace_config: Any, session: Any) -> NamespaceEnd:
-        """The namespace's end of request, enlisted (the add-on saves it)."""
+    def enlist(
+        self, namespace_config: Any, session: Any, queued_since: tuple[int, int] | None = None
+    ) -> NamespaceEnd:
+        """The namespace's end of request, enlisted (the add-on saves it);
+        ``queued_since``: the lengths of the request's response and finished
+        callback queues before the factory made ``session``, whose library
+        queues its callbacks only then."""
 
     def end(self, namespace_config: Any, session: Any, how: str) -> NamespaceEnd:
         """What the client held of the namespace ended (invalidated or rejected)."""
@@ -200,9 +205,13 @@ class UnitOfWork:
             ending = self._end = RequestEnd(self)
         return ending
 
-    def enlist(self, namespace_config: Any, session: Any) -> NamespaceEnd:
-        """The end of ``namespace_config``'s namespace in this request, enlisted."""
-        return self._ending().enlist(self.request, namespace_config, session)
+    def enlist(
+        self, namespace_config: Any, session: Any, queued_since: tuple[int, int] | None = None
+    ) -> NamespaceEnd:
+        """The end of ``namespace_config``'s namespace in this request, enlisted;
+        with ``queued_since`` (see :meth:`RequestWork.enlist`) the callbacks
+        its library queued since are taken at once."""
+        return self._ending().enlist(self.request, namespace_config, session, queued_since)
 
     def end(self, namespace_config: Any, session: Any, how: str) -> NamespaceEnd:
         """What the client held of the namespace ended: ``how`` is
