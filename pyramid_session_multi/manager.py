@@ -183,7 +183,7 @@ class SessionMultiManager(Mapping[str, Any]):
                 and (
                     session._session_multi_user is None
                     or self._config.revocations is None
-                    or self._kept_as_made(namespace_config, request, session)
+                    or kept_as_made(self._unit(), namespace_config, request, session)
                 )
             ):
                 self._sessions[namespace] = session
@@ -196,17 +196,6 @@ class SessionMultiManager(Mapping[str, Any]):
         if request.registry.has_listeners:  # one attribute when nothing subscribes
             self._unit().send(SessionLoaded, namespace, session)
         return session
-
-    def _kept_as_made(
-        self, namespace_config: NamespaceConfig, request: Request, session: Any
-    ) -> bool:
-        """Whether a quick namespace's session recording a user passes its
-        revocation check with nothing more to do (see :func:`.lifecycle.revoked.kept_as_made`)."""
-        try:
-            return kept_as_made(self._unit(), namespace_config, session)
-        except Exception as exc:
-            log_load_error(namespace_config.namespace, exc, request)
-            raise
 
     def _load_in_full(
         self, namespace_config: NamespaceConfig, request: Request, made: Any = _MISSING

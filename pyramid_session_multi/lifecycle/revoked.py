@@ -12,6 +12,7 @@ from typing import Any
 from ..exceptions import RevocationStoreUnavailable
 from .devices import is_ended, keeps_devices, note_moved
 from .lifetime import lifetime_of
+from .loading import log_load_error
 
 #: The reason a revoked session is rejected with.
 REVOKED = "revoked"
@@ -60,7 +61,7 @@ def revocation_check(
     return None
 
 
-def kept_as_made(work: Any, namespace_config: Any, session: Any) -> bool:
+def kept_as_made(work: Any, namespace_config: Any, request: Any, session: Any) -> bool:
     """Whether a session of a quick namespace (see :mod:`.pipeline`) that records
     a user, and did not end on load, is kept as it was made: its user was not
     revoked since its login, its device was not ended, and its device's entry
@@ -70,13 +71,18 @@ def kept_as_made(work: Any, namespace_config: Any, session: Any) -> bool:
     :func:`revocation_check` refuses it or notes its device, from the answer
     asked here (the store is asked once per user and request either way).
     Raises :class:`~pyramid_session_multi.exceptions.RevocationStoreUnavailable`
-    as that check does: a store that cannot answer keeps no session.
+    as that check does, logged as a load's error: a store that cannot answer
+    keeps no session.
     """
     user = session._session_multi_login()
     if user is None:
         return False
     login = user[1]
-    revoked, ended = ask_revocation(work, namespace_config, str(user[0]))
+    try:
+        revoked, ended = ask_revocation(work, namespace_config, str(user[0]))
+    except Exception as exc:
+        log_load_error(namespace_config.namespace, exc, request)
+        raise
     if (revoked is not None and login < revoked) or (ended and is_ended(login, ended)):
         return False  # refused, as revocation_check says
     return not (session._session_multi_moved and keeps_devices(work.revocations))
