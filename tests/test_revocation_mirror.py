@@ -10,6 +10,7 @@ import time
 
 import pytest
 import redis
+import sqlalchemy as sa
 
 from pyramid_session_multi.lifecycle.devices import device_of
 from pyramid_session_multi.lifecycle.lifetime import Stamps, now
@@ -22,6 +23,7 @@ from pyramid_session_multi.revocation.mirror import (
     RedisFeed,
     RevocationMirror,
     SQLPoll,
+    _without_retries,
     mirrored,
 )
 from tests.support.redis_topologies import wait_until
@@ -383,3 +385,141 @@ def test_a_mirror_that_lost_its_feed_asks_the_store():
     store.revoke("alice", 5.0, 60)  # unheard: the feed is lost
     assert mirror.revocation_of("alice")[0] == 5.0
     assert mirror.hits == 0
+
+
+def test_ending_an_unknown_device_through_the_mirror_drops_nothing_it_knew():
+    store = MemoryRevocationStore()
+    mirror = RevocationMirror(store, SilentFeed())
+    mirror.revocation_of("nobody")
+    mirror.became_current()
+    assert mirror.revocation_of("alice") == (None, frozenset())
+    assert mirror.end_device("no-such-device", 60) is None
+    hits = mirror.hits
+    assert mirror.revocation_of("alice") == (None, frozenset())
+    assert mirror.hits == hits + 1
+
+
+class RevocationsOnly:
+    """A store of one's own that keeps revocations and no device index."""
+
+    def __init__(self):
+        self.revoked = {}
+
+    def revoke(self, userid, at, ttl):
+        self.revoked[userid] = at
+
+    def revoked_at(self, userid):
+        return self.revoked.get(userid)
+
+    def describe(self):
+        return "revocations only"
+
+
+def test_a_mirror_of_a_store_without_devices_answers_no_ended_login():
+    store = RevocationsOnly()
+    mirror = RevocationMirror(store, SilentFeed())
+    mirror.revocation_of("nobody")
+    mirror.became_current()
+    assert mirror.revocation_of("alice") == (None, frozenset())
+    mirror.revoke("alice", 5.0, 60)
+    assert mirror.revocation_of("alice") == (5.0, frozenset())
+    assert mirror.revoked_at("alice") == 5.0
+    assert mirror.describe() == "revocations only, mirrored in each process"
+
+
+def test_closing_a_mirror_never_used_stops_nothing(redis_db, tmp_path):
+    store = RedisRevocationStore.from_url(redis_db)
+    mirror = mirrored(store)
+    mirror.close()
+    assert not mirror.current and mirror.feed._thread is None
+    sql = SQLRevocationStore(f"sqlite:///{tmp_path / 'unused.sqlite'}")
+    polled = mirrored(sql)
+    polled.close()
+    assert not polled.current and polled.feed._thread is None
+
+
+def test_a_feed_stopped_before_redis_confirms_its_subscription_is_not_current(redis_db):
+    store = RedisRevocationStore.from_url(redis_db)
+    feed = RedisFeed(store)
+    pubsub = store.client.pubsub(ignore_subscribe_messages=False)
+    try:
+        feed._stop.set()
+        with pytest.raises(ConnectionError, match="not confirmed"):
+            feed._until_confirmed(pubsub)
+    finally:
+        pubsub.close()
+
+
+def test_a_feed_that_hears_its_subscription_made_again_starts_over(redis_db):
+    store = RedisRevocationStore.from_url(redis_db)
+    heard = []
+
+    class Listener:
+        def lost(self, why):
+            heard.append(("lost", why))
+
+        def became_current(self):
+            heard.append(("current",))
+            feed._stop.set()  # one round is enough
+
+        def changed(self, userid):
+            heard.append(("changed", userid))
+
+    feed = RedisFeed(store)
+    pubsub = store.client.pubsub(ignore_subscribe_messages=False)
+    try:
+        pubsub.subscribe(store.channel)
+        feed._until_confirmed(pubsub)
+        store.client.publish(store.channel, "alice")
+        pubsub.subscribe(store.channel)  # as a client that reconnected on its own does
+        deadline = time.monotonic() + GUARD
+        while not feed._stop.is_set() and time.monotonic() < deadline:
+            feed._listen(pubsub, Listener())
+    finally:
+        pubsub.close()
+    assert heard == [
+        ("changed", "alice"),
+        ("lost", "the subscription was made again"),
+        ("current",),
+    ]
+
+
+def test_an_sql_mirror_whose_poll_fails_asks_the_store_and_fails_closed(tmp_path, mirrors):
+    path = tmp_path / "poll.sqlite"
+    store = SQLRevocationStore(f"sqlite:///{path}")
+    here = mirrors(store, interval=0.05)
+    current(here)
+    assert here.revocation_of("alice") == (None, frozenset())
+    with store.engine.begin() as connection:
+        connection.execute(sa.text(f"DROP TABLE {store.table.name}"))
+    wait_until(lambda: not here.current, GUARD, "the failed poll to be noticed")
+    with pytest.raises(sa.exc.OperationalError):  # no such table: not an answer from memory
+        here.revocation_of("alice")
+
+
+def test_a_feed_waits_past_other_messages_for_its_confirmation(redis_db):
+    store = RedisRevocationStore.from_url(redis_db)
+    feed = RedisFeed(store)
+    pubsub = store.client.pubsub(ignore_subscribe_messages=False)
+    try:
+        pubsub.subscribe(store.channel)
+        wait_until(
+            lambda: pubsub.get_message(timeout=0.5) is not None, GUARD, "the first confirmation"
+        )
+        store.client.publish(store.channel, "alice")
+        pubsub.subscribe(store.channel)
+        feed._until_confirmed(pubsub)  # the message, then the confirmation: no error
+        assert pubsub.get_message(timeout=0.2) is None
+    finally:
+        pubsub.close()
+
+
+def test_a_subscription_not_yet_connected_is_left_to_its_client(redis_db):
+    store = RedisRevocationStore.from_url(redis_db)
+    pubsub = store.client.pubsub()
+    try:
+        assert pubsub.connection is None
+        _without_retries(pubsub)
+        assert pubsub.connection is None
+    finally:
+        pubsub.close()
