@@ -525,3 +525,18 @@ def test_devices_equal_a_model_over_any_sequence(
         redis.StrictRedis.from_url(redis_db).flushdb()
     clock.at(clock.now - clock.start + 10_000)  # every example later than the one before
     run_against_model(store, redis_db, tmp_path, clock, sequence)
+
+
+def test_a_device_a_revocation_unlisted_is_not_found_by_its_id(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.revoke("alice", t + 1, 3600)
+    assert store.find_device(device_id("alice", t)) is None
+    assert store.end_device(device_id("alice", t), 3600) is None
+
+
+def test_forgetting_no_logins_leaves_the_index_as_it_was(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.forget_devices("alice", [])
+    assert [device.login for device in store.devices("alice")] == [t]

@@ -1027,3 +1027,23 @@ def test_a_revocation_store_set_before_the_include_is_refused_saying_what_to_inc
     config = Configurator()
     with pytest.raises(NotIncludedError, match=r'config\.include\("pyramid_session_multi"\)'):
         set_revocation_store(config, ExportedMemoryStore())
+
+
+def test_a_redis_store_on_a_client_that_decodes_answers_finds_and_ends_devices(redis_db):
+    from pyramid_session_multi.lifecycle.devices import device_id, device_of
+    from pyramid_session_multi.lifecycle.lifetime import Stamps, now
+
+    class Namespace:
+        namespace, idle_timeout, absolute_timeout = "ns", 600, None
+
+    client = redis.StrictRedis.from_url(redis_db, decode_responses=True)
+    store = RedisRevocationStore(client)
+    login = now()
+    store.record_device(
+        device_of("alice", login, "agent", [(Namespace, Stamps(login, login, "alice", login))])
+    )
+    found = store.find_device(device_id("alice", login))
+    assert (found.userid, found.login) == ("alice", login)
+    assert store.end_device(found.id, 60) == found
+    assert store.revocation_of("alice") == (None, frozenset({login}))
+    client.close()
