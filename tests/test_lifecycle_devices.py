@@ -7,6 +7,7 @@ PostgreSQL.  The add-on's clock is moved by the test (the ``clock`` fixture).
 
 import pytest
 import redis
+from pyramid.exceptions import ConfigurationError
 
 from pyramid_session_multi.lifecycle.devices import Device, device_id, device_of, live
 from pyramid_session_multi.lifecycle.lifetime import Stamps
@@ -540,3 +541,49 @@ def test_forgetting_no_logins_leaves_the_index_as_it_was(store, clock):
     store.record_device(entry("alice", t))
     store.forget_devices("alice", [])
     assert [device.login for device in store.devices("alice")] == [t]
+
+
+def test_a_login_undone_by_a_logout_in_the_same_request_lists_no_device(redis_db, tmp_path):
+    store = CountingStore()
+
+    def register(config):
+        config.register_session_factory(
+            "signed", library_factory("signed", redis_db, tmp_path), idle_timeout=600
+        )
+        config.set_revocation_store(store)
+
+        def login_then_logout(request):
+            request.session_multi.rotate("signed", userid="alice")
+            request.session_multi.invalidate()
+            return {}
+
+        config.add_route("changed_mind", "/changed-mind")
+        config.add_view(login_then_logout, route_name="changed_mind", renderer="json")
+
+    browser = client(build_lifetime_wsgi(register), "Laptop")
+    browser.get("/changed-mind")
+    assert store.devices("alice") == []
+    assert store.writes == 0
+    assert browser.get("/r/signed").json["user"] is None
+
+
+def test_devices_without_a_device_index_says_how_to_set_one(redis_db, tmp_path):
+    class RevocationsOnly:
+        def revoke(self, userid, at, ttl):
+            pass
+
+        def revoked_at(self, userid):
+            return None
+
+    wsgi = devices_app(RevocationsOnly(), redis_db, tmp_path)
+    browser = client(wsgi, "Laptop")
+    with pytest.raises(ConfigurationError, match=r"devices\(\) needs a revocation store"):
+        browser.get("/devices", {"userid": "alice"})
+    with pytest.raises(ConfigurationError, match=r"revoke_device\(\) needs"):
+        browser.get("/end", {"id": "x"})
+
+
+def test_a_device_id_that_is_not_text_is_refused(redis_db, tmp_path, app_store):
+    wsgi = devices_app(app_store, redis_db, tmp_path)
+    with pytest.raises(ValueError, match="a device id is text, not ''"):
+        client(wsgi, "Laptop").get("/end", {"id": ""})
