@@ -587,3 +587,42 @@ def test_a_device_id_that_is_not_text_is_refused(redis_db, tmp_path, app_store):
     wsgi = devices_app(app_store, redis_db, tmp_path)
     with pytest.raises(ValueError, match="a device id is text, not ''"):
         client(wsgi, "Laptop").get("/end", {"id": ""})
+
+
+def test_devices_lists_this_device_as_current_while_one_of_its_stores_is_down(
+    own_redis_server, tmp_path
+):
+    store = CountingStore()
+    wsgi = devices_app(store, own_redis_server.url, tmp_path)
+    laptop = client(wsgi, "Laptop")
+    log_in(laptop, "alice")
+    own_redis_server.stop()
+    try:
+        (listed,) = laptop.get("/devices", {"userid": "alice"}).json
+    finally:
+        own_redis_server.start()
+    assert listed["current"] is True  # known from the namespace that still loads
+    assert listed["namespaces"] == ["redis", "signed"]
+
+
+class ChecksDown(CountingStore):
+    """The memory store, its revocation checks failing while ``down``."""
+
+    down = False
+
+    def revocation_of(self, userid):
+        if self.down:
+            raise ConnectionError("the revocation checks are down")
+        return super().revocation_of(userid)
+
+
+def test_a_session_that_cannot_be_judged_names_no_current_device(redis_db, tmp_path):
+    store = ChecksDown()
+    wsgi = devices_app(store, redis_db, tmp_path)
+    laptop = client(wsgi, "Laptop")
+    log_in(laptop, "alice")
+    store.down = True
+    (listed,) = laptop.get("/devices", {"userid": "alice"}).json
+    assert listed["current"] is False  # listed, but not known to be this request's
+    store.down = False
+    assert [d["current"] for d in laptop.get("/devices", {"userid": "alice"}).json] == [True]
