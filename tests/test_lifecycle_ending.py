@@ -582,3 +582,27 @@ def test_a_login_failed_into_an_exception_view_keeps_the_old_cookie_and_session(
 
 def beaker_files(directory):
     return sorted(str(path) for path in directory.rglob("*.cache"))
+
+
+def test_a_merging_namespace_set_to_fail_fails_the_response_when_its_store_is_lost(server):
+    def write_after_outage(request):
+        cart = request.session_multi["cart"]
+        cart.get("value")  # loaded while the store was up: its save merges
+        server.stop()
+        cart["value"] = "written after the store died"
+        return {}
+
+    def setup(config):
+        config.register_session_factory(
+            "cart", redis_factory(server.url), concurrent_writes="merge", on_save_error="fail"
+        )
+        config.add_route("write_after_outage", "/write-after-outage")
+        config.add_view(write_after_outage, route_name="write_after_outage", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/cart", {"value": "in the cart"})
+    with pytest.raises(redis.exceptions.ConnectionError) as info:
+        app.get("/write-after-outage")
+    assert any("namespace 'cart' could not be saved" in note for note in info.value.__notes__)
+    server.start()
+    assert app.get("/s/cart").json["value"] == "in the cart"
