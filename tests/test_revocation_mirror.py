@@ -6,6 +6,7 @@ as two workers have.  Waits are hang guards, never timing assertions.
 """
 
 import os
+import threading
 import time
 
 import pytest
@@ -472,9 +473,12 @@ def test_a_feed_that_hears_its_subscription_made_again_starts_over(redis_db):
         feed._until_confirmed(pubsub)
         store.client.publish(store.channel, "alice")
         pubsub.subscribe(store.channel)  # as a client that reconnected on its own does
-        deadline = time.monotonic() + GUARD
-        while not feed._stop.is_set() and time.monotonic() < deadline:
+        guard = threading.Timer(GUARD, feed._stop.set)  # a hang guard: _listen returns
+        guard.start()
+        try:
             feed._listen(pubsub, Listener())
+        finally:
+            guard.cancel()
     finally:
         pubsub.close()
     assert heard == [
