@@ -629,3 +629,23 @@ def test_new_session_multi_works_without_a_reference_to_the_request():
         assert isinstance(manager.request, testing.DummyRequest)
     finally:
         testing.tearDown()
+
+
+def test_a_manager_kept_past_its_request_says_its_request_is_gone():
+    kept = []
+
+    def keep(request):
+        kept.append(request.session_multi)
+        return {}
+
+    def setup(config):
+        register_session_factory(config, "a", signed_factory("cookie_a"))
+        config.add_route("keep", "/keep")
+        config.add_view(keep, route_name="keep", renderer="json")
+
+    build_app(setup).get("/keep")
+    gc.collect()
+    (manager,) = kept
+    for use in (lambda: manager["a"], lambda: manager.rotate("a"), manager.invalidate):
+        with pytest.raises(RuntimeError, match="the request of this manager is gone"):
+            use()
