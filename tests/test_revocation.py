@@ -1047,3 +1047,27 @@ def test_a_redis_store_on_a_client_that_decodes_answers_finds_and_ends_devices(r
     assert store.end_device(found.id, 60) == found
     assert store.revocation_of("alice") == (None, frozenset({login}))
     client.close()
+
+
+class RevokedAtOnly:
+    """A store of one's own that answers revoked_at() and keeps no device index."""
+
+    def __init__(self):
+        self.revoked = {}
+
+    def revoke(self, userid, at, ttl):
+        self.revoked[userid] = at
+
+    def revoked_at(self, userid):
+        return self.revoked.get(userid)
+
+
+def test_a_store_that_only_answers_revoked_at_still_signs_a_user_out(redis_db, tmp_path):
+    store = RevokedAtOnly()
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path, store))
+    laptop = device(wsgi)
+    log_in(laptop, "alice")
+    assert logged_in_as(laptop) == ["alice", "alice"]
+    device(wsgi).get("/revoke", {"userid": "alice"})  # from another client
+    assert "alice" in store.revoked
+    assert logged_in_as(laptop) == [None, None]  # refused on the store's revoked_at()
