@@ -155,6 +155,37 @@ def test_a_revocation_unlists_the_logins_it_ends(store, clock):
     assert store.revocation_of("alice") == (t + 1, frozenset())
 
 
+def test_a_write_of_an_ended_login_does_not_list_it_again(store, clock):
+    # a request of the device, in flight while another ends it, moves its stamps
+    # (its idle clock, a rotation) and writes its entry after the end
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 1))
+    store.end_device(device_id("alice", t), 3600)
+    held = left_in(store)
+    store.record_device(entry("alice", t, active=t + 60))
+    assert [device.login for device in store.devices("alice")] == [t + 1]
+    assert store.find_device(device_id("alice", t)) is None
+    # nothing is written back: no entry, and (on Redis) no key of its id
+    assert left_in(store) == held
+
+
+def test_a_write_of_a_revoked_login_does_not_list_it_again(store, clock):
+    # revoke(keep_current=True) from another device: its login is kept (stamped
+    # at the revocation), the others' in-flight writes are not
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.revoke("alice", t + 1, 3600)
+    held = left_in(store)
+    store.record_device(entry("alice", t, active=t + 60))
+    assert store.devices("alice") == []
+    assert left_in(store) == held
+    # the login the revocation kept, and a later one, are listed
+    store.record_device(entry("alice", t + 1))
+    store.record_device(entry("alice", t + 2))
+    assert [device.login for device in store.devices("alice")] == [t + 2, t + 1]
+
+
 def test_a_logout_unlists_its_device(store, clock):
     t = clock.now
     store.record_device(entry("alice", t))

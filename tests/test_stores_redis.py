@@ -650,7 +650,7 @@ def test_every_option_is_in_the_table_and_redis_client_callable_takes_those_of_c
 
 def index_flow(store):
     """A user's devices through ``store``: listed, ended, logged out, revoked."""
-    from pyramid_session_multi.lifecycle.devices import device_of
+    from pyramid_session_multi.lifecycle.devices import device_id, device_of
     from pyramid_session_multi.lifecycle.lifetime import Stamps, now
 
     class Namespace:
@@ -669,6 +669,12 @@ def index_flow(store):
     assert store.devices("alice") == []
     assert store.revocation_of("alice") == (t + 3, frozenset({t}))
     assert len(store.devices("bob")) == 1
+    # a write of an ended or revoked login (a request in flight) lists nothing again
+    for login in (t, t + 2):
+        stamps = Stamps(login, login + 5, "alice", login)
+        store.record_device(device_of("alice", login, "agent", [(Namespace, stamps)]))
+    assert store.devices("alice") == []
+    assert store.find_device(device_id("alice", t + 2)) is None
 
 
 def test_the_device_index_on_the_cluster(empty_cluster):

@@ -225,6 +225,9 @@ class SQLRevocationStore:
                 .mappings()
                 .first()
             )
+            if self._is_over(connection, device, current):
+                # a request in flight when its login was ended writes no entry back
+                return
             if row is not None:
                 device = _device(row).merged(device)
                 connection.execute(
@@ -232,6 +235,26 @@ class SQLRevocationStore:
                 )
             else:
                 connection.execute(sa.insert(table).values(_row(device)))
+
+    def _is_over(self, connection: Any, device: Device, current: float) -> bool:
+        """Whether ``device``'s login is ended or revoked, read in the
+        transaction that would write its entry (after its row is locked: an
+        end that deleted it is seen)."""
+        import sqlalchemy as sa
+
+        table, ended = self.table, self.ended_table
+        revoked = sa.select(sa.literal(1)).where(
+            table.c.userid == device.userid,
+            table.c.revoked_at > device.login,
+            sa.or_(table.c.expires_at.is_(None), table.c.expires_at > current),
+        )
+        ends = sa.select(sa.literal(1)).where(
+            ended.c.userid == device.userid,
+            ended.c.login > device.login - 0.0005,
+            ended.c.login < device.login + 0.0005,
+            ended.c.expires_at > current,
+        )
+        return connection.execute(sa.union_all(revoked, ends)).first() is not None
 
     def devices(self, userid: str) -> list[Device]:
         import sqlalchemy as sa
