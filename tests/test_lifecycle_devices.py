@@ -186,6 +186,16 @@ def test_a_write_of_a_revoked_login_does_not_list_it_again(store, clock):
     assert [device.login for device in store.devices("alice")] == [t + 2, t + 1]
 
 
+def test_a_revocation_leaves_nothing_of_the_logins_it_ends(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 1))
+    store.revoke("alice", t + 2, 3600)
+    assert store.devices("alice") == []
+    # neither the entries nor (on Redis) the keys naming the devices' user
+    assert left_in(store) == 0
+
+
 def test_a_logout_unlists_its_device(store, clock):
     t = clock.now
     store.record_device(entry("alice", t))

@@ -686,6 +686,8 @@ def test_the_device_index_on_the_cluster(empty_cluster):
     # every key left expires on its own
     keys = [key for keys in cluster_keys(empty_cluster).values() for key in keys]
     assert keys
+    # of the devices' ids only bob's is left: alice's went with her revocation
+    assert len([key for key in keys if b":id:" in key]) == 1
     for key in keys:
         port = slot_owner(empty_cluster, key)
         assert raw(port, "PTTL", key) > 0

@@ -106,7 +106,8 @@ return 1
 """
 
 # Delete the user's entries that are expired, or (ARGV: now, then logins)
-# logged out; with ARGV[2] = 'before', those logged in before ARGV[3].
+# logged out; with ARGV[2] = 'before', those logged in before ARGV[3].  Returns
+# the ids of the entries deleted (whose ``id:`` keys are deleted next).
 _DROP_DEVICES = """
 local now = tonumber(ARGV[1])
 local before = nil
@@ -117,13 +118,13 @@ else
     for i = 2, #ARGV do gone[tonumber(ARGV[i])] = true end
 end
 local fields = redis.call('HGETALL', KEYS[1])
-local deleted = 0
+local deleted = {}
 for i = 1, #fields, 2 do
     local entry = cjson.decode(fields[i + 1])
     local login = entry[3]
     if entry[8] <= now or gone[login] or (before and login < before) then
         redis.call('HDEL', KEYS[1], fields[i])
-        deleted = deleted + 1
+        table.insert(deleted, fields[i])
     end
 end
 return deleted
@@ -176,7 +177,8 @@ class RedisRevocationStore:
     ended logins, every key expiring with the last entry it holds.  A
     device's entry is written by one script that first reads its user's
     ended logins and revocation, so a request in flight when its device was
-    ended never lists it again.  On a Redis Cluster, whose slots part a user's keys,
+    ended never lists it again; a revocation deletes the ``id:`` keys of the
+    logins it ends.  On a Redis Cluster, whose slots part a user's keys,
     each script touches one key, and an entry written for a login found
     over just after is deleted again.
     """
@@ -323,7 +325,7 @@ class RedisRevocationStore:
         return list(pipe.execute())
 
     def revoke(self, userid: str, at: float, ttl: int | None) -> None:
-        self._together(
+        _at, dropped, _published = self._together(
             lambda client: self._script(
                 self._revoke, client, [self.prefix + userid], [repr(at), "" if ttl is None else ttl]
             ),
@@ -335,6 +337,12 @@ class RedisRevocationStore:
             ),
             lambda client: client.publish(self.channel, userid),
         )
+        # the ids of the logins it ended go with their entries
+        ids = [each.decode() if isinstance(each, bytes) else str(each) for each in dropped]
+        if ids:
+            self._together(
+                *(lambda client, each=each: client.delete(self._id_key(each)) for each in ids)
+            )
 
     def record_device(self, device: Device) -> None:
         t = now()
