@@ -547,3 +547,20 @@ def test_devices_equal_a_model_over_any_sequence(
         redis.StrictRedis.from_url(redis_db).flushdb()
     clock.at(clock.now - clock.start + 10_000)  # every example later than the one before
     run_against_model(store, redis_db, tmp_path, clock, sequence)
+
+
+def test_a_namespace_first_written_after_login_is_not_the_devices(redis_db, tmp_path):
+    # as the devices and lifetimes pages say: a namespace the client first gets in
+    # a later request records no user, so the device neither lists nor ends it
+    store = MemoryRevocationStore()
+    wsgi = devices_app(store, redis_db, tmp_path)
+    laptop, phone = client(wsgi, "Laptop"), client(wsgi, "Phone")
+    laptop.get("/login", {"userid": "alice", "ns": "signed"})
+    laptop.get("/w/redis", {"value": "later"})
+    log_in(phone, "alice")
+    listed = phone.get("/devices", {"userid": "alice"}).json
+    (laptop_entry,) = [device for device in listed if not device["current"]]
+    assert laptop_entry["namespaces"] == ["signed"]
+    assert phone.get("/end", {"id": laptop_entry["id"]}).json == {"ended": True}
+    assert laptop.get("/r/signed").json["user"] is None
+    assert laptop.get("/r/redis").json == {"value": "later", "user": None}
