@@ -358,3 +358,25 @@ def test_a_statement_within_the_client_timeout_is_answered(own_postgresql_server
     with store.engine.connect() as connection:
         assert connection.execute(sqlalchemy.text("select pg_sleep(0.2), 1")).all()[0][1] == 1
     assert store.breaker.state == CLOSED and store.breaker.opened == 0
+
+
+@pytest.mark.postgresql
+def test_a_probe_of_a_still_hung_postgresql_costs_one_connect_timeout(own_postgresql_server):
+    """A URL without ``connect_timeout``: the client timeout is its connect
+    timeout too, so the probe of a database still hung fails and the breaker
+    opens again, rather than the probe waiting for the server's return."""
+    postgresql_server = own_postgresql_server
+    store = SQLRevocationStore(f"{postgresql_server.url}?statement_timeout_client=1", 600)
+    store.revoke("alice", 1.0, 60)
+    with paused(postgresql_server) as pause:
+        with pytest.raises((sqlalchemy.exc.OperationalError, SQLCircuitOpen)):
+            store.revoked_at("alice")
+        assert store.breaker.opened == 1
+        store.breaker.clock = lambda: time.monotonic() + store.breaker.interval
+        with pytest.raises(sqlalchemy.exc.OperationalError):
+            store.revoked_at("alice")  # the probe
+        assert not pause.resumed
+        assert store.breaker.state == OPEN and store.breaker.opened == 2
+    store.breaker.clock = lambda: time.monotonic() + 2 * store.breaker.interval
+    assert store.revoked_at("alice") == 1.0
+    assert store.breaker.state == CLOSED and len(store) == 1

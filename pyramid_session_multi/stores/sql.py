@@ -32,13 +32,16 @@ seconds (the URL's query parameter, :data:`DEFAULT_TIMEOUT` by default;
 :class:`~pyramid_session_multi.stores.watchdog.Watchdog` thread shuts the
 connection's socket down, the call fails with the driver's connection
 error, which opens the breaker, and the connection is discarded.  A
-statement that takes longer on purpose needs a larger timeout.
+statement that takes longer on purpose needs a larger timeout.  A
+PostgreSQL URL without ``connect_timeout`` gets that timeout as its
+connect timeout too (whole seconds, 2 at least).
 
 Engines of the same URL share one breaker in a process (Beaker keeps one
 engine per URL; a sweep and a revocation store on the same database see
 the same state): :func:`sql_breakers` lists them.
 """
 
+import math
 import threading
 from typing import Any
 
@@ -193,6 +196,8 @@ def guard_engine(
     :param timeout: seconds a statement, commit, rollback or checkout ping
         may wait for its answer before its socket is shut down (``None``:
         no limit); only for a driver whose connections have ``fileno()``.
+        A PostgreSQL URL without a ``connect_timeout`` gets this one too
+        (whole seconds, 2 at least: libpq's unit and floor).
 
     The breaker makes the engine's new connections itself (a ``do_connect``
     listener): a ``do_connect`` listener added to the engine later, which
@@ -209,6 +214,9 @@ def guard_engine(
 
     def connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
         probe = breaker.before()
+        if timeout is not None and dialect.name == "postgresql":
+            # libpq waits for a hung server's handshake forever by default
+            cparams.setdefault("connect_timeout", max(2, math.ceil(timeout)))
         try:
             connection = dialect.connect(*cargs, **cparams)
         except BaseException as exc:
