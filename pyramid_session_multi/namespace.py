@@ -125,13 +125,20 @@ class NamespaceConfig:
 def _resolve(
     namespace: str, argument: str, value: Any, resolve: Callable[[Any], Any] | None
 ) -> Any:
+    dotted = None
     if isinstance(value, str):
+        if not value.strip():
+            raise ConfigurationError(
+                f"pyramid_session_multi: namespace {namespace!r}: the {argument} is empty; "
+                "give a dotted name to a callable (package.module:name), or leave it out."
+            )
         if resolve is None:
             raise ConfigurationError(
                 f"pyramid_session_multi: namespace {namespace!r}: {argument} is the "
                 f"dotted name {value!r}; pass the object itself here, or use the "
                 "config.register_session_factory directive, which resolves names."
             )
+        dotted = value
         try:
             value = resolve(value)
         except Exception as exc:
@@ -141,9 +148,12 @@ def _resolve(
                 "check the dotted name (package.module:name or package.module.name)."
             ) from exc
     if value is not None and not callable(value):
+        # the type only: the object itself may hold secrets (os.environ, a URL)
+        given = f"{dotted!r} names" if dotted is not None else "it was given"
         raise ConfigurationError(
             f"pyramid_session_multi: namespace {namespace!r}: the {argument} must be "
-            f"callable (or a dotted name to a callable), not {value!r}."
+            f"callable (or a dotted name to a callable); {given} a "
+            f"{type(value).__name__} object, not a callable."
         )
     return value
 
