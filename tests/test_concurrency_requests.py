@@ -118,6 +118,25 @@ def test_a_parallel_delete_stays_deleted(parallel, order):
     assert parallel.data(cookies) == {"keep": "1", "n": "1"}
 
 
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+@pytest.mark.parametrize("idle_timeout", [None, 600])
+def test_a_session_emptied_in_parallel_is_not_ended_and_a_parallel_write_lands(
+    request, tmp_path, kind, order, idle_timeout
+):
+    parallel = Parallel(request, tmp_path, kind, idle_timeout=idle_timeout)
+    cookies = parallel.start(gone="1")
+    emptied, write = parallel.harness.run(
+        [Call("/delete", cookies, params={"gone": ""}), Call("/write", cookies, params={"n": "1"})],
+        order,
+    )
+    assert parallel.data(cookies) == {"n": "1"}
+    assert parallel.events == []
+    # the session's key stays, and neither response takes the client's cookie away
+    assert parallel.stored() == 1
+    assert set_cookies(emptied).get(NS) != ""
+    assert set_cookies(write).get(NS) != ""
+
+
 def test_a_write_saved_after_a_parallel_logout_is_dropped_and_told(parallel):
     cookies = parallel.start(user="alice")
     _, write = parallel.harness.run(
