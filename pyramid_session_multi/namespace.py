@@ -255,6 +255,7 @@ def build_namespace_config(
         on_conflict,
     )
     library = library_for(session_factory, libraries or ())
+    declared_mode = concurrent_writes
     try:
         concurrent_writes = mode_of(concurrent_writes, library.merges(session_factory))
     except ValueError as exc:
@@ -262,6 +263,19 @@ def build_namespace_config(
             f"pyramid_session_multi: namespace {namespace!r}: concurrent_writes='merge' "
             f"is refused: {exc}."
         ) from exc
+    if on_conflict is not None and concurrent_writes != MERGE:
+        why = (
+            "concurrent_writes is 'overwrite'"
+            if declared_mode is not None
+            else "its store does not merge parallel saves (a client-side session, or a "
+            "store the add-on does not merge: see the 'Parallel requests' page)"
+        )
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: on_conflict would never "
+            f"run: {why}, so the last writer takes the whole session. Remove "
+            "on_conflict, or merge: leave concurrent_writes out (or set it to 'merge') "
+            "on a store that merges."
+        )
     cookie = library.cookie(session_factory) or {}
     written = cookie.get("name")
     if cookie_name is not None and written is not None and cookie_name != written:

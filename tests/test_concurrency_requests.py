@@ -335,18 +335,60 @@ def make_redis_factory():
 
 
 def test_concurrent_writes_and_on_conflict_from_the_settings(redis_db):
-    namespace_config = committed(
-        settings_of(
-            redis_db,
-            concurrent_writes=" Overwrite ",
-            on_conflict="tests.test_concurrency_requests:union",
-        )
-    )
+    namespace_config = committed(settings_of(redis_db, concurrent_writes=" Overwrite "))
     assert namespace_config.concurrent_writes == "overwrite"
-    assert namespace_config.on_conflict is union
     assert namespace_config.merge_policy is None
     merging = committed(settings_of(redis_db, on_conflict="tests.test_concurrency_requests.union"))
     assert merging.merge_policy.on_conflict is union
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        ("overwrite", "concurrent_writes is 'overwrite'"),
+        ("signed cookie", "its store does not merge"),
+        ("beaker memory", "its store does not merge"),
+        ("beaker cookie", "its store does not merge"),
+    ],
+)
+def test_on_conflict_where_it_could_never_run_is_refused_saying_what_to_change(where, why):
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+    from pyramid.session import SignedCookieSessionFactory
+    from pyramid_beaker import session_factory_from_settings
+
+    registration = {}
+    if where == "overwrite":
+        factory = make_redis_factory()
+        registration["concurrent_writes"] = "overwrite"
+    elif where == "signed cookie":
+        factory = SignedCookieSessionFactory("s" * 32, cookie_name="ns")
+    else:
+        beaker = {"session.type": where.split()[1], "session.key": "ns"}
+        beaker.update({"session.validate_key": "v" * 40, "session.secret": "s" * 40})
+        factory = session_factory_from_settings(beaker)
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    with pytest.raises(ConfigurationError) as info:
+        config.register_session_factory("ns", factory, on_conflict=union, **registration)
+        config.commit()
+    message = str(info.value)
+    assert "namespace 'ns': on_conflict would never run" in message
+    assert why in message
+    assert "Remove on_conflict" in message
+
+
+def test_on_conflict_in_the_settings_of_an_overwriting_namespace_is_refused(redis_db):
+    from pyramid.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="on_conflict would never run"):
+        committed(
+            settings_of(
+                redis_db,
+                concurrent_writes="overwrite",
+                on_conflict="tests.test_concurrency_requests:union",
+            )
+        )
 
 
 def test_on_conflict_as_a_dotted_name_settles_parallel_writes(request, tmp_path):
