@@ -6,14 +6,16 @@ add-on derives from it (the loader, whether it is stamped or contained, its
 pipeline) is computed at commit by :func:`finalize`, into a new frozen object.
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pyramid.exceptions import ConfigurationError
 
+from . import hidden
 from .binding import BINDING_KEY
-from .concurrency.merge import MergePolicy
+from .concurrency.merge import MISSING, Concealed, MergePolicy
 from .concurrency.modes import MERGE, concurrent_writes_problem, mode_of
 from .cookies import (
     browser_refusal,
@@ -23,7 +25,6 @@ from .cookies import (
 )
 from .failures import ON_SAVE_ERROR, REPORT
 from .libraries import library_for
-from .libraries.pyramid_cookie import USER_KEY
 from .lifecycle.cookie_lifetime import fit_loader
 from .lifecycle.fallbacks import build_fallbacks
 from .lifecycle.lifetime import LIFETIME_KEY, MAX_TIMEOUT
@@ -411,8 +412,19 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
     merge_policy = None
     if namespace_config.concurrent_writes == MERGE and contained:
         # the library's bookkeeping and the add-on's records are not the application's
-        own_keys = frozenset(library.bookkeeping) | {LIFETIME_KEY, BINDING_KEY, USER_KEY}
-        merge_policy = MergePolicy(namespace_config.on_conflict, own_keys)
+        # the records this namespace keeps (an application's key spelled like
+        # one it does not keep is the application's, plain)
+        records = frozenset(
+            ([LIFETIME_KEY] if stamped else [])
+            + ([BINDING_KEY] if namespace_config.bound_to is not None or is_partner else [])
+        )
+        own_keys = frozenset(library.bookkeeping) | records
+        concealed = Concealed(
+            records,
+            functools.partial(hidden.split, missing=MISSING),
+            lambda own, record: hidden.join(own, record, MISSING),
+        )
+        merge_policy = MergePolicy(namespace_config.on_conflict, own_keys, concealed)
     derived = replace(
         namespace_config,
         merge_policy=merge_policy,

@@ -209,6 +209,21 @@ def test_on_conflict_in_code_settles_a_key_changed_in_parallel(request, tmp_path
     assert parallel.data(cookies) == {"tags": "ab"}
 
 
+@pytest.mark.parametrize("key", ["_psm_t", "_session_multi_binding", "_psm_u"])
+def test_an_application_key_spelled_like_a_hidden_record_goes_through_on_conflict(
+    request, tmp_path, kind, key
+):
+    from pyramid_session_multi.binding import BINDING_KEY
+    from pyramid_session_multi.libraries.pyramid_cookie import USER_KEY
+    from pyramid_session_multi.lifecycle.lifetime import LIFETIME_KEY
+
+    assert key in {LIFETIME_KEY, BINDING_KEY, USER_KEY}
+    parallel = Parallel(request, tmp_path, kind, on_conflict=union, idle_timeout=600)
+    cookies = parallel.start(**{key: ""})
+    parallel.harness.run([Call("/write", cookies, params={key: tag}) for tag in ("a", "b")])
+    assert parallel.data(cookies) == {key: "ab"}
+
+
 # -- a property: random interleavings of write, delete, logout and rotate ---------
 
 operations = st.one_of(
