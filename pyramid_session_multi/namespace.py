@@ -424,7 +424,7 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
             functools.partial(hidden.split, missing=MISSING),
             lambda own, record: hidden.join(own, record, MISSING),
         )
-        merge_policy = MergePolicy(namespace_config.on_conflict, own_keys, concealed)
+        merge_policy = MergePolicy(namespace_config.on_conflict, own_keys, concealed, namespace)
     derived = replace(
         namespace_config,
         merge_policy=merge_policy,

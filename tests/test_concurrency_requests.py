@@ -224,6 +224,46 @@ def test_an_application_key_spelled_like_a_hidden_record_goes_through_on_conflic
     assert parallel.data(cookies) == {key: "ab"}
 
 
+def refuse(key, loaded, ours, theirs):
+    """An on_conflict that raises."""
+    raise ValueError("cannot settle")
+
+
+def test_an_on_conflict_that_raises_fails_the_save_reported_naming_namespace_and_key(
+    request, tmp_path, kind
+):
+    from pyramid_session_multi.events import SessionSaveFailed
+
+    failures = []
+    parallel = Parallel(
+        request,
+        tmp_path,
+        kind,
+        on_conflict=refuse,
+        setup=lambda config: config.add_subscriber(failures.append, SessionSaveFailed),
+    )
+    cookies = parallel.start(tags="")
+    first, second = parallel.harness.run(
+        [Call("/write", cookies, params={"tags": tag}) for tag in ("a", "b")]
+    )
+    assert (first.status_int, second.status_int) == (200, 200)
+    # the first save landed; the second, whose conflict could not be settled, is reported
+    assert parallel.data(cookies) == {"tags": "a"}
+    assert [event.namespace for event in failures] == [NS]
+    notes = "\n".join(getattr(failures[0].error, "__notes__", []))
+    assert "on_conflict for the key 'tags'" in notes
+    assert f"namespace {NS!r}" in notes
+
+
+def test_an_on_conflict_that_raises_fails_the_response_under_on_save_error_fail(request, tmp_path):
+    parallel = Parallel(request, tmp_path, "redis", on_conflict=refuse, on_save_error="fail")
+    cookies = parallel.start(tags="")
+    with pytest.raises(ValueError, match="cannot settle") as info:
+        parallel.harness.run([Call("/write", cookies, params={"tags": tag}) for tag in "ab"])
+    assert any("'tags'" in note for note in info.value.__notes__)
+    assert parallel.data(cookies) == {"tags": "a"}
+
+
 # -- a property: random interleavings of write, delete, logout and rotate ---------
 
 operations = st.one_of(

@@ -143,7 +143,11 @@ def _settle(
     if we_changed and they_changed and not same(mine, other):
         if resolve is None or dry:
             return mine, False, resolve is not None
-        return resolve(key, before, mine, other), False, True
+        try:
+            return resolve(key, before, mine, other), False, True
+        except Exception as exc:
+            exc.add_note(f"pyramid_session_multi: raised by on_conflict for the key {key!r}")
+            raise
     if we_changed:
         return mine, False, False
     return other, they_changed, False
@@ -177,9 +181,15 @@ class MergePolicy:
     own_keys: frozenset[Any] = frozenset()
     #: the add-on's records an application's value may ride in (see :func:`merge`)
     concealed: Concealed | None = None
+    #: the namespace, named in a note on what ``on_conflict`` raises
+    namespace: str = ""
 
     def merge(
         self, loaded: Mapping[Any, Any], ours: Mapping[Any, Any], theirs: Mapping[Any, Any]
     ) -> Merged:
         """:func:`merge` with this policy."""
-        return merge(loaded, ours, theirs, self.on_conflict, self.own_keys, self.concealed)
+        try:
+            return merge(loaded, ours, theirs, self.on_conflict, self.own_keys, self.concealed)
+        except Exception as exc:
+            exc.add_note(f"pyramid_session_multi: merging a save of namespace {self.namespace!r}")
+            raise
