@@ -157,7 +157,7 @@ def _settle(
 class Concealed:
     """Keys under which the add-on stores a record that may carry the
     application's own value for a key spelled the same (see
-    :mod:`pyramid_session_multi.hidden`)."""
+    ``pyramid_session_multi.hidden``)."""
 
     #: the keys
     keys: frozenset[Any]
