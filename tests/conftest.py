@@ -13,6 +13,13 @@ from pyramid_session_multi.lifecycle import lifetime
 from tests.support.lifetime_apps import Clock
 from tests.support.postgres_server import PostgresServer, missing_reason
 from tests.support.redis_server import RedisServer
+from tests.support.redis_topologies import (
+    LocalCluster,
+    LocalSentinels,
+    flush_cluster,
+    master_client,
+    running,
+)
 
 # the fixtures the package offers its users, tested here as they would use them
 pytest_plugins = ["pyramid_session_multi.pytest_plugin"]
@@ -73,6 +80,36 @@ def redis_db(redis_url: str) -> Iterator[str]:
     yield redis_url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real Redis Cluster (3 masters, 3 replicas) for the whole run, started
+    by the first test that needs it; the suites that kill its nodes start their own."""
+    yield from running(LocalCluster(tmp_path_factory.mktemp("cluster")))
+
+
+@pytest.fixture(scope="session")
+def sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSentinels]:
+    """A real Sentinel-watched master and replica for the whole run (as :func:`cluster`)."""
+    yield from running(LocalSentinels(tmp_path_factory.mktemp("sentinels")))
+
+
+@pytest.fixture
+def empty_cluster(cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """``cluster``, emptied before and after the test."""
+    flush_cluster(cluster)
+    yield cluster
+    flush_cluster(cluster)
+
+
+@pytest.fixture
+def empty_sentinels(sentinels: LocalSentinels) -> Iterator[LocalSentinels]:
+    """``sentinels``, their master emptied before and after the test."""
+    with master_client(sentinels) as master:
+        master.flushall()
+        yield sentinels
+        master.flushall()
 
 
 def _server_unavailable(reason: str) -> None:

@@ -3,8 +3,9 @@ default on server-side namespaces, nothing ended comes back, and
 ``concurrent_writes`` / ``on_conflict`` choose, in code and in the settings.
 
 Requests are held after loading and released in forced orders
-(tests/support/interleave.py) on a real redis-server, Beaker files, and
-Beaker ext:database on SQLite and PostgreSQL.
+(tests/support/interleave.py) on a real redis-server, a real Redis Cluster and
+a Sentinel-watched master (the suite's, tests/conftest.py), Beaker files and
+dbm, and Beaker ext:database on SQLite and PostgreSQL.
 """
 
 import json
@@ -18,8 +19,17 @@ from pyramid_session_multi.events import ConcurrentWriteDropped
 
 from .support.interleave import Call, Interleaving, set_cookies
 from .support.parallel_app import NS, make_wsgi
+from .support.redis_topologies import SENTINEL_MASTER, cluster_keys, flush_cluster, master_client
 
-KINDS = ["redis", "beaker-file", "beaker-sqlite", "beaker-postgresql"]
+KINDS = [
+    "redis",
+    "redis-cluster",
+    "redis-sentinel",
+    "beaker-file",
+    "beaker-dbm",
+    "beaker-sqlite",
+    "beaker-postgresql",
+]
 
 
 class Parallel:
@@ -30,7 +40,25 @@ class Parallel:
         self.tmp_path = tmp_path
         self.redis_url = request.getfixturevalue("redis_db")
         self.sql_url = None
+        self.cluster = self.sentinels = None
+        redis_client = None
         store = kind
+        if kind == "redis-cluster":
+            from pyramid_session_multi.stores.redis import redis_client_callable
+
+            self.cluster = request.getfixturevalue("empty_cluster")
+            redis_client = redis_client_callable(cluster_nodes=self.cluster.nodes, socket_timeout=5)
+            request.addfinalizer(redis_client.close)
+        elif kind == "redis-sentinel":
+            from pyramid_session_multi.stores.redis import redis_client_callable
+
+            self.sentinels = request.getfixturevalue("empty_sentinels")
+            redis_client = redis_client_callable(
+                sentinels=self.sentinels.sentinels,
+                sentinel_master=SENTINEL_MASTER,
+                socket_timeout=5,
+            )
+            request.addfinalizer(redis_client.close)
         if kind == "beaker-sqlite":
             store = "beaker-sql"
         elif kind == "beaker-postgresql":
@@ -43,8 +71,30 @@ class Parallel:
             if setup is not None:
                 setup(config)
 
-        app = make_wsgi(store, self.redis_url, tmp_path, self.sql_url, setup=listen, **registration)
+        app = make_wsgi(
+            store,
+            self.redis_url,
+            tmp_path,
+            self.sql_url,
+            setup=listen,
+            redis_client=redis_client,
+            **registration,
+        )
         self.harness = Interleaving(app)
+
+    def flush(self):
+        """Empty the Redis store(s) of the kind."""
+        if self.cluster is not None:
+            flush_cluster(self.cluster)
+        elif self.sentinels is not None:
+            with master_client(self.sentinels) as master:
+                master.flushall()
+        else:
+            client = redis.StrictRedis.from_url(self.redis_url)
+            try:
+                client.flushdb()
+            finally:
+                client.close()
 
     def start(self, **data):
         response = self.harness.one(Call("/write", params=data))
@@ -61,8 +111,16 @@ class Parallel:
                 return len(client.keys("*"))
             finally:
                 client.close()
+        if self.kind == "redis-cluster":
+            # every master's keys: a session's key lands on the master of its slot
+            return sum(len(keys) for keys in cluster_keys(self.cluster).values())
+        if self.kind == "redis-sentinel":
+            with master_client(self.sentinels) as master:
+                return len(master.keys("*"))
         if self.kind == "beaker-file":
             return len(list((self.tmp_path / NS).rglob("*.cache")))
+        if self.kind == "beaker-dbm":
+            return len(dbm_sessions(self.tmp_path / NS))
         import sqlalchemy
 
         url = self.sql_url or f"sqlite:///{self.tmp_path / 'parallel.sqlite'}"
@@ -74,6 +132,24 @@ class Parallel:
                 ).scalar()
         finally:
             engine.dispose()
+
+
+def dbm_sessions(directory):
+    """The sessions Beaker's dbm files under ``directory`` hold: one dbm per
+    session id, whatever files the dbm module makes of it.  Beaker opens (so
+    makes) an empty one for any id it is asked to load, and its removal of
+    one may leave a file no dbm reads (dumb dbm's ``.bak``): neither holds one."""
+    import dbm
+
+    found = []
+    stems = {str(path).partition(".dbm")[0] + ".dbm" for path in directory.rglob("*.dbm*")}
+    for stem in sorted(stems):
+        if not dbm.whichdb(stem):
+            continue
+        with dbm.open(stem, "r") as store:
+            if list(store.keys()):
+                found.append(stem)
+    return found
 
 
 @pytest.fixture(params=KINDS)
@@ -303,20 +379,14 @@ def call_of(cookies, operation):
     return Call("/" + what, cookies, params={key: value} if key else {})
 
 
-@pytest.mark.parametrize("kind", ["redis", "beaker-file"])
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(data=st.data())
-def test_random_interleavings_match_the_model(request, tmp_path, kind, data):
+def matches_the_model(request, tmp_path, kind, data):
+    """One random interleaving on ``kind``, checked against :func:`model`."""
     ops = data.draw(st.lists(operations, min_size=2, max_size=5), label="operations")
     order = data.draw(st.permutations(range(len(ops))), label="release order")
     directory = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
     directory.mkdir()
     parallel = Parallel(request, directory, kind)
-    redis.StrictRedis.from_url(parallel.redis_url).flushdb()
+    parallel.flush()
     initial = {"a": "0", "keep": "0"}
     cookies = parallel.start(**initial)
     responses = parallel.harness.run([call_of(cookies, op) for op in ops], order)
@@ -338,6 +408,27 @@ def test_random_interleavings_match_the_model(request, tmp_path, kind, data):
         # nothing carrying the ended session, nor a session made from it
         assert NS not in set_cookies(responses[index]), ops[index]
     assert len(parallel.events) == len(dropped)
+
+
+HYPOTHESIS = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+
+
+@pytest.mark.parametrize("kind", ["redis", "beaker-file"])
+@settings(max_examples=25, **HYPOTHESIS)
+@given(data=st.data())
+def test_random_interleavings_match_the_model(request, tmp_path, kind, data):
+    matches_the_model(request, tmp_path, kind, data)
+
+
+# a cluster's round trips cost more: fewer examples, on the cluster kind only
+@pytest.mark.parametrize("kind", ["redis-cluster"])
+@settings(max_examples=8, **HYPOTHESIS)
+@given(data=st.data())
+def test_random_interleavings_match_the_model_on_a_cluster(request, tmp_path, kind, data):
+    matches_the_model(request, tmp_path, kind, data)
 
 
 # -- concurrent_writes and on_conflict, in the settings and in code ----------------

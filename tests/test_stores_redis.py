@@ -34,43 +34,14 @@ from tests.support.interleave import Call
 from tests.support.redis_server import free_port
 from tests.support.redis_topologies import (
     SENTINEL_MASTER,
-    LocalCluster,
-    LocalSentinels,
     cluster_keys,
-    flush_cluster,
     master_client,
     raw,
     redis_namespace,
-    running,
     slot_owner,
 )
 from tests.support.store_apps import StoreApp
 from tests.support.toolbar import panel_html, text_of, toolbar_app
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    yield from running(LocalCluster(tmp_path_factory.mktemp("cluster")))
-
-
-@pytest.fixture(scope="module")
-def sentinels(tmp_path_factory):
-    yield from running(LocalSentinels(tmp_path_factory.mktemp("sentinels")))
-
-
-@pytest.fixture
-def empty_cluster(cluster):
-    flush_cluster(cluster)
-    yield cluster
-    flush_cluster(cluster)
-
-
-@pytest.fixture
-def empty_sentinels(sentinels):
-    with master_client(sentinels) as master:
-        master.flushall()
-        yield sentinels
-        master.flushall()
 
 
 def registered_factory(settings, namespace="ns"):

@@ -26,10 +26,11 @@ def database_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'sessions.sqlite'}"
 
 
-def beaker_file(directory: Path, key: str) -> Any:
-    """A pyramid_beaker factory on files under ``directory``, cookie ``key``."""
+def beaker_file(directory: Path, key: str, kind: str = "file") -> Any:
+    """A pyramid_beaker factory on files (or ``kind="dbm"``) under ``directory``,
+    cookie ``key``."""
     return pyramid_beaker.BeakerSessionFactoryConfig(
-        type="file", data_dir=str(directory / key), lock_dir=str(directory / f"{key}-lock"), key=key
+        type=kind, data_dir=str(directory / key), lock_dir=str(directory / f"{key}-lock"), key=key
     )
 
 

@@ -23,17 +23,38 @@ from .interleave import FileGates, Gates, hold
 
 NS = "ns"
 
-#: The stores ``kind`` names.
-KINDS = ("redis", "beaker-file", "beaker-sql")
+#: The stores ``kind`` names (a worker process serves these).
+KINDS = ("redis", "beaker-file", "beaker-dbm", "beaker-sql")
+
+#: The kinds whose store is a Redis topology given as ``redis_client``
+#: (a :func:`~pyramid_session_multi.stores.redis.redis_client_callable`).
+TOPOLOGY_KINDS = ("redis-cluster", "redis-sentinel")
 
 
-def factory_of(kind: str, redis_url: str, data_dir: Path, sql_url: str | None = None) -> Any:
+def factory_of(
+    kind: str,
+    redis_url: str,
+    data_dir: Path,
+    sql_url: str | None = None,
+    redis_client: Any = None,
+) -> Any:
     if kind == "redis":
         return RedisSessionFactory(
             secret="parallel-secret-" * 2, cookie_name=NS, redis_url=redis_url, timeout=600
         )
+    if kind in TOPOLOGY_KINDS:
+        if redis_client is None:
+            raise ValueError(f"the {kind} kind needs a redis_client")
+        return RedisSessionFactory(
+            secret="parallel-secret-" * 2,
+            cookie_name=NS,
+            redis_client_callable=redis_client,
+            timeout=600,
+        )
     if kind == "beaker-file":
         return beaker_file(data_dir, NS)
+    if kind == "beaker-dbm":
+        return beaker_file(data_dir, NS, "dbm")
     url = sql_url or f"sqlite:///{data_dir / 'parallel.sqlite'}"
     return beaker_sql(url, data_dir, NS, table_name="parallel_sessions")
 
@@ -86,15 +107,17 @@ def make_wsgi(
     gates: Any = None,
     setup: Any = None,
     settings: dict[str, str] | None = None,
+    redis_client: Any = None,
     **registration: Any,
 ) -> Any:
     """The app; ``registration`` goes to ``register_session_factory``
-    (``concurrent_writes``, ``on_conflict``)."""
+    (``concurrent_writes``, ``on_conflict``); ``redis_client`` is the
+    ``redis_client_callable`` of a cluster or Sentinel kind."""
     config = Configurator(settings=settings)
     config.include("pyramid_session_multi")
     config.registry.interleave_gates = gates if gates is not None else Gates()
     config.register_session_factory(
-        NS, factory_of(kind, redis_url, data_dir, sql_url), **registration
+        NS, factory_of(kind, redis_url, data_dir, sql_url, redis_client), **registration
     )
     for name, view in VIEWS.items():
         config.add_route(name, "/" + name)
