@@ -27,7 +27,7 @@ from .lifecycle.cookie_lifetime import begin_as_login
 from .lifecycle.devices import Device
 from .lifecycle.ending import REJECTED
 from .lifecycle.loading import call_for_namespace, log_load_error
-from .lifecycle.revoked import REVOKED
+from .lifecycle.revoked import REVOKED, kept_as_made
 from .lifecycle.revoking import (
     current_devices,
     end_device,
@@ -180,7 +180,11 @@ class SessionMultiManager(Mapping[str, Any]):
                 begin_as_login(session, work.login)
             if plain or (
                 session._session_multi_verdict is None
-                and (session._session_multi_user is None or self._config.revocations is None)
+                and (
+                    session._session_multi_user is None
+                    or self._config.revocations is None
+                    or kept_as_made(self._unit(), namespace_config, request, session)
+                )
             ):
                 self._sessions[namespace] = session
                 if self._observers:

@@ -327,6 +327,25 @@ def test_last_seen_moves_with_the_idle_clock_not_with_each_request(
     assert moved["last_seen"] == clock.now and moved["created"] == seen["created"]
 
 
+def test_last_seen_moves_when_only_a_cookie_namespace_is_read(redis_db, tmp_path, app_store, clock):
+    # a signed-cookie session judges itself as it is made: its moved idle clock
+    # is still heard by the index, with no other namespace loaded beside it
+    wsgi = devices_app(app_store, redis_db, tmp_path, idle_timeout=600)
+    laptop = client(wsgi, "Laptop")
+    laptop.get("/login", {"userid": "alice", "ns": "signed"})
+    writes = app_store.writes
+    (seen,) = laptop.get("/devices", {"userid": "alice"}).json
+    clock.at(30)
+    assert laptop.get("/r/signed").json["user"] == "alice"
+    assert app_store.writes == writes
+    clock.at(90)
+    assert laptop.get("/r/signed").json["user"] == "alice"
+    assert app_store.writes == writes + 1
+    (moved,) = laptop.get("/devices", {"userid": "alice"}).json
+    assert moved["last_seen"] == clock.now and moved["last_seen"] > seen["last_seen"]
+    assert moved["namespaces"] == ["signed"]
+
+
 def test_revoke_device_ends_that_device_everywhere_and_spares_the_others(
     redis_db, tmp_path, app_store
 ):

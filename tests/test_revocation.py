@@ -326,6 +326,30 @@ def test_an_unreachable_store_fails_the_recorded_namespaces_and_recovers(
     assert logged_in_as(laptop) == ["alice", "alice"]
 
 
+def test_an_unreachable_store_fails_a_recorded_cookie_namespace_naming_it(
+    redis_db, tmp_path, revocation_server, caplog
+):
+    # a signed-cookie session is judged as it is made: its revocation check
+    # still fails closed, with the namespace named in the error and the log
+    settings = {"session_multi.revocations": revocation_server.url}
+    wsgi = build_lifetime_wsgi(register_two(redis_db, tmp_path), settings)
+    breaker = get_manager_config(wsgi.registry).revocations.client.session_multi_breaker
+    now = [0.0]
+    breaker.clock = lambda: now[0]
+    laptop = device(wsgi)
+    log_in(laptop, "alice")
+    revocation_server.stop()
+
+    with pytest.raises(RevocationStoreUnavailable) as raised:
+        laptop.get("/r/signed")
+    assert "namespace 'signed'" in str(raised.value)
+    assert "namespace 'signed' could not be loaded" in caplog.text
+
+    revocation_server.start()
+    now[0] += breaker.interval
+    assert laptop.get("/r/signed").json["user"] == "alice"
+
+
 def sql_flow(url, redis_db, tmp_path):
     store = SQLRevocationStore(url)
     first = build_lifetime_wsgi(register_two(redis_db, tmp_path, store, absolute_timeout=60))

@@ -5,6 +5,7 @@ Each "process" is a store with a client of its own and a mirror of its own,
 as two workers have.  Waits are hang guards, never timing assertions.
 """
 
+import os
 import time
 
 import pytest
@@ -340,3 +341,45 @@ def test_a_mirror_set_to_false_leaves_the_store_alone(redis_db):
     settings = {"session_multi.revocations": redis_db, "session_multi.revocations_mirror": "no"}
     wsgi = build_lifetime_wsgi(lambda config: None, settings)
     assert isinstance(get_manager_config(wsgi.registry).revocations, RedisRevocationStore)
+
+
+class SilentFeed:
+    """A feed told to start in each process, that says nothing of its own."""
+
+    def __init__(self):
+        self.started = 0
+
+    def start(self, mirror):
+        self.started += 1
+
+    def stop(self):
+        pass
+
+
+def test_a_forked_process_does_not_answer_from_what_its_parent_knew(monkeypatch):
+    store = MemoryRevocationStore()
+    feed = SilentFeed()
+    mirror = RevocationMirror(store, feed)
+    mirror.revocation_of("nobody")  # started in this process
+    mirror.became_current()  # as a feed says once subscribed
+    assert mirror.revocation_of("alice") == (None, frozenset())
+    assert mirror.revocation_of("alice") == (None, frozenset())
+    assert mirror.hits == 1
+    # a worker forked from here: the parent's memory, but no subscription of its own
+    parent = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: parent + 1)
+    store.revoke("alice", 5.0, 60)  # unheard: the worker's feed is not current yet
+    assert mirror.revocation_of("alice")[0] == 5.0
+    assert feed.started == 2 and not mirror.current
+
+
+def test_a_mirror_that_lost_its_feed_asks_the_store():
+    store = MemoryRevocationStore()
+    mirror = RevocationMirror(store, SilentFeed())
+    mirror.revocation_of("nobody")
+    mirror.became_current()
+    assert mirror.revocation_of("alice") == (None, frozenset())
+    mirror.lost("test")
+    store.revoke("alice", 5.0, 60)  # unheard: the feed is lost
+    assert mirror.revocation_of("alice")[0] == 5.0
+    assert mirror.hits == 0

@@ -164,6 +164,10 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
                 return Stamps(created, self.renewed)
             return Stamps(created, self.renewed, *user)
 
+        def _session_multi_login(self) -> tuple[Any, float] | None:
+            # the (userid, login) its cookie records, without building its stamps
+            return read_user_record(self._session_multi_user, self.created)
+
         def _session_multi_set_stamps(self, stamps: Stamps) -> None:
             self.created = created = round(stamps.created, 3)
             self.renewed = stamps.active

@@ -114,6 +114,18 @@ class RevocationMirror:
     # the checks
 
     def revocation_of(self, userid: str) -> tuple[float | None, frozenset[float]]:
+        if self._current and self._pid == os.getpid():
+            # known current in this process: an answer kept is read without the
+            # lock (each dict operation is atomic); a change or a loss that
+            # drops it at the same time is heard as if it came just after
+            known = self._known.get(userid)
+            if known is not None:
+                try:
+                    self._known.move_to_end(userid)
+                except KeyError:  # dropped meanwhile: the answer was current when read
+                    pass
+                self.hits += 1
+                return known
         self._start()
         with self._lock:
             if self._current:
