@@ -329,7 +329,9 @@ def register_session_factory(
         ``on_conflict(key, loaded, ours, theirs)`` when parallel requests
         both changed ``key``; returns the value to keep (or
         :data:`~pyramid_session_multi.concurrency.merge.MISSING` to delete
-        it).  Default: the request saving last wins, for that key.
+        it).  Default: the request saving last wins, for that key.  Only
+        for a namespace that merges: with ``"overwrite"`` (given or the
+        default) it could never run, and is refused.
 
     Registration goes through Pyramid's actions: two registrations of one
     namespace conflict, an including configuration overrides an included

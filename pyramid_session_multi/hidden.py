@@ -67,3 +67,23 @@ def restore(storage: dict[Any, Any], key: str, own: Any) -> None:
     dict.pop(storage, key, None)
     if own is not ABSENT:
         dict.__setitem__(storage, key, own)
+
+
+def split(stored: Any, missing: Any) -> tuple[Any, Any]:
+    """What is stored under a record's key, as ``(the application's own value,
+    the record)``, each ``missing`` where there is none."""
+    if stored is missing:
+        return missing, missing
+    if type(stored) is not dict:
+        return missing, stored
+    return stored.get(_APPLICATION, missing), stored.get(_RECORD, missing)
+
+
+def join(own: Any, record: Any, missing: Any) -> Any:
+    """The inverse of :func:`split`: what to store (``missing``: nothing)."""
+    if own is missing:
+        return record
+    stored = {_APPLICATION: own}
+    if record is not missing:
+        stored[_RECORD] = record
+    return stored

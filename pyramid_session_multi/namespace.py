@@ -6,14 +6,16 @@ add-on derives from it (the loader, whether it is stamped or contained, its
 pipeline) is computed at commit by :func:`finalize`, into a new frozen object.
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pyramid.exceptions import ConfigurationError
 
+from . import hidden
 from .binding import BINDING_KEY
-from .concurrency.merge import MergePolicy
+from .concurrency.merge import MISSING, Concealed, MergePolicy
 from .concurrency.modes import MERGE, concurrent_writes_problem, mode_of
 from .cookies import (
     browser_refusal,
@@ -23,7 +25,6 @@ from .cookies import (
 )
 from .failures import ON_SAVE_ERROR, REPORT
 from .libraries import library_for
-from .libraries.pyramid_cookie import USER_KEY
 from .lifecycle.cookie_lifetime import fit_loader
 from .lifecycle.fallbacks import build_fallbacks
 from .lifecycle.lifetime import LIFETIME_KEY, MAX_TIMEOUT
@@ -125,13 +126,20 @@ class NamespaceConfig:
 def _resolve(
     namespace: str, argument: str, value: Any, resolve: Callable[[Any], Any] | None
 ) -> Any:
+    dotted = None
     if isinstance(value, str):
+        if not value.strip():
+            raise ConfigurationError(
+                f"pyramid_session_multi: namespace {namespace!r}: the {argument} is empty; "
+                "give a dotted name to a callable (package.module:name), or leave it out."
+            )
         if resolve is None:
             raise ConfigurationError(
                 f"pyramid_session_multi: namespace {namespace!r}: {argument} is the "
                 f"dotted name {value!r}; pass the object itself here, or use the "
                 "config.register_session_factory directive, which resolves names."
             )
+        dotted = value
         try:
             value = resolve(value)
         except Exception as exc:
@@ -141,9 +149,12 @@ def _resolve(
                 "check the dotted name (package.module:name or package.module.name)."
             ) from exc
     if value is not None and not callable(value):
+        # the type only: the object itself may hold secrets (os.environ, a URL)
+        given = f"{dotted!r} names" if dotted is not None else "it was given"
         raise ConfigurationError(
             f"pyramid_session_multi: namespace {namespace!r}: the {argument} must be "
-            f"callable (or a dotted name to a callable), not {value!r}."
+            f"callable (or a dotted name to a callable); {given} a "
+            f"{type(value).__name__} object, not a callable."
         )
     return value
 
@@ -245,6 +256,7 @@ def build_namespace_config(
         on_conflict,
     )
     library = library_for(session_factory, libraries or ())
+    declared_mode = concurrent_writes
     try:
         concurrent_writes = mode_of(concurrent_writes, library.merges(session_factory))
     except ValueError as exc:
@@ -252,6 +264,19 @@ def build_namespace_config(
             f"pyramid_session_multi: namespace {namespace!r}: concurrent_writes='merge' "
             f"is refused: {exc}."
         ) from exc
+    if on_conflict is not None and concurrent_writes != MERGE:
+        why = (
+            "concurrent_writes is 'overwrite'"
+            if declared_mode is not None
+            else "its store does not merge parallel saves (a client-side session, or a "
+            "store the add-on does not merge: see the 'Parallel requests' page)"
+        )
+        raise ConfigurationError(
+            f"pyramid_session_multi: namespace {namespace!r}: on_conflict would never "
+            f"run: {why}, so the last writer takes the whole session. Remove "
+            "on_conflict, or merge: leave concurrent_writes out (or set it to 'merge') "
+            "on a store that merges."
+        )
     cookie = library.cookie(session_factory) or {}
     written = cookie.get("name")
     if cookie_name is not None and written is not None and cookie_name != written:
@@ -387,8 +412,19 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
     merge_policy = None
     if namespace_config.concurrent_writes == MERGE and contained:
         # the library's bookkeeping and the add-on's records are not the application's
-        own_keys = frozenset(library.bookkeeping) | {LIFETIME_KEY, BINDING_KEY, USER_KEY}
-        merge_policy = MergePolicy(namespace_config.on_conflict, own_keys)
+        # the records this namespace keeps (an application's key spelled like
+        # one it does not keep is the application's, plain)
+        records = frozenset(
+            ([LIFETIME_KEY] if stamped else [])
+            + ([BINDING_KEY] if namespace_config.bound_to is not None or is_partner else [])
+        )
+        own_keys = frozenset(library.bookkeeping) | records
+        concealed = Concealed(
+            records,
+            functools.partial(hidden.split, missing=MISSING),
+            lambda own, record: hidden.join(own, record, MISSING),
+        )
+        merge_policy = MergePolicy(namespace_config.on_conflict, own_keys, concealed, namespace)
     derived = replace(
         namespace_config,
         merge_policy=merge_policy,

@@ -183,3 +183,31 @@ def test_parallel_writers_of_distinct_keys_all_land_saved_one_after_another(edit
 def test_falsy_values_are_values_not_absence(value):
     result = merge({}, {"a": value}, {})
     assert result.data == {"a": value}
+
+
+def test_a_concealed_record_goes_to_the_last_writer_and_the_value_riding_in_it_to_on_conflict():
+    from pyramid_session_multi import hidden
+    from pyramid_session_multi.concurrency.merge import Concealed, MergePolicy
+
+    concealed = Concealed(
+        frozenset({"_rec"}),
+        lambda stored: hidden.split(stored, MISSING),
+        lambda own, record: hidden.join(own, record, MISSING),
+    )
+    seen = []
+
+    def on_conflict(key, loaded, ours, theirs):
+        seen.append((key, loaded, ours, theirs))
+        return ours + theirs
+
+    policy = MergePolicy(on_conflict, frozenset({"_rec"}), concealed)
+    loaded = {"_rec": [0]}
+    ours = {"_rec": {"a": "x", "r": [1]}}
+    theirs = {"_rec": {"a": "y", "r": [2]}}
+    merged = policy.merge(loaded, ours, theirs)
+    assert merged.data == {"_rec": {"a": "xy", "r": [1]}}
+    assert seen == [("_rec", MISSING, "x", "y")]
+    assert merged.conflicts == ("_rec",)
+    # one side deleting the application's value, the other changing only the record
+    merged = policy.merge(ours, {"_rec": [3]}, {"_rec": {"a": "x", "r": [4]}})
+    assert merged.data == {"_rec": [3]}

@@ -194,6 +194,25 @@ def test_a_parallel_delete_stays_deleted(parallel, order):
     assert parallel.data(cookies) == {"keep": "1", "n": "1"}
 
 
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+@pytest.mark.parametrize("idle_timeout", [None, 600])
+def test_a_session_emptied_in_parallel_is_not_ended_and_a_parallel_write_lands(
+    request, tmp_path, kind, order, idle_timeout
+):
+    parallel = Parallel(request, tmp_path, kind, idle_timeout=idle_timeout)
+    cookies = parallel.start(gone="1")
+    emptied, write = parallel.harness.run(
+        [Call("/delete", cookies, params={"gone": ""}), Call("/write", cookies, params={"n": "1"})],
+        order,
+    )
+    assert parallel.data(cookies) == {"n": "1"}
+    assert parallel.events == []
+    # the session's key stays, and neither response takes the client's cookie away
+    assert parallel.stored() == 1
+    assert set_cookies(emptied).get(NS) != ""
+    assert set_cookies(write).get(NS) != ""
+
+
 def test_a_write_saved_after_a_parallel_logout_is_dropped_and_told(parallel):
     cookies = parallel.start(user="alice")
     _, write = parallel.harness.run(
@@ -264,6 +283,61 @@ def test_on_conflict_in_code_settles_a_key_changed_in_parallel(request, tmp_path
     cookies = parallel.start(tags="")
     parallel.harness.run([Call("/write", cookies, params={"tags": tag}) for tag in ("a", "b")])
     assert parallel.data(cookies) == {"tags": "ab"}
+
+
+@pytest.mark.parametrize("key", ["_psm_t", "_session_multi_binding", "_psm_u"])
+def test_an_application_key_spelled_like_a_hidden_record_goes_through_on_conflict(
+    request, tmp_path, kind, key
+):
+    from pyramid_session_multi.binding import BINDING_KEY
+    from pyramid_session_multi.libraries.pyramid_cookie import USER_KEY
+    from pyramid_session_multi.lifecycle.lifetime import LIFETIME_KEY
+
+    assert key in {LIFETIME_KEY, BINDING_KEY, USER_KEY}
+    parallel = Parallel(request, tmp_path, kind, on_conflict=union, idle_timeout=600)
+    cookies = parallel.start(**{key: ""})
+    parallel.harness.run([Call("/write", cookies, params={key: tag}) for tag in ("a", "b")])
+    assert parallel.data(cookies) == {key: "ab"}
+
+
+def refuse(key, loaded, ours, theirs):
+    """An on_conflict that raises."""
+    raise ValueError("cannot settle")
+
+
+def test_an_on_conflict_that_raises_fails_the_save_reported_naming_namespace_and_key(
+    request, tmp_path, kind
+):
+    from pyramid_session_multi.events import SessionSaveFailed
+
+    failures = []
+    parallel = Parallel(
+        request,
+        tmp_path,
+        kind,
+        on_conflict=refuse,
+        setup=lambda config: config.add_subscriber(failures.append, SessionSaveFailed),
+    )
+    cookies = parallel.start(tags="")
+    first, second = parallel.harness.run(
+        [Call("/write", cookies, params={"tags": tag}) for tag in ("a", "b")]
+    )
+    assert (first.status_int, second.status_int) == (200, 200)
+    # the first save landed; the second, whose conflict could not be settled, is reported
+    assert parallel.data(cookies) == {"tags": "a"}
+    assert [event.namespace for event in failures] == [NS]
+    notes = "\n".join(getattr(failures[0].error, "__notes__", []))
+    assert "on_conflict for the key 'tags'" in notes
+    assert f"namespace {NS!r}" in notes
+
+
+def test_an_on_conflict_that_raises_fails_the_response_under_on_save_error_fail(request, tmp_path):
+    parallel = Parallel(request, tmp_path, "redis", on_conflict=refuse, on_save_error="fail")
+    cookies = parallel.start(tags="")
+    with pytest.raises(ValueError, match="cannot settle") as info:
+        parallel.harness.run([Call("/write", cookies, params={"tags": tag}) for tag in "ab"])
+    assert any("'tags'" in note for note in info.value.__notes__)
+    assert parallel.data(cookies) == {"tags": "a"}
 
 
 # -- a property: random interleavings of write, delete, logout and rotate ---------
@@ -407,18 +481,60 @@ def make_redis_factory():
 
 
 def test_concurrent_writes_and_on_conflict_from_the_settings(redis_db):
-    namespace_config = committed(
-        settings_of(
-            redis_db,
-            concurrent_writes=" Overwrite ",
-            on_conflict="tests.test_concurrency_requests:union",
-        )
-    )
+    namespace_config = committed(settings_of(redis_db, concurrent_writes=" Overwrite "))
     assert namespace_config.concurrent_writes == "overwrite"
-    assert namespace_config.on_conflict is union
     assert namespace_config.merge_policy is None
     merging = committed(settings_of(redis_db, on_conflict="tests.test_concurrency_requests.union"))
     assert merging.merge_policy.on_conflict is union
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        ("overwrite", "concurrent_writes is 'overwrite'"),
+        ("signed cookie", "its store does not merge"),
+        ("beaker memory", "its store does not merge"),
+        ("beaker cookie", "its store does not merge"),
+    ],
+)
+def test_on_conflict_where_it_could_never_run_is_refused_saying_what_to_change(where, why):
+    from pyramid.config import Configurator
+    from pyramid.exceptions import ConfigurationError
+    from pyramid.session import SignedCookieSessionFactory
+    from pyramid_beaker import session_factory_from_settings
+
+    registration = {}
+    if where == "overwrite":
+        factory = make_redis_factory()
+        registration["concurrent_writes"] = "overwrite"
+    elif where == "signed cookie":
+        factory = SignedCookieSessionFactory("s" * 32, cookie_name="ns")
+    else:
+        beaker = {"session.type": where.split()[1], "session.key": "ns"}
+        beaker.update({"session.validate_key": "v" * 40, "session.secret": "s" * 40})
+        factory = session_factory_from_settings(beaker)
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    with pytest.raises(ConfigurationError) as info:
+        config.register_session_factory("ns", factory, on_conflict=union, **registration)
+        config.commit()
+    message = str(info.value)
+    assert "namespace 'ns': on_conflict would never run" in message
+    assert why in message
+    assert "Remove on_conflict" in message
+
+
+def test_on_conflict_in_the_settings_of_an_overwriting_namespace_is_refused(redis_db):
+    from pyramid.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="on_conflict would never run"):
+        committed(
+            settings_of(
+                redis_db,
+                concurrent_writes="overwrite",
+                on_conflict="tests.test_concurrency_requests:union",
+            )
+        )
 
 
 def test_on_conflict_as_a_dotted_name_settles_parallel_writes(request, tmp_path):

@@ -446,3 +446,26 @@ def test_a_fallback_cookie_path_that_would_add_attributes_is_refused(autocommit)
     old = signed_factory("old", path="/\r\nSet-Cookie: x=1")
     with pytest.raises(ConfigurationError, match=r"namespace 'a', fallback 1 .*cookie path"):
         autocommit.register_session_factory("a", signed_factory("a"), fallbacks=[old])
+
+
+SECRET_SETTING = "postgresql://app:hunter2@db/app"
+
+
+@pytest.mark.parametrize("dotted_name", ["os:environ", "tests.test_config:SECRET_SETTING"])
+def test_a_dotted_name_to_something_not_callable_is_refused_naming_its_type_not_its_value(
+    autocommit, monkeypatch, dotted_name
+):
+    monkeypatch.setenv("PSM_TEST_PASSWORD", "hunter2")
+    with pytest.raises(ConfigurationError) as info:
+        autocommit.register_session_factory("a", signed_factory("x"), on_conflict=dotted_name)
+    message = str(info.value)
+    assert "hunter2" not in message
+    assert "namespace 'a': the on_conflict must be callable" in message
+    assert repr(dotted_name) in message
+    assert type(Configurator().maybe_dotted(dotted_name)).__name__ in message
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_on_conflict_is_refused_naming_the_argument(autocommit, empty):
+    with pytest.raises(ConfigurationError, match="namespace 'a': the on_conflict is empty"):
+        autocommit.register_session_factory("a", signed_factory("x"), on_conflict=empty)

@@ -156,6 +156,47 @@ def test_a_revocation_unlists_the_logins_it_ends(store, clock):
     assert store.revocation_of("alice") == (t + 1, frozenset())
 
 
+def test_a_write_of_an_ended_login_does_not_list_it_again(store, clock):
+    # a request of the device, in flight while another ends it, moves its stamps
+    # (its idle clock, a rotation) and writes its entry after the end
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 1))
+    store.end_device(device_id("alice", t), 3600)
+    held = left_in(store)
+    store.record_device(entry("alice", t, active=t + 60))
+    assert [device.login for device in store.devices("alice")] == [t + 1]
+    assert store.find_device(device_id("alice", t)) is None
+    # nothing is written back: no entry, and (on Redis) no key of its id
+    assert left_in(store) == held
+
+
+def test_a_write_of_a_revoked_login_does_not_list_it_again(store, clock):
+    # revoke(keep_current=True) from another device: its login is kept (stamped
+    # at the revocation), the others' in-flight writes are not
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.revoke("alice", t + 1, 3600)
+    held = left_in(store)
+    store.record_device(entry("alice", t, active=t + 60))
+    assert store.devices("alice") == []
+    assert left_in(store) == held
+    # the login the revocation kept, and a later one, are listed
+    store.record_device(entry("alice", t + 1))
+    store.record_device(entry("alice", t + 2))
+    assert [device.login for device in store.devices("alice")] == [t + 2, t + 1]
+
+
+def test_a_revocation_leaves_nothing_of_the_logins_it_ends(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("alice", t + 1))
+    store.revoke("alice", t + 2, 3600)
+    assert store.devices("alice") == []
+    # neither the entries nor (on Redis) the keys naming the devices' user
+    assert left_in(store) == 0
+
+
 def test_a_logout_unlists_its_device(store, clock):
     t = clock.now
     store.record_device(entry("alice", t))
@@ -626,3 +667,20 @@ def test_a_session_that_cannot_be_judged_names_no_current_device(redis_db, tmp_p
     assert listed["current"] is False  # listed, but not known to be this request's
     store.down = False
     assert [d["current"] for d in laptop.get("/devices", {"userid": "alice"}).json] == [True]
+
+
+def test_a_namespace_first_written_after_login_is_not_the_devices(redis_db, tmp_path):
+    # as the devices and lifetimes pages say: a namespace the client first gets in
+    # a later request records no user, so the device neither lists nor ends it
+    store = MemoryRevocationStore()
+    wsgi = devices_app(store, redis_db, tmp_path)
+    laptop, phone = client(wsgi, "Laptop"), client(wsgi, "Phone")
+    laptop.get("/login", {"userid": "alice", "ns": "signed"})
+    laptop.get("/w/redis", {"value": "later"})
+    log_in(phone, "alice")
+    listed = phone.get("/devices", {"userid": "alice"}).json
+    (laptop_entry,) = [device for device in listed if not device["current"]]
+    assert laptop_entry["namespaces"] == ["signed"]
+    assert phone.get("/end", {"id": laptop_entry["id"]}).json == {"ended": True}
+    assert laptop.get("/r/signed").json["user"] is None
+    assert laptop.get("/r/redis").json == {"value": "later", "user": None}

@@ -10,6 +10,7 @@ rows left after each path.
 """
 
 import signal
+import threading
 import time
 
 import pytest
@@ -224,3 +225,158 @@ def test_the_sql_revocation_store_fails_fast_while_postgresql_is_stopped(own_pos
     assert store.revoked_at("alice") == 1.0
     assert store.breaker.state == CLOSED
     assert len(store) == 1
+
+
+# -- PostgreSQL hung (SIGSTOP) and resumed --------------------------------------------
+
+
+class paused:
+    """The server paused for the block; resumed at its end, or after the hang
+    guard by a timer (a call that waited for it then ends, and the test
+    fails on what it returned rather than hanging)."""
+
+    def __init__(self, server):
+        self.server = server
+        self.timer = threading.Timer(HANG_GUARD, self.resume)
+        self.resumed = False
+        self.lock = threading.Lock()
+
+    def resume(self):
+        with self.lock:
+            if not self.resumed:
+                self.resumed = True
+                self.server.resume()
+
+    def __enter__(self):
+        self.server.pause()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.timer.cancel()
+        self.resume()
+
+
+@pytest.mark.postgresql
+def test_a_hung_postgresql_costs_beakers_database_one_timeout_per_interval(
+    own_postgresql_server, tmp_path
+):
+    postgresql_server = own_postgresql_server
+    url = postgresql_server.url
+    guarded = f"{url}?connect_timeout=2&breaker_interval=600&statement_timeout_client=1"
+    wsgi = build_wsgi(
+        settings={
+            "session_multi.namespaces": "db prefs",
+            "session_multi.db.factory": "beaker",
+            "session_multi.db.type": "ext:database",
+            "session_multi.db.url": guarded,
+            "session_multi.db.table_name": "breaker_sessions",
+            "session_multi.db.lock_dir": str(tmp_path / "db-lock"),
+            "session_multi.db.cookie_name": "db",
+            "session_multi.prefs.factory": "signed",
+            "session_multi.prefs.secret": "prefs-secret-of-at-least-32-bytes!",
+            "session_multi.prefs.cookie_name": "prefs",
+        }
+    )
+    app = webtest.TestApp(wsgi)
+    app.post("/s/db", {"value": "before"})
+    app.post("/s/prefs", {"value": "kept"})
+    breaker = breaker_of_url(guarded)
+    assert breaker is not None and breaker.state == CLOSED
+    with paused(postgresql_server) as pause:
+        errors = []
+        for _ in range(10):
+            with pytest.raises(Exception) as info:
+                app.get("/s/db")
+            errors.append(type(info.value))
+            # a request of another namespace is not slowed, nor failed
+            assert app.get("/s/prefs").json["value"] == "kept"
+        assert not pause.resumed  # the first request was cut, not let through by the guard
+        # the pooled connection's statement was cut; every later request was refused
+        assert errors == [sqlalchemy.exc.OperationalError] + [SQLCircuitOpen] * 9
+        assert breaker.state == OPEN and breaker.opened == 1 and breaker.refused == 9
+    with pytest.raises(SQLCircuitOpen):  # back, but not tried before the interval is over
+        app.get("/s/db")
+    breaker.clock = lambda: time.monotonic() + breaker.interval
+    assert app.get("/s/db").json["value"] == "before"
+    assert breaker.state == CLOSED and breaker.opened == 1
+    app.post("/s/db", {"value": "after"})
+    assert webtest.TestApp(wsgi).get("/s/db").json["value"] is None
+    assert app.get("/s/db").json["value"] == "after"
+    assert session_rows(url) == 1
+
+
+@pytest.mark.postgresql
+def test_a_hung_postgresql_costs_the_sql_revocation_store_one_timeout_per_interval(
+    own_postgresql_server,
+):
+    postgresql_server = own_postgresql_server
+    url = postgresql_server.url
+    store = SQLRevocationStore(f"{url}?connect_timeout=2&statement_timeout_client=1", 600)
+    store.revoke("alice", 1.0, 60)
+    assert store.revoked_at("alice") == 1.0
+    with paused(postgresql_server) as pause:
+        # the checkout ping of the pooled connection was cut: the database is
+        # hung, the breaker opens and refuses the new connection at once
+        with pytest.raises((sqlalchemy.exc.OperationalError, SQLCircuitOpen)):
+            store.revoked_at("alice")
+        assert not pause.resumed
+        assert store.breaker.opened == 1
+        refused = store.breaker.refused
+        for _ in range(10):
+            with pytest.raises(SQLCircuitOpen):
+                store.revoked_at("alice")
+        assert store.breaker.refused == refused + 10
+    store.breaker.clock = lambda: time.monotonic() + store.breaker.interval
+    assert store.revoked_at("alice") == 1.0
+    assert store.breaker.state == CLOSED and store.breaker.opened == 1
+    assert len(store) == 1
+
+
+@pytest.mark.postgresql
+def test_a_statement_longer_than_the_client_timeout_is_cut_and_opens_the_breaker(
+    own_postgresql_server,
+):
+    url = f"{own_postgresql_server.url}?statement_timeout_client=0.5"
+    store = SQLRevocationStore(url, 600)
+    store.revoke("alice", 1.0, 60)
+    with (
+        pytest.raises(sqlalchemy.exc.OperationalError) as info,
+        store.engine.connect() as connection,
+    ):
+        connection.execute(sqlalchemy.text("select pg_sleep(30)"))
+    assert info.value.connection_invalidated
+    assert store.breaker.state == OPEN and store.breaker.opened == 1
+    store.breaker.clock = lambda: time.monotonic() + store.breaker.interval
+    assert store.revoked_at("alice") == 1.0
+    assert store.breaker.state == CLOSED
+
+
+@pytest.mark.postgresql
+def test_a_statement_within_the_client_timeout_is_answered(own_postgresql_server):
+    store = SQLRevocationStore(f"{own_postgresql_server.url}?statement_timeout_client=5", 600)
+    with store.engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text("select pg_sleep(0.2), 1")).all()[0][1] == 1
+    assert store.breaker.state == CLOSED and store.breaker.opened == 0
+
+
+@pytest.mark.postgresql
+def test_a_probe_of_a_still_hung_postgresql_costs_one_connect_timeout(own_postgresql_server):
+    """A URL without ``connect_timeout``: the client timeout is its connect
+    timeout too, so the probe of a database still hung fails and the breaker
+    opens again, rather than the probe waiting for the server's return."""
+    postgresql_server = own_postgresql_server
+    store = SQLRevocationStore(f"{postgresql_server.url}?statement_timeout_client=1", 600)
+    store.revoke("alice", 1.0, 60)
+    with paused(postgresql_server) as pause:
+        with pytest.raises((sqlalchemy.exc.OperationalError, SQLCircuitOpen)):
+            store.revoked_at("alice")
+        assert store.breaker.opened == 1
+        store.breaker.clock = lambda: time.monotonic() + store.breaker.interval
+        with pytest.raises(sqlalchemy.exc.OperationalError):
+            store.revoked_at("alice")  # the probe
+        assert not pause.resumed
+        assert store.breaker.state == OPEN and store.breaker.opened == 2
+    store.breaker.clock = lambda: time.monotonic() + 2 * store.breaker.interval
+    assert store.revoked_at("alice") == 1.0
+    assert store.breaker.state == CLOSED and len(store) == 1

@@ -72,3 +72,31 @@ def test_psessions_end_device_fails_when_the_store_is_down(ini, own_redis_server
 def test_psessions_refuses_devices_with_another_action(ini, argv):
     status, _out, err = run_psessions([ini, *argv])
     assert status == 2 and err
+
+
+def test_the_psessions_page_shows_what_devices_and_end_device_print(ini):
+    # the page's examples: the table's header and a row's shape, the end's line
+    import re
+
+    from tests.test_docs import DOCS
+
+    page = (DOCS / "narr" / "psessions.rst").read_text()
+    shown = page.split("$ psessions production.ini --devices alice\n", 1)[1].splitlines()
+    header, row = shown[0].strip(), shown[1].strip()
+    ended = page.split("$ psessions production.ini --end-device ", 1)[1].splitlines()[1].strip()
+
+    log_in(get_app(ini), "Laptop")
+    status, out, err = run_psessions([ini, "--devices", "alice"])
+    assert status == 0, err
+    assert out.splitlines()[0].split() == header.split()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
+    shape = rf"[0-9a-f]{{32}}\s+\S.*\s+{stamp}\s+{stamp}\s+\S.*"
+    assert re.fullmatch(shape, row), row
+    assert re.fullmatch(shape, out.splitlines()[1].strip()), out
+    device = out.splitlines()[1].split()[0]
+    status, out, err = run_psessions([ini, "--end-device", device])
+    assert status == 0, err
+    said = re.sub(r"[0-9a-f]{32}", "ID", out.strip())
+    assert re.sub(r"\(store: .*\)", "(store)", said) == re.sub(
+        r"\(store: .*\)", "(store)", re.sub(r"[0-9a-f]{32}", "ID", ended)
+    )

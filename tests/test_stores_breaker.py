@@ -478,3 +478,28 @@ def test_the_revocations_url_sets_the_sql_breakers_interval_or_turns_it_off(tmp_
     with pytest.raises((ConfigurationError, SettingsError)) as info:
         store("?breaker_interval=soon")
     assert "session_multi.revocations" in str(info.value) and "or off" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["0", "never", "-1", "inf"])
+def test_a_wrong_statement_timeout_is_refused_naming_the_key(tmp_path, value):
+    url = f"sqlite:///{tmp_path / 's.sqlite'}?statement_timeout_client={value}"
+    config = Configurator(settings=database_settings(url))
+    with pytest.raises((ConfigurationError, SettingsError)) as info:
+        config.include("pyramid_session_multi")
+        config.commit()
+    assert "session_multi.db.url" in str(info.value)
+    assert "statement_timeout_client" in str(info.value) and "or off" in str(info.value)
+
+
+def test_the_revocations_url_refuses_a_wrong_statement_timeout(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}?statement_timeout_client=soon"
+    with pytest.raises(ValueError, match=r"statement_timeout_client='soon'.*or off"):
+        SQLRevocationStore(url)
+
+
+def test_a_database_url_without_a_socket_works_under_the_statement_timeout(tmp_path):
+    """SQLite has no socket to cut: its statements go on as before."""
+    store = SQLRevocationStore(f"sqlite:///{tmp_path / 'r.sqlite'}?statement_timeout_client=1")
+    store.revoke("alice", 1.0, 60)
+    assert store.revoked_at("alice") == 1.0
+    assert store.breaker is not None and store.breaker.opened == 0

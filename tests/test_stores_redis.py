@@ -621,7 +621,7 @@ def test_every_option_is_in_the_table_and_redis_client_callable_takes_those_of_c
 
 def index_flow(store):
     """A user's devices through ``store``: listed, ended, logged out, revoked."""
-    from pyramid_session_multi.lifecycle.devices import device_of
+    from pyramid_session_multi.lifecycle.devices import device_id, device_of
     from pyramid_session_multi.lifecycle.lifetime import Stamps, now
 
     class Namespace:
@@ -640,6 +640,12 @@ def index_flow(store):
     assert store.devices("alice") == []
     assert store.revocation_of("alice") == (t + 3, frozenset({t}))
     assert len(store.devices("bob")) == 1
+    # a write of an ended or revoked login (a request in flight) lists nothing again
+    for login in (t, t + 2):
+        stamps = Stamps(login, login + 5, "alice", login)
+        store.record_device(device_of("alice", login, "agent", [(Namespace, stamps)]))
+    assert store.devices("alice") == []
+    assert store.find_device(device_id("alice", t + 2)) is None
 
 
 def test_the_device_index_on_the_cluster(empty_cluster):
@@ -651,6 +657,8 @@ def test_the_device_index_on_the_cluster(empty_cluster):
     # every key left expires on its own
     keys = [key for keys in cluster_keys(empty_cluster).values() for key in keys]
     assert keys
+    # of the devices' ids only bob's is left: alice's went with her revocation
+    assert len([key for key in keys if b":id:" in key]) == 1
     for key in keys:
         port = slot_owner(empty_cluster, key)
         assert raw(port, "PTTL", key) > 0

@@ -75,6 +75,7 @@ def merge(
     theirs: Mapping[Any, Any],
     on_conflict: ConflictResolver | None = None,
     own_keys: frozenset[Any] = frozenset(),
+    concealed: "Concealed | None" = None,
 ) -> Merged:
     """Merge ``ours`` and ``theirs``, two sessions changed from ``loaded``, key by key.
 
@@ -89,6 +90,10 @@ def merge(
     :param own_keys: keys that are not the application's (a library's
         bookkeeping, the add-on's records): the last writer wins there, and
         ``on_conflict`` never sees them nor are they counted as conflicts.
+    :param concealed: the add-on's records that may carry an application's
+        value for a key spelled like them (see :class:`Concealed`): the
+        record goes to the last writer, the application's value is merged
+        like any key (``on_conflict`` included).
     :returns: a :class:`Merged`, whose ``data`` keeps the order of ``theirs``
         with this request's new keys after it.
     """
@@ -98,26 +103,72 @@ def merge(
     conflicts: list[Any] = []
     keys = dict.fromkeys([*theirs, *ours, *loaded])
     for key in keys:
-        before = loaded.get(key, MISSING)
-        mine = ours.get(key, MISSING)
-        other = theirs.get(key, MISSING)
-        we_changed = not same(mine, before)
-        they_changed = not same(other, before)
-        if we_changed and they_changed and not same(mine, other):
-            if key in own_keys:
-                value = mine
-            else:
-                value = resolve(key, before, mine, other)
-                conflicts.append(key)
-        elif we_changed:
-            value = mine
+        sides = loaded.get(key, MISSING), ours.get(key, MISSING), theirs.get(key, MISSING)
+        if concealed is not None and key in concealed:
+            # the add-on's record to the last writer; the application's value
+            # riding inside it is the application's, merged like any key
+            (app_before, record_before), (app_mine, record_mine), (app_other, record_other) = (
+                concealed.split(side) for side in sides
+            )
+            own_value, kept_it, conflicted = _settle(key, app_before, app_mine, app_other, resolve)
+            record, _, _ = _settle(key, record_before, record_mine, record_other, None)
+            value = concealed.join(own_value, record)
+        elif key in own_keys:
+            value, _, _ = _settle(key, *sides, None)
+            kept_it = conflicted = False
         else:
-            value = other
-            if they_changed and key not in own_keys:
-                kept.append(key)
+            value, kept_it, conflicted = _settle(key, *sides, resolve)
+        if kept_it:
+            kept.append(key)
+        if conflicted:
+            conflicts.append(key)
         if value is not MISSING:
             data[key] = value
     return Merged(data, tuple(kept), tuple(conflicts))
+
+
+def _settle(
+    key: Any,
+    before: Any,
+    mine: Any,
+    other: Any,
+    resolve: ConflictResolver | None,
+    dry: bool = False,
+) -> tuple[Any, bool, bool]:
+    """One key's merged value, whether a parallel save's change was kept, and
+    whether both changed it (a conflict).  ``resolve`` ``None``: the last
+    writer (``mine``) wins, unseen; ``dry``: ``resolve`` is not called."""
+    we_changed = not same(mine, before)
+    they_changed = not same(other, before)
+    if we_changed and they_changed and not same(mine, other):
+        if resolve is None or dry:
+            return mine, False, resolve is not None
+        try:
+            return resolve(key, before, mine, other), False, True
+        except Exception as exc:
+            exc.add_note(f"pyramid_session_multi: raised by on_conflict for the key {key!r}")
+            raise
+    if we_changed:
+        return mine, False, False
+    return other, they_changed, False
+
+
+@dataclass(frozen=True, slots=True)
+class Concealed:
+    """Keys under which the add-on stores a record that may carry the
+    application's own value for a key spelled the same (see
+    ``pyramid_session_multi.hidden``)."""
+
+    #: the keys
+    keys: frozenset[Any]
+    #: a stored value (or :data:`MISSING`) into ``(application's value or
+    #: MISSING, record or MISSING)``
+    split: Callable[[Any], tuple[Any, Any]]
+    #: the inverse of ``split``: :data:`MISSING` when neither is held
+    join: Callable[[Any, Any], Any]
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self.keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +179,17 @@ class MergePolicy:
     on_conflict: ConflictResolver | None = None
     #: keys that are not the application's (see :func:`merge`)
     own_keys: frozenset[Any] = frozenset()
+    #: the add-on's records an application's value may ride in (see :func:`merge`)
+    concealed: Concealed | None = None
+    #: the namespace, named in a note on what ``on_conflict`` raises
+    namespace: str = ""
 
     def merge(
         self, loaded: Mapping[Any, Any], ours: Mapping[Any, Any], theirs: Mapping[Any, Any]
     ) -> Merged:
         """:func:`merge` with this policy."""
-        return merge(loaded, ours, theirs, self.on_conflict, self.own_keys)
+        try:
+            return merge(loaded, ours, theirs, self.on_conflict, self.own_keys, self.concealed)
+        except Exception as exc:
+            exc.add_note(f"pyramid_session_multi: merging a save of namespace {self.namespace!r}")
+            raise

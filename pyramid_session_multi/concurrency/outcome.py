@@ -26,6 +26,10 @@ class SaveOutcome:
     dropped: str | None = None
     #: whether the application was told of the dropped save
     told: bool = False
+    #: whether its library's callbacks are running (the end of request): an
+    #: ``invalidate()`` then is the library's own, of a session the request
+    #: emptied, not a logout
+    saving: bool = False
 
     def merged(self, merged: Merged, retry: bool = True) -> None:
         """Note one merge (the last one of a save is the one written);

@@ -163,6 +163,8 @@ class RedisLibrary(SessionLibrary):
         # serializer is not deterministic (the first save then retries once)
         loaded = session.to_redis()
         session.redis = MergingClient(session.redis, session_id, loaded, remerge, outcome.gone)
+        held_data = bool(set(state.managed_dict) - policy.own_keys)
+        _keep_when_emptied(session, outcome, held_data)
         return True
 
     def rotate(self, session: Any) -> Any:
@@ -191,6 +193,33 @@ class RedisLibrary(SessionLibrary):
                         session.invalidate()
                 raise
         return retire
+
+
+def _keep_when_emptied(session: Any, outcome: SaveOutcome, held_data: bool) -> None:
+    """An emptied session is saved empty, not ended.
+
+    The library invalidates a session left empty as it sets its cookie
+    (``invalidate_empty_session``): its key and cookie go, and a parallel
+    request's save would find the key gone and be dropped as if the session
+    had been logged out.  While the library's callbacks run, that
+    ``invalidate()`` saves the empty session instead (a merging save, like
+    any other: what a parallel request wrote lands) and keeps its cookie.
+    A session that held no data when loaded is left as it is (nothing is
+    written; its key expires as it would).  The application's own
+    ``invalidate()`` (a logout) is untouched.
+    """
+    invalidate = session.__dict__.get("invalidate")
+
+    def invalidate_unless_emptied(*args: Any, **kwargs: Any) -> Any:
+        state = session.__dict__.get("_session_state")
+        if outcome.saving and state is not None and not state.new and not state.managed_dict:
+            state.please_persist = held_data
+            return None
+        if invalidate is not None:
+            return invalidate(*args, **kwargs)
+        return type(session).invalidate(session, *args, **kwargs)
+
+    session.__dict__["invalidate"] = invalidate_unless_emptied
 
 
 def _expire_like(client: Any, new_id: Any, old_id: Any) -> None:

@@ -14,7 +14,9 @@ moved forward (at most once a tenth of the idle window, see
 :data:`~.lifetime.RESTAMP_FRACTION`), so never once per request.  Each entry
 expires when the last session it can describe would (``alive_until``),
 and leaves at logout, at a revocation of its user, and when the device is
-ended.
+ended.  A store writes no entry for a login already ended or revoked: a
+request of the device in flight at its end (whose idle clock moves, or which
+rotates) does not list it again.
 
 Ending a device writes a *device end*, the login of that user that is over,
 kept as long as a revocation (``record_ttl``): the revocation check refuses

@@ -345,10 +345,14 @@ class RequestEnd:
                 hidden = []
             for record in hidden:
                 record.put_back(response)
+            if state.merge is not None:
+                state.merge.saving = True
             try:
                 for callback in state.callbacks:
                     callback(request, response)
             finally:
+                if state.merge is not None:
+                    state.merge.saving = False
                 for record in hidden:
                     record.take_out(response)
             fit_new_cookies(before, response, namespace_config)

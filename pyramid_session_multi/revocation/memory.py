@@ -6,7 +6,7 @@ from typing import Any
 from zope.interface import implementer
 
 from ..interfaces import IDeviceIndex, IRevocationStore
-from ..lifecycle.devices import Device, device_id, live
+from ..lifecycle.devices import Device, device_id, is_ended, live
 from ..lifecycle.lifetime import now
 
 
@@ -72,8 +72,19 @@ class MemoryRevocationStore:
     def record_device(self, device: Device) -> None:
         with self._lock:
             self._drop_devices(lambda entry: False)
+            if self._is_over(device):
+                # a request in flight when its login was ended writes no entry back
+                return
             previous = self._devices.get(device.id)
             self._devices[device.id] = device if previous is None else previous.merged(device)
+
+    def _is_over(self, device: Device) -> bool:
+        """Whether ``device``'s login is ended or revoked (the lock held)."""
+        record = self._records.get(device.userid)
+        live_record = record is not None and (record[1] is None or record[1] > now())
+        if live_record and record is not None and device.login < record[0]:
+            return True
+        return is_ended(device.login, frozenset(self._ended.get(device.userid, {})))
 
     def devices(self, userid: str) -> list[Device]:
         with self._lock:

@@ -5,7 +5,7 @@ from typing import Any
 from zope.interface import implementer
 
 from ..interfaces import IDeviceIndex, IRevocationStore
-from ..lifecycle.devices import Device, device_id, live
+from ..lifecycle.devices import Device, device_id, is_ended, live
 from ..lifecycle.lifetime import now
 from ..masking import hide_password, without_password
 
@@ -55,6 +55,47 @@ redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((latest - now) * 1000)))
 return new[8]
 """
 
+# Whether a login is over at ``now``: ended (in the hash of the user's ended
+# logins, to the millisecond as stamped) or revoked (logged in before the time
+# the user's revocation key holds).
+_LOGIN_OVER = """
+local function login_over(ended_key, revoked_key, login, now)
+    local ends = redis.call('HGETALL', ended_key)
+    for i = 1, #ends, 2 do
+        if tonumber(ends[i + 1]) > now and math.abs(tonumber(ends[i]) - login) < 0.0005 then
+            return true
+        end
+    end
+    local revoked = redis.call('GET', revoked_key)
+    return revoked ~= false and login < tonumber(revoked)
+end
+"""
+
+# The write of a device's entry (KEYS: the user's entries, the device's id, the
+# user's ended logins, the user's revocation; ARGV: id, entry, now, userid, ms),
+# unless its login is over: a request in flight when it was ended writes nothing.
+_RECORD_LIVE_DEVICE = (
+    _LOGIN_OVER
+    + """
+local new = cjson.decode(ARGV[2])
+if login_over(KEYS[3], KEYS[4], new[3], tonumber(ARGV[3])) then
+    return 0
+end
+local function record()
+"""
+    + _RECORD_DEVICE
+    + """
+end
+-- the same first keys and arguments as _RECORD_DEVICE's
+record()
+local ttl = tonumber(ARGV[5])
+if redis.call('PTTL', KEYS[2]) < ttl then
+    redis.call('SET', KEYS[2], ARGV[4], 'PX', ttl)
+end
+return 1
+"""
+)
+
 # Keep a device's user under its id no shorter than it was (ARGV: userid, ms).
 _DEVICE_USER = """
 local ttl = tonumber(ARGV[2])
@@ -65,7 +106,8 @@ return 1
 """
 
 # Delete the user's entries that are expired, or (ARGV: now, then logins)
-# logged out; with ARGV[2] = 'before', those logged in before ARGV[3].
+# logged out; with ARGV[2] = 'before', those logged in before ARGV[3].  Returns
+# the ids of the entries deleted (whose ``id:`` keys are deleted next).
 _DROP_DEVICES = """
 local now = tonumber(ARGV[1])
 local before = nil
@@ -76,13 +118,13 @@ else
     for i = 2, #ARGV do gone[tonumber(ARGV[i])] = true end
 end
 local fields = redis.call('HGETALL', KEYS[1])
-local deleted = 0
+local deleted = {}
 for i = 1, #fields, 2 do
     local entry = cjson.decode(fields[i + 1])
     local login = entry[3]
     if entry[8] <= now or gone[login] or (before and login < before) then
         redis.call('HDEL', KEYS[1], fields[i])
-        deleted = deleted + 1
+        table.insert(deleted, fields[i])
     end
 end
 return deleted
@@ -132,8 +174,13 @@ class RedisRevocationStore:
 
     The device index lives under ``device_prefix``: a hash per user of its
     entries, a key per device naming its user, and a hash per user of its
-    ended logins, every key expiring with the last entry it holds.  Each
-    script touches one key, so a Redis Cluster spreads them by user.
+    ended logins, every key expiring with the last entry it holds.  A
+    device's entry is written by one script that first reads its user's
+    ended logins and revocation, so a request in flight when its device was
+    ended never lists it again; a revocation deletes the ``id:`` keys of the
+    logins it ends.  On a Redis Cluster, whose slots part a user's keys,
+    each script touches one key, and an entry written for a login found
+    over just after is deleted again.
     """
 
     def __init__(
@@ -155,6 +202,7 @@ class RedisRevocationStore:
         self._device_user = client.register_script(_DEVICE_USER)
         self._drop_devices = client.register_script(_DROP_DEVICES)
         self._end_login = client.register_script(_END_LOGIN)
+        self._record_live_device = client.register_script(_RECORD_LIVE_DEVICE)
         # a cluster client knows its nodes
         self._cluster = callable(getattr(client, "get_nodes", None))
 
@@ -277,7 +325,7 @@ class RedisRevocationStore:
         return list(pipe.execute())
 
     def revoke(self, userid: str, at: float, ttl: int | None) -> None:
-        self._together(
+        _at, dropped, _published = self._together(
             lambda client: self._script(
                 self._revoke, client, [self.prefix + userid], [repr(at), "" if ttl is None else ttl]
             ),
@@ -289,10 +337,34 @@ class RedisRevocationStore:
             ),
             lambda client: client.publish(self.channel, userid),
         )
+        # the ids of the logins it ended go with their entries
+        ids = [each.decode() if isinstance(each, bytes) else str(each) for each in dropped]
+        if ids:
+            self._together(
+                *(lambda client, each=each: client.delete(self._id_key(each)) for each in ids)
+            )
 
     def record_device(self, device: Device) -> None:
         t = now()
         ttl = max(1, int((device.expires - t) * 1000) + 1)
+        if not self._cluster:
+            # one script checks the login's end and revocation and writes: an
+            # ended device is never written back
+            self._script(
+                self._record_live_device,
+                None,
+                [
+                    self._user_key(device.userid),
+                    self._id_key(device.id),
+                    self._ended_key(device.userid),
+                    self.prefix + device.userid,
+                ],
+                [device.id, device.as_json(), repr(t), device.userid, ttl],
+            )
+            return
+        # a cluster keeps the user's keys on several masters: the entry is
+        # written, then taken back if its login is over; an end is written
+        # before its entry is deleted, so a write after that delete sees it
         self._together(
             lambda client: self._script(
                 self._record_device,
@@ -304,6 +376,9 @@ class RedisRevocationStore:
                 self._device_user, client, [self._id_key(device.id)], [device.userid, ttl]
             ),
         )
+        revoked, ended = self.revocation_of(device.userid)
+        if (revoked is not None and device.login < revoked) or is_ended(device.login, ended):
+            self.forget_devices(device.userid, [device.login])
 
     def devices(self, userid: str) -> list[Device]:
         entries = self.client.hvals(self._user_key(userid))

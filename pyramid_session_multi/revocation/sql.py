@@ -10,7 +10,15 @@ from ..lifecycle.devices import MAX_USER_AGENT, Device, device_id, live
 from ..lifecycle.lifetime import now
 from ..masking import hide_password
 from ..stores.breaker import DEFAULT_INTERVAL, CircuitBreaker
-from ..stores.sql import INTERVAL_PARAMETER, as_interval, guard_engine
+from ..stores.sql import (
+    DEFAULT_TIMEOUT,
+    INTERVAL_PARAMETER,
+    TIMEOUT_PARAMETER,
+    as_interval,
+    as_timeout,
+    guard_engine,
+    query_value,
+)
 
 #: The table's name unless another is given.
 DEFAULT_TABLE = "session_multi_revocations"
@@ -40,8 +48,10 @@ class SQLRevocationStore:
     down or hung, a lookup fails at once rather than after a timeout.  An
     engine given is used as it is (it may serve the application too).  A
     URL's ``breaker_interval`` query parameter (seconds, or ``off``) sets the
-    interval, as for Beaker's ``ext:database``; a wrong one raises
-    :class:`ValueError`.
+    interval, and its ``statement_timeout_client`` (seconds, or ``off``) the
+    seconds a statement may wait for the database's answer before its
+    connection is cut (a hung database), as for Beaker's ``ext:database``; a
+    wrong one raises :class:`ValueError`.
 
     The device index takes two more tables: ``device_table`` (an entry per
     live device, indexed by user) and ``ended_table`` (the ended logins);
@@ -66,12 +76,12 @@ class SQLRevocationStore:
         if isinstance(engine, str):
             url = sa.make_url(engine)
             if INTERVAL_PARAMETER in url.query:
-                given = url.query[INTERVAL_PARAMETER]
-                breaker_interval = as_interval(given[-1] if isinstance(given, tuple) else given)
-                url = url.difference_update_query([INTERVAL_PARAMETER])
+                breaker_interval = as_interval(query_value(url, INTERVAL_PARAMETER, None))
+            timeout = as_timeout(query_value(url, TIMEOUT_PARAMETER, DEFAULT_TIMEOUT))
+            url = url.difference_update_query([INTERVAL_PARAMETER, TIMEOUT_PARAMETER])
             engine = sa.create_engine(url, pool_pre_ping=True)
             if breaker_interval is not None:
-                self.breaker = guard_engine(engine, breaker_interval)
+                self.breaker = guard_engine(engine, breaker_interval, timeout=timeout)
         self.engine = engine
         metadata = sa.MetaData()
         self.table = sa.Table(
@@ -225,6 +235,9 @@ class SQLRevocationStore:
                 .mappings()
                 .first()
             )
+            if self._is_over(connection, device, current):
+                # a request in flight when its login was ended writes no entry back
+                return
             if row is not None:
                 device = _device(row).merged(device)
                 connection.execute(
@@ -232,6 +245,26 @@ class SQLRevocationStore:
                 )
             else:
                 connection.execute(sa.insert(table).values(_row(device)))
+
+    def _is_over(self, connection: Any, device: Device, current: float) -> bool:
+        """Whether ``device``'s login is ended or revoked, read in the
+        transaction that would write its entry (after its row is locked: an
+        end that deleted it is seen)."""
+        import sqlalchemy as sa
+
+        table, ended = self.table, self.ended_table
+        revoked = sa.select(sa.literal(1)).where(
+            table.c.userid == device.userid,
+            table.c.revoked_at > device.login,
+            sa.or_(table.c.expires_at.is_(None), table.c.expires_at > current),
+        )
+        ends = sa.select(sa.literal(1)).where(
+            ended.c.userid == device.userid,
+            ended.c.login > device.login - 0.0005,
+            ended.c.login < device.login + 0.0005,
+            ended.c.expires_at > current,
+        )
+        return connection.execute(sa.union_all(revoked, ends)).first() is not None
 
     def devices(self, userid: str) -> list[Device]:
         import sqlalchemy as sa

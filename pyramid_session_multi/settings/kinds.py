@@ -356,7 +356,8 @@ def _beaker(namespace: str, options: Options, resolve: Callable[[Any], Any]) -> 
 
 def _guarded_database_url(namespace: str, url: str) -> str:
     """An ``ext:database`` URL naming the circuit breaker's SQLAlchemy plugin
-    (see :mod:`..stores.sql`), its ``breaker_interval`` checked now."""
+    (see :mod:`..stores.sql`), its ``breaker_interval`` and
+    ``statement_timeout_client`` checked now."""
     try:
         from sqlalchemy import make_url
         from sqlalchemy.exc import ArgumentError
@@ -364,19 +365,27 @@ def _guarded_database_url(namespace: str, url: str) -> str:
         return url
 
     from ..masking import without_password
-    from ..stores.sql import INTERVAL_PARAMETER, as_interval, with_breaker_plugin
+    from ..stores.sql import (
+        INTERVAL_PARAMETER,
+        TIMEOUT_PARAMETER,
+        as_interval,
+        as_timeout,
+        query_value,
+        with_breaker_plugin,
+    )
 
     try:
-        interval = make_url(url).query.get(INTERVAL_PARAMETER)
+        parsed = make_url(url)
     except ArgumentError:  # Beaker's own error says what is wrong with it
         return url
-    if interval is not None:
-        try:
-            as_interval(interval[-1] if isinstance(interval, tuple) else interval)
-        except ValueError as exc:
-            raise SettingsError(
-                f"{setting_key(namespace, 'url')} = {without_password(url)!r}: {exc}"
-            ) from None
+    for name, check in ((INTERVAL_PARAMETER, as_interval), (TIMEOUT_PARAMETER, as_timeout)):
+        if name in parsed.query:
+            try:
+                check(query_value(parsed, name, None))
+            except ValueError as exc:
+                raise SettingsError(
+                    f"{setting_key(namespace, 'url')} = {without_password(url)!r}: {exc}"
+                ) from None
     return with_breaker_plugin(url)
 
 

@@ -9,6 +9,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -91,3 +92,29 @@ class PostgresServer:
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def processes(self) -> list[int]:
+        """The server's processes: the postmaster first, then its children."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            # pid (comm) state ppid ...: comm may hold spaces, not ")"
+            if int(stat.rpartition(")")[2].split()[1]) == postmaster:
+                children.append(int(entry.name))
+        return [postmaster, *children]
+
+    def pause(self) -> None:
+        """SIGSTOP every process of the server: it hangs, its sockets stay open."""
+        for pid in self.processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT every process of the server (paused by :meth:`pause`)."""
+        for pid in self.processes():
+            os.kill(pid, signal.SIGCONT)
