@@ -304,3 +304,32 @@ def test_a_stamped_cookie_session_cleared_by_the_application_is_sent_empty(clock
     assert "Max-Age=0" not in header
     assert app.cookies["prefs"] != written
     assert app.get("/s/prefs").json["value"] is None
+
+
+@pytest.mark.parametrize("record", [["alice", "soon"], True, ["alice", 1, 2], 1.5])
+def test_a_user_record_that_cannot_be_read_records_no_user_and_asks_no_store(clock, record):
+    # a cookie signed with the namespace's secret whose user record is not one
+    # the add-on writes: the session reads with no user, nothing is revoked
+    # or ended, and the revocation store is never asked about it
+    asked = []
+
+    class CountingStore(MemoryRevocationStore):
+        def revocation_of(self, userid):
+            asked.append(userid)
+            return super().revocation_of(userid)
+
+        def revoked_at(self, userid):
+            asked.append(userid)
+            return super().revoked_at(userid)
+
+    events = []
+    factory = SignedCookieSessionFactory("s" * 40, cookie_name="signed", timeout=None)
+    app = build_lifetime_app(
+        one_namespace(factory, events, store=CountingStore(), idle_timeout=600)
+    )
+    serializer = closure_of(factory._set_cookie)["serializer"]
+    now = lifetime.issue_time()
+    value = serializer.dumps([int(now), now, {"value": "x", USER_KEY: record}]).decode()
+    app.set_cookie("signed", value)
+    assert app.get("/r/signed").json == {"value": "x", "user": None}
+    assert events == [] and asked == []

@@ -684,3 +684,15 @@ def test_a_namespace_first_written_after_login_is_not_the_devices(redis_db, tmp_
     assert phone.get("/end", {"id": laptop_entry["id"]}).json == {"ended": True}
     assert laptop.get("/r/signed").json["user"] is None
     assert laptop.get("/r/redis").json == {"value": "later", "user": None}
+
+
+def test_a_redis_device_id_whose_users_entry_is_gone_finds_no_device(request, clock):
+    # the id: key and the user's hash expire on their own: an id left behind
+    # by a hash that expired or was emptied first names no device
+    store = RedisRevocationStore.from_url(request.getfixturevalue("redis_db"))
+    t = clock.now
+    store.record_device(entry("alice", t))
+    (device,) = store.devices("alice")
+    store.client.delete(store._user_key("alice"))
+    assert store.client.exists(store._id_key(device.id))
+    assert store.find_device(device.id) is None
