@@ -6,6 +6,8 @@ themselves (which floor may import which) are import-linter's contract in
 pyproject.toml, run by ``make lint``; these hold what it does not say.
 """
 
+import subprocess
+import sys
 import textwrap
 import tomllib
 from pathlib import Path
@@ -118,3 +120,18 @@ def test_a_private_name_taken_from_another_module_is_found(tmp_path):
 def test_a_module_is_measured_in_lines(tmp_path):
     modules = _package(tmp_path, {"__init__.py": "", "long.py": "x = 1\n" * (LONGEST + 1)})
     assert modules["pkg.long"].lines == LONGEST + 1
+
+
+@pytest.mark.parametrize(
+    "library", ["redis", "beaker", "sqlalchemy", "nacl", "pyramid_debugtoolbar", "psycopg"]
+)
+def test_the_package_imports_without_each_optional_library(library):
+    # an extra's library is imported where a namespace uses it, never by the
+    # package itself: a base install (no extras) imports and configures
+    code = (
+        f"import sys; sys.modules[{library!r}] = None\n"
+        "import pyramid_session_multi, pyramid_session_multi.config\n"
+        "import pyramid_session_multi.manager, pyramid_session_multi.scripts\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -26,7 +26,7 @@ from typing import Any
 
 from .merge import MergePolicy
 from .outcome import SaveOutcome
-from .redis import ATTEMPTS, ConcurrentSaveConflict, pause
+from .retry import ATTEMPTS, ConcurrentSaveConflict, pause
 
 #: Where Beaker keeps a session's data in its namespace.
 SESSION_KEY = "session"

@@ -9,12 +9,10 @@ never written again: the save is dropped.
 """
 
 import hashlib
-import random
-import time
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from .retry import ATTEMPTS, ConcurrentSaveConflict, pause
 
 #: KEYS[1]: the session's key.  ARGV: the SHA-1 (hex) of what the request
 #: loaded, the bytes to write, "EX" / "PX" / "" and the expiry for it.
@@ -33,24 +31,6 @@ return 1
 
 COMPARE_AND_SET_SHA = hashlib.sha1(COMPARE_AND_SET.encode()).hexdigest()
 
-#: How many times a save merges and tries again before it gives up: each
-#: retry means another request saved the same session in between.
-ATTEMPTS = 32
-
-#: The longest pause, in seconds, before a save tries again.
-LONGEST_PAUSE = 0.05
-
-
-def pause(attempt: int) -> None:
-    """Wait a little before trying again (a random share of a pause that
-    doubles each time): writers that keep meeting each other spread out
-    instead of starving one of them."""
-    time.sleep(random.uniform(0, min(LONGEST_PAUSE, 0.001 * 2**attempt)))
-
-
-class ConcurrentSaveConflict(RuntimeError):
-    """A save kept meeting parallel saves of the same session and gave up."""
-
 
 def fingerprint(data: bytes) -> str:
     """What the script compares: the SHA-1 (hex) of a stored value."""
@@ -61,6 +41,10 @@ def compare_and_set(
     client: Any, key: str, expected: str, value: bytes, expiry: tuple[str, int] | None
 ) -> Any:
     """One run of :data:`COMPARE_AND_SET`: ``1``, ``0`` or the key's bytes now."""
+    # redis-py is imported here, not with the module: the package imports
+    # without it where no namespace keeps its sessions in Redis
+    from redis.exceptions import NoScriptError
+
     args: list[Any] = [expected, value, *(expiry or ("", ""))]
     try:
         return client.evalsha(COMPARE_AND_SET_SHA, 1, key, *args)
