@@ -727,3 +727,42 @@ def test_old_data_migrating_into_a_bound_session_keeps_that_sessions_token(rejec
     old.post("/s/admin", {"value": "from before the deploy"})
     assert app.get("/s/admin").json["value"] is None
     assert [(event.namespace, event.reason) for event in rejected] == [("admin", "binding")]
+
+
+def test_the_applications_callbacks_never_see_the_binding_token():
+    # the token rides in the data only while a library saves: the
+    # application's own response and finished callbacks, which run after the
+    # add-on's, see its keys alone (no token, no stray key, no None value)
+    seen = []
+
+    def write_then_watch(request):
+        for name in ("main", "admin"):
+            request.session_multi[name]["value"] = name
+
+        def watch(when):
+            def callback(request, *response):
+                for name in ("main", "admin"):
+                    session = request.session_multi[name]
+                    seen.append((when, name, dict(session)))
+
+            return callback
+
+        request.add_response_callback(watch("response"))
+        request.add_finished_callback(watch("finished"))
+        return {}
+
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory("admin", signed_factory("admin"), bound_to="main")
+        config.add_route("watch", "/watch")
+        config.add_view(write_then_watch, route_name="watch", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    for _ in range(2):  # new, then loaded from its cookie
+        del seen[:]
+        app.get("/watch")
+        assert sorted(seen) == sorted(
+            (when, name, {"value": name})
+            for when in ("response", "finished")
+            for name in ("main", "admin")
+        )
