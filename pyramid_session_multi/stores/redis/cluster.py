@@ -14,6 +14,7 @@ at once for an interval, while every other node, and the replica promoted in
 its place, are used as before.
 """
 
+import inspect
 import threading
 import time
 from typing import Any
@@ -216,8 +217,12 @@ class SessionRedisCluster(RedisCluster):
             if time.monotonic() - self._session_multi_refreshed_at < REFRESH_EVERY:
                 return False
             self._session_multi_refreshed_at = time.monotonic()
+        initialize = self.nodes_manager.initialize
         try:
-            self.nodes_manager.initialize(last_failed_node_name=failed)
+            if "last_failed_node_name" in inspect.signature(initialize).parameters:
+                initialize(last_failed_node_name=failed)
+            else:  # redis-py before 6 asks the nodes in their order
+                initialize()
         except Exception:  # no node answers: the caller's error says so
             return False
         return True
