@@ -77,7 +77,7 @@ class MergingClient:
         all three); returns the merged bytes to write instead
     :param dropped: called once when the key is gone and nothing is written
     :param attempts: how many compare-and-set rounds before
-        :class:`ConcurrentSaveConflict`
+        :class:`~pyramid_session_multi.concurrency.retry.ConcurrentSaveConflict`
     """
 
     def __init__(
