@@ -258,7 +258,11 @@ class BeakerLibrary(SessionLibrary):
     bookkeeping = BEAKER_COOKIE_BOOKKEEPING
 
     def raw_storage(self, session: Any) -> dict[Any, Any] | None:
-        loaded: dict[Any, Any] = session._session()
+        # the Beaker session once loaded (invalidated and rotated in place),
+        # else loaded now, as the proxy's own accessors load it
+        loaded: dict[Any, Any] | None = session.__dict__.get("_sess")
+        if loaded is None:
+            loaded = session._session()
         return loaded
 
     def mark_changed(self, session: Any) -> None:

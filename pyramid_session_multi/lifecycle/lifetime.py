@@ -456,7 +456,9 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
         lifetime.verdict = ABSOLUTE
     elif idle is not None and t - stamps.active > idle:
         lifetime.verdict = IDLE
-    else:
+    elif stamps.active > t + CLOCK_SKEW:
+        # its last use is never before its creation: a session stamped ahead
+        # of the clock is one used ahead of it
         lifetime.verdict = ahead(stamps, t)
     if lifetime.verdict is not None:
         lifetime.expired = stamps

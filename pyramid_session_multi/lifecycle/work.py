@@ -247,7 +247,7 @@ class UnitOfWork:
 
     def hide(self, namespace_config: Any, session: Any, record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
-        ending = self._ending()
+        ending = self._end or self._ending()
         state = ending.namespaces.get(namespace_config.namespace)
         if state is None or state.session is not session:
             # not enlisted as it loaded (a namespace whose end is not the add-on's)
