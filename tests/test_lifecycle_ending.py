@@ -7,6 +7,7 @@ a request where the issue says a store goes away.
 import functools
 import logging
 import re
+import types
 
 import pytest
 import redis
@@ -649,6 +650,13 @@ def with_an_empty_cell(session):
     later = None  # never reached: the cell stays empty
 
 
+class LibrarySaver:
+    """The library's callable (this test's package), bound to a session."""
+
+    def __call__(self, session, request, response):
+        pass
+
+
 class CallableSaver:
     """The application's callable, holding a session."""
 
@@ -682,6 +690,9 @@ def test_one_sessions_callbacks_are_told_as_the_walk_over_every_namespace_tells_
         (lambda request, response: None, False),
         (CallableSaver(session), False),
         (functools.partial(CallableSaver(other), session), False),
+        # a bound method of something callable, not of a function: walked
+        (types.MethodType(LibrarySaver(), session), True),
+        (types.MethodType(CallableSaver(other), session), False),
     ]
 
     class Namespace:
