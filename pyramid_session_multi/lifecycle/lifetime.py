@@ -473,7 +473,9 @@ def lifetime_check(
     work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
 ) -> str | None:
     """End a session idle or old beyond its namespace's timeouts."""
-    lifetime = session.__dict__.get(ATTRIBUTE)  # the load step's, with no call
+    # the load step's record, read without a call: the step ran first, on a
+    # session that takes attributes (a session that stamps itself has them too)
+    lifetime = session.__dict__.get(ATTRIBUTE)
     if not isinstance(lifetime, Lifetime):
         lifetime = lifetime_of(session)  # a session that judged itself
     return None if lifetime is None else lifetime.verdict
