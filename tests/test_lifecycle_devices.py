@@ -462,6 +462,41 @@ def test_devices_on_every_shared_store(redis_db, tmp_path, app_store):
     assert left_in(app_store) == 1  # the phone's end, kept as long as a revocation
 
 
+def counting_store(url):
+    """A Redis store on ``url`` whose client notes its round trips (each send
+    of one command, or of a pipeline's) in the list it returns: the name of
+    the first command each sent."""
+    sent = []
+
+    class Counting(redis.Connection):
+        def send_packed_command(self, command, check_health=True):
+            packed = b"".join(command) if isinstance(command, list) else command
+            sent.append(packed.split(b"\r\n")[2].decode())
+            super().send_packed_command(command, check_health)
+
+    pool = redis.ConnectionPool.from_url(url, connection_class=Counting)
+    return RedisRevocationStore(redis.StrictRedis(connection_pool=pool)), sent
+
+
+def test_index_upkeep_is_one_round_trip_per_login(redis_db, tmp_path, own_redis_server):
+    store, sent = counting_store(own_redis_server.url)
+    wsgi = devices_app(store, redis_db, tmp_path)
+    log_in(client(wsgi, "Warm"), "warm")  # connects, and loads the write's script
+    laptop, phone = client(wsgi, "Laptop"), client(wsgi, "Phone")
+    del sent[:]
+    # a login across two namespaces: one write, one script call
+    log_in(laptop, "alice")
+    assert sent == ["EVALSHA"]
+    log_in(phone, "alice")
+    assert sent == ["EVALSHA", "EVALSHA"]
+    assert [d["current"] for d in phone.get("/devices", {"userid": "alice"}).json] == [True, False]
+    # a logout: the revocation check of its sessions, then one round trip
+    del sent[:]
+    laptop.get("/logout")
+    assert sent == ["GET", "HDEL"]
+    assert len(store.devices("alice")) == 1
+
+
 # the property: whatever a sequence of requests does, devices() is the model's
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
