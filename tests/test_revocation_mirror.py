@@ -606,14 +606,18 @@ def two_devices_one_ended_through_the_other_process(a, b):
     return laptop, phone, laptops
 
 
-@pytest.mark.parametrize("store", ["redis", "sqlite"])
-def test_a_device_ended_in_one_process_is_refused_by_the_other(
-    own_redis_server, tmp_path, processes, store
-):
-    revocations = (
-        own_redis_server.url if store == "redis" else f"sqlite:///{tmp_path / 'revoked.sqlite'}"
-    )
-    a, b = processes(revocations)
+def shared_store(kind, request, tmp_path):
+    """The URL of a store of ``kind`` both processes share."""
+    if kind == "redis":
+        return request.getfixturevalue("own_redis_server").url
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'revoked.sqlite'}"
+    return request.getfixturevalue("postgresql_url")
+
+
+@pytest.mark.parametrize("store", ["redis", "sqlite", "postgresql"])
+def test_a_device_ended_in_one_process_is_refused_by_the_other(request, tmp_path, processes, store):
+    a, b = processes(shared_store(store, request, tmp_path))
     laptop, phone, laptops = two_devices_one_ended_through_the_other_process(a, b)
     wait_until(lambda: user_at(a, laptop.cookies) is None, PROCESS_GUARD, "A to refuse it")
     assert user_at(b, laptop.cookies) is None
@@ -660,3 +664,33 @@ def test_a_process_whose_subscription_is_lost_asks_the_store_then_recovers(
     finally:
         admin.execute_command("ACL", "SETUSER", "default", "+subscribe")
         admin.close()
+
+
+def answer_at(port, cookies):
+    """``(status, user)`` of a read with a copy of ``cookies`` on ``port``."""
+    client = CookieClient(port)
+    client.cookies = dict(cookies)
+    status, body, _ = client.get("/r/signed")
+    return status, body["user"] if status == 200 else None
+
+
+def test_a_process_whose_sql_polls_fail_fails_closed_then_recovers(
+    own_postgresql_server, processes
+):
+    a, b = processes(own_postgresql_server.url)
+    laptop, phone, _laptops = two_devices_one_ended_through_the_other_process(a, b)
+    wait_until(lambda: user_at(a, laptop.cookies) is None, PROCESS_GUARD, "A to refuse it")
+    own_postgresql_server.stop()
+    try:
+        wait_until(lambda: not mirror_of(a)["current"], PROCESS_GUARD, "A to notice the loss")
+        # nothing is answered from memory: a logged-in request fails, none passes
+        assert answer_at(a, phone.cookies)[0] == 500
+        assert answer_at(a, laptop.cookies)[0] == 500
+    finally:
+        own_postgresql_server.start()
+    wait_until(lambda: mirror_of(a)["current"], PROCESS_GUARD, "A to poll again")
+    wait_until(lambda: user_at(a, phone.cookies) == "alice", PROCESS_GUARD, "the store")
+    assert user_at(a, laptop.cookies) is None
+    hits = mirror_of(a)["hits"]
+    assert user_at(a, phone.cookies) == "alice"
+    assert mirror_of(a)["hits"] > hits
