@@ -26,6 +26,7 @@ from .lifecycle.changes import invalidate, rotate
 from .lifecycle.cookie_lifetime import begin_as_login
 from .lifecycle.devices import Device
 from .lifecycle.ending import REJECTED
+from .lifecycle.fallbacks import may_migrate
 from .lifecycle.loading import call_for_namespace, log_load_error
 from .lifecycle.revoked import REVOKED, kept_as_made
 from .lifecycle.revoking import (
@@ -159,10 +160,11 @@ class SessionMultiManager(Mapping[str, Any]):
                 # the Cookie header could pass its budget: checked once all is set
                 config.budget.schedule_header_check(request, self)
         plain = namespace_config.plain
+        plan = namespace_config.pipeline
         # a session that judges itself as it is made (see .lifecycle.pipeline):
         # made here too, checked in full only if it ended on load or records
         # a user a revocation store may know
-        quick = not plain and namespace_config.pipeline.quick
+        quick = not plain and plan.quick
         if plain or quick:
             # a client-side session with nothing to end at the end of the
             # request: the common case, and the hot path
@@ -178,7 +180,10 @@ class SessionMultiManager(Mapping[str, Any]):
             work = self._work
             if work is not None and work.login is not None:
                 begin_as_login(session, work.login)
-            if plain or (
+            if plan.fallback_cookies and may_migrate(namespace_config, request, session):
+                # the client may hold a session only a fallback reads: migrate it
+                session = self._load_in_full(namespace_config, request, session)
+            elif plain or (
                 session._session_multi_verdict is None
                 and (
                     session._session_multi_user is None

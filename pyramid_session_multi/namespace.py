@@ -446,10 +446,10 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
         and namespace_config.validator is None
         and namespace_config.bound_to is None
         and prepare is None
-        and not namespace_config.fallbacks
         and not contained
-        # an application's own step or check makes it go through its pipeline
-        and not pipeline.names
+        # an application's own step or check makes it go through its pipeline;
+        # a migration from fallbacks only where a request may need one
+        and not pipeline.routine
     )
     final: NamespaceConfig = replace(derived, pipeline=pipeline, plain=plain)
     return final
