@@ -139,13 +139,15 @@ class SessionMultiManager(Mapping[str, Any]):
     # loading
 
     def __getitem__(self, namespace: str) -> Any:
-        session = self._sessions.get(namespace, _MISSING)
-        if session is not _MISSING:
-            return session
+        # ``in`` and a subscript, not ``get``: no call on the hot path
+        sessions = self._sessions
+        if namespace in sessions:
+            return sessions[namespace]
         # Loading, inlined: this runs on every request that uses a session.
-        namespace_config = self._configs.get(namespace)
-        if namespace_config is None:
+        configs = self._configs
+        if namespace not in configs:
             raise UnregisteredSession(namespace)
+        namespace_config = configs[namespace]
         request = self._request_ref()
         if request is None:
             request = self._live_request()  # raises
@@ -156,7 +158,10 @@ class SessionMultiManager(Mapping[str, Any]):
             request.finished_callbacks.append(self._release)
             self._release_scheduled = True
             config = self._config
-            if len(request.environ.get("HTTP_COOKIE", "")) > config.header_room:
+            room = config.header_room
+            environ = request.environ
+            # (no Cookie header: none to measure, and room for every cookie unless below 0)
+            if room < 0 or ("HTTP_COOKIE" in environ and len(environ["HTTP_COOKIE"]) > room):
                 # the Cookie header could pass its budget: checked once all is set
                 config.budget.schedule_header_check(request, self)
         plain = namespace_config.plain
@@ -302,8 +307,8 @@ class SessionMultiManager(Mapping[str, Any]):
         return self._sessions.get(namespace)
 
     def _release(self, request: Request) -> None:
-        # the deque _load appended to, without the descriptor walk of an attribute
-        callbacks = request.__dict__.get("finished_callbacks", ())
+        # the deque __getitem__ appended to (reified: no call to read it)
+        callbacks = request.finished_callbacks
         if callbacks and any(
             getattr(callback, "__func__", None) is not _RELEASE for callback in callbacks
         ):
@@ -314,7 +319,8 @@ class SessionMultiManager(Mapping[str, Any]):
         if self._work is not None:
             self._work.forget()
         else:
-            self._sessions.clear()
+            # nothing else holds the dict without a unit of work
+            self._sessions = {}
         self._observers = ()
         self._release_scheduled = False
 
