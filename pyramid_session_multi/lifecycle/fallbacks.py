@@ -343,11 +343,13 @@ def may_migrate(namespace_config: Any, request: Any, session: Any) -> bool:
     header may hold one of the fallbacks' cookies (a name absent from it is
     no cookie of it) and the session has no data.  Elsewhere a namespace
     whose only other step is the migration takes the manager's fast path."""
-    header = request.environ.get("HTTP_COOKIE")
-    if header:
-        for name in namespace_config.pipeline.fallback_cookies:
-            if name in header:
-                return not data_of(namespace_config.library, session)
+    environ = request.environ
+    if "HTTP_COOKIE" not in environ:
+        return False
+    header = environ["HTTP_COOKIE"]
+    for name in namespace_config.pipeline.fallback_cookies:
+        if name in header:
+            return not data_of(namespace_config.library, session)
     return False
 
 
