@@ -139,15 +139,12 @@ class SessionMultiManager(Mapping[str, Any]):
     # loading
 
     def __getitem__(self, namespace: str) -> Any:
-        # ``in`` and a subscript, not ``get``: no call on the hot path
-        sessions = self._sessions
-        if namespace in sessions:
-            return sessions[namespace]
+        if namespace in self._sessions:  # ``in`` and a subscript: no call on the hot path
+            return self._sessions[namespace]
         # Loading, inlined: this runs on every request that uses a session.
-        configs = self._configs
-        if namespace not in configs:
+        if namespace not in self._configs:
             raise UnregisteredSession(namespace)
-        namespace_config = configs[namespace]
+        namespace_config = self._configs[namespace]
         request = self._request_ref()
         if request is None:
             request = self._live_request()  # raises
@@ -157,10 +154,8 @@ class SessionMultiManager(Mapping[str, Any]):
             # add_finished_callback appends to, minus a call.)
             request.finished_callbacks.append(self._release)
             self._release_scheduled = True
-            config = self._config
-            room = config.header_room
-            environ = request.environ
-            # (no Cookie header: none to measure, and room for every cookie unless below 0)
+            config, environ, room = self._config, request.environ, self._config.header_room
+            # no Cookie header: nothing to measure, and room for every cookie unless below 0
             if room < 0 or ("HTTP_COOKIE" in environ and len(environ["HTTP_COOKIE"]) > room):
                 # the Cookie header could pass its budget: checked once all is set
                 config.budget.schedule_header_check(request, self)
@@ -319,8 +314,7 @@ class SessionMultiManager(Mapping[str, Any]):
         if self._work is not None:
             self._work.forget()
         else:
-            # nothing else holds the dict without a unit of work
-            self._sessions = {}
+            self._sessions = {}  # no unit of work shares it: a new one, without a call
         self._observers = ()
         self._release_scheduled = False
 
