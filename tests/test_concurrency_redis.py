@@ -245,3 +245,29 @@ def test_only_the_bytes_the_session_was_just_read_from_are_taken_as_loaded():
     remember(b"a payload of another shape")
     assert loaded_bytes("m", payload["m"]) is None
     assert loaded_bytes("absent", payload["m"]) is None
+
+
+def test_a_merging_namespace_loads_through_its_factory_made_again_once():
+    from pyramid.config import Configurator
+    from pyramid_session_redis import RedisSessionFactory
+
+    from pyramid_session_multi.config import get_manager_config
+    from pyramid_session_multi.libraries.redis import RedisLibrary
+
+    def factory_of(name):
+        return RedisSessionFactory("s" * 32, cookie_name=name, redis_url="redis://127.0.0.1:1/0")
+
+    factory, plain = factory_of("ns"), factory_of("plain")
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("ns", factory)
+    config.register_session_factory("plain", plain, concurrent_writes="overwrite")
+    config.commit()
+    manager_config = get_manager_config(config.registry)
+    loader = manager_config.get("ns").loader
+    assert loader is not factory
+    assert loader.__code__ is factory.__code__  # the library's own factory, made again
+    assert manager_config.get("plain").loader is plain
+    manager_config.finalize_all()  # finalized again: the same loader
+    assert manager_config.get("ns").loader is loader
+    assert RedisLibrary().merging_loader(factory) is loader

@@ -142,22 +142,16 @@ class RedisLibrary(SessionLibrary):
         """``loader``, the library's factory, made again with a ``deserialize``
         that remembers the bytes each session is read from (see
         :func:`~pyramid_session_multi.concurrency.redis.remembering`); the
-        factory itself where it keeps no ``deserialize``."""
+        factory itself where it keeps no ``deserialize``.  The same factory
+        gives the same loader each time (a namespace finalized again is the
+        same)."""
         if not inspect.isfunction(loader) or not loader.__closure__:
             return loader
-        code, cells = loader.__code__, loader.__closure__
-        if "deserialize" not in code.co_freevars:
-            return loader
-        closure = tuple(
-            types.CellType(remembering(cell.cell_contents)) if name == "deserialize" else cell
-            for name, cell in zip(code.co_freevars, cells, strict=True)
-        )
-        made = types.FunctionType(
-            code, loader.__globals__, loader.__name__, loader.__defaults__, closure
-        )
-        made.__kwdefaults__ = loader.__kwdefaults__
-        made.__qualname__ = loader.__qualname__
-        made.__wrapped__ = loader  # type: ignore[attr-defined]
+        made = _MERGING_LOADERS.get(loader)
+        if made is None:
+            made = _remembering_factory(loader)
+            if made is not loader:  # a value holding its key would keep it for ever
+                _MERGING_LOADERS[loader] = made
         return made
 
     def merge_saves(self, session: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
@@ -232,6 +226,29 @@ class RedisLibrary(SessionLibrary):
                         session.invalidate()
                 raise
         return retire
+
+
+#: factory -> what :meth:`RedisLibrary.merging_loader` made of it, while the factory lives
+_MERGING_LOADERS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def _remembering_factory(factory: Any) -> Any:
+    """``factory`` with its ``deserialize`` :func:`remembering`; ``factory``
+    itself where it has none.  Its other free variables are its own cells,
+    shared; it does not refer to ``factory`` (which a weak key may then drop)."""
+    code, cells = factory.__code__, factory.__closure__
+    if "deserialize" not in code.co_freevars:
+        return factory
+    closure = tuple(
+        types.CellType(remembering(cell.cell_contents)) if name == "deserialize" else cell
+        for name, cell in zip(code.co_freevars, cells, strict=True)
+    )
+    made = types.FunctionType(
+        code, factory.__globals__, factory.__name__, factory.__defaults__, closure
+    )
+    made.__kwdefaults__ = factory.__kwdefaults__
+    made.__qualname__ = factory.__qualname__
+    return made
 
 
 def _keep_when_emptied(session: Any, outcome: SaveOutcome, held_data: Any) -> None:
