@@ -119,7 +119,7 @@ class MergingClient:
     :param loaded: what the key held when the request loaded it: the bytes
         the library read (anything else, such as a re-serialization of what
         it read, may differ from the stored bytes: the first save then costs
-        one more round trip); fingerprinted at the first save, decoded only
+        one more round trip); fingerprinted by each save, decoded only
         by ``remerge``
     :param remerge: called as ``remerge(loaded, ours, theirs)`` with what
         the request loaded, what it saves and what the key holds now (bytes,
