@@ -260,10 +260,12 @@ class IDeviceIndex(Interface):  # type: ignore[misc]
     logins it ends.
     """
 
-    def record_device(device):  # type: ignore[no-untyped-def]
+    def record_device(device, replaced=()):  # type: ignore[no-untyped-def]
         """Add ``device`` or update its entry (see
         :meth:`~pyramid_session_multi.lifecycle.devices.Device.merged`), and
-        drop the user's expired entries.  One round trip."""
+        drop the user's expired entries; delete the entries of ``replaced``
+        (``(userid, login)`` pairs: the logins a new login replaced on its
+        client) as :meth:`forget_devices` would.  One round trip."""
 
     def devices(userid):  # type: ignore[no-untyped-def]
         """The live entries of ``userid`` (text)."""
