@@ -27,6 +27,7 @@ from .lifecycle.changes import invalidate, rotate
 from .lifecycle.cookie_lifetime import begin_as_login
 from .lifecycle.devices import Device
 from .lifecycle.ending import REJECTED
+from .lifecycle.fallbacks import may_migrate
 from .lifecycle.loading import call_for_namespace, log_load_error
 from .lifecycle.revoked import REVOKED, kept_as_made
 from .lifecycle.revoking import (
@@ -139,13 +140,12 @@ class SessionMultiManager(Mapping[str, Any]):
     # loading
 
     def __getitem__(self, namespace: str) -> Any:
-        session = self._sessions.get(namespace, _MISSING)
-        if session is not _MISSING:
-            return session
+        if namespace in self._sessions:  # ``in`` and a subscript: no call on the hot path
+            return self._sessions[namespace]
         # Loading, inlined: this runs on every request that uses a session.
-        namespace_config = self._configs.get(namespace)
-        if namespace_config is None:
+        if namespace not in self._configs:
             raise UnregisteredSession(namespace)
+        namespace_config = self._configs[namespace]
         request = self._request_ref()
         if request is None:
             request = self._live_request()  # raises
@@ -155,15 +155,17 @@ class SessionMultiManager(Mapping[str, Any]):
             # add_finished_callback appends to, minus a call.)
             request.finished_callbacks.append(self._release)
             self._release_scheduled = True
-            config = self._config
-            if len(request.environ.get("HTTP_COOKIE", "")) > config.header_room:
+            config, environ, room = self._config, request.environ, self._config.header_room
+            # no Cookie header: nothing to measure, and room for every cookie unless below 0
+            if room < 0 or ("HTTP_COOKIE" in environ and len(environ["HTTP_COOKIE"]) > room):
                 # the Cookie header could pass its budget: checked once all is set
                 config.budget.schedule_header_check(request, self)
         plain = namespace_config.plain
+        plan = namespace_config.pipeline
         # a session that judges itself as it is made (see .lifecycle.pipeline):
         # made here too, checked in full only if it ended on load or records
         # a user a revocation store may know
-        quick = not plain and namespace_config.pipeline.quick
+        quick = not plain and plan.quick
         if plain or quick:
             # a client-side session with nothing to end at the end of the
             # request: the common case, and the hot path
@@ -179,7 +181,10 @@ class SessionMultiManager(Mapping[str, Any]):
             work = self._work
             if work is not None and work.login is not None:
                 begin_as_login(session, work.login)
-            if plain or (
+            if plan.fallback_cookies and may_migrate(namespace_config, request, session):
+                # the client may hold a session only a fallback reads: migrate it
+                session = self._load_in_full(namespace_config, request, session)
+            elif plain or (
                 session._session_multi_verdict is None
                 and (
                     session._session_multi_user is None
@@ -302,8 +307,8 @@ class SessionMultiManager(Mapping[str, Any]):
         return self._sessions.get(namespace)
 
     def _release(self, request: Request) -> None:
-        # the deque _load appended to, without the descriptor walk of an attribute
-        callbacks = request.__dict__.get("finished_callbacks", ())
+        # the deque __getitem__ appended to (reified: no call to read it)
+        callbacks = request.finished_callbacks
         for callback in callbacks:  # a loop, not any(): no generator on every request
             if type(callback) is not MethodType or callback.__func__ is not _RELEASE:
                 # Finished callbacks queued after this one may still use the
@@ -313,7 +318,7 @@ class SessionMultiManager(Mapping[str, Any]):
         if self._work is not None:
             self._work.forget()
         else:
-            self._sessions.clear()
+            self._sessions = {}  # no unit of work shares it: a new one, without a call
         self._observers = ()
         self._release_scheduled = False
 

@@ -425,6 +425,7 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
             lambda own, record: hidden.join(own, record, MISSING),
         )
         merge_policy = MergePolicy(namespace_config.on_conflict, own_keys, concealed, namespace)
+        loader = library.merging_loader(loader)
     derived = replace(
         namespace_config,
         merge_policy=merge_policy,
@@ -446,10 +447,10 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
         and namespace_config.validator is None
         and namespace_config.bound_to is None
         and prepare is None
-        and not namespace_config.fallbacks
         and not contained
-        # an application's own step or check makes it go through its pipeline
-        and not pipeline.names
+        # an application's own step or check makes it go through its pipeline;
+        # a migration from fallbacks only where a request may need one
+        and not pipeline.routine
     )
     final: NamespaceConfig = replace(derived, pipeline=pipeline, plain=plain)
     return final

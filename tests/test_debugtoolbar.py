@@ -586,3 +586,44 @@ def test_the_panel_shows_what_a_save_merged_its_conflicts_and_a_dropped_save(red
     assert marks_of_the_last_request() == ["conflict: 'theme' changed in parallel too"]
     harness.run([Call("/logout", cookies), Call("/write", cookies, params={"late": "1"})])
     assert marks_of_the_last_request() == ["not saved: it ended in a parallel request"]
+
+
+def test_an_inactive_panel_formats_nothing_until_it_is_looked_at(monkeypatch):
+    def setup(config):
+        config.register_session_factory("signed", signed_factory("signed"))
+
+    formatted = []
+    real_safe_repr = capture.safe_repr
+
+    def counting_safe_repr(value):
+        formatted.append(value)
+        return real_safe_repr(value)
+
+    monkeypatch.setattr(capture, "safe_repr", counting_safe_repr)
+    app = toolbar_app(setup, "inactive")
+    app.post("/s/signed", {"value": "first"})
+    app.post("/s/signed", {"value": "second"})
+    assert formatted == []  # two requests, data in and out: nothing shown yet
+    text = text_of(panel_html(app))
+    assert "'value' changed 'first' 'second'" in text
+    assert formatted
+
+
+def test_a_value_changed_in_place_shows_what_came_in():
+    def setup(config):
+        config.register_session_factory("signed", signed_factory("signed"))
+
+        def append(request):
+            session = request.session_multi["signed"]
+            items = session.setdefault("items", [])
+            items.append(len(items))
+            session.changed()
+            return {"items": items}
+
+        config.add_route("append", "/append")
+        config.add_view(append, route_name="append", renderer="json")
+
+    app = toolbar_app(setup, "inactive")
+    app.get("/append")
+    assert app.get("/append").json == {"items": [0, 1]}
+    assert "'items' changed [0] [0, 1]" in text_of(panel_html(app))

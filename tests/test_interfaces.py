@@ -33,11 +33,18 @@ def test_manager_config():
 
 def test_panel_recorder_is_an_observer():
     seen = []
-    recorder = NamespaceRecorder(
-        lambda namespace, session: seen.append((namespace, session)),
-        lambda *refused: None,
-        lambda namespace, what: seen.append((namespace, what)),
-    )
+
+    class Recorder(NamespaceRecorder):
+        def namespace_loaded(self, namespace, session):
+            seen.append((namespace, session))
+
+        def mark(self, namespace, what):
+            seen.append((namespace, what))
+
+        def refused(self, namespace, size, limit):
+            pass
+
+    recorder = Recorder()
     assert verifyObject(ISessionMultiObserver, recorder)
     recorder.namespace_loaded("ns", None)
     recorder.namespace_rotated("ns")

@@ -13,13 +13,14 @@ import re
 import pyramid_beaker
 import pytest
 import webtest
+from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 from pyramid.session import SignedCookieSessionFactory
 from pyramid_nacl_session import EncryptedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import Fallback
-from pyramid_session_multi.config import build_namespace_config
+from pyramid_session_multi.config import build_namespace_config, get_manager_config
 from pyramid_session_multi.events import SessionExpired, SessionMigrated
 from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import beaker_file
@@ -1044,3 +1045,36 @@ def test_a_dotted_fallback_where_nothing_resolves_names_says_to_pass_the_factory
         r"factory itself, or use the config\.register_session_factory directive",
     ):
         build_namespace_config("prefs", signed(NEW_SECRET), fallbacks=["tests.x:old"])
+
+
+def test_a_cookie_namespace_whose_only_step_is_its_fallbacks_takes_the_fast_path():
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    old = SignedCookieSessionFactory(OLD_SECRET, cookie_name="old")
+    config.register_session_factory(
+        "prefs", signed(NEW_SECRET), fallbacks=[signed(OLD_SECRET), old]
+    )
+    config.register_session_factory(
+        "timed",
+        SignedCookieSessionFactory(NEW_SECRET, cookie_name="timed"),
+        fallbacks=[SignedCookieSessionFactory(OLD_SECRET, cookie_name="old_timed")],
+        idle_timeout=600,
+    )
+    config.commit()
+    manager_config = get_manager_config(config.registry)
+    prefs, timed = manager_config.get("prefs"), manager_config.get("timed")
+    # the migration runs only for a request that may carry a fallback's cookie
+    assert prefs.steps == ("fallbacks",) and prefs.plain
+    assert prefs.pipeline.fallback_cookies == ("prefs", "old")
+    assert "fallbacks" in timed.steps and timed.pipeline.quick
+    assert timed.pipeline.fallback_cookies == ("old_timed",)
+
+
+def test_a_cookie_whose_name_only_contains_a_fallback_s_is_not_read_by_it():
+    old = SignedCookieSessionFactory(OLD_SECRET, cookie_name="old")
+    new_app = serve("prefs", signed(NEW_SECRET), fallbacks=[old])
+    _, old_cookies = migrate(serve("old", old), new_app, "old")
+    for name, value in (("bold", None), ("old", "kept across the change")):
+        stranger = webtest.TestApp(new_app)
+        stranger.set_cookie(name, old_cookies["old"])
+        assert stranger.get("/s/prefs").json["value"] == value, name

@@ -17,6 +17,7 @@ from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 from pyramid.session import SignedCookieSessionFactory
 
+from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.events import SessionExpired, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.settings import SettingsError
@@ -794,3 +795,22 @@ def test_a_session_last_used_by_a_clock_running_ahead_ends_as_idle_once_it_is_co
         assert app.get(f"/r/{name}").json["value"] is None, name
     assert sorted(event.namespace for event in events) == sorted(LIBRARIES)
     assert {event.reason for event in events} == {"idle"}
+
+
+def test_describe_says_nothing_of_a_session_that_keeps_no_stamps():
+    seen = {}
+
+    def view(request):
+        seen["session"] = request.session_multi["plain"]
+        return {}
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("plain", SignedCookieSessionFactory("s", cookie_name="plain"))
+    config.add_route("home", "/")
+    config.add_view(view, route_name="home", renderer="json")
+    app = webtest.TestApp(config.make_wsgi_app())
+    app.get("/")
+    namespace_config = get_manager_config(app.app.registry).get("plain")
+    assert not namespace_config.stamped
+    assert lifetime.describe(namespace_config, seen["session"]) is None

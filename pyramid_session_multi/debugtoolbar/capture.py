@@ -21,16 +21,18 @@ from ..hidden import take
 from ..lifecycle.detached import detached_request
 from ..lifecycle.devices import device_id
 from ..lifecycle.lifetime import LIFETIME_KEY
-from ..lifecycle.lifetime import describe as describe_lifetime
 from ..manager import call_for_namespace
 
 __all__ = [
     "COOKIE_SIZE_LIMIT",
     "NotReadable",
+    "Reprs",
     "loaded_items",
     "raw_items",
     "read_detached",
     "safe_repr",
+    "shown",
+    "snapshot",
 ]
 
 
@@ -58,10 +60,40 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {safe_repr(str(exc))[1:-1]} {notes}".strip()
 
 
+class Reprs(dict[str, str]):
+    """Data already shown as reprs (see :func:`snapshot`)."""
+
+
 def _reprs(data: dict[Any, Any] | None) -> dict[str, str] | None:
     if data is None:
         return None
-    return {safe_repr(key): safe_repr(value) for key, value in data.items()}
+    return Reprs({safe_repr(key): safe_repr(value) for key, value in data.items()})
+
+
+#: Types whose instances never change, so that their repr can wait.
+_SETTLED = frozenset({str, int, float, bool, bytes, complex, type(None)})
+
+
+def snapshot(data: dict[Any, Any] | None) -> dict[Any, Any] | None:
+    """``data`` (a copy of a session's storage) as it is now, shown later by :func:`shown`.
+
+    Data made only of values that cannot change is kept as it is, to be
+    formatted only if the panel is looked at; anything else is formatted
+    now, before the application changes it in place.
+    """
+    if data is None:
+        return None
+    for key, value in data.items():
+        if type(value) not in _SETTLED or type(key) not in _SETTLED:
+            return _reprs(data)
+    return data
+
+
+def shown(data: dict[Any, Any] | None) -> dict[str, str] | None:
+    """What :func:`snapshot` kept, as reprs."""
+    if data is None or type(data) is Reprs:
+        return data
+    return _reprs(data)
 
 
 def _as_stored(config: NamespaceConfig, data: dict[Any, Any] | None) -> dict[Any, Any] | None:
@@ -84,10 +116,11 @@ def _as_stored(config: NamespaceConfig, data: dict[Any, Any] | None) -> dict[Any
     return data
 
 
-def lifetime_report(config: NamespaceConfig, session: Any) -> dict[str, Any] | None:
+def lifetime_report(described: dict[str, Any] | None) -> dict[str, Any] | None:
     """Seconds left before idle and absolute expiry and the recorded user, as
-    text, for a namespace that keeps lifetime stamps; ``None`` for another."""
-    described = describe_lifetime(config, session)
+    text, from what :func:`~pyramid_session_multi.lifecycle.lifetime.describe`
+    said of a session at the end of its request; ``None`` for a namespace
+    that keeps no lifetime stamps."""
     if described is None:
         return None
     left = {
@@ -107,20 +140,22 @@ def lifetime_report(config: NamespaceConfig, session: Any) -> dict[str, Any] | N
     }
 
 
-def raw_items(library: Any, session: Any) -> dict[str, str] | None:
-    """The session's data, as reprs, without touching its accessors, or ``None``.
+def raw_items(library: Any, session: Any) -> dict[Any, Any] | None:
+    """The session's data, as :func:`snapshot` keeps it, without touching its
+    accessors, or ``None``.
 
     ``None`` means the library cannot read it without side effects (see
     :meth:`~pyramid_session_multi.libraries.SessionLibrary.read`): a lazy
     session the application never loaded, or a library the add-on does not
     know.
     """
-    return _reprs(library.read(session))
+    return snapshot(library.read(session))
 
 
-def loaded_items(config: NamespaceConfig, session: Any) -> dict[str, str] | None:
-    """What a lazy session held when the application loaded it, as reprs."""
-    return _reprs(_as_stored(config, config.library.loaded_data(session)))
+def loaded_items(config: NamespaceConfig, session: Any) -> dict[Any, Any] | None:
+    """What a lazy session held when the application loaded it, as :func:`snapshot`
+    keeps it."""
+    return snapshot(_as_stored(config, config.library.loaded_data(session)))
 
 
 def read_detached(request: Request, config: NamespaceConfig) -> tuple[Any, dict[str, str] | None]:

@@ -328,16 +328,43 @@ def retire_at_logout(work: RequestWork, namespace_config: Any) -> Exception | No
     return failure
 
 
+def cookie_header_names(fallbacks: tuple[FallbackConfig, ...]) -> tuple[str, ...]:
+    """The names of the cookies ``fallbacks`` read, once each, as a Cookie
+    header spells them in a WSGI environ (UTF-8 bytes read as Latin-1)."""
+    names = dict.fromkeys(
+        fallback.cookie_name.encode("utf-8").decode("latin-1") for fallback in fallbacks
+    )
+    return tuple(names)
+
+
+def may_migrate(namespace_config: Any, request: Any, session: Any) -> bool:
+    """Whether the migration step could move anything into ``session``, just
+    made by the namespace's own factory: only where the request's Cookie
+    header may hold one of the fallbacks' cookies (a name absent from it is
+    no cookie of it) and the session has no data.  Elsewhere a namespace
+    whose only other step is the migration takes the manager's fast path."""
+    environ = request.environ
+    if "HTTP_COOKIE" not in environ:
+        return False
+    header = environ["HTTP_COOKIE"]
+    for name in namespace_config.pipeline.fallback_cookies:
+        if name in header:
+            return not data_of(namespace_config.library, session)
+    return False
+
+
 def migrate_from_fallbacks(
     work: RequestWork, namespace_config: Any, request: Any, session: Any, state: Any
 ) -> None:
     """The load step: move the client's session from the first fallback that finds one."""
+    if not may_migrate(namespace_config, request, session):
+        return  # nothing to read, or the namespace's own factory found a session
     cookies = request.cookies
     carried = [
         fallback for fallback in namespace_config.fallbacks if fallback.cookie_name in cookies
     ]
-    if not carried or data_of(namespace_config.library, session):
-        return  # nothing to read, or the namespace's own factory found a session
+    if not carried:
+        return
     namespace = namespace_config.namespace
     if work.ended_earlier(namespace):
         # logged out (or its cookie dropped) earlier in this request: what the

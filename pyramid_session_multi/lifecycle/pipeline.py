@@ -12,7 +12,10 @@ when the configuration is committed (see
 the namespace's options ask for it (a validator, a binding, timeouts, a
 revocation store, fallbacks).  The migration from fallbacks, and the
 adoption of the lifetime record a migrated session carried, run only on the
-migration path, in a namespace that has fallbacks.
+migration path, in a namespace that has fallbacks.  A namespace whose only
+other step is the migration takes the fast path of one without fallbacks
+whenever the request carries none of their cookies, or its own session has
+data (see :func:`.fallbacks.may_migrate`).
 
 A namespace whose sessions judge themselves as they are made (pyramid's
 cookie sessions with lifetimes, see :mod:`.cookie_lifetime`) and that has
@@ -32,7 +35,7 @@ from ..binding import load_binding
 from ..events import SessionExpired
 from .concurrency import merge_on_save
 from .cookie_lifetime import stamps_itself
-from .fallbacks import migrate_from_fallbacks
+from .fallbacks import cookie_header_names, migrate_from_fallbacks
 from .lifetime import ABSOLUTE, IDLE, lifetime_check, load_lifetime
 from .loading import binding_check, validator_check
 from .revoked import revocation_check
@@ -70,6 +73,10 @@ class LoadStep:
     #: the event each reason of a check is told with, where it is not
     #: :class:`~pyramid_session_multi.events.SessionRejected`
     events: Mapping[str, type] = field(default_factory=dict)
+    #: a step with nothing to do unless the request may carry a session
+    #: only a fallback reads (see :func:`.fallbacks.may_migrate`): it does
+    #: not keep a namespace off the fast path
+    migration: bool = False
 
 
 def _lifetime_applies(namespace_config: Any) -> bool:
@@ -86,7 +93,9 @@ def default_load_steps() -> tuple[LoadStep, ...]:
         LoadStep("token", load_binding, STEP, lambda c: c.bound_to is not None or bool(c.partner)),
         LoadStep("lifetime", load_lifetime, STEP, _lifetime_applies),
         # after the lifetime: a migration adopts the stamps of what it moved
-        LoadStep("fallbacks", migrate_from_fallbacks, STEP, lambda c: bool(c.fallbacks)),
+        LoadStep(
+            "fallbacks", migrate_from_fallbacks, STEP, lambda c: bool(c.fallbacks), migration=True
+        ),
         LoadStep("validator", validator_check, CHECK, lambda c: c.validator is not None),
         LoadStep("binding", binding_check, CHECK, lambda c: c.bound_to is not None),
         LoadStep(
@@ -154,8 +163,16 @@ class Pipeline:
     #: storage only while its library's finished callbacks run, where it saves
     #: (see ``ISessionLibrary.saves_when_finished``), not around its response ones
     records_when_finished: bool = False
-    #: whether the session judges itself, with nothing else to run
+    #: whether the session judges itself, with nothing else to run (a
+    #: migration aside: see :attr:`fallback_cookies`)
     quick: bool = False
+    #: where a migration step is in the pipeline, the names of the
+    #: fallbacks' cookies as a Cookie header spells them: a request carrying
+    #: none of them has nothing to migrate (see :func:`.fallbacks.may_migrate`)
+    fallback_cookies: tuple[str, ...] = ()
+    #: the names of the steps and checks besides a migration: none, and the
+    #: namespace may take the manager's fast path
+    routine: tuple[str, ...] = ()
     #: the event a reason to end a session is told with, where it is not SessionRejected
     reason_events: Mapping[str, type] = field(default_factory=dict)
 
@@ -168,10 +185,11 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
     chosen = [step for step in sorted_steps if step.applies(namespace_config)]
     steps = tuple(step.run for step in chosen if step.kind == STEP)
     checks = [step for step in chosen if step.kind == CHECK]
+    routine = [step for step in chosen if not step.migration]
     enlist = enlists_at_load(namespace_config, is_partner)
     quick = (
         stamps_itself(namespace_config.loader)
-        and not steps
+        and not any(step.kind == STEP for step in routine)
         and all(check.self_judged for check in checks)
         and not enlist
         and namespace_config.discriminator is None
@@ -191,6 +209,10 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
         records_when_finished=getattr(library, "saves_when_finished", False) is True,
         quick=quick,
         reason_events=MappingProxyType(events),
+        fallback_cookies=(
+            cookie_header_names(namespace_config.fallbacks) if len(routine) < len(chosen) else ()
+        ),
+        routine=tuple(step.name for step in routine),
     )
 
 
