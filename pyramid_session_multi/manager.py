@@ -246,11 +246,7 @@ class SessionMultiManager(Mapping[str, Any]):
             if session is not None:
                 if namespace_config.prepare is not None:
                     namespace_config.prepare(namespace, session)
-                work = self._work
-                if work is None:  # _unit(), inlined: a load made in full makes it
-                    work = self._work = UnitOfWork(
-                        self, self._request_ref, self._config, self._sessions
-                    )
+                work = self._unit()
                 if plan.enlist_at_load:
                     state = work.enlist(namespace_config, session, queued_since)
                 for step in plan.steps:
