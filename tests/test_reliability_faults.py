@@ -409,6 +409,43 @@ def test_a_rotation_failed_at_any_call_is_reported_and_leaves_no_copy(
     sweep(faults, prepare, act, check)
 
 
+def test_a_bound_rotation_failed_at_any_call_never_serves_half_a_pair(
+    stores, faults, caplog, clock
+):
+    faults.redis().sql().beaker()
+    app = app_of(stores, faults, bound=True)
+
+    def prepare():
+        stores.empty()
+        app.reset()
+        app.get("/write", params={"value": "kept"})
+        return dict(app.cookies)
+
+    def act(before):
+        return send(app, "/rotate_all")
+
+    def check(before, outcome, faults):
+        if faults.fired_in == "load" or isinstance(outcome, Exception):
+            load_failed(outcome, faults)
+        elif faults.fired_in == "view" and namespace_of(faults.fired) is not None:
+            # identity.rst: reported in the dict rotate() returns, its cookie deleted
+            namespace = namespace_of(faults.fired)
+            assert outcome.json["failed"] == [namespace]
+            assert deleted(outcome, namespace)
+        else:
+            assert outcome.status_int == 200
+        # binding.rst: the bound session is served beside the partner it was
+        # bound to, or not at all: never beside a partner rotated without it
+        values = app.get("/read").json
+        assert values["prefs"] in ("kept", None)
+        assert values["cart"] in ("kept", None)
+        if values["cart"] is not None:
+            assert values["prefs"] == "kept"
+        stores.assert_nothing_grows(2 if retiring(faults) else 1)
+
+    sweep(faults, prepare, act, check)
+
+
 def retiring(faults):
     """Whether the fault fired where the end of request deletes an old copy."""
     return faults.fired_in == "end" and faults.fired in ("beaker do_remove", "sql DELETE", "redis")
