@@ -4,6 +4,8 @@
   ``concurrent_writes="merge"`` against ``"overwrite"`` (the library's own
   save), as the median ratio of interleaved rounds, at most 1.20;
 - reads of the same session, merge against overwrite (nothing changes);
+- for both, the function calls per request of each side (cProfile's count:
+  what the load of the machine does not move);
 - 8 parallel writers on one session, each request writing a key of its own:
   the keys lost and the requests per second, merge against overwrite.  Each
   round holds every writer after it loaded the session (the suite's
@@ -80,12 +82,33 @@ def _batch(app: Any, cookie: str, path: str, requests: int) -> float:
     return time.perf_counter() - started
 
 
-def sequential(redis_url: str, path: str, rounds: int, requests: int) -> tuple[float, float, float]:
-    """Median ratio merge/overwrite, and each side's microseconds per request."""
+def _calls(app: Any, cookie: str, path: str, requests: int) -> float:
+    """Function calls per request (as cProfile counts them): a figure the
+    load of the machine does not move, unlike the timings."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        _batch(app, cookie, path, requests)
+    finally:
+        profile.disable()
+    return float(pstats.Stats(profile).total_calls) / requests  # type: ignore[attr-defined]
+
+
+def sequential(
+    redis_url: str, path: str, rounds: int, requests: int
+) -> tuple[float, float, float, str]:
+    """Median ratio merge/overwrite, each side's microseconds per request,
+    and each side's function calls per request."""
     merge, overwrite = redis_app(redis_url, "merge"), redis_app(redis_url, "overwrite")
     cookies = {id(merge): _cookie(merge), id(overwrite): _cookie(overwrite)}
     for app in (merge, overwrite):
         _batch(app, cookies[id(app)], path, requests)  # warm up
+    calls = "/".join(
+        f"{_calls(app, cookies[id(app)], path, requests):.0f}" for app in (merge, overwrite)
+    )
     times: dict[int, list[float]] = {id(merge): [], id(overwrite): []}
     ratios = []
     for index in range(rounds):
@@ -94,7 +117,7 @@ def sequential(redis_url: str, path: str, rounds: int, requests: int) -> tuple[f
             times[id(app)].append(_batch(app, cookies[id(app)], path, requests))
         ratios.append(times[id(merge)][-1] / times[id(overwrite)][-1])
     per = lambda app: statistics.median(times[id(app)]) / requests * 1e6  # noqa: E731
-    return statistics.median(ratios), per(merge), per(overwrite)
+    return statistics.median(ratios), per(merge), per(overwrite), calls
 
 
 def lost_keys(redis_url: str, mode: str, writers: int, rounds: int) -> int:
@@ -146,17 +169,17 @@ def parallel_throughput(
 
 def report(redis_url: str, rounds: int, requests: int, show: Callable[[str], None]) -> bool:
     """Print the rows; ``True`` when the sequential write ratio is over its limit."""
-    ratio, merge_us, overwrite_us = sequential(redis_url, "/w?k{index}=1", rounds, requests)
+    ratio, merge_us, overwrite_us, calls = sequential(redis_url, "/w?k{index}=1", rounds, requests)
     over = ratio > SEQUENTIAL_LIMIT
     verdict = "OVER" if over else "ok"
     show(
         f"{'Redis writes, merge vs overwrite':45} {merge_us:8.1f}us {overwrite_us:8.1f}us"
-        f" {ratio:7.3f} {SEQUENTIAL_LIMIT:6.2f} {verdict}"
+        f" {ratio:7.3f} {'':11} {SEQUENTIAL_LIMIT:6.2f} {verdict:>7} {calls:>13}"
     )
-    ratio, merge_us, overwrite_us = sequential(redis_url, "/r", rounds, requests)
+    ratio, merge_us, overwrite_us, calls = sequential(redis_url, "/r", rounds, requests)
     show(
         f"{'Redis reads, merge vs overwrite':45} {merge_us:8.1f}us {overwrite_us:8.1f}us"
-        f" {ratio:7.3f}"
+        f" {ratio:7.3f} {'':11} {'':6} {'':>7} {calls:>13}"
     )
     show(f"\n{'8 parallel writers on one Redis session':45} {'merge':>10} {'overwrite':>10}")
     held_rounds = 20

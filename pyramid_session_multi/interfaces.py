@@ -86,9 +86,11 @@ class ISessionMultiObserver(Interface):  # type: ignore[misc]
         request (its store failed); the response goes out without it.  Optional."""
 
     def namespace_merged(namespace, outcome):  # type: ignore[no-untyped-def]
-        """Called once ``namespace``'s save merged with parallel requests' (see
-        :doc:`/narr/parallel`): ``outcome`` is its
-        :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`.  Optional."""
+        """Called once ``namespace``'s save met a parallel request's (see
+        :doc:`/narr/parallel`): merged with it, or dropped because the session
+        ended there.  ``outcome`` is its
+        :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`; a
+        save that met none is not told.  Optional."""
 
 
 class ISessionLibrary(Interface):  # type: ignore[misc]
@@ -181,6 +183,11 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         """Whether :meth:`merge_saves` merges the saves of ``factory``'s sessions:
         what makes ``concurrent_writes="merge"`` the namespace's default."""
 
+    def merging_loader(loader):  # type: ignore[no-untyped-def]
+        """The loader a merging namespace's sessions are made with, given the
+        one they would be made with otherwise (see
+        :meth:`pyramid_session_multi.libraries.SessionLibrary.merging_loader`)."""
+
     def merge_saves(session, policy, outcome):  # type: ignore[no-untyped-def]
         """Make a loaded session's saves merge with what parallel requests saved
         (see :meth:`pyramid_session_multi.libraries.SessionLibrary.merge_saves`);
@@ -253,10 +260,12 @@ class IDeviceIndex(Interface):  # type: ignore[misc]
     logins it ends.
     """
 
-    def record_device(device):  # type: ignore[no-untyped-def]
+    def record_device(device, replaced=()):  # type: ignore[no-untyped-def]
         """Add ``device`` or update its entry (see
         :meth:`~pyramid_session_multi.lifecycle.devices.Device.merged`), and
-        drop the user's expired entries.  One round trip."""
+        drop the user's expired entries; delete the entries of ``replaced``
+        (``(userid, login)`` pairs: the logins a new login replaced on its
+        client) as :meth:`forget_devices` would.  One round trip."""
 
     def devices(userid):  # type: ignore[no-untyped-def]
         """The live entries of ``userid`` (text)."""

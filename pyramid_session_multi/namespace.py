@@ -425,6 +425,7 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
             lambda own, record: hidden.join(own, record, MISSING),
         )
         merge_policy = MergePolicy(namespace_config.on_conflict, own_keys, concealed, namespace)
+        loader = library.merging_loader(loader)
     derived = replace(
         namespace_config,
         merge_policy=merge_policy,

@@ -211,3 +211,20 @@ def test_a_concealed_record_goes_to_the_last_writer_and_the_value_riding_in_it_t
     # one side deleting the application's value, the other changing only the record
     merged = policy.merge(ours, {"_rec": [3]}, {"_rec": {"a": "x", "r": [4]}})
     assert merged.data == {"_rec": [3]}
+
+
+def test_values_whose_comparison_answers_no_boolean_count_as_changed():
+    class Vague:
+        def __bool__(self):
+            raise ValueError("neither true nor false")
+
+    class Cell:
+        def __eq__(self, other):
+            return Vague()
+
+        __hash__ = object.__hash__
+
+    loaded, ours, theirs = Cell(), Cell(), Cell()
+    result = merge({"a": loaded}, {"a": ours}, {"a": theirs})
+    assert result.data["a"] is ours
+    assert result.conflicts == ("a",)

@@ -4,10 +4,17 @@
 What every store does with parallel requests is in test_concurrency_stores.py.
 """
 
+import pyramid_session_redis.util
 import pytest
 import redis
+import webtest
 
-from pyramid_session_multi.concurrency.redis import ConcurrentSaveConflict, MergingClient
+from pyramid_session_multi.concurrency.redis import (
+    ConcurrentSaveConflict,
+    MergingClient,
+    loaded_bytes,
+    remembering,
+)
 
 from .support.interleave import Call
 from .support.store_apps import StoreApp, redis_store
@@ -166,3 +173,101 @@ def test_a_server_that_lost_the_script_gets_it_again(redis_db):
     finally:
         client.delete("k")
         client.close()
+
+
+def command_counting_app(redis_url, mode):
+    """An app whose one Redis namespace saves in ``mode``, and its counting client."""
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+    from pyramid_session_redis import RedisSessionFactory
+
+    from .support.counting_redis import CountingRedis
+
+    client = CountingRedis.from_url(redis_url)
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    factory = RedisSessionFactory(
+        "s" * 32, cookie_name="ns", redis_client_callable=client.client_callable
+    )
+    config.register_session_factory("ns", factory, concurrent_writes=mode)
+
+    def write(request):
+        request.session_multi["ns"].update(request.GET)
+        return Response("ok")
+
+    def read(request):
+        return Response(",".join(sorted(request.session_multi["ns"])))
+
+    config.add_route("write", "/write")
+    config.add_view(write, route_name="write")
+    config.add_route("read", "/read")
+    config.add_view(read, route_name="read")
+    return webtest.TestApp(config.make_wsgi_app()), client
+
+
+@pytest.mark.parametrize("path", ["/read", "/write?c=3"])
+def test_a_request_in_merge_mode_sends_the_redis_commands_of_overwrite(redis_db, monkeypatch, path):
+    # pyramid_session_redis stores an expiry moved to the second of each
+    # request (its python_expires): a request in a later second than the last
+    # save saves again, even one that only reads
+    now = [1_900_000_000.0]
+    monkeypatch.setattr(pyramid_session_redis.util, "time_time", lambda: now[0])
+    sent = {}
+    for mode in ("merge", "overwrite"):
+        app, client = command_counting_app(redis_db, mode)
+        try:
+            app.get("/write?a=1")
+            app.get("/write?b=2")  # merge: the server has the script from here on
+            client.commands.clear()
+            app.get("/read")
+            same_second = list(client.commands)
+            now[0] += 5
+            client.commands.clear()
+            app.get(path)
+            sent[mode] = same_second, list(client.commands)
+        finally:
+            client.close()
+    # a read in the second of the last save saves nothing: the same commands
+    assert sent["merge"][0] == sent["overwrite"][0] == ["GET", "EXPIRE"]
+    # a later one saves: the compare-and-set script in place of the SETEX,
+    # met at once, since what it expects is what the library read
+    assert sent["overwrite"][1] == ["GET", "SETEX"]
+    assert sent["merge"][1] == ["GET", "EVALSHA"]
+
+
+def test_only_the_bytes_the_session_was_just_read_from_are_taken_as_loaded():
+    remember = remembering(lambda serialized: {"m": {"read from": serialized}})
+    payload = remember(b"first")
+    assert loaded_bytes("m", payload["m"]) == b"first"
+    assert loaded_bytes("m", payload["m"]) is None  # taken once
+    remember(b"another session's")
+    assert loaded_bytes("m", {"read from": b"another session's"}) is None  # a copy: not it
+    remember(b"a payload of another shape")
+    assert loaded_bytes("m", payload["m"]) is None
+    assert loaded_bytes("absent", payload["m"]) is None
+
+
+def test_a_merging_namespace_loads_through_its_factory_made_again_once():
+    from pyramid.config import Configurator
+    from pyramid_session_redis import RedisSessionFactory
+
+    from pyramid_session_multi.config import get_manager_config
+    from pyramid_session_multi.libraries.redis import RedisLibrary
+
+    def factory_of(name):
+        return RedisSessionFactory("s" * 32, cookie_name=name, redis_url="redis://127.0.0.1:1/0")
+
+    factory, plain = factory_of("ns"), factory_of("plain")
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("ns", factory)
+    config.register_session_factory("plain", plain, concurrent_writes="overwrite")
+    config.commit()
+    manager_config = get_manager_config(config.registry)
+    loader = manager_config.get("ns").loader
+    assert loader is not factory
+    assert loader.__code__ is factory.__code__  # the library's own factory, made again
+    assert manager_config.get("plain").loader is plain
+    manager_config.finalize_all()  # finalized again: the same loader
+    assert manager_config.get("ns").loader is loader
+    assert RedisLibrary().merging_loader(factory) is loader

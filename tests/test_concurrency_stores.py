@@ -5,6 +5,7 @@ Beaker ext:database on SQLite and PostgreSQL."""
 
 import pytest
 
+from pyramid_session_multi.concurrency.beaker import snapshot
 from pyramid_session_multi.concurrency.merge import MISSING
 from pyramid_session_multi.concurrency.outcome import GONE
 
@@ -133,3 +134,29 @@ def test_on_conflict_sees_missing_for_a_side_that_deleted(store):
     )
     assert seen == [("1", "2", MISSING)]
     assert app.data(cookies) == {"k": "2", "other": "kept"}
+
+
+#: one entry each time a :class:`Unpickled` is unpickled
+UNPICKLED: list[int] = []
+
+
+class Unpickled:
+    """A value that says when it is unpickled."""
+
+    def __init__(self):
+        self.state = "loaded"
+
+    def __setstate__(self, state):
+        UNPICKLED.append(1)
+
+
+def test_what_a_beaker_session_loaded_is_unpickled_only_when_a_save_asks_and_once():
+    UNPICKLED.clear()
+    data = {"cart": [1], "marker": Unpickled()}
+    loaded = snapshot(data)
+    data["cart"].append(2)  # changed in place after loading
+    assert UNPICKLED == []  # a request that saves nothing pays no unpickling
+    first = loaded()
+    assert first["cart"] == [1]
+    assert loaded() is first
+    assert UNPICKLED == [1]

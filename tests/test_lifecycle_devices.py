@@ -210,6 +210,21 @@ def test_a_logout_unlists_its_device(store, clock):
     assert left_in(store) == 0
 
 
+def test_a_write_deletes_the_entries_of_the_logins_it_replaced(store, clock):
+    t = clock.now
+    store.record_device(entry("alice", t))
+    store.record_device(entry("bob", t + 1))
+    # a login as bob on the client of both, say: one write
+    store.record_device(entry("bob", t + 2), replaced=[("alice", t), ("bob", t + 1)])
+    assert store.devices("alice") == []
+    assert [device.login for device in store.devices("bob")] == [t + 2]
+    assert store.find_device(device_id("alice", t)) is None
+    assert store.find_device(device_id("bob", t + 1)) is None
+    store.forget_devices("bob", [t + 2])
+    # nothing left (on Redis, neither the users' entries nor the devices' ids)
+    assert left_in(store) == 0
+
+
 def test_every_redis_key_of_the_index_expires_with_what_it_holds(redis_db, clock):
     store = RedisRevocationStore.from_url(redis_db)
     t = clock.now
@@ -307,9 +322,9 @@ class CountingStore(MemoryRevocationStore):
         super().__init__()
         self.writes = 0
 
-    def record_device(self, device):
+    def record_device(self, device, replaced=()):
         self.writes += 1
-        super().record_device(device)
+        super().record_device(device, replaced)
 
 
 @pytest.fixture
@@ -460,6 +475,65 @@ def test_devices_on_every_shared_store(redis_db, tmp_path, app_store):
     laptop.get("/logout")
     assert app_store.devices("alice") == []
     assert left_in(app_store) == 1  # the phone's end, kept as long as a revocation
+
+
+def command_names(packed):
+    """The name of each command in ``packed`` (what a client sends at once)."""
+    names, at = [], 0
+    while at < len(packed):
+        end = packed.index(b"\r\n", at)
+        count, at = int(packed[at + 1 : end]), end + 2
+        for index in range(count):
+            end = packed.index(b"\r\n", at)
+            length = int(packed[at + 1 : end])
+            if index == 0:
+                names.append(packed[end + 2 : end + 2 + length].decode())
+            at = end + 2 + length + 2
+    return names
+
+
+def counting_store(url):
+    """A Redis store on ``url`` whose client notes its round trips in the list
+    it returns: the names of the commands each sent at once (one command, or
+    a pipeline's)."""
+    sent = []
+
+    class Counting(redis.Connection):
+        def send_packed_command(self, command, check_health=True):
+            packed = b"".join(command) if isinstance(command, list) else command
+            sent.append(command_names(packed))
+            super().send_packed_command(command, check_health)
+
+    pool = redis.ConnectionPool.from_url(url, connection_class=Counting)
+    return RedisRevocationStore(redis.StrictRedis(connection_pool=pool)), sent
+
+
+def test_index_upkeep_is_one_round_trip_per_login(redis_db, tmp_path, own_redis_server):
+    store, sent = counting_store(own_redis_server.url)
+    wsgi = devices_app(store, redis_db, tmp_path)
+    log_in(client(wsgi, "Warm"), "warm")  # connects, and loads the write's script
+    laptop, phone = client(wsgi, "Laptop"), client(wsgi, "Phone")
+    del sent[:]
+    # a login across two namespaces: one write, one script call
+    log_in(laptop, "alice")
+    assert sent == [["EVALSHA"]]
+    log_in(phone, "alice")
+    assert sent == [["EVALSHA"], ["EVALSHA"]]
+    assert [d["current"] for d in phone.get("/devices", {"userid": "alice"}).json] == [True, False]
+    # a new login on the phone replaces its device: its sessions' revocation
+    # check, then one round trip deleting the old entry and writing the new
+    (phones, laptops) = [d["id"] for d in laptop.get("/devices", {"userid": "alice"}).json]
+    del sent[:]
+    log_in(phone, "bob")
+    assert sent == [["GET", "HGETALL"], ["HDEL", "DEL", "EVAL"]]
+    assert [d["id"] for d in laptop.get("/devices", {"userid": "alice"}).json] == [laptops]
+    assert [d["current"] for d in phone.get("/devices", {"userid": "bob"}).json] == [True]
+    assert store.find_device(phones) is None
+    # a logout: the revocation check of its sessions, then one round trip
+    del sent[:]
+    laptop.get("/logout")
+    assert sent == [["GET", "HGETALL"], ["HDEL", "DEL"]]
+    assert store.devices("alice") == []
 
 
 # the property: whatever a sequence of requests does, devices() is the model's

@@ -554,3 +554,170 @@ def test_a_subscription_not_yet_connected_is_left_to_its_client(redis_db):
         assert pubsub.connection is None
     finally:
         pubsub.close()
+
+
+# two application processes (waitress workers) sharing one store, each with its mirror
+
+from tests.support.http_client import CookieClient, start_worker, stop  # noqa: E402
+from tests.support.redis_server import free_port  # noqa: E402
+
+#: The longest a wait across processes may take: a hang guard.
+PROCESS_GUARD = 30
+
+
+@pytest.fixture
+def processes(tmp_path):
+    """``start(revocations)``: two worker processes, A and B, of
+    tests/support/devices_app.py on that store; their ports."""
+    started = []
+
+    def start(revocations):
+        ports = [free_port(), free_port()]
+        for port in ports:
+            arguments = ["--revocations", revocations, "--data-dir", str(tmp_path)]
+            started.append(start_worker("tests.support.devices_app", port, *arguments))
+        return ports
+
+    yield start
+    for worker in started:
+        stop(worker)
+
+
+def user_at(port, cookies):
+    """The user a request with ``cookies`` (a copy: a refusal deletes nothing
+    of the caller's) is logged in as on ``port``."""
+    client = CookieClient(port)
+    client.cookies = dict(cookies)
+    status, body, _ = client.get("/r/signed")
+    assert status == 200, body
+    return body["user"]
+
+
+def mirror_of(port):
+    status, body, _ = CookieClient(port).get("/mirror")
+    assert status == 200, body
+    return body
+
+
+def log_in(port, userid):
+    client = CookieClient(port)
+    status, body, _ = client.get(f"/login?userid={userid}&ns=signed")
+    assert (status, body) == (200, {"failed": []})
+    return client
+
+
+def listed(client, port):
+    """``client``'s view of alice's devices on ``port``: ids, and the current one."""
+    status, body, _ = client.get("/devices?userid=alice", port=port)
+    assert status == 200, body
+    (current,) = [device["id"] for device in body if device["current"]]
+    return [device["id"] for device in body], current
+
+
+def two_devices_one_ended_through_the_other_process(a, b):
+    """Alice logs in on A from a laptop and a phone; the phone lists both on B
+    and ends the laptop there.  The clients, and the laptop's id."""
+    laptop, phone = log_in(a, "alice"), log_in(a, "alice")
+    assert user_at(a, laptop.cookies) == user_at(a, phone.cookies) == "alice"
+    ids, phones = listed(phone, b)
+    also, laptops = listed(laptop, b)
+    assert len(ids) == 2 and set(ids) == set(also) == {phones, laptops}
+    assert ids == [phones, laptops]  # the latest login first
+    # A answers alice's checks from memory before the end: A must hear it
+    wait_until(lambda: mirror_of(a)["current"], PROCESS_GUARD, "A's mirror to be current")
+    hits = mirror_of(a)["hits"]
+    assert user_at(a, laptop.cookies) == user_at(a, laptop.cookies) == "alice"
+    assert mirror_of(a)["hits"] > hits
+    status, body, _ = phone.get(f"/end?id={laptops}", port=b)
+    assert (status, body) == (200, {"ended": True})
+    return laptop, phone, laptops
+
+
+def shared_store(kind, request, tmp_path):
+    """The URL of a store of ``kind`` both processes share."""
+    if kind == "redis":
+        return request.getfixturevalue("own_redis_server").url
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'revoked.sqlite'}"
+    return request.getfixturevalue("postgresql_url")
+
+
+@pytest.mark.parametrize("store", ["redis", "sqlite", "postgresql"])
+def test_a_device_ended_in_one_process_is_refused_by_the_other(request, tmp_path, processes, store):
+    a, b = processes(shared_store(store, request, tmp_path))
+    laptop, phone, laptops = two_devices_one_ended_through_the_other_process(a, b)
+    wait_until(lambda: user_at(a, laptop.cookies) is None, PROCESS_GUARD, "A to refuse it")
+    assert user_at(b, laptop.cookies) is None
+    # the phone stays logged in in both processes, and is now alice's only device
+    assert user_at(a, phone.cookies) == user_at(b, phone.cookies) == "alice"
+    assert listed(phone, a)[0] == listed(phone, b)[0] == [listed(phone, b)[1]]
+    assert laptops not in listed(phone, a)[0]
+
+
+def test_a_process_whose_subscription_is_lost_asks_the_store_then_recovers(
+    own_redis_server, processes
+):
+    a, b = processes(own_redis_server.url)
+    laptop, phone, _laptops = two_devices_one_ended_through_the_other_process(a, b)
+    wait_until(lambda: user_at(a, laptop.cookies) is None, PROCESS_GUARD, "A to refuse it")
+    tablet = log_in(a, "alice")
+    assert user_at(a, tablet.cookies) == "alice"
+    admin = redis.StrictRedis.from_url(own_redis_server.url)
+    try:
+        # the server drops every subscription, and refuses new ones for now
+        admin.execute_command("ACL", "SETUSER", "default", "-subscribe")
+        admin.client_kill_filter(_type="pubsub")
+        wait_until(lambda: not mirror_of(a)["current"], PROCESS_GUARD, "A to notice the loss")
+        # every check asks the store: what was ended stays refused, and an end
+        # A cannot hear is refused there at once
+        before = mirror_of(a)
+        assert user_at(a, laptop.cookies) is None
+        assert user_at(a, phone.cookies) == "alice"
+        tablets = listed(tablet, b)[1]
+        assert phone.get(f"/end?id={tablets}", port=b)[1] == {"ended": True}
+        assert user_at(a, tablet.cookies) is None
+        assert user_at(a, phone.cookies) == "alice"
+        after = mirror_of(a)
+        assert after["hits"] == before["hits"] and after["misses"] >= before["misses"] + 4
+        assert not after["current"]
+        # subscriptions allowed again: A's mirror is current again and answers from memory
+        admin.execute_command("ACL", "SETUSER", "default", "+subscribe")
+        wait_until(lambda: mirror_of(a)["current"], PROCESS_GUARD, "A to subscribe again")
+        assert user_at(a, phone.cookies) == "alice"
+        hits = mirror_of(a)["hits"]
+        assert user_at(a, phone.cookies) == "alice"
+        assert user_at(a, laptop.cookies) is None and user_at(a, tablet.cookies) is None
+        assert mirror_of(a)["hits"] >= hits + 3
+    finally:
+        admin.execute_command("ACL", "SETUSER", "default", "+subscribe")
+        admin.close()
+
+
+def answer_at(port, cookies):
+    """``(status, user)`` of a read with a copy of ``cookies`` on ``port``."""
+    client = CookieClient(port)
+    client.cookies = dict(cookies)
+    status, body, _ = client.get("/r/signed")
+    return status, body["user"] if status == 200 else None
+
+
+def test_a_process_whose_sql_polls_fail_fails_closed_then_recovers(
+    own_postgresql_server, processes
+):
+    a, b = processes(own_postgresql_server.url)
+    laptop, phone, _laptops = two_devices_one_ended_through_the_other_process(a, b)
+    wait_until(lambda: user_at(a, laptop.cookies) is None, PROCESS_GUARD, "A to refuse it")
+    own_postgresql_server.stop()
+    try:
+        wait_until(lambda: not mirror_of(a)["current"], PROCESS_GUARD, "A to notice the loss")
+        # nothing is answered from memory: a logged-in request fails, none passes
+        assert answer_at(a, phone.cookies)[0] == 500
+        assert answer_at(a, laptop.cookies)[0] == 500
+    finally:
+        own_postgresql_server.start()
+    wait_until(lambda: mirror_of(a)["current"], PROCESS_GUARD, "A to poll again")
+    wait_until(lambda: user_at(a, phone.cookies) == "alice", PROCESS_GUARD, "the store")
+    assert user_at(a, laptop.cookies) is None
+    hits = mirror_of(a)["hits"]
+    assert user_at(a, phone.cookies) == "alice"
+    assert mirror_of(a)["hits"] > hits

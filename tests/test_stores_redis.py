@@ -646,6 +646,12 @@ def index_flow(store):
         store.record_device(device_of("alice", login, "agent", [(Namespace, stamps)]))
     assert store.devices("alice") == []
     assert store.find_device(device_id("alice", t + 2)) is None
+    # a new login on bob's client replaces his device, in the write of the new one
+    stamps = Stamps(t + 4, t + 4, "bob", t + 4)
+    new = device_of("bob", t + 4, "agent", [(Namespace, stamps)])
+    store.record_device(new, replaced=[("bob", t)])
+    assert [device.login for device in store.devices("bob")] == [t + 4]
+    assert store.find_device(device_id("bob", t)) is None
 
 
 def test_the_device_index_on_the_cluster(empty_cluster):

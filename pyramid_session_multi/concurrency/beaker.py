@@ -32,16 +32,29 @@ from .retry import ATTEMPTS, ConcurrentSaveConflict, pause
 SESSION_KEY = "session"
 
 
-def snapshot(data: dict[Any, Any]) -> dict[Any, Any]:
-    """A copy of ``data`` that later changes in place do not reach."""
+def snapshot(data: dict[Any, Any]) -> Callable[[], dict[Any, Any]]:
+    """What ``data`` holds now, as later changes in place do not reach it:
+    returned by the callable returned.
+
+    Kept pickled, and unpickled only when asked (by a save), once: a request
+    that saves nothing pays one ``pickle.dumps``.
+    """
     try:
-        copied: dict[Any, Any] = pickle.loads(pickle.dumps(data, pickle.HIGHEST_PROTOCOL))
+        pickled = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
     except Exception:
         try:
-            copied = copy.deepcopy(data)
+            copied: dict[Any, Any] = copy.deepcopy(data)
         except Exception:  # a value that cannot be copied: compared as it is
             copied = dict(data)
-    return copied
+        return lambda: copied
+    unpickled: list[dict[Any, Any]] = []
+
+    def thawed() -> dict[Any, Any]:
+        if not unpickled:
+            unpickled.append(pickle.loads(pickled))
+        return unpickled[0]
+
+    return thawed
 
 
 def store_kind(namespace: Any) -> str | None:
@@ -72,7 +85,7 @@ def guard_saves(inner: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
         return False
     loaded_id = inner.id
     loaded_namespace = inner.namespace
-    loaded = snapshot(dict(dict.items(inner)))
+    loaded_data = snapshot(dict(dict.items(inner)))
     original: Callable[..., Any] = inner.save
     original_invalidate: Callable[[], Any] = inner.invalidate
     read = _locked_read if kind == "locked" else _sql_read
@@ -84,9 +97,11 @@ def guard_saves(inner: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
         if outcome.dropped is not None:
             return None
         if inner.id != loaded_id:
-            return _moved_save(inner, original, read(loaded_namespace), loaded, policy, outcome)
+            old = read(loaded_namespace)
+            return _moved_save(inner, original, old, loaded_data(), policy, outcome)
         if accessed_only and not inner.save_atime:
             return original(accessed_only)
+        loaded = loaded_data()
         ours = dict(inner.accessed_dict if accessed_only else dict.items(inner))
         if kind == "locked":
             return _locked_save(inner, original, accessed_only, loaded, ours, policy, outcome)

@@ -102,9 +102,29 @@ def merge(
     kept: list[Any] = []
     conflicts: list[Any] = []
     keys = dict.fromkeys([*theirs, *ours, *loaded])
+    concealed_keys = frozenset() if concealed is None else concealed.keys
     for key in keys:
-        sides = loaded.get(key, MISSING), ours.get(key, MISSING), theirs.get(key, MISSING)
-        if concealed is not None and key in concealed:
+        sides = before, mine, other = (
+            loaded.get(key, MISSING),
+            ours.get(key, MISSING),
+            theirs.get(key, MISSING),
+        )
+        if (
+            before is not MISSING
+            and mine is not MISSING
+            and other is not MISSING
+            and key not in concealed_keys
+        ):
+            # most keys of a session neither side touched: settled by two
+            # comparisons, without a call (one that raises goes the long way)
+            try:
+                untouched = mine == before and other == before
+            except Exception:
+                untouched = False
+            if untouched:
+                data[key] = other
+                continue
+        if concealed is not None and key in concealed_keys:
             # the add-on's record to the last writer; the application's value
             # riding inside it is the application's, merged like any key
             (app_before, record_before), (app_mine, record_mine), (app_other, record_other) = (

@@ -31,6 +31,11 @@ class SaveOutcome:
     #: emptied, not a logout
     saving: bool = False
 
+    @property
+    def met_parallel(self) -> bool:
+        """Whether a save met a parallel request's: it merged, or was dropped."""
+        return bool(self.retries or self.kept_theirs or self.conflicts or self.dropped)
+
     def merged(self, merged: Merged, retry: bool = True) -> None:
         """Note one merge (the last one of a save is the one written);
         ``retry``: the save had met a parallel one."""

@@ -6,10 +6,16 @@ returns what the key holds now, which the caller merges with its own
 changes (see :mod:`.merge`) and tries again.  A key that is gone (the
 session was logged out, rotated away or expired in a parallel request) is
 never written again: the save is dropped.
+
+What the request loaded costs nothing to keep: the bytes the library's own
+``GET`` returned are remembered as it deserializes them (see
+:func:`remembering`), and only a save fingerprints them, and only a save
+that met a parallel one decodes them.
 """
 
 import hashlib
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from .retry import ATTEMPTS, ConcurrentSaveConflict, pause
@@ -35,6 +41,47 @@ COMPARE_AND_SET_SHA = hashlib.sha1(COMPARE_AND_SET.encode()).hexdigest()
 def fingerprint(data: bytes) -> str:
     """What the script compares: the SHA-1 (hex) of a stored value."""
     return hashlib.sha1(data).hexdigest()
+
+
+#: What the last session deserialized in this context was read from, and
+#: what it became: ``(bytes, payload)``, until :func:`loaded_bytes` takes it.
+_LAST_LOADED: ContextVar[tuple[bytes, Any] | None] = ContextVar(
+    "pyramid_session_multi_last_loaded", default=None
+)
+
+
+def remembering(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """``deserialize``, remembering what it was given for :func:`loaded_bytes`
+    (a reference: nothing is copied)."""
+
+    def deserialize_remembered(serialized: bytes) -> Any:
+        payload = deserialize(serialized)
+        _LAST_LOADED.set((serialized, payload))
+        return payload
+
+    return deserialize_remembered
+
+
+def loaded_bytes(data_key: Any, managed: Any) -> bytes | None:
+    """The bytes the session whose data is ``managed`` was just deserialized
+    from, in this context, by a :func:`remembering` deserializer; ``None``
+    where they were not remembered.  Asking forgets them.
+
+    ``data_key`` is where the library keeps the session's data in what it
+    deserialized: they are the session's bytes only where that is ``managed``
+    itself (the last deserialized may be another session's, or a library's
+    own decoding may have copied the data).
+    """
+    remembered = _LAST_LOADED.get()
+    if remembered is None:
+        return None
+    _LAST_LOADED.set(None)
+    serialized, payload = remembered
+    try:
+        held = payload[data_key]
+    except Exception:
+        return None
+    return serialized if held is managed else None
 
 
 def compare_and_set(
@@ -69,9 +116,11 @@ class MergingClient:
 
     :param client: the redis-py client the session was loaded with
     :param key: the key the session was loaded from
-    :param loaded: what the request takes the key to have held when it
-        loaded it (a re-serialization of what it read may differ from the
-        stored bytes: the first save then costs one more round trip)
+    :param loaded: what the key held when the request loaded it: the bytes
+        the library read (anything else, such as a re-serialization of what
+        it read, may differ from the stored bytes: the first save then costs
+        one more round trip); fingerprinted by each save, decoded only
+        by ``remerge``
     :param remerge: called as ``remerge(loaded, ours, theirs)`` with what
         the request loaded, what it saves and what the key holds now (bytes,
         all three); returns the merged bytes to write instead
@@ -92,7 +141,6 @@ class MergingClient:
         self.session_multi_client = client
         self.session_multi_key = key
         self.session_multi_loaded = loaded
-        self.session_multi_expected = fingerprint(loaded)
         self.session_multi_remerge = remerge
         self.session_multi_dropped = dropped
         self.session_multi_attempts = attempts
@@ -148,7 +196,7 @@ class MergingClient:
             client.delete(name)  # what the library put there when it made the id
             self._drop()
             return False
-        if fingerprint(theirs) != self.session_multi_expected:
+        if theirs != self.session_multi_loaded:
             value = self.session_multi_remerge(self.session_multi_loaded, value, theirs)
         options = {} if expiry is None else {expiry[0].lower(): expiry[1]}
         client.set(name, value, **options)
@@ -161,20 +209,20 @@ class MergingClient:
         client = self.session_multi_client
         key = self.session_multi_key
         ours = value
+        expected = fingerprint(self.session_multi_loaded)
         for attempt in range(self.session_multi_attempts):
             if attempt > 1:  # the first retry merged with what it read: go at once
                 pause(attempt)
-            outcome = compare_and_set(client, key, self.session_multi_expected, value, expiry)
+            outcome = compare_and_set(client, key, expected, value, expiry)
             if outcome == 1:
                 # a second save in the same request changed what this one wrote
                 self.session_multi_loaded = value
-                self.session_multi_expected = fingerprint(value)
                 return True
             if outcome == 0:
                 self._drop()
                 return False
             # always the request's own changes against the latest parallel save
-            self.session_multi_expected = fingerprint(outcome)
+            expected = fingerprint(outcome)
             value = self.session_multi_remerge(self.session_multi_loaded, ours, outcome)
         raise ConcurrentSaveConflict(
             f"the session kept changing under {self.session_multi_attempts} saves in a row"

@@ -248,6 +248,17 @@ class SessionLibrary:
         (never, here)."""
         return False
 
+    def merging_loader(self, loader: Any) -> Any:
+        """The loader a merging namespace's sessions are made with, given
+        ``loader``, the one they would be made with otherwise (its factory).
+
+        One that keeps, at no cost, what :meth:`merge_saves` compares and
+        merges with (what the store returned as the session loaded), so that
+        a request that saves nothing costs what it costs with the library's
+        own save.  Here: ``loader`` itself.
+        """
+        return loader
+
     def merge_saves(self, session: Any, policy: Any, outcome: Any) -> bool:
         """Make a loaded session's save a merge with what parallel requests saved.
 

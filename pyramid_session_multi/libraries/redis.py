@@ -9,11 +9,13 @@ key); asking for it again starts a new session with a new id.
 import contextlib
 import functools
 import inspect
+import types
+import weakref
 from typing import Any
 
 from ..concurrency.merge import MergePolicy
 from ..concurrency.outcome import SaveOutcome
-from ..concurrency.redis import MergingClient
+from ..concurrency.redis import MergingClient, loaded_bytes, remembering
 from .base import (
     COOKIE_ATTRIBUTES,
     UNKNOWN,
@@ -22,6 +24,9 @@ from .base import (
     options_reads,
     signer_reads,
 )
+
+#: Where a payload pyramid_session_redis deserialized keeps the session's data.
+MANAGED_KEY = "m"
 
 
 class RedisLibrary(SessionLibrary):
@@ -133,6 +138,22 @@ class RedisLibrary(SessionLibrary):
     def merges(self, factory: Any) -> bool:
         return True
 
+    def merging_loader(self, loader: Any) -> Any:
+        """``loader``, the library's factory, made again with a ``deserialize``
+        that remembers the bytes each session is read from (see
+        :func:`~pyramid_session_multi.concurrency.redis.remembering`); the
+        factory itself where it keeps no ``deserialize``.  The same factory
+        gives the same loader each time (a namespace finalized again is the
+        same)."""
+        if not inspect.isfunction(loader) or not loader.__closure__:
+            return loader
+        made = _MERGING_LOADERS.get(loader)
+        if made is None:
+            made = _remembering_factory(loader)
+            if made is not loader:  # a value holding its key would keep it for ever
+                _MERGING_LOADERS[loader] = made
+        return made
+
     def merge_saves(self, session: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
         """Make the loaded session's saves compare-and-set merges (see
         :class:`~pyramid_session_multi.concurrency.redis.MergingClient`).
@@ -144,9 +165,14 @@ class RedisLibrary(SessionLibrary):
         if state is None or state.new or not isinstance(session_id, str):
             return False
 
+        # what the session holds refers to these: a weak reference back to it,
+        # so that it goes when its request does, not when the collector runs
+        alive = weakref.ref(session)
+
         def data_of(serialized: bytes) -> tuple[Any, dict[Any, Any]]:
-            payload = session.deserialize(serialized)
-            managed: dict[Any, Any] = session.decode_session_payload(payload)["managed_dict"]
+            own: Any = alive()  # alive: only its own saves ask
+            payload = own.deserialize(serialized)
+            managed: dict[Any, Any] = own.decode_session_payload(payload)["managed_dict"]
             return payload, managed
 
         def remerge(loaded: bytes, ours: bytes, theirs: bytes) -> bytes:
@@ -156,14 +182,21 @@ class RedisLibrary(SessionLibrary):
             # ours, with the merged data in place of its own
             managed.clear()
             managed.update(merged.data)
-            written: bytes = session.serialize(payload)
+            own: Any = alive()
+            written: bytes = own.serialize(payload)
             return written
 
-        # what was read, serialized again: equal to the stored bytes unless the
-        # serializer is not deterministic (the first save then retries once)
-        loaded = session.to_redis()
+        loaded = loaded_bytes(MANAGED_KEY, state.managed_dict)
+        if loaded is None:
+            # not remembered (a factory of the library's made otherwise): what was
+            # read, serialized again; a first save may then retry once (the
+            # library's own expiry in it moves with the clock)
+            loaded = session.to_redis()
         session.redis = MergingClient(session.redis, session_id, loaded, remerge, outcome.gone)
-        held_data = bool(set(state.managed_dict) - policy.own_keys)
+
+        def held_data() -> bool:
+            return bool(set(data_of(loaded)[1]) - policy.own_keys)
+
         _keep_when_emptied(session, outcome, held_data)
         return True
 
@@ -195,7 +228,30 @@ class RedisLibrary(SessionLibrary):
         return retire
 
 
-def _keep_when_emptied(session: Any, outcome: SaveOutcome, held_data: bool) -> None:
+#: factory -> what :meth:`RedisLibrary.merging_loader` made of it, while the factory lives
+_MERGING_LOADERS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def _remembering_factory(factory: Any) -> Any:
+    """``factory`` with its ``deserialize`` :func:`remembering`; ``factory``
+    itself where it has none.  Its other free variables are its own cells,
+    shared; it does not refer to ``factory`` (which a weak key may then drop)."""
+    code, cells = factory.__code__, factory.__closure__
+    if "deserialize" not in code.co_freevars:
+        return factory
+    closure = tuple(
+        types.CellType(remembering(cell.cell_contents)) if name == "deserialize" else cell
+        for name, cell in zip(code.co_freevars, cells, strict=True)
+    )
+    made = types.FunctionType(
+        code, factory.__globals__, factory.__name__, factory.__defaults__, closure
+    )
+    made.__kwdefaults__ = factory.__kwdefaults__
+    made.__qualname__ = factory.__qualname__
+    return made
+
+
+def _keep_when_emptied(session: Any, outcome: SaveOutcome, held_data: Any) -> None:
     """An emptied session is saved empty, not ended.
 
     The library invalidates a session left empty as it sets its cookie
@@ -205,19 +261,21 @@ def _keep_when_emptied(session: Any, outcome: SaveOutcome, held_data: bool) -> N
     ``invalidate()`` saves the empty session instead (a merging save, like
     any other: what a parallel request wrote lands) and keeps its cookie.
     A session that held no data when loaded is left as it is (nothing is
-    written; its key expires as it would).  The application's own
-    ``invalidate()`` (a logout) is untouched.
+    written; its key expires as it would): ``held_data()`` says whether it
+    did.  The application's own ``invalidate()`` (a logout) is untouched.
     """
     invalidate = session.__dict__.get("invalidate")
+    alive = weakref.ref(session)  # kept by the session: no cycle through it
 
     def invalidate_unless_emptied(*args: Any, **kwargs: Any) -> Any:
-        state = session.__dict__.get("_session_state")
+        own: Any = alive()  # alive: called on it
+        state = own.__dict__.get("_session_state")
         if outcome.saving and state is not None and not state.new and not state.managed_dict:
-            state.please_persist = held_data
+            state.please_persist = held_data()
             return None
         if invalidate is not None:
             return invalidate(*args, **kwargs)
-        return type(session).invalidate(session, *args, **kwargs)
+        return type(own).invalidate(own, *args, **kwargs)
 
     session.__dict__["invalidate"] = invalidate_unless_emptied
 

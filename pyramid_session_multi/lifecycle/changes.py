@@ -16,7 +16,7 @@ from pyramid.interfaces import ICSRFStoragePolicy
 
 from ..events import SessionInvalidated, SessionRotated, log_decision
 from .detached import detached_request
-from .devices import forget_logins, note_moved
+from .devices import forget_logins, note_moved, note_replaced
 from .ending import INVALIDATED
 from .fallbacks import retire_at_logout
 from .lifetime import issue_time, lifetime_of, remember_login, rotation
@@ -108,7 +108,7 @@ def rotate(
         log_decision(logger, "rotated", namespace, reason, request.registry.settings, old_id)
         work.tell_observers("namespace_rotated", namespace)
         events.append(work.event(SessionRotated, namespace, session, old_id=old_id))
-    forget_logins(work, replaced)
+    note_replaced(work, replaced)
     return _tell(work, failures, events, raise_errors)
 
 

@@ -172,19 +172,49 @@ def keeps_devices(store: Any) -> bool:
     return store is not None and callable(getattr(store, "record_device", None))
 
 
+def _upkeep_once(work: Any) -> None:
+    """The index's upkeep runs once the response is made (asked for once)."""
+    if not (work.moved or work.replaced):
+        work.request.add_response_callback(lambda request, response: upkeep(work))
+
+
 def note_moved(work: Any, namespace: str) -> None:
     """The stamps of ``namespace``'s session, which record a user, moved in this
     request: its device's entry is written once the response is made."""
     if not keeps_devices(work.revocations):
         return
-    if not work.moved:
-        work.request.add_response_callback(lambda request, response: upkeep(work))
+    _upkeep_once(work)
     work.moved.add(namespace)
+
+
+def note_replaced(work: Any, logins: Iterable[tuple[Any, Any]]) -> None:
+    """A login in this request replaced ``logins`` (``(userid, login)``) on this
+    client: their entries leave the index with the write of the new login's,
+    in its round trip."""
+    if not keeps_devices(work.revocations):
+        return
+    given = {
+        (userid, login) for userid, user_logins in by_user(logins).items() for login in user_logins
+    }
+    if given:
+        _upkeep_once(work)
+        work.replaced.update(given)
+
+
+def by_user(logins: Iterable[tuple[Any, Any]]) -> dict[str, list[float]]:
+    """``logins`` (``(userid, login)``, either ``None`` where unknown) as each
+    known user's login times."""
+    users: dict[str, list[float]] = {}
+    for userid, login in logins:
+        if userid is not None and login is not None:
+            users.setdefault(str(userid), []).append(float(login))
+    return users
 
 
 def upkeep(work: Any) -> None:
     """Write the entry of each device whose stamps moved in this request: one
-    write per login, from the sessions still alive that hold it."""
+    write per login, from the sessions still alive that hold it; the entries
+    of the logins it replaced on this client go in the same write."""
     store = work.revocations
     groups: dict[tuple[str, float], list[tuple[Any, Any]]] = {}
     for namespace in sorted(work.moved):
@@ -201,12 +231,15 @@ def upkeep(work: Any) -> None:
             continue
         key = (str(stamps.userid), float(stamps.login))
         groups.setdefault(key, []).append((work.configs[namespace], stamps))
+    replaced = sorted(work.replaced - set(groups))
     if not groups:
+        # nothing to write (the new login's sessions are gone): only the deletes
+        forget_logins(work, replaced)
         return
     agent = user_agent_of(work.request)
     for (userid, login), seen in groups.items():
         try:
-            store.record_device(device_of(userid, login, agent, seen))
+            store.record_device(device_of(userid, login, agent, seen), replaced=replaced)
         except Exception as exc:
             # the sessions stand; the entry is written at the device's next move
             logger.error(
@@ -215,6 +248,7 @@ def upkeep(work: Any) -> None:
                 type(exc).__name__,
                 exc,
             )
+        replaced = []
 
 
 def forget_logins(work: Any, logins: Iterable[tuple[Any, Any]]) -> None:
@@ -222,11 +256,7 @@ def forget_logins(work: Any, logins: Iterable[tuple[Any, Any]]) -> None:
     store = work.revocations
     if not keeps_devices(store):
         return
-    by_user: dict[str, list[float]] = {}
-    for userid, login in logins:
-        if userid is not None and login is not None:
-            by_user.setdefault(str(userid), []).append(float(login))
-    for userid, user_logins in by_user.items():
+    for userid, user_logins in by_user(logins).items():
         try:
             store.forget_devices(userid, user_logins)
         except Exception as exc:

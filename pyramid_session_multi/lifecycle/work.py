@@ -42,6 +42,9 @@ class RequestWork(Protocol):
     #: the namespaces whose recorded user's stamps moved in this request (a
     #: login, a rotation, the idle clock moved): the device index hears of them
     moved: set[str]
+    #: the ``(userid, login)`` of logins a login in this request replaced on
+    #: this client: their entries leave the index with the write of the new one
+    replaced: set[tuple[str, float]]
 
     @property
     def request(self) -> Request:
@@ -145,6 +148,7 @@ class UnitOfWork:
         "ended",
         "login",
         "moved",
+        "replaced",
         "revoked",
         "sessions",
     )
@@ -168,6 +172,7 @@ class UnitOfWork:
         self.revoked: dict[str, float | None] = {}
         self.ended: dict[str, frozenset[float]] = {}
         self.moved: set[str] = set()
+        self.replaced: set[tuple[str, float]] = set()
         # the end of the request, made when a namespace first needs one
         self._end: RequestEnd | None = None
 
@@ -280,6 +285,7 @@ class UnitOfWork:
         self.revoked = {}
         self.ended = {}
         self.moved = set()
+        self.replaced = set()
         if self._end is not None:
             self._end.forget()
             self._end = None

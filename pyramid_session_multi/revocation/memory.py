@@ -69,9 +69,10 @@ class MemoryRevocationStore:
             if (kept := {login: until for login, until in ends.items() if until > current})
         }
 
-    def record_device(self, device: Device) -> None:
+    def record_device(self, device: Device, replaced: Any = ()) -> None:
+        gone = {device_id(userid, login) for userid, login in replaced}
         with self._lock:
-            self._drop_devices(lambda entry: False)
+            self._drop_devices(lambda entry: entry.id in gone)
             if self._is_over(device):
                 # a request in flight when its login was ended writes no entry back
                 return

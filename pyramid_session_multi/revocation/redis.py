@@ -5,7 +5,7 @@ from typing import Any
 from zope.interface import implementer
 
 from ..interfaces import IDeviceIndex, IRevocationStore
-from ..lifecycle.devices import Device, device_id, is_ended, live
+from ..lifecycle.devices import Device, by_user, device_id, is_ended, live
 from ..lifecycle.lifetime import now
 from ..masking import hide_password, without_password
 
@@ -344,28 +344,37 @@ class RedisRevocationStore:
                 *(lambda client, each=each: client.delete(self._id_key(each)) for each in ids)
             )
 
-    def record_device(self, device: Device) -> None:
+    def record_device(self, device: Device, replaced: Any = ()) -> None:
         t = now()
         ttl = max(1, int((device.expires - t) * 1000) + 1)
+        gone = by_user(replaced)
         if not self._cluster:
             # one script checks the login's end and revocation and writes: an
-            # ended device is never written back
-            self._script(
-                self._record_live_device,
-                None,
-                [
-                    self._user_key(device.userid),
-                    self._id_key(device.id),
-                    self._ended_key(device.userid),
-                    self.prefix + device.userid,
-                ],
-                [device.id, device.as_json(), repr(t), device.userid, ttl],
-            )
+            # ended device is never written back; the replaced entries are
+            # deleted in the same round trip
+            def write(client: Any) -> Any:
+                return self._script(
+                    self._record_live_device,
+                    client,
+                    [
+                        self._user_key(device.userid),
+                        self._id_key(device.id),
+                        self._ended_key(device.userid),
+                        self.prefix + device.userid,
+                    ],
+                    [device.id, device.as_json(), repr(t), device.userid, ttl],
+                )
+
+            if not gone:
+                write(None)
+                return
+            self._together(*self._forgetting(gone), write)
             return
         # a cluster keeps the user's keys on several masters: the entry is
         # written, then taken back if its login is over; an end is written
         # before its entry is deleted, so a write after that delete sees it
         self._together(
+            *self._forgetting(gone),
             lambda client: self._script(
                 self._record_device,
                 client,
@@ -415,14 +424,23 @@ class RedisRevocationStore:
         return device
 
     def forget_devices(self, userid: str, logins: Any) -> None:
-        ids = [device_id(userid, login) for login in logins]
-        if not ids:
-            return
-        keys = [self._user_key(userid)] + [self._id_key(each) for each in ids]
-        self._together(
-            lambda client: client.hdel(keys[0], *ids),
-            *(lambda client, key=key: client.delete(key) for key in keys[1:]),
-        )
+        calls = self._forgetting({userid: list(logins)})
+        if calls:
+            self._together(*calls)
+
+    def _forgetting(self, logins: dict[str, list[float]]) -> list[Any]:
+        """The calls deleting the entries of ``logins`` (userid -> login
+        times) and their ``id:`` keys, for :meth:`_together`."""
+        calls: list[Any] = []
+        for userid, times in logins.items():
+            ids = [device_id(userid, login) for login in times]
+            if not ids:
+                continue
+            user_key = self._user_key(userid)
+            id_keys = [self._id_key(each) for each in ids]
+            calls.append(lambda client, key=user_key, ids=ids: client.hdel(key, *ids))
+            calls.extend(lambda client, key=key: client.delete(key) for key in id_keys)
+        return calls
 
     def revocation_of(self, userid: str) -> tuple[float | None, frozenset[float]]:
         revoked, ends = self._together(

@@ -216,18 +216,16 @@ class SQLRevocationStore:
                     .values(revoked_at=max(at, float(previous)), expires_at=expires)
                 )
 
-    def record_device(self, device: Device) -> None:
+    def record_device(self, device: Device, replaced: Any = ()) -> None:
         import sqlalchemy as sa
 
         self._create_table()
         table = self.device_table
         current = now()
+        gone = [device_id(userid, login) for userid, login in replaced]
         with self.engine.begin() as connection:
-            connection.execute(
-                sa.delete(table).where(
-                    table.c.userid == device.userid, table.c.expires_at <= current
-                )
-            )
+            expired = sa.and_(table.c.userid == device.userid, table.c.expires_at <= current)
+            connection.execute(sa.delete(table).where(sa.or_(expired, table.c.device_id.in_(gone))))
             row = (
                 connection.execute(
                     sa.select(table).where(table.c.device_id == device.id).with_for_update()
