@@ -770,3 +770,41 @@ def test_a_redis_device_id_whose_users_entry_is_gone_finds_no_device(request, cl
     store.client.delete(store._user_key("alice"))
     assert store.client.exists(store._id_key(device.id))
     assert store.find_device(device.id) is None
+
+
+class ForgetsNothing(CountingStore):
+    """The memory store, its device index failing to forget."""
+
+    def forget_devices(self, userid, logins):
+        raise ConnectionError("the device index is down")
+
+
+def test_a_logout_whose_device_cannot_be_forgotten_lists_it_as_not_current(
+    redis_db, tmp_path, caplog
+):
+    # devices.rst: a logout that cannot reach the index leaves the entry to
+    # expire with its sessions, logged; the logout itself goes through
+    store = ForgetsNothing()
+
+    def register(config):
+        for name in LOGGED_IN:
+            config.register_session_factory(
+                name, library_factory(name, redis_db, tmp_path), idle_timeout=600
+            )
+        config.set_revocation_store(store)
+
+        def logout_then_list(request):
+            failed = request.session_multi.invalidate()
+            devices = request.session_multi.devices(request.params["userid"])
+            return {"failed": sorted(failed), "current": [d.current for d in devices]}
+
+        config.add_route("logout_list", "/logout-list")
+        config.add_view(logout_then_list, route_name="logout_list", renderer="json")
+
+    laptop = client(build_lifetime_wsgi(register), "Laptop")
+    log_in(laptop, "alice")
+    answer = laptop.get("/logout-list", {"userid": "alice"}).json
+    # still listed (the index could not forget it), but no longer this client's
+    assert answer == {"failed": [], "current": [False]}
+    assert "the device index could not forget the device" in caplog.text
+    assert users(laptop) == [None, None]

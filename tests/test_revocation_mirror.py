@@ -150,6 +150,33 @@ def test_a_lost_subscription_sends_checks_to_the_store_until_it_is_back(redis_db
         admin.close()
 
 
+def test_a_feed_that_cannot_open_its_subscription_keeps_checks_on_the_store(redis_db, mirrors):
+    store = RedisRevocationStore.from_url(redis_db)
+    opened = store.client.pubsub
+    refused = threading.Event()
+    allowed = threading.Event()
+
+    def pubsub(**options):
+        if not allowed.is_set():
+            refused.set()
+            raise redis.ConnectionError("no connection for the subscription")
+        return opened(**options)
+
+    store.client.pubsub = pubsub
+    mirror = mirrors(store, retry_every=0.05)
+    asked = calls(redis_db, "get")
+    assert mirror.revocation_of("alice") == (None, frozenset())  # starts the feed
+    wait_until(refused.is_set, GUARD, "the feed to try its subscription")
+    # never current while it cannot subscribe: every check reads the store
+    for _ in range(3):
+        assert mirror.revocation_of("alice") == (None, frozenset())
+    assert not mirror.current
+    assert (mirror.hits, calls(redis_db, "get")) == (0, asked + 4)
+    # it keeps trying, and is current once it can subscribe
+    allowed.set()
+    wait_until(lambda: mirror.current, GUARD, "the mirror to subscribe")
+
+
 def test_a_mirror_whose_store_is_gone_fails_closed(own_redis_server, mirrors):
     here = mirrors(
         RedisRevocationStore.from_url(own_redis_server.url), ping_every=0.2, retry_every=0.2

@@ -43,8 +43,7 @@ def after_merge(work: Any, state: Any, before: list[tuple[str, str]], response: 
     if outcome.dropped is None or outcome.told:
         return
     outcome.told = True
-    if response is not None:
-        take_back_cookie(before, response, namespace_config.cookie_name)
+    take_back_cookie(before, response, namespace_config.cookie_name)
     work.send(
         ConcurrentWriteDropped, namespace_config.namespace, state.session, reason=outcome.dropped
     )
