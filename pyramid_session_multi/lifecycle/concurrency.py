@@ -42,6 +42,9 @@ def after_merge(work: Any, state: Any, before: list[tuple[str, str]], response: 
     if outcome.dropped is None or outcome.told:
         return
     outcome.told = True
+    # nothing of the session was written: the device index hears of no move of
+    # its stamps (its login ended in the parallel request)
+    work.moved.discard(namespace_config.namespace)
     if response is not None:
         take_back_cookie(before, response, namespace_config.cookie_name)
     work.send(
