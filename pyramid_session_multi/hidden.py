@@ -41,7 +41,9 @@ def take(storage: dict[Any, Any], key: str) -> Any:
     """Take the record stored under ``key`` out of ``storage`` (``None`` if none),
     leaving the application's own value for the key in its place."""
     stored = dict.pop(storage, key, None)
-    return None if stored is None else reveal(storage, key, stored)
+    if stored is None or type(stored) is not dict:  # a record alone: no application value
+        return stored
+    return reveal(storage, key, stored)
 
 
 def conceal(storage: dict[Any, Any], key: str, record: Any) -> Any:

@@ -8,6 +8,7 @@ It loads namespaces on demand and takes the application's ``rotate()`` and
 import logging
 import weakref
 from collections.abc import Callable, Iterator, Mapping
+from types import MethodType
 from typing import Any
 
 from pyramid.request import Request
@@ -304,13 +305,12 @@ class SessionMultiManager(Mapping[str, Any]):
     def _release(self, request: Request) -> None:
         # the deque __getitem__ appended to (reified: no call to read it)
         callbacks = request.finished_callbacks
-        if callbacks and any(
-            getattr(callback, "__func__", None) is not _RELEASE for callback in callbacks
-        ):
-            # Finished callbacks queued after this one may still use the
-            # sessions: go last, and let them see the objects the view used.
-            callbacks.append(self._release)
-            return
+        for callback in callbacks:  # a loop, not any(): no generator on every request
+            if type(callback) is not MethodType or callback.__func__ is not _RELEASE:
+                # Finished callbacks queued after this one may still use the
+                # sessions: go last, and let them see the objects the view used.
+                callbacks.append(self._release)
+                return
         if self._work is not None:
             self._work.forget()
         else:

@@ -7,6 +7,7 @@ a request where the issue says a store goes away.
 import functools
 import logging
 import re
+import types
 
 import pytest
 import redis
@@ -606,3 +607,128 @@ def test_a_merging_namespace_set_to_fail_fails_the_response_when_its_store_is_lo
     assert any("namespace 'cart' could not be saved" in note for note in info.value.__notes__)
     server.start()
     assert app.get("/s/cart").json["value"] == "in the cart"
+
+
+class LibrarySession(dict):
+    """A session of a library whose package is this test's (``tests``)."""
+
+    def save(self, request):
+        pass
+
+
+def library_saves(session, request, response):
+    pass
+
+
+def application_saves(session, request, response):
+    pass
+
+
+application_saves.__module__ = "myapp.views"
+
+
+def library_closure(session):
+    def save(request, response):
+        return session
+
+    return save
+
+
+def application_closure(session):
+    def save(request, response):
+        return session
+
+    save.__module__ = "myapp.views"
+    return save
+
+
+def with_an_empty_cell(session):
+    def save(request, response):
+        return later, session
+
+    return save
+    later = None  # never reached: the cell stays empty
+
+
+class LibrarySaver:
+    """The library's callable (this test's package), bound to a session."""
+
+    def __call__(self, session, request, response):
+        pass
+
+
+class CallableSaver:
+    """The application's callable, holding a session."""
+
+    __module__ = "myapp.savers"
+
+    def __init__(self, session):
+        self.session = session
+
+    def __call__(self, request, response):
+        pass
+
+
+def test_one_sessions_callbacks_are_told_as_the_walk_over_every_namespace_tells_them():
+    # the claim at load asks of one session what library_owner asks of all:
+    # a bound method, a partial and a closure are told without the walk
+    from pyramid_session_multi.lifecycle.claiming import library_owner, queued_by
+
+    session, other = LibrarySession(), LibrarySession()
+    expected = [
+        (session.save, True),
+        (other.save, False),
+        (functools.partial(library_saves, session), True),
+        (functools.partial(library_saves, other), False),
+        (functools.partial(library_saves, other, session=session), True),
+        (functools.partial(application_saves, session), False),
+        (functools.partial(functools.partial(library_saves, session)), True),
+        (library_closure(session), True),
+        (library_closure(other), False),
+        (application_closure(session), False),
+        (with_an_empty_cell(session), True),
+        (lambda request, response: None, False),
+        (CallableSaver(session), False),
+        (functools.partial(CallableSaver(other), session), False),
+        # a bound method of something callable, not of a function: walked
+        (types.MethodType(LibrarySaver(), session), True),
+        (types.MethodType(CallableSaver(other), session), False),
+    ]
+
+    class Namespace:
+        pass
+
+    state = Namespace()
+    state.session = session
+    for callback, library_queued in expected:
+        assert queued_by(callback, session) is library_queued, callback
+        walked = library_owner(callback, {id(session): state}) is not None
+        assert walked is library_queued, callback
+
+
+@pytest.mark.parametrize("library", ["redis", "beaker"])
+def test_a_server_side_namespaces_callbacks_are_taken_at_load_without_walking_them(
+    library, redis_db, tmp_path, monkeypatch
+):
+    # what the factory of a Redis or Beaker session queues is told as its own at
+    # once (a bound method, a partial, a closure of the session), on every request
+    from pyramid_session_multi.lifecycle import claiming
+
+    walked = []
+    walk = claiming.library_owner
+
+    def counting_walk(callback, owners):
+        walked.append(callback)
+        return walk(callback, owners)
+
+    monkeypatch.setattr(claiming, "library_owner", counting_walk)
+
+    def register(config):
+        config.register_session_factory(
+            "ns", library_factory(library, redis_db, tmp_path, "ns"), concurrent_writes="overwrite"
+        )
+
+    app = build_lifetime_app(register)
+    app.get("/w/ns", params={"value": "kept"})
+    assert app.get("/r/ns").json["value"] == "kept"
+    assert walked == []

@@ -752,3 +752,35 @@ def test_an_application_step_never_sees_the_addons_records(redis_db):
     assert seen
     for namespace, keys in seen:
         assert keys in ([], ["n"]), (namespace, keys)
+
+
+def test_a_step_hiding_a_record_in_a_namespace_not_enlisted_as_it_loaded_enlists_it():
+    # a cookie namespace with no option of its own is not enlisted as it loads:
+    # a step's record hidden in it is in its storage only while its library
+    # sets the cookie, never where the application's own callbacks look
+    ran = []
+
+    class Record:
+        def __init__(self, session):
+            self.session = session
+
+        def put_back(self, response):
+            dict.__setitem__(self.session, "_record", "kept")
+            ran.append("put back")
+
+        def take_out(self, response):
+            dict.pop(self.session, "_record")
+            ran.append("taken out")
+
+    def hiding(work, namespace_config, request, session, state):
+        ran.append(("enlisted", state is not None))
+        work.hide(namespace_config, session, Record(session))
+
+    def register(config):
+        config.add_session_load_step("hiding", hiding)
+        config.register_session_factory("prefs", signed())
+
+    client, seen, _ = build(register)
+    client.get("/keys")
+    assert ran == [("enlisted", False), "put back", "taken out"]
+    assert seen["keys after its cookie"] == ["n"]

@@ -11,6 +11,7 @@ the data is signed (and with ``encrypt_key`` encrypted) into the cookie, and
 the "id" is only a random ``_id`` kept among that data.
 """
 
+import functools
 import inspect
 import logging
 import uuid
@@ -152,10 +153,53 @@ class BeakerLibrary(SessionLibrary):
           gets the same note naming the namespace, and the same log line, as
           an error of the factory.
         """
-        _make_invalidate_destroy(session)
-        _name_load_errors(namespace, session)
-        if not is_cookie_type(session):
-            _skip_saving_empty_new(session)
+        # The wrappers are kept in the session's own ``__dict__``, each holding it
+        # weakly (the session and its wrappers make no cycle for the collector);
+        # made here, in one call, since every request that loads the namespace makes them.
+        session_ref = weakref.ref(session)
+        session_class: Any = type(session)
+        load = session_class._session
+        persist = session_class.persist
+
+        def invalidate() -> None:
+            session: Any = session_ref()
+            destroy_beaker_storage(session)
+            session._session().invalidate()
+            # Saved as it now is: unsaved, pyramid_beaker would write back the
+            # data loaded before the logout (a cookie session's whole data).
+            session.save()
+
+        def named_load() -> Any:
+            session: Any = session_ref()
+            if session.__dict__["_sess"] is not None:
+                return load(session)
+            try:
+                return load(session)
+            except Exception as exc:
+                exc.add_note(
+                    f"pyramid_session_multi: raised while loading the session of "
+                    f"namespace {namespace!r}"
+                )
+                logger.error(
+                    "namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc
+                )
+                raise
+
+        def persist_unless_empty_and_new() -> None:
+            session: Any = session_ref()
+            loaded = session.__dict__["_sess"]
+            if loaded is not None and loaded.is_new and not _without_bookkeeping(loaded, False):
+                return
+            persist(session)
+
+        attributes = session.__dict__
+        # pyramid_beaker's session proxies attribute writes to the Beaker
+        # session it wraps: these must stay instance attributes of the proxy
+        attributes["invalidate"] = invalidate
+        attributes["_session"] = named_load
+        if not _keeps_data_in_cookie(session_class):
+            # pyramid_beaker's response callback calls ``self.persist()``
+            attributes["persist"] = persist_unless_empty_and_new
 
     def read(self, session: Any) -> dict[Any, Any] | None:
         loaded = session.__dict__.get("_sess")
@@ -220,7 +264,11 @@ class BeakerLibrary(SessionLibrary):
     bookkeeping = BEAKER_COOKIE_BOOKKEEPING
 
     def raw_storage(self, session: Any) -> dict[Any, Any] | None:
-        loaded: dict[Any, Any] = session._session()
+        # the Beaker session once loaded (invalidated and rotated in place),
+        # else loaded now, as the proxy's own accessors load it
+        loaded: dict[Any, Any] | None = session.__dict__.get("_sess")
+        if loaded is None:
+            loaded = session._session()
         return loaded
 
     def mark_changed(self, session: Any) -> None:
@@ -284,59 +332,7 @@ class BeakerLibrary(SessionLibrary):
         return retire
 
 
-# The wrappers below are kept in the session's own ``__dict__``: each holds it
-# weakly, so that the session and its wrappers make no cycle for the collector.
-
-
-def _name_load_errors(namespace: str, session: Any) -> None:
-    load = type(session)._session
-    session_ref = weakref.ref(session)
-
-    def named_load() -> Any:
-        session: Any = session_ref()
-        if session.__dict__["_sess"] is not None:
-            return load(session)
-        try:
-            return load(session)
-        except Exception as exc:
-            exc.add_note(
-                f"pyramid_session_multi: raised while loading the session of "
-                f"namespace {namespace!r}"
-            )
-            logger.error(
-                "namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc
-            )
-            raise
-
-    session.__dict__["_session"] = named_load
-
-
-def _skip_saving_empty_new(session: Any) -> None:
-    persist = type(session).persist
-    session_ref = weakref.ref(session)
-
-    def persist_unless_empty_and_new() -> None:
-        session: Any = session_ref()
-        loaded = session.__dict__["_sess"]
-        if loaded is not None and loaded.is_new and not _without_bookkeeping(loaded, False):
-            return
-        persist(session)
-
-    # pyramid_beaker's response callback calls ``self.persist()``
-    session.__dict__["persist"] = persist_unless_empty_and_new
-
-
-def _make_invalidate_destroy(session: Any) -> None:
-    session_ref = weakref.ref(session)
-
-    def invalidate() -> None:
-        session: Any = session_ref()
-        destroy_beaker_storage(session)
-        session._session().invalidate()
-        # Saved as it now is: unsaved, pyramid_beaker would write back the
-        # data loaded before the logout (a cookie session's whole data).
-        session.save()
-
-    # pyramid_beaker's session proxies attribute writes to the Beaker
-    # session it wraps; this instance attribute must stay on the proxy.
-    session.__dict__["invalidate"] = invalidate
+@functools.lru_cache(maxsize=64)
+def _keeps_data_in_cookie(session_class: type) -> bool:
+    """:func:`is_cookie_type` of a pyramid_beaker factory (a session class), kept."""
+    return is_cookie_type(session_class)

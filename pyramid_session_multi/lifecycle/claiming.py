@@ -15,6 +15,7 @@ with their ``session``, ``claimed``, ``callbacks`` and ``finished``.
 """
 
 import functools
+from types import FunctionType, MethodType
 from typing import Any
 
 
@@ -45,14 +46,13 @@ def _package(module: Any) -> str | None:
     return module.partition(".")[0] if isinstance(module, str) else None
 
 
-def _queued_by_library(callback: Any, session: Any) -> bool:
+def _queued_by_library(callback: Any, session_class: type) -> bool:
     """Whether ``callback`` is the session library's own (not the application's
     that holds the session): its code comes from a package of the session's class."""
     while isinstance(callback, functools.partial):
         callback = callback.func
     function = getattr(callback, "__func__", callback)
     package = _package(getattr(function, "__module__", None))
-    session_class: type = type(session)
     return package is not None and package in _packages_of(session_class)
 
 
@@ -67,7 +67,7 @@ def _packages_of(session_class: type) -> frozenset[str | None]:
 def library_owner(callback: Any, owners: dict[int, Any]) -> Any:
     """The namespace whose session's library queued ``callback``, if one did."""
     owner = _owner(callback, owners)
-    if owner is None or not _queued_by_library(callback, owner.session):
+    if owner is None or not _queued_by_library(callback, type(owner.session)):
         return None
     return owner
 
@@ -75,23 +75,65 @@ def library_owner(callback: Any, owners: dict[int, Any]) -> Any:
 def claim_queued_since(request: Any, state: Any, queued_since: tuple[int, int]) -> None:
     """Move what ``state``'s library queued since ``queued_since`` (the lengths
     of the response and finished callback queues before its factory ran) to
-    the namespace; the application's own callbacks stay where they were."""
-    owners = {id(state.session): state}
+    the namespace; the application's own callbacks stay where they were, in
+    the order they were queued."""
+    session = state.session
     pairs = (
         (request.response_callbacks, queued_since[0], state.callbacks),
         (request.finished_callbacks, queued_since[1], state.finished),
     )
     for queue, since, into in pairs:
-        added = len(queue) - since
-        if added <= 0:
-            continue
-        tail = [queue.pop() for _ in range(added)]
-        for callback in reversed(tail):
-            if library_owner(callback, owners) is None:
-                queue.append(callback)
-            else:
+        # each callback queued since, first to last, leaves its place: the
+        # library's for the namespace, the application's to the back of the queue
+        for _ in range(len(queue) - since):
+            callback = queue[since]
+            del queue[since]
+            if queued_by(callback, session):
                 into.append(callback)
+            else:
+                queue.append(callback)
     state.claimed = True
+
+
+def queued_by(callback: Any, session: Any) -> bool:
+    """Whether ``session``'s library queued ``callback`` (:func:`library_owner`
+    for one session): a bound method of the session, a partial of a function
+    called with it, or a function closing over it, is told without walking it."""
+    kind = type(callback)
+    session_class: type = type(session)
+    if kind is MethodType:
+        if callback.__self__ is not session:
+            return False
+        if type(callback.__func__) is FunctionType:
+            return _library_module(callback.__func__.__module__, session_class)
+    elif kind is functools.partial and type(callback.func) is FunctionType:
+        for referent in callback.args:
+            if referent is session:
+                return _library_module(callback.func.__module__, session_class)
+    elif kind is FunctionType:
+        for cell in callback.__closure__ or ():
+            try:
+                if cell.cell_contents is session:
+                    return _library_module(callback.__module__, session_class)
+            except ValueError:  # an empty cell
+                continue
+    return library_owner(callback, {id(session): _Made(session)}) is not None
+
+
+class _Made:
+    """What :func:`library_owner` reads of a namespace: its session."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+
+@functools.lru_cache(maxsize=256)
+def _library_module(module: Any, session_class: type) -> bool:
+    """Whether code of the module named ``module`` is a package of ``session_class``'s."""
+    package = _package(module)
+    return package is not None and package in _packages_of(session_class)
 
 
 def claim_callbacks(request: Any, states: list[Any], finished_only: bool = False) -> None:

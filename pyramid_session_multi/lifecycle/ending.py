@@ -148,7 +148,8 @@ class RequestEnd:
         if not self.scheduled:
             queue.append(self)
             self.scheduled = True
-        self._watch(request)
+        if not self.watching:
+            self._watch(request)
         if not state.claimed:
             self.searching = True
             if session is not None:
@@ -355,7 +356,9 @@ class RequestEnd:
                     state.merge.saving = False
                 for record in hidden:
                     record.take_out(response)
-            fit_new_cookies(before, response, namespace_config)
+            headers = response.headerlist
+            if headers != before:  # the library set or rewrote something
+                fit_new_cookies(before, headers, namespace_config)
         except Exception as exc:
             refusal = cookie_refusal(
                 request, namespace_config.namespace, namespace_config.cookie_name, exc
@@ -404,7 +407,8 @@ class RequestEnd:
                     return error
             else:
                 request.finished_callbacks.append(finish)
-        after_merge(self.work, state, before, response)
+        if state.merge is not None:
+            after_merge(self.work, state, before, response)
         return None
 
     def save_failed(self, state: NamespaceEnd, exc: Exception) -> Exception | None:
@@ -529,17 +533,19 @@ def delete_cookie(response: Any, namespace_config: Any) -> None:
     response.headerlist.append(("Set-Cookie", deletion_of(namespace_config)))
 
 
-def fit_new_cookies(before: list[tuple[str, str]], response: Any, namespace_config: Any) -> None:
+def fit_new_cookies(
+    before: list[tuple[str, str]], headers: list[tuple[str, str]], namespace_config: Any
+) -> None:
     """Give what the library just set of the namespace's cookie the attributes it needs.
 
     A deletion the library wrote is replaced by :func:`deletion_of` (some
     libraries delete without ``Secure`` or ``SameSite``, which a browser then
     ignores); a cookie of a partitioned namespace gets ``Partitioned``.
-    Headers that were in the response before (``before``) are left alone.
+    ``headers`` is the response's header list, changed in place; those that
+    were in it before (``before``) are left alone.
     """
     prefix = namespace_config.cookie_name + "="
     seen = [value for name, value in before if name.lower() == "set-cookie"]
-    headers = response.headerlist
     for index, (name, value) in enumerate(headers):
         if name.lower() != "set-cookie" or not value.lstrip().startswith(prefix):
             continue

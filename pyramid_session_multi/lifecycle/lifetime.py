@@ -140,14 +140,20 @@ class Stamps:
     @classmethod
     def from_raw(cls, raw: Any) -> "Stamps | None":
         """The stamps of a stored record, ``None`` if it is not one."""
-        if not isinstance(raw, list | tuple) or len(raw) not in (2, 4):
+        size = len(raw) if isinstance(raw, list | tuple) else 0
+        if size not in (2, 4):
             return None
         created: Any = raw[0]
         offset: Any = raw[1]
-        if not (_is_time(created) and _is_time(offset)) or offset < 0:
+        # floats, as the add-on writes them, are told without a call
+        if type(created) is not float and not _is_time(created):
             return None
-        userid: Any = raw[2] if len(raw) == 4 else None
-        login: Any = raw[3] if len(raw) == 4 else None
+        if (type(offset) is not float and not _is_time(offset)) or offset < 0:
+            return None
+        if size == 2:
+            return cls(float(created), round(float(created) + float(offset), 3))
+        userid: Any = raw[2]
+        login: Any = raw[3]
         if userid is not None and not (_is_userid(userid) and _is_time(login)):
             return None
         active = round(float(created) + float(offset), 3)
@@ -450,7 +456,9 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
         lifetime.verdict = ABSOLUTE
     elif idle is not None and t - stamps.active > idle:
         lifetime.verdict = IDLE
-    else:
+    elif stamps.active > t + CLOCK_SKEW:
+        # its last use is never before its creation: a session stamped ahead
+        # of the clock is one used ahead of it
         lifetime.verdict = ahead(stamps, t)
     if lifetime.verdict is not None:
         lifetime.expired = stamps
@@ -465,7 +473,11 @@ def lifetime_check(
     work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
 ) -> str | None:
     """End a session idle or old beyond its namespace's timeouts."""
-    lifetime = lifetime_of(session)
+    # the load step's record, read without a call: the step ran first, on a
+    # session that takes attributes (a session that stamps itself has them too)
+    lifetime = session.__dict__.get(ATTRIBUTE)
+    if not isinstance(lifetime, Lifetime):
+        lifetime = lifetime_of(session)  # a session that judged itself
     return None if lifetime is None else lifetime.verdict
 
 

@@ -216,57 +216,72 @@ class UnitOfWork:
         """The end of ``namespace_config``'s namespace in this request, enlisted;
         with ``queued_since`` (see :meth:`RequestWork.enlist`) the callbacks
         its library queued since are taken at once."""
-        return self._ending().enlist(self.request, namespace_config, session, queued_since)
+        ending = self._end
+        if ending is None:
+            ending = self._end = RequestEnd(self)
+        return ending.enlist(self.request, namespace_config, session, queued_since)
 
     def end(self, namespace_config: Any, session: Any, how: str) -> NamespaceEnd:
         """What the client held of the namespace ended: ``how`` is
         :data:`~.ending.INVALIDATED` or :data:`~.ending.REJECTED`."""
-        state = self.enlist(namespace_config, session)
-        self._ending().end(state, how)
+        ending = self._ending()
+        state = ending.enlist(self.request, namespace_config, session)
+        ending.end(state, how)
         return state
 
     def drop_cookie(self, namespace_config: Any) -> NamespaceEnd:
         """Delete the namespace's cookie whatever its session holds (a change failed)."""
-        state = self.enlist(namespace_config, None)
-        self._ending().drop_cookie(state)
+        ending = self._ending()
+        state = ending.enlist(self.request, namespace_config, None)
+        ending.drop_cookie(state)
         return state
 
     def mark_rotated(self, namespace_config: Any, session: Any, retire: Any = None) -> None:
         """Note that the namespace's session got a new id in this request;
         ``retire``, where its library kept the old stored state, deletes it
         once the new session is saved."""
-        state = self.enlist(namespace_config, session)
-        self._ending().mark_rotated(self.request, state, retire)
+        ending = self._ending()
+        state = ending.enlist(self.request, namespace_config, session)
+        ending.mark_rotated(self.request, state, retire)
 
     def delete_also(self, namespace_config: Any, cookie: Any) -> None:
         """Delete ``cookie`` (a fallback's) with the namespace's end, whatever happens."""
-        state = self.enlist(namespace_config, None)
-        self._ending().delete_also(state, cookie)
+        ending = self._ending()
+        state = ending.enlist(self.request, namespace_config, None)
+        ending.delete_also(state, cookie)
 
     def hide(self, namespace_config: Any, session: Any, record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
-        state = self.enlist(namespace_config, session)
-        self._ending().hide(state, record)
+        ending = self._end or self._ending()
+        state = ending.namespaces.get(namespace_config.namespace)
+        if state is None or state.session is not session:
+            # not enlisted as it loaded (a namespace whose end is not the add-on's)
+            state = ending.enlist(self.request, namespace_config, session)
+        ending.hide(state, record)
 
     def merging(self, namespace_config: Any, session: Any, outcome: Any) -> None:
         """The namespace's saves merge; ``outcome`` records what they do."""
-        state = self.enlist(namespace_config, session)
-        self._ending().merging(state, outcome)
+        ending = self._ending()
+        state = ending.enlist(self.request, namespace_config, session)
+        ending.merging(state, outcome)
 
     def after_save(self, namespace_config: Any, session: Any, hook: Any) -> None:
         """Call ``hook`` with the response once the namespace's session is saved."""
-        state = self.enlist(namespace_config, session)
-        self._ending().after_save(state, hook)
+        ending = self._ending()
+        state = ending.enlist(self.request, namespace_config, session)
+        ending.after_save(state, hook)
 
     def queue_event(self, namespace_config: Any, session: Any, event: Any) -> None:
         """Send ``event`` once the namespace's load is complete."""
-        state = self.enlist(namespace_config, session)
-        self._ending().queue_event(state, event)
+        ending = self._ending()
+        state = ending.enlist(self.request, namespace_config, session)
+        ending.queue_event(state, event)
 
     def take_after_save(self, namespace_config: Any, kind: type) -> list[Any]:
         """Take the hooks of ``kind`` out of what runs once the namespace is saved."""
-        state = self.enlist(namespace_config, None)
-        return self._ending().take_after_save(state, kind)
+        ending = self._ending()
+        state = ending.enlist(self.request, namespace_config, None)
+        return ending.take_after_save(state, kind)
 
     def ended_earlier(self, namespace: str) -> bool:
         """Whether the namespace was logged out, or its cookie dropped, earlier
