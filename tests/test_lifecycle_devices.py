@@ -808,3 +808,31 @@ def test_a_logout_whose_device_cannot_be_forgotten_lists_it_as_not_current(
     assert answer == {"failed": [], "current": [False]}
     assert "the device index could not forget the device" in caplog.text
     assert users(laptop) == [None, None]
+
+
+@pytest.mark.parametrize("kind", ["redis", "beaker", "database"])
+@pytest.mark.parametrize("ending", ["login", "logout"])
+@pytest.mark.parametrize("store_kind", ["memory", "redis", "sqlite"])
+def test_a_request_in_flight_when_its_client_logged_out_does_not_list_the_device_again(
+    request, redis_db, tmp_path, clock, kind, ending, store_kind
+):
+    from tests.support.devices_app import held_wsgi
+    from tests.support.interleave import Call, Interleaving, set_cookies
+
+    store = make_store(store_kind, request, tmp_path)
+    harness = Interleaving(held_wsgi(store, kind, redis_db, tmp_path))
+    cookies = set_cookies(harness.one(Call("/login", params={"userid": "alice"})))
+    assert [device.userid for device in store.devices("alice")] == ["alice"]
+    clock.at(100)  # past a tenth of the idle timeout: a read moves the idle clock
+    # a read loads alice's session; meanwhile the same client logs out, or in as bob
+    params = {"userid": "bob"} if ending == "login" else {}
+    read, _ = harness.run(
+        [Call("/read", cookies), Call(f"/{ending}", cookies, params=params)], order=[1, 0]
+    )
+    assert read.json == {"user": "alice"}
+    # the read's save found the session ended: nothing of alice's login is listed again
+    assert "Set-Cookie" not in read.headers
+    assert store.devices("alice") == []
+    assert [device.userid for device in store.devices("bob")] == (
+        ["bob"] if ending == "login" else []
+    )

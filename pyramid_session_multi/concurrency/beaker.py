@@ -86,6 +86,9 @@ def guard_saves(inner: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
     loaded_id = inner.id
     loaded_namespace = inner.namespace
     loaded_data = snapshot(dict(dict.items(inner)))
+    # what came in, for the panel too: Beaker's own copy of it (its
+    # ``accessed_dict``) shares the values a view then changes in place
+    inner.session_multi_loaded = loaded_data
     original: Callable[..., Any] = inner.save
     original_invalidate: Callable[[], Any] = inner.invalidate
     read = _locked_read if kind == "locked" else _sql_read

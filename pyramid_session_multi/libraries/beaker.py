@@ -209,10 +209,16 @@ class BeakerLibrary(SessionLibrary):
         return _without_bookkeeping(loaded, isinstance(loaded, CookieSession))
 
     def loaded_data(self, session: Any) -> dict[Any, Any] | None:
+        """What it held when it loaded: the snapshot its merging saves keep
+        (see :func:`~pyramid_session_multi.concurrency.beaker.guard_saves`),
+        else Beaker's ``accessed_dict``, a shallow copy (a value changed in
+        place since is shown changed there too)."""
         loaded = session.__dict__.get("_sess")
         if loaded is None:
             return None
-        return _without_bookkeeping(loaded.accessed_dict, isinstance(loaded, CookieSession))
+        kept = loaded.__dict__.get("session_multi_loaded")
+        data = loaded.accessed_dict if kept is None else kept()
+        return _without_bookkeeping(data, isinstance(loaded, CookieSession))
 
     def load(self, session: Any) -> None:
         session._session()

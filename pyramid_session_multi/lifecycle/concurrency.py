@@ -43,6 +43,9 @@ def after_merge(work: Any, state: Any, before: list[tuple[str, str]], response: 
     if outcome.dropped is None or outcome.told:
         return
     outcome.told = True
+    # nothing of the session was written: the device index hears of no move of
+    # its stamps (its login ended in the parallel request)
+    work.moved.discard(namespace_config.namespace)
     take_back_cookie(before, response, namespace_config.cookie_name)
     work.send(
         ConcurrentWriteDropped, namespace_config.namespace, state.session, reason=outcome.dropped

@@ -55,6 +55,53 @@ def make_wsgi(revocations: str, directory: Path) -> Any:
     return build_lifetime_wsgi(register, settings)
 
 
+def held_wsgi(store: Any, kind: str, redis_url: str, directory: Path) -> Any:
+    """An app of one namespace ``ns`` of library ``kind`` (idle timeout 600 s)
+    and the revocation store ``store``, whose views hold at the interleaving
+    barrier (:mod:`tests.support.interleave`) once they read ``ns``:
+
+    ``/login?userid=``
+       rotates ``ns`` as ``userid`` and writes ``user`` into it;
+    ``/read``
+       reads ``user``;
+    ``/logout``
+       invalidates every namespace.
+    """
+    from pyramid.config import Configurator
+
+    from .interleave import hold, install
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    install(config)
+    config.register_session_factory(
+        "ns", library_factory(kind, redis_url, directory), idle_timeout=600
+    )
+    config.set_revocation_store(store)
+
+    def read(request: Any) -> Any:
+        user = request.session_multi["ns"].get("user")
+        hold(request)
+        return {"user": user}
+
+    def login(request: Any) -> Any:
+        read(request)
+        userid = request.params["userid"]
+        request.session_multi.rotate("ns", userid=userid)
+        request.session_multi["ns"]["user"] = userid
+        return {}
+
+    def logout(request: Any) -> Any:
+        read(request)
+        request.session_multi.invalidate()
+        return {}
+
+    for name, view in (("read", read), ("login", login), ("logout", logout)):
+        config.add_route(name, "/" + name)
+        config.add_view(view, route_name=name, renderer="json")
+    return config.make_wsgi_app()
+
+
 def main(argv: Any = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
