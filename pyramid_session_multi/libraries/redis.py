@@ -165,39 +165,19 @@ class RedisLibrary(SessionLibrary):
         if state is None or state.new or not isinstance(session_id, str):
             return False
 
-        # what the session holds refers to these: a weak reference back to it,
-        # so that it goes when its request does, not when the collector runs
-        alive = weakref.ref(session)
-
-        def data_of(serialized: bytes) -> tuple[Any, dict[Any, Any]]:
-            own: Any = alive()  # alive: only its own saves ask
-            payload = own.deserialize(serialized)
-            managed: dict[Any, Any] = own.decode_session_payload(payload)["managed_dict"]
-            return payload, managed
-
-        def remerge(loaded: bytes, ours: bytes, theirs: bytes) -> bytes:
-            payload, managed = data_of(ours)
-            merged = policy.merge(data_of(loaded)[1], managed, data_of(theirs)[1])
-            outcome.merged(merged)
-            # ours, with the merged data in place of its own
-            managed.clear()
-            managed.update(merged.data)
-            own: Any = alive()
-            written: bytes = own.serialize(payload)
-            return written
-
         loaded = loaded_bytes(MANAGED_KEY, state.managed_dict)
         if loaded is None:
             # not remembered (a factory of the library's made otherwise): what was
             # read, serialized again; a first save may then retry once (the
             # library's own expiry in it moves with the clock)
             loaded = session.to_redis()
-        session.redis = MergingClient(session.redis, session_id, loaded, remerge, outcome.gone)
-
-        def held_data() -> bool:
-            return bool(set(data_of(loaded)[1]) - policy.own_keys)
-
-        _keep_when_emptied(session, outcome, held_data)
+        merging = _MergingSaves(session, policy, outcome, loaded)
+        session.redis = MergingClient(
+            session.redis, session_id, loaded, merging.remerge, outcome.gone
+        )
+        # an emptied session is saved empty, not ended (see _MergingSaves.invalidate)
+        merging.invalidate_before = session.__dict__.get("invalidate")
+        session.__dict__["invalidate"] = merging.invalidate
         return True
 
     def rotate(self, session: Any) -> Any:
@@ -251,33 +231,63 @@ def _remembering_factory(factory: Any) -> Any:
     return made
 
 
-def _keep_when_emptied(session: Any, outcome: SaveOutcome, held_data: Any) -> None:
-    """An emptied session is saved empty, not ended.
-
-    The library invalidates a session left empty as it sets its cookie
-    (``invalidate_empty_session``): its key and cookie go, and a parallel
-    request's save would find the key gone and be dropped as if the session
-    had been logged out.  While the library's callbacks run, that
-    ``invalidate()`` saves the empty session instead (a merging save, like
-    any other: what a parallel request wrote lands) and keeps its cookie.
-    A session that held no data when loaded is left as it is (nothing is
-    written; its key expires as it would): ``held_data()`` says whether it
-    did.  The application's own ``invalidate()`` (a logout) is untouched.
+class _MergingSaves:
+    """What one loaded session's merging saves refer to: the session (weakly:
+    it holds this, and goes with its request, not when the collector runs),
+    the policy, the outcome and the bytes it was loaded from.  One object a
+    load, made only where the session is saved through a merge; nothing is
+    decoded until a save meets a parallel one.
     """
-    invalidate = session.__dict__.get("invalidate")
-    alive = weakref.ref(session)  # kept by the session: no cycle through it
 
-    def invalidate_unless_emptied(*args: Any, **kwargs: Any) -> Any:
-        own: Any = alive()  # alive: called on it
+    __slots__ = ("alive", "invalidate_before", "loaded", "outcome", "policy")
+
+    def __init__(self, session: Any, policy: MergePolicy, outcome: SaveOutcome, loaded: bytes):
+        self.alive = weakref.ref(session)
+        self.policy = policy
+        self.outcome = outcome
+        self.loaded = loaded
+        #: the session's own ``invalidate`` where it had one of its own
+        self.invalidate_before: Any = None
+
+    def data_of(self, serialized: bytes) -> tuple[Any, dict[Any, Any]]:
+        own: Any = self.alive()  # alive: only its own saves ask
+        payload = own.deserialize(serialized)
+        managed: dict[Any, Any] = own.decode_session_payload(payload)["managed_dict"]
+        return payload, managed
+
+    def remerge(self, loaded: bytes, ours: bytes, theirs: bytes) -> bytes:
+        """What :class:`MergingClient` writes where the key changed since the load."""
+        payload, managed = self.data_of(ours)
+        merged = self.policy.merge(self.data_of(loaded)[1], managed, self.data_of(theirs)[1])
+        self.outcome.merged(merged)
+        # ours, with the merged data in place of its own
+        managed.clear()
+        managed.update(merged.data)
+        own: Any = self.alive()
+        written: bytes = own.serialize(payload)
+        return written
+
+    def invalidate(self, *args: Any, **kwargs: Any) -> Any:
+        """The session's ``invalidate()``: an emptied session is saved empty, not ended.
+
+        The library invalidates a session left empty as it sets its cookie
+        (``invalidate_empty_session``): its key and cookie go, and a parallel
+        request's save would find the key gone and be dropped as if the
+        session had been logged out.  While the library's callbacks run, that
+        ``invalidate()`` saves the empty session instead (a merging save, like
+        any other: what a parallel request wrote lands) and keeps its cookie.
+        A session that held no data when loaded is left as it is (nothing is
+        written; its key expires as it would).  The application's own
+        ``invalidate()`` (a logout) is untouched.
+        """
+        own: Any = self.alive()  # alive: called on it
         state = own.__dict__.get("_session_state")
-        if outcome.saving and state is not None and not state.new and not state.managed_dict:
-            state.please_persist = held_data()
+        if self.outcome.saving and state is not None and not state.new and not state.managed_dict:
+            state.please_persist = bool(set(self.data_of(self.loaded)[1]) - self.policy.own_keys)
             return None
-        if invalidate is not None:
-            return invalidate(*args, **kwargs)
+        if self.invalidate_before is not None:
+            return self.invalidate_before(*args, **kwargs)
         return type(own).invalidate(own, *args, **kwargs)
-
-    session.__dict__["invalidate"] = invalidate_unless_emptied
 
 
 def _expire_like(client: Any, new_id: Any, old_id: Any) -> None:
