@@ -228,3 +228,22 @@ def test_values_whose_comparison_answers_no_boolean_count_as_changed():
     result = merge({"a": loaded}, {"a": ours}, {"a": theirs})
     assert result.data["a"] is ours
     assert result.conflicts == ("a",)
+
+
+def test_a_parallel_value_whose_comparison_answers_no_boolean_counts_as_changed():
+    # this request left the key alone (a plain equality), the parallel save
+    # holds a value whose comparison answers no boolean: taken as its change
+    class Vague:
+        def __bool__(self):
+            raise ValueError("neither true nor false")
+
+    class Cell:
+        def __eq__(self, other):
+            return Vague()
+
+        __hash__ = object.__hash__
+
+    theirs = Cell()
+    result = merge({"a": 1}, {"a": 1}, {"a": theirs})
+    assert result.data["a"] is theirs
+    assert result.kept_theirs == ("a",)

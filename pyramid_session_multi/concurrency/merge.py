@@ -118,7 +118,8 @@ def merge(
             # most keys of a session neither side touched: settled by two
             # comparisons, without a call (one that raises goes the long way)
             try:
-                untouched = mine == before and other == before
+                # only a plain True settles it: anything else goes the long way
+                untouched = (mine == before) is True and (other == before) is True
             except Exception:
                 untouched = False
             if untouched:
