@@ -836,3 +836,38 @@ def test_a_request_in_flight_when_its_client_logged_out_does_not_list_the_device
     assert [device.userid for device in store.devices("bob")] == (
         ["bob"] if ending == "login" else []
     )
+
+
+class LoginFailed(Exception):
+    pass
+
+
+def failing_login_view(request):
+    request.session_multi.rotate(*LOGGED_IN, userid=request.params["userid"])
+    raise LoginFailed
+
+
+def test_a_login_whose_request_failed_leaves_the_device_it_would_replace_listed(
+    redis_db, tmp_path, app_store
+):
+    # the failed request's rotation is undone (all or nothing): the client keeps
+    # its sessions of the earlier login, and that login's device stays listed
+    def register(config):
+        for name in LOGGED_IN:
+            config.register_session_factory(
+                name, library_factory(name, redis_db, tmp_path), idle_timeout=600
+            )
+        config.set_revocation_store(app_store)
+        config.add_route("devices", "/devices")
+        config.add_view(devices_view, route_name="devices", renderer="json")
+        config.add_route("failing_login", "/failing-login")
+        config.add_view(failing_login_view, route_name="failing_login", renderer="json")
+        config.add_view(lambda exc, request: {"failed": True}, context=LoginFailed, renderer="json")
+
+    laptop = client(build_lifetime_wsgi(register), "Laptop")
+    log_in(laptop, "alice")
+    (before,) = laptop.get("/devices", {"userid": "alice"}).json
+    assert laptop.get("/failing-login", {"userid": "bob"}).json == {"failed": True}
+    assert users(laptop) == ["alice", "alice"]
+    assert laptop.get("/devices", {"userid": "alice"}).json == [before]
+    assert laptop.get("/devices", {"userid": "bob"}).json == []

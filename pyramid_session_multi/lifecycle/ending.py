@@ -279,6 +279,9 @@ class RequestEnd:
         if getattr(request, "exception", None) is not None:
             # an exception view answered: a rotation (a login) is all or nothing
             failed = [state for state in states if _rotated_only(state)]
+            if failed:
+                # undone: the client keeps the logins its rotations replaced
+                self.work.replaced.clear()
             claim_callbacks(request, failed)
             _drop_rotations(request, failed, "the request failed")
             states = [state for state in states if state not in failed]
