@@ -260,7 +260,7 @@ class RequestEnd:
                     )
         if rotated:
             claim_callbacks(request, rotated, finished_only=True)
-            _drop_rotations(request, rotated, "no response went out")
+            _drop_rotations(self.work, rotated, "no response went out")
         self.forget()
 
     def forget(self) -> None:
@@ -279,11 +279,8 @@ class RequestEnd:
         if getattr(request, "exception", None) is not None:
             # an exception view answered: a rotation (a login) is all or nothing
             failed = [state for state in states if _rotated_only(state)]
-            if failed:
-                # undone: the client keeps the logins its rotations replaced
-                self.work.replaced.clear()
             claim_callbacks(request, failed)
-            _drop_rotations(request, failed, "the request failed")
+            _drop_rotations(self.work, failed, "the request failed")
             states = [state for state in states if state not in failed]
         ended_now: list[NamespaceEnd] = []
         for state in states:
@@ -496,9 +493,12 @@ def _rotated_only(state: NamespaceEnd) -> bool:
     return state.rotated and not ended
 
 
-def _drop_rotations(request: Any, states: list[NamespaceEnd], why: str) -> None:
-    """Invalidate each rotated session unsaved: its old stored state stays whole."""
+def _drop_rotations(work: Any, states: list[NamespaceEnd], why: str) -> None:
+    """Invalidate each rotated session unsaved: its old stored state stays whole,
+    and the client keeps the logins its rotations replaced (listed devices)."""
+    request = work.request
     for state in states:
+        work.replaced.clear()
         namespace = state.config.namespace
         try:
             state.session.invalidate()
