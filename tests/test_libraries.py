@@ -366,3 +366,36 @@ def test_a_prepared_beaker_session_is_freed_without_the_cycle_collector(tmp_path
         assert sessions[-1]() is None
     finally:
         gc.enable()
+
+
+def test_a_beaker_session_tells_whether_it_was_made_new(tmp_path):
+    # what the lifetime step asks instead of parsing the Cookie header again
+    import shutil
+
+    import webtest
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+    from tests.support.backend_app import beaker_file
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("files", beaker_file(tmp_path, "files"))
+    seen = []
+
+    def view(request):
+        session = request.session_multi["files"]
+        library = BeakerLibrary()
+        seen.append(library.is_new(session))
+        session["n"] = 1
+        return Response("ok")
+
+    config.add_route("view", "/")
+    config.add_view(view, route_name="view")
+    app = webtest.TestApp(config.make_wsgi_app())
+    app.get("/")  # no cookie: new
+    app.get("/")  # its cookie names the stored session
+    shutil.rmtree(tmp_path / "files")
+    app.get("/")  # its cookie names a session the store no longer holds
+    assert seen == [True, False, True]
+    assert SessionLibrary().is_new(object()) is None

@@ -214,6 +214,17 @@ class SessionLibrary:
         """
         return None
 
+    def is_new(self, session: Any) -> bool | None:
+        """Whether ``session`` was made new in this request, rather than read
+        from the store (or cookie) the client's cookie names: asked only of a
+        request whose Cookie header may carry the namespace's cookie, so that
+        the add-on need not parse it again.  ``None`` where the library
+        cannot tell (the request's cookies are looked at then).
+
+        Here: ``None``.
+        """
+        return None
+
     #: Keys of :meth:`raw_storage` that are the library's own, not data.
     bookkeeping: frozenset[str] = frozenset()
 

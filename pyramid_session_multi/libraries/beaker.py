@@ -271,6 +271,12 @@ class BeakerLibrary(SessionLibrary):
             loaded = session._session()
         return loaded
 
+    def is_new(self, session: Any) -> bool | None:
+        # Beaker knows once loaded: a session its cookie names that the store
+        # no longer holds (or that timed out) is new too, and holds nothing
+        is_new = getattr(self.raw_storage(session), "is_new", None)
+        return is_new if isinstance(is_new, bool) else None
+
     def mark_changed(self, session: Any) -> None:
         session.save()
 

@@ -377,12 +377,21 @@ def lifetime_of(session: Any) -> SessionLifetime | None:
     return None if own is None else own()
 
 
-def _carried(namespace_config: Any, request: Any) -> bool:
+def _carried(namespace_config: Any, request: Any, session: Any) -> bool:
     """Whether the request carries a cookie the session may have been read from."""
+    header = request.environ.get("HTTP_COOKIE")
+    fallbacks = getattr(namespace_config, "fallbacks", ())
+    if header is not None and not fallbacks and namespace_config.cookie_name not in header:
+        return False  # no cookie of that name in the header: nothing to parse
+    if header and not fallbacks:
+        # the loaded session may know, without parsing the header again
+        is_new = namespace_config.library.is_new(session)
+        if is_new is not None:
+            return not is_new
     cookies = request.cookies
     if namespace_config.cookie_name in cookies:
         return True
-    return any(f.cookie_name in cookies for f in getattr(namespace_config, "fallbacks", ()))
+    return any(f.cookie_name in cookies for f in fallbacks)
 
 
 def _storage(namespace_config: Any, session: Any) -> dict[Any, Any]:
@@ -429,7 +438,7 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     t = now()
     loaded = stamps = None
     has_data = False
-    if _carried(namespace_config, request):
+    if _carried(namespace_config, request, session):
         storage = _storage(namespace_config, session)
         loaded = take(storage, LIFETIME_KEY)
         if loaded is not None:
