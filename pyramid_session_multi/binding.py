@@ -105,7 +105,7 @@ def load_binding(work: Any, namespace_config: Any, request: Any, session: Any, s
     stored = take(storage, BINDING_KEY) if namespace_config.cookie_name in request.cookies else None
     binding = Binding(namespace_config, session, stored if isinstance(stored, str) else None)
     session.__dict__[ATTRIBUTE] = binding
-    state.hidden.append(binding)
+    work.hide(namespace_config, session, binding)
 
 
 def adopt_migrated_token(session: Any, stored: Any) -> None:

@@ -26,7 +26,7 @@ from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
 from .lifecycle.cookie_lifetime import begin_as_login
 from .lifecycle.devices import Device
-from .lifecycle.ending import REJECTED
+from .lifecycle.ending import REJECTED, RELEASES_SESSIONS
 from .lifecycle.fallbacks import may_migrate
 from .lifecycle.loading import call_for_namespace, log_load_error
 from .lifecycle.revoked import REVOKED, kept_as_made
@@ -566,6 +566,8 @@ class SessionMultiManager(Mapping[str, Any]):
 
 
 _RELEASE = SessionMultiManager._release
+# the end of request queues a contained save before it, not after (see .lifecycle.ending)
+setattr(_RELEASE, RELEASES_SESSIONS, True)
 
 #: How the log names a session ended on load, by the reason it was ended for.
 _FATES = {

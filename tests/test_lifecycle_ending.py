@@ -789,3 +789,34 @@ def test_the_applications_callbacks_see_only_its_data_beside_its_own_session_cla
     app = webtest.TestApp(build_wsgi(setup))
     app.get("/write")
     assert seen == [{"value": "small"}]
+
+
+def test_a_contained_save_is_queued_before_the_release_of_the_sessions(redis_db):
+    # the release goes last of the finished callbacks: the contained save is
+    # queued before it, not after (where the release would have to pass again)
+    seen = []
+
+    def look(request):
+        seen.extend(
+            "release"
+            if getattr(callback, "__name__", "") == "_release"
+            else type(callback).__name__
+            for callback in request.finished_callbacks
+        )
+
+    def view(request):
+        request.add_finished_callback(look)
+        request.session_multi["cart"]["value"] = "saved"
+        return {}
+
+    def setup(config):
+        config.register_session_factory(
+            "cart", redis_factory(redis_db), concurrent_writes="overwrite"
+        )
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/act")
+    assert seen == ["ContainedFinish", "release"]
+    assert app.get("/s/cart").json["value"] == "saved"

@@ -33,7 +33,6 @@ The cookie budget's own errors (a cookie over the limit under the
 other namespace has been applied.
 """
 
-import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,8 +53,13 @@ INVALIDATED = "invalidated"
 #: A session a load check threw away (see :mod:`.loading`).
 REJECTED = "rejected"
 
+#: The attribute saying that a finished callback releases a request's
+#: sessions, and so stays last of the request's finished callbacks (the
+#: manager's release has it): a contained save is queued before it.
+RELEASES_SESSIONS = "releases_sessions"
 
-@dataclass(eq=False, slots=True)
+
+@dataclass(eq=False, slots=True, init=False)
 class NamespaceEnd:
     """What one namespace ends as in this request."""
 
@@ -69,7 +73,7 @@ class NamespaceEnd:
     drop_cookie: bool = False
     #: other cookies to delete whatever happens (a logout's fallbacks): each
     #: has ``cookie_name``, ``cookie_path`` and ``cookie_domain``
-    delete_also: list[Any] = field(default_factory=list)
+    delete_also: tuple[Any, ...] = ()
     #: rotated in this request: its new id needs the response to reach the client
     rotated: bool = False
     #: rotated, its old stored state kept until the new one is saved (see
@@ -79,12 +83,12 @@ class NamespaceEnd:
     #: :class:`~pyramid_session_multi.lifecycle.lifetime.Lifetime`): each is
     #: put in just before each of its library's callbacks runs and taken out
     #: right after, so the application's own callbacks never see them
-    hidden: list[Any] = field(default_factory=list)
+    hidden: tuple[Any, ...] = ()
     #: called with the response once the session is saved and its new cookie
     #: went out, or once it is gone (a logout); never when saving failed
-    after_save: list[Any] = field(default_factory=list)
+    after_save: tuple[Any, ...] = ()
     #: events of its load (a migration) to send once the load is complete
-    events: list[Any] = field(default_factory=list)
+    events: tuple[Any, ...] = ()
     #: the response callbacks its library queued
     callbacks: list[Any] = field(default_factory=list)
     #: the finished callbacks its library queued
@@ -96,6 +100,18 @@ class NamespaceEnd:
     #: :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`), ``None``
     #: where it does not merge (see :doc:`/narr/parallel`)
     merge: Any = None
+
+    def __init__(self, config: Any, session: Any) -> None:
+        # written out: list displays, not a call of ``list`` for each field, on every request
+        self.config = config
+        self.session = session
+        self.ended = None
+        self.drop_cookie = self.rotated = self.keeps_old = self.claimed = False
+        # rarely written: the one empty tuple, a new tuple at each write
+        self.delete_also = self.hidden = self.after_save = self.events = ()
+        self.callbacks = []
+        self.finished = []
+        self.merge = None
 
 
 class RequestEnd:
@@ -149,7 +165,9 @@ class RequestEnd:
             queue.append(self)
             self.scheduled = True
         if not self.watching:
-            self._watch(request)
+            # first of the finished callbacks: sees whether a response went out
+            request.finished_callbacks.appendleft(self.unsent)
+            self.watching = True
         if not state.claimed:
             self.searching = True
             if session is not None:
@@ -180,15 +198,15 @@ class RequestEnd:
 
     def delete_also(self, state: "NamespaceEnd", cookie: Any) -> None:
         """Delete ``cookie`` too (a fallback's, at logout), whatever happens."""
-        state.delete_also.append(cookie)
+        state.delete_also = (*state.delete_also, cookie)
 
     def hide(self, state: "NamespaceEnd", record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
-        state.hidden.append(record)
+        state.hidden = (*state.hidden, record)
 
     def after_save(self, state: "NamespaceEnd", hook: Any) -> None:
         """Call ``hook`` with the response once the session is saved."""
-        state.after_save.append(hook)
+        state.after_save = (*state.after_save, hook)
 
     def merging(self, state: "NamespaceEnd", outcome: Any) -> None:
         """Note that ``state``'s saves merge, ``outcome`` recording what they do."""
@@ -197,17 +215,17 @@ class RequestEnd:
     def take_after_save(self, state: "NamespaceEnd", kind: type) -> list[Any]:
         """Take the hooks of ``kind`` out of what runs once the session is saved."""
         taken = [hook for hook in state.after_save if isinstance(hook, kind)]
-        state.after_save[:] = [hook for hook in state.after_save if not isinstance(hook, kind)]
+        state.after_save = tuple(hook for hook in state.after_save if not isinstance(hook, kind))
         return taken
 
     def queue_event(self, state: "NamespaceEnd", event: Any) -> None:
         """Send ``event`` once the namespace's load is complete."""
-        state.events.append(event)
+        state.events = (*state.events, event)
 
     def take_events(self, state: "NamespaceEnd") -> list[Any]:
         """The events queued by the namespace's load, handed over once."""
-        events, state.events = state.events, []
-        return events
+        events, state.events = state.events, ()
+        return list(events)
 
     def mark_rotated(self, request: Any, state: "NamespaceEnd", retire: Any = None) -> None:
         """Note that ``state``'s session got a new id in this request.
@@ -220,7 +238,7 @@ class RequestEnd:
         state.rotated = True
         if callable(retire):
             # the old id goes once the new session is saved, not before
-            state.after_save.append(lambda response, retire=retire: retire())
+            state.after_save = (*state.after_save, lambda response, retire=retire: retire())
             state.keeps_old = True
         self._watch(request)
 
@@ -265,7 +283,8 @@ class RequestEnd:
 
     def forget(self) -> None:
         """Drop every reference to the sessions (the request is over)."""
-        self.namespaces = {}
+        if self.namespaces:
+            self.namespaces = {}
         self.scheduled = False
         self.watching = False
         self.searching = False
@@ -275,7 +294,9 @@ class RequestEnd:
         if len(states) > 1:
             states.sort(key=lambda state: state.config.binding_depth)
         searching = self.searching
-        self.forget()
+        # forget(), inlined: the states are this call's now
+        self.namespaces = {}
+        self.scheduled = self.watching = self.searching = False
         if getattr(request, "exception", None) is not None:
             # an exception view answered: a rotation (a login) is all or nothing
             failed = [state for state in states if _rotated_only(state)]
@@ -343,7 +364,7 @@ class RequestEnd:
             # saves: not around its response callbacks if it saves once finished
             hidden = state.hidden
             if state.finished and namespace_config.pipeline.records_when_finished:
-                hidden = []
+                hidden = ()
             for record in hidden:
                 record.put_back(response)
             if state.merge is not None:
@@ -385,19 +406,21 @@ class RequestEnd:
         ):
             # what waits for the session to be saved waits for its cookie to go out
             # too (the cookie budget may have dropped it)
-            after_save = []
+            after_save = ()
         if not state.finished and after_save:
             _run_hooks(namespace_config, after_save, response)
-        for index, callback in enumerate(state.finished, 1):
-            then = after_save if index == len(state.finished) else []
+        finished = state.finished
+        last = len(finished) - 1
+        for index, callback in enumerate(finished):
             finish = ContainedFinish(
                 namespace_config,
                 callback,
                 response,
-                then,
+                after_save if index == last else None,
                 state.hidden,
                 state.ended is not None,
-                functools.partial(self.save_failed, state),
+                self,
+                state,
             )
             if namespace_config.on_save_error == FAIL or state.merge is not None:
                 # saved before the response goes out, so that its failure can fail
@@ -406,7 +429,13 @@ class RequestEnd:
                 if error is not None:
                     return error
             else:
-                request.finished_callbacks.append(finish)
+                queue = request.finished_callbacks
+                if queue and getattr(queue[-1], RELEASES_SESSIONS, False):
+                    # before the manager's release, which goes last: it need not
+                    # pass again to let this run first
+                    queue.insert(len(queue) - 1, finish)
+                else:
+                    queue.append(finish)
         if state.merge is not None:
             after_merge(self.work, state, before, response)
         return None
@@ -434,29 +463,32 @@ class RequestEnd:
 class ContainedFinish:
     """A library's finished callback whose failure is its namespace's alone."""
 
-    __slots__ = ("callback", "config", "ended", "failed", "hidden", "response", "then")
+    __slots__ = ("callback", "config", "end", "ended", "hidden", "response", "state", "then")
 
     def __init__(
         self,
         namespace_config: Any,
         callback: Any,
         response: Any,
-        then: list[Any] | None = None,
-        hidden: list[Any] | None = None,
+        then: tuple[Any, ...] | None = None,
+        hidden: tuple[Any, ...] | None = None,
         ended: bool = False,
-        failed: Any = None,
+        end: "RequestEnd | None" = None,
+        state: NamespaceEnd | None = None,
     ) -> None:
         self.config = namespace_config
         self.callback = callback
         self.response = response
         #: the namespace's after-save hooks, run once this callback succeeded
-        self.then = then or []
+        self.then = then or ()
         #: the add-on's records stored only while the callback runs (see NamespaceEnd.hidden)
-        self.hidden = hidden or []
+        self.hidden = hidden or ()
         #: what the client held ended in this request (a logout): its old cookie must go
         self.ended = ended
-        #: called with the error when saving fails; returns what to raise, if anything
-        self.failed = failed
+        #: the end of request told when saving fails (its ``save_failed``), and
+        #: the namespace's end it is told of; ``None`` where none is told
+        self.end = end
+        self.state = state
 
     def __call__(self, request: Any) -> Exception | None:
         """Run the callback; the error to fail the response with, if any."""
@@ -481,7 +513,9 @@ class ContainedFinish:
             else:
                 # the cookie would point at data the store does not have
                 self.response.unset_cookie(self.config.cookie_name, strict=False)
-            return None if self.failed is None else self.failed(exc)
+            if self.end is None or self.state is None:
+                return None
+            return self.end.save_failed(self.state, exc)
         if self.then:
             _run_hooks(self.config, self.then, self.response)
         return None
@@ -507,7 +541,7 @@ def _drop_rotations(work: Any, states: list[NamespaceEnd], why: str) -> None:
         logger.warning("namespace %r was rotated but %s; it is not saved", namespace, why)
 
 
-def _run_hooks(namespace_config: Any, hooks: list[Any], response: Any) -> None:
+def _run_hooks(namespace_config: Any, hooks: tuple[Any, ...], response: Any) -> None:
     """Call each hook with ``response``; one that raises is logged, named."""
     for hook in hooks:
         try:

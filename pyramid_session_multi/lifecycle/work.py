@@ -219,7 +219,10 @@ class UnitOfWork:
         ending = self._end
         if ending is None:
             ending = self._end = RequestEnd(self)
-        return ending.enlist(self.request, namespace_config, session, queued_since)
+        request = self._request_ref()  # the request property, inlined: every load comes here
+        if request is None:
+            request = self.request  # raises
+        return ending.enlist(request, namespace_config, session, queued_since)
 
     def end(self, namespace_config: Any, session: Any, how: str) -> NamespaceEnd:
         """What the client held of the namespace ended: ``how`` is
@@ -297,12 +300,18 @@ class UnitOfWork:
         """The request is over: drop every session and end."""
         self.sessions.clear()
         self.login = None
-        self.revoked = {}
-        self.ended = {}
-        self.moved = set()
-        self.replaced = set()
-        if self._end is not None:
-            self._end.forget()
+        # new ones only where this request wrote to them
+        if self.revoked:
+            self.revoked = {}
+        if self.ended:
+            self.ended = {}
+        if self.moved:
+            self.moved = set()
+        if self.replaced:
+            self.replaced = set()
+        ending = self._end
+        if ending is not None:
+            ending.forget()
             self._end = None
 
     # telling
