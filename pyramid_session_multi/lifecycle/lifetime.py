@@ -324,7 +324,8 @@ class Lifetime:
             end = stamps.created + absolute
         else:
             end = min(stamps.active + idle, stamps.created + absolute)
-        return max(0.0, end - now())
+        # the clock itself: a store's expiry needs no rounding to the millisecond
+        return max(0.0, end - clock())
 
 
 def remember_login(work: Any, userid: Any, at: float | None = None) -> None:
