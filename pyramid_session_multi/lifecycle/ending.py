@@ -433,7 +433,7 @@ class RequestEnd:
                 if queue and getattr(queue[-1], RELEASES_SESSIONS, False):
                     # before the manager's release, which goes last: it need not
                     # pass again to let this run first
-                    queue.insert(len(queue) - 1, finish)
+                    queue.insert(-1, finish)
                 else:
                     queue.append(finish)
         if state.merge is not None:
