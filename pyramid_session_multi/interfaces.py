@@ -160,6 +160,11 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         """The dict the library saves, read and written without its accessors
         (the add-on keeps its lifetime stamps there), or ``None``."""
 
+    def is_new(session):  # type: ignore[no-untyped-def]
+        """Whether the session was made new in this request rather than read
+        from what the client's cookie names, or ``None`` if the library
+        cannot tell (the request's cookies are looked at then)."""
+
     def lifetime_record(session):  # type: ignore[no-untyped-def]
         """The add-on's lifetime record a session keeps outside its data (when
         ``records_in_data`` is False), or ``None``."""

@@ -399,3 +399,32 @@ def test_a_beaker_session_tells_whether_it_was_made_new(tmp_path):
     app.get("/")  # its cookie names a session the store no longer holds
     assert seen == [True, False, True]
     assert SessionLibrary().is_new(object()) is None
+
+
+def test_a_redis_session_tells_whether_it_was_made_new(redis_db):
+    # what the lifetime step asks instead of the request's cookies
+    import webtest
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory(
+        "cart", RedisSessionFactory(secret="s" * 32, cookie_name="cart", redis_url=redis_db)
+    )
+    seen = []
+
+    def view(request):
+        session = request.session_multi["cart"]
+        seen.append(RedisLibrary().is_new(session))
+        session["n"] = 1
+        return Response("ok")
+
+    config.add_route("view", "/")
+    config.add_view(view, route_name="view")
+    app = webtest.TestApp(config.make_wsgi_app())
+    app.get("/")  # no cookie: new
+    app.get("/")  # its cookie names the stored session
+    app.set_cookie("cart", "a-cookie-naming-nothing")
+    app.get("/")
+    assert seen == [True, False, True]

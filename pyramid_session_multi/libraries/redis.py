@@ -114,6 +114,11 @@ class RedisLibrary(SessionLibrary):
         managed: dict[Any, Any] = session._session_state.managed_dict
         return managed
 
+    def is_new(self, session: Any) -> bool | None:
+        # made new when its cookie named no key the store holds (or it had none)
+        new = getattr(session.__dict__.get("_session_state"), "new", None)
+        return new if isinstance(new, bool) else None
+
     def expire_within(self, session: Any, seconds: float) -> None:
         # the key's TTL, never past the add-on's timeouts: set after each write
         # (a write without the library's own timeout clears it), and after each
