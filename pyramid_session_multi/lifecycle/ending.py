@@ -240,13 +240,6 @@ class RequestEnd:
             # the old id goes once the new session is saved, not before
             state.after_save = (*state.after_save, lambda response, retire=retire: retire())
             state.keeps_old = True
-        self._watch(request)
-
-    def _watch(self, request: Any) -> None:
-        if not self.watching:
-            # first of the finished callbacks: sees whether a response went out
-            request.finished_callbacks.appendleft(self.unsent)
-            self.watching = True
 
     def unsent(self, request: Any) -> None:
         """Run first among the finished callbacks of a request that formed no response.
@@ -474,7 +467,7 @@ class ContainedFinish:
         hidden: tuple[Any, ...] | None = None,
         ended: bool = False,
         end: "RequestEnd | None" = None,
-        state: NamespaceEnd | None = None,
+        state: Any = None,
     ) -> None:
         self.config = namespace_config
         self.callback = callback
@@ -513,9 +506,8 @@ class ContainedFinish:
             else:
                 # the cookie would point at data the store does not have
                 self.response.unset_cookie(self.config.cookie_name, strict=False)
-            if self.end is None or self.state is None:
-                return None
-            return self.end.save_failed(self.state, exc)
+            end = self.end
+            return None if end is None else end.save_failed(self.state, exc)
         if self.then:
             _run_hooks(self.config, self.then, self.response)
         return None
