@@ -150,24 +150,27 @@ def queued_by(callback: Any, state: Any) -> bool:
     """Whether the library of ``state``'s session queued ``callback``, as
     :func:`library_owner` tells it: a bound method of the session, a partial
     of a function called with it, or a function closing over it, is told
-    without walking it."""
+    without walking it (each a function: :func:`_owns` asked at once)."""
     session = state.session
     code: LibraryCode = state.config.library_code
+    session_class: type = type(session)
     kind = type(callback)
     if kind is MethodType:
         if callback.__self__ is not session:
             return False
         if type(callback.__func__) is FunctionType:
-            return code.owns(callback.__func__, type(session))
+            function = callback.__func__
+            return _owns(code, function.__module__, function.__qualname__, session_class)
     elif kind is functools.partial and type(callback.func) is FunctionType:
         for referent in callback.args:
             if referent is session:
-                return code.owns(callback.func, type(session))
+                function = callback.func
+                return _owns(code, function.__module__, function.__qualname__, session_class)
     elif kind is FunctionType:
         for cell in callback.__closure__ or ():
             try:
                 if cell.cell_contents is session:
-                    return code.owns(callback, type(session))
+                    return _owns(code, callback.__module__, callback.__qualname__, session_class)
             except ValueError:  # an empty cell
                 continue
     return library_owner(callback, {id(session): state}) is not None
