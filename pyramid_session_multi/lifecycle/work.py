@@ -219,9 +219,8 @@ class UnitOfWork:
         ending = self._end
         if ending is None:
             ending = self._end = RequestEnd(self)
-        request = self._request_ref()  # the request property, inlined: every load comes here
-        if request is None:
-            request = self.request  # raises
+        # the request property, inlined but for its error: every load comes here
+        request = self._request_ref() or self.request
         return ending.enlist(request, namespace_config, session, queued_since)
 
     def end(self, namespace_config: Any, session: Any, how: str) -> NamespaceEnd:
