@@ -407,7 +407,7 @@ class RequestEnd:
                     return error
             else:
                 request.finished_callbacks.append(finish)
-        if state.merge is not None:
+        if state.merge is not None and state.merge.met_parallel:
             after_merge(self.work, state, before, response)
         return None
 
