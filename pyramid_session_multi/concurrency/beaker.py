@@ -265,5 +265,5 @@ def _conditional_save(
             _settle(inner, accessed_only, merged.data)
             namespace.hash = written
             return None
-        outcome.retried()
+        outcome.retries += 1
     raise ConcurrentSaveConflict(f"the session kept changing under {ATTEMPTS} saves in a row")

@@ -30,8 +30,9 @@ class SaveOutcome:
     #: ``invalidate()`` then is the library's own, of a session the request
     #: emptied, not a logout
     saving: bool = False
-    #: whether a save met a parallel request's: it merged, or was dropped (the
-    #: end of request has nothing to tell otherwise, and reads only this)
+    #: whether a save met a parallel request's: it merged with it, or was
+    #: dropped (the end of request has nothing to tell otherwise, and reads
+    #: only this)
     met_parallel: bool = False
 
     def merged(self, merged: Merged, retry: bool = True) -> None:
@@ -42,11 +43,6 @@ class SaveOutcome:
         self.conflicts[:] = merged.conflicts
         if retry or merged.kept_theirs or merged.conflicts:
             self.met_parallel = True
-
-    def retried(self) -> None:
-        """Note a save that met a parallel one and goes round again."""
-        self.retries += 1
-        self.met_parallel = True
 
     def gone(self) -> None:
         """Note that the save was dropped: the session's stored state was gone."""
