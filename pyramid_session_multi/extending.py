@@ -217,6 +217,11 @@ def library_problem(library: Any) -> str | None:
     except Invalid:
         pass
     else:
+        modules = library.modules
+        if not isinstance(modules, tuple | list | frozenset) or not all(
+            isinstance(module, str) and module for module in modules
+        ):
+            return f"declares modules {modules!r}, not a tuple of dotted names"
         return None
     # the members in the order the interface declares them: methods, then attributes
     contract: Any = ISessionLibrary

@@ -209,6 +209,14 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         "right after the factory returns, instead of searching the request's "
         "queues for them when the response is made."
     )
+    modules = Attribute(
+        "The dotted names of the library's own modules and packages (a package "
+        "stands for every module in it), a tuple: a callback queued on the request "
+        "that refers to a session is the library's when its function comes from one "
+        "of them, or from the top level of a module defining the namespace's factory "
+        "or one of the session's classes, or from inside that factory or class; any "
+        "other (a view's) is the application's, even beside its own session class."
+    )
     saves_when_finished = Attribute(
         "True when the library writes its store only in its finished callbacks, "
         "its response callbacks only setting the cookie: the add-on's records are "

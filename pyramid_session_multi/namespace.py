@@ -25,6 +25,7 @@ from .cookies import (
 )
 from .failures import ON_SAVE_ERROR, REPORT
 from .libraries import library_for
+from .lifecycle.claiming import LibraryCode
 from .lifecycle.cookie_lifetime import fit_loader
 from .lifecycle.fallbacks import build_fallbacks
 from .lifecycle.lifetime import LIFETIME_KEY, MAX_TIMEOUT
@@ -40,8 +41,9 @@ class NamespaceConfig:
 
     Frozen: the derived fields (``stamped``, ``revocable``, ``contained``,
     ``binding_depth``, ``plain``, ``loader``, ``prepare``, ``library``,
-    ``merge_policy``, ``pipeline``) are computed in one finalize step at commit, which builds
-    a new object; nothing changes one after that.
+    ``library_code``, ``merge_policy``, ``pipeline``) are computed in one
+    finalize step at commit, which builds a new object; nothing changes one
+    after that.
     """
 
     namespace: str
@@ -116,6 +118,10 @@ class NamespaceConfig:
     #: what loading it runs (a :class:`~pyramid_session_multi.lifecycle.pipeline.Pipeline`),
     #: derived from the configuration and the declared load steps
     pipeline: Any = field(default=None, repr=False, compare=False)
+    #: which code is its library's, to tell the callbacks it queues from the
+    #: application's (a :class:`~pyramid_session_multi.lifecycle.claiming.LibraryCode`,
+    #: derived from its library's ``modules`` and its factory)
+    library_code: Any = field(default=None, repr=False, compare=False)
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -430,6 +436,7 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
         namespace_config,
         merge_policy=merge_policy,
         library=library,
+        library_code=LibraryCode(library.modules, namespace_config.factory),
         prepare=prepare,
         client_side=client_side,
         stamped=stamped,

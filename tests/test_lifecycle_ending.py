@@ -12,8 +12,10 @@ import types
 import pytest
 import redis
 import webtest
+from pyramid.exceptions import ConfigurationError
 from pyramid.httpexceptions import HTTPForbidden
 from pyramid.response import Response
+from pyramid.session import SignedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 from webob.cookies import CookieProfile
 
@@ -24,6 +26,8 @@ from pyramid_session_multi.events import (
     SessionRejected,
     SessionRotated,
 )
+from pyramid_session_multi.libraries import SessionLibrary
+from pyramid_session_multi.lifecycle.lifetime import LIFETIME_KEY
 from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
 from tests.support.lifetime_apps import build_lifetime_app, library_factory
 from tests.support.redis_server import redis_keys as keys
@@ -672,7 +676,7 @@ class CallableSaver:
 def test_one_sessions_callbacks_are_told_as_the_walk_over_every_namespace_tells_them():
     # the claim at load asks of one session what library_owner asks of all:
     # a bound method, a partial and a closure are told without the walk
-    from pyramid_session_multi.lifecycle.claiming import library_owner, queued_by
+    from pyramid_session_multi.lifecycle.claiming import LibraryCode, library_owner, queued_by
 
     session, other = LibrarySession(), LibrarySession()
     expected = [
@@ -698,10 +702,13 @@ def test_one_sessions_callbacks_are_told_as_the_walk_over_every_namespace_tells_
     class Namespace:
         pass
 
+    # the library declares this test's module its own
     state = Namespace()
     state.session = session
+    state.config = Namespace()
+    state.config.library_code = LibraryCode((LibrarySession.__module__,), dict)
     for callback, library_queued in expected:
-        assert queued_by(callback, session) is library_queued, callback
+        assert queued_by(callback, state) is library_queued, callback
         walked = library_owner(callback, {id(session): state}) is not None
         assert walked is library_queued, callback
 
@@ -734,11 +741,6 @@ def test_a_server_side_namespaces_callbacks_are_taken_at_load_without_walking_th
     assert walked == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a callback is told the library's by the top-level package of the session's "
-    "classes: an application's own session class makes its views' callbacks look like it",
-)
 def test_the_applications_callbacks_run_at_logout_beside_its_own_session_class(redis_db):
     # the application's own session class (JarSession, this package's) and a view
     # of the same package holding that session: the view's callbacks are its own,
@@ -765,11 +767,6 @@ def test_the_applications_callbacks_run_at_logout_beside_its_own_session_class(r
     assert sorted(when for when, _ in seen) == ["finished", "response"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a callback is told the library's by the top-level package of the session's "
-    "classes: an application's own session class makes its views' callbacks look like it",
-)
 def test_the_applications_callbacks_see_only_its_data_beside_its_own_session_class():
     # the view's callback, of the same package as the application's own session
     # class, is the application's: it never sees the add-on's lifetime record
@@ -789,3 +786,133 @@ def test_the_applications_callbacks_see_only_its_data_beside_its_own_session_cla
     app = webtest.TestApp(build_wsgi(setup))
     app.get("/write")
     assert seen == [{"value": "small"}]
+
+
+class ShortbreadSession(SignedCookieSessionFactory("s" * 32, cookie_name="shortbread")):
+    """The application's subclass of pyramid's cookie-session class."""
+
+
+def test_the_applications_callbacks_run_at_logout_beside_its_subclass_of_a_librarys():
+    # the library's code is pyramid's (what its adapter declares): the view's
+    # callbacks, in the module of the application's subclass, are the
+    # application's, and run at logout like any other
+    seen = []
+
+    def logout(request):
+        session = request.session_multi["shortbread"]
+        request.add_response_callback(lambda request, response: seen.append(("response", session)))
+        request.add_finished_callback(lambda request: seen.append(("finished", session)))
+        request.session_multi.invalidate()
+        return {}
+
+    def setup(config):
+        config.register_session_factory("shortbread", ShortbreadSession, idle_timeout=600)
+        config.add_route("logout", "/logout")
+        config.add_view(logout, route_name="logout", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/shortbread", {"value": "small"})
+    assert app.get("/s/shortbread").json["value"] == "small"
+    app.get("/logout")
+    assert sorted(when for when, _ in seen) == ["finished", "response"]
+    assert app.get("/s/shortbread").json["value"] is None
+
+
+def saves_the_ledger(session, request, response):
+    """A library's save, in a module of its own (neither its factory's nor its class's)."""
+    session.saved.append(dict(session))
+
+
+saves_the_ledger.__module__ = "ledgerlib.saving"
+
+
+class LedgerSession(dict):
+    """A session of the library ``ledgerlib``, queuing its save as it is made."""
+
+    created = 0.0
+
+    def __init__(self, request):
+        super().__init__()
+        self.saved = []
+        request.add_response_callback(functools.partial(saves_the_ledger, self))
+
+    def invalidate(self):
+        self.clear()
+
+    def changed(self):
+        pass
+
+
+def ledger_factory(request):
+    return LedgerSession(request)
+
+
+ledger_factory.cookie_name = "ledger"
+
+
+class LedgerLibrary(SessionLibrary):
+    name = "ledger"
+    modules = ("ledgerlib",)
+
+    def claims(self, factory):
+        return factory is ledger_factory
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_an_added_library_declares_which_code_is_its_own(declared):
+    # its save, from a module it declares, is its own: it runs in the end of
+    # request, with the add-on's record around it; undeclared, it is the
+    # application's, and never sees that record
+    sessions = []
+
+    def write(request):
+        session = request.session_multi["ledger"]
+        session["value"] = "small"
+        sessions.append(session)
+        return {}
+
+    def setup(config):
+        if declared:
+            config.add_session_library(LedgerLibrary)
+        config.register_session_factory("ledger", ledger_factory, idle_timeout=600)
+        config.add_route("write", "/write")
+        config.add_view(write, route_name="write", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    (saved,) = sessions[0].saved
+    assert saved["value"] == "small"
+    assert (LIFETIME_KEY in saved) is declared
+
+
+def test_a_library_declaring_its_modules_as_one_string_is_refused():
+    class Spelled(LedgerLibrary):
+        modules = "ledgerlib"
+
+    with pytest.raises(ConfigurationError, match="modules"):
+        build_wsgi(lambda config: config.add_session_library(Spelled))
+
+
+def test_which_code_is_a_librarys():
+    from pyramid_session_multi.lifecycle.claiming import LibraryCode
+
+    def view(request):
+        return lambda request, response: None
+
+    code = LibraryCode(("ledgerlib",), functools.partial(jar_factory))
+    # a declared module, the top level of the factory's or the class's module,
+    # what the session's classes define
+    assert code.owns(saves_the_ledger, dict)
+    assert code.owns(note, dict)
+    assert code.owns(JarSession.invalidate, JarSession)
+    assert code.owns(LibrarySession.save, LibrarySession)
+    # a view's code, another module's, a builtin's, an object's
+    assert not code.owns(view(None), JarSession)
+    assert not code.owns(application_saves, JarSession)
+    assert not code.owns(JarSession.invalidate, LibrarySession)
+    assert not code.owns({}.clear, dict)
+    assert not code.owns(LibrarySaver(), LibrarySession)
+    # a callable object's factory: its class's code
+    code = LibraryCode((), LibrarySaver())
+    assert code.owns(LibrarySaver.__call__, dict)
+    assert not code.owns(view, dict)

@@ -64,6 +64,9 @@ class SessionLibrary:
       subclass; the panel reads any other through its accessors, on a
       detached copy of the request;
     - the session id: unknown, so events carry no id hash;
+    - its callbacks: only those whose code is at the top level of a module
+      defining the factory or the session's classes, or inside the factory or
+      those classes, are told as the library's (:attr:`modules` names none);
     - :meth:`rotate`: copy the data, ``invalidate()``, write the data back.
       Whether that gives a new id, and whether the old server-side state is
       destroyed, is up to the library's own ``invalidate()``.
@@ -77,6 +80,11 @@ class SessionLibrary:
     #: Whether every callback the library queues is appended while its factory
     #: makes the session (see ``ISessionLibrary.queues_when_made``): not known here.
     queues_when_made = False
+    #: The library's own modules and packages, by dotted name (see
+    #: ``ISessionLibrary.modules``): none known here, so only the code of
+    #: the modules defining a namespace's factory or its session's classes
+    #: (their top level, and what the factory and the classes define) is the library's.
+    modules: tuple[str, ...] = ()
     #: Whether the library writes its store only in its finished callbacks (see
     #: ``ISessionLibrary.saves_when_finished``): not known here.
     saves_when_finished = False

@@ -99,6 +99,7 @@ class BeakerLibrary(SessionLibrary):
     """
 
     name = "beaker"
+    modules = ("pyramid_beaker", "beaker")
     reads_store_when_loaded = True
     # pyramid_beaker's session queues its one response callback in __init__
     queues_when_made = True

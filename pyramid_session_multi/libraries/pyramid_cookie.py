@@ -64,6 +64,8 @@ class PyramidCookieLibrary(SessionLibrary):
     """
 
     name = "pyramid cookie"
+    # pyramid_nacl_session's sessions are pyramid's cookie-session class too
+    modules = ("pyramid.session",)
 
     def claims(self, factory: Any) -> bool:
         return is_pyramid_cookie_factory(factory)

@@ -41,6 +41,7 @@ class RedisLibrary(SessionLibrary):
     """
 
     name = "redis"
+    modules = ("pyramid_session_redis",)
     # the factory queues the cookie's response callback and the saving
     # finished callback as it makes the session, and nothing queues one later
     queues_when_made = True

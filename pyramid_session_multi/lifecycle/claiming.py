@@ -7,11 +7,13 @@ as the session is made, for a library that queues them only then
 (``ISessionLibrary.queues_when_made``), else by searching the queues once
 the response is made.  A callback is the library's when it refers to the
 session (bound to it, a partial of it, or a closure over it) and its code
-comes from a package of the session's class: the application's own
-callbacks, holding a session or not, stay in the request's queues.
+is the library's (:class:`LibraryCode`): the application's own callbacks,
+holding a session or not, stay in the request's queues, even where the
+application defines the session's class.
 
 Each function takes the namespaces' ends (:class:`.ending.NamespaceEnd`)
-with their ``session``, ``claimed``, ``callbacks`` and ``finished``.
+with their ``session``, ``claimed``, ``callbacks`` and ``finished``, and
+their ``config``'s ``library_code``.
 """
 
 import functools
@@ -42,32 +44,82 @@ def _owner(callback: Any, owners: dict[int, Any]) -> Any:
         return None
 
 
-def _package(module: Any) -> str | None:
-    return module.partition(".")[0] if isinstance(module, str) else None
+class LibraryCode:
+    """Which code is a namespace's session library's own: made once at commit
+    (:attr:`~pyramid_session_multi.namespace.NamespaceConfig.library_code`).
+
+    A function is the library's when its module is one of those its adapter
+    declares (``ISessionLibrary.modules``; a package stands for every module
+    in it), or when it comes from a module defining the namespace's factory
+    or one of the session's own classes and is either at that module's top
+    level or defined inside the factory or the class (their methods and what
+    those define).  Nothing else counts: a view's callback, even in the
+    package or the module of the application's own session class (or its
+    subclass of a library's), is the application's.
+    """
+
+    __slots__ = ("modules", "scopes")
+
+    def __init__(self, modules: Any, factory: Any) -> None:
+        #: the dotted names the adapter declared
+        self.modules = tuple(modules)
+        #: ``(module, qualified name prefix)`` of the factory's own code
+        self.scopes = _scopes((_defining(factory),))
+
+    def owns(self, function: Any, session_class: type) -> bool:
+        """Whether ``function`` is the library's code, for a session of ``session_class``."""
+        return _owns(
+            self,
+            getattr(function, "__module__", None),
+            getattr(function, "__qualname__", None),
+            session_class,
+        )
 
 
-def _queued_by_library(callback: Any, session_class: type) -> bool:
-    """Whether ``callback`` is the session library's own (not the application's
-    that holds the session): its code comes from a package of the session's class."""
+def _defining(factory: Any) -> Any:
+    """What defines the code of ``factory``: itself (a function or a class),
+    what a partial calls, or the class of a callable object."""
+    while isinstance(factory, functools.partial):
+        factory = factory.func
+    return factory if isinstance(factory, type | FunctionType) else type(factory)
+
+
+def _scopes(definers: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (definer.__module__, f"{definer.__qualname__}.")
+        for definer in definers
+        if definer.__module__ != "builtins"
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _owns(code: LibraryCode, module: Any, qualname: Any, session_class: type) -> bool:
+    """:meth:`LibraryCode.owns`, for a function's module and qualified name."""
+    if not isinstance(module, str):
+        return False
+    for declared in code.modules:
+        if module == declared or module.startswith(f"{declared}."):
+            return True
+    if not isinstance(qualname, str):
+        return False
+    top_level = "." not in qualname
+    return any(
+        module == defined_in and (top_level or qualname.startswith(prefix))
+        for defined_in, prefix in (*code.scopes, *_scopes(session_class.__mro__))
+    )
+
+
+def _queued_by_library(callback: Any, session: Any, code: LibraryCode) -> bool:
+    """Whether ``callback``, which refers to ``session``, is its library's code."""
     while isinstance(callback, functools.partial):
         callback = callback.func
-    function = getattr(callback, "__func__", callback)
-    package = _package(getattr(function, "__module__", None))
-    return package is not None and package in _packages_of(session_class)
-
-
-@functools.lru_cache(maxsize=256)
-def _packages_of(session_class: type) -> frozenset[str | None]:
-    """The top-level packages the classes of ``session_class`` are defined in."""
-    return frozenset(
-        _package(cls.__module__) for cls in session_class.__mro__ if cls.__module__ != "builtins"
-    )
+    return code.owns(getattr(callback, "__func__", callback), type(session))
 
 
 def library_owner(callback: Any, owners: dict[int, Any]) -> Any:
     """The namespace whose session's library queued ``callback``, if one did."""
     owner = _owner(callback, owners)
-    if owner is None or not _queued_by_library(callback, type(owner.session)):
+    if owner is None or not _queued_by_library(callback, owner.session, owner.config.library_code):
         return None
     return owner
 
@@ -77,7 +129,6 @@ def claim_queued_since(request: Any, state: Any, queued_since: tuple[int, int]) 
     of the response and finished callback queues before its factory ran) to
     the namespace; the application's own callbacks stay where they were, in
     the order they were queued."""
-    session = state.session
     pairs = (
         (request.response_callbacks, queued_since[0], state.callbacks),
         (request.finished_callbacks, queued_since[1], state.finished),
@@ -88,52 +139,41 @@ def claim_queued_since(request: Any, state: Any, queued_since: tuple[int, int]) 
         for _ in range(len(queue) - since):
             callback = queue[since]
             del queue[since]
-            if queued_by(callback, session):
+            if queued_by(callback, state):
                 into.append(callback)
             else:
                 queue.append(callback)
     state.claimed = True
 
 
-def queued_by(callback: Any, session: Any) -> bool:
-    """Whether ``session``'s library queued ``callback`` (:func:`library_owner`
-    for one session): a bound method of the session, a partial of a function
-    called with it, or a function closing over it, is told without walking it."""
-    kind = type(callback)
+def queued_by(callback: Any, state: Any) -> bool:
+    """Whether the library of ``state``'s session queued ``callback``, as
+    :func:`library_owner` tells it: a bound method of the session, a partial
+    of a function called with it, or a function closing over it, is told
+    without walking it (each a function: :func:`_owns` asked at once)."""
+    session = state.session
+    code: LibraryCode = state.config.library_code
     session_class: type = type(session)
+    kind = type(callback)
     if kind is MethodType:
         if callback.__self__ is not session:
             return False
         if type(callback.__func__) is FunctionType:
-            return _library_module(callback.__func__.__module__, session_class)
+            function = callback.__func__
+            return _owns(code, function.__module__, function.__qualname__, session_class)
     elif kind is functools.partial and type(callback.func) is FunctionType:
         for referent in callback.args:
             if referent is session:
-                return _library_module(callback.func.__module__, session_class)
+                function = callback.func
+                return _owns(code, function.__module__, function.__qualname__, session_class)
     elif kind is FunctionType:
         for cell in callback.__closure__ or ():
             try:
                 if cell.cell_contents is session:
-                    return _library_module(callback.__module__, session_class)
+                    return _owns(code, callback.__module__, callback.__qualname__, session_class)
             except ValueError:  # an empty cell
                 continue
-    return library_owner(callback, {id(session): _Made(session)}) is not None
-
-
-class _Made:
-    """What :func:`library_owner` reads of a namespace: its session."""
-
-    __slots__ = ("session",)
-
-    def __init__(self, session: Any) -> None:
-        self.session = session
-
-
-@functools.lru_cache(maxsize=256)
-def _library_module(module: Any, session_class: type) -> bool:
-    """Whether code of the module named ``module`` is a package of ``session_class``'s."""
-    package = _package(module)
-    return package is not None and package in _packages_of(session_class)
+    return library_owner(callback, {id(session): state}) is not None
 
 
 def claim_callbacks(request: Any, states: list[Any], finished_only: bool = False) -> None:
