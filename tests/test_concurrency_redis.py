@@ -190,19 +190,34 @@ def command_counting_app(redis_url, mode):
         "s" * 32, cookie_name="ns", redis_client_callable=client.client_callable
     )
     config.register_session_factory("ns", factory, concurrent_writes=mode)
+    #: each request's session, in order
+    sessions = []
 
     def write(request):
+        sessions.append(request.session_multi["ns"])
         request.session_multi["ns"].update(request.GET)
         return Response("ok")
 
     def read(request):
+        sessions.append(request.session_multi["ns"])
         return Response(",".join(sorted(request.session_multi["ns"])))
+
+    def logout_and_write(request):
+        session = request.session_multi["ns"]
+        sessions.append(session)
+        session.invalidate()
+        session.update(request.GET)
+        return Response("ok")
 
     config.add_route("write", "/write")
     config.add_view(write, route_name="write")
     config.add_route("read", "/read")
     config.add_view(read, route_name="read")
-    return webtest.TestApp(config.make_wsgi_app()), client
+    config.add_route("logout_and_write", "/logout_and_write")
+    config.add_view(logout_and_write, route_name="logout_and_write")
+    app = webtest.TestApp(config.make_wsgi_app())
+    app.sessions = sessions
+    return app, client
 
 
 @pytest.mark.parametrize("path", ["/read", "/write?c=3"])
@@ -271,3 +286,39 @@ def test_a_merging_namespace_loads_through_its_factory_made_again_once():
     manager_config.finalize_all()  # finalized again: the same loader
     assert manager_config.get("ns").loader is loader
     assert RedisLibrary().merging_loader(factory) is loader
+
+
+def test_only_a_save_puts_in_the_merging_client(redis_db, monkeypatch):
+    # the same second throughout: a read saves nothing (see above)
+    monkeypatch.setattr(pyramid_session_redis.util, "time_time", lambda: 1_900_000_000.0)
+    app, client = command_counting_app(redis_db, "merge")
+    try:
+        app.get("/write?a=1")
+        app.get("/read")
+        app.get("/write?b=2")
+        assert app.get("/read").text == "a,b"
+        _, read, write, _ = app.sessions
+        # a read refreshes the key's TTL through the library's own client
+        assert read.redis is client
+        assert isinstance(write.redis, MergingClient)
+    finally:
+        client.close()
+
+
+def test_a_session_logged_out_and_written_in_one_request_is_saved_as_the_library_does(
+    redis_db, monkeypatch
+):
+    monkeypatch.setattr(pyramid_session_redis.util, "time_time", lambda: 1_900_000_000.0)
+    app, client = command_counting_app(redis_db, "merge")
+    try:
+        app.get("/write?a=1")
+        (old_key,) = client.keys("*")
+        client.commands.clear()
+        app.get("/logout_and_write?b=2")
+        assert "EVALSHA" not in client.commands and "EVAL" not in client.commands
+        assert client.get(old_key) is None
+        assert app.get("/read").text == "b"
+        assert app.sessions[1].redis is client  # nothing of the logged out session merges
+    finally:
+        client.flushdb()
+        client.close()

@@ -30,11 +30,10 @@ class SaveOutcome:
     #: ``invalidate()`` then is the library's own, of a session the request
     #: emptied, not a logout
     saving: bool = False
-
-    @property
-    def met_parallel(self) -> bool:
-        """Whether a save met a parallel request's: it merged, or was dropped."""
-        return bool(self.retries or self.kept_theirs or self.conflicts or self.dropped)
+    #: whether a save met a parallel request's: it merged with it, or was
+    #: dropped (the end of request has nothing to tell otherwise, and reads
+    #: only this)
+    met_parallel: bool = False
 
     def merged(self, merged: Merged, retry: bool = True) -> None:
         """Note one merge (the last one of a save is the one written);
@@ -42,7 +41,10 @@ class SaveOutcome:
         self.retries += retry
         self.kept_theirs[:] = merged.kept_theirs
         self.conflicts[:] = merged.conflicts
+        if retry or merged.kept_theirs or merged.conflicts:
+            self.met_parallel = True
 
     def gone(self) -> None:
         """Note that the save was dropped: the session's stored state was gone."""
         self.dropped = GONE
+        self.met_parallel = True

@@ -28,6 +28,9 @@ from .base import (
 #: Where a payload pyramid_session_redis deserialized keeps the session's data.
 MANAGED_KEY = "m"
 
+#: Where a merging session keeps its :class:`_MergingSaves` (in its ``__dict__``).
+MERGING = "_session_multi_merging"
+
 
 class RedisLibrary(SessionLibrary):
     """pyramid_session_redis.
@@ -164,26 +167,33 @@ class RedisLibrary(SessionLibrary):
         """Make the loaded session's saves compare-and-set merges (see
         :class:`~pyramid_session_multi.concurrency.redis.MergingClient`).
 
+        The load only keeps what it must keep then, the bytes the session was
+        read from (the next load would take their place); the client that
+        merges is put in when the session is saved (see :class:`_MergingSaves`),
+        so a request that only reads sends its commands as the library does.
         A session that is new has nothing to merge with: ``False``.
         """
-        state = session.__dict__.get("_session_state")
-        session_id = getattr(state, "session_id", None)
-        if state is None or state.new or not isinstance(session_id, str):
+        attributes = session.__dict__
+        # ``in`` and subscripts: this runs on every request that loads the namespace
+        if "_session_state" not in attributes:
             return False
-
+        state = attributes["_session_state"]
+        if state.new:  # no id yet, or one the cookie named but the store did not hold
+            return False
         loaded = loaded_bytes(MANAGED_KEY, state.managed_dict)
         if loaded is None:
             # not remembered (a factory of the library's made otherwise): what was
             # read, serialized again; a first save may then retry once (the
             # library's own expiry in it moves with the clock)
             loaded = session.to_redis()
-        merging = _MergingSaves(session, policy, outcome, loaded)
-        session.redis = MergingClient(
-            session.redis, session_id, loaded, merging.remerge, outcome.gone
-        )
+        merging = _MergingSaves(session, state, policy, outcome, loaded)
         # an emptied session is saved empty, not ended (see _MergingSaves.invalidate)
-        merging.invalidate_before = session.__dict__.get("invalidate")
-        session.__dict__["invalidate"] = merging.invalidate
+        if "invalidate" in attributes:
+            merging.invalidate_before = attributes["invalidate"]
+        attributes["invalidate"] = merging.invalidate
+        # the library's own save goes through here once (see _MergingSaves.do_persist)
+        attributes["do_persist"] = merging.do_persist
+        attributes[MERGING] = merging
         return True
 
     def rotate(self, session: Any) -> Any:
@@ -193,6 +203,10 @@ class RedisLibrary(SessionLibrary):
         state = session.__dict__.get("_session_state")
         old_id = getattr(state, "session_id", None)
         if isinstance(old_id, str) and data:
+            merging = session.__dict__.get(MERGING)
+            if merging is not None:
+                # the new key is written, and the old one retired, merging
+                merging.merge_from_now()
             # what invalidate() does, but the old key stays until the new one is saved
             del session._session_state
             retire = functools.partial(session.redis.delete, old_id)
@@ -240,20 +254,50 @@ def _remembering_factory(factory: Any) -> Any:
 class _MergingSaves:
     """What one loaded session's merging saves refer to: the session (weakly:
     it holds this, and goes with its request, not when the collector runs),
-    the policy, the outcome and the bytes it was loaded from.  One object a
-    load, made only where the session is saved through a merge; nothing is
-    decoded until a save meets a parallel one.
+    the state it was loaded as, the policy, the outcome and the bytes it was
+    loaded from.  One object a load, made only where the session is saved
+    through a merge; nothing is decoded until a save meets a parallel one.
+
+    The load puts in two of its methods as the session's own:
+    :meth:`do_persist`, the library's one way to write the session, which puts
+    in the :class:`~pyramid_session_multi.concurrency.redis.MergingClient`
+    first (a request that saves nothing never makes one), and
+    :meth:`invalidate`.
     """
 
-    __slots__ = ("alive", "invalidate_before", "loaded", "outcome", "policy")
+    __slots__ = ("alive", "invalidate_before", "loaded", "outcome", "policy", "state")
 
-    def __init__(self, session: Any, policy: MergePolicy, outcome: SaveOutcome, loaded: bytes):
+    def __init__(
+        self, session: Any, state: Any, policy: MergePolicy, outcome: SaveOutcome, loaded: bytes
+    ) -> None:
         self.alive = weakref.ref(session)
+        #: the library's state of the session as loaded (``None`` once merging)
+        self.state = state
         self.policy = policy
         self.outcome = outcome
         self.loaded = loaded
         #: the session's own ``invalidate`` where it had one of its own
         self.invalidate_before: Any = None
+
+    def merge_from_now(self) -> None:
+        """Have the session's writes of its Redis key merge from now on: its
+        client becomes a :class:`MergingClient`, where the session is still
+        the one loaded (a session this request logged out, or whose key it
+        claimed, is saved as the library saves it: it is its own)."""
+        own: Any = self.alive()  # alive: only its own methods ask
+        state, self.state = self.state, None
+        own.__dict__.pop("do_persist", None)
+        if state is None or own.__dict__.get("_session_state") is not state:
+            return
+        own.redis = MergingClient(
+            own.redis, state.session_id, self.loaded, self.remerge, self.outcome.gone
+        )
+
+    def do_persist(self, serialized_session: Any = None) -> Any:
+        """The session's ``do_persist()``: merging from now on, then the library's."""
+        self.merge_from_now()
+        own: Any = self.alive()
+        return own.do_persist(serialized_session)
 
     def data_of(self, serialized: bytes) -> tuple[Any, dict[Any, Any]]:
         own: Any = self.alive()  # alive: only its own saves ask

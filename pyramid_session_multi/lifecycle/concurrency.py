@@ -27,17 +27,16 @@ def merge_on_save(work: Any, namespace_config: Any, request: Any, session: Any, 
 
 def after_merge(work: Any, state: Any, before: list[tuple[str, str]], response: Any) -> None:
     """Once the session of ``state`` (the end of a namespace whose saves merge)
-    was saved: where its save met a parallel one, the panel hears what its
-    merge did, and a save that was dropped (the session ended in a parallel
-    request) takes back the cookie its library set in this response and is
-    told with
+    was saved, and its save met a parallel one (the end of request calls
+    nothing otherwise: saved as the library would have, there is nothing to
+    tell): the panel hears what its merge did, and a save that was dropped
+    (the session ended in a parallel request) takes back the cookie its
+    library set in this response and is told with
     :class:`~pyramid_session_multi.events.ConcurrentWriteDropped`.
 
     ``before`` is the response's headers before the namespace's callbacks ran.
     """
     outcome = state.merge
-    if not outcome.met_parallel:
-        return  # saved as the library would have: nothing to tell
     namespace_config = state.config
     work.tell_observers("namespace_merged", namespace_config.namespace, outcome)
     if outcome.dropped is None or outcome.told:

@@ -429,7 +429,7 @@ class RequestEnd:
                     queue.insert(-1, finish)
                 else:
                     queue.append(finish)
-        if state.merge is not None:
+        if state.merge is not None and state.merge.met_parallel:
             after_merge(self.work, state, before, response)
         return None
 
