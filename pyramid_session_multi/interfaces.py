@@ -218,9 +218,10 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         "The dotted names of the library's own modules and packages (a package "
         "stands for every module in it), a tuple: a callback queued on the request "
         "that refers to a session is the library's when its function comes from one "
-        "of them, or from the top level of a module defining the namespace's factory "
-        "or one of the session's classes, or from inside that factory or class; any "
-        "other (a view's) is the application's, even beside its own session class."
+        "of them; where none is declared, from the top level of a module defining the "
+        "namespace's factory or one of the session's classes, or from inside that "
+        "factory or class; any other is the application's, even beside (or in) its "
+        "own subclass of a library's session class."
     )
     saves_when_finished = Attribute(
         "True when the library writes its store only in its finished callbacks, "

@@ -849,6 +849,44 @@ def test_the_applications_callbacks_run_at_logout_beside_its_subclass_of_a_libra
     assert app.get("/s/shortbread").json["value"] is None
 
 
+class BiscuitSession(SignedCookieSessionFactory("b" * 32, cookie_name="biscuit")):
+    """The application's subclass of pyramid's cookie-session class, with a callback of its own."""
+
+    def notes_the_response(self, request, response):
+        self.request.environ["test.noted"].append("method")
+
+
+def notes_the_logout(session, request, response):
+    """The application's callback, at the top level of its session class's module."""
+    request.environ["test.noted"].append("top level")
+
+
+def test_the_applications_code_beside_its_session_class_runs_at_logout():
+    # pyramid's adapter declares pyramid's modules as its code: a method of
+    # the application's subclass, and a function of the module defining it,
+    # are the application's, never taken for the library's and dropped
+    noted = []
+
+    def logout(request):
+        request.environ["test.noted"] = noted
+        session = request.session_multi["biscuit"]
+        request.add_response_callback(functools.partial(notes_the_logout, session))
+        request.add_response_callback(session.notes_the_response)
+        request.session_multi.invalidate()
+        return {}
+
+    def setup(config):
+        config.register_session_factory("biscuit", BiscuitSession, idle_timeout=600)
+        config.add_route("logout", "/logout")
+        config.add_view(logout, route_name="logout", renderer="json")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/biscuit", {"value": "small"})
+    app.get("/logout")
+    assert sorted(noted) == ["method", "top level"]
+    assert app.get("/s/biscuit").json["value"] is None
+
+
 def saves_the_ledger(session, request, response):
     """A library's save, in a module of its own (neither its factory's nor its class's)."""
     session.saved.append(dict(session))
@@ -931,9 +969,14 @@ def test_which_code_is_a_librarys():
         return lambda request, response: None
 
     code = LibraryCode(("ledgerlib",), functools.partial(jar_factory))
-    # a declared module, the top level of the factory's or the class's module,
-    # what the session's classes define
+    # a declared module, and nothing else: the factory's and the classes'
+    # modules may be the application's own (its subclass of a library's)
     assert code.owns(saves_the_ledger, dict)
+    assert not code.owns(note, dict)
+    assert not code.owns(JarSession.invalidate, JarSession)
+    code = LibraryCode((), functools.partial(jar_factory))
+    # none declared: the top level of the factory's or the class's module,
+    # what the session's classes define
     assert code.owns(note, dict)
     assert code.owns(JarSession.invalidate, JarSession)
     assert code.owns(LibrarySession.save, LibrarySession)

@@ -50,12 +50,13 @@ class LibraryCode:
 
     A function is the library's when its module is one of those its adapter
     declares (``ISessionLibrary.modules``; a package stands for every module
-    in it), or when it comes from a module defining the namespace's factory
-    or one of the session's own classes and is either at that module's top
-    level or defined inside the factory or the class (their methods and what
-    those define).  Nothing else counts: a view's callback, even in the
-    package or the module of the application's own session class (or its
-    subclass of a library's), is the application's.
+    in it).  Only where the adapter declares none, it is also when it comes
+    from a module defining the namespace's factory or one of the session's
+    own classes and is either at that module's top level or defined inside
+    the factory or the class (their methods and what those define): a
+    factory or class may be the application's own subclass of a library's.
+    Nothing else counts: a view's callback, even in the package or the
+    module of the application's own session class, is the application's.
     """
 
     __slots__ = ("modules", "scopes")
@@ -100,7 +101,7 @@ def _owns(code: LibraryCode, module: Any, qualname: Any, session_class: type) ->
     for declared in code.modules:
         if module == declared or module.startswith(f"{declared}."):
             return True
-    if not isinstance(qualname, str):
+    if code.modules or not isinstance(qualname, str):  # declared: nothing else is its own
         return False
     top_level = "." not in qualname
     return any(
