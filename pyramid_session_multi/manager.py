@@ -24,9 +24,10 @@ from .events import SessionLoaded, SessionRejected, log_decision
 from .exceptions import UnregisteredSession
 from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
+from .lifecycle.claiming import RELEASES_SESSIONS
 from .lifecycle.cookie_lifetime import begin_as_login
 from .lifecycle.devices import Device
-from .lifecycle.ending import REJECTED, RELEASES_SESSIONS
+from .lifecycle.ending import REJECTED
 from .lifecycle.fallbacks import may_migrate
 from .lifecycle.loading import call_for_namespace, log_load_error
 from .lifecycle.revoked import REVOKED, kept_as_made

@@ -20,6 +20,11 @@ import functools
 from types import FunctionType, MethodType
 from typing import Any
 
+#: The attribute saying that a finished callback releases a request's
+#: sessions, and so stays last of the request's finished callbacks (the
+#: manager's release has it): a contained save is queued before it.
+RELEASES_SESSIONS = "releases_sessions"
+
 
 def _owner(callback: Any, owners: dict[int, Any]) -> Any:
     """The namespace whose session ``callback`` is bound to, called with, or closes over."""
@@ -145,6 +150,43 @@ def claim_queued_since(request: Any, state: Any, queued_since: tuple[int, int]) 
             else:
                 queue.append(callback)
     state.claimed = True
+
+
+def claim_in_place(request: Any, state: Any, queued_since: tuple[int, int], save: Any) -> bool:
+    """Take what ``state``'s library queued since ``queued_since`` (as
+    :func:`claim_queued_since`) without moving anything: its one response
+    callback is replaced, where it was queued, by ``save.respond``, and its
+    one finished callback by ``save.finish``, which run them contained (see
+    :class:`.ending.DirectSave`).  ``False``, with nothing changed, where the
+    library queued more than one of either, or the application queued
+    anything in between: the namespace's end is then claimed as usual."""
+    response_queue = request.response_callbacks
+    finished_queue = request.finished_callbacks
+    responding = len(response_queue) - queued_since[0]
+    finishing = len(finished_queue) - queued_since[1]
+    if responding > 1 or finishing > 1:
+        return False
+    if responding:
+        callback = response_queue[-1]
+        if not queued_by(callback, state):
+            return False
+        state.callbacks.append(callback)
+    if finishing:
+        callback = finished_queue[-1]
+        if not queued_by(callback, state):
+            del state.callbacks[:]
+            return False
+        state.finished.append(callback)
+        last = len(finished_queue) - 1
+        if last and getattr(finished_queue[last - 1], RELEASES_SESSIONS, False):
+            # queued just before the factory ran, the release goes last still
+            finished_queue[last] = finished_queue[last - 1]
+            last -= 1
+        finished_queue[last] = save.finish
+    if responding:
+        response_queue[-1] = save.respond
+    state.claimed = True
+    return True
 
 
 def queued_by(callback: Any, state: Any) -> bool:

@@ -38,12 +38,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..binding import data_of, settle
-from ..budget import cookie_refusal, is_deletion
-from ..cookies import deletion_header, partitioned, sets_new_cookie
+from ..budget import cookie_refusal
+from ..cookies import sets_new_cookie
 from ..events import SessionInvalidated, SessionSaveFailed
-from ..failures import FAIL, failure_log_of
-from .claiming import claim_callbacks, claim_queued_since, library_owner
+from ..failures import FAIL
+from .claiming import (
+    RELEASES_SESSIONS,
+    claim_callbacks,
+    claim_in_place,
+    claim_queued_since,
+    library_owner,
+)
 from .concurrency import after_merge
+from .saving import (
+    ContainedFinish,
+    DirectSave,
+    delete_cookie,
+    fit_new_cookies,
+    log_failure,
+    run_hooks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +66,6 @@ INVALIDATED = "invalidated"
 
 #: A session a load check threw away (see :mod:`.loading`).
 REJECTED = "rejected"
-
-#: The attribute saying that a finished callback releases a request's
-#: sessions, and so stays last of the request's finished callbacks (the
-#: manager's release has it): a contained save is queued before it.
-RELEASES_SESSIONS = "releases_sessions"
 
 
 @dataclass(eq=False, slots=True, init=False)
@@ -96,6 +105,10 @@ class NamespaceEnd:
     #: whether both were taken as the session was made (see
     #: ``ISessionLibrary.queues_when_made``), so none is left in the request's queues
     claimed: bool = False
+    #: whether they run where the library queued them, contained by a
+    #: :class:`DirectSave`, the end of request not taking part: until
+    #: anything else is asked of the namespace's end
+    direct: bool = False
     #: what its merging saves did (a
     #: :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`), ``None``
     #: where it does not merge (see :doc:`/narr/parallel`)
@@ -106,7 +119,7 @@ class NamespaceEnd:
         self.config = config
         self.session = session
         self.ended = None
-        self.drop_cookie = self.rotated = self.keeps_old = self.claimed = False
+        self.drop_cookie = self.rotated = self.keeps_old = self.claimed = self.direct = False
         # rarely written: the one empty tuple, a new tuple at each write
         self.delete_also = self.hidden = self.after_save = self.events = ()
         self.callbacks = []
@@ -154,9 +167,21 @@ class RequestEnd:
         state = self.namespaces.get(namespace)
         if state is None:
             state = self.namespaces[namespace] = NamespaceEnd(namespace_config, session)
-        elif session is not None and session is not state.session:
-            state.session = session
-            state.claimed = False
+            if (
+                queued_since is not None
+                and session is not None
+                and namespace_config.pipeline.direct
+                and claim_in_place(request, state, queued_since, DirectSave(self, state))
+            ):
+                # contained where its library queued it: no end of request, until asked
+                state.direct = True
+                return state
+        else:
+            # anything more asked of a namespace is the end of request's to apply
+            state.direct = False
+            if session is not None and session is not state.session:
+                state.session = session
+                state.claimed = False
         if queued_since is not None and session is not None:
             # before this callback or the watcher is queued: they are not the library's
             claim_queued_since(request, state, queued_since)
@@ -253,7 +278,8 @@ class RequestEnd:
         """
         if not self.namespaces:
             return  # the response went out: the end of request ran
-        states = list(self.namespaces.values())
+        # a direct save's finished callback is in the queue already, contained
+        states = [state for state in self.namespaces.values() if not state.direct]
         rotated = [state for state in states if state.rotated]
         # what a library saves in its finished callbacks keeps the add-on's records,
         # stored only while those callbacks run (the application's never see them)
@@ -283,7 +309,8 @@ class RequestEnd:
         self.searching = False
 
     def __call__(self, request: Any, response: Any) -> None:
-        states = list(self.namespaces.values())
+        # a direct save applies itself, where its library queued it
+        states = [state for state in self.namespaces.values() if not state.direct]
         if len(states) > 1:
             states.sort(key=lambda state: state.config.binding_depth)
         searching = self.searching
@@ -326,7 +353,7 @@ class RequestEnd:
             # its partner was invalidated in this request: a logout, not an attack
             session.invalidate()
         except Exception as exc:
-            _failed(namespace_config.namespace, exc, "could not be bound to its partner")
+            log_failure(namespace_config.namespace, exc, "could not be bound to its partner")
             state.drop_cookie = True
             return False
         state.ended = INVALIDATED
@@ -351,45 +378,11 @@ class RequestEnd:
             if gone:
                 delete_cookie(response, namespace_config)
                 if state.ended is not None:
-                    _run_hooks(namespace_config, state.after_save, response)
+                    run_hooks(namespace_config, state.after_save, response)
                 return None
-            # the add-on's records are in the session's storage only while its library
-            # saves: not around its response callbacks if it saves once finished
-            hidden = state.hidden
-            if state.finished and namespace_config.pipeline.records_when_finished:
-                hidden = ()
-            for record in hidden:
-                record.put_back(response)
-            if state.merge is not None:
-                state.merge.saving = True
-            try:
-                for callback in state.callbacks:
-                    callback(request, response)
-            finally:
-                if state.merge is not None:
-                    state.merge.saving = False
-                for record in hidden:
-                    record.take_out(response)
-            headers = response.headerlist
-            if headers != before:  # the library set or rewrote something
-                fit_new_cookies(before, headers, namespace_config)
+            self.respond(request, response, state, before)
         except Exception as exc:
-            refusal = cookie_refusal(
-                request, namespace_config.namespace, namespace_config.cookie_name, exc
-            )
-            if refusal is not None:
-                return refusal
-            response.headerlist[:] = before
-            _failed(
-                namespace_config.namespace,
-                exc,
-                "could not be saved; its cookie is unchanged",
-                request,
-            )
-            self.work.tell_observers("namespace_failed", namespace_config.namespace, exc)
-            if state.ended is not None:
-                delete_cookie(response, namespace_config)
-            return self.save_failed(state, exc)
+            return self.response_failed(request, response, state, before, exc)
         after_save = state.after_save
         if state.ended is not None:
             if not sets_new_cookie(before, response.headerlist, namespace_config.cookie_name):
@@ -401,7 +394,7 @@ class RequestEnd:
             # too (the cookie budget may have dropped it)
             after_save = ()
         if not state.finished and after_save:
-            _run_hooks(namespace_config, after_save, response)
+            run_hooks(namespace_config, after_save, response)
         finished = state.finished
         last = len(finished) - 1
         for index, callback in enumerate(finished):
@@ -433,6 +426,55 @@ class RequestEnd:
             after_merge(self.work, state, before, response)
         return None
 
+    def respond(self, request: Any, response: Any, state: NamespaceEnd, before: Any) -> None:
+        """Run the response callbacks of ``state``'s library; ``before`` is
+        what the response's headers were before them (see :meth:`response_failed`)."""
+        # the add-on's records are in the session's storage only while its library
+        # saves: not around its response callbacks if it saves once finished
+        hidden = state.hidden
+        if state.finished and state.config.pipeline.records_when_finished:
+            hidden = ()
+        for record in hidden:
+            record.put_back(response)
+        if state.merge is not None:
+            state.merge.saving = True
+        try:
+            for callback in state.callbacks:
+                callback(request, response)
+        finally:
+            if state.merge is not None:
+                state.merge.saving = False
+            for record in hidden:
+                record.take_out(response)
+        headers = response.headerlist
+        if headers != before:  # the library set or rewrote something
+            fit_new_cookies(before, headers, state.config)
+
+    def response_failed(
+        self, request: Any, response: Any, state: NamespaceEnd, before: Any, exc: Exception
+    ) -> BaseException | None:
+        """``state``'s response callbacks raised ``exc``: the response's
+        headers go back to ``before``, the failure is logged and told; the
+        error to fail the response with, if any (a cookie the budget refused,
+        or ``on_save_error="fail"``)."""
+        namespace_config = state.config
+        refusal = cookie_refusal(
+            request, namespace_config.namespace, namespace_config.cookie_name, exc
+        )
+        if refusal is not None:
+            return refusal
+        response.headerlist[:] = before
+        log_failure(
+            namespace_config.namespace,
+            exc,
+            "could not be saved; its cookie is unchanged",
+            request,
+        )
+        self.work.tell_observers("namespace_failed", namespace_config.namespace, exc)
+        if state.ended is not None:
+            delete_cookie(response, namespace_config)
+        return self.save_failed(state, exc)
+
     def save_failed(self, state: NamespaceEnd, exc: Exception) -> Exception | None:
         """Tell subscribers that ``state``'s session could not be saved;
         ``exc`` when its namespace's ``on_save_error`` fails the response."""
@@ -442,7 +484,7 @@ class RequestEnd:
             try:
                 state.session.invalidate()
             except Exception as drop:
-                _failed(namespace, drop, "could not drop its unsaved new session")
+                log_failure(namespace, drop, "could not drop its unsaved new session")
         self.work.send(
             SessionSaveFailed,
             namespace,
@@ -451,66 +493,6 @@ class RequestEnd:
             error=exc,
         )
         return exc if state.config.on_save_error == FAIL else None
-
-
-class ContainedFinish:
-    """A library's finished callback whose failure is its namespace's alone."""
-
-    __slots__ = ("callback", "config", "end", "ended", "hidden", "response", "state", "then")
-
-    def __init__(
-        self,
-        namespace_config: Any,
-        callback: Any,
-        response: Any,
-        then: tuple[Any, ...] | None = None,
-        hidden: tuple[Any, ...] | None = None,
-        ended: bool = False,
-        end: "RequestEnd | None" = None,
-        state: Any = None,
-    ) -> None:
-        self.config = namespace_config
-        self.callback = callback
-        self.response = response
-        #: the namespace's after-save hooks, run once this callback succeeded
-        self.then = then or ()
-        #: the add-on's records stored only while the callback runs (see NamespaceEnd.hidden)
-        self.hidden = hidden or ()
-        #: what the client held ended in this request (a logout): its old cookie must go
-        self.ended = ended
-        #: the end of request told when saving fails (its ``save_failed``), and
-        #: the namespace's end it is told of; ``None`` where none is told
-        self.end = end
-        self.state = state
-
-    def __call__(self, request: Any) -> Exception | None:
-        """Run the callback; the error to fail the response with, if any."""
-        try:
-            hidden = self.hidden
-            for record in hidden:
-                record.put_back(self.response)
-            try:
-                self.callback(request)
-            finally:
-                for record in hidden:
-                    record.take_out(self.response)
-        except Exception as exc:
-            _failed(
-                self.config.namespace, exc, "could not be saved; no new cookie is sent", request
-            )
-            if self.response is None:  # no response formed: no cookie to take back
-                pass
-            elif self.ended:
-                # nothing from before a logout survives client-side
-                delete_cookie(self.response, self.config)
-            else:
-                # the cookie would point at data the store does not have
-                self.response.unset_cookie(self.config.cookie_name, strict=False)
-            end = self.end
-            return None if end is None else end.save_failed(self.state, exc)
-        if self.then:
-            _run_hooks(self.config, self.then, self.response)
-        return None
 
 
 def _rotated_only(state: NamespaceEnd) -> bool:
@@ -529,68 +511,5 @@ def _drop_rotations(work: Any, states: list[NamespaceEnd], why: str) -> None:
         try:
             state.session.invalidate()
         except Exception as exc:
-            _failed(namespace, exc, "could not drop its unsent new session", request)
+            log_failure(namespace, exc, "could not drop its unsent new session", request)
         logger.warning("namespace %r was rotated but %s; it is not saved", namespace, why)
-
-
-def _run_hooks(namespace_config: Any, hooks: tuple[Any, ...], response: Any) -> None:
-    """Call each hook with ``response``; one that raises is logged, named."""
-    for hook in hooks:
-        try:
-            hook(response)
-        except Exception as exc:
-            _failed(namespace_config.namespace, exc, "could not finish its end of request")
-
-
-def deletion_of(namespace_config: Any) -> str:
-    """The ``Set-Cookie`` value deleting the cookie of ``namespace_config``
-    (a namespace's or a fallback's), with every attribute the browser needs
-    to apply it to that cookie."""
-    return deletion_header(
-        namespace_config.cookie_name,
-        path=namespace_config.cookie_path,
-        domain=namespace_config.cookie_domain,
-        secure=namespace_config.cookie_secure,
-        samesite=namespace_config.cookie_samesite,
-        partitioned_=namespace_config.partitioned,
-    )
-
-
-def delete_cookie(response: Any, namespace_config: Any) -> None:
-    """Take the namespace's cookie out of ``response`` and tell the client to delete it."""
-    response.unset_cookie(namespace_config.cookie_name, strict=False)
-    response.headerlist.append(("Set-Cookie", deletion_of(namespace_config)))
-
-
-def fit_new_cookies(
-    before: list[tuple[str, str]], headers: list[tuple[str, str]], namespace_config: Any
-) -> None:
-    """Give what the library just set of the namespace's cookie the attributes it needs.
-
-    A deletion the library wrote is replaced by :func:`deletion_of` (some
-    libraries delete without ``Secure`` or ``SameSite``, which a browser then
-    ignores); a cookie of a partitioned namespace gets ``Partitioned``.
-    ``headers`` is the response's header list, changed in place; those that
-    were in it before (``before``) are left alone.
-    """
-    prefix = namespace_config.cookie_name + "="
-    seen = [value for name, value in before if name.lower() == "set-cookie"]
-    for index, (name, value) in enumerate(headers):
-        if name.lower() != "set-cookie" or not value.lstrip().startswith(prefix):
-            continue
-        if value in seen:
-            seen.remove(value)
-            continue
-        if is_deletion(value):
-            headers[index] = (name, deletion_of(namespace_config))
-        elif namespace_config.partitioned:
-            headers[index] = (name, partitioned(value))
-
-
-def _failed(namespace: str, exc: Exception, what: str, request: Any = None) -> None:
-    exc.add_note(f"pyramid_session_multi: namespace {namespace!r} {what}")
-    log = None if request is None else failure_log_of(request.registry)
-    if log is not None:  # once per interval for each distinct failure, with a count
-        log.report(logger, namespace, what, exc)
-        return
-    logger.error("namespace %r %s: %s: %s", namespace, what, type(exc).__name__, exc, exc_info=exc)

@@ -38,11 +38,11 @@ from ..events import SessionMigrated, log_decision
 from ..hidden import take
 from ..libraries import UNKNOWN, library_for
 from .detached import detached_request
-from .ending import delete_cookie
 
 # the lifetime's load step comes before the migration, which adopts the stamps
 from .lifetime import LIFETIME_KEY, adopt_migrated
 from .loading import call_for_namespace
+from .saving import delete_cookie
 from .work import RequestWork
 
 logger = logging.getLogger(__name__)

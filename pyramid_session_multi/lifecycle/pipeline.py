@@ -33,6 +33,7 @@ from pyramid.util import FIRST, LAST, TopologicalSorter
 
 from ..binding import load_binding
 from ..events import SessionExpired
+from ..failures import FAIL
 from .concurrency import merge_on_save
 from .cookie_lifetime import stamps_itself
 from .fallbacks import cookie_header_names, migrate_from_fallbacks
@@ -159,6 +160,12 @@ class Pipeline:
     #: ``ISessionLibrary.queues_when_made``), so the end of request need not
     #: search the request's queues for them
     claim_at_load: bool = False
+    #: whether, claimed at load, what its library queued stays where it was
+    #: queued, contained there (see :class:`.ending.DirectSave`), while
+    #: nothing else asks for the end of request: a namespace that is neither
+    #: bound nor a partner, does not merge its saves, and reports a failed
+    #: save rather than failing the response with it
+    direct: bool = False
     #: whether the add-on's records (its lifetime stamps) go into the session's
     #: storage only while its library's finished callbacks run, where it saves
     #: (see ``ISessionLibrary.saves_when_finished``), not around its response ones
@@ -199,13 +206,19 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
     for check in checks:
         events.update(check.events)
     library = namespace_config.library
+    claim_at_load = enlist and getattr(library, "queues_when_made", False) is True
     return Pipeline(
         steps=steps,
         checks=tuple(check.run for check in checks),
         names=tuple(step.name for step in chosen if step.kind == STEP)
         + tuple(check.name for check in checks),
         enlist_at_load=enlist,
-        claim_at_load=enlist and getattr(library, "queues_when_made", False) is True,
+        claim_at_load=claim_at_load,
+        direct=claim_at_load
+        and namespace_config.bound_to is None
+        and not is_partner
+        and namespace_config.merge_policy is None
+        and namespace_config.on_save_error != FAIL,
         records_when_finished=getattr(library, "saves_when_finished", False) is True,
         quick=quick,
         reason_events=MappingProxyType(events),

@@ -1,0 +1,196 @@
+"""A session library's save, contained: its failure is its namespace's alone.
+
+The end of request (:mod:`.ending`) runs each namespace's library callbacks
+through what is here: a finished callback wrapped in a
+:class:`ContainedFinish`, and, for a namespace asking nothing else of the
+end of request, both of its library's callbacks left where the library
+queued them, each contained by a :class:`DirectSave`.  A failure is logged
+with the namespace named, the cookie that would point at unsaved data is
+taken back out of the response, and the end of request is told (its
+``save_failed``).  The cookie helpers write what a browser needs to apply a
+namespace's cookie or its deletion.
+"""
+
+import logging
+from typing import Any
+
+from ..budget import is_deletion
+from ..cookies import deletion_header, partitioned
+from ..failures import failure_log_of
+
+# the end of request's failures, logged where they always were
+logger = logging.getLogger("pyramid_session_multi.lifecycle.ending")
+
+
+class ContainedFinish:
+    """A library's finished callback whose failure is its namespace's alone."""
+
+    __slots__ = ("callback", "config", "end", "ended", "hidden", "response", "state", "then")
+
+    def __init__(
+        self,
+        namespace_config: Any,
+        callback: Any,
+        response: Any,
+        then: tuple[Any, ...] | None = None,
+        hidden: tuple[Any, ...] | None = None,
+        ended: bool = False,
+        end: Any = None,
+        state: Any = None,
+    ) -> None:
+        self.config = namespace_config
+        self.callback = callback
+        self.response = response
+        #: the namespace's after-save hooks, run once this callback succeeded
+        self.then = then or ()
+        #: the add-on's records stored only while the callback runs (see NamespaceEnd.hidden)
+        self.hidden = hidden or ()
+        #: what the client held ended in this request (a logout): its old cookie must go
+        self.ended = ended
+        #: the end of request told when saving fails (its ``save_failed``), and
+        #: the namespace's end it is told of; ``None`` where none is told
+        self.end = end
+        self.state = state
+
+    def __call__(self, request: Any) -> Exception | None:
+        """Run the callback; the error to fail the response with, if any."""
+        try:
+            hidden = self.hidden
+            for record in hidden:
+                record.put_back(self.response)
+            try:
+                self.callback(request)
+            finally:
+                for record in hidden:
+                    record.take_out(self.response)
+        except Exception as exc:
+            log_failure(
+                self.config.namespace, exc, "could not be saved; no new cookie is sent", request
+            )
+            if self.response is None:  # no response formed: no cookie to take back
+                pass
+            elif self.ended:
+                # nothing from before a logout survives client-side
+                delete_cookie(self.response, self.config)
+            else:
+                # the cookie would point at data the store does not have
+                self.response.unset_cookie(self.config.cookie_name, strict=False)
+            end = self.end
+            return None if end is None else end.save_failed(self.state, exc)
+        if self.then:
+            run_hooks(self.config, self.then, self.response)
+        return None
+
+
+class DirectSave(ContainedFinish):
+    """The library's callbacks of a namespace asking nothing of the end of
+    request, contained where the library queued them.
+
+    A server-side namespace with nothing to settle at the end (not bound, not
+    a partner, not merging, reporting its failed saves: see
+    ``Pipeline.direct``) needs of the end of request only that a failure of
+    its library be its own: :meth:`respond` stands in the response callbacks
+    for the library's, :meth:`finish` in the finished callbacks for the
+    library's, and each runs it as :class:`.ending.RequestEnd` would, with the
+    add-on's records put back around it, its failure logged, told, and its
+    cookie taken back.  Once anything else is asked of the namespace's end
+    (a rotation, a logout, a dropped cookie...), its ``direct`` is ``False``,
+    both do nothing, and the end of request applies it as any other.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, end: Any, state: Any) -> None:
+        super().__init__(state.config, None, None, end=end, state=state)
+
+    def respond(self, request: Any, response: Any) -> None:
+        """The library's response callbacks, contained."""
+        state = self.state
+        if not state.direct:
+            return  # the end of request's now
+        end: Any = self.end
+        namespace = state.config.namespace
+        if end.namespaces.get(namespace) is state:
+            # applied: anything asked of the namespace from now on is a new end
+            del end.namespaces[namespace]
+        self.response = response
+        before = list(response.headerlist)
+        try:
+            end.respond(request, response, state, before)
+        except Exception as exc:
+            state.direct = False  # not saved: its finished callbacks do not run
+            error = end.response_failed(request, response, state, before, exc)
+            if error is not None:
+                raise error from exc
+
+    def finish(self, request: Any) -> None:
+        """The library's finished callback, contained."""
+        state = self.state
+        if not state.direct:
+            return
+        self.callback = state.finished[0]
+        self.hidden = state.hidden
+        self(request)
+
+
+def run_hooks(namespace_config: Any, hooks: tuple[Any, ...], response: Any) -> None:
+    """Call each hook with ``response``; one that raises is logged, named."""
+    for hook in hooks:
+        try:
+            hook(response)
+        except Exception as exc:
+            log_failure(namespace_config.namespace, exc, "could not finish its end of request")
+
+
+def deletion_of(namespace_config: Any) -> str:
+    """The ``Set-Cookie`` value deleting the cookie of ``namespace_config``
+    (a namespace's or a fallback's), with every attribute the browser needs
+    to apply it to that cookie."""
+    return deletion_header(
+        namespace_config.cookie_name,
+        path=namespace_config.cookie_path,
+        domain=namespace_config.cookie_domain,
+        secure=namespace_config.cookie_secure,
+        samesite=namespace_config.cookie_samesite,
+        partitioned_=namespace_config.partitioned,
+    )
+
+
+def delete_cookie(response: Any, namespace_config: Any) -> None:
+    """Take the namespace's cookie out of ``response`` and tell the client to delete it."""
+    response.unset_cookie(namespace_config.cookie_name, strict=False)
+    response.headerlist.append(("Set-Cookie", deletion_of(namespace_config)))
+
+
+def fit_new_cookies(
+    before: list[tuple[str, str]], headers: list[tuple[str, str]], namespace_config: Any
+) -> None:
+    """Give what the library just set of the namespace's cookie the attributes it needs.
+
+    A deletion the library wrote is replaced by :func:`deletion_of` (some
+    libraries delete without ``Secure`` or ``SameSite``, which a browser then
+    ignores); a cookie of a partitioned namespace gets ``Partitioned``.
+    ``headers`` is the response's header list, changed in place; those that
+    were in it before (``before``) are left alone.
+    """
+    prefix = namespace_config.cookie_name + "="
+    seen = [value for name, value in before if name.lower() == "set-cookie"]
+    for index, (name, value) in enumerate(headers):
+        if name.lower() != "set-cookie" or not value.lstrip().startswith(prefix):
+            continue
+        if value in seen:
+            seen.remove(value)
+            continue
+        if is_deletion(value):
+            headers[index] = (name, deletion_of(namespace_config))
+        elif namespace_config.partitioned:
+            headers[index] = (name, partitioned(value))
+
+
+def log_failure(namespace: str, exc: Exception, what: str, request: Any = None) -> None:
+    exc.add_note(f"pyramid_session_multi: namespace {namespace!r} {what}")
+    log = None if request is None else failure_log_of(request.registry)
+    if log is not None:  # once per interval for each distinct failure, with a count
+        log.report(logger, namespace, what, exc)
+        return
+    logger.error("namespace %r %s: %s: %s", namespace, what, type(exc).__name__, exc, exc_info=exc)
