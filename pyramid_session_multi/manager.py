@@ -14,17 +14,16 @@ from typing import Any
 from pyramid.request import Request
 
 from .config import (
-    Discriminator,
     NamespaceConfig,
     SessionMultiManagerConfig,
-    Validator,
     get_manager_config,
 )
 from .events import SessionLoaded, SessionRejected, log_decision
 from .exceptions import UnregisteredSession
+from .introspection import ConfigIntrospection
 from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
-from .lifecycle.claiming import RELEASES_SESSIONS
+from .lifecycle.claiming import RELEASES_SESSIONS, claim_in_place
 from .lifecycle.cookie_lifetime import begin_as_login
 from .lifecycle.devices import Device
 from .lifecycle.ending import REJECTED
@@ -38,6 +37,7 @@ from .lifecycle.revoking import (
     record_unended,
     revoke,
 )
+from .lifecycle.saving import DirectSave
 from .lifecycle.work import UnitOfWork
 
 _MISSING: Any = object()
@@ -66,7 +66,7 @@ class _StrongRef:
         return self.obj
 
 
-class SessionMultiManager(Mapping[str, Any]):
+class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
     """The sessions of one request, one per namespace, created on demand.
 
     ``manager[namespace]`` calls that namespace's discriminator (if any) and
@@ -92,6 +92,7 @@ class SessionMultiManager(Mapping[str, Any]):
         "__weakref__",
         "_config",
         "_configs",
+        "_direct",
         "_observers",
         "_release_scheduled",
         "_request_ref",
@@ -116,6 +117,8 @@ class SessionMultiManager(Mapping[str, Any]):
         # everything about this request's namespaces is the unit of work's;
         # the manager reads its sessions directly, on the hot path
         self._sessions: dict[str, Any] = {}
+        # the namespaces whose library's callbacks are contained where they were queued
+        self._direct: dict[str, DirectSave] = {}
         # made at the first load: a manager nothing loads from costs nothing more
         self._work: UnitOfWork | None = None
         # a list once an observer is added; a shared empty tuple until then
@@ -247,8 +250,21 @@ class SessionMultiManager(Mapping[str, Any]):
             if session is not None:
                 if namespace_config.prepare is not None:
                     namespace_config.prepare(namespace, session)
+                direct = False
+                if plan.direct and queued_since is not None:
+                    # nothing asks for the end of request: contained where queued
+                    save = DirectSave(namespace_config, session, weakref.ref(self))
+                    direct = claim_in_place(request, save, queued_since)
+                    if direct:
+                        self._direct[namespace] = save
+                        if not (plan.steps or plan.checks):
+                            # nothing to run on it either: loaded
+                            self._sessions[namespace] = session
+                            if self._observers:
+                                self._tell_loaded(namespace, session)
+                            return session
                 work = self._unit()
-                if plan.enlist_at_load:
+                if plan.enlist_at_load and not direct:
                     state = work.enlist(namespace_config, session, queued_since)
                 for step in plan.steps:
                     step(work, namespace_config, request, session, state)
@@ -292,7 +308,9 @@ class SessionMultiManager(Mapping[str, Any]):
         """This request's unit of work, made if it was not."""
         work = self._work
         if work is None:
-            work = self._work = UnitOfWork(self, self._request_ref, self._config, self._sessions)
+            work = self._work = UnitOfWork(
+                self, self._request_ref, self._config, self._sessions, self._direct
+            )
         return work
 
     def _tell_loaded(self, namespace: str, session: Any) -> None:
@@ -316,8 +334,15 @@ class SessionMultiManager(Mapping[str, Any]):
             self._work.forget()
         else:
             self._sessions = {}  # no unit of work shares it: a new one, without a call
+            if self._direct:
+                self._direct = {}
         self._observers = ()
         self._release_scheduled = False
+
+    def save_failed(self, namespace: str, session: Any, error: Exception) -> None:
+        """Send :class:`~pyramid_session_multi.events.SessionSaveFailed`: the
+        library of ``namespace`` raised ``error`` saving ``session``."""
+        self._unit().save_failed(namespace, session, error)
 
     def tell_observers(self, method: str, *args: Any) -> None:
         """Call ``method(*args)`` on each observer that has it.
@@ -527,43 +552,6 @@ class SessionMultiManager(Mapping[str, Any]):
 
     __setitem__ = __delitem__ = _refuse
     pop = popitem = clear = update = setdefault = _refuse
-
-    # the same introspection as the registry utility
-
-    @property
-    def namespaces(self) -> list[str]:
-        """Every registered namespace, in registration order, loaded or not."""
-        return self._config.namespaces
-
-    @property
-    def discriminators(self) -> list[str]:
-        """The registered namespaces that have a discriminator."""
-        return self._config.discriminators
-
-    @property
-    def namespaces_to_cookienames(self) -> dict[str, str]:
-        """A new dict of each registered namespace to the name of its cookie."""
-        return self._config.namespaces_to_cookienames
-
-    def has_namespace(self, namespace: str) -> bool:
-        """Whether ``namespace`` is registered (loaded or not: see ``in`` for that)."""
-        return self._config.has_namespace(namespace)
-
-    def get_namespace_config(self, namespace: str) -> Any:
-        """The session factory registered for ``namespace``, or ``None``."""
-        return self._config.get_namespace_config(namespace)
-
-    def get_namespace_cookiename(self, namespace: str) -> str | None:
-        """The name of the cookie ``namespace`` writes, or ``None`` if unregistered."""
-        return self._config.get_namespace_cookiename(namespace)
-
-    def get_namespace_discriminator(self, namespace: str) -> Discriminator | None:
-        """The discriminator of ``namespace``, or ``None`` if it has none or is unregistered."""
-        return self._config.get_namespace_discriminator(namespace)
-
-    def get_namespace_validator(self, namespace: str) -> Validator | None:
-        """The validator of ``namespace``, or ``None`` if it has none or is unregistered."""
-        return self._config.get_namespace_validator(namespace)
 
 
 _RELEASE = SessionMultiManager._release

@@ -152,50 +152,54 @@ def claim_queued_since(request: Any, state: Any, queued_since: tuple[int, int]) 
     state.claimed = True
 
 
-def claim_in_place(request: Any, state: Any, queued_since: tuple[int, int], save: Any) -> bool:
-    """Take what ``state``'s library queued since ``queued_since`` (as
+def claim_in_place(request: Any, save: Any, queued_since: tuple[int, int]) -> bool:
+    """Take what ``save``'s library queued since ``queued_since`` (as
     :func:`claim_queued_since`) without moving anything: its one response
-    callback is replaced, where it was queued, by ``save.respond``, and its
-    one finished callback by ``save.finish``, which run them contained (see
-    :class:`.ending.DirectSave`).  ``False``, with nothing changed, where the
-    library queued more than one of either, or the application queued
-    anything in between: the namespace's end is then claimed as usual."""
+    callback becomes ``save.callback``, replaced where it was queued by
+    ``save.respond``, and its one finished callback ``save.finished``,
+    replaced by ``save.finish`` (see :class:`.saving.DirectSave`).
+    ``False``, with nothing changed, where the library queued more than one
+    of either, or something it did not queue came in between: the
+    namespace's end is then claimed as usual."""
     response_queue = request.response_callbacks
     finished_queue = request.finished_callbacks
     responding = len(response_queue) - queued_since[0]
     finishing = len(finished_queue) - queued_since[1]
     if responding > 1 or finishing > 1:
         return False
-    if responding:
-        callback = response_queue[-1]
-        if not queued_by(callback, state):
-            return False
-        state.callbacks.append(callback)
-    if finishing:
-        callback = finished_queue[-1]
-        if not queued_by(callback, state):
-            del state.callbacks[:]
-            return False
-        state.finished.append(callback)
+    session = save.session
+    code: LibraryCode = save.config.library_code
+    callback = response_queue[-1] if responding else None
+    if callback is not None and not _queued_by_session(callback, session, code):
+        return False
+    finished = finished_queue[-1] if finishing else None
+    if finished is not None and not _queued_by_session(finished, session, code):
+        return False
+    if callback is not None:
+        save.callback = callback
+        response_queue[-1] = save.respond
+    if finished is not None:
+        save.finished = finished
         last = len(finished_queue) - 1
         if last and getattr(finished_queue[last - 1], RELEASES_SESSIONS, False):
-            # queued just before the factory ran, the release goes last still
+            # the manager's release, queued just before the factory ran, stays last
             finished_queue[last] = finished_queue[last - 1]
             last -= 1
         finished_queue[last] = save.finish
-    if responding:
-        response_queue[-1] = save.respond
-    state.claimed = True
     return True
 
 
 def queued_by(callback: Any, state: Any) -> bool:
     """Whether the library of ``state``'s session queued ``callback``, as
-    :func:`library_owner` tells it: a bound method of the session, a partial
-    of a function called with it, or a function closing over it, is told
-    without walking it (each a function: :func:`_owns` asked at once)."""
-    session = state.session
-    code: LibraryCode = state.config.library_code
+    :func:`library_owner` tells it."""
+    return _queued_by_session(callback, state.session, state.config.library_code)
+
+
+def _queued_by_session(callback: Any, session: Any, code: LibraryCode) -> bool:
+    """Whether the library of ``session`` (whose code ``code`` tells) queued
+    ``callback``: a bound method of the session, a partial of a function
+    called with it, or a function closing over it, is told without walking
+    it (each a function: :func:`_owns` asked at once)."""
     session_class: type = type(session)
     kind = type(callback)
     if kind is MethodType:
@@ -216,7 +220,8 @@ def queued_by(callback: Any, state: Any) -> bool:
                     return _owns(code, callback.__module__, callback.__qualname__, session_class)
             except ValueError:  # an empty cell
                 continue
-    return library_owner(callback, {id(session): state}) is not None
+    owner = _owner(callback, {id(session): session})
+    return owner is not None and _queued_by_library(callback, session, code)
 
 
 def claim_callbacks(request: Any, states: list[Any], finished_only: bool = False) -> None:

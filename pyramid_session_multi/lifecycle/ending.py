@@ -40,24 +40,11 @@ from typing import Any
 from ..binding import data_of, settle
 from ..budget import cookie_refusal
 from ..cookies import sets_new_cookie
-from ..events import SessionInvalidated, SessionSaveFailed
+from ..events import SessionInvalidated
 from ..failures import FAIL
-from .claiming import (
-    RELEASES_SESSIONS,
-    claim_callbacks,
-    claim_in_place,
-    claim_queued_since,
-    library_owner,
-)
+from .claiming import RELEASES_SESSIONS, claim_callbacks, claim_queued_since, library_owner
 from .concurrency import after_merge
-from .saving import (
-    ContainedFinish,
-    DirectSave,
-    delete_cookie,
-    fit_new_cookies,
-    log_failure,
-    run_hooks,
-)
+from .saving import ContainedFinish, delete_cookie, fit_new_cookies, log_failure, run_hooks
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +92,6 @@ class NamespaceEnd:
     #: whether both were taken as the session was made (see
     #: ``ISessionLibrary.queues_when_made``), so none is left in the request's queues
     claimed: bool = False
-    #: whether they run where the library queued them, contained by a
-    #: :class:`DirectSave`, the end of request not taking part: until
-    #: anything else is asked of the namespace's end
-    direct: bool = False
     #: what its merging saves did (a
     #: :class:`~pyramid_session_multi.concurrency.outcome.SaveOutcome`), ``None``
     #: where it does not merge (see :doc:`/narr/parallel`)
@@ -119,7 +102,7 @@ class NamespaceEnd:
         self.config = config
         self.session = session
         self.ended = None
-        self.drop_cookie = self.rotated = self.keeps_old = self.claimed = self.direct = False
+        self.drop_cookie = self.rotated = self.keeps_old = self.claimed = False
         # rarely written: the one empty tuple, a new tuple at each write
         self.delete_also = self.hidden = self.after_save = self.events = ()
         self.callbacks = []
@@ -167,21 +150,13 @@ class RequestEnd:
         state = self.namespaces.get(namespace)
         if state is None:
             state = self.namespaces[namespace] = NamespaceEnd(namespace_config, session)
-            if (
-                queued_since is not None
-                and session is not None
-                and namespace_config.pipeline.direct
-                and claim_in_place(request, state, queued_since, DirectSave(self, state))
-            ):
-                # contained where its library queued it: no end of request, until asked
-                state.direct = True
-                return state
-        else:
-            # anything more asked of a namespace is the end of request's to apply
-            state.direct = False
-            if session is not None and session is not state.session:
-                state.session = session
-                state.claimed = False
+            direct = self.work.direct
+            if direct and namespace in direct:
+                # contained where its library queued it until now: this end's from now on
+                self._take_over(state, direct.pop(namespace))
+        elif session is not None and session is not state.session:
+            state.session = session
+            state.claimed = False
         if queued_since is not None and session is not None:
             # before this callback or the watcher is queued: they are not the library's
             claim_queued_since(request, state, queued_since)
@@ -198,6 +173,18 @@ class RequestEnd:
             if session is not None:
                 self._run_before(queue, {id(session): state})
         return state
+
+    def _take_over(self, state: NamespaceEnd, save: Any) -> None:
+        """Take the library's callbacks a :class:`~.saving.DirectSave` contained."""
+        if not save.take():
+            return  # they ran already: this is a new end
+        state.callbacks = [] if save.callback is None else [save.callback]
+        state.finished = [] if save.finished is None else [save.finished]
+        state.hidden = save.hidden
+        if state.session is None:
+            state.session = save.session
+        # its callbacks left the request's queues when the session was made
+        state.claimed = state.session is save.session
 
     def _run_before(self, queue: Any, owners: dict[int, "NamespaceEnd"]) -> None:
         """Move this callback before any callback ``owners``' sessions queued already.
@@ -278,8 +265,7 @@ class RequestEnd:
         """
         if not self.namespaces:
             return  # the response went out: the end of request ran
-        # a direct save's finished callback is in the queue already, contained
-        states = [state for state in self.namespaces.values() if not state.direct]
+        states = list(self.namespaces.values())
         rotated = [state for state in states if state.rotated]
         # what a library saves in its finished callbacks keeps the add-on's records,
         # stored only while those callbacks run (the application's never see them)
@@ -309,8 +295,7 @@ class RequestEnd:
         self.searching = False
 
     def __call__(self, request: Any, response: Any) -> None:
-        # a direct save applies itself, where its library queued it
-        states = [state for state in self.namespaces.values() if not state.direct]
+        states = list(self.namespaces.values())
         if len(states) > 1:
             states.sort(key=lambda state: state.config.binding_depth)
         searching = self.searching
@@ -380,9 +365,43 @@ class RequestEnd:
                 if state.ended is not None:
                     run_hooks(namespace_config, state.after_save, response)
                 return None
-            self.respond(request, response, state, before)
+            # the add-on's records are in the session's storage only while its library
+            # saves: not around its response callbacks if it saves once finished
+            hidden = state.hidden
+            if state.finished and namespace_config.pipeline.records_when_finished:
+                hidden = ()
+            for record in hidden:
+                record.put_back(response)
+            if state.merge is not None:
+                state.merge.saving = True
+            try:
+                for callback in state.callbacks:
+                    callback(request, response)
+            finally:
+                if state.merge is not None:
+                    state.merge.saving = False
+                for record in hidden:
+                    record.take_out(response)
+            headers = response.headerlist
+            if headers != before:  # the library set or rewrote something
+                fit_new_cookies(before, headers, namespace_config)
         except Exception as exc:
-            return self.response_failed(request, response, state, before, exc)
+            refusal = cookie_refusal(
+                request, namespace_config.namespace, namespace_config.cookie_name, exc
+            )
+            if refusal is not None:
+                return refusal
+            response.headerlist[:] = before
+            log_failure(
+                namespace_config.namespace,
+                exc,
+                "could not be saved; its cookie is unchanged",
+                request,
+            )
+            self.work.tell_observers("namespace_failed", namespace_config.namespace, exc)
+            if state.ended is not None:
+                delete_cookie(response, namespace_config)
+            return self.save_failed(state, exc)
         after_save = state.after_save
         if state.ended is not None:
             if not sets_new_cookie(before, response.headerlist, namespace_config.cookie_name):
@@ -426,55 +445,6 @@ class RequestEnd:
             after_merge(self.work, state, before, response)
         return None
 
-    def respond(self, request: Any, response: Any, state: NamespaceEnd, before: Any) -> None:
-        """Run the response callbacks of ``state``'s library; ``before`` is
-        what the response's headers were before them (see :meth:`response_failed`)."""
-        # the add-on's records are in the session's storage only while its library
-        # saves: not around its response callbacks if it saves once finished
-        hidden = state.hidden
-        if state.finished and state.config.pipeline.records_when_finished:
-            hidden = ()
-        for record in hidden:
-            record.put_back(response)
-        if state.merge is not None:
-            state.merge.saving = True
-        try:
-            for callback in state.callbacks:
-                callback(request, response)
-        finally:
-            if state.merge is not None:
-                state.merge.saving = False
-            for record in hidden:
-                record.take_out(response)
-        headers = response.headerlist
-        if headers != before:  # the library set or rewrote something
-            fit_new_cookies(before, headers, state.config)
-
-    def response_failed(
-        self, request: Any, response: Any, state: NamespaceEnd, before: Any, exc: Exception
-    ) -> BaseException | None:
-        """``state``'s response callbacks raised ``exc``: the response's
-        headers go back to ``before``, the failure is logged and told; the
-        error to fail the response with, if any (a cookie the budget refused,
-        or ``on_save_error="fail"``)."""
-        namespace_config = state.config
-        refusal = cookie_refusal(
-            request, namespace_config.namespace, namespace_config.cookie_name, exc
-        )
-        if refusal is not None:
-            return refusal
-        response.headerlist[:] = before
-        log_failure(
-            namespace_config.namespace,
-            exc,
-            "could not be saved; its cookie is unchanged",
-            request,
-        )
-        self.work.tell_observers("namespace_failed", namespace_config.namespace, exc)
-        if state.ended is not None:
-            delete_cookie(response, namespace_config)
-        return self.save_failed(state, exc)
-
     def save_failed(self, state: NamespaceEnd, exc: Exception) -> Exception | None:
         """Tell subscribers that ``state``'s session could not be saved;
         ``exc`` when its namespace's ``on_save_error`` fails the response."""
@@ -485,13 +455,7 @@ class RequestEnd:
                 state.session.invalidate()
             except Exception as drop:
                 log_failure(namespace, drop, "could not drop its unsaved new session")
-        self.work.send(
-            SessionSaveFailed,
-            namespace,
-            state.session,
-            reason=f"{type(exc).__name__}: {exc}",
-            error=exc,
-        )
+        self.work.save_failed(namespace, state.session, exc)
         return exc if state.config.on_save_error == FAIL else None
 
 

@@ -14,12 +14,11 @@ namespace's cookie or its deletion.
 import logging
 from typing import Any
 
-from ..budget import is_deletion
+from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..failures import failure_log_of
 
-# the end of request's failures, logged where they always were
-logger = logging.getLogger("pyramid_session_multi.lifecycle.ending")
+logger = logging.getLogger(__name__)
 
 
 class ContainedFinish:
@@ -82,55 +81,137 @@ class ContainedFinish:
         return None
 
 
-class DirectSave(ContainedFinish):
+#: A :class:`DirectSave` whose library's callbacks are still to run.
+WAITING = 0
+#: One whose response callback ran: its finished callback is still to.
+RESPONDED = 1
+#: One whose callbacks do not run here: taken by the end of request, or failed.
+TAKEN = 2
+
+
+class DirectSave:
     """The library's callbacks of a namespace asking nothing of the end of
     request, contained where the library queued them.
 
-    A server-side namespace with nothing to settle at the end (not bound, not
-    a partner, not merging, reporting its failed saves: see
-    ``Pipeline.direct``) needs of the end of request only that a failure of
-    its library be its own: :meth:`respond` stands in the response callbacks
-    for the library's, :meth:`finish` in the finished callbacks for the
-    library's, and each runs it as :class:`.ending.RequestEnd` would, with the
-    add-on's records put back around it, its failure logged, told, and its
-    cookie taken back.  Once anything else is asked of the namespace's end
-    (a rotation, a logout, a dropped cookie...), its ``direct`` is ``False``,
-    both do nothing, and the end of request applies it as any other.
+    A server-side namespace with nothing to settle at the end of request
+    (not bound, not a partner, not merging, reporting its failed saves: see
+    ``Pipeline.direct``) needs of it only that a failure of its library be
+    its own.  Its library's one response callback and one finished callback
+    are replaced, where the library queued them, by :meth:`respond` and
+    :meth:`finish` (see :func:`.claiming.claim_in_place`), which run them as
+    :class:`.ending.RequestEnd` would: the add-on's records (:attr:`hidden`)
+    put back around them, a failure logged with the namespace named, told
+    to the manager (observers and
+    :class:`~pyramid_session_multi.events.SessionSaveFailed`), and the
+    cookie that would point at unsaved data taken back.  Once anything else
+    is asked of the namespace's end (a rotation, a logout, a check that
+    rejects it...), the end of request takes the callbacks over
+    (:meth:`take`) and both do nothing.
     """
 
-    __slots__ = ()
+    __slots__ = (
+        "callback",
+        "config",
+        "finished",
+        "hidden",
+        "manager",
+        "phase",
+        "response",
+        "session",
+    )
 
-    def __init__(self, end: Any, state: Any) -> None:
-        super().__init__(state.config, None, None, end=end, state=state)
+    def __init__(self, namespace_config: Any, session: Any, manager: Any) -> None:
+        self.config = namespace_config
+        self.session = session
+        #: a weak reference to the request's manager, told of a failure
+        self.manager = manager
+        #: the library's response callback, and its finished callback (``None``: none)
+        self.callback: Any = None
+        self.finished: Any = None
+        #: the add-on's records stored only while the library saves (see NamespaceEnd.hidden)
+        self.hidden: tuple[Any, ...] = ()
+        self.response: Any = None
+        #: :data:`WAITING`, :data:`RESPONDED` or :data:`TAKEN`
+        self.phase = WAITING
+
+    def hide(self, record: Any) -> None:
+        """Keep ``record`` in the session's storage only while its library saves it."""
+        self.hidden = (*self.hidden, record)
+
+    def take(self) -> bool:
+        """Hand the library's callbacks to the end of request: ``False`` once
+        they ran (what is asked of the namespace from then on is a new end)."""
+        if self.phase != WAITING:
+            return False
+        self.phase = TAKEN
+        return True
 
     def respond(self, request: Any, response: Any) -> None:
-        """The library's response callbacks, contained."""
-        state = self.state
-        if not state.direct:
-            return  # the end of request's now
-        end: Any = self.end
-        namespace = state.config.namespace
-        if end.namespaces.get(namespace) is state:
-            # applied: anything asked of the namespace from now on is a new end
-            del end.namespaces[namespace]
+        """The library's response callback, contained."""
+        if self.phase != WAITING:
+            return
+        self.phase = RESPONDED
         self.response = response
+        config = self.config
         before = list(response.headerlist)
+        # with a library saving once finished, its records go back only then
+        hidden = (
+            ()
+            if self.finished is not None and config.pipeline.records_when_finished
+            else self.hidden
+        )
         try:
-            end.respond(request, response, state, before)
+            for record in hidden:
+                record.put_back(response)
+            try:
+                self.callback(request, response)
+            finally:
+                for record in hidden:
+                    record.take_out(response)
+            headers = response.headerlist
+            if headers != before:  # the library set or rewrote something
+                fit_new_cookies(before, headers, config)
         except Exception as exc:
-            state.direct = False  # not saved: its finished callbacks do not run
-            error = end.response_failed(request, response, state, before, exc)
-            if error is not None:
-                raise error from exc
+            self.phase = TAKEN  # not saved: its finished callback does not run
+            refusal = cookie_refusal(request, config.namespace, config.cookie_name, exc)
+            if refusal is not None:
+                raise
+            response.headerlist[:] = before
+            log_failure(
+                config.namespace, exc, "could not be saved; its cookie is unchanged", request
+            )
+            self._tell(exc, observers=True)
 
     def finish(self, request: Any) -> None:
         """The library's finished callback, contained."""
-        state = self.state
-        if not state.direct:
+        if self.phase == TAKEN:
             return
-        self.callback = state.finished[0]
-        self.hidden = state.hidden
-        self(request)
+        self.phase = TAKEN
+        hidden = self.hidden
+        response = self.response
+        try:
+            for record in hidden:
+                record.put_back(response)
+            try:
+                self.finished(request)
+            finally:
+                for record in hidden:
+                    record.take_out(response)
+        except Exception as exc:
+            config = self.config
+            log_failure(config.namespace, exc, "could not be saved; no new cookie is sent", request)
+            if response is not None:  # the cookie would point at data the store does not have
+                response.unset_cookie(config.cookie_name, strict=False)
+            self._tell(exc, observers=False)
+
+    def _tell(self, exc: Exception, observers: bool) -> None:
+        manager = self.manager()
+        if manager is None:
+            return
+        namespace = self.config.namespace
+        if observers:  # as the end of request tells a failure in its response
+            manager.tell_observers("namespace_failed", namespace, exc)
+        manager.save_failed(namespace, self.session, exc)
 
 
 def run_hooks(namespace_config: Any, hooks: tuple[Any, ...], response: Any) -> None:

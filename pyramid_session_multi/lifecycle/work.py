@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pyramid.request import Request
 
-from ..events import deliver, has_subscribers, hash_session_id
+from ..events import SessionSaveFailed, deliver, has_subscribers, hash_session_id
 from .ending import INVALIDATED, NamespaceEnd, RequestEnd
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class UnitOfWork:
         "_manager_ref",
         "_request_ref",
         "configs",
+        "direct",
         "ended",
         "login",
         "moved",
@@ -159,6 +160,7 @@ class UnitOfWork:
         request_ref: Callable[[], Any],
         manager_config: Any,
         sessions: dict[str, Any] | None = None,
+        direct: dict[str, Any] | None = None,
     ) -> None:
         # weakly: the manager holds this, and no cycle is left for the collector
         self._manager_ref = weakref.ref(manager)
@@ -168,6 +170,11 @@ class UnitOfWork:
         self.configs: Mapping[str, Any] = manager_config.configs
         #: the sessions loaded so far, by namespace (``None``: turned away)
         self.sessions: dict[str, Any] = {} if sessions is None else sessions
+        #: the namespaces whose library's callbacks a
+        #: :class:`~.saving.DirectSave` contains where they were queued, by
+        #: namespace: the end of request takes them over when anything more
+        #: is asked of their end
+        self.direct: dict[str, Any] = {} if direct is None else direct
         self.login: tuple[Any, float] | None = None
         self.revoked: dict[str, float | None] = {}
         self.ended: dict[str, frozenset[float]] = {}
@@ -254,6 +261,10 @@ class UnitOfWork:
 
     def hide(self, namespace_config: Any, session: Any, record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
+        save = self.direct.get(namespace_config.namespace)
+        if save is not None and save.session is session:
+            save.hide(record)  # contained where its library queued it
+            return
         ending = self._end or self._ending()
         state = ending.namespaces.get(namespace_config.namespace)
         if state is None or state.session is not session:
@@ -298,6 +309,8 @@ class UnitOfWork:
     def forget(self) -> None:
         """The request is over: drop every session and end."""
         self.sessions.clear()
+        if self.direct:
+            self.direct.clear()
         self.login = None
         # new ones only where this request wrote to them
         if self.revoked:
@@ -368,6 +381,17 @@ class UnitOfWork:
     ) -> list[Exception]:
         """Build and deliver ``event_class`` if anything subscribes to it."""
         return self.deliver([self.event(event_class, namespace, session, session_id, **extra)])
+
+    def save_failed(self, namespace: str, session: Any, error: Exception) -> None:
+        """Send :class:`~pyramid_session_multi.events.SessionSaveFailed`: the
+        library of ``namespace`` raised ``error`` saving ``session``."""
+        self.send(
+            SessionSaveFailed,
+            namespace,
+            session,
+            reason=f"{type(error).__name__}: {error}",
+            error=error,
+        )
 
     def tell_observers(self, method: str, *args: Any) -> None:
         """Call ``method(*args)`` on each observer of the manager that has it."""
