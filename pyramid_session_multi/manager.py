@@ -23,7 +23,7 @@ from .exceptions import UnregisteredSession
 from .introspection import ConfigIntrospection
 from .lifecycle import lifetime as _lifetime
 from .lifecycle.changes import invalidate, rotate
-from .lifecycle.claiming import RELEASES_SESSIONS, claim_in_place
+from .lifecycle.claiming import RELEASES_SESSIONS
 from .lifecycle.cookie_lifetime import begin_as_login
 from .lifecycle.devices import Device
 from .lifecycle.ending import REJECTED
@@ -37,7 +37,7 @@ from .lifecycle.revoking import (
     record_unended,
     revoke,
 )
-from .lifecycle.saving import DirectSave
+from .lifecycle.saving import DirectSave, load_in_place
 from .lifecycle.work import UnitOfWork
 
 _MISSING: Any = object()
@@ -201,6 +201,20 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
                     self._tell_loaded(namespace, session)
             else:
                 session = self._load_in_full(namespace_config, request, session)
+        elif plan.in_place:
+            # server-side, asking nothing of the end of request: what its library
+            # queued is contained where it was queued
+            session, save = load_in_place(request, namespace_config, self)
+            if save is not None:
+                self._direct[namespace] = save
+            if save is None or plan.steps or plan.checks:
+                session = self._load_in_full(namespace_config, request, session)
+            else:
+                if namespace_config.prepare is not None:
+                    namespace_config.prepare(namespace, session)
+                self._sessions[namespace] = session
+                if self._observers:
+                    self._tell_loaded(namespace, session)
         else:
             session = self._load_in_full(namespace_config, request)
         if request.registry.has_listeners:  # one attribute when nothing subscribes
@@ -250,21 +264,9 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
             if session is not None:
                 if namespace_config.prepare is not None:
                     namespace_config.prepare(namespace, session)
-                direct = False
-                if plan.direct and queued_since is not None:
-                    # nothing asks for the end of request: contained where queued
-                    save = DirectSave(namespace_config, session, weakref.ref(self))
-                    direct = claim_in_place(request, save, queued_since)
-                    if direct:
-                        self._direct[namespace] = save
-                        if not (plan.steps or plan.checks):
-                            # nothing to run on it either: loaded
-                            self._sessions[namespace] = session
-                            if self._observers:
-                                self._tell_loaded(namespace, session)
-                            return session
                 work = self._unit()
-                if plan.enlist_at_load and not direct:
+                # contained where its library queued it: enlisted only once asked for more
+                if plan.enlist_at_load and namespace not in self._direct:
                     state = work.enlist(namespace_config, session, queued_since)
                 for step in plan.steps:
                     step(work, namespace_config, request, session, state)

@@ -160,12 +160,14 @@ class Pipeline:
     #: ``ISessionLibrary.queues_when_made``), so the end of request need not
     #: search the request's queues for them
     claim_at_load: bool = False
-    #: whether, claimed at load, what its library queued stays where it was
-    #: queued, contained there (see :class:`.ending.DirectSave`), while
-    #: nothing else asks for the end of request: a namespace that is neither
-    #: bound nor a partner, does not merge its saves, and reports a failed
-    #: save rather than failing the response with it
-    direct: bool = False
+    #: whether, claimed at load, its session is made by the manager itself
+    #: and what its library queued stays where it was queued, contained
+    #: there (see :func:`.saving.load_in_place`) while nothing else asks for
+    #: the end of request: a namespace with no discriminator and no
+    #: fallbacks, neither bound nor a partner, not merging its saves, and
+    #: reporting a failed save rather than failing the response with it; it
+    #: goes through its steps and checks only where it has some
+    in_place: bool = False
     #: whether the add-on's records (its lifetime stamps) go into the session's
     #: storage only while its library's finished callbacks run, where it saves
     #: (see ``ISessionLibrary.saves_when_finished``), not around its response ones
@@ -207,6 +209,15 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
         events.update(check.events)
     library = namespace_config.library
     claim_at_load = enlist and getattr(library, "queues_when_made", False) is True
+    in_place = (
+        claim_at_load
+        and namespace_config.bound_to is None
+        and not is_partner
+        and namespace_config.merge_policy is None
+        and namespace_config.on_save_error != FAIL
+        and namespace_config.discriminator is None
+        and len(routine) == len(chosen)
+    )
     return Pipeline(
         steps=steps,
         checks=tuple(check.run for check in checks),
@@ -214,11 +225,7 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
         + tuple(check.name for check in checks),
         enlist_at_load=enlist,
         claim_at_load=claim_at_load,
-        direct=claim_at_load
-        and namespace_config.bound_to is None
-        and not is_partner
-        and namespace_config.merge_policy is None
-        and namespace_config.on_save_error != FAIL,
+        in_place=in_place,
         records_when_finished=getattr(library, "saves_when_finished", False) is True,
         quick=quick,
         reason_events=MappingProxyType(events),

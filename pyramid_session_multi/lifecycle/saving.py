@@ -12,11 +12,14 @@ namespace's cookie or its deletion.
 """
 
 import logging
+import weakref
 from typing import Any
 
 from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..failures import failure_log_of
+from .claiming import claim_in_place
+from .loading import log_load_error
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ class DirectSave:
 
     A server-side namespace with nothing to settle at the end of request
     (not bound, not a partner, not merging, reporting its failed saves: see
-    ``Pipeline.direct``) needs of it only that a failure of its library be
+    ``Pipeline.in_place``) needs of it only that a failure of its library be
     its own.  Its library's one response callback and one finished callback
     are replaced, where the library queued them, by :meth:`respond` and
     :meth:`finish` (see :func:`.claiming.claim_in_place`), which run them as
@@ -212,6 +215,28 @@ class DirectSave:
         if observers:  # as the end of request tells a failure in its response
             manager.tell_observers("namespace_failed", namespace, exc)
         manager.save_failed(namespace, self.session, exc)
+
+
+def load_in_place(
+    request: Any, namespace_config: Any, manager: Any
+) -> tuple[Any, DirectSave | None]:
+    """Make the session of a namespace whose pipeline loads it in place (see
+    ``Pipeline.in_place``), and contain what its library queued, where it
+    queued it, in a :class:`DirectSave` telling ``manager`` of a failure;
+    the session, and the save, ``None`` where it could not be claimed so
+    (the namespace's end is then enlisted as usual)."""
+    since = (len(request.response_callbacks), len(request.finished_callbacks))
+    try:
+        session = namespace_config.loader(request)
+    except Exception as exc:
+        exc.add_note(
+            "pyramid_session_multi: raised by the session factory of "
+            f"namespace {namespace_config.namespace!r}"
+        )
+        log_load_error(namespace_config.namespace, exc, request)
+        raise
+    save = DirectSave(namespace_config, session, weakref.ref(manager))
+    return session, save if claim_in_place(request, save, since) else None
 
 
 def run_hooks(namespace_config: Any, hooks: tuple[Any, ...], response: Any) -> None:
