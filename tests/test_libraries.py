@@ -368,6 +368,38 @@ def test_a_prepared_beaker_session_is_freed_without_the_cycle_collector(tmp_path
         gc.enable()
 
 
+def test_what_the_add_on_adds_to_a_beaker_session_is_made_once_per_namespace(tmp_path):
+    import webtest
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+    factory = beaker_file(tmp_path, "files")
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("files", factory, concurrent_writes="overwrite")
+    seen = []
+
+    def view(request):
+        session = request.session_multi["files"]
+        session["n"] = session.get("n", 0) + 1
+        seen.append((type(session), set(vars(session))))
+        return Response("ok")
+
+    config.add_route("view", "/")
+    config.add_view(view, route_name="view")
+    app = webtest.TestApp(config.make_wsgi_app())
+    for _ in range(3):
+        app.get("/")
+    (new, new_attributes), (stored, attributes), (again, _) = seen
+    # the session a store holds is one of a class made at its first request,
+    # which looks like the factory; the new one, of a subclass of that class
+    assert again is stored and issubclass(new, stored) and issubclass(stored, factory)
+    assert (stored.__module__, stored.__qualname__) == (factory.__module__, factory.__qualname__)
+    # and nothing of the add-on is made per request among its own attributes
+    for own in (new_attributes, attributes):
+        assert own <= {"_params", "_environ", "_sess", "_headers", "_dirty"}
+
+
 def test_a_beaker_session_tells_whether_it_was_made_new(tmp_path):
     # what the lifetime step asks instead of parsing the Cookie header again
     import shutil
