@@ -142,6 +142,54 @@ def test_the_library_is_a_dotted_name_too(notebook):
     assert list(notebook) == ["id-1"]
 
 
+class PreparingNotebookLibrary(NotebookLibrary):
+    """Sets each session up with its namespace: as the session is made where
+    ``makes_prepared``, else in ``prepare()``."""
+
+    has_prepare = True
+    makes_prepared = True
+    prepare_calls: ClassVar[list] = []
+
+    def prepare(self, namespace, session):
+        self.prepare_calls.append(namespace)
+        session.namespace = namespace
+
+    def prepared_loader(self, loader, namespace):
+        if not self.makes_prepared:
+            return None
+
+        def prepared(request):
+            session = loader(request)
+            session.namespace = namespace
+            return session
+
+        return prepared
+
+
+@pytest.mark.parametrize("makes_prepared", [True, False])
+def test_a_library_that_makes_its_sessions_prepared_is_not_asked_to_prepare_them(
+    notebook, makes_prepared
+):
+    library = PreparingNotebookLibrary()
+    library.makes_prepared = makes_prepared
+    library.prepare_calls = []
+
+    def setup(config):
+        config.add_session_library(library)
+        config.register_session_factory("notes", NotebookFactory("notebook_id"))
+        config.add_route("prepared_for", "/prepared-for")
+        config.add_view(
+            lambda request: {"namespace": request.session_multi["notes"].namespace},
+            route_name="prepared_for",
+            renderer="json",
+        )
+
+    app = build_app(setup)
+    for _ in range(2):
+        assert app.get("/prepared-for").json == {"namespace": "notes"}
+    assert library.prepare_calls == ([] if makes_prepared else ["notes", "notes"])
+
+
 def test_without_the_library_the_factory_needs_a_cookie_name():
     with pytest.raises(ConfigurationError, match="pass cookie_name"):
         build_app(lambda config: config.register_session_factory("notes", NotebookFactory("x")))

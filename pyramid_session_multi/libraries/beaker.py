@@ -162,6 +162,14 @@ class BeakerLibrary(SessionLibrary):
         session_class: Any = type(session)
         object.__setattr__(session, "__class__", prepared_class(session_class, namespace))
 
+    def prepared_loader(self, loader: Any, namespace: str) -> Any:
+        """The subclass :meth:`prepare` would make a session of ``loader`` one
+        of (see :func:`prepared_class`), where ``loader`` is a pyramid_beaker
+        session class; ``None`` otherwise (its sessions are prepared as made)."""
+        if not is_beaker_factory(loader):
+            return None
+        return prepared_class(loader, namespace)
+
     def read(self, session: Any) -> dict[Any, Any] | None:
         loaded = session.__dict__.get("_sess")
         # not loaded yet: reading would load it from the store
