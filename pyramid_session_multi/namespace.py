@@ -396,8 +396,7 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
     prepare = namespace_config.prepare
     if prepare is None and library.has_prepare:
         # sessions made prepared where the library can: nothing to call per request
-        prepared_loader = getattr(library, "prepared_loader", None)
-        prepared = None if prepared_loader is None else prepared_loader(loader, namespace)
+        prepared = library.prepared_loader(loader, namespace)
         if prepared is None:
             prepare = library.prepare
         else:
