@@ -141,7 +141,9 @@ class BeakerLibrary(SessionLibrary):
         return facts
 
     def prepare(self, namespace: str, session: Any) -> None:
-        """Make a session the manager has just created safe and accountable.
+        """Make a session just created safe and accountable (a namespace's own
+        sessions are made so, see :meth:`prepared_loader`; a fallback's are
+        prepared here).
 
         - ``session.invalidate()`` deletes the old stored data first, so that
           an application calling ``request.session_multi[ns].invalidate()``
