@@ -190,6 +190,36 @@ def test_a_library_that_makes_its_sessions_prepared_is_not_asked_to_prepare_them
     assert library.prepare_calls == ([] if makes_prepared else ["notes", "notes"])
 
 
+def test_a_logout_whose_load_fails_destroys_a_session_prepared_by_its_library(notebook, caplog):
+    library = PreparingNotebookLibrary()
+    library.makes_prepared = False
+    library.prepare_calls = []
+    user_table_gone = []
+
+    def validator(request, session):
+        if user_table_gone:
+            raise LookupError("the user table is gone")
+        return True
+
+    def setup(config):
+        config.add_session_library(library)
+        config.register_session_factory(
+            "notes", NotebookFactory("notebook_id"), validator=validator
+        )
+
+    app = build_app(setup)
+    app.post("/s/notes", {"value": "v"})
+    assert list(notebook) == ["id-1"]
+    library.prepare_calls.clear()
+    user_table_gone.append(True)
+
+    app.get("/invalidate")
+
+    # read again without its checks, the session destroyed is prepared as well
+    assert library.prepare_calls == ["notes", "notes"] and notebook == {}
+    assert "logged out without it" in caplog.text
+
+
 def test_without_the_library_the_factory_needs_a_cookie_name():
     with pytest.raises(ConfigurationError, match="pass cookie_name"):
         build_app(lambda config: config.register_session_factory("notes", NotebookFactory("x")))
