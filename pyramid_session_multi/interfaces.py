@@ -120,6 +120,11 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
     def prepare(namespace, session):  # type: ignore[no-untyped-def]
         """Set up a session the factory has just made for ``namespace``."""
 
+    def prepared_loader(loader, namespace):  # type: ignore[no-untyped-def]
+        """A loader whose sessions are made as :meth:`prepare` would leave
+        them for ``namespace``, given ``loader``; ``None`` where there is none
+        (see :meth:`pyramid_session_multi.libraries.SessionLibrary.prepared_loader`)."""
+
     def read(session):  # type: ignore[no-untyped-def]
         """The session's data as a dict without side effects, or ``None``."""
 

@@ -66,11 +66,13 @@ class NamespaceConfig:
     on_save_error: str = REPORT
     #: called with the namespace and each session the factory returns
     #: (what a session library needs set up; see :mod:`.libraries`); its
-    #: library's ``prepare`` when finalized, unless that does nothing
+    #: library's ``prepare`` when finalized, unless that does nothing or its
+    #: ``prepared_loader`` makes them prepared
     prepare: Callable[[str, Any], None] | None = None
     #: what the manager calls to make a session: the factory, or for
     #: pyramid's cookie sessions a subclass keeping to the cookie budget and
-    #: the lifetime stamps (derived when finalized)
+    #: the lifetime stamps, or the library's prepared loader (derived when
+    #: finalized)
     loader: Callable[[Any], Any] | None = None
     #: the :class:`~pyramid_session_multi.interfaces.ISessionLibrary` adapter
     #: of the factory (looked up from the factory when finalized if not given)
@@ -390,15 +392,20 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
     library = namespace_config.library
     if library is None:
         library = library_for(namespace_config.factory)
+    loader = manager_config.budget_loaders.get(namespace, namespace_config.factory)
     prepare = namespace_config.prepare
     if prepare is None and library.has_prepare:
-        prepare = library.prepare
+        # sessions made prepared where the library can: nothing to call per request
+        prepared = library.prepared_loader(loader, namespace)
+        if prepared is None:
+            prepare = library.prepare
+        else:
+            loader = prepared
     stamped = (
         namespace_config.idle_timeout is not None
         or namespace_config.absolute_timeout is not None
         or manager_config.revocations is not None
     )
-    loader = manager_config.budget_loaders.get(namespace, namespace_config.factory)
     client_side = namespace_config.client_side
     if client_side is None:
         # what the factory is does not change: read once

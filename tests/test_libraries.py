@@ -142,6 +142,84 @@ def test_the_library_is_a_dotted_name_too(notebook):
     assert list(notebook) == ["id-1"]
 
 
+class PreparingNotebookLibrary(NotebookLibrary):
+    """Sets each session up with its namespace: as the session is made where
+    ``makes_prepared``, else in ``prepare()``."""
+
+    has_prepare = True
+    makes_prepared = True
+    prepare_calls: ClassVar[list] = []
+
+    def prepare(self, namespace, session):
+        self.prepare_calls.append(namespace)
+        session.namespace = namespace
+
+    def prepared_loader(self, loader, namespace):
+        if not self.makes_prepared:
+            return None
+
+        def prepared(request):
+            session = loader(request)
+            session.namespace = namespace
+            return session
+
+        return prepared
+
+
+@pytest.mark.parametrize("makes_prepared", [True, False])
+def test_a_library_that_makes_its_sessions_prepared_is_not_asked_to_prepare_them(
+    notebook, makes_prepared
+):
+    library = PreparingNotebookLibrary()
+    library.makes_prepared = makes_prepared
+    library.prepare_calls = []
+
+    def setup(config):
+        config.add_session_library(library)
+        config.register_session_factory("notes", NotebookFactory("notebook_id"))
+        config.add_route("prepared_for", "/prepared-for")
+        config.add_view(
+            lambda request: {"namespace": request.session_multi["notes"].namespace},
+            route_name="prepared_for",
+            renderer="json",
+        )
+
+    app = build_app(setup)
+    for _ in range(2):
+        assert app.get("/prepared-for").json == {"namespace": "notes"}
+    assert library.prepare_calls == ([] if makes_prepared else ["notes", "notes"])
+
+
+def test_a_logout_whose_load_fails_destroys_a_session_prepared_by_its_library(notebook, caplog):
+    library = PreparingNotebookLibrary()
+    library.makes_prepared = False
+    library.prepare_calls = []
+    user_table_gone = []
+
+    def validator(request, session):
+        if user_table_gone:
+            raise LookupError("the user table is gone")
+        return True
+
+    def setup(config):
+        config.add_session_library(library)
+        config.register_session_factory(
+            "notes", NotebookFactory("notebook_id"), validator=validator
+        )
+
+    app = build_app(setup)
+    app.post("/s/notes", {"value": "v"})
+    assert list(notebook) == ["id-1"]
+    library.prepare_calls.clear()
+    user_table_gone.append(True)
+
+    app.get("/invalidate")
+
+    # read again without its checks, the session destroyed is prepared as well
+    assert library.prepare_calls == ["notes", "notes"] and notebook == {}
+    assert "logged out without it" in caplog.text
+
+
 def test_without_the_library_the_factory_needs_a_cookie_name():
     with pytest.raises(ConfigurationError, match="pass cookie_name"):
         build_app(lambda config: config.register_session_factory("notes", NotebookFactory("x")))
@@ -366,6 +444,38 @@ def test_a_prepared_beaker_session_is_freed_without_the_cycle_collector(tmp_path
         assert sessions[-1]() is None
     finally:
         gc.enable()
+
+
+def test_what_the_add_on_adds_to_a_beaker_session_is_made_once_per_namespace(tmp_path):
+    import webtest
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+    factory = beaker_file(tmp_path, "files")
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory("files", factory, concurrent_writes="overwrite")
+    seen = []
+
+    def view(request):
+        session = request.session_multi["files"]
+        session["n"] = session.get("n", 0) + 1
+        seen.append((type(session), set(vars(session))))
+        return Response("ok")
+
+    config.add_route("view", "/")
+    config.add_view(view, route_name="view")
+    app = webtest.TestApp(config.make_wsgi_app())
+    for _ in range(3):
+        app.get("/")
+    (new, new_attributes), (stored, attributes), (again, _) = seen
+    # the session a store holds is one of a class made at its first request,
+    # which looks like the factory; the new one, of a subclass of that class
+    assert again is stored and issubclass(new, stored) and issubclass(stored, factory)
+    assert (stored.__module__, stored.__qualname__) == (factory.__module__, factory.__qualname__)
+    # and nothing of the add-on is made per request among its own attributes
+    for own in (new_attributes, attributes):
+        assert own <= {"_params", "_environ", "_sess", "_headers", "_dirty"}
 
 
 def test_a_beaker_session_tells_whether_it_was_made_new(tmp_path):

@@ -136,6 +136,18 @@ class SessionLibrary:
     #: Whether :meth:`prepare` does anything; the manager skips it if not.
     has_prepare = False
 
+    def prepared_loader(self, loader: Any, namespace: str) -> Any:
+        """A loader whose sessions are made as :meth:`prepare` would leave
+        them for ``namespace``, given ``loader``, the one they would be made
+        with otherwise (its factory); ``None`` where there is none.
+
+        Worked out when the namespace is committed: where there is one, the
+        manager makes its sessions with it and calls no :meth:`prepare` on
+        them (a request then pays nothing for it).  :meth:`prepare` is still
+        called on the sessions of a fallback's factory.  Here: ``None``.
+        """
+        return None
+
     def read(self, session: Any) -> dict[Any, Any] | None:
         """The session's data without side effects, or ``None`` if that is impossible.
 

@@ -141,7 +141,9 @@ class BeakerLibrary(SessionLibrary):
         return facts
 
     def prepare(self, namespace: str, session: Any) -> None:
-        """Make a session the manager has just created safe and accountable.
+        """Make a session just created safe and accountable (a namespace's own
+        sessions are made so, see :meth:`prepared_loader`; a fallback's are
+        prepared here).
 
         - ``session.invalidate()`` deletes the old stored data first, so that
           an application calling ``request.session_multi[ns].invalidate()``
@@ -154,53 +156,21 @@ class BeakerLibrary(SessionLibrary):
           gets the same note naming the namespace, and the same log line, as
           an error of the factory.
         """
-        # The wrappers are kept in the session's own ``__dict__``, each holding it
-        # weakly (the session and its wrappers make no cycle for the collector);
-        # made here, in one call, since every request that loads the namespace makes them.
-        session_ref = weakref.ref(session)
+        # The session becomes one of a subclass of its own class, made once per
+        # namespace, whose methods do the above: nothing made per request, and
+        # nothing the cycle collector has to free.  pyramid_beaker's session
+        # proxies attribute writes to the Beaker session it wraps, hence
+        # ``object.__setattr__``.
         session_class: Any = type(session)
-        load = session_class._session
-        persist = session_class.persist
+        object.__setattr__(session, "__class__", prepared_class(session_class, namespace))
 
-        def invalidate() -> None:
-            session: Any = session_ref()
-            destroy_beaker_storage(session)
-            session._session().invalidate()
-            # Saved as it now is: unsaved, pyramid_beaker would write back the
-            # data loaded before the logout (a cookie session's whole data).
-            session.save()
-
-        def named_load() -> Any:
-            session: Any = session_ref()
-            if session.__dict__["_sess"] is not None:
-                return load(session)
-            try:
-                return load(session)
-            except Exception as exc:
-                exc.add_note(
-                    f"pyramid_session_multi: raised while loading the session of "
-                    f"namespace {namespace!r}"
-                )
-                logger.error(
-                    "namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc
-                )
-                raise
-
-        def persist_unless_empty_and_new() -> None:
-            session: Any = session_ref()
-            loaded = session.__dict__["_sess"]
-            if loaded is not None and loaded.is_new and not _without_bookkeeping(loaded, False):
-                return
-            persist(session)
-
-        attributes = session.__dict__
-        # pyramid_beaker's session proxies attribute writes to the Beaker
-        # session it wraps: these must stay instance attributes of the proxy
-        attributes["invalidate"] = invalidate
-        attributes["_session"] = named_load
-        if not _keeps_data_in_cookie(session_class):
-            # pyramid_beaker's response callback calls ``self.persist()``
-            attributes["persist"] = persist_unless_empty_and_new
+    def prepared_loader(self, loader: Any, namespace: str) -> Any:
+        """The subclass :meth:`prepare` would make a session of ``loader`` one
+        of (see :func:`prepared_class`), where ``loader`` is a pyramid_beaker
+        session class; ``None`` otherwise (its sessions are prepared as made)."""
+        if not is_beaker_factory(loader):
+            return None
+        return prepared_class(loader, namespace)
 
     def read(self, session: Any) -> dict[Any, Any] | None:
         loaded = session.__dict__.get("_sess")
@@ -299,13 +269,14 @@ class BeakerLibrary(SessionLibrary):
         loaded = session.__dict__.get("_sess")
         if loaded is not None:
             return guard_saves(loaded, policy, outcome)
-        load = session._session  # the add-on's named loading: holds the session weakly
         session_ref = weakref.ref(session)
 
         def guarded_load() -> Any:
             session: Any = session_ref()
             first = session.__dict__["_sess"] is None
-            inner = load()
+            # the class's own loading (the add-on's, naming the namespace):
+            # this instance attribute shadows it
+            inner = type(session)._session(session)
             if first:
                 guard_saves(inner, policy, outcome)
             return inner
@@ -339,7 +310,89 @@ class BeakerLibrary(SessionLibrary):
         return retire
 
 
-@functools.lru_cache(maxsize=64)
-def _keeps_data_in_cookie(session_class: type) -> bool:
-    """:func:`is_cookie_type` of a pyramid_beaker factory (a session class), kept."""
-    return is_cookie_type(session_class)
+def _load_naming_namespace(session: Any) -> Any:
+    """The prepared session's ``_session()``, which its proxy calls on every
+    access: the class's own, whose errors (of its store: Beaker loads on first
+    use) are noted with the namespace; a session loaded new becomes one no
+    store holds yet."""
+    loaded = session.__dict__["_sess"]
+    if loaded is not None:
+        return loaded
+    prepared = type(session)
+    try:
+        loaded = prepared.session_multi_session_class._session(session)
+    except Exception as exc:
+        namespace = prepared.session_multi_namespace
+        exc.add_note(
+            f"pyramid_session_multi: raised while loading the session of namespace {namespace!r}"
+        )
+        logger.error("namespace %r could not be loaded: %s: %s", namespace, type(exc).__name__, exc)
+        raise
+    if loaded.is_new:
+        _becomes_unstored(session)
+    return loaded
+
+
+def _invalidate_destroying(session: Any) -> None:
+    """The prepared session's ``invalidate()``: its stored data deleted first."""
+    destroy_beaker_storage(session)
+    session._session().invalidate()
+    _becomes_unstored(session)
+    # Saved as it now is: unsaved, pyramid_beaker would write back the
+    # data loaded before the logout (a cookie session's whole data).
+    session.save()
+
+
+def _becomes_unstored(session: Any) -> None:
+    unstored = type(session).session_multi_unstored
+    if unstored is not None:
+        # pyramid_beaker's proxy passes attribute writes on to the Beaker session
+        object.__setattr__(session, "__class__", unstored)
+
+
+def _persist_unless_empty_and_new(session: Any) -> None:
+    """The ``persist()`` of a prepared session no store holds yet, which
+    pyramid_beaker's response callback calls: nothing is written while it
+    holds no application data (an orphan under an id no client keeps, one
+    per logout, else)."""
+    loaded = session.__dict__["_sess"]
+    if loaded is not None and loaded.is_new and not _without_bookkeeping(loaded, False):
+        return
+    type(session).session_multi_session_class.persist(session)
+
+
+@functools.lru_cache(maxsize=1024)
+def prepared_class(session_class: Any, namespace: str) -> Any:
+    """The subclass of the pyramid_beaker session class ``session_class``
+    whose sessions are what :meth:`BeakerLibrary.prepare` makes of those of
+    ``namespace``; ``session_class`` itself where it is one already.
+
+    Its ``session_multi_unstored`` is the subclass of it that a session
+    becomes once no store holds it (new, or invalidated): its ``persist()``
+    leaves it unwritten while empty.  ``None`` where the data travels in the
+    cookie.  Both look the same as ``session_class`` from outside (same name
+    and module).
+    """
+    if "session_multi_namespace" in vars(session_class):
+        return session_class
+    looks = {
+        "__module__": session_class.__module__,
+        "__qualname__": session_class.__qualname__,
+        # the methods defined here call the class's own through it
+        "session_multi_session_class": session_class,
+        "session_multi_namespace": namespace,
+        "session_multi_unstored": None,
+    }
+    prepared: Any = type(
+        session_class.__name__,
+        (session_class,),
+        {**looks, "_session": _load_naming_namespace, "invalidate": _invalidate_destroying},
+    )
+    if not is_cookie_type(session_class):
+        prepared.session_multi_unstored = type(
+            session_class.__name__,
+            (prepared,),
+            {**looks, "persist": _persist_unless_empty_and_new},
+        )
+        prepared.session_multi_unstored.session_multi_unstored = prepared.session_multi_unstored
+    return prepared
