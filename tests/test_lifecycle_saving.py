@@ -1,0 +1,276 @@
+"""A server-side namespace asking nothing of the end of request: its library's
+callbacks contained where the library queued them (``lifecycle/saving.py``).
+
+Each namespace here overwrites on save: a merging one is the end of
+request's, and is tested with the merge.
+
+Real pyramid_session_redis on a real redis-server; a command-counting client
+shows what was sent, and the keys left are counted after each path.
+"""
+
+import logging
+
+import pytest
+import webtest
+from pyramid.response import Response
+from pyramid_session_redis import RedisSessionFactory
+
+from pyramid_session_multi.events import SessionSaveFailed
+from pyramid_session_multi.lifecycle.saving import DirectSave
+from tests.support.apps import build_wsgi
+from tests.support.counting_redis import CountingRedis
+from tests.support.redis_server import redis_keys as keys
+
+SECRET = "a-secret-long-enough-for-the-signer"
+
+
+def counting_factory(client, **options):
+    return RedisSessionFactory(
+        secret=SECRET,
+        cookie_name="cart",
+        timeout=600,
+        redis_client_callable=client.client_callable,
+        **options,
+    )
+
+
+def queued(callbacks):
+    """What a request's queue holds: a DirectSave's method named by its class."""
+    return [type(getattr(callback, "__self__", callback)).__name__ for callback in callbacks]
+
+
+class RefusingResponse(Response):
+    """A response that refuses to set the ``cart`` cookie, as a full header would."""
+
+    def set_cookie(self, name, *args, **kwargs):
+        if name == "cart":
+            raise RuntimeError("no room for the cart cookie")
+        return super().set_cookie(name, *args, **kwargs)
+
+
+#: merging saves are the end of request's (the default of a Redis namespace)
+OVERWRITE = {"concurrent_writes": "overwrite"}
+
+
+def build(client, view, **options):
+    def setup(config):
+        config.register_session_factory(
+            "cart", counting_factory(client), **{**OVERWRITE, **options}
+        )
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
+def test_a_namespace_asking_nothing_more_is_contained_where_its_library_queued(redis_db):
+    seen = {}
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "saved"
+        seen["response"] = queued(request.response_callbacks)
+        seen["finished"] = queued(request.finished_callbacks)
+        return Response("ok")
+
+    client = CountingRedis.from_url(redis_db)
+    app = build(client, view)
+    response = app.get("/act")
+    # no end of request of the add-on's, no watcher: the library's two, in place,
+    # the manager's release of the sessions last
+    assert seen == {"response": ["DirectSave"], "finished": ["DirectSave", "SessionMultiManager"]}
+    assert "cart" in app.cookies
+    assert app.get("/s/cart").json["value"] == "saved"
+    assert response.body == b"ok"
+
+
+@pytest.mark.parametrize(
+    ("options", "contained"),
+    [
+        ({"concurrent_writes": "merge"}, False),
+        ({"on_save_error": "fail"}, False),
+        ({"discriminator": lambda request: True}, False),
+        ({}, True),
+    ],
+)
+def test_what_asks_more_of_the_end_of_request_is_not_contained_in_place(
+    redis_db, options, contained
+):
+    seen = []
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "saved"
+        seen.extend(queued(request.response_callbacks))
+        return Response("ok")
+
+    app = build(CountingRedis.from_url(redis_db), view, **options)
+    app.get("/act")
+    assert ("DirectSave" in seen) is contained
+    assert ("RequestEnd" in seen) is not contained
+    assert app.get("/s/cart").json["value"] == "saved"
+
+
+def test_a_rotation_after_loading_takes_the_save_over_and_saves_once(redis_db):
+    client = CountingRedis.from_url(redis_db)
+
+    def write(request):
+        request.session_multi["cart"]["value"] = "kept"
+        return Response("ok")
+
+    def rotate(request):
+        request.session_multi["cart"]["after"] = "written after loading"
+        request.session_multi.rotate("cart")
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
+        config.add_route("write", "/write")
+        config.add_view(write, route_name="write")
+        config.add_route("rotate", "/rotate")
+        config.add_view(rotate, route_name="rotate")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    old = app.cookies["cart"]
+    del client.commands[:]
+    app.get("/rotate")
+    # the end of request saved the new session once; the contained save did nothing
+    writes = [name for name in client.commands if name in ("SET", "SETEX")]
+    assert len(writes) == 1
+    assert app.cookies["cart"] != old
+    read = app.get("/s/cart").json
+    assert (read["value"], read["after"]) == ("kept", "written after loading")
+    assert len(keys(redis_db)) == 1  # the old session is gone
+
+
+def test_a_logout_after_loading_is_the_end_of_requests(redis_db):
+    client = CountingRedis.from_url(redis_db)
+
+    def logout(request):
+        request.session_multi["cart"].get("value")
+        request.session_multi.invalidate()
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
+        config.add_route("write", "/write")
+        config.add_view(
+            lambda request: request.session_multi["cart"].update({"value": "x"}) or Response("ok"),
+            route_name="write",
+        )
+        config.add_route("logout", "/logout")
+        config.add_view(logout, route_name="logout")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    assert len(keys(redis_db)) == 1
+    response = app.get("/logout")
+    assert keys(redis_db) == []
+    deleted = [v for k, v in response.headerlist if k == "Set-Cookie" and v.startswith("cart=")]
+    assert len(deleted) == 1 and "Max-Age=0" in deleted[0]
+
+
+def test_a_failure_in_the_response_is_the_namespaces_alone(redis_db, caplog):
+    client = CountingRedis.from_url(redis_db)
+    failures = []
+    told = []
+
+    class Observer:
+        def namespace_loaded(self, namespace, session):
+            pass
+
+        def namespace_failed(self, namespace, error):
+            told.append((namespace, str(error)))
+
+    def view(request):
+        request.session_multi.add_observer(Observer())
+        request.session_multi["cart"]["value"] = "never sent"
+        response = RefusingResponse("ok")
+        response.set_cookie("other", "kept")
+        return response
+
+    def setup(config):
+        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
+        config.add_subscriber(failures.append, SessionSaveFailed)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    del client.commands[:]
+    with caplog.at_level(logging.ERROR):
+        response = app.get("/act")
+    assert response.body == b"ok"
+    assert [v.split(";")[0] for k, v in response.headerlist if k == "Set-Cookie"] == ["other=kept"]
+    assert [(event.namespace, type(event.error)) for event in failures] == [("cart", RuntimeError)]
+    assert told == [("cart", "no room for the cart cookie")]
+    assert "'cart' could not be saved" in caplog.text
+    # its finished callback did not run: what the view wrote is not stored under
+    # an id no cookie carries (the library's empty placeholder aside)
+    assert [name for name in client.commands if name in ("SET", "SETEX")] == []
+
+
+def test_a_failure_once_finished_is_the_namespaces_alone(own_redis_server, caplog):
+    url = own_redis_server.url
+    failures = []
+
+    def write(request):
+        request.session_multi["cart"]["value"] = "before"
+        return Response("ok")
+
+    def write_after_outage(request):
+        cart = request.session_multi["cart"]
+        cart.get("value")  # loaded while the store was up
+        own_redis_server.stop()
+        cart["value"] = "lost"
+        return Response("answered")
+
+    def setup(config):
+        config.register_session_factory(
+            "cart",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="cart",
+                timeout=600,
+                redis_url=url,
+                redis_socket_timeout=1,
+            ),
+            **OVERWRITE,
+        )
+        config.add_subscriber(failures.append, SessionSaveFailed)
+        config.add_route("write", "/write")
+        config.add_view(write, route_name="write")
+        config.add_route("outage", "/outage")
+        config.add_view(write_after_outage, route_name="outage")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    with caplog.at_level(logging.ERROR):
+        response = app.get("/outage")
+    # saved once finished (pyramid_session_redis does): contained there
+    assert response.body == b"answered"
+    assert not [v for k, v in response.headerlist if k == "Set-Cookie"]
+    assert [event.namespace for event in failures] == ["cart"]
+    assert "'cart' could not be saved; no new cookie is sent" in caplog.text
+
+
+def test_a_save_with_no_response_is_still_contained(redis_db):
+    client = CountingRedis.from_url(redis_db)
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "saved anyway"
+        raise LookupError("no view answers this")
+
+    app = build(client, view)
+    with pytest.raises(LookupError):
+        app.get("/act")
+    # no response formed: the library's finished callback ran, contained, as it
+    # does natively (pyramid_session_redis saves once finished)
+    assert len(keys(redis_db)) == 1
+
+
+def test_its_callbacks_are_taken_once_only():
+    class Config:
+        namespace = "cart"
+
+    save = DirectSave(Config(), object(), lambda: None)
+    assert save.take() is True
+    assert save.take() is False
