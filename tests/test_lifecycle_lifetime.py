@@ -31,6 +31,10 @@ from tests.support.lifetime_apps import (
 )
 from tests.support.redis_server import redis_keys
 
+#: each server-side namespace merging its saves (the default) or overwriting
+#: (then contained where its library queued its callbacks: see lifecycle/saving.py)
+WRITES = pytest.mark.parametrize("writes", [{}, {"concurrent_writes": "overwrite"}])
+
 
 def every_library(redis_url, directory, events=None, **timeouts):
     def register(config):
@@ -130,9 +134,10 @@ def test_a_busy_session_lives_past_its_idle_window_and_ends_at_its_absolute_time
     assert stored_counts(redis_db, tmp_path)["redis"] == 0
 
 
-def test_the_stamps_stay_out_of_the_applications_sight(redis_db, tmp_path):
+@WRITES
+def test_the_stamps_stay_out_of_the_applications_sight(redis_db, tmp_path, writes):
     app = build_lifetime_app(
-        every_library(redis_db, tmp_path, idle_timeout=60, absolute_timeout=600)
+        every_library(redis_db, tmp_path, idle_timeout=60, absolute_timeout=600, **writes)
     )
     for name in LIBRARIES:
         app.get(f"/w/{name}", {"value": name})
@@ -199,9 +204,12 @@ def test_use_moves_the_idle_clock_once_a_tenth_of_the_window_has_passed(redis_db
         assert app.get(f"/r/{name}").json["value"] is None, name
 
 
-def test_rotate_restarts_the_absolute_clock(redis_db, tmp_path, clock):
+@WRITES
+def test_rotate_restarts_the_absolute_clock(redis_db, tmp_path, clock, writes):
     events = []
-    app = build_lifetime_app(every_library(redis_db, tmp_path, events, absolute_timeout=100))
+    app = build_lifetime_app(
+        every_library(redis_db, tmp_path, events, absolute_timeout=100, **writes)
+    )
     for name in LIBRARIES:
         app.get(f"/w/{name}", {"value": name})
     clock.at(90)
@@ -522,10 +530,11 @@ def test_an_application_key_spelled_like_a_hidden_key_is_application_data(
         assert app.get(f"/d/{name}").json == {}, name
 
 
-def test_the_applications_callbacks_see_only_its_data(redis_db, tmp_path, clock):
+@WRITES
+def test_the_applications_callbacks_see_only_its_data(redis_db, tmp_path, clock, writes):
     seen = []
     app = build_lifetime_app(
-        every_library(redis_db, tmp_path, idle_timeout=60, absolute_timeout=600),
+        every_library(redis_db, tmp_path, idle_timeout=60, absolute_timeout=600, **writes),
         settings={"seen": seen},
     )
     for name in LIBRARIES:

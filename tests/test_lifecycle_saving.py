@@ -15,6 +15,7 @@ import webtest
 from pyramid.response import Response
 from pyramid_session_redis import RedisSessionFactory
 
+from pyramid_session_multi.budget import CookieTooLarge
 from pyramid_session_multi.events import SessionSaveFailed
 from pyramid_session_multi.lifecycle.saving import DirectSave
 from tests.support.apps import build_wsgi
@@ -45,6 +46,15 @@ class RefusingResponse(Response):
     def set_cookie(self, name, *args, **kwargs):
         if name == "cart":
             raise RuntimeError("no room for the cart cookie")
+        return super().set_cookie(name, *args, **kwargs)
+
+
+class BudgetResponse(Response):
+    """A response whose ``cart`` cookie the cookie budget refuses (policy ``raise``)."""
+
+    def set_cookie(self, name, *args, **kwargs):
+        if name == "cart":
+            raise CookieTooLarge("cart", "cart", 5000, 4093)
         return super().set_cookie(name, *args, **kwargs)
 
 
@@ -274,3 +284,227 @@ def test_its_callbacks_are_taken_once_only():
     save = DirectSave(Config(), object(), lambda: None)
     assert save.take() is True
     assert save.take() is False
+
+
+def test_a_logout_after_its_save_ran_is_a_new_end(redis_db):
+    client = CountingRedis.from_url(redis_db)
+
+    def logout_late(request):
+        request.session_multi["cart"].get("value")
+
+        def log_out(request, response):
+            # queued after the load: the contained save ran before this
+            request.session_multi.invalidate()
+
+        request.add_response_callback(log_out)
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
+        config.add_route("write", "/write")
+        config.add_view(
+            lambda request: request.session_multi["cart"].update({"value": "x"}) or Response("ok"),
+            route_name="write",
+        )
+        config.add_route("late", "/late")
+        config.add_view(logout_late, route_name="late")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    response = app.get("/late")
+    deleted = [v for k, v in response.headerlist if k == "Set-Cookie" and v.startswith("cart=")]
+    assert len(deleted) == 1 and "Max-Age=0" in deleted[0]
+    assert keys(redis_db) == []
+
+
+def test_a_rotation_that_fails_drops_the_cookie_it_took_over(own_redis_server, caplog):
+    url = own_redis_server.url
+
+    def rotate_after_outage(request):
+        request.session_multi["cart"].get("value")
+        own_redis_server.stop()
+        failures = request.session_multi.rotate()
+        return Response(",".join(failures))
+
+    def setup(config):
+        config.register_session_factory(
+            "cart",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="cart",
+                timeout=600,
+                redis_url=url,
+                redis_socket_timeout=1,
+            ),
+            **OVERWRITE,
+        )
+        config.add_route("write", "/write")
+        config.add_view(
+            lambda request: request.session_multi["cart"].update({"value": "x"}) or Response("ok"),
+            route_name="write",
+        )
+        config.add_route("rotate", "/rotate")
+        config.add_view(rotate_after_outage, route_name="rotate")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    with caplog.at_level(logging.ERROR):
+        response = app.get("/rotate")
+    assert response.body == b"cart"
+    deleted = [v for k, v in response.headerlist if k == "Set-Cookie" and v.startswith("cart=")]
+    assert len(deleted) == 1 and "Max-Age=0" in deleted[0]
+
+
+def test_a_save_with_no_response_that_fails_is_logged_named(own_redis_server, caplog):
+    url = own_redis_server.url
+    failures = []
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "lost"
+        own_redis_server.stop()
+        raise LookupError("no view answers this")
+
+    def setup(config):
+        config.register_session_factory(
+            "cart",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="cart",
+                timeout=600,
+                redis_url=url,
+                redis_socket_timeout=1,
+            ),
+            **OVERWRITE,
+        )
+        config.add_subscriber(failures.append, SessionSaveFailed)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    with caplog.at_level(logging.ERROR), pytest.raises(LookupError):
+        app.get("/act")
+    assert [event.namespace for event in failures] == ["cart"]
+    assert "'cart' could not be saved; no new cookie is sent" in caplog.text
+
+
+def test_a_store_down_at_load_is_raised_named(own_redis_server, caplog):
+    url = own_redis_server.url
+
+    def setup(config):
+        config.register_session_factory(
+            "cart",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="cart",
+                timeout=600,
+                redis_url=url,
+                redis_socket_timeout=1,
+            ),
+            **OVERWRITE,
+        )
+        config.add_route("write", "/write")
+        config.add_view(
+            lambda request: request.session_multi["cart"].update({"value": "x"}) or Response("ok"),
+            route_name="write",
+        )
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    own_redis_server.stop()
+    with caplog.at_level(logging.ERROR), pytest.raises(Exception) as raised:
+        app.get("/write")
+    assert "raised by the session factory of namespace 'cart'" in "\n".join(
+        getattr(raised.value, "__notes__", [])
+    )
+
+
+@pytest.mark.parametrize("queue", ["response", "finished"])
+def test_what_the_application_queues_as_the_library_makes_the_session_stays_its_own(
+    redis_db, queue
+):
+    # an application's redis_client_callable queues its own callback while the
+    # library's factory runs: the namespace's end is then claimed as usual
+    ran = []
+    client = CountingRedis.from_url(redis_db)
+
+    def client_callable(request, **options):
+        if queue == "response":
+            request.add_response_callback(lambda request, response: ran.append(queue))
+        else:
+            request.add_finished_callback(lambda request: ran.append(queue))
+        return client
+
+    seen = []
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "saved"
+        seen.extend(queued(request.response_callbacks))
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory(
+            "cart",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="cart",
+                timeout=600,
+                redis_client_callable=client_callable,
+            ),
+            **OVERWRITE,
+        )
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/act")
+    assert "DirectSave" not in seen
+    assert ran == [queue]
+    assert app.get("/s/cart").json["value"] == "saved"
+
+
+def test_a_cookie_the_budget_refuses_fails_the_response(redis_db):
+    client = CountingRedis.from_url(redis_db)
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "too much"
+        return BudgetResponse("ok")
+
+    app = build(client, view)
+    with pytest.raises(CookieTooLarge):
+        app.get("/act")
+    # its finished callback did not run either
+    assert [name for name in client.commands if name in ("SET", "SETEX")] == []
+
+
+def test_two_namespaces_contained_in_place_save_before_the_release(redis_db):
+    client = CountingRedis.from_url(redis_db)
+    seen = []
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "one"
+        request.session_multi["wish"]["value"] = "two"
+        request.add_finished_callback(
+            lambda request: seen.extend(queued(request.finished_callbacks))
+        )
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
+        config.register_session_factory(
+            "wish",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="wish",
+                timeout=600,
+                redis_client_callable=client.client_callable,
+            ),
+            **OVERWRITE,
+        )
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/act")
+    # the first save went before the release; the second after it, which passes once more
+    assert seen == ["DirectSave", "SessionMultiManager", "DirectSave"]
+    assert (app.get("/s/cart").json["value"], app.get("/s/wish").json["value"]) == ("one", "two")

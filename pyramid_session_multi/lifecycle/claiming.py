@@ -165,15 +165,16 @@ def claim_in_place(request: Any, save: Any, queued_since: tuple[int, int]) -> bo
     finished_queue = request.finished_callbacks
     responding = len(response_queue) - queued_since[0]
     finishing = len(finished_queue) - queued_since[1]
-    if responding > 1 or finishing > 1:
-        return False
     session = save.session
     code: LibraryCode = save.config.library_code
-    callback = response_queue[-1] if responding else None
-    if callback is not None and not _queued_by_session(callback, session, code):
-        return False
-    finished = finished_queue[-1] if finishing else None
-    if finished is not None and not _queued_by_session(finished, session, code):
+    callback = response_queue[-1] if responding == 1 else None
+    finished = finished_queue[-1] if finishing == 1 else None
+    if (
+        responding > 1
+        or finishing > 1
+        or (callback is not None and not _queued_by_session(callback, session, code))
+        or (finished is not None and not _queued_by_session(finished, session, code))
+    ):
         return False
     if callback is not None:
         save.callback = callback

@@ -181,8 +181,7 @@ class RequestEnd:
         state.callbacks = [] if save.callback is None else [save.callback]
         state.finished = [] if save.finished is None else [save.finished]
         state.hidden = save.hidden
-        if state.session is None:
-            state.session = save.session
+        state.session = save.session if state.session is None else state.session
         # its callbacks left the request's queues when the session was made
         state.claimed = state.session is save.session
 

@@ -208,9 +208,8 @@ class DirectSave:
             self._tell(exc, observers=False)
 
     def _tell(self, exc: Exception, observers: bool) -> None:
+        # alive: its release, queued before this save, holds it until the request is over
         manager = self.manager()
-        if manager is None:
-            return
         namespace = self.config.namespace
         if observers:  # as the end of request tells a failure in its response
             manager.tell_observers("namespace_failed", namespace, exc)
