@@ -120,16 +120,19 @@ class RedisLibrary(SessionLibrary):
 
     def is_new(self, session: Any) -> bool | None:
         # made new when its cookie named no key the store holds (or it had none)
-        state = session.__dict__.get("_session_state")
-        new = None if state is None else state.new
+        try:
+            new = session.__dict__["_session_state"].new
+        except KeyError:  # invalidated: asking for a state would make a new one
+            return None
         return new if type(new) is bool else None
 
     def expire_within(self, session: Any, seconds: float) -> None:
         # the key's TTL, never past the add-on's timeouts: set after each write
         # (a write without the library's own timeout clears it), and after each
         # refresh of the library's own timeout where that is longer
-        state = session.__dict__.get("_session_state")
-        if state is None:
+        try:
+            state = session.__dict__["_session_state"]
+        except KeyError:
             return  # invalidated
         milliseconds = int(seconds * 1000) or 1
         timeout = state.timeout

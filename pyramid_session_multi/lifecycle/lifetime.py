@@ -365,7 +365,12 @@ class Lifetime:
             if bookkeeping is None or not dict.keys(storage) <= bookkeeping:
                 stamps = self.stamps
                 record = self.loaded if stamps is self.loaded_stamps else stamps.as_raw()
-        if dict.__contains__(storage, LIFETIME_KEY):
+        # a dict's own ``in`` where the storage is one: a subclass's may mark it accessed
+        if (
+            LIFETIME_KEY in storage
+            if type(storage) is dict
+            else dict.__contains__(storage, LIFETIME_KEY)
+        ):
             # the application's own key of that name rides inside the record
             self.own = conceal(storage, LIFETIME_KEY, record)
         elif record is not None:
@@ -485,9 +490,9 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
         carried = _carried_with_fallbacks(rules, request)
     else:
         # no cookie of that name in the header: nothing was read, nothing to parse
-        header = request.environ.get("HTTP_COOKIE")
+        environ = request.environ
         carried = False
-        if header and rules.cookie_name in header:
+        if "HTTP_COOKIE" in environ and rules.cookie_name in environ["HTTP_COOKIE"]:
             # the loaded session may know, without parsing the header again
             is_new = rules.is_new(session)
             carried = rules.cookie_name in request.cookies if is_new is None else not is_new
@@ -496,10 +501,16 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
         if type(storage) is not dict and not isinstance(storage, dict):
             raise _no_storage(namespace_config)
         loaded = dict.pop(storage, LIFETIME_KEY, None)
-        if loaded is not None:
-            if type(loaded) is dict:  # the application's own value rides inside
-                loaded = reveal(storage, LIFETIME_KEY, loaded)
-            stamps = Stamps.from_raw(loaded)
+        match loaded:
+            case [float() as created, float() as offset] if offset >= 0:
+                # what the add-on writes with nobody recorded: read here, without a call
+                stamps = Stamps(created, created + offset)
+            case None:
+                pass
+            case _:
+                if type(loaded) is dict:  # the application's own value rides inside
+                    loaded = reveal(storage, LIFETIME_KEY, loaded)
+                stamps = Stamps.from_raw(loaded)
         if dict.__len__(storage):
             bookkeeping = rules.bookkeeping
             has_data = bookkeeping is None or not dict.keys(storage) <= bookkeeping
@@ -507,8 +518,8 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
         # new, or written before the namespace had timeouts: its clocks start now
         # (the absolute one at the library's own creation time, where it keeps one)
         t = round(t, 3)
-        created = namespace_config.library.created(session) if has_data else None
-        stamps = Stamps(min(created, t) if created is not None else t, t)
+        begun = namespace_config.library.created(session) if has_data else None
+        stamps = Stamps(min(begun, t) if begun is not None else t, t)
         loaded = None
         login = None if has_data else work.login
         if login is not None:
