@@ -702,6 +702,22 @@ def test_timeouts_on_a_session_that_cannot_keep_stamps_fail_its_load_named(sessi
         client.get("/r/own")
 
 
+def test_timeouts_on_a_new_session_that_cannot_keep_stamps_fail_its_save_named(caplog):
+    # no cookie: nothing to read at load, but the stamps of a session with data
+    # have nowhere to go as it is saved; the response goes out, the failure named
+    def register(config):
+        config.register_session_factory(
+            "own", lambda request: Wrapped(), cookie_name="own", idle_timeout=60
+        )
+
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    with caplog.at_level("ERROR", logger="pyramid_session_multi"):
+        assert client.get("/w/own", {"value": "v"}).json == {"value": "v"}
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "namespace 'own' could not be saved" in record.getMessage()
+    assert "gives no raw storage to keep the stamps in" in str(record.exc_info[1])
+
+
 class NoInvalidate(dict):
     """A session with no ``invalidate()`` of its own or of its class's."""
 
