@@ -574,6 +574,38 @@ def test_a_redis_session_leaves_the_store_within_the_add_ons_timeouts(
     assert ttls() == []
 
 
+@pytest.mark.parametrize("view", ["/r/redis", "/w/redis"])
+def test_timeouts_add_no_redis_command_while_the_idle_clock_stays(redis_db, clock, view):
+    # the library's own expiry (20 minutes) comes before the timeouts' end: a
+    # read sends GET and EXPIRE, a write GET and SETEX, with timeouts or without
+    from pyramid_session_redis import RedisSessionFactory
+
+    def commands(**timeouts):
+        def register(config):
+            config.register_session_factory(
+                "redis",
+                RedisSessionFactory(secret="s" * 32, cookie_name="redis", redis_url=redis_db),
+                concurrent_writes="overwrite",
+                **timeouts,
+            )
+
+        app = build_lifetime_app(register)
+        app.get("/w/redis", {"value": "x"})
+        client = redis.StrictRedis.from_url(redis_db)
+        try:
+            client.config_resetstat()
+            for _ in range(3):
+                app.get(view, {"value": "y"})
+            stats = client.info("commandstats")
+        finally:
+            client.close()
+        return {name: stat["calls"] for name, stat in stats.items() if "config" not in name}
+
+    plain = commands()
+    assert set(plain) in ({"cmdstat_get", "cmdstat_expire"}, {"cmdstat_get", "cmdstat_setex"})
+    assert commands(idle_timeout=1800, absolute_timeout=28800) == plain
+
+
 def test_an_application_key_spelled_like_a_hidden_key_migrates_as_application_data(
     redis_db, tmp_path, clock
 ):

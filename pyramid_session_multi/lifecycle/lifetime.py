@@ -225,19 +225,17 @@ class LifetimeRules:
     once from its configuration when it is committed (its pipeline's
     :attr:`~pyramid_session_multi.lifecycle.pipeline.Pipeline.lifetime`).
 
-    Its library's methods the load and the end of a request call, bound once;
-    its timeouts, with how long after the idle clock was last moved use moves
-    it again; and whether the store is told when to drop a session.
+    Its library's methods that the load and the end of a request call, bound
+    once; its timeouts, and how long after the idle clock was last moved use
+    moves it again; whether its store is told when to drop a session.
     """
 
     __slots__ = (
-        "absolute",
         "absolute_or_never",
         "bookkeeping",
         "cookie_name",
         "expire_within",
         "fallbacks",
-        "idle",
         "idle_or_never",
         "is_new",
         "raw_storage",
@@ -248,8 +246,6 @@ class LifetimeRules:
         library = namespace_config.library
         idle: int | None = namespace_config.idle_timeout
         absolute: int | None = namespace_config.absolute_timeout
-        self.idle = idle
-        self.absolute = absolute
         #: each timeout, or an infinity: the earlier end is told without a branch
         self.idle_or_never = _NEVER if idle is None else float(idle)
         self.absolute_or_never = _NEVER if absolute is None else float(absolute)
@@ -491,29 +487,33 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     else:
         # no cookie of that name in the header: nothing was read, nothing to parse
         environ = request.environ
-        carried = False
-        if "HTTP_COOKIE" in environ and rules.cookie_name in environ["HTTP_COOKIE"]:
-            # the loaded session may know, without parsing the header again
-            is_new = rules.is_new(session)
-            carried = rules.cookie_name in request.cookies if is_new is None else not is_new
+        carried = "HTTP_COOKIE" in environ and rules.cookie_name in environ["HTTP_COOKIE"]
     if carried:
         storage = rules.raw_storage(session)
-        if type(storage) is not dict and not isinstance(storage, dict):
-            raise _no_storage(namespace_config)
-        loaded = dict.pop(storage, LIFETIME_KEY, None)
-        match loaded:
-            case [float() as created, float() as offset] if offset >= 0:
-                # what the add-on writes with nobody recorded: read here, without a call
-                stamps = Stamps(created, created + offset)
-            case None:
-                pass
-            case _:
-                if type(loaded) is dict:  # the application's own value rides inside
-                    loaded = reveal(storage, LIFETIME_KEY, loaded)
-                stamps = Stamps.from_raw(loaded)
-        if dict.__len__(storage):
-            bookkeeping = rules.bookkeeping
-            has_data = bookkeeping is None or not dict.keys(storage) <= bookkeeping
+        stored = type(storage) is dict or isinstance(storage, dict)
+        loaded = dict.pop(storage, LIFETIME_KEY, None) if stored else None
+        if loaded is None and not rules.fallbacks:
+            # no record: made new (its cookie named nothing the store holds), or
+            # written before the namespace had timeouts; the session may know
+            # which, without parsing the header again
+            is_new = rules.is_new(session)
+            carried = rules.cookie_name in request.cookies if is_new is None else not is_new
+        if carried:
+            if not stored:
+                raise _no_storage(namespace_config)
+            match loaded:
+                case [float() as created, float() as offset] if offset >= 0:
+                    # what the add-on writes with nobody recorded: read here, without a call
+                    stamps = Stamps(created, created + offset)
+                case None:
+                    pass
+                case _:
+                    if type(loaded) is dict:  # the application's own value rides inside
+                        loaded = reveal(storage, LIFETIME_KEY, loaded)
+                    stamps = Stamps.from_raw(loaded)
+            if dict.__len__(storage):
+                bookkeeping = rules.bookkeeping
+                has_data = bookkeeping is None or not dict.keys(storage) <= bookkeeping
     if stamps is None:
         # new, or written before the namespace had timeouts: its clocks start now
         # (the absolute one at the library's own creation time, where it keeps one)
