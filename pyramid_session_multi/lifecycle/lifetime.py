@@ -28,9 +28,9 @@ it was last moved, as pyramid's ``reissue_time`` and pyramid_session_redis's
 ``timeout_trigger`` do; a session is then written to carry the new stamp.
 
 On load, a session unused for longer than its idle timeout, or older than its
-absolute timeout, is ended by the check ``lifetime_check`` with the reason
-``"idle"`` or ``"absolute"``, told as
-:class:`~pyramid_session_multi.events.SessionExpired`.
+absolute timeout, is ended with the reason ``"idle"`` or ``"absolute"``, told
+as :class:`~pyramid_session_multi.events.SessionExpired` (the load step and
+the check are in :mod:`.lifetime_step`).
 """
 
 import threading
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..binding import keep_through_rotation
-from ..hidden import ABSENT, conceal, restore, reveal
+from ..hidden import ABSENT, conceal, restore
 from ..libraries.base import SessionLibrary
 
 #: The key the record is kept under in the library's raw storage (an
@@ -351,7 +351,7 @@ class Lifetime:
         """
         storage = self.rules.raw_storage(self._session())
         if type(storage) is not dict and not isinstance(storage, dict):
-            raise _no_storage(self.config)
+            raise no_raw_storage(self.config)
         self.storage = storage
         # nothing with no data: the stamps of an empty session are not written
         record = None
@@ -447,124 +447,13 @@ def lifetime_of(session: Any) -> SessionLifetime | None:
     return None if own is None else own()
 
 
-def _carried_with_fallbacks(rules: LifetimeRules, request: Any) -> bool:
-    """Whether the request carries the namespace's cookie or a fallback's."""
-    cookies = request.cookies
-    if rules.cookie_name in cookies:
-        return True
-    return any(fallback.cookie_name in cookies for fallback in rules.fallbacks)
-
-
-def _no_storage(namespace_config: Any) -> TypeError:
+def no_raw_storage(namespace_config: Any) -> TypeError:
+    """The error of a stamped namespace whose library gives no raw storage."""
     return TypeError(
         f"pyramid_session_multi: namespace {namespace_config.namespace!r} has timeouts or "
         f"records its user, but its session library ({namespace_config.library.name}) "
         "gives no raw storage to keep the stamps in; see SessionLibrary.raw_storage"
     )
-
-
-def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, state: Any) -> None:
-    """The load step: take the stamps out of the data and judge the session by them.
-
-    Its namespace's end of request puts them back.  (pyramid's cookie
-    sessions judge themselves: see
-    :mod:`~pyramid_session_multi.lifecycle.cookie_lifetime`.)
-    """
-    rules: LifetimeRules = namespace_config.pipeline.lifetime
-    try:
-        attributes = session.__dict__
-    except AttributeError:
-        raise TypeError(
-            f"pyramid_session_multi: namespace {namespace_config.namespace!r} has timeouts or "
-            f"records its user, but its sessions ({type(session).__name__}) take no attributes"
-        ) from None
-    # compared unrounded: only stamps written are to the millisecond
-    t = time.time() if clock is wall_clock else clock()
-    loaded = stamps = None
-    has_data = False
-    if rules.fallbacks:
-        carried = _carried_with_fallbacks(rules, request)
-    else:
-        # no cookie of that name in the header: nothing was read, nothing to parse
-        environ = request.environ
-        carried = "HTTP_COOKIE" in environ and rules.cookie_name in environ["HTTP_COOKIE"]
-    if carried:
-        storage = rules.raw_storage(session)
-        stored = type(storage) is dict or isinstance(storage, dict)
-        loaded = dict.pop(storage, LIFETIME_KEY, None) if stored else None
-        if loaded is None and not rules.fallbacks:
-            # no record: made new (its cookie named nothing the store holds), or
-            # written before the namespace had timeouts; the session may know
-            # which, without parsing the header again
-            is_new = rules.is_new(session)
-            carried = rules.cookie_name in request.cookies if is_new is None else not is_new
-        if carried:
-            if not stored:
-                raise _no_storage(namespace_config)
-            match loaded:
-                case [float() as created, float() as offset] if offset >= 0:
-                    # what the add-on writes with nobody recorded: read here, without a call
-                    stamps = Stamps(created, created + offset)
-                case None:
-                    pass
-                case _:
-                    if type(loaded) is dict:  # the application's own value rides inside
-                        loaded = reveal(storage, LIFETIME_KEY, loaded)
-                    stamps = Stamps.from_raw(loaded)
-            if dict.__len__(storage):
-                bookkeeping = rules.bookkeeping
-                has_data = bookkeeping is None or not dict.keys(storage) <= bookkeeping
-    if stamps is None:
-        # new, or written before the namespace had timeouts: its clocks start now
-        # (the absolute one at the library's own creation time, where it keeps one)
-        t = round(t, 3)
-        begun = namespace_config.library.created(session) if has_data else None
-        stamps = Stamps(min(begun, t) if begun is not None else t, t)
-        loaded = None
-        login = None if has_data else work.login
-        if login is not None:
-            # new in a request that logged in: it begins as the user's
-            stamps = Stamps(t, t, login[0], login[1])
-    lifetime = Lifetime(namespace_config, rules, session, stamps, loaded)
-    attributes[ATTRIBUTE] = lifetime
-    # it becomes the session's invalidate(): every one (the application's own
-    # too) starts fresh stamps, since what follows a logout is a new session, of nobody
-    if "invalidate" in attributes:
-        lifetime.invalidate_before = attributes["invalidate"]
-        attributes["invalidate"] = lifetime.invalidate
-    elif hasattr(type(session), "invalidate"):
-        attributes["invalidate"] = lifetime.invalidate
-    work.hide(namespace_config, session, lifetime)
-    if not has_data:
-        return
-    if t - stamps.created > rules.absolute_or_never:
-        lifetime.verdict = ABSOLUTE
-    elif t - stamps.active > rules.idle_or_never:
-        lifetime.verdict = IDLE
-    elif stamps.active > t + CLOCK_SKEW:
-        # its last use is never before its creation: a session stamped ahead
-        # of the clock is one used ahead of it
-        lifetime.verdict = ahead(stamps, t)
-    if lifetime.verdict is not None:
-        lifetime.expired = stamps
-        return
-    if loaded is None or t - stamps.active >= rules.restamp_after:
-        # in use again, or never stamped: written once, to carry the new stamps
-        lifetime.stamps = Stamps(stamps.created, round(t, 3), stamps.userid, stamps.login)
-        namespace_config.library.mark_changed(session)
-
-
-def lifetime_check(
-    work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
-) -> str | None:
-    """End a session idle or old beyond its namespace's timeouts."""
-    # the load step's record, read without a call: the step ran first, on a
-    # session that takes attributes (a session that stamps itself has them too)
-    lifetime = session.__dict__.get(ATTRIBUTE)
-    if type(lifetime) is Lifetime:
-        return lifetime.verdict
-    own = lifetime_of(session)  # a session that judged itself
-    return None if own is None else own.verdict
 
 
 def adopt_migrated(namespace_config: Any, session: Any, record: Any) -> None:
@@ -624,10 +513,6 @@ def rotation(session: Any, userid: Any = None, at: float | None = None) -> Calla
         kept()
 
     return rotated
-
-
-def _nothing() -> None:
-    pass
 
 
 def describe(namespace_config: Any, session: Any, at: float | None = None) -> dict[str, Any] | None:

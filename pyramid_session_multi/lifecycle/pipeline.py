@@ -36,7 +36,8 @@ from ..events import SessionExpired
 from .concurrency import merge_on_save
 from .cookie_lifetime import stamps_itself
 from .fallbacks import cookie_header_names, migrate_from_fallbacks
-from .lifetime import ABSOLUTE, IDLE, LifetimeRules, lifetime_check, load_lifetime
+from .lifetime import ABSOLUTE, IDLE, LifetimeRules
+from .lifetime_step import lifetime_check, load_lifetime
 from .loading import binding_check, validator_check
 from .revoked import revocation_check
 
