@@ -30,7 +30,7 @@ it was last moved, as pyramid's ``reissue_time`` and pyramid_session_redis's
 On load, a session unused for longer than its idle timeout, or older than its
 absolute timeout, is ended with the reason ``"idle"`` or ``"absolute"``, told
 as :class:`~pyramid_session_multi.events.SessionExpired` (the load step and
-the check are in :mod:`.lifetime_step`).
+the check are in ``pyramid_session_multi.lifecycle.lifetime_step``).
 """
 
 import threading
