@@ -114,7 +114,7 @@ def issue_time() -> float:
         return issued
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Stamps:
     """What the add-on keeps about a session beside its data."""
 
@@ -126,6 +126,22 @@ class Stamps:
     userid: str | int | None = None
     #: when that user was recorded
     login: float | None = None
+
+    def __init__(
+        self,
+        created: float,
+        active: float,
+        userid: str | int | None = None,
+        login: float | None = None,
+    ) -> None:
+        # written out, into the instance's own dict: a frozen dataclass's own
+        # __init__ sets each field through object.__setattr__, five times slower,
+        # and every request that loads a stamped namespace makes one
+        fields = self.__dict__
+        fields["created"] = created
+        fields["active"] = active
+        fields["userid"] = userid
+        fields["login"] = login
 
     def as_raw(self) -> list[Any]:
         """The record as the library stores it: a short list, since it rides in cookies.
@@ -143,10 +159,16 @@ class Stamps:
         """The stamps of a stored record, ``None`` if it is not one."""
         match raw:
             # what the add-on writes (floats, a text userid), told without a call
-            case [float() as created, float() as offset] if offset >= 0:
+            case [created, offset] if (
+                type(created) is float and type(offset) is float and offset >= 0
+            ):
                 return cls(created, created + offset)
-            case [float() as created, float() as offset, str() as userid, float() as login] if (
-                offset >= 0
+            case [created, offset, userid, login] if (
+                type(created) is float
+                and type(offset) is float
+                and type(userid) is str
+                and type(login) is float
+                and offset >= 0
             ):
                 return cls(created, created + offset, userid, login)
         return cls._from_other(raw)

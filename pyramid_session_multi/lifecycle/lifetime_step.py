@@ -82,8 +82,11 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
             if not stored:
                 raise no_raw_storage(namespace_config)
             match loaded:
-                case [float() as created, float() as offset] if offset >= 0:
-                    # what the add-on writes with nobody recorded: read here, without a call
+                # what the add-on writes with nobody recorded, read here without a call
+                # (and without class patterns, which build a set, a list and a tuple each)
+                case [created, offset] if (
+                    type(created) is float and type(offset) is float and offset >= 0
+                ):
                     stamps = Stamps(created, created + offset)
                 case None:
                     pass
