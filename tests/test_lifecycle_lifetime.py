@@ -583,6 +583,38 @@ def test_a_redis_session_leaves_the_store_within_the_add_ons_timeouts(
     assert ttls() == []
 
 
+@pytest.mark.parametrize("view", ["/r/redis", "/w/redis"])
+def test_timeouts_add_no_redis_command_while_the_idle_clock_stays(redis_db, clock, view):
+    # the library's own expiry (20 minutes) comes before the timeouts' end: a
+    # read sends GET and EXPIRE, a write GET and SETEX, with timeouts or without
+    from pyramid_session_redis import RedisSessionFactory
+
+    def commands(**timeouts):
+        def register(config):
+            config.register_session_factory(
+                "redis",
+                RedisSessionFactory(secret="s" * 32, cookie_name="redis", redis_url=redis_db),
+                concurrent_writes="overwrite",
+                **timeouts,
+            )
+
+        app = build_lifetime_app(register)
+        app.get("/w/redis", {"value": "x"})
+        client = redis.StrictRedis.from_url(redis_db)
+        try:
+            client.config_resetstat()
+            for _ in range(3):
+                app.get(view, {"value": "y"})
+            stats = client.info("commandstats")
+        finally:
+            client.close()
+        return {name: stat["calls"] for name, stat in stats.items() if "config" not in name}
+
+    plain = commands()
+    assert set(plain) in ({"cmdstat_get", "cmdstat_expire"}, {"cmdstat_get", "cmdstat_setex"})
+    assert commands(idle_timeout=1800, absolute_timeout=28800) == plain
+
+
 def test_an_application_key_spelled_like_a_hidden_key_migrates_as_application_data(
     redis_db, tmp_path, clock
 ):
@@ -709,6 +741,22 @@ def test_timeouts_on_a_session_that_cannot_keep_stamps_fail_its_load_named(sessi
     client.set_cookie("own", "an-id")
     with pytest.raises(TypeError, match=f"namespace 'own' has timeouts .* but {message}"):
         client.get("/r/own")
+
+
+def test_timeouts_on_a_new_session_that_cannot_keep_stamps_fail_its_save_named(caplog):
+    # no cookie: nothing to read at load, but the stamps of a session with data
+    # have nowhere to go as it is saved; the response goes out, the failure named
+    def register(config):
+        config.register_session_factory(
+            "own", lambda request: Wrapped(), cookie_name="own", idle_timeout=60
+        )
+
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    with caplog.at_level("ERROR", logger="pyramid_session_multi"):
+        assert client.get("/w/own", {"value": "v"}).json == {"value": "v"}
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "namespace 'own' could not be saved" in record.getMessage()
+    assert "gives no raw storage to keep the stamps in" in str(record.exc_info[1])
 
 
 class NoInvalidate(dict):

@@ -245,8 +245,11 @@ class BeakerLibrary(SessionLibrary):
     def is_new(self, session: Any) -> bool | None:
         # Beaker knows once loaded: a session its cookie names that the store
         # no longer holds (or that timed out) is new too, and holds nothing
-        is_new = getattr(self.raw_storage(session), "is_new", None)
-        return is_new if isinstance(is_new, bool) else None
+        loaded = session.__dict__.get("_sess")
+        if loaded is None:
+            loaded = session._session()
+        is_new = getattr(loaded, "is_new", None)
+        return is_new if type(is_new) is bool else None
 
     def mark_changed(self, session: Any) -> None:
         session.save()

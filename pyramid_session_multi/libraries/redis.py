@@ -120,25 +120,30 @@ class RedisLibrary(SessionLibrary):
 
     def is_new(self, session: Any) -> bool | None:
         # made new when its cookie named no key the store holds (or it had none)
-        new = getattr(session.__dict__.get("_session_state"), "new", None)
-        return new if isinstance(new, bool) else None
+        try:
+            new = session.__dict__["_session_state"].new
+        except KeyError:  # invalidated: asking for a state would make a new one
+            return None
+        return new if type(new) is bool else None
 
     def expire_within(self, session: Any, seconds: float) -> None:
         # the key's TTL, never past the add-on's timeouts: set after each write
         # (a write without the library's own timeout clears it), and after each
         # refresh of the library's own timeout where that is longer
-        state = session.__dict__.get("_session_state")
-        session_id = getattr(state, "session_id", None)
-        if not isinstance(session_id, str):
-            return  # invalidated, or never stored
-        milliseconds = max(1, int(seconds * 1000))
+        try:
+            state = session.__dict__["_session_state"]
+        except KeyError:
+            return  # invalidated
+        milliseconds = int(seconds * 1000) or 1
         timeout = state.timeout
         if timeout is None:
             if not state.dont_refresh:
                 return  # not written in this request: the TTL set before holds
         elif timeout * 1000 <= milliseconds:
             return  # the library's own expiry comes first
-        session.redis.pexpire(session_id, milliseconds)
+        session_id = state.session_id
+        if isinstance(session_id, str):  # else never stored
+            session.redis.pexpire(session_id, milliseconds)
 
     def mark_changed(self, session: Any) -> None:
         # the library's own changed() does nothing: its writers set this flag

@@ -28,9 +28,9 @@ it was last moved, as pyramid's ``reissue_time`` and pyramid_session_redis's
 ``timeout_trigger`` do; a session is then written to carry the new stamp.
 
 On load, a session unused for longer than its idle timeout, or older than its
-absolute timeout, is ended by the check ``lifetime_check`` with the reason
-``"idle"`` or ``"absolute"``, told as
-:class:`~pyramid_session_multi.events.SessionExpired`.
+absolute timeout, is ended with the reason ``"idle"`` or ``"absolute"``, told
+as :class:`~pyramid_session_multi.events.SessionExpired` (the load step and
+the check are in ``pyramid_session_multi.lifecycle.lifetime_step``).
 """
 
 import threading
@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..binding import keep_through_rotation
-from ..hidden import ABSENT, conceal, restore, take
+from ..hidden import ABSENT, conceal, restore
+from ..libraries.base import SessionLibrary
 
 #: The key the record is kept under in the library's raw storage (an
 #: application key spelled the same stays the application's: see
@@ -113,7 +114,7 @@ def issue_time() -> float:
         return issued
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Stamps:
     """What the add-on keeps about a session beside its data."""
 
@@ -125,6 +126,22 @@ class Stamps:
     userid: str | int | None = None
     #: when that user was recorded
     login: float | None = None
+
+    def __init__(
+        self,
+        created: float,
+        active: float,
+        userid: str | int | None = None,
+        login: float | None = None,
+    ) -> None:
+        # written out, into the instance's own dict: a frozen dataclass's own
+        # __init__ sets each field through object.__setattr__, five times slower,
+        # and every request that loads a stamped namespace makes one
+        fields = self.__dict__
+        fields["created"] = created
+        fields["active"] = active
+        fields["userid"] = userid
+        fields["login"] = login
 
     def as_raw(self) -> list[Any]:
         """The record as the library stores it: a short list, since it rides in cookies.
@@ -140,23 +157,41 @@ class Stamps:
     @classmethod
     def from_raw(cls, raw: Any) -> "Stamps | None":
         """The stamps of a stored record, ``None`` if it is not one."""
+        match raw:
+            # what the add-on writes (floats, a text userid), told without a call
+            case [created, offset] if (
+                type(created) is float and type(offset) is float and offset >= 0
+            ):
+                return cls(created, created + offset)
+            case [created, offset, userid, login] if (
+                type(created) is float
+                and type(offset) is float
+                and type(userid) is str
+                and type(login) is float
+                and offset >= 0
+            ):
+                return cls(created, created + offset, userid, login)
+        return cls._from_other(raw)
+
+    @classmethod
+    def _from_other(cls, raw: Any) -> "Stamps | None":
+        # a record another writer (a serializer that keeps whole numbers as
+        # integers, an integer userid) stored, or none
         size = len(raw) if isinstance(raw, list | tuple) else 0
         if size not in (2, 4):
             return None
         created: Any = raw[0]
         offset: Any = raw[1]
-        # floats, as the add-on writes them, are told without a call
-        if type(created) is not float and not _is_time(created):
+        if not _is_time(created) or not _is_time(offset) or offset < 0:
             return None
-        if (type(offset) is not float and not _is_time(offset)) or offset < 0:
-            return None
+        # the idle clock as the sum, unrounded: written again, its offset rounds back
+        active = float(created) + float(offset)
         if size == 2:
-            return cls(float(created), round(float(created) + float(offset), 3))
+            return cls(float(created), active)
         userid: Any = raw[2]
         login: Any = raw[3]
         if userid is not None and not (_is_userid(userid) and _is_time(login)):
             return None
-        active = round(float(created) + float(offset), 3)
         return cls(float(created), active, userid, float(login) if _is_time(login) else None)
 
 
@@ -203,6 +238,58 @@ def check_userid(userid: Any) -> str | int:
 MAX_USERID_LENGTH = 255
 
 
+#: What the timeouts add to a clock that has none: never the earlier end.
+_NEVER = float("inf")
+
+
+class LifetimeRules:
+    """What a stamped namespace's lifetime needs on every request, worked out
+    once from its configuration when it is committed (its pipeline's
+    :attr:`~pyramid_session_multi.lifecycle.pipeline.Pipeline.lifetime`).
+
+    Its library's methods that the load and the end of a request call, bound
+    once; its timeouts, and how long after the idle clock was last moved use
+    moves it again; whether its store is told when to drop a session.
+    """
+
+    __slots__ = (
+        "absolute_or_never",
+        "bookkeeping",
+        "cookie_name",
+        "expire_within",
+        "fallbacks",
+        "idle_or_never",
+        "is_new",
+        "raw_storage",
+        "restamp_after",
+    )
+
+    def __init__(self, namespace_config: Any) -> None:
+        library = namespace_config.library
+        idle: int | None = namespace_config.idle_timeout
+        absolute: int | None = namespace_config.absolute_timeout
+        #: each timeout, or an infinity: the earlier end is told without a branch
+        self.idle_or_never = _NEVER if idle is None else float(idle)
+        self.absolute_or_never = _NEVER if absolute is None else float(absolute)
+        #: seconds after which use moves the idle clock forward
+        self.restamp_after = _NEVER if idle is None else idle * RESTAMP_FRACTION
+        self.cookie_name: str = namespace_config.cookie_name
+        self.fallbacks: tuple[Any, ...] = tuple(namespace_config.fallbacks)
+        self.raw_storage = library.raw_storage
+        self.is_new = library.is_new
+        #: the library's own keys of its raw storage (``None``: it keeps none there)
+        self.bookkeeping: frozenset[Any] | None = frozenset(library.bookkeeping) or None
+        expire_within = library.expire_within
+        #: ``None`` where there is nothing to tell: no timeout, or a store
+        #: that drops nothing by itself (the library's is the base's no-op)
+        self.expire_within = (
+            None
+            if (idle is None and absolute is None)
+            or getattr(expire_within, "__func__", None) is SessionLibrary.expire_within
+            else expire_within
+        )
+
+
 class Lifetime:
     """One stamped namespace's bookkeeping in one request.
 
@@ -213,19 +300,25 @@ class Lifetime:
 
     __slots__ = (
         "__weakref__",
-        "_invalidate",
         "_session",
         "config",
         "expired",
+        "invalidate_before",
         "loaded",
         "loaded_stamps",
         "own",
+        "rules",
         "stamps",
+        "storage",
         "verdict",
     )
 
-    def __init__(self, namespace_config: Any, session: Any, stamps: Stamps, loaded: Any) -> None:
+    def __init__(
+        self, namespace_config: Any, rules: LifetimeRules, session: Any, stamps: Stamps, loaded: Any
+    ) -> None:
         self.config = namespace_config
+        #: its namespace's :class:`LifetimeRules`
+        self.rules = rules
         self._session = weakref.ref(session)
         #: the stamps the session goes out with
         self.stamps = stamps
@@ -237,9 +330,12 @@ class Lifetime:
         self.verdict: str | None = None
         #: the stamps the session was ended with (for the panel)
         self.expired: Stamps | None = None
-        self._invalidate: Any = None
+        #: the session's own ``invalidate`` where it had one of its own
+        self.invalidate_before: Any = None
         #: the application's own value for :data:`LIFETIME_KEY` while the record is stored
         self.own: Any = ABSENT
+        #: the raw storage the record is in while the library saves
+        self.storage: Any = None
 
     @property
     def moved(self) -> bool:
@@ -257,27 +353,11 @@ class Lifetime:
         self.stamps = Stamps(t, t)
         self.loaded = self.loaded_stamps = None
 
-    def record(self) -> Any:
-        """What goes into the raw storage: the loaded record itself when unchanged."""
-        if self.stamps is self.loaded_stamps:
-            return self.loaded
-        return self.stamps.as_raw()
-
-    def wrap_invalidate(self, session: Any) -> None:
-        """Become the session's ``invalidate()``: every one (the application's own
-        too) starts fresh stamps, since what follows a logout is a new session, of
-        nobody."""
-        attributes = session.__dict__
-        self._invalidate = attributes.get("invalidate")
-        if self._invalidate is None and getattr(type(session), "invalidate", None) is None:
-            return
-        attributes["invalidate"] = self.invalidate
-
     def invalidate(self, *args: Any, **kwargs: Any) -> Any:
         # a session whose invalidate() raised (its store is down) was not
         # logged out: it keeps the stamps it has, to be judged by them again
-        if self._invalidate is not None:
-            result = self._invalidate(*args, **kwargs)
+        if self.invalidate_before is not None:
+            result = self.invalidate_before(*args, **kwargs)
         else:
             session: Any = self._session()
             result = type(session).invalidate(session, *args, **kwargs)
@@ -288,44 +368,55 @@ class Lifetime:
         """Just before the library saves: the record goes back into a session with data.
 
         Last, where it was loaded from (it is written last), so that an
-        unchanged session serializes as it was loaded.
+        unchanged session serializes as it was loaded: the loaded record
+        itself while the stamps are those loaded.
         """
-        session = self._session()
-        storage = _storage(self.config, session)
+        storage = self.rules.raw_storage(self._session())
+        if type(storage) is not dict and not isinstance(storage, dict):
+            raise no_raw_storage(self.config)
+        self.storage = storage
         # nothing with no data: the stamps of an empty session are not written
-        record = self.record() if _has_data(self.config, storage) else None
-        self.own = conceal(storage, LIFETIME_KEY, record)
+        record = None
+        if dict.__len__(storage):
+            bookkeeping = self.rules.bookkeeping
+            # one comparison of sets, not a loop over the keys
+            if bookkeeping is None or not dict.keys(storage) <= bookkeeping:
+                stamps = self.stamps
+                record = self.loaded if stamps is self.loaded_stamps else stamps.as_raw()
+        # a dict's own ``in`` where the storage is one: a subclass's may mark it accessed
+        if (
+            LIFETIME_KEY in storage
+            if type(storage) is dict
+            else dict.__contains__(storage, LIFETIME_KEY)
+        ):
+            # the application's own key of that name rides inside the record
+            self.own = conceal(storage, LIFETIME_KEY, record)
+        elif record is not None:
+            dict.__setitem__(storage, LIFETIME_KEY, record)
 
     def take_out(self, response: Any) -> None:
         """Once the library saved: the record leaves the data again (the
-        application's callbacks see only its own)."""
-        session = self._session()
-        library = self.config.library
-        storage = library.raw_storage(session)
-        if isinstance(storage, dict):
-            restore(storage, LIFETIME_KEY, self.own)
-        self.own = ABSENT
-        left = self.seconds_left()
-        if left is not None:
-            # an abandoned session leaves its store by itself, no later than
-            # the timeouts would end it
-            library.expire_within(session, left)
-
-    def seconds_left(self) -> float | None:
-        """Seconds until the timeouts end the session if it is not used again."""
-        idle: int | None = self.config.idle_timeout
-        absolute: int | None = self.config.absolute_timeout
-        stamps = self.stamps
-        if absolute is None:
-            if idle is None:
-                return None
-            end = stamps.active + idle
-        elif idle is None:
-            end = stamps.created + absolute
+        application's callbacks see only its own), and the store is told to
+        drop an abandoned session no later than the timeouts would end it."""
+        storage, self.storage = self.storage, None
+        own = self.own
+        if own is ABSENT:
+            dict.pop(storage, LIFETIME_KEY, None)
         else:
-            end = min(stamps.active + idle, stamps.created + absolute)
+            restore(storage, LIFETIME_KEY, own)
+            self.own = ABSENT
+        rules = self.rules
+        expire_within = rules.expire_within
+        if expire_within is None:
+            return
+        stamps = self.stamps
+        end = stamps.active + rules.idle_or_never
+        by_age = stamps.created + rules.absolute_or_never
+        if by_age < end:
+            end = by_age
         # the clock itself: a store's expiry needs no rounding to the millisecond
-        return max(0.0, end - clock())
+        left = end - (time.time() if clock is wall_clock else clock())
+        expire_within(self._session(), left if left > 0.0 else 0.0)
 
 
 def remember_login(work: Any, userid: Any, at: float | None = None) -> None:
@@ -378,117 +469,13 @@ def lifetime_of(session: Any) -> SessionLifetime | None:
     return None if own is None else own()
 
 
-def _carried(namespace_config: Any, request: Any, session: Any) -> bool:
-    """Whether the request carries a cookie the session may have been read from."""
-    header = request.environ.get("HTTP_COOKIE")
-    fallbacks = getattr(namespace_config, "fallbacks", ())
-    if header is not None and not fallbacks and namespace_config.cookie_name not in header:
-        return False  # no cookie of that name in the header: nothing to parse
-    if header and not fallbacks:
-        # the loaded session may know, without parsing the header again
-        is_new = namespace_config.library.is_new(session)
-        if is_new is not None:
-            return not is_new
-    cookies = request.cookies
-    if namespace_config.cookie_name in cookies:
-        return True
-    return any(f.cookie_name in cookies for f in fallbacks)
-
-
-def _storage(namespace_config: Any, session: Any) -> dict[Any, Any]:
-    storage = namespace_config.library.raw_storage(session)
-    if not isinstance(storage, dict):
-        raise TypeError(
-            f"pyramid_session_multi: namespace {namespace_config.namespace!r} has timeouts or "
-            f"records its user, but its session library ({namespace_config.library.name}) "
-            "gives no raw storage to keep the stamps in; see SessionLibrary.raw_storage"
-        )
-    return storage
-
-
-def _has_data(namespace_config: Any, storage: dict[Any, Any]) -> bool:
-    """Whether the raw storage holds application data (a library's own bookkeeping aside).
-
-    Read through ``dict``'s own methods: a session's (pyramid's) would mark it
-    accessed, and re-issue its cookie.
-    """
-    if not dict.__len__(storage):
-        return False
-    bookkeeping = namespace_config.library.bookkeeping
-    if not bookkeeping:
-        return True
-    if isinstance(bookkeeping, frozenset | set):
-        # one comparison of sets, not a loop over the keys
-        return not dict.keys(storage) <= bookkeeping
-    return any(key not in bookkeeping for key in dict.keys(storage))
-
-
-def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, state: Any) -> None:
-    """The load step: take the stamps out of the data and judge the session by them.
-
-    Its namespace's end of request puts them back.  (pyramid's cookie
-    sessions judge themselves: see
-    :mod:`~pyramid_session_multi.lifecycle.cookie_lifetime`.)
-    """
-    attributes = getattr(session, "__dict__", None)
-    if attributes is None:
-        raise TypeError(
-            f"pyramid_session_multi: namespace {namespace_config.namespace!r} has timeouts or "
-            f"records its user, but its sessions ({type(session).__name__}) take no attributes"
-        )
-    t = now()
-    loaded = stamps = None
-    has_data = False
-    if _carried(namespace_config, request, session):
-        storage = _storage(namespace_config, session)
-        loaded = take(storage, LIFETIME_KEY)
-        if loaded is not None:
-            stamps = Stamps.from_raw(loaded)
-        has_data = _has_data(namespace_config, storage)
-    if stamps is None:
-        # new, or written before the namespace had timeouts: its clocks start now
-        # (the absolute one at the library's own creation time, where it keeps one)
-        created = namespace_config.library.created(session) if has_data else None
-        stamps = Stamps(min(created, t) if created is not None else t, t)
-        loaded = None
-        login = None if has_data else work.login
-        if login is not None:
-            # new in a request that logged in: it begins as the user's
-            stamps = Stamps(t, t, login[0], login[1])
-    lifetime = Lifetime(namespace_config, session, stamps, loaded)
-    attributes[ATTRIBUTE] = lifetime
-    lifetime.wrap_invalidate(session)
-    work.hide(namespace_config, session, lifetime)
-    if not has_data:
-        return
-    idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
-    if absolute is not None and t - stamps.created > absolute:
-        lifetime.verdict = ABSOLUTE
-    elif idle is not None and t - stamps.active > idle:
-        lifetime.verdict = IDLE
-    elif stamps.active > t + CLOCK_SKEW:
-        # its last use is never before its creation: a session stamped ahead
-        # of the clock is one used ahead of it
-        lifetime.verdict = ahead(stamps, t)
-    if lifetime.verdict is not None:
-        lifetime.expired = stamps
-        return
-    if loaded is None or (idle is not None and t - stamps.active >= idle * RESTAMP_FRACTION):
-        # in use again, or never stamped: written once, to carry the new stamps
-        lifetime.stamps = Stamps(stamps.created, t, stamps.userid, stamps.login)
-        namespace_config.library.mark_changed(session)
-
-
-def lifetime_check(
-    work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
-) -> str | None:
-    """End a session idle or old beyond its namespace's timeouts."""
-    # the load step's record, read without a call: the step ran first, on a
-    # session that takes attributes (a session that stamps itself has them too)
-    lifetime = session.__dict__.get(ATTRIBUTE)
-    if not isinstance(lifetime, Lifetime):
-        lifetime = lifetime_of(session)  # a session that judged itself
-    return None if lifetime is None else lifetime.verdict
+def no_raw_storage(namespace_config: Any) -> TypeError:
+    """The error of a stamped namespace whose library gives no raw storage."""
+    return TypeError(
+        f"pyramid_session_multi: namespace {namespace_config.namespace!r} has timeouts or "
+        f"records its user, but its session library ({namespace_config.library.name}) "
+        "gives no raw storage to keep the stamps in; see SessionLibrary.raw_storage"
+    )
 
 
 def adopt_migrated(namespace_config: Any, session: Any, record: Any) -> None:
@@ -548,10 +535,6 @@ def rotation(session: Any, userid: Any = None, at: float | None = None) -> Calla
         kept()
 
     return rotated
-
-
-def _nothing() -> None:
-    pass
 
 
 def describe(namespace_config: Any, session: Any, at: float | None = None) -> dict[str, Any] | None:

@@ -37,7 +37,8 @@ from ..failures import FAIL
 from .concurrency import merge_on_save
 from .cookie_lifetime import stamps_itself
 from .fallbacks import cookie_header_names, migrate_from_fallbacks
-from .lifetime import ABSOLUTE, IDLE, lifetime_check, load_lifetime
+from .lifetime import ABSOLUTE, IDLE, LifetimeRules
+from .lifetime_step import lifetime_check, load_lifetime
 from .loading import binding_check, validator_check
 from .revoked import revocation_check
 
@@ -184,6 +185,9 @@ class Pipeline:
     routine: tuple[str, ...] = ()
     #: the event a reason to end a session is told with, where it is not SessionRejected
     reason_events: Mapping[str, type] = field(default_factory=dict)
+    #: what its lifetime step needs on every request (a
+    #: :class:`~.lifetime.LifetimeRules`), ``None`` where it keeps no stamps
+    lifetime: LifetimeRules | None = None
 
 
 def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner: bool) -> Pipeline:
@@ -233,6 +237,7 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
             cookie_header_names(namespace_config.fallbacks) if len(routine) < len(chosen) else ()
         ),
         routine=tuple(step.name for step in routine),
+        lifetime=LifetimeRules(namespace_config) if namespace_config.stamped else None,
     )
 
 

@@ -1,0 +1,150 @@
+"""The load step and the check of a namespace whose lifetime the add-on keeps.
+
+The step (``lifetime`` in a namespace's pipeline) takes the stamps (see
+:mod:`.lifetime`) out of the session's raw storage before the application
+sees it, judges the session by them and hands them to the end of the
+request, which puts them back while the library saves.  The check
+(``expiry``) ends a session the step found idle or old beyond its
+namespace's timeouts, with the reason ``"idle"`` or ``"absolute"``, told as
+:class:`~pyramid_session_multi.events.SessionExpired`.
+
+Both run on every request that loads such a namespace: what they need of
+its configuration is its pipeline's :class:`~.lifetime.LifetimeRules`,
+worked out at commit.
+"""
+
+import time
+from typing import Any
+
+from ..hidden import reveal
+from . import lifetime as _lifetime
+from .lifetime import (
+    ABSOLUTE,
+    ATTRIBUTE,
+    CLOCK_SKEW,
+    IDLE,
+    LIFETIME_KEY,
+    Lifetime,
+    LifetimeRules,
+    Stamps,
+    ahead,
+    lifetime_of,
+    no_raw_storage,
+    wall_clock,
+)
+
+
+def _carried_with_fallbacks(rules: LifetimeRules, request: Any) -> bool:
+    """Whether the request carries the namespace's cookie or a fallback's."""
+    cookies = request.cookies
+    if rules.cookie_name in cookies:
+        return True
+    return any(fallback.cookie_name in cookies for fallback in rules.fallbacks)
+
+
+def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, state: Any) -> None:
+    """The load step: take the stamps out of the data and judge the session by them.
+
+    Its namespace's end of request puts them back.  (pyramid's cookie
+    sessions judge themselves: see
+    :mod:`~pyramid_session_multi.lifecycle.cookie_lifetime`.)
+    """
+    rules: LifetimeRules = namespace_config.pipeline.lifetime
+    try:
+        attributes = session.__dict__
+    except AttributeError:
+        raise TypeError(
+            f"pyramid_session_multi: namespace {namespace_config.namespace!r} has timeouts or "
+            f"records its user, but its sessions ({type(session).__name__}) take no attributes"
+        ) from None
+    # compared unrounded: only stamps written are to the millisecond
+    clock = _lifetime.clock  # read at each load: a test may replace it
+    t = time.time() if clock is wall_clock else clock()
+    loaded = stamps = None
+    has_data = False
+    if rules.fallbacks:
+        carried = _carried_with_fallbacks(rules, request)
+    else:
+        # no cookie of that name in the header: nothing was read, nothing to parse
+        environ = request.environ
+        carried = "HTTP_COOKIE" in environ and rules.cookie_name in environ["HTTP_COOKIE"]
+    if carried:
+        storage = rules.raw_storage(session)
+        stored = type(storage) is dict or isinstance(storage, dict)
+        loaded = dict.pop(storage, LIFETIME_KEY, None) if stored else None
+        if loaded is None and not rules.fallbacks:
+            # no record: made new (its cookie named nothing the store holds), or
+            # written before the namespace had timeouts; the session may know
+            # which, without parsing the header again
+            is_new = rules.is_new(session)
+            carried = rules.cookie_name in request.cookies if is_new is None else not is_new
+        if carried:
+            if not stored:
+                raise no_raw_storage(namespace_config)
+            match loaded:
+                # what the add-on writes with nobody recorded, read here without a call
+                # (and without class patterns, which build a set, a list and a tuple each)
+                case [created, offset] if (
+                    type(created) is float and type(offset) is float and offset >= 0
+                ):
+                    stamps = Stamps(created, created + offset)
+                case None:
+                    pass
+                case _:
+                    if type(loaded) is dict:  # the application's own value rides inside
+                        loaded = reveal(storage, LIFETIME_KEY, loaded)
+                    stamps = Stamps.from_raw(loaded)
+            if dict.__len__(storage):
+                bookkeeping = rules.bookkeeping
+                has_data = bookkeeping is None or not dict.keys(storage) <= bookkeeping
+    if stamps is None:
+        # new, or written before the namespace had timeouts: its clocks start now
+        # (the absolute one at the library's own creation time, where it keeps one)
+        t = round(t, 3)
+        begun = namespace_config.library.created(session) if has_data else None
+        stamps = Stamps(min(begun, t) if begun is not None else t, t)
+        loaded = None
+        login = None if has_data else work.login
+        if login is not None:
+            # new in a request that logged in: it begins as the user's
+            stamps = Stamps(t, t, login[0], login[1])
+    lifetime = Lifetime(namespace_config, rules, session, stamps, loaded)
+    attributes[ATTRIBUTE] = lifetime
+    # it becomes the session's invalidate(): every one (the application's own
+    # too) starts fresh stamps, since what follows a logout is a new session, of nobody
+    if "invalidate" in attributes:
+        lifetime.invalidate_before = attributes["invalidate"]
+        attributes["invalidate"] = lifetime.invalidate
+    elif hasattr(type(session), "invalidate"):
+        attributes["invalidate"] = lifetime.invalidate
+    work.hide(namespace_config, session, lifetime)
+    if not has_data:
+        return
+    if t - stamps.created > rules.absolute_or_never:
+        lifetime.verdict = ABSOLUTE
+    elif t - stamps.active > rules.idle_or_never:
+        lifetime.verdict = IDLE
+    elif stamps.active > t + CLOCK_SKEW:
+        # its last use is never before its creation: a session stamped ahead
+        # of the clock is one used ahead of it
+        lifetime.verdict = ahead(stamps, t)
+    if lifetime.verdict is not None:
+        lifetime.expired = stamps
+        return
+    if loaded is None or t - stamps.active >= rules.restamp_after:
+        # in use again, or never stamped: written once, to carry the new stamps
+        lifetime.stamps = Stamps(stamps.created, round(t, 3), stamps.userid, stamps.login)
+        namespace_config.library.mark_changed(session)
+
+
+def lifetime_check(
+    work: Any, namespace_config: Any, request: Any, session: Any, partner: Any
+) -> str | None:
+    """End a session idle or old beyond its namespace's timeouts."""
+    # the load step's record, read without a call: the step ran first, on a
+    # session that takes attributes (a session that stamps itself has them too)
+    lifetime = session.__dict__.get(ATTRIBUTE)
+    if type(lifetime) is Lifetime:
+        return lifetime.verdict
+    own = lifetime_of(session)  # a session that judged itself
+    return None if own is None else own.verdict
