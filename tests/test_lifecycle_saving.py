@@ -35,6 +35,22 @@ def counting_factory(client, **options):
     )
 
 
+def stoppable_factory(url):
+    """``cart`` on the test's own redis-server, which it stops midway."""
+    return RedisSessionFactory(
+        secret=SECRET, cookie_name="cart", timeout=600, redis_url=url, redis_socket_timeout=1
+    )
+
+
+def add_write_view(config):
+    """``/write``: writes ``value`` into ``cart``."""
+    config.add_route("write", "/write")
+    config.add_view(
+        lambda request: request.session_multi["cart"].update({"value": "x"}) or Response("ok"),
+        route_name="write",
+    )
+
+
 def queued(callbacks):
     """What a request's queue holds: a DirectSave's method named by its class."""
     return [type(getattr(callback, "__self__", callback)).__name__ for callback in callbacks]
@@ -162,11 +178,7 @@ def test_a_logout_after_loading_is_the_end_of_requests(redis_db):
 
     def setup(config):
         config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
-        config.add_route("write", "/write")
-        config.add_view(
-            lambda request: request.session_multi["cart"].update({"value": "x"}) or Response("ok"),
-            route_name="write",
-        )
+        add_write_view(config)
         config.add_route("logout", "/logout")
         config.add_view(logout, route_name="logout")
 
@@ -236,13 +248,7 @@ def test_a_failure_once_finished_is_the_namespaces_alone(own_redis_server, caplo
     def setup(config):
         config.register_session_factory(
             "cart",
-            RedisSessionFactory(
-                secret=SECRET,
-                cookie_name="cart",
-                timeout=600,
-                redis_url=url,
-                redis_socket_timeout=1,
-            ),
+            stoppable_factory(url),
             **OVERWRITE,
         )
         config.add_subscriber(failures.append, SessionSaveFailed)
@@ -301,11 +307,7 @@ def test_a_logout_after_its_save_ran_is_a_new_end(redis_db):
 
     def setup(config):
         config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
-        config.add_route("write", "/write")
-        config.add_view(
-            lambda request: request.session_multi["cart"].update({"value": "x"}) or Response("ok"),
-            route_name="write",
-        )
+        add_write_view(config)
         config.add_route("late", "/late")
         config.add_view(logout_late, route_name="late")
 
@@ -329,20 +331,10 @@ def test_a_rotation_that_fails_drops_the_cookie_it_took_over(own_redis_server, c
     def setup(config):
         config.register_session_factory(
             "cart",
-            RedisSessionFactory(
-                secret=SECRET,
-                cookie_name="cart",
-                timeout=600,
-                redis_url=url,
-                redis_socket_timeout=1,
-            ),
+            stoppable_factory(url),
             **OVERWRITE,
         )
-        config.add_route("write", "/write")
-        config.add_view(
-            lambda request: request.session_multi["cart"].update({"value": "x"}) or Response("ok"),
-            route_name="write",
-        )
+        add_write_view(config)
         config.add_route("rotate", "/rotate")
         config.add_view(rotate_after_outage, route_name="rotate")
 
@@ -367,13 +359,7 @@ def test_a_save_with_no_response_that_fails_is_logged_named(own_redis_server, ca
     def setup(config):
         config.register_session_factory(
             "cart",
-            RedisSessionFactory(
-                secret=SECRET,
-                cookie_name="cart",
-                timeout=600,
-                redis_url=url,
-                redis_socket_timeout=1,
-            ),
+            stoppable_factory(url),
             **OVERWRITE,
         )
         config.add_subscriber(failures.append, SessionSaveFailed)
@@ -393,20 +379,10 @@ def test_a_store_down_at_load_is_raised_named(own_redis_server, caplog):
     def setup(config):
         config.register_session_factory(
             "cart",
-            RedisSessionFactory(
-                secret=SECRET,
-                cookie_name="cart",
-                timeout=600,
-                redis_url=url,
-                redis_socket_timeout=1,
-            ),
+            stoppable_factory(url),
             **OVERWRITE,
         )
-        config.add_route("write", "/write")
-        config.add_view(
-            lambda request: request.session_multi["cart"].update({"value": "x"}) or Response("ok"),
-            route_name="write",
-        )
+        add_write_view(config)
 
     app = webtest.TestApp(build_wsgi(setup))
     app.get("/write")
