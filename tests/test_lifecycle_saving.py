@@ -504,3 +504,24 @@ def test_what_the_applications_finished_callbacks_write_is_saved_in_place_too(re
     read = app.get("/s/cart").json
     assert (read["value"], read.get("after")) == ("in the view", "once finished")
     assert len(keys(redis_db)) == 1
+
+
+def test_what_the_applications_finished_callbacks_write_with_no_response_is_saved(redis_db):
+    # no response forms: the library still saves once finished, after the
+    # application's finished callbacks queued after the load
+    def view(request):
+        request.session_multi["cart"]["value"] = "in the view"
+
+        def finish(request):
+            request.session_multi["cart"]["after"] = "once finished"
+
+        request.add_finished_callback(finish)
+        raise LookupError("no view answers this")
+
+    app = build(CountingRedis.from_url(redis_db), view)
+    app.post("/s/cart", {"value": "stored"})  # pyramid_session_redis saves a stored one
+    with pytest.raises(LookupError):
+        app.get("/act")
+    read = app.get("/s/cart").json
+    assert (read["value"], read.get("after")) == ("in the view", "once finished")
+    assert len(keys(redis_db)) == 1

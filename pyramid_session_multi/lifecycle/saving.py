@@ -18,7 +18,7 @@ from typing import Any
 from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..failures import failure_log_of
-from .claiming import claim_in_place
+from .claiming import RELEASES_SESSIONS, claim_in_place
 from .loading import log_load_error
 
 logger = logging.getLogger(__name__)
@@ -186,9 +186,24 @@ class DirectSave:
             self._tell(exc, observers=True)
 
     def finish(self, request: Any) -> None:
-        """The library's finished callback, contained."""
+        """The library's finished callback, contained, after the application's.
+
+        Finished callbacks the application queued after the load may still
+        write to the session: they run first, as where the end of request
+        saves (only other saves and the manager's release may follow it).
+        """
         if self.phase == TAKEN:
             return
+        queue = request.finished_callbacks
+        for callback in queue:
+            if type(getattr(callback, "__self__", None)) is not DirectSave and not getattr(
+                callback, RELEASES_SESSIONS, False
+            ):
+                if queue and getattr(queue[-1], RELEASES_SESSIONS, False):
+                    queue.insert(len(queue) - 1, self.finish)
+                else:
+                    queue.append(self.finish)
+                return
         self.phase = TAKEN
         hidden = self.hidden
         response = self.response
