@@ -81,19 +81,20 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
         if carried:
             if not stored:
                 raise no_raw_storage(namespace_config)
-            match loaded:
-                # what the add-on writes with nobody recorded, read here without a call
-                # (and without class patterns, which build a set, a list and a tuple each)
-                case [created, offset] if (
-                    type(created) is float and type(offset) is float and offset >= 0
-                ):
-                    stamps = Stamps(created, created + offset)
-                case None:
-                    pass
-                case _:
-                    if type(loaded) is dict:  # the application's own value rides inside
-                        loaded = reveal(storage, LIFETIME_KEY, loaded)
-                    stamps = Stamps.from_raw(loaded)
+            # what the add-on writes with nobody recorded, read here inline (a
+            # pattern match or a call costs more than the rest of the step)
+            if (
+                type(loaded) is list
+                and len(loaded) == 2
+                and type(created := loaded[0]) is float
+                and type(offset := loaded[1]) is float
+                and offset >= 0
+            ):
+                stamps = Stamps(created, created + offset)
+            elif loaded is not None:
+                if type(loaded) is dict:  # the application's own value rides inside
+                    loaded = reveal(storage, LIFETIME_KEY, loaded)
+                stamps = Stamps.from_raw(loaded)
             if dict.__len__(storage):
                 bookkeeping = rules.bookkeeping
                 has_data = bookkeeping is None or not dict.keys(storage) <= bookkeeping
@@ -120,20 +121,25 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     work.hide(namespace_config, session, lifetime)
     if not has_data:
         return
-    if t - stamps.created > rules.absolute_or_never:
-        lifetime.verdict = ABSOLUTE
-    elif t - stamps.active > rules.idle_or_never:
-        lifetime.verdict = IDLE
-    elif stamps.active > t + CLOCK_SKEW:
+    created = stamps.created
+    active = stamps.active
+    if t - created > rules.absolute_or_never:
+        verdict: str | None = ABSOLUTE
+    elif t - active > rules.idle_or_never:
+        verdict = IDLE
+    elif active > t + CLOCK_SKEW:
         # its last use is never before its creation: a session stamped ahead
         # of the clock is one used ahead of it
-        lifetime.verdict = ahead(stamps, t)
-    if lifetime.verdict is not None:
+        verdict = ahead(stamps, t)
+    else:
+        verdict = None
+    if verdict is not None:
+        lifetime.verdict = verdict
         lifetime.expired = stamps
         return
-    if loaded is None or t - stamps.active >= rules.restamp_after:
+    if loaded is None or t - active >= rules.restamp_after:
         # in use again, or never stamped: written once, to carry the new stamps
-        lifetime.stamps = Stamps(stamps.created, round(t, 3), stamps.userid, stamps.login)
+        lifetime.stamps = Stamps(created, round(t, 3), stamps.userid, stamps.login)
         namespace_config.library.mark_changed(session)
 
 
