@@ -61,6 +61,8 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     clock = _lifetime.clock  # read at each load: a test may replace it
     t = time.time() if clock is wall_clock else clock()
     loaded = stamps = None
+    # the clocks of a record read inline (its stamps made only if asked for)
+    created = active = 0.0
     has_data = False
     if rules.fallbacks:
         carried = _carried_with_fallbacks(rules, request)
@@ -90,25 +92,31 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
                 and type(offset := loaded[1]) is float
                 and offset >= 0
             ):
-                stamps = Stamps(created, created + offset)
+                active = created + offset
             elif loaded is not None:
                 if type(loaded) is dict:  # the application's own value rides inside
                     loaded = reveal(storage, LIFETIME_KEY, loaded)
                 stamps = Stamps.from_raw(loaded)
+                if stamps is None:
+                    loaded = None
+                else:
+                    created = stamps.created
+                    active = stamps.active
             if dict.__len__(storage):
                 bookkeeping = rules.bookkeeping
                 has_data = bookkeeping is None or not dict.keys(storage) <= bookkeeping
-    if stamps is None:
+    if loaded is None:
         # new, or written before the namespace had timeouts: its clocks start now
         # (the absolute one at the library's own creation time, where it keeps one)
         t = round(t, 3)
         begun = namespace_config.library.created(session) if has_data else None
         stamps = Stamps(min(begun, t) if begun is not None else t, t)
-        loaded = None
         login = None if has_data else work.login
         if login is not None:
             # new in a request that logged in: it begins as the user's
             stamps = Stamps(t, t, login[0], login[1])
+        created = stamps.created
+        active = t
     lifetime = Lifetime(namespace_config, rules, session, stamps, loaded)
     attributes[ATTRIBUTE] = lifetime
     # it becomes the session's invalidate(): every one (the application's own
@@ -121,8 +129,6 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     work.hide(namespace_config, session, lifetime)
     if not has_data:
         return
-    created = stamps.created
-    active = stamps.active
     if t - created > rules.absolute_or_never:
         verdict: str | None = ABSOLUTE
     elif t - active > rules.idle_or_never:
@@ -130,15 +136,16 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     elif active > t + CLOCK_SKEW:
         # its last use is never before its creation: a session stamped ahead
         # of the clock is one used ahead of it
-        verdict = ahead(stamps, t)
+        verdict = ahead(Stamps(created, active), t)
     else:
         verdict = None
     if verdict is not None:
         lifetime.verdict = verdict
-        lifetime.expired = stamps
+        lifetime.expired = lifetime.stamps
         return
     if loaded is None or t - active >= rules.restamp_after:
         # in use again, or never stamped: written once, to carry the new stamps
+        stamps = lifetime.stamps
         lifetime.stamps = Stamps(created, round(t, 3), stamps.userid, stamps.login)
         namespace_config.library.mark_changed(session)
 
