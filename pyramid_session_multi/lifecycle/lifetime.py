@@ -301,6 +301,7 @@ class Lifetime:
     __slots__ = (
         "__weakref__",
         "_session",
+        "_stamps",
         "config",
         "expired",
         "invalidate_before",
@@ -308,20 +309,26 @@ class Lifetime:
         "loaded_stamps",
         "own",
         "rules",
-        "stamps",
         "storage",
         "verdict",
     )
 
     def __init__(
-        self, namespace_config: Any, rules: LifetimeRules, session: Any, stamps: Stamps, loaded: Any
+        self,
+        namespace_config: Any,
+        rules: LifetimeRules,
+        session: Any,
+        stamps: Stamps | None,
+        loaded: Any,
     ) -> None:
         self.config = namespace_config
         #: its namespace's :class:`LifetimeRules`
         self.rules = rules
         self._session = weakref.ref(session)
-        #: the stamps the session goes out with
-        self.stamps = stamps
+        #: the stamps the session goes out with; ``None`` while they are those of
+        #: the record loaded in the form the add-on writes (``[created, offset]``),
+        #: made from it only when asked for (most requests never ask)
+        self._stamps = stamps
         #: the record as it was loaded, and its stamps (the same record goes back
         #: while the stamps are these)
         self.loaded = loaded
@@ -338,9 +345,25 @@ class Lifetime:
         self.storage: Any = None
 
     @property
+    def stamps(self) -> Stamps:
+        """The stamps the session goes out with."""
+        stamps = self._stamps
+        if stamps is None:
+            # those of the record loaded, unchanged: made once asked for
+            created, offset = self.loaded
+            stamps = self._stamps = self.loaded_stamps = Stamps(created, created + offset)
+        return stamps
+
+    @stamps.setter
+    def stamps(self, stamps: Stamps) -> None:
+        self._stamps = stamps
+
+    @property
     def moved(self) -> bool:
         """Whether the stamps differ from those loaded (new, restamped, rotated)."""
-        return self.loaded_stamps is None or self.stamps is not self.loaded_stamps
+        # those loaded, not yet asked for, are both ``None``; new ones have
+        # no loaded stamps
+        return self._stamps is not self.loaded_stamps
 
     def end(self, verdict: str, stamps: Stamps) -> None:
         """End the session on load, for ``verdict``, as it was with ``stamps``."""
@@ -381,8 +404,12 @@ class Lifetime:
             bookkeeping = self.rules.bookkeeping
             # one comparison of sets, not a loop over the keys
             if bookkeeping is None or not dict.keys(storage) <= bookkeeping:
-                stamps = self.stamps
-                record = self.loaded if stamps is self.loaded_stamps else stamps.as_raw()
+                stamps = self._stamps
+                record = (
+                    self.loaded
+                    if stamps is None or stamps is self.loaded_stamps
+                    else stamps.as_raw()
+                )
         # a dict's own ``in`` where the storage is one: a subclass's may mark it accessed
         if (
             LIFETIME_KEY in storage
@@ -409,9 +436,15 @@ class Lifetime:
         expire_within = rules.expire_within
         if expire_within is None:
             return
-        stamps = self.stamps
-        end = stamps.active + rules.idle_or_never
-        by_age = stamps.created + rules.absolute_or_never
+        stamps = self._stamps
+        if stamps is None:  # the record loaded, read without making its stamps
+            created, offset = self.loaded
+            active = created + offset
+        else:
+            created = stamps.created
+            active = stamps.active
+        end = active + rules.idle_or_never
+        by_age = created + rules.absolute_or_never
         if by_age < end:
             end = by_age
         # the clock itself: a store's expiry needs no rounding to the millisecond

@@ -61,6 +61,8 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     clock = _lifetime.clock  # read at each load: a test may replace it
     t = time.time() if clock is wall_clock else clock()
     loaded = stamps = None
+    # the clocks of a record read inline (its stamps made only if asked for)
+    created = active = 0.0
     has_data = False
     if rules.fallbacks:
         carried = _carried_with_fallbacks(rules, request)
@@ -81,33 +83,40 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
         if carried:
             if not stored:
                 raise no_raw_storage(namespace_config)
-            match loaded:
-                # what the add-on writes with nobody recorded, read here without a call
-                # (and without class patterns, which build a set, a list and a tuple each)
-                case [created, offset] if (
-                    type(created) is float and type(offset) is float and offset >= 0
-                ):
-                    stamps = Stamps(created, created + offset)
-                case None:
-                    pass
-                case _:
-                    if type(loaded) is dict:  # the application's own value rides inside
-                        loaded = reveal(storage, LIFETIME_KEY, loaded)
-                    stamps = Stamps.from_raw(loaded)
+            # what the add-on writes with nobody recorded, read here inline (a
+            # pattern match or a call costs more than the rest of the step)
+            if (
+                type(loaded) is list
+                and len(loaded) == 2
+                and type(created := loaded[0]) is float
+                and type(offset := loaded[1]) is float
+                and offset >= 0
+            ):
+                active = created + offset
+            elif loaded is not None:
+                if type(loaded) is dict:  # the application's own value rides inside
+                    loaded = reveal(storage, LIFETIME_KEY, loaded)
+                stamps = Stamps.from_raw(loaded)
+                if stamps is None:
+                    loaded = None
+                else:
+                    created = stamps.created
+                    active = stamps.active
             if dict.__len__(storage):
                 bookkeeping = rules.bookkeeping
                 has_data = bookkeeping is None or not dict.keys(storage) <= bookkeeping
-    if stamps is None:
+    if loaded is None:
         # new, or written before the namespace had timeouts: its clocks start now
         # (the absolute one at the library's own creation time, where it keeps one)
         t = round(t, 3)
         begun = namespace_config.library.created(session) if has_data else None
         stamps = Stamps(min(begun, t) if begun is not None else t, t)
-        loaded = None
         login = None if has_data else work.login
         if login is not None:
             # new in a request that logged in: it begins as the user's
             stamps = Stamps(t, t, login[0], login[1])
+        created = stamps.created
+        active = t
     lifetime = Lifetime(namespace_config, rules, session, stamps, loaded)
     attributes[ATTRIBUTE] = lifetime
     # it becomes the session's invalidate(): every one (the application's own
@@ -120,20 +129,24 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     work.hide(namespace_config, session, lifetime)
     if not has_data:
         return
-    if t - stamps.created > rules.absolute_or_never:
-        lifetime.verdict = ABSOLUTE
-    elif t - stamps.active > rules.idle_or_never:
-        lifetime.verdict = IDLE
-    elif stamps.active > t + CLOCK_SKEW:
+    if t - created > rules.absolute_or_never:
+        verdict: str | None = ABSOLUTE
+    elif t - active > rules.idle_or_never:
+        verdict = IDLE
+    elif active > t + CLOCK_SKEW:
         # its last use is never before its creation: a session stamped ahead
         # of the clock is one used ahead of it
-        lifetime.verdict = ahead(stamps, t)
-    if lifetime.verdict is not None:
-        lifetime.expired = stamps
+        verdict = ahead(Stamps(created, active), t)
+    else:
+        verdict = None
+    if verdict is not None:
+        lifetime.verdict = verdict
+        lifetime.expired = lifetime.stamps
         return
-    if loaded is None or t - stamps.active >= rules.restamp_after:
+    if loaded is None or t - active >= rules.restamp_after:
         # in use again, or never stamped: written once, to carry the new stamps
-        lifetime.stamps = Stamps(stamps.created, round(t, 3), stamps.userid, stamps.login)
+        stamps = lifetime.stamps
+        lifetime.stamps = Stamps(created, round(t, 3), stamps.userid, stamps.login)
         namespace_config.library.mark_changed(session)
 
 
