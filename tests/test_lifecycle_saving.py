@@ -506,3 +506,25 @@ def test_two_namespaces_contained_in_place_save_before_the_release(redis_db):
     # each save queued before the manager's release, which stays last
     assert seen == ["DirectSave", "DirectSave", "SessionMultiManager"]
     assert (app.get("/s/cart").json["value"], app.get("/s/wish").json["value"]) == ("one", "two")
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"discriminator": lambda request: True}], ids=["in-place", "end-of-request"]
+)
+def test_what_the_applications_finished_callbacks_write_is_saved_in_place_too(redis_db, options):
+    # the view queues its finished callback after loading the namespace: the
+    # library saves once finished, after it, in place as at the end of request
+    def view(request):
+        request.session_multi["cart"]["value"] = "in the view"
+
+        def finish(request):
+            request.session_multi["cart"]["after"] = "once finished"
+
+        request.add_finished_callback(finish)
+        return Response("ok")
+
+    app = build(CountingRedis.from_url(redis_db), view, **options)
+    app.get("/act")
+    read = app.get("/s/cart").json
+    assert (read["value"], read.get("after")) == ("in the view", "once finished")
+    assert len(keys(redis_db)) == 1
