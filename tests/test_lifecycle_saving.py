@@ -17,6 +17,7 @@ from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi.budget import CookieTooLarge
 from pyramid_session_multi.events import SessionSaveFailed
+from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
 from tests.support.apps import build_wsgi
 from tests.support.counting_redis import CountingRedis
@@ -528,3 +529,28 @@ def test_what_the_applications_finished_callbacks_write_is_saved_in_place_too(re
     read = app.get("/s/cart").json
     assert (read["value"], read.get("after")) == ("in the view", "once finished")
     assert len(keys(redis_db)) == 1
+
+
+def test_a_finished_callback_of_the_applications_that_goes_last_still_lets_it_save(redis_db):
+    ran = []
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "saved"
+
+        def last(request):
+            # goes last while anything but the manager's release is queued
+            if any(
+                callback is not last and not getattr(callback, RELEASES_SESSIONS, False)
+                for callback in request.finished_callbacks
+            ):
+                request.finished_callbacks.append(last)
+                return
+            ran.append("last")
+
+        request.add_finished_callback(last)
+        return Response("ok")
+
+    app = build(CountingRedis.from_url(redis_db), view)
+    app.get("/act")
+    assert ran == ["last"]
+    assert app.get("/s/cart").json["value"] == "saved"

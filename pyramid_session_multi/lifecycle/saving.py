@@ -18,7 +18,7 @@ from typing import Any
 from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..failures import failure_log_of
-from .claiming import claim_in_place
+from .claiming import RELEASES_SESSIONS, claim_in_place
 from .loading import log_load_error
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ class DirectSave:
     __slots__ = (
         "callback",
         "config",
+        "deferred",
         "finished",
         "hidden",
         "manager",
@@ -136,6 +137,8 @@ class DirectSave:
         self.response: Any = None
         #: :data:`WAITING`, :data:`RESPONDED` or :data:`TAKEN`
         self.phase = WAITING
+        #: whether :meth:`finish` let the application's finished callbacks run first
+        self.deferred = False
 
     def hide(self, record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
@@ -186,8 +189,17 @@ class DirectSave:
             self._tell(exc, observers=True)
 
     def finish(self, request: Any) -> None:
-        """The library's finished callback, contained."""
+        """The library's finished callback, contained: run after the
+        application's own finished callbacks, as at the end of request, so
+        that what they write is saved too."""
         if self.phase == TAKEN:
+            return
+        queue = request.finished_callbacks
+        if not self.deferred and _waits_for(queue):
+            # behind them, once (one of them may go last too); the manager's
+            # release, passed, goes last again
+            self.deferred = True
+            queue.append(self.finish)
             return
         self.phase = TAKEN
         hidden = self.hidden
@@ -214,6 +226,20 @@ class DirectSave:
         if observers:  # as the end of request tells a failure in its response
             manager.tell_observers("namespace_failed", namespace, exc)
         manager.save_failed(namespace, self.session, exc)
+
+
+def _waits_for(queue: Any) -> bool:
+    """Whether a finished callback of the application's is still queued
+    (anything but a release of the sessions or another contained save)."""
+    for callback in queue:
+        if getattr(callback, "__func__", None) is not _FINISH and not getattr(
+            callback, RELEASES_SESSIONS, False
+        ):
+            return True
+    return False
+
+
+_FINISH = DirectSave.finish
 
 
 def load_in_place(
