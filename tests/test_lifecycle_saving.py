@@ -515,13 +515,13 @@ def test_two_namespaces_contained_in_place_save_before_the_release(redis_db):
 def test_what_the_applications_finished_callbacks_write_is_saved_in_place_too(redis_db, options):
     # the view queues its finished callback after loading the namespace: the
     # library saves once finished, after it, in place as at the end of request
-    def view(request):
-        request.session_multi["cart"]["value"] = "in the view"
-
-        def finish(request):
+    class Visit:
+        def finish(self, request):
             request.session_multi["cart"]["after"] = "once finished"
 
-        request.add_finished_callback(finish)
+    def view(request):
+        request.session_multi["cart"]["value"] = "in the view"
+        request.add_finished_callback(Visit().finish)  # a method, as the library's are
         return Response("ok")
 
     app = build(CountingRedis.from_url(redis_db), view, **options)

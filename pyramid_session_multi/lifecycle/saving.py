@@ -13,6 +13,7 @@ namespace's cookie or its deletion.
 
 import logging
 import weakref
+from types import FunctionType, MethodType
 from typing import Any
 
 from ..budget import cookie_refusal, is_deletion
@@ -194,13 +195,21 @@ class DirectSave:
         that what they write is saved too."""
         if self.phase == TAKEN:
             return
-        queue = request.finished_callbacks
-        if not self.deferred and _waits_for(queue):
-            # behind them, once (one of them may go last too); the manager's
-            # release, passed, goes last again
-            self.deferred = True
-            queue.append(self.finish)
-            return
+        if not self.deferred:
+            queue = request.finished_callbacks
+            # no call per callback: this runs on every request
+            for callback in queue:
+                if type(callback) is MethodType:
+                    function = callback.__func__
+                    if function is _FINISH or (
+                        type(function) is FunctionType and RELEASES_SESSIONS in function.__dict__
+                    ):
+                        continue  # a release of the sessions, or another contained save
+                # one of the application's: behind them, once (one of them may go
+                # last too); the manager's release, passed, goes last again
+                self.deferred = True
+                queue.append(self.finish)
+                return
         self.phase = TAKEN
         hidden = self.hidden
         response = self.response
@@ -228,17 +237,7 @@ class DirectSave:
         manager.save_failed(namespace, self.session, exc)
 
 
-def _waits_for(queue: Any) -> bool:
-    """Whether a finished callback of the application's is still queued
-    (anything but a release of the sessions or another contained save)."""
-    for callback in queue:
-        if getattr(callback, "__func__", None) is not _FINISH and not getattr(
-            callback, RELEASES_SESSIONS, False
-        ):
-            return True
-    return False
-
-
+#: what :meth:`DirectSave.finish` is, to know another contained save in a queue
 _FINISH = DirectSave.finish
 
 
