@@ -17,6 +17,7 @@ from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi.budget import CookieTooLarge
 from pyramid_session_multi.events import SessionSaveFailed
+from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
 from tests.support.apps import build_wsgi
 from tests.support.counting_redis import CountingRedis
@@ -490,13 +491,13 @@ def test_two_namespaces_contained_in_place_save_before_the_release(redis_db):
 def test_what_the_applications_finished_callbacks_write_is_saved_in_place_too(redis_db, options):
     # the view queues its finished callback after loading the namespace: the
     # library saves once finished, after it, in place as at the end of request
-    def view(request):
-        request.session_multi["cart"]["value"] = "in the view"
-
-        def finish(request):
+    class Visit:
+        def finish(self, request):
             request.session_multi["cart"]["after"] = "once finished"
 
-        request.add_finished_callback(finish)
+    def view(request):
+        request.session_multi["cart"]["value"] = "in the view"
+        request.add_finished_callback(Visit().finish)  # a method, as the library's are
         return Response("ok")
 
     app = build(CountingRedis.from_url(redis_db), view, **options)
@@ -525,3 +526,28 @@ def test_what_the_applications_finished_callbacks_write_with_no_response_is_save
     read = app.get("/s/cart").json
     assert (read["value"], read.get("after")) == ("in the view", "once finished")
     assert len(keys(redis_db)) == 1
+
+
+def test_a_finished_callback_of_the_applications_that_goes_last_still_lets_it_save(redis_db):
+    ran = []
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "saved"
+
+        def last(request):
+            # goes last while anything but the manager's release is queued
+            if any(
+                callback is not last and not getattr(callback, RELEASES_SESSIONS, False)
+                for callback in request.finished_callbacks
+            ):
+                request.finished_callbacks.append(last)
+                return
+            ran.append("last")
+
+        request.add_finished_callback(last)
+        return Response("ok")
+
+    app = build(CountingRedis.from_url(redis_db), view)
+    app.get("/act")
+    assert ran == ["last"]
+    assert app.get("/s/cart").json["value"] == "saved"

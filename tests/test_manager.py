@@ -505,6 +505,39 @@ def test_sessions_are_released_after_the_last_finished_callback():
     assert len(released["manager"]) == 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the manager's release and a callback of the application's that also "
+    "goes last pass each other for ever (the test's callback gives up after 50 passes)",
+)
+def test_a_finished_callback_of_the_applications_that_goes_last_too_still_runs():
+    passes = []
+    ran = []
+
+    def last(request):
+        # goes last while anything else is queued, as the manager's release does
+        # (a native app does this safely); gives up after 50 passes, not to hang
+        if request.finished_callbacks and len(passes) < 50:
+            passes.append(1)
+            request.finished_callbacks.append(last)
+            return
+        ran.append(request.session_multi["a"]["k"])
+
+    def view(request):
+        request.session_multi["a"]["k"] = "written"
+        request.add_finished_callback(last)
+        return {}
+
+    def setup(config):
+        two_namespaces(config)
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v", renderer="json")
+
+    build_app(setup).get("/v")
+    assert ran == ["written"]
+    assert len(passes) < 50
+
+
 def test_invalidate_leaves_namespaces_the_client_never_had_alone():
     factory_a = CountingFactory("cookie_a")
     factory_b = CountingFactory("cookie_b")

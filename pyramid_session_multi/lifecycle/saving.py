@@ -13,6 +13,7 @@ namespace's cookie or its deletion.
 
 import logging
 import weakref
+from types import FunctionType, MethodType
 from typing import Any
 
 from ..budget import cookie_refusal, is_deletion
@@ -115,6 +116,7 @@ class DirectSave:
     __slots__ = (
         "callback",
         "config",
+        "deferred",
         "finished",
         "hidden",
         "manager",
@@ -136,6 +138,8 @@ class DirectSave:
         self.response: Any = None
         #: :data:`WAITING`, :data:`RESPONDED` or :data:`TAKEN`
         self.phase = WAITING
+        #: whether :meth:`finish` let the application's finished callbacks run first
+        self.deferred = False
 
     def hide(self, record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
@@ -186,23 +190,25 @@ class DirectSave:
             self._tell(exc, observers=True)
 
     def finish(self, request: Any) -> None:
-        """The library's finished callback, contained, after the application's.
-
-        Finished callbacks the application queued after the load may still
-        write to the session: they run first, as where the end of request
-        saves (only other saves and the manager's release may follow it).
-        """
+        """The library's finished callback, contained: run after the
+        application's own finished callbacks, as at the end of request, so
+        that what they write is saved too."""
         if self.phase == TAKEN:
             return
-        queue = request.finished_callbacks
-        for callback in queue:
-            if type(getattr(callback, "__self__", None)) is not DirectSave and not getattr(
-                callback, RELEASES_SESSIONS, False
-            ):
-                if queue and getattr(queue[-1], RELEASES_SESSIONS, False):
-                    queue.insert(len(queue) - 1, self.finish)
-                else:
-                    queue.append(self.finish)
+        if not self.deferred:
+            queue = request.finished_callbacks
+            # no call per callback: this runs on every request
+            for callback in queue:
+                if type(callback) is MethodType:
+                    function = callback.__func__
+                    if function is _FINISH or (
+                        type(function) is FunctionType and RELEASES_SESSIONS in function.__dict__
+                    ):
+                        continue  # a release of the sessions, or another contained save
+                # one of the application's: behind them, once (one of them may go
+                # last too); the manager's release, passed, goes last again
+                self.deferred = True
+                queue.append(self.finish)
                 return
         self.phase = TAKEN
         hidden = self.hidden
@@ -229,6 +235,10 @@ class DirectSave:
         if observers:  # as the end of request tells a failure in its response
             manager.tell_observers("namespace_failed", namespace, exc)
         manager.save_failed(namespace, self.session, exc)
+
+
+#: what :meth:`DirectSave.finish` is, to know another contained save in a queue
+_FINISH = DirectSave.finish
 
 
 def load_in_place(
