@@ -94,6 +94,7 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         "_configs",
         "_direct",
         "_observers",
+        "_release_passes",
         "_release_scheduled",
         "_request_ref",
         "_sessions",
@@ -124,6 +125,7 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         # a list once an observer is added; a shared empty tuple until then
         self._observers: list[Any] | tuple[()] = ()
         self._release_scheduled = False
+        self._release_passes = 0
 
     @property
     def request(self) -> Request:
@@ -329,8 +331,11 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         for callback in callbacks:  # a loop, not any(): no generator on every request
             if type(callback) is not MethodType or callback.__func__ is not _RELEASE:
                 # Finished callbacks queued after this one may still use the
-                # sessions: go last, and let them see the objects the view used.
-                callbacks.append(self._release)
+                # sessions: go last, and let them see the objects the view used;
+                # past one that goes last too, in the end, leave them to the collector.
+                if self._release_passes < _RELEASE_PASSES:
+                    self._release_passes += 1
+                    callbacks.append(self._release)
                 return
         if self._work is not None:
             self._work.forget()
@@ -340,6 +345,7 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
                 self._direct = {}
         self._observers = ()
         self._release_scheduled = False
+        self._release_passes = 0
 
     def save_failed(self, namespace: str, session: Any, error: Exception) -> None:
         """Send :class:`~pyramid_session_multi.events.SessionSaveFailed`: the
@@ -557,6 +563,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
 
 
 _RELEASE = SessionMultiManager._release
+#: How many times the release lets later finished callbacks run first.
+_RELEASE_PASSES = 8
 # the end of request queues a contained save before it, not after (see .lifecycle.ending)
 setattr(_RELEASE, RELEASES_SESSIONS, True)
 
