@@ -31,6 +31,12 @@ data is taken back out of the response.
 The cookie budget's own errors (a cookie over the limit under the
 ``raise`` policy) still fail the response, as documented, once every
 other namespace has been applied.
+
+A server-side namespace that asks nothing else of the end of request
+(``Pipeline.in_place``) is not enlisted as it loads: its library's
+callbacks are contained where they were queued (:mod:`.saving`), and the
+end of request takes them over (see :meth:`RequestEnd.enlist`) only once
+something more is asked of the namespace's end.
 """
 
 import logging
