@@ -679,6 +679,7 @@ def test_a_malformed_lifetime_record_is_no_record(raw):
             (1700000000.0, 1700000001.0, "alice", 1699999999.0),
         ),
         ([1700000000.0, 1.0, 42, 1700000000], (1700000000.0, 1700000001.0, 42, 1700000000.0)),
+        ([1700000000, 1.0, None, None], (1700000000.0, 1700000001.0, None, None)),
     ],
 )
 def test_a_lifetime_record_reads_back_as_written(raw, stamps):
@@ -871,3 +872,74 @@ def test_describe_says_nothing_of_a_session_that_keeps_no_stamps():
     namespace_config = get_manager_config(app.app.registry).get("plain")
     assert not namespace_config.stamped
     assert lifetime.describe(namespace_config, seen["session"]) is None
+
+
+class StoredSession(dict):
+    """A server-side session as its store gave it, the add-on's record inside."""
+
+    def invalidate(self):
+        self.clear()
+
+    def changed(self):
+        pass
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        lambda t: [NAN, 0.0],
+        lambda t: [t, NAN],
+        lambda t: [-INF, INF],
+        lambda t: [t, 0.0, "alice", NAN],
+        lambda t: [10**400, 0],
+        lambda t: [int(t), 10**400],
+        lambda t: [t, 0.0, "alice", 10**400],
+        lambda t: [t, 0.0, 10**5000, t],
+        lambda t: [t, 0.0, "alice", t + 10**9],
+    ],
+    ids=[
+        "nan-created",
+        "nan-offset",
+        "inf-minus-inf",
+        "nan-login",
+        "huge-created",
+        "huge-offset",
+        "huge-login",
+        "huge-userid",
+        "login-far-after-creation",
+    ],
+)
+def test_a_garbage_lifetime_record_in_the_store_gives_fresh_clocks_and_nobody(clock, record):
+    # a record the add-on never writes (not finite, past any float, a login
+    # after its own session began) is no record: the session loads, its
+    # clocks start now and it records nobody, so no timeout or revocation is
+    # escaped and nothing crashes
+    seen = []
+
+    def register(config):
+        config.register_session_factory(
+            "own",
+            lambda request: StoredSession(value="v", _psm_t=record(clock())),
+            cookie_name="own",
+            idle_timeout=600,
+            absolute_timeout=3600,
+        )
+        config.add_route("stamps", "/stamps")
+
+        def stamps_view(request):
+            session = request.session_multi["own"]
+            stamps = lifetime.lifetime_of(session).stamps
+            seen.append((stamps.created, stamps.active, stamps.userid, stamps.login))
+            return {"value": session.get("value")}
+
+        config.add_view(stamps_view, route_name="stamps", renderer="json")
+
+    clock.at(0)
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    client.set_cookie("own", "an-id")
+    assert client.get("/stamps").json == {"value": "v"}
+    t = round(clock(), 3)
+    assert seen == [(t, t, None, None)]

@@ -65,6 +65,10 @@ CLOCK_SKEW = 60
 #: The longest timeout taken, in seconds (ten years): every store can hold it.
 MAX_TIMEOUT = 10 * 365 * 24 * 3600
 
+#: Past this magnitude a number in a record is no time the add-on wrote (a
+#: NaN or an infinity never is one either): the record is no record.
+FAR = float(2**53)
+
 #: The reasons :func:`lifetime_check` gives.
 IDLE = "idle"
 ABSOLUTE = "absolute"
@@ -160,7 +164,10 @@ class Stamps:
         match raw:
             # what the add-on writes (floats, a text userid), told without a call
             case [created, offset] if (
-                type(created) is float and type(offset) is float and offset >= 0
+                type(created) is float
+                and type(offset) is float
+                and -FAR < created < FAR
+                and 0 <= offset < FAR
             ):
                 return cls(created, created + offset)
             case [created, offset, userid, login] if (
@@ -168,7 +175,10 @@ class Stamps:
                 and type(offset) is float
                 and type(userid) is str
                 and type(login) is float
-                and offset >= 0
+                and -FAR < created < FAR
+                and 0 <= offset < FAR
+                and -FAR < login <= created + CLOCK_SKEW
+                and 0 < len(userid) <= MAX_USERID_LENGTH
             ):
                 return cls(created, created + offset, userid, login)
         return cls._from_other(raw)
@@ -190,9 +200,15 @@ class Stamps:
             return cls(float(created), active)
         userid: Any = raw[2]
         login: Any = raw[3]
-        if userid is not None and not (_is_userid(userid) and _is_time(login)):
+        if userid is None:
+            return cls(float(created), active)
+        if not (_is_userid(userid) and _is_time(login)) or login > created + CLOCK_SKEW:
+            return None  # a login is stamped no later than the creation it restarts
+        try:
+            userid = check_userid(userid)
+        except ValueError:
             return None
-        return cls(float(created), active, userid, float(login) if _is_time(login) else None)
+        return cls(float(created), active, userid, float(login))
 
 
 def ahead(stamps: Stamps, t: float) -> str | None:
@@ -209,8 +225,11 @@ def ahead(stamps: Stamps, t: float) -> str | None:
 
 
 def _is_time(value: Any) -> bool:
-    # what a record holds, then anything else a number (never a bool)
-    return type(value) is float or (isinstance(value, int | float) and not isinstance(value, bool))
+    # what a record holds, then anything else a number (never a bool); finite,
+    # and within what a float holds exactly (no NaN, no infinity, no overflow)
+    return (
+        type(value) is float or (isinstance(value, int | float) and not isinstance(value, bool))
+    ) and -FAR < value < FAR
 
 
 def _is_userid(value: Any) -> bool:

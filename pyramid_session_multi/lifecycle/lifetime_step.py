@@ -22,6 +22,7 @@ from .lifetime import (
     ABSOLUTE,
     ATTRIBUTE,
     CLOCK_SKEW,
+    FAR,
     IDLE,
     LIFETIME_KEY,
     Lifetime,
@@ -90,7 +91,8 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
                 and len(loaded) == 2
                 and type(created := loaded[0]) is float
                 and type(offset := loaded[1]) is float
-                and offset >= 0
+                and -FAR < created < FAR
+                and 0 <= offset < FAR
             ):
                 active = created + offset
             elif loaded is not None:
