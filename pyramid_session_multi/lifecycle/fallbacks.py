@@ -40,7 +40,8 @@ from ..libraries import UNKNOWN, library_for
 from .detached import detached_request
 
 # the lifetime's load step comes before the migration, which adopts the stamps
-from .lifetime import LIFETIME_KEY, adopt_migrated
+from .lifetime import LIFETIME_KEY
+from .lifetime_step import adopt_migrated
 from .loading import call_for_namespace
 from .saving import delete_cookie
 from .work import RequestWork

@@ -530,35 +530,6 @@ def no_raw_storage(namespace_config: Any) -> TypeError:
     )
 
 
-def adopt_migrated(namespace_config: Any, session: Any, record: Any) -> None:
-    """A fallback's migration moved an old session into ``session``: the stamps
-    the old one kept (``record``, ``None`` where its library keeps none) become
-    this one's, and judge it, so that no expired session comes back by migrating.
-
-    Called on the migration path only: nothing in the application's data is
-    ever taken for a record.
-    """
-    lifetime = lifetime_of(session)
-    if lifetime is None:
-        return  # the namespace keeps no stamps
-    t = now()
-    stamps = None if record is None else Stamps.from_raw(record)
-    if stamps is None:
-        # from a library that keeps no record the add-on reads: its creation
-        # time (the migration kept it, where the library had one) still
-        # judges it, and its idle clock starts now
-        created = namespace_config.library.created(session)
-        stamps = Stamps(t if created is None else min(created, t), t)
-    lifetime.stamps = Stamps(stamps.created, t, stamps.userid, stamps.login)
-    idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
-    if absolute is not None and t - stamps.created > absolute:
-        lifetime.end(ABSOLUTE, stamps)
-    elif idle is not None and t - stamps.active > idle:
-        lifetime.end(IDLE, stamps)
-    elif (verdict := ahead(stamps, t)) is not None:
-        lifetime.end(verdict, stamps)
-
-
 def rotation(session: Any, userid: Any = None, at: float | None = None) -> Callable[[], None]:
     """Before a library rotates ``session``: what to call once it has.
 

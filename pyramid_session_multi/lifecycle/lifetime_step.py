@@ -8,9 +8,10 @@ request, which puts them back while the library saves.  The check
 namespace's timeouts, with the reason ``"idle"`` or ``"absolute"``, told as
 :class:`~pyramid_session_multi.events.SessionExpired`.
 
-Both run on every request that loads such a namespace: what they need of
-its configuration is its pipeline's :class:`~.lifetime.LifetimeRules`,
-worked out at commit.
+A migration from a fallback adopts the stamps the old session kept
+(:func:`adopt_migrated`).  The step and the check run on every request that
+loads such a namespace: what they need of its configuration is its
+pipeline's :class:`~.lifetime.LifetimeRules`, worked out at commit.
 """
 
 import time
@@ -31,6 +32,7 @@ from .lifetime import (
     ahead,
     lifetime_of,
     no_raw_storage,
+    now,
     wall_clock,
 )
 
@@ -163,3 +165,32 @@ def lifetime_check(
         return lifetime.verdict
     own = lifetime_of(session)  # a session that judged itself
     return None if own is None else own.verdict
+
+
+def adopt_migrated(namespace_config: Any, session: Any, record: Any) -> None:
+    """A fallback's migration moved an old session into ``session``: the stamps
+    the old one kept (``record``, ``None`` where its library keeps none) become
+    this one's, and judge it, so that no expired session comes back by migrating.
+
+    Called on the migration path only: nothing in the application's data is
+    ever taken for a record.
+    """
+    lifetime = lifetime_of(session)
+    if lifetime is None:
+        return  # the namespace keeps no stamps
+    t = now()
+    stamps = None if record is None else Stamps.from_raw(record)
+    if stamps is None:
+        # from a library that keeps no record the add-on reads: its creation
+        # time (the migration kept it, where the library had one) still
+        # judges it, and its idle clock starts now
+        created = namespace_config.library.created(session)
+        stamps = Stamps(t if created is None else min(created, t), t)
+    lifetime.stamps = Stamps(stamps.created, t, stamps.userid, stamps.login)
+    idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
+    if absolute is not None and t - stamps.created > absolute:
+        lifetime.end(ABSOLUTE, stamps)
+    elif idle is not None and t - stamps.active > idle:
+        lifetime.end(IDLE, stamps)
+    elif (verdict := ahead(stamps, t)) is not None:
+        lifetime.end(verdict, stamps)
