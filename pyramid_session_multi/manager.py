@@ -13,11 +13,7 @@ from typing import Any
 
 from pyramid.request import Request
 
-from .config import (
-    NamespaceConfig,
-    SessionMultiManagerConfig,
-    get_manager_config,
-)
+from .config import NamespaceConfig, SessionMultiManagerConfig, get_manager_config
 from .events import SessionLoaded, SessionRejected, log_decision
 from .exceptions import UnregisteredSession
 from .introspection import ConfigIntrospection
@@ -37,7 +33,7 @@ from .lifecycle.revoking import (
     record_unended,
     revoke,
 )
-from .lifecycle.saving import DirectSave, load_in_place
+from .lifecycle.saving import LOADED, STEPPED, DirectSave, load_in_place
 from .lifecycle.work import UnitOfWork
 
 _MISSING: Any = object()
@@ -206,11 +202,11 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         elif plan.in_place:
             # server-side, asking nothing of the end of request: what its library
             # queued is contained where it was queued
-            session, save = load_in_place(request, namespace_config, self)
+            session, save, done = load_in_place(request, namespace_config, self, self._work)
             if save is not None:
                 self._direct[namespace] = save
-            if save is None or plan.steps or plan.checks:
-                session = self._load_in_full(namespace_config, request, session)
+            if done is not LOADED:
+                session = self._load_in_full(namespace_config, request, session, done is STEPPED)
             else:
                 if namespace_config.prepare is not None:
                     namespace_config.prepare(namespace, session)
@@ -224,7 +220,11 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         return session
 
     def _load_in_full(
-        self, namespace_config: NamespaceConfig, request: Request, made: Any = _MISSING
+        self,
+        namespace_config: NamespaceConfig,
+        request: Request,
+        made: Any = _MISSING,
+        stepped: bool = False,
     ) -> Any:
         """Load through the namespace's pipeline; enlist what needs an end.
 
@@ -232,7 +232,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         :class:`~.lifecycle.pipeline.Pipeline`; the discriminator and the factory
         are called here, not through :func:`.call_for_namespace`, a frame less
         on every load, with the same note on failure.  ``made`` is the session
-        of a quick namespace (see :mod:`.lifecycle.pipeline`), already made.
+        of a quick namespace (see :mod:`.lifecycle.pipeline`), already made;
+        ``stepped``, that its steps ran too (see :func:`.lifecycle.saving.load_in_place`).
         """
         namespace = namespace_config.namespace
         plan = namespace_config.pipeline
@@ -270,7 +271,7 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
                 # contained where its library queued it: enlisted only once asked for more
                 if plan.enlist_at_load and namespace not in self._direct:
                     state = work.enlist(namespace_config, session, queued_since)
-                for step in plan.steps:
+                for step in () if stepped else plan.steps:
                     step(work, namespace_config, request, session, state)
                 if state is None and work.ending is not None:
                     # a step may have enlisted it (a migration)

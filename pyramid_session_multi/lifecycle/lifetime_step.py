@@ -52,6 +52,14 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     sessions judge themselves: see
     :mod:`~pyramid_session_multi.lifecycle.cookie_lifetime`.)
     """
+    work.hide(namespace_config, session, begin_lifetime(namespace_config, request, session, work))
+
+
+def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any) -> Lifetime:
+    """What :func:`load_lifetime` does but hiding the record: the session's
+    :class:`~.lifetime.Lifetime`, its stamps taken out of the data and its
+    ``verdict`` set where its timeouts end it.  ``work`` is the request's
+    unit of work, ``None`` where it has none yet (nobody logged in then)."""
     rules: LifetimeRules = namespace_config.pipeline.lifetime
     try:
         attributes = session.__dict__
@@ -115,7 +123,7 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
         t = round(t, 3)
         begun = namespace_config.library.created(session) if has_data else None
         stamps = Stamps(min(begun, t) if begun is not None else t, t)
-        login = None if has_data else work.login
+        login = None if has_data or work is None else work.login
         if login is not None:
             # new in a request that logged in: it begins as the user's
             stamps = Stamps(t, t, login[0], login[1])
@@ -130,9 +138,8 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
         attributes["invalidate"] = lifetime.invalidate
     elif hasattr(type(session), "invalidate"):
         attributes["invalidate"] = lifetime.invalidate
-    work.hide(namespace_config, session, lifetime)
     if not has_data:
-        return
+        return lifetime
     if t - created > rules.absolute_or_never:
         verdict: str | None = ABSOLUTE
     elif t - active > rules.idle_or_never:
@@ -146,12 +153,12 @@ def load_lifetime(work: Any, namespace_config: Any, request: Any, session: Any, 
     if verdict is not None:
         lifetime.verdict = verdict
         lifetime.expired = lifetime.stamps
-        return
-    if loaded is None or t - active >= rules.restamp_after:
+    elif loaded is None or t - active >= rules.restamp_after:
         # in use again, or never stamped: written once, to carry the new stamps
         stamps = lifetime.stamps
         lifetime.stamps = Stamps(created, round(t, 3), stamps.userid, stamps.login)
         namespace_config.library.mark_changed(session)
+    return lifetime
 
 
 def lifetime_check(

@@ -169,6 +169,10 @@ class Pipeline:
     #: reporting a failed save rather than failing the response with it; it
     #: goes through its steps and checks only where it has some
     in_place: bool = False
+    #: whether, loaded in place, all it runs is its lifetime (the step and
+    #: its check), which the manager then runs with no unit of work
+    #: (see :func:`.saving.load_in_place`)
+    lifetime_in_place: bool = False
     #: whether the add-on's records (its lifetime stamps) go into the session's
     #: storage only while its library's finished callbacks run, where it saves
     #: (see ``ISessionLibrary.saves_when_finished``), not around its response ones
@@ -230,6 +234,12 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
         enlist_at_load=enlist,
         claim_at_load=claim_at_load,
         in_place=in_place,
+        lifetime_in_place=(
+            in_place
+            and steps == (load_lifetime,)
+            and tuple(check.run for check in checks) == (lifetime_check,)
+            and namespace_config.prepare is None
+        ),
         records_when_finished=getattr(library, "saves_when_finished", False) is True,
         quick=quick,
         reason_events=MappingProxyType(events),

@@ -20,6 +20,7 @@ from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..failures import failure_log_of
 from .claiming import RELEASES_SESSIONS, claim_in_place
+from .lifetime_step import begin_lifetime
 from .loading import log_load_error
 
 logger = logging.getLogger(__name__)
@@ -241,14 +242,27 @@ class DirectSave:
 _FINISH = DirectSave.finish
 
 
+#: what :func:`load_in_place` did: made the session only (its steps and
+#: checks are to run), ran its steps too (its checks are to run), or loaded
+#: it in full
+MADE, STEPPED, LOADED = "made", "stepped", "loaded"
+
+
 def load_in_place(
-    request: Any, namespace_config: Any, manager: Any
-) -> tuple[Any, DirectSave | None]:
+    request: Any, namespace_config: Any, manager: Any, work: Any
+) -> tuple[Any, DirectSave | None, str]:
     """Make the session of a namespace whose pipeline loads it in place (see
     ``Pipeline.in_place``), and contain what its library queued, where it
-    queued it, in a :class:`DirectSave` telling ``manager`` of a failure;
-    the session, and the save, ``None`` where it could not be claimed so
-    (the namespace's end is then enlisted as usual)."""
+    queued it, in a :class:`DirectSave` telling ``manager`` of a failure.
+
+    Returns the session; the save, ``None`` where it could not be claimed
+    so (the namespace's end is then enlisted as usual); and how far the
+    load went (:data:`MADE`, :data:`STEPPED` or :data:`LOADED`).  A
+    namespace whose pipeline is its lifetime alone
+    (``Pipeline.lifetime_in_place``) goes through it here, its record
+    hidden in the save: with no verdict, nothing is left to run.  ``work``
+    is the manager's unit of work, ``None`` where it made none yet.
+    """
     since = (len(request.response_callbacks), len(request.finished_callbacks))
     try:
         session = namespace_config.loader(request)
@@ -260,7 +274,14 @@ def load_in_place(
         log_load_error(namespace_config.namespace, exc, request)
         raise
     save = DirectSave(namespace_config, session, weakref.ref(manager))
-    return session, save if claim_in_place(request, save, since) else None
+    if not claim_in_place(request, save, since):
+        return session, None, MADE
+    plan = namespace_config.pipeline
+    if plan.lifetime_in_place:
+        lifetime = begin_lifetime(namespace_config, request, session, work)
+        save.hidden = (lifetime,)
+        return session, save, LOADED if lifetime.verdict is None else STEPPED
+    return session, save, MADE if plan.steps or plan.checks else LOADED
 
 
 def run_hooks(namespace_config: Any, hooks: tuple[Any, ...], response: Any) -> None:
