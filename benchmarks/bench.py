@@ -513,15 +513,21 @@ def run_batch(app: WSGIApp, requests: int) -> float:
 
 
 def compare(
-    candidate: WSGIApp, baseline: WSGIApp, rounds: int, requests: int
+    candidates: list[WSGIApp], baselines: list[WSGIApp], rounds: int, requests: int
 ) -> tuple[float, float, float, float, float]:
     """The median of the per-round ratios, their first and third quartiles,
-    and the median microseconds per request of each side."""
-    run_batch(candidate, requests)  # warm up both
-    run_batch(baseline, requests)
+    and the median microseconds per request of each side.
+
+    Each side comes built several times (``--instances``): round ``n`` runs
+    the ``n``-th pair, cycling, so that where one build's objects happen to
+    sit in memory (worth a few per cent on its own) does not bias the figure.
+    """
+    for app in (*candidates, *baselines):  # warm up every build
+        run_batch(app, requests)
     ratios = []
     cand_times, base_times = [], []
     for index in range(rounds):
+        candidate, baseline = candidates[index % len(candidates)], baselines[index % len(baselines)]
         pair = [(candidate, cand_times), (baseline, base_times)]
         if index % 2:
             pair.reverse()
@@ -719,6 +725,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument(
+        "--instances", type=int, default=3, help="builds of each side, taken in turn by the rounds"
+    )
+    parser.add_argument(
         "--only",
         action="append",
         help="run only comparisons containing this text (repeat for several)",
@@ -735,16 +744,17 @@ def main() -> int:
         if args.only and not any(text in name for text in args.only):
             continue
         try:
-            candidate, baseline = make_candidate(), make_baseline()
+            candidates = [make_candidate() for _ in range(args.instances)]
+            baselines = [make_baseline() for _ in range(args.instances)]
         except ImportError as exc:
             print(f"{name:45} skipped: {exc}")
             continue
         ratio, low, high, cand_us, base_us = compare(
-            candidate, baseline, args.rounds, args.requests
+            candidates, baselines, args.rounds, args.requests
         )
         verdict = "ok" if ratio <= limit else "OVER"
         failed |= ratio > limit
-        calls = f"{calls_per_request(candidate):.0f}/{calls_per_request(baseline):.0f}"
+        calls = f"{calls_per_request(candidates[0]):.0f}/{calls_per_request(baselines[0]):.0f}"
         print(
             f"{name:45} {cand_us:8.1f}us {base_us:8.1f}us {ratio:7.3f} {low:5.2f}-{high:5.2f}"
             f" {limit:6.2f} {verdict:>7} {calls:>13}"

@@ -33,7 +33,7 @@ from .lifecycle.revoking import (
     record_unended,
     revoke,
 )
-from .lifecycle.saving import LOADED, STEPPED, DirectSave, load_in_place
+from .lifecycle.saving import LOADED, STEPPED, DirectSave, finish_in_place, load_in_place
 from .lifecycle.work import UnitOfWork
 
 _MISSING: Any = object()
@@ -48,18 +48,6 @@ __all__ = [
 
 
 logger = logging.getLogger(__name__)
-
-
-class _StrongRef:
-    """Quacks like ``weakref.ref`` but keeps its object alive."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def __call__(self) -> Any:
-        return self.obj
 
 
 class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
@@ -104,7 +92,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         *,
         weak: bool = True,
     ) -> None:
-        self._request_ref: Callable[[], Any] = weakref.ref(request) if weak else _StrongRef(request)
+        # called as a weak reference is; held strongly, it keeps the request alive
+        self._request_ref: Callable[[], Any] = weakref.ref(request) if weak else lambda: request
         if config is None:
             config = self._default_config or get_manager_config(request.registry)
             if config is None:
@@ -333,11 +322,16 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
             if type(callback) is not MethodType or callback.__func__ is not _RELEASE:
                 # Finished callbacks queued after this one may still use the
                 # sessions: go last, and let them see the objects the view used;
-                # past one that goes last too, in the end, leave them to the collector.
+                # past one that goes last too, in the end, save, and leave them to
+                # the collector.
                 if self._release_passes < _RELEASE_PASSES:
                     self._release_passes += 1
                     callbacks.append(self._release)
+                elif self._direct:
+                    finish_in_place(request, self._direct)
                 return
+        if self._direct:  # what its library saves once finished, contained
+            finish_in_place(request, self._direct)
         if self._work is not None:
             self._work.forget()
         else:

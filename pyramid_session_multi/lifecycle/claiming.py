@@ -154,10 +154,10 @@ def claim_queued_since(request: Any, state: Any, queued_since: tuple[int, int]) 
 
 def claim_in_place(request: Any, save: Any, queued_since: tuple[int, int]) -> bool:
     """Take what ``save``'s library queued since ``queued_since`` (as
-    :func:`claim_queued_since`) without moving anything: its one response
-    callback becomes ``save.callback``, replaced where it was queued by
-    ``save.respond``, and its one finished callback ``save.finished``,
-    replaced by ``save.finish`` (see :class:`.saving.DirectSave`).
+    :func:`claim_queued_since`): its one response callback becomes
+    ``save.callback``, replaced where it was queued by ``save.respond``, and
+    its one finished callback ``save.finished``, taken out of the queue
+    (the manager's release runs it: see :class:`.saving.DirectSave`).
     ``False``, with nothing changed, where the library queued more than one
     of either, or something it did not queue came in between: the
     namespace's end is then claimed as usual."""
@@ -181,12 +181,7 @@ def claim_in_place(request: Any, save: Any, queued_since: tuple[int, int]) -> bo
         response_queue[-1] = save.respond
     if finished is not None:
         save.finished = finished
-        last = len(finished_queue) - 1
-        if last and getattr(finished_queue[last - 1], RELEASES_SESSIONS, False):
-            # the manager's release, queued just before the factory ran, stays last
-            finished_queue[last] = finished_queue[last - 1]
-            last -= 1
-        finished_queue[last] = save.finish
+        finished_queue.pop()
     return True
 
 
@@ -201,24 +196,23 @@ def _queued_by_session(callback: Any, session: Any, code: LibraryCode) -> bool:
     ``callback``: a bound method of the session, a partial of a function
     called with it, or a function closing over it, is told without walking
     it (each a function: :func:`_owns` asked at once)."""
-    session_class: type = type(session)
     kind = type(callback)
     if kind is MethodType:
         if callback.__self__ is not session:
             return False
         if type(callback.__func__) is FunctionType:
             function = callback.__func__
-            return _owns(code, function.__module__, function.__qualname__, session_class)
+            return _owns(code, function.__module__, function.__qualname__, type(session))
     elif kind is functools.partial and type(callback.func) is FunctionType:
         for referent in callback.args:
             if referent is session:
                 function = callback.func
-                return _owns(code, function.__module__, function.__qualname__, session_class)
+                return _owns(code, function.__module__, function.__qualname__, type(session))
     elif kind is FunctionType:
         for cell in callback.__closure__ or ():
             try:
                 if cell.cell_contents is session:
-                    return _owns(code, callback.__module__, callback.__qualname__, session_class)
+                    return _owns(code, callback.__module__, callback.__qualname__, type(session))
             except ValueError:  # an empty cell
                 continue
     owner = _owner(callback, {id(session): session})

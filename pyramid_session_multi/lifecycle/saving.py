@@ -13,13 +13,12 @@ namespace's cookie or its deletion.
 
 import logging
 import weakref
-from types import FunctionType, MethodType
 from typing import Any
 
 from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..failures import failure_log_of
-from .claiming import RELEASES_SESSIONS, claim_in_place
+from .claiming import claim_in_place
 from .lifetime_step import begin_lifetime
 from .loading import log_load_error
 
@@ -101,12 +100,16 @@ class DirectSave:
     A server-side namespace with nothing to settle at the end of request
     (not bound, not a partner, not merging, reporting its failed saves: see
     ``Pipeline.in_place``) needs of it only that a failure of its library be
-    its own.  Its library's one response callback and one finished callback
-    are replaced, where the library queued them, by :meth:`respond` and
-    :meth:`finish` (see :func:`.claiming.claim_in_place`), which run them as
-    :class:`.ending.RequestEnd` would: the add-on's records (:attr:`hidden`)
-    put back around them, a failure logged with the namespace named, told
-    to the manager (observers and
+    its own.  Its library's one response callback is replaced, where the
+    library queued it, by :meth:`respond`; its one finished callback leaves
+    the request's queue, and the manager's release, last of the request's
+    finished callbacks, runs it through :meth:`finish` (see
+    :func:`.claiming.claim_in_place` and :func:`finish_in_place`): after
+    the application's own finished callbacks, as the end of request would,
+    so that what they write is saved too.  Both run the library's callback
+    as :class:`.ending.RequestEnd` would: the add-on's records
+    (:attr:`hidden`) put back around it, a failure logged with the
+    namespace named, told to the manager (observers and
     :class:`~pyramid_session_multi.events.SessionSaveFailed`), and the
     cookie that would point at unsaved data taken back.  Once anything else
     is asked of the namespace's end (a rotation, a logout, a check that
@@ -117,7 +120,6 @@ class DirectSave:
     __slots__ = (
         "callback",
         "config",
-        "deferred",
         "finished",
         "hidden",
         "manager",
@@ -139,8 +141,6 @@ class DirectSave:
         self.response: Any = None
         #: :data:`WAITING`, :data:`RESPONDED` or :data:`TAKEN`
         self.phase = WAITING
-        #: whether :meth:`finish` let the application's finished callbacks run first
-        self.deferred = False
 
     def hide(self, record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
@@ -191,26 +191,10 @@ class DirectSave:
             self._tell(exc, observers=True)
 
     def finish(self, request: Any) -> None:
-        """The library's finished callback, contained: run after the
-        application's own finished callbacks, as at the end of request, so
-        that what they write is saved too."""
-        if self.phase == TAKEN:
+        """The library's finished callback, contained (the manager's release
+        runs it, once the application's own finished callbacks ran)."""
+        if self.phase == TAKEN or self.finished is None:
             return
-        if not self.deferred:
-            queue = request.finished_callbacks
-            # no call per callback: this runs on every request
-            for callback in queue:
-                if type(callback) is MethodType:
-                    function = callback.__func__
-                    if function is _FINISH or (
-                        type(function) is FunctionType and RELEASES_SESSIONS in function.__dict__
-                    ):
-                        continue  # a release of the sessions, or another contained save
-                # one of the application's: behind them, once (one of them may go
-                # last too); the manager's release, passed, goes last again
-                self.deferred = True
-                queue.append(self.finish)
-                return
         self.phase = TAKEN
         hidden = self.hidden
         response = self.response
@@ -238,8 +222,14 @@ class DirectSave:
         manager.save_failed(namespace, self.session, exc)
 
 
-#: what :meth:`DirectSave.finish` is, to know another contained save in a queue
-_FINISH = DirectSave.finish
+def finish_in_place(request: Any, saves: dict[str, DirectSave]) -> None:
+    """Run the library's finished callback of each of ``saves`` (the
+    manager's saves contained in place, by namespace) that neither ran nor
+    was taken over: the manager's release calls it, last of the request's
+    finished callbacks."""
+    for save in tuple(saves.values()):
+        if save.finished is not None:
+            save.finish(request)
 
 
 #: what :func:`load_in_place` did: made the session only (its steps and
@@ -325,8 +315,15 @@ def fit_new_cookies(
     were in it before (``before``) are left alone.
     """
     prefix = namespace_config.cookie_name + "="
-    seen = [value for name, value in before if name.lower() == "set-cookie"]
-    for index, (name, value) in enumerate(headers):
+    kept = len(before)
+    if len(headers) >= kept and headers[:kept] == before:
+        # the library only added headers (the common case): only those are new
+        seen: list[str] = []
+    else:
+        seen = [value for name, value in before if name.lower() == "set-cookie"]
+        kept = 0
+    for index in range(kept, len(headers)):
+        name, value = headers[index]
         if name.lower() != "set-cookie" or not value.lstrip().startswith(prefix):
             continue
         if value in seen:
