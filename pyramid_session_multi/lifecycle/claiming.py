@@ -196,23 +196,24 @@ def _queued_by_session(callback: Any, session: Any, code: LibraryCode) -> bool:
     ``callback``: a bound method of the session, a partial of a function
     called with it, or a function closing over it, is told without walking
     it (each a function: :func:`_owns` asked at once)."""
+    session_class: type = type(session)
     kind = type(callback)
     if kind is MethodType:
         if callback.__self__ is not session:
             return False
         if type(callback.__func__) is FunctionType:
             function = callback.__func__
-            return _owns(code, function.__module__, function.__qualname__, type(session))
+            return _owns(code, function.__module__, function.__qualname__, session_class)
     elif kind is functools.partial and type(callback.func) is FunctionType:
         for referent in callback.args:
             if referent is session:
                 function = callback.func
-                return _owns(code, function.__module__, function.__qualname__, type(session))
+                return _owns(code, function.__module__, function.__qualname__, session_class)
     elif kind is FunctionType:
         for cell in callback.__closure__ or ():
             try:
                 if cell.cell_contents is session:
-                    return _owns(code, callback.__module__, callback.__qualname__, type(session))
+                    return _owns(code, callback.__module__, callback.__qualname__, session_class)
             except ValueError:  # an empty cell
                 continue
     owner = _owner(callback, {id(session): session})
