@@ -9,6 +9,7 @@ shows what was sent, and the keys left are counted after each path.
 """
 
 import logging
+from types import FunctionType
 
 import pytest
 import webtest
@@ -574,3 +575,104 @@ def test_a_finished_callback_that_always_goes_last_does_not_stop_the_save(redis_
     assert 0 < len(passes) < 50
     assert app.get("/s/cart").json["value"] == "saved"
     assert len(keys(redis_db)) == 1
+
+
+def test_the_librarys_callbacks_are_known_after_its_first_request(redis_db):
+    # what pyramid_session_redis queues is told its own once, by function,
+    # and answered from memory on every request after
+    import pyramid_session_redis
+    from pyramid_session_redis.session import RedisSession
+
+    from pyramid_session_multi.config import get_manager_config
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "saved"
+        return Response("ok")
+
+    app = build(CountingRedis.from_url(redis_db), view)
+    code = get_manager_config(app.app.registry).configs["cart"].library_code
+    assert code.known == {}
+    app.get("/act")
+    app.get("/act")
+    assert code.known == {
+        pyramid_session_redis._cookie_callback: True,
+        RedisSession._deferred_callback: True,
+    }
+    assert app.get("/s/cart").json["value"] == "saved"
+
+
+class Held:
+    """A session whose callbacks are claimed by hand."""
+
+
+def _callback(session, request, response):
+    """A library's callback, of this module (the library declared here)."""
+
+
+def _claimed(code, callback, finished=None):
+    from collections import deque
+
+    from pyramid_session_multi.lifecycle.claiming import claim_in_place
+
+    class Config:
+        library_code = code
+
+    class Save:
+        session = callback.args[0]
+        config = Config
+        respond = "respond"
+
+    responses = deque([callback])
+    return claim_in_place(Save(), responses, deque(), 0, 0), list(responses)
+
+
+def test_what_is_remembered_of_callbacks_is_bounded_and_holds_no_session():
+    import functools
+
+    from pyramid_session_multi.lifecycle.claiming import KNOWN_AT_MOST, LibraryCode
+
+    code = LibraryCode((__name__,), dict)
+    session = Held()
+
+    def closing(request, response):
+        return session  # a closure: made anew by its library, never remembered
+
+    assert _claimed(code, functools.partial(closing, session)) == (True, ["respond"])
+    assert code.known == {}
+    # functions the library does not own are told so, remembered too
+    assert _claimed(code, functools.partial(logging.getLogger, session))[0] is False
+    assert code.known == {logging.getLogger: False}
+    # never more than the bound, whatever comes
+    for index in range(KNOWN_AT_MOST + 10):
+        # a new function each time, as a library making its callbacks anew would
+        function = FunctionType(_callback.__code__, _callback.__globals__, f"callback_{index}")
+        assert _claimed(code, functools.partial(function, session))[0] is True
+    assert len(code.known) == KNOWN_AT_MOST
+
+
+class CartCookie:
+    """What the cookie helpers read of a namespace: ``cart``, Secure, SameSite=Lax."""
+
+    cookie_name = "cart"
+    cookie_path = "/"
+    cookie_domain = None
+    cookie_secure = True
+    cookie_samesite = "Lax"
+    partitioned = False
+
+
+@pytest.mark.parametrize("appended", [True, False], ids=["appended", "rewritten"])
+def test_only_the_deletion_the_library_wrote_gets_the_cookies_attributes(appended):
+    from pyramid_session_multi.lifecycle.saving import deletion_of, fit_new_cookies
+
+    library_deletion = "cart=; Max-Age=0; Path=/; expires=Wed, 31-Dec-97 23:59:59 GMT"
+    earlier = ("Set-Cookie", "cart=kept-as-it-was; Path=/")
+    before = [("Content-Type", "text/plain"), earlier]
+    if appended:  # the library added its deletion after what was there
+        headers = [*before, ("Set-Cookie", library_deletion)]
+    else:  # it rewrote the list: what was there moved, its deletion first
+        headers = [("Set-Cookie", library_deletion), earlier, ("Content-Type", "text/plain")]
+    fit_new_cookies(before, headers, CartCookie())
+    deletion = deletion_of(CartCookie())
+    assert "secure" in deletion.lower() and "samesite=lax" in deletion.lower()
+    assert sorted(headers) == sorted([*before, ("Set-Cookie", deletion)])

@@ -64,13 +64,19 @@ class LibraryCode:
     module of the application's own session class, is the application's.
     """
 
-    __slots__ = ("modules", "scopes")
+    __slots__ = ("known", "modules", "scopes")
 
     def __init__(self, modules: Any, factory: Any) -> None:
         #: the dotted names the adapter declared
         self.modules = tuple(modules)
         #: ``(module, qualified name prefix)`` of the factory's own code
         self.scopes = _scopes((_defining(factory),))
+        #: function -> whether it is the library's, for the functions a
+        #: session's callbacks were bound to or a partial of (see
+        #: :func:`claim_in_place`); only where the adapter declares its
+        #: modules (a verdict then depends on the function alone), only
+        #: functions without a closure, and at most :data:`KNOWN_AT_MOST`
+        self.known: dict[Any, bool] = {}
 
     def owns(self, function: Any, session_class: type) -> bool:
         """Whether ``function`` is the library's code, for a session of ``session_class``."""
@@ -152,8 +158,15 @@ def claim_queued_since(request: Any, state: Any, queued_since: tuple[int, int]) 
     state.claimed = True
 
 
-def claim_in_place(request: Any, save: Any, queued_since: tuple[int, int]) -> bool:
-    """Take what ``save``'s library queued since ``queued_since`` (as
+#: How many functions a :class:`LibraryCode` remembers the verdict of.
+KNOWN_AT_MOST = 64
+
+
+def claim_in_place(
+    save: Any, response_queue: Any, finished_queue: Any, responses: int, finishes: int
+) -> bool:
+    """Take what ``save``'s library queued since the request's response and
+    finished callback queues were ``responses`` and ``finishes`` long (as
     :func:`claim_queued_since`): its one response callback becomes
     ``save.callback``, replaced where it was queued by ``save.respond``, and
     its one finished callback ``save.finished``, taken out of the queue
@@ -161,28 +174,54 @@ def claim_in_place(request: Any, save: Any, queued_since: tuple[int, int]) -> bo
     ``False``, with nothing changed, where the library queued more than one
     of either, or something it did not queue came in between: the
     namespace's end is then claimed as usual."""
-    response_queue = request.response_callbacks
-    finished_queue = request.finished_callbacks
-    responding = len(response_queue) - queued_since[0]
-    finishing = len(finished_queue) - queued_since[1]
+    responding = len(response_queue) - responses
+    finishing = len(finished_queue) - finishes
+    if responding > 1 or finishing > 1:
+        return False
     session = save.session
     code: LibraryCode = save.config.library_code
-    callback = response_queue[-1] if responding == 1 else None
-    finished = finished_queue[-1] if finishing == 1 else None
-    if (
-        responding > 1
-        or finishing > 1
-        or (callback is not None and not _queued_by_session(callback, session, code))
-        or (finished is not None and not _queued_by_session(finished, session, code))
-    ):
-        return False
+    callback = finished = None
+    if responding == 1:
+        callback = response_queue[-1]
+        if not _queued_in_place(callback, session, code):
+            return False
+    if finishing == 1:
+        finished = finished_queue[-1]
+        if not _queued_in_place(finished, session, code):
+            return False
+        save.finished = finished
+        finished_queue.pop()
     if callback is not None:
         save.callback = callback
         response_queue[-1] = save.respond
-    if finished is not None:
-        save.finished = finished
-        finished_queue.pop()
     return True
+
+
+def _queued_in_place(callback: Any, session: Any, code: LibraryCode) -> bool:
+    """:func:`_queued_by_session`, the verdict on a method of ``session`` or a
+    partial called with it first remembered by function (see
+    :attr:`LibraryCode.known`): a session library queues the same few on
+    every request."""
+    kind = type(callback)
+    if kind is MethodType:
+        function = callback.__func__ if callback.__self__ is session else None
+    elif kind is functools.partial:
+        arguments = callback.args
+        function = callback.func if arguments and arguments[0] is session else None
+    else:
+        return _queued_by_session(callback, session, code)
+    known = code.known
+    verdict = known.get(function)
+    if verdict is None:
+        verdict = _queued_by_session(callback, session, code)
+        if (
+            code.modules
+            and type(function) is FunctionType
+            and function.__closure__ is None
+            and len(known) < KNOWN_AT_MOST
+        ):
+            known[function] = verdict
+    return verdict
 
 
 def queued_by(callback: Any, state: Any) -> bool:

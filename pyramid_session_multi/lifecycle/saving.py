@@ -162,12 +162,9 @@ class DirectSave:
         self.response = response
         config = self.config
         before = list(response.headerlist)
-        # with a library saving once finished, its records go back only then
-        hidden = (
-            ()
-            if self.finished is not None and config.pipeline.records_when_finished
-            else self.hidden
-        )
+        hidden = self.hidden
+        if hidden and self.finished is not None and config.pipeline.records_when_finished:
+            hidden = ()  # a library saving once finished: its records go back only then
         try:
             for record in hidden:
                 record.put_back(response)
@@ -253,7 +250,8 @@ def load_in_place(
     hidden in the save: with no verdict, nothing is left to run.  ``work``
     is the manager's unit of work, ``None`` where it made none yet.
     """
-    since = (len(request.response_callbacks), len(request.finished_callbacks))
+    response_queue, finished_queue = request.response_callbacks, request.finished_callbacks
+    responses, finishes = len(response_queue), len(finished_queue)
     try:
         session = namespace_config.loader(request)
     except Exception as exc:
@@ -264,7 +262,7 @@ def load_in_place(
         log_load_error(namespace_config.namespace, exc, request)
         raise
     save = DirectSave(namespace_config, session, weakref.ref(manager))
-    if not claim_in_place(request, save, since):
+    if not claim_in_place(save, response_queue, finished_queue, responses, finishes):
         return session, None, MADE
     plan = namespace_config.pipeline
     if plan.lifetime_in_place:
