@@ -50,6 +50,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+def _strong(request: Request) -> Callable[[], Request]:
+    """Called as a weak reference is, but keeps ``request`` alive."""
+    return lambda: request
+
+
 class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
     """The sessions of one request, one per namespace, created on demand.
 
@@ -92,8 +97,7 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         *,
         weak: bool = True,
     ) -> None:
-        # called as a weak reference is; held strongly, it keeps the request alive
-        self._request_ref: Callable[[], Any] = weakref.ref(request) if weak else lambda: request
+        self._request_ref: Callable[[], Any] = weakref.ref(request) if weak else _strong(request)
         if config is None:
             config = self._default_config or get_manager_config(request.registry)
             if config is None:
