@@ -327,8 +327,11 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
                 if self._release_passes < _RELEASE_PASSES:
                     self._release_passes += 1
                     callbacks.append(self._release)
-                elif self._direct:
-                    finish_in_place(request, self._direct)
+                else:
+                    if self._direct:
+                        finish_in_place(request, self._direct)
+                    # a namespace first loaded by what still runs queues it again
+                    self._release_scheduled = False
                 return
         if self._direct:  # what its library saves once finished, contained
             finish_in_place(request, self._direct)
