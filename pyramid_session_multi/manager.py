@@ -327,12 +327,14 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
                 # Finished callbacks queued after this one may still use the
                 # sessions: go last, and let them see the objects the view used;
                 # past one that goes last too, in the end, save, and leave them to
-                # the collector.
+                # the collector (a namespace first loaded after queues it again).
                 if self._release_passes < _RELEASE_PASSES:
                     self._release_passes += 1
                     callbacks.append(self._release)
-                elif self._direct:
+                    return
+                if self._direct:
                     finish_in_place(request, self._direct)
+                self._release_scheduled = False
                 return
         if self._direct:  # what its library saves once finished, contained
             finish_in_place(request, self._direct)

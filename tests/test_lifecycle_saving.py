@@ -676,3 +676,97 @@ def test_only_the_deletion_the_library_wrote_gets_the_cookies_attributes(appende
     deletion = deletion_of(CartCookie())
     assert "secure" in deletion.lower() and "samesite=lax" in deletion.lower()
     assert sorted(headers) == sorted([*before, ("Set-Cookie", deletion)])
+
+
+class FailingRedis(CountingRedis):
+    """A client whose writes fail once :attr:`failing` is set (the store went away)."""
+
+    failing = False
+
+    def execute_command(self, *args, **options):
+        if self.failing and str(args[0]).upper() in ("SET", "SETEX"):
+            raise ConnectionError("the store went away")
+        return super().execute_command(*args, **options)
+
+
+def test_a_namespace_a_subscriber_of_a_failed_save_loads_is_saved_too(redis_db):
+    # the subscriber warns the user on the next request, in another namespace
+    # it loads first there, as the release saves the one that failed
+    cart_client = FailingRedis.from_url(redis_db)
+
+    def warn(event):
+        if event.namespace == "cart":
+            event.request.session_multi["notes"]["after"] = "the cart was not saved"
+
+    def view(request):
+        cart_client.failing = True
+        request.session_multi["cart"]["value"] = "lost"
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("cart", counting_factory(cart_client), **OVERWRITE)
+        config.register_session_factory(
+            "notes",
+            RedisSessionFactory(
+                secret=SECRET, cookie_name="notes", timeout=600, redis_url=redis_db
+            ),
+            **OVERWRITE,
+        )
+        config.add_subscriber(warn, SessionSaveFailed)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/cart", {"value": "stored"})
+    app.post("/s/notes", {"value": "stored"})
+    app.get("/act")
+    cart_client.failing = False
+    assert app.get("/s/cart").json["value"] == "stored"
+    assert app.get("/s/notes").json.get("after") == "the cart was not saved"
+    assert len(keys(redis_db)) == 2
+
+
+def test_a_namespace_first_loaded_by_a_callback_that_always_goes_last_is_saved(redis_db):
+    # past the release's passes, the callback that goes last loads another
+    # namespace: its library's finished callback still runs, once
+    client = CountingRedis.from_url(redis_db)
+    passes = []
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "saved"
+
+        def last(request):
+            if request.finished_callbacks and len(passes) < 50:
+                passes.append(1)
+                request.finished_callbacks.append(last)
+                return
+            request.session_multi["wish"]["after"] = "once finished"
+
+        request.add_finished_callback(last)
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
+        config.register_session_factory(
+            "wish",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="wish",
+                timeout=600,
+                redis_client_callable=client.client_callable,
+            ),
+            **OVERWRITE,
+        )
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/wish", {"value": "stored"})
+    del client.commands[:]
+    app.get("/act")
+    assert 0 < len(passes) < 50
+    writes = [name for name in client.commands if name in ("SET", "SETEX")]
+    assert len(writes) == 2  # each namespace saved once
+    assert app.get("/s/cart").json["value"] == "saved"
+    assert app.get("/s/wish").json.get("after") == "once finished"
+    assert len(keys(redis_db)) == 2

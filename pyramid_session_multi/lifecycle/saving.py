@@ -223,10 +223,16 @@ def finish_in_place(request: Any, saves: dict[str, DirectSave]) -> None:
     """Run the library's finished callback of each of ``saves`` (the
     manager's saves contained in place, by namespace) that neither ran nor
     was taken over: the manager's release calls it, last of the request's
-    finished callbacks."""
-    for save in tuple(saves.values()):
-        if save.finished is not None:
-            save.finish(request)
+    finished callbacks.  A namespace loaded while they run (by a subscriber
+    of :class:`~pyramid_session_multi.events.SessionSaveFailed`) is saved too."""
+    pending = tuple(saves.values())
+    while pending:
+        for save in pending:
+            if save.finished is not None:
+                save.finish(request)
+        pending = tuple(
+            save for save in saves.values() if save.phase != TAKEN and save.finished is not None
+        )
 
 
 #: what :func:`load_in_place` did: made the session only (its steps and
