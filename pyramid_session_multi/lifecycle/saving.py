@@ -225,14 +225,15 @@ def finish_in_place(request: Any, saves: dict[str, DirectSave]) -> None:
     was taken over: the manager's release calls it, last of the request's
     finished callbacks.  A namespace loaded while they run (by a subscriber
     of :class:`~pyramid_session_multi.events.SessionSaveFailed`) is saved too."""
-    pending = tuple(saves.values())
-    while pending:
-        for save in pending:
+    while True:
+        for save in tuple(saves.values()):
             if save.finished is not None:
                 save.finish(request)
-        pending = tuple(
-            save for save in saves.values() if save.phase != TAKEN and save.finished is not None
-        )
+        for save in saves.values():  # no call in this loop: the dict holds still
+            if save.phase != TAKEN and save.finished is not None:
+                break  # loaded while they ran: saved too
+        else:
+            return
 
 
 #: what :func:`load_in_place` did: made the session only (its steps and
