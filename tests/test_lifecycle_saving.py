@@ -609,21 +609,11 @@ def _callback(session, request, response):
     """A library's callback, of this module (the library declared here)."""
 
 
-def _claimed(code, callback, finished=None):
-    from collections import deque
+def _claimed(code, callback):
+    """Whether ``callback``, a partial called with its session first, is told the library's."""
+    from pyramid_session_multi.lifecycle.claiming import queued_in_place
 
-    from pyramid_session_multi.lifecycle.claiming import claim_in_place
-
-    class Config:
-        library_code = code
-
-    class Save:
-        session = callback.args[0]
-        config = Config
-        respond = "respond"
-
-    responses = deque([callback])
-    return claim_in_place(Save(), responses, deque(), 0, 0), list(responses)
+    return queued_in_place(callback, callback.args[0], code)
 
 
 def test_what_is_remembered_of_callbacks_is_bounded_and_holds_no_session():
@@ -637,16 +627,16 @@ def test_what_is_remembered_of_callbacks_is_bounded_and_holds_no_session():
     def closing(request, response):
         return session  # a closure: made anew by its library, never remembered
 
-    assert _claimed(code, functools.partial(closing, session)) == (True, ["respond"])
+    assert _claimed(code, functools.partial(closing, session)) is True
     assert code.known == {}
     # functions the library does not own are told so, remembered too
-    assert _claimed(code, functools.partial(logging.getLogger, session))[0] is False
+    assert _claimed(code, functools.partial(logging.getLogger, session)) is False
     assert code.known == {logging.getLogger: False}
     # never more than the bound, whatever comes
     for index in range(KNOWN_AT_MOST + 10):
         # a new function each time, as a library making its callbacks anew would
         function = FunctionType(_callback.__code__, _callback.__globals__, f"callback_{index}")
-        assert _claimed(code, functools.partial(function, session))[0] is True
+        assert _claimed(code, functools.partial(function, session)) is True
     assert len(code.known) == KNOWN_AT_MOST
 
 

@@ -73,7 +73,7 @@ class LibraryCode:
         self.scopes = _scopes((_defining(factory),))
         #: function -> whether it is the library's, for the functions a
         #: session's callbacks were bound to or a partial of (see
-        #: :func:`claim_in_place`); only where the adapter declares its
+        #: :func:`queued_in_place`); only where the adapter declares its
         #: modules (a verdict then depends on the function alone), only
         #: functions without a closure, and at most :data:`KNOWN_AT_MOST`
         self.known: dict[Any, bool] = {}
@@ -162,43 +162,9 @@ def claim_queued_since(request: Any, state: Any, queued_since: tuple[int, int]) 
 KNOWN_AT_MOST = 64
 
 
-def claim_in_place(
-    save: Any, response_queue: Any, finished_queue: Any, responses: int, finishes: int
-) -> bool:
-    """Take what ``save``'s library queued since the request's response and
-    finished callback queues were ``responses`` and ``finishes`` long (as
-    :func:`claim_queued_since`): its one response callback becomes
-    ``save.callback``, replaced where it was queued by ``save.respond``, and
-    its one finished callback ``save.finished``, taken out of the queue
-    (the manager's release runs it: see :class:`.saving.DirectSave`).
-    ``False``, with nothing changed, where the library queued more than one
-    of either, or something it did not queue came in between: the
-    namespace's end is then claimed as usual."""
-    responding = len(response_queue) - responses
-    finishing = len(finished_queue) - finishes
-    if responding > 1 or finishing > 1:
-        return False
-    session = save.session
-    code: LibraryCode = save.config.library_code
-    callback = finished = None
-    if responding == 1:
-        callback = response_queue[-1]
-        if not _queued_in_place(callback, session, code):
-            return False
-    if finishing == 1:
-        finished = finished_queue[-1]
-        if not _queued_in_place(finished, session, code):
-            return False
-        save.finished = finished
-        finished_queue.pop()
-    if callback is not None:
-        save.callback = callback
-        response_queue[-1] = save.respond
-    return True
-
-
-def _queued_in_place(callback: Any, session: Any, code: LibraryCode) -> bool:
-    """:func:`_queued_by_session`, the verdict on a method of ``session`` or a
+def queued_in_place(callback: Any, session: Any, code: LibraryCode) -> bool:
+    """Whether the library of ``session`` queued ``callback`` (as
+    :func:`queued_by` tells it), the verdict on a method of ``session`` or a
     partial called with it first remembered by function (see
     :attr:`LibraryCode.known`): a session library queues the same few on
     every request."""

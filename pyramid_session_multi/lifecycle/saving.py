@@ -18,7 +18,7 @@ from typing import Any
 from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..failures import failure_log_of
-from .claiming import claim_in_place
+from .claiming import queued_in_place
 from .lifetime_step import begin_lifetime
 from .loading import log_load_error
 
@@ -104,7 +104,7 @@ class DirectSave:
     library queued it, by :meth:`respond`; its one finished callback leaves
     the request's queue, and the manager's release, last of the request's
     finished callbacks, runs it through :meth:`finish` (see
-    :func:`.claiming.claim_in_place` and :func:`finish_in_place`): after
+    :func:`load_in_place` and :func:`finish_in_place`): after
     the application's own finished callbacks, as the end of request would,
     so that what they write is saved too.  Both run the library's callback
     as :class:`.ending.RequestEnd` would: the add-on's records
@@ -128,14 +128,21 @@ class DirectSave:
         "session",
     )
 
-    def __init__(self, namespace_config: Any, session: Any, manager: Any) -> None:
+    def __init__(
+        self,
+        namespace_config: Any,
+        session: Any,
+        manager: Any,
+        callback: Any = None,
+        finished: Any = None,
+    ) -> None:
         self.config = namespace_config
         self.session = session
         #: a weak reference to the request's manager, told of a failure
         self.manager = manager
         #: the library's response callback, and its finished callback (``None``: none)
-        self.callback: Any = None
-        self.finished: Any = None
+        self.callback = callback
+        self.finished = finished
         #: the add-on's records stored only while the library saves (see NamespaceEnd.hidden)
         self.hidden: tuple[Any, ...] = ()
         self.response: Any = None
@@ -249,6 +256,14 @@ def load_in_place(
     ``Pipeline.in_place``), and contain what its library queued, where it
     queued it, in a :class:`DirectSave` telling ``manager`` of a failure.
 
+    What its library queued as it made the session is claimed here (as
+    :func:`.claiming.claim_queued_since` would, without moving anything):
+    its one response callback becomes ``save.callback``, replaced where it
+    was queued by ``save.respond``, and its one finished callback
+    ``save.finished``, taken out of the queue (the manager's release runs
+    it).  Where the library queued more than one of either, or something it
+    did not queue came in between, nothing is changed.
+
     Returns the session; the save, ``None`` where it could not be claimed
     so (the namespace's end is then enlisted as usual); and how far the
     load went (:data:`MADE`, :data:`STEPPED` or :data:`LOADED`).  A
@@ -268,9 +283,23 @@ def load_in_place(
         )
         log_load_error(namespace_config.namespace, exc, request)
         raise
-    save = DirectSave(namespace_config, session, weakref.ref(manager))
-    if not claim_in_place(save, response_queue, finished_queue, responses, finishes):
+    responses = len(response_queue) - responses
+    finishes = len(finished_queue) - finishes
+    code = namespace_config.library_code
+    callback = response_queue[-1] if responses == 1 else None
+    finished = finished_queue[-1] if finishes == 1 else None
+    if (
+        responses > 1
+        or finishes > 1
+        or (callback is not None and not queued_in_place(callback, session, code))
+        or (finished is not None and not queued_in_place(finished, session, code))
+    ):
         return session, None, MADE
+    save = DirectSave(namespace_config, session, weakref.ref(manager), callback, finished)
+    if callback is not None:
+        response_queue[-1] = save.respond
+    if finished is not None:
+        finished_queue.pop()
     plan = namespace_config.pipeline
     if plan.lifetime_in_place:
         lifetime = begin_lifetime(namespace_config, request, session, work)
