@@ -640,6 +640,35 @@ def test_what_is_remembered_of_callbacks_is_bounded_and_holds_no_session():
     assert len(code.known) == KNOWN_AT_MOST
 
 
+class CallbackObject:
+    """A library's callback that is an object, equal to another of the same
+    fields and so unhashable (a dataclass's)."""
+
+    __hash__ = None
+
+    def __eq__(self, other):
+        return isinstance(other, CallbackObject)
+
+    def __call__(self, session, request, response=None):
+        """Saves ``session``."""
+
+
+def test_a_librarys_callback_that_is_an_unhashable_object_is_still_told():
+    import functools
+    from types import MethodType
+
+    from pyramid_session_multi.lifecycle.claiming import LibraryCode, queued_in_place
+
+    code = LibraryCode((__name__,), dict)
+    session = Held()
+    for callback in (
+        functools.partial(CallbackObject(), session),
+        MethodType(CallbackObject(), session),
+    ):
+        assert queued_in_place(callback, session, code) is True
+    assert code.known == {}
+
+
 class CartCookie:
     """What the cookie helpers read of a namespace: ``cart``, Secure, SameSite=Lax."""
 
