@@ -294,6 +294,47 @@ def test_its_callbacks_are_taken_once_only():
     assert save.take() is False
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a rotation once the namespace's save ran sends no new cookie and saves nothing",
+)
+@pytest.mark.parametrize(
+    "options", [{}, {"discriminator": lambda request: True}], ids=["in-place", "end-of-request"]
+)
+def test_a_rotation_after_its_save_ran_still_replaces_the_clients_session(redis_db, options):
+    # a login hook in a response callback queued after the load: the session
+    # must still get a new id, sent to the client, and the old one bring back nothing
+    client = CountingRedis.from_url(redis_db)
+
+    def login_late(request):
+        request.session_multi["cart"]["after"] = "written in the view"
+
+        def log_in(request, response):
+            request.session_multi.rotate("cart")
+
+        request.add_response_callback(log_in)
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory(
+            "cart", counting_factory(client), **{**OVERWRITE, **options}
+        )
+        add_write_view(config)
+        config.add_route("late", "/late")
+        config.add_view(login_late, route_name="late")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    old = app.cookies["cart"]
+    app.get("/late")
+    assert app.cookies["cart"] != old
+    read = app.get("/s/cart").json
+    assert (read["value"], read.get("after")) == ("x", "written in the view")
+    app.set_cookie("cart", old)
+    assert app.get("/s/cart").json["value"] is None  # the old cookie brings back nothing
+    assert len(keys(redis_db)) == 1
+
+
 def test_a_logout_after_its_save_ran_is_a_new_end(redis_db):
     client = CountingRedis.from_url(redis_db)
 
@@ -638,6 +679,35 @@ def test_what_is_remembered_of_callbacks_is_bounded_and_holds_no_session():
         function = FunctionType(_callback.__code__, _callback.__globals__, f"callback_{index}")
         assert _claimed(code, functools.partial(function, session)) is True
     assert len(code.known) == KNOWN_AT_MOST
+
+
+class CallbackObject:
+    """A library's callback that is an object, equal to another of the same
+    fields and so unhashable (a dataclass's)."""
+
+    __hash__ = None
+
+    def __eq__(self, other):
+        return isinstance(other, CallbackObject)
+
+    def __call__(self, session, request, response=None):
+        """Saves ``session``."""
+
+
+def test_a_librarys_callback_that_is_an_unhashable_object_is_still_told():
+    import functools
+    from types import MethodType
+
+    from pyramid_session_multi.lifecycle.claiming import LibraryCode, queued_in_place
+
+    code = LibraryCode((__name__,), dict)
+    session = Held()
+    for callback in (
+        functools.partial(CallbackObject(), session),
+        MethodType(CallbackObject(), session),
+    ):
+        assert queued_in_place(callback, session, code) is True
+    assert code.known == {}
 
 
 class CartCookie:

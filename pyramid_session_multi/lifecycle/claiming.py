@@ -176,16 +176,14 @@ def queued_in_place(callback: Any, session: Any, code: LibraryCode) -> bool:
         function = callback.func if arguments and arguments[0] is session else None
     else:
         return _queued_by_session(callback, session, code)
+    if type(function) is not FunctionType:
+        # another's, or a callable object (maybe unhashable): never remembered
+        return _queued_by_session(callback, session, code)
     known = code.known
     verdict = known.get(function)
     if verdict is None:
         verdict = _queued_by_session(callback, session, code)
-        if (
-            code.modules
-            and type(function) is FunctionType
-            and function.__closure__ is None
-            and len(known) < KNOWN_AT_MOST
-        ):
+        if code.modules and function.__closure__ is None and len(known) < KNOWN_AT_MOST:
             known[function] = verdict
     return verdict
 
