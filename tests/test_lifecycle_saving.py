@@ -91,6 +91,27 @@ def build(client, view, **options):
     return webtest.TestApp(build_wsgi(setup))
 
 
+def build_cart_and_wish(client, view):
+    """``cart`` and ``wish``, both in place on ``client``'s Redis, and ``/act``."""
+
+    def setup(config):
+        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
+        config.register_session_factory(
+            "wish",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="wish",
+                timeout=600,
+                redis_client_callable=client.client_callable,
+            ),
+            **OVERWRITE,
+        )
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
 def test_a_namespace_asking_nothing_more_is_contained_where_its_library_queued(redis_db):
     seen = {}
 
@@ -505,22 +526,7 @@ def test_two_namespaces_contained_in_place_save_with_the_release(redis_db):
         seen.extend(queued(request.finished_callbacks))
         return Response("ok")
 
-    def setup(config):
-        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
-        config.register_session_factory(
-            "wish",
-            RedisSessionFactory(
-                secret=SECRET,
-                cookie_name="wish",
-                timeout=600,
-                redis_client_callable=client.client_callable,
-            ),
-            **OVERWRITE,
-        )
-        config.add_route("act", "/act")
-        config.add_view(view, route_name="act")
-
-    app = webtest.TestApp(build_wsgi(setup))
+    app = build_cart_and_wish(client, view)
     app.get("/act")
     # both saved by the manager's release, the one finished callback the add-on queued
     assert seen == ["SessionMultiManager"]
@@ -595,10 +601,9 @@ def test_a_finished_callback_of_the_applications_that_goes_last_still_lets_it_sa
     assert app.get("/s/cart").json["value"] == "saved"
 
 
-def test_a_finished_callback_that_always_goes_last_does_not_stop_the_save(redis_db):
-    # it goes last while anything is queued, past the manager's release's
-    # passes: the release saves what the view wrote before it gives up
-    passes = []
+def view_going_last(passes, then=None):
+    """A view writing ``cart`` whose finished callback goes last while anything
+    is queued (counted in ``passes``, at most 50 times), then calls ``then``."""
 
     def view(request):
         request.session_multi["cart"]["value"] = "saved"
@@ -607,11 +612,21 @@ def test_a_finished_callback_that_always_goes_last_does_not_stop_the_save(redis_
             if request.finished_callbacks and len(passes) < 50:
                 passes.append(1)
                 request.finished_callbacks.append(last)
+                return
+            if then is not None:
+                then(request)
 
         request.add_finished_callback(last)
         return Response("ok")
 
-    app = build(CountingRedis.from_url(redis_db), view)
+    return view
+
+
+def test_a_finished_callback_that_always_goes_last_does_not_stop_the_save(redis_db):
+    # it goes last while anything is queued, past the manager's release's
+    # passes: the release saves what the view wrote before it gives up
+    passes = []
+    app = build(CountingRedis.from_url(redis_db), view_going_last(passes))
     app.get("/act")
     assert 0 < len(passes) < 50
     assert app.get("/s/cart").json["value"] == "saved"
@@ -792,35 +807,12 @@ def test_a_namespace_first_loaded_by_a_callback_that_always_goes_last_is_saved(r
     client = CountingRedis.from_url(redis_db)
     passes = []
 
-    def view(request):
-        request.session_multi["cart"]["value"] = "saved"
+    def then(request):
+        request.session_multi["wish"]["after"] = "once finished"
 
-        def last(request):
-            if request.finished_callbacks and len(passes) < 50:
-                passes.append(1)
-                request.finished_callbacks.append(last)
-                return
-            request.session_multi["wish"]["after"] = "once finished"
+    view = view_going_last(passes, then)
 
-        request.add_finished_callback(last)
-        return Response("ok")
-
-    def setup(config):
-        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
-        config.register_session_factory(
-            "wish",
-            RedisSessionFactory(
-                secret=SECRET,
-                cookie_name="wish",
-                timeout=600,
-                redis_client_callable=client.client_callable,
-            ),
-            **OVERWRITE,
-        )
-        config.add_route("act", "/act")
-        config.add_view(view, route_name="act")
-
-    app = webtest.TestApp(build_wsgi(setup))
+    app = build_cart_and_wish(client, view)
     app.post("/s/wish", {"value": "stored"})
     del client.commands[:]
     app.get("/act")
