@@ -82,6 +82,7 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         "_config",
         "_configs",
         "_direct",
+        "_finishing",
         "_observers",
         "_release_passes",
         "_release_scheduled",
@@ -104,11 +105,11 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
                 config = SessionMultiManagerConfig()
         self._config = config
         self._configs = config.configs
-        # everything about this request's namespaces is the unit of work's;
-        # the manager reads its sessions directly, on the hot path
+        # the unit of work's, read directly on the hot path
         self._sessions: dict[str, Any] = {}
-        # the namespaces whose library's callbacks are contained where they were queued
+        # those contained in place, and whether one queued a finished callback (the release's)
         self._direct: dict[str, DirectSave] = {}
+        self._finishing = False
         # made at the first load: a manager nothing loads from costs nothing more
         self._work: UnitOfWork | None = None
         # a list once an observer is added; a shared empty tuple until then
@@ -145,9 +146,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         if request is None:
             request = self._live_request()  # raises
         if not self._release_scheduled:
-            # Sessions commonly hold their request; forget them once the
-            # request is over so that nothing cyclic outlives it.  (The deque
-            # add_finished_callback appends to, minus a call.)
+            # Sessions commonly hold their request: forget them once the request
+            # is over (the deque add_finished_callback appends to, minus a call).
             request.finished_callbacks.append(self._release)
             self._release_scheduled = True
             config, environ, room = self._config, request.environ, self._config.header_room
@@ -157,9 +157,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
                 config.budget.schedule_header_check(request, self)
         plain = namespace_config.plain
         plan = namespace_config.pipeline
-        # a session that judges itself as it is made (see .lifecycle.pipeline):
-        # made here too, checked in full only if it ended on load or records
-        # a user a revocation store may know
+        # a session that judges itself as it is made (see .lifecycle.pipeline),
+        # checked in full only if it ended on load or records a user
         quick = not plain and plan.quick
         if plain or quick:
             # a client-side session with nothing to end at the end of the
@@ -193,11 +192,12 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
             else:
                 session = self._load_in_full(namespace_config, request, session)
         elif plan.in_place:
-            # server-side, asking nothing of the end of request: what its library
-            # queued is contained where it was queued
+            # server-side, asking nothing of the end of request (see .lifecycle.saving)
             session, save, done = load_in_place(request, namespace_config, self, self._work)
             if save is not None:
                 self._direct[namespace] = save
+                if save.finished is not None:
+                    self._finishing = True
             if done is not LOADED:
                 session = self._load_in_full(namespace_config, request, session, done is STEPPED)
             else:
@@ -324,20 +324,20 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         callbacks = request.finished_callbacks
         for callback in callbacks:  # a loop, not any(): no generator on every request
             if type(callback) is not MethodType or callback.__func__ is not _RELEASE:
-                # Finished callbacks queued after this one may still use the
-                # sessions: go last, and let them see the objects the view used;
-                # past one that goes last too, in the end, save, and leave them to
+                # Finished callbacks queued after this may still use the sessions: go
+                # last; past one that goes last too, in the end, save, and leave them to
                 # the collector (a namespace first loaded after queues it again).
                 if self._release_passes < _RELEASE_PASSES:
                     self._release_passes += 1
                     callbacks.append(self._release)
                     return
-                if self._direct:
+                if self._finishing:
                     finish_in_place(request, self._direct)
                 self._release_scheduled = False
                 return
-        if self._direct:  # what its library saves once finished, contained
+        if self._finishing:  # what a library saves once finished, contained
             finish_in_place(request, self._direct)
+            self._finishing = False
         if self._work is not None:
             self._work.forget()
         else:
