@@ -26,13 +26,7 @@ from .lifecycle.ending import REJECTED
 from .lifecycle.fallbacks import may_migrate
 from .lifecycle.loading import call_for_namespace, log_load_error
 from .lifecycle.revoked import REVOKED, kept_as_made
-from .lifecycle.revoking import (
-    current_devices,
-    end_device,
-    list_devices,
-    record_unended,
-    revoke,
-)
+from .lifecycle.revoking import current_devices, end_device, list_devices, record_unended, revoke
 from .lifecycle.saving import LOADED, STEPPED, DirectSave, finish_in_place, load_in_place
 from .lifecycle.work import UnitOfWork
 
@@ -48,11 +42,6 @@ __all__ = [
 
 
 logger = logging.getLogger(__name__)
-
-
-def _strong(request: Request) -> Callable[[], Request]:
-    """Called as a weak reference is, but keeps ``request`` alive."""
-    return lambda: request
 
 
 class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
@@ -85,9 +74,9 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         "_finishing",
         "_observers",
         "_release_passes",
-        "_release_scheduled",
         "_request_ref",
         "_sessions",
+        "_started",
         "_work",
     )
 
@@ -98,7 +87,7 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         *,
         weak: bool = True,
     ) -> None:
-        self._request_ref: Callable[[], Any] = weakref.ref(request) if weak else _strong(request)
+        self._request_ref: Callable[[], Any] = weakref.ref(request) if weak else (lambda: request)
         if config is None:
             config = self._default_config or get_manager_config(request.registry)
             if config is None:
@@ -110,11 +99,10 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         # those contained in place, and whether one queued a finished callback (the release's)
         self._direct: dict[str, DirectSave] = {}
         self._finishing = False
-        # made at the first load: a manager nothing loads from costs nothing more
+        # made when asked for, and observers a list once one is added: nothing before
         self._work: UnitOfWork | None = None
-        # a list once an observer is added; a shared empty tuple until then
         self._observers: list[Any] | tuple[()] = ()
-        self._release_scheduled = False
+        self._started = _NOT_STARTED
         self._release_passes = 0
 
     @property
@@ -145,24 +133,39 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         request = self._request_ref()
         if request is None:
             request = self._live_request()  # raises
-        if not self._release_scheduled:
-            # Sessions commonly hold their request: forget them once the request
-            # is over (the deque add_finished_callback appends to, minus a call).
-            request.finished_callbacks.append(self._release)
-            self._release_scheduled = True
-            config, environ, room = self._config, request.environ, self._config.header_room
-            # no Cookie header: nothing to measure, and room for every cookie unless below 0
-            if room < 0 or ("HTTP_COOKIE" in environ and len(environ["HTTP_COOKIE"]) > room):
-                # the Cookie header could pass its budget: checked once all is set
-                config.budget.schedule_header_check(request, self)
-        plain = namespace_config.plain
         plan = namespace_config.pipeline
-        # a session that judges itself as it is made (see .lifecycle.pipeline),
-        # checked in full only if it ended on load or records a user
-        quick = not plain and plan.quick
-        if plain or quick:
+        started = self._started
+        if started is not _RELEASING:
+            # first load: a Cookie header that could pass its budget is checked once all is set
+            room = self._config.header_room
+            if not started and len(request.environ.get("HTTP_COOKIE", "")) > room:
+                self._config.budget.schedule_header_check(request, self)
+            if plan.self_contained:
+                # its session holds nothing of the request: nothing to release yet
+                self._started = _STARTED
+            else:  # as _release_after, minus a call
+                request.finished_callbacks.append(self._release)
+                self._started = _RELEASING
+        if plan.in_place:  # never plain
+            # server-side, asking nothing of the end of request (see .lifecycle.saving)
+            session, save, done = load_in_place(request, namespace_config, self, self._work)
+            if save is not None:
+                self._direct[namespace] = save
+                if save.finished is not None:
+                    self._finishing = True
+            if done is not LOADED:
+                session = self._load_in_full(namespace_config, request, session, done is STEPPED)
+            else:
+                if namespace_config.prepare is not None:
+                    namespace_config.prepare(namespace, session)
+                self._sessions[namespace] = session
+                if self._observers:
+                    self._tell_loaded(namespace, session)
+        elif (plain := namespace_config.plain) or plan.quick:
             # a client-side session with nothing to end at the end of the
-            # request: the common case, and the hot path
+            # request (the common case, and the hot path), or one that judges
+            # itself as it is made (quick, see .lifecycle.pipeline), checked
+            # in full only if it ended on load or records a user
             try:
                 session = namespace_config.loader(request)  # type: ignore[misc]
             except Exception as exc:
@@ -191,21 +194,6 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
                     self._tell_loaded(namespace, session)
             else:
                 session = self._load_in_full(namespace_config, request, session)
-        elif plan.in_place:
-            # server-side, asking nothing of the end of request (see .lifecycle.saving)
-            session, save, done = load_in_place(request, namespace_config, self, self._work)
-            if save is not None:
-                self._direct[namespace] = save
-                if save.finished is not None:
-                    self._finishing = True
-            if done is not LOADED:
-                session = self._load_in_full(namespace_config, request, session, done is STEPPED)
-            else:
-                if namespace_config.prepare is not None:
-                    namespace_config.prepare(namespace, session)
-                self._sessions[namespace] = session
-                if self._observers:
-                    self._tell_loaded(namespace, session)
         else:
             session = self._load_in_full(namespace_config, request)
         if request.registry.has_listeners:  # one attribute when nothing subscribes
@@ -309,7 +297,16 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
             work = self._work = UnitOfWork(
                 self, self._request_ref, self._config, self._sessions, self._direct
             )
+            if self._started is not _RELEASING:
+                self._release_after(self._request_ref())
         return work
+
+    def _release_after(self, request: Request | None) -> None:
+        # Sessions commonly hold their request, and so may what a unit of work or an
+        # observer keeps: forget them once it is over (add_finished_callback's deque).
+        if request is not None:
+            request.finished_callbacks.append(self._release)
+            self._started = _RELEASING
 
     def _tell_loaded(self, namespace: str, session: Any) -> None:
         for observer in self._observers:
@@ -320,20 +317,18 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         return self._sessions.get(namespace)
 
     def _release(self, request: Request) -> None:
-        # the deque __getitem__ appended to (reified: no call to read it)
-        callbacks = request.finished_callbacks
+        callbacks = request.finished_callbacks  # reified: no call to read it
         for callback in callbacks:  # a loop, not any(): no generator on every request
             if type(callback) is not MethodType or callback.__func__ is not _RELEASE:
-                # Finished callbacks queued after this may still use the sessions: go
-                # last; past one that goes last too, in the end, save, and leave them to
-                # the collector (a namespace first loaded after queues it again).
+                # Those queued after may still use the sessions: go last; past one that goes
+                # last too, save and leave them (a namespace first loaded after queues again).
                 if self._release_passes < _RELEASE_PASSES:
                     self._release_passes += 1
                     callbacks.append(self._release)
                     return
                 if self._finishing:
                     finish_in_place(request, self._direct)
-                self._release_scheduled = False
+                self._started = _NOT_STARTED
                 return
         if self._finishing:  # what a library saves once finished, contained
             finish_in_place(request, self._direct)
@@ -345,7 +340,7 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
             if self._direct:
                 self._direct = {}
         self._observers = ()
-        self._release_scheduled = False
+        self._started = _NOT_STARTED
         self._release_passes = 0
 
     def save_failed(self, namespace: str, session: Any, error: Exception) -> None:
@@ -377,6 +372,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         Observers are forgotten when the request finishes.
         """
         self._observers = [*self._observers, observer]
+        if self._started is not _RELEASING:
+            self._release_after(self._request_ref())
 
     def get(self, namespace: str, default: Any = None) -> Any:
         """Return the session of ``namespace``, ``default`` if unregistered."""
@@ -566,6 +563,9 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
 _RELEASE = SessionMultiManager._release
 #: How many times the release lets later finished callbacks run first.
 _RELEASE_PASSES = 8
+
+#: A manager with no load yet; loaded, nothing to release; its release queued.
+_NOT_STARTED, _STARTED, _RELEASING = 0, 1, 2
 # the end of request queues a contained save before it, not after (see .lifecycle.ending)
 setattr(_RELEASE, RELEASES_SESSIONS, True)
 

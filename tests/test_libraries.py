@@ -1,5 +1,6 @@
 """The session library adapters, and teaching the add-on a library it does not know."""
 
+import weakref
 from typing import ClassVar
 
 import pyramid_beaker
@@ -17,6 +18,7 @@ from pyramid_session_multi.libraries import (
     SessionLibrary,
     library_for,
 )
+from pyramid_session_multi.libraries.base import SAVE_KEY
 from tests.support.apps import build_app, set_cookie_names, signed_factory
 from tests.support.backend_app import (
     NACL_SECRET,
@@ -461,6 +463,8 @@ def test_what_the_add_on_adds_to_a_beaker_session_is_made_once_per_namespace(tmp
         session = request.session_multi["files"]
         session["n"] = session.get("n", 0) + 1
         seen.append((type(session), set(vars(session))))
+        # the one reference to the add-on's save is weak: nothing for the collector
+        assert type(vars(session)[SAVE_KEY]) is weakref.ref
         return Response("ok")
 
     config.add_route("view", "/")
@@ -475,7 +479,7 @@ def test_what_the_add_on_adds_to_a_beaker_session_is_made_once_per_namespace(tmp
     assert (stored.__module__, stored.__qualname__) == (factory.__module__, factory.__qualname__)
     # and nothing of the add-on is made per request among its own attributes
     for own in (new_attributes, attributes):
-        assert own <= {"_params", "_environ", "_sess", "_headers", "_dirty"}
+        assert own <= {"_params", "_environ", "_sess", "_headers", "_dirty", SAVE_KEY}
 
 
 def test_a_beaker_session_tells_whether_it_was_made_new(tmp_path):

@@ -9,6 +9,7 @@ shows what was sent, and the keys left are counted after each path.
 """
 
 import logging
+import shutil
 from types import FunctionType
 
 import pytest
@@ -18,6 +19,7 @@ from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi.budget import CookieTooLarge
 from pyramid_session_multi.events import SessionSaveFailed
+from pyramid_session_multi.libraries import RedisLibrary
 from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
 from tests.support.apps import build_wsgi
@@ -633,12 +635,9 @@ def test_a_finished_callback_that_always_goes_last_does_not_stop_the_save(redis_
     assert len(keys(redis_db)) == 1
 
 
-def test_the_librarys_callbacks_are_known_after_its_first_request(redis_db):
-    # what pyramid_session_redis queues is told its own once, by function,
-    # and answered from memory on every request after
-    import pyramid_session_redis
-    from pyramid_session_redis.session import RedisSession
-
+def test_what_the_librarys_own_factory_queues_is_taken_without_looking(redis_db):
+    # pyramid_session_redis's own factory queues its cookie callback and its
+    # session's finished one: taken as the library's, with no verdict asked
     from pyramid_session_multi.config import get_manager_config
 
     def view(request):
@@ -646,14 +645,87 @@ def test_the_librarys_callbacks_are_known_after_its_first_request(redis_db):
         return Response("ok")
 
     app = build(CountingRedis.from_url(redis_db), view)
-    code = get_manager_config(app.app.registry).configs["cart"].library_code
-    assert code.known == {}
+    cart = get_manager_config(app.app.registry).configs["cart"]
+    assert cart.pipeline.queues_only_its_own and cart.pipeline.in_place
     app.get("/act")
     app.get("/act")
-    assert code.known == {
+    assert cart.library_code.known == {}
+    assert app.get("/s/cart").json["value"] == "saved"
+
+
+class LooksAtCallbacks(RedisLibrary):
+    """pyramid_session_redis, its factory's callbacks told by looking at them."""
+
+    def queues_only_its_own(self, loader):
+        return False
+
+
+def test_the_callbacks_looked_at_are_known_after_the_first_request(redis_db):
+    # where an adapter does not say its factory queues only its own, what
+    # pyramid_session_redis queues is told its own once, by function, and
+    # answered from memory on every request after
+    import pyramid_session_redis
+    from pyramid_session_redis.session import RedisSession
+
+    from pyramid_session_multi.config import get_manager_config
+
+    def setup(config):
+        config.add_session_library(LooksAtCallbacks())
+        config.register_session_factory(
+            "cart", counting_factory(CountingRedis.from_url(redis_db)), **OVERWRITE
+        )
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "saved"
+        return Response("ok")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    cart = get_manager_config(app.app.registry).configs["cart"]
+    assert cart.pipeline.in_place and not cart.pipeline.queues_only_its_own
+    assert cart.library_code.known == {}
+    app.get("/act")
+    app.get("/act")
+    assert cart.library_code.known == {
         pyramid_session_redis._cookie_callback: True,
         RedisSession._deferred_callback: True,
     }
+    assert app.get("/s/cart").json["value"] == "saved"
+
+
+def test_a_callback_a_hook_of_the_librarys_factory_queues_stays_the_applications(redis_db):
+    # the library's own factory calls the application's redis_client_callable,
+    # which queues a callback of its own: the namespace is not taken in place
+    # without looking, and the application's callback runs as its own
+    client = CountingRedis.from_url(redis_db)
+    ran = []
+
+    def client_callable(request, **options):
+        request.add_response_callback(lambda request, response: ran.append("hook"))
+        return client
+
+    def setup(config):
+        config.register_session_factory(
+            "cart",
+            RedisSessionFactory(
+                secret=SECRET,
+                cookie_name="cart",
+                timeout=600,
+                redis_client_callable=client_callable,
+            ),
+            **OVERWRITE,
+        )
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    def view(request):
+        request.session_multi["cart"]["value"] = "saved"
+        return Response("ok")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/act")
+    assert ran == ["hook"]
     assert app.get("/s/cart").json["value"] == "saved"
 
 
@@ -822,3 +894,120 @@ def test_a_namespace_first_loaded_by_a_callback_that_always_goes_last_is_saved(r
     assert app.get("/s/cart").json["value"] == "saved"
     assert app.get("/s/wish").json.get("after") == "once finished"
     assert len(keys(redis_db)) == 2
+
+
+# -- a session that contains its own save (pyramid_beaker) ------------------------------
+
+
+def beaker_app(store, view, own_init=False, **options):
+    """``files``, pyramid_beaker on files under ``store``, with ``/act``; its
+    class given an ``__init__`` of the application's with ``own_init``."""
+    import pyramid_beaker
+
+    secure = {"secure": True, "samesite": "None"} if options.get("partitioned") else {}
+    factory = pyramid_beaker.BeakerSessionFactoryConfig(
+        type="file", data_dir=str(store / "d"), lock_dir=str(store / "l"), key="files", **secure
+    )
+    if own_init:
+
+        class OwnInit(factory):
+            def __init__(self, request):
+                super().__init__(request)
+
+        factory = OwnInit
+    events = []
+
+    def setup(config):
+        config.register_session_factory("files", factory, **{**OVERWRITE, **options})
+        config.add_subscriber(events.append, SessionSaveFailed)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    return webtest.TestApp(build_wsgi(setup)), events
+
+
+def take_away(store):
+    shutil.rmtree(store)
+    store.write_text("no longer a directory")
+
+
+def test_a_beaker_session_saves_through_its_own_persist_with_nothing_claimed(tmp_path):
+    # pyramid_beaker's response callback stays where it queued it, unwrapped;
+    # the session reaches its save through a weak reference
+    from pyramid_session_multi.config import get_manager_config
+    from pyramid_session_multi.libraries.base import SAVE_KEY
+
+    seen = []
+
+    def view(request):
+        session = request.session_multi["files"]
+        session["value"] = "saved"
+        seen.append((request.response_callbacks[-1], vars(session)[SAVE_KEY]()))
+        return Response("ok")
+
+    app, events = beaker_app(tmp_path, view)
+    assert get_manager_config(app.app.registry).configs["files"].pipeline.self_contained
+    app.get("/act")
+    app.get("/act")
+    callback, save = seen[-1]
+    assert callback.__module__ == "pyramid_beaker"
+    assert callback.__qualname__.endswith(".session_callback")
+    assert isinstance(save, DirectSave) and save.itself and save.callback is None
+    assert app.get("/s/files").json["value"] == "saved" and events == []
+
+
+def test_a_beaker_class_with_its_own_init_is_claimed_as_before(tmp_path):
+    # an __init__ of the application's may queue more: its callbacks are looked at
+    from pyramid_session_multi.config import get_manager_config
+
+    seen = []
+
+    def view(request):
+        request.session_multi["files"]["value"] = "saved"
+        seen.append(request.response_callbacks[-1])
+        return Response("ok")
+
+    app, _ = beaker_app(tmp_path, view, own_init=True)
+    plan = get_manager_config(app.app.registry).configs["files"].pipeline
+    assert plan.in_place and not plan.self_contained
+    app.get("/act")
+    assert isinstance(seen[-1].__self__, DirectSave)
+    assert app.get("/s/files").json["value"] == "saved"
+
+
+@pytest.mark.parametrize("own_init", [False, True], ids=["its-own-save", "claimed"])
+@pytest.mark.parametrize("how", ["new", "written", "invalidated", "rotated"])
+def test_a_beaker_save_that_fails_is_the_namespaces_alone_either_way(tmp_path, own_init, how):
+    # whether the session contains its save or its callback is claimed, and
+    # whether the end of request took it over (a rotation) or not: answered,
+    # reported once, no cookie (a new session's, or a new id's, included)
+    store = tmp_path / "store"
+    store.mkdir()
+
+    def view(request):
+        session = request.session_multi["files"]
+        if how == "invalidated":  # a new id, the session's own doing: its cookie is due
+            session.invalidate()
+        session["value"] = "written"
+        if how == "rotated":
+            request.session_multi.rotate("files")
+        take_away(store)
+        return Response("ok")
+
+    app, events = beaker_app(store, view, own_init=own_init)
+    if how != "new":
+        app.post("/s/files", {"value": "before"})
+    response = app.get("/act")
+    assert response.status_int == 200 and "files=" not in response.headers.get("Set-Cookie", "")
+    assert [event.namespace for event in events] == ["files"]
+
+
+@pytest.mark.parametrize("own_init", [False, True], ids=["its-own-save", "claimed"])
+def test_a_partitioned_beaker_cookie_gets_partitioned_either_way(tmp_path, own_init):
+    def view(request):
+        request.session_multi["files"]["value"] = "written"
+        return Response("ok")
+
+    app, _ = beaker_app(tmp_path, view, own_init=own_init, partitioned=True)
+    (cookie,) = app.get("/act").headers.getall("Set-Cookie")
+    assert cookie.strip().startswith("files=") and cookie.endswith("; Partitioned")

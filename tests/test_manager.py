@@ -505,6 +505,60 @@ def test_sessions_are_released_after_the_last_finished_callback():
     assert len(released["manager"]) == 0
 
 
+def releases_queued(request):
+    """The manager's releases among the request's finished callbacks."""
+    return [
+        callback
+        for callback in request.finished_callbacks
+        if getattr(callback, "__func__", None) is SessionMultiManager._release
+    ]
+
+
+class Observer:
+    def namespace_loaded(self, namespace, session):
+        pass
+
+
+@pytest.mark.parametrize("then", ["nothing", "rotate", "observe"])
+def test_a_session_containing_its_own_save_is_released_only_once_more_is_asked(tmp_path, then):
+    # pyramid_beaker's session holds nothing of the request: no release is
+    # queued for it, until a unit of work or an observer, which may, is made;
+    # either way, what the request made is freed without the cycle collector
+    from tests.support.backend_app import beaker_file
+
+    seen = {}
+
+    def view(request):
+        manager = request.session_multi
+        manager["files"]["k"] = 1
+        seen["loaded"] = len(releases_queued(request))
+        if then == "rotate":
+            manager.rotate("files")
+        elif then == "observe":
+            manager.add_observer(Observer())
+        seen["then"] = len(releases_queued(request))
+        seen["session"] = weakref.ref(manager["files"])
+        return {}
+
+    def setup(config):
+        config.register_session_factory(
+            "files", beaker_file(tmp_path, "files"), concurrent_writes="overwrite"
+        )
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v", renderer="json")
+
+    app = build_app(setup)
+    gc.collect()
+    gc.disable()
+    try:
+        app.get("/v")
+        assert seen["session"]() is None
+    finally:
+        gc.enable()
+    assert seen["loaded"] == 0
+    assert seen["then"] == (0 if then == "nothing" else 1)
+
+
 def test_a_finished_callback_of_the_applications_that_goes_last_too_still_runs():
     passes = []
     ran = []

@@ -12,6 +12,13 @@ COOKIE_ATTRIBUTES = ("secure", "httponly", "samesite", "max_age", "path", "domai
 #: What :meth:`SessionLibrary.facts` could not read.
 UNKNOWN: Any = object()
 
+#: Where a session whose library contains its own saves (see
+#: :meth:`SessionLibrary.contains_own_saves`) finds, in its ``__dict__``, a
+#: weak reference to what contains its save (a ``DirectSave``, see
+#: ``pyramid_session_multi.lifecycle.saving``); absent, or dead, its save
+#: runs as it is.
+SAVE_KEY = "_session_multi_save"
+
 
 def signer_reads(signer: Any) -> tuple[Any, ...]:
     """What a signer (webob's ``SignedSerializer``, pyramid_nacl_session's box)
@@ -147,6 +154,37 @@ class SessionLibrary:
         called on the sessions of a fallback's factory.  Here: ``None``.
         """
         return None
+
+    def queues_only_its_own(self, loader: Any) -> bool:
+        """Whether every callback ``loader`` queues as it makes a session is
+        its library's (never known, here).
+
+        Asked when the namespace is committed, of a namespace whose library
+        queues its callbacks when the session is made (:attr:`queues_when_made`).
+        Where ``True`` (``loader`` is the library's own factory), a namespace
+        contained in place takes the one response callback and the one
+        finished callback it queued as its library's without looking at
+        them: where it queued more than one of either, it is still looked
+        at as any other (an application's hook the factory calls may queue one).
+        """
+        return False
+
+    def contains_own_saves(self, loader: Any) -> bool:
+        """Whether the sessions ``loader`` makes run their library's save through
+        the add-on's containment themselves (never, here).
+
+        Asked when the namespace is committed, of a namespace its end of
+        request would contain in place.  Where ``True``, what the library
+        queues is left where it was queued, unclaimed, and every session the
+        manager makes finds under :data:`SAVE_KEY`, in its ``__dict__``, a
+        weak reference to its save: its library's save is to call the save's
+        ``save_itself(persist, session)`` (``persist(session)`` being the
+        library's own save), send no new cookie where that returns ``False``,
+        and pass a cookie it is about to send through ``fit_cookie(value)``
+        where it returns ``True``.  Such a namespace costs no search of the
+        request's callbacks and no wrapper around them.
+        """
+        return False
 
     def read(self, session: Any) -> dict[Any, Any] | None:
         """The session's data without side effects, or ``None`` if that is impossible.

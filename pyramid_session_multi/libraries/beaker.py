@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - pyramid_beaker is an optional extra
 from ..concurrency.beaker import guard_saves
 from ..concurrency.merge import MergePolicy
 from ..concurrency.outcome import SaveOutcome
-from .base import SessionLibrary, options_reads
+from .base import SAVE_KEY, SessionLibrary, options_reads
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +171,19 @@ class BeakerLibrary(SessionLibrary):
         if not is_beaker_factory(loader):
             return None
         return prepared_class(loader, namespace)
+
+    def contains_own_saves(self, loader: Any) -> bool:
+        """Whether ``loader`` is a prepared pyramid_beaker class (see
+        :func:`prepared_class`) whose ``__init__`` is pyramid_beaker's own: its
+        one response callback saves through ``persist()``, which the prepared
+        class runs through the add-on's containment (see
+        :func:`_persist_contained`)."""
+        if not inspect.isclass(loader) or "session_multi_namespace" not in vars(loader):
+            return False
+        init = getattr(loader, "__init__", None)
+        return getattr(init, "__module__", None) == "pyramid_beaker" and getattr(
+            init, "__qualname__", ""
+        ).endswith(".PyramidBeakerSessionObject.__init__")
 
     def read(self, session: Any) -> dict[Any, Any] | None:
         loaded = session.__dict__.get("_sess")
@@ -353,11 +366,35 @@ def _becomes_unstored(session: Any) -> None:
         object.__setattr__(session, "__class__", unstored)
 
 
+def _persist_contained(session: Any) -> None:
+    """The prepared session's ``persist()``, which pyramid_beaker's response
+    callback calls before it sends the cookie: where the session was made
+    contained in place (see ``BeakerLibrary.contains_own_saves``), the save
+    runs through its ``DirectSave``, which its ``__dict__`` refers to (see
+    ``SAVE_KEY``).  A save that failed sends no new cookie; a cookie about to
+    be sent gets the attributes the namespace needs."""
+    persist = type(session).session_multi_persist
+    ref = session.__dict__.get(SAVE_KEY)
+    save = None if ref is None else ref()
+    if save is None:
+        persist(session)
+        return
+    saved = save.save_itself(persist, session)
+    if saved is None:  # not contained here (the end of request took it over)
+        return
+    headers = session.__dict__["_headers"]
+    if not saved:
+        headers["set_cookie"] = False  # the cookie would point at unsaved data
+    else:
+        out = headers.get("cookie_out")
+        if out and headers.get("set_cookie"):
+            headers["cookie_out"] = save.fit_cookie(out)
+
+
 def _persist_unless_empty_and_new(session: Any) -> None:
-    """The ``persist()`` of a prepared session no store holds yet, which
-    pyramid_beaker's response callback calls: nothing is written while it
-    holds no application data (an orphan under an id no client keeps, one
-    per logout, else)."""
+    """The ``persist()`` of a prepared session no store holds yet: nothing is
+    written while it holds no application data (an orphan under an id no
+    client keeps, one per logout, else)."""
     loaded = session.__dict__["_sess"]
     if loaded is not None and loaded.is_new and not _without_bookkeeping(loaded, False):
         return
@@ -370,9 +407,11 @@ def prepared_class(session_class: Any, namespace: str) -> Any:
     whose sessions are what :meth:`BeakerLibrary.prepare` makes of those of
     ``namespace``; ``session_class`` itself where it is one already.
 
+    Its ``persist()`` saves through the add-on's containment where the
+    session was made contained in place (see :func:`_persist_contained`).
     Its ``session_multi_unstored`` is the subclass of it that a session
-    becomes once no store holds it (new, or invalidated): its ``persist()``
-    leaves it unwritten while empty.  ``None`` where the data travels in the
+    becomes once no store holds it (new, or invalidated): its save leaves it
+    unwritten while empty.  ``None`` where the data travels in the
     cookie.  Both look the same as ``session_class`` from outside (same name
     and module).
     """
@@ -389,13 +428,20 @@ def prepared_class(session_class: Any, namespace: str) -> Any:
     prepared: Any = type(
         session_class.__name__,
         (session_class,),
-        {**looks, "_session": _load_naming_namespace, "invalidate": _invalidate_destroying},
+        {
+            **looks,
+            "_session": _load_naming_namespace,
+            "invalidate": _invalidate_destroying,
+            "persist": _persist_contained,
+            # the save _persist_contained runs
+            "session_multi_persist": session_class.persist,
+        },
     )
     if not is_cookie_type(session_class):
         prepared.session_multi_unstored = type(
             session_class.__name__,
             (prepared,),
-            {**looks, "persist": _persist_unless_empty_and_new},
+            {**looks, "session_multi_persist": _persist_unless_empty_and_new},
         )
         prepared.session_multi_unstored.session_multi_unstored = prepared.session_multi_unstored
     return prepared

@@ -54,6 +54,16 @@ class RedisLibrary(SessionLibrary):
         closure = closure_of(factory)
         return isinstance(closure.get("cookie_name"), str) and "_cookie_signer" in closure
 
+    def queues_only_its_own(self, loader: Any) -> bool:
+        """Whether ``loader`` is the factory ``RedisSessionFactory`` returns,
+        itself (not a wrapper): it queues its cookie callback and its
+        session's ``_deferred_callback``, one of each."""
+        return (
+            inspect.isfunction(loader)
+            and loader.__module__ == "pyramid_session_redis"
+            and loader.__qualname__ == "RedisSessionFactory.<locals>.factory"
+        )
+
     def cookie(self, factory: Any) -> dict[str, Any] | None:
         closure = closure_of(factory)
         info: dict[str, Any] = {"name": closure["cookie_name"]}

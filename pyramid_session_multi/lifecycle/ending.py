@@ -188,8 +188,9 @@ class RequestEnd:
         state.finished = [] if save.finished is None else [save.finished]
         state.hidden = save.hidden
         state.session = save.session if state.session is None else state.session
-        # its callbacks left the request's queues when the session was made
-        state.claimed = state.session is save.session
+        # its callbacks left the request's queues when the session was made,
+        # unless the session saved through the save itself: then they are where queued
+        state.claimed = state.session is save.session and not save.itself
 
     def _run_before(self, queue: Any, owners: dict[int, "NamespaceEnd"]) -> None:
         """Move this callback before any callback ``owners``' sessions queued already.

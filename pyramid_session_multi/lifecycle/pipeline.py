@@ -169,6 +169,15 @@ class Pipeline:
     #: reporting a failed save rather than failing the response with it; it
     #: goes through its steps and checks only where it has some
     in_place: bool = False
+    #: whether, loaded in place, what its loader queues as it makes the
+    #: session, one callback of each kind, is its library's without looking
+    #: (see ``SessionLibrary.queues_only_its_own``)
+    queues_only_its_own: bool = False
+    #: whether, loaded in place, its session runs its library's save through
+    #: the add-on's containment itself (see
+    #: ``SessionLibrary.contains_own_saves``): nothing its library queued is
+    #: claimed, and every callback stays as queued
+    self_contained: bool = False
     #: whether, loaded in place, all it runs is its lifetime (the step and
     #: its check), which the manager then runs with no unit of work
     #: (see :func:`.saving.load_in_place`)
@@ -234,6 +243,8 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
         enlist_at_load=enlist,
         claim_at_load=claim_at_load,
         in_place=in_place,
+        queues_only_its_own=in_place and asks(library, "queues_only_its_own", namespace_config),
+        self_contained=in_place and asks(library, "contains_own_saves", namespace_config),
         lifetime_in_place=(
             in_place
             and steps == (load_lifetime,)
@@ -249,6 +260,14 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
         routine=tuple(step.name for step in routine),
         lifetime=LifetimeRules(namespace_config) if namespace_config.stamped else None,
     )
+
+
+def asks(library: Any, question: str, namespace_config: Any) -> bool:
+    """What ``library`` answers to ``question`` (``queues_only_its_own`` or
+    ``contains_own_saves``) of the namespace's loader: ``True`` only if it
+    says so, an adapter without the method saying no."""
+    method = getattr(library, question, None)
+    return method is not None and method(namespace_config.loader) is True
 
 
 def enlists_at_load(namespace_config: Any, is_partner: bool) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..failures import failure_log_of
+from ..libraries.base import SAVE_KEY
 from .claiming import queued_in_place
 from .lifetime_step import begin_lifetime
 from .loading import log_load_error
@@ -118,10 +119,12 @@ class DirectSave:
     """
 
     __slots__ = (
+        "__weakref__",
         "callback",
         "config",
         "finished",
         "hidden",
+        "itself",
         "manager",
         "phase",
         "response",
@@ -148,6 +151,9 @@ class DirectSave:
         self.response: Any = None
         #: :data:`WAITING`, :data:`RESPONDED` or :data:`TAKEN`
         self.phase = WAITING
+        #: whether the session runs its library's save through :meth:`save_itself`
+        #: (see :func:`load_in_place`): nothing of its library's was claimed
+        self.itself = False
 
     def hide(self, record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
@@ -193,6 +199,48 @@ class DirectSave:
                 config.namespace, exc, "could not be saved; its cookie is unchanged", request
             )
             self._tell(exc, observers=True)
+
+    def save_itself(self, persist: Any, session: Any) -> bool | None:
+        """The library's save, ``persist(session)``, run by the session itself
+        and contained here as :meth:`respond` contains its response callback:
+        whether it saved (``False``: its library must send no new cookie).
+
+        Called by the save of a session whose library contains its own saves
+        (see ``SessionLibrary.contains_own_saves``).  Once the end of request
+        took the namespace over, or once this ran, ``persist`` runs as it is,
+        uncontained here, and the answer is ``None``.
+        """
+        if self.phase != WAITING:
+            persist(session)
+            return None
+        self.phase = RESPONDED
+        hidden = self.hidden
+        try:
+            for record in hidden:
+                record.put_back(None)
+            try:
+                persist(session)
+            finally:
+                for record in hidden:
+                    record.take_out(None)
+        except Exception as exc:
+            self.phase = TAKEN
+            config = self.config
+            request = self.manager().request
+            if cookie_refusal(request, config.namespace, config.cookie_name, exc) is not None:
+                raise
+            log_failure(
+                config.namespace, exc, "could not be saved; its cookie is unchanged", request
+            )
+            self._tell(exc, observers=True)
+            return False
+        return True
+
+    def fit_cookie(self, value: str) -> str:
+        """``value``, a ``Set-Cookie`` value of the namespace's cookie that its
+        library is about to send, with the attributes it needs (as
+        :func:`fit_new_cookies` gives them)."""
+        return fitted_cookie(value, self.config)
 
     def finish(self, request: Any) -> None:
         """The library's finished callback, contained (the manager's release
@@ -262,7 +310,10 @@ def load_in_place(
     was queued by ``save.respond``, and its one finished callback
     ``save.finished``, taken out of the queue (the manager's release runs
     it).  Where the library queued more than one of either, or something it
-    did not queue came in between, nothing is changed.
+    did not queue came in between, nothing is changed.  Where the session
+    runs its library's save itself (``Pipeline.self_contained``), nothing is
+    claimed: it finds its save under :data:`SAVE_KEY` and saves through
+    :meth:`DirectSave.save_itself`.
 
     Returns the session; the save, ``None`` where it could not be claimed
     so (the namespace's end is then enlisted as usual); and how far the
@@ -272,8 +323,11 @@ def load_in_place(
     hidden in the save: with no verdict, nothing is left to run.  ``work``
     is the manager's unit of work, ``None`` where it made none yet.
     """
-    response_queue, finished_queue = request.response_callbacks, request.finished_callbacks
-    responses, finishes = len(response_queue), len(finished_queue)
+    plan = namespace_config.pipeline
+    itself = plan.self_contained
+    if not itself:
+        response_queue, finished_queue = request.response_callbacks, request.finished_callbacks
+        responses, finishes = len(response_queue), len(finished_queue)
     try:
         session = namespace_config.loader(request)
     except Exception as exc:
@@ -283,24 +337,34 @@ def load_in_place(
         )
         log_load_error(namespace_config.namespace, exc, request)
         raise
-    responses = len(response_queue) - responses
-    finishes = len(finished_queue) - finishes
-    code = namespace_config.library_code
-    callback = response_queue[-1] if responses == 1 else None
-    finished = finished_queue[-1] if finishes == 1 else None
-    if (
-        responses > 1
-        or finishes > 1
-        or (callback is not None and not queued_in_place(callback, session, code))
-        or (finished is not None and not queued_in_place(finished, session, code))
-    ):
-        return session, None, MADE
-    save = DirectSave(namespace_config, session, weakref.ref(manager), callback, finished)
-    if callback is not None:
-        response_queue[-1] = save.respond
-    if finished is not None:
-        finished_queue.pop()
-    plan = namespace_config.pipeline
+    if itself:
+        # its session runs its library's save through the save: nothing to claim
+        save = DirectSave(namespace_config, session, weakref.ref(manager))
+        save.itself = True
+        session.__dict__[SAVE_KEY] = weakref.ref(save)
+    else:
+        responses = len(response_queue) - responses
+        finishes = len(finished_queue) - finishes
+        if responses > 1 or finishes > 1:
+            return session, None, MADE
+        callback = response_queue[-1] if responses == 1 else None
+        finished = finished_queue[-1] if finishes == 1 else None
+        if not plan.queues_only_its_own and (
+            (
+                callback is not None
+                and not queued_in_place(callback, session, namespace_config.library_code)
+            )
+            or (
+                finished is not None
+                and not queued_in_place(finished, session, namespace_config.library_code)
+            )
+        ):
+            return session, None, MADE
+        save = DirectSave(namespace_config, session, weakref.ref(manager), callback, finished)
+        if callback is not None:
+            response_queue[-1] = save.respond
+        if finished is not None:
+            finished_queue.pop()
     if plan.lifetime_in_place:
         lifetime = begin_lifetime(namespace_config, request, session, work)
         save.hidden = (lifetime,)
@@ -363,10 +427,18 @@ def fit_new_cookies(
         if value in seen:
             seen.remove(value)
             continue
-        if is_deletion(value):
-            headers[index] = (name, deletion_of(namespace_config))
-        elif namespace_config.partitioned:
-            headers[index] = (name, partitioned(value))
+        headers[index] = (name, fitted_cookie(value, namespace_config))
+
+
+def fitted_cookie(value: str, namespace_config: Any) -> str:
+    """The ``Set-Cookie`` value ``value`` of the namespace's cookie as it is to
+    be sent: a deletion as :func:`deletion_of` writes it, a cookie of a
+    partitioned namespace with ``Partitioned``, any other as it is."""
+    if is_deletion(value):
+        return deletion_of(namespace_config)
+    if namespace_config.partitioned:
+        return partitioned(value)
+    return value
 
 
 def log_failure(namespace: str, exc: Exception, what: str, request: Any = None) -> None:
