@@ -926,6 +926,23 @@ def beaker_app(store, view, own_init=False, **options):
     return webtest.TestApp(build_wsgi(setup)), events
 
 
+def stored_beaker(store, session_id):
+    """What the store of :func:`beaker_app` holds under ``session_id``, read by Beaker."""
+    from beaker.session import Session
+
+    return dict(
+        Session(
+            {},
+            id=session_id,
+            use_cookies=False,
+            type="file",
+            data_dir=str(store / "d"),
+            lock_dir=str(store / "l"),
+            key="files",
+        )
+    )
+
+
 def take_away(store):
     shutil.rmtree(store)
     store.write_text("no longer a directory")
@@ -1011,3 +1028,61 @@ def test_a_partitioned_beaker_cookie_gets_partitioned_either_way(tmp_path, own_i
     app, _ = beaker_app(tmp_path, view, own_init=own_init, partitioned=True)
     (cookie,) = app.get("/act").headers.getall("Set-Cookie")
     assert cookie.strip().startswith("files=") and cookie.endswith("; Partitioned")
+
+
+@pytest.mark.parametrize("store_goes", ["after-the-views-save", "before-the-views-save"])
+def test_a_save_the_view_asks_of_a_beaker_session_is_its_own(tmp_path, store_goes):
+    # the view's own persist() runs as pyramid_beaker runs it, a failure raised
+    # to the view; the save pyramid_beaker's response callback asks for after
+    # it is still the one contained: answered, reported once, no cookie
+    store = tmp_path / "store"
+    store.mkdir()
+    seen = []
+
+    def view(request):
+        session = request.session_multi["files"]
+        session["value"] = "written"
+        if store_goes == "before-the-views-save":
+            take_away(store)
+        try:
+            session.persist()
+        except OSError as exc:
+            seen.append(type(exc).__name__)
+        if store_goes == "after-the-views-save":
+            take_away(store)
+        return Response("ok")
+
+    app, events = beaker_app(store, view)
+    app.post("/s/files", {"value": "before"})
+    response = app.get("/act")
+    assert response.status_int == 200 and "files=" not in response.headers.get("Set-Cookie", "")
+    assert [event.namespace for event in events] == ["files"]
+    assert seen == ([] if store_goes == "after-the-views-save" else ["NotADirectoryError"])
+
+
+@pytest.mark.parametrize("saved_by", ["library", "view", "finished-callback"])
+def test_what_the_application_saves_of_a_beaker_session_carries_its_lifetime(tmp_path, saved_by):
+    # what the application's own persist() writes, in its view or once the
+    # response went out, holds the lifetime record as pyramid_beaker's own
+    # save does: an absolute timeout never restarts
+    from pyramid_session_multi.lifecycle.lifetime import LIFETIME_KEY
+
+    def write(session, value):
+        session["value"] = value
+        if saved_by != "library":
+            session.persist()
+
+    def view(request):
+        session = request.session_multi["files"]
+        if saved_by == "finished-callback":
+            session["value"] = "sent"
+            request.add_finished_callback(lambda request: write(session, "written"))
+        else:
+            write(session, "written")
+        return Response("ok")
+
+    app, _ = beaker_app(tmp_path, view, absolute_timeout=1000)
+    for _ in range(2):  # new, then loaded from its store
+        app.get("/act")
+        data = stored_beaker(tmp_path, app.cookies["files"])
+        assert data["value"] == "written" and LIFETIME_KEY in data

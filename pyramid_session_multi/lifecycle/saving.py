@@ -127,6 +127,7 @@ class DirectSave:
         "itself",
         "manager",
         "phase",
+        "queued",
         "response",
         "session",
     )
@@ -154,6 +155,8 @@ class DirectSave:
         #: whether the session runs its library's save through :meth:`save_itself`
         #: (see :func:`load_in_place`): nothing of its library's was claimed
         self.itself = False
+        #: where it saves itself, the response callback its library queued (see :meth:`save_itself`)
+        self.queued: Any = None
 
     def hide(self, record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
@@ -206,23 +209,25 @@ class DirectSave:
         whether it saved (``False``: its library must send no new cookie).
 
         Called by the save of a session whose library contains its own saves
-        (see ``SessionLibrary.contains_own_saves``).  Once the end of request
-        took the namespace over, or once this ran, ``persist`` runs as it is,
-        uncontained here, and the answer is ``None``.
+        (see ``SessionLibrary.contains_own_saves``).  Only the save its
+        library's response callback asks for is contained: one the
+        application asks for itself (its view, while that callback is still
+        queued, or anything after it ran) runs as it is, a failure raised
+        to it, what it writes carrying the add-on's records all the same.
+        Once the end of request took the namespace over, ``persist`` runs as
+        it is (the end of request puts the records back).  The answer is then
+        ``None``.
         """
-        if self.phase != WAITING:
+        phase = self.phase
+        if phase == TAKEN:
             persist(session)
             return None
+        if phase == RESPONDED or self.queued in self.manager().request.response_callbacks:
+            self._persist(persist, session)
+            return None
         self.phase = RESPONDED
-        hidden = self.hidden
         try:
-            for record in hidden:
-                record.put_back(None)
-            try:
-                persist(session)
-            finally:
-                for record in hidden:
-                    record.take_out(None)
+            self._persist(persist, session)
         except Exception as exc:
             self.phase = TAKEN
             config = self.config
@@ -235,6 +240,16 @@ class DirectSave:
             self._tell(exc, observers=True)
             return False
         return True
+
+    def _persist(self, persist: Any, session: Any) -> None:
+        hidden = self.hidden
+        for record in hidden:
+            record.put_back(None)
+        try:
+            persist(session)
+        finally:
+            for record in hidden:
+                record.take_out(None)
 
     def fit_cookie(self, value: str) -> str:
         """``value``, a ``Set-Cookie`` value of the namespace's cookie that its
@@ -341,6 +356,9 @@ def load_in_place(
         # its session runs its library's save through the save: nothing to claim
         save = DirectSave(namespace_config, session, weakref.ref(manager))
         save.itself = True
+        # the library's response callback, left where it was queued: a save
+        # while it is still queued is the application's own call
+        save.queued = request.response_callbacks[-1]
         session.__dict__[SAVE_KEY] = weakref.ref(save)
     else:
         responses = len(response_queue) - responses
