@@ -223,11 +223,18 @@ class DirectSave:
             persist(session)
             return None
         if phase == RESPONDED or self.queued in self.manager().request.response_callbacks:
-            self._persist(persist, session)
+            self._persist_as_asked(persist, session)
             return None
         self.phase = RESPONDED
+        hidden = self.hidden
         try:
-            self._persist(persist, session)
+            for record in hidden:
+                record.put_back(None)
+            try:
+                persist(session)
+            finally:
+                for record in hidden:
+                    record.take_out(None)
         except Exception as exc:
             self.phase = TAKEN
             config = self.config
@@ -241,7 +248,8 @@ class DirectSave:
             return False
         return True
 
-    def _persist(self, persist: Any, session: Any) -> None:
+    def _persist_as_asked(self, persist: Any, session: Any) -> None:
+        # uncontained, the add-on's records in the store all the same
         hidden = self.hidden
         for record in hidden:
             record.put_back(None)
