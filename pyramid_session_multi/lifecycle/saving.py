@@ -206,14 +206,15 @@ class DirectSave:
         whether it saved (``False``: its library must send no new cookie).
 
         Called by the save of a session whose library contains its own saves
-        (see ``SessionLibrary.contains_own_saves``).  Once the end of request
-        took the namespace over, or once this ran, ``persist`` runs as it is,
+        (see ``SessionLibrary.contains_own_saves``), each time it saves (an
+        application may save before its library does).  Once the end of
+        request took the namespace over, ``persist`` runs as it is,
         uncontained here, and the answer is ``None``.
         """
-        if self.phase != WAITING:
+        if self.phase == TAKEN:
             persist(session)
             return None
-        self.phase = RESPONDED
+        self.phase = RESPONDED  # a rotation or a logout from now on is a new end
         hidden = self.hidden
         try:
             for record in hidden:
@@ -224,11 +225,8 @@ class DirectSave:
                 for record in hidden:
                     record.take_out(None)
         except Exception as exc:
-            self.phase = TAKEN
             config = self.config
             request = self.manager().request
-            if cookie_refusal(request, config.namespace, config.cookie_name, exc) is not None:
-                raise
             log_failure(
                 config.namespace, exc, "could not be saved; its cookie is unchanged", request
             )
