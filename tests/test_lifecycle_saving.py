@@ -696,41 +696,6 @@ def test_the_callbacks_looked_at_are_known_after_the_first_request(redis_db):
     assert app.get("/s/cart").json["value"] == "saved"
 
 
-def test_a_callback_a_hook_of_the_librarys_factory_queues_stays_the_applications(redis_db):
-    # the library's own factory calls the application's redis_client_callable,
-    # which queues a callback of its own: the namespace is not taken in place
-    # without looking, and the application's callback runs as its own
-    client = CountingRedis.from_url(redis_db)
-    ran = []
-
-    def client_callable(request, **options):
-        request.add_response_callback(lambda request, response: ran.append("hook"))
-        return client
-
-    def setup(config):
-        config.register_session_factory(
-            "cart",
-            RedisSessionFactory(
-                secret=SECRET,
-                cookie_name="cart",
-                timeout=600,
-                redis_client_callable=client_callable,
-            ),
-            **OVERWRITE,
-        )
-        config.add_route("act", "/act")
-        config.add_view(view, route_name="act")
-
-    def view(request):
-        request.session_multi["cart"]["value"] = "saved"
-        return Response("ok")
-
-    app = webtest.TestApp(build_wsgi(setup))
-    app.get("/act")
-    assert ran == ["hook"]
-    assert app.get("/s/cart").json["value"] == "saved"
-
-
 class Held:
     """A session whose callbacks are claimed by hand."""
 
@@ -933,6 +898,16 @@ def take_away(store):
     store.write_text("no longer a directory")
 
 
+def answered_and_told_once(app, events, stored=True):
+    """``/act`` (after a first request stores ``files``, with ``stored``)
+    answers, sends no cookie of ``files``, and its failure is told once."""
+    if stored:
+        app.post("/s/files", {"value": "before"})
+    response = app.get("/act")
+    assert response.status_int == 200 and "files=" not in response.headers.get("Set-Cookie", "")
+    assert [event.namespace for event in events] == ["files"]
+
+
 def test_a_beaker_session_saves_through_its_own_persist_with_nothing_claimed(tmp_path):
     # pyramid_beaker's response callback stays where it queued it, unwrapped;
     # the session reaches its save through a weak reference
@@ -997,11 +972,7 @@ def test_a_beaker_save_that_fails_is_the_namespaces_alone_either_way(tmp_path, o
         return Response("ok")
 
     app, events = beaker_app(store, view, own_init=own_init)
-    if how != "new":
-        app.post("/s/files", {"value": "before"})
-    response = app.get("/act")
-    assert response.status_int == 200 and "files=" not in response.headers.get("Set-Cookie", "")
-    assert [event.namespace for event in events] == ["files"]
+    answered_and_told_once(app, events, stored=how != "new")
 
 
 @pytest.mark.parametrize("own_init", [False, True], ids=["its-own-save", "claimed"])
@@ -1030,10 +1001,7 @@ def test_a_beaker_session_saved_by_the_application_first_is_still_contained(tmp_
         return Response("ok")
 
     app, events = beaker_app(store, view)
-    app.post("/s/files", {"value": "before"})
-    response = app.get("/act")
-    assert response.status_int == 200 and "files=" not in response.headers.get("Set-Cookie", "")
-    assert [event.namespace for event in events] == ["files"]
+    answered_and_told_once(app, events)
 
 
 def test_a_beaker_save_taken_over_is_the_end_of_requests_even_while_held(tmp_path):
@@ -1054,10 +1022,7 @@ def test_a_beaker_save_taken_over_is_the_end_of_requests_even_while_held(tmp_pat
         return Response("ok")
 
     app, events = beaker_app(store, view)
-    app.post("/s/files", {"value": "before"})
-    response = app.get("/act")
-    assert response.status_int == 200 and "files=" not in response.headers.get("Set-Cookie", "")
-    assert [event.namespace for event in events] == ["files"]
+    answered_and_told_once(app, events)
     assert held[0].phase == 2  # TAKEN
 
 
