@@ -20,9 +20,11 @@ from pyramid_session_redis import RedisSessionFactory
 from pyramid_session_multi.budget import CookieTooLarge
 from pyramid_session_multi.events import SessionSaveFailed
 from pyramid_session_multi.libraries import RedisLibrary
+from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING
 from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
 from tests.support.apps import build_wsgi
+from tests.support.backend_app import beaker_file
 from tests.support.counting_redis import CountingRedis
 from tests.support.redis_server import redis_keys as keys
 
@@ -694,41 +696,6 @@ def test_the_callbacks_looked_at_are_known_after_the_first_request(redis_db):
     assert app.get("/s/cart").json["value"] == "saved"
 
 
-def test_a_callback_a_hook_of_the_librarys_factory_queues_stays_the_applications(redis_db):
-    # the library's own factory calls the application's redis_client_callable,
-    # which queues a callback of its own: the namespace is not taken in place
-    # without looking, and the application's callback runs as its own
-    client = CountingRedis.from_url(redis_db)
-    ran = []
-
-    def client_callable(request, **options):
-        request.add_response_callback(lambda request, response: ran.append("hook"))
-        return client
-
-    def setup(config):
-        config.register_session_factory(
-            "cart",
-            RedisSessionFactory(
-                secret=SECRET,
-                cookie_name="cart",
-                timeout=600,
-                redis_client_callable=client_callable,
-            ),
-            **OVERWRITE,
-        )
-        config.add_route("act", "/act")
-        config.add_view(view, route_name="act")
-
-    def view(request):
-        request.session_multi["cart"]["value"] = "saved"
-        return Response("ok")
-
-    app = webtest.TestApp(build_wsgi(setup))
-    app.get("/act")
-    assert ran == ["hook"]
-    assert app.get("/s/cart").json["value"] == "saved"
-
-
 class Held:
     """A session whose callbacks are claimed by hand."""
 
@@ -948,6 +915,16 @@ def take_away(store):
     store.write_text("no longer a directory")
 
 
+def answered_and_told_once(app, events, stored=True):
+    """``/act`` (after a first request stores ``files``, with ``stored``)
+    answers, sends no cookie of ``files``, and its failure is told once."""
+    if stored:
+        app.post("/s/files", {"value": "before"})
+    response = app.get("/act")
+    assert response.status_int == 200 and "files=" not in response.headers.get("Set-Cookie", "")
+    assert [event.namespace for event in events] == ["files"]
+
+
 def test_a_beaker_session_saves_through_its_own_persist_with_nothing_claimed(tmp_path):
     # pyramid_beaker's response callback stays where it queued it, unwrapped;
     # the session reaches its save through a weak reference
@@ -1012,11 +989,7 @@ def test_a_beaker_save_that_fails_is_the_namespaces_alone_either_way(tmp_path, o
         return Response("ok")
 
     app, events = beaker_app(store, view, own_init=own_init)
-    if how != "new":
-        app.post("/s/files", {"value": "before"})
-    response = app.get("/act")
-    assert response.status_int == 200 and "files=" not in response.headers.get("Set-Cookie", "")
-    assert [event.namespace for event in events] == ["files"]
+    answered_and_told_once(app, events, stored=how != "new")
 
 
 @pytest.mark.parametrize("own_init", [False, True], ids=["its-own-save", "claimed"])
@@ -1030,34 +1003,138 @@ def test_a_partitioned_beaker_cookie_gets_partitioned_either_way(tmp_path, own_i
     assert cookie.strip().startswith("files=") and cookie.endswith("; Partitioned")
 
 
-@pytest.mark.parametrize("store_goes", ["after-the-views-save", "before-the-views-save"])
-def test_a_save_the_view_asks_of_a_beaker_session_is_its_own(tmp_path, store_goes):
-    # the view's own persist() runs as pyramid_beaker runs it, a failure raised
-    # to the view; the save pyramid_beaker's response callback asks for after
-    # it is still the one contained: answered, reported once, no cookie
+def test_a_beaker_session_saved_by_the_application_first_is_still_contained(tmp_path):
+    # the application saves in its view; the library's own save, once the
+    # store is gone, is contained all the same
     store = tmp_path / "store"
     store.mkdir()
-    seen = []
+
+    def view(request):
+        session = request.session_multi["files"]
+        session["value"] = "saved early"
+        session.persist()
+        session["value"] = "written after"
+        take_away(store)
+        return Response("ok")
+
+    app, events = beaker_app(store, view)
+    answered_and_told_once(app, events)
+
+
+def test_a_beaker_save_taken_over_is_the_end_of_requests_even_while_held(tmp_path):
+    # something keeps the save alive after a rotation took it over: the
+    # session's save is then the end of request's to contain, told once
+    from pyramid_session_multi.libraries.base import SAVE_KEY
+
+    store = tmp_path / "store"
+    store.mkdir()
+    held = []
 
     def view(request):
         session = request.session_multi["files"]
         session["value"] = "written"
-        if store_goes == "before-the-views-save":
-            take_away(store)
-        try:
-            session.persist()
-        except OSError as exc:
-            seen.append(type(exc).__name__)
-        if store_goes == "after-the-views-save":
-            take_away(store)
+        held.append(vars(session)[SAVE_KEY]())
+        request.session_multi.rotate("files")
+        take_away(store)
         return Response("ok")
 
     app, events = beaker_app(store, view)
-    app.post("/s/files", {"value": "before"})
-    response = app.get("/act")
-    assert response.status_int == 200 and "files=" not in response.headers.get("Set-Cookie", "")
-    assert [event.namespace for event in events] == ["files"]
-    assert seen == ([] if store_goes == "after-the-views-save" else ["NotADirectoryError"])
+    answered_and_told_once(app, events)
+    assert held[0].phase == 2  # TAKEN
+
+
+@pytest.mark.parametrize("library", ["redis", "beaker"])
+def test_a_namespace_in_place_recording_its_user_hides_its_record_through_its_save(
+    library, redis_db, tmp_path
+):
+    # with timeouts and a revocation store, its lifetime runs with its checks
+    # (not as the session is made), its record hidden in the save all the same
+    from pyramid_session_multi.config import get_manager_config
+    from pyramid_session_multi.testing import MemoryRevocationStore
+    from tests.support.lifetime_apps import build_lifetime_wsgi, library_factory
+
+    store = MemoryRevocationStore()
+
+    def register(config):
+        config.register_session_factory(
+            library,
+            library_factory(library, redis_db, tmp_path),
+            idle_timeout=600,
+            **OVERWRITE,
+        )
+        config.set_revocation_store(store)
+
+    wsgi = build_lifetime_wsgi(register)
+    plan = get_manager_config(wsgi.registry).get(library).pipeline
+    assert plan.in_place and not plan.lifetime_in_place
+    app = webtest.TestApp(wsgi)
+    app.get("/login", {"userid": "alice", "ns": library})
+    app.get(f"/w/{library}", {"value": "x"})
+    keys = set(app.get(f"/keys/{library}").json["keys"]) - BEAKER_BOOKKEEPING
+    assert keys == {"user", "value"}
+    assert app.get(f"/r/{library}").json == {"value": "x", "user": "alice"}
+    app.get("/revoke", {"userid": "alice", "keep": ""})
+    assert app.get(f"/r/{library}").json == {"value": None, "user": None}
+
+
+def test_a_beaker_namespace_and_a_redis_one_in_place_save_together(redis_db, tmp_path):
+    # the release runs the Redis one's finished save; the Beaker one saved itself
+    def view(request):
+        request.session_multi["cart"]["value"] = "in redis"
+        request.session_multi["files"]["value"] = "in a file"
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory(
+            "cart", counting_factory(CountingRedis.from_url(redis_db)), **OVERWRITE
+        )
+        config.register_session_factory("files", beaker_file(tmp_path, "files"), **OVERWRITE)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/act")
+    assert app.get("/s/cart").json["value"] == "in redis"
+    assert app.get("/s/files").json["value"] == "in a file"
+
+
+def test_a_claimed_beaker_namespace_with_timeouts_hides_its_record_around_its_callback(
+    tmp_path, clock
+):
+    # pyramid_beaker's callback claimed and wrapped (an __init__ of the
+    # application's): the record goes into the data only while it saves
+    seen = []
+
+    def view(request):
+        session = request.session_multi["files"]
+        seen.append(sorted(set(session.keys()) - BEAKER_BOOKKEEPING))
+        session["value"] = "written"
+        return Response("ok")
+
+    app, _ = beaker_app(tmp_path, view, own_init=True, idle_timeout=600)
+    app.get("/act")
+    app.get("/act")
+    assert seen == [[], ["value"]]
+    clock.at(601)  # idle past its timeout: the record was saved
+    app.get("/act")
+    assert seen[-1] == []
+
+
+def test_a_beaker_save_failing_in_the_view_and_in_its_callback_is_told_once(tmp_path):
+    # the application saves in its view with the store gone, then
+    # pyramid_beaker's callback saves again: both contained, one report
+    store = tmp_path / "store"
+    store.mkdir()
+
+    def view(request):
+        session = request.session_multi["files"]
+        session["value"] = "written"
+        take_away(store)
+        session.persist()
+        return Response("ok")
+
+    app, events = beaker_app(store, view)
+    answered_and_told_once(app, events)
 
 
 @pytest.mark.parametrize("saved_by", ["library", "view", "finished-callback"])

@@ -182,7 +182,11 @@ class SessionLibrary:
         library's own save), send no new cookie where that returns ``False``,
         and pass a cookie it is about to send through ``fit_cookie(value)``
         where it returns ``True``.  Such a namespace costs no search of the
-        request's callbacks and no wrapper around them.
+        request's callbacks and no wrapper around them; and since its
+        sessions must hold nothing that refers to the request (pyramid_beaker's
+        keeps only the WSGI environ), the manager queues no release of the
+        request's sessions for it (it does once a unit of work or an
+        observer is made).
         """
         return False
 

@@ -92,6 +92,9 @@ WAITING = 0
 RESPONDED = 1
 #: One whose callbacks do not run here: taken by the end of request, or failed.
 TAKEN = 2
+#: One whose session saves itself (see :meth:`DirectSave.save_itself`), a
+#: save of which failed and was told: a save after it is contained, told no more.
+FAILED = 3
 
 
 class DirectSave:
@@ -127,7 +130,6 @@ class DirectSave:
         "itself",
         "manager",
         "phase",
-        "queued",
         "response",
         "session",
     )
@@ -150,13 +152,11 @@ class DirectSave:
         #: the add-on's records stored only while the library saves (see NamespaceEnd.hidden)
         self.hidden: tuple[Any, ...] = ()
         self.response: Any = None
-        #: :data:`WAITING`, :data:`RESPONDED` or :data:`TAKEN`
+        #: :data:`WAITING`, :data:`RESPONDED`, :data:`TAKEN` or :data:`FAILED`
         self.phase = WAITING
         #: whether the session runs its library's save through :meth:`save_itself`
         #: (see :func:`load_in_place`): nothing of its library's was claimed
         self.itself = False
-        #: where it saves itself, the response callback its library queued (see :meth:`save_itself`)
-        self.queued: Any = None
 
     def hide(self, record: Any) -> None:
         """Keep ``record`` in the session's storage only while its library saves it."""
@@ -209,23 +209,17 @@ class DirectSave:
         whether it saved (``False``: its library must send no new cookie).
 
         Called by the save of a session whose library contains its own saves
-        (see ``SessionLibrary.contains_own_saves``).  Only the save its
-        library's response callback asks for is contained: one the
-        application asks for itself (its view, while that callback is still
-        queued, or anything after it ran) runs as it is, a failure raised
-        to it, what it writes carrying the add-on's records all the same.
-        Once the end of request took the namespace over, ``persist`` runs as
-        it is (the end of request puts the records back).  The answer is then
-        ``None``.
+        (see ``SessionLibrary.contains_own_saves``), each time it saves (an
+        application may save before its library does).  Once the end of
+        request took the namespace over, ``persist`` runs as it is,
+        uncontained here, and the answer is ``None``.
         """
         phase = self.phase
         if phase == TAKEN:
             persist(session)
             return None
-        if phase == RESPONDED or self.queued in self.manager().request.response_callbacks:
-            self._persist_as_asked(persist, session)
-            return None
-        self.phase = RESPONDED
+        if phase == WAITING:
+            self.phase = RESPONDED  # a rotation or a logout from now on is a new end
         hidden = self.hidden
         try:
             for record in hidden:
@@ -236,28 +230,17 @@ class DirectSave:
                 for record in hidden:
                     record.take_out(None)
         except Exception as exc:
-            self.phase = TAKEN
+            if phase == FAILED:
+                return False  # told at its first failure
+            self.phase = FAILED
             config = self.config
             request = self.manager().request
-            if cookie_refusal(request, config.namespace, config.cookie_name, exc) is not None:
-                raise
             log_failure(
                 config.namespace, exc, "could not be saved; its cookie is unchanged", request
             )
             self._tell(exc, observers=True)
             return False
         return True
-
-    def _persist_as_asked(self, persist: Any, session: Any) -> None:
-        # uncontained, the add-on's records in the store all the same
-        hidden = self.hidden
-        for record in hidden:
-            record.put_back(None)
-        try:
-            persist(session)
-        finally:
-            for record in hidden:
-                record.take_out(None)
 
     def fit_cookie(self, value: str) -> str:
         """``value``, a ``Set-Cookie`` value of the namespace's cookie that its
@@ -364,9 +347,6 @@ def load_in_place(
         # its session runs its library's save through the save: nothing to claim
         save = DirectSave(namespace_config, session, weakref.ref(manager))
         save.itself = True
-        # the library's response callback, left where it was queued: a save
-        # while it is still queued is the application's own call
-        save.queued = request.response_callbacks[-1]
         session.__dict__[SAVE_KEY] = weakref.ref(save)
     else:
         responses = len(response_queue) - responses
