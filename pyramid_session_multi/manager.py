@@ -126,7 +126,6 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
     def __getitem__(self, namespace: str) -> Any:
         if namespace in self._sessions:  # ``in`` and a subscript: no call on the hot path
             return self._sessions[namespace]
-        # Loading, inlined: this runs on every request that uses a session.
         if namespace not in self._configs:
             raise UnregisteredSession(namespace)
         namespace_config = self._configs[namespace]
@@ -137,8 +136,10 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         started = self._started
         if started is not _RELEASING:
             # first load: a Cookie header that could pass its budget is checked once all is set
-            room = self._config.header_room
-            if not started and len(request.environ.get("HTTP_COOKIE", "")) > room:
+            environ, room = request.environ, self._config.header_room
+            if not started and (
+                room < 0 or ("HTTP_COOKIE" in environ and len(environ["HTTP_COOKIE"]) > room)
+            ):
                 self._config.budget.schedule_header_check(request, self)
             if plan.self_contained:
                 # its session holds nothing of the request: nothing to release yet
@@ -297,14 +298,14 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
             work = self._work = UnitOfWork(
                 self, self._request_ref, self._config, self._sessions, self._direct
             )
-            if self._started is not _RELEASING:
-                self._release_after(self._request_ref())
+            self._release_after()
         return work
 
-    def _release_after(self, request: Request | None) -> None:
+    def _release_after(self) -> None:
         # Sessions commonly hold their request, and so may what a unit of work or an
         # observer keeps: forget them once it is over (add_finished_callback's deque).
-        if request is not None:
+        request = self._request_ref()
+        if request is not None and self._started is not _RELEASING:
             request.finished_callbacks.append(self._release)
             self._started = _RELEASING
 
@@ -372,8 +373,7 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         Observers are forgotten when the request finishes.
         """
         self._observers = [*self._observers, observer]
-        if self._started is not _RELEASING:
-            self._release_after(self._request_ref())
+        self._release_after()
 
     def get(self, namespace: str, default: Any = None) -> Any:
         """Return the session of ``namespace``, ``default`` if unregistered."""
