@@ -515,6 +515,49 @@ def test_a_beaker_session_tells_whether_it_was_made_new(tmp_path):
     assert SessionLibrary().is_new(object()) is None
 
 
+@pytest.mark.parametrize("kind", ["file", "cookie"])
+def test_a_beaker_session_keeps_its_raw_storage_through_logout_and_rotation(tmp_path, kind):
+    # what raw_storage_stays promises: the lifetime step keeps the dict it
+    # found at load and puts its record back into that one at the save
+    import webtest
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+    from tests.support.backend_app import beaker_file
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    if kind == "cookie":
+        factory = pyramid_beaker.BeakerSessionFactoryConfig(
+            type="cookie", key="files", validate_key=BEAKER_VALIDATE_KEY
+        )
+    else:
+        factory = beaker_file(tmp_path, "files")
+    config.register_session_factory("files", factory, idle_timeout=600)
+    library = BeakerLibrary()
+    held = []
+
+    def view(request):
+        session = request.session_multi["files"]
+        storage = library.raw_storage(session)
+        session["n"] = 1
+        request.session_multi.rotate("files")
+        same_after_rotation = library.raw_storage(session) is storage
+        session.invalidate()
+        session["m"] = 2
+        held.append((same_after_rotation, library.raw_storage(session) is storage))
+        return Response("ok")
+
+    config.add_route("view", "/")
+    config.add_view(view, route_name="view")
+    app = webtest.TestApp(config.make_wsgi_app())
+    app.get("/")
+    app.get("/")
+    assert library.raw_storage_stays is True
+    assert RedisLibrary.raw_storage_stays is False  # invalidate() makes it a new state
+    assert held == [(True, True), (True, True)]
+
+
 def test_a_redis_session_tells_whether_it_was_made_new(redis_db):
     # what the lifetime step asks instead of the request's cookies
     import webtest

@@ -14,9 +14,12 @@ UNKNOWN: Any = object()
 
 #: Where a session whose library contains its own saves (see
 #: :meth:`SessionLibrary.contains_own_saves`) finds, in its ``__dict__``, a
-#: weak reference to what contains its save (a ``DirectSave``, see
-#: ``pyramid_session_multi.lifecycle.saving``); absent, or dead, its save
-#: runs as it is.
+#: callable returning what contains its save: a weak reference to a
+#: ``DirectSave`` (see ``pyramid_session_multi.lifecycle.saving``) while the
+#: request runs, and once the end of request saved it, the add-on's
+#: ``LaterSaves``, which returns itself (where
+#: :attr:`SessionLibrary.saves_again_through_key`).  Absent, or dead, its
+#: save runs as it is.
 SAVE_KEY = "_session_multi_save"
 
 
@@ -95,6 +98,18 @@ class SessionLibrary:
     #: Whether the library writes its store only in its finished callbacks (see
     #: ``ISessionLibrary.saves_when_finished``): not known here.
     saves_when_finished = False
+    #: Whether a session's own save looks under :data:`SAVE_KEY` for what
+    #: contains it every time it runs, including a save the application makes
+    #: once the end of request saved the session (its ``persist()`` in a
+    #: finished callback): the end of request then leaves there what puts the
+    #: add-on's records back around such a save.  Not known here.
+    saves_again_through_key = False
+    #: Whether :meth:`raw_storage`, once it returned a dict for a session,
+    #: returns that same dict for the rest of the session's life (the
+    #: library clears and refills it in place, never replaces it): the
+    #: add-on then keeps it from the load to the save instead of asking
+    #: again.  Not known here.
+    raw_storage_stays = False
 
     def claims(self, factory: Any) -> bool:
         """Whether ``factory`` makes this library's sessions (never, here)."""

@@ -104,6 +104,10 @@ class BeakerLibrary(SessionLibrary):
     # pyramid_beaker's session queues its one response callback in __init__
     queues_when_made = True
     has_prepare = True
+    # the proxy loads its Beaker session once, and invalidates and rotates it in place
+    raw_storage_stays = True
+    # its prepared class's persist() looks under SAVE_KEY each time (see _persist_contained)
+    saves_again_through_key = True
 
     def claims(self, factory: Any) -> bool:
         return is_beaker_factory(factory) and isinstance(getattr(factory, "_options", None), dict)
@@ -372,7 +376,9 @@ def _persist_contained(session: Any) -> None:
     contained in place (see ``BeakerLibrary.contains_own_saves``), the save
     runs through its ``DirectSave``, which its ``__dict__`` refers to (see
     ``SAVE_KEY``).  A save that failed sends no new cookie; a cookie about to
-    be sent gets the attributes the namespace needs."""
+    be sent gets the attributes the namespace needs.  Once the end of request
+    saved the session, what it left there puts the add-on's records back
+    around a save the application makes later."""
     persist = type(session).session_multi_persist
     ref = session.__dict__.get(SAVE_KEY)
     save = None if ref is None else ref()

@@ -50,7 +50,14 @@ from ..events import SessionInvalidated
 from ..failures import FAIL
 from .claiming import RELEASES_SESSIONS, claim_callbacks, claim_queued_since, library_owner
 from .concurrency import after_merge
-from .saving import ContainedFinish, delete_cookie, fit_new_cookies, log_failure, run_hooks
+from .saving import (
+    ContainedFinish,
+    delete_cookie,
+    fit_new_cookies,
+    leave_later_saves,
+    log_failure,
+    run_hooks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -391,6 +398,8 @@ class RequestEnd:
             headers = response.headerlist
             if headers != before:  # the library set or rewrote something
                 fit_new_cookies(before, headers, namespace_config)
+            # what the application saves of it later keeps the records too
+            leave_later_saves(namespace_config, state.session, state.hidden)
         except Exception as exc:
             refusal = cookie_refusal(
                 request, namespace_config.namespace, namespace_config.cookie_name, exc

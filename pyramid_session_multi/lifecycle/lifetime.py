@@ -281,6 +281,7 @@ class LifetimeRules:
         "is_new",
         "raw_storage",
         "restamp_after",
+        "storage_stays",
     )
 
     def __init__(self, namespace_config: Any) -> None:
@@ -298,6 +299,9 @@ class LifetimeRules:
         self.is_new = library.is_new
         #: the library's own keys of its raw storage (``None``: it keeps none there)
         self.bookkeeping: frozenset[Any] | None = frozenset(library.bookkeeping) or None
+        #: whether the raw storage found at load is the one saved (see
+        #: ``SessionLibrary.raw_storage_stays``): kept, not asked for again
+        self.storage_stays = bool(getattr(library, "raw_storage_stays", False))
         expire_within = library.expire_within
         #: ``None`` where there is nothing to tell: no timeout, or a store
         #: that drops nothing by itself (the library's is the base's no-op)
@@ -324,6 +328,7 @@ class Lifetime:
         "config",
         "expired",
         "invalidate_before",
+        "kept",
         "loaded",
         "loaded_stamps",
         "own",
@@ -339,6 +344,7 @@ class Lifetime:
         session: Any,
         stamps: Stamps | None,
         loaded: Any,
+        kept: Any = None,
     ) -> None:
         self.config = namespace_config
         #: its namespace's :class:`LifetimeRules`
@@ -362,6 +368,9 @@ class Lifetime:
         self.own: Any = ABSENT
         #: the raw storage the record is in while the library saves
         self.storage: Any = None
+        #: the raw storage found at load, where its library keeps it the same
+        #: (``LifetimeRules.storage_stays``): the one put back into
+        self.kept: Any = kept
 
     @property
     def stamps(self) -> Stamps:
@@ -413,9 +422,11 @@ class Lifetime:
         unchanged session serializes as it was loaded: the loaded record
         itself while the stamps are those loaded.
         """
-        storage = self.rules.raw_storage(self._session())
-        if type(storage) is not dict and not isinstance(storage, dict):
-            raise no_raw_storage(self.config)
+        storage = self.kept
+        if storage is None:
+            storage = self.rules.raw_storage(self._session())
+            if type(storage) is not dict and not isinstance(storage, dict):
+                raise no_raw_storage(self.config)
         self.storage = storage
         # nothing with no data: the stamps of an empty session are not written
         record = None
@@ -429,16 +440,14 @@ class Lifetime:
                     if stamps is None or stamps is self.loaded_stamps
                     else stamps.as_raw()
                 )
-        # a dict's own ``in`` where the storage is one: a subclass's may mark it accessed
-        if (
-            LIFETIME_KEY in storage
-            if type(storage) is dict
-            else dict.__contains__(storage, LIFETIME_KEY)
-        ):
-            # the application's own key of that name rides inside the record
-            self.own = conceal(storage, LIFETIME_KEY, record)
-        elif record is not None:
-            dict.__setitem__(storage, LIFETIME_KEY, record)
+        # a dict's own methods: a subclass's may mark it accessed.  The record
+        # is set where the key is free, in the one call that finds out.
+        if record is not None:
+            if dict.setdefault(storage, LIFETIME_KEY, record) is not record:
+                # the application's own key of that name: the record rides inside
+                self.own = conceal(storage, LIFETIME_KEY, record)
+        elif dict.__contains__(storage, LIFETIME_KEY):
+            self.own = conceal(storage, LIFETIME_KEY, None)
 
     def take_out(self, response: Any) -> None:
         """Once the library saved: the record leaves the data again (the

@@ -75,6 +75,7 @@ def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any)
     # the clocks of a record read inline (its stamps made only if asked for)
     created = active = 0.0
     has_data = False
+    kept = None  # the storage, kept to the save where its library keeps it the same
     if rules.fallbacks:
         carried = _carried_with_fallbacks(rules, request)
     else:
@@ -94,6 +95,8 @@ def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any)
         if carried:
             if not stored:
                 raise no_raw_storage(namespace_config)
+            if rules.storage_stays:
+                kept = storage
             # what the add-on writes with nobody recorded, read here inline (a
             # pattern match or a call costs more than the rest of the step)
             if (
@@ -129,7 +132,7 @@ def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any)
             stamps = Stamps(t, t, login[0], login[1])
         created = stamps.created
         active = t
-    lifetime = Lifetime(namespace_config, rules, session, stamps, loaded)
+    lifetime = Lifetime(namespace_config, rules, session, stamps, loaded, kept)
     attributes[ATTRIBUTE] = lifetime
     # it becomes the session's invalidate(): every one (the application's own
     # too) starts fresh stamps, since what follows a logout is a new session, of nobody

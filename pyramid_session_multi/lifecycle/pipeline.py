@@ -186,6 +186,11 @@ class Pipeline:
     #: storage only while its library's finished callbacks run, where it saves
     #: (see ``ISessionLibrary.saves_when_finished``), not around its response ones
     records_when_finished: bool = False
+    #: whether its sessions look for what contains their save each time they
+    #: save (``SessionLibrary.saves_again_through_key``): once the end of
+    #: request saved one, it leaves there what puts the records back around
+    #: a save the application makes later (see :func:`.saving.leave_later_saves`)
+    saves_again: bool = False
     #: whether the session judges itself, with nothing else to run (a
     #: migration aside: see :attr:`fallback_cookies`)
     quick: bool = False
@@ -252,6 +257,7 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
             and namespace_config.prepare is None
         ),
         records_when_finished=getattr(library, "saves_when_finished", False) is True,
+        saves_again=getattr(library, "saves_again_through_key", False) is True,
         quick=quick,
         reason_events=MappingProxyType(events),
         fallback_cookies=(

@@ -192,6 +192,8 @@ class DirectSave:
             headers = response.headerlist
             if headers != before:  # the library set or rewrote something
                 fit_new_cookies(before, headers, config)
+            if self.hidden and config.pipeline.saves_again:
+                leave_later_saves(config, self.session, self.hidden)
         except Exception as exc:
             self.phase = TAKEN  # not saved: its finished callback does not run
             refusal = cookie_refusal(request, config.namespace, config.cookie_name, exc)
@@ -278,6 +280,50 @@ class DirectSave:
         if observers:  # as the end of request tells a failure in its response
             manager.tell_observers("namespace_failed", namespace, exc)
         manager.save_failed(namespace, self.session, exc)
+
+
+class LaterSaves:
+    """What puts a namespace's records back around the saves an application
+    makes of its session once the end of request saved it (its own
+    ``persist()`` in a finished callback, say), for a library whose
+    sessions look for it under :data:`SAVE_KEY` each time they save
+    (``SessionLibrary.saves_again_through_key``).
+
+    Left there by :func:`leave_later_saves`; the session holds it (it holds
+    the session only weakly, through its records).  Such a save is not
+    contained: its failure is the application's, as its call is.
+    """
+
+    __slots__ = ("hidden",)
+
+    def __init__(self, hidden: tuple[Any, ...]) -> None:
+        self.hidden = hidden
+
+    def __call__(self) -> "LaterSaves":
+        # what is under SAVE_KEY is called to get the save: it is its own
+        return self
+
+    def save_itself(self, persist: Any, session: Any) -> None:
+        """``persist(session)`` with the records in the session's storage;
+        ``None``: nothing for the session's save to do after it."""
+        hidden = self.hidden
+        for record in hidden:
+            record.put_back(None)
+        try:
+            persist(session)
+        finally:
+            for record in hidden:
+                record.take_out(None)
+
+
+def leave_later_saves(namespace_config: Any, session: Any, hidden: tuple[Any, ...]) -> None:
+    """Once the end of request saved ``session`` with ``hidden`` (its
+    namespace's records) put back around its library's save: where its
+    library's sessions look under :data:`SAVE_KEY` every time they save, a
+    save the application makes later puts them back too, so that what it
+    writes keeps the lifetime and binding records the store had."""
+    if hidden and namespace_config.pipeline.saves_again:
+        session.__dict__[SAVE_KEY] = LaterSaves(hidden)
 
 
 def finish_in_place(request: Any, saves: dict[str, DirectSave]) -> None:
