@@ -1236,3 +1236,78 @@ def test_what_a_finished_callback_saves_of_a_bound_beaker_session_carries_its_to
         data = stored_beaker(tmp_path, app.cookies["files"])
         assert data["value"] == "written"
         assert BINDING_KEY in data and LIFETIME_KEY in data
+
+
+@pytest.mark.parametrize(
+    ("own_init", "writes"),
+    [(True, "overwrite"), (False, "merge")],
+    ids=["claimed-in-place", "end-of-request"],
+)
+def test_what_a_finished_callback_saves_of_a_beaker_session_whose_save_failed_keeps_its_user(
+    tmp_path, own_init, writes
+):
+    # the store refuses the save the response waits for (away for a moment),
+    # then takes the application's own persist() in a finished callback: what
+    # that writes keeps the user recorded at login, so revoking the user still
+    # ends the session
+    import pyramid_beaker
+
+    from pyramid_session_multi.lifecycle.lifetime import LIFETIME_KEY
+    from pyramid_session_multi.testing import MemoryRevocationStore
+
+    def login(request):
+        request.session_multi["files"]["value"] = "in"
+        request.session_multi.rotate(userid="alice")
+        return Response("ok")
+
+    def act(request):
+        session = request.session_multi["files"]
+        session["value"] = "sent"
+        inner = session._session()
+        save = inner.save
+
+        def refused(*args, **kwargs):
+            inner.save = save  # back for the next save
+            raise ConnectionError("the store is away for a moment")
+
+        inner.save = refused
+
+        def write(request):
+            session["value"] = "written"
+            session.persist()
+
+        request.add_finished_callback(write)
+        return Response("ok")
+
+    def revoke(request):
+        request.session_multi.revoke("alice")
+        return Response("ok")
+
+    factory = pyramid_beaker.BeakerSessionFactoryConfig(
+        type="file", data_dir=str(tmp_path / "d"), lock_dir=str(tmp_path / "l"), key="files"
+    )
+    if own_init:
+
+        class OwnInit(factory):
+            def __init__(self, request):
+                super().__init__(request)
+
+        factory = OwnInit
+
+    def setup(config):
+        config.set_revocation_store(MemoryRevocationStore())
+        config.register_session_factory(
+            "files", factory, idle_timeout=600, concurrent_writes=writes
+        )
+        for name, view in (("login", login), ("act", act), ("revoke", revoke)):
+            config.add_route(name, f"/{name}")
+            config.add_view(view, route_name=name)
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/login")
+    app.get("/act")
+    data = stored_beaker(tmp_path, app.cookies["files"])
+    assert data["value"] == "written"
+    assert data[LIFETIME_KEY][2] == "alice"
+    webtest.TestApp(app.app).get("/revoke")
+    assert app.get("/s/files").json.get("value") is None

@@ -395,11 +395,12 @@ class RequestEnd:
                     state.merge.saving = False
                 for record in hidden:
                     record.take_out(response)
+                # what the application saves of it later keeps the records too,
+                # also where this save failed: the store may take the next one
+                leave_later_saves(namespace_config, state.session, state.hidden)
             headers = response.headerlist
             if headers != before:  # the library set or rewrote something
                 fit_new_cookies(before, headers, namespace_config)
-            # what the application saves of it later keeps the records too
-            leave_later_saves(namespace_config, state.session, state.hidden)
         except Exception as exc:
             refusal = cookie_refusal(
                 request, namespace_config.namespace, namespace_config.cookie_name, exc

@@ -189,11 +189,12 @@ class DirectSave:
             finally:
                 for record in hidden:
                     record.take_out(response)
+                # also where the save failed: the store may take the next one
+                if self.hidden and config.pipeline.saves_again:
+                    leave_later_saves(config, self.session, self.hidden)
             headers = response.headerlist
             if headers != before:  # the library set or rewrote something
                 fit_new_cookies(before, headers, config)
-            if self.hidden and config.pipeline.saves_again:
-                leave_later_saves(config, self.session, self.hidden)
         except Exception as exc:
             self.phase = TAKEN  # not saved: its finished callback does not run
             refusal = cookie_refusal(request, config.namespace, config.cookie_name, exc)
@@ -317,8 +318,9 @@ class LaterSaves:
 
 
 def leave_later_saves(namespace_config: Any, session: Any, hidden: tuple[Any, ...]) -> None:
-    """Once the end of request saved ``session`` with ``hidden`` (its
-    namespace's records) put back around its library's save: where its
+    """Once the end of request ran the save of ``session`` with ``hidden``
+    (its namespace's records) put back around it, saved or refused by its
+    store (which may take the next one): where its
     library's sessions look under :data:`SAVE_KEY` every time they save, a
     save the application makes later puts them back too, so that what it
     writes keeps the lifetime and binding records the store had."""
