@@ -1311,3 +1311,40 @@ def test_what_a_finished_callback_saves_of_a_beaker_session_whose_save_failed_ke
     assert data[LIFETIME_KEY][2] == "alice"
     webtest.TestApp(app.app).get("/revoke")
     assert app.get("/s/files").json.get("value") is None
+
+
+@pytest.mark.parametrize("then", ["login", "logout-and-write"])
+def test_a_beaker_session_the_view_saved_before_a_login_keeps_its_records(tmp_path, then):
+    # the view saves the session itself (persist()), then logs in or out: the
+    # end of request, which takes the namespace over, saves the new session
+    # with its lifetime record (the user of the login in it), and so does a
+    # persist() in a finished callback
+    from pyramid_session_multi.lifecycle.lifetime import LIFETIME_KEY
+
+    def view(request):
+        session = request.session_multi["files"]
+        session["value"] = "sent"
+        session.persist()
+        if then == "login":
+            request.session_multi.rotate(userid="alice")
+        else:
+            request.session_multi.invalidate()
+            request.session_multi["files"]["value"] = "sent"
+
+        def write(request):
+            request.session_multi["files"]["late"] = "written"
+            request.session_multi["files"].persist()
+
+        request.add_finished_callback(write)
+        return Response("ok")
+
+    app, _ = beaker_app(tmp_path, view, idle_timeout=600)
+    app.post("/s/files", {"value": "before"})
+    before = app.cookies["files"]
+    app.get("/act")
+    assert app.cookies["files"] != before
+    data = stored_beaker(tmp_path, app.cookies["files"])
+    assert data["value"] == "sent" and data["late"] == "written"
+    record = data[LIFETIME_KEY]
+    # the login's user and time; nobody after a logout
+    assert record[2:] == (["alice", record[0]] if then == "login" else [])

@@ -51,6 +51,7 @@ from ..failures import FAIL
 from .claiming import RELEASES_SESSIONS, claim_callbacks, claim_queued_since, library_owner
 from .concurrency import after_merge
 from .saving import (
+    TAKEN,
     ContainedFinish,
     delete_cookie,
     fit_new_cookies,
@@ -190,7 +191,12 @@ class RequestEnd:
     def _take_over(self, state: NamespaceEnd, save: Any) -> None:
         """Take the library's callbacks a :class:`~.saving.DirectSave` contained."""
         if not save.take():
-            return  # they ran already: this is a new end
+            # they ran already (the session saved itself): this is a new end,
+            # whose saves keep the records all the same; what the session
+            # saves through ``save`` from now on runs as it is
+            save.phase = TAKEN
+            state.hidden = save.hidden
+            return
         state.callbacks = [] if save.callback is None else [save.callback]
         state.finished = [] if save.finished is None else [save.finished]
         state.hidden = save.hidden
