@@ -1348,3 +1348,50 @@ def test_a_beaker_session_the_view_saved_before_a_login_keeps_its_records(tmp_pa
     record = data[LIFETIME_KEY]
     # the login's user and time; nobody after a logout
     assert record[2:] == (["alice", record[0]] if then == "login" else [])
+
+
+def beaker_files(store):
+    """How many sessions the store of :func:`beaker_app` holds."""
+    return len(list((store / "d").rglob("*.cache")))
+
+
+@pytest.mark.parametrize("then", ["logout", "own-logout", "clear"])
+def test_a_new_beaker_session_ended_once_saved_is_gone_from_its_store(tmp_path, then):
+    # a session new in the request, saved when the response went out, then
+    # logged out or emptied by a finished callback: what the client's cookie
+    # names holds nothing any more, and the store keeps nothing of it
+    def end(request, session):
+        if then == "logout":
+            request.session_multi.invalidate()
+        elif then == "own-logout":
+            session.invalidate()
+        else:
+            session.clear()
+            session.persist()
+
+    def view(request):
+        session = request.session_multi["files"]
+        session["value"] = "written"
+        request.add_finished_callback(lambda request: end(request, session))
+        return Response("ok")
+
+    app, _ = beaker_app(tmp_path, view, idle_timeout=600)
+    app.get("/act")
+    assert beaker_files(tmp_path) == (1 if then == "clear" else 0)
+    assert app.get("/s/files").json["value"] is None
+
+
+def test_a_new_beaker_session_saved_by_its_view_then_rotated_leaves_no_orphan(tmp_path):
+    # the view saves a new session itself, then logs in: the id it saved under
+    # never reaches the client, and goes with the rotation
+    def view(request):
+        session = request.session_multi["files"]
+        session["value"] = "written"
+        session.persist()
+        request.session_multi.rotate(userid="alice")
+        return Response("ok")
+
+    app, _ = beaker_app(tmp_path, view, idle_timeout=600)
+    app.get("/act")
+    assert beaker_files(tmp_path) == 1
+    assert app.get("/s/files").json["value"] == "written"

@@ -84,8 +84,19 @@ def destroy_beaker_storage(session: Any) -> None:
     """Delete the stored data of a pyramid_beaker ``session`` at once."""
     inner = session._session()
     namespace = getattr(inner, "namespace", None)
-    if namespace is not None and not inner.is_new:
+    if namespace is not None and _may_be_stored(session, inner):
         namespace.remove()
+
+
+def _may_be_stored(session: Any, inner: Any) -> bool:
+    """Whether a store may hold ``inner``, the Beaker session of ``session``:
+    loaded from it, or made new and written since.  Beaker's ``is_new``
+    stays true once a new session is written; the prepared class of a
+    session no store holds (see :func:`prepared_class`) is left then."""
+    if not inner.is_new:
+        return True
+    unstored = getattr(type(session), "session_multi_unstored", None)
+    return unstored is not None and type(session) is not unstored
 
 
 class BeakerLibrary(SessionLibrary):
@@ -314,7 +325,7 @@ class BeakerLibrary(SessionLibrary):
             loaded["_id"] = uuid.uuid4().hex
         else:
             old = getattr(loaded, "namespace", None)
-            if old is not None and not loaded.is_new:
+            if old is not None and _may_be_stored(session, loaded):
                 retire = old.remove
             loaded.regenerate_id()
             if old is not None:
@@ -404,7 +415,12 @@ def _persist_unless_empty_and_new(session: Any) -> None:
     loaded = session.__dict__["_sess"]
     if loaded is not None and loaded.is_new and not _without_bookkeeping(loaded, False):
         return
-    type(session).session_multi_session_class.persist(session)
+    unstored = type(session)
+    unstored.session_multi_session_class.persist(session)
+    if loaded is not None and session.dirty():
+        # written: a store holds it now (what it saves next is written, empty
+        # or not, and a logout or a rotation deletes it)
+        object.__setattr__(session, "__class__", unstored.session_multi_stored)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -417,7 +433,8 @@ def prepared_class(session_class: Any, namespace: str) -> Any:
     session was made contained in place (see :func:`_persist_contained`).
     Its ``session_multi_unstored`` is the subclass of it that a session
     becomes once no store holds it (new, or invalidated): its save leaves it
-    unwritten while empty.  ``None`` where the data travels in the
+    unwritten while empty, and once it wrote it, the session is of the
+    prepared class again.  ``None`` where the data travels in the
     cookie.  Both look the same as ``session_class`` from outside (same name
     and module).
     """
@@ -450,4 +467,6 @@ def prepared_class(session_class: Any, namespace: str) -> Any:
             {**looks, "session_multi_persist": _persist_unless_empty_and_new},
         )
         prepared.session_multi_unstored.session_multi_unstored = prepared.session_multi_unstored
+        # what it becomes again once written
+        prepared.session_multi_unstored.session_multi_stored = prepared
     return prepared
