@@ -16,7 +16,8 @@ UNKNOWN: Any = object()
 #: :meth:`SessionLibrary.contains_own_saves`) finds, in its ``__dict__``, a
 #: callable returning what contains its save: a weak reference to a
 #: ``DirectSave`` (see ``pyramid_session_multi.lifecycle.saving``) while the
-#: request runs, and once the end of request saved it, the add-on's
+#: request runs, and once the end of request ran its save (saved, or refused
+#: by its store), the add-on's
 #: ``LaterSaves``, which returns itself (where
 #: :attr:`SessionLibrary.saves_again_through_key`).  Absent, or dead, its
 #: save runs as it is.
