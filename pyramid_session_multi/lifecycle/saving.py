@@ -190,7 +190,8 @@ class DirectSave:
                 for record in hidden:
                     record.take_out(response)
                 # also where the save failed: the store may take the next one
-                if self.hidden and config.pipeline.saves_again:
+                # (none where it saves once finished)
+                if hidden and config.pipeline.saves_again:
                     leave_later_saves(config, self.session, self.hidden)
             headers = response.headerlist
             if headers != before:  # the library set or rewrote something
@@ -223,15 +224,8 @@ class DirectSave:
             return None
         if phase == WAITING:
             self.phase = RESPONDED  # a rotation or a logout from now on is a new end
-        hidden = self.hidden
         try:
-            for record in hidden:
-                record.put_back(None)
-            try:
-                persist(session)
-            finally:
-                for record in hidden:
-                    record.take_out(None)
+            persist_with(self.hidden, persist, session)
         except Exception as exc:
             if phase == FAILED:
                 return False  # told at its first failure
@@ -307,14 +301,20 @@ class LaterSaves:
     def save_itself(self, persist: Any, session: Any) -> None:
         """``persist(session)`` with the records in the session's storage;
         ``None``: nothing for the session's save to do after it."""
-        hidden = self.hidden
+        persist_with(self.hidden, persist, session)
+
+
+def persist_with(hidden: tuple[Any, ...], persist: Any, session: Any) -> None:
+    """``persist(session)``, a session's own save, with the records ``hidden``
+    put back into its storage while it runs (the session's, ahead of any
+    response: each is given ``None`` for it)."""
+    for record in hidden:
+        record.put_back(None)
+    try:
+        persist(session)
+    finally:
         for record in hidden:
-            record.put_back(None)
-        try:
-            persist(session)
-        finally:
-            for record in hidden:
-                record.take_out(None)
+            record.take_out(None)
 
 
 def leave_later_saves(namespace_config: Any, session: Any, hidden: tuple[Any, ...]) -> None:
