@@ -893,6 +893,26 @@ def beaker_app(store, view, own_init=False, **options):
     return webtest.TestApp(build_wsgi(setup)), events
 
 
+def register_bound_beaker(config, store):
+    """``main``, a signed cookie namespace, and ``files``, pyramid_beaker on
+    files under ``store`` (as :func:`stored_beaker` reads them) bound to it,
+    with an idle timeout."""
+    import pyramid_beaker
+
+    from tests.support.apps import signed_factory
+
+    config.register_session_factory("main", signed_factory("main"))
+    config.register_session_factory(
+        "files",
+        pyramid_beaker.BeakerSessionFactoryConfig(
+            type="file", data_dir=str(store / "d"), lock_dir=str(store / "l"), key="files"
+        ),
+        bound_to="main",
+        idle_timeout=600,
+        **OVERWRITE,
+    )
+
+
 def stored_beaker(store, session_id):
     """What the store of :func:`beaker_app` holds under ``session_id``, read by Beaker."""
     from beaker.session import Session
@@ -1199,11 +1219,9 @@ def test_what_a_finished_callback_saves_of_a_beaker_session_carries_its_lifetime
 def test_what_a_finished_callback_saves_of_a_bound_beaker_session_carries_its_token(tmp_path):
     # a bound namespace's end of request is the add-on's: what the application
     # saves once it ran keeps the binding token (and the stamps) with the data
-    import pyramid_beaker
 
     from pyramid_session_multi.binding import BINDING_KEY
     from pyramid_session_multi.lifecycle.lifetime import LIFETIME_KEY
-    from tests.support.apps import signed_factory
 
     def write(session):
         session["value"] = "written"
@@ -1217,16 +1235,7 @@ def test_what_a_finished_callback_saves_of_a_bound_beaker_session_carries_its_to
         return Response("ok")
 
     def setup(config):
-        config.register_session_factory("main", signed_factory("main"))
-        config.register_session_factory(
-            "files",
-            pyramid_beaker.BeakerSessionFactoryConfig(
-                type="file", data_dir=str(tmp_path / "d"), lock_dir=str(tmp_path / "l"), key="files"
-            ),
-            bound_to="main",
-            idle_timeout=600,
-            **OVERWRITE,
-        )
+        register_bound_beaker(config, tmp_path)
         config.add_route("act", "/act")
         config.add_view(view, route_name="act")
 
@@ -1355,6 +1364,19 @@ def beaker_files(store):
     return len(list((store / "d").rglob("*.cache")))
 
 
+def written_then(end):
+    """A view of ``files`` writing ``value`` and leaving ``end(request,
+    session)`` to a finished callback: what runs once the response went out."""
+
+    def view(request):
+        session = request.session_multi["files"]
+        session["value"] = "written"
+        request.add_finished_callback(lambda request: end(request, session))
+        return Response("ok")
+
+    return view
+
+
 @pytest.mark.parametrize("then", ["logout", "own-logout", "clear"])
 def test_a_new_beaker_session_ended_once_saved_is_gone_from_its_store(tmp_path, then):
     # a session new in the request, saved when the response went out, then
@@ -1369,13 +1391,7 @@ def test_a_new_beaker_session_ended_once_saved_is_gone_from_its_store(tmp_path, 
             session.clear()
             session.persist()
 
-    def view(request):
-        session = request.session_multi["files"]
-        session["value"] = "written"
-        request.add_finished_callback(lambda request: end(request, session))
-        return Response("ok")
-
-    app, _ = beaker_app(tmp_path, view, idle_timeout=600)
+    app, _ = beaker_app(tmp_path, written_then(end), idle_timeout=600)
     app.get("/act")
     assert beaker_files(tmp_path) == (1 if then == "clear" else 0)
     assert app.get("/s/files").json["value"] is None
@@ -1408,13 +1424,7 @@ def test_a_beaker_session_logged_out_once_its_response_went_out_leaves_no_orphan
         session["value"] = "after the logout"
         session.persist()
 
-    def view(request):
-        session = request.session_multi["files"]
-        session["value"] = "written"
-        request.add_finished_callback(lambda request: end(request, session))
-        return Response("ok")
-
-    app, _ = beaker_app(tmp_path, view, idle_timeout=600)
+    app, _ = beaker_app(tmp_path, written_then(end), idle_timeout=600)
     app.post("/s/files", {"value": "before"})
     app.get("/act")
     assert beaker_files(tmp_path) == 0
@@ -1428,9 +1438,6 @@ def test_a_beaker_session_logged_out_once_its_response_went_out_leaves_no_orphan
     "and the token stays its data once saved",
 )
 def test_a_reverted_beaker_session_shows_only_the_applications_data(tmp_path):
-    import pyramid_beaker
-
-    from tests.support.apps import signed_factory
 
     seen = []
 
@@ -1447,16 +1454,7 @@ def test_a_reverted_beaker_session_shows_only_the_applications_data(tmp_path):
         return Response("ok")
 
     def setup(config):
-        config.register_session_factory("main", signed_factory("main"))
-        config.register_session_factory(
-            "files",
-            pyramid_beaker.BeakerSessionFactoryConfig(
-                type="file", data_dir=str(tmp_path / "d"), lock_dir=str(tmp_path / "l"), key="files"
-            ),
-            bound_to="main",
-            idle_timeout=600,
-            **OVERWRITE,
-        )
+        register_bound_beaker(config, tmp_path)
         for name, view in (("write", write), ("revert", revert)):
             config.add_route(name, f"/{name}")
             config.add_view(view, route_name=name)
