@@ -224,8 +224,12 @@ class DirectSave:
             return None
         if phase == WAITING:
             self.phase = RESPONDED  # a rotation or a logout from now on is a new end
+        hidden = self.hidden
         try:
-            persist_with(self.hidden, persist, session)
+            if hidden:
+                persist_with(hidden, persist, session)
+            else:  # no records: no call around the library's save
+                persist(session)
         except Exception as exc:
             if phase == FAILED:
                 return False  # told at its first failure
