@@ -1464,3 +1464,50 @@ def test_a_reverted_beaker_session_shows_only_the_applications_data(tmp_path):
     app.get("/revert")
     app.get("/revert")
     assert seen == [["value"], ["value"]]
+
+
+@pytest.mark.parametrize("own_save", ["saved", "refused"])
+def test_a_beaker_logout_the_store_refuses_after_the_session_saved_itself_is_contained(
+    tmp_path, own_save
+):
+    # the view saves the session itself (its store takes it, or is gone
+    # already), then logs out while its store is gone: the logout fails, the
+    # cookie is deleted, and nothing of the namespace fails the request (the
+    # other namespace's cookie goes out)
+    import pyramid_beaker
+
+    from tests.support.apps import signed_factory
+
+    store = tmp_path / "store"
+    store.mkdir()
+
+    def view(request):
+        request.session_multi["main"]["seen"] = True
+        session = request.session_multi["files"]
+        session["value"] = "written"
+        if own_save == "refused":
+            take_away(store)
+        session.persist()
+        if own_save == "saved":
+            take_away(store)
+        request.session_multi.invalidate()
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory(
+            "files",
+            pyramid_beaker.BeakerSessionFactoryConfig(
+                type="file", data_dir=str(store / "d"), lock_dir=str(store / "l"), key="files"
+            ),
+            **OVERWRITE,
+        )
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/files", {"value": "before"})
+    response = app.get("/act")
+    cookies = response.headers.getall("Set-Cookie")
+    assert any(cookie.startswith("main=") for cookie in cookies)
+    assert any(cookie.startswith("files=;") for cookie in cookies)

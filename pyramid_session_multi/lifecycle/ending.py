@@ -184,8 +184,9 @@ class RequestEnd:
             self.watching = True
         if not state.claimed:
             self.searching = True
-            if session is not None:
-                self._run_before(queue, {id(session): state})
+            owner = state.session
+            if owner is not None:
+                self._run_before(queue, {id(owner): state})
         return state
 
     def _take_over(self, state: NamespaceEnd, save: Any) -> None:
@@ -196,6 +197,10 @@ class RequestEnd:
             # saves through ``save`` from now on runs as it is
             save.phase = TAKEN
             state.hidden = save.hidden
+            # its library's callback, still where queued, is this end's to
+            # claim (also where a failed change enlisted no session): run
+            # as it is, it would fail the request
+            state.session = save.session if state.session is None else state.session
             return
         state.callbacks = [] if save.callback is None else [save.callback]
         state.finished = [] if save.finished is None else [save.finished]
