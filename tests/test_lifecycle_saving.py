@@ -1269,24 +1269,7 @@ def test_what_a_finished_callback_saves_of_a_beaker_session_whose_save_failed_ke
         request.session_multi.rotate(userid="alice")
         return Response("ok")
 
-    def act(request):
-        session = request.session_multi["files"]
-        session["value"] = "sent"
-        inner = session._session()
-        save = inner.save
-
-        def refused(*args, **kwargs):
-            inner.save = save  # back for the next save
-            raise ConnectionError("the store is away for a moment")
-
-        inner.save = refused
-
-        def write(request):
-            session["value"] = "written"
-            session.persist()
-
-        request.add_finished_callback(write)
-        return Response("ok")
+    act = refused_then_written
 
     def revoke(request):
         request.session_multi.revoke("alice")
@@ -1362,6 +1345,29 @@ def test_a_beaker_session_the_view_saved_before_a_login_keeps_its_records(tmp_pa
 def beaker_files(store):
     """How many sessions the store of :func:`beaker_app` holds."""
     return len(list((store / "d").rglob("*.cache")))
+
+
+def refused_then_written(request):
+    """A view of ``files`` writing ``value``, whose first save its store refuses
+    (the next is taken), and whose finished callback writes it again and
+    saves it itself, once the response went out."""
+    session = request.session_multi["files"]
+    session["value"] = "sent"
+    inner = session._session()
+    save = inner.save
+
+    def refused(*args, **kwargs):
+        inner.save = save  # back for the next save
+        raise ConnectionError("the store is away for a moment")
+
+    inner.save = refused
+
+    def write(request):
+        session["value"] = "written"
+        session.persist()
+
+    request.add_finished_callback(write)
+    return Response("ok")
 
 
 def written_then(end):
@@ -1523,25 +1529,7 @@ def test_a_beaker_logout_the_store_refuses_after_the_session_saved_itself_is_con
 def test_a_new_beaker_session_its_store_refused_leaves_no_orphan_once_saved_later(
     tmp_path, own_init
 ):
-    def view(request):
-        session = request.session_multi["files"]
-        session["value"] = "sent"
-        inner = session._session()
-        save = inner.save
-
-        def refused(*args, **kwargs):
-            inner.save = save  # back for the next save
-            raise ConnectionError("the store is away for a moment")
-
-        inner.save = refused
-
-        def write(request):
-            session["value"] = "written"
-            session.persist()
-
-        request.add_finished_callback(write)
-        return Response("ok")
-
+    view = refused_then_written
     app, _ = beaker_app(tmp_path, view, own_init=own_init, idle_timeout=600)
     response = app.get("/act")
     assert "files=" not in response.headers.get("Set-Cookie", "")
