@@ -200,7 +200,8 @@ class RequestEnd:
             # its library's callback, still where queued, is this end's to
             # claim (also where a failed change enlisted no session): run
             # as it is, it would fail the request
-            state.session = save.session if state.session is None else state.session
+            if state.session is None:
+                state.session = save.session
             return
         state.callbacks = [] if save.callback is None else [save.callback]
         state.finished = [] if save.finished is None else [save.finished]

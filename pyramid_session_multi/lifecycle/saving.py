@@ -310,8 +310,8 @@ class LaterSaves:
 
 def persist_with(hidden: tuple[Any, ...], persist: Any, session: Any) -> None:
     """``persist(session)``, a session's own save, with the records ``hidden``
-    put back into its storage while it runs (the session's, ahead of any
-    response: each is given ``None`` for it)."""
+    put back into its storage while it runs (no response is at hand: each
+    record is given ``None`` for one)."""
     for record in hidden:
         record.put_back(None)
     try:
