@@ -32,6 +32,7 @@ from typing import Any
 from webob.cookies import CookieProfile
 
 from .exceptions import CookieTooLarge as CookieTooLarge  # documented here too
+from .held_request import init_holding_request_weakly
 from .values import Refused, read, whole_number
 
 logger = logging.getLogger(__name__)
@@ -312,6 +313,10 @@ def named_cookie_session(factory: Any, namespace: str) -> Any:
     set_cookie = factory._set_cookie
 
     class Named(factory):  # type: ignore[misc]
+        # no cycle with the request (see pyramid_session_multi.held_request)
+        __init__ = init_holding_request_weakly(factory.__init__)
+        session_multi_holds_request_weakly = True
+
         def _set_cookie(self, response: Any) -> Any:
             try:
                 return set_cookie(self, response)
@@ -343,6 +348,10 @@ def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) 
     measure = cookie_limit < budget_limit_of(cookie_name)
 
     class Budgeted(factory):  # type: ignore[misc]
+        # no cycle with the request (see pyramid_session_multi.held_request)
+        __init__ = init_holding_request_weakly(factory.__init__)
+        session_multi_holds_request_weakly = True
+
         def _set_cookie(self, response: Any) -> Any:
             request = self.request
             try:

@@ -141,8 +141,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
                 room < 0 or ("HTTP_COOKIE" in environ and len(environ["HTTP_COOKIE"]) > room)
             ):
                 self._config.budget.schedule_header_check(request, self)
-            if plan.self_contained:
-                # its session holds nothing of the request: nothing to release yet
+            if plan.releases_nothing:
+                # nothing of it holds the request: nothing to release yet
                 self._started = _STARTED
             else:  # as _release_after, minus a call
                 request.finished_callbacks.append(self._release)

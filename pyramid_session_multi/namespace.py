@@ -24,6 +24,7 @@ from .cookies import (
     deletion_secure,
 )
 from .failures import ON_SAVE_ERROR, REPORT
+from .held_request import holds_request_weakly
 from .libraries import library_for
 from .lifecycle.claiming import LibraryCode
 from .lifecycle.cookie_lifetime import fit_loader
@@ -466,6 +467,9 @@ def finalize(namespace_config: NamespaceConfig, manager_config: Any) -> Namespac
         # a migration from fallbacks only where a request may need one
         and not pipeline.routine
     )
+    if (plain or pipeline.quick) and holds_request_weakly(derived.loader):
+        # its session holds the request weakly, and nothing else of it holds it
+        pipeline = replace(pipeline, releases_nothing=True)
     final: NamespaceConfig = replace(derived, pipeline=pipeline, plain=plain)
     return final
 

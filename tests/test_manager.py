@@ -486,6 +486,9 @@ def test_finished_callbacks_see_the_session_the_view_used():
 
 
 def test_sessions_are_released_after_the_last_finished_callback():
+    # a session that holds its request (made by a factory of the
+    # application's, not by the add-on's subclass of pyramid's class: see
+    # tests/test_held_request.py) is let go of once the request is over
     released = {}
 
     def view(request):
@@ -496,7 +499,8 @@ def test_sessions_are_released_after_the_last_finished_callback():
         return {}
 
     def setup(config):
-        two_namespaces(config)
+        config.register_session_factory("a", CountingFactory("cookie_a"))
+        config.register_session_factory("b", CountingFactory("cookie_b"))
         config.add_route("v", "/v")
         config.add_view(view, route_name="v", renderer="json")
 

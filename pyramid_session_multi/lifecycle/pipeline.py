@@ -178,6 +178,13 @@ class Pipeline:
     #: ``SessionLibrary.contains_own_saves``): nothing its library queued is
     #: claimed, and every callback stays as queued
     self_contained: bool = False
+    #: whether, as the manager loads it, nothing of the namespace holds the
+    #: request for the manager to let go of once the request is over: its
+    #: session runs its save itself (:attr:`self_contained`), or it is a
+    #: plain or quick namespace whose session holds its request weakly (see
+    #: :mod:`pyramid_session_multi.held_request`); no finished callback is
+    #: queued for it then
+    releases_nothing: bool = False
     #: whether, loaded in place, all it runs is its lifetime (the step and
     #: its check), which the manager then runs with no unit of work
     #: (see :func:`.saving.load_in_place`)
@@ -240,6 +247,7 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
         and namespace_config.discriminator is None
         and len(routine) == len(chosen)
     )
+    self_contained = in_place and asks(library, "contains_own_saves", namespace_config)
     return Pipeline(
         steps=steps,
         checks=tuple(check.run for check in checks),
@@ -249,7 +257,8 @@ def pipeline_of(namespace_config: Any, sorted_steps: list[LoadStep], is_partner:
         claim_at_load=claim_at_load,
         in_place=in_place,
         queues_only_its_own=in_place and asks(library, "queues_only_its_own", namespace_config),
-        self_contained=in_place and asks(library, "contains_own_saves", namespace_config),
+        self_contained=self_contained,
+        releases_nothing=self_contained,
         lifetime_in_place=(
             in_place
             and steps == (load_lifetime,)

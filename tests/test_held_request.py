@@ -1,0 +1,139 @@
+"""A pyramid cookie session of a namespace holds its request weakly: no cycle,
+and nothing queued to release it (pyramid_session_multi.held_request)."""
+
+import gc
+import weakref
+
+import pytest
+from pyramid.response import Response
+from pyramid.session import SignedCookieSessionFactory
+
+from pyramid_session_multi.config import get_manager_config
+from pyramid_session_multi.held_request import holds_request_weakly
+from pyramid_session_multi.manager import SessionMultiManager
+from tests.support.apps import build_app, signed_factory
+
+
+def releases_queued(request):
+    return [
+        callback
+        for callback in request.finished_callbacks
+        if getattr(callback, "__func__", None) is SessionMultiManager._release
+    ]
+
+
+def app_with(view, **options):
+    def setup(config):
+        config.register_session_factory("a", signed_factory("cookie_a"), **options)
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v")
+
+    return build_app(setup)
+
+
+@pytest.mark.parametrize("what", ["read", "written"])
+@pytest.mark.parametrize(
+    "options", [{}, {"idle_timeout": 600}], ids=["plain", "stamped-in-its-cookie"]
+)
+def test_a_cookie_namespace_queues_no_release_and_leaves_no_cycle(what, options):
+    seen = {}
+
+    def view(request):
+        session = request.session_multi["a"]
+        if what == "written":
+            session["k"] = "v"
+        else:
+            session.get("k")
+        seen["queued"] = len(releases_queued(request))
+        # the session reaches its request while it lives
+        seen["url"] = session.request.url == request.url
+        seen["request"] = weakref.ref(request)
+        seen["session"] = weakref.ref(session)
+        return Response("ok")
+
+    app = app_with(view, **options)
+    gc.collect()
+    gc.disable()
+    try:
+        response = app.get("/v")
+        # freed as the request ends, by reference counting alone
+        assert seen["request"]() is None
+        assert seen["session"]() is None
+    finally:
+        gc.enable()
+    assert seen["queued"] == 0
+    assert seen["url"] is True
+    assert ("cookie_a=" in response.headers.get("Set-Cookie", "")) is (what == "written")
+
+
+def test_finished_callbacks_still_see_the_session_the_view_wrote():
+    seen = {}
+
+    def late(request):
+        session = request.session_multi["a"]
+        seen["late"] = (session is seen["session"], session["k"])
+
+    def view(request):
+        session = seen["session"] = request.session_multi["a"]
+        session["k"] = "written"
+        request.add_finished_callback(late)
+        return Response("ok")
+
+    app = app_with(view)
+    app.get("/v")
+    assert seen["late"] == (True, "written")
+    assert app.get("/v").status_int == 200
+
+
+@pytest.mark.parametrize("then", ["rotate", "observe"])
+def test_what_may_hold_the_request_queues_the_release_again(then):
+    # a unit of work or an observer may hold the request: the manager lets
+    # go of them once the request is over, as before
+    class Observer:
+        def namespace_loaded(self, namespace, session):
+            pass
+
+    seen = {}
+
+    def view(request):
+        manager = request.session_multi
+        manager["a"]["k"] = 1
+        if then == "rotate":
+            manager.rotate("a")
+        else:
+            manager.add_observer(Observer())
+        seen["queued"] = len(releases_queued(request))
+        seen["request"] = weakref.ref(request)
+        return Response("ok")
+
+    app = app_with(view)
+    gc.collect()
+    gc.disable()
+    try:
+        app.get("/v")
+        assert seen["request"]() is None
+    finally:
+        gc.enable()
+    assert seen["queued"] == 1
+
+
+def test_only_the_add_ons_subclasses_hold_the_request_weakly():
+    pyramid_class = SignedCookieSessionFactory("secret", cookie_name="x")
+    assert not holds_request_weakly(pyramid_class)
+
+    def setup(config):
+        config.register_session_factory("a", signed_factory("cookie_a"))
+        config.register_session_factory(
+            "b", lambda request: pyramid_class(request), cookie_name="x"
+        )
+        config.register_session_factory(
+            "c", signed_factory("cookie_c"), discriminator=lambda request: True
+        )
+
+    configs = get_manager_config(build_app(setup).app.registry).configs
+    assert holds_request_weakly(configs["a"].loader)
+    assert configs["a"].pipeline.releases_nothing
+    # the application's own factory: its sessions may hold the request
+    assert not configs["b"].pipeline.releases_nothing
+    # a namespace that goes through its pipeline: released, as it may enlist
+    assert not configs["c"].pipeline.releases_nothing
