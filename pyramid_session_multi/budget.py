@@ -32,7 +32,7 @@ from typing import Any
 from webob.cookies import CookieProfile
 
 from .exceptions import CookieTooLarge as CookieTooLarge  # documented here too
-from .held_request import init_holding_request_weakly
+from .held_request import changed_holding_request_weakly, init_holding_request_weakly
 from .values import Refused, read, whole_number
 
 logger = logging.getLogger(__name__)
@@ -315,6 +315,7 @@ def named_cookie_session(factory: Any, namespace: str) -> Any:
     class Named(factory):  # type: ignore[misc]
         # no cycle with the request (see pyramid_session_multi.held_request)
         __init__ = init_holding_request_weakly(factory.__init__)
+        changed = changed_holding_request_weakly(factory.changed)
         session_multi_holds_request_weakly = True
 
         def _set_cookie(self, response: Any) -> Any:
@@ -350,6 +351,7 @@ def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) 
     class Budgeted(factory):  # type: ignore[misc]
         # no cycle with the request (see pyramid_session_multi.held_request)
         __init__ = init_holding_request_weakly(factory.__init__)
+        changed = changed_holding_request_weakly(factory.changed)
         session_multi_holds_request_weakly = True
 
         def _set_cookie(self, response: Any) -> Any:

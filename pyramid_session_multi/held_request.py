@@ -13,7 +13,9 @@ The add-on's own subclasses of pyramid's cookie sessions (see
 proxy instead: such a namespace makes no cycle, and, where nothing else of
 it holds the request (see ``Pipeline.releases_nothing``), the manager queues
 nothing to release it.  ``session.request`` reaches the request for as long
-as the request lives.
+as the request lives; a session used once it is gone (read by a streaming
+body, kept by a test past its ``DummyRequest``) has no response to set its
+cookie on, as before: what would re-issue or save its cookie does nothing.
 """
 
 from collections.abc import Callable
@@ -34,6 +36,32 @@ def init_holding_request_weakly(base_init: Callable[..., None]) -> Callable[...,
         self.request = proxy(request)
 
     return __init__
+
+
+def changed_holding_request_weakly(base_changed: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A ``changed(self)`` that runs ``base_changed`` (a pyramid cookie
+    session's, which queues the setting of its cookie on ``session.request``),
+    and does nothing more once the request is gone."""
+
+    def changed(self: Any) -> None:
+        try:
+            base_changed(self)
+        except ReferenceError:
+            if not is_gone(self.request):
+                raise
+            # no response will carry its cookie, as none would have when the
+            # session held its request (pyramid marked it changed already)
+
+    return changed
+
+
+def is_gone(request: Any) -> bool:
+    """Whether ``request``, a weak proxy, no longer reaches its request."""
+    try:
+        request.__class__  # noqa: B018 (read through the proxy)
+    except ReferenceError:
+        return True
+    return False
 
 
 def holds_request_weakly(session_class: Any) -> bool:

@@ -137,3 +137,55 @@ def test_only_the_add_ons_subclasses_hold_the_request_weakly():
     assert not configs["b"].pipeline.releases_nothing
     # a namespace that goes through its pipeline: released, as it may enlist
     assert not configs["c"].pipeline.releases_nothing
+
+
+def test_a_session_read_once_its_request_is_gone_reads_as_before():
+    # A streaming body runs after the router let go of the request: a read
+    # that re-issues the cookie (pyramid's reissue_time is 0) has no
+    # response to carry it, and reads on, as when the session held the request.
+    seen = {}
+
+    def view(request):
+        session = request.session_multi["a"]
+        if "write" in request.params:
+            session["k"] = "v"
+            # its cookie issued a minute ago: the next read re-issues it
+            session.accessed -= 60
+            return Response("written")
+        seen["request"] = weakref.ref(request)
+        seen["weakly"] = holds_request_weakly(type(session))
+
+        def body():
+            seen["gone"] = seen["request"]() is None
+            yield session.get("k", "missing").encode()
+
+        return Response(app_iter=body())
+
+    app = app_with(view)
+    app.get("/v", {"write": "1"})
+    response = app.get("/v")
+    # the case this test is about: the request gone as the body reads
+    assert seen["gone"] is seen["weakly"] is True
+    assert response.body == b"v"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_session_of_a_dummy_request_manager_outlives_it():
+    # new_session_multi(DummyRequest()) works alone, and so does the session
+    # it gave once the manager is dropped
+    from pyramid import testing
+
+    from pyramid_session_multi import new_session_multi
+
+    config = testing.setUp()
+    try:
+        config.include("pyramid_session_multi")
+        config.register_session_factory("a", signed_factory("cookie_a"))
+        config.commit()
+        session = new_session_multi(testing.DummyRequest())["a"]
+        session["k"] = "v"
+        session.invalidate()
+        session["k"] = "w"
+        assert dict(session) == {"k": "w"}
+    finally:
+        testing.tearDown()
