@@ -3,12 +3,13 @@ of the machine does not move, unlike the timings of ``bench.py``.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bytecodes.py [--requests N] [--top N]
 
-For each server-side row of ``bench.py`` (Redis reads and writes, Beaker
-file writes), it runs the library used natively, the add-on's namespace, and
-the namespace with its timeouts, under ``sys.settrace`` with opcode events,
-and prints the bytecodes per request of each side and the functions whose
-count differs most from the side before.  Tracing makes the requests slow:
-only the counts mean anything here.
+For the signed-cookie rows of ``bench.py`` (writes; reads of a logged-in
+session, timeouts off and on) and each server-side row (Redis reads and
+writes, Beaker file writes), it runs the library used natively, the add-on's
+namespace, and the namespace with its timeouts, under ``sys.settrace`` with
+opcode events, and prints the bytecodes per request of each side and the
+functions whose count differs most from the side before.  Tracing makes the
+requests slow: only the counts mean anything here.
 """
 
 import argparse
@@ -21,8 +22,49 @@ from typing import Any
 
 import bench
 
-#: the sides of a row, each against the one before it
+#: the sides of a server-side row, each against the one before it
 SIDES = (("native", True, False), ("namespace", False, False), ("timeouts", False, True))
+
+#: a row: its name, and its sides, each a name and what builds its app
+Row = tuple[str, tuple[tuple[str, Callable[[], bench.WSGIApp]], ...]]
+
+
+def rows() -> list[Row]:
+    """The signed-cookie rows, then the server-side ones."""
+    found: list[Row] = [
+        (
+            "Signed cookie writes",
+            (
+                ("native", bench.session_app),
+                ("namespace", lambda: bench.multi_app(1)),
+                ("timeouts", lambda: bench.multi_app(1, timeouts=True)),
+            ),
+        ),
+        (
+            "Signed cookie reads, logged in",
+            (
+                ("namespace", lambda: bench.lifetime_app(False)),
+                ("timeouts", lambda: bench.lifetime_app(True)),
+            ),
+        ),
+    ]
+    stores = (
+        ("Redis", bench.redis_factory, "reads"),
+        ("Redis", bench.redis_factory, "writes"),
+        ("Beaker file", bench.beaker_factory, "writes"),
+    )
+    for store, make_factory, what in stores:
+        sides = tuple(
+            (
+                side,
+                lambda f=make_factory, w=what, n=native, t=timeouts: bench.server_side_app(
+                    f, n, w, timeouts=t
+                ),
+            )
+            for side, native, timeouts in SIDES
+        )
+        found.append((f"{store} {what}", sides))
+    return found
 
 
 def _where(frame: FrameType) -> str:
@@ -62,19 +104,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--top", type=int, default=8, help="functions shown per side")
     args = parser.parse_args()
-    rows = (
-        ("Redis", bench.redis_factory, "reads"),
-        ("Redis", bench.redis_factory, "writes"),
-        ("Beaker file", bench.beaker_factory, "writes"),
-    )
     try:
-        for store, make_factory, what in rows:
+        for name, sides in rows():
             before: collections.Counter[str] | None = None
-            for side, native, timeouts in SIDES:
-                app = bench.server_side_app(make_factory, native, what, timeouts=timeouts)
-                counts = bytecodes(app, args.requests)
+            for side, make_app in sides:
+                counts = bytecodes(make_app(), args.requests)
                 total = sum(counts.values())
-                print(f"{store} {what}, {side}: {total} bytecodes per request")
+                print(f"{name}, {side}: {total} bytecodes per request")
                 if before is not None:
                     changed = counts.copy()
                     changed.subtract(before)

@@ -126,9 +126,10 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
     def __getitem__(self, namespace: str) -> Any:
         if namespace in self._sessions:  # ``in`` and a subscript: no call on the hot path
             return self._sessions[namespace]
-        if namespace not in self._configs:
-            raise UnregisteredSession(namespace)
-        namespace_config = self._configs[namespace]
+        try:  # a subscript, not ``in`` and then one: no more on the hot path
+            namespace_config = self._configs[namespace]
+        except KeyError:
+            raise UnregisteredSession(namespace) from None
         request = self._request_ref()
         if request is None:
             request = self._live_request()  # raises
@@ -176,9 +177,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
                 )
                 log_load_error(namespace, exc, request)
                 raise
-            work = self._work
-            if work is not None and work.login is not None:
-                begin_as_login(session, work.login)
+            if not plain and (work := self._work) is not None and work.login is not None:
+                begin_as_login(session, work.login)  # stamped, so never plain
             if plan.fallback_cookies and may_migrate(namespace_config, request, session):
                 # the client may hold a session only a fallback reads: migrate it
                 session = self._load_in_full(namespace_config, request, session)

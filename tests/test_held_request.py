@@ -1,7 +1,6 @@
 """A pyramid cookie session of a namespace holds its request weakly: no cycle,
 and nothing queued to release it (pyramid_session_multi.held_request)."""
 
-import gc
 import weakref
 
 import pytest
@@ -10,16 +9,7 @@ from pyramid.session import SignedCookieSessionFactory
 
 from pyramid_session_multi.config import get_manager_config
 from pyramid_session_multi.held_request import holds_request_weakly
-from pyramid_session_multi.manager import SessionMultiManager
-from tests.support.apps import build_app, signed_factory
-
-
-def releases_queued(request):
-    return [
-        callback
-        for callback in request.finished_callbacks
-        if getattr(callback, "__func__", None) is SessionMultiManager._release
-    ]
+from tests.support.apps import build_app, releases_queued, signed_factory, without_cycle_collector
 
 
 def app_with(view, **options):
@@ -52,15 +42,11 @@ def test_a_cookie_namespace_queues_no_release_and_leaves_no_cycle(what, options)
         return Response("ok")
 
     app = app_with(view, **options)
-    gc.collect()
-    gc.disable()
-    try:
+    with without_cycle_collector():
         response = app.get("/v")
         # freed as the request ends, by reference counting alone
         assert seen["request"]() is None
         assert seen["session"]() is None
-    finally:
-        gc.enable()
     assert seen["queued"] == 0
     assert seen["url"] is True
     assert ("cookie_a=" in response.headers.get("Set-Cookie", "")) is (what == "written")
@@ -107,13 +93,9 @@ def test_what_may_hold_the_request_queues_the_release_again(then):
         return Response("ok")
 
     app = app_with(view)
-    gc.collect()
-    gc.disable()
-    try:
+    with without_cycle_collector():
         app.get("/v")
         assert seen["request"]() is None
-    finally:
-        gc.enable()
     assert seen["queued"] == 1
 
 

@@ -14,7 +14,13 @@ from pyramid_session_multi import (
     register_session_factory,
 )
 from pyramid_session_multi.budget import CookieTooLarge
-from tests.support.apps import build_app, set_cookie_names, signed_factory
+from tests.support.apps import (
+    build_app,
+    releases_queued,
+    set_cookie_names,
+    signed_factory,
+    without_cycle_collector,
+)
 
 
 class CountingFactory:
@@ -509,15 +515,6 @@ def test_sessions_are_released_after_the_last_finished_callback():
     assert len(released["manager"]) == 0
 
 
-def releases_queued(request):
-    """The manager's releases among the request's finished callbacks."""
-    return [
-        callback
-        for callback in request.finished_callbacks
-        if getattr(callback, "__func__", None) is SessionMultiManager._release
-    ]
-
-
 class Observer:
     def namespace_loaded(self, namespace, session):
         pass
@@ -552,13 +549,9 @@ def test_a_session_containing_its_own_save_is_released_only_once_more_is_asked(t
         config.add_view(view, route_name="v", renderer="json")
 
     app = build_app(setup)
-    gc.collect()
-    gc.disable()
-    try:
+    with without_cycle_collector():
         app.get("/v")
         assert seen["session"]() is None
-    finally:
-        gc.enable()
     assert seen["loaded"] == 0
     assert seen["then"] == (0 if then == "nothing" else 1)
 

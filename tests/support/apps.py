@@ -1,6 +1,8 @@
 """Real WSGI apps with the add-on, driven through WebTest by most test modules."""
 
-from collections.abc import Callable
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import webtest
@@ -102,3 +104,26 @@ def remember_theme(request):
     theme = request.session_multi["prefs"].get("theme", "light")
     request.session_multi["account"]["last_theme"] = theme
     return {"theme": theme, "https": request.session_multi["secure"] is not None}
+
+
+def releases_queued(request: Any) -> list[Any]:
+    """The manager's releases among ``request``'s finished callbacks."""
+    from pyramid_session_multi.manager import SessionMultiManager
+
+    return [
+        callback
+        for callback in request.finished_callbacks
+        if getattr(callback, "__func__", None) is SessionMultiManager._release
+    ]
+
+
+@contextlib.contextmanager
+def without_cycle_collector() -> Iterator[None]:
+    """Run the block with the cycle collector off (collected first): what the
+    block makes and lets go of is freed by reference counting alone, or kept."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
