@@ -16,6 +16,9 @@ nothing to release it.  ``session.request`` reaches the request for as long
 as the request lives; a session used once it is gone (read by a streaming
 body, kept by a test past its ``DummyRequest``) has no response to set its
 cookie on, as before: what would re-issue or save its cookie does nothing.
+Being a proxy, ``session.request`` is not the request itself (``is``
+compares false, and it can be neither hashed nor weakly referenced): code
+that needs the request uses the one it is given.
 """
 
 from collections.abc import Callable
@@ -44,6 +47,8 @@ def changed_holding_request_weakly(base_changed: Callable[[Any], None]) -> Calla
     and does nothing more once the request is gone."""
 
     def changed(self: Any) -> None:
+        if self._dirty:
+            return  # queued already (pyramid's flag): no call on every later write
         try:
             base_changed(self)
         except ReferenceError:
