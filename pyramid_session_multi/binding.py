@@ -72,6 +72,11 @@ class Binding:
         storage = self.config.library.raw_storage(self._session())
         self.own = conceal(storage, BINDING_KEY, self.token)
 
+    def session_multi_hide_again(self, storage: Any) -> None:
+        """The library put the token loaded back into ``storage`` by itself
+        (pyramid_beaker's ``revert()``): it leaves the data again, as at load."""
+        take(storage, BINDING_KEY)
+
     def take_out(self, response: Any) -> None:
         """Once the library saved: the token leaves the data again."""
         storage = self.config.library.raw_storage(self._session())

@@ -374,6 +374,20 @@ def _invalidate_destroying(session: Any) -> None:
     session.save()
 
 
+def _revert_keeping_records_out(session: Any) -> None:
+    """The prepared session's ``revert()``: Beaker's puts back the data as it
+    loaded, the add-on's records with it (its copy of what it loaded keeps
+    them, for its saves of the access time alone); each record the session
+    holds for the request (the lifetime's, the binding's) leaves the data
+    again, as at load, through its ``session_multi_hide_again``."""
+    loaded = session._session()
+    loaded.revert()
+    for value in list(session.__dict__.values()):
+        hide_again = getattr(value, "session_multi_hide_again", None)
+        if hide_again is not None:
+            hide_again(loaded)
+
+
 def _becomes_unstored(session: Any) -> None:
     unstored = type(session).session_multi_unstored
     if unstored is not None:
@@ -455,6 +469,7 @@ def prepared_class(session_class: Any, namespace: str) -> Any:
             **looks,
             "_session": _load_naming_namespace,
             "invalidate": _invalidate_destroying,
+            "revert": _revert_keeping_records_out,
             "persist": _persist_contained,
             # the save _persist_contained runs
             "session_multi_persist": session_class.persist,

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..binding import keep_through_rotation
-from ..hidden import ABSENT, conceal, restore
+from ..hidden import ABSENT, conceal, restore, take
 from ..libraries.base import SessionLibrary
 
 #: The key the record is kept under in the library's raw storage (an
@@ -448,6 +448,13 @@ class Lifetime:
                 self.own = conceal(storage, LIFETIME_KEY, record)
         elif dict.__contains__(storage, LIFETIME_KEY):
             self.own = conceal(storage, LIFETIME_KEY, None)
+
+    def session_multi_hide_again(self, storage: Any) -> None:
+        """The library put the record loaded back into ``storage`` by itself
+        (pyramid_beaker's ``revert()``): it leaves the data again, as at load,
+        the application's own value for its key kept (the stamps stay those
+        of the request)."""
+        take(storage, LIFETIME_KEY)
 
     def take_out(self, response: Any) -> None:
         """Once the library saved: the record leaves the data again (the
