@@ -20,7 +20,7 @@ from pyramid_session_redis import RedisSessionFactory
 from pyramid_session_multi.budget import CookieTooLarge
 from pyramid_session_multi.events import SessionSaveFailed
 from pyramid_session_multi.libraries import RedisLibrary
-from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING
+from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING, BEAKER_COOKIE_BOOKKEEPING
 from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
 from tests.support.apps import build_wsgi
@@ -1491,6 +1491,42 @@ def test_a_reverted_beaker_session_keeps_the_applications_key_spelled_as_a_recor
     app.get("/act")
     assert seen == [{"_psm_t": "mine", "value": "kept"}] * 2
     assert beaker_files(tmp_path) == 1
+
+
+@pytest.mark.parametrize("ended_by", ["expiry", "logout"])
+def test_a_beaker_cookie_session_ended_in_the_request_stays_ended_when_reverted(
+    tmp_path, clock, ended_by
+):
+    # Beaker's cookie session keeps what it loaded for revert() through its
+    # invalidate(), where a stored one loads afresh: the session ended on load
+    # (or logged out by the view) stays ended, its data gone for good
+    import pyramid_beaker
+
+    seen = []
+
+    def view(request):
+        session = request.session_multi["crumbs"]
+        if ended_by == "logout":
+            session.invalidate()
+        session.revert()
+        seen.append(dict(session.items()).keys() - BEAKER_COOKIE_BOOKKEEPING)
+        return Response("ok")
+
+    def setup(config):
+        factory = pyramid_beaker.BeakerSessionFactoryConfig(
+            type="cookie", key="crumbs", validate_key="validate-" * 4, invalidate_corrupt=True
+        )
+        config.register_session_factory("crumbs", factory, idle_timeout=100)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/crumbs", {"value": "before"})
+    if ended_by == "expiry":
+        clock.at(150)
+    app.get("/act")
+    assert seen == [set()]
+    assert app.get("/s/crumbs").json["value"] is None
 
 
 @pytest.mark.parametrize("own_save", ["saved", "refused"])

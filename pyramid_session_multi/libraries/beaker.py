@@ -367,7 +367,13 @@ def _load_naming_namespace(session: Any) -> Any:
 def _invalidate_destroying(session: Any) -> None:
     """The prepared session's ``invalidate()``: its stored data deleted first."""
     destroy_beaker_storage(session)
-    session._session().invalidate()
+    inner = session._session()
+    inner.invalidate()
+    if isinstance(inner, CookieSession):
+        # A stored session loads afresh; a cookie session keeps what it
+        # loaded, for its revert() and its saves of the access time alone:
+        # the ended session's data would come back through them.
+        inner.accessed_dict = dict(dict.items(inner))
     _becomes_unstored(session)
     # Saved as it now is: unsaved, pyramid_beaker would write back the
     # data loaded before the logout (a cookie session's whole data).
