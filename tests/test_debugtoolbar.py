@@ -285,6 +285,26 @@ def test_beaker_bookkeeping_is_hidden_and_a_read_shows_no_change(make):
     assert "removed" not in text and "changed" not in text and "added" not in text
 
 
+def test_a_new_beaker_cookie_session_is_shown_as_it_came_in(tmp_path):
+    # Beaker's cookie session made without a cookie keeps no copy of what it
+    # loaded: reading what came in raised
+    import pyramid_beaker
+
+    def setup(config):
+        config.register_session_factory(
+            "crumbs",
+            pyramid_beaker.BeakerSessionFactoryConfig(
+                type="cookie", key="crumbs", validate_key="validate-" * 4, invalidate_corrupt=True
+            ),
+        )
+
+    app = toolbar_app(setup, "inactive")
+    app.post("/s/crumbs", {"value": "new"})
+    text = text_of(panel_html(app))
+    assert "raised" not in text
+    assert "'value' added 'new'" in text
+
+
 def beaker_stores(tmp_path):
     def setup(config):
         config.register_session_factory("file", beaker_file(tmp_path, "file"))

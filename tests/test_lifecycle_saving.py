@@ -1529,6 +1529,34 @@ def test_a_beaker_cookie_session_ended_in_the_request_stays_ended_when_reverted(
     assert app.get("/s/crumbs").json["value"] is None
 
 
+def test_a_new_beaker_cookie_session_reverts_to_holding_nothing(tmp_path):
+    # Beaker's cookie session made without a cookie keeps no copy of what it
+    # loaded: its revert() raised
+    import pyramid_beaker
+
+    seen = []
+
+    def view(request):
+        session = request.session_multi["crumbs"]
+        session["value"] = "dropped"
+        session.revert()
+        seen.append(dict(session.items()).keys() - BEAKER_COOKIE_BOOKKEEPING)
+        return Response("ok")
+
+    def setup(config):
+        factory = pyramid_beaker.BeakerSessionFactoryConfig(
+            type="cookie", key="crumbs", validate_key="validate-" * 4, invalidate_corrupt=True
+        )
+        config.register_session_factory("crumbs", factory, idle_timeout=100)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/act")
+    assert seen == [set()]
+    assert app.get("/s/crumbs").json["value"] is None
+
+
 @pytest.mark.parametrize("own_save", ["saved", "refused"])
 def test_a_beaker_logout_the_store_refuses_after_the_session_saved_itself_is_contained(
     tmp_path, own_save

@@ -361,6 +361,11 @@ def _load_naming_namespace(session: Any) -> Any:
         raise
     if loaded.is_new:
         _becomes_unstored(session)
+        if "accessed_dict" not in loaded.__dict__:
+            # Beaker's new cookie session keeps no copy of what it loaded (its
+            # revert() and the panel's reading of it would raise): what it
+            # holds now, its random id alone
+            loaded.accessed_dict = dict(dict.items(loaded))
     return loaded
 
 
