@@ -46,9 +46,13 @@ def changed_holding_request_weakly(base_changed: Callable[[Any], None]) -> Calla
     session's, which queues the setting of its cookie on ``session.request``),
     and does nothing more once the request is gone."""
 
+    # pyramid's own does nothing once queued (its flag): no call on every later
+    # write.  An application's own changed() (a subclass's) runs every time.
+    pyramids_own = getattr(base_changed, "__module__", None) == "pyramid.session"
+
     def changed(self: Any) -> None:
-        if self._dirty:
-            return  # queued already (pyramid's flag): no call on every later write
+        if pyramids_own and self._dirty:
+            return
         try:
             base_changed(self)
         except ReferenceError:

@@ -171,3 +171,31 @@ def test_a_session_of_a_dummy_request_manager_outlives_it():
         assert dict(session) == {"k": "w"}
     finally:
         testing.tearDown()
+
+
+def test_an_applications_own_changed_still_runs_on_every_write():
+    # a subclass of pyramid's session class whose changed() does more: the
+    # add-on's subclass skips pyramid's only once it queued its cookie
+    calls = []
+
+    class Counting(SignedCookieSessionFactory("counting-secret", cookie_name="cookie_a")):
+        def changed(self):
+            calls.append(sorted(self))
+            super().changed()
+
+    def view(request):
+        session = request.session_multi["a"]
+        session["other"] = "w"
+        session["value"] = "v"
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("a", Counting)
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v")
+
+    app = build_app(setup)
+    app.get("/v")
+    # pyramid calls it before each write
+    assert calls == [[], ["other"]]
+    assert app.get("/s/a").json["value"] == "v"
