@@ -1493,16 +1493,24 @@ def test_a_reverted_beaker_session_keeps_the_applications_key_spelled_as_a_recor
     assert beaker_files(tmp_path) == 1
 
 
-@pytest.mark.parametrize("ended_by", ["expiry", "logout"])
+@pytest.mark.parametrize("ended_by", ["expiry", "rejection", "logout"])
 def test_a_beaker_cookie_session_ended_in_the_request_stays_ended_when_reverted(
     tmp_path, clock, ended_by
 ):
     # Beaker's cookie session keeps what it loaded for revert() through its
     # invalidate(), where a stored one loads afresh: the session ended on load
-    # (or logged out by the view) stays ended, its data gone for good
+    # (or logged out by the view) stays ended, its data gone for good (a
+    # rejected one is not bound to the other client's partner)
     import pyramid_beaker
 
+    from tests.support.apps import signed_factory
+
     seen = []
+
+    def write(request):
+        request.session_multi["main"]["seen"] = True
+        request.session_multi["crumbs"]["value"] = "before"
+        return Response("ok")
 
     def view(request):
         session = request.session_multi["crumbs"]
@@ -1513,17 +1521,23 @@ def test_a_beaker_cookie_session_ended_in_the_request_stays_ended_when_reverted(
         return Response("ok")
 
     def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
         factory = pyramid_beaker.BeakerSessionFactoryConfig(
             type="cookie", key="crumbs", validate_key="validate-" * 4, invalidate_corrupt=True
         )
-        config.register_session_factory("crumbs", factory, idle_timeout=100)
-        config.add_route("act", "/act")
-        config.add_view(view, route_name="act")
+        config.register_session_factory("crumbs", factory, bound_to="main", idle_timeout=100)
+        for name, route_view in (("write", write), ("act", view)):
+            config.add_route(name, f"/{name}")
+            config.add_view(route_view, route_name=name)
 
     app = webtest.TestApp(build_wsgi(setup))
-    app.post("/s/crumbs", {"value": "before"})
+    app.get("/write")
     if ended_by == "expiry":
         clock.at(150)
+    elif ended_by == "rejection":
+        other = webtest.TestApp(build_wsgi(setup))
+        other.get("/write")
+        app.set_cookie("main", other.cookies["main"])
     app.get("/act")
     assert seen == [set()]
     assert app.get("/s/crumbs").json["value"] is None
