@@ -77,6 +77,12 @@ class Binding:
         (pyramid_beaker's ``revert()``): it leaves the data again, as at load."""
         take(storage, BINDING_KEY)
 
+    def session_multi_as_stored(self, data: dict[Any, Any]) -> None:
+        """``data``, a copy of what the session holds, as its library would
+        have loaded it: the application's own value for the token's key
+        rides as stored (what :meth:`session_multi_hide_again` takes out)."""
+        conceal(data, BINDING_KEY, None)
+
     def take_out(self, response: Any) -> None:
         """Once the library saved: the token leaves the data again."""
         storage = self.config.library.raw_storage(self._session())

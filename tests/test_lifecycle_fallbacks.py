@@ -15,6 +15,7 @@ import pytest
 import webtest
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
+from pyramid.response import Response
 from pyramid.session import SignedCookieSessionFactory
 from pyramid_nacl_session import EncryptedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
@@ -22,6 +23,7 @@ from pyramid_session_redis import RedisSessionFactory
 from pyramid_session_multi import Fallback
 from pyramid_session_multi.config import build_namespace_config, get_manager_config
 from pyramid_session_multi.events import SessionExpired, SessionMigrated
+from pyramid_session_multi.libraries.beaker import BEAKER_COOKIE_BOOKKEEPING
 from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import beaker_file
 from tests.support.redis_server import redis_keys
@@ -1078,3 +1080,59 @@ def test_a_cookie_whose_name_only_contains_a_fallback_s_is_not_read_by_it():
         stranger = webtest.TestApp(new_app)
         stranger.set_cookie(name, old_cookies["old"])
         assert stranger.get("/s/prefs").json["value"] == value, name
+
+
+@pytest.mark.parametrize("bound", [False, True], ids=["alone", "bound"])
+@pytest.mark.parametrize("kind", ["cookie", "file"])
+def test_a_beaker_session_moved_from_a_fallback_reverts_to_what_moved_in(tmp_path, kind, bound):
+    # what moved in is what the session loaded: reverted, the application sees
+    # it (a Beaker cookie session wrote the emptied session over the client's
+    # old cookie, which carried the only copy), its own keys spelled as the
+    # add-on's records with it
+    if kind == "cookie":
+        old, new = beaker_cookie(OLD_SECRET), beaker_cookie(NEW_SECRET)
+    else:
+        old, new = beaker_file(tmp_path, "old_c"), beaker_file(tmp_path, "new_c")
+    own = {"value": "kept", "_psm_t": "mine"}
+    if bound:
+        own["_session_multi_binding"] = "also mine"
+    seen = []
+
+    def write(request):
+        request.session_multi["main"]["seen"] = True
+        request.session_multi["crumbs"].update(own)
+        return Response("ok")
+
+    def act(request):
+        session = request.session_multi["crumbs"]
+        session["value"] = "dropped"
+        session.revert()
+        seen.append(dict(session.items()))
+        return Response("ok")
+
+    def app_of(factory, **options):
+        def setup(config):
+            config.register_session_factory("main", signed_factory("main"))
+            config.register_session_factory(
+                "crumbs",
+                factory,
+                idle_timeout=600,
+                **options,
+                **({"bound_to": "main"} if bound else {}),
+            )
+            for name, view in (("write", write), ("act", act)):
+                config.add_route(name, f"/{name}")
+                config.add_view(view, route_name=name)
+
+        return build_wsgi(setup)
+
+    client = webtest.TestApp(app_of(old))
+    client.get("/write")
+    client.app = app_of(new, fallbacks=[old])
+    client.get("/act")
+    client.get("/act")
+    hidden = BEAKER_COOKIE_BOOKKEEPING
+    assert [{k: v for k, v in data.items() if k not in hidden} for data in seen] == [own, own]
+    assert client.get("/s/crumbs").json["value"] == "kept"
+    # the old file went once the new one was written
+    assert len(list(tmp_path.rglob("*.cache"))) == (kind == "file")

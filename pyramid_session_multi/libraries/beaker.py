@@ -399,6 +399,21 @@ def _revert_keeping_records_out(session: Any) -> None:
             hide_again(loaded)
 
 
+def _loaded_as_now(session: Any) -> None:
+    """The prepared session's ``session_multi_loaded_as_now()``: what it holds
+    now (a fallback's migration moved it in, as part of loading it) becomes
+    Beaker's copy of what it loaded, for its ``revert()``; the application's
+    own keys spelled as a record of the add-on's are kept as stored, through
+    each holder's ``session_multi_as_stored``."""
+    inner = session._session()
+    loaded = dict(dict.items(inner))
+    for value in list(session.__dict__.values()):
+        as_stored = getattr(value, "session_multi_as_stored", None)
+        if as_stored is not None:
+            as_stored(loaded)
+    inner.accessed_dict = loaded
+
+
 def _becomes_unstored(session: Any) -> None:
     unstored = type(session).session_multi_unstored
     if unstored is not None:
@@ -481,6 +496,7 @@ def prepared_class(session_class: Any, namespace: str) -> Any:
             "_session": _load_naming_namespace,
             "invalidate": _invalidate_destroying,
             "revert": _revert_keeping_records_out,
+            "session_multi_loaded_as_now": _loaded_as_now,
             "persist": _persist_contained,
             # the save _persist_contained runs
             "session_multi_persist": session_class.persist,

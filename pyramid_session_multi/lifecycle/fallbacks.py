@@ -415,6 +415,11 @@ def migrate_from_fallbacks(
         if namespace_config.stamped:
             # the old session's stamps judge the one it moved into
             adopt_migrated(namespace_config, session, record)
+        loaded_as_now = getattr(type(session), "session_multi_loaded_as_now", None)
+        if loaded_as_now is not None:
+            # what moved in is what the session loaded (pyramid_beaker's keeps
+            # a copy of that, for its revert())
+            loaded_as_now(session)
         # a client-side namespace's end is the add-on's from now; a copy under a
         # new id only the response can carry: a request that forms none (its
         # view raised) leaves it unsaved, and the old copy for the next

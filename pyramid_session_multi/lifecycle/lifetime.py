@@ -456,6 +456,12 @@ class Lifetime:
         of the request)."""
         take(storage, LIFETIME_KEY)
 
+    def session_multi_as_stored(self, data: dict[Any, Any]) -> None:
+        """``data``, a copy of what the session holds, as its library would
+        have loaded it: the application's own value for the record's key
+        rides as stored (what :meth:`session_multi_hide_again` takes out)."""
+        conceal(data, LIFETIME_KEY, None)
+
     def take_out(self, response: Any) -> None:
         """Once the library saved: the record leaves the data again (the
         application's callbacks see only its own), and the store is told to
