@@ -1543,6 +1543,41 @@ def test_a_beaker_cookie_session_ended_in_the_request_stays_ended_when_reverted(
     assert app.get("/s/crumbs").json["value"] is None
 
 
+def test_a_beaker_cookie_session_rotated_then_reverted_keeps_its_new_id(tmp_path):
+    # a cookie session's id is among its data, which Beaker's revert() puts
+    # back as loaded: the login's new id would give way to the old one
+    import pyramid_beaker
+
+    ids = []
+
+    def view(request):
+        session = request.session_multi["crumbs"]
+        if request.params.get("write"):
+            session["value"] = "kept"
+            return Response("ok")
+        ids.append(session["_id"])
+        request.session_multi.rotate(userid="alice")
+        ids.append(session["_id"])
+        session.revert()
+        ids.append(session["_id"])
+        return Response("ok")
+
+    def setup(config):
+        factory = pyramid_beaker.BeakerSessionFactoryConfig(
+            type="cookie", key="crumbs", validate_key="validate-" * 4, invalidate_corrupt=True
+        )
+        config.register_session_factory("crumbs", factory, idle_timeout=600)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/act", {"write": "1"})
+    app.get("/act")
+    app.get("/act")
+    loaded, rotated, reverted, next_loaded = ids[:4]
+    assert rotated != loaded and reverted == rotated == next_loaded
+
+
 def test_a_new_beaker_cookie_session_reverts_to_holding_nothing(tmp_path):
     # Beaker's cookie session made without a cookie keeps no copy of what it
     # loaded: its revert() raised

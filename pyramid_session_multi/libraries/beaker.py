@@ -392,7 +392,12 @@ def _revert_keeping_records_out(session: Any) -> None:
     holds for the request (the lifetime's, the binding's) leaves the data
     again, as at load, through its ``session_multi_hide_again``."""
     loaded = session._session()
+    # a cookie session's id is among its data: a rotation's new one stays
+    # (where the application cleared it, the one loaded comes back)
+    session_id = dict.get(loaded, "_id") if isinstance(loaded, CookieSession) else None
     loaded.revert()
+    if session_id is not None:
+        dict.__setitem__(loaded, "_id", session_id)
     for value in list(session.__dict__.values()):
         hide_again = getattr(value, "session_multi_hide_again", None)
         if hide_again is not None:
