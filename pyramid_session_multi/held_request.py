@@ -44,11 +44,17 @@ def init_holding_request_weakly(base_init: Callable[..., None]) -> Callable[...,
 def changed_holding_request_weakly(base_changed: Callable[[Any], None]) -> Callable[[Any], None]:
     """A ``changed(self)`` that runs ``base_changed`` (a pyramid cookie
     session's, which queues the setting of its cookie on ``session.request``),
-    and does nothing more once the request is gone."""
+    and does nothing more once the request is gone.
+
+    Where ``base_changed`` is pyramid's own, which does nothing once it has
+    queued the cookie (its ``_dirty`` flag set), it is not called again then;
+    an application's own ``changed()`` is called every time, as before.
+    """
+    pyramids_own = getattr(base_changed, "__module__", None) == "pyramid.session"
 
     def changed(self: Any) -> None:
-        if self._dirty:
-            return  # queued already (pyramid's flag): no call on every later write
+        if pyramids_own and self._dirty:
+            return  # queued already: no call on every later write
         try:
             base_changed(self)
         except ReferenceError:

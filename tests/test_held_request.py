@@ -171,3 +171,30 @@ def test_a_session_of_a_dummy_request_manager_outlives_it():
         assert dict(session) == {"k": "w"}
     finally:
         testing.tearDown()
+
+
+def test_an_applications_own_changed_is_called_on_every_write():
+    # pyramid's own changed() is skipped once it queued the cookie; a
+    # subclass's of the application's may do more, and is called each time
+    calls = []
+    base = SignedCookieSessionFactory("secret-cookie_a", cookie_name="cookie_a")
+
+    class Counting(base):
+        def changed(self):
+            calls.append(1)
+            super().changed()
+
+    def view(request):
+        session = request.session_multi["a"]
+        session["k"] = 1
+        session["k"] = 2
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("a", Counting)
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v")
+
+    response = build_app(setup).get("/v")
+    assert len(calls) == 2
+    assert "cookie_a=" in response.headers["Set-Cookie"]
