@@ -44,15 +44,17 @@ def init_holding_request_weakly(base_init: Callable[..., None]) -> Callable[...,
 def changed_holding_request_weakly(base_changed: Callable[[Any], None]) -> Callable[[Any], None]:
     """A ``changed(self)`` that runs ``base_changed`` (a pyramid cookie
     session's, which queues the setting of its cookie on ``session.request``),
-    and does nothing more once the request is gone."""
+    and does nothing more once the request is gone.
 
-    # pyramid's own does nothing once queued (its flag): no call on every later
-    # write.  An application's own changed() (a subclass's) runs every time.
+    Where ``base_changed`` is pyramid's own, which does nothing once it has
+    queued the cookie (its ``_dirty`` flag set), it is not called again then;
+    an application's own ``changed()`` is called every time, as before.
+    """
     pyramids_own = getattr(base_changed, "__module__", None) == "pyramid.session"
 
     def changed(self: Any) -> None:
         if pyramids_own and self._dirty:
-            return
+            return  # queued already: no call on every later write
         try:
             base_changed(self)
         except ReferenceError:
