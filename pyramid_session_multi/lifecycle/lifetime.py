@@ -457,9 +457,8 @@ class Lifetime:
         take(storage, LIFETIME_KEY)
 
     def session_multi_as_stored(self, data: dict[Any, Any]) -> None:
-        """``data``, a copy of what the session holds, as its library would
-        have loaded it: the application's own value for the record's key
-        rides as stored (what :meth:`session_multi_hide_again` takes out)."""
+        """``data``, a copy of what the session holds, as loaded: the application's
+        own value for the record's key as stored (:meth:`session_multi_hide_again`)."""
         conceal(data, LIFETIME_KEY, None)
 
     def take_out(self, response: Any) -> None:
