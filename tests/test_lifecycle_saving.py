@@ -893,6 +893,26 @@ def beaker_app(store, view, own_init=False, **options):
     return webtest.TestApp(build_wsgi(setup)), events
 
 
+def beaker_cookie_factory():
+    """pyramid_beaker keeping its data in the cookie ``crumbs`` (``type = cookie``)."""
+    import pyramid_beaker
+
+    return pyramid_beaker.BeakerSessionFactoryConfig(
+        type="cookie", key="crumbs", validate_key="validate-" * 4, invalidate_corrupt=True
+    )
+
+
+def beaker_cookie_app(view, **options):
+    """``crumbs`` (:func:`beaker_cookie_factory`) registered with ``options``, with ``/act``."""
+
+    def setup(config):
+        config.register_session_factory("crumbs", beaker_cookie_factory(), **options)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    return webtest.TestApp(build_wsgi(setup))
+
+
 def register_bound_beaker(config, store):
     """``main``, a signed cookie namespace, and ``files``, pyramid_beaker on
     files under ``store`` (as :func:`stored_beaker` reads them) bound to it,
@@ -1501,7 +1521,6 @@ def test_a_beaker_cookie_session_ended_in_the_request_stays_ended_when_reverted(
     # invalidate(), where a stored one loads afresh: the session ended on load
     # (or logged out by the view) stays ended, its data gone for good (a
     # rejected one is not bound to the other client's partner)
-    import pyramid_beaker
 
     from tests.support.apps import signed_factory
 
@@ -1522,10 +1541,9 @@ def test_a_beaker_cookie_session_ended_in_the_request_stays_ended_when_reverted(
 
     def setup(config):
         config.register_session_factory("main", signed_factory("main"))
-        factory = pyramid_beaker.BeakerSessionFactoryConfig(
-            type="cookie", key="crumbs", validate_key="validate-" * 4, invalidate_corrupt=True
+        config.register_session_factory(
+            "crumbs", beaker_cookie_factory(), bound_to="main", idle_timeout=100
         )
-        config.register_session_factory("crumbs", factory, bound_to="main", idle_timeout=100)
         for name, route_view in (("write", write), ("act", view)):
             config.add_route(name, f"/{name}")
             config.add_view(route_view, route_name=name)
@@ -1546,7 +1564,6 @@ def test_a_beaker_cookie_session_ended_in_the_request_stays_ended_when_reverted(
 def test_a_beaker_cookie_session_rotated_then_reverted_keeps_its_new_id(tmp_path):
     # a cookie session's id is among its data, which Beaker's revert() puts
     # back as loaded: the login's new id would give way to the old one
-    import pyramid_beaker
 
     ids = []
 
@@ -1562,15 +1579,7 @@ def test_a_beaker_cookie_session_rotated_then_reverted_keeps_its_new_id(tmp_path
         ids.append(session["_id"])
         return Response("ok")
 
-    def setup(config):
-        factory = pyramid_beaker.BeakerSessionFactoryConfig(
-            type="cookie", key="crumbs", validate_key="validate-" * 4, invalidate_corrupt=True
-        )
-        config.register_session_factory("crumbs", factory, idle_timeout=600)
-        config.add_route("act", "/act")
-        config.add_view(view, route_name="act")
-
-    app = webtest.TestApp(build_wsgi(setup))
+    app = beaker_cookie_app(view, idle_timeout=600)
     app.get("/act", {"write": "1"})
     app.get("/act")
     app.get("/act")
@@ -1581,7 +1590,6 @@ def test_a_beaker_cookie_session_rotated_then_reverted_keeps_its_new_id(tmp_path
 def test_a_new_beaker_cookie_session_reverts_to_holding_nothing(tmp_path):
     # Beaker's cookie session made without a cookie keeps no copy of what it
     # loaded: its revert() raised
-    import pyramid_beaker
 
     seen = []
 
@@ -1592,15 +1600,7 @@ def test_a_new_beaker_cookie_session_reverts_to_holding_nothing(tmp_path):
         seen.append(dict(session.items()).keys() - BEAKER_COOKIE_BOOKKEEPING)
         return Response("ok")
 
-    def setup(config):
-        factory = pyramid_beaker.BeakerSessionFactoryConfig(
-            type="cookie", key="crumbs", validate_key="validate-" * 4, invalidate_corrupt=True
-        )
-        config.register_session_factory("crumbs", factory, idle_timeout=100)
-        config.add_route("act", "/act")
-        config.add_view(view, route_name="act")
-
-    app = webtest.TestApp(build_wsgi(setup))
+    app = beaker_cookie_app(view, idle_timeout=100)
     app.get("/act")
     assert seen == [set()]
     assert app.get("/s/crumbs").json["value"] is None
