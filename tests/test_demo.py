@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from demo_app.redis_embedded import DATA_DIR, EmbeddedRedis
 from tests.support.apps import set_cookie_names
 from tests.support.demo import INI, make_demo, stored_tokens
 from tests.support.http_client import ROOT, wait_for_port
+from tests.support.redis_server import free_port
 from tests.support.toolbar import toolbar_page
 
 HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "localhost:443"}
@@ -196,12 +196,6 @@ def test_demo_with_the_toolbar_and_panel(redis_db):
     response = app.get("/")
     assert 'id="pDebug"' in response.text
     assert "SessionMulti" in toolbar_page(app)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize(

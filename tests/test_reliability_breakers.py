@@ -12,6 +12,7 @@ rows left after each path.
 import signal
 import threading
 import time
+import types
 
 import pytest
 import redis
@@ -25,6 +26,7 @@ from pyramid_session_multi.revocation import SQLRevocationStore
 from pyramid_session_multi.stores.breaker import CLOSED, OPEN, CircuitOpen
 from pyramid_session_multi.stores.redis import breakers_of
 from pyramid_session_multi.stores.sql import SQLCircuitOpen, breaker_of_url
+from tests.support import redis_server
 from tests.support.apps import build_wsgi
 from tests.support.redis_topologies import (
     LocalCluster,
@@ -225,6 +227,31 @@ def test_the_sql_revocation_store_fails_fast_while_postgresql_is_stopped(own_pos
     assert store.revoked_at("alice") == 1.0
     assert store.breaker.state == CLOSED
     assert len(store) == 1
+
+
+def test_a_port_handed_out_to_one_server_is_never_handed_out_to_another(monkeypatch):
+    """The kernel gives a port again once its server stopped: a later test's
+    server on it would share the SQL breaker (and Beaker's engine) of the URL
+    with an earlier test's, whose breaker opened already."""
+    first = redis_server.free_port()
+    unused = max(redis_server._HANDED_OUT) + 1
+    answers = iter([first, unused])
+
+    class Kernel:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            pass
+
+        def bind(self, address):
+            self.port = next(answers)
+
+        def getsockname(self):
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(redis_server, "socket", types.SimpleNamespace(socket=Kernel))
+    assert redis_server.free_port() == unused
 
 
 # -- PostgreSQL hung (SIGSTOP) and resumed --------------------------------------------

