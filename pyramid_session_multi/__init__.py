@@ -19,7 +19,7 @@ from .config import (
 from .config import check_all_against_session_factory as _check_all_against_session_factory
 from .config import setup_manager_config as _setup_manager_config
 from .csrf import NamespaceCSRFStoragePolicy
-from .exceptions import NotIncludedError, UnregisteredSession
+from .exceptions import NotIncludedError, RotatedTooLate, UnregisteredSession
 from .extending import add_session_library, add_session_load_step
 from .failures import FailureLog as _FailureLog
 from .interfaces import IFailureLog as _IFailureLog
@@ -46,6 +46,7 @@ __all__ = [
     "ISessionMultiObserver",
     "NamespaceCSRFStoragePolicy",
     "NotIncludedError",
+    "RotatedTooLate",
     "SessionMultiManager",
     "SessionMultiManagerConfig",
     "UnregisteredSession",

@@ -15,6 +15,7 @@ __all__ = [
     "CookieTooLarge",
     "NotIncludedError",
     "RevocationStoreUnavailable",
+    "RotatedTooLate",
     "SettingsError",
     "UnregisteredSession",
 ]
@@ -84,6 +85,28 @@ class RevocationStoreUnavailable(RuntimeError):
     namespace is named, and nothing is deleted: the request fails as it would
     if the namespace's own store were down), and by ``revoke()``.
     """
+
+
+class RotatedTooLate(RuntimeError):
+    """A namespace was rotated once its library had saved its session and set
+    its cookie in this request (``rotate()`` in a response or finished
+    callback that ran after the library's own).
+
+    The new id could not reach the client any more, and the id the client
+    holds must not outlive a login: the session is ended instead, as a
+    logout of that namespace would end it (its stored state deleted, its
+    cookie deleted).  Returned by ``rotate()`` for the namespace, or raised
+    with ``raise_errors=True``.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(
+            f"pyramid_session_multi: namespace {namespace!r} was rotated after its "
+            "session was saved and its cookie set in this request, so its new id could "
+            "not reach the client; its session was ended instead. Rotate it in the view, "
+            "or in a response callback added before the namespace is first loaded"
+        )
+        self.namespace = namespace
 
 
 class CSRFNamespaceUnavailable(RuntimeError):

@@ -395,9 +395,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         file or row is deleted as soon as the new session is saved and its
         cookie went out, so the cookie the client held before brings back
         nothing, and a request that fails after ``rotate()`` leaves the old
-        session whole.  Writes after ``rotate()`` are kept.  How each
-        library rotates is its adapter's
-        :meth:`~pyramid_session_multi.libraries.SessionLibrary.rotate`.
+        session whole.  Writes after ``rotate()`` are kept.  How each library
+        rotates is its adapter's :meth:`~.libraries.SessionLibrary.rotate`.
         Where :class:`~pyramid_session_multi.NamespaceCSRFStoragePolicy`
         keeps its token in a namespace rotated, the token is replaced too
         (unless the policy was made with ``new_token_on_rotate=False``).
@@ -406,7 +405,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         gets a note naming it and is logged, the namespace's cookie is
         deleted (so the client does not keep an id that outlived the
         privilege change), and the failures are returned as a dict of
-        namespace to exception.
+        namespace to exception.  A server-side namespace rotated once its
+        library saved it is ended instead (:class:`.RotatedTooLate`).
 
         :class:`~pyramid_session_multi.events.SessionRotated` is sent once
         every namespace is done, to each subscriber on its own: one that

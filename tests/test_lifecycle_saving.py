@@ -17,13 +17,14 @@ import webtest
 from pyramid.response import Response
 from pyramid_session_redis import RedisSessionFactory
 
+from pyramid_session_multi import RotatedTooLate
 from pyramid_session_multi.budget import CookieTooLarge
 from pyramid_session_multi.events import SessionSaveFailed
 from pyramid_session_multi.libraries import RedisLibrary
 from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING, BEAKER_COOKIE_BOOKKEEPING
 from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
-from tests.support.apps import build_wsgi
+from tests.support.apps import build_wsgi, set_cookie_names
 from tests.support.backend_app import beaker_file
 from tests.support.counting_redis import CountingRedis
 from tests.support.redis_server import redis_keys as keys
@@ -319,23 +320,21 @@ def test_its_callbacks_are_taken_once_only():
     assert save.take() is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a rotation once the namespace's save ran sends no new cookie and saves nothing",
-)
 @pytest.mark.parametrize(
     "options", [{}, {"discriminator": lambda request: True}], ids=["in-place", "end-of-request"]
 )
-def test_a_rotation_after_its_save_ran_still_replaces_the_clients_session(redis_db, options):
-    # a login hook in a response callback queued after the load: the session
-    # must still get a new id, sent to the client, and the old one bring back nothing
+def test_a_rotation_after_its_save_ran_ends_the_session_instead(redis_db, options):
+    # a login hook in a response callback queued after the load: the new id
+    # can no longer reach the client, and the one it holds must not outlive
+    # the login: the session ends, as a logout of the namespace would end it
     client = CountingRedis.from_url(redis_db)
+    failures = []
 
     def login_late(request):
         request.session_multi["cart"]["after"] = "written in the view"
 
         def log_in(request, response):
-            request.session_multi.rotate("cart")
+            failures.append(request.session_multi.rotate("cart"))
 
         request.add_response_callback(log_in)
         return Response("ok")
@@ -351,12 +350,74 @@ def test_a_rotation_after_its_save_ran_still_replaces_the_clients_session(redis_
     app = webtest.TestApp(build_wsgi(setup))
     app.get("/write")
     old = app.cookies["cart"]
-    app.get("/late")
-    assert app.cookies["cart"] != old
+    response = app.get("/late")
+    [failed] = failures
+    assert list(failed) == ["cart"] and isinstance(failed["cart"], RotatedTooLate)
+    assert "'cart'" in str(failed["cart"]) and "Rotate it in the view" in str(failed["cart"])
+    assert set_cookie_names(response) == ["cart"] and "cart" not in app.cookies  # deleted
+    assert keys(redis_db) == []  # nothing left to bring back, nothing saved under a new id
+    app.set_cookie("cart", old)
+    assert app.get("/s/cart").json["value"] is None  # the old cookie brings back nothing
+
+
+def test_a_beaker_session_rotated_after_it_saved_itself_is_ended(tmp_path):
+    # pyramid_beaker saves in its response callback: a rotation once it ran
+    # would leave the client's id, and the file it names, holding the login
+    failures = []
+
+    def login_late(request):
+        request.session_multi["files"]["user"] = "alice"
+
+        def log_in(request, response):
+            failures.append(request.session_multi.rotate("files"))
+
+        request.add_response_callback(log_in)
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("files", beaker_file(tmp_path, "files"), **OVERWRITE)
+        config.add_route("late", "/late")
+        config.add_view(login_late, route_name="late")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    response = app.get("/late")
+    old = response.headers.getall("Set-Cookie")[0].split(";")[0].split("=", 1)[1]
+    assert isinstance(failures[0]["files"], RotatedTooLate)
+    assert "files" not in app.cookies  # its cookie set, then deleted
+    assert beaker_files(tmp_path) == 0
+    app.set_cookie("files", old)
+    assert app.get("/s/files").json["value"] is None
+
+
+def test_a_rotation_in_a_response_callback_added_before_the_load_rotates(redis_db):
+    # what the error advises: a callback added before the namespace loads runs
+    # before its library's, and its rotation reaches the client
+    client = CountingRedis.from_url(redis_db)
+    failures = []
+
+    def login_early(request):
+        def log_in(request, response):
+            failures.append(request.session_multi.rotate("cart"))
+
+        request.add_response_callback(log_in)
+        request.session_multi["cart"]["after"] = "written in the view"
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
+        add_write_view(config)
+        config.add_route("early", "/early")
+        config.add_view(login_early, route_name="early")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    old = app.cookies["cart"]
+    app.get("/early")
+    assert failures == [{}] and app.cookies["cart"] != old
     read = app.get("/s/cart").json
     assert (read["value"], read.get("after")) == ("x", "written in the view")
     app.set_cookie("cart", old)
-    assert app.get("/s/cart").json["value"] is None  # the old cookie brings back nothing
+    assert app.get("/s/cart").json["value"] is None
     assert len(keys(redis_db)) == 1
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pyramid.interfaces import ICSRFStoragePolicy
 
 from ..events import SessionInvalidated, SessionRotated, log_decision
+from ..exceptions import RotatedTooLate
 from .detached import detached_request
 from .devices import forget_logins, note_moved, note_replaced
 from .ending import INVALIDATED
@@ -73,6 +74,10 @@ def rotate(
             library = namespace_config.library
             library.load(session)
             old_id = work.session_id(namespace, session)
+            if work.saved_already(namespace_config):
+                # its new cookie would not reach the client: ended, not left as it was
+                events.extend(_end_too_late(work, namespace_config, session, old_id, failures))
+                continue
             # the absolute clock restarts; the user is recorded, or kept
             lifetime = lifetime_of(session)
             before = None if lifetime is None else lifetime.stamps
@@ -110,6 +115,41 @@ def rotate(
         events.append(work.event(SessionRotated, namespace, session, old_id=old_id))
     note_replaced(work, replaced)
     return _tell(work, failures, events, raise_errors)
+
+
+def _end_too_late(
+    work: RequestWork,
+    namespace_config: Any,
+    session: Any,
+    old_id: str | None,
+    failures: dict[str, Exception],
+) -> list[Any]:
+    """End a session rotated once its library had saved it and set its cookie
+    (see :class:`~pyramid_session_multi.exceptions.RotatedTooLate`), as a
+    logout of its namespace would; the events to send."""
+    namespace = namespace_config.namespace
+    exc = RotatedTooLate(namespace)
+    failures[namespace] = exc
+    logger.error("%s", exc)
+    lifetime = lifetime_of(session)
+    try:
+        session.invalidate()
+    except Exception as again:
+        exc.add_note(
+            f"pyramid_session_multi: ending it failed too, its cookie is deleted but its "
+            f"stored data may remain: {type(again).__name__}: {again}"
+        )
+        work.drop_cookie(namespace_config)
+        return []
+    work.end(namespace_config, session, INVALIDATED)
+    log_decision(
+        logger, "invalidated", namespace, "late rotation", work.request.registry.settings, old_id
+    )
+    _retired(work, namespace, failures)
+    if lifetime is not None and lifetime.stamps.userid is not None:
+        forget_logins(work, {(lifetime.stamps.userid, lifetime.stamps.login)})
+    work.tell_observers("namespace_invalidated", namespace)
+    return [work.event(SessionInvalidated, namespace, session, old_id)]
 
 
 def invalidate(work: RequestWork, raise_errors: bool, unended: Any = None) -> dict[str, Exception]:

@@ -133,7 +133,7 @@ class RequestEnd:
     a hook once saved or send an event once loaded.
     """
 
-    __slots__ = ("namespaces", "scheduled", "searching", "watching", "work")
+    __slots__ = ("applied", "namespaces", "scheduled", "searching", "watching", "work")
 
     def __init__(self, work: Any) -> None:
         #: the request's unit of work (a :class:`~.work.RequestWork`)
@@ -145,6 +145,9 @@ class RequestEnd:
         #: whether a namespace's callbacks are to be searched for in the
         #: request's queues (one was enlisted without its library's taken at load)
         self.searching = False
+        #: the namespaces whose library's callbacks ran already in this request
+        #: (their cookie is set): what a rotation of one of them would send is too late
+        self.applied: list[NamespaceEnd] | tuple[()] = ()
 
     def enlist(
         self,
@@ -196,6 +199,7 @@ class RequestEnd:
             # whose saves keep the records all the same; what the session
             # saves through ``save`` from now on runs as it is
             save.phase = TAKEN
+            self.applied = [*self.applied, state]
             state.hidden = save.hidden
             # its library's callback, still where queued, is this end's to
             # claim (also where a failed change enlisted no session): run
@@ -224,6 +228,10 @@ class RequestEnd:
                 del queue[position]
                 queue.insert(index, self)
                 return
+
+    def saved_already(self, namespace: str) -> bool:
+        """Whether ``namespace``'s library callbacks ran in this request (its cookie is set)."""
+        return any(state.config.namespace == namespace for state in self.applied)
 
     def end(self, state: "NamespaceEnd", how: str) -> None:
         """What the client held ended: :data:`INVALIDATED` or :data:`REJECTED`."""
@@ -315,6 +323,7 @@ class RequestEnd:
         """Drop every reference to the sessions (the request is over)."""
         if self.namespaces:
             self.namespaces = {}
+        self.applied = ()
         self.scheduled = False
         self.watching = False
         self.searching = False
@@ -326,6 +335,7 @@ class RequestEnd:
         searching = self.searching
         # forget(), inlined: the states are this call's now
         self.namespaces = {}
+        self.applied = [*self.applied, *states] if self.applied else states
         self.scheduled = self.watching = self.searching = False
         if getattr(request, "exception", None) is not None:
             # an exception view answered: a rotation (a login) is all or nothing

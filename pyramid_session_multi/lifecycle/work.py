@@ -18,7 +18,9 @@ from typing import Any, Protocol
 from pyramid.request import Request
 
 from ..events import SessionSaveFailed, deliver, has_subscribers, hash_session_id
+from .claiming import library_owner
 from .ending import INVALIDATED, NamespaceEnd, RequestEnd
+from .saving import WAITING
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,10 @@ class RequestWork(Protocol):
 
     def drop_cookie(self, namespace_config: Any) -> NamespaceEnd:
         """Delete the namespace's cookie at the end, whatever its session holds."""
+
+    def saved_already(self, namespace_config: Any) -> bool:
+        """Whether the namespace's library saved its session and set its cookie
+        already in this request (what it would send from now on is too late)."""
 
     def mark_rotated(self, namespace_config: Any, session: Any, retire: Any = None) -> None:
         """The namespace's session got a new id in this request; ``retire``
@@ -244,6 +250,23 @@ class UnitOfWork:
         state = ending.enlist(self.request, namespace_config, None)
         ending.drop_cookie(state)
         return state
+
+    def saved_already(self, namespace_config: Any) -> bool:
+        """Whether the namespace's library saved its session and set its cookie
+        already in this request: contained in place, its callback ran (one
+        whose session saves itself: it left the request's queue, where its
+        library put it); or the end of request applied it."""
+        namespace = namespace_config.namespace
+        save = self.direct.get(namespace)
+        if save is not None and save.itself:
+            # the application may have saved it meanwhile: only the callback sets the cookie
+            owners = {id(save.session): save}
+            queue = self.request.response_callbacks or ()
+            return all(library_owner(callback, owners) is None for callback in queue)
+        if save is not None:
+            return bool(save.phase != WAITING)
+        ending = self._end
+        return ending is not None and ending.saved_already(namespace)
 
     def mark_rotated(self, namespace_config: Any, session: Any, retire: Any = None) -> None:
         """Note that the namespace's session got a new id in this request;
