@@ -15,6 +15,8 @@ from types import FunctionType
 import pytest
 import webtest
 from pyramid.response import Response
+from pyramid.session import SignedCookieSessionFactory
+from pyramid_nacl_session import EncryptedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import RotatedTooLate
@@ -25,7 +27,7 @@ from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING, BEAKER_CO
 from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
 from tests.support.apps import build_wsgi, set_cookie_names
-from tests.support.backend_app import beaker_file
+from tests.support.backend_app import NACL_SECRET, beaker_file
 from tests.support.counting_redis import CountingRedis
 from tests.support.redis_server import redis_keys as keys
 
@@ -387,6 +389,36 @@ def test_a_beaker_session_rotated_after_it_saved_itself_is_ended(tmp_path):
     assert beaker_files(tmp_path) == 0
     app.set_cookie("files", old)
     assert app.get("/s/files").json["value"] is None
+
+
+@pytest.mark.parametrize("library", ["signed", "nacl"])
+def test_a_cookie_session_rotated_at_login_after_its_cookie_was_set_is_ended(library):
+    # the login's user would not reach the cookie the client keeps: a revoke()
+    # of that user would then not sign this session out
+    factories = {
+        "signed": lambda: SignedCookieSessionFactory("signed-secret" * 3, cookie_name="main"),
+        "nacl": lambda: EncryptedCookieSessionFactory(NACL_SECRET, cookie_name="main"),
+    }
+    failures = []
+
+    def login_late(request):
+        request.session_multi["main"]["user"] = "alice"
+
+        def log_in(request, response):
+            failures.append(request.session_multi.rotate(userid="alice"))
+
+        request.add_response_callback(log_in)
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("main", factories[library](), idle_timeout=600)
+        config.add_route("late", "/late")
+        config.add_view(login_late, route_name="late")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    response = app.get("/late")
+    assert isinstance(failures[0]["main"], RotatedTooLate)
+    assert set_cookie_names(response) == ["main"] and "main" not in app.cookies  # deleted
 
 
 def test_a_rotation_in_a_response_callback_added_before_the_load_rotates(redis_db):
