@@ -1581,6 +1581,59 @@ def test_a_reverted_beaker_session_shows_only_the_applications_data(tmp_path):
     assert seen == [["value"], ["value"]]
 
 
+@pytest.mark.parametrize("options", [{}, {"idle_timeout": 600}], ids=["plain", "timeouts"])
+def test_the_applications_own_invalidate_and_revert_of_its_beaker_class_run(tmp_path, options):
+    # the add-on's own invalidate() and revert() of the session class it
+    # prepares call the application's, where its class has them
+    calls = []
+
+    def write(request, session):
+        session["value"] = "kept"
+
+    def revert(request, session):
+        session["value"] = "dropped"
+        session.revert()
+        calls.append(("read", session.get("value")))
+
+    def own(request, session):
+        session.invalidate()
+
+    def logout(request, session):
+        request.session_multi.invalidate()
+
+    views = {"write": write, "revert": revert, "own": own, "logout": logout}
+    factory = beaker_file(tmp_path, "files")
+
+    class Audited(factory):
+        def invalidate(self):
+            calls.append("invalidate")
+            self._session().invalidate()
+
+        def revert(self):
+            calls.append("revert")
+            self._session().revert()
+
+    def setup(config):
+        config.register_session_factory("files", Audited, **{**OVERWRITE, **options})
+        for name, act in views.items():
+            config.add_route(name, f"/{name}")
+            config.add_view(
+                lambda request, act=act: (
+                    act(request, request.session_multi["files"]) or Response("ok")
+                ),
+                route_name=name,
+            )
+
+    app = webtest.TestApp(build_wsgi(setup))
+    for then in ("own", "logout"):
+        app.get("/write")
+        app.get("/revert")
+        app.get(f"/{then}")
+        assert list((tmp_path / "files").rglob("*.cache")) == []  # ended in its store too
+        assert app.get("/s/files").json["value"] is None
+    assert calls == ["revert", ("read", "kept"), "invalidate"] * 2
+
+
 def test_a_reverted_beaker_session_keeps_the_applications_key_spelled_as_a_record(tmp_path):
     # the application's own key spelled as the lifetime record's rides inside
     # the record while stored: reverted, the session shows the application's
