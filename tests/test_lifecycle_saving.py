@@ -26,6 +26,7 @@ from pyramid_session_multi.libraries import RedisLibrary
 from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING, BEAKER_COOKIE_BOOKKEEPING
 from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
+from pyramid_session_multi.testing import MemoryRevocationStore
 from tests.support.apps import build_wsgi, set_cookie_names
 from tests.support.backend_app import NACL_SECRET, beaker_file
 from tests.support.counting_redis import CountingRedis
@@ -419,6 +420,56 @@ def test_a_cookie_session_rotated_at_login_after_its_cookie_was_set_is_ended(lib
     response = app.get("/late")
     assert isinstance(failures[0]["main"], RotatedTooLate)
     assert set_cookie_names(response) == ["main"] and "main" not in app.cookies  # deleted
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"partitioned": True}, {"bound_to": "main"}],
+    ids=["partitioned", "bound"],
+)
+def test_a_cookie_session_whose_cookie_was_not_set_rotates_at_a_late_login(options):
+    # the end of request ran for the namespace, but pyramid had queued nothing
+    # of the session (only read, reissue_time=None): no cookie went out, and a
+    # rotation queues one that still reaches the client, the user recorded
+    store = MemoryRevocationStore()
+    failures = []
+
+    def factory(cookie_name):
+        return SignedCookieSessionFactory(
+            "signed-secret" * 3, cookie_name=cookie_name, reissue_time=None, secure=True
+        )
+
+    def login_late(request):
+        request.session_multi["admin"].get("value")
+
+        def log_in(request, response):
+            failures.append(request.session_multi.rotate(userid="alice"))
+
+        request.add_response_callback(log_in)
+        return Response("ok")
+
+    def revoke(request):
+        request.session_multi.revoke("alice")
+        return Response("revoked")
+
+    def setup(config):
+        config.set_revocation_store(store)
+        config.register_session_factory("main", factory("main"), idle_timeout=600)
+        config.register_session_factory("admin", factory("admin"), idle_timeout=600, **options)
+        for name, view in (("late", login_late), ("revoke", revoke)):
+            config.add_route(name, f"/{name}")
+            config.add_view(view, route_name=name)
+
+    wsgi = build_wsgi(setup)
+    app = webtest.TestApp(wsgi, extra_environ={"wsgi.url_scheme": "https"})
+    app.post("/s/main", {"value": "x"})
+    app.post("/s/admin", {"value": "x"})
+    app.get("/late")
+    assert failures == [{}]  # rotated, not ended
+    assert app.get("/s/admin").json["value"] == "x"
+    webtest.TestApp(wsgi, extra_environ={"wsgi.url_scheme": "https"}).get("/revoke")
+    # the login reached the cookie: revoking the user signs it out
+    assert app.get("/s/admin").json["value"] is None
 
 
 def test_a_rotation_in_a_response_callback_added_before_the_load_rotates(redis_db):

@@ -133,7 +133,15 @@ class RequestEnd:
     a hook once saved or send an event once loaded.
     """
 
-    __slots__ = ("applied", "namespaces", "scheduled", "searching", "watching", "work")
+    __slots__ = (
+        "applied",
+        "namespaces",
+        "saved_in_place",
+        "scheduled",
+        "searching",
+        "watching",
+        "work",
+    )
 
     def __init__(self, work: Any) -> None:
         #: the request's unit of work (a :class:`~.work.RequestWork`)
@@ -145,9 +153,12 @@ class RequestEnd:
         #: whether a namespace's callbacks are to be searched for in the
         #: request's queues (one was enlisted without its library's taken at load)
         self.searching = False
-        #: the namespaces whose library's callbacks ran already in this request
-        #: (their cookie is set): what a rotation of one of them would send is too late
+        #: the namespaces' ends this callback ran, with what their library
+        #: queued (run, or dropped with the session's end)
         self.applied: list[NamespaceEnd] | tuple[()] = ()
+        #: the namespaces whose library's callbacks ran already in this request,
+        #: contained where they were queued (see :meth:`_take_over`)
+        self.saved_in_place: tuple[str, ...] = ()
 
     def enlist(
         self,
@@ -171,6 +182,8 @@ class RequestEnd:
             if direct and namespace in direct:
                 # contained where its library queued it until now: this end's from now on
                 self._take_over(state, direct.pop(namespace))
+            elif self.applied:
+                self._again(state)
         elif session is not None and session is not state.session:
             state.session = session
             state.claimed = False
@@ -199,7 +212,7 @@ class RequestEnd:
             # whose saves keep the records all the same; what the session
             # saves through ``save`` from now on runs as it is
             save.phase = TAKEN
-            self.applied = [*self.applied, state]
+            self.saved_in_place = (*self.saved_in_place, state.config.namespace)
             state.hidden = save.hidden
             # its library's callback, still where queued, is this end's to
             # claim (also where a failed change enlisted no session): run
@@ -214,6 +227,14 @@ class RequestEnd:
         # its callbacks left the request's queues when the session was made,
         # unless the session saved through the save itself: then they are where queued
         state.claimed = state.session is save.session and not save.itself
+
+    def _again(self, state: NamespaceEnd) -> None:
+        """A namespace this callback applied already, enlisted again (a
+        rotation of a session its library had not queued the saving of): its
+        saves keep the records its load hid all the same."""
+        for applied in self.applied:
+            if applied.config is state.config and applied.session is state.session:
+                state.hidden = applied.hidden
 
     def _run_before(self, queue: Any, owners: dict[int, "NamespaceEnd"]) -> None:
         """Move this callback before any callback ``owners``' sessions queued already.
@@ -230,8 +251,18 @@ class RequestEnd:
                 return
 
     def saved_already(self, namespace: str) -> bool:
-        """Whether ``namespace``'s library callbacks ran in this request (its cookie is set)."""
-        return any(state.config.namespace == namespace for state in self.applied)
+        """Whether ``namespace``'s library callbacks ran in this request (its
+        cookie is set), or were dropped with the end of its session: what a
+        rotation of it would send from now on is too late.
+
+        A namespace applied with nothing of its library's to run (a cookie
+        session pyramid had not queued the saving of: only read, say) had
+        no cookie set: its library queues one for a rotation, which reaches
+        the client."""
+        return namespace in self.saved_in_place or any(
+            state.config.namespace == namespace and bool(state.callbacks or state.finished)
+            for state in self.applied
+        )
 
     def end(self, state: "NamespaceEnd", how: str) -> None:
         """What the client held ended: :data:`INVALIDATED` or :data:`REJECTED`."""
@@ -323,7 +354,7 @@ class RequestEnd:
         """Drop every reference to the sessions (the request is over)."""
         if self.namespaces:
             self.namespaces = {}
-        self.applied = ()
+        self.applied = self.saved_in_place = ()
         self.scheduled = False
         self.watching = False
         self.searching = False
