@@ -1726,6 +1726,42 @@ def test_the_applications_own_invalidate_and_revert_of_its_beaker_class_run(tmp_
     assert calls == ["revert", ("read", "kept"), "invalidate"] * 2
 
 
+@pytest.mark.parametrize("options", [{}, {"idle_timeout": 600}], ids=["plain", "timeouts"])
+@pytest.mark.parametrize("then", ["own", "logout"])
+def test_a_beaker_class_whose_invalidate_deletes_the_session_leaves_no_file(
+    tmp_path, options, then
+):
+    # the application's invalidate() is Beaker's delete(): the id stays, its
+    # cookie is deleted; what the add-on saves of the emptied session must
+    # not write it back under that id, which no client holds any more
+    factory = beaker_file(tmp_path, "files")
+
+    class Deleting(factory):
+        def invalidate(self):
+            self.delete()
+
+    def end(request):
+        if then == "own":
+            request.session_multi["files"].invalidate()
+        else:
+            request.session_multi.invalidate()
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("files", Deleting, **{**OVERWRITE, **options})
+        config.add_route("end", "/end")
+        config.add_view(end, route_name="end")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/files", {"value": "x"})
+    old = app.cookies["files"]
+    app.get("/end")
+    assert "files" not in app.cookies
+    assert list((tmp_path / "files").rglob("*.cache")) == []
+    app.set_cookie("files", old)
+    assert app.get("/s/files").json["value"] is None
+
+
 def test_a_reverted_beaker_session_keeps_the_applications_key_spelled_as_a_record(tmp_path):
     # the application's own key spelled as the lifetime record's rides inside
     # the record while stored: reverted, the session shows the application's

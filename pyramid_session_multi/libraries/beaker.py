@@ -466,9 +466,11 @@ def _persist_contained(session: Any) -> None:
 def _persist_unless_empty_and_new(session: Any) -> None:
     """The ``persist()`` of a prepared session no store holds yet: nothing is
     written while it holds no application data (an orphan under an id no
-    client keeps, one per logout, else)."""
+    client keeps, one per logout, else).  Also where the application's own
+    ``invalidate()`` kept the id (Beaker's ``delete()``, whose cookie is
+    deleted): the add-on deleted what its store held."""
     loaded = session.__dict__["_sess"]
-    if loaded is not None and loaded.is_new and not _without_bookkeeping(loaded, False):
+    if loaded is not None and not _without_bookkeeping(loaded, False):
         return
     unstored = type(session)
     unstored.session_multi_session_class.persist(session)
