@@ -28,7 +28,7 @@ from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING, BEAKER_CO
 from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
 from pyramid_session_multi.testing import MemoryRevocationStore
-from tests.support.apps import build_wsgi, set_cookie_names
+from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
 from tests.support.backend_app import NACL_SECRET, beaker_file
 from tests.support.counting_redis import CountingRedis
 from tests.support.redis_server import redis_keys as keys
@@ -1760,6 +1760,47 @@ def test_a_beaker_class_whose_invalidate_deletes_the_session_leaves_no_file(
     assert list((tmp_path / "files").rglob("*.cache")) == []
     app.set_cookie("files", old)
     assert app.get("/s/files").json["value"] is None
+
+
+def test_a_beaker_class_whose_revert_raises_shows_only_the_applications_data(tmp_path):
+    # the application's revert() puts back what loaded, the add-on's records
+    # with it, then fails: they leave the data all the same, and are never
+    # saved as the application's own
+    seen = []
+    factory = beaker_file(tmp_path, "files")
+
+    class Audited(factory):
+        def revert(self):
+            self._session().revert()
+            raise RuntimeError("the audit log is down")
+
+    def revert(request):
+        session = request.session_multi["files"]
+        session["value"] = "dropped"
+        with pytest.raises(RuntimeError):
+            session.revert()
+        seen.append(sorted(set(session.keys()) - BEAKER_BOOKKEEPING))
+        return Response("ok")
+
+    def keys(request):
+        seen.append(sorted(set(request.session_multi["files"].keys()) - BEAKER_BOOKKEEPING))
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        config.register_session_factory(
+            "files", Audited, bound_to="main", idle_timeout=600, **OVERWRITE
+        )
+        for name, view in (("revert", revert), ("keys", keys)):
+            config.add_route(name, f"/{name}")
+            config.add_view(view, route_name=name)
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/main", {"value": "m"})
+    app.post("/s/files", {"value": "kept"})
+    app.get("/revert")
+    app.get("/keys")
+    assert seen == [["value"], ["value"]]
 
 
 def test_a_reverted_beaker_session_keeps_the_applications_key_spelled_as_a_record(tmp_path):

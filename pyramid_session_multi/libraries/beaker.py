@@ -402,16 +402,19 @@ def _revert_keeping_records_out(session: Any) -> None:
     # (where the application cleared it, the one loaded comes back)
     session_id = dict.get(loaded, "_id") if isinstance(loaded, CookieSession) else None
     own = type(session).session_multi_own_revert
-    if own is not None:  # the application's session class has its own
-        own(session)
-    else:
-        loaded.revert()
-    if session_id is not None:
-        dict.__setitem__(loaded, "_id", session_id)
-    for value in list(session.__dict__.values()):
-        hide_again = getattr(value, "session_multi_hide_again", None)
-        if hide_again is not None:
-            hide_again(loaded)
+    try:
+        if own is not None:  # the application's session class has its own
+            own(session)
+        else:
+            loaded.revert()
+    finally:
+        # also where the application's failed once it put the data back
+        if session_id is not None:
+            dict.__setitem__(loaded, "_id", session_id)
+        for value in list(session.__dict__.values()):
+            hide_again = getattr(value, "session_multi_hide_again", None)
+            if hide_again is not None:
+                hide_again(loaded)
 
 
 def _loaded_as_now(session: Any) -> None:
