@@ -28,7 +28,7 @@ from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING, BEAKER_CO
 from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
 from pyramid_session_multi.testing import MemoryRevocationStore
-from tests.support.apps import build_wsgi, set_cookie_names, signed_factory
+from tests.support.apps import build_wsgi, late_login_app, set_cookie_names, signed_factory
 from tests.support.backend_app import NACL_SECRET, beaker_file
 from tests.support.counting_redis import CountingRedis
 from tests.support.redis_server import redis_keys as keys
@@ -332,27 +332,8 @@ def test_a_rotation_after_its_save_ran_ends_the_session_instead(redis_db, option
     # can no longer reach the client, and the one it holds must not outlive
     # the login: the session ends, as a logout of the namespace would end it
     client = CountingRedis.from_url(redis_db)
-    failures = []
-
-    def login_late(request):
-        request.session_multi["cart"]["after"] = "written in the view"
-
-        def log_in(request, response):
-            failures.append(request.session_multi.rotate("cart"))
-
-        request.add_response_callback(log_in)
-        return Response("ok")
-
-    def setup(config):
-        config.register_session_factory(
-            "cart", counting_factory(client), **{**OVERWRITE, **options}
-        )
-        add_write_view(config)
-        config.add_route("late", "/late")
-        config.add_view(login_late, route_name="late")
-
-    app = webtest.TestApp(build_wsgi(setup))
-    app.get("/write")
+    app, failures = late_login_app("cart", counting_factory(client), **OVERWRITE, **options)
+    app.post("/s/cart", {"value": "x"})
     old = app.cookies["cart"]
     response = app.get("/late")
     [failed] = failures
@@ -367,28 +348,12 @@ def test_a_rotation_after_its_save_ran_ends_the_session_instead(redis_db, option
 def test_a_beaker_session_rotated_after_it_saved_itself_is_ended(tmp_path):
     # pyramid_beaker saves in its response callback: a rotation once it ran
     # would leave the client's id, and the file it names, holding the login
-    failures = []
-
-    def login_late(request):
-        request.session_multi["files"]["user"] = "alice"
-
-        def log_in(request, response):
-            failures.append(request.session_multi.rotate("files"))
-
-        request.add_response_callback(log_in)
-        return Response("ok")
-
-    def setup(config):
-        config.register_session_factory("files", beaker_file(tmp_path, "files"), **OVERWRITE)
-        config.add_route("late", "/late")
-        config.add_view(login_late, route_name="late")
-
-    app = webtest.TestApp(build_wsgi(setup))
+    app, failures = late_login_app("files", beaker_file(tmp_path, "files"), **OVERWRITE)
     response = app.get("/late")
     old = response.headers.getall("Set-Cookie")[0].split(";")[0].split("=", 1)[1]
     assert isinstance(failures[0]["files"], RotatedTooLate)
     assert "files" not in app.cookies  # its cookie set, then deleted
-    assert beaker_files(tmp_path) == 0
+    assert list((tmp_path / "files").rglob("*.cache")) == []
     app.set_cookie("files", old)
     assert app.get("/s/files").json["value"] is None
 
@@ -401,23 +366,7 @@ def test_a_cookie_session_rotated_at_login_after_its_cookie_was_set_is_ended(lib
         "signed": lambda: SignedCookieSessionFactory("signed-secret" * 3, cookie_name="main"),
         "nacl": lambda: EncryptedCookieSessionFactory(NACL_SECRET, cookie_name="main"),
     }
-    failures = []
-
-    def login_late(request):
-        request.session_multi["main"]["user"] = "alice"
-
-        def log_in(request, response):
-            failures.append(request.session_multi.rotate(userid="alice"))
-
-        request.add_response_callback(log_in)
-        return Response("ok")
-
-    def setup(config):
-        config.register_session_factory("main", factories[library](), idle_timeout=600)
-        config.add_route("late", "/late")
-        config.add_view(login_late, route_name="late")
-
-    app = webtest.TestApp(build_wsgi(setup))
+    app, failures = late_login_app("main", factories[library](), "alice", idle_timeout=600)
     response = app.get("/late")
     assert isinstance(failures[0]["main"], RotatedTooLate)
     assert set_cookie_names(response) == ["main"] and "main" not in app.cookies  # deleted
