@@ -255,12 +255,13 @@ class RequestEnd:
         cookie is set), or were dropped with the end of its session: what a
         rotation of it would send from now on is too late.
 
-        A namespace applied with nothing of its library's to run (a cookie
-        session pyramid had not queued the saving of: only read, say) had
-        no cookie set: its library queues one for a rotation, which reaches
-        the client."""
+        A client-side namespace applied with nothing of its library's to run
+        (a cookie session pyramid had not queued the saving of: only read,
+        say) had no cookie set: its library queues one for a rotation, which
+        reaches the client."""
         return namespace in self.saved_in_place or any(
-            state.config.namespace == namespace and bool(state.callbacks or state.finished)
+            state.config.namespace == namespace
+            and bool(state.callbacks or state.finished or not state.config.client_side)
             for state in self.applied
         )
 
