@@ -1675,6 +1675,48 @@ def test_the_applications_own_invalidate_and_revert_of_its_beaker_class_run(tmp_
     assert calls == ["revert", ("read", "kept"), "invalidate"] * 2
 
 
+def test_the_beaker_class_invalidate_and_revert_called_are_those_it_has_now(tmp_path, monkeypatch):
+    # an application's test patches its session class's methods (mock.patch):
+    # each app, built while they were patched or once they were put back,
+    # calls what the class has when it is called, never what it had when
+    # another app of the process prepared it first
+    calls = []
+    factory = beaker_file(tmp_path, "files")
+
+    class Audited(factory):
+        def invalidate(self):
+            calls.append("invalidate")
+            self._session().invalidate()
+
+        def revert(self):
+            calls.append("revert")
+            self._session().revert()
+
+    def act(request):
+        session = request.session_multi["files"]
+        session.revert()
+        request.session_multi.invalidate()
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("files", Audited, **OVERWRITE)
+        config.add_route("act", "/act")
+        config.add_view(act, route_name="act")
+
+    with monkeypatch.context() as patched:
+        for name in ("invalidate", "revert"):
+            patched.setattr(Audited, name, lambda self, name=name: calls.append(f"mock {name}"))
+        app = webtest.TestApp(build_wsgi(setup))
+        app.post("/s/files", {"value": "x"})
+        app.get("/act")
+    assert calls == ["mock revert", "mock invalidate"]
+    del calls[:]
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/files", {"value": "x"})
+    app.get("/act")
+    assert calls == ["revert", "invalidate"]
+
+
 @pytest.mark.parametrize("options", [{}, {"idle_timeout": 600}], ids=["plain", "timeouts"])
 @pytest.mark.parametrize("then", ["own", "logout"])
 def test_a_beaker_class_whose_invalidate_deletes_the_session_leaves_no_file(

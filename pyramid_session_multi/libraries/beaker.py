@@ -375,7 +375,8 @@ def _invalidate_destroying(session: Any) -> None:
     has one of its own (Beaker's, else)."""
     destroy_beaker_storage(session)
     inner = session._session()
-    own = type(session).session_multi_own_invalidate
+    # looked up now: what the class has when called (an application's test may patch it)
+    own = getattr(type(session).session_multi_session_class, "invalidate", None)
     if own is not None:
         own(session)
     else:
@@ -401,7 +402,7 @@ def _revert_keeping_records_out(session: Any) -> None:
     # a cookie session's id is among its data: a rotation's new one stays
     # (where the application cleared it, the one loaded comes back)
     session_id = dict.get(loaded, "_id") if isinstance(loaded, CookieSession) else None
-    own = type(session).session_multi_own_revert
+    own = getattr(type(session).session_multi_session_class, "revert", None)
     try:
         if own is not None:  # the application's session class has its own
             own(session)
@@ -507,10 +508,6 @@ def prepared_class(session_class: Any, namespace: str) -> Any:
         "session_multi_session_class": session_class,
         "session_multi_namespace": namespace,
         "session_multi_unstored": None,
-        # an application's subclass's own, called by the prepared ones
-        # (pyramid_beaker's class has none: Beaker's session answers)
-        "session_multi_own_invalidate": getattr(session_class, "invalidate", None),
-        "session_multi_own_revert": getattr(session_class, "revert", None),
     }
     prepared: Any = type(
         session_class.__name__,
