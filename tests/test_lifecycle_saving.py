@@ -1718,6 +1718,38 @@ def test_the_beaker_class_invalidate_and_revert_called_are_those_it_has_now(tmp_
 
 
 @pytest.mark.parametrize("options", [{}, {"idle_timeout": 600}], ids=["plain", "timeouts"])
+def test_a_beaker_session_whose_own_invalidate_raises_still_dies(tmp_path, options):
+    # the application's invalidate() fails before it ends the session (its
+    # audit log is down); its error page is a response, whose callbacks save
+    # the session: what the add-on deleted first must not be written back
+    factory = beaker_file(tmp_path, "files")
+
+    class Audited(factory):
+        def invalidate(self):
+            raise RuntimeError("the audit log is down")
+
+    def log_out(request):
+        request.session_multi["files"].invalidate()
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("files", Audited, **{**OVERWRITE, **options})
+        config.add_route("logout", "/logout")
+        config.add_view(log_out, route_name="logout")
+        config.add_exception_view(
+            lambda exc, request: Response("sorry", status=500), context=RuntimeError
+        )
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.post("/s/files", {"value": "x"})
+    old = app.cookies["files"]
+    app.get("/logout", status=500)
+    assert list((tmp_path / "files").rglob("*.cache")) == []
+    app.set_cookie("files", old)
+    assert app.get("/s/files").json["value"] is None
+
+
+@pytest.mark.parametrize("options", [{}, {"idle_timeout": 600}], ids=["plain", "timeouts"])
 @pytest.mark.parametrize("then", ["own", "logout"])
 def test_a_beaker_class_whose_invalidate_deletes_the_session_leaves_no_file(
     tmp_path, options, then

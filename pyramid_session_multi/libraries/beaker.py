@@ -372,13 +372,21 @@ def _load_naming_namespace(session: Any) -> Any:
 def _invalidate_destroying(session: Any) -> None:
     """The prepared session's ``invalidate()``: its stored data deleted first,
     then the ``invalidate()`` of the application's session class where it
-    has one of its own (Beaker's, else)."""
+    has one of its own (Beaker's, else).  Where the application's raises,
+    Beaker's ends the session all the same, and the error is raised once it
+    is ended: what its request saves then is not what the client held."""
     destroy_beaker_storage(session)
     inner = session._session()
     # looked up now: what the class has when called (an application's test may patch it)
     own = getattr(type(session).session_multi_session_class, "invalidate", None)
+    failed = None
     if own is not None:
-        own(session)
+        try:
+            own(session)
+        except Exception as exc:
+            failed = exc
+            inner = session._session()
+            inner.invalidate()
     else:
         inner.invalidate()
     if isinstance(inner, CookieSession):
@@ -390,6 +398,8 @@ def _invalidate_destroying(session: Any) -> None:
     # Saved as it now is: unsaved, pyramid_beaker would write back the
     # data loaded before the logout (a cookie session's whole data).
     session.save()
+    if failed is not None:
+        raise failed
 
 
 def _revert_keeping_records_out(session: Any) -> None:
