@@ -131,7 +131,9 @@ def _end_too_late(
     exc = RotatedTooLate(namespace)
     failures[namespace] = exc
     logger.error("%s", exc)
+    # read before invalidate(), which restarts the stamps with nobody
     lifetime = lifetime_of(session)
+    stamps = None if lifetime is None else lifetime.stamps
     try:
         session.invalidate()
     except Exception as again:
@@ -146,8 +148,8 @@ def _end_too_late(
         logger, "invalidated", namespace, "late rotation", work.request.registry.settings, old_id
     )
     _retired(work, namespace, failures)
-    if lifetime is not None and lifetime.stamps.userid is not None:
-        forget_logins(work, {(lifetime.stamps.userid, lifetime.stamps.login)})
+    if stamps is not None and stamps.userid is not None:
+        forget_logins(work, {(stamps.userid, stamps.login)})
     work.tell_observers("namespace_invalidated", namespace)
     return [work.event(SessionInvalidated, namespace, session, old_id)]
 
