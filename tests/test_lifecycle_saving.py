@@ -374,16 +374,71 @@ def test_a_beaker_session_rotated_after_it_saved_itself_is_ended(tmp_path):
         request.add_response_callback(log_in)
         return Response("ok")
 
-    def setup(config):
-        config.register_session_factory("files", beaker_file(tmp_path, "files"), **OVERWRITE)
-        config.add_route("late", "/late")
-        config.add_view(login_late, route_name="late")
-
-    app = webtest.TestApp(build_wsgi(setup))
-    response = app.get("/late")
+    app, _ = beaker_app(tmp_path, login_late)
+    response = app.get("/act")
     old = response.headers.getall("Set-Cookie")[0].split(";")[0].split("=", 1)[1]
     assert isinstance(failures[0]["files"], RotatedTooLate)
     assert "files" not in app.cookies  # its cookie set, then deleted
+    assert beaker_files(tmp_path) == 0
+    app.set_cookie("files", old)
+    assert app.get("/s/files").json["value"] is None
+
+
+@pytest.mark.parametrize("then", ["rotated_again", "logged_out_first"])
+def test_a_beaker_session_the_view_saved_itself_still_rotates_in_the_view(tmp_path, then):
+    # the application's own persist() saves it, but sends no cookie: its
+    # library's response callback, still queued, does; a login later in the
+    # view (after a first rotation, or a logout) is not too late
+    failures = []
+
+    def save_then_log_in(request):
+        session = request.session_multi["files"]
+        session["user"] = "alice"
+        session.persist()
+        if then == "rotated_again":
+            failures.append(request.session_multi.rotate("files"))
+        else:
+            failures.append(request.session_multi.invalidate())
+        failures.append(request.session_multi.rotate("files"))
+        request.session_multi["files"]["after"] = "logged in"
+        return Response("ok")
+
+    app, _ = beaker_app(tmp_path, save_then_log_in)
+    app.post("/s/files", {"value": "x"})
+    old = app.cookies["files"]
+    app.get("/act")
+    assert failures == [{}, {}]
+    assert app.cookies["files"] != old
+    read = app.get("/s/files").json
+    kept = "x" if then == "rotated_again" else None
+    assert (read["value"], read["after"]) == (kept, "logged in")
+    assert beaker_files(tmp_path) == 1
+    app.set_cookie("files", old)
+    assert app.get("/s/files").json == {"ns": "files", "session": "present", "value": None}
+
+
+def test_a_beaker_session_logged_out_and_rotated_after_its_library_ran_is_ended(tmp_path):
+    # the view only reaches it: pyramid_beaker's callback has nothing to save,
+    # and runs; a logout then a login after it are too late for a new cookie
+    failures = []
+
+    def reach_then_log_in_late(request):
+        request.session_multi["files"]
+
+        def log_out_and_in(request, response):
+            failures.append(request.session_multi.invalidate())
+            failures.append(request.session_multi.rotate("files"))
+            request.session_multi["files"]["after"] = "logged in"
+
+        request.add_response_callback(log_out_and_in)
+        return Response("ok")
+
+    app, _ = beaker_app(tmp_path, reach_then_log_in_late)
+    app.post("/s/files", {"value": "x"})
+    old = app.cookies["files"]
+    app.get("/act")
+    assert failures[0] == {} and isinstance(failures[1]["files"], RotatedTooLate)
+    assert "files" not in app.cookies
     assert beaker_files(tmp_path) == 0
     app.set_cookie("files", old)
     assert app.get("/s/files").json["value"] is None

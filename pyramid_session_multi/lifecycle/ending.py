@@ -170,7 +170,7 @@ class RequestEnd:
             direct = self.work.direct
             if direct and namespace in direct:
                 # contained where its library queued it until now: this end's from now on
-                self._take_over(state, direct.pop(namespace))
+                self._take_over(request, state, direct.pop(namespace))
         elif session is not None and session is not state.session:
             state.session = session
             state.claimed = False
@@ -192,14 +192,17 @@ class RequestEnd:
                 self._run_before(queue, {id(owner): state})
         return state
 
-    def _take_over(self, state: NamespaceEnd, save: Any) -> None:
+    def _take_over(self, request: Any, state: NamespaceEnd, save: Any) -> None:
         """Take the library's callbacks a :class:`~.saving.DirectSave` contained."""
+        if save.saved(request):
+            # its cookie is set: a rotation from now on is too late (not so
+            # where only the application saved the session, in the view)
+            self.applied = [*self.applied, state]
         if not save.take():
             # they ran already (the session saved itself): this is a new end,
             # whose saves keep the records all the same; what the session
             # saves through ``save`` from now on runs as it is
             save.phase = TAKEN
-            self.applied = [*self.applied, state]
             state.hidden = save.hidden
             # its library's callback, still where queued, is this end's to
             # claim (also where a failed change enlisted no session): run

@@ -19,7 +19,7 @@ from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..failures import failure_log_of
 from ..libraries.base import SAVE_KEY
-from .claiming import queued_in_place
+from .claiming import library_owner, queued_in_place
 from .lifetime_step import begin_lifetime
 from .loading import log_load_error
 
@@ -169,6 +169,18 @@ class DirectSave:
             return False
         self.phase = TAKEN
         return True
+
+    def saved(self, request: Any) -> bool:
+        """Whether its library's response callback ran in ``request``, which
+        saved the session and set its cookie: for a session that saves
+        itself, once that callback left the request's queue (the
+        application may have saved it before, which sets no cookie); for
+        any other, once :meth:`respond` ran."""
+        if not self.itself:
+            return bool(self.phase != WAITING)
+        owners = {id(self.session): self}
+        queue = request.response_callbacks or ()
+        return all(library_owner(callback, owners) is None for callback in queue)
 
     def respond(self, request: Any, response: Any) -> None:
         """The library's response callback, contained."""
