@@ -531,6 +531,45 @@ def test_a_rotation_that_fails_drops_the_cookie_it_took_over(own_redis_server, c
     assert len(deleted) == 1 and "Max-Age=0" in deleted[0]
 
 
+@pytest.mark.parametrize("ending", ["rotate", "invalidate"])
+@pytest.mark.parametrize(
+    "options", [{}, {"discriminator": lambda request: True}], ids=["in-place", "end-of-request"]
+)
+def test_a_session_ended_late_while_its_store_is_down_still_loses_its_cookie(
+    own_redis_server, ending, options
+):
+    # a login too late (ended instead) or a logout in a response callback
+    # after the namespace's library ran, its store gone: what the store holds
+    # stays, the cookie naming it must not, though the save queued before fails
+    url = own_redis_server.url
+    failures = []
+
+    def end_late(request):
+        request.session_multi["cart"]["user"] = "alice"
+
+        def end(request, response):
+            own_redis_server.stop()
+            manager = request.session_multi
+            failures.append(manager.rotate("cart") if ending == "rotate" else manager.invalidate())
+
+        request.add_response_callback(end)
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("cart", stoppable_factory(url), **OVERWRITE, **options)
+        add_write_view(config)
+        config.add_route("late", "/late")
+        config.add_view(end_late, route_name="late")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    response = app.get("/late")
+    assert list(failures[0]) == ["cart"]
+    deleted = [v for k, v in response.headerlist if k == "Set-Cookie" and v.startswith("cart=")]
+    assert len(deleted) == 1 and "Max-Age=0" in deleted[0]
+    assert "cart" not in app.cookies
+
+
 def test_a_save_with_no_response_that_fails_is_logged_named(own_redis_server, caplog):
     url = own_redis_server.url
     failures = []

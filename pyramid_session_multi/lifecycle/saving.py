@@ -73,8 +73,9 @@ class ContainedFinish:
             )
             if self.response is None:  # no response formed: no cookie to take back
                 pass
-            elif self.ended:
-                # nothing from before a logout survives client-side
+            elif self.ended or deletes_cookie(self.response, self.config.cookie_name):
+                # nothing from before a logout survives client-side (also one
+                # later in the request, whose deletion is in the response now)
                 delete_cookie(self.response, self.config)
             else:
                 # the cookie would point at data the store does not have
@@ -462,6 +463,15 @@ def deletion_of(namespace_config: Any) -> str:
         secure=namespace_config.cookie_secure,
         samesite=namespace_config.cookie_samesite,
         partitioned_=namespace_config.partitioned,
+    )
+
+
+def deletes_cookie(response: Any, cookie_name: str) -> bool:
+    """Whether ``response`` tells the client to delete its cookie ``cookie_name``."""
+    prefix = cookie_name + "="
+    return any(
+        name.lower() == "set-cookie" and value.lstrip().startswith(prefix) and is_deletion(value)
+        for name, value in response.headerlist
     )
 
 
