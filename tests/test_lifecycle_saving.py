@@ -444,6 +444,63 @@ def test_a_beaker_session_logged_out_and_rotated_after_its_library_ran_is_ended(
     assert app.get("/s/files").json["value"] is None
 
 
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "rotate",
+        pytest.param(
+            "invalidate",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a logout in a response callback once an exception view dropped the "
+                "view's rotation invalidates the new session only: the id the client "
+                "carried, kept whole by the drop, still brings the session back",
+            ),
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "options", [{}, {"discriminator": lambda request: True}], ids=["in-place", "end-of-request"]
+)
+def test_a_session_ended_late_after_its_rotation_was_dropped_leaves_nothing_old(
+    redis_db, ending, options
+):
+    # the view rotates, then fails: an exception view answers, and the
+    # rotation is dropped (the old session kept whole); a response callback
+    # then rotates again (too late: ended) or logs out: the cookie the client
+    # held must bring nothing back
+    client = CountingRedis.from_url(redis_db)
+    failures = []
+
+    def rotate_then_fail(request):
+        request.session_multi.rotate("cart")
+
+        def end(request, response):
+            manager = request.session_multi
+            failures.append(manager.rotate("cart") if ending == "rotate" else manager.invalidate())
+
+        request.add_response_callback(end)
+        raise LookupError("the login failed")
+
+    def setup(config):
+        config.register_session_factory(
+            "cart", counting_factory(client), **{**OVERWRITE, **options}
+        )
+        add_write_view(config)
+        config.add_route("fail", "/fail")
+        config.add_view(rotate_then_fail, route_name="fail")
+        config.add_view(lambda exc, request: Response("failed", status=500), context=LookupError)
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    old = app.cookies["cart"]
+    app.get("/fail", status=500)
+    assert "cart" not in app.cookies
+    assert keys(redis_db) == []
+    app.set_cookie("cart", old)
+    assert app.get("/s/cart").json["value"] is None
+
+
 def test_a_rotation_in_a_response_callback_added_before_the_load_rotates(redis_db):
     # what the error advises: a callback added before the namespace loads runs
     # before its library's, and its rotation reaches the client

@@ -136,6 +136,9 @@ def _end_too_late(
     stamps = None if lifetime is None else lifetime.stamps
     try:
         session.invalidate()
+        # and what the client carries: not the same where a rotation earlier
+        # in the request was dropped (an exception view answered), which kept it
+        destroy(namespace_config, work.request)
     except Exception as again:
         exc.add_note(
             f"pyramid_session_multi: ending it failed too, its cookie is deleted but its "
