@@ -542,6 +542,49 @@ def test_a_rotation_in_a_finished_callback_of_a_namespace_first_loaded_there_end
     assert app.get("/s/cart").json["value"] is None
 
 
+@pytest.mark.parametrize("ending", ["rotate", "invalidate"])
+@pytest.mark.parametrize("rotated_in_the_view", [False, True], ids=["", "rotated-in-the-view"])
+def test_a_session_ended_late_then_written_is_saved_under_no_id(
+    redis_db, ending, rotated_in_the_view
+):
+    # a login (rotate, then write the user) or a logout then a write, in a
+    # response callback once the end of request saved the namespace: its
+    # library's save, still queued, must not store what no cookie will name
+    client = CountingRedis.from_url(redis_db)
+    failures = []
+
+    def end_late_then_write(request):
+        request.session_multi["cart"]["user"] = "alice"
+        if rotated_in_the_view:
+            request.session_multi.rotate("cart")
+
+        def end_then_write(request, response):
+            manager = request.session_multi
+            failures.append(manager.rotate("cart") if ending == "rotate" else manager.invalidate())
+            manager["cart"]["user"] = "bob"
+
+        request.add_response_callback(end_then_write)
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory(
+            "cart", counting_factory(client), discriminator=lambda request: True, **OVERWRITE
+        )
+        add_write_view(config)
+        config.add_route("late", "/late")
+        config.add_view(end_late_then_write, route_name="late")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/write")
+    old = app.cookies["cart"]
+    app.get("/late")
+    assert list(failures[0]) == (["cart"] if ending == "rotate" else [])
+    assert "cart" not in app.cookies
+    assert keys(redis_db) == []
+    app.set_cookie("cart", old)
+    assert app.get("/s/cart").json["value"] is None
+
+
 def test_a_rotation_in_a_response_callback_added_before_the_load_rotates(redis_db):
     # what the error advises: a callback added before the namespace loads runs
     # before its library's, and its rotation reaches the client

@@ -239,6 +239,13 @@ class RequestEnd:
     def end(self, state: "NamespaceEnd", how: str) -> None:
         """What the client held ended: :data:`INVALIDATED` or :data:`REJECTED`."""
         state.ended = how
+        if self.applied:
+            # ended in a callback after this end ran: a save of the namespace
+            # it queued would store what the session holds now under an id no
+            # cookie names
+            for callback in self.work.request.finished_callbacks:
+                if isinstance(callback, ContainedFinish) and callback.config is state.config:
+                    callback.forgone = True
 
     def drop_cookie(self, state: "NamespaceEnd") -> None:
         """Delete the cookie whatever the session holds (a rotate or logout failed)."""

@@ -29,7 +29,17 @@ logger = logging.getLogger(__name__)
 class ContainedFinish:
     """A library's finished callback whose failure is its namespace's alone."""
 
-    __slots__ = ("callback", "config", "end", "ended", "hidden", "response", "state", "then")
+    __slots__ = (
+        "callback",
+        "config",
+        "end",
+        "ended",
+        "forgone",
+        "hidden",
+        "response",
+        "state",
+        "then",
+    )
 
     def __init__(
         self,
@@ -55,9 +65,17 @@ class ContainedFinish:
         #: the namespace's end it is told of; ``None`` where none is told
         self.end = end
         self.state = state
+        #: its namespace ended once it was queued (a logout, or a rotation too
+        #: late, in a later response callback): no cookie names what it would save
+        self.forgone = False
 
     def __call__(self, request: Any) -> Exception | None:
         """Run the callback; the error to fail the response with, if any."""
+        if self.forgone:
+            # what is after the save is after the session's end too (a rotation's
+            # old id retired)
+            run_hooks(self.config, self.then, self.response)
+            return None
         try:
             hidden = self.hidden
             for record in hidden:
