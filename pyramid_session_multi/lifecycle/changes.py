@@ -147,6 +147,14 @@ def _end_too_late(
         work.drop_cookie(namespace_config)
         return []
     work.end(namespace_config, session, INVALIDATED)
+    # as a logout of it in the view: what is bound to it ends with it, settled
+    # by the end of request (partners first along a chain)
+    ending = {namespace}
+    for other in sorted(work.configs.values(), key=lambda config: config.binding_depth):
+        bound = work.loaded(other.namespace) if other.bound_to in ending else None
+        if bound is not None:
+            ending.add(other.namespace)
+            work.enlist(other, bound)
     log_decision(
         logger, "invalidated", namespace, "late rotation", work.request.registry.settings, old_id
     )
