@@ -147,6 +147,11 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
         session is saved and its cookie went out, never otherwise, so a
         request that fails after ``rotate()`` leaves the old session whole."""
 
+    def cookie_sent(session):  # type: ignore[no-untyped-def]
+        """Whether the library set ``session``'s cookie on the response already
+        in this request (``False`` where it cannot tell): a rotation from then
+        on could not reach the client, and ends the session instead."""
+
     def reads(factory):  # type: ignore[no-untyped-def]
         """What ``factory`` reads (cookie, secret, algorithms, store) as a
         comparable value, or ``None`` if that cannot be told: a fallback equal

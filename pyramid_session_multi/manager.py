@@ -405,8 +405,8 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         gets a note naming it and is logged, the namespace's cookie is
         deleted (so the client does not keep an id that outlived the
         privilege change), and the failures are returned as a dict of
-        namespace to exception.  A server-side namespace rotated once its
-        library saved it is ended instead (:class:`.RotatedTooLate`).
+        namespace to exception.  A namespace rotated once its library set
+        its cookie is ended instead (:class:`.RotatedTooLate`).
 
         :class:`~pyramid_session_multi.events.SessionRotated` is sent once
         every namespace is done, to each subscriber on its own: one that

@@ -15,6 +15,8 @@ from types import FunctionType
 import pytest
 import webtest
 from pyramid.response import Response
+from pyramid.session import SignedCookieSessionFactory
+from pyramid_nacl_session import EncryptedCookieSessionFactory
 from pyramid_session_redis import RedisSessionFactory
 
 from pyramid_session_multi import RotatedTooLate
@@ -24,8 +26,8 @@ from pyramid_session_multi.libraries import RedisLibrary
 from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING, BEAKER_COOKIE_BOOKKEEPING
 from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
-from tests.support.apps import build_wsgi, set_cookie_names
-from tests.support.backend_app import beaker_file
+from tests.support.apps import build_wsgi, late_login_app, set_cookie_names
+from tests.support.backend_app import NACL_SECRET, beaker_file
 from tests.support.counting_redis import CountingRedis
 from tests.support.redis_server import redis_keys as keys
 
@@ -328,27 +330,8 @@ def test_a_rotation_after_its_save_ran_ends_the_session_instead(redis_db, option
     # can no longer reach the client, and the one it holds must not outlive
     # the login: the session ends, as a logout of the namespace would end it
     client = CountingRedis.from_url(redis_db)
-    failures = []
-
-    def login_late(request):
-        request.session_multi["cart"]["after"] = "written in the view"
-
-        def log_in(request, response):
-            failures.append(request.session_multi.rotate("cart"))
-
-        request.add_response_callback(log_in)
-        return Response("ok")
-
-    def setup(config):
-        config.register_session_factory(
-            "cart", counting_factory(client), **{**OVERWRITE, **options}
-        )
-        add_write_view(config)
-        config.add_route("late", "/late")
-        config.add_view(login_late, route_name="late")
-
-    app = webtest.TestApp(build_wsgi(setup))
-    app.get("/write")
+    app, failures = late_login_app("cart", counting_factory(client), **OVERWRITE, **options)
+    app.post("/s/cart", {"value": "x"})
     old = app.cookies["cart"]
     response = app.get("/late")
     [failed] = failures
@@ -363,23 +346,12 @@ def test_a_rotation_after_its_save_ran_ends_the_session_instead(redis_db, option
 def test_a_beaker_session_rotated_after_it_saved_itself_is_ended(tmp_path):
     # pyramid_beaker saves in its response callback: a rotation once it ran
     # would leave the client's id, and the file it names, holding the login
-    failures = []
-
-    def login_late(request):
-        request.session_multi["files"]["user"] = "alice"
-
-        def log_in(request, response):
-            failures.append(request.session_multi.rotate("files"))
-
-        request.add_response_callback(log_in)
-        return Response("ok")
-
-    app, _ = beaker_app(tmp_path, login_late)
-    response = app.get("/act")
+    app, failures = late_login_app("files", beaker_file(tmp_path, "files"), **OVERWRITE)
+    response = app.get("/late")
     old = response.headers.getall("Set-Cookie")[0].split(";")[0].split("=", 1)[1]
     assert isinstance(failures[0]["files"], RotatedTooLate)
     assert "files" not in app.cookies  # its cookie set, then deleted
-    assert beaker_files(tmp_path) == 0
+    assert list((tmp_path / "files").rglob("*.cache")) == []
     app.set_cookie("files", old)
     assert app.get("/s/files").json["value"] is None
 
@@ -583,6 +555,20 @@ def test_a_session_ended_late_then_written_is_saved_under_no_id(
     assert keys(redis_db) == []
     app.set_cookie("cart", old)
     assert app.get("/s/cart").json["value"] is None
+
+
+@pytest.mark.parametrize("library", ["signed", "nacl"])
+def test_a_cookie_session_rotated_at_login_after_its_cookie_was_set_is_ended(library):
+    # the login's user would not reach the cookie the client keeps: a revoke()
+    # of that user would then not sign this session out
+    factories = {
+        "signed": lambda: SignedCookieSessionFactory("signed-secret" * 3, cookie_name="main"),
+        "nacl": lambda: EncryptedCookieSessionFactory(NACL_SECRET, cookie_name="main"),
+    }
+    app, failures = late_login_app("main", factories[library](), "alice", idle_timeout=600)
+    response = app.get("/late")
+    assert isinstance(failures[0]["main"], RotatedTooLate)
+    assert set_cookie_names(response) == ["main"] and "main" not in app.cookies  # deleted
 
 
 def test_a_rotation_in_a_response_callback_added_before_the_load_rotates(redis_db):
@@ -1782,6 +1768,59 @@ def test_a_reverted_beaker_session_shows_only_the_applications_data(tmp_path):
     app.get("/revert")
     app.get("/revert")
     assert seen == [["value"], ["value"]]
+
+
+@pytest.mark.parametrize("options", [{}, {"idle_timeout": 600}], ids=["plain", "timeouts"])
+def test_the_applications_own_invalidate_and_revert_of_its_beaker_class_run(tmp_path, options):
+    # the add-on's own invalidate() and revert() of the session class it
+    # prepares call the application's, where its class has them
+    calls = []
+
+    def write(request, session):
+        session["value"] = "kept"
+
+    def revert(request, session):
+        session["value"] = "dropped"
+        session.revert()
+        calls.append(("read", session.get("value")))
+
+    def own(request, session):
+        session.invalidate()
+
+    def logout(request, session):
+        request.session_multi.invalidate()
+
+    views = {"write": write, "revert": revert, "own": own, "logout": logout}
+    factory = beaker_file(tmp_path, "files")
+
+    class Audited(factory):
+        def invalidate(self):
+            calls.append("invalidate")
+            self._session().invalidate()
+
+        def revert(self):
+            calls.append("revert")
+            self._session().revert()
+
+    def setup(config):
+        config.register_session_factory("files", Audited, **{**OVERWRITE, **options})
+        for name, act in views.items():
+            config.add_route(name, f"/{name}")
+            config.add_view(
+                lambda request, act=act: (
+                    act(request, request.session_multi["files"]) or Response("ok")
+                ),
+                route_name=name,
+            )
+
+    app = webtest.TestApp(build_wsgi(setup))
+    for then in ("own", "logout"):
+        app.get("/write")
+        app.get("/revert")
+        app.get(f"/{then}")
+        assert list((tmp_path / "files").rglob("*.cache")) == []  # ended in its store too
+        assert app.get("/s/files").json["value"] is None
+    assert calls == ["revert", ("read", "kept"), "invalidate"] * 2
 
 
 def test_a_reverted_beaker_session_keeps_the_applications_key_spelled_as_a_record(tmp_path):

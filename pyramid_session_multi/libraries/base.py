@@ -363,6 +363,17 @@ class SessionLibrary:
         """
         return False
 
+    def cookie_sent(self, session: Any) -> bool:
+        """Whether the library set ``session``'s cookie on the response already
+        in this request; here ``False`` (it cannot tell).
+
+        A rotation once it did is too late: its new cookie would not reach
+        the client, and the session is ended instead (see
+        :class:`~pyramid_session_multi.RotatedTooLate`).  Server-side
+        libraries whose callbacks the add-on runs need not tell: the add-on
+        knows when it ran them."""
+        return False
+
     def rotate(self, session: Any) -> Any:
         """Copy the data, invalidate the session, write the data back.
 

@@ -370,10 +370,16 @@ def _load_naming_namespace(session: Any) -> Any:
 
 
 def _invalidate_destroying(session: Any) -> None:
-    """The prepared session's ``invalidate()``: its stored data deleted first."""
+    """The prepared session's ``invalidate()``: its stored data deleted first,
+    then the ``invalidate()`` of the application's session class where it
+    has one of its own (Beaker's, else)."""
     destroy_beaker_storage(session)
     inner = session._session()
-    inner.invalidate()
+    own = type(session).session_multi_own_invalidate
+    if own is not None:
+        own(session)
+    else:
+        inner.invalidate()
     if isinstance(inner, CookieSession):
         # A stored session loads afresh; a cookie session keeps what it
         # loaded, for its revert() and its saves of the access time alone:
@@ -395,7 +401,11 @@ def _revert_keeping_records_out(session: Any) -> None:
     # a cookie session's id is among its data: a rotation's new one stays
     # (where the application cleared it, the one loaded comes back)
     session_id = dict.get(loaded, "_id") if isinstance(loaded, CookieSession) else None
-    loaded.revert()
+    own = type(session).session_multi_own_revert
+    if own is not None:  # the application's session class has its own
+        own(session)
+    else:
+        loaded.revert()
     if session_id is not None:
         dict.__setitem__(loaded, "_id", session_id)
     for value in list(session.__dict__.values()):
@@ -492,6 +502,10 @@ def prepared_class(session_class: Any, namespace: str) -> Any:
         "session_multi_session_class": session_class,
         "session_multi_namespace": namespace,
         "session_multi_unstored": None,
+        # an application's subclass's own, called by the prepared ones
+        # (pyramid_beaker's class has none: Beaker's session answers)
+        "session_multi_own_invalidate": getattr(session_class, "invalidate", None),
+        "session_multi_own_revert": getattr(session_class, "revert", None),
     }
     prepared: Any = type(
         session_class.__name__,

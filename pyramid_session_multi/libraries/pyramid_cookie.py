@@ -137,6 +137,16 @@ class PyramidCookieLibrary(SessionLibrary):
             record += list(user)
         return record
 
+    def cookie_sent(self, session: Any) -> bool:
+        # pyramid's callback drops the session's request once it set the cookie
+        attributes = getattr(session, "__dict__", None)
+        return (
+            attributes is not None
+            and attributes.get("_dirty") is True
+            and "request" in attributes
+            and attributes["request"] is None
+        )
+
     def rotate(self, session: Any) -> None:
         # pyramid keeps whole seconds; a float makes the value new at once
         session.created = time.time()

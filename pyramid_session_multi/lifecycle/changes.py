@@ -74,7 +74,7 @@ def rotate(
             library = namespace_config.library
             library.load(session)
             old_id = work.session_id(namespace, session)
-            if work.saved_already(namespace_config):
+            if work.saved_already(namespace_config, session):
                 # its new cookie would not reach the client: ended, not left as it was
                 events.extend(_end_too_late(work, namespace_config, session, old_id, failures))
                 continue

@@ -78,8 +78,8 @@ class RequestWork(Protocol):
     def drop_cookie(self, namespace_config: Any) -> NamespaceEnd:
         """Delete the namespace's cookie at the end, whatever its session holds."""
 
-    def saved_already(self, namespace_config: Any) -> bool:
-        """Whether the namespace's library saved its session and set its cookie
+    def saved_already(self, namespace_config: Any, session: Any) -> bool:
+        """Whether the namespace's library saved ``session`` and set its cookie
         already in this request (what it would send from now on is too late)."""
 
     def mark_rotated(self, namespace_config: Any, session: Any, retire: Any = None) -> None:
@@ -249,17 +249,21 @@ class UnitOfWork:
         ending.drop_cookie(state)
         return state
 
-    def saved_already(self, namespace_config: Any) -> bool:
-        """Whether the namespace's library saved its session and set its cookie
+    def saved_already(self, namespace_config: Any, session: Any) -> bool:
+        """Whether the namespace's library saved ``session`` and set its cookie
         already in this request: contained in place, its library's response
-        callback ran (see :meth:`~.saving.DirectSave.saved`); or the end of
-        request applied it."""
+        callback ran (see :meth:`~.saving.DirectSave.saved`); the end of
+        request applied it; or its library says so
+        (``ISessionLibrary.cookie_sent``: a library whose callbacks run as
+        they were queued)."""
         namespace = namespace_config.namespace
         save = self.direct.get(namespace)
         if save is not None:
             return bool(save.saved(self.request))
         ending = self._end
-        return ending is not None and ending.saved_already(namespace)
+        if ending is not None and ending.saved_already(namespace):
+            return True
+        return bool(namespace_config.library.cookie_sent(session))
 
     def mark_rotated(self, namespace_config: Any, session: Any, retire: Any = None) -> None:
         """Note that the namespace's session got a new id in this request;

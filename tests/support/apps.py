@@ -99,6 +99,32 @@ def set_cookie_names(response: Any) -> list:
     )
 
 
+def late_login_app(namespace: str, factory: Any, userid: Any = None, **options: Any) -> Any:
+    """An app whose ``/late`` writes ``user`` into ``namespace`` and rotates
+    it (with ``userid``) in a response callback queued after the load: once
+    its library saved the session and set its cookie.  Returns the
+    :class:`webtest.TestApp` and the list of what each ``rotate()`` returned."""
+    from pyramid.response import Response
+
+    failures: list[Any] = []
+
+    def login_late(request: Any) -> Any:
+        request.session_multi[namespace]["user"] = "alice"
+
+        def log_in(request: Any, response: Any) -> None:
+            failures.append(request.session_multi.rotate(namespace, userid=userid))
+
+        request.add_response_callback(log_in)
+        return Response("ok")
+
+    def setup(config: Configurator) -> None:
+        config.register_session_factory(namespace, factory, **options)
+        config.add_route("late", "/late")
+        config.add_view(login_late, route_name="late")
+
+    return webtest.TestApp(build_wsgi(setup)), failures
+
+
 def remember_theme(request):
     """A view under test: reads one namespace, writes another."""
     theme = request.session_multi["prefs"].get("theme", "light")
