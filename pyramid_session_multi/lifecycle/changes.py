@@ -218,7 +218,12 @@ def invalidate(work: RequestWork, raise_errors: bool, unended: Any = None) -> di
         try:
             namespace_config.library.load(session)
             old_id = work.session_id(namespace, session)
+            late = work.saved_already(namespace_config, session)
             session.invalidate()
+            if late:
+                # after the end of request: a rotation it dropped (an exception
+                # view answered) kept the session the client's cookie names whole
+                destroy(namespace_config, request)
         except Exception as exc:
             logout_failed(work, namespace, exc, failures)
             continue
