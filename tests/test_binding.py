@@ -238,6 +238,54 @@ def test_server_side_partner_and_bound_session(rejected, redis_db, tmp_path):
     assert app.get("/s/admin").json["value"] is None
 
 
+def test_a_partner_rotated_too_late_ends_its_bound_sessions_with_it(redis_db):
+    # rotate() of the partner once its library saved it ends it, as a logout
+    # of it would: the namespaces bound to it (a chain too) end with it
+    from pyramid.response import Response
+
+    from pyramid_session_multi import RotatedTooLate
+    from tests.support.redis_server import redis_keys
+
+    failures, invalidated = [], []
+
+    def write_all(request):
+        for namespace in ("main", "admin", "audit"):
+            request.session_multi[namespace]["value"] = namespace
+        return Response("ok")
+
+    def log_in_late(request):
+        write_all(request)
+
+        def log_in(request, response):
+            failures.append(request.session_multi.rotate("main"))
+
+        request.add_response_callback(log_in)
+        return Response("ok")
+
+    def setup(config):
+        for namespace, partner in (("main", None), ("admin", "main"), ("audit", "admin")):
+            factory = RedisSessionFactory(
+                secret="s", cookie_name=namespace, redis_url=redis_db, timeout=600
+            )
+            config.register_session_factory(namespace, factory, bound_to=partner)
+        config.add_subscriber(invalidated.append, SessionInvalidated)
+        for name, view in (("write", write_all), ("late", log_in_late)):
+            config.add_route(name, f"/{name}")
+            config.add_view(view, route_name=name)
+
+    app = build_app(setup)
+    app.get("/write")
+    held = dict(app.cookies)
+    response = app.get("/late")
+    assert list(failures[0]) == ["main"] and isinstance(failures[0]["main"], RotatedTooLate)
+    assert sorted(event.namespace for event in invalidated) == ["admin", "audit", "main"]
+    assert set_cookie_names(response) == ["admin", "audit", "main"] and not app.cookies
+    assert redis_keys(redis_db) == []
+    for name, value in held.items():
+        app.set_cookie(name, value)
+    assert [app.get(f"/s/{ns}").json["value"] for ns in ("main", "admin", "audit")] == [None] * 3
+
+
 def test_the_token_is_what_the_docs_say(rejected):
     captured = {}
 

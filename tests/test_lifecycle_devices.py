@@ -460,6 +460,44 @@ def test_logout_revocation_and_expiry_unlist_a_device(redis_db, tmp_path, app_st
         assert app_store.counts()["devices"] == 1
 
 
+@pytest.mark.parametrize("contained", ["end-of-request", "in-place"])
+def test_a_login_too_late_to_reach_the_client_unlists_the_device_it_ends(
+    redis_db, tmp_path, contained
+):
+    # rotate() once the namespace's library saved it (a response callback
+    # queued after the load) ends the session: the device it was goes too
+    store = MemoryRevocationStore()
+    failures = []
+
+    def log_in_late(request):
+        request.session_multi["redis"]["seen"] = True
+
+        def log_in(request, response):
+            failures.append(request.session_multi.rotate(userid="bob"))
+
+        request.add_response_callback(log_in)
+        return {}
+
+    def register(config):
+        config.register_session_factory(
+            "redis",
+            library_factory("redis", redis_db, tmp_path),
+            idle_timeout=600,
+            concurrent_writes="merge" if contained == "end-of-request" else "overwrite",
+        )
+        config.set_revocation_store(store)
+        config.add_route("late", "/late")
+        config.add_view(log_in_late, route_name="late", renderer="json")
+
+    laptop = client(build_lifetime_wsgi(register), "Laptop")
+    laptop.get("/login", {"userid": "alice", "ns": "redis"})
+    assert len(store.devices("alice")) == 1
+    laptop.get("/late")
+    assert list(failures[0]) == ["redis"] and "redis" not in laptop.cookies
+    assert redis_keys(redis_db) == []
+    assert store.devices("alice") == [] and store.devices("bob") == []
+
+
 @pytest.mark.parametrize("app_store", ["redis", "sqlite", "postgresql"], indirect=True)
 def test_devices_on_every_shared_store(redis_db, tmp_path, app_store):
     wsgi = devices_app(app_store, redis_db, tmp_path)

@@ -131,9 +131,14 @@ def _end_too_late(
     exc = RotatedTooLate(namespace)
     failures[namespace] = exc
     logger.error("%s", exc)
+    # read before invalidate(), which restarts the stamps with nobody
     lifetime = lifetime_of(session)
+    stamps = None if lifetime is None else lifetime.stamps
     try:
         session.invalidate()
+        # and what the client carries: not the same where a rotation earlier
+        # in the request was dropped (an exception view answered), which kept it
+        destroy(namespace_config, work.request)
     except Exception as again:
         exc.add_note(
             f"pyramid_session_multi: ending it failed too, its cookie is deleted but its "
@@ -142,12 +147,20 @@ def _end_too_late(
         work.drop_cookie(namespace_config)
         return []
     work.end(namespace_config, session, INVALIDATED)
+    # as a logout of it in the view: what is bound to it ends with it, settled
+    # by the end of request (partners first along a chain)
+    ending = {namespace}
+    for other in sorted(work.configs.values(), key=lambda config: config.binding_depth):
+        bound = work.loaded(other.namespace) if other.bound_to in ending else None
+        if bound is not None:
+            ending.add(other.namespace)
+            work.enlist(other, bound)
     log_decision(
         logger, "invalidated", namespace, "late rotation", work.request.registry.settings, old_id
     )
     _retired(work, namespace, failures)
-    if lifetime is not None and lifetime.stamps.userid is not None:
-        forget_logins(work, {(lifetime.stamps.userid, lifetime.stamps.login)})
+    if stamps is not None and stamps.userid is not None:
+        forget_logins(work, {(stamps.userid, stamps.login)})
     work.tell_observers("namespace_invalidated", namespace)
     return [work.event(SessionInvalidated, namespace, session, old_id)]
 
@@ -205,7 +218,12 @@ def invalidate(work: RequestWork, raise_errors: bool, unended: Any = None) -> di
         try:
             namespace_config.library.load(session)
             old_id = work.session_id(namespace, session)
+            late = work.saved_already(namespace_config, session)
             session.invalidate()
+            if late:
+                # after the end of request: a rotation it dropped (an exception
+                # view answered) kept the session the client's cookie names whole
+                destroy(namespace_config, request)
         except Exception as exc:
             logout_failed(work, namespace, exc, failures)
             continue

@@ -153,11 +153,11 @@ class RequestEnd:
         #: whether a namespace's callbacks are to be searched for in the
         #: request's queues (one was enlisted without its library's taken at load)
         self.searching = False
-        #: the namespaces' ends this callback ran, with what their library
-        #: queued (run, or dropped with the session's end)
+        #: the namespaces' ends this callback ran (their library's callbacks
+        #: with them, run or dropped with the session's end), and those
+        #: contained in place whose library saved them before (see :meth:`_take_over`)
         self.applied: list[NamespaceEnd] | tuple[()] = ()
-        #: the namespaces whose library's callbacks ran already in this request,
-        #: contained where they were queued (see :meth:`_take_over`)
+        #: the namespaces of the latter: their cookie is set, whatever their end holds
         self.saved_in_place: tuple[str, ...] = ()
 
     def enlist(
@@ -181,7 +181,7 @@ class RequestEnd:
             direct = self.work.direct
             if direct and namespace in direct:
                 # contained where its library queued it until now: this end's from now on
-                self._take_over(state, direct.pop(namespace))
+                self._take_over(request, state, direct.pop(namespace))
             elif self.applied:
                 self._again(state)
         elif session is not None and session is not state.session:
@@ -205,14 +205,18 @@ class RequestEnd:
                 self._run_before(queue, {id(owner): state})
         return state
 
-    def _take_over(self, state: NamespaceEnd, save: Any) -> None:
+    def _take_over(self, request: Any, state: NamespaceEnd, save: Any) -> None:
         """Take the library's callbacks a :class:`~.saving.DirectSave` contained."""
+        if save.saved(request):
+            # its cookie is set: a rotation from now on is too late (not so
+            # where only the application saved the session, in the view)
+            self.applied = [*self.applied, state]
+            self.saved_in_place = (*self.saved_in_place, state.config.namespace)
         if not save.take():
             # they ran already (the session saved itself): this is a new end,
             # whose saves keep the records all the same; what the session
             # saves through ``save`` from now on runs as it is
             save.phase = TAKEN
-            self.saved_in_place = (*self.saved_in_place, state.config.namespace)
             state.hidden = save.hidden
             # its library's callback, still where queued, is this end's to
             # claim (also where a failed change enlisted no session): run
@@ -268,6 +272,13 @@ class RequestEnd:
     def end(self, state: "NamespaceEnd", how: str) -> None:
         """What the client held ended: :data:`INVALIDATED` or :data:`REJECTED`."""
         state.ended = how
+        if self.applied:
+            # ended in a callback after this end ran: a save of the namespace
+            # it queued would store what the session holds now under an id no
+            # cookie names
+            for callback in self.work.request.finished_callbacks:
+                if isinstance(callback, ContainedFinish) and callback.config is state.config:
+                    callback.forgone = True
 
     def drop_cookie(self, state: "NamespaceEnd") -> None:
         """Delete the cookie whatever the session holds (a rotate or logout failed)."""

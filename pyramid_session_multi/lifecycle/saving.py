@@ -19,7 +19,7 @@ from ..budget import cookie_refusal, is_deletion
 from ..cookies import deletion_header, partitioned
 from ..failures import failure_log_of
 from ..libraries.base import SAVE_KEY
-from .claiming import queued_in_place
+from .claiming import library_owner, queued_in_place
 from .lifetime_step import begin_lifetime
 from .loading import log_load_error
 
@@ -29,7 +29,17 @@ logger = logging.getLogger(__name__)
 class ContainedFinish:
     """A library's finished callback whose failure is its namespace's alone."""
 
-    __slots__ = ("callback", "config", "end", "ended", "hidden", "response", "state", "then")
+    __slots__ = (
+        "callback",
+        "config",
+        "end",
+        "ended",
+        "forgone",
+        "hidden",
+        "response",
+        "state",
+        "then",
+    )
 
     def __init__(
         self,
@@ -55,9 +65,17 @@ class ContainedFinish:
         #: the namespace's end it is told of; ``None`` where none is told
         self.end = end
         self.state = state
+        #: its namespace ended once it was queued (a logout, or a rotation too
+        #: late, in a later response callback): no cookie names what it would save
+        self.forgone = False
 
     def __call__(self, request: Any) -> Exception | None:
         """Run the callback; the error to fail the response with, if any."""
+        if self.forgone:
+            # what is after the save is after the session's end too (a rotation's
+            # old id retired)
+            run_hooks(self.config, self.then, self.response)
+            return None
         try:
             hidden = self.hidden
             for record in hidden:
@@ -73,8 +91,9 @@ class ContainedFinish:
             )
             if self.response is None:  # no response formed: no cookie to take back
                 pass
-            elif self.ended:
-                # nothing from before a logout survives client-side
+            elif self.ended or deletes_cookie(self.response, self.config.cookie_name):
+                # nothing from before a logout survives client-side (also one
+                # later in the request, whose deletion is in the response now)
                 delete_cookie(self.response, self.config)
             else:
                 # the cookie would point at data the store does not have
@@ -169,6 +188,18 @@ class DirectSave:
             return False
         self.phase = TAKEN
         return True
+
+    def saved(self, request: Any) -> bool:
+        """Whether its library's response callback ran in ``request``, which
+        saved the session and set its cookie: for a session that saves
+        itself, once that callback left the request's queue (the
+        application may have saved it before, which sets no cookie); for
+        any other, once :meth:`respond` ran."""
+        if not self.itself:
+            return bool(self.phase != WAITING)
+        owners = {id(self.session): self}
+        queue = request.response_callbacks or ()
+        return all(library_owner(callback, owners) is None for callback in queue)
 
     def respond(self, request: Any, response: Any) -> None:
         """The library's response callback, contained."""
@@ -450,6 +481,15 @@ def deletion_of(namespace_config: Any) -> str:
         secure=namespace_config.cookie_secure,
         samesite=namespace_config.cookie_samesite,
         partitioned_=namespace_config.partitioned,
+    )
+
+
+def deletes_cookie(response: Any, cookie_name: str) -> bool:
+    """Whether ``response`` tells the client to delete its cookie ``cookie_name``."""
+    prefix = cookie_name + "="
+    return any(
+        name.lower() == "set-cookie" and value.lstrip().startswith(prefix) and is_deletion(value)
+        for name, value in response.headerlist
     )
 
 

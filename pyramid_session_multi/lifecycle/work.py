@@ -18,9 +18,7 @@ from typing import Any, Protocol
 from pyramid.request import Request
 
 from ..events import SessionSaveFailed, deliver, has_subscribers, hash_session_id
-from .claiming import library_owner
 from .ending import INVALIDATED, NamespaceEnd, RequestEnd
-from .saving import WAITING
 
 logger = logging.getLogger(__name__)
 
@@ -253,20 +251,15 @@ class UnitOfWork:
 
     def saved_already(self, namespace_config: Any, session: Any) -> bool:
         """Whether the namespace's library saved ``session`` and set its cookie
-        already in this request: contained in place, its callback ran (one
-        whose session saves itself: it left the request's queue, where its
-        library put it); the end of request applied it; or its library says
-        so (``ISessionLibrary.cookie_sent``: a library whose callbacks run
-        as they were queued)."""
+        already in this request: contained in place, its library's response
+        callback ran (see :meth:`~.saving.DirectSave.saved`); the end of
+        request applied it; or its library says so
+        (``ISessionLibrary.cookie_sent``: a library whose callbacks run as
+        they were queued)."""
         namespace = namespace_config.namespace
         save = self.direct.get(namespace)
-        if save is not None and save.itself:
-            # the application may have saved it meanwhile: only the callback sets the cookie
-            owners = {id(save.session): save}
-            queue = self.request.response_callbacks or ()
-            return all(library_owner(callback, owners) is None for callback in queue)
         if save is not None:
-            return bool(save.phase != WAITING)
+            return bool(save.saved(self.request))
         ending = self._end
         if ending is not None and ending.saved_already(namespace):
             return True
