@@ -29,7 +29,7 @@ from pyramid_session_multi.lifecycle.claiming import RELEASES_SESSIONS
 from pyramid_session_multi.lifecycle.saving import DirectSave
 from pyramid_session_multi.testing import MemoryRevocationStore
 from tests.support.apps import build_wsgi, late_login_app, set_cookie_names, signed_factory
-from tests.support.backend_app import NACL_SECRET, beaker_file
+from tests.support.backend_app import NACL_SECRET, audited_beaker, beaker_file
 from tests.support.counting_redis import CountingRedis
 from tests.support.redis_server import redis_keys as keys
 
@@ -1869,16 +1869,7 @@ def test_the_applications_own_invalidate_and_revert_of_its_beaker_class_run(tmp_
         request.session_multi.invalidate()
 
     views = {"write": write, "revert": revert, "own": own, "logout": logout}
-    factory = beaker_file(tmp_path, "files")
-
-    class Audited(factory):
-        def invalidate(self):
-            calls.append("invalidate")
-            self._session().invalidate()
-
-        def revert(self):
-            calls.append("revert")
-            self._session().revert()
+    Audited = audited_beaker(tmp_path, calls)
 
     def setup(config):
         config.register_session_factory("files", Audited, **{**OVERWRITE, **options})
@@ -1907,16 +1898,7 @@ def test_the_beaker_class_invalidate_and_revert_called_are_those_it_has_now(tmp_
     # calls what the class has when it is called, never what it had when
     # another app of the process prepared it first
     calls = []
-    factory = beaker_file(tmp_path, "files")
-
-    class Audited(factory):
-        def invalidate(self):
-            calls.append("invalidate")
-            self._session().invalidate()
-
-        def revert(self):
-            calls.append("revert")
-            self._session().revert()
+    Audited = audited_beaker(tmp_path, calls)
 
     def act(request):
         session = request.session_multi["files"]

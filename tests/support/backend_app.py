@@ -34,6 +34,23 @@ def beaker_file(directory: Path, key: str, kind: str = "file") -> Any:
     )
 
 
+def audited_beaker(directory: Path, calls: list[Any]) -> Any:
+    """A subclass of :func:`beaker_file`'s class for ``files`` with an
+    ``invalidate()`` and a ``revert()`` of its own, which note their calls
+    in ``calls``, then call Beaker's."""
+
+    class Audited(beaker_file(directory, "files")):  # type: ignore[misc]
+        def invalidate(self) -> None:
+            calls.append("invalidate")
+            self._session().invalidate()
+
+        def revert(self) -> None:
+            calls.append("revert")
+            self._session().revert()
+
+    return Audited
+
+
 def beaker_sql(url: str, directory: Path, key: str, table_name: str = "beaker_sessions") -> Any:
     """A pyramid_beaker factory on Beaker's ext:database at ``url``, cookie ``key``."""
     return pyramid_beaker.BeakerSessionFactoryConfig(
