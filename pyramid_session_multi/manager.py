@@ -43,6 +43,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: A manager with no load yet; loaded, nothing to release; its release queued.
+_NOT_STARTED, _STARTED, _RELEASING = 0, 1, 2
+
 
 class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
     """The sessions of one request, one per namespace, created on demand.
@@ -65,20 +68,13 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
 
     #: the configuration used when none is given (see :func:`manager_class_for`)
     _default_config: SessionMultiManagerConfig | None = None
-
-    __slots__ = (
-        "__weakref__",
-        "_config",
-        "_configs",
-        "_direct",
-        "_finishing",
-        "_observers",
-        "_release_passes",
-        "_request_ref",
-        "_sessions",
-        "_started",
-        "_work",
-    )
+    # what a manager starts with, set on it only once it changes: class
+    # attributes, so that the many requests that never change them write nothing
+    _finishing = False
+    _work: UnitOfWork | None = None
+    _observers: list[Any] | tuple[()] = ()
+    _started = _NOT_STARTED
+    _release_passes = 0
 
     def __init__(
         self,
@@ -96,14 +92,10 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         self._configs = config.configs
         # the unit of work's, read directly on the hot path
         self._sessions: dict[str, Any] = {}
-        # those contained in place, and whether one queued a finished callback (the release's)
+        # those contained in place (and _finishing: whether one queued a
+        # finished callback, the release's); the unit of work is made when
+        # asked for, observers a list once one is added
         self._direct: dict[str, DirectSave] = {}
-        self._finishing = False
-        # made when asked for, and observers a list once one is added: nothing before
-        self._work: UnitOfWork | None = None
-        self._observers: list[Any] | tuple[()] = ()
-        self._started = _NOT_STARTED
-        self._release_passes = 0
 
     @property
     def request(self) -> Request:
@@ -564,8 +556,6 @@ _RELEASE = SessionMultiManager._release
 #: How many times the release lets later finished callbacks run first.
 _RELEASE_PASSES = 8
 
-#: A manager with no load yet; loaded, nothing to release; its release queued.
-_NOT_STARTED, _STARTED, _RELEASING = 0, 1, 2
 # the end of request queues a contained save before it, not after (see .lifecycle.ending)
 setattr(_RELEASE, RELEASES_SESSIONS, True)
 
