@@ -156,7 +156,8 @@ def browser_refusal(name: str, cookie: CookieInfo) -> str | None:
     return None
 
 
-def _cookie_headers(headers: list[tuple[str, str]], cookie_name: str) -> list[str]:
+def cookie_headers(headers: list[tuple[str, str]], cookie_name: str) -> list[str]:
+    """The values of the ``Set-Cookie`` headers among ``headers`` that set ``cookie_name``."""
     prefix = cookie_name + "="
     return [
         value
@@ -170,8 +171,8 @@ def sets_new_cookie(
 ) -> bool:
     """Whether the headers ``after`` set ``cookie_name`` in a way those ``before`` did not
     (a library may rewrite the headers it finds: compare, not count)."""
-    old = _cookie_headers(before, cookie_name)
-    new = _cookie_headers(after, cookie_name)
+    old = cookie_headers(before, cookie_name)
+    new = cookie_headers(after, cookie_name)
     return len(new) > len(old) or new != old
 
 
@@ -181,6 +182,7 @@ __all__ = [
     "CookieInfo",
     "browser_refusal",
     "cookie_attribute_problem",
+    "cookie_headers",
     "cookie_name_problem",
     "deletion_header",
     "deletion_secure",

@@ -484,18 +484,10 @@ def test_a_rotation_in_a_finished_callback_of_a_namespace_first_loaded_there_end
         request.add_finished_callback(log_in)
         return Response("ok")
 
-    def setup(config):
-        config.register_session_factory(
-            "cart", counting_factory(client), **{**OVERWRITE, **options}
-        )
-        add_write_view(config)
-        config.add_route("finished", "/finished")
-        config.add_view(log_in_once_finished, route_name="finished")
-
-    app = webtest.TestApp(build_wsgi(setup))
-    app.get("/write")
+    app = build(client, log_in_once_finished, **options)
+    app.post("/s/cart", {"value": "x"})
     old = app.cookies["cart"]
-    app.get("/finished")
+    app.get("/act")
     assert isinstance(failures[0].get("cart"), RotatedTooLate)
     assert keys(redis_db) == []
     app.set_cookie("cart", old)
@@ -663,16 +655,10 @@ def test_a_rotation_in_a_response_callback_added_before_the_load_rotates(redis_d
         request.session_multi["cart"]["after"] = "written in the view"
         return Response("ok")
 
-    def setup(config):
-        config.register_session_factory("cart", counting_factory(client), **OVERWRITE)
-        add_write_view(config)
-        config.add_route("early", "/early")
-        config.add_view(login_early, route_name="early")
-
-    app = webtest.TestApp(build_wsgi(setup))
-    app.get("/write")
+    app = build(client, login_early)
+    app.post("/s/cart", {"value": "x"})
     old = app.cookies["cart"]
-    app.get("/early")
+    app.get("/act")
     assert failures == [{}] and app.cookies["cart"] != old
     read = app.get("/s/cart").json
     assert (read["value"], read.get("after")) == ("x", "written in the view")

@@ -146,7 +146,7 @@ def _end_too_late(
         )
         work.drop_cookie(namespace_config)
         return []
-    work.end(namespace_config, session, INVALIDATED)
+    event = _logged_out(work, namespace_config, session, old_id, "late rotation", failures)
     # as a logout of it in the view: what is bound to it ends with it, settled
     # by the end of request (partners first along a chain)
     ending = {namespace}
@@ -155,14 +155,9 @@ def _end_too_late(
         if bound is not None:
             ending.add(other.namespace)
             work.enlist(other, bound)
-    log_decision(
-        logger, "invalidated", namespace, "late rotation", work.request.registry.settings, old_id
-    )
-    _retired(work, namespace, failures)
     if stamps is not None and stamps.userid is not None:
         forget_logins(work, {(stamps.userid, stamps.login)})
-    work.tell_observers("namespace_invalidated", namespace)
-    return [work.event(SessionInvalidated, namespace, session, old_id)]
+    return [event]
 
 
 def invalidate(work: RequestWork, raise_errors: bool, unended: Any = None) -> dict[str, Exception]:
@@ -227,15 +222,31 @@ def invalidate(work: RequestWork, raise_errors: bool, unended: Any = None) -> di
         except Exception as exc:
             logout_failed(work, namespace, exc, failures)
             continue
-        work.end(namespace_config, session, INVALIDATED)
-        log_decision(logger, "invalidated", namespace, "logout", request.registry.settings, old_id)
-        _retired(work, namespace, failures)
-        work.tell_observers("namespace_invalidated", namespace)
-        events.append(work.event(SessionInvalidated, namespace, session, old_id))
+        events.append(_logged_out(work, namespace_config, session, old_id, "logout", failures))
     if failures and unended is not None:
         unended(work, logins, failures)
     forget_logins(work, logins)
     return _tell(work, failures, events, raise_errors)
+
+
+def _logged_out(
+    work: RequestWork,
+    namespace_config: Any,
+    session: Any,
+    old_id: str | None,
+    reason: str,
+    failures: dict[str, Exception],
+) -> Any:
+    """What follows a session's ``invalidate()`` at a logout (or an ending in
+    its place, for ``reason``): its end noted, logged, its fallback copies
+    retired, observers told; the event to send."""
+    namespace = namespace_config.namespace
+    work.end(namespace_config, session, INVALIDATED)
+    settings = work.request.registry.settings
+    log_decision(logger, "invalidated", namespace, reason, settings, old_id)
+    _retired(work, namespace, failures)
+    work.tell_observers("namespace_invalidated", namespace)
+    return work.event(SessionInvalidated, namespace, session, old_id)
 
 
 def _retired(work: RequestWork, namespace: str, failures: dict[str, Exception]) -> None:

@@ -154,10 +154,11 @@ class RequestEnd:
         #: request's queues (one was enlisted without its library's taken at load)
         self.searching = False
         #: the namespaces' ends this callback ran (their library's callbacks
-        #: with them, run or dropped with the session's end), and those
-        #: contained in place whose library saved them before (see :meth:`_take_over`)
+        #: with them, run or dropped with the session's end)
         self.applied: list[NamespaceEnd] | tuple[()] = ()
-        #: the namespaces of the latter: their cookie is set, whatever their end holds
+        #: the namespaces contained in place whose library saved them before
+        #: the end of request took them over (see :meth:`_take_over`): their
+        #: cookie is set, whatever their end holds
         self.saved_in_place: tuple[str, ...] = ()
 
     def enlist(
@@ -210,7 +211,6 @@ class RequestEnd:
         if save.saved(request):
             # its cookie is set: a rotation from now on is too late (not so
             # where only the application saved the session, in the view)
-            self.applied = [*self.applied, state]
             self.saved_in_place = (*self.saved_in_place, state.config.namespace)
         if not save.take():
             # they ran already (the session saved itself): this is a new end,

@@ -16,7 +16,7 @@ import weakref
 from typing import Any
 
 from ..budget import cookie_refusal, is_deletion
-from ..cookies import deletion_header, partitioned
+from ..cookies import cookie_headers, deletion_header, partitioned
 from ..failures import failure_log_of
 from ..libraries.base import SAVE_KEY
 from .claiming import library_owner, queued_in_place
@@ -486,11 +486,7 @@ def deletion_of(namespace_config: Any) -> str:
 
 def deletes_cookie(response: Any, cookie_name: str) -> bool:
     """Whether ``response`` tells the client to delete its cookie ``cookie_name``."""
-    prefix = cookie_name + "="
-    return any(
-        name.lower() == "set-cookie" and value.lstrip().startswith(prefix) and is_deletion(value)
-        for name, value in response.headerlist
-    )
+    return any(map(is_deletion, cookie_headers(response.headerlist, cookie_name)))
 
 
 def delete_cookie(response: Any, namespace_config: Any) -> None:
