@@ -321,21 +321,25 @@ class Lifetime:
     after-save hooks.  It holds its session weakly: the two make no cycle.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_session",
-        "_stamps",
-        "config",
-        "expired",
-        "invalidate_before",
-        "kept",
-        "loaded",
-        "loaded_stamps",
-        "own",
-        "rules",
-        "storage",
-        "verdict",
-    )
+    # What most requests leave as they were are class attributes: an instance
+    # sets only what its load found (one object per loaded namespace per request).
+
+    #: the reason the session ends on load, if it does
+    verdict: str | None = None
+    #: the stamps the session was ended with (for the panel)
+    expired: Stamps | None = None
+    #: the session's own ``invalidate`` where it had one of its own
+    invalidate_before: Any = None
+    #: the application's own value for :data:`LIFETIME_KEY` while the record is stored
+    own: Any = ABSENT
+    #: the raw storage the record is in while the library saves
+    storage: Any = None
+    #: the raw storage found at load, where its library keeps it the same
+    #: (``LifetimeRules.storage_stays``): the one put back into
+    kept: Any = None
+    #: the stamps of the record loaded (the same record goes back while the
+    #: stamps are these); ``None`` with no record loaded
+    loaded_stamps: Stamps | None = None
 
     def __init__(
         self,
@@ -354,23 +358,12 @@ class Lifetime:
         #: the record loaded in the form the add-on writes (``[created, offset]``),
         #: made from it only when asked for (most requests never ask)
         self._stamps = stamps
-        #: the record as it was loaded, and its stamps (the same record goes back
-        #: while the stamps are these)
+        #: the record as it was loaded
         self.loaded = loaded
-        self.loaded_stamps = stamps if loaded is not None else None
-        #: the reason the session ends on load, if it does
-        self.verdict: str | None = None
-        #: the stamps the session was ended with (for the panel)
-        self.expired: Stamps | None = None
-        #: the session's own ``invalidate`` where it had one of its own
-        self.invalidate_before: Any = None
-        #: the application's own value for :data:`LIFETIME_KEY` while the record is stored
-        self.own: Any = ABSENT
-        #: the raw storage the record is in while the library saves
-        self.storage: Any = None
-        #: the raw storage found at load, where its library keeps it the same
-        #: (``LifetimeRules.storage_stays``): the one put back into
-        self.kept: Any = kept
+        if loaded is not None:
+            self.loaded_stamps = stamps
+        if kept is not None:
+            self.kept = kept
 
     @property
     def stamps(self) -> Stamps:
@@ -429,20 +422,19 @@ class Lifetime:
                 raise no_raw_storage(self.config)
         self.storage = storage
         # nothing with no data: the stamps of an empty session are not written
-        record = None
-        if dict.__len__(storage):
-            bookkeeping = self.rules.bookkeeping
-            # one comparison of sets, not a loop over the keys
-            if bookkeeping is None or not dict.keys(storage) <= bookkeeping:
-                stamps = self._stamps
-                record = (
-                    self.loaded
-                    if stamps is None or stamps is self.loaded_stamps
-                    else stamps.as_raw()
-                )
-        # a dict's own methods: a subclass's may mark it accessed.  The record
-        # is set where the key is free, in the one call that finds out.
-        if record is not None:
+        # (the library's own keys are no data: one comparison of sets, not a
+        # loop over the keys).  A dict's own methods: a subclass's may mark it
+        # accessed.
+        if dict.__len__(storage) and (
+            (bookkeeping := self.rules.bookkeeping) is None or not dict.keys(storage) <= bookkeeping
+        ):
+            # the record loaded while the stamps are those loaded (both ``None``
+            # while they were never asked for)
+            stamps = self._stamps
+            record = (
+                self.loaded if stamps is self.loaded_stamps or stamps is None else stamps.as_raw()
+            )
+            # set where the key is free, in the one call that finds out
             if dict.setdefault(storage, LIFETIME_KEY, record) is not record:
                 # the application's own key of that name: the record rides inside
                 self.own = conceal(storage, LIFETIME_KEY, record)

@@ -71,49 +71,50 @@ def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any)
     # compared unrounded: only stamps written are to the millisecond
     clock = _lifetime.clock  # read at each load: a test may replace it
     t = time.time() if clock is wall_clock else clock()
-    loaded = stamps = None
-    # the clocks of a record read inline (its stamps made only if asked for)
-    created = active = 0.0
+    loaded = stamps = kept = None  # kept: the storage, to the save where it stays the same
     has_data = False
-    kept = None  # the storage, kept to the save where its library keeps it the same
-    if rules.fallbacks:
-        carried = _carried_with_fallbacks(rules, request)
-    else:
-        # no cookie of that name in the header: nothing was read, nothing to parse
-        environ = request.environ
-        carried = "HTTP_COOKIE" in environ and rules.cookie_name in environ["HTTP_COOKIE"]
+    fallbacks = rules.fallbacks
+    # A cookie carried (a fallback's too) may name a stored session.  Without
+    # fallbacks the storage is looked at first: a session the cookie named
+    # holds a record the step takes out either way, and a session without one
+    # tells whether it is new (nothing to parse in the header).
+    carried = _carried_with_fallbacks(rules, request) if fallbacks else True
     if carried:
         storage = rules.raw_storage(session)
-        stored = type(storage) is dict or isinstance(storage, dict)
-        loaded = dict.pop(storage, LIFETIME_KEY, None) if stored else None
-        if loaded is None and not rules.fallbacks:
-            # no record: made new (its cookie named nothing the store holds), or
-            # written before the namespace had timeouts; the session may know
-            # which, without parsing the header again
+        try:
+            loaded = dict.pop(storage, LIFETIME_KEY, None)
+        except TypeError:  # no dict: refused below, where a session was read
+            storage = None
+        if loaded is None and not fallbacks:
+            # no record: made new (its cookie named nothing the store holds, or
+            # there was none), or written before the namespace had timeouts
             is_new = rules.is_new(session)
             carried = rules.cookie_name in request.cookies if is_new is None else not is_new
         if carried:
-            if not stored:
+            if storage is None:
                 raise no_raw_storage(namespace_config)
             if rules.storage_stays:
                 kept = storage
-            # what the add-on writes with nobody recorded, read here inline (a
-            # pattern match or a call costs more than the rest of the step)
-            if (
-                type(loaded) is list
-                and len(loaded) == 2
-                and type(created := loaded[0]) is float
-                and type(offset := loaded[1]) is float
-                and -FAR < created < FAR
-                and 0 <= offset < FAR
-            ):
+            # what the add-on writes with nobody recorded, ``[created, offset]``,
+            # read here inline (a pattern match or a call costs more than the
+            # rest of the step); its stamps are made only if asked for
+            inline = False
+            if type(loaded) is list and len(loaded) == 2:
+                created, offset = loaded
+                inline = (
+                    type(created) is float
+                    and type(offset) is float
+                    and -FAR < created < FAR
+                    and 0.0 <= offset < FAR
+                )
+            if inline:
                 active = created + offset
             elif loaded is not None:
                 if type(loaded) is dict:  # the application's own value rides inside
                     loaded = reveal(storage, LIFETIME_KEY, loaded)
                 stamps = Stamps.from_raw(loaded)
                 if stamps is None:
-                    loaded = None
+                    loaded = None  # no record: its clocks start below
                 else:
                     created = stamps.created
                     active = stamps.active
@@ -143,17 +144,20 @@ def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any)
         attributes["invalidate"] = lifetime.invalidate
     if not has_data:
         return lifetime
-    if t - created > rules.absolute_or_never:
-        verdict: str | None = ABSOLUTE
-    elif t - active > rules.idle_or_never:
-        verdict = IDLE
-    elif active > t + CLOCK_SKEW:
-        # its last use is never before its creation: a session stamped ahead
-        # of the clock is one used ahead of it
-        verdict = ahead(Stamps(created, active), t)
-    else:
-        verdict = None
-    if verdict is not None:
+    if (
+        t - created > rules.absolute_or_never
+        or t - active > rules.idle_or_never
+        or active > t + CLOCK_SKEW
+    ):
+        # too old, unused too long, or stamped ahead of the clock (its last use
+        # is never before its creation: a session stamped ahead of the clock is
+        # one used ahead of it)
+        if t - created > rules.absolute_or_never:
+            verdict: str | None = ABSOLUTE
+        elif t - active > rules.idle_or_never:
+            verdict = IDLE
+        else:
+            verdict = ahead(Stamps(created, active), t)
         lifetime.verdict = verdict
         lifetime.expired = lifetime.stamps
     elif loaded is None or t - active >= rules.restamp_after:
