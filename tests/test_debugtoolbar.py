@@ -649,21 +649,7 @@ def test_a_value_changed_in_place_shows_what_came_in():
     assert "'items' changed [0] [0, 1]" in text_of(panel_html(app))
 
 
-@pytest.mark.parametrize(
-    "concurrent_writes",
-    [
-        "merge",
-        pytest.param(
-            "overwrite",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a Beaker session loads lazily, after the panel heard of it, and "
-                "Beaker's own copy of what it loaded (accessed_dict) is shallow: without "
-                "the merge's snapshot the panel has nothing to show what came in from",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("concurrent_writes", ["merge", "overwrite"])
 @pytest.mark.parametrize("mode", ["inactive", "active"])
 def test_a_beaker_value_changed_in_place_shows_what_came_in(tmp_path, mode, concurrent_writes):
     def setup(config):

@@ -194,8 +194,15 @@ class SessionMultiDebugPanel(NamespaceRecorder, DebugPanel):  # type: ignore[mis
             return
         if report["ingress"] is None:
             if library.reads_store_when_loaded:
-                # read what it loaded, if the application loads it, at egress
+                # read what it loaded, if the application loads it, at egress,
+                # as it was before the application changed it in place
                 report["ingress_pending"] = True
+                try:
+                    keep_loaded = getattr(library, "keep_loaded", None)
+                    if keep_loaded is not None:
+                        keep_loaded(session)
+                except Exception as exc:
+                    report["error"] = capture.describe_error(exc)
             else:
                 self._read_ingress(report)
 

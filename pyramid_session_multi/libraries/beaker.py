@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - pyramid_beaker is an optional extra
         """Stands in while Beaker is not installed: no session is one."""
 
 
-from ..concurrency.beaker import guard_saves
+from ..concurrency.beaker import guard_saves, snapshot
 from ..concurrency.merge import MergePolicy
 from ..concurrency.outcome import SaveOutcome
 from .base import SAVE_KEY, SessionLibrary, options_reads
@@ -218,6 +218,29 @@ class BeakerLibrary(SessionLibrary):
         kept = loaded.__dict__.get("session_multi_loaded")
         data = loaded.accessed_dict if kept is None else kept()
         return _without_bookkeeping(data, isinstance(loaded, CookieSession))
+
+    def keep_loaded(self, session: Any) -> None:
+        """What the session holds once Beaker loads it, copied then: Beaker's own
+        copy (``accessed_dict``) is shallow, so a value the application changes
+        in place changes there too.  The proxy's ``_session()``, which loads
+        it, is replaced on the session alone, once, until it has loaded (a
+        merging save keeps such a copy already)."""
+        attributes = session.__dict__
+        if attributes.get("_sess") is not None or "_session" in attributes:
+            return
+        load = type(session)._session
+        # weakly: the session's own attributes hold the function
+        session_ref = weakref.ref(session)
+
+        def loading() -> Any:
+            held: Any = session_ref()
+            del held.__dict__["_session"]
+            inner = load(held)
+            if "session_multi_loaded" not in inner.__dict__:
+                inner.session_multi_loaded = snapshot(dict(dict.items(inner)))
+            return inner
+
+        attributes["_session"] = loading
 
     def load(self, session: Any) -> None:
         session._session()
