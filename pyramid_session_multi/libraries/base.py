@@ -303,10 +303,12 @@ class SessionLibrary:
 
     def is_new(self, session: Any) -> bool | None:
         """Whether ``session`` was made new in this request, rather than read
-        from the store (or cookie) the client's cookie names: asked only of a
-        request whose Cookie header may carry the namespace's cookie, so that
-        the add-on need not parse it again.  ``None`` where the library
-        cannot tell (the request's cookies are looked at then).
+        from the store (or cookie) the client's cookie names.  Asked at the
+        load of a stamped namespace without fallbacks whose data holds no
+        lifetime record, whether or not the request carries a cookie (a
+        session made without one is new), so that the add-on need not parse
+        the Cookie header.  ``None`` where the library cannot tell (the
+        request's cookies are looked at then).
 
         Here: ``None``.
         """
