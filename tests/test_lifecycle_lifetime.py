@@ -953,3 +953,35 @@ def test_a_garbage_lifetime_record_in_the_store_gives_fresh_clocks_and_nobody(cl
     assert client.get("/stamps").json == {"value": "v"}
     t = round(clock(), 3)
     assert seen == [(t, t, None, None)]
+
+
+@pytest.mark.parametrize(
+    ("age", "reason"), [(100, None), (700, "idle"), (4000, "absolute")], ids=str
+)
+def test_a_session_read_without_its_cookie_has_its_record_taken_out_and_is_judged(
+    clock, age, reason
+):
+    # a library that finds its session by something other than the namespace's
+    # cookie (a header, here): the record is the add-on's all the same, out of
+    # the application's data, and its clocks end the session where they say so
+    store = {}
+    expired = []
+
+    def load(request):
+        data = store.get(request.headers.get("X-Session"))
+        return StoredSession(data or {})
+
+    def register(config):
+        config.register_session_factory(
+            "own", load, cookie_name="own", idle_timeout=600, absolute_timeout=3600
+        )
+        config.add_subscriber(lambda event: expired.append(event.reason), SessionExpired)
+
+    clock.at(0)
+    begun = round(clock(), 3)
+    store["s1"] = {"value": "v", "_psm_t": [begun, 0.0]}
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    clock.at(age)
+    seen = client.get("/keys/own", headers={"X-Session": "s1"}).json
+    assert seen["keys"] == seen["iter"] == ([] if reason else ["value"])
+    assert expired == ([reason] if reason else [])
