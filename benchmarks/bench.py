@@ -527,9 +527,9 @@ def compare(
     side's fastest round.
 
     The median is the verdict.  The fastest rounds are printed beside it
-    (``best``): a busy machine only ever adds time to a round, so on one
-    whose quartiles lie far apart the ratio of the fastest rounds of each
-    side is the steadier figure, as ``timeit`` advises for its repeats.
+    (``best``): a busy machine only ever adds time to a round, so where the
+    quartiles lie far apart the two figures together tell more than either
+    (a store's round trips vary on their own: on its rows neither is steady).
 
     Each side comes built several times (``--instances``): round ``n`` runs
     the ``n``-th pair, cycling, so that where one build's objects happen to
