@@ -671,3 +671,50 @@ def test_a_beaker_value_changed_in_place_shows_what_came_in(tmp_path, mode, conc
     app.get("/append")
     assert app.get("/append").json == {"items": [0, 1]}
     assert "'items' changed [0] [0, 1]" in text_of(panel_html(app))
+
+
+@pytest.mark.parametrize("concurrent_writes", ["merge", "overwrite"])
+@pytest.mark.parametrize("mode", ["inactive", "active"])
+def test_a_beaker_value_changed_in_place_after_a_failed_load_shows_what_came_in(
+    tmp_path, monkeypatch, mode, concurrent_writes
+):
+    # The store fails at the first load; the application catches it and reads
+    # again, which loads: what came in is still the copy taken when it loaded
+    from beaker.container import FileNamespaceManager
+
+    failures = []
+    real_getitem = FileNamespaceManager.__getitem__
+
+    def failing_once(self, key):
+        if failures:
+            failures.pop()
+            raise ConnectionError("the store is down")
+        return real_getitem(self, key)
+
+    monkeypatch.setattr(FileNamespaceManager, "__getitem__", failing_once)
+
+    def setup(config):
+        config.register_session_factory(
+            "beaker", beaker_file(tmp_path, "beaker"), concurrent_writes=concurrent_writes
+        )
+
+        def append(request):
+            session = request.session_multi["beaker"]
+            try:
+                session.get("items")
+            except ConnectionError:
+                pass
+            items = session.setdefault("items", [])
+            items.append(len(items))
+            session.save()
+            return {"items": items}
+
+        config.add_route("append", "/append")
+        config.add_view(append, route_name="append", renderer="json")
+
+    app = toolbar_app(setup, mode)
+    app.get("/append")
+    failures.append(True)
+    assert app.get("/append").json == {"items": [0, 1]}
+    assert not failures  # the first load failed
+    assert "'items' changed [0] [0, 1]" in text_of(panel_html(app))
