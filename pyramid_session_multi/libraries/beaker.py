@@ -234,8 +234,10 @@ class BeakerLibrary(SessionLibrary):
 
         def loading() -> Any:
             held: Any = session_ref()
-            del held.__dict__["_session"]
+            # it leaves once loaded: where the store fails, the application's
+            # next try loads through it again
             inner = load(held)
+            held.__dict__.pop("_session", None)
             if "session_multi_loaded" not in inner.__dict__:
                 inner.session_multi_loaded = snapshot(dict(dict.items(inner)))
             return inner
