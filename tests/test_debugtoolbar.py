@@ -718,3 +718,49 @@ def test_a_beaker_value_changed_in_place_after_a_failed_load_shows_what_came_in(
     assert app.get("/append").json == {"items": [0, 1]}
     assert not failures  # the first load failed
     assert "'items' changed [0] [0, 1]" in text_of(panel_html(app))
+
+
+@pytest.mark.parametrize("concurrent_writes", ["merge", "overwrite"])
+def test_a_beaker_session_the_application_never_read_keeps_nothing_of_the_panel_after_the_request(
+    tmp_path, concurrent_writes
+):
+    # the session object after the request (one a finished callback reads, or
+    # the application keeps) is the same with the toolbar off and the panel on
+    seen = {}
+
+    def setup(config):
+        config.register_session_factory(
+            "beaker", beaker_file(tmp_path, "beaker"), concurrent_writes=concurrent_writes
+        )
+
+        def write(request):
+            request.session_multi["beaker"]["items"] = [0]
+            return {}
+
+        def touch(request):
+            session = request.session_multi["beaker"]
+
+            def read_later(request):
+                seen["attributes"] = sorted(session.__dict__)
+                seen["items"] = session.get("items")
+                seen["loaded"] = sorted(
+                    name for name in session._session().__dict__ if name.startswith("session_")
+                )
+
+            request.add_finished_callback(read_later)
+            return {}
+
+        for name, view in (("write", write), ("touch", touch)):
+            config.add_route(name, f"/{name}")
+            config.add_view(view, route_name=name, renderer="json")
+
+    results = {}
+    for mode in MODES:
+        app = toolbar_app(setup, mode)
+        app.get("/write")
+        seen.clear()
+        app.get("/touch")
+        results[mode] = dict(seen)
+    assert results["off"]["items"] == [0]
+    assert results["inactive"] == results["off"]
+    assert results["active"] == results["off"]
