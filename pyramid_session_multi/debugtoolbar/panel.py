@@ -105,6 +105,8 @@ class SessionMultiDebugPanel(NamespaceRecorder, DebugPanel):  # type: ignore[mis
     def __init__(self, request: Request) -> None:
         self._request: Request | None = request
         self._sessions: dict[str, Any] = {}
+        # what keep_loaded returned, to undo it on a session that never loaded
+        self._stops: dict[str, Any] = {}
         self._reports: dict[str, dict[str, Any]] = {}
         # rotated / invalidated / rejected, per namespace; a rejection comes
         # before the namespace has a report, while it loads
@@ -200,7 +202,9 @@ class SessionMultiDebugPanel(NamespaceRecorder, DebugPanel):  # type: ignore[mis
                 try:
                     keep_loaded = getattr(library, "keep_loaded", None)
                     if keep_loaded is not None:
-                        keep_loaded(session)
+                        stop = keep_loaded(session)
+                        if callable(stop):
+                            self._stops[namespace] = stop
                 except Exception as exc:
                     report["error"] = capture.describe_error(exc)
             else:
@@ -253,6 +257,10 @@ class SessionMultiDebugPanel(NamespaceRecorder, DebugPanel):  # type: ignore[mis
                     report["ingress"] = capture.loaded_items(namespace_config, session)
                     if report["ingress"] is None:
                         report["note"] = "not read: the application never used this session"
+                        # nothing of the panel's stays on it after the request
+                        stop = self._stops.get(namespace)
+                        if stop is not None:
+                            stop()
                 report["egress"] = capture.raw_items(namespace_config.library, session)
                 if namespace_config.stamped:
                     # seconds left: as of the end of the request
@@ -262,6 +270,7 @@ class SessionMultiDebugPanel(NamespaceRecorder, DebugPanel):  # type: ignore[mis
         self._response = response
         self.data["egress_captured"] = True
         self._sessions = {}
+        self._stops = {}
 
     def _budget(self) -> CookieBudget:
         try:

@@ -220,14 +220,17 @@ class SessionLibrary:
         """The data the session held when it was loaded, if the library keeps it."""
         return None
 
-    def keep_loaded(self, session: Any) -> None:
+    def keep_loaded(self, session: Any) -> Any:
         """Have ``session``, lazy and not loaded yet, keep what it holds once it
         loads, for :meth:`loaded_data` to return whatever the application then
         changes in place.  The toolbar's panel asks it of a namespace whose
         library reads its store only once the session is used
         (:attr:`reads_store_when_loaded`); nothing else does, so the copy
-        costs nothing without the panel.  Here: nothing.
+        costs nothing without the panel.  Returns ``None``, or a callable the
+        panel calls once the request is over where the session never loaded,
+        to leave nothing of this on it.  Here: nothing.
         """
+        return None
 
     def load(self, session: Any) -> None:
         """Make a lazy session load from its store now (nothing, here).

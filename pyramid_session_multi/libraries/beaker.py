@@ -219,15 +219,16 @@ class BeakerLibrary(SessionLibrary):
         data = loaded.accessed_dict if kept is None else kept()
         return _without_bookkeeping(data, isinstance(loaded, CookieSession))
 
-    def keep_loaded(self, session: Any) -> None:
+    def keep_loaded(self, session: Any) -> Any:
         """What the session holds once Beaker loads it, copied then: Beaker's own
         copy (``accessed_dict``) is shallow, so a value the application changes
         in place changes there too.  The proxy's ``_session()``, which loads
         it, is replaced on the session alone, once, until it has loaded (a
-        merging save keeps such a copy already)."""
+        merging save keeps such a copy already); the callable returned puts
+        the class's back on a session still not loaded."""
         attributes = session.__dict__
         if attributes.get("_sess") is not None or "_session" in attributes:
-            return
+            return None
         load = type(session)._session
         # weakly: the session's own attributes hold the function
         session_ref = weakref.ref(session)
@@ -243,6 +244,13 @@ class BeakerLibrary(SessionLibrary):
             return inner
 
         attributes["_session"] = loading
+
+        def stop() -> None:
+            held: Any = session_ref()
+            if held is not None and held.__dict__.get("_session") is loading:
+                del held.__dict__["_session"]
+
+        return stop
 
     def load(self, session: Any) -> None:
         session._session()
