@@ -131,11 +131,6 @@ class ISessionLibrary(Interface):  # type: ignore[misc]
     def loaded_data(session):  # type: ignore[no-untyped-def]
         """The data a lazy session held when it was loaded, or ``None``."""
 
-    def keep_loaded(session):  # type: ignore[no-untyped-def]
-        """Have a lazy session not loaded yet keep what it holds once it loads,
-        for :meth:`loaded_data` (the toolbar's panel asks it); returns ``None``
-        or a callable that undoes it on a session that never loaded."""
-
     def load(session):  # type: ignore[no-untyped-def]
         """Make a lazy session load from its store now; nothing for others."""
 

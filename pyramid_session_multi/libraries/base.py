@@ -228,7 +228,10 @@ class SessionLibrary:
         (:attr:`reads_store_when_loaded`); nothing else does, so the copy
         costs nothing without the panel.  Returns ``None``, or a callable the
         panel calls once the request is over where the session never loaded,
-        to leave nothing of this on it.  Here: nothing.
+        to leave nothing of this on it.  Optional: not part of
+        :class:`~pyramid_session_multi.interfaces.ISessionLibrary`, so a library
+        written without this base class needs none (the panel then shows
+        what its :meth:`loaded_data` gives).  Here: nothing.
         """
         return None
 
