@@ -649,9 +649,11 @@ def test_a_value_changed_in_place_shows_what_came_in():
     assert "'items' changed [0] [0, 1]" in text_of(panel_html(app))
 
 
-@pytest.mark.parametrize("concurrent_writes", ["merge", "overwrite"])
-@pytest.mark.parametrize("mode", ["inactive", "active"])
-def test_a_beaker_value_changed_in_place_shows_what_came_in(tmp_path, mode, concurrent_writes):
+def beaker_append_setup(tmp_path, concurrent_writes, read_first=False):
+    """A Beaker namespace ``beaker`` and ``/append``, appending to its list
+    ``items`` in place; with ``read_first``, a first read whose
+    ``ConnectionError`` (its store down) the view catches."""
+
     def setup(config):
         config.register_session_factory(
             "beaker", beaker_file(tmp_path, "beaker"), concurrent_writes=concurrent_writes
@@ -659,6 +661,11 @@ def test_a_beaker_value_changed_in_place_shows_what_came_in(tmp_path, mode, conc
 
         def append(request):
             session = request.session_multi["beaker"]
+            if read_first:
+                try:
+                    session.get("items")
+                except ConnectionError:
+                    pass
             items = session.setdefault("items", [])
             items.append(len(items))
             session.save()
@@ -667,7 +674,13 @@ def test_a_beaker_value_changed_in_place_shows_what_came_in(tmp_path, mode, conc
         config.add_route("append", "/append")
         config.add_view(append, route_name="append", renderer="json")
 
-    app = toolbar_app(setup, mode)
+    return setup
+
+
+@pytest.mark.parametrize("concurrent_writes", ["merge", "overwrite"])
+@pytest.mark.parametrize("mode", ["inactive", "active"])
+def test_a_beaker_value_changed_in_place_shows_what_came_in(tmp_path, mode, concurrent_writes):
+    app = toolbar_app(beaker_append_setup(tmp_path, concurrent_writes), mode)
     app.get("/append")
     assert app.get("/append").json == {"items": [0, 1]}
     assert "'items' changed [0] [0, 1]" in text_of(panel_html(app))
@@ -692,27 +705,7 @@ def test_a_beaker_value_changed_in_place_after_a_failed_load_shows_what_came_in(
         return real_getitem(self, key)
 
     monkeypatch.setattr(FileNamespaceManager, "__getitem__", failing_once)
-
-    def setup(config):
-        config.register_session_factory(
-            "beaker", beaker_file(tmp_path, "beaker"), concurrent_writes=concurrent_writes
-        )
-
-        def append(request):
-            session = request.session_multi["beaker"]
-            try:
-                session.get("items")
-            except ConnectionError:
-                pass
-            items = session.setdefault("items", [])
-            items.append(len(items))
-            session.save()
-            return {"items": items}
-
-        config.add_route("append", "/append")
-        config.add_view(append, route_name="append", renderer="json")
-
-    app = toolbar_app(setup, mode)
+    app = toolbar_app(beaker_append_setup(tmp_path, concurrent_writes, read_first=True), mode)
     app.get("/append")
     failures.append(True)
     assert app.get("/append").json == {"items": [0, 1]}
