@@ -257,10 +257,10 @@ class SessionMultiDebugPanel(NamespaceRecorder, DebugPanel):  # type: ignore[mis
                     report["ingress"] = capture.loaded_items(namespace_config, session)
                     if report["ingress"] is None:
                         report["note"] = "not read: the application never used this session"
-                        # nothing of the panel's stays on it after the request
-                        stop = self._stops.get(namespace)
-                        if stop is not None:
-                            stop()
+                    # read: nothing of the panel's stays on it after the request
+                    stop = self._stops.get(namespace)
+                    if stop is not None:
+                        stop()
                 report["egress"] = capture.raw_items(namespace_config.library, session)
                 if namespace_config.stamped:
                     # seconds left: as of the end of the request

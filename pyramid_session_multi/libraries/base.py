@@ -227,8 +227,8 @@ class SessionLibrary:
         library reads its store only once the session is used
         (:attr:`reads_store_when_loaded`); nothing else does, so the copy
         costs nothing without the panel.  Returns ``None``, or a callable the
-        panel calls once the request is over where the session never loaded,
-        to leave nothing of this on it.  Optional: not part of
+        panel calls once it read :meth:`loaded_data` at the end of the
+        request, to leave nothing of this on the session.  Optional: not part of
         :class:`~pyramid_session_multi.interfaces.ISessionLibrary`, so a library
         written without this base class needs none (the panel then shows
         what its :meth:`loaded_data` gives).  Here: nothing.

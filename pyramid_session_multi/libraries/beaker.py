@@ -224,14 +224,16 @@ class BeakerLibrary(SessionLibrary):
         copy (``accessed_dict``) is shallow, so a value the application changes
         in place changes there too.  The proxy's ``_session()``, which loads
         it, is replaced on the session alone, once, until it has loaded (a
-        merging save keeps such a copy already); the callable returned puts
-        the class's back on a session still not loaded."""
+        merging save keeps such a copy already); the callable returned, once
+        the panel read it, puts the class's back on a session still not
+        loaded and drops the copy from one that loaded."""
         attributes = session.__dict__
         if attributes.get("_sess") is not None or "_session" in attributes:
             return None
         load = type(session)._session
         # weakly: the session's own attributes hold the function
         session_ref = weakref.ref(session)
+        copied: list[bool] = []
 
         def loading() -> Any:
             held: Any = session_ref()
@@ -241,14 +243,22 @@ class BeakerLibrary(SessionLibrary):
             held.__dict__.pop("_session", None)
             if "session_multi_loaded" not in inner.__dict__:
                 inner.session_multi_loaded = snapshot(dict(dict.items(inner)))
+                copied.append(True)
             return inner
 
         attributes["_session"] = loading
 
         def stop() -> None:
             held: Any = session_ref()
-            if held is not None and held.__dict__.get("_session") is loading:
-                del held.__dict__["_session"]
+            if held is None:
+                return
+            attributes = held.__dict__
+            if attributes.get("_session") is loading:
+                del attributes["_session"]
+            inner = attributes.get("_sess")
+            if copied and inner is not None:
+                # the copy is the panel's, read already: gone with the request
+                inner.__dict__.pop("session_multi_loaded", None)
 
         return stop
 
