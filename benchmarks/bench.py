@@ -1,12 +1,14 @@
 """Measure what pyramid_session_multi costs per request.
 
-    make bench            # or: .venv/bin/python benchmarks/bench.py [--rounds N]
+    make bench            # or: PYTHONPATH=. .venv/bin/python benchmarks/bench.py [--pairs N]
 
-Each comparison builds two WSGI apps and calls them directly (no HTTP), in
-interleaved rounds so that drift of the machine hits both sides alike; the
-figure is the median over rounds of (time of the candidate / time of the
-baseline).  Every app already has one reified request property, as most
-apps do, so neither side pays Pyramid's first-extension cost alone.
+Each comparison builds two WSGI apps and calls them directly (no HTTP), a
+batch of 8 requests of each side after the other, in alternating order, so
+that what the machine does to its speed hits both sides of a pair alike; the
+figure is the median over pairs of (time of the candidate / time of the
+baseline), each side built anew for each of 8 blocks of pairs.  Every app
+already has one reified request property, as most apps do, so neither side
+pays Pyramid's first-extension cost alone.
 
 Then merge on save against the library's own save (see benchmarks/parallel.py),
 and requests per second of one namespace written on each
@@ -502,60 +504,93 @@ def environ() -> dict[str, object]:
 
 
 def run_batch(app: WSGIApp, requests: int) -> float:
-    def start_response(
-        status: str, headers: list[tuple[str, str]], exc_info: object = None
-    ) -> None:
-        assert status.startswith("200"), status
-
+    """Seconds ``requests`` requests of ``app`` take, from a collected heap."""
     gc.collect()  # start every batch from the same heap: less noise from the toolbar's history
-    started = time.perf_counter()
+    return timed_batch(app, requests) / 1e9
+
+
+def timed_batch(app: WSGIApp, requests: int) -> int:
+    """Nanoseconds ``requests`` requests of ``app`` take, one after the other."""
+    started = time.perf_counter_ns()
     for _ in range(requests):
-        body = app(environ(), start_response)
+        body = app(environ(), _start_response)
         for _chunk in body:  # type: ignore[attr-defined]
             pass
         close = getattr(body, "close", None)
         if close is not None:
             close()
-    return time.perf_counter() - started
+    return time.perf_counter_ns() - started
+
+
+def _start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
+    assert status.startswith("200"), status
 
 
 def compare(
-    candidates: list[WSGIApp], baselines: list[WSGIApp], rounds: int, requests: int
-) -> tuple[float, float, float, float, float, float]:
-    """The median of the per-round ratios, their first and third quartiles,
-    the median microseconds per request of each side, and the ratio of each
-    side's fastest round.
+    make_candidate: Callable[[], WSGIApp],
+    make_baseline: Callable[[], WSGIApp],
+    pairs: int,
+    batch: int = 8,
+    builds: int = 8,
+    warm_up: int = 100,
+) -> tuple[float, float, float, float, float, float, WSGIApp, WSGIApp]:
+    """The median of the per-pair ratios, the lowest and highest median of
+    the blocks (one per build), the median microseconds per request of each
+    side, the ratio of each side's fastest batch, and the last builds.
 
-    The median is the verdict.  The fastest rounds are printed beside it
-    (``best``): a busy machine only ever adds time to a round, so where the
-    quartiles lie far apart the two figures together tell more than either
-    (a store's round trips vary on their own: on its rows neither is steady).
+    A pair is a batch of ``batch`` requests of each side, back to back, in
+    alternating order: the two run a few milliseconds apart, on a machine in
+    much the same state, so that what a busy machine does to its speed
+    (other guests, the clock of the processor) hits both alike and divides
+    out of their ratio.  Rounds of hundreds of requests each, as before,
+    left both sides' rounds far apart, and their ratios moved by more than
+    the add-on costs.  The median of the ratios is the verdict; a pair that
+    a preemption fell into is an outlier it ignores.
 
-    Each side comes built several times (``--instances``): round ``n`` runs
-    the ``n``-th pair, cycling, so that where one build's objects happen to
-    sit in memory (worth a few per cent on its own) does not bias the figure.
+    Not one request each (``batch=1``): the two sides would then run each
+    request with the other's objects in the processor's caches, which a
+    server running one application does not, and a cost both pay dilutes
+    their ratio (measured: about 1 per cent lower on a row at 1.05; batches
+    of 4, 8 and 32 agree with one another).
+
+    Where a build's objects happen to sit in memory is worth a few per cent
+    on its own: the pairs come in ``builds`` blocks, each of a new build of
+    both sides.  The blocks' medians show how steady the verdict is; where
+    they lie far apart, the builds (or the machine) moved the figure.
     """
-    for app in (*candidates, *baselines):  # warm up every build
-        run_batch(app, requests)
-    ratios = []
-    cand_times, base_times = [], []
-    for index in range(rounds):
-        candidate, baseline = candidates[index % len(candidates)], baselines[index % len(baselines)]
-        pair = [(candidate, cand_times), (baseline, base_times)]
-        if index % 2:
-            pair.reverse()
-        for app, times in pair:
-            times.append(run_batch(app, requests))
-        ratios.append(cand_times[-1] / base_times[-1])
-    per_request = lambda times: statistics.median(times) / requests * 1e6  # noqa: E731
-    low, _, high = statistics.quantiles(ratios, n=4)
+    ratios: list[float] = []
+    blocks: list[float] = []
+    cand_times: list[int] = []
+    base_times: list[int] = []
+    per_build = max(1, pairs // builds)
+    for _build in range(builds):
+        candidate, baseline = make_candidate(), make_baseline()
+        run_batch(candidate, warm_up)
+        run_batch(baseline, warm_up)
+        gc.collect()
+        block = []
+        for index in range(per_build):
+            if index % 2:
+                base = timed_batch(baseline, batch)
+                cand = timed_batch(candidate, batch)
+            else:
+                cand = timed_batch(candidate, batch)
+                base = timed_batch(baseline, batch)
+            cand_times.append(cand)
+            base_times.append(base)
+            block.append(cand / base)
+        ratios += block
+        blocks.append(statistics.median(block))
+    per_request = lambda times: statistics.median(times) / batch / 1e3  # noqa: E731
     return (
         statistics.median(ratios),
-        low,
-        high,
+        min(blocks),
+        max(blocks),
         per_request(cand_times),
         per_request(base_times),
         min(cand_times) / min(base_times),
+        candidate,
+        baseline,
     )
 
 
@@ -736,10 +771,19 @@ def parallel_rows(rounds: int, requests: int) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=31)
-    parser.add_argument("--requests", type=int, default=400)
     parser.add_argument(
-        "--instances", type=int, default=3, help="builds of each side, taken in turn by the rounds"
+        "--pairs", type=int, default=1024, help="pairs of batches (one of each side) per comparison"
+    )
+    parser.add_argument("--batch", type=int, default=8, help="requests per batch of a pair")
+    parser.add_argument("--rounds", type=int, default=31, help="rounds of the merge rows")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=400,
+        help="requests per round of the merge rows and per count",
+    )
+    parser.add_argument(
+        "--builds", type=int, default=8, help="builds of each side, one per block of pairs"
     )
     parser.add_argument(
         "--only",
@@ -751,24 +795,22 @@ def main() -> int:
     args = parser.parse_args()
     failed = False
     print(
-        f"{'comparison':45} {'candidate':>10} {'baseline':>10} {'ratio':>7} {'q1-q3':>11}"
+        f"{'comparison':45} {'candidate':>10} {'baseline':>10} {'ratio':>7} {'blocks':>11}"
         f" {'best':>6} {'limit':>6} {'verdict':>7} {'calls/request':>13}"
     )
     for name, (make_candidate, make_baseline, limit) in COMPARISONS.items():
         if args.only and not any(text in name for text in args.only):
             continue
         try:
-            candidates = [make_candidate() for _ in range(args.instances)]
-            baselines = [make_baseline() for _ in range(args.instances)]
+            ratio, low, high, cand_us, base_us, best, candidate, baseline = compare(
+                make_candidate, make_baseline, args.pairs, max(1, args.batch), max(1, args.builds)
+            )
         except ImportError as exc:
             print(f"{name:45} skipped: {exc}")
             continue
-        ratio, low, high, cand_us, base_us, best = compare(
-            candidates, baselines, args.rounds, args.requests
-        )
         verdict = "ok" if ratio <= limit else "OVER"
         failed |= ratio > limit
-        calls = f"{calls_per_request(candidates[0]):.0f}/{calls_per_request(baselines[0]):.0f}"
+        calls = f"{calls_per_request(candidate):.0f}/{calls_per_request(baseline):.0f}"
         print(
             f"{name:45} {cand_us:8.1f}us {base_us:8.1f}us {ratio:7.3f} {low:5.2f}-{high:5.2f}"
             f" {best:6.3f} {limit:6.2f} {verdict:>7} {calls:>13}"
