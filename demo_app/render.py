@@ -8,8 +8,8 @@ from pyramid.csrf import get_csrf_token
 
 from pyramid_session_multi.binding import token_of
 from pyramid_session_multi.config import get_manager_config
+from pyramid_session_multi.describe import describe_lifetime
 from pyramid_session_multi.libraries.beaker import BEAKER_BOOKKEEPING
-from pyramid_session_multi.lifecycle.lifetime import describe
 
 from .sessions import DESCRIPTIONS, SERVER_ONLY_KEYS
 
@@ -73,7 +73,7 @@ def lifetime(request: Any, namespace: str, session: Any) -> dict[str, Any] | Non
     namespace_config = None if config is None else config.get(namespace)
     if namespace_config is None or session is None:
         return None
-    described = describe(namespace_config, session)
+    described = describe_lifetime(namespace_config, session)
     if described is None:
         return None
     described["idle_timeout"] = namespace_config.idle_timeout

@@ -89,6 +89,15 @@ class Binding:
         restore(storage, BINDING_KEY, self.own)
         self.own = ABSENT
 
+    def persist_around(self, persist: Any, session: Any) -> None:
+        """``persist(session)``, the session's own save, with the token put
+        back while it runs (where it is the namespace's only record)."""
+        self.put_back(None)
+        try:
+            persist(session)
+        finally:
+            self.take_out(None)
+
 
 def binding_of(session: Any) -> Binding | None:
     """The :class:`Binding` of a loaded bound or partner session, else ``None``."""

@@ -4,6 +4,7 @@ from typing import Any
 
 from .config import SessionMultiManagerConfig
 from .cookies import COOKIE_ATTRIBUTES
+from .lifecycle.lifetime import lifetime_of, now
 
 
 def callable_name(obj: Any) -> str | None:
@@ -105,3 +106,24 @@ def describe_namespaces(config: SessionMultiManagerConfig) -> list[dict[str, Any
         row["partitioned"] = namespace_config.partitioned
         rows.append(row)
     return rows
+
+
+def describe_lifetime(
+    namespace_config: Any, session: Any, at: float | None = None
+) -> dict[str, Any] | None:
+    """What the panel shows of a stamped session: seconds left before each
+    expiry (``None`` without that timeout), the recorded user and login
+    time, and the reason it was ended on load, if it was."""
+    lifetime = lifetime_of(session)
+    if lifetime is None:
+        return None
+    t = now() if at is None else at
+    stamps = lifetime.stamps
+    idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
+    return {
+        "idle_left": None if idle is None else max(0.0, stamps.active + idle - t),
+        "absolute_left": None if absolute is None else max(0.0, stamps.created + absolute - t),
+        "userid": stamps.userid,
+        "login": stamps.login,
+        "ended": lifetime.verdict,
+    }

@@ -18,6 +18,7 @@ from pyramid.exceptions import ConfigurationError
 from pyramid.session import SignedCookieSessionFactory
 
 from pyramid_session_multi.config import get_manager_config
+from pyramid_session_multi.describe import describe_lifetime
 from pyramid_session_multi.events import SessionExpired, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.settings import SettingsError
@@ -881,7 +882,7 @@ def test_describe_says_nothing_of_a_session_that_keeps_no_stamps():
     app.get("/")
     namespace_config = get_manager_config(app.app.registry).get("plain")
     assert not namespace_config.stamped
-    assert lifetime.describe(namespace_config, seen["session"]) is None
+    assert describe_lifetime(namespace_config, seen["session"]) is None
 
 
 class StoredSession(dict):

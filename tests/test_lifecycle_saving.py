@@ -1539,6 +1539,46 @@ def test_what_the_application_saves_of_a_beaker_session_carries_its_lifetime(tmp
         assert data["value"] == "written" and LIFETIME_KEY in data
 
 
+@pytest.mark.parametrize("saved_by", ["library", "view", "finished-callback"])
+def test_what_the_application_saves_of_a_bound_beaker_session_carries_its_token(tmp_path, saved_by):
+    # a namespace whose only record is its binding token (no timeouts): what
+    # the application's own persist() writes holds the token, in its view or
+    # once the response went out, as pyramid_beaker's own save does
+    import pyramid_beaker
+
+    from pyramid_session_multi.binding import BINDING_KEY
+
+    def write(session, value):
+        session["value"] = value
+        if saved_by != "library":
+            session.persist()
+
+    def view(request):
+        request.session_multi["main"]["user"] = "alice"
+        session = request.session_multi["files"]
+        if saved_by == "finished-callback":
+            session["value"] = "sent"
+            request.add_finished_callback(lambda request: write(session, "written"))
+        else:
+            write(session, "written")
+        return Response("ok")
+
+    def setup(config):
+        config.register_session_factory("main", signed_factory("main"))
+        files = pyramid_beaker.BeakerSessionFactoryConfig(
+            type="file", data_dir=str(tmp_path / "d"), lock_dir=str(tmp_path / "l"), key="files"
+        )
+        config.register_session_factory("files", files, bound_to="main", **OVERWRITE)
+        config.add_route("act", "/act")
+        config.add_view(view, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    for _ in range(2):  # new, then loaded from its store
+        app.get("/act")
+        data = stored_beaker(tmp_path, app.cookies["files"])
+        assert data["value"] == "written" and BINDING_KEY in data
+
+
 @pytest.mark.parametrize(
     ("own_init", "rotated"),
     [(False, True), (True, False), (True, True)],

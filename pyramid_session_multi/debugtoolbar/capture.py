@@ -118,7 +118,7 @@ def _as_stored(config: NamespaceConfig, data: dict[Any, Any] | None) -> dict[Any
 
 def lifetime_report(described: dict[str, Any] | None) -> dict[str, Any] | None:
     """Seconds left before idle and absolute expiry and the recorded user, as
-    text, from what :func:`~pyramid_session_multi.lifecycle.lifetime.describe`
+    text, from what :func:`~pyramid_session_multi.describe.describe_lifetime`
     said of a session at the end of its request; ``None`` for a namespace
     that keeps no lifetime stamps."""
     if described is None:

@@ -9,9 +9,13 @@ from ..budget import COOKIE_HEADER_LIMIT, CookieBudget, header_total
 from ..checks import Finding, run_checks
 from ..config import get_manager_config
 from ..cookies import COOKIE_ATTRIBUTES
-from ..describe import describe_breakers, describe_namespaces, describe_store_breakers
+from ..describe import (
+    describe_breakers,
+    describe_lifetime,
+    describe_namespaces,
+    describe_store_breakers,
+)
 from ..interfaces import ISessionMultiObserver
-from ..lifecycle.lifetime import describe as describe_lifetime
 from . import capture
 
 try:

@@ -409,12 +409,10 @@ class Lifetime:
         return result
 
     def put_back(self, response: Any) -> None:
-        """Just before the library saves: the record goes back into a session with data.
-
-        Last, where it was loaded from (it is written last), so that an
-        unchanged session serializes as it was loaded: the loaded record
-        itself while the stamps are those loaded.
-        """
+        """Just before the library saves: the record goes back into a session
+        with data, last, where it was loaded from (it is written last), so that
+        an unchanged session serializes as it was loaded: the loaded record
+        itself while the stamps are those loaded."""
         storage = self.kept
         if storage is None:
             storage = self.rules.raw_storage(self._session())
@@ -483,14 +481,42 @@ class Lifetime:
         left = end - (time.time() if clock is wall_clock else clock())
         expire_within(self._session(), left if left > 0.0 else 0.0)
 
+    def persist_around(self, persist: Any, session: Any) -> None:
+        """``persist(session)`` between :meth:`put_back` and :meth:`take_out`,
+        in one call where it can (a stamped pyramid_beaker namespace's save)."""
+        storage = self.kept
+        rules = self.rules
+        if (
+            storage is not None
+            and rules.expire_within is None
+            and dict.__len__(storage)
+            and (
+                (bookkeeping := rules.bookkeeping) is None or not dict.keys(storage) <= bookkeeping
+            )
+        ):
+            stamps = self._stamps
+            record = (
+                self.loaded if stamps is self.loaded_stamps or stamps is None else stamps.as_raw()
+            )
+            if dict.setdefault(storage, LIFETIME_KEY, record) is record:  # the key was free
+                try:
+                    persist(session)
+                finally:
+                    dict.pop(storage, LIFETIME_KEY, None)
+                return
+        # no data, a store to tell, or the application's own key of that name
+        self.put_back(None)
+        try:
+            persist(session)
+        finally:
+            self.take_out(None)
+
 
 def remember_login(work: Any, userid: Any, at: float | None = None) -> None:
     """A login (``rotate(userid=...)`` of every namespace) in this request: a
-    namespace first loaded after it, with no session yet, is the user's too.
-
-    ``at`` is the login's time (the one every namespace it rotated records),
-    a new :func:`issue_time` if not given.
-    """
+    namespace first loaded after it, with no session yet, is the user's too;
+    ``at`` is its time (the one every namespace it rotated records), a new
+    :func:`issue_time` if not given."""
     work.login = (userid, issue_time() if at is None else at)
 
 
@@ -571,22 +597,3 @@ def rotation(session: Any, userid: Any = None, at: float | None = None) -> Calla
         kept()
 
     return rotated
-
-
-def describe(namespace_config: Any, session: Any, at: float | None = None) -> dict[str, Any] | None:
-    """What the panel shows of a stamped session: seconds left before each
-    expiry (``None`` without that timeout), the recorded user and login
-    time, and the reason it was ended on load, if it was."""
-    lifetime = lifetime_of(session)
-    if lifetime is None:
-        return None
-    t = now() if at is None else at
-    stamps = lifetime.stamps
-    idle, absolute = namespace_config.idle_timeout, namespace_config.absolute_timeout
-    return {
-        "idle_left": None if idle is None else max(0.0, stamps.active + idle - t),
-        "absolute_left": None if absolute is None else max(0.0, stamps.created + absolute - t),
-        "userid": stamps.userid,
-        "login": stamps.login,
-        "ended": lifetime.verdict,
-    }

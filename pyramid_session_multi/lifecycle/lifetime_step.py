@@ -104,7 +104,7 @@ def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any)
                 inline = (
                     type(created) is float
                     and type(offset) is float
-                    and -FAR < created < FAR
+                    and abs(created) < FAR  # False for a NaN too
                     and 0.0 <= offset < FAR
                 )
             if inline:

@@ -343,6 +343,9 @@ def persist_with(hidden: tuple[Any, ...], persist: Any, session: Any) -> None:
     """``persist(session)``, a session's own save, with the records ``hidden``
     put back into its storage while it runs (no response is at hand: each
     record is given ``None`` for one)."""
+    if len(hidden) == 1:  # the common case, in one call
+        hidden[0].persist_around(persist, session)
+        return
     for record in hidden:
         record.put_back(None)
     try:
