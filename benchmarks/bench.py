@@ -772,7 +772,7 @@ def parallel_rows(rounds: int, requests: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--pairs", type=int, default=1024, help="pairs of batches (one of each side) per comparison"
+        "--pairs", type=int, default=2048, help="pairs of batches (one of each side) per comparison"
     )
     parser.add_argument("--batch", type=int, default=8, help="requests per batch of a pair")
     parser.add_argument("--rounds", type=int, default=31, help="rounds of the merge rows")

@@ -68,6 +68,10 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
 
     #: the configuration used when none is given (see :func:`manager_class_for`)
     _default_config: SessionMultiManagerConfig | None = None
+    # its configuration and that configuration's namespaces: class attributes
+    # of the class a configuration's requests use (see manager_class_for)
+    _config: SessionMultiManagerConfig
+    _configs: dict[str, NamespaceConfig]
     # what a manager starts with, set on it only once it changes: class
     # attributes, so that the many requests that never change them write nothing
     _finishing = False
@@ -84,12 +88,11 @@ class SessionMultiManager(ConfigIntrospection, Mapping[str, Any]):
         weak: bool = True,
     ) -> None:
         self._request_ref: Callable[[], Any] = weakref.ref(request) if weak else (lambda: request)
-        if config is None:
-            config = self._default_config or get_manager_config(request.registry)
-            if config is None:
-                config = SessionMultiManagerConfig()
-        self._config = config
-        self._configs = config.configs
+        if config is None and self._default_config is None:
+            config = get_manager_config(request.registry) or SessionMultiManagerConfig()
+        if config is not None:  # else its class's (request.session_multi's)
+            self._config = config
+            self._configs = config.configs
         # the unit of work's, read directly on the hot path
         self._sessions: dict[str, Any] = {}
         # those contained in place (and _finishing: whether one queued a
@@ -584,7 +587,13 @@ def manager_class_for(config: SessionMultiManagerConfig) -> type[SessionMultiMan
     unless given another: it spares every request the utility lookup of
     :func:`new_session_multi`, and a call.
     """
-    attributes = {"__slots__": (), "_default_config": config, "__module__": __name__}
+    attributes = {
+        "__slots__": (),
+        "_default_config": config,
+        "_config": config,
+        "_configs": config.configs,
+        "__module__": __name__,
+    }
     cls = type("SessionMultiManager", (SessionMultiManager,), attributes)
     cls.__qualname__ = SessionMultiManager.__qualname__
     return cls
