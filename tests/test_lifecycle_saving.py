@@ -2240,3 +2240,63 @@ def test_a_new_beaker_session_its_store_refused_leaves_no_orphan_once_saved_late
     response = app.get("/act")
     assert "files=" not in response.headers.get("Set-Cookie", "")
     assert beaker_files(tmp_path) == 0
+
+
+@pytest.mark.parametrize("saves", [1, 2])
+@pytest.mark.parametrize("concurrent_writes", [None, "overwrite"])
+def test_the_application_saving_its_own_record_key_in_its_view_keeps_the_user_recorded(
+    tmp_path, saves, concurrent_writes
+):
+    # a key of the application's spelled like the lifetime record (a client's
+    # form stored with session.update()), saved by the application's own
+    # persist() in its view: what the store holds keeps the add-on's record
+    # (the user recorded at login), and the application's value as its own,
+    # on a namespace saving at the end of request (merging, the default of a
+    # Beaker file store; or bound) as on one saving in place
+    import pyramid_beaker
+
+    from pyramid_session_multi.lifecycle.lifetime import LIFETIME_KEY, lifetime_of
+
+    seen = {}
+
+    def act(request):
+        session = request.session_multi["files"]
+        step = request.params["step"]
+        if step == "login":
+            session["value"] = "kept"
+            request.session_multi.rotate(userid="alice")
+        elif step == "form":
+            session.update({LIFETIME_KEY: "chosen by the client"})
+            for _ in range(saves):
+                session.persist()
+        elif step == "read":
+            seen["userid"] = lifetime_of(session).stamps.userid
+            seen["data"] = {k: v for k, v in session.items() if not k.startswith("_")}
+            seen["own"] = session.get(LIFETIME_KEY)
+        elif step == "revoke":
+            request.session_multi.revoke("alice")
+        return Response("ok")
+
+    def setup(config):
+        config.set_revocation_store(MemoryRevocationStore())
+        files = pyramid_beaker.BeakerSessionFactoryConfig(
+            type="file", data_dir=str(tmp_path / "d"), lock_dir=str(tmp_path / "l"), key="files"
+        )
+        options = {} if concurrent_writes is None else {"concurrent_writes": concurrent_writes}
+        config.register_session_factory("files", files, absolute_timeout=1000, **options)
+        config.add_route("act", "/act")
+        config.add_view(act, route_name="act")
+
+    wsgi = build_wsgi(setup)
+    app = webtest.TestApp(wsgi)
+    app.get("/act", {"step": "login"})
+    app.get("/act", {"step": "form"})
+    stored = stored_beaker(tmp_path, app.cookies["files"])
+    assert stored["value"] == "kept"
+    app.get("/act", {"step": "read"})
+    assert seen == {"userid": "alice", "data": {"value": "kept"}, "own": "chosen by the client"}
+    # signed out everywhere: the session recorded for alice ends
+    webtest.TestApp(wsgi).get("/act", {"step": "revoke"})
+    seen.clear()
+    app.get("/act", {"step": "read"})
+    assert seen["data"] == {} and seen["userid"] is None

@@ -58,6 +58,7 @@ from .saving import (
     leave_later_saves,
     log_failure,
     run_hooks,
+    stop_earlier_saves,
 )
 
 logger = logging.getLogger(__name__)
@@ -434,6 +435,8 @@ class RequestEnd:
         # what the response held before this namespace's callbacks: a library
         # may also rewrite headers it finds there (Vary), so compare, not count
         before = list(response.headerlist)
+        # the records go back around the save below, once
+        stop_earlier_saves(namespace_config, state.session)
         try:
             gone = state.drop_cookie or (
                 state.ended is not None and not data_of(namespace_config.library, state.session)

@@ -355,6 +355,19 @@ def persist_with(hidden: tuple[Any, ...], persist: Any, session: Any) -> None:
             record.take_out(None)
 
 
+def stop_earlier_saves(namespace_config: Any, session: Any) -> None:
+    """The end of request is about to save ``session``, the records it hid put
+    back around its library's save: a :class:`LaterSaves` left before (see
+    :meth:`.work.UnitOfWork.hide`) would put them back a second time, inside
+    that save; it leaves until :func:`leave_later_saves` runs again."""
+    if (
+        session is not None
+        and namespace_config.pipeline.saves_again
+        and type(session.__dict__.get(SAVE_KEY)) is LaterSaves
+    ):
+        del session.__dict__[SAVE_KEY]
+
+
 def leave_later_saves(namespace_config: Any, session: Any, hidden: tuple[Any, ...]) -> None:
     """Once the end of request ran the save of ``session`` with ``hidden``
     (its namespace's records) put back around it, saved or refused by its

@@ -19,6 +19,7 @@ from pyramid.request import Request
 
 from ..events import SessionSaveFailed, deliver, has_subscribers, hash_session_id
 from .ending import INVALIDATED, NamespaceEnd, RequestEnd
+from .saving import leave_later_saves
 
 logger = logging.getLogger(__name__)
 
@@ -291,6 +292,10 @@ class UnitOfWork:
             # not enlisted as it loaded (a namespace whose end is not the add-on's)
             state = ending.enlist(self.request, namespace_config, session)
         ending.hide(state, record)
+        # what the application saves of it before its end of request (its own
+        # persist() in its view) keeps the records too: stored without them,
+        # its own value for a record's key would be read as the record
+        leave_later_saves(namespace_config, session, state.hidden)
 
     def merging(self, namespace_config: Any, session: Any, outcome: Any) -> None:
         """The namespace's saves merge; ``outcome`` records what they do."""
