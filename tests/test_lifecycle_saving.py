@@ -1511,11 +1511,18 @@ def test_a_beaker_session_the_application_saves_itself_is_contained_told_once(tm
     answered_and_told_once(app, events)
 
 
+@pytest.mark.parametrize("record", ["lifetime", "binding"])
 @pytest.mark.parametrize("saved_by", ["library", "view", "finished-callback"])
-def test_what_the_application_saves_of_a_beaker_session_carries_its_lifetime(tmp_path, saved_by):
+def test_what_the_application_saves_of_a_beaker_session_carries_its_record(
+    tmp_path, saved_by, record
+):
     # what the application's own persist() writes, in its view or once the
-    # response went out, holds the lifetime record as pyramid_beaker's own
-    # save does: an absolute timeout never restarts
+    # response went out, holds the add-on's record as pyramid_beaker's own
+    # save does: the lifetime record (an absolute timeout never restarts),
+    # or the binding token of a namespace whose only record it is
+    import pyramid_beaker
+
+    from pyramid_session_multi.binding import BINDING_KEY
     from pyramid_session_multi.lifecycle.lifetime import LIFETIME_KEY
 
     def write(session, value):
@@ -1524,6 +1531,8 @@ def test_what_the_application_saves_of_a_beaker_session_carries_its_lifetime(tmp
             session.persist()
 
     def view(request):
+        if record == "binding":
+            request.session_multi["main"]["user"] = "alice"
         session = request.session_multi["files"]
         if saved_by == "finished-callback":
             session["value"] = "sent"
@@ -1532,51 +1541,25 @@ def test_what_the_application_saves_of_a_beaker_session_carries_its_lifetime(tmp
             write(session, "written")
         return Response("ok")
 
-    app, _ = beaker_app(tmp_path, view, absolute_timeout=1000)
+    if record == "lifetime":
+        app, _ = beaker_app(tmp_path, view, absolute_timeout=1000)
+    else:
+
+        def setup(config):
+            config.register_session_factory("main", signed_factory("main"))
+            files = pyramid_beaker.BeakerSessionFactoryConfig(
+                type="file", data_dir=str(tmp_path / "d"), lock_dir=str(tmp_path / "l"), key="files"
+            )
+            config.register_session_factory("files", files, bound_to="main", **OVERWRITE)
+            config.add_route("act", "/act")
+            config.add_view(view, route_name="act")
+
+        app = webtest.TestApp(build_wsgi(setup))
+    key = LIFETIME_KEY if record == "lifetime" else BINDING_KEY
     for _ in range(2):  # new, then loaded from its store
         app.get("/act")
         data = stored_beaker(tmp_path, app.cookies["files"])
-        assert data["value"] == "written" and LIFETIME_KEY in data
-
-
-@pytest.mark.parametrize("saved_by", ["library", "view", "finished-callback"])
-def test_what_the_application_saves_of_a_bound_beaker_session_carries_its_token(tmp_path, saved_by):
-    # a namespace whose only record is its binding token (no timeouts): what
-    # the application's own persist() writes holds the token, in its view or
-    # once the response went out, as pyramid_beaker's own save does
-    import pyramid_beaker
-
-    from pyramid_session_multi.binding import BINDING_KEY
-
-    def write(session, value):
-        session["value"] = value
-        if saved_by != "library":
-            session.persist()
-
-    def view(request):
-        request.session_multi["main"]["user"] = "alice"
-        session = request.session_multi["files"]
-        if saved_by == "finished-callback":
-            session["value"] = "sent"
-            request.add_finished_callback(lambda request: write(session, "written"))
-        else:
-            write(session, "written")
-        return Response("ok")
-
-    def setup(config):
-        config.register_session_factory("main", signed_factory("main"))
-        files = pyramid_beaker.BeakerSessionFactoryConfig(
-            type="file", data_dir=str(tmp_path / "d"), lock_dir=str(tmp_path / "l"), key="files"
-        )
-        config.register_session_factory("files", files, bound_to="main", **OVERWRITE)
-        config.add_route("act", "/act")
-        config.add_view(view, route_name="act")
-
-    app = webtest.TestApp(build_wsgi(setup))
-    for _ in range(2):  # new, then loaded from its store
-        app.get("/act")
-        data = stored_beaker(tmp_path, app.cookies["files"])
-        assert data["value"] == "written" and BINDING_KEY in data
+        assert data["value"] == "written" and key in data
 
 
 @pytest.mark.parametrize(
