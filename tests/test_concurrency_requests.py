@@ -645,3 +645,66 @@ def test_two_waitress_processes_sharing_a_store_lose_nothing_and_resurrect_nothi
     finally:
         for worker in workers:
             stop(worker)
+
+
+@pytest.mark.parametrize("rotate", [False, True])
+@pytest.mark.parametrize("store", ["file", "dbm", "ext:database"])
+def test_what_the_view_saved_itself_and_changed_after_is_saved_as_changed_last(
+    tmp_path, store, rotate
+):
+    # the application's own persist() in its view, then more changes: the
+    # end of request's merge is with what the store holds now, which this
+    # request wrote itself; no parallel request ran, so what it holds at the
+    # end is stored as it is: a key it deleted after its own save stays
+    # deleted, a value it changed again is not a conflict; also where it
+    # rotated the session first (its saves merge with its old id's state)
+    import pyramid_beaker
+    import webtest
+    from pyramid.response import Response
+
+    from pyramid_session_multi.lifecycle.lifetime import lifetime_of
+
+    from .support.apps import build_wsgi
+
+    conflicts = []
+
+    def on_conflict(key, loaded, ours, theirs):
+        conflicts.append(key)
+        return theirs
+
+    def act(request):
+        session = request.session_multi["files"]
+        step = request.params["step"]
+        if step == "start":
+            session["value"] = "loaded"
+        elif step == "save-then-change":
+            if rotate:
+                request.session_multi.rotate(userid="alice")
+            session["added"] = "then deleted"
+            session["value"] = "saved in the view"
+            session.persist()
+            del session["added"]
+            session["value"] = "changed after"
+        data = {k: v for k, v in session.items() if not k.startswith("_")}
+        return Response(json={"data": data, "user": lifetime_of(session).stamps.userid})
+
+    options = {"type": store, "data_dir": str(tmp_path / "d"), "lock_dir": str(tmp_path / "l")}
+    if store == "ext:database":
+        options["url"] = f"sqlite:///{tmp_path / 'sessions.sqlite'}"
+
+    def setup(config):
+        files = pyramid_beaker.BeakerSessionFactoryConfig(key="files", **options)
+        config.register_session_factory(
+            "files", files, on_conflict=on_conflict, absolute_timeout=1000
+        )
+        config.add_route("act", "/act")
+        config.add_view(act, route_name="act")
+
+    app = webtest.TestApp(build_wsgi(setup))
+    app.get("/act", {"step": "start"})
+    app.get("/act", {"step": "save-then-change"})
+    assert app.get("/act", {"step": "read"}).json == {
+        "data": {"value": "changed after"},
+        "user": "alice" if rotate else None,
+    }
+    assert conflicts == []

@@ -101,14 +101,13 @@ def guard_saves(inner: Any, policy: MergePolicy, outcome: SaveOutcome) -> bool:
             return None
         if inner.id != loaded_id:
             old = read(loaded_namespace)
-            return _moved_save(inner, original, old, loaded_data(), policy, outcome)
+            return _moved_save(inner, original, old, loaded_data, policy, outcome)
         if accessed_only and not inner.save_atime:
             return original(accessed_only)
-        loaded = loaded_data()
         ours = dict(inner.accessed_dict if accessed_only else dict.items(inner))
         if kind == "locked":
-            return _locked_save(inner, original, accessed_only, loaded, ours, policy, outcome)
-        return _conditional_save(inner, accessed_only, loaded, ours, policy, outcome)
+            return _locked_save(inner, original, accessed_only, loaded_data, ours, policy, outcome)
+        return _conditional_save(inner, accessed_only, loaded_data, ours, policy, outcome)
 
     def invalidate() -> Any:
         ended_here.append(True)  # a logout of this request: its next session is its own
@@ -157,19 +156,50 @@ def _moved_save(
     inner: Any,
     original: Callable[..., Any],
     old: Any,
-    loaded: dict[Any, Any],
+    loaded_data: Callable[[], dict[Any, Any]],
     policy: MergePolicy,
     outcome: SaveOutcome,
 ) -> Any:
     """Save a rotated session under its new id, merged with what its old id
-    holds now; nothing once the old id's state is gone."""
+    holds now; nothing once the old id's state is gone.  What its old id
+    holds is merged from what this request last wrote there (see
+    :func:`_merged_from`), which a save under the new id leaves as it was: a
+    later save merges with the old id's state again."""
     if old is None:
         _dropped(inner, outcome)
         return None
+    loaded = _merged_from(inner, loaded_data)
     merged = policy.merge(loaded, dict(dict.items(inner)), inner._decrypt_data(old))
     outcome.merged(merged, retry=False)
     _settle(inner, False, merged.data)
     return original()
+
+
+#: Where a loaded Beaker ``Session`` keeps what its last merging save wrote.
+WRITTEN = "session_multi_written"
+
+
+def _merged_from(inner: Any, loaded_data: Callable[[], dict[Any, Any]]) -> dict[Any, Any]:
+    """What the store held for the session after this request last wrote it
+    (the application's own ``persist()`` in its view, before the end of
+    request's save), else what the request loaded: what its next save merges
+    from.  Merged from what it loaded, this request's own writes would be a
+    parallel request's: a key it deleted since would come back."""
+    written = inner.__dict__.get(WRITTEN)
+    if written is None:
+        return loaded_data()
+    if type(written) is bytes:
+        return dict(pickle.loads(written))
+    return dict(written())
+
+
+def _saved(inner: Any, data: dict[Any, Any]) -> None:
+    """``data`` was written (see :func:`_merged_from`): kept pickled, which
+    leaves nothing for the collector."""
+    try:
+        inner.__dict__[WRITTEN] = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        inner.__dict__[WRITTEN] = snapshot(data)
 
 
 def _dropped(inner: Any, outcome: SaveOutcome) -> None:
@@ -191,7 +221,7 @@ def _locked_save(
     inner: Any,
     original: Callable[..., Any],
     accessed_only: bool,
-    loaded: dict[Any, Any],
+    loaded_data: Callable[[], dict[Any, Any]],
     ours: dict[Any, Any],
     policy: MergePolicy,
     outcome: SaveOutcome,
@@ -206,11 +236,14 @@ def _locked_save(
             gone = True
             return None
         theirs = inner._decrypt_data(namespace[SESSION_KEY])
+        loaded = _merged_from(inner, loaded_data)
         merged = policy.merge(loaded, ours, theirs)
         outcome.merged(merged, retry=not _same_data(theirs, loaded))
         _settle(inner, accessed_only, merged.data)
         # Beaker's own save, inside the lock it takes again (reentrant)
-        return original(accessed_only)
+        result = original(accessed_only)
+        _saved(inner, merged.data)
+        return result
     finally:
         namespace.release_write_lock()
         if gone:
@@ -228,7 +261,7 @@ def _same_data(left: dict[Any, Any], right: dict[Any, Any]) -> bool:
 def _conditional_save(
     inner: Any,
     accessed_only: bool,
-    loaded: dict[Any, Any],
+    loaded_data: Callable[[], dict[Any, Any]],
     ours: dict[Any, Any],
     policy: MergePolicy,
     outcome: SaveOutcome,
@@ -239,6 +272,7 @@ def _conditional_save(
     table = namespace.table
     raw_data = sa.type_coerce(table.c.data, sa.LargeBinary)
     row_of = table.c.namespace == namespace.namespace
+    loaded = _merged_from(inner, loaded_data)
     for attempt in range(ATTEMPTS):
         if attempt > 1:
             pause(attempt)
@@ -264,6 +298,7 @@ def _conditional_save(
             outcome.merged(merged, retry=not _same_data(theirs, loaded))
             _settle(inner, accessed_only, merged.data)
             namespace.hash = written
+            _saved(inner, merged.data)
             return None
         outcome.retries += 1
     raise ConcurrentSaveConflict(f"the session kept changing under {ATTEMPTS} saves in a row")
