@@ -708,3 +708,135 @@ def test_what_the_view_saved_itself_and_changed_after_is_saved_as_changed_last(
         "user": "alice" if rotate else None,
     }
     assert conflicts == []
+
+
+def _app_with_a_parallel_request_in_its_view(tmp_path, store, steps):
+    """A WebTest app of a merging pyramid_beaker namespace ``files`` whose
+    view runs ``steps[step](request, session, parallel)``; ``parallel(step)``
+    runs a request of the same client now, as a parallel one would (its
+    cookie, its own save), while the view's request is held after loading."""
+    import pyramid_beaker
+    import webtest
+    from pyramid.response import Response
+
+    from .support.apps import build_wsgi
+
+    conflicts = []
+    apps = []
+
+    def on_conflict(key, loaded, ours, theirs):
+        conflicts.append(key)
+        return theirs
+
+    def parallel(step):
+        app = apps[0]
+        other = webtest.TestApp(app.app, cookiejar=type(app.cookiejar)())
+        for cookie in app.cookiejar:
+            other.cookiejar.set_cookie(cookie)
+        other.get("/act", {"step": step})
+
+    def act(request):
+        session = request.session_multi["files"]
+        step = steps.get(request.params["step"])
+        if step is not None:
+            step(request, session, parallel)
+        data = {k: v for k, v in session.items() if not k.startswith("_")}
+        return Response(json=data)
+
+    options = {"type": store, "data_dir": str(tmp_path / "d"), "lock_dir": str(tmp_path / "l")}
+    if store == "ext:database":
+        options["url"] = f"sqlite:///{tmp_path / 'sessions.sqlite'}"
+
+    def setup(config):
+        files = pyramid_beaker.BeakerSessionFactoryConfig(key="files", **options)
+        config.register_session_factory(
+            "files", files, on_conflict=on_conflict, absolute_timeout=1000
+        )
+        config.add_route("act", "/act")
+        config.add_view(act, route_name="act")
+
+    apps.append(webtest.TestApp(build_wsgi(setup)))
+    return apps[0], conflicts
+
+
+def _parallel_steps(**steps):
+    def start(request, session, parallel):
+        session["a"] = "loaded"
+        session["d"] = "loaded"
+
+    def write_c(request, session, parallel):
+        session["c"] = "parallel"
+
+    def delete_c(request, session, parallel):
+        del session["c"]
+
+    return {"start": start, "write_c": write_c, "delete_c": delete_c, **steps}
+
+
+@pytest.mark.parametrize("store", ["file", "dbm", "ext:database"])
+def test_a_parallel_write_merged_by_the_views_save_of_the_access_time_alone_is_kept(
+    tmp_path, store
+):
+    # the view's own persist() before it changed anything saves the access
+    # time alone, merged with a parallel request's write; the view then
+    # changes the session: the end of request's save keeps the parallel write
+    def view(request, session, parallel):
+        session.get("a")
+        parallel("write_c")
+        session.persist()
+        session["b"] = "mine"
+
+    app, conflicts = _app_with_a_parallel_request_in_its_view(
+        tmp_path, store, _parallel_steps(view=view)
+    )
+    app.get("/act", {"step": "start"})
+    app.get("/act", {"step": "view"})
+    assert app.get("/act", {"step": "read"}).json == {
+        "a": "loaded",
+        "b": "mine",
+        "c": "parallel",
+        "d": "loaded",
+    }
+    assert conflicts == []
+
+
+@pytest.mark.parametrize("store", ["file", "ext:database"])
+def test_a_parallel_delete_after_the_views_save_of_the_access_time_alone_stays_deleted(
+    tmp_path, store
+):
+    # two saves of the access time alone: the second merges from what the
+    # first wrote, so a key a parallel request deleted in between stays deleted
+    def view(request, session, parallel):
+        session.get("a")
+        parallel("write_c")
+        session.persist()
+        parallel("delete_c")
+
+    app, conflicts = _app_with_a_parallel_request_in_its_view(
+        tmp_path, store, _parallel_steps(view=view)
+    )
+    app.get("/act", {"step": "start"})
+    app.get("/act", {"step": "view"})
+    assert app.get("/act", {"step": "read"}).json == {"a": "loaded", "d": "loaded"}
+    assert conflicts == []
+
+
+@pytest.mark.parametrize("store", ["file", "dbm", "ext:database"])
+def test_a_session_reverted_after_the_views_own_save_keeps_a_parallel_write(tmp_path, store):
+    # revert() after the view's own persist() puts back what the request
+    # loaded: what a parallel request wrote, merged in by that save, stays
+    def view(request, session, parallel):
+        parallel("write_c")
+        session["b"] = "mine"
+        session.persist()
+        session.revert()
+
+    app, conflicts = _app_with_a_parallel_request_in_its_view(
+        tmp_path, store, _parallel_steps(view=view)
+    )
+    app.get("/act", {"step": "start"})
+    assert app.get("/act", {"step": "view"}).json == {"a": "loaded", "d": "loaded"}
+    stored = app.get("/act", {"step": "read"}).json
+    assert stored["c"] == "parallel"
+    assert {k: stored[k] for k in ("a", "d")} == {"a": "loaded", "d": "loaded"}
+    assert conflicts == []

@@ -168,24 +168,39 @@ def _moved_save(
     if old is None:
         _dropped(inner, outcome)
         return None
-    loaded = _merged_from(inner, loaded_data)
+    loaded = _merged_from(inner, False, loaded_data)
     merged = policy.merge(loaded, dict(dict.items(inner)), inner._decrypt_data(old))
     outcome.merged(merged, retry=False)
     _settle(inner, False, merged.data)
     return original()
 
 
-#: Where a loaded Beaker ``Session`` keeps what its last merging save wrote.
+#: Where a loaded Beaker ``Session`` keeps what its last merging save of its
+#: data wrote, and what its last one of the access time alone wrote.
 WRITTEN = "session_multi_written"
+WRITTEN_ACCESSED = "session_multi_written_accessed"
 
 
-def _merged_from(inner: Any, loaded_data: Callable[[], dict[Any, Any]]) -> dict[Any, Any]:
+def _written_key(accessed_only: bool) -> str:
+    return WRITTEN_ACCESSED if accessed_only else WRITTEN
+
+
+def _merged_from(
+    inner: Any, accessed_only: bool, loaded_data: Callable[[], dict[Any, Any]]
+) -> dict[Any, Any]:
     """What the store held for the session after this request last wrote it
     (the application's own ``persist()`` in its view, before the end of
     request's save), else what the request loaded: what its next save merges
     from.  Merged from what it loaded, this request's own writes would be a
-    parallel request's: a key it deleted since would come back."""
-    written = inner.__dict__.get(WRITTEN)
+    parallel request's: a key it deleted since would come back.
+
+    Kept apart for the two things a Beaker save writes: the session's data,
+    and (``accessed_only``) its copy of what it loaded (``accessed_dict``),
+    which is all a save of the access time alone merges and settles.  The
+    data the application holds does not take in what such a save merged in
+    (a parallel request's write): merged from it, the next save of the data
+    would take that write for one the request undid."""
+    written = inner.__dict__.get(_written_key(accessed_only))
     if written is None:
         return loaded_data()
     if type(written) is bytes:
@@ -193,13 +208,27 @@ def _merged_from(inner: Any, loaded_data: Callable[[], dict[Any, Any]]) -> dict[
     return dict(written())
 
 
-def _saved(inner: Any, data: dict[Any, Any]) -> None:
+def _saved(inner: Any, accessed_only: bool, data: dict[Any, Any]) -> None:
     """``data`` was written (see :func:`_merged_from`): kept pickled, which
     leaves nothing for the collector."""
     try:
-        inner.__dict__[WRITTEN] = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
+        kept: Any = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
     except Exception:
-        inner.__dict__[WRITTEN] = snapshot(data)
+        kept = snapshot(data)
+    inner.__dict__[_written_key(accessed_only)] = kept
+
+
+def reverted(inner: Any) -> None:
+    """``inner``, a loaded Beaker ``Session``, holds its copy of what it
+    loaded again (its ``revert()``), which only its saves of the access time
+    alone wrote: its next save of the data merges from what that copy came
+    from."""
+    attributes = inner.__dict__
+    accessed = attributes.get(WRITTEN_ACCESSED)
+    if accessed is None:
+        attributes.pop(WRITTEN, None)
+    else:
+        attributes[WRITTEN] = accessed
 
 
 def _dropped(inner: Any, outcome: SaveOutcome) -> None:
@@ -236,13 +265,13 @@ def _locked_save(
             gone = True
             return None
         theirs = inner._decrypt_data(namespace[SESSION_KEY])
-        loaded = _merged_from(inner, loaded_data)
+        loaded = _merged_from(inner, accessed_only, loaded_data)
         merged = policy.merge(loaded, ours, theirs)
         outcome.merged(merged, retry=not _same_data(theirs, loaded))
         _settle(inner, accessed_only, merged.data)
         # Beaker's own save, inside the lock it takes again (reentrant)
         result = original(accessed_only)
-        _saved(inner, merged.data)
+        _saved(inner, accessed_only, merged.data)
         return result
     finally:
         namespace.release_write_lock()
@@ -272,7 +301,7 @@ def _conditional_save(
     table = namespace.table
     raw_data = sa.type_coerce(table.c.data, sa.LargeBinary)
     row_of = table.c.namespace == namespace.namespace
-    loaded = _merged_from(inner, loaded_data)
+    loaded = _merged_from(inner, accessed_only, loaded_data)
     for attempt in range(ATTEMPTS):
         if attempt > 1:
             pause(attempt)
@@ -298,7 +327,7 @@ def _conditional_save(
             outcome.merged(merged, retry=not _same_data(theirs, loaded))
             _settle(inner, accessed_only, merged.data)
             namespace.hash = written
-            _saved(inner, merged.data)
+            _saved(inner, accessed_only, merged.data)
             return None
         outcome.retries += 1
     raise ConcurrentSaveConflict(f"the session kept changing under {ATTEMPTS} saves in a row")

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - pyramid_beaker is an optional extra
         """Stands in while Beaker is not installed: no session is one."""
 
 
-from ..concurrency.beaker import guard_saves, snapshot
+from ..concurrency.beaker import guard_saves, reverted, snapshot
 from ..concurrency.merge import MergePolicy
 from ..concurrency.outcome import SaveOutcome
 from .base import SAVE_KEY, SessionLibrary, options_reads
@@ -465,6 +465,8 @@ def _revert_keeping_records_out(session: Any) -> None:
         # also where the application's failed once it put the data back
         if session_id is not None:
             dict.__setitem__(loaded, "_id", session_id)
+        # a merging save's next merge is from what the data came back from
+        reverted(loaded)
         for value in list(session.__dict__.values()):
             hide_again = getattr(value, "session_multi_hide_again", None)
             if hide_again is not None:
