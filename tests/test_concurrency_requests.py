@@ -840,3 +840,26 @@ def test_a_session_reverted_after_the_views_own_save_keeps_a_parallel_write(tmp_
     assert stored["c"] == "parallel"
     assert {k: stored[k] for k in ("a", "d")} == {"a": "loaded", "d": "loaded"}
     assert conflicts == []
+
+
+@pytest.mark.parametrize("store", ["file", "dbm", "ext:database"])
+def test_a_rotated_session_saved_twice_keeps_a_parallel_delete_after_its_first_save(
+    tmp_path, store
+):
+    # rotated, then saved in the view (under its new id, merged with a
+    # parallel write to its old id), then the parallel request deletes that
+    # key: the end of request's save, merged again with the old id's state,
+    # takes the delete as the parallel request's, not as a conflict
+    def view(request, session, parallel):
+        request.session_multi.rotate()
+        parallel("write_c")
+        session.persist()
+        parallel("delete_c")
+
+    app, conflicts = _app_with_a_parallel_request_in_its_view(
+        tmp_path, store, _parallel_steps(view=view)
+    )
+    app.get("/act", {"step": "start"})
+    app.get("/act", {"step": "view"})
+    assert app.get("/act", {"step": "read"}).json == {"a": "loaded", "d": "loaded"}
+    assert conflicts == []

@@ -162,17 +162,22 @@ def _moved_save(
 ) -> Any:
     """Save a rotated session under its new id, merged with what its old id
     holds now; nothing once the old id's state is gone.  What its old id
-    holds is merged from what this request last wrote there (see
-    :func:`_merged_from`), which a save under the new id leaves as it was: a
-    later save merges with the old id's state again."""
+    holds is merged from what it held at this request's last save (see
+    :func:`_merged_from`): a save under the new id leaves it as it was, and
+    the session then holds what that save took in from it, which a later
+    save merged from what the request loaded would take for its own change
+    (a key a parallel request deleted since would come back)."""
     if old is None:
         _dropped(inner, outcome)
         return None
     loaded = _merged_from(inner, False, loaded_data)
-    merged = policy.merge(loaded, dict(dict.items(inner)), inner._decrypt_data(old))
+    theirs = inner._decrypt_data(old)
+    merged = policy.merge(loaded, dict(dict.items(inner)), theirs)
     outcome.merged(merged, retry=False)
     _settle(inner, False, merged.data)
-    return original()
+    result = original()
+    _saved(inner, False, theirs)
+    return result
 
 
 #: Where a loaded Beaker ``Session`` keeps what its last merging save of its
