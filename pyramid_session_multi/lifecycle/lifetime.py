@@ -323,7 +323,6 @@ class Lifetime:
 
     # What most requests leave as they were are class attributes: an instance
     # sets only what its load found (one object per loaded namespace per request).
-
     #: the reason the session ends on load, if it does
     verdict: str | None = None
     #: the stamps the session was ended with (for the panel)
@@ -340,6 +339,10 @@ class Lifetime:
     #: the stamps of the record loaded (the same record goes back while the
     #: stamps are these); ``None`` with no record loaded
     loaded_stamps: Stamps | None = None
+    #: the stamps the session goes out with; ``None`` while they are those of
+    #: the record loaded in the form the add-on writes (``[created, offset]``),
+    #: made from it only when asked for (most requests never ask)
+    _stamps: Stamps | None = None
 
     def __init__(
         self,
@@ -354,14 +357,12 @@ class Lifetime:
         #: its namespace's :class:`LifetimeRules`
         self.rules = rules
         self._session = weakref.ref(session)
-        #: the stamps the session goes out with; ``None`` while they are those of
-        #: the record loaded in the form the add-on writes (``[created, offset]``),
-        #: made from it only when asked for (most requests never ask)
-        self._stamps = stamps
         #: the record as it was loaded
         self.loaded = loaded
-        if loaded is not None:
-            self.loaded_stamps = stamps
+        if stamps is not None:  # else those of its class (most requests)
+            self._stamps = stamps
+            if loaded is not None:
+                self.loaded_stamps = stamps
         if kept is not None:
             self.kept = kept
 

@@ -257,10 +257,12 @@ class DirectSave:
             self.phase = RESPONDED  # a rotation or a logout from now on is a new end
         hidden = self.hidden
         try:
-            if hidden:
-                persist_with(hidden, persist, session)
-            else:  # no records: no call around the library's save
+            if not hidden:  # no records: no call around the library's save
                 persist(session)
+            elif len(hidden) == 1:  # one (a lifetime's, say): in one call
+                hidden[0].persist_around(persist, session)
+            else:
+                persist_with(hidden, persist, session)
         except Exception as exc:
             if phase == FAILED:
                 return False  # told at its first failure
