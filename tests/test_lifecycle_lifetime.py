@@ -22,6 +22,7 @@ from pyramid_session_multi.describe import describe_lifetime
 from pyramid_session_multi.events import SessionExpired, SessionRejected
 from pyramid_session_multi.lifecycle import lifetime
 from pyramid_session_multi.settings import SettingsError
+from pyramid_session_multi.testing import MemoryRevocationStore
 from tests.support.lifetime_apps import (
     CLIENT_SIDE,
     LIBRARIES,
@@ -906,7 +907,10 @@ NAN, INF = float("nan"), float("inf")
         lambda t: [-INF, INF],
         lambda t: [t, 0.0, "alice", NAN],
         lambda t: [10**400, 0],
+        lambda t: [-1e300, 0.0],
         lambda t: [int(t), 10**400],
+        lambda t: [t, -5.0],
+        lambda t: [str(t), "0"],
         lambda t: [t, 0.0, "alice", 10**400],
         lambda t: [t, 0.0, 10**5000, t],
         lambda t: [t, 0.0, "alice", t + 10**9],
@@ -917,26 +921,35 @@ NAN, INF = float("nan"), float("inf")
         "inf-minus-inf",
         "nan-login",
         "huge-created",
+        "far-past-created",
         "huge-offset",
+        "negative-offset",
+        "text",
         "huge-login",
         "huge-userid",
         "login-far-after-creation",
     ],
 )
-def test_a_garbage_lifetime_record_in_the_store_gives_fresh_clocks_and_nobody(clock, record):
+@pytest.mark.parametrize("stamped_for", ["timeouts", "revocations"])
+def test_a_garbage_lifetime_record_in_the_store_gives_fresh_clocks_and_nobody(
+    clock, record, stamped_for
+):
     # a record the add-on never writes (not finite, past any float, a login
     # after its own session began) is no record: the session loads, its
     # clocks start now and it records nobody, so no timeout or revocation is
-    # escaped and nothing crashes
+    # escaped and nothing crashes; also where no timeout would end it (a
+    # namespace stamped for the revocation store alone)
     seen = []
+    timeouts = {"idle_timeout": 600, "absolute_timeout": 3600}
 
     def register(config):
+        if stamped_for == "revocations":
+            config.set_revocation_store(MemoryRevocationStore())
         config.register_session_factory(
             "own",
             lambda request: StoredSession(value="v", _psm_t=record(clock())),
             cookie_name="own",
-            idle_timeout=600,
-            absolute_timeout=3600,
+            **(timeouts if stamped_for == "timeouts" else {}),
         )
         config.add_route("stamps", "/stamps")
 

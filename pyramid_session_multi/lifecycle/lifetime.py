@@ -497,7 +497,7 @@ class Lifetime:
         ):
             stamps = self._stamps
             record = (
-                self.loaded if stamps is self.loaded_stamps or stamps is None else stamps.as_raw()
+                self.loaded if stamps is None or stamps is self.loaded_stamps else stamps.as_raw()
             )
             if dict.setdefault(storage, LIFETIME_KEY, record) is record:  # the key was free
                 try:

@@ -71,6 +71,57 @@ def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any)
     # compared unrounded: only stamps written are to the millisecond
     clock = _lifetime.clock  # read at each load: a test may replace it
     t = time.time() if clock is wall_clock else clock()
+    fallbacks = rules.fallbacks
+    settled = False
+    if not fallbacks:
+        # The common request, told in one pass: a stored session with the
+        # record the add-on writes with nobody recorded, ``[created, offset]``,
+        # neither ended nor due a new stamp (with no data, nothing would judge
+        # it anyway).  Anything else takes the full way below, the record put
+        # back where it was found.
+        storage = rules.raw_storage(session)
+        try:
+            loaded = dict.pop(storage, LIFETIME_KEY, None)
+        except TypeError:  # no dict: the full way refuses it
+            loaded = None
+        if type(loaded) is list and len(loaded) == 2:
+            created, offset = loaded
+            settled = (
+                type(created) is float
+                and type(offset) is float
+                and -FAR < created < FAR  # False for a NaN too
+                and 0.0 <= offset < FAR
+                and t - created <= rules.absolute_or_never
+                # not idle either: a new stamp is due well before
+                and t - (active := created + offset) < rules.restamp_after
+                and active <= t + CLOCK_SKEW
+            )
+        if settled:
+            kept = storage if rules.storage_stays else None
+            lifetime = attributes[ATTRIBUTE] = Lifetime(
+                namespace_config, rules, session, None, loaded, kept
+            )
+        elif loaded is not None:
+            dict.__setitem__(storage, LIFETIME_KEY, loaded)
+    if not settled:
+        lifetime = _begin_in_full(namespace_config, request, session, work, attributes, t)
+    # it becomes the session's invalidate(): every one (the application's own
+    # too) starts fresh stamps, since what follows a logout is a new session, of nobody
+    if "invalidate" in attributes:
+        lifetime.invalidate_before = attributes["invalidate"]
+        attributes["invalidate"] = lifetime.invalidate
+    elif hasattr(type(session), "invalidate"):
+        attributes["invalidate"] = lifetime.invalidate
+    return lifetime
+
+
+def _begin_in_full(
+    namespace_config: Any, request: Any, session: Any, work: Any, attributes: Any, t: float
+) -> Lifetime:
+    """What :func:`begin_lifetime` does (its ``invalidate()`` aside) for
+    any request but the common one: the session's lifetime, set in its
+    ``attributes``, the clock read at ``t``."""
+    rules: LifetimeRules = namespace_config.pipeline.lifetime
     loaded = stamps = kept = None  # kept: the storage, to the save where it stays the same
     has_data = False
     fallbacks = rules.fallbacks
@@ -135,13 +186,6 @@ def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any)
         active = t
     lifetime = Lifetime(namespace_config, rules, session, stamps, loaded, kept)
     attributes[ATTRIBUTE] = lifetime
-    # it becomes the session's invalidate(): every one (the application's own
-    # too) starts fresh stamps, since what follows a logout is a new session, of nobody
-    if "invalidate" in attributes:
-        lifetime.invalidate_before = attributes["invalidate"]
-        attributes["invalidate"] = lifetime.invalidate
-    elif hasattr(type(session), "invalidate"):
-        attributes["invalidate"] = lifetime.invalidate
     if not has_data:
         return lifetime
     if (
