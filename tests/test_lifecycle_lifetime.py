@@ -999,3 +999,52 @@ def test_a_session_read_without_its_cookie_has_its_record_taken_out_and_is_judge
     seen = client.get("/keys/own", headers={"X-Session": "s1"}).json
     assert seen["keys"] == seen["iter"] == ([] if reason else ["value"])
     assert expired == ([reason] if reason else [])
+
+
+@pytest.mark.parametrize(
+    ("created", "offset", "verdict", "restamped"),
+    [
+        (-3600.0, 3599.0, None, False),  # as old as the absolute timeout: alive
+        (-3600.5, 3599.0, "absolute", False),  # just past it
+        (-59.5, 0.0, None, False),  # inside the tenth of the idle window
+        (-60.0, 0.0, None, True),  # a tenth of the window since last use: stamped anew
+        (-600.0, 0.0, None, True),  # as idle as the timeout: alive, stamped anew
+        (-600.5, 0.0, "idle", False),  # just past it
+        (60.0, 0.0, None, False),  # ahead by the allowance: trusted
+        (0.0, 60.5, "idle", False),  # last used ahead past it
+        (60.5, 0.0, "absolute", False),  # created ahead past it
+    ],
+    ids=str,
+)
+def test_a_stored_record_is_judged_at_the_edges_of_its_timeouts(
+    clock, created, offset, verdict, restamped
+):
+    # the record the add-on writes, ``[created, offset]``, at each edge of the
+    # timeouts, the restamp and the clock-skew allowance: the same judgement
+    # whichever way the load step reads it
+    clock.at(0)
+    t = clock()
+    sessions = []
+    expired = []
+
+    def load(request):
+        session = StoredSession(value="v", _psm_t=[t + created, offset])
+        sessions.append(session)
+        return session
+
+    def register(config):
+        config.register_session_factory(
+            "own", load, cookie_name="own", idle_timeout=600, absolute_timeout=3600
+        )
+        config.add_subscriber(lambda event: expired.append(event.reason), SessionExpired)
+
+    client = webtest.TestApp(build_lifetime_wsgi(register))
+    client.set_cookie("own", "an-id")
+    seen = client.get("/keys/own").json
+    assert seen["keys"] == ([] if verdict else ["value"])
+    assert expired == ([verdict] if verdict else [])
+    if verdict is None:
+        stamps = lifetime.lifetime_of(sessions[0]).stamps
+        assert stamps.created == t + created
+        assert stamps.active == (t if restamped else t + created + offset)
+        assert "_psm_t" not in sessions[0]
