@@ -77,8 +77,10 @@ def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any)
         # The common request, told in one pass: a stored session with the
         # record the add-on writes with nobody recorded, ``[created, offset]``,
         # neither ended nor due a new stamp (with no data, nothing would judge
-        # it anyway).  Anything else takes the full way below, the record put
-        # back where it was found.
+        # it anyway), read inline (a pattern match or a call costs more than
+        # the rest of the step); its stamps are made only if asked for.
+        # Anything else takes the full way below, the record put back where
+        # it was found.
         storage = rules.raw_storage(session)
         try:
             loaded = dict.pop(storage, LIFETIME_KEY, None)
@@ -146,21 +148,7 @@ def _begin_in_full(
                 raise no_raw_storage(namespace_config)
             if rules.storage_stays:
                 kept = storage
-            # what the add-on writes with nobody recorded, ``[created, offset]``,
-            # read here inline (a pattern match or a call costs more than the
-            # rest of the step); its stamps are made only if asked for
-            inline = False
-            if type(loaded) is list and len(loaded) == 2:
-                created, offset = loaded
-                inline = (
-                    type(created) is float
-                    and type(offset) is float
-                    and abs(created) < FAR  # False for a NaN too
-                    and 0.0 <= offset < FAR
-                )
-            if inline:
-                active = created + offset
-            elif loaded is not None:
+            if loaded is not None:
                 if type(loaded) is dict:  # the application's own value rides inside
                     loaded = reveal(storage, LIFETIME_KEY, loaded)
                 stamps = Stamps.from_raw(loaded)
