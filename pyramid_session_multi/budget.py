@@ -32,7 +32,7 @@ from typing import Any
 from webob.cookies import CookieProfile
 
 from .exceptions import CookieTooLarge as CookieTooLarge  # documented here too
-from .held_request import changed_holding_request_weakly, init_holding_request_weakly
+from .held_request import HoldsRequestWeakly, changed_holding_request_weakly
 from .values import Refused, read, whole_number
 
 logger = logging.getLogger(__name__)
@@ -312,11 +312,9 @@ def named_cookie_session(factory: Any, namespace: str) -> Any:
     cookie_name = factory._cookie_name
     set_cookie = factory._set_cookie
 
-    class Named(factory):  # type: ignore[misc]
+    class Named(HoldsRequestWeakly, factory):  # type: ignore[misc]
         # no cycle with the request (see pyramid_session_multi.held_request)
-        __init__ = init_holding_request_weakly(factory.__init__)
         changed = changed_holding_request_weakly(factory.changed)
-        session_multi_holds_request_weakly = True
 
         def _set_cookie(self, response: Any) -> Any:
             try:
@@ -348,11 +346,9 @@ def budgeted_cookie_session(factory: Any, namespace: str, budget: CookieBudget) 
     cookie_limit = budget.cookie_limit
     measure = cookie_limit < budget_limit_of(cookie_name)
 
-    class Budgeted(factory):  # type: ignore[misc]
+    class Budgeted(HoldsRequestWeakly, factory):  # type: ignore[misc]
         # no cycle with the request (see pyramid_session_multi.held_request)
-        __init__ = init_holding_request_weakly(factory.__init__)
         changed = changed_holding_request_weakly(factory.changed)
-        session_multi_holds_request_weakly = True
 
         def _set_cookie(self, response: Any) -> Any:
             request = self.request

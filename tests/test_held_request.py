@@ -198,3 +198,62 @@ def test_an_applications_own_changed_is_called_on_every_write():
     response = build_app(setup).get("/v")
     assert len(calls) == 2
     assert "cookie_a=" in response.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("options", [{}, {"idle_timeout": 600}], ids=["plain", "stamped"])
+def test_session_request_is_the_request_and_costs_no_weak_reference_more(options):
+    # the session's weak reference is the manager's: one per request, as the
+    # manager alone makes; ``session.request`` is the request itself
+    seen = {}
+
+    def view(request):
+        manager = request.session_multi
+        manager["a"].get("k")  # the manager and the session exist
+        session = manager["a"]
+        seen["is"] = session.request is request
+        seen["refs"] = weakref.getweakrefcount(request)
+        session["k"] = "v"
+        seen["session"] = session
+        return Response("ok")
+
+    response = app_with(view, **options).get("/v")
+    assert seen["is"] is True
+    assert seen["refs"] == 1
+    assert "cookie_a=" in response.headers["Set-Cookie"]
+    # its cookie set, it lets go of the request, as pyramid's own does
+    assert seen["session"].request is None
+
+
+@pytest.mark.parametrize("own_changed", [False, True], ids=["pyramids", "applications"])
+def test_a_session_written_once_its_request_is_gone_writes_on(own_changed):
+    base = SignedCookieSessionFactory("secret-cookie_a", cookie_name="cookie_a")
+
+    class Own(base):
+        def changed(self):
+            super().changed()
+
+    seen = {}
+
+    def view(request):
+        session = request.session_multi["a"]
+        seen["request"] = weakref.ref(request)
+
+        def body():
+            seen["gone"] = seen["request"]() is None
+            session["k"] = "written late"
+            seen["request_then"] = session.request
+            yield b"ok"
+
+        return Response(app_iter=body())
+
+    def setup(config):
+        config.register_session_factory("a", Own if own_changed else base)
+        config.add_route("v", "/v")
+        config.add_view(view, route_name="v")
+
+    with without_cycle_collector():
+        response = build_app(setup).get("/v")
+    assert seen["gone"] is True
+    assert seen["request_then"] is None
+    assert response.body == b"ok"
+    assert "Set-Cookie" not in response.headers

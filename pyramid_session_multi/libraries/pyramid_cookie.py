@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from ..budget import PYRAMID_VALUE_LIMIT
+from ..held_request import HELD_REQUEST
 from ..hidden import reveal, take
 from .base import UNKNOWN, SessionLibrary, closure_of, signer_reads
 
@@ -64,8 +65,10 @@ class PyramidCookieLibrary(SessionLibrary):
     """
 
     name = "pyramid cookie"
-    # pyramid_nacl_session's sessions are pyramid's cookie-session class too
-    modules = ("pyramid.session",)
+    # pyramid_nacl_session's sessions are pyramid's cookie-session class too;
+    # the add-on's subclasses of it queue pyramid's cookie-setting callback
+    # from pyramid_session_multi.held_request, on pyramid's behalf
+    modules = ("pyramid.session", "pyramid_session_multi.held_request")
 
     def claims(self, factory: Any) -> bool:
         return is_pyramid_cookie_factory(factory)
@@ -138,14 +141,12 @@ class PyramidCookieLibrary(SessionLibrary):
         return record
 
     def cookie_sent(self, session: Any) -> bool:
-        # pyramid's callback drops the session's request once it set the cookie
+        # pyramid's callback drops the session's request once it set the
+        # cookie (the add-on's subclasses drop their weak reference to it)
         attributes = getattr(session, "__dict__", None)
-        return (
-            attributes is not None
-            and attributes.get("_dirty") is True
-            and "request" in attributes
-            and attributes["request"] is None
-        )
+        if attributes is None or attributes.get("_dirty") is not True:
+            return False
+        return attributes.get(HELD_REQUEST, attributes.get("request", False)) is None
 
     def rotate(self, session: Any) -> None:
         # pyramid keeps whole seconds; a float makes the value new at once
