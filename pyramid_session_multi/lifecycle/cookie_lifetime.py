@@ -32,6 +32,7 @@ idle window ends at its first load, however it was used meanwhile.
 """
 
 import math
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -44,7 +45,7 @@ from ..libraries.pyramid_cookie import (
     user_record,
 )
 from . import lifetime as _lifetime
-from .lifetime import ABSOLUTE, CLOCK_SKEW, IDLE, RESTAMP_FRACTION, Stamps
+from .lifetime import ABSOLUTE, CLOCK_SKEW, IDLE, RESTAMP_FRACTION, Stamps, wall_clock
 
 #: The idle timeout from which the idle clock is kept to the second (as
 #: pyramid keeps it): its error is then under 1% of the window.
@@ -105,6 +106,8 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
     dict_pop = dict.pop
     dict_len = dict.__len__
     dict_contains = dict.__contains__
+    # lifetime.clock is read at each use (a test may replace it); the wall
+    # clock, its default, is read inline: a call less
     lifetime = _lifetime
 
     class Stamped(session_class):  # type: ignore[misc]
@@ -132,9 +135,10 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
             elif not dict_len(self):
                 # new, emptied or expired by pyramid: fresh clocks (of the
                 # request's login, if it made one: see begin_as_login)
-                self.created = self.renewed = round(lifetime.clock(), 3)
+                t = time.time() if (clock := lifetime.clock) is wall_clock else clock()
+                self.created = self.renewed = round(t, 3)
                 return
-            t = lifetime.clock()
+            t = time.time() if (clock := lifetime.clock) is wall_clock else clock()
             idle_for = t - self.renewed
             if t - self.created > absolute_limit or self.created > t + CLOCK_SKEW:
                 verdict = ABSOLUTE
@@ -193,7 +197,7 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
             if not dict_len(self):
                 return base_set_cookie(self, response)
             # a cookie set is a use: it carries the time it was set
-            t = lifetime.clock()
+            t = time.time() if (clock := lifetime.clock) is wall_clock else clock()
             self.accessed = self.renewed = int(t) if whole_seconds else round(t, 3)
             record = self._session_multi_user
             if record is None and not dict_contains(self, USER_KEY):
