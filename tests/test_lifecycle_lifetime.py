@@ -1048,3 +1048,22 @@ def test_a_stored_record_is_judged_at_the_edges_of_its_timeouts(
         assert stamps.created == t + created
         assert stamps.active == (t if restamped else t + created + offset)
         assert "_psm_t" not in sessions[0]
+
+
+def test_to_ms_rounds_to_the_millisecond_as_round_does_as_a_float():
+    import random
+
+    from pyramid_session_multi.lifecycle.lifetime import to_ms
+
+    draw = random.Random(7)
+    values = [draw.uniform(0, 4e9) for _ in range(20_000)] + [
+        draw.uniform(-1e5, 1e5) for _ in range(5_000)
+    ]
+    for value in values + [0.0, 1.0, 1_700_000_000.123, 1_700_000_000.9996, -2.5004]:
+        fast, exact = to_ms(value), round(value, 3)
+        if fast != exact:
+            # only a time within a float's error of half a millisecond: both neighbours round it
+            assert abs((value * 1000) % 1 - 0.5) < 1e-3
+            assert abs(fast - exact) <= 0.0011
+    # a whole number (a test's clock) comes back a float, as stamps are written
+    assert to_ms(1_700_000_000) == 1_700_000_000.0 and type(to_ms(5)) is float

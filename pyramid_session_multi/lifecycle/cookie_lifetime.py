@@ -45,7 +45,7 @@ from ..libraries.pyramid_cookie import (
     user_record,
 )
 from . import lifetime as _lifetime
-from .lifetime import ABSOLUTE, CLOCK_SKEW, IDLE, RESTAMP_FRACTION, Stamps, wall_clock
+from .lifetime import ABSOLUTE, CLOCK_SKEW, IDLE, RESTAMP_FRACTION, Stamps, to_ms, wall_clock
 
 #: The idle timeout from which the idle clock is kept to the second (as
 #: pyramid keeps it): its error is then under 1% of the window.
@@ -136,7 +136,7 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
                 # new, emptied or expired by pyramid: fresh clocks (of the
                 # request's login, if it made one: see begin_as_login)
                 t = time.time() if (clock := lifetime.clock) is wall_clock else clock()
-                self.created = self.renewed = round(t, 3)
+                self.created = self.renewed = to_ms(t)
                 return
             t = time.time() if (clock := lifetime.clock) is wall_clock else clock()
             idle_for = t - self.renewed
@@ -173,7 +173,7 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
             return read_user_record(self._session_multi_user, self.created)
 
         def _session_multi_set_stamps(self, stamps: Stamps) -> None:
-            self.created = created = round(stamps.created, 3)
+            self.created = created = to_ms(stamps.created)
             self.renewed = stamps.active
             userid, login = stamps.userid, stamps.login
             self._session_multi_user = (
@@ -198,7 +198,7 @@ def stamped_cookie_session(session_class: Any, namespace_config: Any) -> Any:
                 return base_set_cookie(self, response)
             # a cookie set is a use: it carries the time it was set
             t = time.time() if (clock := lifetime.clock) is wall_clock else clock()
-            self.accessed = self.renewed = int(t) if whole_seconds else round(t, 3)
+            self.accessed = self.renewed = int(t) if whole_seconds else to_ms(t)
             record = self._session_multi_user
             if record is None and not dict_contains(self, USER_KEY):
                 return base_set_cookie(self, response)

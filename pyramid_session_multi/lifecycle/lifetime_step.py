@@ -33,6 +33,7 @@ from .lifetime import (
     lifetime_of,
     no_raw_storage,
     now,
+    to_ms,
     wall_clock,
 )
 
@@ -163,7 +164,7 @@ def _begin_in_full(
     if loaded is None:
         # new, or written before the namespace had timeouts: its clocks start now
         # (the absolute one at the library's own creation time, where it keeps one)
-        t = round(t, 3)
+        t = to_ms(t)
         begun = namespace_config.library.created(session) if has_data else None
         stamps = Stamps(min(begun, t) if begun is not None else t, t)
         login = None if has_data or work is None else work.login
@@ -195,7 +196,7 @@ def _begin_in_full(
     elif loaded is None or t - active >= rules.restamp_after:
         # in use again, or never stamped: written once, to carry the new stamps
         stamps = lifetime.stamps
-        lifetime.stamps = Stamps(created, round(t, 3), stamps.userid, stamps.login)
+        lifetime.stamps = Stamps(created, to_ms(t), stamps.userid, stamps.login)
         namespace_config.library.mark_changed(session)
     return lifetime
 
