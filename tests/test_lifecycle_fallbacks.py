@@ -1136,3 +1136,52 @@ def test_a_beaker_session_moved_from_a_fallback_reverts_to_what_moved_in(tmp_pat
     assert client.get("/s/crumbs").json["value"] == "kept"
     # the old file went once the new one was written
     assert len(list(tmp_path.rglob("*.cache"))) == (kind == "file")
+
+
+def _far_past_old_app(created):
+    # a cookie written with the fallback's secret (the one being rotated out)
+    def view(request):
+        request.session["k"] = "v"
+        request.session.created = created
+        return Response("ok")
+
+    config = Configurator()
+    config.set_session_factory(SignedCookieSessionFactory("old", cookie_name="ca_old"))
+    config.add_route("v", "/v")
+    config.add_view(view, route_name="v")
+    return webtest.TestApp(config.make_wsgi_app())
+
+
+def _far_past_new_app(options):
+    def view(request):
+        return Response(repr(dict(request.session_multi["a"])))
+
+    config = Configurator()
+    config.include("pyramid_session_multi")
+    config.register_session_factory(
+        "a",
+        SignedCookieSessionFactory("new", cookie_name="ca"),
+        fallbacks=[SignedCookieSessionFactory("old", cookie_name="ca_old")],
+        **options,
+    )
+    config.add_route("v", "/v")
+    config.add_view(view, route_name="v")
+    return webtest.TestApp(config.make_wsgi_app())
+
+
+@pytest.mark.parametrize(
+    "options, kept",
+    [({"idle_timeout": 600}, True), ({"idle_timeout": 600, "absolute_timeout": 3600}, False)],
+    ids=["idle", "absolute"],
+)
+def test_a_fallback_cookie_created_in_the_far_past_migrates_or_ends_without_failing(options, kept):
+    old = _far_past_old_app(-1e306)
+    old.get("/v")
+    new = _far_past_new_app(options)
+    new.cookiejar = old.cookiejar
+    # a forged creation time (with the old secret): ended or kept, never a failed request
+    response = new.get("/v")
+    assert response.status_int == 200
+    assert (response.text == "{'k': 'v'}") is kept
+    names = {h.split("=")[0] for h in response.headers.getall("Set-Cookie")}
+    assert names == {"ca", "ca_old"}

@@ -1059,7 +1059,7 @@ def test_to_ms_rounds_to_the_millisecond_as_round_does_as_a_float():
     values = [draw.uniform(0, 4e9) for _ in range(20_000)] + [
         draw.uniform(-1e5, 1e5) for _ in range(5_000)
     ]
-    for value in values + [0.0, 1.0, 1_700_000_000.123, 1_700_000_000.9996, -2.5004]:
+    for value in [*values, 0.0, 1.0, 1_700_000_000.123, 1_700_000_000.9996, -2.5004]:
         fast, exact = to_ms(value), round(value, 3)
         if fast != exact:
             # only a time within a float's error of half a millisecond: both neighbours round it
@@ -1067,3 +1067,17 @@ def test_to_ms_rounds_to_the_millisecond_as_round_does_as_a_float():
             assert abs(fast - exact) <= 0.0011
     # a whole number (a test's clock) comes back a float, as stamps are written
     assert to_ms(1_700_000_000) == 1_700_000_000.0 and type(to_ms(5)) is float
+
+
+@pytest.mark.parametrize("seconds", [1e306, -1e306, 1.7e308, -1.7e308])
+def test_a_time_too_far_out_for_milliseconds_is_itself(seconds):
+    from pyramid_session_multi.lifecycle.lifetime import to_ms
+
+    assert to_ms(seconds) == round(seconds, 3)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_time_that_is_not_a_number_is_itself(value):
+    from pyramid_session_multi.lifecycle.lifetime import to_ms
+
+    assert repr(to_ms(value)) == repr(round(value, 3))

@@ -4,8 +4,7 @@ A namespace registered with ``idle_timeout=`` or ``absolute_timeout=`` (or
 any namespace, once a revocation store is set) is *stamped*: beside its data
 the add-on keeps a small record, its :class:`Stamps`:
 
-- ``created``: when the session began, or was last rotated (the absolute
-  clock);
+- ``created``: when the session began, or was last rotated (the absolute clock);
 - ``active``: when it was last seen in use, to the nearest tenth of the idle
   window (the idle clock);
 - ``userid`` and ``login``: who ``rotate(userid=...)`` recorded, and when
@@ -89,10 +88,13 @@ _last_issued = 0.0
 
 
 def to_ms(seconds: float) -> float:
-    """``seconds`` to the millisecond (enough for stamps riding in cookies), a float:
-    ``round(seconds, 3)``, which goes through decimal text, at a third of its cost
-    (they differ only within a float's error of half a millisecond)."""
-    return round(seconds * 1000) / 1000
+    """``seconds`` to the ms (stamps ride in cookies), a float: ``round(seconds, 3)``,
+    which goes through decimal text, at a third of its cost (differing only within
+    a float's error of half a ms); a time past milliseconds (forged), or NaN, is itself."""
+    try:
+        return round(seconds * 1000) / 1000
+    except (OverflowError, ValueError):
+        return seconds
 
 
 def now() -> float:
@@ -140,9 +142,8 @@ class Stamps:
         userid: str | int | None = None,
         login: float | None = None,
     ) -> None:
-        # written out, into the instance's own dict: a frozen dataclass's own
-        # __init__ sets each field through object.__setattr__, five times slower,
-        # and every request that loads a stamped namespace makes one
+        # written out, into its own dict: a frozen dataclass's __init__ sets each
+        # field through object.__setattr__, five times slower, on every stamped load
         fields = self.__dict__
         fields["created"] = created
         fields["active"] = active
@@ -187,8 +188,7 @@ class Stamps:
 
     @classmethod
     def _from_other(cls, raw: Any) -> "Stamps | None":
-        # a record another writer (a serializer that keeps whole numbers as
-        # integers, an integer userid) stored, or none
+        # what another writer (whole numbers kept as integers, an integer userid) stored, or none
         size = len(raw) if isinstance(raw, list | tuple) else 0
         if size not in (2, 4):
             return None
@@ -400,8 +400,8 @@ class Lifetime:
         self.loaded = self.loaded_stamps = None
 
     def invalidate(self, *args: Any, **kwargs: Any) -> Any:
-        # a session whose invalidate() raised (its store is down) was not
-        # logged out: it keeps the stamps it has, to be judged by them again
+        # a session whose invalidate() raised (its store is down) was not logged
+        # out: it keeps its stamps, to be judged by them again
         if self.invalidate_before is not None:
             result = self.invalidate_before(*args, **kwargs)
         else:
