@@ -297,26 +297,95 @@ def test_a_bound_namespace_follows_its_expired_partner(redis_db, tmp_path, clock
     assert app.get("/r/account").json["value"] is None
 
 
-def test_an_invalidated_session_starts_fresh_stamps(tmp_path, clock):
+@pytest.mark.parametrize("name", ["signed", "redis", "beaker"])
+def test_an_invalidated_session_starts_fresh_stamps(tmp_path, clock, redis_db, name):
     def invalidate_and_write(request):
-        session = request.session_multi["signed"]
+        session = request.session_multi[name]
         session.invalidate()  # the library's own, not the manager's
         session["value"] = "after"
         return {}
 
     def register(config):
         config.register_session_factory(
-            "signed", library_factory("signed", "", tmp_path), absolute_timeout=100
+            name, library_factory(name, redis_db, tmp_path), absolute_timeout=100
         )
         config.add_route("again", "/again")
         config.add_view(invalidate_and_write, route_name="again", renderer="json")
 
     app = build_lifetime_app(register)
-    app.get("/w/signed", {"value": "before"})
+    app.get(f"/w/{name}", {"value": "before"})
     clock.at(90)
     app.get("/again")
     clock.at(150)  # 150 s after the first session, 60 after the second began
-    assert app.get("/r/signed").json["value"] == "after"
+    assert app.get(f"/r/{name}").json["value"] == "after"
+
+
+def test_a_beaker_session_keeps_its_class_invalidate_which_starts_fresh_stamps(tmp_path, clock):
+    # A Beaker namespace's sessions are of the add-on's prepared class, whose
+    # invalidate() resets the lifetime itself: nothing is set on each session.
+    seen = []
+
+    def invalidate_and_write(request):
+        session = request.session_multi["beaker"]
+        seen.append("invalidate" in vars(session))
+        session.invalidate()
+        session["value"] = "after"
+        return {}
+
+    def register(config):
+        config.register_session_factory(
+            "beaker", library_factory("beaker", "", tmp_path), absolute_timeout=100
+        )
+        config.add_route("again", "/again")
+        config.add_view(invalidate_and_write, route_name="again", renderer="json")
+
+    app = build_lifetime_app(register)
+    app.get("/w/beaker", {"value": "before"})
+    clock.at(90)
+    app.get("/again")
+    assert seen == [False]
+    clock.at(150)
+    assert app.get("/r/beaker").json["value"] == "after"
+    clock.at(191)  # the second session's own absolute timeout
+    assert app.get("/r/beaker").json["value"] is None
+
+
+def test_a_beaker_invalidate_that_raises_keeps_the_stamps(tmp_path, clock):
+    # The application's own invalidate() raised: Beaker ended the session all
+    # the same, but the request failed, and nothing it did is taken for a logout.
+    stamps = []
+
+    class Refused(Exception):
+        pass
+
+    def invalidate_raising(request):
+        session = request.session_multi["beaker"]
+        before = lifetime.lifetime_of(session).stamps
+        type(session).session_multi_session_class.invalidate = _refuse
+        try:
+            with pytest.raises(Refused):
+                session.invalidate()
+        finally:
+            del type(session).session_multi_session_class.invalidate
+        stamps.append((before, lifetime.lifetime_of(session).stamps))
+        return {}
+
+    def _refuse(session):
+        raise Refused
+
+    def register(config):
+        config.register_session_factory(
+            "beaker", library_factory("beaker", "", tmp_path), absolute_timeout=100
+        )
+        config.add_route("again", "/again")
+        config.add_view(invalidate_raising, route_name="again", renderer="json")
+
+    app = build_lifetime_app(register)
+    app.get("/w/beaker", {"value": "before"})
+    clock.at(90)
+    app.get("/again")
+    ((before, after),) = stamps
+    assert after.created == before.created == clock.start
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, "10", True])

@@ -11,7 +11,7 @@ with ``config.add_session_library()``; a factory none of them claims gets
 from collections.abc import Iterable
 from typing import Any
 
-from .base import SAVE_KEY, UNKNOWN, SessionLibrary
+from .base import LIFETIME_ATTRIBUTE, SAVE_KEY, UNKNOWN, SessionLibrary
 from .beaker import BeakerLibrary, is_beaker_factory
 from .pyramid_cookie import PyramidCookieLibrary, is_pyramid_cookie_factory
 from .redis import RedisLibrary
@@ -40,6 +40,7 @@ def library_for(factory: Any, added: Iterable[Any] = ()) -> Any:
 __all__ = [
     "BUILTIN_LIBRARIES",
     "GENERIC",
+    "LIFETIME_ATTRIBUTE",
     "SAVE_KEY",
     "UNKNOWN",
     "BeakerLibrary",

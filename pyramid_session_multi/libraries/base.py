@@ -23,6 +23,13 @@ UNKNOWN: Any = object()
 #: save runs as it is.
 SAVE_KEY = "_session_multi_save"
 
+#: The attribute of a loaded session holding its lifetime for the request
+#: (``pyramid_session_multi.lifecycle.lifetime.Lifetime``), where its
+#: namespace has timeouts or records its user.  The ``invalidate()`` of a
+#: class prepared by a library whose :attr:`SessionLibrary.resets_lifetime`
+#: is true calls its ``reset()`` once it ended the session.
+LIFETIME_ATTRIBUTE = "_session_multi_lifetime"
+
 
 def signer_reads(signer: Any) -> tuple[Any, ...]:
     """What a signer (webob's ``SignedSerializer``, pyramid_nacl_session's box)
@@ -111,6 +118,12 @@ class SessionLibrary:
     #: add-on then keeps it from the load to the save instead of asking
     #: again.  Not known here.
     raw_storage_stays = False
+    #: Whether the sessions of a class this library prepared (see
+    #: :meth:`prepared_loader`) reset the lifetime kept under
+    #: :data:`LIFETIME_ATTRIBUTE` themselves, in their class's
+    #: ``invalidate()``, once it returned: the add-on then sets no
+    #: ``invalidate`` of its own on each such session it loads.  Not known here.
+    resets_lifetime = False
 
     def claims(self, factory: Any) -> bool:
         """Whether ``factory`` makes this library's sessions (never, here)."""

@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - pyramid_beaker is an optional extra
 from ..concurrency.beaker import guard_saves, reverted, snapshot
 from ..concurrency.merge import MergePolicy
 from ..concurrency.outcome import SaveOutcome
-from .base import SAVE_KEY, SessionLibrary, options_reads
+from .base import LIFETIME_ATTRIBUTE, SAVE_KEY, SessionLibrary, options_reads
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ class BeakerLibrary(SessionLibrary):
     has_prepare = True
     # the proxy loads its Beaker session once, and invalidates and rotates it in place
     raw_storage_stays = True
+    # its prepared class's invalidate() resets the lifetime (see _invalidate_destroying)
+    resets_lifetime = True
     # its prepared class's persist() looks under SAVE_KEY each time (see _persist_contained)
     saves_again_through_key = True
 
@@ -417,7 +419,11 @@ def _invalidate_destroying(session: Any) -> None:
     then the ``invalidate()`` of the application's session class where it
     has one of its own (Beaker's, else).  Where the application's raises,
     Beaker's ends the session all the same, and the error is raised once it
-    is ended: what its request saves then is not what the client held."""
+    is ended: what its request saves then is not what the client held.
+
+    Once it returned, the session's lifetime (where its namespace keeps one)
+    starts fresh stamps, of nobody, as the add-on's own ``invalidate()``
+    would: ``BeakerLibrary.resets_lifetime``."""
     destroy_beaker_storage(session)
     inner = session._session()
     # looked up now: what the class has when called (an application's test may patch it)
@@ -443,6 +449,9 @@ def _invalidate_destroying(session: Any) -> None:
     session.save()
     if failed is not None:
         raise failed
+    lifetime = session.__dict__.get(LIFETIME_ATTRIBUTE)
+    if lifetime is not None:
+        lifetime.reset()
 
 
 def _revert_keeping_records_out(session: Any) -> None:

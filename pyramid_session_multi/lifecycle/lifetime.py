@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from ..binding import keep_through_rotation
 from ..hidden import ABSENT, conceal, restore, take
-from ..libraries.base import SessionLibrary
+from ..libraries.base import LIFETIME_ATTRIBUTE, SessionLibrary
 
 #: The key the record is kept under in the library's raw storage (an
 #: application key spelled the same stays the application's: see
@@ -49,7 +49,7 @@ from ..libraries.base import SessionLibrary
 LIFETIME_KEY = "_psm_t"
 
 #: The attribute of a loaded session holding its :class:`Lifetime` for the request.
-ATTRIBUTE = "_session_multi_lifetime"
+ATTRIBUTE = LIFETIME_ATTRIBUTE
 
 #: The part of the idle window after which use moves the idle clock forward.
 RESTAMP_FRACTION = 0.1
@@ -64,8 +64,8 @@ CLOCK_SKEW = 60
 #: The longest timeout taken, in seconds (ten years): every store can hold it.
 MAX_TIMEOUT = 10 * 365 * 24 * 3600
 
-#: Past this magnitude a number in a record is no time the add-on wrote (a
-#: NaN or an infinity never is one either): the record is no record.
+#: Past this magnitude a number in a record is no time the add-on wrote (nor
+#: is a NaN or an infinity): the record is no record.
 FAR = float(2**53)
 
 #: The reasons :func:`lifetime_check` gives.
@@ -88,9 +88,8 @@ _last_issued = 0.0
 
 
 def to_ms(seconds: float) -> float:
-    """``seconds`` to the ms (stamps ride in cookies), a float: ``round(seconds, 3)``,
-    which goes through decimal text, at a third of its cost (differing only within
-    a float's error of half a ms); a time past milliseconds (forged), or NaN, is itself."""
+    """``seconds`` to the ms, as ``round(seconds, 3)`` (but for a float's error of half a ms)
+    at a third of its cost, with no decimal text; NaN, or a time past ms (forged), is itself."""
     try:
         return round(seconds * 1000) / 1000
     except (OverflowError, ValueError):
@@ -280,6 +279,7 @@ class LifetimeRules:
         "expire_within",
         "fallbacks",
         "idle_or_never",
+        "invalidate_resets",
         "is_new",
         "raw_storage",
         "restamp_after",
@@ -301,9 +301,13 @@ class LifetimeRules:
         self.is_new = library.is_new
         #: the library's own keys of its raw storage (``None``: it keeps none there)
         self.bookkeeping: frozenset[Any] | None = frozenset(library.bookkeeping) or None
-        #: whether the raw storage found at load is the one saved (see
-        #: ``SessionLibrary.raw_storage_stays``): kept, not asked for again
+        #: whether the raw storage found at load is the one saved, kept to it
+        #: (``SessionLibrary.raw_storage_stays``)
         self.storage_stays = bool(getattr(library, "raw_storage_stays", False))
+        #: whether the sessions' own ``invalidate()`` resets the lifetime (see
+        #: ``SessionLibrary.resets_lifetime``): their class is the library's prepared one
+        resets = namespace_config.prepare is None and library.has_prepare
+        self.invalidate_resets = resets and getattr(library, "resets_lifetime", False) is True
         expire_within = library.expire_within
         #: ``None`` where there is nothing to tell: no timeout, or a store
         #: that drops nothing by itself (the library's is the base's no-op)
@@ -318,9 +322,9 @@ class LifetimeRules:
 class Lifetime:
     """One stamped namespace's bookkeeping in one request.
 
-    Kept on the session object (never in its data) for the request, it is
-    also the session's ``invalidate()`` and its namespace's before- and
-    after-save hooks.  It holds its session weakly: the two make no cycle.
+    Kept on the session object (never in its data) for the request, it is the
+    session's ``invalidate()`` (where its class's does not reset it) and its
+    namespace's before- and after-save hooks.  It holds its session weakly.
     """
 
     # What most requests leave as they were are class attributes: an instance
@@ -532,20 +536,16 @@ class SessionLifetime(Protocol):
     :class:`Lifetime`, or a
     :class:`~pyramid_session_multi.lifecycle.cookie_lifetime.CookieLifetime`."""
 
-    @property
-    def config(self) -> Any: ...
-
     stamps: Stamps
 
     @property
+    def config(self) -> Any: ...
+    @property
     def verdict(self) -> str | None: ...
-
     @property
     def expired(self) -> Stamps | None: ...
-
     @property
     def moved(self) -> bool: ...
-
     def end(self, verdict: str, stamps: Stamps) -> None: ...
 
 
@@ -557,7 +557,7 @@ def lifetime_of(session: Any) -> SessionLifetime | None:
     lifetime = attributes.get(ATTRIBUTE)
     if isinstance(lifetime, Lifetime):
         return lifetime
-    own = getattr(session, "_session_multi_lifetime", None)
+    own = getattr(session, ATTRIBUTE, None)
     return None if own is None else own()
 
 

@@ -109,11 +109,12 @@ def begin_lifetime(namespace_config: Any, request: Any, session: Any, work: Any)
     if not settled:
         lifetime = _begin_in_full(namespace_config, request, session, work, attributes, t)
     # it becomes the session's invalidate(): every one (the application's own
-    # too) starts fresh stamps, since what follows a logout is a new session, of nobody
+    # too) starts fresh stamps, since what follows a logout is a new session,
+    # of nobody; a class whose own invalidate() does so is left as it is
     if "invalidate" in attributes:
         lifetime.invalidate_before = attributes["invalidate"]
         attributes["invalidate"] = lifetime.invalidate
-    elif hasattr(type(session), "invalidate"):
+    elif not rules.invalidate_resets and hasattr(type(session), "invalidate"):
         attributes["invalidate"] = lifetime.invalidate
     return lifetime
 
