@@ -425,9 +425,8 @@ class Lifetime:
             if type(storage) is not dict and not isinstance(storage, dict):
                 raise no_raw_storage(self.config)
         self.storage = storage
-        # nothing with no data: the stamps of an empty session are not written
-        # (the library's own keys are no data: one comparison of sets, not a
-        # loop over the keys).  A dict's own methods: a subclass's may mark it accessed.
+        # nothing with no data (the library's own keys are none): the stamps of an empty
+        # session are not written.  A dict's own methods: a subclass's may mark it accessed.
         if dict.__len__(storage) and (
             (bookkeeping := self.rules.bookkeeping) is None or not dict.keys(storage) <= bookkeeping
         ):
@@ -494,9 +493,10 @@ class Lifetime:
         if (
             storage is not None
             and rules.expire_within is None
-            and dict.__len__(storage)
-            and (
-                (bookkeeping := rules.bookkeeping) is None or not dict.keys(storage) <= bookkeeping
+            and (  # data (no count first: an empty storage's keys are all bookkeeping)
+                dict.__len__(storage)
+                if (bookkeeping := rules.bookkeeping) is None
+                else not dict.keys(storage) <= bookkeeping
             )
         ):
             stamps = self._stamps
