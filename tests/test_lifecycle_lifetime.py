@@ -350,6 +350,32 @@ def test_a_beaker_session_keeps_its_class_invalidate_which_starts_fresh_stamps(t
     assert app.get("/r/beaker").json["value"] is None
 
 
+def test_a_beaker_session_invalidated_through_its_class_forgets_its_user(tmp_path, clock):
+    # type(session).invalidate(session), as a helper or a super() call may do it,
+    # is a logout too: fresh stamps, of nobody (the attack of 4 December)
+    after = []
+
+    def invalidate_through_the_class(request):
+        session = request.session_multi["beaker"]
+        type(session).invalidate(session)
+        after.append(lifetime.lifetime_of(session).stamps)
+        return {}
+
+    def register(config):
+        config.register_session_factory(
+            "beaker", library_factory("beaker", "", tmp_path), absolute_timeout=100
+        )
+        config.add_route("again", "/again")
+        config.add_view(invalidate_through_the_class, route_name="again", renderer="json")
+
+    app = build_lifetime_app(register)
+    app.get("/login", {"userid": "alice", "ns": "beaker"})
+    clock.at(50)
+    app.get("/again")
+    ((stamps,),) = [after]
+    assert stamps.userid is None and stamps.created == clock.start + 50
+
+
 def test_a_beaker_invalidate_that_raises_keeps_the_stamps(tmp_path, clock):
     # The application's own invalidate() raised: Beaker ended the session all
     # the same, but the request failed, and nothing it did is taken for a logout.
