@@ -26,6 +26,7 @@ from pyramid_session_multi.testing import MemoryRevocationStore
 from tests.support.lifetime_apps import (
     CLIENT_SIDE,
     LIBRARIES,
+    app_with_view,
     build_lifetime_app,
     build_lifetime_wsgi,
     library_factory,
@@ -305,14 +306,8 @@ def test_an_invalidated_session_starts_fresh_stamps(tmp_path, clock, redis_db, n
         session["value"] = "after"
         return {}
 
-    def register(config):
-        config.register_session_factory(
-            name, library_factory(name, redis_db, tmp_path), absolute_timeout=100
-        )
-        config.add_route("again", "/again")
-        config.add_view(invalidate_and_write, route_name="again", renderer="json")
-
-    app = build_lifetime_app(register)
+    factory = library_factory(name, redis_db, tmp_path)
+    app = app_with_view(name, factory, invalidate_and_write, absolute_timeout=100)
     app.get(f"/w/{name}", {"value": "before"})
     clock.at(90)
     app.get("/again")
@@ -332,14 +327,8 @@ def test_a_beaker_session_keeps_its_class_invalidate_which_starts_fresh_stamps(t
         session["value"] = "after"
         return {}
 
-    def register(config):
-        config.register_session_factory(
-            "beaker", library_factory("beaker", "", tmp_path), absolute_timeout=100
-        )
-        config.add_route("again", "/again")
-        config.add_view(invalidate_and_write, route_name="again", renderer="json")
-
-    app = build_lifetime_app(register)
+    factory = library_factory("beaker", "", tmp_path)
+    app = app_with_view("beaker", factory, invalidate_and_write, absolute_timeout=100)
     app.get("/w/beaker", {"value": "before"})
     clock.at(90)
     app.get("/again")
@@ -361,14 +350,8 @@ def test_a_beaker_session_invalidated_through_its_class_forgets_its_user(tmp_pat
         after.append(lifetime.lifetime_of(session).stamps)
         return {}
 
-    def register(config):
-        config.register_session_factory(
-            "beaker", library_factory("beaker", "", tmp_path), absolute_timeout=100
-        )
-        config.add_route("again", "/again")
-        config.add_view(invalidate_through_the_class, route_name="again", renderer="json")
-
-    app = build_lifetime_app(register)
+    factory = library_factory("beaker", "", tmp_path)
+    app = app_with_view("beaker", factory, invalidate_through_the_class, absolute_timeout=100)
     app.get("/login", {"userid": "alice", "ns": "beaker"})
     clock.at(50)
     app.get("/again")
@@ -399,14 +382,8 @@ def test_a_beaker_invalidate_that_raises_keeps_the_stamps(tmp_path, clock):
     def _refuse(session):
         raise Refused
 
-    def register(config):
-        config.register_session_factory(
-            "beaker", library_factory("beaker", "", tmp_path), absolute_timeout=100
-        )
-        config.add_route("again", "/again")
-        config.add_view(invalidate_raising, route_name="again", renderer="json")
-
-    app = build_lifetime_app(register)
+    factory = library_factory("beaker", "", tmp_path)
+    app = app_with_view("beaker", factory, invalidate_raising, absolute_timeout=100)
     app.get("/w/beaker", {"value": "before"})
     clock.at(90)
     app.get("/again")

@@ -210,6 +210,18 @@ def build_lifetime_app(
     return webtest.TestApp(build_lifetime_wsgi(register, settings))
 
 
+def app_with_view(name: str, factory: Any, view: Any, **options: Any) -> webtest.TestApp:
+    """:func:`build_lifetime_app` with namespace ``name`` of ``factory``
+    (``options`` its registration's) and ``view`` at ``/again``."""
+
+    def register(config: Configurator) -> None:
+        config.register_session_factory(name, factory, **options)
+        config.add_route("again", "/again")
+        config.add_view(view, route_name="again", renderer="json")
+
+    return build_lifetime_app(register)
+
+
 def set_cookie_headers(response: Any, name: str) -> list[str]:
     """The Set-Cookie headers of ``response`` for cookie ``name``."""
     return [
