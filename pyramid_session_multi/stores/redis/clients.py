@@ -140,12 +140,14 @@ def _make_client(topology: RedisTopology, **client_options: Any) -> Any:
             )
             if value is not None
         }
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        # typed from redis-py 8.2 on, untyped before: called as Any either way
+        sentinel_class: Any = Sentinel
+        sentinel = sentinel_class(
             list(topology.nodes),
             sentinel_kwargs={**sentinel_options, **_tls_options(topology)},
         )
         assert topology.master is not None
-        return sentinel.master_for(  # type: ignore[no-untyped-call]
+        return sentinel.master_for(
             topology.master,
             redis_class=BreakerRedis,
             db=topology.db,
